@@ -1,0 +1,125 @@
+# aiproxy — GNU make build.
+#
+#   make            build every binary into build/bin (optimised, with debug info)
+#   make SAN=1      the same under AddressSanitizer + UBSan, into build/asan/bin
+#   make deps       install the Debian 12 packages the build, run and tests need
+#   make run        start Redis, the broker, the responders and nginx on 127.0.0.1:8000
+#   make test       unit tests + integration tests (real Redis, nginx, MCP servers)
+#   make bench      benchmarks, each figure beside a baseline measured in the same run
+#
+# Each source folder builds as a static library of all its .c files except
+# main.c (and probe.c), so unit tests link the same objects the daemons do.
+# Tests: every tests/unit/test_*.c is its own cmocka program; the wildcard is the
+# one place they are registered.
+
+CC      ?= cc
+SAN     ?= 0
+ifeq ($(SAN),1)
+BUILD   ?= build/asan
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      = -O1
+else
+BUILD   ?= build
+SANFLAGS =
+OPT      = -O2
+endif
+
+CFLAGS  ?= $(OPT) -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+           -Wformat=2 -Wno-format-nonliteral -I. $(SANFLAGS) -MMD -MP
+LDFLAGS += $(SANFLAGS)
+LDLIBS  += -lfcgi -lcurl -ljson-c -lyaml -lhiredis -luv -lpthread -lm
+
+OBJ := $(BUILD)/obj
+BIN := $(BUILD)/bin
+LIB := $(BUILD)/lib
+
+lib_src = $(filter-out $(1)/main.c $(1)/probe.c,$(wildcard $(1)/*.c))
+objs    = $(patsubst %.c,$(OBJ)/%.o,$(1))
+
+SHARED_OBJ := $(call objs,$(call lib_src,shared))
+AGENT_OBJ  := $(call objs,$(call lib_src,agent))
+FCGI_OBJ   := $(call objs,$(call lib_src,fcgi))
+BROKER_OBJ := $(call objs,$(call lib_src,mcp-broker))
+
+LIB_SHARED := $(LIB)/libaiproxy-shared.a
+LIB_AGENT  := $(LIB)/libaiproxy-agent.a
+LIB_FCGI   := $(LIB)/libaiproxy-fcgi.a
+LIB_BROKER := $(LIB)/libaiproxy-broker.a
+
+BINS := $(BIN)/aiproxy-fcgi $(BIN)/mcp-broker $(BIN)/mcp-demo
+ifneq ($(wildcard mcp-broker/probe.c),)
+BINS += $(BIN)/mcp-probe
+endif
+ifneq ($(wildcard tests/bench/*.c),)
+BINS += $(patsubst tests/bench/%.c,$(BIN)/%,$(wildcard tests/bench/*.c))
+endif
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BIN)/%,$(UNIT_SRC))
+
+.PHONY: all deps run test unit integration bench clean asan
+all: $(BINS)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB)/lib%.a:
+	@mkdir -p $(@D)
+	rm -f $@
+	$(AR) rcs $@ $^
+
+$(LIB_SHARED): $(SHARED_OBJ)
+$(LIB_AGENT):  $(AGENT_OBJ)
+$(LIB_FCGI):   $(FCGI_OBJ)
+$(LIB_BROKER): $(BROKER_OBJ)
+
+$(BIN)/aiproxy-fcgi: $(OBJ)/fcgi/main.o $(LIB_FCGI) $(LIB_AGENT) $(LIB_SHARED)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/mcp-broker: $(OBJ)/mcp-broker/main.o $(LIB_BROKER) $(LIB_SHARED)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/mcp-probe: $(OBJ)/mcp-broker/probe.o $(LIB_BROKER) $(LIB_SHARED)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/mcp-demo: $(OBJ)/mcp-demo/main.o $(LIB_SHARED)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/%: $(OBJ)/tests/bench/%.o $(LIB_AGENT) $(LIB_SHARED)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BIN)/test_%: $(OBJ)/tests/unit/test_%.o $(LIB_FCGI) $(LIB_AGENT) $(LIB_BROKER) $(LIB_SHARED)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+unit-bins: $(UNIT_BINS)
+
+deps:
+	@scripts/deps.sh
+
+run: deps all
+	@scripts/run.sh
+
+# The tests run the sanitizer build: every daemon the integration suite starts
+# is an ASan/UBSan binary, and the suite fails on any sanitizer or leak report.
+test: deps
+	@$(MAKE) --no-print-directory SAN=1 all unit-bins
+	@scripts/test.sh build/asan
+
+unit: deps
+	@$(MAKE) --no-print-directory SAN=1 all unit-bins
+	@scripts/test.sh build/asan unit
+
+bench: deps all
+	@scripts/bench.sh build
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

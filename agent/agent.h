@@ -1,0 +1,64 @@
+/* agent — the agent loop: call the assistant's LLM, run the tools it asks for on
+ * MCP servers (through the broker), feed the results back, until it answers.
+ *
+ * The loop speaks one dialect, OpenAI chat messages; backends (backend.h)
+ * translate. One agent_t per responder thread: it keeps curl handles (so
+ * connections to upstreams are reused across requests) and the broker client. */
+#ifndef AIPROXY_AGENT_H
+#define AIPROXY_AGENT_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+typedef struct agent agent_t;
+
+typedef struct agent_req {
+    const char  *assistant_name;
+    json_object *assistant;   /* borrowed registry entry */
+    json_object *backend;     /* borrowed registry entry of the assistant's backend */
+    json_object *mcp_servers; /* borrowed: the registry's whole name->server map */
+    json_object *body;        /* borrowed: the client's request, already validated */
+    int stream;               /* stream from the upstream and call on_delta per piece */
+    /* Streaming only: each content piece as the upstream produces it. Return 0
+     * to go on, non-zero when the client is gone: the agent then aborts the
+     * upstream transfer, starts no further tool call, and returns with
+     * res->client_gone set. */
+    int (*on_delta)(void *ud, const char *text, size_t len);
+    /* Polled (about every 100 ms) while waiting on the upstream or on tools;
+     * returns 0 when the client has gone. May be NULL. */
+    int (*alive)(void *ud);
+    void *ud;
+} agent_req_t;
+
+typedef struct agent_res {
+    int status;                  /* 200, or the HTTP status to answer */
+    /* on success */
+    json_object *message;        /* final assistant message {role, content} (owned) */
+    char finish_reason[32];      /* "stop", "length", "content_filter" */
+    json_object *usage;          /* {prompt_tokens, completion_tokens, total_tokens}
+                                    summed over every turn (owned; NULL if the
+                                    upstream reported none) */
+    int tool_rounds;             /* how many tool rounds ran */
+    /* on failure: an OpenAI-shaped error */
+    char err_type[48];           /* invalid_request_error, api_error, ... */
+    char err_code[48];           /* "" or e.g. "upstream_timeout" */
+    char err_param[48];          /* "" or the offending request field */
+    char err_msg[1024];          /* says what failed and what to do */
+    int client_gone;             /* the client hung up: answer nothing */
+} agent_res_t;
+
+/* A new per-thread agent using the broker over Redis at `redis_url`/`prefix`
+ * (connected lazily, on the first tool-using request). NULL on ENOMEM. */
+agent_t *agent_new(const char *redis_url, const char *prefix);
+void agent_free(agent_t *ag);
+
+/* Runs one chat completion. Always fills *res (call agent_res_clear after).
+ * Returns 0 when res->status is 200, -1 otherwise. In streaming mode some
+ * deltas may have been delivered before a failure: the caller knows, since it
+ * received them. */
+int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res);
+
+/* Frees what agent_run put in *res. */
+void agent_res_clear(agent_res_t *res);
+
+#endif

@@ -1,0 +1,53 @@
+/* mcpc — the responder's side of the broker protocol (docs/broker-protocol.md):
+ * tool catalogs and tool calls on MCP servers, through Redis pub/sub to the
+ * mcp-broker daemon that holds the sessions.
+ *
+ * One mcpc_t per responder thread; it owns its Redis connections (one to
+ * publish and read keys, one subscribed to this thread's reply channel). */
+#ifndef AIPROXY_MCPC_H
+#define AIPROXY_MCPC_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+typedef struct mcpc mcpc_t;
+
+/* A client for Redis at `url` with key `prefix`; connects lazily. NULL on ENOMEM. */
+mcpc_t *mcpc_new(const char *url, const char *prefix);
+void mcpc_free(mcpc_t *c);
+
+/* The tools `server` advertises: *tools is a new array of {name, description,
+ * inputSchema} (caller owns). Read from the catalog in Redis; when there is
+ * none, asks the broker to start the server and waits for it, at most
+ * timeout_ms. Returns 0; -EHOSTDOWN when no broker is listening (err says
+ * "mcp-broker is not running"); -ETIMEDOUT; -EIO when the server failed to
+ * start (err has its reason); -ECONNREFUSED when Redis is unreachable. */
+int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tools,
+               char *err, size_t errlen);
+
+typedef struct mcpc_call {
+    const char *server;      /* in */
+    const char *tool;        /* in: the tool's MCP name */
+    const char *args_json;   /* in: the arguments object as JSON text */
+    char *text;              /* out: result flattened to text (malloc'd) */
+    int is_error;            /* out: text starts with "[tool error]" */
+} mcpc_call_t;
+
+/* Runs n calls concurrently and waits for all, each bounded by timeout_ms.
+ * Returns 0 when every call has its text (tool failures, timeouts and crashed
+ * servers are results with is_error set, for the model to see), or a request
+ * failure: -EHOSTDOWN (no broker listening: "mcp-broker is not running"),
+ * -ECONNABORTED (alive(ud) returned 0: the client left; calls are abandoned),
+ * -ECONNREFUSED (Redis unreachable). `alive` may be NULL. */
+int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
+                   int (*alive)(void *ud), void *ud, char *err, size_t errlen);
+
+/* Frees the out-fields of n calls. */
+void mcpc_calls_clear(mcpc_call_t *calls, size_t n);
+
+/* Flattens an MCP tools/call result to the text the model sees: text blocks
+ * joined by "\n"; image/audio as "[binary <mime> content omitted]"; other
+ * blocks as JSON; isError prefixed "[tool error] ". malloc'd; NULL on ENOMEM. */
+char *mcpc_flatten(json_object *result);
+
+#endif

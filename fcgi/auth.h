@@ -1,0 +1,21 @@
+/* auth — the credential check in front of /v1: static proxy_api_keys, Apiman
+ * gateway_probe and Apiman trusted_header, tried in order (docs/auth.md). */
+#ifndef AIPROXY_AUTH_H
+#define AIPROXY_AUTH_H
+
+#include "fcgi/http.h"
+
+/* Lets the request through (returns 0) when no provider is configured or one
+ * accepts a credential it carries; otherwise answers 401 with
+ * WWW-Authenticate: Bearer and returns -1. Never answers 500: a provider that
+ * fails rejects. */
+int auth_check(http_req_t *req);
+
+/* A new array naming the active providers (for GET /admin/config), without
+ * secrets. */
+json_object *auth_describe(reg_t *reg);
+
+/* Logs, at start, which providers guard /v1 (loudly when none does). */
+void auth_log_startup(reg_t *reg);
+
+#endif

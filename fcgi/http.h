@@ -1,0 +1,56 @@
+/* http — one HTTP request as the responder sees it through FastCGI, and the
+ * ways to answer it. Everything a request points to lives in its arena and is
+ * gone after the request ends (FastCGI params are copied in at accept, since
+ * libfcgi frees them at the next accept). */
+#ifndef AIPROXY_HTTP_H
+#define AIPROXY_HTTP_H
+
+#include "agent/agent.h"
+#include "shared/arena.h"
+#include "shared/reg.h"
+
+#include <fcgiapp.h>
+#include <json-c/json.h>
+#include <stddef.h>
+
+typedef struct http_req {
+    arena_t *arena;          /* this request's memory; reset after it ends */
+    FCGX_Request *fcgx;
+    reg_t *reg;              /* the thread's registry, refreshed before routing */
+    agent_t *agent;          /* the thread's agent */
+    const char *method;      /* "GET", ... */
+    const char *path;        /* without the query string, e.g. "/v1/models" */
+    const char *query;       /* "" when none */
+    const char *body;        /* NUL-terminated; "" when none */
+    size_t body_len;
+    int headers_sent;        /* a status line went out: no error page possible now */
+    int client_gone;         /* a write failed: the web server dropped the request */
+} http_req_t;
+
+/* A request header by its HTTP name ("Authorization", "X-API-Key"), read from
+ * the HTTP_* FastCGI params. NULL when absent. Arena memory. */
+const char *http_header(http_req_t *req, const char *name);
+
+/* A query-string parameter, percent-decoded. NULL when absent. Arena memory. */
+const char *http_query_param(http_req_t *req, const char *name);
+
+/* Sends a whole response. `extra_headers` is NULL or lines each ending in
+ * "\r\n". Returns 0, or -EPIPE when the client is gone (req->client_gone set). */
+int http_send(http_req_t *req, int status, const char *content_type,
+              const char *extra_headers, const char *body, size_t len);
+
+/* Sends `obj` as application/json (does not consume it). Returns as http_send. */
+int http_send_json(http_req_t *req, int status, json_object *obj, const char *extra_headers);
+
+/* Sends an OpenAI-shaped error {"error":{"message","type","param","code"}};
+ * `param` and `code` may be NULL (sent as null). Returns as http_send. */
+int http_send_error(http_req_t *req, int status, const char *type, const char *code,
+                    const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* The error types our answers use, by status (OpenAI's vocabulary):
+ * 400/404/405/409/413/422 invalid_request_error, 401 authentication_error,
+ * 403 permission_error, 429 rate_limit_error, 5xx api_error. */
+const char *http_error_type(int status);
+
+#endif

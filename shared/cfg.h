@@ -1,0 +1,58 @@
+/* cfg — the YAML configuration, loaded into the registry document.
+ *
+ * The registry document is the one JSON shape the whole system shares (Redis
+ * holds it, the admin API edits it, docs/config.md describes it):
+ *
+ *   { "backends":    { NAME: {kind, base_url, api_key, default_headers, timeout} },
+ *     "mcp_servers": { NAME: {transport, command, args, env, cwd, url, headers,
+ *                             description, timeout} },
+ *     "assistants":  { NAME: {name, backend, model, description, system_prompt,
+ *                             mcp_servers, max_tool_iterations, temperature,
+ *                             top_p, max_tokens, extra_body} },
+ *     "settings":    { "proxy_api_keys": [..], "apiman": {..} | null } }
+ *
+ * Every object comes out normalised: defaults filled in (timeout 300,
+ * max_tool_iterations 8, empty arrays/objects rather than missing), unknown
+ * fields refused. `${VAR}` and `${VAR:-default}` are expanded when the file is
+ * loaded; an object whose fields held a reference keeps the original text in
+ * "_src": {"field.path": "${VAR}"} so an export can write the reference back.
+ * No function here does I/O except cfg_load_file reading its file. */
+#ifndef AIPROXY_CFG_H
+#define AIPROXY_CFG_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+/* Reads, expands, validates and normalises a YAML config file. On success *doc
+ * is a new registry document (caller owns it). On failure returns -EINVAL (bad
+ * content) or -errno (unreadable file), with err like
+ * "config.yaml:14: assistants[1].backend: unknown backend 'foo'". */
+int cfg_load_file(const char *path, json_object **doc, char *err, size_t errlen);
+
+/* The same from text in memory; `name` is used in messages in place of a path. */
+int cfg_load_yaml(const char *text, size_t len, const char *name, json_object **doc,
+                  char *err, size_t errlen);
+
+/* Expands ${VAR} and ${VAR:-default} in `in` from the environment (an unset VAR
+ * without default expands to ""; "$$" is a literal "$"). *out is malloc'd.
+ * *had_ref (may be NULL) tells whether any reference was seen. Returns 0,
+ * -EINVAL for an unterminated "${", -ENOMEM. */
+int cfg_expand_env(const char *in, char **out, int *had_ref, char *err, size_t errlen);
+
+/* Validate and normalise one object in place, as config load and the admin API
+ * both do. `doc` is the registry the object will join (for cross references:
+ * an assistant's backend and mcp_servers must exist there); NULL skips those
+ * checks. Returns 0 or -EINVAL with err "field: problem" (e.g.
+ * "transport: must be one of stdio, sse, http, streamable-http"). */
+int cfg_check_backend(const char *name, json_object *obj, char *err, size_t errlen);
+int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t errlen);
+int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, char *err,
+                        size_t errlen);
+int cfg_check_settings(json_object *settings, char *err, size_t errlen);
+
+/* Writes `doc` as a config.yaml a user can load again (cfg_load_yaml gives the
+ * same document back); fields with a "_src" entry are written as their
+ * ${VAR} reference. Returns a malloc'd string, NULL on ENOMEM. */
+char *cfg_dump_yaml(json_object *doc);
+
+#endif

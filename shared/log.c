@@ -1,0 +1,88 @@
+#include "shared/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+static const char *log__prog = "aiproxy";
+static int log__level = LOG_LVL_INFO;
+static int log__fd = 2;
+static const char *const log__names[] = { "error", "warn", "info", "debug" };
+
+void log_init(const char *prog, enum log_level level)
+{
+    const char *env = getenv("AIPROXY_LOG_LEVEL");
+
+    if (prog)
+        log__prog = prog;
+    log__level = level;
+    if (env && *env) {
+        for (int i = 0; i <= LOG_LVL_DEBUG; i++)
+            if (strcasecmp(env, log__names[i]) == 0)
+                log__level = i;
+    }
+}
+
+int log_reopen(const char *path)
+{
+    int fd, old;
+
+    if (!path) {
+        old = log__fd;
+        log__fd = 2;
+        if (old != 2)
+            close(old);
+        return 0;
+    }
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -errno;
+    old = log__fd;
+    log__fd = fd;
+    if (old != 2)
+        close(old);
+    return 0;
+}
+
+int log_enabled(enum log_level level)
+{
+    return (int)level <= log__level;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    char line[2048];
+    struct timespec ts;
+    struct tm tm;
+    size_t n;
+    int k;
+    va_list ap;
+
+    if (!log_enabled(level))
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+    k = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s[%d] %s: ", ts.tv_nsec / 1000000L,
+                 log__prog, (int)getpid(), log__names[level]);
+    if (k > 0)
+        n += (size_t)k;
+    va_start(ap, fmt);
+    k = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        n += (size_t)k;
+    if (n > sizeof(line) - 2)
+        n = sizeof(line) - 2;
+    line[n++] = '\n';
+    /* one write(2) per line keeps lines whole across threads and processes */
+    if (write(log__fd, line, n) < 0) {
+        /* nothing sensible to do: logging must never fail the caller */
+    }
+}

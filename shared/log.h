@@ -1,0 +1,30 @@
+/* log — one line per event on stderr (or a file), safe from any thread.
+ *
+ * Lines look like `2026-11-25T04:50:00.123Z aiproxy-fcgi[123] warn: text`.
+ * The level comes from log_init or AIPROXY_LOG_LEVEL (error|warn|info|debug).
+ * Never log a secret: callers pass redacted values. */
+#ifndef AIPROXY_LOG_H
+#define AIPROXY_LOG_H
+
+enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+/* Sets the program name shown on every line and the level; AIPROXY_LOG_LEVEL
+ * in the environment overrides `level`. Call once, before threads start. */
+void log_init(const char *prog, enum log_level level);
+
+/* Sends further lines to `path` (appending), or back to stderr when NULL.
+ * Used for SIGHUP log rotation. Returns 0 or -errno; on error the old
+ * destination stays. */
+int log_reopen(const char *path);
+
+/* True when lines of this level are written (to skip costly formatting). */
+int log_enabled(enum log_level level);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_debug(...) do { if (log_enabled(LOG_LVL_DEBUG)) log_msg(LOG_LVL_DEBUG, __VA_ARGS__); } while (0)
+
+#endif

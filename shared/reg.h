@@ -1,0 +1,60 @@
+/* reg — the live registry in Redis: assistants, backends, MCP servers, settings.
+ *
+ * One reg_t per thread (it owns a blocking Redis connection). Readers call
+ * reg_refresh() before each request: one GET of the version key; when it moved,
+ * the whole document is re-read in one MULTI/EXEC so a reader never sees half
+ * an edit. Writers (seed, admin API) change the document atomically, bump the
+ * version, and PUBLISH the change on the `<prefix>reg:changed` channel.
+ * Keys and channels are listed in docs/redis.md. */
+#ifndef AIPROXY_REG_H
+#define AIPROXY_REG_H
+
+#include <hiredis/hiredis.h>
+#include <json-c/json.h>
+#include <stddef.h>
+
+typedef struct reg reg_t;
+
+/* Connects to `url` (see rconn.h) using key prefix `prefix`. Does not read the
+ * registry yet. Returns 0 and *out, or -ECONNREFUSED with err naming the URL. */
+int reg_open(reg_t **out, const char *url, const char *prefix, char *err, size_t errlen);
+
+void reg_close(reg_t *r);
+
+/* Writes `doc` (a registry document from cfg) into Redis when Redis holds no
+ * registry yet, or always when `reseed` is set. Atomic (a Lua script). *seeded
+ * tells which happened. Returns 0 or a negative code (reg_errstr says why). */
+int reg_seed(reg_t *r, json_object *doc, int reseed, int *seeded);
+
+/* Makes the snapshot current: 0 when it is (re-read or unchanged), -ENOENT when
+ * Redis holds no registry, -ECONNREFUSED / -EIO on Redis trouble (the old
+ * snapshot stays usable; a lost connection is re-opened on the next call). */
+int reg_refresh(reg_t *r);
+
+/* Lookups in the current snapshot. Borrowed: valid until the next
+ * reg_refresh. NULL when absent. `kind` is "assistants", "backends",
+ * "mcp_servers". */
+json_object *reg_get(reg_t *r, const char *kind, const char *name);
+json_object *reg_all(reg_t *r, const char *kind);  /* the whole name->object map */
+json_object *reg_settings(reg_t *r);
+json_object *reg_doc(reg_t *r);                    /* the whole document */
+long long reg_version(reg_t *r);
+
+/* Sets kind/name to `obj` (already validated by cfg_check_*; not consumed) or
+ * deletes it; atomic, bumps the version, publishes. reg_del returns -ENOENT
+ * when absent. `expect_version` > 0 makes the write fail with -EAGAIN if the
+ * registry moved since that version (optimistic concurrency for checks done
+ * by the caller against the snapshot). */
+int reg_put(reg_t *r, const char *kind, const char *name, json_object *obj,
+            long long expect_version);
+int reg_del(reg_t *r, const char *kind, const char *name, long long expect_version);
+
+/* The thread's Redis connection, for other modules' keys (auth cache). Valid
+ * until reg_close; may be NULL while disconnected. */
+redisContext *reg_redis(reg_t *r);
+const char *reg_prefix(const reg_t *r);
+
+/* Why the last call failed. */
+const char *reg_errstr(const reg_t *r);
+
+#endif
