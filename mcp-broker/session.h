@@ -1,0 +1,60 @@
+/* session — one MCP client session over a transport (MCP rev 2025-06-18):
+ * initialize → notifications/initialized → tools/list (paginated) → ready;
+ * then tools/call with many calls in flight matched by JSON-RPC id, ping both
+ * ways, tools/list_changed → catalog refresh, unsupported server requests →
+ * -32601, a call past its deadline → timed out + notifications/cancelled.
+ *
+ * Used by the broker (one per configured server) and by mcp-probe. All
+ * callbacks run on the loop thread. No restart logic here: the owner decides
+ * (broker.c restarts with backoff). */
+#ifndef AIPROXY_SESSION_H
+#define AIPROXY_SESSION_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct mcp_session mcp_session_t;
+
+typedef struct mcp_session_cbs {
+    /* The catalog: after initialization and after each list_changed refresh.
+     * `tools` is an array of {name, description, inputSchema}, borrowed for
+     * the call. */
+    void (*on_tools)(void *ud, json_object *tools);
+    /* The session is gone (failed to start, the server died, or after
+     * mcp_session_close). Calls in flight have already been answered with an
+     * error. Fires once; the owner may then mcp_session_free. */
+    void (*on_closed)(void *ud, const char *reason);
+    void *ud;
+} mcp_session_cbs_t;
+
+/* Starts a session for the registry entry `server` (its "transport" picks the
+ * wire). NULL with err when the transport cannot start (no callback fires). */
+mcp_session_t *mcp_session_new(uv_loop_t *loop, const char *name, json_object *server,
+                               const mcp_session_cbs_t *cbs, char *err, size_t errlen);
+
+/* Answer to one call: ok=1 with the tools/call result object (borrowed), or
+ * ok=0 with a human-readable error ("timed out after 5 s", "server exited …").
+ * Fires exactly once, never from inside mcp_session_call. */
+typedef void (*mcp_session_call_cb)(void *ud, int ok, json_object *result, const char *error);
+
+/* Calls `tool` with `args` (borrowed; NULL = {}); deadline_ms is unix ms (0 =
+ * the server's timeout). Queued until the session is ready. Returns 0 or
+ * -ENOTCONN (closing) / -ENOMEM, in which case cb never fires. */
+int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int64_t deadline_ms,
+                     mcp_session_call_cb cb, void *ud);
+
+/* 1 once initialized and the catalog is listed. */
+int mcp_session_ready(const mcp_session_t *s);
+
+/* The negotiated protocol version ("" before). */
+const char *mcp_session_protocol(const mcp_session_t *s);
+
+/* Ends the session cleanly: pending calls fail ("session closed"), the
+ * transport closes; on_closed fires when done. Safe to call twice. */
+void mcp_session_close(mcp_session_t *s);
+
+/* Frees a session whose on_closed has fired. NULL is a no-op. */
+void mcp_session_free(mcp_session_t *s);
+
+#endif
