@@ -57,7 +57,9 @@ endif
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BIN)/%,$(UNIT_SRC))
 
-.PHONY: all deps run test unit integration bench clean asan
+.PHONY: all deps run test unit integration bench clean asan install unit-bins
+PREFIX  ?= /usr/local
+DESTDIR ?=
 all: $(BINS)
 
 $(OBJ)/%.o: %.c
@@ -118,6 +120,12 @@ unit: deps
 
 bench: deps all
 	@scripts/bench.sh build
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/aiproxy $(DESTDIR)$(PREFIX)/share/aiproxy/conf
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 README.md LICENSE $(DESTDIR)$(PREFIX)/share/doc/aiproxy/
+	cp -r conf/. $(DESTDIR)$(PREFIX)/share/aiproxy/conf/
 
 clean:
 	rm -rf build
