@@ -7,6 +7,7 @@
 
 #include "agent/agent.h"
 #include "shared/arena.h"
+#include "shared/buf.h"
 #include "shared/reg.h"
 
 #include <fcgiapp.h>
@@ -25,7 +26,15 @@ typedef struct http_req {
     size_t body_len;
     int headers_sent;        /* a status line went out: no error page possible now */
     int client_gone;         /* a write failed: the web server dropped the request */
+    /* Added by the responder (fcgi engineer): */
+    char **params;           /* arena copy of the FastCGI params, "NAME=value", NULL-ended */
+    int status;              /* the status that went out (0 until then), for the access log */
+    buf_t *capture;          /* tests: when fcgx is NULL, the response bytes go here */
 } http_req_t;
+
+/* A FastCGI param by name ("REQUEST_METHOD", "HTTP_AUTHORIZATION"), from
+ * req->params. NULL when absent. Borrowed: arena memory. */
+const char *http_param(const http_req_t *req, const char *name);
 
 /* A request header by its HTTP name ("Authorization", "X-API-Key"), read from
  * the HTTP_* FastCGI params. NULL when absent. Arena memory. */
@@ -39,6 +48,16 @@ const char *http_query_param(http_req_t *req, const char *name);
 int http_send(http_req_t *req, int status, const char *content_type,
               const char *extra_headers, const char *body, size_t len);
 
+/* Sends the status line and headers only, for a body written in pieces with
+ * http_write (SSE). Returns as http_send. */
+int http_send_headers(http_req_t *req, int status, const char *content_type,
+                      const char *extra_headers);
+
+/* Writes body bytes after http_send_headers; `flush` pushes them to the web
+ * server at once (each SSE event). Returns 0, or -EPIPE when the client is
+ * gone (req->client_gone set; further writes fail at once). */
+int http_write(http_req_t *req, const char *data, size_t len, int flush);
+
 /* Sends `obj` as application/json (does not consume it). Returns as http_send. */
 int http_send_json(http_req_t *req, int status, json_object *obj, const char *extra_headers);
 
@@ -47,6 +66,15 @@ int http_send_json(http_req_t *req, int status, json_object *obj, const char *ex
 int http_send_error(http_req_t *req, int status, const char *type, const char *code,
                     const char *param, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+
+/* A new {"error":{"message","type","param","code"}} object (caller owns it);
+ * `type` NULL means http_error_type(status); `param`/`code` NULL or "" give
+ * null. Pure: no I/O. NULL on ENOMEM. */
+json_object *http_error_json(int status, const char *type, const char *code,
+                             const char *param, const char *message);
+
+/* The reason phrase of a status ("Not Found"); "Unknown" for others. */
+const char *http_reason(int status);
 
 /* The error types our answers use, by status (OpenAI's vocabulary):
  * 400/404/405/409/413/422 invalid_request_error, 401 authentication_error,

@@ -1,0 +1,299 @@
+/* http — request accessors and response writers over one FastCGI request.
+ *
+ * Everything goes out through http__out(), which writes to the FastCGI stream
+ * or, in unit tests (req->fcgx NULL), to req->capture. A failed write marks
+ * the request client_gone so every later write fails fast: the web server has
+ * dropped the request and nothing more can reach the client. */
+#include "fcgi/http.h"
+
+#include "shared/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+const char *http_param(const http_req_t *req, const char *name)
+{
+    size_t n;
+
+    if (!req->params || !name)
+        return NULL;
+    n = strlen(name);
+    for (char **p = req->params; *p; p++) {
+        if (strncmp(*p, name, n) == 0 && (*p)[n] == '=')
+            return *p + n + 1;
+    }
+    return NULL;
+}
+
+const char *http_header(http_req_t *req, const char *name)
+{
+    char key[128];
+    size_t off = 0, i;
+
+    if (!name)
+        return NULL;
+    /* CGI puts these two without the HTTP_ prefix (RFC 3875 4.1.2, 4.1.3). */
+    if (strcasecmp(name, "Content-Type") == 0)
+        return http_param(req, "CONTENT_TYPE");
+    if (strcasecmp(name, "Content-Length") == 0)
+        return http_param(req, "CONTENT_LENGTH");
+    memcpy(key, "HTTP_", 5);
+    off = 5;
+    for (i = 0; name[i]; i++) {
+        if (off + 1 >= sizeof(key))
+            return NULL;
+        key[off++] = name[i] == '-' ? '_' : (char)toupper((unsigned char)name[i]);
+    }
+    key[off] = '\0';
+    return http_param(req, key);
+}
+
+static int http__hex(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..n) into arena memory ('+' is a space, as forms send).
+ * A malformed escape is kept literally rather than refused. */
+static char *http__decode(arena_t *a, const char *s, size_t n)
+{
+    char *out = arena_alloc(a, n + 1);
+    size_t i, o = 0;
+
+    if (!out)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        int hi, lo;
+        if (s[i] == '+') {
+            out[o++] = ' ';
+        } else if (s[i] == '%' && i + 2 < n &&
+                   (hi = http__hex((unsigned char)s[i + 1])) >= 0 &&
+                   (lo = http__hex((unsigned char)s[i + 2])) >= 0) {
+            out[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+const char *http_query_param(http_req_t *req, const char *name)
+{
+    const char *p = req->query;
+
+    if (!p || !name)
+        return NULL;
+    while (*p) {
+        const char *end = strchr(p, '&');
+        const char *eq;
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char *key;
+
+        eq = memchr(p, '=', len);
+        key = http__decode(req->arena, p, eq ? (size_t)(eq - p) : len);
+        if (!key)
+            return NULL;
+        if (strcmp(key, name) == 0) {
+            if (!eq)
+                return "";
+            return http__decode(req->arena, eq + 1, len - (size_t)(eq + 1 - p));
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return NULL;
+}
+
+const char *http_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default:  return "Unknown";
+    }
+}
+
+const char *http_error_type(int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 429: return "rate_limit_error";
+    default:  return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+/* Writes bytes to the client; the one place output happens. */
+static int http__out(http_req_t *req, const char *p, size_t n, int flush)
+{
+    if (req->client_gone)
+        return -EPIPE;
+    if (!req->fcgx) {
+        if (req->capture && buf_append(req->capture, p, n) != 0)
+            goto gone;
+        return 0;
+    }
+    while (n > 0) {
+        int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
+        if (FCGX_PutStr(p, chunk, req->fcgx->out) != chunk)
+            goto gone;
+        p += chunk;
+        n -= (size_t)chunk;
+    }
+    if (flush && FCGX_FFlush(req->fcgx->out) != 0)
+        goto gone;
+    return 0;
+gone:
+    req->client_gone = 1;
+    return -EPIPE;
+}
+
+int http_send_headers(http_req_t *req, int status, const char *content_type,
+                      const char *extra_headers)
+{
+    char head[512];
+    int n, rc;
+
+    if (req->headers_sent) {
+        log_warn("%s %s: a second response (status %d) after headers went out",
+                 req->method ? req->method : "-", req->path ? req->path : "-", status);
+        return -EALREADY;
+    }
+    n = snprintf(head, sizeof(head), "Status: %d %s\r\nContent-Type: %s\r\n", status,
+                 http_reason(status), content_type ? content_type : "application/json");
+    if (n < 0 || (size_t)n >= sizeof(head))
+        return -EINVAL;
+    req->headers_sent = 1;
+    req->status = status;
+    rc = http__out(req, head, (size_t)n, 0);
+    if (rc == 0 && extra_headers)
+        rc = http__out(req, extra_headers, strlen(extra_headers), 0);
+    if (rc == 0)
+        rc = http__out(req, "\r\n", 2, 0);
+    return rc;
+}
+
+int http_write(http_req_t *req, const char *data, size_t len, int flush)
+{
+    return http__out(req, data, len, flush);
+}
+
+int http_send(http_req_t *req, int status, const char *content_type,
+              const char *extra_headers, const char *body, size_t len)
+{
+    char cl[64];
+    int n, rc;
+
+    if (req->headers_sent) {
+        log_warn("%s %s: a second response (status %d) after headers went out",
+                 req->method ? req->method : "-", req->path ? req->path : "-", status);
+        return -EALREADY;
+    }
+    n = snprintf(cl, sizeof(cl), "Status: %d %s\r\nContent-Length: %zu\r\n", status,
+                 http_reason(status), len);
+    if (n < 0 || (size_t)n >= sizeof(cl))
+        return -EINVAL;
+    req->headers_sent = 1;
+    req->status = status;
+    rc = http__out(req, cl, (size_t)n, 0);
+    if (rc == 0) {
+        rc = http__out(req, "Content-Type: ", 14, 0);
+        if (rc == 0)
+            rc = http__out(req, content_type ? content_type : "application/json",
+                           strlen(content_type ? content_type : "application/json"), 0);
+        if (rc == 0)
+            rc = http__out(req, "\r\n", 2, 0);
+    }
+    if (rc == 0 && extra_headers)
+        rc = http__out(req, extra_headers, strlen(extra_headers), 0);
+    if (rc == 0)
+        rc = http__out(req, "\r\n", 2, 0);
+    if (rc == 0 && len > 0)
+        rc = http__out(req, body, len, 0);
+    return rc;
+}
+
+int http_send_json(http_req_t *req, int status, json_object *obj, const char *extra_headers)
+{
+    size_t len = 0;
+    const char *s = json_object_to_json_string_length(
+        obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+
+    if (!s)
+        return -ENOMEM;
+    return http_send(req, status, "application/json", extra_headers, s, len);
+}
+
+json_object *http_error_json(int status, const char *type, const char *code,
+                             const char *param, const char *message)
+{
+    json_object *root = NULL, *err = NULL, *res = NULL;
+
+    root = json_object_new_object();
+    err = json_object_new_object();
+    if (!root || !err)
+        goto out;
+    json_object_object_add(err, "message", json_object_new_string(message ? message : ""));
+    json_object_object_add(err, "type",
+                           json_object_new_string(type && *type ? type : http_error_type(status)));
+    json_object_object_add(err, "param", param && *param ? json_object_new_string(param) : NULL);
+    json_object_object_add(err, "code", code && *code ? json_object_new_string(code) : NULL);
+    json_object_object_add(root, "error", err);
+    err = NULL;
+    res = root;
+    root = NULL;
+out:
+    json_object_put(err);
+    json_object_put(root);
+    return res;
+}
+
+int http_send_error(http_req_t *req, int status, const char *type, const char *code,
+                    const char *param, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    json_object *obj;
+    int rc;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    obj = http_error_json(status, type, code, param, msg);
+    if (!obj) {
+        static const char oom[] =
+            "{\"error\":{\"message\":\"out of memory\",\"type\":\"api_error\","
+            "\"param\":null,\"code\":null}}";
+        return http_send(req, 500, "application/json", NULL, oom, sizeof(oom) - 1);
+    }
+    rc = http_send_json(req, status, obj, NULL);
+    json_object_put(obj);
+    return rc;
+}
