@@ -1,0 +1,199 @@
+/* jsonrpc — newline framing and message classification (see jsonrpc.h). */
+#include "mcp-broker/jsonrpc.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void jsonrpc_framer_init(jsonrpc_framer_t *f, size_t max_line)
+{
+    buf_init(&f->pending, max_line);
+    f->max_line = max_line;
+    f->skipping = 0;
+}
+
+void jsonrpc_framer_free(jsonrpc_framer_t *f)
+{
+    buf_free(&f->pending);
+}
+
+/* Emits one line unless it is blank; strips a trailing "\r". */
+static int jsonrpc__emit(const char *line, size_t len, jsonrpc_line_cb cb, void *ud)
+{
+    size_t i;
+
+    if (len && line[len - 1] == '\r')
+        len--;
+    for (i = 0; i < len; i++)
+        if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
+            break;
+    if (i == len)
+        return 0;
+    return cb(ud, line, len);
+}
+
+int jsonrpc_framer_feed(jsonrpc_framer_t *f, const char *data, size_t n, jsonrpc_line_cb cb,
+                        void *ud)
+{
+    int rc = 0, overflow = 0;
+
+    while (n > 0 && rc == 0) {
+        const char *nl = memchr(data, '\n', n);
+        size_t take = nl ? (size_t)(nl - data) : n;
+
+        if (!f->skipping && buf_append(&f->pending, data, take) != 0) {
+            /* an over-long line: drop it up to its newline, keep the rest */
+            buf_reset(&f->pending);
+            f->skipping = 1;
+            overflow = 1;
+        }
+        if (!nl)
+            break;
+        if (!f->skipping)
+            rc = jsonrpc__emit(buf_str(&f->pending), f->pending.len, cb, ud);
+        f->skipping = 0;
+        buf_reset(&f->pending);
+        data = nl + 1;
+        n -= take + 1;
+    }
+    if (rc == 0 && overflow)
+        rc = -ENOSPC;
+    return rc;
+}
+
+int jsonrpc_classify(json_object *o, jsonrpc_msg_t *m, char *err, size_t errlen)
+{
+    json_object *v = NULL, *e = NULL;
+    int has_id;
+
+    memset(m, 0, sizeof(*m));
+    m->num_id = -1;
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        snprintf(err, errlen, "message is not a JSON object");
+        return -EINVAL;
+    }
+    if (!json_object_object_get_ex(o, "jsonrpc", &v) || !json_object_is_type(v, json_type_string) ||
+        strcmp(json_object_get_string(v), "2.0") != 0) {
+        snprintf(err, errlen, "missing jsonrpc \"2.0\"");
+        return -EINVAL;
+    }
+    has_id = json_object_object_get_ex(o, "id", &m->id);
+    if (has_id && m->id && !json_object_is_type(m->id, json_type_int) &&
+        !json_object_is_type(m->id, json_type_string)) {
+        if (!(json_object_object_get_ex(o, "error", NULL) && json_object_is_type(m->id, json_type_null))) {
+            snprintf(err, errlen, "id must be a string or an integer");
+            return -EINVAL;
+        }
+    }
+    if (m->id && json_object_is_type(m->id, json_type_int))
+        m->num_id = json_object_get_int64(m->id);
+    json_object_object_get_ex(o, "params", &m->params);
+    if (json_object_object_get_ex(o, "method", &v)) {
+        if (!json_object_is_type(v, json_type_string) || !*json_object_get_string(v)) {
+            snprintf(err, errlen, "method must be a non-empty string");
+            return -EINVAL;
+        }
+        m->method = json_object_get_string(v);
+        m->kind = (has_id && m->id) ? JSONRPC_REQUEST : JSONRPC_NOTIFICATION;
+        return 0;
+    }
+    if (!has_id) {
+        snprintf(err, errlen, "no method, and a response without id");
+        return -EINVAL;
+    }
+    if (json_object_object_get_ex(o, "result", &m->result)) {
+        if (!m->id) {
+            snprintf(err, errlen, "result with a null id");
+            return -EINVAL;
+        }
+        m->kind = JSONRPC_RESULT;
+        return 0;
+    }
+    if (json_object_object_get_ex(o, "error", &e) && json_object_is_type(e, json_type_object)) {
+        m->kind = JSONRPC_ERROR;
+        if (json_object_object_get_ex(e, "code", &v) && json_object_is_type(v, json_type_int))
+            m->err_code = json_object_get_int64(v);
+        m->err_message = "";
+        if (json_object_object_get_ex(e, "message", &v) && json_object_is_type(v, json_type_string))
+            m->err_message = json_object_get_string(v);
+        return 0;
+    }
+    snprintf(err, errlen, "no method, result or error");
+    return -EINVAL;
+}
+
+static char *jsonrpc__finish(json_object *o)
+{
+    char *s = NULL;
+
+    if (o) {
+        const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (t)
+            s = strdup(t);
+        json_object_put(o);
+    }
+    return s;
+}
+
+static json_object *jsonrpc__base(void)
+{
+    json_object *o = json_object_new_object();
+    if (o)
+        json_object_object_add(o, "jsonrpc", json_object_new_string("2.0"));
+    return o;
+}
+
+char *jsonrpc_request(int64_t id, const char *method, json_object *params)
+{
+    json_object *o = jsonrpc__base();
+
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "id", json_object_new_int64(id));
+    json_object_object_add(o, "method", json_object_new_string(method));
+    if (params)
+        json_object_object_add(o, "params", json_object_get(params));
+    return jsonrpc__finish(o);
+}
+
+char *jsonrpc_notification(const char *method, json_object *params)
+{
+    json_object *o = jsonrpc__base();
+
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "method", json_object_new_string(method));
+    if (params)
+        json_object_object_add(o, "params", json_object_get(params));
+    return jsonrpc__finish(o);
+}
+
+char *jsonrpc_result(json_object *id, json_object *result)
+{
+    json_object *o = jsonrpc__base();
+
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "id", id ? json_object_get(id) : NULL);
+    json_object_object_add(o, "result", result ? json_object_get(result) : json_object_new_object());
+    return jsonrpc__finish(o);
+}
+
+char *jsonrpc_error(json_object *id, int code, const char *message)
+{
+    json_object *o = jsonrpc__base(), *e = NULL;
+
+    if (!o)
+        return NULL;
+    e = json_object_new_object();
+    if (!e) {
+        json_object_put(o);
+        return NULL;
+    }
+    json_object_object_add(e, "code", json_object_new_int(code));
+    json_object_object_add(e, "message", json_object_new_string(message ? message : ""));
+    json_object_object_add(o, "id", id ? json_object_get(id) : NULL);
+    json_object_object_add(o, "error", e);
+    return jsonrpc__finish(o);
+}

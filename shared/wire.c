@@ -1,0 +1,304 @@
+/* wire — encode/decode of the broker protocol messages (see wire.h). */
+#include "shared/wire.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int wire_id_valid(const char *s)
+{
+    size_t i;
+
+    if (!s)
+        return 0;
+    for (i = 0; s[i]; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+            return 0;
+    }
+    return i == WIRE_ID_LEN;
+}
+
+/* Serialises and releases `o`; the text is copied out so the object can go. */
+static char *wire__finish(json_object *o)
+{
+    char *s = NULL;
+
+    if (o) {
+        const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+        if (t)
+            s = strdup(t);
+        json_object_put(o);
+    }
+    return s;
+}
+
+static int wire__add_str(json_object *o, const char *k, const char *v)
+{
+    json_object *s = json_object_new_string(v);
+    if (!s)
+        return -ENOMEM;
+    json_object_object_add(o, k, s);
+    return 0;
+}
+
+char *wire_req_encode(enum wire_op op, const char *id, const char *reply, const char *server,
+                      const char *tool, json_object *args, int64_t deadline)
+{
+    json_object *o = NULL;
+    char *res = NULL;
+
+    if (!wire_id_valid(id) || !reply || !*reply || !server || !*server)
+        goto out;
+    if (op != WIRE_OP_CALL && op != WIRE_OP_START)
+        goto out;
+    if (op == WIRE_OP_CALL && (!tool || !*tool))
+        goto out;
+    o = json_object_new_object();
+    if (!o)
+        goto out;
+    json_object_object_add(o, "v", json_object_new_int(WIRE_VERSION));
+    if (wire__add_str(o, "op", op == WIRE_OP_CALL ? "call" : "start") ||
+        wire__add_str(o, "id", id) || wire__add_str(o, "reply", reply) ||
+        wire__add_str(o, "server", server))
+        goto out;
+    if (op == WIRE_OP_CALL) {
+        if (wire__add_str(o, "tool", tool))
+            goto out;
+        json_object_object_add(o, "args", args ? json_object_get(args) : json_object_new_object());
+    }
+    json_object_object_add(o, "deadline", json_object_new_int64(deadline));
+    res = wire__finish(o);
+    o = NULL;
+out:
+    json_object_put(o);
+    return res;
+}
+
+/* Parses text that must be one JSON object. */
+static json_object *wire__parse(const char *s, size_t n, char *err, size_t errlen)
+{
+    json_tokener *tok = NULL;
+    json_object *o = NULL;
+
+    if (!s || n == 0) {
+        snprintf(err, errlen, "empty message");
+        goto out;
+    }
+    if (n > WIRE_MAX_MSG) {
+        snprintf(err, errlen, "message too large (%zu bytes, max %u)", n, WIRE_MAX_MSG);
+        goto out;
+    }
+    tok = json_tokener_new();
+    if (!tok) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    o = json_tokener_parse_ex(tok, s, (int)n);
+    if (o && json_tokener_get_error(tok) == json_tokener_success) {
+        /* trailing bytes after the object are as bad as broken JSON */
+        size_t off = (size_t)json_tokener_get_parse_end(tok);
+        while (off < n && (s[off] == ' ' || s[off] == '\n' || s[off] == '\r' || s[off] == '\t'))
+            off++;
+        if (off != n) {
+            json_object_put(o);
+            o = NULL;
+        }
+    } else {
+        json_object_put(o);
+        o = NULL;
+    }
+    if (!o) {
+        snprintf(err, errlen, "not valid JSON");
+        goto out;
+    }
+    if (!json_object_is_type(o, json_type_object)) {
+        snprintf(err, errlen, "not a JSON object");
+        json_object_put(o);
+        o = NULL;
+    }
+out:
+    if (tok)
+        json_tokener_free(tok);
+    return o;
+}
+
+static const char *wire__str(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+int wire_req_decode(const char *s, size_t n, wire_req_t *out, char *err, size_t errlen)
+{
+    json_object *o = NULL, *v = NULL;
+    const char *op, *id;
+    int rc = -EINVAL;
+
+    memset(out, 0, sizeof(*out));
+    o = wire__parse(s, n, err, errlen);
+    if (!o)
+        goto out;
+    if (!json_object_object_get_ex(o, "v", &v) || !json_object_is_type(v, json_type_int) ||
+        json_object_get_int64(v) != WIRE_VERSION) {
+        snprintf(err, errlen, "v: must be %d", WIRE_VERSION);
+        goto out;
+    }
+    op = wire__str(o, "op");
+    if (op && strcmp(op, "call") == 0)
+        out->op = WIRE_OP_CALL;
+    else if (op && strcmp(op, "start") == 0)
+        out->op = WIRE_OP_START;
+    else {
+        snprintf(err, errlen, "op: must be \"call\" or \"start\"");
+        goto out;
+    }
+    id = wire__str(o, "id");
+    if (!wire_id_valid(id)) {
+        snprintf(err, errlen, "id: must be %d hex characters", WIRE_ID_LEN);
+        goto out;
+    }
+    memcpy(out->id, id, WIRE_ID_LEN + 1);
+    out->reply = wire__str(o, "reply");
+    if (!out->reply || !*out->reply || strlen(out->reply) > 512) {
+        snprintf(err, errlen, "reply: must be a channel name of 1 to 512 characters");
+        goto out;
+    }
+    out->server = wire__str(o, "server");
+    if (!out->server || !*out->server) {
+        snprintf(err, errlen, "server: must be a non-empty string");
+        goto out;
+    }
+    if (!json_object_object_get_ex(o, "deadline", &v) || !json_object_is_type(v, json_type_int) ||
+        json_object_get_int64(v) <= 0) {
+        snprintf(err, errlen, "deadline: must be a positive integer (unix ms)");
+        goto out;
+    }
+    out->deadline = json_object_get_int64(v);
+    if (out->op == WIRE_OP_CALL) {
+        out->tool = wire__str(o, "tool");
+        if (!out->tool || !*out->tool) {
+            snprintf(err, errlen, "tool: must be a non-empty string");
+            goto out;
+        }
+        if (!json_object_object_get_ex(o, "args", &v)) {
+            v = json_object_new_object();
+            if (!v) {
+                snprintf(err, errlen, "out of memory");
+                rc = -ENOMEM;
+                goto out;
+            }
+            json_object_object_add(o, "args", v);
+        } else if (!json_object_is_type(v, json_type_object)) {
+            snprintf(err, errlen, "args: must be an object");
+            goto out;
+        }
+        out->args = v;
+    }
+    out->root = o;
+    o = NULL;
+    rc = 0;
+out:
+    if (rc)
+        memset(out, 0, sizeof(*out));
+    json_object_put(o);
+    return rc;
+}
+
+void wire_req_clear(wire_req_t *r)
+{
+    json_object_put(r->root);
+    memset(r, 0, sizeof(*r));
+}
+
+static char *wire__reply(const char *id, int ok, const char *key, json_object *val, const char *error)
+{
+    json_object *o = json_object_new_object();
+
+    if (!o)
+        return NULL;
+    if (wire__add_str(o, "id", id ? id : ""))
+        goto fail;
+    json_object_object_add(o, "ok", json_object_new_boolean(ok));
+    if (ok)
+        json_object_object_add(o, key, val ? json_object_get(val) : json_object_new_object());
+    else if (wire__add_str(o, "error", error ? error : "unknown error"))
+        goto fail;
+    return wire__finish(o);
+fail:
+    json_object_put(o);
+    return NULL;
+}
+
+char *wire_reply_result(const char *id, json_object *result)
+{
+    return wire__reply(id, 1, "result", result, NULL);
+}
+
+char *wire_reply_tools(const char *id, json_object *tools)
+{
+    if (!tools)
+        return wire__reply(id, 1, "tools", json_object_new_array(), NULL);
+    return wire__reply(id, 1, "tools", tools, NULL);
+}
+
+char *wire_reply_error(const char *id, const char *error)
+{
+    return wire__reply(id, 0, NULL, NULL, error);
+}
+
+int wire_reply_decode(const char *s, size_t n, wire_reply_t *out, char *err, size_t errlen)
+{
+    json_object *o = NULL, *v = NULL;
+    const char *id;
+    int rc = -EINVAL;
+
+    memset(out, 0, sizeof(*out));
+    o = wire__parse(s, n, err, errlen);
+    if (!o)
+        goto out;
+    id = wire__str(o, "id");
+    if (!wire_id_valid(id)) {
+        snprintf(err, errlen, "id: must be %d hex characters", WIRE_ID_LEN);
+        goto out;
+    }
+    memcpy(out->id, id, WIRE_ID_LEN + 1);
+    if (!json_object_object_get_ex(o, "ok", &v) || !json_object_is_type(v, json_type_boolean)) {
+        snprintf(err, errlen, "ok: must be true or false");
+        goto out;
+    }
+    out->ok = json_object_get_boolean(v);
+    if (out->ok) {
+        if (json_object_object_get_ex(o, "result", &v) && json_object_is_type(v, json_type_object))
+            out->result = v;
+        else if (json_object_object_get_ex(o, "tools", &v) && json_object_is_type(v, json_type_array))
+            out->tools = v;
+        else {
+            snprintf(err, errlen, "result: an ok reply needs an object \"result\" or an array \"tools\"");
+            goto out;
+        }
+    } else {
+        out->error = wire__str(o, "error");
+        if (!out->error) {
+            snprintf(err, errlen, "error: a failed reply needs an \"error\" string");
+            goto out;
+        }
+    }
+    out->root = o;
+    o = NULL;
+    rc = 0;
+out:
+    if (rc)
+        memset(out, 0, sizeof(*out));
+    json_object_put(o);
+    return rc;
+}
+
+void wire_reply_clear(wire_reply_t *r)
+{
+    json_object_put(r->root);
+    memset(r, 0, sizeof(*r));
+}

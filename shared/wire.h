@@ -1,0 +1,71 @@
+/* wire — the responder ↔ mcp-broker messages over Redis pub/sub
+ * (docs/broker-protocol.md). Pure encode/decode: no I/O, no Redis.
+ *
+ * Request, PUBLISHed on <prefix>mcp:calls:
+ *   {"v":1,"op":"call"|"start","id":"<32 hex>","reply":"<channel>",
+ *    "server":"…","tool":"…","args":{…},"deadline":<unix ms>}
+ *   ("tool" and "args" only for "call").
+ * Reply, PUBLISHed on the request's reply channel:
+ *   {"id":"…","ok":true,"result":{tools/call result}}     (call)
+ *   {"id":"…","ok":true,"tools":[{name,description,inputSchema}]}   (start)
+ *   {"id":"…","ok":false,"error":"why"}                    (either) */
+#ifndef AIPROXY_WIRE_H
+#define AIPROXY_WIRE_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WIRE_VERSION 1
+#define WIRE_ID_LEN 32               /* hex characters of a request id */
+#define WIRE_MAX_MSG (32u << 20)     /* a message larger than this is refused */
+
+enum wire_op { WIRE_OP_CALL = 1, WIRE_OP_START = 2 };
+
+typedef struct wire_req {
+    enum wire_op op;
+    char id[WIRE_ID_LEN + 1];
+    const char *reply;       /* borrowed from root */
+    const char *server;      /* borrowed from root */
+    const char *tool;        /* borrowed from root; NULL for start */
+    json_object *args;       /* borrowed from root; an object (never NULL for call) */
+    int64_t deadline;        /* unix ms */
+    json_object *root;       /* owned: the parsed message */
+} wire_req_t;
+
+typedef struct wire_reply {
+    char id[WIRE_ID_LEN + 1];
+    int ok;
+    json_object *result;     /* borrowed: call result (ok) */
+    json_object *tools;      /* borrowed: start catalog (ok) */
+    const char *error;       /* borrowed: reason (!ok) */
+    json_object *root;       /* owned */
+} wire_reply_t;
+
+/* A request as JSON text (malloc'd, NULL on ENOMEM or a bad argument: id not
+ * 32 hex, empty reply/server, call without tool). `args` is borrowed (NULL →
+ * {}), ignored for start. */
+char *wire_req_encode(enum wire_op op, const char *id, const char *reply, const char *server,
+                      const char *tool, json_object *args, int64_t deadline);
+
+/* Parses and validates a request. Returns 0 and fills *out (release with
+ * wire_req_clear), or -EINVAL with err naming the bad field
+ * (e.g. "id: must be 32 hex characters"). */
+int wire_req_decode(const char *s, size_t n, wire_req_t *out, char *err, size_t errlen);
+void wire_req_clear(wire_req_t *r);
+
+/* Reply encoders (malloc'd JSON text, NULL on ENOMEM). Borrowed arguments. */
+char *wire_reply_result(const char *id, json_object *result);
+char *wire_reply_tools(const char *id, json_object *tools);
+char *wire_reply_error(const char *id, const char *error);
+
+/* Parses and validates a reply (ok replies need "result" or "tools"; error
+ * replies a string "error"). 0 or -EINVAL with err; release with
+ * wire_reply_clear. */
+int wire_reply_decode(const char *s, size_t n, wire_reply_t *out, char *err, size_t errlen);
+void wire_reply_clear(wire_reply_t *r);
+
+/* 1 when s is exactly WIRE_ID_LEN lowercase/uppercase hex characters. */
+int wire_id_valid(const char *s);
+
+#endif
