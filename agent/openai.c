@@ -1,0 +1,428 @@
+/* be_openai — the OpenAI chat completions dialect (also spoken by vLLM,
+ * llama.cpp, Ollama, OpenRouter, ...). The canonical request is already in
+ * this dialect, so build only serialises; parse and the stream parser turn
+ * answers into a be_turn_t. No I/O here. */
+#include "agent/backend.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Tool calls one streamed turn may carry; more is refused as invalid data
+ * rather than letting an upstream make us allocate without bound. */
+#define OA_MAX_CALLS 128
+#define OA_MAX_ARGS  (1024 * 1024)
+
+static json_object *oa__get(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+
+    if (!o || !json_object_is_type(o, json_type_object) ||
+        !json_object_object_get_ex(o, key, &v))
+        return NULL;
+    return v;
+}
+
+static const char *oa__str(json_object *o, const char *key)
+{
+    json_object *v = oa__get(o, key);
+    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static int oa__build(json_object *backend, json_object *req, int stream, buf_t *url,
+                     struct curl_slist **headers, buf_t *body, char *err, size_t errlen)
+{
+    const char *base = oa__str(backend, "base_url"), *key = oa__str(backend, "api_key"), *s;
+    json_object *dh = oa__get(backend, "default_headers");
+    struct curl_slist *h = NULL, *nh;
+    size_t blen;
+    buf_t line;
+    int rc = -EINVAL;
+
+    buf_init(&line, 16384);
+    (void)stream; /* the canonical request already carries "stream" */
+    if (!base || !*base) {
+        snprintf(err, errlen, "backend base_url: missing");
+        goto out;
+    }
+    blen = strlen(base);
+    while (blen && base[blen - 1] == '/')
+        blen--;
+    rc = -ENOMEM;
+    if (buf_append(url, base, blen) < 0 || buf_puts(url, "/chat/completions") < 0)
+        goto out;
+    s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (!s || buf_puts(body, s) < 0)
+        goto out;
+    /* "Expect:" stops curl from waiting for 100-continue on big bodies. */
+    if (!(nh = curl_slist_append(h, "Content-Type: application/json")))
+        goto out;
+    h = nh;
+    if (!(nh = curl_slist_append(h, "Expect:")))
+        goto out;
+    h = nh;
+    if (key && *key) {
+        buf_reset(&line);
+        if (buf_printf(&line, "Authorization: Bearer %s", key) < 0 ||
+            !(nh = curl_slist_append(h, buf_str(&line))))
+            goto out;
+        h = nh;
+    }
+    if (dh && json_object_is_type(dh, json_type_object)) {
+        json_object_object_foreach(dh, name, val) {
+            buf_reset(&line);
+            if (buf_printf(&line, "%s: %s", name, json_object_get_string(val)) < 0 ||
+                !(nh = curl_slist_append(h, buf_str(&line))))
+                goto out;
+            h = nh;
+        }
+    }
+    *headers = h;
+    h = NULL;
+    rc = 0;
+out:
+    if (rc == -ENOMEM)
+        snprintf(err, errlen, "out of memory building the upstream request");
+    buf_free(&line);
+    curl_slist_free_all(h);
+    return rc;
+}
+
+static void oa__usage(json_object *usage, be_turn_t *turn)
+{
+    if (!usage || !json_object_is_type(usage, json_type_object))
+        return;
+    turn->prompt_tokens = json_object_get_int64(oa__get(usage, "prompt_tokens"));
+    turn->completion_tokens = json_object_get_int64(oa__get(usage, "completion_tokens"));
+    turn->has_usage = 1;
+}
+
+static void oa__finish(json_object *fr, be_turn_t *turn)
+{
+    if (fr && json_object_is_type(fr, json_type_string))
+        snprintf(turn->finish_reason, sizeof(turn->finish_reason), "%s",
+                 json_object_get_string(fr));
+}
+
+/* One tool call in canonical form; arguments always a string. */
+static json_object *oa__call(const char *id, const char *name, const char *args)
+{
+    json_object *c = json_object_new_object(), *fn = json_object_new_object();
+
+    if (!c || !fn)
+        goto fail;
+    json_object_object_add(c, "id", json_object_new_string(id ? id : ""));
+    json_object_object_add(c, "type", json_object_new_string("function"));
+    json_object_object_add(fn, "name", json_object_new_string(name ? name : ""));
+    json_object_object_add(fn, "arguments", json_object_new_string(args && *args ? args : "{}"));
+    json_object_object_add(c, "function", fn);
+    return c;
+fail:
+    json_object_put(c);
+    json_object_put(fn);
+    return NULL;
+}
+
+static int oa__parse(const char *body, size_t len, be_turn_t *turn, char *err, size_t errlen)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *root = NULL, *choice, *msg, *calls, *v;
+    const char *text;
+    int rc = -EPROTO;
+
+    if (!tok) {
+        rc = -ENOMEM;
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    root = json_tokener_parse_ex(tok, body, (int)len);
+    if (!root || json_tokener_get_error(tok) != json_tokener_success) {
+        snprintf(err, errlen, "upstream answered with something that is not JSON: %.120s", body);
+        goto out;
+    }
+    v = oa__get(root, "choices");
+    if (!v || !json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0) {
+        const char *em = oa__str(oa__get(root, "error"), "message");
+        if (em)
+            snprintf(err, errlen, "upstream error: %s", em);
+        else
+            snprintf(err, errlen, "upstream answer has no choices: %.120s", body);
+        goto out;
+    }
+    choice = json_object_array_get_idx(v, 0);
+    msg = oa__get(choice, "message");
+    if (!msg || !json_object_is_type(msg, json_type_object)) {
+        snprintf(err, errlen, "upstream answer has no choices[0].message");
+        goto out;
+    }
+    if ((text = oa__str(msg, "content")) && buf_puts(&turn->content, text) < 0) {
+        snprintf(err, errlen, "upstream answer content too large");
+        goto out;
+    }
+    calls = oa__get(msg, "tool_calls");
+    if (calls && json_object_is_type(calls, json_type_array) && json_object_array_length(calls)) {
+        size_t n = json_object_array_length(calls);
+        if (!(turn->tool_calls = json_object_new_array()))
+            goto out;
+        for (size_t i = 0; i < n; i++) {
+            json_object *c = json_object_array_get_idx(calls, i), *fn = oa__get(c, "function");
+            json_object *args = oa__get(fn, "arguments"), *nc;
+            const char *as = !args ? "{}"
+                             : json_object_is_type(args, json_type_string)
+                                 ? json_object_get_string(args)
+                                 : json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN);
+            if (!(nc = oa__call(oa__str(c, "id"), oa__str(fn, "name"), as)) ||
+                json_object_array_add(turn->tool_calls, nc) != 0) {
+                json_object_put(nc);
+                snprintf(err, errlen, "out of memory");
+                goto out;
+            }
+        }
+    }
+    oa__finish(oa__get(choice, "finish_reason"), turn);
+    oa__usage(oa__get(root, "usage"), turn);
+    rc = 0;
+out:
+    json_object_put(root);
+    if (tok)
+        json_tokener_free(tok);
+    return rc;
+}
+
+/* ---- streaming ---- */
+
+typedef struct oa_call_acc {
+    buf_t id, name, args;
+} oa_call_acc_t;
+
+typedef struct oa_stream {
+    be_turn_t *turn;
+    be_sink_t sink;
+    json_tokener *tok;
+    oa_call_acc_t calls[OA_MAX_CALLS];
+    size_t ncalls;      /* highest index seen + 1 */
+    int dirty;          /* calls changed since turn->tool_calls was written */
+} oa_stream_t;
+
+static void *oa__stream_new(be_turn_t *turn, const be_sink_t *sink)
+{
+    oa_stream_t *st = calloc(1, sizeof(*st));
+
+    if (!st)
+        return NULL;
+    if (!(st->tok = json_tokener_new())) {
+        free(st);
+        return NULL;
+    }
+    st->turn = turn;
+    st->sink = *sink;
+    for (size_t i = 0; i < OA_MAX_CALLS; i++) {
+        buf_init(&st->calls[i].id, 256);
+        buf_init(&st->calls[i].name, 256);
+        buf_init(&st->calls[i].args, OA_MAX_ARGS);
+    }
+    return st;
+}
+
+/* Writes the accumulated calls into the turn (done at the end of the turn,
+ * so argument pieces are concatenated in O(n), not re-copied per piece). */
+static int oa__flush(oa_stream_t *st)
+{
+    json_object *arr = NULL, *c;
+
+    if (!st->dirty)
+        return 0;
+    if (!(arr = json_object_new_array()))
+        return -ENOMEM;
+    for (size_t i = 0; i < st->ncalls; i++) {
+        oa_call_acc_t *a = &st->calls[i];
+        if (!a->name.len && !a->id.len && !a->args.len)
+            continue;   /* a gap in the indexes */
+        if (!(c = oa__call(buf_str(&a->id), buf_str(&a->name), buf_str(&a->args))) ||
+            json_object_array_add(arr, c) != 0) {
+            json_object_put(c);
+            json_object_put(arr);
+            return -ENOMEM;
+        }
+    }
+    if (st->turn->tool_calls)
+        json_object_put(st->turn->tool_calls);
+    st->turn->tool_calls = json_object_array_length(arr) ? arr : NULL;
+    if (!st->turn->tool_calls)
+        json_object_put(arr);
+    st->dirty = 0;
+    return 0;
+}
+
+static int oa__delta_calls(oa_stream_t *st, json_object *calls, char *err, size_t errlen)
+{
+    size_t n = json_object_array_length(calls);
+
+    for (size_t i = 0; i < n; i++) {
+        json_object *c = json_object_array_get_idx(calls, i), *fn = oa__get(c, "function");
+        json_object *iv = oa__get(c, "index");
+        long idx = iv ? (long)json_object_get_int64(iv) : (long)i;
+        const char *s;
+        oa_call_acc_t *a;
+
+        if (idx < 0 || idx >= OA_MAX_CALLS) {
+            snprintf(err, errlen, "upstream stream has a tool call index out of range (%ld)", idx);
+            return -EPROTO;
+        }
+        a = &st->calls[idx];
+        if ((s = oa__str(c, "id")) && !a->id.len && buf_puts(&a->id, s) < 0)
+            goto big;
+        if ((s = oa__str(fn, "name")) && buf_puts(&a->name, s) < 0)
+            goto big;
+        if ((s = oa__str(fn, "arguments")) && buf_puts(&a->args, s) < 0)
+            goto big;
+        if ((size_t)idx + 1 > st->ncalls)
+            st->ncalls = (size_t)idx + 1;
+        st->dirty = 1;
+    }
+    return 0;
+big:
+    snprintf(err, errlen, "upstream tool call too large");
+    return -EPROTO;
+}
+
+static int oa__stream_event(void *vst, const char *event, const char *data, size_t len,
+                            int *status, char *err, size_t errlen)
+{
+    oa_stream_t *st = vst;
+    json_object *root = NULL, *v, *choice, *delta;
+    const char *text;
+    int rc = -EPROTO;
+
+    (void)event;
+    while (len && (*data == ' ' || *data == '\t' || *data == '\n')) {
+        data++;
+        len--;
+    }
+    if (len == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        rc = oa__flush(st) < 0 ? -ENOMEM : 1;
+        goto out;
+    }
+    json_tokener_reset(st->tok);
+    root = json_tokener_parse_ex(st->tok, data, (int)len);
+    if (!root || json_tokener_get_error(st->tok) != json_tokener_success) {
+        snprintf(err, errlen, "upstream sent invalid JSON in its stream: %.120s", data);
+        goto out;
+    }
+    if ((v = oa__get(root, "error"))) {
+        json_object *code = oa__get(v, "code");
+        const char *m = oa__str(v, "message");
+        if (!m)
+            m = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
+                                                          : "upstream stream reported an error";
+        snprintf(err, errlen, "%s", m);
+        *status = 502;
+        if (code && json_object_is_type(code, json_type_int) &&
+            json_object_get_int(code) >= 400 && json_object_get_int(code) < 600)
+            *status = json_object_get_int(code);
+        rc = -EREMOTEIO;
+        goto out;
+    }
+    oa__usage(oa__get(root, "usage"), st->turn);
+    v = oa__get(root, "choices");
+    rc = 0;
+    if (!v || !json_object_is_type(v, json_type_array) || !json_object_array_length(v))
+        goto out;
+    choice = json_object_array_get_idx(v, 0);
+    delta = oa__get(choice, "delta");
+    if ((text = oa__str(delta, "content")) && *text) {
+        size_t tl = strlen(text);
+        if (buf_append(&st->turn->content, text, tl) < 0) {
+            snprintf(err, errlen, "upstream answer content too large");
+            rc = -EPROTO;
+            goto out;
+        }
+        if (st->sink.content && st->sink.content(st->sink.ud, text, tl) != 0) {
+            rc = -ECANCELED;
+            goto out;
+        }
+    }
+    v = oa__get(delta, "tool_calls");
+    if (v && json_object_is_type(v, json_type_array) &&
+        (rc = oa__delta_calls(st, v, err, errlen)) < 0)
+        goto out;
+    if ((v = oa__get(choice, "finish_reason")) && json_object_is_type(v, json_type_string)) {
+        oa__finish(v, st->turn);
+        if (oa__flush(st) < 0)
+            rc = -ENOMEM;
+    }
+out:
+    json_object_put(root);
+    return rc;
+}
+
+static void oa__stream_free(void *vst)
+{
+    oa_stream_t *st = vst;
+
+    if (!st)
+        return;
+    oa__flush(st);  /* a stream that ended without [DONE] still yields its calls */
+    for (size_t i = 0; i < OA_MAX_CALLS; i++) {
+        buf_free(&st->calls[i].id);
+        buf_free(&st->calls[i].name);
+        buf_free(&st->calls[i].args);
+    }
+    json_tokener_free(st->tok);
+    free(st);
+}
+
+static const char *oa__type_for(int status)
+{
+    switch (status) {
+    case 400: return "invalid_request_error";
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 429: return "rate_limit_error";
+    default:  return status >= 500 ? "api_error" : "invalid_request_error";
+    }
+}
+
+static void oa__error(int status, const char *body, size_t len, int *status_out, char *type,
+                      size_t typelen, char *msg, size_t msglen)
+{
+    json_object *root = NULL, *e;
+    const char *m = NULL, *t = NULL;
+
+    *status_out = status;
+    if (body && len)
+        root = json_tokener_parse(body);
+    e = oa__get(root, "error");
+    if (e && json_object_is_type(e, json_type_object)) {
+        m = oa__str(e, "message");
+        t = oa__str(e, "type");
+    } else if (e && json_object_is_type(e, json_type_string)) {
+        m = json_object_get_string(e);
+    } else if (root) {
+        m = oa__str(root, "message");
+        if (!m)
+            m = oa__str(root, "detail");
+    }
+    snprintf(type, typelen, "%s", t && *t ? t : oa__type_for(status));
+    if (m && *m)
+        snprintf(msg, msglen, "%s", m);
+    else
+        snprintf(msg, msglen, "upstream answered HTTP %d: %.200s", status, body ? body : "");
+    json_object_put(root);
+}
+
+const be_ops_t be_openai = {
+    .kind = "openai",
+    .build = oa__build,
+    .parse = oa__parse,
+    .stream_new = oa__stream_new,
+    .stream_event = oa__stream_event,
+    .stream_free = oa__stream_free,
+    .error = oa__error,
+};

@@ -1,0 +1,242 @@
+#include "agent/request.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Fields the client may set that override the assistant's defaults or are
+ * passed on as they are. Anything else the client sends is not forwarded:
+ * the upstream request is ours, and unknown fields break strict upstreams. */
+static const char *const rq__client_fields[] = {
+    "temperature", "top_p", "max_tokens", "stop", "seed", "presence_penalty",
+    "frequency_penalty", "response_format", "user", "logit_bias", "parallel_tool_calls",
+    "max_completion_tokens", "reasoning_effort", "n", "tool_choice", NULL,
+};
+
+static const char *const rq__assistant_fields[] = { "temperature", "top_p", "max_tokens", NULL };
+
+/* Borrowed field value; NULL when absent or JSON null. */
+static json_object *rq__get(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+
+    if (!o || !json_object_is_type(o, json_type_object))
+        return NULL;
+    if (!json_object_object_get_ex(o, key, &v))
+        return NULL;
+    return v;
+}
+
+static int rq__set(json_object *o, const char *key, json_object *v)
+{
+    if (!v)
+        return -ENOMEM;
+    if (json_object_object_add(o, key, v) != 0) {
+        json_object_put(v);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+static int rq__messages(json_object *assistant, json_object *body, json_object *req,
+                        char *err, size_t errlen)
+{
+    json_object *in = rq__get(body, "messages"), *out = NULL, *first, *role, *sys = NULL;
+    const char *prompt = NULL, *r;
+    size_t n;
+    int rc = -ENOMEM;
+
+    if (!in || !json_object_is_type(in, json_type_array)) {
+        snprintf(err, errlen, "messages: must be an array");
+        rc = -EINVAL;
+        goto out;
+    }
+    n = json_object_array_length(in);
+    if (!(out = json_object_new_array_ext((int)n + 1)))
+        goto out;
+    if (rq__get(assistant, "system_prompt") &&
+        json_object_is_type(rq__get(assistant, "system_prompt"), json_type_string))
+        prompt = json_object_get_string(rq__get(assistant, "system_prompt"));
+    if (prompt && *prompt) {
+        first = n ? json_object_array_get_idx(in, 0) : NULL;
+        role = rq__get(first, "role");
+        r = role ? json_object_get_string(role) : "";
+        if (strcmp(r, "system") != 0 && strcmp(r, "developer") != 0) {
+            if (!(sys = json_object_new_object()) ||
+                rq__set(sys, "role", json_object_new_string("system")) < 0 ||
+                rq__set(sys, "content", json_object_new_string(prompt)) < 0 ||
+                json_object_array_add(out, sys) != 0)
+                goto out;
+            sys = NULL;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_object *m = json_object_array_get_idx(in, i);
+        if (json_object_array_add(out, json_object_get(m)) != 0) {
+            json_object_put(m);
+            goto out;
+        }
+    }
+    rc = rq__set(req, "messages", out);
+    out = NULL;
+out:
+    json_object_put(sys);
+    json_object_put(out);
+    return rc;
+}
+
+/* Appends our function tools, then the client's. */
+static int rq__tools(json_object *body, const rq_catalog_t *cats, size_t ncats, tn_map_t *map,
+                     json_object *req, char *err, size_t errlen)
+{
+    json_object *client = rq__get(body, "tools"), *tools = NULL, *t = NULL, *fn = NULL;
+    size_t nclient = 0;
+    int rc = -ENOMEM;
+
+    if (client) {
+        if (!json_object_is_type(client, json_type_array)) {
+            snprintf(err, errlen, "tools: must be an array");
+            rc = -EINVAL;
+            goto out;
+        }
+        nclient = json_object_array_length(client);
+        for (size_t i = 0; i < nclient; i++) {
+            json_object *name = rq__get(rq__get(json_object_array_get_idx(client, i), "function"),
+                                        "name");
+            if (name && (rc = tn_reserve(map, json_object_get_string(name))) < 0)
+                goto out;
+        }
+    }
+    if (!(tools = json_object_new_array()))
+        goto out;
+    for (size_t c = 0; c < ncats; c++) {
+        size_t nt;
+        if (!cats[c].tools || !json_object_is_type(cats[c].tools, json_type_array))
+            continue;
+        nt = json_object_array_length(cats[c].tools);
+        for (size_t i = 0; i < nt; i++) {
+            json_object *mt = json_object_array_get_idx(cats[c].tools, i), *v;
+            const char *tname, *offered;
+            v = rq__get(mt, "name");
+            tname = v ? json_object_get_string(v) : "";
+            if ((rc = tn_add(map, cats[c].server, tname, &offered)) == -EINVAL)
+                continue;   /* a nameless tool cannot be called: skip it */
+            if (rc < 0)
+                goto out;
+            rc = -ENOMEM;
+            if (!(t = json_object_new_object()) || !(fn = json_object_new_object()))
+                goto out;
+            if (rq__set(fn, "name", json_object_new_string(offered)) < 0)
+                goto out;
+            if ((v = rq__get(mt, "description")) &&
+                rq__set(fn, "description", json_object_get(v)) < 0)
+                goto out;
+            v = rq__get(mt, "inputSchema");
+            if (v && json_object_is_type(v, json_type_object)) {
+                if (rq__set(fn, "parameters", json_object_get(v)) < 0)
+                    goto out;
+            } else if (rq__set(fn, "parameters",
+                               json_tokener_parse("{\"type\":\"object\",\"properties\":{}}")) <
+                       0) {
+                goto out;
+            }
+            if (rq__set(t, "type", json_object_new_string("function")) < 0)
+                goto out;
+            rc = rq__set(t, "function", fn);
+            fn = NULL;
+            if (rc < 0 || (rc = -ENOMEM, json_object_array_add(tools, t) != 0))
+                goto out;
+            t = NULL;
+        }
+    }
+    for (size_t i = 0; i < nclient; i++) {
+        json_object *ct = json_object_array_get_idx(client, i);
+        if (json_object_array_add(tools, json_object_get(ct)) != 0) {
+            json_object_put(ct);
+            goto out;
+        }
+    }
+    rc = 0;
+    if (json_object_array_length(tools) > 0) {
+        rc = rq__set(req, "tools", tools);
+        tools = NULL;
+    }
+out:
+    json_object_put(fn);
+    json_object_put(t);
+    json_object_put(tools);
+    return rc;
+}
+
+int rq_build(json_object *assistant, json_object *body, const rq_catalog_t *cats,
+             size_t ncats, tn_map_t *map, int stream, json_object **out, char *err,
+             size_t errlen)
+{
+    json_object *req = NULL, *v, *opts = NULL, *extra;
+    int rc = -ENOMEM;
+
+    *out = NULL;
+    if (!(req = json_object_new_object()))
+        goto out;
+    v = rq__get(assistant, "model");
+    if (!v || !json_object_is_type(v, json_type_string) || !*json_object_get_string(v)) {
+        snprintf(err, errlen, "assistant model: missing");
+        rc = -EINVAL;
+        goto out;
+    }
+    if ((rc = rq__set(req, "model", json_object_get(v))) < 0)
+        goto out;
+    if ((rc = rq__messages(assistant, body, req, err, errlen)) < 0)
+        goto out;
+    for (const char *const *f = rq__assistant_fields; *f; f++) {
+        /* max_completion_tokens is the newer spelling: with both set,
+         * OpenAI refuses the request, so the client's one wins alone. */
+        if (strcmp(*f, "max_tokens") == 0 && rq__get(body, "max_completion_tokens"))
+            continue;
+        if ((v = rq__get(assistant, *f)) && (rc = rq__set(req, *f, json_object_get(v))) < 0)
+            goto out;
+    }
+    for (const char *const *f = rq__client_fields; *f; f++)
+        if ((v = rq__get(body, *f)) && (rc = rq__set(req, *f, json_object_get(v))) < 0)
+            goto out;
+    if ((rc = rq__tools(body, cats, ncats, map, req, err, errlen)) < 0)
+        goto out;
+    if (!rq__get(req, "tools")) {
+        json_object_object_del(req, "tool_choice");
+        json_object_object_del(req, "parallel_tool_calls");
+    }
+    extra = rq__get(assistant, "extra_body");
+    if (extra && json_object_is_type(extra, json_type_object)) {
+        json_object_object_foreach(extra, key, val) {
+            if ((rc = rq__set(req, key, json_object_get(val))) < 0)
+                goto out;
+        }
+    }
+    json_object_object_del(req, "stream");
+    json_object_object_del(req, "stream_options");
+    if (stream) {
+        rc = -ENOMEM;
+        if (rq__set(req, "stream", json_object_new_boolean(1)) < 0 ||
+            !(opts = json_object_new_object()) ||
+            rq__set(opts, "include_usage", json_object_new_boolean(1)) < 0)
+            goto out;
+        rc = rq__set(req, "stream_options", opts);
+        opts = NULL;
+        if (rc < 0)
+            goto out;
+    }
+    *out = req;
+    req = NULL;
+    rc = 0;
+out:
+    json_object_put(opts);
+    json_object_put(req);
+    return rc;
+}
+
+void rq_drop_tools(json_object *req)
+{
+    json_object_object_del(req, "tools");
+    json_object_object_del(req, "tool_choice");
+    json_object_object_del(req, "parallel_tool_calls");
+}

@@ -1,0 +1,40 @@
+/* request — the canonical upstream request (OpenAI chat completions shape)
+ * built from an assistant, the client's body and the MCP tool catalogs.
+ * Pure: no I/O. Backends (backend.h) translate it to their dialect. */
+#ifndef AIPROXY_REQUEST_H
+#define AIPROXY_REQUEST_H
+
+#include "agent/toolname.h"
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+/* One MCP server's tool catalog: an array of {name, description, inputSchema}
+ * (as mcpc_tools gives it). Borrowed. */
+typedef struct rq_catalog {
+    const char *server;
+    json_object *tools;
+} rq_catalog_t;
+
+/* Builds the first turn's request into *out (caller owns):
+ *  - model = assistant.model;
+ *  - messages = the client's, with assistant.system_prompt prepended as a
+ *    system message unless the first message is already system or developer;
+ *  - sampling: the assistant's temperature, top_p, max_tokens, overridden by
+ *    the client's (and the client's pass-through fields, see request.c);
+ *  - assistant.extra_body merged last, shallow;
+ *  - tools: every catalog tool as an OpenAI function tool named through `map`
+ *    (client tools' names are reserved in `map` first, so a clash renames
+ *    ours), followed by the client's tools untouched;
+ *  - stream: true and stream_options.include_usage when `stream`.
+ * Messages of the client are shared by reference, never modified.
+ * Returns 0, -EINVAL (err names the field), -ENOMEM. */
+int rq_build(json_object *assistant, json_object *body, const rq_catalog_t *cats,
+             size_t ncats, tn_map_t *map, int stream, json_object **out, char *err,
+             size_t errlen);
+
+/* Removes what offers tools (tools, tool_choice, parallel_tool_calls) from
+ * `req`, for the last turn of a loop that must end with an answer. */
+void rq_drop_tools(json_object *req);
+
+#endif

@@ -1,0 +1,345 @@
+#include "agent/upstream.h"
+
+#include "shared/log.h"
+#include "shared/sse.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct up {
+    CURL *curl;
+};
+
+/* State of one transfer, shared with the curl callbacks. */
+typedef struct up_xfer {
+    const up_call_t *call;
+    be_turn_t *turn;
+    CURL *curl;
+    buf_t body;            /* whole body (non-stream, error or non-SSE answers) */
+    int mode;              /* 0 undecided, 1 SSE, 2 buffer */
+    sse_parser_t *sse;
+    void *st;              /* backend stream state */
+    int done;              /* the stream said it is complete */
+    int ev_rc;             /* first failing stream_event return */
+    int ev_status;
+    int gone;
+    int too_big;
+    char err[512];
+} up_xfer_t;
+
+up_t *up_new(void)
+{
+    up_t *u = calloc(1, sizeof(*u));
+
+    if (!u)
+        return NULL;
+    if (!(u->curl = curl_easy_init())) {
+        free(u);
+        return NULL;
+    }
+    return u;
+}
+
+void up_free(up_t *u)
+{
+    if (!u)
+        return;
+    curl_easy_cleanup(u->curl);
+    free(u);
+}
+
+static void up__fail(agent_res_t *res, int status, const char *type, const char *code,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void up__fail(agent_res_t *res, int status, const char *type, const char *code,
+                     const char *fmt, ...)
+{
+    va_list ap;
+
+    res->status = status;
+    snprintf(res->err_type, sizeof(res->err_type), "%s", type);
+    snprintf(res->err_code, sizeof(res->err_code), "%s", code);
+    va_start(ap, fmt);
+    vsnprintf(res->err_msg, sizeof(res->err_msg), fmt, ap);
+    va_end(ap);
+}
+
+static int up__sink(void *ud, const char *text, size_t len)
+{
+    up_xfer_t *x = ud;
+
+    if (!x->call->on_delta)
+        return 0;
+    if (x->call->on_delta(x->call->ud, text, len) != 0) {
+        x->gone = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int up__event(void *ud, const char *event, const char *data, size_t len, const char *id)
+{
+    up_xfer_t *x = ud;
+    int rc;
+
+    (void)id;
+    if (x->done)
+        return 0;
+    rc = x->call->be->stream_event(x->st, event, data, len, &x->ev_status, x->err,
+                                   sizeof(x->err));
+    if (rc == 1) {
+        x->done = 1;
+        return 0;
+    }
+    if (rc < 0)
+        x->ev_rc = rc;
+    return rc;
+}
+
+/* Decides once, at the first byte, whether the answer is an SSE stream to
+ * parse as it comes, or a body to keep whole (errors, non-SSE answers). */
+static void up__mode(up_xfer_t *x)
+{
+    long code = 0;
+    char *ct = NULL;
+
+    curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code);
+    curl_easy_getinfo(x->curl, CURLINFO_CONTENT_TYPE, &ct);
+    x->mode = 2;
+    if (x->call->stream && code < 300 && ct && strncasecmp(ct, "text/event-stream", 17) == 0)
+        x->mode = 1;
+}
+
+static size_t up__write(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    up_xfer_t *x = ud;
+    size_t n = size * nmemb;
+    int rc;
+
+    if (!x->mode)
+        up__mode(x);
+    if (x->mode == 2) {
+        if (buf_append(&x->body, ptr, n) < 0) {
+            x->too_big = 1;
+            return 0;
+        }
+        return n;
+    }
+    if (x->done)
+        return n;   /* after [DONE]: drain, the connection stays reusable */
+    rc = sse_feed(x->sse, ptr, n);
+    if (rc == -ENOSPC) {
+        snprintf(x->err, sizeof(x->err), "upstream sent an SSE event larger than %u bytes",
+                 UP_MAX_EVENT);
+        x->ev_rc = -EPROTO;
+    }
+    return rc == 0 ? n : 0;
+}
+
+static int up__progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    up_xfer_t *x = ud;
+
+    (void)dt; (void)dn; (void)ut; (void)un;
+    if (x->call->alive && !x->call->alive(x->call->ud)) {
+        x->gone = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static const char *up__jstr(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+
+    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+/* The transfer failed at the curl level: name the cause. */
+static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, agent_res_t *res)
+{
+    const char *base = up__jstr(x->call->backend, "base_url");
+    const char *key = up__jstr(x->call->backend, "api_key");
+    const char *why = ebuf && *ebuf ? ebuf : curl_easy_strerror(cc);
+    char hint[200] = "";
+
+    if (!key || !*key)
+        snprintf(hint, sizeof(hint), " (backend '%s' has no api_key configured)",
+                 x->call->backend_name ? x->call->backend_name : "?");
+    switch (cc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        up__fail(res, 504, "api_error", "upstream_timeout",
+                 "upstream %s did not answer in time: %s", base ? base : "?", why);
+        break;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+        up__fail(res, 502, "api_error", "upstream_unreachable", "cannot reach upstream %s: %s%s",
+                 base ? base : "?", why, hint);
+        break;
+    default:
+        up__fail(res, 502, "api_error", "upstream_error", "upstream %s failed: %s",
+                 base ? base : "?", why);
+        break;
+    }
+}
+
+static void up__status_fail(up_xfer_t *x, long code, agent_res_t *res)
+{
+    char type[48], msg[1024];
+    int st = (int)code;
+
+    x->call->be->error((int)code, buf_str(&x->body), x->body.len, &st, type, sizeof(type), msg,
+                       sizeof(msg));
+    up__fail(res, st, type, "", "%s", msg);
+}
+
+static long up__timeout(json_object *backend)
+{
+    json_object *v = NULL;
+    long t = 300;
+
+    if (backend && json_object_object_get_ex(backend, "timeout", &v) && v) {
+        t = (long)json_object_get_int64(v);
+        if (t <= 0)
+            t = 300;
+    }
+    return t;
+}
+
+static int up__configure(up_t *u, up_xfer_t *x, buf_t *url, buf_t *body,
+                         struct curl_slist *headers, char *ebuf)
+{
+    CURL *c = u->curl;
+
+    /* reset keeps the connection cache: the next turn reuses the connection */
+    curl_easy_reset(c);
+    if (curl_easy_setopt(c, CURLOPT_URL, buf_str(url)) != CURLE_OK)
+        return -EINVAL;
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, buf_str(body));
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, up__timeout(x->call->backend));
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, up__write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, up__progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    return 0;
+}
+
+int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
+{
+    struct curl_slist *headers = NULL;
+    buf_t url, body;
+    up_xfer_t x;
+    char ebuf[CURL_ERROR_SIZE] = "", err[512] = "";
+    be_sink_t sink;
+    CURLcode cc;
+    long code = 0;
+    int rc = -1, brc;
+
+    memset(&x, 0, sizeof(x));
+    x.call = call;
+    x.turn = turn;
+    x.curl = u->curl;
+    buf_init(&x.body, UP_MAX_BODY);
+    buf_init(&url, 8192);
+    buf_init(&body, 64u * 1024 * 1024);
+    brc = call->be->build(call->backend, call->req, call->stream, &url, &headers, &body, err,
+                          sizeof(err));
+    if (brc < 0) {
+        up__fail(res, brc == -ENOMEM ? 500 : 502, "api_error", "backend_misconfigured",
+                 "cannot build the request for backend '%s': %s",
+                 call->backend_name ? call->backend_name : "?", err);
+        goto out;
+    }
+    if (call->stream) {
+        sink.content = up__sink;
+        sink.ud = &x;
+        if (!(x.st = call->be->stream_new(turn, &sink)) ||
+            !(x.sse = sse_new(UP_MAX_EVENT, up__event, &x))) {
+            up__fail(res, 500, "api_error", "", "out of memory");
+            goto out;
+        }
+    }
+    if (up__configure(u, &x, &url, &body, headers, ebuf) < 0) {
+        up__fail(res, 502, "api_error", "backend_misconfigured", "invalid upstream URL '%s'",
+                 buf_str(&url));
+        goto out;
+    }
+    cc = curl_easy_perform(u->curl);
+    curl_easy_getinfo(u->curl, CURLINFO_RESPONSE_CODE, &code);
+    if (x.gone) {
+        res->client_gone = 1;
+        up__fail(res, 499, "api_error", "client_gone", "the client closed the connection");
+        goto out;
+    }
+    if (x.too_big) {
+        up__fail(res, 502, "api_error", "upstream_bad_response",
+                 "upstream answer larger than %u bytes", UP_MAX_BODY);
+        goto out;
+    }
+    if (x.ev_rc == -EREMOTEIO) {
+        up__fail(res, x.ev_status ? x.ev_status : 502, "api_error", "upstream_error",
+                 "upstream error: %s", x.err);
+        goto out;
+    }
+    if (x.ev_rc < 0) {
+        up__fail(res, 502, "api_error", "upstream_bad_response", "%s", x.err);
+        goto out;
+    }
+    if (cc != CURLE_OK && !(x.done && cc == CURLE_PARTIAL_FILE)) {
+        up__curl_fail(&x, cc, ebuf, res);
+        goto out;
+    }
+    if (code >= 400) {
+        up__status_fail(&x, code, res);
+        goto out;
+    }
+    if (code < 200 || code >= 300) {
+        up__fail(res, 502, "api_error", "upstream_bad_response",
+                 "upstream answered HTTP %ld, expected 2xx", code);
+        goto out;
+    }
+    if (x.mode != 1) {
+        /* whole body: a normal answer, or a non-SSE answer to a stream request */
+        if (call->be->parse(buf_str(&x.body), x.body.len, turn, err, sizeof(err)) < 0) {
+            up__fail(res, 502, "api_error", "upstream_bad_response", "%s", err);
+            goto out;
+        }
+        if (call->stream && turn->content.len && call->on_delta &&
+            call->on_delta(call->ud, buf_str(&turn->content), turn->content.len) != 0) {
+            res->client_gone = 1;
+            up__fail(res, 499, "api_error", "client_gone", "the client closed the connection");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    if (x.st)
+        call->be->stream_free(x.st);  /* also completes calls of a stream without [DONE] */
+    sse_free(x.sse);
+    curl_slist_free_all(headers);
+    buf_free(&x.body);
+    buf_free(&url);
+    buf_free(&body);
+    if (rc == 0 && !turn->finish_reason[0])
+        snprintf(turn->finish_reason, sizeof(turn->finish_reason), "%s",
+                 turn->tool_calls ? "tool_calls" : "stop");
+    return rc;
+}

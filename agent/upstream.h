@@ -1,0 +1,40 @@
+/* upstream — one LLM turn over HTTP (libcurl): build with the backend's
+ * hooks, transfer (whole or streamed), parse, and map every failure to an
+ * OpenAI-shaped error in agent_res_t.
+ *
+ * One up_t per agent (per responder thread): it keeps one curl easy handle so
+ * connections to an upstream are reused across turns and requests. */
+#ifndef AIPROXY_UPSTREAM_H
+#define AIPROXY_UPSTREAM_H
+
+#include "agent/agent.h"
+#include "agent/backend.h"
+
+typedef struct up up_t;
+
+/* Largest whole (non-streamed) upstream body we accept. */
+#define UP_MAX_BODY   (16u * 1024 * 1024)
+/* Largest single SSE event. */
+#define UP_MAX_EVENT  (4u * 1024 * 1024)
+
+/* NULL on ENOMEM. */
+up_t *up_new(void);
+void up_free(up_t *u);
+
+typedef struct up_call {
+    const be_ops_t *be;
+    const char *backend_name;   /* for messages */
+    json_object *backend;       /* registry entry: base_url, api_key, timeout, ... */
+    json_object *req;           /* canonical request (borrowed) */
+    int stream;
+    int (*on_delta)(void *ud, const char *text, size_t len);  /* stream only */
+    int (*alive)(void *ud);     /* may be NULL */
+    void *ud;
+} up_call_t;
+
+/* Runs one turn into *turn (initialised by the caller). Returns 0, or -1 with
+ * res->status, err_type, err_code and err_msg set (or res->client_gone when
+ * on_delta or alive said the client left; then status is 499). */
+int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res);
+
+#endif
