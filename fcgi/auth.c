@@ -1,19 +1,131 @@
-/* STUB: replaced by the auth chain (issue 7). Lets everything through. */
+/* auth — the /v1 credential check: static keys, then Apiman (docs/auth.md).
+ * The chain is rebuilt from the registry snapshot on every request (it is a
+ * few borrowed pointers), so an edit of the settings in Redis applies at once. */
 #include "fcgi/auth.h"
+
+#include "fcgi/auth_apiman.h"
+#include "fcgi/auth_conf.h"
+#include "fcgi/auth_cred.h"
+#include "shared/log.h"
+
+#include <string.h>
+
+/* The static provider: any candidate equal to any configured key. Every key
+ * is compared (no early exit), so timing does not tell which one matched. */
+static int auth__static(const auth_conf_t *conf, const auth_cred_t *cands, size_t n)
+{
+    int ok = 0;
+    size_t nk = conf->keys ? json_object_array_length(conf->keys) : 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < nk; k++) {
+            json_object *key = json_object_array_get_idx(conf->keys, k);
+            if (!json_object_is_type(key, json_type_string))
+                continue;
+            ok |= auth_cred_equal(cands[i].p, cands[i].len, json_object_get_string(key),
+                                  (size_t)json_object_get_string_len(key));
+        }
+    }
+    return ok;
+}
+
+static int auth__trusted(http_req_t *req, const auth_conf_t *conf)
+{
+    const char *v = http_header(req, conf->header);
+    if (!v)
+        return 0;
+    return auth_cred_equal(v, strlen(v), conf->secret, strlen(conf->secret));
+}
+
+static int auth__reject(http_req_t *req, size_t ncands)
+{
+    const char *msg = ncands == 0
+        ? "Missing API key: send it as 'Authorization: Bearer <key>', an X-API-Key header "
+          "or the apikey query parameter."
+        : "Invalid API key: none of the credentials sent was accepted.";
+    json_object *err = json_object_new_object();
+    json_object *e = json_object_new_object();
+    int rc = -1;
+    if (err && e) {
+        json_object_object_add(e, "message", json_object_new_string(msg));
+        json_object_object_add(e, "type", json_object_new_string("authentication_error"));
+        json_object_object_add(e, "param", NULL);
+        json_object_object_add(e, "code", json_object_new_string("invalid_api_key"));
+        json_object_object_add(err, "error", e);
+        e = NULL;
+        http_send_json(req, 401, err, "WWW-Authenticate: Bearer\r\n");
+    } else {
+        static const char fallback[] =
+            "{\"error\":{\"message\":\"Invalid API key\",\"type\":\"authentication_error\","
+            "\"param\":null,\"code\":\"invalid_api_key\"}}";
+        http_send(req, 401, "application/json", "WWW-Authenticate: Bearer\r\n", fallback,
+                  sizeof(fallback) - 1);
+    }
+    json_object_put(e);
+    json_object_put(err);
+    return rc;
+}
 
 int auth_check(http_req_t *req)
 {
-    (void)req;
-    return 0;
+    auth_conf_t conf;
+    char err[256];
+    int rc_conf = auth_conf_from_settings(req->reg ? reg_settings(req->reg) : NULL, &conf, err,
+                                          sizeof(err));
+    if (rc_conf != 0)
+        log_warn("auth: apiman settings unusable (%s); only static keys can pass", err);
+    else if (auth_conf_open(&conf))
+        return 0;
+
+    auth_cred_t cands[AUTH_CRED_MAX];
+    size_t n = auth_cred_extract(http_header(req, "Authorization"), http_header(req, "X-API-Key"),
+                                 http_query_param(req, "apikey"), cands);
+    if (conf.nkeys > 0 && auth__static(&conf, cands, n))
+        return 0;
+    if (conf.apiman == AUTH_APIMAN_TRUSTED && auth__trusted(req, &conf))
+        return 0;
+    if (conf.apiman == AUTH_APIMAN_PROBE) {
+        redisContext *rc = reg_redis(req->reg);
+        const char *prefix = reg_prefix(req->reg);
+        for (size_t i = 0; i < n; i++)
+            if (auth_apiman_check(&conf, cands[i].p, cands[i].len, rc, prefix))
+                return 0;
+    }
+    return auth__reject(req, n);
 }
 
 json_object *auth_describe(reg_t *reg)
 {
-    (void)reg;
-    return json_object_new_array();
+    auth_conf_t conf;
+    char err[256];
+    int rc = auth_conf_from_settings(reg ? reg_settings(reg) : NULL, &conf, err, sizeof(err));
+    json_object *arr = auth_conf_describe(&conf);
+    if (rc != 0 && arr) {
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "type", json_object_new_string("apiman"));
+        json_object_object_add(p, "error", json_object_new_string(err));
+        json_object_array_add(arr, p);
+    }
+    return arr;
 }
 
 void auth_log_startup(reg_t *reg)
 {
-    (void)reg;
+    auth_conf_t conf;
+    char err[256];
+    int rc = auth_conf_from_settings(reg ? reg_settings(reg) : NULL, &conf, err, sizeof(err));
+    if (rc != 0)
+        log_error("auth: apiman settings unusable (%s): Apiman keys will be rejected", err);
+    if (auth_conf_open(&conf) && rc == 0) {
+        log_warn("auth: *** /v1 IS OPEN: no proxy_api_keys and no apiman configured; anyone "
+                 "who reaches this gateway can use its models ***");
+        return;
+    }
+    if (conf.nkeys > 0)
+        log_info("auth: /v1 accepts %zu static proxy_api_keys", conf.nkeys);
+    if (conf.apiman == AUTH_APIMAN_PROBE)
+        log_info("auth: /v1 accepts keys the Apiman gateway %s honours for %s (cache %lds)",
+                 conf.gateway_url, conf.probe_api, conf.cache_ttl);
+    else if (conf.apiman == AUTH_APIMAN_TRUSTED)
+        log_info("auth: /v1 accepts requests whose %s header carries the Apiman secret",
+                 conf.header);
 }
