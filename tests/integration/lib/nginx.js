@@ -1,0 +1,47 @@
+'use strict';
+// Renders conf/nginx/aiproxy.conf.in, the same template scripts/run.sh uses.
+const fs = require('node:fs');
+const path = require('node:path');
+const { REPO_ROOT } = require('./util');
+
+const TEMPLATE = path.join(REPO_ROOT, 'conf', 'nginx', 'aiproxy.conf.in');
+
+// AIPROXY_MAX_BODY as bytes (plain number, or with k/m/g suffix); null if unset.
+function parseSize(s) {
+  if (s === undefined || s === null || s === '') return null;
+  const m = /^\s*(\d+)\s*([kmg]?)b?\s*$/i.exec(String(s));
+  if (!m) return null;
+  const mult = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2].toLowerCase()];
+  return Number(m[1]) * mult;
+}
+
+// nginx's own limit: twice the responder's plus 1 MiB, so the responder's
+// OpenAI-shaped 413 is what a client sees; 100m when the limit is not set.
+function clientMaxBody(maxBody) {
+  const b = parseSize(maxBody);
+  if (b === null) return '100m';
+  return String(b * 2 + 1024 * 1024);
+}
+
+// opts: {runDir, listen, fcgiSocket, nginxWorkers, keepalive, maxBody}.
+// Returns the config text; creates runDir/nginx-tmp.
+function renderNginxConf(opts) {
+  const vars = {
+    RUN_DIR: opts.runDir,
+    LISTEN: opts.listen,
+    FCGI_SOCKET: opts.fcgiSocket,
+    NGINX_WORKERS: String(opts.nginxWorkers || 1),
+    KEEPALIVE: String(opts.keepalive || 4),
+    CLIENT_MAX_BODY: clientMaxBody(opts.maxBody),
+    USER_LINE: process.getuid && process.getuid() === 0 ? 'user root;' : '',
+  };
+  fs.mkdirSync(path.join(opts.runDir, 'nginx-tmp'), { recursive: true });
+  let text = fs.readFileSync(TEMPLATE, 'utf8');
+  text = text.replace(/@@([A-Z_]+)@@/g, (all, name) => {
+    if (!(name in vars)) throw new Error(`nginx template: unknown placeholder ${all}`);
+    return vars[name];
+  });
+  return text;
+}
+
+module.exports = { renderNginxConf, parseSize, clientMaxBody, TEMPLATE };

@@ -1,0 +1,287 @@
+'use strict';
+// startStack(): one private aiproxy deployment per call — redis-server on a
+// unix socket, mcp-broker, aiproxy-fcgi responders, nginx from the shipped
+// template — in its own /tmp directory, ready when GET /health answers 200.
+//
+//   const stack = await startStack({ config: yamlText, upstreamUrl: up.baseURL });
+//   ... stack.url, stack.baseURL, stack.openai() ...
+//   await stack.stop();   // fails on any ASan / LSan / UBSan report or crash
+//
+// Binaries come from AIPROXY_BIN_DIR (default build/asan/bin). The config text
+// may reference ${MCP_DEMO} (path of mcp-demo) and ${UPSTREAM_URL} (the
+// upstreamUrl option); other ${VAR}s are left for aiproxy's own expansion.
+// Set AIPROXY_KEEP_TMP=1 to keep every stack directory (logs) after stop().
+const fs = require('node:fs');
+const net = require('node:net');
+const path = require('node:path');
+const http = require('node:http');
+const { REPO_ROOT, binDir, freePort, waitFor, mkTmpDir } = require('./util');
+const { startProc, stopProc, isRunning } = require('./procs');
+const { renderNginxConf } = require('./nginx');
+
+const SANITIZER_PATTERNS = ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:'];
+
+function nginxBin() {
+  for (const p of ['/usr/sbin/nginx', '/usr/bin/nginx']) if (fs.existsSync(p)) return p;
+  return 'nginx';
+}
+
+function redisPing(sock, timeoutMs = 1000) {
+  return new Promise((resolve) => {
+    const c = net.createConnection(sock);
+    const t = setTimeout(() => { c.destroy(); resolve(false); }, timeoutMs);
+    let data = '';
+    c.on('connect', () => c.write('PING\r\n'));
+    c.on('data', (d) => {
+      data += d;
+      if (data.includes('\r\n')) { clearTimeout(t); c.destroy(); resolve(data.startsWith('+PONG')); }
+    });
+    c.on('error', () => { clearTimeout(t); resolve(false); });
+  });
+}
+
+// GET url, resolves {status, body} or null on connection trouble.
+function httpGet(url, timeoutMs = 2000) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { timeout: timeoutMs, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+      res.on('error', () => resolve(null));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(null));
+  });
+}
+
+function substitute(config, vars) {
+  return config.replace(/\$\{(MCP_DEMO|UPSTREAM_URL)\}/g, (all, name) => {
+    if (vars[name] === undefined) {
+      throw new Error(`startStack: config uses ${all} but no value was given ` +
+                      '(pass upstreamUrl / an upstream)');
+    }
+    return vars[name];
+  });
+}
+
+class Stack {
+  constructor(opts) {
+    this.opts = opts;
+    this.bin = binDir();
+    this.dir = mkTmpDir('stack');
+    this.workers = opts.workers || 1;
+    this.threads = opts.threads || 8;
+    this.prefix = opts.prefix || 'aiproxy:';
+    this.procs = {};          // name -> current handle
+    this.history = [];        // every handle ever started (for crash checks)
+    this.ownRedis = !opts.redisUrl;
+    this.redisSock = path.join(this.dir, 'redis.sock');
+    this.redisUrl = opts.redisUrl || `unix://${this.redisSock}`;
+    this.fcgiSock = path.join(this.dir, 'fcgi.sock');
+    this.configPath = path.join(this.dir, 'config.yaml');
+    this.stopped = false;
+  }
+
+  env(extra = {}) {
+    const env = { ...process.env };
+    const asan = 'detect_leaks=1:abort_on_error=0';
+    env.ASAN_OPTIONS = process.env.ASAN_OPTIONS || asan;
+    env.UBSAN_OPTIONS = process.env.UBSAN_OPTIONS || 'print_stacktrace=1';
+    const supp = path.join(REPO_ROOT, 'tests', 'lsan.supp');
+    if (!process.env.LSAN_OPTIONS && fs.existsSync(supp)) env.LSAN_OPTIONS = `suppressions=${supp}`;
+    env.REDIS_URL = this.redisUrl;
+    env.AIPROXY_REDIS_PREFIX = this.prefix;
+    env.AIPROXY_HOME = REPO_ROOT;
+    for (const [k, v] of Object.entries({ ...(this.opts.env || {}), ...extra })) {
+      if (v === null || v === undefined) delete env[k];
+      else env[k] = String(v);
+    }
+    return env;
+  }
+
+  spawn(name, cmd, args) {
+    const h = startProc(name, cmd, args, {
+      env: this.env(), cwd: this.dir, logPath: path.join(this.dir, `${name}.log`),
+    });
+    this.procs[name] = h;
+    this.history.push(h);
+    return h;
+  }
+
+  async start() {
+    const vars = {
+      MCP_DEMO: path.join(this.bin, 'mcp-demo'),
+      UPSTREAM_URL: this.opts.upstreamUrl || (this.opts.upstream && this.opts.upstream.baseURL),
+    };
+    if (typeof this.opts.config !== 'string') throw new Error('startStack: config (YAML text) is required');
+    fs.writeFileSync(this.configPath, substitute(this.opts.config, vars));
+    for (const b of ['aiproxy-fcgi', ...(this.opts.broker === false ? [] : ['mcp-broker'])]) {
+      if (!fs.existsSync(path.join(this.bin, b))) {
+        throw new Error(`startStack: ${path.join(this.bin, b)} missing (build it: make SAN=1, or set AIPROXY_BIN_DIR)`);
+      }
+    }
+    if (this.ownRedis) await this.startRedis();
+    if (this.opts.broker !== false) this.startBroker();
+    this.startResponders();
+    await this.startNginx();
+    await this.waitHealthy();
+  }
+
+  async startRedis() {
+    try { fs.unlinkSync(this.redisSock); } catch (_) { /* none */ }
+    this.spawn('redis', 'redis-server', [
+      '--port', '0', '--unixsocket', this.redisSock, '--unixsocketperm', '700',
+      '--save', '', '--appendonly', 'no', '--dir', this.dir, '--daemonize', 'no',
+    ]);
+    const h = this.procs.redis;
+    await waitFor(async () => {
+      if (!isRunning(h)) throw new Error(`redis-server exited: ${this.tail('redis')}`);
+      return redisPing(this.redisSock);
+    }, { timeoutMs: 10000, what: 'redis-server to answer PING' });
+  }
+
+  // Stops Redis (for "Redis down" tests). The rest of the stack keeps running.
+  async killRedis() {
+    await stopProc(this.procs.redis, { timeoutMs: 5000 });
+  }
+
+  startBroker() {
+    return this.spawn('broker', path.join(this.bin, 'mcp-broker'), ['-c', this.configPath]);
+  }
+
+  async killBroker({ signal = 'SIGTERM' } = {}) {
+    return stopProc(this.procs.broker, { signal, timeoutMs: 10000 });
+  }
+
+  startResponders() {
+    return this.spawn('fcgi', path.join(this.bin, 'aiproxy-fcgi'), [
+      '-c', this.configPath, '-s', `unix:${this.fcgiSock}`,
+      '-w', String(this.workers), '-t', String(this.threads),
+    ]);
+  }
+
+  // Stops the responders (SIGTERM), starts them again, waits for /health.
+  async restartResponders() {
+    await stopProc(this.procs.fcgi, { timeoutMs: 10000 });
+    this.startResponders();
+    await this.waitHealthy();
+  }
+
+  async startNginx() {
+    this.port = this.opts.port || await freePort();
+    this.url = `http://127.0.0.1:${this.port}`;
+    this.baseURL = `${this.url}/v1`;
+    const conf = renderNginxConf({
+      runDir: this.dir,
+      listen: `127.0.0.1:${this.port}`,
+      fcgiSocket: this.fcgiSock,
+      nginxWorkers: 1,
+      // below the responder thread count (see the template's comment)
+      keepalive: Math.max(1, Math.floor((this.workers * this.threads) / 2)),
+      maxBody: (this.opts.env && this.opts.env.AIPROXY_MAX_BODY) || process.env.AIPROXY_MAX_BODY,
+    });
+    const confPath = path.join(this.dir, 'nginx.conf');
+    fs.writeFileSync(confPath, conf);
+    this.spawn('nginx', nginxBin(), [
+      '-p', this.dir, '-e', path.join(this.dir, 'nginx-error.log'),
+      '-c', confPath, '-g', 'daemon off;',
+    ]);
+  }
+
+  async waitHealthy({ timeoutMs = 30000 } = {}) {
+    await waitFor(async () => {
+      for (const name of ['nginx', 'fcgi']) {
+        const h = this.procs[name];
+        if (h && !isRunning(h)) {
+          throw new Error(`${name} exited (${JSON.stringify(h.exitInfo)}):\n${this.tail(name)}`);
+        }
+      }
+      const r = await httpGet(`${this.url}/health`);
+      return r && r.status === 200;
+    }, { timeoutMs, what: `${this.url}/health to answer 200` }).catch((e) => {
+      throw new Error(`${e.message}\n${this.logs()}`);
+    });
+  }
+
+  // logs() -> every log of the stack as one text; logs(name) -> one of
+  // redis, broker, fcgi, nginx, nginx-error.
+  logs(name) {
+    const names = name ? [name] : ['redis', 'broker', 'fcgi', 'nginx', 'nginx-error'];
+    return names.map((n) => {
+      let t = '';
+      try { t = fs.readFileSync(path.join(this.dir, `${n}.log`), 'utf8'); } catch (_) { return ''; }
+      return name ? t : `===== ${n}.log =====\n${t}`;
+    }).join('\n');
+  }
+
+  tail(name, lines = 40) {
+    return this.logs(name).split('\n').slice(-lines).join('\n');
+  }
+
+  // Sanitizer reports and crashes seen so far, as text lines ([] when clean).
+  problems() {
+    const found = [];
+    for (const n of ['broker', 'fcgi', 'nginx', 'nginx-error', 'redis']) {
+      const text = this.logs(n);
+      for (const pat of SANITIZER_PATTERNS) {
+        const i = text.indexOf(pat);
+        if (i >= 0) found.push(`${n}.log: ${pat}:\n${text.slice(Math.max(0, i - 200), i + 3000)}`);
+      }
+    }
+    for (const h of this.history) {
+      if (h.crashed) found.push(`${h.name} (pid ${h.pid}) crashed with ${h.crashed}`);
+      if (h.neededKill) found.push(`${h.name} (pid ${h.pid}) ignored SIGTERM for 10 s and was killed`);
+    }
+    return found;
+  }
+
+  // Stops everything (nginx, responders, broker, Redis: SIGTERM, bounded wait,
+  // SIGKILL), then throws if any log holds a sanitizer report or a process
+  // crashed. Safe to call twice.
+  async stop() {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const n of ['nginx', 'fcgi', 'broker', 'redis']) {
+      await stopProc(this.procs[n], { timeoutMs: 10000 });
+    }
+    const found = this.problems();
+    if (found.length) {
+      throw new Error(`aiproxy stack in ${this.dir} reported problems:\n${found.join('\n\n')}`);
+    }
+    if (!process.env.AIPROXY_KEEP_TMP) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  // The official client pointed at this stack. No retries: tests see each
+  // status as it is.
+  openai(opts = {}) {
+    const OpenAI = require('openai');
+    const Ctor = OpenAI.default || OpenAI.OpenAI || OpenAI;
+    return new Ctor({ baseURL: this.baseURL, apiKey: 'sk-test-client', maxRetries: 0,
+                      timeout: 60000, ...opts });
+  }
+}
+
+// opts: {config (YAML text, required), upstreamUrl | upstream (a fakeUpstream),
+// env: {VAR: value|null}, workers (1), threads (8), broker (true), prefix,
+// redisUrl (use that Redis instead of starting one), port}.
+// Resolves a started Stack; on failure everything started is stopped and the
+// error carries the logs.
+async function startStack(opts = {}) {
+  if (opts.webserver && opts.webserver !== 'nginx') {
+    throw new Error(`startStack: webserver '${opts.webserver}' not supported by this harness yet`);
+  }
+  const s = new Stack(opts);
+  try {
+    await s.start();
+  } catch (e) {
+    const logs = s.logs();
+    await s.stop().catch(() => {});
+    if (!process.env.AIPROXY_KEEP_TMP) fs.rmSync(s.dir, { recursive: true, force: true });
+    if (!e.message.includes('=====')) e.message += `\n${logs}`;
+    throw e;
+  }
+  return s;
+}
+
+module.exports = { startStack, Stack, SANITIZER_PATTERNS };
