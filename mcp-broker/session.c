@@ -1,0 +1,584 @@
+/* session — the MCP client state machine over one transport (see session.h).
+ *
+ * States: STARTING (transport not ready) → INIT (initialize sent) → LISTING
+ * (tools/list pages) → READY; CLOSING once the transport is asked to close.
+ * Every request we send is a `pend` in one list, keyed by its integer id; a
+ * 100 ms tick fails the ones past their deadline. Calls made before READY wait
+ * in the same list, unsent (id 0), and are sent when the catalog is in. */
+#include "mcp-broker/session.h"
+#include "mcp-broker/jsonrpc.h"
+#include "mcp-broker/transport.h"
+#include "shared/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SESSION_PROTOCOL      "2025-06-18"
+#define SESSION_INIT_MS       30000   /* initialize + tools/list must finish in this */
+#define SESSION_TICK_MS       100
+#define SESSION_MAX_PAGES     100     /* tools/list pages before we call it a loop */
+
+static const char *const session_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
+
+enum session_state { ST_STARTING, ST_INIT, ST_LISTING, ST_READY, ST_CLOSING };
+enum pend_kind { P_INIT, P_LIST, P_CALL, P_PING };
+
+typedef struct pend {
+    struct pend *next;
+    enum pend_kind kind;
+    int64_t id;                  /* 0 while queued (not sent) */
+    int64_t deadline;            /* unix ms */
+    int64_t started;             /* unix ms, for "timed out after N s" */
+    char *tool;                  /* P_CALL */
+    json_object *args;           /* P_CALL, owned */
+    mcp_session_call_cb cb;
+    void *ud;
+} pend_t;
+
+struct mcp_session {
+    uv_loop_t *loop;
+    char name[128];
+    mcp_session_cbs_t cbs;
+    mcp_transport_t *t;
+    uv_timer_t tick;
+    enum session_state state;
+    int64_t next_id;
+    int64_t timeout_ms;          /* the server's default call timeout */
+    pend_t *pends;
+    json_object *tools_acc;      /* tools/list pages gathered so far */
+    int pages;
+    int relist;                  /* list_changed arrived while listing */
+    int transport_closed, tick_closed, closed_fired;
+    char protocol[32];
+    char reason[512];
+};
+
+static int64_t session__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pend_free(pend_t *p)
+{
+    free(p->tool);
+    json_object_put(p->args);
+    free(p);
+}
+
+static void session__maybe_closed(mcp_session_t *s)
+{
+    if (s->transport_closed && s->tick_closed && !s->closed_fired) {
+        s->closed_fired = 1;
+        if (s->cbs.on_closed)
+            s->cbs.on_closed(s->cbs.ud, s->reason[0] ? s->reason : "closed");
+    }
+}
+
+static void session__tick_closed(uv_handle_t *h)
+{
+    mcp_session_t *s = h->data;
+    s->tick_closed = 1;
+    session__maybe_closed(s);
+}
+
+/* Fails every pending request; calls get `why` as their error. */
+static void session__fail_all(mcp_session_t *s, const char *why)
+{
+    pend_t *p = s->pends;
+
+    s->pends = NULL;
+    while (p) {
+        pend_t *next = p->next;
+        if (p->kind == P_CALL && p->cb)
+            p->cb(p->ud, 0, NULL, why);
+        pend_free(p);
+        p = next;
+    }
+}
+
+/* Starts closing for `why` (the first reason wins). */
+static void session__shutdown(mcp_session_t *s, const char *why)
+{
+    char msg[800];
+
+    if (s->state == ST_CLOSING)
+        return;
+    s->state = ST_CLOSING;
+    if (!s->reason[0])
+        snprintf(s->reason, sizeof(s->reason), "%s", why);
+    snprintf(msg, sizeof(msg), "MCP server '%s' %s", s->name, s->reason);
+    session__fail_all(s, msg);
+    mcp_transport_close(s->t);
+}
+
+static int session__send(mcp_session_t *s, char *text)
+{
+    int rc;
+
+    if (!text)
+        return -ENOMEM;
+    log_debug("mcp '%s' >> %s", s->name, text);
+    rc = mcp_transport_send(s->t, text, strlen(text));
+    free(text);
+    return rc;
+}
+
+static pend_t *session__add(mcp_session_t *s, enum pend_kind kind, int64_t deadline)
+{
+    pend_t *p = calloc(1, sizeof(*p));
+
+    if (!p)
+        return NULL;
+    p->kind = kind;
+    p->started = session__now();
+    p->deadline = deadline;
+    p->next = s->pends;
+    s->pends = p;
+    return p;
+}
+
+static void session__unlink(mcp_session_t *s, pend_t *p)
+{
+    for (pend_t **pp = &s->pends; *pp; pp = &(*pp)->next)
+        if (*pp == p) {
+            *pp = p->next;
+            return;
+        }
+}
+
+static pend_t *session__find(mcp_session_t *s, int64_t id)
+{
+    for (pend_t *p = s->pends; p; p = p->next)
+        if (p->id == id && id > 0)
+            return p;
+    return NULL;
+}
+
+/* Sends a request for pend p (method/params), giving it the next id. */
+static int session__request(mcp_session_t *s, pend_t *p, const char *method, json_object *params)
+{
+    p->id = ++s->next_id;
+    return session__send(s, jsonrpc_request(p->id, method, params));
+}
+
+static void session__list(mcp_session_t *s, const char *cursor)
+{
+    json_object *params = NULL;
+    pend_t *p = session__add(s, P_LIST, session__now() + SESSION_INIT_MS);
+
+    if (!p) {
+        session__shutdown(s, "out of memory");
+        return;
+    }
+    if (cursor) {
+        params = json_object_new_object();
+        json_object_object_add(params, "cursor", json_object_new_string(cursor));
+    }
+    if (session__request(s, p, "tools/list", params) < 0)
+        session__shutdown(s, "cannot send tools/list");
+    json_object_put(params);
+}
+
+static void session__send_call(mcp_session_t *s, pend_t *p)
+{
+    json_object *params = json_object_new_object();
+
+    json_object_object_add(params, "name", json_object_new_string(p->tool));
+    json_object_object_add(params, "arguments", p->args ? json_object_get(p->args) : json_object_new_object());
+    if (session__request(s, p, "tools/call", params) < 0) {
+        char msg[300];
+        session__unlink(s, p);
+        snprintf(msg, sizeof(msg), "MCP server '%s': cannot send the call", s->name);
+        p->cb(p->ud, 0, NULL, msg);
+        pend_free(p);
+    }
+    json_object_put(params);
+}
+
+static void session__flush_queued(mcp_session_t *s)
+{
+    pend_t *q = NULL, *p, *next;
+
+    /* take the queued calls out first: sending may fail and unlink */
+    for (pend_t **pp = &s->pends; *pp;) {
+        p = *pp;
+        if (p->kind == P_CALL && p->id == 0) {
+            *pp = p->next;
+            p->next = q;
+            q = p;
+        } else {
+            pp = &p->next;
+        }
+    }
+    for (p = q; p; p = next) {
+        next = p->next;
+        p->next = s->pends;
+        s->pends = p;
+        session__send_call(s, p);
+    }
+}
+
+static void session__tools_page(mcp_session_t *s, json_object *result)
+{
+    json_object *tools = NULL, *cur = NULL;
+
+    if (!s->tools_acc)
+        s->tools_acc = json_object_new_array();
+    if (json_object_object_get_ex(result, "tools", &tools) && json_object_is_type(tools, json_type_array)) {
+        size_t n = json_object_array_length(tools);
+        for (size_t i = 0; i < n; i++) {
+            json_object *t = json_object_array_get_idx(tools, i), *v = NULL, *o;
+            if (!json_object_object_get_ex(t, "name", &v) || !json_object_is_type(v, json_type_string))
+                continue;
+            o = json_object_new_object();
+            json_object_object_add(o, "name", json_object_get(v));
+            if (json_object_object_get_ex(t, "description", &v) && json_object_is_type(v, json_type_string))
+                json_object_object_add(o, "description", json_object_get(v));
+            else
+                json_object_object_add(o, "description", json_object_new_string(""));
+            if (json_object_object_get_ex(t, "inputSchema", &v) && json_object_is_type(v, json_type_object))
+                json_object_object_add(o, "inputSchema", json_object_get(v));
+            else
+                json_object_object_add(o, "inputSchema",
+                                       json_tokener_parse("{\"type\":\"object\",\"properties\":{}}"));
+            json_object_array_add(s->tools_acc, o);
+        }
+    }
+    if (json_object_object_get_ex(result, "nextCursor", &cur) && json_object_is_type(cur, json_type_string) &&
+        *json_object_get_string(cur) && ++s->pages < SESSION_MAX_PAGES) {
+        session__list(s, json_object_get_string(cur));
+        return;
+    }
+    if (s->state != ST_READY)
+        log_info("mcp server '%s': ready (protocol %s, %zu tools)", s->name, s->protocol,
+                 json_object_array_length(s->tools_acc));
+    s->state = ST_READY;
+    if (s->cbs.on_tools)
+        s->cbs.on_tools(s->cbs.ud, s->tools_acc);
+    json_object_put(s->tools_acc);
+    s->tools_acc = NULL;
+    s->pages = 0;
+    if (s->relist) {
+        s->relist = 0;
+        session__list(s, NULL);
+    }
+    session__flush_queued(s);
+}
+
+static void session__init_result(mcp_session_t *s, json_object *result)
+{
+    json_object *v = NULL;
+    const char *ver = NULL;
+    size_t i;
+
+    if (json_object_object_get_ex(result, "protocolVersion", &v) && json_object_is_type(v, json_type_string))
+        ver = json_object_get_string(v);
+    for (i = 0; ver && i < sizeof(session_versions) / sizeof(session_versions[0]); i++)
+        if (strcmp(ver, session_versions[i]) == 0)
+            break;
+    if (!ver || i == sizeof(session_versions) / sizeof(session_versions[0])) {
+        char why[200];
+        snprintf(why, sizeof(why), "offers unsupported protocol version '%s'", ver ? ver : "(none)");
+        session__shutdown(s, why);
+        return;
+    }
+    snprintf(s->protocol, sizeof(s->protocol), "%s", ver);
+    mcp_transport_set_protocol_version(s->t, ver);
+    if (session__send(s, jsonrpc_notification("notifications/initialized", NULL)) < 0) {
+        session__shutdown(s, "cannot send notifications/initialized");
+        return;
+    }
+    s->state = ST_LISTING;
+    session__list(s, NULL);
+}
+
+static void session__response(mcp_session_t *s, const jsonrpc_msg_t *m)
+{
+    pend_t *p = session__find(s, m->num_id);
+    char msg[600];
+
+    if (!p) {
+        log_debug("mcp server '%s': answer for unknown id dropped", s->name);
+        return;
+    }
+    session__unlink(s, p);
+    switch (p->kind) {
+    case P_INIT:
+        if (m->kind == JSONRPC_ERROR) {
+            snprintf(msg, sizeof(msg), "refused initialize: %s (%lld)", m->err_message, (long long)m->err_code);
+            session__shutdown(s, msg);
+        } else {
+            session__init_result(s, m->result);
+        }
+        break;
+    case P_LIST:
+        if (m->kind == JSONRPC_ERROR) {
+            snprintf(msg, sizeof(msg), "refused tools/list: %s (%lld)", m->err_message, (long long)m->err_code);
+            session__shutdown(s, msg);
+        } else {
+            session__tools_page(s, m->result);
+        }
+        break;
+    case P_CALL:
+        if (m->kind == JSONRPC_ERROR) {
+            snprintf(msg, sizeof(msg), "%s (MCP error %lld)", m->err_message, (long long)m->err_code);
+            p->cb(p->ud, 0, NULL, msg);
+        } else if (!json_object_is_type(m->result, json_type_object)) {
+            p->cb(p->ud, 0, NULL, "the server sent a tools/call result that is not an object");
+        } else {
+            p->cb(p->ud, 1, m->result, NULL);
+        }
+        break;
+    case P_PING:
+        break;
+    }
+    pend_free(p);
+}
+
+static void session__server_request(mcp_session_t *s, const jsonrpc_msg_t *m)
+{
+    char msg[300];
+
+    if (strcmp(m->method, "ping") == 0) {
+        json_object *empty = json_object_new_object();
+        session__send(s, jsonrpc_result(m->id, empty));
+        json_object_put(empty);
+        return;
+    }
+    /* sampling/createMessage, elicitation/create, roots/list, …: we offer
+     * none of these capabilities, and silence would hang the server. */
+    snprintf(msg, sizeof(msg), "Method not found: %s (aiproxy supports no client capabilities)", m->method);
+    session__send(s, jsonrpc_error(m->id, JSONRPC_METHOD_NOT_FOUND, msg));
+}
+
+static void session__notification(mcp_session_t *s, const jsonrpc_msg_t *m)
+{
+    if (strcmp(m->method, "notifications/tools/list_changed") == 0) {
+        if (s->state == ST_READY) {
+            int listing = 0;
+            for (pend_t *p = s->pends; p; p = p->next)
+                listing |= (p->kind == P_LIST);
+            if (listing)
+                s->relist = 1;
+            else
+                session__list(s, NULL);
+        }
+    } else if (strcmp(m->method, "notifications/message") == 0) {
+        json_object *d = NULL;
+        if (m->params && json_object_object_get_ex(m->params, "data", &d))
+            log_info("[%s] %s", s->name, json_object_to_json_string(d));
+    }
+}
+
+static void session__dispatch(mcp_session_t *s, json_object *o)
+{
+    jsonrpc_msg_t m;
+    char err[200];
+
+    if (jsonrpc_classify(o, &m, err, sizeof(err)) != 0) {
+        log_warn("mcp server '%s': ignored a bad message: %s", s->name, err);
+        return;
+    }
+    switch (m.kind) {
+    case JSONRPC_RESULT:
+    case JSONRPC_ERROR:
+        session__response(s, &m);
+        break;
+    case JSONRPC_REQUEST:
+        session__server_request(s, &m);
+        break;
+    case JSONRPC_NOTIFICATION:
+        session__notification(s, &m);
+        break;
+    }
+}
+
+static void session__on_message(void *ud, const char *json, size_t len)
+{
+    mcp_session_t *s = ud;
+    json_tokener *tok;
+    json_object *o;
+
+    if (s->state == ST_CLOSING)
+        return;
+    log_debug("mcp '%s' << %.*s", s->name, (int)len, json);
+    tok = json_tokener_new();
+    if (!tok)
+        return;
+    o = json_tokener_parse_ex(tok, json, (int)len);
+    if (!o || json_tokener_get_error(tok) != json_tokener_success) {
+        log_warn("mcp server '%s': ignored a line that is not JSON: %.80s", s->name, json);
+    } else if (json_object_is_type(o, json_type_array)) {
+        size_t n = json_object_array_length(o);
+        for (size_t i = 0; i < n && s->state != ST_CLOSING; i++)
+            session__dispatch(s, json_object_array_get_idx(o, i));
+    } else {
+        session__dispatch(s, o);
+    }
+    json_object_put(o);
+    json_tokener_free(tok);
+}
+
+static void session__on_ready(void *ud)
+{
+    mcp_session_t *s = ud;
+    json_object *params, *ci;
+    pend_t *p;
+
+    if (s->state != ST_STARTING)
+        return;
+    s->state = ST_INIT;
+    p = session__add(s, P_INIT, session__now() + SESSION_INIT_MS);
+    params = json_object_new_object();
+    ci = json_object_new_object();
+    if (!p || !params || !ci) {
+        json_object_put(params);
+        json_object_put(ci);
+        session__shutdown(s, "out of memory");
+        return;
+    }
+    json_object_object_add(ci, "name", json_object_new_string("aiproxy"));
+    json_object_object_add(ci, "version", json_object_new_string("0.1.0"));
+    json_object_object_add(params, "protocolVersion", json_object_new_string(SESSION_PROTOCOL));
+    json_object_object_add(params, "capabilities", json_object_new_object());
+    json_object_object_add(params, "clientInfo", ci);
+    if (session__request(s, p, "initialize", params) < 0)
+        session__shutdown(s, "cannot send initialize");
+    json_object_put(params);
+}
+
+static void session__on_closed(void *ud, const char *reason)
+{
+    mcp_session_t *s = ud;
+    char why[400];
+
+    snprintf(why, sizeof(why), "%s%s", s->state == ST_READY ? "died: " : "", reason);
+    if (s->state != ST_CLOSING)
+        session__shutdown(s, why); /* fails the calls in flight at once */
+    s->transport_closed = 1;
+    uv_close((uv_handle_t *)&s->tick, session__tick_closed);
+}
+
+static void session__on_tick(uv_timer_t *t)
+{
+    mcp_session_t *s = t->data;
+    int64_t now = session__now();
+    pend_t **pp = &s->pends;
+
+    while (*pp && s->state != ST_CLOSING) {
+        pend_t *p = *pp;
+        if (p->deadline > now) {
+            pp = &p->next;
+            continue;
+        }
+        *pp = p->next;
+        if (p->kind == P_CALL) {
+            char msg[300];
+            json_object *params;
+            snprintf(msg, sizeof(msg), "tool '%s' on MCP server '%s' timed out after %lld s", p->tool,
+                     s->name, (long long)((p->deadline - p->started + 999) / 1000));
+            if (p->id > 0) {
+                params = json_object_new_object();
+                json_object_object_add(params, "requestId", json_object_new_int64(p->id));
+                json_object_object_add(params, "reason", json_object_new_string("timed out"));
+                session__send(s, jsonrpc_notification("notifications/cancelled", params));
+                json_object_put(params);
+            }
+            p->cb(p->ud, 0, NULL, msg);
+            pend_free(p);
+        } else if (p->kind == P_PING) {
+            pend_free(p);
+        } else {
+            int was_init = (p->kind == P_INIT);
+            pend_free(p);
+            session__shutdown(s, was_init ? "did not answer initialize in time"
+                                          : "did not answer tools/list in time");
+            return;
+        }
+    }
+}
+
+mcp_session_t *mcp_session_new(uv_loop_t *loop, const char *name, json_object *server,
+                               const mcp_session_cbs_t *cbs, char *err, size_t errlen)
+{
+    mcp_session_t *s = calloc(1, sizeof(*s)), *res = NULL;
+    mcp_transport_cbs_t tcbs = {session__on_message, session__on_ready, session__on_closed, NULL};
+    json_object *v = NULL;
+
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    s->loop = loop;
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    s->cbs = *cbs;
+    s->timeout_ms = 300000;
+    if (json_object_object_get_ex(server, "timeout", &v) && json_object_get_double(v) > 0)
+        s->timeout_ms = (int64_t)(json_object_get_double(v) * 1000);
+    tcbs.ud = s;
+    s->t = mcp_transport_new(loop, name, server, &tcbs, err, errlen);
+    if (!s->t)
+        goto out;
+    uv_timer_init(loop, &s->tick);
+    s->tick.data = s;
+    uv_timer_start(&s->tick, session__on_tick, SESSION_TICK_MS, SESSION_TICK_MS);
+    uv_unref((uv_handle_t *)&s->tick);
+    res = s;
+    s = NULL;
+out:
+    free(s);
+    return res;
+}
+
+int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int64_t deadline_ms,
+                     mcp_session_call_cb cb, void *ud)
+{
+    pend_t *p;
+
+    if (s->state == ST_CLOSING)
+        return -ENOTCONN;
+    p = session__add(s, P_CALL, deadline_ms > 0 ? deadline_ms : session__now() + s->timeout_ms);
+    if (!p)
+        return -ENOMEM;
+    p->tool = strdup(tool);
+    p->args = args ? json_object_get(args) : NULL;
+    p->cb = cb;
+    p->ud = ud;
+    if (!p->tool) {
+        session__unlink(s, p);
+        pend_free(p);
+        return -ENOMEM;
+    }
+    if (s->state == ST_READY)
+        session__send_call(s, p);
+    return 0;
+}
+
+int mcp_session_ready(const mcp_session_t *s)
+{
+    return s->state == ST_READY;
+}
+
+const char *mcp_session_protocol(const mcp_session_t *s)
+{
+    return s->protocol;
+}
+
+void mcp_session_close(mcp_session_t *s)
+{
+    session__shutdown(s, "closed");
+}
+
+void mcp_session_free(mcp_session_t *s)
+{
+    if (!s)
+        return;
+    mcp_transport_free(s->t);
+    json_object_put(s->tools_acc);
+    free(s);
+}

@@ -1,0 +1,364 @@
+/* transport_stdio — an MCP server as a child process: newline-delimited
+ * JSON-RPC on its stdin/stdout, its stderr logged line by line under its name.
+ *
+ * Handles: the process, three pipes and one timer (ready, then the shutdown
+ * grace periods). The transport reports on_closed only when every handle is
+ * closed and the child is reaped, so the owner can free it at once. */
+#include "mcp-broker/transport_impl.h"
+#include "mcp-broker/jsonrpc.h"
+#include "shared/log.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STDIO_MAX_LINE   (32u << 20)  /* one JSON-RPC message from the server */
+#define STDIO_MAX_ERRLN  8192         /* one stderr line in our log */
+#define STDIO_GRACE_MS   2000         /* after closing stdin, before SIGTERM, then SIGKILL */
+
+extern char **environ;
+
+typedef struct stdio_t {
+    struct mcp_transport base;        /* first: the transport.c view */
+    uv_process_t proc;
+    uv_pipe_t in, out, err;
+    uv_timer_t timer;
+    int open_handles;                 /* handles not yet through their close callback */
+    int exited;                       /* exit_cb ran (the child is reaped) */
+    int ready_sent;
+    int term_stage;                   /* 0 none, 1 SIGTERM sent, 2 SIGKILL sent */
+    int orphan;                       /* spawn failed: free on the last handle close */
+    char reason[256];
+    jsonrpc_framer_t fout, ferr;
+} stdio_t;
+
+typedef struct stdio_write {
+    uv_write_t req;
+    uv_buf_t buf;
+} stdio_write_t;
+
+static void stdio__handle_closed(uv_handle_t *h)
+{
+    stdio_t *s = h->data;
+
+    if (--s->open_handles > 0)
+        return;
+    if (s->orphan) {
+        /* the constructor failed after creating handles: nobody owns us */
+        jsonrpc_framer_free(&s->fout);
+        jsonrpc_framer_free(&s->ferr);
+        free(s);
+        return;
+    }
+    mcp_transport__closed(&s->base, s->reason[0] ? s->reason : "closed");
+}
+
+static void stdio__close_handle(stdio_t *s, uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, stdio__handle_closed);
+    (void)s;
+}
+
+/* Everything but the process handle; the process closes in its exit callback. */
+static void stdio__close_pipes(stdio_t *s)
+{
+    stdio__close_handle(s, (uv_handle_t *)&s->in);
+    stdio__close_handle(s, (uv_handle_t *)&s->out);
+    stdio__close_handle(s, (uv_handle_t *)&s->err);
+    stdio__close_handle(s, (uv_handle_t *)&s->timer);
+}
+
+static void stdio__on_exit(uv_process_t *p, int64_t status, int sig)
+{
+    stdio_t *s = p->data;
+
+    s->exited = 1;
+    if (!s->reason[0]) {
+        if (sig)
+            snprintf(s->reason, sizeof(s->reason), "process killed by signal %d", sig);
+        else
+            snprintf(s->reason, sizeof(s->reason), "process exited with status %lld", (long long)status);
+    }
+    log_info("mcp server '%s': %s", s->base.name, s->reason);
+    stdio__close_pipes(s);
+    stdio__close_handle(s, (uv_handle_t *)&s->proc);
+}
+
+static void stdio__alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    (void)h;
+    b->base = malloc(hint);
+    b->len = b->base ? hint : 0;
+}
+
+static int stdio__on_line(void *ud, const char *line, size_t len)
+{
+    stdio_t *s = ud;
+
+    if (!s->base.closed && s->base.cbs.on_message)
+        s->base.cbs.on_message(s->base.cbs.ud, line, len);
+    return 0;
+}
+
+static int stdio__on_errline(void *ud, const char *line, size_t len)
+{
+    stdio_t *s = ud;
+
+    log_info("[%s] %.*s", s->base.name, (int)len, line);
+    return 0;
+}
+
+static void stdio__on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    stdio_t *s = st->data;
+    int is_err = (st == (uv_stream_t *)&s->err);
+
+    if (n > 0) {
+        int rc = jsonrpc_framer_feed(is_err ? &s->ferr : &s->fout, b->base, (size_t)n,
+                                     is_err ? stdio__on_errline : stdio__on_line, s);
+        if (rc == -ENOSPC)
+            log_warn("mcp server '%s': dropped an over-long line on %s", s->base.name,
+                     is_err ? "stderr" : "stdout");
+    } else if (n < 0) {
+        uv_read_stop(st);
+        if (!is_err && n != UV_EOF)
+            log_warn("mcp server '%s': stdout: %s", s->base.name, uv_strerror((int)n));
+    }
+    free(b->base);
+}
+
+static void stdio__on_timer(uv_timer_t *t)
+{
+    stdio_t *s = t->data;
+
+    if (!s->ready_sent && !s->base.closing) {
+        s->ready_sent = 1;
+        if (s->base.cbs.on_ready)
+            s->base.cbs.on_ready(s->base.cbs.ud);
+        return;
+    }
+    if (s->exited)
+        return;
+    if (s->term_stage == 0) {
+        log_info("mcp server '%s': still running after stdin closed, sending SIGTERM", s->base.name);
+        uv_process_kill(&s->proc, SIGTERM);
+        s->term_stage = 1;
+        uv_timer_start(&s->timer, stdio__on_timer, STDIO_GRACE_MS, 0);
+    } else if (s->term_stage == 1) {
+        log_warn("mcp server '%s': ignored SIGTERM, sending SIGKILL", s->base.name);
+        uv_process_kill(&s->proc, SIGKILL);
+        s->term_stage = 2;
+    }
+}
+
+static void stdio__on_write(uv_write_t *req, int status)
+{
+    stdio_write_t *w = (stdio_write_t *)req;
+
+    if (status < 0 && status != UV_ECANCELED)
+        log_warn("mcp server '%s': write to stdin: %s",
+                 ((stdio_t *)req->handle->data)->base.name, uv_strerror(status));
+    free(w);
+}
+
+static int stdio_send(mcp_transport_t *t, const char *json, size_t len)
+{
+    stdio_t *s = (stdio_t *)t;
+    stdio_write_t *w = NULL;
+    int rc;
+
+    if (s->exited || uv_is_closing((uv_handle_t *)&s->in))
+        return -ENOTCONN;
+    w = malloc(sizeof(*w) + len + 1);
+    if (!w)
+        return -ENOMEM;
+    w->buf.base = (char *)(w + 1);
+    memcpy(w->buf.base, json, len);
+    w->buf.base[len] = '\n';
+    w->buf.len = len + 1;
+    rc = uv_write(&w->req, (uv_stream_t *)&s->in, &w->buf, 1, stdio__on_write);
+    if (rc < 0) {
+        free(w);
+        return -ENOTCONN;
+    }
+    return 0;
+}
+
+static void stdio_close(mcp_transport_t *t)
+{
+    stdio_t *s = (stdio_t *)t;
+
+    if (!s->reason[0])
+        snprintf(s->reason, sizeof(s->reason), "closed");
+    if (s->exited)
+        return; /* handles are already closing */
+    /* MCP stdio shutdown: close stdin, wait, SIGTERM, wait, SIGKILL. */
+    stdio__close_handle(s, (uv_handle_t *)&s->in);
+    uv_timer_stop(&s->timer);
+    s->ready_sent = 1;
+    uv_timer_start(&s->timer, stdio__on_timer, STDIO_GRACE_MS, 0);
+}
+
+static void stdio_free(mcp_transport_t *t)
+{
+    stdio_t *s = (stdio_t *)t;
+
+    jsonrpc_framer_free(&s->fout);
+    jsonrpc_framer_free(&s->ferr);
+    free(s);
+}
+
+static const struct mcp_transport_ops stdio_ops = {
+    .send = stdio_send,
+    .set_protocol_version = NULL,
+    .close = stdio_close,
+    .free = stdio_free,
+};
+
+/* The child's environment: ours, with the server's "env" entries over it.
+ * Returns a NULL-terminated malloc'd array whose strings are malloc'd too. */
+static char **stdio__env(json_object *env)
+{
+    size_t n = 0, k = 0, extra = env ? (size_t)json_object_object_length(env) : 0;
+    char **out;
+
+    while (environ[n])
+        n++;
+    out = calloc(n + extra + 1, sizeof(char *));
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(environ[i], '=');
+        size_t klen = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+        json_object *ov = NULL;
+        char key[256];
+        if (env && klen < sizeof(key)) {
+            memcpy(key, environ[i], klen);
+            key[klen] = 0;
+            if (json_object_object_get_ex(env, key, &ov))
+                continue;
+        }
+        if (!(out[k++] = strdup(environ[i])))
+            goto fail;
+    }
+    if (env) {
+        json_object_object_foreach(env, key, val) {
+            const char *v = json_object_is_type(val, json_type_null) ? "" : json_object_get_string(val);
+            size_t len = strlen(key) + strlen(v) + 2;
+            if (!(out[k] = malloc(len)))
+                goto fail;
+            snprintf(out[k++], len, "%s=%s", key, v);
+        }
+    }
+    return out;
+fail:
+    for (size_t i = 0; i < k; i++)
+        free(out[i]);
+    free(out);
+    return NULL;
+}
+
+static void stdio__free_strv(char **v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+mcp_transport_t *mcp_stdio_new(uv_loop_t *loop, const char *name, json_object *server,
+                               const mcp_transport_cbs_t *cbs, char *err, size_t errlen)
+{
+    stdio_t *s = NULL;
+    mcp_transport_t *res = NULL;
+    json_object *jcmd = NULL, *jargs = NULL, *jenv = NULL, *jcwd = NULL;
+    const char *cmd, *cwd = NULL;
+    char **argv = NULL, **envp = NULL;
+    size_t nargs = 0;
+    uv_process_options_t opt;
+    uv_stdio_container_t stdio[3];
+    int rc;
+
+    if (!json_object_object_get_ex(server, "command", &jcmd) || !json_object_is_type(jcmd, json_type_string) ||
+        !*(cmd = json_object_get_string(jcmd))) {
+        snprintf(err, errlen, "MCP server '%s': stdio transport needs a command", name);
+        goto out;
+    }
+    if (json_object_object_get_ex(server, "args", &jargs) && json_object_is_type(jargs, json_type_array))
+        nargs = json_object_array_length(jargs);
+    if (json_object_object_get_ex(server, "env", &jenv) && !json_object_is_type(jenv, json_type_object))
+        jenv = NULL;
+    if (json_object_object_get_ex(server, "cwd", &jcwd) && json_object_is_type(jcwd, json_type_string) &&
+        *json_object_get_string(jcwd))
+        cwd = json_object_get_string(jcwd);
+
+    argv = calloc(nargs + 2, sizeof(char *));
+    envp = stdio__env(jenv);
+    s = calloc(1, sizeof(*s));
+    if (!argv || !envp || !s) {
+        snprintf(err, errlen, "MCP server '%s': out of memory", name);
+        goto out;
+    }
+    argv[0] = strdup(cmd);
+    for (size_t i = 0; i < nargs; i++)
+        argv[i + 1] = strdup(json_object_get_string(json_object_array_get_idx(jargs, i)));
+    for (size_t i = 0; i < nargs + 1; i++)
+        if (!argv[i]) {
+            snprintf(err, errlen, "MCP server '%s': out of memory", name);
+            goto out;
+        }
+
+    mcp_transport__init(&s->base, &stdio_ops, loop, name, cbs);
+    jsonrpc_framer_init(&s->fout, STDIO_MAX_LINE);
+    jsonrpc_framer_init(&s->ferr, STDIO_MAX_ERRLN);
+    uv_pipe_init(loop, &s->in, 0);
+    uv_pipe_init(loop, &s->out, 0);
+    uv_pipe_init(loop, &s->err, 0);
+    uv_timer_init(loop, &s->timer);
+    s->in.data = s->out.data = s->err.data = s->timer.data = s->proc.data = s;
+    s->open_handles = 4;
+
+    memset(&opt, 0, sizeof(opt));
+    stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+    stdio[0].data.stream = (uv_stream_t *)&s->in;
+    stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[1].data.stream = (uv_stream_t *)&s->out;
+    stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[2].data.stream = (uv_stream_t *)&s->err;
+    opt.file = argv[0];
+    opt.args = argv;
+    opt.env = envp;
+    opt.cwd = cwd;
+    opt.exit_cb = stdio__on_exit;
+    opt.stdio_count = 3;
+    opt.stdio = stdio;
+    rc = uv_spawn(loop, &s->proc, &opt);
+    if (rc < 0) {
+        snprintf(err, errlen, "MCP server '%s': cannot start '%s'%s%s: %s", name, cmd,
+                 cwd ? " in " : "", cwd ? cwd : "", uv_strerror(rc));
+        /* uv_spawn failed: the process handle is closed by us as well */
+        s->orphan = 1; /* nobody is told: the constructor reports the failure */
+        s->open_handles++;
+        stdio__close_pipes(s);
+        uv_close((uv_handle_t *)&s->proc, stdio__handle_closed);
+        s = NULL;
+        goto out;
+    }
+    s->open_handles++;
+    log_info("mcp server '%s': started '%s' (pid %d)", name, cmd, s->proc.pid);
+    uv_read_start((uv_stream_t *)&s->out, stdio__alloc, stdio__on_read);
+    uv_read_start((uv_stream_t *)&s->err, stdio__alloc, stdio__on_read);
+    uv_timer_start(&s->timer, stdio__on_timer, 0, 0); /* on_ready from the loop, not from here */
+    res = &s->base;
+    s = NULL;
+out:
+    if (s && !s->base.ops)
+        free(s); /* never initialised any handle */
+    stdio__free_strv(argv);
+    stdio__free_strv(envp);
+    return res;
+}
