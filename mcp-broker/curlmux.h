@@ -19,10 +19,18 @@ curlmux_t *curlmux_get(uv_loop_t *loop);
 /* Starts a transfer. Returns 0 or -EIO. `done` fires exactly once. */
 int curlmux_add(curlmux_t *m, CURL *easy, curlmux_done_cb done, void *ud);
 
-/* Aborts a transfer without calling `done`; the caller owns `easy` again. */
-void curlmux_remove(curlmux_t *m, CURL *easy);
+/* Aborts a transfer without calling `done`; the caller owns `easy` again.
+ * Returns 0. Exception: libcurl refuses multi calls from inside its own
+ * callbacks, so when called from one (e.g. from on_message delivered by a
+ * write callback) the abort is deferred until curl returns, the easy's
+ * callbacks may still run until then, `done` then fires with
+ * CURLE_ABORTED_BY_CALLBACK, and this returns 1: keep the easy's state alive
+ * until `done`. Adds made from inside curl callbacks are deferred the same
+ * way (transparently). curlmux leaves CURLOPT_PRIVATE to the caller. */
+int curlmux_remove(curlmux_t *m, CURL *easy);
 
-/* Closes the mux (after every transfer ended); for shutdown. */
+/* Closes the mux (after every transfer ended); for shutdown. Its handles
+ * close asynchronously: run the loop afterwards (uv_run) so they are freed. */
 void curlmux_close(curlmux_t *m);
 
 #endif

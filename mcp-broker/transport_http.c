@@ -1,0 +1,490 @@
+/* transport_http — MCP streamable HTTP (revisions 2025-03-26 and later).
+ *
+ * Every message is a POST; the answer is 202 (notification/response), a JSON
+ * body (one message or a batch), or an SSE stream carrying the response and
+ * maybe requests/notifications first. A stream that ends before the response
+ * is resumed with a GET carrying Last-Event-ID after the server's `retry:`
+ * delay (SEP-1699). After notifications/initialized an optional GET stream
+ * carries server-initiated messages (405: the server offers none).
+ * A 404 once we hold a session id means the server forgot us: the transport
+ * closes with "session expired (404)" and the session layer starts over.
+ * Close: abort what runs, DELETE the session, then on_closed. */
+#include "mcp-broker/curlmux.h"
+#include "mcp-broker/httpwire.h"
+#include "mcp-broker/transport_impl.h"
+
+#include "shared/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { HTTP_POST, HTTP_GET, HTTP_DELETE };
+
+#define HTTP_MAX_RESUMES     5     /* reconnections for one pending response */
+#define HTTP_DEFAULT_RETRY   1000  /* ms, when the server sent no retry: */
+#define HTTP_MAX_GET_REOPENS 3     /* optional GET stream reopened without traffic */
+
+typedef struct http__req {
+    httpwire_req_t w;
+    struct mcp_http *t;
+    int kind;
+    int started;            /* handed to curlmux */
+    uint64_t due;           /* loop time (ms) to start a delayed GET */
+    char want_id[128];      /* JSON-RPC id awaiting its response, "" if none */
+    char method[64];        /* of the POSTed message */
+    int answered;
+    int resumes;
+    int optional;           /* the server-to-client GET stream */
+    int got_events;
+    struct http__req *next;
+} http__req_t;
+
+typedef struct mcp_http {
+    struct mcp_transport base;   /* first: transport.c casts */
+    curlmux_t *mux;
+    httpwire_conf_t conf;
+    char session_id[256];
+    char proto[32];
+    uv_timer_t timer;            /* on_ready, then delayed GETs */
+    http__req_t *reqs;
+    int ready_sent;
+    int finishing;               /* shutting down: no new requests */
+    int get_state;               /* optional GET: 0 not yet, 1 open/opening, 2 refused */
+    int get_reopens;
+    char close_reason[256];
+} mcp_http_t;
+
+static void http__schedule(mcp_http_t *t);
+static void http__finish(mcp_http_t *t, const char *reason);
+
+static void http__deliver_error(mcp_http_t *t, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void http__deliver_error(mcp_http_t *t, const char *id, const char *fmt, ...)
+{
+    char msg[768];
+    char *json;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_warn("mcp %s: %s", t->base.name, msg);
+    if (!id || !*id || t->finishing)
+        return;
+    json = httpwire_error_response(id, msg);
+    if (json && t->base.cbs.on_message)
+        t->base.cbs.on_message(t->base.cbs.ud, json, strlen(json));
+    free(json);
+}
+
+static void http__deliver(http__req_t *r, const char *json, size_t len)
+{
+    mcp_http_t *t = r->t;
+
+    if (t->finishing || t->base.closed)
+        return;
+    if (r->want_id[0] && !r->answered && httpwire_is_response_to(json, len, r->want_id))
+        r->answered = 1;
+    if (t->base.cbs.on_message)
+        t->base.cbs.on_message(t->base.cbs.ud, json, len);
+}
+
+/* httpwire_msg_cb: an SSE event (event != NULL) or a whole JSON body. */
+static int http__on_msg(void *ud, const char *event, const char *data, size_t len, const char *id)
+{
+    http__req_t *r = ud;
+    json_object *o = NULL;
+    size_t i, n;
+
+    (void)id;
+    r->got_events = 1;
+    if (event) {
+        if (strcmp(event, "message") == 0)
+            http__deliver(r, data, len);
+        return r->t->finishing ? 1 : 0;
+    }
+    o = json_tokener_parse(data);
+    if (!o) {
+        http__deliver_error(r->t, r->want_id, "MCP server %s answered with invalid JSON", r->t->base.name);
+        r->answered = 1;
+        return 0;
+    }
+    if (!json_object_is_type(o, json_type_array)) {
+        http__deliver(r, data, len);
+    } else {
+        n = json_object_array_length(o);
+        for (i = 0; i < n && !r->t->finishing; i++) {
+            const char *s = json_object_to_json_string_ext(json_object_array_get_idx(o, i),
+                                                           JSON_C_TO_STRING_PLAIN);
+            http__deliver(r, s, strlen(s));
+        }
+    }
+    json_object_put(o);
+    return 0;
+}
+
+static void http__unlink(mcp_http_t *t, http__req_t *r)
+{
+    http__req_t **pp;
+
+    for (pp = &t->reqs; *pp && *pp != r; pp = &(*pp)->next)
+        ;
+    if (*pp)
+        *pp = r->next;
+}
+
+static void http__req_free(http__req_t *r)
+{
+    if (!r)
+        return;
+    httpwire_req_free(&r->w);
+    free(r);
+}
+
+/* A new request of `kind` (not started). body only for POST. */
+static http__req_t *http__req_new(mcp_http_t *t, int kind, const char *body, size_t len,
+                                  const char *last_event_id)
+{
+    const char *extra[8];
+    char sid[300], proto[64], leid[300];
+    size_t n = 0;
+    http__req_t *r = calloc(1, sizeof(*r));
+    const char *method = kind == HTTP_POST ? "POST" : kind == HTTP_GET ? "GET" : "DELETE";
+
+    if (!r)
+        return NULL;
+    r->t = t;
+    r->kind = kind;
+    if (kind == HTTP_POST) {
+        extra[n++] = "Accept: application/json, text/event-stream";
+        extra[n++] = "Content-Type: application/json";
+    } else if (kind == HTTP_GET) {
+        extra[n++] = "Accept: text/event-stream";
+    }
+    if (t->session_id[0]) {
+        snprintf(sid, sizeof(sid), "Mcp-Session-Id: %s", t->session_id);
+        extra[n++] = sid;
+    }
+    if (t->proto[0]) {
+        snprintf(proto, sizeof(proto), "MCP-Protocol-Version: %s", t->proto);
+        extra[n++] = proto;
+    }
+    if (last_event_id && *last_event_id) {
+        snprintf(leid, sizeof(leid), "Last-Event-ID: %s", last_event_id);
+        extra[n++] = leid;
+    }
+    extra[n] = NULL;
+    if (httpwire_req_init(&r->w, method, t->conf.url, t->conf.headers, extra, body, len,
+                          http__on_msg, r) < 0) {
+        http__req_free(r);
+        return NULL;
+    }
+    r->next = t->reqs;
+    t->reqs = r;
+    return r;
+}
+
+static void http__done(void *ud, CURL *easy, CURLcode res, long status);
+
+static int http__start(http__req_t *r)
+{
+    r->started = 1;
+    return curlmux_add(r->t->mux, r->w.easy, http__done, r);
+}
+
+/* A GET that resumes the stream of `from` (or opens the optional stream when
+ * from is NULL) after delay_ms. */
+static void http__get_later(mcp_http_t *t, http__req_t *from, long delay_ms)
+{
+    http__req_t *g = http__req_new(t, HTTP_GET, NULL, 0, from ? from->w.last_event_id : NULL);
+
+    if (!g) {
+        if (from)
+            http__deliver_error(t, from->want_id, "MCP server %s: out of memory resuming a stream",
+                                t->base.name);
+        return;
+    }
+    if (from) {
+        memcpy(g->want_id, from->want_id, sizeof(g->want_id));
+        g->resumes = from->resumes + 1;
+        g->optional = from->optional;
+    } else {
+        g->optional = 1;
+    }
+    g->due = uv_now(t->base.loop) + (uint64_t)(delay_ms < 0 ? 0 : delay_ms);
+    http__schedule(t);
+}
+
+static void http__post_done(mcp_http_t *t, http__req_t *r, CURLcode res, long status)
+{
+    if (r->w.session_id[0] && (!t->session_id[0] || strcmp(r->method, "initialize") == 0))
+        memcpy(t->session_id, r->w.session_id, sizeof(t->session_id));
+    if (res == CURLE_OK && status == 404 && t->session_id[0] && strcmp(r->method, "initialize") != 0) {
+        http__finish(t, "session expired (404)");
+        return;
+    }
+    if (res == CURLE_OK && status >= 200 && status < 300) {
+        httpwire_req_finish(&r->w);
+        if (r->want_id[0] && !r->answered && !t->finishing) {
+            if (r->w.is_sse && r->w.last_event_id[0])
+                http__get_later(t, r, r->w.retry_ms >= 0 ? r->w.retry_ms : HTTP_DEFAULT_RETRY);
+            else
+                http__deliver_error(t, r->want_id, "MCP server %s ended the answer to %s without a response",
+                                    t->base.name, r->method);
+        }
+        if (strcmp(r->method, "notifications/initialized") == 0 && t->get_state == 0 && !t->finishing) {
+            t->get_state = 1;
+            http__get_later(t, NULL, 0);
+        }
+        return;
+    }
+    if (res != CURLE_OK && r->w.is_sse && r->w.last_event_id[0] && r->want_id[0] && !r->answered) {
+        /* the stream broke mid-way: resume it */
+        http__get_later(t, r, r->w.retry_ms >= 0 ? r->w.retry_ms : HTTP_DEFAULT_RETRY);
+        return;
+    }
+    if (r->want_id[0] && !r->answered) {
+        if (res != CURLE_OK)
+            http__deliver_error(t, r->want_id, "MCP server %s: %s failed: %s", t->base.name, r->method,
+                                curl_easy_strerror(res));
+        else
+            http__deliver_error(t, r->want_id, "MCP server %s answered %s with HTTP %ld: %.300s",
+                                t->base.name, r->method, status, buf_str(&r->w.resp));
+    } else if (res != CURLE_OK || status >= 300) {
+        log_warn("mcp %s: POST of %s failed: %s (HTTP %ld)", t->base.name, r->method,
+                 res != CURLE_OK ? curl_easy_strerror(res) : "refused", status);
+    }
+}
+
+static void http__get_done(mcp_http_t *t, http__req_t *r, CURLcode res, long status)
+{
+    int ok = res == CURLE_OK || res == CURLE_PARTIAL_FILE || res == CURLE_RECV_ERROR;
+    int pending = r->want_id[0] && !r->answered;
+
+    if (status == 404 && t->session_id[0]) {
+        http__finish(t, "session expired (404)");
+        return;
+    }
+    if (!ok || status < 200 || status >= 300) {
+        if (r->optional && !pending)
+            t->get_state = 2;   /* 405 or other refusal: no server stream */
+        if (pending)
+            http__deliver_error(t, r->want_id, "MCP server %s: resuming the stream failed: %s (HTTP %ld)",
+                                t->base.name, res != CURLE_OK ? curl_easy_strerror(res) : "refused",
+                                status);
+        return;
+    }
+    if (pending) {
+        if (r->resumes < HTTP_MAX_RESUMES)
+            http__get_later(t, r, r->w.retry_ms >= 0 ? r->w.retry_ms : HTTP_DEFAULT_RETRY);
+        else
+            http__deliver_error(t, r->want_id, "MCP server %s: stream ended %d times without the response",
+                                t->base.name, r->resumes);
+        return;
+    }
+    if (r->optional) {
+        t->get_reopens = r->got_events ? 0 : t->get_reopens + 1;
+        if (t->get_reopens < HTTP_MAX_GET_REOPENS) {
+            http__req_t tmp = {.t = t, .optional = 1};
+
+            memcpy(tmp.w.last_event_id, r->w.last_event_id, sizeof(tmp.w.last_event_id));
+            http__get_later(t, &tmp, r->w.retry_ms >= 0 ? r->w.retry_ms : HTTP_DEFAULT_RETRY);
+        }
+    }
+}
+
+/* curlmux_done_cb for every request of this transport. */
+static void http__done(void *ud, CURL *easy, CURLcode res, long status)
+{
+    http__req_t *r = ud;
+    mcp_http_t *t = r->t;
+
+    (void)easy;
+    http__unlink(t, r);
+    if (!t->finishing) {
+        if (r->kind == HTTP_POST)
+            http__post_done(t, r, res, status);
+        else if (r->kind == HTTP_GET)
+            http__get_done(t, r, res, status);
+    }
+    http__req_free(r);
+    if (t->finishing)
+        http__finish(t, NULL);
+}
+
+static void http__timer_closed(uv_handle_t *h)
+{
+    mcp_http_t *t = h->data;
+
+    mcp_transport__closed(&t->base, t->close_reason);
+}
+
+/* Enters (or continues) shutdown: aborts every request except the DELETE;
+ * once none is left, closes the timer, whose close callback fires on_closed. */
+static void http__finish(mcp_http_t *t, const char *reason)
+{
+    http__req_t *r, *next;
+
+    if (reason && !t->close_reason[0])
+        snprintf(t->close_reason, sizeof(t->close_reason), "%s", reason);
+    if (!t->finishing) {
+        t->finishing = 1;
+        for (r = t->reqs; r; r = next) {
+            next = r->next;
+            if (r->kind == HTTP_DELETE)
+                continue;
+            r->w.abort = 1;
+            if (!r->started || curlmux_remove(t->mux, r->w.easy) == 0) {
+                http__unlink(t, r);
+                http__req_free(r);
+            }
+        }
+    }
+    if (!t->reqs && !uv_is_closing((uv_handle_t *)&t->timer)) {
+        uv_timer_stop(&t->timer);
+        uv_close((uv_handle_t *)&t->timer, http__timer_closed);
+    }
+}
+
+static void http__on_timer(uv_timer_t *h)
+{
+    mcp_http_t *t = h->data;
+    uint64_t now = uv_now(t->base.loop);
+    http__req_t *r;
+    int again = 1;
+
+    if (!t->ready_sent && !t->finishing) {
+        t->ready_sent = 1;
+        if (t->base.cbs.on_ready)
+            t->base.cbs.on_ready(t->base.cbs.ud);
+    }
+    while (again && !t->finishing) {
+        again = 0;
+        for (r = t->reqs; r; r = r->next) {
+            if (r->started || r->due > now)
+                continue;
+            if (http__start(r) < 0) {
+                http__unlink(t, r);
+                if (r->want_id[0])
+                    http__deliver_error(t, r->want_id, "MCP server %s: cannot start a request",
+                                        t->base.name);
+                http__req_free(r);
+                again = 1;   /* the list changed under us */
+                break;
+            }
+        }
+    }
+    if (!t->finishing)
+        http__schedule(t);
+}
+
+/* Arms the timer for the earliest delayed request. */
+static void http__schedule(mcp_http_t *t)
+{
+    uint64_t now = uv_now(t->base.loop), first = UINT64_MAX;
+    http__req_t *r;
+
+    if (uv_is_closing((uv_handle_t *)&t->timer))
+        return;
+    for (r = t->reqs; r; r = r->next)
+        if (!r->started && r->due < first)
+            first = r->due;
+    if (!t->ready_sent)
+        first = now;
+    if (first != UINT64_MAX)
+        uv_timer_start(&t->timer, http__on_timer, first > now ? first - now : 0, 0);
+}
+
+static int http__send(mcp_transport_t *base, const char *json, size_t len)
+{
+    mcp_http_t *t = (mcp_http_t *)base;
+    http__req_t *r;
+
+    if (t->finishing)
+        return -ENOTCONN;
+    r = http__req_new(t, HTTP_POST, json, len, NULL);
+    if (!r)
+        return -ENOMEM;
+    httpwire_request_id(json, len, r->want_id, sizeof(r->want_id), r->method, sizeof(r->method));
+    if (http__start(r) < 0) {
+        http__unlink(t, r);
+        http__req_free(r);
+        return -EIO;
+    }
+    return 0;
+}
+
+static void http__set_proto(mcp_transport_t *base, const char *version)
+{
+    mcp_http_t *t = (mcp_http_t *)base;
+
+    snprintf(t->proto, sizeof(t->proto), "%s", version ? version : "");
+}
+
+static void http__close(mcp_transport_t *base)
+{
+    mcp_http_t *t = (mcp_http_t *)base;
+    http__req_t *d = NULL;
+
+    if (t->finishing)
+        return;
+    if (t->session_id[0]) {
+        d = http__req_new(t, HTTP_DELETE, NULL, 0, NULL);
+        if (d && http__start(d) < 0) {
+            http__unlink(t, d);
+            http__req_free(d);
+        }
+    }
+    http__finish(t, "closed");
+}
+
+static void http__free(mcp_transport_t *base)
+{
+    mcp_http_t *t = (mcp_http_t *)base;
+
+    httpwire_conf_free(&t->conf);
+    free(t);
+}
+
+static const struct mcp_transport_ops http__ops = {
+    .send = http__send,
+    .set_protocol_version = http__set_proto,
+    .close = http__close,
+    .free = http__free,
+};
+
+mcp_transport_t *mcp_http_new(uv_loop_t *loop, const char *name, json_object *server,
+                              const mcp_transport_cbs_t *cbs, char *err, size_t errlen)
+{
+    mcp_http_t *t = calloc(1, sizeof(*t));
+    mcp_transport_t *out = NULL;
+
+    if (!t) {
+        snprintf(err, errlen, "MCP server '%s': out of memory", name);
+        goto out;
+    }
+    mcp_transport__init(&t->base, &http__ops, loop, name, cbs);
+    if (httpwire_conf_read(&t->conf, name, server, err, errlen) < 0)
+        goto out;
+    t->mux = curlmux_get(loop);
+    if (!t->mux) {
+        snprintf(err, errlen, "MCP server '%s': cannot set up the HTTP client", name);
+        goto out;
+    }
+    uv_timer_init(loop, &t->timer);
+    t->timer.data = t;
+    http__schedule(t);   /* on_ready from the loop, not from inside this call */
+    out = &t->base;
+    t = NULL;
+out:
+    if (t) {
+        httpwire_conf_free(&t->conf);
+        free(t);
+    }
+    return out;
+}
