@@ -142,3 +142,12 @@ int tn_lookup(const tn_map_t *m, const char *name, const char **server, const ch
     *tool = e->tool;
     return 0;
 }
+
+size_t tn_ours(const tn_map_t *m)
+{
+    size_t k = 0;
+
+    for (size_t i = 0; i < m->n; i++)
+        k += m->v[i].server != NULL;
+    return k;
+}

@@ -32,6 +32,9 @@ int tn_add(tn_map_t *m, const char *server, const char *tool, const char **name)
  * is not one of ours (a client tool or an unknown one). Pointers borrowed. */
 int tn_lookup(const tn_map_t *m, const char *name, const char **server, const char **tool);
 
+/* How many MCP tools (not reserved names) the map holds. */
+size_t tn_ours(const tn_map_t *m);
+
 /* 1 when `name` is taken (ours or reserved), else 0. */
 int tn_taken(const tn_map_t *m, const char *name);
 

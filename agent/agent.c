@@ -1,0 +1,300 @@
+/* agent — the tool loop. See docs/agent.md for the semantics; in short:
+ * offer the assistant's MCP tools, call the upstream, run the calls it asks
+ * for (concurrently, through the broker), append them to the conversation and
+ * call again, until it answers or the round cap forces an answer. */
+#include "agent/agent.h"
+
+#include "agent/mcpc.h"
+#include "agent/request.h"
+#include "agent/toolname.h"
+#include "agent/toolround.h"
+#include "agent/upstream.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AG_MAX_TURN_CONTENT  (4u * 1024 * 1024)
+#define AG_MAX_CONTENT       (16u * 1024 * 1024)
+#define AG_DEFAULT_ROUNDS    8
+
+struct agent {
+    up_t *up;
+    mcpc_t *mcpc;
+};
+
+agent_t *agent_new(const char *redis_url, const char *prefix)
+{
+    agent_t *ag = calloc(1, sizeof(*ag));
+
+    if (!ag)
+        return NULL;
+    ag->up = up_new();
+    ag->mcpc = mcpc_new(redis_url, prefix);
+    if (!ag->up || !ag->mcpc) {
+        agent_free(ag);
+        return NULL;
+    }
+    return ag;
+}
+
+void agent_free(agent_t *ag)
+{
+    if (!ag)
+        return;
+    up_free(ag->up);
+    mcpc_free(ag->mcpc);
+    free(ag);
+}
+
+void agent_res_clear(agent_res_t *res)
+{
+    if (!res)
+        return;
+    json_object_put(res->message);
+    json_object_put(res->usage);
+    res->message = NULL;
+    res->usage = NULL;
+}
+
+static json_object *ag__get(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+
+    if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
+        return NULL;
+    return v;
+}
+
+/* Milliseconds a call on these servers may take: the largest configured
+ * server timeout (seconds), 60 s when none says. */
+static int ag__timeout_ms(const agent_req_t *req, json_object *names)
+{
+    size_t n = names ? json_object_array_length(names) : 0;
+    long best = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *name = json_object_get_string(json_object_array_get_idx(names, i));
+        json_object *t = ag__get(ag__get(req->mcp_servers, name), "timeout");
+        long s = t ? (long)json_object_get_int64(t) : 0;
+        if (s > best)
+            best = s;
+    }
+    if (best <= 0)
+        best = 60;
+    if (best > 3600)
+        best = 3600;
+    return (int)(best * 1000);
+}
+
+/* Fetches every server's catalog; maps broker failures to HTTP errors. */
+static int ag__catalogs(agent_t *ag, const agent_req_t *req, json_object *names, int timeout_ms,
+                        rq_catalog_t *cats, agent_res_t *res)
+{
+    size_t n = json_object_array_length(names);
+    char err[512];
+
+    for (size_t i = 0; i < n; i++) {
+        const char *name = json_object_get_string(json_object_array_get_idx(names, i));
+        int rc;
+        err[0] = '\0';
+        cats[i].server = name;
+        rc = mcpc_tools(ag->mcpc, name, timeout_ms, &cats[i].tools, err, sizeof(err));
+        switch (rc) {
+        case 0:
+            break;
+        case -EHOSTDOWN:
+            tr_fail(res, 503, "api_error", "mcp_broker_unavailable",
+                    "mcp-broker is not running (needed for MCP server '%s'); start it and retry",
+                    name);
+            return -1;
+        case -EIO:
+            tr_fail(res, 502, "api_error", "mcp_server_unavailable",
+                    "MCP server '%s' cannot start: %s", name, err);
+            return -1;
+        case -ETIMEDOUT:
+            tr_fail(res, 504, "api_error", "mcp_timeout",
+                    "MCP server '%s' did not list its tools in time: %s", name, err);
+            return -1;
+        case -ECONNREFUSED:
+            tr_fail(res, 503, "api_error", "redis_unavailable",
+                    "cannot reach Redis to find MCP server '%s' tools: %s", name, err);
+            return -1;
+        default:
+            tr_fail(res, 502, "api_error", "mcp_error", "MCP server '%s': %s", name,
+                    err[0] ? err : "cannot list tools");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int ag__usage(agent_res_t *res, long prompt, long completion)
+{
+    json_object *u = json_object_new_object();
+
+    if (!u)
+        return -ENOMEM;
+    json_object_object_add(u, "prompt_tokens", json_object_new_int64(prompt));
+    json_object_object_add(u, "completion_tokens", json_object_new_int64(completion));
+    json_object_object_add(u, "total_tokens", json_object_new_int64(prompt + completion));
+    res->usage = u;
+    return 0;
+}
+
+/* The final assistant message; `calls` (stolen, may be NULL) are tool calls
+ * the client must run. */
+static int ag__message(agent_res_t *res, const buf_t *content, json_object *calls)
+{
+    json_object *m = json_object_new_object();
+
+    if (!m) {
+        json_object_put(calls);
+        return -ENOMEM;
+    }
+    json_object_object_add(m, "role", json_object_new_string("assistant"));
+    if (calls && !content->len)
+        json_object_object_add(m, "content", NULL);
+    else
+        json_object_object_add(m, "content", json_object_new_string_len(buf_str(content),
+                                                                         (int)content->len));
+    if (calls)
+        json_object_object_add(m, "tool_calls", calls);
+    res->message = m;
+    return 0;
+}
+
+int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
+{
+    json_object *names, *upreq = NULL, *v;
+    rq_catalog_t *cats = NULL;
+    tn_map_t *map = NULL;
+    tr_history_t hist;
+    const be_ops_t *be;
+    const char *kind;
+    size_t ncats = 0;
+    long max_rounds = AG_DEFAULT_ROUNDS, prompt = 0, completion = 0;
+    int ours, offer, has_usage = 0, timeout_ms, rc = -1;
+    char err[512] = "";
+    buf_t content;
+    be_turn_t turn;
+    up_call_t call;
+
+    memset(res, 0, sizeof(*res));
+    res->status = 500;
+    buf_init(&content, AG_MAX_CONTENT);
+    be_turn_init(&turn, AG_MAX_TURN_CONTENT);
+    tr_history_init(&hist);
+    kind = json_object_get_string(ag__get(req->backend, "kind"));
+    if (!(be = be_lookup(kind))) {
+        tr_fail(res, 500, "api_error", "backend_unsupported",
+                "backend kind '%s' of assistant '%s' is not supported", kind ? kind : "",
+                req->assistant_name);
+        goto out;
+    }
+    if (!(map = tn_new()))
+        goto nomem;
+    if ((v = ag__get(req->assistant, "max_tool_iterations")))
+        max_rounds = (long)json_object_get_int64(v);
+    names = ag__get(req->assistant, "mcp_servers");
+    timeout_ms = ag__timeout_ms(req, names);
+    if (names && json_object_is_type(names, json_type_array) && max_rounds > 0 &&
+        (ncats = json_object_array_length(names)) > 0) {
+        if (!(cats = calloc(ncats, sizeof(*cats))))
+            goto nomem;
+        if (ag__catalogs(ag, req, names, timeout_ms, cats, res) < 0)
+            goto out;
+    }
+    if (rq_build(req->assistant, req->body, cats, ncats, map, req->stream, &upreq, err,
+                 sizeof(err)) < 0) {
+        if (strncmp(err, "assistant", 9) == 0)
+            tr_fail(res, 500, "api_error", "assistant_misconfigured", "assistant '%s': %s",
+                    req->assistant_name, err);
+        else
+            tr_fail(res, 400, "invalid_request_error", "", "%s", err);
+        goto out;
+    }
+    ours = offer = tn_ours(map) > 0;
+    memset(&call, 0, sizeof(call));
+    call.be = be;
+    call.backend_name = json_object_get_string(ag__get(req->assistant, "backend"));
+    call.backend = req->backend;
+    call.req = upreq;
+    call.stream = req->stream;
+    call.on_delta = req->on_delta;
+    call.alive = req->alive;
+    call.ud = req->ud;
+    for (;;) {
+        int r;
+        be_turn_clear(&turn);
+        be_turn_init(&turn, AG_MAX_TURN_CONTENT);
+        if (up_turn(ag->up, &call, &turn, res) < 0)
+            goto out;
+        if (turn.has_usage) {
+            has_usage = 1;
+            prompt += turn.prompt_tokens;
+            completion += turn.completion_tokens;
+        }
+        if (buf_append(&content, turn.content.data ? turn.content.data : "", turn.content.len) < 0) {
+            tr_fail(res, 502, "api_error", "upstream_bad_response",
+                    "the assistant's answer passed %u bytes", AG_MAX_CONTENT);
+            goto out;
+        }
+        if (!turn.tool_calls || !json_object_array_length(turn.tool_calls))
+            break;
+        if (!ours || tr_wants_client(map, turn.tool_calls)) {
+            /* client tools (or a pure pass-through assistant): the client runs them */
+            json_object *calls = ours ? tr_client_calls(map, turn.tool_calls)
+                                      : json_object_get(turn.tool_calls);
+            if (!calls || ag__message(res, &content, calls) < 0)
+                goto nomem;
+            snprintf(res->finish_reason, sizeof(res->finish_reason), "tool_calls");
+            goto done;
+        }
+        if (!offer)
+            break;  /* tools were withdrawn: calls made anyway are not run */
+        if (req->alive && !req->alive(req->ud)) {
+            res->client_gone = 1;
+            tr_fail(res, 499, "api_error", "client_gone", "the client closed the connection");
+            goto out;
+        }
+        r = tr_run(ag->mcpc, map, upreq, &turn, res->tool_rounds, timeout_ms, req->alive,
+                   req->ud, &hist, res);
+        if (r < 0)
+            goto out;
+        res->tool_rounds++;
+        if (res->tool_rounds >= max_rounds || r == TR_REPEATED) {
+            /* the next turn offers no tools, so the model must answer */
+            rq_drop_tools(upreq);
+            offer = 0;
+        }
+    }
+    if (ag__message(res, &content, NULL) < 0)
+        goto nomem;
+    snprintf(res->finish_reason, sizeof(res->finish_reason), "%s",
+             !turn.finish_reason[0] || strcmp(turn.finish_reason, "tool_calls") == 0
+                 ? "stop" : turn.finish_reason);
+done:
+    if (has_usage && ag__usage(res, prompt, completion) < 0)
+        goto nomem;
+    res->status = 200;
+    rc = 0;
+    goto out;
+nomem:
+    tr_fail(res, 500, "api_error", "", "out of memory");
+out:
+    if (rc < 0) {
+        json_object_put(res->message);
+        res->message = NULL;
+    }
+    tr_history_clear(&hist);
+    be_turn_clear(&turn);
+    buf_free(&content);
+    for (size_t i = 0; i < ncats; i++)
+        json_object_put(cats[i].tools);
+    free(cats);
+    json_object_put(upreq);
+    tn_free(map);
+    return rc;
+}

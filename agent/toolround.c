@@ -1,0 +1,273 @@
+#include "agent/toolround.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tr_fail(agent_res_t *res, int status, const char *type, const char *code,
+             const char *fmt, ...)
+{
+    va_list ap;
+
+    res->status = status;
+    snprintf(res->err_type, sizeof(res->err_type), "%s", type);
+    snprintf(res->err_code, sizeof(res->err_code), "%s", code);
+    va_start(ap, fmt);
+    vsnprintf(res->err_msg, sizeof(res->err_msg), fmt, ap);
+    va_end(ap);
+}
+
+void tr_history_init(tr_history_t *h)
+{
+    h->prev[0] = h->prev[1] = NULL;
+}
+
+void tr_history_clear(tr_history_t *h)
+{
+    json_object_put(h->prev[0]);
+    json_object_put(h->prev[1]);
+    h->prev[0] = h->prev[1] = NULL;
+}
+
+static json_object *tr__get(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+
+    if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
+        return NULL;
+    return v;
+}
+
+static const char *tr__name(json_object *call)
+{
+    const char *s = json_object_get_string(tr__get(tr__get(call, "function"), "name"));
+    return s ? s : "";
+}
+
+static const char *tr__args(json_object *call)
+{
+    const char *s = json_object_get_string(tr__get(tr__get(call, "function"), "arguments"));
+    return s ? s : "";
+}
+
+static int tr__is_client(const tn_map_t *map, const char *name)
+{
+    const char *sv, *tl;
+    return tn_taken(map, name) && tn_lookup(map, name, &sv, &tl) < 0;
+}
+
+int tr_wants_client(const tn_map_t *map, json_object *calls)
+{
+    size_t n = json_object_array_length(calls);
+
+    for (size_t i = 0; i < n; i++)
+        if (tr__is_client(map, tr__name(json_object_array_get_idx(calls, i))))
+            return 1;
+    return 0;
+}
+
+json_object *tr_client_calls(const tn_map_t *map, json_object *calls)
+{
+    json_object *out = json_object_new_array();
+    size_t n = json_object_array_length(calls);
+
+    for (size_t i = 0; out && i < n; i++) {
+        json_object *c = json_object_array_get_idx(calls, i);
+        if (tr__is_client(map, tr__name(c)) && json_object_array_add(out, json_object_get(c))) {
+            json_object_put(c);
+            json_object_put(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+static int tr__in(json_object *arr, const char *s)
+{
+    size_t n = arr ? json_object_array_length(arr) : 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(json_object_get_string(json_object_array_get_idx(arr, i)), s) == 0)
+            return 1;
+    return 0;
+}
+
+/* Records this round's calls; 1 when one of them was in both previous rounds. */
+static int tr__repeat(tr_history_t *h, json_object *calls)
+{
+    json_object *cur = json_object_new_array();
+    size_t n = json_object_array_length(calls);
+    int rep = 0;
+
+    if (!cur)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        json_object *c = json_object_array_get_idx(calls, i);
+        size_t ln = strlen(tr__name(c)) + strlen(tr__args(c)) + 2;
+        char *sig = malloc(ln);
+        if (!sig)
+            break;
+        snprintf(sig, ln, "%s\n%s", tr__name(c), tr__args(c));
+        if (tr__in(h->prev[0], sig) && tr__in(h->prev[1], sig))
+            rep = 1;
+        json_object_array_add(cur, json_object_new_string(sig));
+        free(sig);
+    }
+    json_object_put(h->prev[1]);
+    h->prev[1] = h->prev[0];
+    h->prev[0] = cur;
+    return rep;
+}
+
+static char *tr__errtext(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *tr__errtext(const char *fmt, ...)
+{
+    va_list ap;
+    char *s = NULL;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+/* Checks a call before it goes to the broker; a reason text (malloc'd) when
+ * it must not, NULL when it may (or on ENOMEM, with *nomem set). */
+static char *tr__check(const tn_map_t *map, json_object *c, const char **server,
+                       const char **tool, int *nomem)
+{
+    const char *name = tr__name(c), *args = tr__args(c);
+    json_tokener *tok;
+    json_object *parsed;
+    char *why = NULL;
+
+    *nomem = 0;
+    if (tn_lookup(map, name, server, tool) < 0) {
+        why = tr__errtext("[tool error] unknown tool '%s': call one of the tools offered", name);
+        goto out;
+    }
+    if (!(tok = json_tokener_new())) {
+        *nomem = 1;
+        goto out;
+    }
+    parsed = json_tokener_parse_ex(tok, args, (int)strlen(args));
+    if (!parsed || json_tokener_get_error(tok) != json_tokener_success)
+        why = tr__errtext("[tool error] invalid JSON arguments for tool '%s': %s", name,
+                          json_tokener_error_desc(json_tokener_get_error(tok)));
+    else if (!json_object_is_type(parsed, json_type_object))
+        why = tr__errtext("[tool error] arguments for tool '%s' must be a JSON object", name);
+    json_object_put(parsed);
+    json_tokener_free(tok);
+out:
+    return why;
+}
+
+static int tr__append(json_object *req, be_turn_t *turn, mcpc_call_t *mc, char **texts,
+                      size_t n)
+{
+    json_object *msgs = tr__get(req, "messages"), *m = NULL;
+    int rc = -ENOMEM;
+
+    if (!(m = json_object_new_object()))
+        goto out;
+    json_object_object_add(m, "role", json_object_new_string("assistant"));
+    json_object_object_add(m, "content", turn->content.len
+                                             ? json_object_new_string(buf_str(&turn->content))
+                                             : NULL);
+    json_object_object_add(m, "tool_calls", json_object_get(turn->tool_calls));
+    if (json_object_array_add(msgs, m) != 0)
+        goto out;
+    m = NULL;
+    for (size_t i = 0; i < n; i++) {
+        json_object *c = json_object_array_get_idx(turn->tool_calls, i);
+        const char *text = texts[i] ? texts[i] : mc[i].text ? mc[i].text : "[tool error] no result";
+        if (!(m = json_object_new_object()))
+            goto out;
+        json_object_object_add(m, "role", json_object_new_string("tool"));
+        json_object_object_add(m, "tool_call_id", json_object_get(tr__get(c, "id")));
+        json_object_object_add(m, "content", json_object_new_string(text));
+        if (json_object_array_add(msgs, m) != 0)
+            goto out;
+        m = NULL;
+    }
+    rc = 0;
+out:
+    json_object_put(m);
+    return rc;
+}
+
+int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn, int round,
+           int timeout_ms, int (*alive)(void *ud), void *ud, tr_history_t *hist,
+           agent_res_t *res)
+{
+    size_t n = json_object_array_length(turn->tool_calls), k = 0;
+    mcpc_call_t *mc = calloc(n ? n : 1, sizeof(*mc)), *batch = calloc(n ? n : 1, sizeof(*batch));
+    size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+    char **texts = calloc(n ? n : 1, sizeof(*texts)), err[512] = "";
+    int rc = -1, nomem, mrc;
+
+    if (!mc || !batch || !idx || !texts)
+        goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        json_object *c = json_object_array_get_idx(turn->tool_calls, i), *id = tr__get(c, "id");
+        const char *server = NULL, *tool = NULL;
+        if (!id || !*json_object_get_string(id)) {
+            char gen[48];
+            snprintf(gen, sizeof(gen), "call_%d_%zu", round, i);
+            json_object_object_add(c, "id", json_object_new_string(gen));
+        }
+        texts[i] = tr__check(map, c, &server, &tool, &nomem);
+        if (nomem)
+            goto nomem;
+        if (texts[i])
+            continue;
+        batch[k].server = server;
+        batch[k].tool = tool;
+        batch[k].args_json = tr__args(c);
+        idx[k++] = i;
+    }
+    if (k) {
+        mrc = mcpc_call_many(mcpc, batch, k, timeout_ms, alive, ud, err, sizeof(err));
+        if (mrc == -ECONNABORTED) {
+            res->client_gone = 1;
+            tr_fail(res, 499, "api_error", "client_gone", "the client closed the connection");
+            goto out;
+        }
+        if (mrc == -EHOSTDOWN) {
+            tr_fail(res, 503, "api_error", "mcp_broker_unavailable",
+                    "mcp-broker is not running; start it and retry");
+            goto out;
+        }
+        if (mrc < 0) {
+            tr_fail(res, 503, "api_error", "mcp_error", "tool calls failed: %s",
+                    err[0] ? err : "broker unreachable");
+            goto out;
+        }
+        for (size_t j = 0; j < k; j++) {
+            mc[idx[j]].text = batch[j].text;
+            batch[j].text = NULL;
+        }
+    }
+    if (tr__append(req, turn, mc, texts, n) < 0)
+        goto nomem;
+    rc = tr__repeat(hist, turn->tool_calls) ? TR_REPEATED : 0;
+    goto out;
+nomem:
+    tr_fail(res, 500, "api_error", "", "out of memory");
+out:
+    if (batch)
+        mcpc_calls_clear(batch, k);
+    if (mc)
+        mcpc_calls_clear(mc, n);
+    for (size_t i = 0; texts && i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(idx);
+    free(batch);
+    free(mc);
+    return rc;
+}

@@ -1,0 +1,47 @@
+/* toolround — one round of the tool loop: run the MCP tool calls of a model
+ * turn through the broker and append the assistant message and the tool
+ * results to the conversation. Also the helpers that sort a turn's calls into
+ * ours and the client's. Internal to agent/. */
+#ifndef AIPROXY_TOOLROUND_H
+#define AIPROXY_TOOLROUND_H
+
+#include "agent/agent.h"
+#include "agent/backend.h"
+#include "agent/mcpc.h"
+#include "agent/toolname.h"
+
+#include <json-c/json.h>
+
+/* tr_run's return when a call (name + arguments) came in 3 consecutive rounds. */
+#define TR_REPEATED 1
+
+/* The calls (as "name\narguments" strings) of the last two rounds. */
+typedef struct tr_history {
+    json_object *prev[2];   /* [0] last round, [1] the one before; NULL at first */
+} tr_history_t;
+
+void tr_history_init(tr_history_t *h);
+void tr_history_clear(tr_history_t *h);
+
+/* Fills res with an OpenAI-shaped error. */
+void tr_fail(agent_res_t *res, int status, const char *type, const char *code,
+             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+/* 1 when some call of `calls` names a client-supplied tool (a reserved name). */
+int tr_wants_client(const tn_map_t *map, json_object *calls);
+
+/* A new array of the calls of `calls` that name client tools. NULL on ENOMEM. */
+json_object *tr_client_calls(const tn_map_t *map, json_object *calls);
+
+/* Runs turn->tool_calls (every name ours or unknown) concurrently with one
+ * mcpc_call_many, then appends to req.messages the assistant message with
+ * the calls and one tool message per call, in order. Unknown names and
+ * invalid JSON arguments become "[tool error] ..." results, nothing called.
+ * Calls lacking an id get one ("call_<round>_<i>"). Returns 0, TR_REPEATED
+ * (same, and the loop should withdraw tools), or -1 with res filled
+ * (503 broker gone, client_gone, ...). */
+int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn, int round,
+           int timeout_ms, int (*alive)(void *ud), void *ud, tr_history_t *hist,
+           agent_res_t *res);
+
+#endif
