@@ -1,0 +1,194 @@
+/* anthropic_resp — a whole Messages API answer, or an error body, in the
+ * loop's canonical (OpenAI) vocabulary. No I/O. */
+#include "agent/anthropic.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *anth__finish_reason(const char *stop_reason)
+{
+    static const struct { const char *anth, *openai; } map[] = {
+        { "end_turn", "stop" },       { "stop_sequence", "stop" }, { "pause_turn", "stop" },
+        { "tool_use", "tool_calls" }, { "max_tokens", "length" },
+        { "model_context_window_exceeded", "length" },
+        { "refusal", "content_filter" },
+    };
+    if (!stop_reason)
+        return "";
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i].anth, stop_reason) == 0)
+            return map[i].openai;
+    return "";
+}
+
+void anth__error_kind(const char *anth_type, int status, int *status_out, const char **openai_type)
+{
+    static const struct { const char *anth; int status; const char *openai; } map[] = {
+        { "invalid_request_error", 400, "invalid_request_error" },
+        { "authentication_error", 401, "authentication_error" },
+        { "permission_error", 403, "permission_error" },
+        { "not_found_error", 404, "not_found_error" },
+        { "request_too_large", 413, "invalid_request_error" },
+        { "rate_limit_error", 429, "rate_limit_error" },
+        { "api_error", 500, "api_error" },
+        { "timeout_error", 504, "api_error" },
+        { "overloaded_error", 529, "api_error" },
+    };
+    for (size_t i = 0; anth_type && i < sizeof map / sizeof map[0]; i++) {
+        if (strcmp(map[i].anth, anth_type) == 0) {
+            *status_out = status >= 400 ? status : map[i].status;
+            *openai_type = map[i].openai;
+            return;
+        }
+    }
+    *status_out = status >= 400 ? status : 500;
+    switch (*status_out) {
+    case 400: case 413: case 422: *openai_type = "invalid_request_error"; break;
+    case 401: *openai_type = "authentication_error"; break;
+    case 403: *openai_type = "permission_error"; break;
+    case 404: *openai_type = "not_found_error"; break;
+    case 429: *openai_type = "rate_limit_error"; break;
+    default:  *openai_type = "api_error"; break;
+    }
+}
+
+static const char *resp__str(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+    if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
+        return json_object_get_string(v);
+    return NULL;
+}
+
+static long resp__long(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+    if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int))
+        return (long)json_object_get_int64(v);
+    return 0;
+}
+
+/* A tool_use block as an OpenAI tool call, appended to turn->tool_calls. */
+static int resp__tool_call(be_turn_t *turn, json_object *block, char *err, size_t errlen)
+{
+    const char *id = resp__str(block, "id"), *name = resp__str(block, "name");
+    json_object *input = NULL, *tc, *fn;
+    if (!id || !name) {
+        snprintf(err, errlen, "anthropic answer: a tool_use block lacks its id or name");
+        return -EPROTO;
+    }
+    json_object_object_get_ex(block, "input", &input);
+    if (!turn->tool_calls)
+        turn->tool_calls = json_object_new_array();
+    fn = json_object_new_object();
+    json_object_object_add(fn, "name", json_object_new_string(name));
+    json_object_object_add(fn, "arguments", json_object_new_string(
+        input && json_object_is_type(input, json_type_object)
+            ? json_object_to_json_string_ext(input, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+            : "{}"));
+    tc = json_object_new_object();
+    json_object_object_add(tc, "id", json_object_new_string(id));
+    json_object_object_add(tc, "type", json_object_new_string("function"));
+    json_object_object_add(tc, "function", fn);
+    json_object_array_add(turn->tool_calls, tc);
+    return 0;
+}
+
+int anth_parse(const char *body, size_t len, be_turn_t *turn, char *err, size_t errlen)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *root = NULL, *content = NULL, *usage = NULL;
+    const char *type;
+    int rc = -EPROTO;
+
+    if (!tok) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    root = json_tokener_parse_ex(tok, body, (int)len);
+    if (!root || json_tokener_get_error(tok) != json_tokener_success ||
+        !json_object_is_type(root, json_type_object)) {
+        snprintf(err, errlen, "anthropic answer: not a JSON object");
+        goto out;
+    }
+    type = resp__str(root, "type");
+    if (type && strcmp(type, "error") == 0) {
+        json_object *e = NULL;
+        json_object_object_get_ex(root, "error", &e);
+        snprintf(err, errlen, "anthropic answer: %s", resp__str(e, "message") ? resp__str(e, "message") : "error");
+        goto out;
+    }
+    if (!json_object_object_get_ex(root, "content", &content) || !json_object_is_type(content, json_type_array)) {
+        snprintf(err, errlen, "anthropic answer: no content array");
+        goto out;
+    }
+    for (size_t i = 0; i < json_object_array_length(content); i++) {
+        json_object *b = json_object_array_get_idx(content, i), *t = NULL;
+        const char *bt = resp__str(b, "type");
+        if (!bt)
+            continue;
+        if (strcmp(bt, "text") == 0 && json_object_object_get_ex(b, "text", &t)) {
+            if (buf_append(&turn->content, json_object_get_string(t), (size_t)json_object_get_string_len(t))) {
+                snprintf(err, errlen, "anthropic answer: text larger than the %zu-byte cap",
+                         turn->content.max);
+                goto out;
+            }
+        } else if (strcmp(bt, "tool_use") == 0) {
+            if (resp__tool_call(turn, b, err, errlen))
+                goto out;
+        } /* thinking, redacted_thinking, server tool blocks: not for the client */
+    }
+    snprintf(turn->finish_reason, sizeof turn->finish_reason, "%s",
+             anth__finish_reason(resp__str(root, "stop_reason")));
+    if (json_object_object_get_ex(root, "usage", &usage) && json_object_is_type(usage, json_type_object)) {
+        /* OpenAI's prompt_tokens include cached input; Anthropic counts cache
+         * reads and writes apart from input_tokens. */
+        turn->prompt_tokens = resp__long(usage, "input_tokens") +
+                              resp__long(usage, "cache_creation_input_tokens") +
+                              resp__long(usage, "cache_read_input_tokens");
+        turn->completion_tokens = resp__long(usage, "output_tokens");
+        turn->has_usage = 1;
+    }
+    rc = 0;
+out:
+    json_object_put(root);
+    if (tok)
+        json_tokener_free(tok);
+    return rc;
+}
+
+void anth_error(int status, const char *body, size_t len, int *status_out, char *type,
+                size_t typelen, char *msg, size_t msglen)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *root = NULL, *e = NULL;
+    const char *atype = NULL, *amsg = NULL, *otype = "api_error";
+
+    if (tok && body && len) {
+        root = json_tokener_parse_ex(tok, body, (int)len);
+        if (json_tokener_get_error(tok) != json_tokener_success) {
+            json_object_put(root);
+            root = NULL;
+        }
+    }
+    if (root && json_object_object_get_ex(root, "error", &e)) {
+        if (json_object_is_type(e, json_type_object)) {
+            atype = resp__str(e, "type");
+            amsg = resp__str(e, "message");
+        } else if (json_object_is_type(e, json_type_string)) {
+            amsg = json_object_get_string(e);
+        }
+    }
+    anth__error_kind(atype, status, status_out, &otype);
+    snprintf(type, typelen, "%s", otype);
+    if (amsg && *amsg)
+        snprintf(msg, msglen, "%s", amsg);
+    else
+        snprintf(msg, msglen, "the anthropic upstream answered HTTP %d without an error message "
+                 "(check the backend's base_url and api_key)", status);
+    json_object_put(root);
+    if (tok)
+        json_tokener_free(tok);
+}

@@ -1,0 +1,259 @@
+/* anthropic_stream — Messages API SSE events into the same canonical turn
+ * (and content sink calls) the OpenAI backend produces. No I/O: upstream.c
+ * feeds it one event at a time. */
+#include "agent/anthropic.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The tool-call arguments one stream may accumulate (all calls together). */
+#define STREAM_MAX_ARGS (4u << 20)
+
+typedef struct anth_stream {
+    be_turn_t *turn;             /* borrowed, filled as events arrive */
+    be_sink_t sink;              /* copy; content may be NULL */
+    long block;                  /* index of the open content block, -1 if none */
+    json_object *call;           /* borrowed: the open block's tool call, or NULL */
+    buf_t args;                  /* the open tool call's arguments so far */
+    size_t args_total;           /* over every call, against STREAM_MAX_ARGS */
+} anth_stream_t;
+
+void *anth_stream_new(be_turn_t *turn, const be_sink_t *sink)
+{
+    anth_stream_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->turn = turn;
+    if (sink)
+        s->sink = *sink;
+    s->block = -1;
+    buf_init(&s->args, STREAM_MAX_ARGS);
+    return s;
+}
+
+void anth_stream_free(void *st)
+{
+    anth_stream_t *s = st;
+    if (!s)
+        return;
+    buf_free(&s->args);
+    free(s);
+}
+
+static json_object *stream__get(json_object *o, const char *key, json_type type)
+{
+    json_object *v = NULL;
+    if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, type))
+        return v;
+    return NULL;
+}
+
+static const char *stream__str(json_object *o, const char *key)
+{
+    json_object *v = stream__get(o, key, json_type_string);
+    return v ? json_object_get_string(v) : NULL;
+}
+
+static void stream__usage(anth_stream_t *s, json_object *usage)
+{
+    json_object *in = stream__get(usage, "input_tokens", json_type_int);
+    json_object *out = stream__get(usage, "output_tokens", json_type_int);
+    json_object *cw = stream__get(usage, "cache_creation_input_tokens", json_type_int);
+    json_object *cr = stream__get(usage, "cache_read_input_tokens", json_type_int);
+    if (!usage)
+        return;
+    /* prompt_tokens include cached input, as OpenAI counts them */
+    if (in || cw || cr)
+        s->turn->prompt_tokens = (in ? (long)json_object_get_int64(in) : 0) +
+                                 (cw ? (long)json_object_get_int64(cw) : 0) +
+                                 (cr ? (long)json_object_get_int64(cr) : 0);
+    if (out) /* cumulative in message_delta */
+        s->turn->completion_tokens = (long)json_object_get_int64(out);
+    s->turn->has_usage = 1;
+}
+
+static int stream__block_start(anth_stream_t *s, json_object *ev, char *err, size_t errlen)
+{
+    json_object *idx = stream__get(ev, "index", json_type_int);
+    json_object *cb = stream__get(ev, "content_block", json_type_object);
+    const char *type = stream__str(cb, "type");
+    json_object *tc, *fn;
+
+    if (!idx || !type) {
+        snprintf(err, errlen, "anthropic stream: content_block_start without index or type");
+        return -EPROTO;
+    }
+    s->block = (long)json_object_get_int64(idx);
+    s->call = NULL;
+    buf_reset(&s->args);
+    if (strcmp(type, "text") == 0) {
+        json_object *t = stream__get(cb, "text", json_type_string);
+        /* the block usually opens empty; text here still belongs to it */
+        if (t && json_object_get_string_len(t)) {
+            size_t n = (size_t)json_object_get_string_len(t);
+            if (buf_append(&s->turn->content, json_object_get_string(t), n)) {
+                snprintf(err, errlen, "anthropic stream: text larger than the %zu-byte cap",
+                         s->turn->content.max);
+                return -EPROTO;
+            }
+            if (s->sink.content && s->sink.content(s->sink.ud, json_object_get_string(t), n)) {
+                snprintf(err, errlen, "the client went away");
+                return -ECANCELED;
+            }
+        }
+        return 0;
+    }
+    if (strcmp(type, "tool_use") != 0)
+        return 0; /* thinking, redacted_thinking, server tools: not for the client */
+    if (!stream__str(cb, "id") || !stream__str(cb, "name")) {
+        snprintf(err, errlen, "anthropic stream: a tool_use block lacks its id or name");
+        return -EPROTO;
+    }
+    if (!s->turn->tool_calls)
+        s->turn->tool_calls = json_object_new_array();
+    fn = json_object_new_object();
+    json_object_object_add(fn, "name", json_object_new_string(stream__str(cb, "name")));
+    json_object_object_add(fn, "arguments", json_object_new_string(""));
+    tc = json_object_new_object();
+    json_object_object_add(tc, "id", json_object_new_string(stream__str(cb, "id")));
+    json_object_object_add(tc, "type", json_object_new_string("function"));
+    json_object_object_add(tc, "function", fn);
+    json_object_array_add(s->turn->tool_calls, tc);
+    s->call = fn;
+    return 0;
+}
+
+static int stream__block_delta(anth_stream_t *s, json_object *ev, char *err, size_t errlen)
+{
+    json_object *idx = stream__get(ev, "index", json_type_int);
+    json_object *d = stream__get(ev, "delta", json_type_object);
+    const char *type = stream__str(d, "type");
+
+    if (!idx || !type) {
+        snprintf(err, errlen, "anthropic stream: content_block_delta without index or type");
+        return -EPROTO;
+    }
+    if ((long)json_object_get_int64(idx) != s->block) {
+        snprintf(err, errlen, "anthropic stream: delta for block %ld, which is not open",
+                 (long)json_object_get_int64(idx));
+        return -EPROTO;
+    }
+    if (strcmp(type, "text_delta") == 0) {
+        json_object *t = stream__get(d, "text", json_type_string);
+        size_t n = t ? (size_t)json_object_get_string_len(t) : 0;
+        if (!n)
+            return 0;
+        if (buf_append(&s->turn->content, json_object_get_string(t), n)) {
+            snprintf(err, errlen, "anthropic stream: text larger than the %zu-byte cap",
+                     s->turn->content.max);
+            return -EPROTO;
+        }
+        if (s->sink.content && s->sink.content(s->sink.ud, json_object_get_string(t), n)) {
+            snprintf(err, errlen, "the client went away");
+            return -ECANCELED;
+        }
+        return 0;
+    }
+    if (strcmp(type, "input_json_delta") == 0) {
+        json_object *p = stream__get(d, "partial_json", json_type_string);
+        size_t n = p ? (size_t)json_object_get_string_len(p) : 0;
+        if (!s->call) {
+            snprintf(err, errlen, "anthropic stream: input_json_delta outside a tool_use block");
+            return -EPROTO;
+        }
+        if (!n)
+            return 0;
+        if (s->args_total + n > STREAM_MAX_ARGS || buf_append(&s->args, json_object_get_string(p), n)) {
+            snprintf(err, errlen, "anthropic stream: tool arguments larger than %u bytes",
+                     STREAM_MAX_ARGS);
+            return -EPROTO;
+        }
+        s->args_total += n;
+        /* kept current so a turn read mid-stream is consistent */
+        json_object_object_add(s->call, "arguments",
+                               json_object_new_string_len(s->args.data, (int)s->args.len));
+        return 0;
+    }
+    return 0; /* thinking_delta, signature_delta, citations_delta */
+}
+
+static int stream__block_stop(anth_stream_t *s)
+{
+    /* a tool that takes no input streams no input_json_delta at all */
+    if (s->call && s->args.len == 0)
+        json_object_object_add(s->call, "arguments", json_object_new_string("{}"));
+    s->call = NULL;
+    s->block = -1;
+    buf_reset(&s->args);
+    return 0;
+}
+
+int anth_stream_event(void *st, const char *event, const char *data, size_t len, int *status,
+                      char *err, size_t errlen)
+{
+    anth_stream_t *s = st;
+    json_tokener *tok = json_tokener_new();
+    json_object *ev = NULL;
+    const char *type;
+    int rc = -EPROTO;
+
+    if (!tok) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (len)
+        ev = json_tokener_parse_ex(tok, data, (int)len);
+    if (!ev || json_tokener_get_error(tok) != json_tokener_success ||
+        !json_object_is_type(ev, json_type_object)) {
+        if (event && strcmp(event, "ping") == 0) {
+            rc = 0;
+            goto out;
+        }
+        snprintf(err, errlen, "anthropic stream: event '%s' is not a JSON object",
+                 event ? event : "message");
+        goto out;
+    }
+    type = stream__str(ev, "type");
+    if (!type)
+        type = event ? event : "";
+    if (strcmp(type, "message_start") == 0) {
+        json_object *m = stream__get(ev, "message", json_type_object);
+        stream__usage(s, stream__get(m, "usage", json_type_object));
+        rc = 0;
+    } else if (strcmp(type, "content_block_start") == 0) {
+        rc = stream__block_start(s, ev, err, errlen);
+    } else if (strcmp(type, "content_block_delta") == 0) {
+        rc = stream__block_delta(s, ev, err, errlen);
+    } else if (strcmp(type, "content_block_stop") == 0) {
+        rc = stream__block_stop(s);
+    } else if (strcmp(type, "message_delta") == 0) {
+        json_object *d = stream__get(ev, "delta", json_type_object);
+        const char *sr = stream__str(d, "stop_reason");
+        if (sr)
+            snprintf(s->turn->finish_reason, sizeof s->turn->finish_reason, "%s",
+                     anth__finish_reason(sr));
+        stream__usage(s, stream__get(ev, "usage", json_type_object));
+        rc = 0;
+    } else if (strcmp(type, "message_stop") == 0) {
+        rc = 1;
+    } else if (strcmp(type, "error") == 0) {
+        json_object *e = stream__get(ev, "error", json_type_object);
+        const char *otype = NULL, *msg = stream__str(e, "message");
+        int st_out = 500;
+        anth__error_kind(stream__str(e, "type"), 0, &st_out, &otype);
+        if (status)
+            *status = st_out;
+        snprintf(err, errlen, "%s", msg && *msg ? msg : "the anthropic upstream sent an error event");
+        rc = -EREMOTEIO;
+    } else {
+        rc = 0; /* ping, and event types added after this was written */
+    }
+out:
+    json_object_put(ev);
+    if (tok)
+        json_tokener_free(tok);
+    return rc;
+}
