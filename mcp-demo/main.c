@@ -1,0 +1,327 @@
+/* mcp-demo — a small MCP server over stdio (newline-delimited JSON-RPC), for
+ * the example config and the tests. Tools: add(a,b), echo(text),
+ * uppercase(text); with --test-tools also sleep(ms), crash(), hang(), notify().
+ *
+ * Requests are handled in order on the main thread, except sleep, which gets a
+ * thread of its own so other requests keep flowing (the broker's concurrency
+ * test relies on it). stdout carries only protocol; logs go to stderr.
+ * tools/list is paginated two tools a page, to exercise clients' cursors. */
+#include <ctype.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEMO_PAGE 2
+
+static pthread_mutex_t demo_out_lock = PTHREAD_MUTEX_INITIALIZER; /* one writer at a time on stdout */
+static int demo_test_tools;                                        /* set once in main */
+
+static void demo_send(json_object *o)
+{
+    const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+    pthread_mutex_lock(&demo_out_lock);
+    fputs(s, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    pthread_mutex_unlock(&demo_out_lock);
+}
+
+static void demo_result(json_object *id, json_object *result)
+{
+    json_object *o = json_object_new_object();
+
+    json_object_object_add(o, "jsonrpc", json_object_new_string("2.0"));
+    json_object_object_add(o, "id", json_object_get(id));
+    json_object_object_add(o, "result", result);
+    demo_send(o);
+    json_object_put(o);
+}
+
+static void demo_error(json_object *id, int code, const char *msg)
+{
+    json_object *o = json_object_new_object(), *e = json_object_new_object();
+
+    json_object_object_add(e, "code", json_object_new_int(code));
+    json_object_object_add(e, "message", json_object_new_string(msg));
+    json_object_object_add(o, "jsonrpc", json_object_new_string("2.0"));
+    json_object_object_add(o, "id", id ? json_object_get(id) : NULL);
+    json_object_object_add(o, "error", e);
+    demo_send(o);
+    json_object_put(o);
+}
+
+/* {content:[{type:text,text}], isError?} */
+static json_object *demo_text(const char *text, int is_error)
+{
+    json_object *r = json_object_new_object(), *c = json_object_new_array(), *b = json_object_new_object();
+
+    json_object_object_add(b, "type", json_object_new_string("text"));
+    json_object_object_add(b, "text", json_object_new_string(text));
+    json_object_array_add(c, b);
+    json_object_object_add(r, "content", c);
+    if (is_error)
+        json_object_object_add(r, "isError", json_object_new_boolean(1));
+    return r;
+}
+
+static json_object *demo_schema(const char *props, const char *required)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf), "{\"type\":\"object\",\"properties\":%s,\"required\":%s}", props, required);
+    return json_tokener_parse(buf);
+}
+
+static json_object *demo_tools(void)
+{
+    static const struct { const char *name, *desc, *props, *req; int test; } t[] = {
+        {"add", "Add two numbers a and b", "{\"a\":{\"type\":\"number\"},\"b\":{\"type\":\"number\"}}", "[\"a\",\"b\"]", 0},
+        {"echo", "Echo the text back", "{\"text\":{\"type\":\"string\"}}", "[\"text\"]", 0},
+        {"uppercase", "The text in upper case", "{\"text\":{\"type\":\"string\"}}", "[\"text\"]", 0},
+        {"sleep", "Answer after ms milliseconds", "{\"ms\":{\"type\":\"integer\"}}", "[\"ms\"]", 1},
+        {"crash", "Exit with status 3 at once", "{}", "[]", 1},
+        {"hang", "Never answer", "{}", "[]", 1},
+        {"notify", "Send notifications/tools/list_changed", "{}", "[]", 1},
+    };
+    json_object *a = json_object_new_array();
+
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        json_object *o;
+        if (t[i].test && !demo_test_tools)
+            continue;
+        o = json_object_new_object();
+        json_object_object_add(o, "name", json_object_new_string(t[i].name));
+        json_object_object_add(o, "description", json_object_new_string(t[i].desc));
+        json_object_object_add(o, "inputSchema", demo_schema(t[i].props, t[i].req));
+        json_object_array_add(a, o);
+    }
+    return a;
+}
+
+static void demo_list(json_object *id, json_object *params)
+{
+    json_object *all = demo_tools(), *page = json_object_new_array(), *r = json_object_new_object(), *c = NULL;
+    size_t start = 0, n = json_object_array_length(all);
+
+    if (params && json_object_object_get_ex(params, "cursor", &c)) {
+        char *end = NULL;
+        const char *cs = json_object_get_string(c);
+        long v = strtol(cs ? cs : "", &end, 10);
+        if (!cs || end == cs || *end || v < 0 || (size_t)v > n) {
+            demo_error(id, -32602, "Invalid cursor");
+            json_object_put(all);
+            json_object_put(page);
+            json_object_put(r);
+            return;
+        }
+        start = (size_t)v;
+    }
+    for (size_t i = start; i < n && i < start + DEMO_PAGE; i++)
+        json_object_array_add(page, json_object_get(json_object_array_get_idx(all, i)));
+    json_object_object_add(r, "tools", page);
+    if (start + DEMO_PAGE < n) {
+        char cur[32];
+        snprintf(cur, sizeof(cur), "%zu", start + DEMO_PAGE);
+        json_object_object_add(r, "nextCursor", json_object_new_string(cur));
+    }
+    json_object_put(all);
+    demo_result(id, r);
+}
+
+typedef struct demo_sleep {
+    json_object *id;
+    long ms;
+} demo_sleep_t;
+
+static void *demo_sleeper(void *arg)
+{
+    demo_sleep_t *d = arg;
+    struct timespec ts = {d->ms / 1000, (d->ms % 1000) * 1000000L};
+    char text[64];
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+    snprintf(text, sizeof(text), "slept %ld ms", d->ms);
+    demo_result(d->id, demo_text(text, 0));
+    json_object_put(d->id);
+    free(d);
+    return NULL;
+}
+
+static int demo_num(json_object *args, const char *k, double *out)
+{
+    json_object *v = NULL;
+    if (!args || !json_object_object_get_ex(args, k, &v) ||
+        !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
+        return -1;
+    *out = json_object_get_double(v);
+    return 0;
+}
+
+static const char *demo_str(json_object *args, const char *k)
+{
+    json_object *v = NULL;
+    if (!args || !json_object_object_get_ex(args, k, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static void demo_call(json_object *id, json_object *params)
+{
+    json_object *jn = NULL, *args = NULL;
+    const char *name;
+    char text[128];
+
+    if (!params || !json_object_object_get_ex(params, "name", &jn) || !json_object_is_type(jn, json_type_string)) {
+        demo_error(id, -32602, "tools/call needs a name");
+        return;
+    }
+    name = json_object_get_string(jn);
+    json_object_object_get_ex(params, "arguments", &args);
+    if (strcmp(name, "add") == 0) {
+        double a, b;
+        if (demo_num(args, "a", &a) || demo_num(args, "b", &b)) {
+            demo_result(id, demo_text("add needs numbers a and b", 1));
+            return;
+        }
+        if (a + b == (double)(long long)(a + b) && a + b < 9e15 && a + b > -9e15)
+            snprintf(text, sizeof(text), "%lld", (long long)(a + b));
+        else
+            snprintf(text, sizeof(text), "%.17g", a + b);
+        demo_result(id, demo_text(text, 0));
+    } else if (strcmp(name, "echo") == 0 || strcmp(name, "uppercase") == 0) {
+        const char *t = demo_str(args, "text");
+        char *u;
+        if (!t) {
+            demo_result(id, demo_text("needs a string 'text'", 1));
+            return;
+        }
+        u = strdup(t);
+        if (u && name[0] == 'u')
+            for (char *p = u; *p; p++)
+                *p = (char)toupper((unsigned char)*p);
+        demo_result(id, demo_text(u ? u : "", 0));
+        free(u);
+    } else if (demo_test_tools && strcmp(name, "sleep") == 0) {
+        double ms = 0;
+        pthread_t th;
+        demo_sleep_t *d;
+        if (demo_num(args, "ms", &ms) || ms < 0 || ms > 3600000) {
+            demo_result(id, demo_text("sleep needs ms between 0 and 3600000", 1));
+            return;
+        }
+        d = malloc(sizeof(*d));
+        if (!d) {
+            demo_error(id, -32603, "out of memory");
+            return;
+        }
+        d->id = json_object_get(id);
+        d->ms = (long)ms;
+        if (pthread_create(&th, NULL, demo_sleeper, d) != 0) {
+            json_object_put(d->id);
+            free(d);
+            demo_error(id, -32603, "cannot start a thread");
+            return;
+        }
+        pthread_detach(th);
+    } else if (demo_test_tools && strcmp(name, "crash") == 0) {
+        fprintf(stderr, "mcp-demo: crash() called, exiting with status 3\n");
+        _exit(3);
+    } else if (demo_test_tools && strcmp(name, "hang") == 0) {
+        fprintf(stderr, "mcp-demo: hang() called, never answering\n");
+    } else if (demo_test_tools && strcmp(name, "notify") == 0) {
+        json_object *n = json_object_new_object();
+        json_object_object_add(n, "jsonrpc", json_object_new_string("2.0"));
+        json_object_object_add(n, "method", json_object_new_string("notifications/tools/list_changed"));
+        demo_send(n);
+        json_object_put(n);
+        demo_result(id, demo_text("notified", 0));
+    } else {
+        snprintf(text, sizeof(text), "Unknown tool: %.80s", name);
+        demo_error(id, -32602, text);
+    }
+}
+
+static void demo_initialize(json_object *id, json_object *params)
+{
+    static const char *const known[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
+    const char *want = demo_str(params, "protocolVersion"), *ver = "2025-06-18";
+    json_object *r = json_object_new_object(), *caps = json_object_new_object(),
+                *tools = json_object_new_object(), *info = json_object_new_object();
+
+    for (size_t i = 0; want && i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(want, known[i]) == 0)
+            ver = known[i];
+    json_object_object_add(tools, "listChanged", json_object_new_boolean(1));
+    json_object_object_add(caps, "tools", tools);
+    json_object_object_add(info, "name", json_object_new_string("mcp-demo"));
+    json_object_object_add(info, "version", json_object_new_string("0.1.0"));
+    json_object_object_add(r, "protocolVersion", json_object_new_string(ver));
+    json_object_object_add(r, "capabilities", caps);
+    json_object_object_add(r, "serverInfo", info);
+    demo_result(id, r);
+}
+
+static void demo_handle(const char *line)
+{
+    json_object *o = json_tokener_parse(line), *id = NULL, *m = NULL, *params = NULL;
+    const char *method;
+
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        demo_error(NULL, -32700, "Parse error");
+        goto out;
+    }
+    json_object_object_get_ex(o, "id", &id);
+    json_object_object_get_ex(o, "params", &params);
+    if (!json_object_object_get_ex(o, "method", &m))
+        goto out; /* a response to something we never asked: ignore */
+    method = json_object_get_string(m);
+    if (!id) {
+        if (strcmp(method, "notifications/cancelled") == 0)
+            fprintf(stderr, "mcp-demo: cancelled %s\n", json_object_to_json_string(params));
+        goto out;
+    }
+    if (strcmp(method, "initialize") == 0)
+        demo_initialize(id, params);
+    else if (strcmp(method, "ping") == 0)
+        demo_result(id, json_object_new_object());
+    else if (strcmp(method, "tools/list") == 0)
+        demo_list(id, params);
+    else if (strcmp(method, "tools/call") == 0)
+        demo_call(id, params);
+    else
+        demo_error(id, -32601, "Method not found");
+out:
+    json_object_put(o);
+}
+
+int main(int argc, char **argv)
+{
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--test-tools") == 0) {
+            demo_test_tools = 1;
+        } else {
+            fprintf(stderr, "usage: mcp-demo [--test-tools]\n");
+            return 2;
+        }
+    }
+    fprintf(stderr, "mcp-demo: ready%s\n", demo_test_tools ? " (with test tools)" : "");
+    while ((n = getline(&line, &cap, stdin)) > 0) {
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = 0;
+        if (n > 0)
+            demo_handle(line);
+    }
+    free(line);
+    fprintf(stderr, "mcp-demo: stdin closed, exiting\n");
+    return 0;
+}
