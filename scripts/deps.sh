@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# deps.sh [node] — make sure this Debian 12 machine has what aiproxy needs to
+# build, run and test. Idempotent: a no-op when everything is there.
+#   - Debian packages, checked with dpkg-query; missing ones are installed
+#     with apt-get when root, otherwise the exact command is printed and we fail.
+#   - Node: any node >= 18 already on PATH (with npm) is used as is; Debian's
+#     nodejs/npm are installed only when there is none.
+#   - With the argument `node` (the test targets): `npm ci` in tests/ when
+#     tests/node_modules is missing or older than tests/package-lock.json.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_node=0
+for a in "$@"; do
+    case "$a" in
+        node) want_node=1 ;;
+        *) echo "deps.sh: unknown argument '$a' (expected: node)" >&2; exit 2 ;;
+    esac
+done
+
+pkgs=(build-essential pkg-config libfcgi-dev libfcgi-bin libjson-c-dev libcurl4-openssl-dev
+      libyaml-dev libhiredis-dev libuv1-dev libcmocka-dev redis-server apache2 lighttpd curl
+      wrk procps)
+
+installed() {
+    [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]
+}
+
+missing=()
+for p in "${pkgs[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+
+# Any Debian nginx flavour will do; nginx-light is the smallest.
+nginx_ok=0
+for p in nginx-light nginx nginx-core nginx-full nginx-extras; do
+    if installed "$p"; then nginx_ok=1; break; fi
+done
+[ "$nginx_ok" = 1 ] || missing+=(nginx-light)
+
+# Node >= 18 with npm (the integration tests and the openai client need it).
+node_ok=0
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+    if [ "${major:-0}" -ge 18 ] 2>/dev/null; then node_ok=1; fi
+fi
+[ "$node_ok" = 1 ] || missing+=(nodejs npm)
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing[*]}"
+    if [ "$(id -u)" = 0 ]; then
+        echo "deps.sh: installing ${missing[*]}"
+        apt-get update
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    else
+        echo "deps.sh: missing Debian packages: ${missing[*]}" >&2
+        echo "deps.sh: run as root:  sudo sh -c '$cmd'" >&2
+        exit 1
+    fi
+    # apache2 and lighttpd start system services when installed; the tests run
+    # their own instances on free ports, so the system ones are not needed.
+fi
+
+if [ "$want_node" = 1 ]; then
+    if [ ! -d tests/node_modules ] || [ tests/package-lock.json -nt tests/node_modules ]; then
+        echo "deps.sh: npm ci in tests/"
+        (cd tests && npm ci --no-audit --no-fund)
+        touch tests/node_modules
+    fi
+fi

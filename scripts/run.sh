@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# run.sh — `make run`: aiproxy in the foreground on AIPROXY_LISTEN
+# (default 127.0.0.1:8000): a private Redis on a unix socket under ./run
+# (unless REDIS_URL is set), mcp-broker, the FastCGI responders and nginx from
+# conf/nginx/aiproxy.conf.in. Ctrl-C / SIGTERM stops everything it started.
+#
+# Environment: AIPROXY_CONFIG (else ./config.yaml, else conf/config.example.yaml),
+# AIPROXY_LISTEN, REDIS_URL, AIPROXY_BIN_DIR (default build/bin),
+# AIPROXY_WORKERS (default nproc), AIPROXY_THREADS (default 64), AIPROXY_MAX_BODY.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+export AIPROXY_HOME="$ROOT"
+
+RUN_DIR="$ROOT/run"
+BIN_DIR=${AIPROXY_BIN_DIR:-build/bin}
+case "$BIN_DIR" in /*) ;; *) BIN_DIR="$ROOT/$BIN_DIR" ;; esac
+LISTEN=${AIPROXY_LISTEN:-127.0.0.1:8000}
+WORKERS=${AIPROXY_WORKERS:-$(nproc)}
+THREADS=${AIPROXY_THREADS:-64}
+
+if [ -n "${AIPROXY_CONFIG:-}" ]; then CONFIG=$AIPROXY_CONFIG
+elif [ -f "$ROOT/config.yaml" ]; then CONFIG="$ROOT/config.yaml"
+else CONFIG="$ROOT/conf/config.example.yaml"; fi
+case "$CONFIG" in /*) ;; *) CONFIG="$ROOT/$CONFIG" ;; esac
+[ -r "$CONFIG" ] || { echo "run.sh: config $CONFIG not readable" >&2; exit 1; }
+for b in aiproxy-fcgi mcp-broker; do
+    [ -x "$BIN_DIR/$b" ] || { echo "run.sh: $BIN_DIR/$b missing: run make" >&2; exit 1; }
+done
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+mkdir -p "$RUN_DIR/nginx-tmp"
+pids=()      # everything we started, in start order
+names=()
+
+stop_all() {
+    trap - INT TERM EXIT
+    local i pid
+    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+        kill -TERM "${pids[i]}" 2>/dev/null || true
+    done
+    # Bounded wait (10 s), then SIGKILL whatever is left.
+    for _ in $(seq 100); do
+        local alive=0
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 0.1
+    done
+    for i in "${!pids[@]}"; do
+        if kill -0 "${pids[i]}" 2>/dev/null; then
+            echo "run.sh: ${names[i]} ignored SIGTERM, killing it" >&2
+            kill -KILL "${pids[i]}" 2>/dev/null || true
+        fi
+    done
+    wait 2>/dev/null || true
+    rm -f "$RUN_DIR/fcgi.sock" "$RUN_DIR/redis.sock"
+}
+on_signal() {
+    echo
+    echo "run.sh: stopping"
+    stop_all
+    exit 0
+}
+trap on_signal INT TERM
+trap stop_all EXIT
+
+started() { pids+=("$1"); names+=("$2"); }
+
+alive_or_die() {
+    local i
+    for i in "${!pids[@]}"; do
+        if ! kill -0 "${pids[i]}" 2>/dev/null; then
+            echo "run.sh: ${names[i]} exited during start-up (see its messages above)" >&2
+            exit 1
+        fi
+    done
+}
+
+if [ -z "${REDIS_URL:-}" ]; then
+    rm -f "$RUN_DIR/redis.sock"
+    redis-server --port 0 --unixsocket "$RUN_DIR/redis.sock" --unixsocketperm 700 \
+        --save "" --appendonly no --dir "$RUN_DIR" --daemonize no \
+        --logfile "$RUN_DIR/redis.log" &
+    started $! redis-server
+    export REDIS_URL="unix://$RUN_DIR/redis.sock"
+    for _ in $(seq 100); do
+        [ "$(redis-cli -s "$RUN_DIR/redis.sock" ping 2>/dev/null || true)" = PONG ] && break
+        alive_or_die
+        sleep 0.1
+    done
+    [ "$(redis-cli -s "$RUN_DIR/redis.sock" ping 2>/dev/null || true)" = PONG ] ||
+        { echo "run.sh: redis-server did not answer (see $RUN_DIR/redis.log)" >&2; exit 1; }
+fi
+
+"$BIN_DIR/mcp-broker" -c "$CONFIG" &
+started $! mcp-broker
+"$BIN_DIR/aiproxy-fcgi" -c "$CONFIG" -s "unix:$RUN_DIR/fcgi.sock" -w "$WORKERS" -t "$THREADS" &
+started $! aiproxy-fcgi
+
+# nginx's body limit: above the responder's, so clients get aiproxy's 413.
+client_max_body=100m
+if [[ "${AIPROXY_MAX_BODY:-}" =~ ^([0-9]+)([kKmMgG]?)[bB]?$ ]]; then
+    n=${BASH_REMATCH[1]}
+    case "${BASH_REMATCH[2]}" in k|K) n=$((n * 1024)) ;; m|M) n=$((n * 1048576)) ;; g|G) n=$((n * 1073741824)) ;; esac
+    client_max_body=$((n * 2 + 1048576))
+fi
+nginx_workers=$(nproc)
+keepalive=$(( WORKERS * THREADS / (2 * nginx_workers) ))
+[ "$keepalive" -ge 1 ] || keepalive=1
+user_line=""
+[ "$(id -u)" = 0 ] && user_line="user root;"
+sed -e "s|@@RUN_DIR@@|$RUN_DIR|g" -e "s|@@LISTEN@@|$LISTEN|g" \
+    -e "s|@@FCGI_SOCKET@@|$RUN_DIR/fcgi.sock|g" -e "s|@@NGINX_WORKERS@@|$nginx_workers|g" \
+    -e "s|@@KEEPALIVE@@|$keepalive|g" -e "s|@@CLIENT_MAX_BODY@@|$client_max_body|g" \
+    -e "s|@@USER_LINE@@|$user_line|g" \
+    conf/nginx/aiproxy.conf.in > "$RUN_DIR/nginx.conf"
+if grep -q '@@' "$RUN_DIR/nginx.conf"; then
+    echo "run.sh: unreplaced placeholder in $RUN_DIR/nginx.conf" >&2; exit 1
+fi
+"$NGINX" -p "$RUN_DIR" -e "$RUN_DIR/nginx-error.log" -c "$RUN_DIR/nginx.conf" -g 'daemon off;' &
+started $! nginx
+
+URL="http://$LISTEN"
+ok=0
+for _ in $(seq 300); do
+    alive_or_die
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "$URL/health" || true)" = 200 ]; then
+        ok=1; break
+    fi
+    sleep 0.1
+done
+if [ "$ok" != 1 ]; then
+    echo "run.sh: $URL/health did not answer 200 within 30 s (nginx log: $RUN_DIR/nginx-error.log)" >&2
+    exit 1
+fi
+
+cat <<MSG
+
+aiproxy is up at $URL   (config: $CONFIG, Redis: $REDIS_URL)
+  curl $URL/v1/models
+  curl $URL/v1/chat/completions -H 'Content-Type: application/json' \\
+       -d '{"model":"ASSISTANT","messages":[{"role":"user","content":"Hello"}]}'
+Ctrl-C stops it.
+MSG
+
+# Foreground until a signal, or until one of our processes dies.
+set +e
+wait -n "${pids[@]}"
+rc=$?
+set -e
+for i in "${!pids[@]}"; do
+    kill -0 "${pids[i]}" 2>/dev/null || echo "run.sh: ${names[i]} exited (status $rc); stopping the rest" >&2
+done
+exit 1
