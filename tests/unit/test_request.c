@@ -1,0 +1,253 @@
+/* Unit tests for agent/request: the canonical upstream request built from an
+ * assistant, a client body and MCP catalogs. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "agent/request.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+static json_object *J(const char *s)
+{
+    json_object *o = json_tokener_parse(s);
+    assert_non_null(o);
+    return o;
+}
+
+static json_object *get(json_object *o, const char *path)
+{
+    char key[64];
+    const char *dot;
+    while (o && *path) {
+        dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+        snprintf(key, sizeof(key), "%.*s", (int)n, path);
+        if (json_object_is_type(o, json_type_array))
+            o = json_object_array_get_idx(o, (size_t)strtol(key, NULL, 10));
+        else if (!json_object_object_get_ex(o, key, &o))
+            return NULL;
+        path += n + (dot ? 1 : 0);
+    }
+    return o;
+}
+
+static const char *gets(json_object *o, const char *path)
+{
+    json_object *v = get(o, path);
+    return v ? json_object_get_string(v) : NULL;
+}
+
+static json_object *build(const char *assistant, const char *body, const rq_catalog_t *cats,
+                          size_t ncats, int stream, tn_map_t **mapout)
+{
+    json_object *a = J(assistant), *b = J(body), *out = NULL;
+    tn_map_t *map = tn_new();
+    char err[256] = "";
+    assert_int_equal(rq_build(a, b, cats, ncats, map, stream, &out, err, sizeof(err)), 0);
+    json_object_put(a);
+    json_object_put(b);
+    if (mapout)
+        *mapout = map;
+    else
+        tn_free(map);
+    return out;
+}
+
+static void system_prompt_prepended(void **state)
+{
+    json_object *r;
+    (void)state;
+    r = build("{\"model\":\"gpt-x\",\"system_prompt\":\"Be brief.\"}",
+              "{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", NULL, 0,
+              0, NULL);
+    assert_string_equal(gets(r, "model"), "gpt-x");
+    assert_int_equal(json_object_array_length(get(r, "messages")), 2);
+    assert_string_equal(gets(r, "messages.0.role"), "system");
+    assert_string_equal(gets(r, "messages.0.content"), "Be brief.");
+    assert_string_equal(gets(r, "messages.1.content"), "hi");
+    assert_null(get(r, "stream"));
+    assert_null(get(r, "tools"));
+    json_object_put(r);
+}
+
+static void system_prompt_not_added_over_system_or_developer(void **state)
+{
+    const char *firsts[] = { "system", "developer" };
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        char body[256];
+        json_object *r;
+        snprintf(body, sizeof(body),
+                 "{\"messages\":[{\"role\":\"%s\",\"content\":\"mine\"},"
+                 "{\"role\":\"user\",\"content\":\"hi\"}]}", firsts[i]);
+        r = build("{\"model\":\"m\",\"system_prompt\":\"theirs\"}", body, NULL, 0, 0, NULL);
+        assert_int_equal(json_object_array_length(get(r, "messages")), 2);
+        assert_string_equal(gets(r, "messages.0.content"), "mine");
+        json_object_put(r);
+    }
+}
+
+static void empty_system_prompt_adds_nothing(void **state)
+{
+    json_object *r;
+    (void)state;
+    r = build("{\"model\":\"m\",\"system_prompt\":\"\"}",
+              "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", NULL, 0, 0, NULL);
+    assert_int_equal(json_object_array_length(get(r, "messages")), 1);
+    json_object_put(r);
+}
+
+static void client_overrides_assistant_defaults(void **state)
+{
+    json_object *r;
+    (void)state;
+    r = build("{\"model\":\"m\",\"temperature\":0.2,\"top_p\":0.5,\"max_tokens\":100}",
+              "{\"messages\":[],\"temperature\":0.9,\"stop\":[\"x\"],\"seed\":7,"
+              "\"response_format\":{\"type\":\"json_object\"},\"user\":\"u1\","
+              "\"frequency_penalty\":0.1,\"unknown_field\":1}", NULL, 0, 0, NULL);
+    assert_true(json_object_get_double(get(r, "temperature")) > 0.85);
+    assert_true(json_object_get_double(get(r, "top_p")) < 0.55);
+    assert_int_equal(json_object_get_int(get(r, "max_tokens")), 100);
+    assert_string_equal(gets(r, "stop.0"), "x");
+    assert_int_equal(json_object_get_int(get(r, "seed")), 7);
+    assert_string_equal(gets(r, "response_format.type"), "json_object");
+    assert_string_equal(gets(r, "user"), "u1");
+    assert_non_null(get(r, "frequency_penalty"));
+    assert_null(get(r, "unknown_field"));
+    json_object_put(r);
+}
+
+static void max_completion_tokens_replaces_default_max_tokens(void **state)
+{
+    json_object *r;
+    (void)state;
+    r = build("{\"model\":\"m\",\"max_tokens\":100}",
+              "{\"messages\":[],\"max_completion_tokens\":50}", NULL, 0, 0, NULL);
+    assert_null(get(r, "max_tokens"));
+    assert_int_equal(json_object_get_int(get(r, "max_completion_tokens")), 50);
+    json_object_put(r);
+}
+
+static void null_assistant_defaults_are_omitted(void **state)
+{
+    json_object *r;
+    (void)state;
+    r = build("{\"model\":\"m\",\"temperature\":null}", "{\"messages\":[]}", NULL, 0, 0, NULL);
+    assert_null(get(r, "temperature"));
+    json_object_put(r);
+}
+
+static void extra_body_merged_last(void **state)
+{
+    json_object *r;
+    (void)state;
+    r = build("{\"model\":\"m\",\"extra_body\":{\"temperature\":0.0,\"top_k\":5,"
+              "\"stream\":true}}",
+              "{\"messages\":[],\"temperature\":0.9}", NULL, 0, 0, NULL);
+    assert_true(json_object_get_double(get(r, "temperature")) < 0.01);
+    assert_int_equal(json_object_get_int(get(r, "top_k")), 5);
+    assert_null(get(r, "stream"));   /* streaming is ours to decide */
+    json_object_put(r);
+}
+
+static void streaming_asks_for_usage(void **state)
+{
+    json_object *r;
+    (void)state;
+    r = build("{\"model\":\"m\"}", "{\"messages\":[],\"stream\":true,"
+              "\"stream_options\":{\"include_usage\":false}}", NULL, 0, 1, NULL);
+    assert_true(json_object_get_boolean(get(r, "stream")));
+    assert_true(json_object_get_boolean(get(r, "stream_options.include_usage")));
+    json_object_put(r);
+}
+
+static void tools_merge_ours_and_the_clients(void **state)
+{
+    json_object *cat = J("[{\"name\":\"add\",\"description\":\"Adds\","
+                         "\"inputSchema\":{\"type\":\"object\",\"properties\":{\"a\":{}}}},"
+                         "{\"name\":\"echo\"},{\"description\":\"nameless\"}]");
+    rq_catalog_t cats[] = { { "calc", cat } };
+    tn_map_t *map;
+    json_object *r;
+    const char *sv, *tl;
+    (void)state;
+    r = build("{\"model\":\"m\"}",
+              "{\"messages\":[],\"tool_choice\":\"auto\",\"tools\":[{\"type\":\"function\","
+              "\"function\":{\"name\":\"calc__add\",\"parameters\":{}}}]}",
+              cats, 1, 0, &map);
+    assert_int_equal(json_object_array_length(get(r, "tools")), 3);
+    /* ours first, renamed because the client owns calc__add */
+    assert_string_equal(gets(r, "tools.0.type"), "function");
+    assert_string_equal(gets(r, "tools.0.function.name"), "calc__add_2");
+    assert_string_equal(gets(r, "tools.0.function.description"), "Adds");
+    assert_string_equal(gets(r, "tools.0.function.parameters.type"), "object");
+    assert_string_equal(gets(r, "tools.1.function.name"), "calc__echo");
+    assert_string_equal(gets(r, "tools.1.function.parameters.type"), "object");
+    assert_string_equal(gets(r, "tools.2.function.name"), "calc__add");
+    assert_string_equal(gets(r, "tool_choice"), "auto");
+    assert_int_equal(tn_lookup(map, "calc__add_2", &sv, &tl), 0);
+    assert_string_equal(tl, "add");
+    assert_int_equal(tn_lookup(map, "calc__add", &sv, &tl), -ENOENT);
+    rq_drop_tools(r);
+    assert_null(get(r, "tools"));
+    assert_null(get(r, "tool_choice"));
+    tn_free(map);
+    json_object_put(r);
+    json_object_put(cat);
+}
+
+static void tool_choice_dropped_without_tools(void **state)
+{
+    json_object *r;
+    (void)state;
+    r = build("{\"model\":\"m\"}", "{\"messages\":[],\"tool_choice\":\"auto\"}", NULL, 0, 0,
+              NULL);
+    assert_null(get(r, "tool_choice"));
+    json_object_put(r);
+}
+
+static void bad_inputs_are_refused(void **state)
+{
+    json_object *a = J("{\"model\":\"m\"}"), *noModel = J("{}"), *b = J("{\"messages\":{}}"),
+                *ok = J("{\"messages\":[]}"), *bt = J("{\"messages\":[],\"tools\":{}}"), *out;
+    tn_map_t *map = tn_new();
+    char err[256];
+    (void)state;
+    assert_int_equal(rq_build(a, b, NULL, 0, map, 0, &out, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "messages"));
+    assert_null(out);
+    assert_int_equal(rq_build(noModel, ok, NULL, 0, map, 0, &out, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "model"));
+    assert_int_equal(rq_build(a, bt, NULL, 0, map, 0, &out, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "tools"));
+    tn_free(map);
+    json_object_put(a);
+    json_object_put(noModel);
+    json_object_put(b);
+    json_object_put(ok);
+    json_object_put(bt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(system_prompt_prepended),
+        cmocka_unit_test(system_prompt_not_added_over_system_or_developer),
+        cmocka_unit_test(empty_system_prompt_adds_nothing),
+        cmocka_unit_test(client_overrides_assistant_defaults),
+        cmocka_unit_test(max_completion_tokens_replaces_default_max_tokens),
+        cmocka_unit_test(null_assistant_defaults_are_omitted),
+        cmocka_unit_test(extra_body_merged_last),
+        cmocka_unit_test(streaming_asks_for_usage),
+        cmocka_unit_test(tools_merge_ours_and_the_clients),
+        cmocka_unit_test(tool_choice_dropped_without_tools),
+        cmocka_unit_test(bad_inputs_are_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
