@@ -312,18 +312,61 @@ out:
     return rc;
 }
 
+/* The API refuses tool_use/tool_result blocks in a request that defines no
+ * tools, and the loop withdraws the tools for its last turn (round cap,
+ * repeated call) while the history still holds its calls. So the tools named
+ * in the history are declared again, schema-less, with tool_choice none: the
+ * history stays intact and the model must answer in text. */
+static int req__withdrawn_tools(json_object *out)
+{
+    json_object *msgs = NULL, *tools = NULL, *choice;
+    if (!json_object_object_get_ex(out, "messages", &msgs))
+        return 0;
+    for (size_t i = 0; i < json_object_array_length(msgs); i++) {
+        json_object *c = NULL;
+        json_object_object_get_ex(json_object_array_get_idx(msgs, i), "content", &c);
+        for (size_t j = 0; j < json_object_array_length(c); j++) {
+            json_object *b = json_object_array_get_idx(c, j), *t = NULL, *nm = NULL, *o;
+            int seen = 0;
+            if (!json_object_object_get_ex(b, "type", &t) ||
+                strcmp(json_object_get_string(t), "tool_use") != 0 ||
+                !json_object_object_get_ex(b, "name", &nm))
+                continue;
+            if (!tools)
+                tools = json_object_new_array();
+            for (size_t k = 0; !seen && k < json_object_array_length(tools); k++)
+                seen = strcmp(json_object_get_string(json_object_object_get(
+                                  json_object_array_get_idx(tools, k), "name")),
+                              json_object_get_string(nm)) == 0;
+            if (seen)
+                continue;
+            o = json_object_new_object();
+            json_object_object_add(o, "name", json_object_get(nm));
+            json_object_object_add(o, "input_schema",
+                                   json_tokener_parse("{\"type\":\"object\",\"properties\":{}}"));
+            json_object_array_add(tools, o);
+        }
+    }
+    if (!tools)
+        return 0;
+    json_object_object_add(out, "tools", tools);
+    choice = json_object_new_object();
+    json_object_object_add(choice, "type", json_object_new_string("none"));
+    json_object_object_add(out, "tool_choice", choice);
+    return 0;
+}
+
 /* tools -> {name, description, input_schema}; tool_choice translated; with no
  * tools, tool_choice is dropped (the API refuses one without tools). */
 static int req__tools(json_object *req, json_object *out, char *err, size_t errlen)
 {
     json_object *tools = NULL, *tc = NULL, *arr, *choice = NULL, *ptc = NULL;
 
-    if (!json_object_object_get_ex(req, "tools", &tools) || json_object_is_type(tools, json_type_null))
-        return 0;
+    if (!json_object_object_get_ex(req, "tools", &tools) || json_object_is_type(tools, json_type_null) ||
+        (json_object_is_type(tools, json_type_array) && json_object_array_length(tools) == 0))
+        return req__withdrawn_tools(out);
     if (!json_object_is_type(tools, json_type_array))
         return req__fail(err, errlen, "tools: must be an array");
-    if (json_object_array_length(tools) == 0)
-        return 0;
     arr = json_object_new_array();
     for (size_t i = 0; i < json_object_array_length(tools); i++) {
         json_object *t = json_object_array_get_idx(tools, i), *fn = NULL, *nm = NULL, *d = NULL,
@@ -441,48 +484,75 @@ static int req__header_ok(const char *s)
     return strpbrk(s, "\r\n") == NULL;
 }
 
+/* Appends one header line; 0 or -ENOMEM. */
+static int req__add(struct curl_slist **h, const char *name, const char *value)
+{
+    buf_t line;
+    struct curl_slist *l = NULL;
+    buf_init(&line, 16384);
+    /* "Name:" with no value tells curl to send no such header */
+    if (buf_printf(&line, *value ? "%s: %s" : "%s:%s", name, value) == 0)
+        l = curl_slist_append(*h, buf_str(&line));
+    buf_free(&line);
+    if (!l)
+        return -ENOMEM;
+    *h = l;
+    return 0;
+}
+
+/* Headers go to *headers only when all of them could be made, so a failed
+ * build leaves the caller nothing to free. */
 static int req__headers(json_object *backend, struct curl_slist **headers, char *err, size_t errlen)
 {
     json_object *dh = NULL, *key = NULL;
-    int have_version = 0, have_ctype = 0;
-    char line[1024];
-    struct curl_slist *l;
+    struct curl_slist *h = NULL;
+    int have_version = 0, have_ctype = 0, rc = -ENOMEM;
 
     if (json_object_object_get_ex(backend, "default_headers", &dh) && json_object_is_type(dh, json_type_object)) {
         json_object_object_foreach(dh, name, val) {
             const char *v = json_object_get_string(val);
-            if (!req__header_ok(name) || !req__header_ok(v) || strchr(name, ':'))
-                return req__fail(err, errlen, "backend default_headers.%s: invalid header", name);
-            if (strcasecmp(name, "anthropic-version") == 0)
-                have_version = 1;
-            if (strcasecmp(name, "content-type") == 0)
-                have_ctype = 1;
+            if (!*name || !req__header_ok(name) || !req__header_ok(v) || strchr(name, ':')) {
+                rc = req__fail(err, errlen, "backend default_headers.%s: not a valid header "
+                               "(no ':' in the name, no line breaks)", name);
+                goto out;
+            }
             if (strcasecmp(name, "x-api-key") == 0)
                 continue; /* the key comes from api_key only */
-            snprintf(line, sizeof line, "%s: %s", name, v);
-            if (!(l = curl_slist_append(*headers, line)))
-                return req__fail(err, errlen, "out of memory");
-            *headers = l;
+            have_version |= strcasecmp(name, "anthropic-version") == 0;
+            have_ctype |= strcasecmp(name, "content-type") == 0;
+            if (req__add(&h, name, v))
+                goto out;
         }
     }
     if (json_object_object_get_ex(backend, "api_key", &key) && json_object_is_type(key, json_type_string) &&
         json_object_get_string_len(key)) {
-        if (!req__header_ok(json_object_get_string(key)))
-            return req__fail(err, errlen, "backend api_key: contains a line break");
-        snprintf(line, sizeof line, "x-api-key: %s", json_object_get_string(key));
-        if (!(l = curl_slist_append(*headers, line)))
-            return req__fail(err, errlen, "out of memory");
-        *headers = l;
+        if (!req__header_ok(json_object_get_string(key))) {
+            rc = req__fail(err, errlen, "backend api_key: contains a line break");
+            goto out;
+        }
+        if (req__add(&h, "x-api-key", json_object_get_string(key)))
+            goto out;
     }
-    if (!have_version && !(l = curl_slist_append(*headers, "anthropic-version: " ANTH_VERSION)))
-        return req__fail(err, errlen, "out of memory");
-    if (!have_version)
-        *headers = l;
-    if (!have_ctype && !(l = curl_slist_append(*headers, "content-type: application/json")))
-        return req__fail(err, errlen, "out of memory");
-    if (!have_ctype)
-        *headers = l;
-    return 0;
+    if ((!have_version && req__add(&h, "anthropic-version", ANTH_VERSION)) ||
+        (!have_ctype && req__add(&h, "content-type", "application/json")) ||
+        /* no 100-continue round trip on large bodies, as in the OpenAI backend */
+        req__add(&h, "Expect", ""))
+        goto out;
+    if (*headers) {
+        struct curl_slist *tail = *headers;
+        while (tail->next)
+            tail = tail->next;
+        tail->next = h;
+    } else {
+        *headers = h;
+    }
+    h = NULL;
+    rc = 0;
+out:
+    if (rc == -ENOMEM)
+        snprintf(err, errlen, "out of memory building the upstream headers");
+    curl_slist_free_all(h);
+    return rc;
 }
 
 static int req__url(json_object *backend, buf_t *url, char *err, size_t errlen)

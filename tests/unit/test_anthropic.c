@@ -117,7 +117,8 @@ static void test_build_basic(void **state)
     assert_true(has_header(b.headers, "anthropic-version: 2023-06-01"));
     assert_true(has_header(b.headers, "content-type: application/json"));
     assert_true(has_header(b.headers, "anthropic-beta: tools-2024"));
-    assert_int_equal(header_count(b.headers), 4);
+    assert_true(has_header(b.headers, "Expect:"));
+    assert_int_equal(header_count(b.headers), 5);
     assert_json(b.json, "{\"model\":\"claude-x\",\"system\":\"Be brief.\\n\\nAnswer in French.\","
                         "\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi\"}]}],"
                         "\"max_tokens\":4096}");
@@ -133,7 +134,7 @@ static void test_build_default_url_no_key_stream(void **state)
     assert_int_equal(b.rc, 0);
     assert_string_equal(buf_str(&b.url), "https://api.anthropic.com/v1/messages");
     assert_true(has_header(b.headers, "anthropic-version: 2099-01-01"));
-    assert_int_equal(header_count(b.headers), 2); /* version override + content-type */
+    assert_int_equal(header_count(b.headers), 3); /* version override, content-type, Expect */
     assert_json(field(b.json, "stream"), "true");
     built_free(&b);
 
@@ -217,6 +218,24 @@ static void test_build_assistant_null_content_and_array_args(void **state)
                 "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"q\"}]},"
                 "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"f\",\"input\":{}}]},"
                 "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t1\"}]}]");
+    built_free(&b);
+}
+
+static void test_build_withdrawn_tools_redeclared(void **state)
+{
+    built_t b;
+    (void)state;
+    /* the loop's last turn after the round cap: history with calls, no tools */
+    build(&b, BACKEND,
+          "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"},"
+          "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+          "{\"id\":\"t1\",\"type\":\"function\",\"function\":{\"name\":\"add\",\"arguments\":\"{}\"}},"
+          "{\"id\":\"t2\",\"type\":\"function\",\"function\":{\"name\":\"add\",\"arguments\":\"{}\"}}]},"
+          "{\"role\":\"tool\",\"tool_call_id\":\"t1\",\"content\":\"1\"},"
+          "{\"role\":\"tool\",\"tool_call_id\":\"t2\",\"content\":\"2\"}]}", 0);
+    assert_int_equal(b.rc, 0);
+    assert_json(field(b.json, "tools"), "[{\"name\":\"add\",\"input_schema\":{\"type\":\"object\",\"properties\":{}}}]");
+    assert_json(field(b.json, "tool_choice"), "{\"type\":\"none\"}");
     built_free(&b);
 }
 
@@ -365,6 +384,7 @@ static void test_build_refusals(void **state)
           "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 0);
     assert_int_equal(b.rc, -EINVAL);
     assert_non_null(strstr(b.err, "default_headers"));
+    assert_null(b.headers); /* nothing for the caller to free after a failure */
     built_free(&b);
 }
 
@@ -715,6 +735,7 @@ int main(void)
         cmocka_unit_test(test_build_first_assistant_gets_user_turn),
         cmocka_unit_test(test_build_tool_use_and_results),
         cmocka_unit_test(test_build_assistant_null_content_and_array_args),
+        cmocka_unit_test(test_build_withdrawn_tools_redeclared),
         cmocka_unit_test(test_build_images),
         cmocka_unit_test(test_build_tools_and_choice),
         cmocka_unit_test(test_build_no_tools_drops_choice),
