@@ -82,12 +82,24 @@ static void http__deliver_error(mcp_http_t *t, const char *id, const char *fmt, 
     free(json);
 }
 
+/* Takes the session id the server gave in this response: from initialize's
+ * answer (a new session), or any answer while we have none. Done before
+ * delivering, since the session layer sends its next request from inside
+ * on_message, while this response may still be streaming. */
+static void http__adopt_session(mcp_http_t *t, http__req_t *r)
+{
+    if (r->w.session_id[0] && (!t->session_id[0] || strcmp(r->method, "initialize") == 0))
+        memcpy(t->session_id, r->w.session_id, sizeof(t->session_id));
+}
+
 static void http__deliver(http__req_t *r, const char *json, size_t len)
 {
     mcp_http_t *t = r->t;
 
     if (t->finishing || t->base.closed)
         return;
+    if (r->kind == HTTP_POST)
+        http__adopt_session(t, r);
     if (r->want_id[0] && !r->answered && httpwire_is_response_to(json, len, r->want_id))
         r->answered = 1;
     if (t->base.cbs.on_message)
@@ -222,8 +234,7 @@ static void http__get_later(mcp_http_t *t, http__req_t *from, long delay_ms)
 
 static void http__post_done(mcp_http_t *t, http__req_t *r, CURLcode res, long status)
 {
-    if (r->w.session_id[0] && (!t->session_id[0] || strcmp(r->method, "initialize") == 0))
-        memcpy(t->session_id, r->w.session_id, sizeof(t->session_id));
+    http__adopt_session(t, r);
     if (res == CURLE_OK && status == 404 && t->session_id[0] && strcmp(r->method, "initialize") != 0) {
         http__finish(t, "session expired (404)");
         return;
