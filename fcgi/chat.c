@@ -1,0 +1,145 @@
+/* chat — POST /v1/chat/completions: validate, find the assistant and its
+ * backend, run the agent loop, and answer as a chat.completion or as a
+ * chunk stream. */
+#include "fcgi/chatreq.h"
+#include "fcgi/handlers.h"
+#include "fcgi/oai.h"
+#include "fcgi/stream.h"
+
+#include "shared/log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+struct chat__ctx {
+    http_req_t *req;
+    stream_t st;
+};
+
+/* agent callback: a content piece for the stream. */
+static int chat__on_delta(void *ud, const char *text, size_t len)
+{
+    struct chat__ctx *c = ud;
+
+    return stream_delta(&c->st, text, len) != 0;
+}
+
+/* agent callback: is the client still there? nginx closes the FastCGI
+ * connection when its client leaves, so a hang-up or EOF on the connection
+ * means gone. Data waiting (a pipelined record) is not a hang-up. */
+static int chat__alive(void *ud)
+{
+    struct chat__ctx *c = ud;
+    struct pollfd p;
+    char ch;
+    ssize_t r;
+
+    if (c->req->client_gone)
+        return 0;
+    if (!c->req->fcgx || c->req->fcgx->ipcFd < 0)
+        return 1;
+    p.fd = c->req->fcgx->ipcFd;
+    p.events = POLLIN | POLLRDHUP;
+    p.revents = 0;
+    if (poll(&p, 1, 0) <= 0)
+        return 1;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
+        goto gone;
+    if (p.revents & POLLIN) {
+        r = recv(p.fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                       errno != ENOTSOCK))
+            goto gone;
+    }
+    return 1;
+gone:
+    c->req->client_gone = 1;
+    return 0;
+}
+
+static int chat__answer(http_req_t *req, struct chat__ctx *c, const chatreq_t *cr,
+                        agent_res_t *res, const char *model, long long created)
+{
+    json_object *o;
+    int rc;
+
+    if (res->client_gone || req->client_gone) {
+        req->client_gone = 1;
+        return -EPIPE;
+    }
+    if (res->status != 200 && (!cr->stream || !c->st.started))
+        return http_send_error(req, res->status, res->err_type, res->err_code, res->err_param,
+                               "%s", res->err_msg[0] ? res->err_msg : "the agent failed");
+    if (cr->stream) {
+        if (res->status != 200) {
+            log_warn("chat %s: error after the stream started: %s", c->st.id, res->err_msg);
+            return stream_fail(&c->st, res->err_msg, res->usage);
+        }
+        return stream_finish(&c->st, res->message, res->finish_reason, res->usage);
+    }
+    o = oai_completion(c->st.id, created, model, res->message, res->finish_reason, res->usage);
+    if (!o)
+        return http_send_error(req, 500, NULL, NULL, NULL, "out of memory");
+    rc = http_send_json(req, 200, o, NULL);
+    json_object_put(o);
+    return rc;
+}
+
+int chat_handle(http_req_t *req)
+{
+    chatreq_t cr;
+    chatreq_err_t err;
+    agent_req_t areq;
+    agent_res_t res;
+    struct chat__ctx ctx;
+    json_object *assistant, *backend = NULL, *bname = NULL;
+    char id[OAI_ID_MAX];
+    long long created = (long long)time(NULL);
+    int rc;
+
+    memset(&res, 0, sizeof(res));
+    rc = chatreq_parse(req->body, req->body_len, &cr, &err);
+    if (rc == -EINVAL)
+        return http_send_error(req, 400, "invalid_request_error", NULL, err.param, "%s", err.msg);
+    if (rc != 0)
+        return http_send_error(req, 500, NULL, NULL, NULL, "out of memory reading the request");
+    assistant = reg_get(req->reg, "assistants", cr.model);
+    if (!assistant) {
+        rc = http_send_error(req, 404, "invalid_request_error", "model_not_found", "model",
+                             "The model '%s' does not exist: no assistant has that name. "
+                             "GET /v1/models lists the assistants.", cr.model);
+        goto out;
+    }
+    if (json_object_object_get_ex(assistant, "backend", &bname))
+        backend = reg_get(req->reg, "backends", json_object_get_string(bname));
+    if (!backend) {
+        rc = http_send_error(req, 500, "api_error", "backend_not_found", NULL,
+                             "assistant '%s' names backend '%s', which the registry does not "
+                             "hold: fix the registry (admin API or config)", cr.model,
+                             bname ? json_object_get_string(bname) : "");
+        goto out;
+    }
+    oai_new_id(id);
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.req = req;
+    stream_init(&ctx.st, req, cr.model, id, created, cr.include_usage);
+    memset(&areq, 0, sizeof(areq));
+    areq.assistant_name = cr.model;
+    areq.assistant = assistant;
+    areq.backend = backend;
+    areq.mcp_servers = reg_all(req->reg, "mcp_servers");
+    areq.body = cr.body;
+    areq.stream = cr.stream;
+    areq.on_delta = cr.stream ? chat__on_delta : NULL;
+    areq.alive = chat__alive;
+    areq.ud = &ctx;
+    agent_run(req->agent, &areq, &res);
+    rc = chat__answer(req, &ctx, &cr, &res, cr.model, created);
+out:
+    agent_res_clear(&res);
+    chatreq_clear(&cr);
+    return rc;
+}

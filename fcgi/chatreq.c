@@ -1,0 +1,255 @@
+/* chatreq — request validation. Each check names the field in err->param the
+ * way OpenAI's own errors do ("messages[0].content"). null counts as absent
+ * for optional fields, as it does for OpenAI. */
+#include "fcgi/chatreq.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define CHATREQ_MAX_DEPTH 64
+
+static int chatreq__fail(chatreq_err_t *err, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int chatreq__fail(chatreq_err_t *err, const char *param, const char *fmt, ...)
+{
+    va_list ap;
+
+    snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    return -EINVAL;
+}
+
+/* An optional field: absent or null gives NULL. */
+static json_object *chatreq__opt(json_object *body, const char *key)
+{
+    json_object *v = NULL;
+
+    if (!json_object_object_get_ex(body, key, &v))
+        return NULL;
+    return v;
+}
+
+static int chatreq__content(json_object *content, const char *role, int idx,
+                            chatreq_err_t *err)
+{
+    char param[64];
+    size_t i, n;
+
+    snprintf(param, sizeof(param), "messages[%d].content", idx);
+    if (!content) {
+        /* An assistant turn may be tool calls only. */
+        if (strcmp(role, "assistant") == 0)
+            return 0;
+        return chatreq__fail(err, param, "'%s' is required for a %s message", param, role);
+    }
+    if (json_object_is_type(content, json_type_string))
+        return 0;
+    if (!json_object_is_type(content, json_type_array))
+        return chatreq__fail(err, param,
+                             "'%s' must be a string or an array of content parts", param);
+    n = json_object_array_length(content);
+    for (i = 0; i < n; i++) {
+        json_object *part = json_object_array_get_idx(content, i), *type = NULL;
+        if (!json_object_is_type(part, json_type_object) ||
+            !json_object_object_get_ex(part, "type", &type) ||
+            !json_object_is_type(type, json_type_string)) {
+            snprintf(param, sizeof(param), "messages[%d].content[%zu]", idx, i);
+            return chatreq__fail(err, param,
+                                 "'%s' must be an object with a string 'type'", param);
+        }
+    }
+    return 0;
+}
+
+static int chatreq__messages(json_object *body, chatreq_err_t *err)
+{
+    static const char *const roles[] = { "system", "developer", "user", "assistant", "tool" };
+    json_object *msgs = chatreq__opt(body, "messages");
+    size_t i, n, r;
+
+    if (!msgs)
+        return chatreq__fail(err, "messages", "'messages' is required");
+    if (!json_object_is_type(msgs, json_type_array))
+        return chatreq__fail(err, "messages", "'messages' must be an array of messages");
+    n = json_object_array_length(msgs);
+    if (n == 0)
+        return chatreq__fail(err, "messages", "'messages' must not be empty");
+    for (i = 0; i < n; i++) {
+        json_object *m = json_object_array_get_idx(msgs, i), *role = NULL;
+        const char *rs;
+        char param[48];
+
+        snprintf(param, sizeof(param), "messages[%zu]", i);
+        if (!json_object_is_type(m, json_type_object))
+            return chatreq__fail(err, param, "'%s' must be an object", param);
+        snprintf(param, sizeof(param), "messages[%zu].role", i);
+        if (!json_object_object_get_ex(m, "role", &role) ||
+            !json_object_is_type(role, json_type_string))
+            return chatreq__fail(err, param, "'%s' is required and must be a string", param);
+        rs = json_object_get_string(role);
+        for (r = 0; r < sizeof(roles) / sizeof(roles[0]); r++)
+            if (strcmp(rs, roles[r]) == 0)
+                break;
+        if (r == sizeof(roles) / sizeof(roles[0]))
+            return chatreq__fail(err, param,
+                                 "'%s' must be one of system, developer, user, assistant, tool",
+                                 param);
+        if (chatreq__content(chatreq__opt(m, "content"), rs, (int)i, err) != 0)
+            return -EINVAL;
+    }
+    return 0;
+}
+
+static int chatreq__is_number(json_object *v)
+{
+    return json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int);
+}
+
+static int chatreq__tools(json_object *tools, chatreq_err_t *err)
+{
+    size_t i, n;
+
+    if (!json_object_is_type(tools, json_type_array))
+        return chatreq__fail(err, "tools", "'tools' must be an array of tools");
+    n = json_object_array_length(tools);
+    for (i = 0; i < n; i++) {
+        json_object *t = json_object_array_get_idx(tools, i), *fn = NULL, *name = NULL;
+        char param[48];
+
+        snprintf(param, sizeof(param), "tools[%zu]", i);
+        if (!json_object_is_type(t, json_type_object) ||
+            !json_object_object_get_ex(t, "function", &fn) ||
+            !json_object_is_type(fn, json_type_object) ||
+            !json_object_object_get_ex(fn, "name", &name) ||
+            !json_object_is_type(name, json_type_string))
+            return chatreq__fail(err, param,
+                                 "'%s' must be an object with function.name a string", param);
+    }
+    return 0;
+}
+
+int chatreq_validate(json_object *body, chatreq_err_t *err)
+{
+    static const char *const numbers[] = { "temperature", "top_p", "presence_penalty",
+                                           "frequency_penalty" };
+    static const char *const integers[] = { "max_tokens", "max_completion_tokens", "seed", "n" };
+    json_object *v;
+    size_t i;
+
+    memset(err, 0, sizeof(*err));
+    if (!json_object_is_type(body, json_type_object))
+        return chatreq__fail(err, NULL, "the request body must be a JSON object");
+    v = chatreq__opt(body, "model");
+    if (!v)
+        return chatreq__fail(err, "model", "'model' is required: name an assistant "
+                             "(GET /v1/models lists them)");
+    if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
+        return chatreq__fail(err, "model", "'model' must be a non-empty string");
+    if (chatreq__messages(body, err) != 0)
+        return -EINVAL;
+    v = chatreq__opt(body, "stream");
+    if (v && !json_object_is_type(v, json_type_boolean))
+        return chatreq__fail(err, "stream", "'stream' must be a boolean");
+    for (i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
+        v = chatreq__opt(body, numbers[i]);
+        if (v && !chatreq__is_number(v))
+            return chatreq__fail(err, numbers[i], "'%s' must be a number", numbers[i]);
+    }
+    for (i = 0; i < sizeof(integers) / sizeof(integers[0]); i++) {
+        v = chatreq__opt(body, integers[i]);
+        if (v && !json_object_is_type(v, json_type_int))
+            return chatreq__fail(err, integers[i], "'%s' must be an integer", integers[i]);
+    }
+    v = chatreq__opt(body, "stop");
+    if (v && !json_object_is_type(v, json_type_string)) {
+        size_t n;
+        if (!json_object_is_type(v, json_type_array))
+            return chatreq__fail(err, "stop", "'stop' must be a string or an array of strings");
+        n = json_object_array_length(v);
+        for (i = 0; i < n; i++)
+            if (!json_object_is_type(json_object_array_get_idx(v, i), json_type_string))
+                return chatreq__fail(err, "stop",
+                                     "'stop' must be a string or an array of strings");
+    }
+    v = chatreq__opt(body, "tools");
+    if (v && chatreq__tools(v, err) != 0)
+        return -EINVAL;
+    v = chatreq__opt(body, "tool_choice");
+    if (v && !json_object_is_type(v, json_type_string) && !json_object_is_type(v, json_type_object))
+        return chatreq__fail(err, "tool_choice", "'tool_choice' must be a string or an object");
+    v = chatreq__opt(body, "stream_options");
+    if (v) {
+        json_object *iu = NULL;
+        if (!json_object_is_type(v, json_type_object))
+            return chatreq__fail(err, "stream_options", "'stream_options' must be an object");
+        if (json_object_object_get_ex(v, "include_usage", &iu) && iu &&
+            !json_object_is_type(iu, json_type_boolean))
+            return chatreq__fail(err, "stream_options.include_usage",
+                                 "'stream_options.include_usage' must be a boolean");
+    }
+    return 0;
+}
+
+int chatreq_parse(const char *text, size_t len, chatreq_t *out, chatreq_err_t *err)
+{
+    json_tokener *tok = NULL;
+    json_object *body = NULL, *v;
+    enum json_tokener_error jerr;
+    int rc = -EINVAL;
+    size_t off;
+
+    memset(out, 0, sizeof(*out));
+    memset(err, 0, sizeof(*err));
+    if (len > (size_t)0x7fffffff) {
+        chatreq__fail(err, NULL, "the request body is too large");
+        goto out;
+    }
+    tok = json_tokener_new_ex(CHATREQ_MAX_DEPTH);
+    if (!tok) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    body = json_tokener_parse_ex(tok, text, (int)len);
+    jerr = json_tokener_get_error(tok);
+    if (!body || jerr != json_tokener_success) {
+        chatreq__fail(err, NULL, "the request body is not valid JSON: %s",
+                      jerr == json_tokener_continue ? "unexpected end of input"
+                                                    : json_tokener_error_desc(jerr));
+        goto out;
+    }
+    /* Trailing bytes after the value: only whitespace is allowed. */
+    for (off = json_tokener_get_parse_end(tok); off < len; off++) {
+        if (text[off] != ' ' && text[off] != '\t' && text[off] != '\r' && text[off] != '\n') {
+            chatreq__fail(err, NULL, "the request body is not valid JSON: "
+                          "unexpected data after the value at byte %zu", off);
+            goto out;
+        }
+    }
+    if (chatreq_validate(body, err) != 0)
+        goto out;
+    out->model = json_object_get_string(json_object_object_get(body, "model"));
+    v = chatreq__opt(body, "stream");
+    out->stream = v && json_object_get_boolean(v);
+    v = chatreq__opt(body, "stream_options");
+    if (v && json_object_object_get_ex(v, "include_usage", &v) && v)
+        out->include_usage = json_object_get_boolean(v);
+    out->body = body;
+    body = NULL;
+    rc = 0;
+out:
+    json_object_put(body);
+    if (tok)
+        json_tokener_free(tok);
+    return rc;
+}
+
+void chatreq_clear(chatreq_t *out)
+{
+    json_object_put(out->body);
+    memset(out, 0, sizeof(*out));
+}

@@ -1,0 +1,64 @@
+/* health — GET /health and the index at GET /. */
+#include "fcgi/handlers.h"
+#include "fcgi/route.h"
+
+#include <errno.h>
+
+int health_handle(http_req_t *req, int reg_rc)
+{
+    json_object *o = json_object_new_object();
+    int rc, status = 200;
+
+    if (!o)
+        return http_send_error(req, 500, NULL, NULL, NULL, "out of memory");
+    if (reg_rc == 0) {
+        json_object_object_add(o, "status", json_object_new_string("ok"));
+        json_object_object_add(o, "redis", json_object_new_string("ok"));
+        json_object_object_add(o, "registry_version",
+                               json_object_new_int64(reg_version(req->reg)));
+    } else if (reg_rc == -ENOENT) {
+        status = 503;
+        json_object_object_add(o, "status", json_object_new_string("degraded"));
+        json_object_object_add(o, "redis", json_object_new_string("ok"));
+        json_object_object_add(o, "registry_version", json_object_new_int64(0));
+        json_object_object_add(o, "error", json_object_new_string(
+            "Redis holds no registry: start aiproxy-fcgi with -c CONFIG to seed it"));
+    } else {
+        status = 503;
+        json_object_object_add(o, "status", json_object_new_string("degraded"));
+        json_object_object_add(o, "redis", json_object_new_string("unreachable"));
+        json_object_object_add(o, "error", json_object_new_string(
+            req->reg ? reg_errstr(req->reg) : "no connection to Redis"));
+    }
+    rc = http_send_json(req, status, o, "Cache-Control: no-store\r\n");
+    json_object_put(o);
+    return rc;
+}
+
+int index_handle(http_req_t *req)
+{
+    json_object *o = json_object_new_object(), *eps = json_object_new_array();
+    int rc;
+
+    if (!o || !eps) {
+        json_object_put(o);
+        json_object_put(eps);
+        return http_send_error(req, 500, NULL, NULL, NULL, "out of memory");
+    }
+    for (const route_doc_t *d = route_index(); d->method; d++) {
+        json_object *e = json_object_new_object();
+        if (!e)
+            break;
+        json_object_object_add(e, "method", json_object_new_string(d->method));
+        json_object_object_add(e, "path", json_object_new_string(d->path));
+        json_object_object_add(e, "description", json_object_new_string(d->what));
+        json_object_array_add(eps, e);
+    }
+    json_object_object_add(o, "name", json_object_new_string("aiproxy"));
+    json_object_object_add(o, "description", json_object_new_string(
+        "OpenAI-compatible gateway: name an assistant as the model"));
+    json_object_object_add(o, "endpoints", eps);
+    rc = http_send_json(req, 200, o, NULL);
+    json_object_put(o);
+    return rc;
+}

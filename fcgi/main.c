@@ -1,0 +1,244 @@
+/* aiproxy-fcgi — the FastCGI responder (docs/responder.md). */
+#include "fcgi/auth.h"
+#include "fcgi/handlers.h"
+#include "fcgi/pool.h"
+#include "shared/cfg.h"
+#include "shared/log.h"
+#include "shared/rconn.h"
+#include "shared/reg.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcgiapp.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAIN_BACKLOG 1024
+#define MAIN_DEFAULT_MAX_BODY 4194304L
+#ifdef __SANITIZE_ADDRESS__
+#define MAIN_STACK (1024u << 10)   /* ASan's redzones need room */
+#else
+#define MAIN_STACK (256u << 10)
+#endif
+
+static void main__usage(FILE *f)
+{
+    fprintf(f,
+            "usage: aiproxy-fcgi [-c FILE [--reseed] [--check]] [-s ADDR] [-w N] [-t N]\n"
+            "                    [--log FILE] [--pidfile FILE]\n"
+            "  -c, --config FILE  seed the registry from FILE when Redis holds none\n"
+            "      --reseed       overwrite the registry in Redis from --config\n"
+            "      --check        validate --config, print \"config OK\" or the error\n"
+            "  -s, --socket ADDR  unix:/path, tcp:HOST:PORT, /path or HOST:PORT;\n"
+            "                     default: the inherited FastCGI socket on fd 0\n"
+            "  -w, --workers N    worker processes (default 1; 0 = no master process)\n"
+            "  -t, --threads N    threads per worker (default 16)\n"
+            "      --log FILE     log there instead of stderr (SIGHUP re-opens it)\n"
+            "      --pidfile FILE write the master's pid there\n");
+}
+
+static int main__int(const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi)
+        return -EINVAL;
+    *out = v;
+    return 0;
+}
+
+/* Opens the listen socket named by -s; libfcgi's FCGX_OpenSocket takes a
+ * path or "host:port". */
+static int main__listen(const char *addr, char *err, size_t errlen)
+{
+    const char *a = addr;
+    int fd;
+
+    if (strncmp(a, "unix:", 5) == 0)
+        a += 5;
+    else if (strncmp(a, "tcp:", 4) == 0)
+        a += 4;
+    if (!*a) {
+        snprintf(err, errlen, "--socket %s: empty address", addr);
+        return -EINVAL;
+    }
+    fd = FCGX_OpenSocket(a, MAIN_BACKLOG);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno ? errno : EINVAL));
+        return -EADDRNOTAVAIL;
+    }
+    return fd;
+}
+
+/* Checks that Redis answers and seeds it from the config when asked to. */
+static int main__registry(const char *url, const char *prefix, json_object *doc, int reseed)
+{
+    reg_t *reg = NULL;
+    char err[512];
+    int seeded = 0, rc = -1, r;
+
+    if (reg_open(&reg, url, prefix, err, sizeof(err)) != 0) {
+        fprintf(stderr, "aiproxy-fcgi: %s\n", err);
+        reg = NULL;
+        goto out;
+    }
+    if (doc && reg_seed(reg, doc, reseed, &seeded) != 0) {
+        fprintf(stderr, "aiproxy-fcgi: cannot seed the registry: %s\n", reg_errstr(reg));
+        goto out;
+    }
+    r = reg_refresh(reg);
+    if (r == -ENOENT) {
+        log_warn("Redis holds no registry yet: requests get 503 until one is seeded (-c FILE)");
+    } else if (r != 0) {
+        fprintf(stderr, "aiproxy-fcgi: cannot read the registry: %s\n", reg_errstr(reg));
+        goto out;
+    } else {
+        log_info("registry version %lld%s", reg_version(reg),
+                 seeded ? " (seeded from the config)" : "");
+        auth_log_startup(reg);
+    }
+    rc = 0;
+out:
+    reg_close(reg);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "reseed", no_argument, NULL, 'R' },
+        { "check", no_argument, NULL, 'C' },
+        { "socket", required_argument, NULL, 's' },
+        { "workers", required_argument, NULL, 'w' },
+        { "threads", required_argument, NULL, 't' },
+        { "log", required_argument, NULL, 'L' },
+        { "pidfile", required_argument, NULL, 'P' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *config = NULL, *sock = NULL, *pidfile = NULL, *logpath = NULL, *env;
+    int reseed = 0, check = 0, c, rc = 1, fd = 0, curl_ok = 0;
+    long workers = 1, threads = 16, max_body = MAIN_DEFAULT_MAX_BODY;
+    json_object *doc = NULL;
+    pool_cfg_t pc;
+    char err[1024];
+
+    while ((c = getopt_long(argc, argv, "c:s:w:t:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config = optarg; break;
+        case 'R': reseed = 1; break;
+        case 'C': check = 1; break;
+        case 's': sock = optarg; break;
+        case 'w':
+            if (main__int(optarg, 0, 256, &workers) != 0) {
+                fprintf(stderr, "aiproxy-fcgi: --workers %s: want 0..256\n", optarg);
+                goto out;
+            }
+            break;
+        case 't':
+            if (main__int(optarg, 1, 4096, &threads) != 0) {
+                fprintf(stderr, "aiproxy-fcgi: --threads %s: want 1..4096\n", optarg);
+                goto out;
+            }
+            break;
+        case 'L': logpath = optarg; break;
+        case 'P': pidfile = optarg; break;
+        case 'h': main__usage(stdout); rc = 0; goto out;
+        default: main__usage(stderr); goto out;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "aiproxy-fcgi: unexpected argument '%s'\n", argv[optind]);
+        goto out;
+    }
+    if ((check || reseed) && !config) {
+        fprintf(stderr, "aiproxy-fcgi: %s needs --config FILE\n", check ? "--check" : "--reseed");
+        goto out;
+    }
+    if (config && cfg_load_file(config, &doc, err, sizeof(err)) != 0) {
+        fprintf(stderr, check ? "%s\n" : "aiproxy-fcgi: %s\n", err);
+        goto out;
+    }
+    if (check) {
+        printf("config OK\n");
+        rc = 0;
+        goto out;
+    }
+    env = getenv("AIPROXY_MAX_BODY");
+    if (env && main__int(env, 1, 1L << 30, &max_body) != 0) {
+        fprintf(stderr, "aiproxy-fcgi: AIPROXY_MAX_BODY=%s: want a byte count 1..1073741824\n", env);
+        goto out;
+    }
+    log_init("aiproxy-fcgi", LOG_LVL_INFO);
+    memset(&pc, 0, sizeof(pc));
+    pc.log_path = logpath;
+    if (pc.log_path && log_reopen(pc.log_path) != 0) {
+        fprintf(stderr, "aiproxy-fcgi: cannot open log file %s\n", pc.log_path);
+        goto out;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        fprintf(stderr, "aiproxy-fcgi: curl_global_init failed\n");
+        goto out;
+    }
+    curl_ok = 1;
+    if (FCGX_Init() != 0) {
+        fprintf(stderr, "aiproxy-fcgi: FCGX_Init failed\n");
+        goto out;
+    }
+    if (main__registry(rconn_url(), rconn_prefix(), doc, reseed) != 0)
+        goto out;
+    json_object_put(doc);
+    doc = NULL;
+    if (sock) {
+        fd = main__listen(sock, err, sizeof(err));
+        if (fd < 0) {
+            fprintf(stderr, "aiproxy-fcgi: %s\n", err);
+            goto out;
+        }
+    } else {
+        int acc = 0;
+        socklen_t len = sizeof(acc);
+        if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) != 0 || !acc) {
+            fprintf(stderr, "aiproxy-fcgi: no --socket given and fd 0 is not a listening "
+                            "socket (run it from a web server, or pass -s ADDR)\n");
+            goto out;
+        }
+    }
+    if (pidfile) {
+        FILE *f = fopen(pidfile, "w");
+        if (!f) {
+            fprintf(stderr, "aiproxy-fcgi: cannot write pidfile %s: %s\n", pidfile,
+                    strerror(errno));
+            goto out;
+        }
+        fprintf(f, "%d\n", (int)getpid());
+        fclose(f);
+    }
+    models_set_created((long long)time(NULL));
+    pc.listen_fd = fd;
+    pc.workers = (int)workers;
+    pc.threads = (int)threads;
+    pc.stack_size = MAIN_STACK;
+    pc.serve.max_body = (size_t)max_body;
+    pc.serve.redis_url = rconn_url();
+    pc.serve.prefix = rconn_prefix();
+    log_info("listening on %s: %ld worker%s x %ld threads, body cap %ld bytes",
+             sock ? sock : "inherited fd 0", workers, workers == 1 ? "" : "s", threads, max_body);
+    rc = workers == 0 ? pool_worker_run(&pc) : pool_master_run(&pc);
+    if (pidfile)
+        unlink(pidfile);
+out:
+    json_object_put(doc);
+    if (curl_ok)
+        curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,245 @@
+/* oai — builders of OpenAI response objects. */
+#include "fcgi/oai.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+void oai_new_id(char out[OAI_ID_MAX])
+{
+    static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char rnd[24];
+    size_t i, got = 0;
+
+    while (got < sizeof(rnd)) {
+        ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
+        if (n <= 0)
+            break;       /* getrandom(2) does not fail for 24 bytes once seeded */
+        got += (size_t)n;
+    }
+    memcpy(out, "chatcmpl-", 9);
+    for (i = 0; i < sizeof(rnd); i++)
+        out[9 + i] = alnum[rnd[i] % (sizeof(alnum) - 1)];
+    out[9 + sizeof(rnd)] = '\0';
+}
+
+static int oai__has_tool_calls(json_object *message)
+{
+    json_object *tc = NULL;
+
+    return message && json_object_object_get_ex(message, "tool_calls", &tc) &&
+           json_object_is_type(tc, json_type_array) && json_object_array_length(tc) > 0;
+}
+
+const char *oai_finish_reason(json_object *message, const char *finish_reason)
+{
+    if (oai__has_tool_calls(message))
+        return "tool_calls";
+    return finish_reason && *finish_reason ? finish_reason : "stop";
+}
+
+static json_object *oai__head(const char *id, long long created, const char *model,
+                              const char *object)
+{
+    json_object *o = json_object_new_object();
+
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "id", json_object_new_string(id));
+    json_object_object_add(o, "object", json_object_new_string(object));
+    json_object_object_add(o, "created", json_object_new_int64(created));
+    json_object_object_add(o, "model", json_object_new_string(model));
+    return o;
+}
+
+json_object *oai_completion(const char *id, long long created, const char *model,
+                            json_object *message, const char *finish_reason,
+                            json_object *usage)
+{
+    json_object *o = NULL, *msg = NULL, *choice = NULL, *choices = NULL, *res = NULL;
+
+    o = oai__head(id, created, model, "chat.completion");
+    msg = json_object_new_object();
+    choice = json_object_new_object();
+    choices = json_object_new_array();
+    if (!o || !msg || !choice || !choices)
+        goto out;
+    /* A copy of the message with role and content always present. */
+    json_object_object_add(msg, "role", json_object_new_string("assistant"));
+    if (message) {
+        json_object_object_foreach(message, k, v) {
+            if (strcmp(k, "role") != 0)
+                json_object_object_add(msg, k, json_object_get(v));
+        }
+    }
+    if (!json_object_object_get_ex(msg, "content", NULL))
+        json_object_object_add(msg, "content", NULL);
+    json_object_object_add(choice, "index", json_object_new_int(0));
+    json_object_object_add(choice, "message", msg);
+    msg = NULL;
+    json_object_object_add(choice, "logprobs", NULL);
+    json_object_object_add(choice, "finish_reason",
+                           json_object_new_string(oai_finish_reason(message, finish_reason)));
+    json_object_array_add(choices, choice);
+    choice = NULL;
+    json_object_object_add(o, "choices", choices);
+    choices = NULL;
+    json_object_object_add(o, "usage", usage ? json_object_get(usage) : NULL);
+    json_object_object_add(o, "system_fingerprint", NULL);
+    res = o;
+    o = NULL;
+out:
+    json_object_put(o);
+    json_object_put(msg);
+    json_object_put(choice);
+    json_object_put(choices);
+    return res;
+}
+
+json_object *oai_chunk(const char *id, long long created, const char *model,
+                       json_object *delta, const char *finish_reason, int usage_null)
+{
+    json_object *o = NULL, *choice = NULL, *choices = NULL, *res = NULL;
+
+    if (!delta)
+        delta = json_object_new_object();
+    o = oai__head(id, created, model, "chat.completion.chunk");
+    choice = json_object_new_object();
+    choices = json_object_new_array();
+    if (!o || !choice || !choices || !delta)
+        goto out;
+    json_object_object_add(choice, "index", json_object_new_int(0));
+    json_object_object_add(choice, "delta", delta);
+    delta = NULL;
+    json_object_object_add(choice, "logprobs", NULL);
+    json_object_object_add(choice, "finish_reason",
+                           finish_reason ? json_object_new_string(finish_reason) : NULL);
+    json_object_array_add(choices, choice);
+    choice = NULL;
+    json_object_object_add(o, "choices", choices);
+    choices = NULL;
+    if (usage_null)
+        json_object_object_add(o, "usage", NULL);
+    res = o;
+    o = NULL;
+out:
+    json_object_put(delta);
+    json_object_put(o);
+    json_object_put(choice);
+    json_object_put(choices);
+    return res;
+}
+
+json_object *oai_usage_chunk(const char *id, long long created, const char *model,
+                             json_object *usage)
+{
+    json_object *o = oai__head(id, created, model, "chat.completion.chunk");
+
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "choices", json_object_new_array());
+    if (usage) {
+        json_object_object_add(o, "usage", json_object_get(usage));
+    } else {
+        json_object *u = json_object_new_object();
+        json_object_object_add(u, "prompt_tokens", json_object_new_int(0));
+        json_object_object_add(u, "completion_tokens", json_object_new_int(0));
+        json_object_object_add(u, "total_tokens", json_object_new_int(0));
+        json_object_object_add(o, "usage", u);
+    }
+    return o;
+}
+
+json_object *oai_tool_calls_delta(json_object *message)
+{
+    json_object *tcs = NULL, *delta = NULL, *arr = NULL, *res = NULL;
+    size_t i, n;
+
+    if (!oai__has_tool_calls(message))
+        return NULL;
+    json_object_object_get_ex(message, "tool_calls", &tcs);
+    delta = json_object_new_object();
+    arr = json_object_new_array();
+    if (!delta || !arr)
+        goto out;
+    n = json_object_array_length(tcs);
+    for (i = 0; i < n; i++) {
+        json_object *tc = json_object_array_get_idx(tcs, i), *fn = NULL, *v = NULL;
+        json_object *d = json_object_new_object(), *dfn = json_object_new_object();
+        if (!d || !dfn) {
+            json_object_put(d);
+            json_object_put(dfn);
+            goto out;
+        }
+        json_object_object_add(d, "index", json_object_new_int((int)i));
+        json_object_object_add(d, "id", json_object_object_get_ex(tc, "id", &v)
+                                            ? json_object_get(v) : json_object_new_string(""));
+        json_object_object_add(d, "type", json_object_new_string("function"));
+        json_object_object_get_ex(tc, "function", &fn);
+        json_object_object_add(dfn, "name", json_object_object_get_ex(fn, "name", &v)
+                                                ? json_object_get(v) : json_object_new_string(""));
+        json_object_object_add(dfn, "arguments",
+                               json_object_object_get_ex(fn, "arguments", &v)
+                                   ? json_object_get(v) : json_object_new_string("{}"));
+        json_object_object_add(d, "function", dfn);
+        json_object_array_add(arr, d);
+    }
+    json_object_object_add(delta, "tool_calls", arr);
+    arr = NULL;
+    res = delta;
+    delta = NULL;
+out:
+    json_object_put(arr);
+    json_object_put(delta);
+    return res;
+}
+
+int oai_sse_event(buf_t *out, json_object *obj)
+{
+    size_t len = 0;
+    const char *s = json_object_to_json_string_length(
+        obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    int rc;
+
+    if (!s)
+        return -ENOMEM;
+    rc = buf_append(out, "data: ", 6);
+    if (rc == 0)
+        rc = buf_append(out, s, len);
+    if (rc == 0)
+        rc = buf_append(out, "\n\n", 2);
+    return rc;
+}
+
+static json_object *oai__field_copy(json_object *from, const char *key, json_type want,
+                                    json_object *fallback)
+{
+    json_object *v = NULL;
+
+    if (from && json_object_object_get_ex(from, key, &v) && json_object_is_type(v, want)) {
+        json_object_put(fallback);
+        return json_object_get(v);
+    }
+    return fallback;
+}
+
+json_object *oai_model(const char *name, json_object *assistant, long long created)
+{
+    json_object *o = json_object_new_object();
+
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "id", json_object_new_string(name));
+    json_object_object_add(o, "object", json_object_new_string("model"));
+    json_object_object_add(o, "created", json_object_new_int64(created));
+    json_object_object_add(o, "owned_by", json_object_new_string("aiproxy"));
+    json_object_object_add(o, "description",
+                           oai__field_copy(assistant, "description", json_type_string,
+                                           json_object_new_string("")));
+    json_object_object_add(o, "backend",
+                           oai__field_copy(assistant, "backend", json_type_string, NULL));
+    json_object_object_add(o, "mcp_servers",
+                           oai__field_copy(assistant, "mcp_servers", json_type_array,
+                                           json_object_new_array()));
+    return o;
+}

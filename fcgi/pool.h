@@ -1,0 +1,29 @@
+/* pool — the responder's processes: worker threads inside one process, and a
+ * master that supervises N worker processes.
+ *
+ * Signals: SIGTERM/SIGINT drain (stop accepting, finish in-flight requests,
+ * exit 0); SIGHUP re-opens the log file. The master forwards both to its
+ * workers and replaces a worker that dies. */
+#ifndef AIPROXY_POOL_H
+#define AIPROXY_POOL_H
+
+#include "fcgi/serve.h"
+
+typedef struct pool_cfg {
+    int listen_fd;          /* the FastCGI listen socket (0 when inherited) */
+    int workers;            /* processes; 0 = serve in this process, no master */
+    int threads;            /* threads per worker */
+    size_t stack_size;      /* per thread */
+    const char *log_path;   /* NULL: stderr (SIGHUP then does nothing) */
+    serve_cfg_t serve;
+} pool_cfg_t;
+
+/* Serves in the calling process with cfg->threads threads until SIGTERM or
+ * SIGINT, then drains. Returns 0, or 1 when no thread could start. */
+int pool_worker_run(const pool_cfg_t *cfg);
+
+/* Forks cfg->workers workers running pool_worker_run and supervises them
+ * until SIGTERM/SIGINT, then forwards it and waits for them all. Returns 0. */
+int pool_master_run(const pool_cfg_t *cfg);
+
+#endif

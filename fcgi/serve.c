@@ -1,0 +1,291 @@
+/* serve — the per-request path of a responder thread. */
+#include "fcgi/serve.h"
+
+#include "fcgi/admin.h"
+#include "fcgi/auth.h"
+#include "fcgi/handlers.h"
+#include "fcgi/http.h"
+#include "fcgi/route.h"
+#include "shared/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SERVE_ARENA_BLOCK (16u << 10)
+
+struct serve_thread {
+    const serve_cfg_t *cfg;
+    FCGX_Request fcgx;
+    arena_t *arena;
+    reg_t *reg;
+    agent_t *agent;
+};
+
+serve_thread_t *serve_thread_new(const serve_cfg_t *cfg, int listen_fd)
+{
+    serve_thread_t *t = calloc(1, sizeof(*t)), *res = NULL;
+    char err[256];
+
+    if (!t)
+        goto out;
+    t->cfg = cfg;
+    if (FCGX_InitRequest(&t->fcgx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
+        goto out;
+    t->arena = arena_new(SERVE_ARENA_BLOCK);
+    t->agent = agent_new(cfg->redis_url, cfg->prefix);
+    if (!t->arena || !t->agent)
+        goto out;
+    if (reg_open(&t->reg, cfg->redis_url, cfg->prefix, err, sizeof(err)) != 0) {
+        log_warn("responder thread: %s (retrying per request)", err);
+        t->reg = NULL;
+    }
+    res = t;
+    t = NULL;
+out:
+    serve_thread_free(t);
+    return res;
+}
+
+void serve_thread_free(serve_thread_t *t)
+{
+    if (!t)
+        return;
+    FCGX_Free(&t->fcgx, 1);
+    arena_free(t->arena);
+    agent_free(t->agent);
+    reg_close(t->reg);
+    free(t);
+}
+
+int serve_accept(serve_thread_t *t)
+{
+    int rc = FCGX_Accept_r(&t->fcgx);
+
+    return rc < 0 ? (rc == -9999 ? -EIO : rc) : 0;
+}
+
+/* Copies libfcgi's params into the arena: they die at the next accept. */
+static int serve__params(http_req_t *req)
+{
+    size_t n = 0, i;
+    char **envp = req->fcgx->envp;
+
+    while (envp && envp[n])
+        n++;
+    req->params = arena_alloc(req->arena, (n + 1) * sizeof(char *));
+    if (!req->params)
+        return -ENOMEM;
+    for (i = 0; i < n; i++) {
+        req->params[i] = arena_strdup(req->arena, envp[i]);
+        if (!req->params[i])
+            return -ENOMEM;
+    }
+    req->params[n] = NULL;
+    return 0;
+}
+
+/* Method, path (REQUEST_URI without the query; SCRIPT_NAME+PATH_INFO when a
+ * server sends no REQUEST_URI) and query. */
+static int serve__target(http_req_t *req)
+{
+    const char *uri = http_param(req, "REQUEST_URI"), *q;
+
+    req->method = http_param(req, "REQUEST_METHOD");
+    if (!req->method)
+        req->method = "GET";
+    req->query = http_param(req, "QUERY_STRING");
+    if (uri && *uri) {
+        q = strchr(uri, '?');
+        req->path = q ? arena_strndup(req->arena, uri, (size_t)(q - uri)) : uri;
+        if (!req->query && q)
+            req->query = q + 1;
+    } else {
+        const char *sn = http_param(req, "SCRIPT_NAME"), *pi = http_param(req, "PATH_INFO");
+        size_t a = sn ? strlen(sn) : 0, b = pi ? strlen(pi) : 0;
+        char *p = arena_alloc(req->arena, a + b + 2);
+        if (!p)
+            return -ENOMEM;
+        memcpy(p, sn ? sn : "", a);
+        memcpy(p + a, pi ? pi : "", b);
+        if (a + b == 0)
+            p[0] = '/';
+        req->path = p;
+    }
+    if (!req->query)
+        req->query = "";
+    return req->path ? 0 : -ENOMEM;
+}
+
+/* Reads the body: CONTENT_LENGTH bytes, or up to EOF when absent. Returns 0,
+ * -EFBIG past the cap (nothing more is read), -EINVAL for a bad length,
+ * -EIO when the body ends early, -ENOMEM. */
+static int serve__body(http_req_t *req, size_t max)
+{
+    const char *cl = http_param(req, "CONTENT_LENGTH");
+    size_t want, got = 0;
+    char *p;
+
+    req->body = "";
+    req->body_len = 0;
+    if (cl && *cl) {
+        char *end;
+        long long v;
+        errno = 0;
+        v = strtoll(cl, &end, 10);
+        if (errno || *end || v < 0)
+            return -EINVAL;
+        if ((unsigned long long)v > max)
+            return -EFBIG;
+        want = (size_t)v;
+    } else {
+        want = max + 1;   /* to EOF: one byte more than allowed tells "too big" */
+    }
+    if (want == 0)
+        return 0;
+    p = arena_alloc(req->arena, want + 1);
+    if (!p)
+        return -ENOMEM;
+    while (got < want) {
+        size_t chunk = want - got > (1u << 20) ? (1u << 20) : want - got;
+        int n = FCGX_GetStr(p + got, (int)chunk, req->fcgx->in);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    if (cl && *cl && got < want)
+        return -EIO;
+    if (got > max)
+        return -EFBIG;
+    p[got] = '\0';
+    req->body = p;
+    req->body_len = got;
+    return 0;
+}
+
+/* Makes the thread's registry current; re-opens a lost connection. */
+static int serve__refresh(serve_thread_t *t)
+{
+    char err[256];
+
+    if (!t->reg && reg_open(&t->reg, t->cfg->redis_url, t->cfg->prefix, err, sizeof(err)) != 0) {
+        t->reg = NULL;
+        return -ECONNREFUSED;
+    }
+    return reg_refresh(t->reg);
+}
+
+static int serve__redis_down(http_req_t *req, int reg_rc)
+{
+    if (reg_rc == -ENOENT)
+        return http_send_error(req, 503, "api_error", "registry_missing", NULL,
+                               "Redis holds no registry: start aiproxy-fcgi with -c CONFIG "
+                               "to seed it");
+    return http_send_error(req, 503, "api_error", "redis_unavailable", NULL,
+                           "the registry is unavailable: %s; retry when Redis is back",
+                           req->reg ? reg_errstr(req->reg) : "cannot reach Redis");
+}
+
+static void serve__dispatch(serve_thread_t *t, http_req_t *req, size_t max_body)
+{
+    route_t r;
+    int rc, reg_rc;
+
+
+    if (route_find(req->method, req->path, &r) != 0) {
+        if (r.status == 405) {
+            char allow[64], msg[512];
+            json_object *e;
+            snprintf(allow, sizeof(allow), "Allow: %s\r\n", r.allow);
+            snprintf(msg, sizeof(msg), "%s is not allowed on %s; use %s", req->method,
+                     req->path, r.allow);
+            e = http_error_json(405, NULL, "method_not_allowed", NULL, msg);
+            if (e)
+                http_send_json(req, 405, e, allow);
+            json_object_put(e);
+        } else {
+            http_send_error(req, 404, NULL, "unknown_route", NULL,
+                            "no route %s %s; GET / lists the endpoints", req->method, req->path);
+        }
+        return;
+    }
+    rc = serve__body(req, max_body);
+    if (rc != 0) {
+        if (rc == -EFBIG) {
+            /* Unread input would poison a kept-alive connection: close it. */
+            req->fcgx->keepConnection = 0;
+            http_send_error(req, 413, NULL, "request_too_large", NULL,
+                            "the request body is larger than %zu bytes (AIPROXY_MAX_BODY)",
+                            max_body);
+        } else {
+            req->fcgx->keepConnection = 0;
+            http_send_error(req, 400, NULL, NULL, NULL, "the request body could not be read (%s)",
+                            rc == -EINVAL ? "bad Content-Length" : "it ended early");
+        }
+        return;
+    }
+    reg_rc = serve__refresh(t);
+    req->reg = t->reg;
+    if (r.id == ROUTE_HEALTH) {
+        health_handle(req, reg_rc);
+        return;
+    }
+    if (r.id == ROUTE_INDEX) {
+        index_handle(req);
+        return;
+    }
+    if (reg_rc != 0 && !(r.id == ROUTE_ADMIN && reg_rc == -ENOENT)) {
+        serve__redis_down(req, reg_rc);
+        return;
+    }
+    if (r.id == ROUTE_ADMIN) {
+        admin_handle(req);
+        return;
+    }
+    if (r.needs_auth && auth_check(req) != 0)
+        return;
+    switch (r.id) {
+    case ROUTE_MODELS: models_list(req); break;
+    case ROUTE_MODEL:  models_get(req, r.arg, r.arg_len); break;
+    case ROUTE_CHAT:   chat_handle(req); break;
+    default:
+        http_send_error(req, 500, NULL, NULL, NULL, "route %d has no handler", (int)r.id);
+        break;
+    }
+}
+
+static double serve__ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+void serve_handle(serve_thread_t *t)
+{
+    http_req_t req;
+    struct timespec t0;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    memset(&req, 0, sizeof(req));
+    req.arena = t->arena;
+    req.fcgx = &t->fcgx;
+    req.agent = t->agent;
+    req.reg = t->reg;
+    req.method = "-";
+    req.path = "-";
+    req.query = "";
+    req.body = "";
+    if (serve__params(&req) != 0 || serve__target(&req) != 0)
+        http_send_error(&req, 500, NULL, NULL, NULL, "out of memory reading the request");
+    else
+        serve__dispatch(t, &req, t->cfg->max_body);
+    if (!req.headers_sent && !req.client_gone)
+        http_send_error(&req, 500, NULL, NULL, NULL, "the request got no answer");
+    log_info("%s %s %d %.1fms%s", req.method, req.path, req.client_gone ? 499 : req.status,
+             serve__ms_since(&t0), req.client_gone ? " (client gone)" : "");
+    FCGX_Finish_r(&t->fcgx);
+    arena_reset(t->arena);
+}

@@ -1,0 +1,161 @@
+/* stream — the SSE chunk writer. Each function builds its events into a small
+ * capped buffer, then writes and flushes them in one go. */
+#include "fcgi/stream.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define STREAM_EVENT_MAX (8u << 20)
+
+static const char stream__headers[] =
+    "Cache-Control: no-cache\r\n"
+    "X-Accel-Buffering: no\r\n";
+
+void stream_init(stream_t *s, http_req_t *req, const char *model, const char *id,
+                 long long created, int include_usage)
+{
+    memset(s, 0, sizeof(*s));
+    s->req = req;
+    s->model = model;
+    snprintf(s->id, sizeof(s->id), "%s", id);
+    s->created = created;
+    s->include_usage = include_usage;
+}
+
+/* Appends one chunk built by oai_chunk (delta consumed). */
+static int stream__chunk(stream_t *s, buf_t *b, json_object *delta, const char *finish)
+{
+    json_object *c = oai_chunk(s->id, s->created, s->model, delta, finish, s->include_usage);
+    int rc;
+
+    if (!c)
+        return -ENOMEM;
+    rc = oai_sse_event(b, c);
+    json_object_put(c);
+    return rc;
+}
+
+/* Headers plus the first chunk, once. */
+static int stream__start(stream_t *s, buf_t *b)
+{
+    json_object *delta;
+    int rc;
+
+    if (s->started)
+        return 0;
+    rc = http_send_headers(s->req, 200, "text/event-stream", stream__headers);
+    if (rc != 0)
+        return rc;
+    s->started = 1;
+    delta = json_object_new_object();
+    if (!delta)
+        return -ENOMEM;
+    json_object_object_add(delta, "role", json_object_new_string("assistant"));
+    json_object_object_add(delta, "content", json_object_new_string(""));
+    return stream__chunk(s, b, delta, NULL);
+}
+
+static int stream__send(stream_t *s, buf_t *b)
+{
+    int rc = http_write(s->req, b->data ? b->data : "", b->len, 1);
+
+    buf_free(b);
+    return rc;
+}
+
+int stream_delta(stream_t *s, const char *text, size_t len)
+{
+    buf_t b;
+    json_object *delta;
+    int rc;
+
+    buf_init(&b, STREAM_EVENT_MAX);
+    rc = stream__start(s, &b);
+    if (rc != 0)
+        goto out;
+    if (len > 0) {
+        delta = json_object_new_object();
+        if (!delta) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        json_object_object_add(delta, "content", json_object_new_string_len(text, (int)len));
+        rc = stream__chunk(s, &b, delta, NULL);
+        if (rc != 0)
+            goto out;
+    }
+    return stream__send(s, &b);
+out:
+    buf_free(&b);
+    return s->req->client_gone ? -EPIPE : rc;
+}
+
+static int stream__end(stream_t *s, buf_t *b, const char *finish, json_object *usage)
+{
+    int rc = stream__chunk(s, b, NULL, finish);
+
+    if (rc == 0 && s->include_usage) {
+        json_object *u = oai_usage_chunk(s->id, s->created, s->model, usage);
+        rc = u ? oai_sse_event(b, u) : -ENOMEM;
+        json_object_put(u);
+    }
+    if (rc == 0)
+        rc = buf_puts(b, "data: [DONE]\n\n");
+    return rc;
+}
+
+int stream_finish(stream_t *s, json_object *message, const char *finish_reason,
+                  json_object *usage)
+{
+    buf_t b;
+    json_object *tc;
+    int rc;
+
+    buf_init(&b, STREAM_EVENT_MAX);
+    rc = stream__start(s, &b);
+    if (rc != 0)
+        goto out;
+    tc = oai_tool_calls_delta(message);
+    if (tc) {
+        rc = stream__chunk(s, &b, tc, NULL);
+        if (rc != 0)
+            goto out;
+    }
+    rc = stream__end(s, &b, oai_finish_reason(message, finish_reason), usage);
+    if (rc != 0)
+        goto out;
+    return stream__send(s, &b);
+out:
+    buf_free(&b);
+    return s->req->client_gone ? -EPIPE : rc;
+}
+
+int stream_fail(stream_t *s, const char *msg, json_object *usage)
+{
+    buf_t b;
+    json_object *delta;
+    char text[1200];
+    int rc;
+
+    buf_init(&b, STREAM_EVENT_MAX);
+    rc = stream__start(s, &b);
+    if (rc != 0)
+        goto out;
+    snprintf(text, sizeof(text), "[aiproxy error] %s", msg ? msg : "unknown error");
+    delta = json_object_new_object();
+    if (!delta) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    json_object_object_add(delta, "content", json_object_new_string(text));
+    rc = stream__chunk(s, &b, delta, NULL);
+    if (rc == 0)
+        rc = stream__end(s, &b, "stop", usage);
+    if (rc != 0)
+        goto out;
+    return stream__send(s, &b);
+out:
+    buf_free(&b);
+    return s->req->client_gone ? -EPIPE : rc;
+}

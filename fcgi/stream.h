@@ -1,0 +1,41 @@
+/* stream — one chat.completion.chunk stream (SSE) over a request.
+ *
+ * One id and one created for the whole stream whatever the tool rounds inside.
+ * Headers go out lazily with the first delta, so a failure before any byte is
+ * still an ordinary HTTP error. Every event is flushed to the web server at
+ * once. */
+#ifndef AIPROXY_STREAM_H
+#define AIPROXY_STREAM_H
+
+#include "fcgi/http.h"
+#include "fcgi/oai.h"
+
+typedef struct stream {
+    http_req_t *req;          /* borrowed */
+    const char *model;        /* borrowed: the assistant name */
+    char id[OAI_ID_MAX];
+    long long created;
+    int include_usage;
+    int started;              /* headers and the role chunk went out */
+} stream_t;
+
+/* Prepares a stream; sends nothing. */
+void stream_init(stream_t *s, http_req_t *req, const char *model, const char *id,
+                 long long created, int include_usage);
+
+/* Sends one content piece (starting the stream first if needed). Returns 0,
+ * or -EPIPE when the client is gone (then the caller stops the work). */
+int stream_delta(stream_t *s, const char *text, size_t len);
+
+/* Ends a successful stream: tool_calls chunk (if the message has any), the
+ * finish_reason chunk, the usage chunk (include_usage), [DONE]. `message` and
+ * `usage` are borrowed. Returns 0 or -EPIPE. */
+int stream_finish(stream_t *s, json_object *message, const char *finish_reason,
+                  json_object *usage);
+
+/* Ends a stream that already started with an error: a content chunk
+ * "[aiproxy error] <msg>", a finish_reason "stop" chunk, the usage chunk when
+ * asked for, [DONE]. Returns 0 or -EPIPE. */
+int stream_fail(stream_t *s, const char *msg, json_object *usage);
+
+#endif
