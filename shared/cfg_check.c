@@ -1,0 +1,576 @@
+/* cfg_check — validation and normalisation of registry objects, shared by the
+ * config loader and the admin API. Errors read "field: problem"; the loader
+ * prefixes file, line and the object's path. No I/O. */
+#include "shared/cfg.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* One check run over one object: `src` is its "_src" map (may be NULL), used
+ * to accept a number or bool where a string is expected when it came from a
+ * ${VAR} expansion (`api_key: ${KEY}` with KEY=12345 is still a string). */
+typedef struct ck {
+    json_object *obj;
+    json_object *src;
+    char *err;
+    size_t errlen;
+} ck_t;
+
+static int ck__fail(ck_t *c, const char *field, const char *fmt, const char *arg)
+{
+    char msg[1024];
+    snprintf(msg, sizeof msg, fmt, arg ? arg : "");
+    snprintf(c->err, c->errlen, "%s: %s", field, msg);
+    return -EINVAL;
+}
+
+static int ck__init(ck_t *c, json_object *obj, const char *what, char *err, size_t errlen)
+{
+    json_object *src = NULL;
+
+    c->obj = obj;
+    c->src = NULL;
+    c->err = err;
+    c->errlen = errlen;
+    if (!obj || !json_object_is_type(obj, json_type_object)) {
+        snprintf(err, errlen, "%s: must be an object (a mapping of fields)", what);
+        return -EINVAL;
+    }
+    if (json_object_object_get_ex(obj, "_src", &src)) {
+        if (!json_object_is_type(src, json_type_object))
+            return ck__fail(c, "_src", "must be an object of field path -> original text%s", NULL);
+        c->src = src;
+    }
+    return 0;
+}
+
+static int ck__from_env(ck_t *c, const char *path)
+{
+    return c->src && json_object_object_get_ex(c->src, path, NULL);
+}
+
+/* Refuses fields outside `allowed` (NULL-terminated; "_src" always allowed). */
+static int ck__unknown(ck_t *c, const char *const *allowed, const char *hint)
+{
+    json_object_object_foreach(c->obj, key, val) {
+        const char *const *a;
+        (void)val;
+        if (strcmp(key, "_src") == 0)
+            continue;
+        for (a = allowed; *a; a++)
+            if (strcmp(*a, key) == 0)
+                break;
+        if (!*a)
+            return ck__fail(c, key, "unknown field (allowed: %s)", hint);
+    }
+    return 0;
+}
+
+/* Makes `v` a string if it is a scalar that came from ${VAR}; returns the
+ * (possibly new) value or NULL when it is not a string. */
+static json_object *ck__as_string(ck_t *c, json_object *parent, const char *key, size_t idx,
+                                  json_object *v, const char *path, int stringify_all)
+{
+    json_type t = json_object_get_type(v);
+
+    if (t == json_type_string)
+        return v;
+    if ((t == json_type_int || t == json_type_double || t == json_type_boolean ||
+         (t == json_type_null && stringify_all)) &&
+        (stringify_all || ck__from_env(c, path))) {
+        json_object *s = json_object_new_string(v ? json_object_get_string(v) : "");
+        if (!s)
+            return NULL;
+        if (!key)
+            json_object_array_put_idx(parent, idx, s);
+        else
+            json_object_object_add(parent, key, s);
+        return s;
+    }
+    return NULL;
+}
+
+/* A string field: absent/null gives `def` (NULL: stays null). */
+static int ck__str(ck_t *c, const char *f, const char *def, const char *what)
+{
+    json_object *v = NULL;
+
+    if (!json_object_object_get_ex(c->obj, f, &v) || !v) {
+        json_object_object_add(c->obj, f, def ? json_object_new_string(def) : NULL);
+        return 0;
+    }
+    if (!ck__as_string(c, c->obj, f, 0, v, f, 0))
+        return ck__fail(c, f, "must be a string%s", what);
+    return 0;
+}
+
+static int ck__required_str(ck_t *c, const char *f, const char *hint, const char **out)
+{
+    json_object *v = NULL;
+
+    if (!json_object_object_get_ex(c->obj, f, &v) || !v)
+        return ck__fail(c, f, "required%s", hint);
+    v = ck__as_string(c, c->obj, f, 0, v, f, 0);
+    if (!v)
+        return ck__fail(c, f, "must be a string%s", hint);
+    if (!json_object_get_string_len(v))
+        return ck__fail(c, f, "must not be empty%s", hint);
+    if (out)
+        *out = json_object_get_string(v);
+    return 0;
+}
+
+static int ck__is_number(json_object *v)
+{
+    return json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double);
+}
+
+/* A number in [lo, hi] (strict lower bound when lo_open); absent/null gives
+ * `def`, or null when has_def is 0. `integer` refuses fractions. */
+static int ck__num(ck_t *c, const char *f, double lo, int lo_open, double hi, int integer,
+                   int has_def, double def, const char *range)
+{
+    json_object *v = NULL;
+    double d;
+
+    if (!json_object_object_get_ex(c->obj, f, &v) || !v) {
+        json_object *nv = NULL;
+        if (has_def)
+            nv = (integer || def == floor(def)) ? json_object_new_int64((int64_t)def)
+                                                 : json_object_new_double(def);
+        json_object_object_add(c->obj, f, nv);
+        return 0;
+    }
+    if (!ck__is_number(v))
+        return ck__fail(c, f, "must be a number %s", range);
+    d = json_object_get_double(v);
+    if (!isfinite(d) || d < lo || (lo_open && d <= lo) || d > hi)
+        return ck__fail(c, f, "out of range: must be %s", range);
+    if (integer) {
+        if (d != floor(d))
+            return ck__fail(c, f, "must be a whole number %s", range);
+        if (json_object_is_type(v, json_type_double))
+            json_object_object_add(c->obj, f, json_object_new_int64((int64_t)d));
+    }
+    return 0;
+}
+
+static int ck__bool(ck_t *c, const char *f, int def)
+{
+    json_object *v = NULL;
+
+    if (!json_object_object_get_ex(c->obj, f, &v) || !v) {
+        json_object_object_add(c->obj, f, json_object_new_boolean(def));
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_boolean))
+        return ck__fail(c, f, "must be true or false%s", NULL);
+    return 0;
+}
+
+/* A list of strings; absent/null gives []. */
+static int ck__strlist(ck_t *c, const char *f)
+{
+    json_object *v = NULL;
+    size_t i, n;
+    char path[160];
+
+    if (!json_object_object_get_ex(c->obj, f, &v) || !v) {
+        json_object_object_add(c->obj, f, json_object_new_array());
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_array))
+        return ck__fail(c, f, "must be a list of strings%s", NULL);
+    n = json_object_array_length(v);
+    for (i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(v, i);
+        snprintf(path, sizeof path, "%s[%zu]", f, i);
+        if (!ck__as_string(c, v, NULL, i, e, path, 0))
+            return ck__fail(c, path, "must be a string%s", NULL);
+    }
+    return 0;
+}
+
+/* A map of string -> string; absent/null gives {}. With stringify, scalar
+ * values (numbers, booleans, null) become strings, as process environments
+ * need. */
+static int ck__strmap(ck_t *c, const char *f, int stringify)
+{
+    json_object *v = NULL;
+    char path[320];
+
+    if (!json_object_object_get_ex(c->obj, f, &v) || !v) {
+        json_object_object_add(c->obj, f, json_object_new_object());
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_object))
+        return ck__fail(c, f, "must be a mapping of name: string%s", NULL);
+    json_object_object_foreach(v, key, val) {
+        snprintf(path, sizeof path, "%s.%s", f, key);
+        if (!ck__as_string(c, v, key, 0, val, path, stringify))
+            return ck__fail(c, path, "must be a string%s", stringify ? " or a number/boolean" : "");
+    }
+    return 0;
+}
+
+static int ck__object(ck_t *c, const char *f)
+{
+    json_object *v = NULL;
+
+    if (!json_object_object_get_ex(c->obj, f, &v) || !v) {
+        json_object_object_add(c->obj, f, json_object_new_object());
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_object))
+        return ck__fail(c, f, "must be a mapping%s", NULL);
+    return 0;
+}
+
+static const char *ck__get_str(json_object *obj, const char *f)
+{
+    json_object *v = NULL;
+    if (!json_object_object_get_ex(obj, f, &v) || !json_object_is_type(v, json_type_string))
+        return NULL;
+    return json_object_get_string(v);
+}
+
+static int ck__http_url(ck_t *c, const char *f)
+{
+    const char *u = ck__get_str(c->obj, f);
+    if (u && strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+        return ck__fail(c, f, "must start with http:// or https:// (got '%s')", u);
+    return 0;
+}
+
+/* Puts the fields in `order` first, in that order (json-c keeps insertion
+ * order): the registry and exports read the same way for every object. */
+static void ck__reorder(json_object *obj, const char *const *order)
+{
+    const char *const *k;
+    json_object *v;
+
+    for (k = order; *k; k++) {
+        if (!json_object_object_get_ex(obj, *k, &v))
+            continue;
+        json_object_get(v);
+        json_object_object_del(obj, *k);
+        json_object_object_add(obj, *k, v);
+    }
+    if (json_object_object_get_ex(obj, "_src", &v)) {
+        json_object_get(v);
+        json_object_object_del(obj, "_src");
+        if (json_object_object_length(v))
+            json_object_object_add(obj, "_src", v);
+        else
+            json_object_put(v);
+    }
+}
+
+static int ck__name(const char *name, const char *allowed_extra, size_t max, const char *what,
+                    char *err, size_t errlen)
+{
+    size_t i, n = name ? strlen(name) : 0;
+
+    if (!name)
+        return 0;
+    for (i = 0; i < n; i++) {
+        char ch = name[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              strchr(allowed_extra, ch)))
+            break;
+    }
+    if (n == 0 || n > max || i < n) {
+        snprintf(err, errlen, "name: '%s' is not a valid %s name (1..%zu characters of A-Z a-z 0-9 %s)",
+                 name, what, max, allowed_extra);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int cfg_check_backend(const char *name, json_object *obj, char *err, size_t errlen)
+{
+    static const char *const fields[] = {"kind", "base_url", "api_key", "default_headers",
+                                         "timeout", NULL};
+    ck_t c;
+    const char *kind = NULL, *def;
+    int rc;
+
+    if ((rc = ck__name(name, "._:/-", 128, "backend", err, errlen)) < 0 ||
+        (rc = ck__init(&c, obj, "backend", err, errlen)) < 0 ||
+        (rc = ck__unknown(&c, fields, "kind, base_url, api_key, default_headers, timeout")) < 0 ||
+        (rc = ck__required_str(&c, "kind", " (openai or anthropic)", &kind)) < 0)
+        goto out;
+    if (strcmp(kind, "openai") == 0) {
+        def = "https://api.openai.com/v1";
+    } else if (strcmp(kind, "anthropic") == 0) {
+        def = "https://api.anthropic.com/v1";
+    } else {
+        rc = ck__fail(&c, "kind", "unknown backend kind '%s' (allowed: openai, anthropic)", kind);
+        goto out;
+    }
+    if ((rc = ck__str(&c, "base_url", def, " (an http:// or https:// URL)")) < 0 ||
+        (rc = ck__http_url(&c, "base_url")) < 0 ||
+        (rc = ck__str(&c, "api_key", "", " (\"\" for none)")) < 0 ||
+        (rc = ck__strmap(&c, "default_headers", 0)) < 0 ||
+        (rc = ck__num(&c, "timeout", 0, 1, 86400, 0, 1, 300, "in seconds, > 0")) < 0)
+        goto out;
+    ck__reorder(obj, fields);
+out:
+    return rc;
+}
+
+int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t errlen)
+{
+    static const char *const fields[] = {"transport", "command", "args", "env", "cwd", "url",
+                                         "headers", "description", "timeout", NULL};
+    ck_t c;
+    json_object *v = NULL;
+    const char *t;
+    int rc;
+
+    if ((rc = ck__name(name, "_-", 64, "MCP server (it prefixes tool names)", err, errlen)) < 0 ||
+        (rc = ck__init(&c, obj, "MCP server", err, errlen)) < 0 ||
+        (rc = ck__unknown(&c, fields, "transport, command, args, env, cwd, url, headers, "
+                                      "description, timeout")) < 0 ||
+        (rc = ck__str(&c, "command", NULL, "")) < 0)
+        goto out;
+    if (!json_object_object_get_ex(obj, "transport", &v) || !v) {
+        if (!ck__get_str(obj, "command")) {
+            rc = ck__fail(&c, "transport", "required when no command is given "
+                                           "(stdio, sse, http, streamable-http)%s", NULL);
+            goto out;
+        }
+        json_object_object_add(obj, "transport", json_object_new_string("stdio"));
+    }
+    if ((rc = ck__str(&c, "transport", NULL, "")) < 0)
+        goto out;
+    t = ck__get_str(obj, "transport");
+    if (!t || (strcmp(t, "stdio") && strcmp(t, "sse") && strcmp(t, "http") &&
+               strcmp(t, "streamable-http"))) {
+        rc = ck__fail(&c, "transport", "must be one of stdio, sse, http, streamable-http (got '%s')",
+                      t ? t : "null");
+        goto out;
+    }
+    if ((rc = ck__strlist(&c, "args")) < 0 || (rc = ck__strmap(&c, "env", 1)) < 0 ||
+        (rc = ck__str(&c, "cwd", NULL, "")) < 0 || (rc = ck__str(&c, "url", NULL, "")) < 0 ||
+        (rc = ck__strmap(&c, "headers", 0)) < 0 || (rc = ck__str(&c, "description", "", "")) < 0 ||
+        (rc = ck__num(&c, "timeout", 0, 1, 86400, 0, 1, 60, "in seconds, > 0")) < 0)
+        goto out;
+    if (strcmp(t, "stdio") == 0) {
+        const char *cmd = ck__get_str(obj, "command");
+        if (!cmd || !*cmd) {
+            rc = ck__fail(&c, "command", "required for the stdio transport (the program to run)%s",
+                          NULL);
+            goto out;
+        }
+    } else {
+        if (!ck__get_str(obj, "url") || !*ck__get_str(obj, "url")) {
+            rc = ck__fail(&c, "url", "required for the %s transport (an http:// or https:// URL)", t);
+            goto out;
+        }
+        if ((rc = ck__http_url(&c, "url")) < 0)
+            goto out;
+    }
+    ck__reorder(obj, fields);
+out:
+    return rc;
+}
+
+/* The names in list `f` must be unique and keys of doc[kind]. */
+static int ck__refs(ck_t *c, const char *f, json_object *doc, const char *kind, const char *what)
+{
+    json_object *list = NULL, *map = NULL;
+    size_t i, j, n;
+    char path[160], msg[512];
+
+    json_object_object_get_ex(c->obj, f, &list);
+    if (!doc || !list || !json_object_object_get_ex(doc, kind, &map))
+        map = NULL;
+    n = list ? json_object_array_length(list) : 0;
+    for (i = 0; i < n; i++) {
+        const char *s = json_object_get_string(json_object_array_get_idx(list, i));
+        snprintf(path, sizeof path, "%s[%zu]", f, i);
+        for (j = 0; j < i; j++)
+            if (strcmp(s, json_object_get_string(json_object_array_get_idx(list, j))) == 0)
+                return ck__fail(c, path, "'%s' is listed twice", s);
+        if (doc && (!map || !json_object_object_get_ex(map, s, NULL))) {
+            snprintf(msg, sizeof msg, "unknown %s '%s' (define it under %s first)", what, s, kind);
+            return ck__fail(c, path, "%s", msg);
+        }
+    }
+    return 0;
+}
+
+int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, char *err,
+                        size_t errlen)
+{
+    static const char *const fields[] = {"name", "backend", "model", "description",
+                                         "system_prompt", "mcp_servers", "max_tool_iterations",
+                                         "temperature", "top_p", "max_tokens", "extra_body", NULL};
+    ck_t c;
+    json_object *v = NULL, *map = NULL;
+    const char *own = NULL, *backend = NULL;
+    char msg[512];
+    int rc;
+
+    if ((rc = ck__init(&c, obj, "assistant", err, errlen)) < 0 ||
+        (rc = ck__unknown(&c, fields, "name, backend, model, description, system_prompt, "
+                                      "mcp_servers, max_tool_iterations, temperature, top_p, "
+                                      "max_tokens, extra_body")) < 0)
+        goto out;
+    if (name && (!json_object_object_get_ex(obj, "name", &v) || !v))
+        json_object_object_add(obj, "name", json_object_new_string(name));
+    if ((rc = ck__required_str(&c, "name", " (the model id clients use)", &own)) < 0 ||
+        (rc = ck__name(own, "._:/-", 128, "assistant", err, errlen)) < 0)
+        goto out;
+    if (name && strcmp(name, own) != 0) {
+        snprintf(msg, sizeof msg, "'%s' does not match the assistant's name '%s'", own, name);
+        rc = ck__fail(&c, "name", "%s", msg);
+        goto out;
+    }
+    if ((rc = ck__required_str(&c, "backend", " (the name of a backend)", &backend)) < 0)
+        goto out;
+    if (doc && (!json_object_object_get_ex(doc, "backends", &map) ||
+                !json_object_object_get_ex(map, backend, NULL))) {
+        rc = ck__fail(&c, "backend", "unknown backend '%s' (define it under backends first)",
+                      backend);
+        goto out;
+    }
+    if ((rc = ck__required_str(&c, "model", " (the upstream model id)", NULL)) < 0 ||
+        (rc = ck__str(&c, "description", "", "")) < 0 ||
+        (rc = ck__str(&c, "system_prompt", "", "")) < 0 ||
+        (rc = ck__strlist(&c, "mcp_servers")) < 0 ||
+        (rc = ck__refs(&c, "mcp_servers", doc, "mcp_servers", "MCP server")) < 0 ||
+        (rc = ck__num(&c, "max_tool_iterations", 0, 0, 100, 1, 1, 8, "from 0 to 100")) < 0 ||
+        (rc = ck__num(&c, "temperature", 0, 0, 2, 0, 0, 0, "from 0 to 2")) < 0 ||
+        (rc = ck__num(&c, "top_p", 0, 0, 1, 0, 0, 0, "from 0 to 1")) < 0 ||
+        (rc = ck__num(&c, "max_tokens", 0, 1, 10000000, 1, 0, 0, "greater than 0")) < 0 ||
+        (rc = ck__object(&c, "extra_body")) < 0)
+        goto out;
+    ck__reorder(obj, fields);
+out:
+    return rc;
+}
+
+/* {org}/{api}/{version}: three non-empty segments without spaces. */
+static int ck__probe_api_ok(const char *s)
+{
+    int parts = 1;
+    size_t seg = 0;
+
+    for (; *s; s++) {
+        if (*s == '/') {
+            if (!seg)
+                return 0;
+            parts++;
+            seg = 0;
+        } else if (*s == ' ' || *s == '\t') {
+            return 0;
+        } else {
+            seg++;
+        }
+    }
+    return parts == 3 && seg > 0;
+}
+
+static int ck__apiman(json_object *settings, char *err, size_t errlen)
+{
+    static const char *const fields[] = {"mode", "enabled", "gateway_url", "probe_api",
+                                         "probe_path", "api_key_header", "timeout", "cache_ttl",
+                                         "header", "secret", NULL};
+    json_object *a = NULL;
+    ck_t c;
+    const char *mode = NULL, *s;
+    char sub[512];
+    int rc;
+
+    if (!json_object_object_get_ex(settings, "apiman", &a) || !a) {
+        json_object_object_add(settings, "apiman", NULL);
+        return 0;
+    }
+    rc = ck__init(&c, a, "apiman", sub, sizeof sub);
+    if (rc == 0)
+        rc = ck__unknown(&c, fields, "mode, enabled, gateway_url, probe_api, probe_path, "
+                                     "api_key_header, timeout, cache_ttl, header, secret");
+    if (rc == 0)
+        rc = ck__required_str(&c, "mode", " (gateway_probe or trusted_header)", &mode);
+    if (rc == 0 && strcmp(mode, "gateway_probe") && strcmp(mode, "trusted_header"))
+        rc = ck__fail(&c, "mode", "must be gateway_probe or trusted_header (got '%s')", mode);
+    if (rc == 0 && ((rc = ck__bool(&c, "enabled", 1)) < 0 ||
+                    (rc = ck__str(&c, "gateway_url", NULL, "")) < 0 ||
+                    (rc = ck__str(&c, "probe_api", NULL, " ({org}/{api}/{version})")) < 0 ||
+                    (rc = ck__str(&c, "probe_path", "", "")) < 0 ||
+                    (rc = ck__str(&c, "api_key_header", "X-API-Key", "")) < 0 ||
+                    (rc = ck__num(&c, "timeout", 0, 1, 3600, 0, 1, 5, "in seconds, > 0")) < 0 ||
+                    (rc = ck__num(&c, "cache_ttl", 0, 0, 86400 * 30, 0, 1, 60,
+                                  "in seconds, >= 0")) < 0 ||
+                    (rc = ck__str(&c, "header", NULL, "")) < 0 ||
+                    (rc = ck__str(&c, "secret", NULL, "")) < 0))
+        goto out;
+    if (rc == 0 && json_object_get_boolean(json_object_object_get(a, "enabled"))) {
+        if (strcmp(mode, "gateway_probe") == 0) {
+            s = ck__get_str(a, "gateway_url");
+            if (!s || !*s)
+                rc = ck__fail(&c, "gateway_url", "required for mode gateway_probe (http(s) URL)%s",
+                              NULL);
+            else if ((rc = ck__http_url(&c, "gateway_url")) < 0)
+                goto out;
+            s = ck__get_str(a, "probe_api");
+            if (rc == 0 && (!s || !ck__probe_api_ok(s)))
+                rc = ck__fail(&c, "probe_api", "required for mode gateway_probe, of the form "
+                                               "{org}/{api}/{version}%s", NULL);
+        } else {
+            s = ck__get_str(a, "header");
+            if (!s || !*s)
+                rc = ck__fail(&c, "header", "required for mode trusted_header (the header your "
+                                            "gateway sets)%s", NULL);
+            s = ck__get_str(a, "secret");
+            if (rc == 0 && (!s || !*s))
+                rc = ck__fail(&c, "secret", "required for mode trusted_header (the shared secret "
+                                            "the gateway sends)%s", NULL);
+        }
+    }
+    if (rc == 0)
+        ck__reorder(a, fields);
+out:
+    if (rc < 0)
+        snprintf(err, errlen, "apiman.%s", sub);
+    return rc;
+}
+
+int cfg_check_settings(json_object *settings, char *err, size_t errlen)
+{
+    static const char *const fields[] = {"proxy_api_keys", "apiman", NULL};
+    ck_t c;
+    json_object *keys = NULL, *kept = NULL;
+    size_t i, n;
+    int rc;
+
+    if ((rc = ck__init(&c, settings, "settings", err, errlen)) < 0 ||
+        (rc = ck__unknown(&c, fields, "proxy_api_keys, apiman")) < 0 ||
+        (rc = ck__strlist(&c, "proxy_api_keys")) < 0)
+        goto out;
+    /* Entries empty after expansion are dropped: `- ${EXTRA_KEY:-}` is optional. */
+    json_object_object_get_ex(settings, "proxy_api_keys", &keys);
+    kept = json_object_new_array();
+    if (!kept) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    n = json_object_array_length(keys);
+    for (i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(keys, i);
+        if (json_object_get_string_len(e))
+            json_object_array_add(kept, json_object_get(e));
+    }
+    json_object_object_add(settings, "proxy_api_keys", kept);
+    kept = NULL;
+    if ((rc = ck__apiman(settings, err, errlen)) < 0)
+        goto out;
+    ck__reorder(settings, fields);
+out:
+    json_object_put(kept);
+    return rc;
+}

@@ -1,0 +1,578 @@
+/* reg — the registry in Redis: snapshot reads and atomic Lua writes.
+ *
+ * Keys (P = prefix): P"reg:version" (integer, bumped by every write),
+ * P"reg:assistants" / P"reg:backends" / P"reg:mcp_servers" (hashes name ->
+ * JSON), P"reg:settings" (JSON string); channel P"reg:changed" carries
+ * {"version":N,"kind":K,"name":X,"op":"put|del|seed"} after each write.
+ * docs/registry.md is the reference. */
+#include "shared/reg.h"
+#include "shared/log.h"
+#include "shared/rconn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REG_TIMEOUT_MS 2000
+
+struct reg {
+    redisContext *c;
+    char url[1024];
+    char prefix[128];
+    char k_version[160], k_assistants[160], k_backends[160], k_mcp[160], k_settings[160];
+    char ch_changed[160];
+    char *get_version_cmd;   /* "GET <version key>" pre-formatted: the hot path */
+    int get_version_len;
+    json_object *doc;        /* current snapshot, NULL until the first refresh */
+    long long version;
+    char err[512];
+};
+
+/* Seed: write everything unless a registry exists (ARGV[1] = "1" forces). */
+static const char REG_SEED_LUA[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 and ARGV[1] ~= '1' then\n"
+    "  return {0, tonumber(redis.call('GET', KEYS[1]))}\n"
+    "end\n"
+    "redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])\n"
+    "local i = 8\n"
+    "for k = 2, 4 do\n"
+    "  for j = 1, tonumber(ARGV[k + 3]) do\n"
+    "    redis.call('HSET', KEYS[k], ARGV[i], ARGV[i + 1]); i = i + 2\n"
+    "  end\n"
+    "end\n"
+    "redis.call('SET', KEYS[5], ARGV[3])\n"
+    "local v = redis.call('INCR', KEYS[1])\n"
+    "redis.call('PUBLISH', ARGV[2], '{\"version\":' .. v .. ',' .. ARGV[4])\n"
+    "return {1, v}\n";
+
+/* Put/del: KEYS[1] version, KEYS[2] hash or settings key. ARGV: expect,
+ * channel, name, json ("" for del), "hash"|"string", message tail. */
+static const char REG_WRITE_LUA[] =
+    "local cur = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "local expect = tonumber(ARGV[1])\n"
+    "if expect > 0 and cur ~= expect then return {-1, cur} end\n"
+    "if ARGV[4] == '' then\n"
+    "  if redis.call('HDEL', KEYS[2], ARGV[3]) == 0 then return {-2, cur} end\n"
+    "elseif ARGV[5] == 'hash' then\n"
+    "  redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])\n"
+    "else\n"
+    "  redis.call('SET', KEYS[2], ARGV[4])\n"
+    "end\n"
+    "local v = redis.call('INCR', KEYS[1])\n"
+    "redis.call('PUBLISH', ARGV[2], '{\"version\":' .. v .. ',' .. ARGV[6])\n"
+    "return {1, v}\n";
+
+static void reg__seterr(reg_t *r, const char *fmt, const char *a, const char *b)
+{
+    snprintf(r->err, sizeof r->err, fmt, a ? a : "", b ? b : "");
+}
+
+static void reg__drop(reg_t *r)
+{
+    if (r->c)
+        redisFree(r->c);
+    r->c = NULL;
+}
+
+static int reg__connect(reg_t *r)
+{
+    char err[512];
+
+    if (r->c)
+        return 0;
+    r->c = rconn_connect(r->url, REG_TIMEOUT_MS, err, sizeof err);
+    if (!r->c) {
+        snprintf(r->err, sizeof r->err, "%s", err);
+        return -ECONNREFUSED;
+    }
+    return 0;
+}
+
+/* A command failed at the connection level: forget the connection so the
+ * next call opens a new one. */
+static int reg__io_fail(reg_t *r, const char *what)
+{
+    reg__seterr(r, "Redis %s failed: %s", what, r->c && r->c->errstr[0] ? r->c->errstr : "no reply");
+    reg__drop(r);
+    return -EIO;
+}
+
+int reg_open(reg_t **out, const char *url, const char *prefix, char *err, size_t errlen)
+{
+    reg_t *r = NULL;
+    int rc = 0;
+
+    *out = NULL;
+    r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (!prefix)
+        prefix = rconn_prefix();
+    if (!url)
+        url = rconn_url();
+    if (strlen(url) >= sizeof r->url || strlen(prefix) >= sizeof r->prefix) {
+        snprintf(err, errlen, "Redis URL or key prefix too long");
+        rc = -EINVAL;
+        goto out;
+    }
+    snprintf(r->url, sizeof r->url, "%s", url);
+    snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
+    snprintf(r->k_version, sizeof r->k_version, "%sreg:version", prefix);
+    snprintf(r->k_assistants, sizeof r->k_assistants, "%sreg:assistants", prefix);
+    snprintf(r->k_backends, sizeof r->k_backends, "%sreg:backends", prefix);
+    snprintf(r->k_mcp, sizeof r->k_mcp, "%sreg:mcp_servers", prefix);
+    snprintf(r->k_settings, sizeof r->k_settings, "%sreg:settings", prefix);
+    snprintf(r->ch_changed, sizeof r->ch_changed, "%sreg:changed", prefix);
+    r->get_version_len = redisFormatCommand(&r->get_version_cmd, "GET %s", r->k_version);
+    if (r->get_version_len < 0) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (reg__connect(r) < 0) {
+        snprintf(err, errlen, "%s", r->err);
+        rc = -ECONNREFUSED;
+        goto out;
+    }
+    *out = r;
+    r = NULL;
+out:
+    reg_close(r);
+    return rc;
+}
+
+void reg_close(reg_t *r)
+{
+    if (!r)
+        return;
+    reg__drop(r);
+    free(r->get_version_cmd);
+    json_object_put(r->doc);
+    free(r);
+}
+
+/* One GET of the version on the current connection. 1 = have it, 0 = key
+ * absent, <0 = failure (connection dropped). */
+static int reg__get_version(reg_t *r, long long *v)
+{
+    redisReply *rep = NULL;
+    void *vp = NULL;
+    char *end;
+    int rc;
+
+    if (redisAppendFormattedCommand(r->c, r->get_version_cmd, (size_t)r->get_version_len) !=
+            REDIS_OK ||
+        redisGetReply(r->c, &vp) != REDIS_OK)
+        return reg__io_fail(r, "GET version");
+    rep = vp;
+    if (rep->type == REDIS_REPLY_NIL) {
+        rc = 0;
+    } else if (rep->type == REDIS_REPLY_STRING) {
+        errno = 0;
+        *v = strtoll(rep->str, &end, 10);
+        rc = (errno || *end) ? -EIO : 1;
+        if (rc < 0)
+            reg__seterr(r, "Redis key %s holds '%s', not a version number", r->k_version, rep->str);
+    } else {
+        reg__seterr(r, "Redis GET %s: %s", r->k_version,
+                    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        rc = -EIO;
+    }
+    freeReplyObject(rep);
+    return rc;
+}
+
+/* hash reply (name, json, ...) -> object; unparsable entries are skipped with
+ * a warning rather than taking the whole registry down. */
+static json_object *reg__hash(redisReply *h, const char *kind)
+{
+    json_object *map = json_object_new_object();
+    size_t i;
+
+    if (!map || h->type != REDIS_REPLY_ARRAY)
+        return map;
+    for (i = 0; i + 1 < h->elements; i += 2) {
+        redisReply *k = h->element[i], *v = h->element[i + 1];
+        json_object *obj;
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        obj = json_tokener_parse(v->str);
+        if (!obj || !json_object_is_type(obj, json_type_object)) {
+            log_warn("registry: %s '%s' is not a JSON object; ignored", kind, k->str);
+            json_object_put(obj);
+            continue;
+        }
+        json_object_object_add(map, k->str, obj);
+    }
+    return map;
+}
+
+/* MULTI; GET version; HGETALL x3; GET settings; EXEC — one consistent read. */
+static int reg__reload(reg_t *r)
+{
+    redisReply *rep = NULL, *ex;
+    json_object *doc = NULL, *settings = NULL;
+    void *vp;
+    int rc = 0, i;
+    char *end;
+
+    redisAppendCommand(r->c, "MULTI");
+    redisAppendCommand(r->c, "GET %s", r->k_version);
+    redisAppendCommand(r->c, "HGETALL %s", r->k_assistants);
+    redisAppendCommand(r->c, "HGETALL %s", r->k_backends);
+    redisAppendCommand(r->c, "HGETALL %s", r->k_mcp);
+    redisAppendCommand(r->c, "GET %s", r->k_settings);
+    redisAppendCommand(r->c, "EXEC");
+    for (i = 0; i < 7; i++) {
+        if (redisGetReply(r->c, &vp) != REDIS_OK) {
+            rc = reg__io_fail(r, "registry read");
+            goto out;
+        }
+        if (i < 6) {
+            freeReplyObject(vp);
+            continue;
+        }
+        rep = vp;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 5) {
+        reg__seterr(r, "Redis registry read: %s%s",
+                    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected EXEC reply", NULL);
+        rc = -EIO;
+        goto out;
+    }
+    ex = rep->element[0];
+    if (ex->type == REDIS_REPLY_NIL) {
+        reg__seterr(r, "Redis holds no registry (key %s is missing): seed it from a config file%s",
+                    r->k_version, NULL);
+        rc = -ENOENT;
+        goto out;
+    }
+    doc = json_object_new_object();
+    if (!doc) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    json_object_object_add(doc, "backends", reg__hash(rep->element[2], "backend"));
+    json_object_object_add(doc, "mcp_servers", reg__hash(rep->element[3], "MCP server"));
+    json_object_object_add(doc, "assistants", reg__hash(rep->element[1], "assistant"));
+    if (rep->element[4]->type == REDIS_REPLY_STRING)
+        settings = json_tokener_parse(rep->element[4]->str);
+    if (!settings || !json_object_is_type(settings, json_type_object)) {
+        json_object_put(settings);
+        settings = json_tokener_parse("{\"proxy_api_keys\":[],\"apiman\":null}");
+    }
+    json_object_object_add(doc, "settings", settings);
+    json_object_put(r->doc);
+    r->doc = doc;
+    doc = NULL;
+    r->version = strtoll(ex->str ? ex->str : "0", &end, 10);
+out:
+    if (rep)
+        freeReplyObject(rep);
+    json_object_put(doc);
+    return rc;
+}
+
+int reg_refresh(reg_t *r)
+{
+    long long v = 0;
+    int rc, attempt;
+
+    /* A second attempt only when a connection we already had turned out to
+     * be dead (Redis restarted): reconnecting is then the transparent fix. */
+    for (attempt = 0; attempt < 2; attempt++) {
+        int had_conn = r->c != NULL;
+        if ((rc = reg__connect(r)) < 0)
+            return rc;
+        rc = reg__get_version(r, &v);
+        if (rc == -EIO && !r->c && had_conn)
+            continue;
+        break;
+    }
+    if (rc < 0)
+        return rc;
+    if (rc == 0) {
+        reg__seterr(r, "Redis holds no registry (key %s is missing): seed it from a config file%s",
+                    r->k_version, NULL);
+        return -ENOENT;
+    }
+    if (r->doc && v == r->version)
+        return 0;                      /* the hot path: one GET, nothing built */
+    return reg__reload(r);
+}
+
+json_object *reg_doc(reg_t *r)
+{
+    return r->doc;
+}
+
+json_object *reg_all(reg_t *r, const char *kind)
+{
+    json_object *m = NULL;
+    if (!r->doc || !json_object_object_get_ex(r->doc, kind, &m))
+        return NULL;
+    return m;
+}
+
+json_object *reg_get(reg_t *r, const char *kind, const char *name)
+{
+    json_object *m = reg_all(r, kind), *o = NULL;
+    if (!m || !name || !json_object_object_get_ex(m, name, &o))
+        return NULL;
+    return o;
+}
+
+json_object *reg_settings(reg_t *r)
+{
+    return reg_all(r, "settings");
+}
+
+long long reg_version(reg_t *r)
+{
+    return r->version;
+}
+
+redisContext *reg_redis(reg_t *r)
+{
+    return r->c;
+}
+
+const char *reg_prefix(const reg_t *r)
+{
+    return r->prefix;
+}
+
+const char *reg_errstr(const reg_t *r)
+{
+    return r->err;
+}
+
+/* The change message after `{"version":N,`, JSON-escaped by json-c. */
+static char *reg__msg_tail(const char *kind, const char *name, const char *op)
+{
+    json_object *o = json_object_new_object();
+    char *tail = NULL;
+    const char *s;
+
+    if (!o)
+        return NULL;
+    json_object_object_add(o, "kind", json_object_new_string(kind));
+    json_object_object_add(o, "name", json_object_new_string(name));
+    json_object_object_add(o, "op", json_object_new_string(op));
+    s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    if (s && s[0] == '{')
+        tail = strdup(s + 1);
+    json_object_put(o);
+    return tail;
+}
+
+/* Runs EVAL with argv on a live connection, reconnecting once if the one we
+ * had is dead. Returns the reply (caller frees) or NULL with r->err set. */
+static redisReply *reg__eval(reg_t *r, int argc, const char **argv, const size_t *lens, int *rc)
+{
+    redisReply *rep = NULL;
+    int attempt;
+
+    for (attempt = 0; attempt < 2; attempt++) {
+        int had_conn = r->c != NULL;
+        if ((*rc = reg__connect(r)) < 0)
+            return NULL;
+        rep = redisCommandArgv(r->c, argc, argv, lens);
+        if (rep)
+            break;
+        *rc = reg__io_fail(r, "registry write");
+        if (!had_conn)
+            return NULL;
+    }
+    if (!rep)
+        return NULL;
+    if (rep->type == REDIS_REPLY_ERROR || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+        rep->element[0]->type != REDIS_REPLY_INTEGER) {
+        reg__seterr(r, "Redis registry script failed: %s%s",
+                    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply", NULL);
+        freeReplyObject(rep);
+        *rc = -EIO;
+        return NULL;
+    }
+    *rc = 0;
+    return rep;
+}
+
+static const char *reg__hash_key(reg_t *r, const char *kind)
+{
+    if (!strcmp(kind, "assistants"))
+        return r->k_assistants;
+    if (!strcmp(kind, "backends"))
+        return r->k_backends;
+    if (!strcmp(kind, "mcp_servers"))
+        return r->k_mcp;
+    return NULL;
+}
+
+static int reg__write(reg_t *r, const char *kind, const char *name, const char *json,
+                      long long expect_version, const char *op)
+{
+    const char *argv[11];
+    size_t lens[11];
+    const char *key = reg__hash_key(r, kind);
+    int is_settings = !strcmp(kind, "settings");
+    char expect[32];
+    char *tail = NULL;
+    redisReply *rep = NULL;
+    int rc = 0, i;
+
+    if (!key && !is_settings) {
+        reg__seterr(r, "unknown registry kind '%s' (assistants, backends, mcp_servers, settings)",
+                    kind, NULL);
+        return -EINVAL;
+    }
+    if (!name)
+        name = "";
+    tail = reg__msg_tail(kind, name, op);
+    if (!tail) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    snprintf(expect, sizeof expect, "%lld", expect_version > 0 ? expect_version : 0);
+    argv[0] = "EVAL";
+    argv[1] = REG_WRITE_LUA;
+    argv[2] = "2";
+    argv[3] = r->k_version;
+    argv[4] = is_settings ? r->k_settings : key;
+    argv[5] = expect;
+    argv[6] = r->ch_changed;
+    argv[7] = name;
+    argv[8] = json;
+    argv[9] = is_settings ? "string" : "hash";
+    argv[10] = tail;
+    for (i = 0; i < 11; i++)
+        lens[i] = strlen(argv[i]);
+    rep = reg__eval(r, 11, argv, lens, &rc);
+    if (!rep)
+        goto out;
+    if (rep->element[0]->integer == -1) {
+        snprintf(r->err, sizeof r->err,
+                 "the registry changed (now version %lld, expected %lld): re-read and retry",
+                 (long long)rep->element[1]->integer, expect_version);
+        rc = -EAGAIN;
+    } else if (rep->element[0]->integer == -2) {
+        snprintf(r->err, sizeof r->err, "%s '%s' does not exist", kind, name);
+        rc = -ENOENT;
+    }
+out:
+    if (rep)
+        freeReplyObject(rep);
+    free(tail);
+    return rc;
+}
+
+/* Serialises an object for Redis; the caller's object is not changed. */
+static const char *reg__json(json_object *obj)
+{
+    return json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
+                                                   JSON_C_TO_STRING_NOSLASHESCAPE);
+}
+
+int reg_put(reg_t *r, const char *kind, const char *name, json_object *obj,
+            long long expect_version)
+{
+    const char *json;
+
+    if (!obj) {
+        reg__seterr(r, "reg_put: no object to write for %s '%s'", kind, name);
+        return -EINVAL;
+    }
+    json = reg__json(obj);
+    if (!json)
+        return -ENOMEM;
+    return reg__write(r, kind, name, json, expect_version, "put");
+}
+
+int reg_del(reg_t *r, const char *kind, const char *name, long long expect_version)
+{
+    if (!strcmp(kind, "settings")) {
+        reg__seterr(r, "settings cannot be deleted, only replaced%s%s", NULL, NULL);
+        return -EINVAL;
+    }
+    return reg__write(r, kind, name, "", expect_version, "del");
+}
+
+int reg_seed(reg_t *r, json_object *doc, int reseed, int *seeded)
+{
+    static const char *const kinds[3] = {"assistants", "backends", "mcp_servers"};
+    const char **argv = NULL;
+    size_t *lens = NULL, n = 15, pos, i;
+    json_object *maps[3] = {NULL, NULL, NULL}, *settings = NULL;
+    char counts[3][24];
+    char *tail = NULL, *settings_json = NULL;
+    redisReply *rep = NULL;
+    int rc = 0, k;
+
+    *seeded = 0;
+    for (k = 0; k < 3; k++) {
+        if (json_object_object_get_ex(doc, kinds[k], &maps[k]) &&
+            json_object_is_type(maps[k], json_type_object))
+            n += 2 * (size_t)json_object_object_length(maps[k]);
+        else
+            maps[k] = NULL;
+        snprintf(counts[k], sizeof counts[k], "%d", maps[k] ? json_object_object_length(maps[k]) : 0);
+    }
+    json_object_object_get_ex(doc, "settings", &settings);
+    settings_json = strdup(settings ? reg__json(settings) : "{\"proxy_api_keys\":[],\"apiman\":null}");
+    tail = reg__msg_tail("all", "", "seed");
+    argv = calloc(n, sizeof *argv);
+    lens = calloc(n, sizeof *lens);
+    if (!settings_json || !tail || !argv || !lens) {
+        rc = -ENOMEM;
+        snprintf(r->err, sizeof r->err, "out of memory seeding the registry");
+        goto out;
+    }
+    /* EVAL script 5 KEYS... ARGV: reseed, channel, settings, message tail,
+     * three counts (in KEYS order), then name/json pairs. */
+    pos = 0;
+    argv[pos++] = "EVAL";
+    argv[pos++] = REG_SEED_LUA;
+    argv[pos++] = "5";
+    argv[pos++] = r->k_version;
+    argv[pos++] = r->k_assistants;
+    argv[pos++] = r->k_backends;
+    argv[pos++] = r->k_mcp;
+    argv[pos++] = r->k_settings;
+    argv[pos++] = reseed ? "1" : "0";
+    argv[pos++] = r->ch_changed;
+    argv[pos++] = settings_json;
+    argv[pos++] = tail;
+    for (k = 0; k < 3; k++)
+        argv[pos++] = counts[k];
+    for (k = 0; k < 3; k++) {
+        if (!maps[k])
+            continue;
+        json_object_object_foreach(maps[k], name, obj) {
+            const char *js = reg__json(obj);
+            if (!js) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            argv[pos++] = name;
+            argv[pos++] = js;
+        }
+    }
+    for (i = 0; i < pos; i++)
+        lens[i] = strlen(argv[i]);
+    rep = reg__eval(r, (int)pos, argv, lens, &rc);
+    if (!rep)
+        goto out;
+    *seeded = rep->element[0]->integer == 1;
+out:
+    if (rep)
+        freeReplyObject(rep);
+    free(argv);
+    free(lens);
+    free(tail);
+    free(settings_json);
+    return rc;
+}
