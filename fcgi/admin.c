@@ -1,8 +1,298 @@
-/* STUB: replaced by the admin API (issue 6). */
+/* admin — the /admin API (docs/admin.md): read and edit the registry in
+ * Redis. Validation is cfg's (the same checks config.yaml gets); writes are
+ * reg's (atomic, versioned, announced on <prefix>reg:changed, so every
+ * responder and broker of the fleet sees them). Pure parts: admin_route.c
+ * (paths), admin_doc.c (redaction, references, bodies). */
 #include "fcgi/admin.h"
+
+#include "agent/mcpc.h"
+#include "fcgi/admin_doc.h"
+#include "fcgi/admin_route.h"
+#include "fcgi/auth.h"
+#include "fcgi/auth_cred.h"
+#include "shared/cfg.h"
+#include "shared/log.h"
+#include "shared/rconn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A write races other writers through reg's version check; a few retries
+ * against a refreshed snapshot settle any realistic contention. */
+#define ADMIN_WRITE_TRIES 5
+#define ADMIN_TOOLS_TIMEOUT_MS 30000
+
+static int admin__send_owned(http_req_t *req, int status, json_object *obj)
+{
+    int rc;
+    if (!obj)
+        return http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
+    rc = http_send_json(req, status, obj, NULL);
+    json_object_put(obj);
+    return rc;
+}
+
+/* 0 when the request may use the admin API; otherwise answers and returns 1. */
+static int admin__gate(http_req_t *req, int *sent_rc)
+{
+    const char *key = getenv("ADMIN_API_KEY");
+    if (!key || !*key) {
+        *sent_rc = http_send_error(req, 403, "permission_error", "admin_disabled", NULL,
+                                   "The admin API is disabled: set ADMIN_API_KEY in the "
+                                   "responders' environment to enable it.");
+        return 1;
+    }
+    auth_cred_t tok = auth_cred_bearer(http_header(req, "Authorization"));
+    if (tok.p && auth_cred_equal(tok.p, tok.len, key, strlen(key)))
+        return 0;
+    json_object *e = json_object_new_object(), *o = json_object_new_object();
+    if (!e || !o) {
+        json_object_put(e);
+        json_object_put(o);
+        *sent_rc = http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
+        return 1;
+    }
+    json_object_object_add(e, "message",
+                           json_object_new_string(tok.p ? "Invalid admin API key."
+                                                        : "Missing admin API key: send "
+                                                          "'Authorization: Bearer <ADMIN_API_KEY>'."));
+    json_object_object_add(e, "type", json_object_new_string("authentication_error"));
+    json_object_object_add(e, "param", NULL);
+    json_object_object_add(e, "code", json_object_new_string("invalid_api_key"));
+    json_object_object_add(o, "error", e);
+    *sent_rc = http_send_json(req, 401, o, "WWW-Authenticate: Bearer\r\n");
+    json_object_put(o);
+    return 1;
+}
+
+static int admin__config(http_req_t *req)
+{
+    json_object *doc = reg_doc(req->reg);
+    const char *format = http_query_param(req, "format");
+    if (!doc)
+        return http_send_error(req, 503, "api_error", "registry_unavailable", NULL,
+                               "The registry is not loaded (Redis: %s).", reg_errstr(req->reg));
+    if (format && strcmp(format, "yaml") == 0) {
+        json_object *red = admin_doc_redact(doc, ADMIN_REDACT_YAML);
+        char *yaml = red ? cfg_dump_yaml(red) : NULL;
+        int rc = yaml ? http_send(req, 200, "application/yaml; charset=utf-8", NULL, yaml,
+                                  strlen(yaml))
+                      : http_send_error(req, 500, "api_error", NULL, NULL,
+                                        "could not write the registry as YAML (out of memory)");
+        free(yaml);
+        json_object_put(red);
+        return rc;
+    }
+    if (format && *format && strcmp(format, "json") != 0)
+        return http_send_error(req, 400, "invalid_request_error", NULL, "format",
+                               "format: must be json or yaml");
+    json_object *out = admin_doc_redact(doc, ADMIN_REDACT_JSON);
+    if (out) {
+        json_object_object_add(out, "version", json_object_new_int64(reg_version(req->reg)));
+        json_object_object_add(out, "auth", auth_describe(req->reg));
+    }
+    return admin__send_owned(req, 200, out);
+}
+
+static int admin__list(http_req_t *req, const admin_route_t *r)
+{
+    json_object *all = reg_all(req->reg, r->kind);
+    json_object *out = json_object_new_object();
+    if (out && all) {
+        json_object_object_foreach(all, k, v)
+            json_object_object_add(out, k, admin_doc_redact_one(r->kind, v, ADMIN_REDACT_JSON));
+    }
+    return admin__send_owned(req, 200, out);
+}
+
+static int admin__not_found(http_req_t *req, const admin_route_t *r)
+{
+    return http_send_error(req, 404, "invalid_request_error", "not_found", "name",
+                           "No %s named '%s' (GET /admin/%s lists them).", r->kind, r->name,
+                           strcmp(r->kind, "mcp_servers") == 0 ? "mcp" : r->kind);
+}
+
+static int admin__get(http_req_t *req, const admin_route_t *r)
+{
+    json_object *obj = reg_get(req->reg, r->kind, r->name);
+    if (!obj)
+        return admin__not_found(req, r);
+    return admin__send_owned(req, 200, admin_doc_redact_one(r->kind, obj, ADMIN_REDACT_JSON));
+}
+
+/* Validates obj (in place) against the current snapshot. 0, or -EINVAL with
+ * err "field: problem". */
+static int admin__validate(http_req_t *req, const char *kind, const char *name, json_object *obj,
+                           char *err, size_t errlen)
+{
+    if (strcmp(kind, "assistants") == 0)
+        return cfg_check_assistant(name, obj, reg_doc(req->reg), err, errlen);
+    if (strcmp(kind, "backends") == 0)
+        return cfg_check_backend(name, obj, err, errlen);
+    return cfg_check_mcp_server(name, obj, err, errlen);
+}
+
+static int admin__put(http_req_t *req, const admin_route_t *r)
+{
+    int rc;
+    char err[512], param[128];
+    const char *bparam = NULL;
+    json_object *obj = NULL;
+    int existed = 0, wrc = -EAGAIN;
+
+    int brc = admin_doc_body(r->kind, r->name, req->body, req->body_len, &obj, err, sizeof(err),
+                             &bparam);
+    if (brc != 0) {
+        rc = http_send_error(req, brc == -EINVAL ? 422 : 400, "invalid_request_error",
+                             brc == -EINVAL ? "invalid_value" : "invalid_json", bparam, "%s", err);
+        goto out;
+    }
+    for (int i = 0; i < ADMIN_WRITE_TRIES && wrc == -EAGAIN; i++) {
+        /* each try validates a fresh copy against the snapshot it writes over */
+        json_object *tryobj = NULL;
+        if (i > 0 && reg_refresh(req->reg) != 0)
+            break;
+        if (json_object_deep_copy(obj, &tryobj, NULL) != 0) {
+            wrc = -ENOMEM;
+            break;
+        }
+        if (admin__validate(req, r->kind, r->name, tryobj, err, sizeof(err)) != 0) {
+            admin_doc_err_param(err, param, sizeof(param));
+            rc = http_send_error(req, 422, "invalid_request_error", "invalid_value",
+                                 param[0] ? param : NULL, "%s", err);
+            json_object_put(tryobj);
+            goto out;
+        }
+        existed = reg_get(req->reg, r->kind, r->name) != NULL;
+        wrc = reg_put(req->reg, r->kind, r->name, tryobj, reg_version(req->reg));
+        json_object_put(tryobj);
+    }
+    if (wrc == -EAGAIN) {
+        rc = http_send_error(req, 409, "invalid_request_error", "conflict", NULL,
+                             "The registry kept changing during the write; try again.");
+        goto out;
+    }
+    if (wrc != 0) {
+        rc = http_send_error(req, 503, "api_error", "registry_unavailable", NULL,
+                             "Could not write %s '%s' to Redis: %s", r->kind, r->name,
+                             reg_errstr(req->reg));
+        goto out;
+    }
+    log_info("admin: %s %s '%s'", existed ? "replaced" : "created", r->kind, r->name);
+    reg_refresh(req->reg);
+    json_object *stored = reg_get(req->reg, r->kind, r->name);
+    rc = admin__send_owned(req, existed ? 200 : 201,
+                           admin_doc_redact_one(r->kind, stored ? stored : obj,
+                                                ADMIN_REDACT_JSON));
+out:
+    json_object_put(obj);
+    return rc;
+}
+
+static int admin__delete(http_req_t *req, const admin_route_t *r)
+{
+    int rc, wrc = -EAGAIN;
+    for (int i = 0; i < ADMIN_WRITE_TRIES && wrc == -EAGAIN; i++) {
+        if (i > 0 && reg_refresh(req->reg) != 0)
+            break;
+        if (!reg_get(req->reg, r->kind, r->name))
+            return admin__not_found(req, r);
+        json_object *users = admin_doc_users(reg_doc(req->reg), r->kind, r->name);
+        size_t nu = users ? json_object_array_length(users) : 0;
+        if (nu > 0) {
+            rc = http_send_error(req, 409, "invalid_request_error", "in_use", "name",
+                                 "%s '%s' is still used by assistant%s %s: change or delete "
+                                 "them first.", r->kind, r->name, nu > 1 ? "s" : "",
+                                 json_object_to_json_string_ext(users, JSON_C_TO_STRING_PLAIN));
+            json_object_put(users);
+            return rc;
+        }
+        json_object_put(users);
+        wrc = reg_del(req->reg, r->kind, r->name, reg_version(req->reg));
+    }
+    if (wrc == -ENOENT)
+        return admin__not_found(req, r);
+    if (wrc == -EAGAIN)
+        return http_send_error(req, 409, "invalid_request_error", "conflict", NULL,
+                               "The registry kept changing during the delete; try again.");
+    if (wrc != 0)
+        return http_send_error(req, 503, "api_error", "registry_unavailable", NULL,
+                               "Could not delete %s '%s' in Redis: %s", r->kind, r->name,
+                               reg_errstr(req->reg));
+    log_info("admin: deleted %s '%s'", r->kind, r->name);
+    json_object *out = json_object_new_object();
+    if (out) {
+        json_object_object_add(out, "id", json_object_new_string(r->name));
+        json_object_object_add(out, "object", json_object_new_string(r->kind));
+        json_object_object_add(out, "deleted", json_object_new_boolean(1));
+    }
+    return admin__send_owned(req, 200, out);
+}
+
+static int admin__tools(http_req_t *req, const admin_route_t *r)
+{
+    char err[512] = "";
+    json_object *tools = NULL;
+    if (!reg_get(req->reg, "mcp_servers", r->name))
+        return admin__not_found(req, r);
+    mcpc_t *c = mcpc_new(rconn_url(), reg_prefix(req->reg));
+    if (!c)
+        return http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
+    int trc = mcpc_tools(c, r->name, ADMIN_TOOLS_TIMEOUT_MS, &tools, err, sizeof(err));
+    mcpc_free(c);
+    if (trc != 0) {
+        int status = trc == -ETIMEDOUT ? 504 : trc == -EIO ? 502 : 503;
+        return http_send_error(req, status, "api_error",
+                               trc == -ETIMEDOUT ? "mcp_timeout" : "mcp_unavailable", NULL,
+                               "MCP server '%s': %s", r->name, err[0] ? err : strerror(-trc));
+    }
+    json_object *out = json_object_new_object();
+    if (!out) {
+        json_object_put(tools);
+        return http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
+    }
+    json_object_object_add(out, "object", json_object_new_string("list"));
+    json_object_object_add(out, "server", json_object_new_string(r->name));
+    json_object_object_add(out, "data", tools);
+    return admin__send_owned(req, 200, out);
+}
 
 int admin_handle(http_req_t *req)
 {
-    return http_send_error(req, 404, "invalid_request_error", "not_found", NULL,
-                           "the admin API is not built yet");
+    int rc = 0;
+    admin_route_t r;
+    if (admin__gate(req, &rc))
+        return rc;
+    int prc = admin_route_parse(req->path, &r);
+    if (prc == -EINVAL)
+        return http_send_error(req, 422, "invalid_request_error", "invalid_value", "name",
+                               "name: must be 1 to %d characters without control characters",
+                               ADMIN_NAME_MAX);
+    if (prc != 0)
+        return http_send_error(req, 404, "invalid_request_error", "not_found", NULL,
+                               "Unknown admin route %s %s: see docs/admin.md.", req->method,
+                               req->path);
+    if (!admin_route_allows(&r, req->method))
+        return http_send_error(req, 405, "invalid_request_error", "method_not_allowed", NULL,
+                               "%s is not allowed on %s (allowed: %s).", req->method, req->path,
+                               r.allow);
+    switch (r.target) {
+    case ADMIN_T_CONFIG:
+        return admin__config(req);
+    case ADMIN_T_LIST:
+        return admin__list(req, &r);
+    case ADMIN_T_TOOLS:
+        return admin__tools(req, &r);
+    case ADMIN_T_ITEM:
+        if (strcmp(req->method, "PUT") == 0)
+            return admin__put(req, &r);
+        if (strcmp(req->method, "DELETE") == 0)
+            return admin__delete(req, &r);
+        return admin__get(req, &r);
+    default:
+        return http_send_error(req, 404, "invalid_request_error", "not_found", NULL,
+                               "Unknown admin route.");
+    }
 }

@@ -54,6 +54,12 @@ static int auth_conf__apiman(json_object *am, auth_conf_t *c, char *err, size_t 
 {
     int rc = -EINVAL;
     const char *mode = auth_conf__str(am, "mode");
+    json_object *en;
+    if (json_object_object_get_ex(am, "enabled", &en) && en &&
+        json_object_is_type(en, json_type_boolean) && !json_object_get_boolean(en)) {
+        rc = 0;   /* configured but switched off: no apiman provider */
+        goto out;
+    }
     if (!mode) {
         snprintf(err, errlen, "apiman.mode: required (gateway_probe or trusted_header)");
         goto out;

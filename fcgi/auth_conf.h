@@ -3,7 +3,7 @@
  *
  * Settings shape (docs/auth.md):
  *   proxy_api_keys: [key, ...]                      -> static provider
- *   apiman: { mode: gateway_probe | trusted_header,
+ *   apiman: { mode: gateway_probe | trusted_header, enabled (default true),
  *             gateway_url, probe_api ("org/api/version"), probe_path,
  *             api_key_header (default X-API-Key), timeout (s, default 5),
  *             cache_ttl (s, default 60),             -> gateway_probe

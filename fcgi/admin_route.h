@@ -1,0 +1,34 @@
+/* admin_route — /admin paths to actions (a parser: no I/O, no allocation). */
+#ifndef AIPROXY_ADMIN_ROUTE_H
+#define AIPROXY_ADMIN_ROUTE_H
+
+#include <stddef.h>
+
+#define ADMIN_NAME_MAX 256
+
+typedef enum admin_target {
+    ADMIN_T_NONE = 0,   /* unknown path: 404 */
+    ADMIN_T_CONFIG,     /* /admin/config                 GET */
+    ADMIN_T_LIST,       /* /admin/{kind}                  GET */
+    ADMIN_T_ITEM,       /* /admin/{kind}/{name}           GET PUT DELETE */
+    ADMIN_T_TOOLS,      /* /admin/mcp/{name}/tools        GET */
+} admin_target_t;
+
+typedef struct admin_route {
+    admin_target_t target;
+    const char *kind;           /* registry kind: "assistants", "backends", "mcp_servers"; static */
+    char name[ADMIN_NAME_MAX + 1];
+    const char *allow;          /* the methods this target answers, for 405; static */
+} admin_route_t;
+
+/* Parses `path` (no query string). Returns 0 with *out filled, -ENOENT for a
+ * path that is not an admin resource, -EINVAL for a name that is empty, too
+ * long or holds control characters. Names of assistants and backends may hold
+ * '/' (model-style names like "team/gpt"); MCP server names may not, since
+ * /admin/mcp/{name}/tools follows them. */
+int admin_route_parse(const char *path, admin_route_t *out);
+
+/* 1 when `method` is one `r` answers. */
+int admin_route_allows(const admin_route_t *r, const char *method);
+
+#endif
