@@ -1,0 +1,482 @@
+/* broker — Redis side of the mcp-broker daemon (see broker.h).
+ *
+ * Flow of a call: a message on <prefix>mcp:calls → wire_req_decode → the
+ * server_t (created from the registry on first mention) → ownership: a server
+ * whose lease we hold runs at once; otherwise the lease script decides (taken
+ * → run; a live broker has it → ignore, that broker answers) → the session →
+ * answer PUBLISHed on the request's reply channel. */
+#include "mcp-broker/broker.h"
+#include "mcp-broker/lease.h"
+#include "mcp-broker/server.h"
+#include "shared/log.h"
+#include "shared/rconn.h"
+#include "shared/reg.h"
+#include "shared/wire.h"
+
+#include <errno.h>
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define BROKER_RECONNECT_MS 1000
+
+struct broker {
+    uv_loop_t *loop;
+    char prefix[128];
+    char url[1024];
+    char id[WIRE_ID_LEN + 1];
+    char ch_calls[192], ch_reg[192], k_alive[192];
+    rconn_addr_t addr;
+    reg_t *reg;
+    redisAsyncContext *sub, *cmd;
+    uv_timer_t beat;            /* liveness key + lease renewal, and reconnects */
+    server_t *servers;
+    int stopping;
+    int retiring;               /* servers retired but not yet freed */
+    int beat_closed;
+    void (*done)(void *);
+    void *done_ud;
+};
+
+/* --- Redis plumbing ---------------------------------------------------------- */
+
+static void broker__maybe_done(broker_t *b);
+static void broker__connect(broker_t *b);
+
+static void broker__on_disconnect(const redisAsyncContext *c, int status)
+{
+    broker_t *b = c->data;
+
+    if (c == b->sub)
+        b->sub = NULL;
+    if (c == b->cmd)
+        b->cmd = NULL;
+    if (b->stopping) {
+        broker__maybe_done(b);
+        return;
+    }
+    if (status != REDIS_OK)
+        log_error("lost Redis at %s: %s (reconnecting)", b->url, c->errstr);
+    /* one connection without the other is of no use */
+    if (b->sub)
+        redisAsyncDisconnect(b->sub);
+    if (b->cmd)
+        redisAsyncDisconnect(b->cmd);
+}
+
+static void broker__on_connect(const redisAsyncContext *c, int status)
+{
+    broker_t *b = c->data;
+
+    if (status != REDIS_OK) {
+        log_error("cannot reach Redis at %s: %s", b->url, c->errstr);
+        if (c == b->sub)
+            b->sub = NULL;
+        if (c == b->cmd)
+            b->cmd = NULL;
+        if (b->sub)
+            redisAsyncDisconnect(b->sub);
+        if (b->cmd)
+            redisAsyncDisconnect(b->cmd);
+        broker__maybe_done(b);
+    }
+}
+
+static redisAsyncContext *broker__open(broker_t *b)
+{
+    redisAsyncContext *c = b->addr.path[0] ? redisAsyncConnectUnix(b->addr.path)
+                                           : redisAsyncConnect(b->addr.host, b->addr.port);
+    if (!c)
+        return NULL;
+    if (c->err) {
+        log_error("cannot reach Redis at %s: %s", b->url, c->errstr);
+        redisAsyncFree(c);
+        return NULL;
+    }
+    c->data = b;
+    redisLibuvAttach(c, b->loop);
+    redisAsyncSetConnectCallback(c, broker__on_connect);
+    redisAsyncSetDisconnectCallback(c, broker__on_disconnect);
+    if (b->addr.password[0]) {
+        if (b->addr.user[0])
+            redisAsyncCommand(c, NULL, NULL, "AUTH %s %s", b->addr.user, b->addr.password);
+        else
+            redisAsyncCommand(c, NULL, NULL, "AUTH %s", b->addr.password);
+    }
+    if (b->addr.db)
+        redisAsyncCommand(c, NULL, NULL, "SELECT %d", b->addr.db);
+    return c;
+}
+
+void broker_publish(broker_t *b, const char *channel, const char *text)
+{
+    if (!b->cmd || !text) {
+        log_warn("answer on %s lost: Redis is not connected", channel);
+        return;
+    }
+    redisAsyncCommand(b->cmd, NULL, NULL, "PUBLISH %s %b", channel, text, strlen(text));
+}
+
+void broker_reply_error(broker_t *b, const char *reply, const char *id, const char *error)
+{
+    char *t = wire_reply_error(id, error);
+    broker_publish(b, reply, t);
+    free(t);
+}
+
+void broker_set_key(broker_t *b, const char *key, const char *text)
+{
+    if (b->cmd && text)
+        redisAsyncCommand(b->cmd, NULL, NULL, "SET %s %b", key, text, strlen(text));
+}
+
+void broker_del_key(broker_t *b, const char *key)
+{
+    if (b->cmd)
+        redisAsyncCommand(b->cmd, NULL, NULL, "DEL %s", key);
+}
+
+const char *broker_prefix(const broker_t *b)
+{
+    return b->prefix;
+}
+
+uv_loop_t *broker_loop(const broker_t *b)
+{
+    return b->loop;
+}
+
+/* --- leases ------------------------------------------------------------------ */
+
+typedef struct acquire {
+    broker_t *b;
+    char server[256];
+    wire_req_t req;
+} acquire_t;
+
+static void broker__owner_key(broker_t *b, const char *server, char *out, size_t n)
+{
+    snprintf(out, n, "%smcp:owner:%s", b->prefix, server);
+}
+
+static void broker__on_acquire(redisAsyncContext *c, void *r, void *priv)
+{
+    acquire_t *a = priv;
+    redisReply *rep = r;
+    server_t *s;
+
+    (void)c;
+    if (!rep || a->b->stopping)
+        goto out;
+    s = server_find(a->b->servers, a->server);
+    if (rep->type == REDIS_REPLY_ERROR) {
+        log_error("lease script failed: %s", rep->str);
+        goto out;
+    }
+    if (rep->type != REDIS_REPLY_INTEGER || rep->integer != 1 || !s) {
+        log_debug("'%s' is owned by another live broker: request %s left to it", a->server, a->req.id);
+        if (s)
+            server_set_owned(s, 0);
+        goto out;
+    }
+    if (!server_owned(s))
+        log_info("took the lease on MCP server '%s'", a->server);
+    server_set_owned(s, 1);
+    server_handle(s, &a->req);
+out:
+    wire_req_clear(&a->req);
+    free(a);
+}
+
+/* Runs the lease script for server s; with req (moved in), handles it when won. */
+static void broker__acquire(broker_t *b, server_t *s, wire_req_t *req)
+{
+    acquire_t *a = calloc(1, sizeof(*a));
+    char key[512], alive_prefix[192], ttl[32];
+
+    if (!a || !b->cmd) {
+        if (req) {
+            if (b->cmd)
+                broker_reply_error(b, req->reply, req->id, "mcp-broker: out of memory");
+            wire_req_clear(req);
+        }
+        free(a);
+        return;
+    }
+    a->b = b;
+    snprintf(a->server, sizeof(a->server), "%s", server_name(s));
+    if (req) {
+        a->req = *req;
+        memset(req, 0, sizeof(*req));
+    }
+    broker__owner_key(b, server_name(s), key, sizeof(key));
+    snprintf(alive_prefix, sizeof(alive_prefix), "%sbroker:", b->prefix);
+    snprintf(ttl, sizeof(ttl), "%d", LEASE_TTL_MS);
+    redisAsyncCommand(b->cmd, broker__on_acquire, a, "EVAL %s 1 %s %s %s %s", lease_acquire_lua, key,
+                      b->id, ttl, alive_prefix);
+}
+
+/* --- registry ------------------------------------------------------------------ */
+
+/* The registry entry for `name` (borrowed until the next refresh), or NULL. */
+static json_object *broker__server_cfg(broker_t *b, const char *name)
+{
+    int rc = reg_refresh(b->reg);
+
+    if (rc != 0 && rc != -ENOENT)
+        log_warn("registry: %s", reg_errstr(b->reg));
+    return reg_get(b->reg, "mcp_servers", name);
+}
+
+static void broker__reg_changed(broker_t *b)
+{
+    server_t **pp = &b->servers;
+
+    if (reg_refresh(b->reg) != 0) {
+        log_warn("registry changed but cannot be read: %s", reg_errstr(b->reg));
+        return;
+    }
+    while (*pp) {
+        server_t *s = *pp;
+        json_object *cfg = reg_get(b->reg, "mcp_servers", server_name(s));
+        if (!cfg) {
+            log_info("MCP server '%s' was removed from the registry: stopping it", server_name(s));
+            if (server_owned(s) && b->cmd) {
+                char key[512];
+                broker__owner_key(b, server_name(s), key, sizeof(key));
+                redisAsyncCommand(b->cmd, NULL, NULL, "EVAL %s 1 %s %s", lease_release_lua, key, b->id);
+            }
+            *pp = s->next;
+            broker_del_key(b, s->catalog_key);
+            b->retiring++;
+            server_retire(s); /* frees itself once its session is closed */
+            continue;
+        }
+        server_update(s, cfg);
+        pp = &s->next;
+    }
+}
+
+/* --- incoming messages ------------------------------------------------------ */
+
+static void broker__on_call(broker_t *b, const char *text, size_t len)
+{
+    wire_req_t req;
+    char err[256];
+    server_t *s;
+
+    if (wire_req_decode(text, len, &req, err, sizeof(err)) != 0) {
+        log_warn("ignored a malformed request on %s: %s", b->ch_calls, err);
+        return;
+    }
+    s = server_find(b->servers, req.server);
+    if (!s) {
+        json_object *cfg = broker__server_cfg(b, req.server);
+        if (!cfg) {
+            char msg[400];
+            snprintf(msg, sizeof(msg), "unknown MCP server '%s' (not in the registry)", req.server);
+            broker_reply_error(b, req.reply, req.id, msg);
+            wire_req_clear(&req);
+            return;
+        }
+        s = server_new(b, req.server, cfg);
+        if (!s) {
+            broker_reply_error(b, req.reply, req.id, "mcp-broker: out of memory");
+            wire_req_clear(&req);
+            return;
+        }
+        s->next = b->servers;
+        b->servers = s;
+    }
+    if (server_owned(s)) {
+        server_handle(s, &req);
+        wire_req_clear(&req);
+        return;
+    }
+    broker__acquire(b, s, &req);
+}
+
+static void broker__on_sub(redisAsyncContext *c, void *r, void *priv)
+{
+    broker_t *b = c->data;
+    redisReply *rep = r, *kind, *ch, *msg;
+
+    (void)priv;
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 || b->stopping)
+        return;
+    kind = rep->element[0];
+    ch = rep->element[1];
+    msg = rep->element[2];
+    if (kind->type != REDIS_REPLY_STRING || strcmp(kind->str, "message") != 0 ||
+        ch->type != REDIS_REPLY_STRING || msg->type != REDIS_REPLY_STRING)
+        return;
+    if (strcmp(ch->str, b->ch_calls) == 0)
+        broker__on_call(b, msg->str, msg->len);
+    else if (strcmp(ch->str, b->ch_reg) == 0)
+        broker__reg_changed(b);
+}
+
+static void broker__connect(broker_t *b)
+{
+    if (b->sub || b->cmd || b->stopping)
+        return;
+    b->cmd = broker__open(b);
+    b->sub = broker__open(b);
+    if (!b->cmd || !b->sub) {
+        if (b->cmd)
+            redisAsyncDisconnect(b->cmd);
+        if (b->sub)
+            redisAsyncDisconnect(b->sub);
+        return;
+    }
+    redisAsyncCommand(b->sub, broker__on_sub, NULL, "SUBSCRIBE %s %s", b->ch_calls, b->ch_reg);
+    redisAsyncCommand(b->cmd, NULL, NULL, "SET %s 1 PX %d", b->k_alive, LEASE_ALIVE_MS);
+    /* a registry change may have been missed while away */
+    broker__reg_changed(b);
+}
+
+static void broker__on_beat(uv_timer_t *t)
+{
+    broker_t *b = t->data;
+
+    if (b->stopping)
+        return;
+    if (!b->cmd && !b->sub) {
+        broker__connect(b);
+        return;
+    }
+    if (!b->cmd)
+        return;
+    redisAsyncCommand(b->cmd, NULL, NULL, "SET %s 1 PX %d", b->k_alive, LEASE_ALIVE_MS);
+    for (server_t *s = b->servers; s; s = s->next)
+        if (server_owned(s))
+            broker__acquire(b, s, NULL); /* renews, or learns it was lost */
+}
+
+/* --- lifecycle --------------------------------------------------------------- */
+
+broker_t *broker_new(uv_loop_t *loop, const char *url, const char *prefix, char *err, size_t errlen)
+{
+    broker_t *b = calloc(1, sizeof(*b)), *res = NULL;
+    unsigned char rnd[WIRE_ID_LEN / 2];
+
+    if (!b) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    b->loop = loop;
+    snprintf(b->prefix, sizeof(b->prefix), "%s", prefix);
+    snprintf(b->url, sizeof(b->url), "%s", url);
+    if (rconn_parse(url, &b->addr, err, errlen) != 0)
+        goto out;
+    if (reg_open(&b->reg, url, prefix, err, errlen) != 0)
+        goto out;
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        snprintf(err, errlen, "getrandom failed");
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof(rnd); i++)
+        snprintf(b->id + 2 * i, 3, "%02x", rnd[i]);
+    snprintf(b->ch_calls, sizeof(b->ch_calls), "%smcp:calls", prefix);
+    snprintf(b->ch_reg, sizeof(b->ch_reg), "%sreg:changed", prefix);
+    snprintf(b->k_alive, sizeof(b->k_alive), "%sbroker:%s", prefix, b->id);
+    uv_timer_init(loop, &b->beat);
+    b->beat.data = b;
+    uv_timer_start(&b->beat, broker__on_beat, LEASE_BEAT_MS, LEASE_BEAT_MS);
+    log_info("broker %s listening on %s (Redis %s)", b->id, b->ch_calls, b->url);
+    broker__connect(b);
+    res = b;
+    b = NULL;
+out:
+    if (b) {
+        if (b->reg)
+            reg_close(b->reg);
+        free(b);
+    }
+    return res;
+}
+
+static void broker__beat_closed(uv_handle_t *h)
+{
+    broker_t *b = h->data;
+    b->beat_closed = 1;
+    broker__maybe_done(b);
+}
+
+void broker_server_gone(broker_t *b)
+{
+    b->retiring--;
+    broker__maybe_done(b);
+}
+
+/* During shutdown: once every session has closed, release what we hold in
+ * Redis and disconnect; once disconnected, tell the caller. */
+static void broker__maybe_done(broker_t *b)
+{
+    if (!b->stopping)
+        return;
+    if (b->servers || b->retiring > 0)
+        return;
+    if (b->cmd || b->sub) {
+        if (b->cmd && !(b->cmd->c.flags & REDIS_DISCONNECTING))
+            redisAsyncDisconnect(b->cmd); /* sends what is queued first */
+        if (b->sub && !(b->sub->c.flags & REDIS_DISCONNECTING))
+            redisAsyncDisconnect(b->sub);
+        return;
+    }
+    if (!uv_is_closing((uv_handle_t *)&b->beat)) {
+        uv_close((uv_handle_t *)&b->beat, broker__beat_closed);
+        return;
+    }
+    if (b->beat_closed && b->done) {
+        void (*done)(void *) = b->done;
+        b->done = NULL;
+        done(b->done_ud);
+    }
+}
+
+static void broker__release_all(broker_t *b)
+{
+    char key[512];
+
+    if (!b->cmd)
+        return;
+    for (server_t *s = b->servers; s; s = s->next)
+        if (server_owned(s)) {
+            broker__owner_key(b, server_name(s), key, sizeof(key));
+            redisAsyncCommand(b->cmd, NULL, NULL, "EVAL %s 1 %s %s", lease_release_lua, key, b->id);
+        }
+    redisAsyncCommand(b->cmd, NULL, NULL, "DEL %s", b->k_alive);
+}
+
+void broker_stop(broker_t *b, void (*done)(void *ud), void *ud)
+{
+    if (b->stopping)
+        return;
+    log_info("stopping: closing %s MCP sessions", b->servers ? "the" : "no");
+    b->done = done;
+    b->done_ud = ud;
+    b->stopping = 1;
+    broker__release_all(b);
+    if (b->sub)
+        redisAsyncDisconnect(b->sub); /* no new calls from now on */
+    while (b->servers) {
+        server_t *s = b->servers;
+        b->servers = s->next;
+        b->retiring++;
+        server_retire(s);
+    }
+    broker__maybe_done(b);
+}
+
+void broker_free(broker_t *b)
+{
+    if (!b)
+        return;
+    if (b->reg)
+        reg_close(b->reg);
+    free(b);
+}

@@ -1,0 +1,40 @@
+/* broker — the mcp-broker daemon's core: Redis pub/sub in, MCP sessions out
+ * (docs/broker-protocol.md).
+ *
+ * Two async Redis connections on the libuv loop: one SUBSCRIBEd to
+ * <prefix>mcp:calls and <prefix>reg:changed, one for commands (answers,
+ * leases, catalogs, liveness). One server_t per MCP server it has been asked
+ * about; sessions start lazily and restart with backoff. */
+#ifndef AIPROXY_BROKER_H
+#define AIPROXY_BROKER_H
+
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct broker broker_t;
+
+/* A broker for Redis at `url` and key prefix `prefix`, running on `loop`.
+ * Connects at once (and reconnects on its own later). NULL with err when the
+ * URL is bad or the registry cannot be opened. */
+broker_t *broker_new(uv_loop_t *loop, const char *url, const char *prefix, char *err, size_t errlen);
+
+/* Starts the clean shutdown: sessions closed, children reaped, leases and the
+ * liveness key released, Redis disconnected. `done` fires when nothing of the
+ * broker is left on the loop; then broker_free. */
+void broker_stop(broker_t *b, void (*done)(void *ud), void *ud);
+
+void broker_free(broker_t *b);
+
+/* Services for server.c (the broker's own modules only). All no-ops when
+ * Redis is disconnected: an answer lost that way surfaces to the responder as
+ * its own timeout, never as a wrong answer. */
+void broker_publish(broker_t *b, const char *channel, const char *text);
+void broker_reply_error(broker_t *b, const char *reply, const char *id, const char *error);
+void broker_set_key(broker_t *b, const char *key, const char *text);
+void broker_del_key(broker_t *b, const char *key);
+const char *broker_prefix(const broker_t *b);
+uv_loop_t *broker_loop(const broker_t *b);
+/* A retired server_t has been freed (shutdown waits for all of them). */
+void broker_server_gone(broker_t *b);
+
+#endif

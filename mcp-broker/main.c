@@ -1,0 +1,142 @@
+/* mcp-broker — holds the MCP sessions for every responder (docs/broker-protocol.md).
+ *
+ *   mcp-broker [-c config.yaml] [--reseed] [--log FILE]
+ *
+ * With -c the registry is seeded from the file the way the responder does it
+ * (only when Redis holds none, or always with --reseed). SIGTERM/SIGINT stop it
+ * cleanly (sessions closed, children reaped, leases released, exit 0); SIGHUP
+ * reopens the --log file. */
+#include "mcp-broker/broker.h"
+#include "shared/cfg.h"
+#include "shared/log.h"
+#include "shared/rconn.h"
+#include "shared/reg.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct app {
+    uv_loop_t *loop;
+    broker_t *broker;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    const char *log_path;
+} app_t;
+
+static void app_usage(void)
+{
+    fprintf(stderr, "usage: mcp-broker [-c config.yaml] [--reseed] [--log FILE]\n");
+}
+
+static int app_seed(const char *config, int reseed)
+{
+    json_object *doc = NULL;
+    reg_t *reg = NULL;
+    char err[1024];
+    int seeded = 0, rc;
+
+    rc = cfg_load_file(config, &doc, err, sizeof(err));
+    if (rc) {
+        log_error("%s", err);
+        goto out;
+    }
+    rc = reg_open(&reg, rconn_url(), rconn_prefix(), err, sizeof(err));
+    if (rc) {
+        log_error("%s", err);
+        goto out;
+    }
+    rc = reg_seed(reg, doc, reseed, &seeded);
+    if (rc) {
+        log_error("cannot seed the registry from %s: %s", config, reg_errstr(reg));
+        goto out;
+    }
+    log_info("%s", seeded ? "registry seeded from the config file" : "registry already in Redis: config file not applied (use --reseed)");
+out:
+    if (reg)
+        reg_close(reg);
+    json_object_put(doc);
+    return rc;
+}
+
+static void app_closed(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void app_stopped(void *ud)
+{
+    app_t *a = ud;
+
+    log_info("stopped");
+    uv_close((uv_handle_t *)&a->sig_term, app_closed);
+    uv_close((uv_handle_t *)&a->sig_int, app_closed);
+    uv_close((uv_handle_t *)&a->sig_hup, app_closed);
+}
+
+static void app_on_signal(uv_signal_t *h, int sig)
+{
+    app_t *a = h->data;
+
+    if (sig == SIGHUP) {
+        if (a->log_path && log_reopen(a->log_path) != 0)
+            log_error("cannot reopen the log file %s", a->log_path);
+        return;
+    }
+    log_info("received signal %d: stopping", sig);
+    broker_stop(a->broker, app_stopped, a);
+}
+
+int main(int argc, char **argv)
+{
+    app_t a;
+    const char *config = NULL;
+    int reseed = 0, rc = 1;
+    char err[1024];
+
+    memset(&a, 0, sizeof(a));
+    for (int i = 1; i < argc; i++) {
+        if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
+            config = argv[++i];
+        } else if (strcmp(argv[i], "--reseed") == 0) {
+            reseed = 1;
+        } else if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) {
+            a.log_path = argv[++i];
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            app_usage();
+            return 0;
+        } else {
+            app_usage();
+            return 2;
+        }
+    }
+    log_init("mcp-broker", LOG_LVL_INFO);
+    if (a.log_path && log_reopen(a.log_path) != 0) {
+        fprintf(stderr, "mcp-broker: cannot open the log file %s: %s\n", a.log_path, strerror(errno));
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (config && app_seed(config, reseed) != 0)
+        return 1;
+
+    a.loop = uv_default_loop();
+    a.broker = broker_new(a.loop, rconn_url(), rconn_prefix(), err, sizeof(err));
+    if (!a.broker) {
+        log_error("%s", err);
+        goto out;
+    }
+    uv_signal_init(a.loop, &a.sig_term);
+    uv_signal_init(a.loop, &a.sig_int);
+    uv_signal_init(a.loop, &a.sig_hup);
+    a.sig_term.data = a.sig_int.data = a.sig_hup.data = &a;
+    uv_signal_start(&a.sig_term, app_on_signal, SIGTERM);
+    uv_signal_start(&a.sig_int, app_on_signal, SIGINT);
+    uv_signal_start(&a.sig_hup, app_on_signal, SIGHUP);
+    uv_run(a.loop, UV_RUN_DEFAULT);
+    rc = 0;
+out:
+    broker_free(a.broker);
+    uv_loop_close(a.loop);
+    return rc;
+}

@@ -1,0 +1,306 @@
+/* server — one MCP server's session, restarts and catalog (see server.h). */
+#include "mcp-broker/server.h"
+#include "mcp-broker/session.h"
+#include "shared/log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SERVER_BACKOFF_MIN_MS 1000
+#define SERVER_BACKOFF_MAX_MS 30000
+
+typedef struct server_waiter {
+    struct server_waiter *next;
+    char id[WIRE_ID_LEN + 1];
+    char reply[520];
+} server_waiter_t;
+
+typedef struct server_call {
+    server_t *s;
+    char id[WIRE_ID_LEN + 1];
+    char reply[520];
+} server_call_t;
+
+static int64_t server__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void server__start(server_t *s);
+
+server_t *server_new(broker_t *b, const char *name, json_object *cfg)
+{
+    server_t *s = calloc(1, sizeof(*s));
+    const char *t = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN);
+
+    if (!s)
+        return NULL;
+    s->b = b;
+    snprintf(s->name, sizeof(s->name), "%s", name);
+    snprintf(s->catalog_key, sizeof(s->catalog_key), "%smcp:catalog:%s", broker_prefix(b), name);
+    s->cfg_text = strdup(t ? t : "{}");
+    s->cfg = json_tokener_parse(s->cfg_text);
+    if (!s->cfg_text || !s->cfg) {
+        free(s->cfg_text);
+        json_object_put(s->cfg);
+        free(s);
+        return NULL;
+    }
+    s->backoff_ms = SERVER_BACKOFF_MIN_MS;
+    uv_timer_init(broker_loop(b), &s->timer);
+    s->timer.data = s;
+    return s;
+}
+
+server_t *server_find(server_t *list, const char *name)
+{
+    for (; list; list = list->next)
+        if (strcmp(list->name, name) == 0)
+            return list;
+    return NULL;
+}
+
+const char *server_name(const server_t *s)
+{
+    return s->name;
+}
+
+int server_owned(const server_t *s)
+{
+    return s->owned;
+}
+
+void server_set_owned(server_t *s, int owned)
+{
+    s->owned = owned;
+}
+
+static void server__write_catalog(server_t *s, const char *status, json_object *tools, const char *error)
+{
+    json_object *o = json_object_new_object();
+
+    if (!o)
+        return;
+    json_object_object_add(o, "status", json_object_new_string(status));
+    json_object_object_add(o, "tools", tools ? json_object_get(tools) : json_object_new_array());
+    if (error)
+        json_object_object_add(o, "error", json_object_new_string(error));
+    json_object_object_add(o, "updated", json_object_new_int64(server__now()));
+    broker_set_key(s->b, s->catalog_key, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json_object_put(o);
+}
+
+/* Answers every waiting "start": with the catalog, or with `error`. */
+static void server__answer_waiters(server_t *s, const char *error)
+{
+    server_waiter_t *w = s->waiters;
+
+    s->waiters = NULL;
+    while (w) {
+        server_waiter_t *next = w->next;
+        if (error) {
+            broker_reply_error(s->b, w->reply, w->id, error);
+        } else {
+            char *t = wire_reply_tools(w->id, s->tools);
+            broker_publish(s->b, w->reply, t);
+            free(t);
+        }
+        free(w);
+        w = next;
+    }
+}
+
+static void server__on_tools(void *ud, json_object *tools)
+{
+    server_t *s = ud;
+
+    json_object_put(s->tools);
+    s->tools = json_object_get(tools);
+    s->error[0] = 0;
+    s->backoff_ms = SERVER_BACKOFF_MIN_MS;
+    server__write_catalog(s, "ready", tools, NULL);
+    server__answer_waiters(s, NULL);
+}
+
+static void server__timer_closed(uv_handle_t *h)
+{
+    server_t *s = h->data;
+    broker_t *b = s->b;
+
+    server__answer_waiters(s, "mcp-broker is stopping");
+    json_object_put(s->tools);
+    json_object_put(s->cfg);
+    free(s->cfg_text);
+    free(s);
+    broker_server_gone(b);
+}
+
+static void server__on_backoff(uv_timer_t *t)
+{
+    server_t *s = t->data;
+
+    s->in_backoff = 0;
+    if (!s->retired && !s->sess)
+        server__start(s);
+}
+
+static void server__on_closed(void *ud, const char *reason)
+{
+    server_t *s = ud;
+    int was_ready = mcp_session_ready(s->sess);
+
+    mcp_session_free(s->sess);
+    s->sess = NULL;
+    if (s->retired) {
+        uv_close((uv_handle_t *)&s->timer, server__timer_closed);
+        return;
+    }
+    if (s->restart_now) {
+        s->restart_now = 0;
+        log_info("MCP server '%s': restarting with its new settings", s->name);
+        server__start(s);
+        return;
+    }
+    snprintf(s->error, sizeof(s->error), "%s", reason);
+    if (!was_ready) {
+        /* failed to start: the catalog says so, so responders fail fast */
+        char msg[600];
+        snprintf(msg, sizeof(msg), "MCP server '%s' cannot start: %s", s->name, reason);
+        server__write_catalog(s, "error", NULL, msg);
+        server__answer_waiters(s, msg);
+    }
+    log_warn("MCP server '%s': %s; restarting in %d ms", s->name, reason, s->backoff_ms);
+    s->in_backoff = 1;
+    uv_timer_start(&s->timer, server__on_backoff, (uint64_t)s->backoff_ms, 0);
+    s->backoff_ms = s->backoff_ms * 2 > SERVER_BACKOFF_MAX_MS ? SERVER_BACKOFF_MAX_MS : s->backoff_ms * 2;
+}
+
+static void server__start(server_t *s)
+{
+    mcp_session_cbs_t cbs = {server__on_tools, server__on_closed, s};
+    char err[512];
+
+    s->wanted = 1;
+    s->sess = mcp_session_new(broker_loop(s->b), s->name, s->cfg, &cbs, err, sizeof(err));
+    if (s->sess)
+        return;
+    /* could not even start (no such command, bad URL): same path as a death */
+    snprintf(s->error, sizeof(s->error), "%s", err);
+    server__write_catalog(s, "error", NULL, err);
+    server__answer_waiters(s, err);
+    log_warn("MCP server '%s': %s; retrying in %d ms", s->name, err, s->backoff_ms);
+    s->in_backoff = 1;
+    uv_timer_start(&s->timer, server__on_backoff, (uint64_t)s->backoff_ms, 0);
+    s->backoff_ms = s->backoff_ms * 2 > SERVER_BACKOFF_MAX_MS ? SERVER_BACKOFF_MAX_MS : s->backoff_ms * 2;
+}
+
+static void server__call_done(void *ud, int ok, json_object *result, const char *error)
+{
+    server_call_t *c = ud;
+    char *t = ok ? wire_reply_result(c->id, result) : wire_reply_error(c->id, error);
+
+    broker_publish(c->s->b, c->reply, t);
+    free(t);
+    free(c);
+}
+
+void server_handle(server_t *s, const wire_req_t *req)
+{
+    char msg[1024];
+
+    if (s->retired) {
+        broker_reply_error(s->b, req->reply, req->id, "mcp-broker is stopping this MCP server");
+        return;
+    }
+    if (!s->sess && !s->in_backoff)
+        server__start(s);
+    if (!s->sess) {
+        snprintf(msg, sizeof(msg), "MCP server '%s' is not available (%s); retrying in the background",
+                 s->name, s->error[0] ? s->error : "not started");
+        broker_reply_error(s->b, req->reply, req->id, msg);
+        return;
+    }
+    if (req->op == WIRE_OP_START) {
+        server_waiter_t *w;
+        if (mcp_session_ready(s->sess) && s->tools) {
+            char *t = wire_reply_tools(req->id, s->tools);
+            broker_publish(s->b, req->reply, t);
+            free(t);
+            return;
+        }
+        w = calloc(1, sizeof(*w));
+        if (!w) {
+            broker_reply_error(s->b, req->reply, req->id, "mcp-broker: out of memory");
+            return;
+        }
+        memcpy(w->id, req->id, sizeof(w->id));
+        snprintf(w->reply, sizeof(w->reply), "%s", req->reply);
+        w->next = s->waiters;
+        s->waiters = w;
+        return;
+    }
+    {
+        server_call_t *c = calloc(1, sizeof(*c));
+        int rc;
+        if (!c) {
+            broker_reply_error(s->b, req->reply, req->id, "mcp-broker: out of memory");
+            return;
+        }
+        c->s = s;
+        memcpy(c->id, req->id, sizeof(c->id));
+        snprintf(c->reply, sizeof(c->reply), "%s", req->reply);
+        rc = mcp_session_call(s->sess, req->tool, req->args, req->deadline, server__call_done, c);
+        if (rc < 0) {
+            snprintf(msg, sizeof(msg), "MCP server '%s' is restarting; try again", s->name);
+            broker_reply_error(s->b, req->reply, req->id, msg);
+            free(c);
+        }
+    }
+}
+
+void server_update(server_t *s, json_object *cfg)
+{
+    const char *t = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN);
+    char *text;
+    json_object *copy;
+
+    if (!t || strcmp(t, s->cfg_text) == 0)
+        return;
+    text = strdup(t);
+    copy = text ? json_tokener_parse(text) : NULL;
+    if (!copy) {
+        free(text);
+        log_error("MCP server '%s': out of memory applying a registry change", s->name);
+        return;
+    }
+    free(s->cfg_text);
+    json_object_put(s->cfg);
+    s->cfg_text = text;
+    s->cfg = copy;
+    s->backoff_ms = SERVER_BACKOFF_MIN_MS;
+    log_info("MCP server '%s': settings changed in the registry", s->name);
+    if (s->sess) {
+        s->restart_now = 1;
+        mcp_session_close(s->sess);
+    } else if (s->in_backoff) {
+        uv_timer_stop(&s->timer);
+        s->in_backoff = 0;
+        server__start(s);
+    }
+}
+
+void server_retire(server_t *s)
+{
+    s->retired = 1;
+    s->owned = 0;
+    uv_timer_stop(&s->timer);
+    if (s->sess)
+        mcp_session_close(s->sess);
+    else
+        uv_close((uv_handle_t *)&s->timer, server__timer_closed);
+}
