@@ -1,0 +1,485 @@
+/* Unit tests for agent/upstream (and agent_run without tools) against a tiny
+ * HTTP server running in a thread of this process on 127.0.0.1:0. Each test
+ * sets the server's mode (what it answers) before one request. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "agent/agent.h"
+#include "agent/upstream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+typedef struct srv {
+    int lfd, port, stop[2];
+    pthread_t th;
+    pthread_mutex_t mu;
+    const char *mode;
+    char req[65536];       /* last request received */
+    int peer_closed;       /* times the client closed while we waited on it (under mu) */
+} srv_t;
+
+static srv_t S;
+
+static void say(int fd, const char *s)
+{
+    size_t n = strlen(s);
+    while (n) {
+        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Waits (bounded, 10 s) until the client closes its end; 1 when it did. */
+static int wait_close(int fd)
+{
+    struct pollfd p = { fd, POLLIN, 0 };
+    char junk[256];
+    for (int i = 0; i < 100; i++) {
+        if (poll(&p, 1, 100) > 0) {
+            ssize_t r = recv(fd, junk, sizeof(junk), 0);
+            if (r <= 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static void answer(int fd, const char *mode)
+{
+    static const char *ok_body =
+        "{\"id\":\"x\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":"
+        "{\"role\":\"assistant\",\"content\":\"hi there\"},\"finish_reason\":\"stop\"}],"
+        "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}}";
+    char head[512];
+
+    if (strcmp(mode, "ok") == 0 || strcmp(mode, "client_tool") == 0) {
+        const char *b = strcmp(mode, "ok") == 0 ? ok_body :
+            "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":"
+            "[{\"id\":\"c9\",\"type\":\"function\",\"function\":{\"name\":\"get_time\","
+            "\"arguments\":\"{}\"}}]},\"finish_reason\":\"tool_calls\"}]}";
+        snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\nConnection: close\r\n\r\n", strlen(b));
+        say(fd, head);
+        say(fd, b);
+    } else if (strcmp(mode, "json500") == 0 || strcmp(mode, "json400") == 0) {
+        const char *b = "{\"error\":{\"message\":\"model exploded\",\"type\":\"server_error\"}}";
+        snprintf(head, sizeof(head), "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                 mode[4] == '5' ? "500 Internal Server Error" : "400 Bad Request", strlen(b));
+        say(fd, head);
+        say(fd, b);
+    } else if (strcmp(mode, "garbage") == 0) {
+        say(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n"
+                "Connection: close\r\n\r\n<html>x</html");
+    } else if (strcmp(mode, "slow") == 0) {
+        int c = wait_close(fd);
+        pthread_mutex_lock(&S.mu);
+        S.peer_closed += c;
+        pthread_mutex_unlock(&S.mu);
+    } else if (strncmp(mode, "sse", 3) == 0) {
+        say(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n");
+        /* one event split across writes, then several in one write */
+        say(fd, ": ping\r\n\r\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel");
+        say(fd, "\"},\"finish_reason\":null}]}\r\n");
+        say(fd, "\r\n");
+        if (strcmp(mode, "sse_hold") == 0) {
+            int c = wait_close(fd);
+            pthread_mutex_lock(&S.mu);
+            S.peer_closed += c;
+            pthread_mutex_unlock(&S.mu);
+            return;
+        }
+        say(fd, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},"
+                "\"finish_reason\":null}]}\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{},"
+                "\"finish_reason\":\"stop\"}]}\n\n");
+        say(fd, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\n");
+        if (strcmp(mode, "sse") == 0)
+            say(fd, "data: [DONE]\n\n");
+    }
+}
+
+static void *serve(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct pollfd p[2] = { { S.lfd, POLLIN, 0 }, { S.stop[0], POLLIN, 0 } };
+        char mode[32];
+        size_t got = 0;
+        int fd;
+        if (poll(p, 2, -1) < 0)
+            continue;
+        if (p[1].revents)
+            break;
+        if ((fd = accept(S.lfd, NULL, NULL)) < 0)
+            continue;
+        /* read the head and the body (Content-Length) */
+        for (;;) {
+            ssize_t r = recv(fd, S.req + got, sizeof(S.req) - 1 - got, 0);
+            char *end, *cl;
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+            S.req[got] = '\0';
+            if ((end = strstr(S.req, "\r\n\r\n"))) {
+                long want = 0;
+                if ((cl = strcasestr(S.req, "Content-Length:")))
+                    want = strtol(cl + 15, NULL, 10);
+                if ((long)(got - (size_t)(end + 4 - S.req)) >= want)
+                    break;
+            }
+        }
+        pthread_mutex_lock(&S.mu);
+        snprintf(mode, sizeof(mode), "%s", S.mode);
+        pthread_mutex_unlock(&S.mu);
+        answer(fd, mode);
+        close(fd);
+    }
+    return NULL;
+}
+
+static int setup(void **state)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    S.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(S.lfd >= 0);
+    assert_int_equal(bind(S.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(S.lfd, 16), 0);
+    getsockname(S.lfd, (struct sockaddr *)&a, &al);
+    S.port = ntohs(a.sin_port);
+    assert_int_equal(pipe(S.stop), 0);
+    pthread_mutex_init(&S.mu, NULL);
+    S.mode = "ok";
+    assert_int_equal(pthread_create(&S.th, NULL, serve, NULL), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    assert_int_equal(write(S.stop[1], "x", 1), 1);
+    pthread_join(S.th, NULL);
+    close(S.lfd);
+    close(S.stop[0]);
+    close(S.stop[1]);
+    pthread_mutex_destroy(&S.mu);
+    return 0;
+}
+
+static void set_mode(const char *m)
+{
+    pthread_mutex_lock(&S.mu);
+    S.mode = m;
+    pthread_mutex_unlock(&S.mu);
+}
+
+static json_object *backend(int port, int timeout, const char *key)
+{
+    char s[256];
+    json_object *o;
+    snprintf(s, sizeof(s), "{\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:%d/v1/\","
+             "\"api_key\":\"%s\",\"timeout\":%d}", port, key, timeout);
+    o = json_tokener_parse(s);
+    assert_non_null(o);
+    return o;
+}
+
+typedef struct deltas {
+    buf_t text;
+    int stop_after;
+    int n;
+} deltas_t;
+
+static int on_delta(void *ud, const char *text, size_t len)
+{
+    deltas_t *d = ud;
+    buf_append(&d->text, text, len);
+    return d->stop_after && ++d->n >= d->stop_after;
+}
+
+/* One turn against the server in `mode`; returns up_turn's result. */
+static int turn(const char *mode, json_object *be, int stream, deltas_t *d, be_turn_t *t,
+                agent_res_t *res)
+{
+    json_object *req = json_tokener_parse(stream ? "{\"model\":\"m\",\"messages\":[],\"stream\":true}"
+                                                 : "{\"model\":\"m\",\"messages\":[]}");
+    up_t *u = up_new();
+    up_call_t c;
+    int rc;
+    set_mode(mode);
+    memset(&c, 0, sizeof(c));
+    memset(res, 0, sizeof(*res));
+    c.be = &be_openai;
+    c.backend_name = "b1";
+    c.backend = be;
+    c.req = req;
+    c.stream = stream;
+    c.on_delta = on_delta;
+    c.ud = d;
+    rc = up_turn(u, &c, t, res);
+    up_free(u);
+    json_object_put(req);
+    return rc;
+}
+
+static void refused_port_is_502_naming_the_missing_key(void **state)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    json_object *be;
+    agent_res_t res;
+    be_turn_t t;
+    (void)state;
+    /* a bound socket that never listens: connecting to it is refused */
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    be = backend(ntohs(a.sin_port), 5, "");
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn("ok", be, 0, NULL, &t, &res), -1);
+    assert_int_equal(res.status, 502);
+    assert_non_null(strstr(res.err_msg, "cannot reach upstream http://127.0.0.1:"));
+    assert_non_null(strstr(res.err_msg, "(backend 'b1' has no api_key configured)"));
+    be_turn_clear(&t);
+    json_object_put(be);
+    close(fd);
+}
+
+static void slow_server_is_504(void **state)
+{
+    json_object *be = backend(S.port, 1, "k");
+    agent_res_t res;
+    be_turn_t t;
+    (void)state;
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn("slow", be, 0, NULL, &t, &res), -1);
+    assert_int_equal(res.status, 504);
+    assert_string_equal(res.err_code, "upstream_timeout");
+    be_turn_clear(&t);
+    /* curl hung up on the timeout: the server saw the close */
+    set_mode("ok");
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn("ok", be, 0, NULL, &t, &res), 0);
+    assert_true(closed_count() >= 1);
+    be_turn_clear(&t);
+    json_object_put(be);
+}
+
+static void upstream_500_passes_status_and_message(void **state)
+{
+    json_object *be = backend(S.port, 5, "k");
+    agent_res_t res;
+    be_turn_t t;
+    deltas_t d = { .stop_after = 0 };
+    (void)state;
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn("json500", be, 0, NULL, &t, &res), -1);
+    assert_int_equal(res.status, 500);
+    assert_string_equal(res.err_msg, "model exploded");
+    assert_string_equal(res.err_type, "server_error");
+    assert_non_null(strstr(S.req, "Authorization: Bearer k"));
+    assert_non_null(strstr(S.req, "POST /v1/chat/completions "));
+    be_turn_clear(&t);
+    /* the same error as JSON to a stream request */
+    buf_init(&d.text, 1000);
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn("json400", be, 1, &d, &t, &res), -1);
+    assert_int_equal(res.status, 400);
+    assert_string_equal(res.err_msg, "model exploded");
+    assert_int_equal(d.text.len, 0);
+    buf_free(&d.text);
+    be_turn_clear(&t);
+    json_object_put(be);
+}
+
+static void garbage_2xx_is_502(void **state)
+{
+    json_object *be = backend(S.port, 5, "k");
+    agent_res_t res;
+    be_turn_t t;
+    (void)state;
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn("garbage", be, 0, NULL, &t, &res), -1);
+    assert_int_equal(res.status, 502);
+    assert_non_null(strstr(res.err_msg, "not JSON"));
+    be_turn_clear(&t);
+    json_object_put(be);
+}
+
+static void whole_answer(void **state)
+{
+    json_object *be = backend(S.port, 5, "k");
+    agent_res_t res;
+    be_turn_t t;
+    (void)state;
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn("ok", be, 0, NULL, &t, &res), 0);
+    assert_string_equal(buf_str(&t.content), "hi there");
+    assert_string_equal(t.finish_reason, "stop");
+    assert_int_equal(t.prompt_tokens + t.completion_tokens, 5);
+    be_turn_clear(&t);
+    json_object_put(be);
+}
+
+static void streamed_answer_with_and_without_done(void **state)
+{
+    const char *modes[] = { "sse", "sse_nodone" };
+    json_object *be = backend(S.port, 5, "k");
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        agent_res_t res;
+        be_turn_t t;
+        deltas_t d = { .stop_after = 0 };
+        buf_init(&d.text, 1000);
+        be_turn_init(&t, 1000);
+        assert_int_equal(turn(modes[i], be, 1, &d, &t, &res), 0);
+        assert_string_equal(buf_str(&d.text), "Hello");
+        assert_string_equal(buf_str(&t.content), "Hello");
+        assert_string_equal(t.finish_reason, "stop");
+        assert_int_equal(t.prompt_tokens, 4);
+        assert_non_null(strstr(S.req, "\"stream\":true"));
+        buf_free(&d.text);
+        be_turn_clear(&t);
+    }
+    json_object_put(be);
+}
+
+static int closed_count(void)
+{
+    int n;
+    pthread_mutex_lock(&S.mu);
+    n = S.peer_closed;
+    pthread_mutex_unlock(&S.mu);
+    return n;
+}
+
+static void client_gone_aborts_the_transfer(void **state)
+{
+    json_object *be = backend(S.port, 30, "k");
+    agent_res_t res;
+    be_turn_t t;
+    deltas_t d = { .stop_after = 1 };
+    int before = closed_count();
+    (void)state;
+    buf_init(&d.text, 1000);
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn("sse_hold", be, 1, &d, &t, &res), -1);
+    assert_int_equal(res.client_gone, 1);
+    assert_string_equal(buf_str(&d.text), "Hel");
+    buf_free(&d.text);
+    be_turn_clear(&t);
+    json_object_put(be);
+    /* the server sees the connection closed (it serves one connection at a
+     * time, so the next answer comes only after the held one ended) */
+    be = backend(S.port, 5, "k");
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn("ok", be, 0, NULL, &t, &res), 0);
+    assert_int_equal(closed_count(), before + 1);
+    be_turn_clear(&t);
+    json_object_put(be);
+}
+
+static void agent_hands_client_tool_calls_back(void **state)
+{
+    agent_t *ag = agent_new("redis://127.0.0.1:1/0", "test:");
+    json_object *be = backend(S.port, 5, "k");
+    json_object *as = json_tokener_parse("{\"model\":\"m\",\"backend\":\"b1\",\"mcp_servers\":[],"
+                                         "\"max_tool_iterations\":8,\"system_prompt\":\"S\"}");
+    json_object *body = json_tokener_parse(
+        "{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"time?\"}],\"tools\":"
+        "[{\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"parameters\":{}}}]}");
+    agent_req_t rq = { .assistant_name = "a", .assistant = as, .backend = be, .body = body };
+    agent_res_t res;
+    json_object *calls = NULL;
+    (void)state;
+    set_mode("client_tool");
+    assert_int_equal(agent_run(ag, &rq, &res), 0);
+    assert_int_equal(res.status, 200);
+    assert_string_equal(res.finish_reason, "tool_calls");
+    assert_true(json_object_object_get_ex(res.message, "tool_calls", &calls));
+    assert_int_equal(json_object_array_length(calls), 1);
+    assert_non_null(strstr(S.req, "\"get_time\""));
+    assert_non_null(strstr(S.req, "\"content\":\"S\""));
+    agent_res_clear(&res);
+
+    set_mode("ok");
+    assert_int_equal(agent_run(ag, &rq, &res), 0);
+    assert_string_equal(json_object_get_string(json_object_object_get(res.message, "content")),
+                        "hi there");
+    assert_int_equal(json_object_get_int(json_object_object_get(res.usage, "total_tokens")), 5);
+    agent_res_clear(&res);
+
+    set_mode("json500");
+    assert_int_equal(agent_run(ag, &rq, &res), -1);
+    assert_int_equal(res.status, 500);
+    assert_null(res.message);
+    agent_res_clear(&res);
+    json_object_put(as);
+    json_object_put(be);
+    json_object_put(body);
+    agent_free(ag);
+}
+
+static void agent_with_mcp_servers_but_no_broker_is_503(void **state)
+{
+    agent_t *ag = agent_new("redis://127.0.0.1:1/0", "test:");
+    json_object *be = backend(S.port, 5, "k");
+    json_object *as = json_tokener_parse("{\"model\":\"m\",\"backend\":\"b1\","
+                                         "\"mcp_servers\":[\"calc\"],\"max_tool_iterations\":8}");
+    json_object *servers = json_tokener_parse("{\"calc\":{\"transport\":\"stdio\",\"timeout\":2}}");
+    json_object *body = json_tokener_parse("{\"messages\":[]}");
+    agent_req_t rq = { .assistant_name = "a", .assistant = as, .backend = be, .body = body,
+                       .mcp_servers = servers };
+    agent_res_t res;
+    (void)state;
+    assert_int_equal(agent_run(ag, &rq, &res), -1);
+    assert_int_equal(res.status, 503);   /* no broker, or no Redis behind it */
+    assert_string_equal(res.err_type, "api_error");
+    agent_res_clear(&res);
+    json_object_put(as);
+    json_object_put(be);
+    json_object_put(servers);
+    json_object_put(body);
+    agent_free(ag);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(refused_port_is_502_naming_the_missing_key),
+        cmocka_unit_test(slow_server_is_504),
+        cmocka_unit_test(upstream_500_passes_status_and_message),
+        cmocka_unit_test(garbage_2xx_is_502),
+        cmocka_unit_test(whole_answer),
+        cmocka_unit_test(streamed_answer_with_and_without_done),
+        cmocka_unit_test(client_gone_aborts_the_transfer),
+        cmocka_unit_test(agent_hands_client_tool_calls_back),
+        cmocka_unit_test(agent_with_mcp_servers_but_no_broker_is_503),
+    };
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    curl_global_cleanup();
+    return rc;
+}
