@@ -192,6 +192,15 @@ static void set_mode(const char *m)
     pthread_mutex_unlock(&S.mu);
 }
 
+static int closed_count(void)
+{
+    int n;
+    pthread_mutex_lock(&S.mu);
+    n = S.peer_closed;
+    pthread_mutex_unlock(&S.mu);
+    return n;
+}
+
 static json_object *backend(int port, int timeout, const char *key)
 {
     char s[256];
@@ -364,15 +373,6 @@ static void streamed_answer_with_and_without_done(void **state)
         be_turn_clear(&t);
     }
     json_object_put(be);
-}
-
-static int closed_count(void)
-{
-    int n;
-    pthread_mutex_lock(&S.mu);
-    n = S.peer_closed;
-    pthread_mutex_unlock(&S.mu);
-    return n;
 }
 
 static void client_gone_aborts_the_transfer(void **state)
