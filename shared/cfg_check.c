@@ -330,7 +330,7 @@ int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t e
     const char *t;
     int rc;
 
-    if ((rc = ck__name(name, "_-", 64, "MCP server (it prefixes tool names)", err, errlen)) < 0 ||
+    if ((rc = ck__name(name, "_-", 64, "MCP server", err, errlen)) < 0 ||
         (rc = ck__init(&c, obj, "MCP server", err, errlen)) < 0 ||
         (rc = ck__unknown(&c, fields, "transport, command, args, env, cwd, url, headers, "
                                       "description, timeout")) < 0 ||

@@ -391,7 +391,9 @@ static int cfg__section(cfg_ld_t *ld, json_object *root, const char *key, cfg_ki
             snprintf(path, sizeof path, "%s.%s", key, name);
             cfg__attach_src(ld, path, item, k != CFG_ASSISTANTS ? "name" : NULL);
             if (cfg__check(k, name, item, doc, cerr, sizeof cerr) < 0) {
-                rc = cfg__located(ld, path, cerr);
+                /* a bad key name is the key's fault, not a "name" field's */
+                rc = cfg__located(ld, path, k != CFG_ASSISTANTS && !strncmp(cerr, "name: ", 6)
+                                                ? cerr + 6 : cerr);
                 goto out;
             }
             json_object_object_add(out_map, name, json_object_get(item));
@@ -433,7 +435,9 @@ static int cfg__section(cfg_ld_t *ld, json_object *root, const char *key, cfg_ki
             snprintf(path, sizeof path, "%s[%zu]", key, i);
             cfg__attach_src(ld, path, item, k != CFG_ASSISTANTS ? "name" : NULL);
             if (cfg__check(k, name, item, doc, cerr, sizeof cerr) < 0) {
-                rc = cfg__located(ld, path, cerr);
+                /* a bad key name is the key's fault, not a "name" field's */
+                rc = cfg__located(ld, path, k != CFG_ASSISTANTS && !strncmp(cerr, "name: ", 6)
+                                                ? cerr + 6 : cerr);
                 free(name);
                 goto out;
             }

@@ -1,0 +1,453 @@
+/* Config loading: env expansion, defaults, both section forms, every
+ * validation error with its file:line, the ${} round trip through
+ * cfg_dump_yaml, and truncated input that must never crash. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shared/cfg.h"
+
+static json_object *load_ok(const char *y)
+{
+    json_object *doc = NULL;
+    char err[1024] = "";
+    if (cfg_load_yaml(y, strlen(y), "t.yaml", &doc, err, sizeof err) != 0)
+        fail_msg("unexpected error: %s\n--- yaml ---\n%s", err, y);
+    assert_non_null(doc);
+    return doc;
+}
+
+static void load_err(const char *y, const char *expect)
+{
+    json_object *doc = NULL;
+    char err[1024] = "";
+    int rc = cfg_load_yaml(y, strlen(y), "t.yaml", &doc, err, sizeof err);
+    if (rc != -EINVAL)
+        fail_msg("expected -EINVAL containing '%s', got %d (%s)\n%s", expect, rc, err, y);
+    assert_null(doc);
+    if (!strstr(err, expect))
+        fail_msg("error '%s' does not contain '%s'", err, expect);
+}
+
+static json_object *at(json_object *o, const char *a, const char *b, const char *c)
+{
+    json_object *v = o;
+    if (a && !json_object_object_get_ex(v, a, &v))
+        return NULL;
+    if (b && !json_object_object_get_ex(v, b, &v))
+        return NULL;
+    if (c && !json_object_object_get_ex(v, c, &v))
+        return NULL;
+    return v;
+}
+
+static const char *str_at(json_object *o, const char *a, const char *b, const char *c)
+{
+    json_object *v = at(o, a, b, c);
+    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+#define BK "backends:\n  b:\n    kind: openai\n"
+
+/* ---- env expansion ---- */
+
+static void expand(const char *in, const char *want, int want_ref)
+{
+    char *out = NULL, err[256] = "";
+    int ref = -1;
+    if (cfg_expand_env(in, &out, &ref, err, sizeof err) != 0)
+        fail_msg("%s: %s", in, err);
+    assert_string_equal(out, want);
+    assert_int_equal(ref, want_ref);
+    free(out);
+}
+
+static void test_env_expand(void **state)
+{
+    char *out = NULL, err[256] = "";
+    (void)state;
+    setenv("CFGT_A", "alpha", 1);
+    setenv("CFGT_EMPTY", "", 1);
+    unsetenv("CFGT_UNSET");
+    expand("plain", "plain", 0);
+    expand("${CFGT_A}", "alpha", 1);
+    expand("x-${CFGT_A}-y", "x-alpha-y", 1);
+    expand("${CFGT_UNSET}", "", 1);
+    expand("${CFGT_UNSET:-dflt}", "dflt", 1);
+    expand("${CFGT_EMPTY:-dflt}", "dflt", 1);      /* :- also covers empty */
+    expand("${CFGT_A:-dflt}", "alpha", 1);
+    expand("${CFGT_UNSET:-}", "", 1);
+    expand("${CFGT_UNSET:-a:b/c}", "a:b/c", 1);
+    expand("$$", "$", 1);
+    expand("$${CFGT_A}", "${CFGT_A}", 1);
+    expand("cost $5", "cost $5", 0);               /* lone $ stays */
+    expand("end$", "end$", 0);
+    assert_int_equal(cfg_expand_env("${CFGT_A", &out, NULL, err, sizeof err), -EINVAL);
+    assert_null(out);
+    assert_non_null(strstr(err, "unterminated"));
+    assert_int_equal(cfg_expand_env("${}", &out, NULL, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "bad reference"));
+    assert_int_equal(cfg_expand_env("${1X}", &out, NULL, err, sizeof err), -EINVAL);
+    assert_int_equal(cfg_expand_env("${A-b}", &out, NULL, err, sizeof err), -EINVAL);
+    assert_int_equal(cfg_expand_env("${A B}", &out, NULL, err, sizeof err), -EINVAL);
+}
+
+static void test_env_types_and_src(void **state)
+{
+    json_object *d;
+    (void)state;
+    setenv("CFGT_T", "42", 1);
+    setenv("CFGT_KEY", "12345", 1);
+    unsetenv("CFGT_UNSET");
+    d = load_ok("backends:\n  b:\n    kind: openai\n    timeout: ${CFGT_T}\n"
+                "    api_key: ${CFGT_KEY}\n  c:\n    kind: anthropic\n"
+                "    timeout: ${CFGT_UNSET:-30}\n    api_key: \"${CFGT_UNSET:-}\"\n"
+                "proxy_api_keys: [\"${CFGT_UNSET:-}\", k1, \"${CFGT_KEY}\", \"\"]\n");
+    assert_int_equal(json_object_get_int(at(d, "backends", "b", "timeout")), 42);
+    assert_true(json_object_is_type(at(d, "backends", "b", "timeout"), json_type_int));
+    /* digits from ${} in a string field stay a string */
+    assert_string_equal(str_at(d, "backends", "b", "api_key"), "12345");
+    assert_string_equal(str_at(at(d, "backends", "b", "_src"), "api_key", NULL, NULL), "${CFGT_KEY}");
+    assert_int_equal(json_object_get_int(at(d, "backends", "c", "timeout")), 30);
+    assert_string_equal(str_at(d, "backends", "c", "api_key"), "");
+    /* empty entries are dropped */
+    json_object *keys = at(d, "settings", "proxy_api_keys", NULL);
+    assert_int_equal(json_object_array_length(keys), 2);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(keys, 0)), "k1");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(keys, 1)), "12345");
+    json_object_put(d);
+    load_err(BK "    api_key: \"${CFGT_OPEN\"\n", "t.yaml:4: backends.b.api_key: unterminated");
+}
+
+/* ---- defaults and forms ---- */
+
+static void test_defaults(void **state)
+{
+    json_object *d, *a, *m, *b;
+    (void)state;
+    d = load_ok("backends:\n  o: {kind: openai}\n  an: {kind: anthropic}\n"
+                "mcp_servers:\n  s: {command: /bin/true}\n  h: {transport: http, url: http://x/mcp}\n"
+                "assistants:\n  - name: a\n    backend: o\n    model: m\n");
+    b = at(d, "backends", "o", NULL);
+    assert_string_equal(str_at(b, "base_url", NULL, NULL), "https://api.openai.com/v1");
+    assert_string_equal(str_at(b, "api_key", NULL, NULL), "");
+    assert_int_equal(json_object_get_int(at(b, "timeout", NULL, NULL)), 300);
+    assert_int_equal(json_object_object_length(at(b, "default_headers", NULL, NULL)), 0);
+    assert_null(at(b, "_src", NULL, NULL));
+    assert_string_equal(str_at(d, "backends", "an", "base_url"), "https://api.anthropic.com/v1");
+    m = at(d, "mcp_servers", "s", NULL);
+    assert_string_equal(str_at(m, "transport", NULL, NULL), "stdio");
+    assert_int_equal(json_object_array_length(at(m, "args", NULL, NULL)), 0);
+    assert_int_equal(json_object_object_length(at(m, "env", NULL, NULL)), 0);
+    assert_true(json_object_object_get_ex(m, "cwd", NULL));
+    assert_null(at(m, "cwd", NULL, NULL));
+    assert_null(at(m, "url", NULL, NULL));
+    assert_string_equal(str_at(m, "description", NULL, NULL), "");
+    assert_int_equal(json_object_get_int(at(m, "timeout", NULL, NULL)), 60);
+    assert_null(at(d, "mcp_servers", "h", "command"));
+    a = at(d, "assistants", "a", NULL);
+    assert_string_equal(str_at(a, "name", NULL, NULL), "a");
+    assert_int_equal(json_object_get_int(at(a, "max_tool_iterations", NULL, NULL)), 8);
+    assert_true(json_object_object_get_ex(a, "temperature", NULL));
+    assert_null(at(a, "temperature", NULL, NULL));
+    assert_null(at(a, "top_p", NULL, NULL));
+    assert_null(at(a, "max_tokens", NULL, NULL));
+    assert_string_equal(str_at(a, "system_prompt", NULL, NULL), "");
+    assert_int_equal(json_object_array_length(at(a, "mcp_servers", NULL, NULL)), 0);
+    assert_int_equal(json_object_object_length(at(a, "extra_body", NULL, NULL)), 0);
+    assert_int_equal(json_object_array_length(at(d, "settings", "proxy_api_keys", NULL)), 0);
+    assert_true(json_object_object_get_ex(at(d, "settings", NULL, NULL), "apiman", NULL));
+    assert_null(at(d, "settings", "apiman", NULL));
+    json_object_put(d);
+    /* an empty file is an empty registry */
+    d = load_ok("");
+    assert_int_equal(json_object_object_length(at(d, "assistants", NULL, NULL)), 0);
+    json_object_put(d);
+}
+
+static void test_forms(void **state)
+{
+    json_object *d;
+    (void)state;
+    d = load_ok("backends:\n  - name: b\n    kind: openai\n"
+                "mcp_servers:\n  - name: s\n    command: x\n    env: {N: 3, F: false, E: }\n"
+                "assistants:\n  a1: {backend: b, model: m, mcp_servers: [s]}\n"
+                "  a2: {name: a2, backend: b, model: m}\n");
+    assert_string_equal(str_at(d, "backends", "b", "kind"), "openai");
+    assert_null(at(d, "backends", "b", "name"));          /* the key is the name */
+    assert_string_equal(str_at(d, "mcp_servers", "s", "command"), "x");
+    assert_string_equal(str_at(d, "mcp_servers", "s", "env")
+                            ? NULL : str_at(at(d, "mcp_servers", "s", "env"), "N", NULL, NULL), "3");
+    assert_string_equal(str_at(at(d, "mcp_servers", "s", "env"), "F", NULL, NULL), "false");
+    assert_string_equal(str_at(at(d, "mcp_servers", "s", "env"), "E", NULL, NULL), "");
+    assert_string_equal(str_at(d, "assistants", "a1", "name"), "a1");
+    assert_string_equal(str_at(d, "assistants", "a2", "backend"), "b");
+    json_object_put(d);
+}
+
+/* ---- errors, each with its line ---- */
+
+static void test_errors(void **state)
+{
+    (void)state;
+    load_err("foo: 1\n", "t.yaml:1: foo: unknown top-level key");
+    load_err("- a\n", "must be a mapping");
+    load_err("backends:\n  b:\n    kind: gemini\n", "t.yaml:3: backends.b.kind: unknown backend kind 'gemini'");
+    load_err("backends:\n  b: {base_url: http://x}\n", "backends.b.kind: required");
+    load_err(BK "    base_url: ftp://x\n", "t.yaml:4: backends.b.base_url: must start with http://");
+    load_err(BK "    timeout: 0\n", "t.yaml:4: backends.b.timeout: out of range");
+    load_err(BK "    timeout: soon\n", "backends.b.timeout: must be a number");
+    load_err(BK "    api_key: 123\n", "backends.b.api_key: must be a string");
+    load_err(BK "    default_headers: [a]\n", "backends.b.default_headers: must be a mapping");
+    load_err(BK "    default_headers: {X: [1]}\n", "t.yaml:4: backends.b.default_headers.X: must be a string");
+    load_err(BK "    colour: red\n", "t.yaml:4: backends.b.colour: unknown field");
+    load_err("backends: 3\n", "backends: must be a mapping of name");
+    load_err("backends:\n  b: 3\n", "backends.b: must be a mapping");
+    load_err("mcp_servers:\n  s: {}\n", "mcp_servers.s.transport: required when no command");
+    load_err("mcp_servers:\n  s: {transport: ftp, url: http://x}\n", "transport: must be one of stdio");
+    load_err("mcp_servers:\n  s: {transport: stdio}\n", "mcp_servers.s.command: required for the stdio");
+    load_err("mcp_servers:\n  s: {transport: sse}\n", "mcp_servers.s.url: required for the sse");
+    load_err("mcp_servers:\n  s: {transport: streamable-http, url: ws://x}\n", "url: must start with http");
+    load_err("mcp_servers:\n  s: {command: x, args: a}\n", "args: must be a list");
+    load_err("mcp_servers:\n  s:\n    command: x\n    args: [a, [b]]\n", "t.yaml:4: mcp_servers.s.args[1]: must be a string");
+    load_err("mcp_servers:\n  s: {command: x, env: {A: [1]}}\n", "env.A: must be a string");
+    load_err("mcp_servers:\n  s: {command: x, timeout: -1}\n", "timeout: out of range");
+    load_err("mcp_servers:\n  bad.name: {command: x}\n", "not a valid MCP server name");
+    load_err(BK "assistants:\n  - backend: b\n    model: m\n", "assistants[0].name: required");
+    load_err(BK "assistants:\n  - name: a\n    model: m\n", "t.yaml:5: assistants[0].backend: required");
+    load_err(BK "assistants:\n  - name: a\n    backend: nope\n    model: m\n",
+             "t.yaml:6: assistants[0].backend: unknown backend 'nope'");
+    load_err(BK "assistants:\n  - name: a\n    backend: b\n", "assistants[0].model: required");
+    load_err(BK "assistants:\n  - name: a\n    backend: b\n    model: m\n    mcp_servers: [x]\n",
+             "t.yaml:8: assistants[0].mcp_servers[0]: unknown MCP server 'x'");
+    load_err(BK "mcp_servers: {s: {command: x}}\nassistants:\n  - {name: a, backend: b, model: m, mcp_servers: [s, s]}\n",
+             "mcp_servers[1]: 's' is listed twice");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, max_tool_iterations: 101}\n", "max_tool_iterations: out of range");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, max_tool_iterations: 2.5}\n", "must be a whole number");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, temperature: 2.5}\n", "temperature: out of range");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, top_p: -0.1}\n", "top_p: out of range");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, max_tokens: 0}\n", "max_tokens: out of range");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, extra_body: 3}\n", "extra_body: must be a mapping");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, tools: []}\n", "assistants[0].tools: unknown field");
+    load_err(BK "assistants:\n  - {name: 'a b', backend: b, model: m}\n", "not a valid assistant name");
+    load_err(BK "assistants:\n  x: {name: y, backend: b, model: m}\n", "assistants.x.name: does not match");
+    load_err(BK "assistants:\n  - name: a\n    backend: b\n    model: m\n  - name: a\n    backend: b\n    model: m\n",
+             "t.yaml:8: assistants[1].name: duplicate assistant name 'a' (also at line 5)");
+    load_err("backends:\n  b: {kind: openai}\n  b: {kind: openai}\n", "t.yaml:3: backends.b: duplicate key 'b' (first at line 2)");
+    load_err("proxy_api_keys: key\n", "proxy_api_keys: must be a list");
+    load_err("proxy_api_keys: [[1]]\n", "proxy_api_keys[0]: must be a string");
+    load_err("apiman: {mode: magic}\n", "t.yaml:1: apiman.mode: must be gateway_probe or trusted_header");
+    load_err("apiman: {enabled: true}\n", "apiman.mode: required");
+    load_err("apiman:\n  mode: gateway_probe\n  probe_api: o/a/v\n", "apiman.gateway_url: required");
+    load_err("apiman:\n  mode: gateway_probe\n  gateway_url: http://g\n  probe_api: o/a\n", "t.yaml:4: apiman.probe_api: required for mode gateway_probe, of the form");
+    load_err("apiman: {mode: trusted_header, header: X-U}\n", "apiman.secret: required");
+    load_err("apiman: {mode: trusted_header, secret: s}\n", "apiman.header: required");
+    load_err("apiman: {mode: trusted_header, header: h, secret: s, extra: 1}\n", "apiman.extra: unknown field");
+    load_err("apiman: {mode: trusted_header, header: h, secret: s, enabled: maybe}\n", "apiman.enabled: must be true or false");
+    load_err("backends:\n  b: &x {kind: openai}\n  c: *x\n", "aliases");
+    load_err("a: b\n---\nc: d\n", "more than one YAML document");
+    load_err("backends:\n  b: {kind: openai\n", "t.yaml:3:1: YAML syntax error");
+    load_err("backends:\n  [a]: 1\n", "mapping keys");
+}
+
+static void test_apiman_ok(void **state)
+{
+    json_object *d;
+    (void)state;
+    d = load_ok("apiman:\n  mode: gateway_probe\n  gateway_url: https://gw\n  probe_api: org/api/1.0\n");
+    assert_string_equal(str_at(d, "settings", "apiman", "api_key_header"), "X-API-Key");
+    assert_string_equal(str_at(d, "settings", "apiman", "probe_path"), "");
+    assert_int_equal(json_object_get_int(at(d, "settings", "apiman", "timeout")), 5);
+    assert_int_equal(json_object_get_int(at(d, "settings", "apiman", "cache_ttl")), 60);
+    assert_true(json_object_get_boolean(at(d, "settings", "apiman", "enabled")));
+    json_object_put(d);
+    /* off: requirements of the mode are not enforced */
+    d = load_ok("apiman: {mode: trusted_header, enabled: false}\n");
+    assert_false(json_object_get_boolean(at(d, "settings", "apiman", "enabled")));
+    json_object_put(d);
+    d = load_ok("apiman: null\n");
+    assert_null(at(d, "settings", "apiman", NULL));
+    json_object_put(d);
+}
+
+/* ---- the admin API's direct use of the checks ---- */
+
+static void test_check_direct(void **state)
+{
+    char err[512];
+    json_object *doc = json_tokener_parse("{\"backends\":{\"b\":{}},\"mcp_servers\":{}}");
+    json_object *o = json_tokener_parse("{\"backend\":\"b\",\"model\":\"m\"}");
+    (void)state;
+    assert_int_equal(cfg_check_assistant("x", o, doc, err, sizeof err), 0);
+    assert_string_equal(json_object_get_string(json_object_object_get(o, "name")), "x");
+    json_object_put(o);
+    o = json_tokener_parse("{\"backend\":\"zz\",\"model\":\"m\"}");
+    assert_int_equal(cfg_check_assistant("x", o, doc, err, sizeof err), -EINVAL);
+    assert_string_equal(err, "backend: unknown backend 'zz' (define it under backends first)");
+    /* without a doc, cross references are not checked */
+    assert_int_equal(cfg_check_assistant("x", o, NULL, err, sizeof err), 0);
+    json_object_put(o);
+    o = json_tokener_parse("[1]");
+    assert_int_equal(cfg_check_backend("b", o, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "must be an object"));
+    json_object_put(o);
+    assert_int_equal(cfg_check_mcp_server("s", NULL, err, sizeof err), -EINVAL);
+    o = json_tokener_parse("{\"_src\":3,\"kind\":\"openai\"}");
+    assert_int_equal(cfg_check_backend("b", o, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "_src:"));
+    json_object_put(o);
+    o = json_tokener_parse("{\"proxy_api_keys\":[\"a\",\"\"],\"apiman\":null}");
+    assert_int_equal(cfg_check_settings(o, err, sizeof err), 0);
+    assert_int_equal(json_object_array_length(json_object_object_get(o, "proxy_api_keys")), 1);
+    json_object_put(o);
+    json_object_put(doc);
+}
+
+/* ---- round trip ---- */
+
+static const char ROUND[] =
+    "backends:\n"
+    "  openai:\n    kind: openai\n    base_url: ${CFGT_BASE:-https://api.openai.com/v1}\n"
+    "    api_key: ${CFGT_KEY}\n    default_headers: {Authorization: \"Bearer ${CFGT_KEY}\", X: y}\n"
+    "    timeout: ${CFGT_T:-30}\n"
+    "mcp_servers:\n  demo:\n    command: ${CFGT_HOME:-.}/bin/demo\n    args: [\"--x\", \"${CFGT_KEY}\"]\n"
+    "    env: {K: \"${CFGT_KEY}\", N: 1}\n    description: \"quote \\\" and \\\\ and \\n and $$\"\n"
+    "assistants:\n  - name: a/b:c\n    backend: openai\n    model: m\n    temperature: 0.7\n"
+    "    extra_body: {reasoning: {effort: low}, list: [1, 2], \"we ird\": true}\n"
+    "proxy_api_keys: [\"${CFGT_PK:-}\", plain]\n"
+    "apiman: {mode: trusted_header, header: X-T, secret: \"${CFGT_KEY}\"}\n";
+
+static void test_round_trip(void **state)
+{
+    json_object *d1, *d2;
+    char *y, err[1024] = "";
+    (void)state;
+    setenv("CFGT_KEY", "sek-123", 1);
+    unsetenv("CFGT_BASE");
+    unsetenv("CFGT_T");
+    unsetenv("CFGT_HOME");
+    unsetenv("CFGT_PK");
+    d1 = load_ok(ROUND);
+    assert_string_equal(str_at(d1, "mcp_servers", "demo", "description"), "quote \" and \\ and \n and $");
+    y = cfg_dump_yaml(d1);
+    assert_non_null(y);
+    /* the references are written back, never the secret */
+    assert_null(strstr(y, "sek-123"));
+    assert_non_null(strstr(y, "${CFGT_KEY}"));
+    assert_non_null(strstr(y, "timeout: ${CFGT_T:-30}"));
+    assert_non_null(strstr(y, "\"${CFGT_PK:-}\""));
+    assert_int_equal(cfg_load_yaml(y, strlen(y), "dump", &d2, err, sizeof err), 0);
+    if (!json_object_equal(d1, d2))
+        fail_msg("round trip differs:\n%s\n---\n%s\n---\n%s", y,
+                 json_object_to_json_string(d1), json_object_to_json_string(d2));
+    json_object_put(d2);
+    /* a different environment on reload gives the new values */
+    setenv("CFGT_KEY", "other", 1);
+    assert_int_equal(cfg_load_yaml(y, strlen(y), "dump", &d2, err, sizeof err), 0);
+    assert_string_equal(str_at(d2, "backends", "openai", "api_key"), "other");
+    json_object_put(d2);
+    free(y);
+    json_object_put(d1);
+}
+
+/* ---- files and hostile input ---- */
+
+static void test_file(void **state)
+{
+    char path[] = "/tmp/aiproxy-test-cfg-XXXXXX", err[1024];
+    json_object *d = NULL;
+    int fd;
+    (void)state;
+    assert_int_equal(cfg_load_file("/nonexistent/aiproxy.yaml", &d, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, "/nonexistent/aiproxy.yaml: cannot open"));
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, BK "    bad: 1\n", strlen(BK) + 11), (ssize_t)strlen(BK) + 11);
+    close(fd);
+    assert_int_equal(cfg_load_file(path, &d, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, ":4: backends.b.bad: unknown field"));
+    assert_non_null(strstr(err, path));
+    unlink(path);
+}
+
+static void test_example_config(void **state)
+{
+    json_object *d = NULL;
+    char err[1024] = "";
+    (void)state;
+    if (access("conf/config.example.yaml", R_OK) != 0)
+        skip();
+    if (cfg_load_file("conf/config.example.yaml", &d, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_non_null(at(d, "assistants", "assistant", NULL));
+    assert_non_null(at(d, "assistants", "calculator", NULL));
+    assert_non_null(at(d, "assistants", "claude", NULL));
+    assert_non_null(at(d, "mcp_servers", "demo", NULL));
+    json_object_put(d);
+}
+
+static void test_truncations_never_crash(void **state)
+{
+    size_t n, len = strlen(ROUND);
+    char *copy;
+    (void)state;
+    for (n = 0; n <= len; n++) {
+        json_object *d = NULL;
+        char err[1024];
+        copy = malloc(n + 1);
+        assert_non_null(copy);
+        memcpy(copy, ROUND, n);
+        copy[n] = '\0';
+        if (cfg_load_yaml(copy, n, "t", &d, err, sizeof err) == 0)
+            json_object_put(d);
+        else
+            assert_true(err[0] != '\0');
+        /* and with a byte flipped */
+        if (n) {
+            copy[n / 2] ^= (char)0x5a;
+            d = NULL;
+            if (cfg_load_yaml(copy, n, "t", &d, err, sizeof err) == 0)
+                json_object_put(d);
+        }
+        free(copy);
+    }
+}
+
+static void test_deep_nesting(void **state)
+{
+    char y[600];
+    size_t i;
+    (void)state;
+    memcpy(y, "assistants: ", 12);
+    for (i = 12; i < 12 + 200; i++)
+        y[i] = '[';
+    y[i] = '\0';
+    load_err(y, "nested too deeply");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_env_expand),
+        cmocka_unit_test(test_env_types_and_src),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_forms),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_apiman_ok),
+        cmocka_unit_test(test_check_direct),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_file),
+        cmocka_unit_test(test_example_config),
+        cmocka_unit_test(test_truncations_never_crash),
+        cmocka_unit_test(test_deep_nesting),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
