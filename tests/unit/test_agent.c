@@ -1,0 +1,477 @@
+/* Unit tests for the tool loop (agent/agent.c, agent/toolround.c) against a
+ * scripted upstream (an HTTP server thread answering canned replies in order)
+ * and a fake broker client: this file defines every mcpc_* function, so the
+ * linker takes these instead of agent/mcpc.o. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "agent/agent.h"
+#include "agent/mcpc.h"
+#include "shared/buf.h"
+
+#include <curl/curl.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- fake mcpc ---- */
+
+struct mcpc { int unused; };
+static int g_batches, g_calls, g_broker_down;
+
+mcpc_t *mcpc_new(const char *url, const char *prefix)
+{
+    (void)url; (void)prefix;
+    return calloc(1, sizeof(struct mcpc));
+}
+
+void mcpc_free(mcpc_t *c) { free(c); }
+
+int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tools, char *err,
+               size_t errlen)
+{
+    (void)c; (void)timeout_ms;
+    *tools = NULL;
+    if (g_broker_down) {
+        snprintf(err, errlen, "mcp-broker is not running");
+        return -EHOSTDOWN;
+    }
+    if (strcmp(server, "broken") == 0) {
+        snprintf(err, errlen, "spawn ./nope: No such file or directory");
+        return -EIO;
+    }
+    *tools = json_tokener_parse("[{\"name\":\"add\",\"description\":\"a+b\",\"inputSchema\":"
+                                "{\"type\":\"object\"}},{\"name\":\"echo\"}]");
+    return 0;
+}
+
+int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
+                   int (*alive)(void *ud), void *ud, char *err, size_t errlen)
+{
+    (void)c; (void)timeout_ms; (void)alive; (void)ud; (void)err; (void)errlen;
+    g_batches++;
+    for (size_t i = 0; i < n; i++) {
+        json_object *a = json_tokener_parse(calls[i].args_json), *x = NULL, *y = NULL;
+        char out[64];
+        g_calls++;
+        json_object_object_get_ex(a, "a", &x);
+        json_object_object_get_ex(a, "b", &y);
+        snprintf(out, sizeof(out), "%d", json_object_get_int(x) + json_object_get_int(y));
+        calls[i].text = strdup(strcmp(calls[i].tool, "add") == 0 ? out : "echoed");
+        json_object_put(a);
+    }
+    return 0;
+}
+
+void mcpc_calls_clear(mcpc_call_t *calls, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(calls[i].text);
+        calls[i].text = NULL;
+    }
+}
+
+char *mcpc_flatten(json_object *result)
+{
+    (void)result;
+    return NULL;
+}
+
+/* ---- scripted upstream ---- */
+
+#define MAXR 16
+typedef struct srv {
+    int lfd, port, stop[2];
+    pthread_t th;
+    pthread_mutex_t mu;
+    const char *replies[MAXR];
+    int nreplies, next;
+    char *reqs[MAXR];      /* request bodies received */
+} srv_t;
+
+static srv_t S;
+
+static void say(int fd, const char *s)
+{
+    size_t n = strlen(s);
+    while (n) {
+        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+static void *serve(void *arg)
+{
+    static char req[1 << 16];
+    (void)arg;
+    for (;;) {
+        struct pollfd p[2] = { { S.lfd, POLLIN, 0 }, { S.stop[0], POLLIN, 0 } };
+        size_t got = 0;
+        const char *reply = "{}", *body = "";
+        char head[256];
+        int fd;
+        if (poll(p, 2, -1) < 0)
+            continue;
+        if (p[1].revents)
+            break;
+        if ((fd = accept(S.lfd, NULL, NULL)) < 0)
+            continue;
+        for (;;) {
+            ssize_t r = recv(fd, req + got, sizeof(req) - 1 - got, 0);
+            char *end, *cl;
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+            req[got] = '\0';
+            if ((end = strstr(req, "\r\n\r\n"))) {
+                long want = 0;
+                if ((cl = strcasestr(req, "Content-Length:")))
+                    want = strtol(cl + 15, NULL, 10);
+                body = end + 4;
+                if ((long)strlen(body) >= want)
+                    break;
+            }
+        }
+        pthread_mutex_lock(&S.mu);
+        if (S.next < MAXR) {
+            S.reqs[S.next] = strdup(body);
+            if (S.next < S.nreplies)
+                reply = S.replies[S.next];
+            S.next++;
+        }
+        pthread_mutex_unlock(&S.mu);
+        snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
+                 "Connection: close\r\n\r\n",
+                 strncmp(reply, "data:", 5) == 0 ? "text/event-stream" : "application/json");
+        say(fd, head);
+        say(fd, reply);
+        close(fd);
+    }
+    return NULL;
+}
+
+static void script(int n, const char **replies)
+{
+    pthread_mutex_lock(&S.mu);
+    for (int i = 0; i < MAXR; i++) {
+        free(S.reqs[i]);
+        S.reqs[i] = NULL;
+    }
+    for (int i = 0; i < n; i++)
+        S.replies[i] = replies[i];
+    S.nreplies = n;
+    S.next = 0;
+    pthread_mutex_unlock(&S.mu);
+    g_batches = g_calls = g_broker_down = 0;
+}
+
+/* The i-th request body the upstream received, parsed (caller puts). */
+static json_object *req_n(int i)
+{
+    json_object *o;
+    pthread_mutex_lock(&S.mu);
+    o = S.reqs[i] ? json_tokener_parse(S.reqs[i]) : NULL;
+    pthread_mutex_unlock(&S.mu);
+    assert_non_null(o);
+    return o;
+}
+
+static int nreqs(void)
+{
+    int n;
+    pthread_mutex_lock(&S.mu);
+    n = S.next;
+    pthread_mutex_unlock(&S.mu);
+    return n;
+}
+
+static int setup(void **state)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    S.lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(bind(S.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(S.lfd, 16), 0);
+    getsockname(S.lfd, (struct sockaddr *)&a, &al);
+    S.port = ntohs(a.sin_port);
+    assert_int_equal(pipe(S.stop), 0);
+    pthread_mutex_init(&S.mu, NULL);
+    assert_int_equal(pthread_create(&S.th, NULL, serve, NULL), 0);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    assert_int_equal(write(S.stop[1], "x", 1), 1);
+    pthread_join(S.th, NULL);
+    script(0, NULL);
+    close(S.lfd);
+    close(S.stop[0]);
+    close(S.stop[1]);
+    pthread_mutex_destroy(&S.mu);
+    return 0;
+}
+
+/* ---- helpers ---- */
+
+#define CALL(id, name, args)                                                                   \
+    "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":" \
+    "\"" id "\",\"type\":\"function\",\"function\":{\"name\":\"" name "\",\"arguments\":\"" args  \
+    "\"}}]},\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":10,"               \
+    "\"completion_tokens\":1}}"
+#define ANSWER(text)                                                                           \
+    "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"" text "\"},"            \
+    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":20,\"completion_tokens\":2}}"
+
+typedef struct run {
+    agent_res_t res;
+    buf_t deltas;
+    int rc;
+} run_t;
+
+static int on_delta(void *ud, const char *text, size_t len)
+{
+    return buf_append(&((run_t *)ud)->deltas, text, len) < 0;
+}
+
+static void run(run_t *r, const char *servers, int max_rounds, int stream)
+{
+    char as[256], be[256];
+    json_object *ja, *jb, *body, *all;
+    agent_t *ag = agent_new("redis://127.0.0.1:1/0", "t:");
+    agent_req_t rq;
+    snprintf(as, sizeof(as), "{\"model\":\"m\",\"backend\":\"b\",\"mcp_servers\":%s,"
+             "\"max_tool_iterations\":%d}", servers, max_rounds);
+    snprintf(be, sizeof(be), "{\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:%d\","
+             "\"api_key\":\"k\",\"timeout\":10}", S.port);
+    ja = json_tokener_parse(as);
+    jb = json_tokener_parse(be);
+    body = json_tokener_parse("{\"messages\":[{\"role\":\"user\",\"content\":\"add 2 and 3\"}]}");
+    all = json_tokener_parse("{\"calc\":{\"timeout\":5},\"broken\":{}}");
+    memset(&rq, 0, sizeof(rq));
+    rq.assistant_name = "a";
+    rq.assistant = ja;
+    rq.backend = jb;
+    rq.mcp_servers = all;
+    rq.body = body;
+    rq.stream = stream;
+    rq.on_delta = on_delta;
+    rq.ud = r;
+    buf_init(&r->deltas, 4096);
+    r->rc = agent_run(ag, &rq, &r->res);
+    json_object_put(ja);
+    json_object_put(jb);
+    json_object_put(body);
+    json_object_put(all);
+    agent_free(ag);
+}
+
+static void done(run_t *r)
+{
+    agent_res_clear(&r->res);
+    buf_free(&r->deltas);
+}
+
+static const char *path_s(json_object *o, const char *a, int i, const char *b)
+{
+    json_object *v = NULL;
+    json_object_object_get_ex(o, a, &v);
+    if (i >= 0)
+        v = json_object_array_get_idx(v, (size_t)i);
+    if (b && !json_object_object_get_ex(v, b, &v))
+        return NULL;
+    return v ? json_object_get_string(v) : NULL;
+}
+
+static int has(json_object *o, const char *k)
+{
+    return json_object_object_get_ex(o, k, NULL);
+}
+
+/* ---- tests ---- */
+
+static void one_round_then_answer(void **state)
+{
+    const char *rep[] = { CALL("c1", "calc__add", "{\\\"a\\\":2,\\\"b\\\":3}"), ANSWER("It is 5") };
+    run_t r;
+    json_object *q0, *q1, *msgs;
+    (void)state;
+    script(2, rep);
+    run(&r, "[\"calc\"]", 8, 0);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(path_s(r.res.message, "content", -1, NULL), "It is 5");
+    assert_string_equal(r.res.finish_reason, "stop");
+    assert_int_equal(r.res.tool_rounds, 1);
+    assert_int_equal(json_object_get_int(json_object_object_get(r.res.usage, "prompt_tokens")), 30);
+    assert_int_equal(json_object_get_int(json_object_object_get(r.res.usage, "total_tokens")), 33);
+    assert_int_equal(g_calls, 1);
+    q0 = req_n(0);
+    q1 = req_n(1);
+    assert_string_equal(path_s(q0, "tools", 0, "type"), "function");
+    assert_true(has(q1, "tools"));
+    msgs = json_object_object_get(q1, "messages");
+    assert_int_equal(json_object_array_length(msgs), 3);
+    assert_string_equal(path_s(q1, "messages", 1, "role"), "assistant");
+    assert_string_equal(path_s(q1, "messages", 2, "role"), "tool");
+    assert_string_equal(path_s(q1, "messages", 2, "tool_call_id"), "c1");
+    assert_string_equal(path_s(q1, "messages", 2, "content"), "5");
+    json_object_put(q0);
+    json_object_put(q1);
+    done(&r);
+}
+
+static void unknown_tool_and_bad_arguments_become_tool_errors(void **state)
+{
+    const char *rep[] = {
+        "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"tool_calls\":["
+        "{\"id\":\"u\",\"type\":\"function\",\"function\":{\"name\":\"nope\",\"arguments\":\"{}\"}},"
+        "{\"id\":\"v\",\"type\":\"function\",\"function\":{\"name\":\"calc__add\","
+        "\"arguments\":\"{bad\"}},"
+        "{\"id\":\"w\",\"type\":\"function\",\"function\":{\"name\":\"calc__echo\","
+        "\"arguments\":\"{}\"}}]},\"finish_reason\":\"tool_calls\"}]}",
+        ANSWER("ok") };
+    run_t r;
+    json_object *q1;
+    (void)state;
+    script(2, rep);
+    run(&r, "[\"calc\"]", 8, 0);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(g_batches, 1);
+    assert_int_equal(g_calls, 1);   /* only the valid one reached the broker */
+    q1 = req_n(1);
+    assert_non_null(strstr(path_s(q1, "messages", 2, "content"), "[tool error] unknown tool 'nope'"));
+    assert_non_null(strstr(path_s(q1, "messages", 3, "content"), "[tool error] invalid JSON"));
+    assert_string_equal(path_s(q1, "messages", 4, "content"), "echoed");
+    assert_string_equal(path_s(q1, "messages", 4, "tool_call_id"), "w");
+    json_object_put(q1);
+    done(&r);
+}
+
+static void round_cap_withdraws_tools(void **state)
+{
+    const char *rep[] = { CALL("a", "calc__add", "{\\\"a\\\":1}"),
+                          CALL("b", "calc__add", "{\\\"a\\\":2}"),
+                          CALL("c", "calc__add", "{\\\"a\\\":3}") };
+    run_t r;
+    json_object *q;
+    (void)state;
+    script(3, rep);
+    run(&r, "[\"calc\"]", 2, 0);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(nreqs(), 3);
+    assert_int_equal(r.res.tool_rounds, 2);
+    assert_int_equal(g_calls, 2);   /* the call made without tools offered is not run */
+    assert_string_equal(r.res.finish_reason, "stop");
+    q = req_n(2);
+    assert_false(has(q, "tools"));
+    json_object_put(q);
+    q = req_n(1);
+    assert_true(has(q, "tools"));
+    json_object_put(q);
+    done(&r);
+}
+
+static void same_call_three_times_stops_offering_tools(void **state)
+{
+    const char *rep[] = { CALL("a", "calc__add", "{}"), CALL("b", "calc__add", "{}"),
+                          CALL("c", "calc__add", "{}"), ANSWER("fine") };
+    run_t r;
+    json_object *q;
+    (void)state;
+    script(4, rep);
+    run(&r, "[\"calc\"]", 8, 0);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.res.tool_rounds, 3);
+    q = req_n(2);
+    assert_true(has(q, "tools"));
+    json_object_put(q);
+    q = req_n(3);
+    assert_false(has(q, "tools"));
+    json_object_put(q);
+    done(&r);
+}
+
+static void broken_server_and_missing_broker(void **state)
+{
+    run_t r;
+    (void)state;
+    script(0, NULL);
+    run(&r, "[\"calc\",\"broken\"]", 8, 0);
+    assert_int_equal(r.rc, -1);
+    assert_int_equal(r.res.status, 502);
+    assert_non_null(strstr(r.res.err_msg, "MCP server 'broken' cannot start: spawn ./nope"));
+    assert_int_equal(nreqs(), 0);
+    done(&r);
+    g_broker_down = 1;
+    run(&r, "[\"calc\"]", 8, 0);
+    assert_int_equal(r.res.status, 503);
+    assert_string_equal(r.res.err_code, "mcp_broker_unavailable");
+    assert_non_null(strstr(r.res.err_msg, "mcp-broker is not running"));
+    done(&r);
+}
+
+static void streaming_through_a_tool_round(void **state)
+{
+    const char *rep[] = {
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Let me check. \"}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"s1\","
+        "\"function\":{\"name\":\"calc__add\",\"arguments\":\"{\\\"a\\\":2,\"}}]}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+        "\"function\":{\"arguments\":\"\\\"b\\\":3}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n"
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":1}}\n\n"
+        "data: [DONE]\n\n",
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"It is \"}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"5.\"},"
+        "\"finish_reason\":\"stop\"}]}\n\n"
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":2,\"completion_tokens\":2}}\n\n"
+        "data: [DONE]\n\n" };
+    run_t r;
+    json_object *q;
+    (void)state;
+    script(2, rep);
+    run(&r, "[\"calc\"]", 8, 1);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(buf_str(&r.deltas), "Let me check. It is 5.");
+    assert_string_equal(path_s(r.res.message, "content", -1, NULL), "Let me check. It is 5.");
+    assert_int_equal(json_object_get_int(json_object_object_get(r.res.usage, "total_tokens")), 6);
+    q = req_n(1);
+    assert_string_equal(path_s(q, "messages", 2, "content"), "5");
+    assert_true(json_object_get_boolean(json_object_object_get(q, "stream")));
+    json_object_put(q);
+    done(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(one_round_then_answer),
+        cmocka_unit_test(unknown_tool_and_bad_arguments_become_tool_errors),
+        cmocka_unit_test(round_cap_withdraws_tools),
+        cmocka_unit_test(same_call_three_times_stops_offering_tools),
+        cmocka_unit_test(broken_server_and_missing_broker),
+        cmocka_unit_test(streaming_through_a_tool_round),
+    };
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    curl_global_cleanup();
+    return rc;
+}
