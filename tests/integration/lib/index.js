@@ -7,5 +7,6 @@ module.exports = {
   ...require('./stack'),
   ...require('./fake-upstream'),
   ...require('./http'),
+  ...require('./sse-client'),
   ...require('./nginx'),
 };
