@@ -1,0 +1,241 @@
+'use strict';
+// Issue 6: the admin API on two gateway stacks sharing one Redis — edits made
+// through one are served by the other; validation errors; secrets never shown.
+const { describe, test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const h = require('./lib');
+
+const ADMIN = 'admin-key-0123456789';
+const UPSTREAM_SECRET = 'sk-upstream-very-secret-42';
+const HEADER_SECRET = 'hdr-secret-token-77';
+const PROXY_KEY = 'sk-proxy-client-key-9';
+const ENV_SECRET = 'sk-from-env-secret-55';
+
+const CONFIG = `
+backends:
+  fake:
+    kind: openai
+    base_url: \${UPSTREAM_URL}
+    api_key: ${UPSTREAM_SECRET}
+    default_headers:
+      Authorization: Bearer ${HEADER_SECRET}
+      X-Trace: visible
+  envy:
+    kind: openai
+    base_url: \${UPSTREAM_URL}
+    api_key: \${ADMIN_TEST_ENV_KEY}
+mcp_servers:
+  demo:
+    transport: stdio
+    command: \${MCP_DEMO}
+assistants:
+  - name: helper
+    backend: fake
+    model: up-model
+    mcp_servers: [demo]
+  - name: other
+    backend: envy
+    model: up-model
+proxy_api_keys:
+  - ${PROXY_KEY}
+`;
+
+const SECRETS = [UPSTREAM_SECRET, HEADER_SECRET, PROXY_KEY, ENV_SECRET];
+
+function admin(stack, method, p, body, key = ADMIN) {
+  const headers = key ? { authorization: `Bearer ${key}` } : {};
+  return h.request(`${stack.url}${p}`, { method, headers, body });
+}
+
+async function modelIds(stack) {
+  const r = await h.request(`${stack.url}/v1/models`, { headers: { authorization: `Bearer ${PROXY_KEY}` } });
+  assert.equal(r.status, 200, r.text);
+  return r.json.data.map((m) => m.id).sort();
+}
+
+describe('admin API across two stacks on one Redis', () => {
+  let up; let s1; let s2;
+  const hasBroker = fs.existsSync(path.join(h.binDir(), 'mcp-broker'));
+
+  before(async () => {
+    up = await h.fakeUpstream();
+    const env = { ADMIN_API_KEY: ADMIN, ADMIN_TEST_ENV_KEY: ENV_SECRET };
+    s1 = await h.startStack({ config: CONFIG, upstream: up, broker: hasBroker, env });
+    s2 = await h.startStack({ config: CONFIG, upstream: up, broker: hasBroker, env,
+                              redisUrl: s1.redisUrl });
+  });
+  after(async () => {
+    if (s2) await s2.stop();
+    if (s1) await s1.stop();
+    if (up) await up.close();
+  });
+
+  test('no or wrong admin key: 401 with WWW-Authenticate: Bearer; /v1 keys do not open /admin', async () => {
+    for (const key of [null, 'wrong', PROXY_KEY, `${ADMIN}x`]) {
+      const r = await admin(s1, 'GET', '/admin/config', undefined, key);
+      h.assertOpenAIError(assert, r, 401, { type: 'authentication_error' });
+      assert.equal(r.headers['www-authenticate'], 'Bearer');
+    }
+    const bare = await h.request(`${s1.url}/admin/config`, { headers: { authorization: ADMIN } });
+    assert.equal(bare.status, 401);
+  });
+
+  test('GET /admin/config: the registry and auth providers, no secret anywhere', async () => {
+    const r = await admin(s1, 'GET', '/admin/config');
+    assert.equal(r.status, 200, r.text);
+    for (const s of SECRETS) assert.ok(!r.text.includes(s), `secret ${s} shown: ${r.text}`);
+    assert.equal(r.json.backends.fake.api_key, '***');
+    assert.equal(r.json.backends.fake.default_headers.Authorization, '***');
+    assert.equal(r.json.backends.fake.default_headers['X-Trace'], 'visible');
+    assert.equal(r.json.backends.envy.api_key, '${ADMIN_TEST_ENV_KEY}');
+    assert.deepEqual(r.json.settings.proxy_api_keys, ['***']);
+    assert.ok(Array.isArray(r.json.auth));
+    assert.equal(r.json.auth[0].type, 'static');
+    assert.ok(Number.isInteger(r.json.version));
+  });
+
+  test('GET /admin/config?format=yaml: a config with references, no secret', async () => {
+    const r = await admin(s1, 'GET', '/admin/config?format=yaml');
+    assert.equal(r.status, 200, r.text);
+    assert.match(r.headers['content-type'], /yaml/);
+    for (const s of SECRETS) assert.ok(!r.text.includes(s), `secret ${s} shown: ${r.text}`);
+    assert.match(r.text, /\$\{ADMIN_TEST_ENV_KEY\}/);
+    assert.match(r.text, /assistants:/);
+  });
+
+  test('GET lists and items are redacted too', async () => {
+    const l = await admin(s1, 'GET', '/admin/backends');
+    assert.equal(l.status, 200, l.text);
+    assert.deepEqual(Object.keys(l.json).sort(), ['envy', 'fake']);
+    for (const s of SECRETS) assert.ok(!l.text.includes(s));
+    const one = await admin(s1, 'GET', '/admin/backends/fake');
+    assert.equal(one.status, 200);
+    assert.equal(one.json.api_key, '***');
+    assert.equal((await admin(s1, 'GET', '/admin/assistants')).json.helper.backend, 'fake');
+    assert.ok((await admin(s1, 'GET', '/admin/mcp')).json.demo);
+  });
+
+  test('PUT an assistant on one stack: the other lists it and answers with it; DELETE removes it on both', async () => {
+    const put = await admin(s1, 'PUT', '/admin/assistants/fresh',
+                            { backend: 'fake', model: 'up-fresh', description: 'made live' });
+    assert.equal(put.status, 201, put.text);
+    assert.equal(put.json.name, 'fresh');
+    await h.waitFor(async () => (await modelIds(s2)).includes('fresh'),
+                    { timeoutMs: 1000, what: 'stack 2 to list the new assistant' });
+    up.enqueue({ json: h.completion({ content: 'fresh answer' }) });
+    const client = s2.openai({ apiKey: PROXY_KEY });
+    const res = await client.chat.completions.create({ model: 'fresh', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(res.choices[0].message.content, 'fresh answer');
+    assert.equal(up.requests[up.requests.length - 1].body.model, 'up-fresh');
+
+    const again = await admin(s2, 'PUT', '/admin/assistants/fresh',
+                              { name: 'fresh', backend: 'fake', model: 'up-fresh-2' });
+    assert.equal(again.status, 200, again.text);
+
+    const del = await admin(s2, 'DELETE', '/admin/assistants/fresh');
+    assert.equal(del.status, 200, del.text);
+    assert.equal(del.json.deleted, true);
+    await h.waitFor(async () => !(await modelIds(s1)).includes('fresh'),
+                    { timeoutMs: 1000, what: 'stack 1 to drop the deleted assistant' });
+    assert.ok(!(await modelIds(s2)).includes('fresh'));
+    h.assertOpenAIError(assert, await admin(s1, 'DELETE', '/admin/assistants/fresh'), 404);
+  });
+
+  test('PUT a backend and an MCP server; secrets in the answer are redacted', async () => {
+    const b = await admin(s1, 'PUT', '/admin/backends/extra',
+                          { kind: 'openai', base_url: up.baseURL, api_key: 'sk-put-secret-1' });
+    assert.equal(b.status, 201, b.text);
+    assert.equal(b.json.api_key, '***');
+    const m = await admin(s1, 'PUT', '/admin/mcp/extra-mcp', { transport: 'http', url: 'http://127.0.0.1:9/mcp' });
+    assert.equal(m.status, 201, m.text);
+    const cfg = await admin(s2, 'GET', '/admin/config');
+    assert.ok(cfg.json.backends.extra);
+    assert.ok(!cfg.text.includes('sk-put-secret-1'));
+    assert.equal((await admin(s2, 'DELETE', '/admin/backends/extra')).status, 200);
+    assert.equal((await admin(s2, 'DELETE', '/admin/mcp/extra-mcp')).status, 200);
+  });
+
+  test('validation: 422 naming the field, 400 for a body that is not a JSON object', async () => {
+    const cases = [
+      ['/admin/assistants/x', { backend: 'fake', model: 'm', colour: 'red' }, 'colour'],
+      ['/admin/assistants/x', { backend: 'fake', model: 7 }, 'model'],
+      ['/admin/assistants/x', { backend: 'nope', model: 'm' }, 'backend'],
+      ['/admin/assistants/x', { backend: 'fake', model: 'm', mcp_servers: ['ghost'] }, 'mcp_servers'],
+      ['/admin/assistants/x', { name: 'y', backend: 'fake', model: 'm' }, 'name'],
+      ['/admin/backends/x', { kind: 'cobol', base_url: 'http://x' }, 'kind'],
+      ['/admin/mcp/x', { transport: 'stdio' }, 'command'],
+      ['/admin/mcp/x', { transport: 'http' }, 'url'],
+    ];
+    for (const [p, body, field] of cases) {
+      const r = await admin(s1, 'PUT', p, body);
+      const e = h.assertOpenAIError(assert, r, 422, { type: 'invalid_request_error' });
+      assert.ok(e.param && e.param.startsWith(field), `${p} ${JSON.stringify(body)}: param ${e.param}, ${e.message}`);
+    }
+    for (const raw of ['', 'not json', '[1]', '{"model":']) {
+      const r = await admin(s1, 'PUT', '/admin/assistants/x', raw);
+      h.assertOpenAIError(assert, r, 400);
+    }
+    assert.ok(!(await modelIds(s1)).includes('x'));
+  });
+
+  test('404 for unknown things, 405 for wrong methods, 409 for what is still used', async () => {
+    h.assertOpenAIError(assert, await admin(s1, 'DELETE', '/admin/backends/ghost'), 404);
+    h.assertOpenAIError(assert, await admin(s1, 'GET', '/admin/assistants/ghost'), 404);
+    h.assertOpenAIError(assert, await admin(s1, 'GET', '/admin/nothing'), 404);
+    h.assertOpenAIError(assert, await admin(s1, 'POST', '/admin/assistants/x', {}), 405);
+    h.assertOpenAIError(assert, await admin(s1, 'PUT', '/admin/config', {}), 405);
+    const b = await admin(s1, 'DELETE', '/admin/backends/fake');
+    const e = h.assertOpenAIError(assert, b, 409);
+    assert.match(e.message, /helper/);
+    const m = await admin(s1, 'DELETE', '/admin/mcp/demo');
+    assert.match(h.assertOpenAIError(assert, m, 409).message, /helper/);
+    assert.ok((await admin(s2, 'GET', '/admin/backends/fake')).status === 200);
+  });
+
+  test('replacing an MCP server\'s command: the next tool listing comes from the new process', { skip: !hasBroker && 'mcp-broker not built' }, async () => {
+    const names = async (stack) => {
+      const r = await admin(stack, 'GET', '/admin/mcp/demo/tools');
+      assert.equal(r.status, 200, r.text);
+      return r.json.data.map((t) => t.name);
+    };
+    assert.ok(!(await names(s1)).includes('sleep'), 'mcp-demo without --test-tools has no sleep tool');
+    const cur = (await admin(s1, 'GET', '/admin/mcp/demo')).json;
+    const put = await admin(s1, 'PUT', '/admin/mcp/demo', { ...cur, args: ['--test-tools'] });
+    assert.equal(put.status, 200, put.text);
+    // mcp-demo --test-tools advertises sleep(): only a restarted process has it
+    await h.waitFor(async () => (await names(s2)).includes('sleep'),
+                    { timeoutMs: 10000, what: 'the replaced MCP server to advertise sleep' });
+    assert.ok((await names(s1)).includes('sleep'));
+  });
+});
+
+describe('admin API without ADMIN_API_KEY', () => {
+  let up; let stack;
+  before(async () => {
+    up = await h.fakeUpstream();
+    stack = await h.startStack({ config: `
+backends:
+  fake:
+    kind: openai
+    base_url: \${UPSTREAM_URL}
+assistants:
+  - name: helper
+    backend: fake
+    model: m
+`, upstream: up, broker: false, env: { ADMIN_API_KEY: null } });
+  });
+  after(async () => {
+    if (stack) await stack.stop();
+    if (up) await up.close();
+  });
+
+  test('is disabled: 403 telling what to set, whatever the credentials', async () => {
+    for (const key of [null, 'anything', '']) {
+      const r = await admin(stack, 'GET', '/admin/config', undefined, key);
+      const e = h.assertOpenAIError(assert, r, 403, { type: 'permission_error' });
+      assert.match(e.message, /ADMIN_API_KEY/);
+    }
+  });
+});
