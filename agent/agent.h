@@ -33,8 +33,14 @@ typedef struct agent_req {
 typedef struct agent_res {
     int status;                  /* 200, or the HTTP status to answer */
     /* on success */
-    json_object *message;        /* final assistant message {role, content} (owned) */
-    char finish_reason[32];      /* "stop", "length", "content_filter" */
+    json_object *message;        /* final assistant message {role, content} (owned).
+                                    content is the text of every turn joined, i.e.
+                                    what a streaming client received. When the model
+                                    called client-supplied tools, it also has
+                                    tool_calls (content may be null) and
+                                    finish_reason is "tool_calls": the client
+                                    runs them (stream them as delta.tool_calls). */
+    char finish_reason[32];      /* "stop", "length", "content_filter", "tool_calls" */
     json_object *usage;          /* {prompt_tokens, completion_tokens, total_tokens}
                                     summed over every turn (owned; NULL if the
                                     upstream reported none) */
@@ -44,7 +50,7 @@ typedef struct agent_res {
     char err_code[48];           /* "" or e.g. "upstream_timeout" */
     char err_param[48];          /* "" or the offending request field */
     char err_msg[1024];          /* says what failed and what to do */
-    int client_gone;             /* the client hung up: answer nothing */
+    int client_gone;             /* the client hung up: answer nothing (status 499) */
 } agent_res_t;
 
 /* A new per-thread agent using the broker over Redis at `redis_url`/`prefix`
