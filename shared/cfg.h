@@ -35,7 +35,8 @@ int cfg_load_yaml(const char *text, size_t len, const char *name, json_object **
 
 /* Expands ${VAR} and ${VAR:-default} in `in` from the environment (an unset VAR
  * without default expands to ""; "$$" is a literal "$"). *out is malloc'd.
- * *had_ref (may be NULL) tells whether any reference was seen. Returns 0,
+ * *had_ref (may be NULL) tells whether any reference (or a "$$") was seen:
+ * then the original text must be kept in "_src" to be written back. Returns 0,
  * -EINVAL for an unterminated "${", -ENOMEM. */
 int cfg_expand_env(const char *in, char **out, int *had_ref, char *err, size_t errlen);
 

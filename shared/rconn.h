@@ -3,7 +3,7 @@
  * URLs: redis://[[user]:password@]host[:port][/db] and unix:///path/to.sock[?db=N]
  * (password also as unix://:pass@/path). Keys of aiproxy all start with a prefix,
  * AIPROXY_REDIS_PREFIX (default "aiproxy:"), so several gateways can share one
- * Redis; docs/redis.md lists every key and channel. */
+ * Redis; docs/registry.md lists every key and channel. */
 #ifndef AIPROXY_RCONN_H
 #define AIPROXY_RCONN_H
 

@@ -5,7 +5,9 @@
  * the whole document is re-read in one MULTI/EXEC so a reader never sees half
  * an edit. Writers (seed, admin API) change the document atomically, bump the
  * version, and PUBLISH the change on the `<prefix>reg:changed` channel.
- * Keys and channels are listed in docs/redis.md. */
+ * Keys and channels are listed in docs/registry.md. A dead connection makes
+ * writes fail with EPIPE only if the process ignores SIGPIPE (every aiproxy
+ * daemon must: hiredis writes with plain write(2)). */
 #ifndef AIPROXY_REG_H
 #define AIPROXY_REG_H
 
@@ -41,7 +43,7 @@ json_object *reg_doc(reg_t *r);                    /* the whole document */
 long long reg_version(reg_t *r);
 
 /* Sets kind/name to `obj` (already validated by cfg_check_*; not consumed) or
- * deletes it; atomic, bumps the version, publishes. reg_del returns -ENOENT
+ * deletes it; kind "settings" (name ignored, put only) replaces the settings; atomic, bumps the version, publishes. reg_del returns -ENOENT
  * when absent. `expect_version` > 0 makes the write fail with -EAGAIN if the
  * registry moved since that version (optimistic concurrency for checks done
  * by the caller against the snapshot). */

@@ -1,0 +1,337 @@
+/* The registry against a real, private redis-server on a unix socket: seed
+ * rules, refresh after writes, optimistic concurrency, change messages, and
+ * reconnection after a Redis restart. Redis is killed at teardown, and with
+ * PR_SET_PDEATHSIG if this process dies first. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "shared/cfg.h"
+#include "shared/rconn.h"
+#include "shared/reg.h"
+
+static pid_t g_redis = -1;
+static char g_sock[128];
+static char g_url[160];
+
+static int redis_start(void)
+{
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    int i;
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execl("/usr/bin/redis-server", "redis-server", "--port", "0", "--unixsocket", g_sock,
+              "--save", "", "--appendonly", "no", "--loglevel", "warning",
+              "--logfile", "/dev/null", (char *)NULL);
+        _exit(127);
+    }
+    g_redis = pid;
+    /* bounded wait for the server to answer */
+    for (i = 0; i < 500; i++) {
+        char err[256];
+        redisContext *c = rconn_connect(g_url, 200, err, sizeof err);
+        if (c) {
+            redisReply *r = redisCommand(c, "PING");
+            int ok = r && r->type == REDIS_REPLY_STATUS;
+            if (r)
+                freeReplyObject(r);
+            redisFree(c);
+            if (ok)
+                return 0;
+        }
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            g_redis = -1;
+            return -1;
+        }
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+static void redis_stop(void)
+{
+    if (g_redis > 0) {
+        kill(g_redis, SIGKILL);
+        waitpid(g_redis, NULL, 0);
+        g_redis = -1;
+    }
+    unlink(g_sock);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    /* as every daemon does: a write to a Redis that went away must fail, not kill */
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(g_sock, sizeof g_sock, "/tmp/aiproxy-test-reg-%d.sock", (int)getpid());
+    snprintf(g_url, sizeof g_url, "unix://%s", g_sock);
+    unlink(g_sock);
+    if (redis_start() < 0) {
+        redis_stop();
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    redis_stop();
+    return 0;
+}
+
+/* Each test on its own key prefix, so they do not see each other. */
+static reg_t *open_reg(const char *prefix)
+{
+    reg_t *r = NULL;
+    char err[512] = "";
+    if (reg_open(&r, g_url, prefix, err, sizeof err) != 0)
+        fail_msg("reg_open: %s", err);
+    return r;
+}
+
+static json_object *cfg(const char *model)
+{
+    char y[1024], err[1024];
+    json_object *d = NULL;
+    snprintf(y, sizeof y,
+             "backends:\n  b: {kind: openai, api_key: k}\n"
+             "mcp_servers:\n  s: {command: /bin/true}\n"
+             "assistants:\n  - {name: a, backend: b, model: %s}\n"
+             "proxy_api_keys: [p1]\n", model);
+    if (cfg_load_yaml(y, strlen(y), "t", &d, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    return d;
+}
+
+static const char *model_of(reg_t *r, const char *name)
+{
+    json_object *a = reg_get(r, "assistants", name), *m = NULL;
+    if (!a || !json_object_object_get_ex(a, "model", &m))
+        return NULL;
+    return json_object_get_string(m);
+}
+
+static void test_open_unreachable(void **state)
+{
+    reg_t *r = NULL;
+    char err[512] = "";
+    (void)state;
+    assert_int_equal(reg_open(&r, "unix:///nonexistent/x.sock", "t0:", err, sizeof err),
+                     -ECONNREFUSED);
+    assert_null(r);
+    assert_non_null(strstr(err, "cannot reach Redis at unix:///nonexistent/x.sock"));
+}
+
+static void test_seed_no_overwrite(void **state)
+{
+    reg_t *r = open_reg("t1:");
+    json_object *d1 = cfg("m1"), *d2 = cfg("m2");
+    int seeded = -1;
+    (void)state;
+    assert_int_equal(reg_refresh(r), -ENOENT);
+    assert_non_null(strstr(reg_errstr(r), "no registry"));
+    assert_int_equal(reg_seed(r, d1, 0, &seeded), 0);
+    assert_int_equal(seeded, 1);
+    assert_int_equal(reg_refresh(r), 0);
+    assert_string_equal(model_of(r, "a"), "m1");
+    assert_int_equal(reg_version(r), 1);
+    /* Redis wins: a second seed without reseed changes nothing */
+    assert_int_equal(reg_seed(r, d2, 0, &seeded), 0);
+    assert_int_equal(seeded, 0);
+    assert_int_equal(reg_refresh(r), 0);
+    assert_string_equal(model_of(r, "a"), "m1");
+    assert_int_equal(reg_version(r), 1);
+    /* reseed replaces */
+    assert_int_equal(reg_seed(r, d2, 1, &seeded), 0);
+    assert_int_equal(seeded, 1);
+    assert_int_equal(reg_refresh(r), 0);
+    assert_string_equal(model_of(r, "a"), "m2");
+    assert_int_equal(reg_version(r), 2);
+    /* the snapshot is the whole document, equal to what was seeded */
+    assert_true(json_object_equal(reg_all(r, "backends"), json_object_object_get(d2, "backends")));
+    assert_true(json_object_equal(reg_settings(r), json_object_object_get(d2, "settings")));
+    assert_non_null(reg_get(r, "mcp_servers", "s"));
+    assert_null(reg_get(r, "assistants", "zz"));
+    json_object_put(d1);
+    json_object_put(d2);
+    reg_close(r);
+}
+
+static void test_refresh_sees_other_writer(void **state)
+{
+    reg_t *w = open_reg("t2:"), *rd = open_reg("t2:");
+    json_object *d = cfg("m1"), *a;
+    int seeded;
+    (void)state;
+    assert_int_equal(reg_seed(w, d, 0, &seeded), 0);
+    assert_int_equal(reg_refresh(rd), 0);
+    assert_string_equal(model_of(rd, "a"), "m1");
+    a = json_tokener_parse("{\"name\":\"a2\",\"backend\":\"b\",\"model\":\"x\"}");
+    assert_int_equal(reg_put(w, "assistants", "a2", a, 0), 0);
+    assert_null(reg_get(rd, "assistants", "a2"));          /* until refreshed */
+    assert_int_equal(reg_refresh(rd), 0);
+    assert_string_equal(model_of(rd, "a2"), "x");
+    assert_int_equal(reg_version(rd), 2);
+    /* an unchanged version keeps the very same snapshot object */
+    json_object *snap = reg_doc(rd);
+    assert_int_equal(reg_refresh(rd), 0);
+    assert_ptr_equal(reg_doc(rd), snap);
+    /* settings are written as a whole */
+    json_object *s = json_tokener_parse("{\"proxy_api_keys\":[\"z\"],\"apiman\":null}");
+    assert_int_equal(reg_put(w, "settings", "", s, 0), 0);
+    assert_int_equal(reg_refresh(rd), 0);
+    assert_true(json_object_equal(reg_settings(rd), s));
+    assert_int_equal(reg_put(w, "widgets", "x", s, 0), -EINVAL);
+    json_object_put(s);
+    json_object_put(a);
+    json_object_put(d);
+    reg_close(w);
+    reg_close(rd);
+}
+
+static void test_put_del_expect_version(void **state)
+{
+    reg_t *r = open_reg("t3:");
+    json_object *d = cfg("m1"), *a;
+    long long v;
+    int seeded;
+    (void)state;
+    assert_int_equal(reg_seed(r, d, 0, &seeded), 0);
+    assert_int_equal(reg_refresh(r), 0);
+    v = reg_version(r);
+    a = json_tokener_parse("{\"name\":\"a\",\"backend\":\"b\",\"model\":\"new\"}");
+    assert_int_equal(reg_put(r, "assistants", "a", a, v), 0);
+    /* the same expectation again is stale now */
+    assert_int_equal(reg_put(r, "assistants", "a", a, v), -EAGAIN);
+    assert_non_null(strstr(reg_errstr(r), "changed"));
+    assert_int_equal(reg_del(r, "assistants", "a", v), -EAGAIN);
+    assert_int_equal(reg_refresh(r), 0);
+    assert_string_equal(model_of(r, "a"), "new");
+    assert_int_equal(reg_del(r, "assistants", "a", reg_version(r)), 0);
+    assert_int_equal(reg_del(r, "assistants", "a", 0), -ENOENT);
+    assert_int_equal(reg_del(r, "backends", "nope", 0), -ENOENT);
+    assert_int_equal(reg_refresh(r), 0);
+    assert_null(reg_get(r, "assistants", "a"));
+    assert_int_equal(reg_version(r), v + 2);
+    json_object_put(a);
+    json_object_put(d);
+    reg_close(r);
+}
+
+/* Reads one pub/sub message within the connection's timeout. */
+static json_object *next_msg(redisContext *sub)
+{
+    void *vp = NULL;
+    redisReply *m;
+    json_object *o = NULL;
+    if (redisGetReply(sub, &vp) != REDIS_OK)
+        return NULL;
+    m = vp;
+    if (m->type == REDIS_REPLY_ARRAY && m->elements == 3 && !strcmp(m->element[0]->str, "message"))
+        o = json_tokener_parse(m->element[2]->str);
+    freeReplyObject(m);
+    return o;
+}
+
+static void expect_msg(redisContext *sub, long long version, const char *kind, const char *name,
+                       const char *op)
+{
+    json_object *o = next_msg(sub);
+    if (!o)
+        fail_msg("no change message for %s %s", op, name);
+    assert_int_equal(json_object_get_int64(json_object_object_get(o, "version")), version);
+    assert_string_equal(json_object_get_string(json_object_object_get(o, "kind")), kind);
+    assert_string_equal(json_object_get_string(json_object_object_get(o, "name")), name);
+    assert_string_equal(json_object_get_string(json_object_object_get(o, "op")), op);
+    json_object_put(o);
+}
+
+static void test_change_messages(void **state)
+{
+    reg_t *r = open_reg("t4:");
+    json_object *d = cfg("m1"), *a;
+    redisContext *sub;
+    redisReply *rep;
+    char err[256];
+    int seeded;
+    (void)state;
+    sub = rconn_connect(g_url, 2000, err, sizeof err);
+    assert_non_null(sub);
+    rep = redisCommand(sub, "SUBSCRIBE t4:reg:changed");
+    assert_non_null(rep);
+    freeReplyObject(rep);
+    assert_int_equal(reg_seed(r, d, 0, &seeded), 0);
+    expect_msg(sub, 1, "all", "", "seed");
+    a = json_tokener_parse("{\"name\":\"q\\\"x\",\"backend\":\"b\",\"model\":\"m\"}");
+    assert_int_equal(reg_put(r, "assistants", "q\"x", a, 0), 0);
+    expect_msg(sub, 2, "assistants", "q\"x", "put");
+    assert_int_equal(reg_del(r, "mcp_servers", "s", 0), 0);
+    expect_msg(sub, 3, "mcp_servers", "s", "del");
+    /* a refused write publishes nothing: the next message is the next write */
+    assert_int_equal(reg_del(r, "mcp_servers", "s", 0), -ENOENT);
+    assert_int_equal(reg_put(r, "backends", "b2", json_object_object_get(json_object_object_get(d, "backends"), "b"), 0), 0);
+    expect_msg(sub, 4, "backends", "b2", "put");
+    redisFree(sub);
+    json_object_put(a);
+    json_object_put(d);
+    reg_close(r);
+}
+
+static void test_reconnect_after_restart(void **state)
+{
+    reg_t *r = open_reg("t5:");
+    json_object *d = cfg("m1");
+    int seeded;
+    (void)state;
+    assert_int_equal(reg_seed(r, d, 0, &seeded), 0);
+    assert_int_equal(reg_refresh(r), 0);
+    redis_stop();
+    /* Redis gone: an error, and the old snapshot stays usable */
+    assert_true(reg_refresh(r) < 0);
+    assert_string_equal(model_of(r, "a"), "m1");
+    assert_int_equal(redis_start(), 0);
+    /* back, empty (no persistence): the next call reconnects on its own */
+    assert_int_equal(reg_refresh(r), -ENOENT);
+    assert_int_equal(reg_seed(r, d, 0, &seeded), 0);
+    assert_int_equal(seeded, 1);
+    assert_int_equal(reg_refresh(r), 0);
+    assert_non_null(reg_redis(r));
+    assert_string_equal(reg_prefix(r), "t5:");
+    /* a restart between two calls on a live connection is invisible */
+    redis_stop();
+    assert_int_equal(redis_start(), 0);
+    assert_int_equal(reg_seed(r, d, 0, &seeded), 0);
+    assert_int_equal(seeded, 1);
+    json_object_put(d);
+    reg_close(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_open_unreachable),
+        cmocka_unit_test(test_seed_no_overwrite),
+        cmocka_unit_test(test_refresh_sees_other_writer),
+        cmocka_unit_test(test_put_del_expect_version),
+        cmocka_unit_test(test_change_messages),
+        cmocka_unit_test(test_reconnect_after_restart),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
