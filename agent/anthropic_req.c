@@ -162,6 +162,13 @@ static json_object *req__turn(json_object *msgs, const char *role)
     return c;
 }
 
+/* Moves every block of `from` to the end of `to`. */
+static void req__append(json_object *to, json_object *from)
+{
+    for (size_t i = 0; i < json_object_array_length(from); i++)
+        json_object_array_add(to, json_object_get(json_object_array_get_idx(from, i)));
+}
+
 /* Assistant tool_calls as tool_use blocks; arguments that are not a JSON
  * object become {} (input must be an object). */
 static int req__tool_uses(json_object *calls, json_object *blocks, const char *where, char *err,
@@ -253,7 +260,7 @@ static int req__system(json_object *m, buf_t *sys, const char *where, char *err,
 
 static int req__messages(json_object *req, json_object *out, char *err, size_t errlen)
 {
-    json_object *in = NULL, *msgs = json_object_new_array();
+    json_object *in = NULL, *msgs = json_object_new_array(), *blocks = NULL;
     buf_t sys;
     int rc = -EINVAL;
 
@@ -272,22 +279,24 @@ static int req__messages(json_object *req, json_object *out, char *err, size_t e
             char cw[80];
             snprintf(cw, sizeof cw, "%s.content", where);
             rc = req__system(m, &sys, cw, err, errlen);
-        } else if (strcmp(role, "user") == 0) {
+        } else if (strcmp(role, "user") == 0 || strcmp(role, "assistant") == 0) {
             char cw[80];
+            int user = role[0] == 'u';
             snprintf(cw, sizeof cw, "%s.content", where);
-            rc = req__content(c, req__turn(msgs, "user"), 1, cw, err, errlen);
-        } else if (strcmp(role, "assistant") == 0) {
-            char cw[80];
-            json_object *blocks;
-            /* The API wants the conversation to open with a user turn. */
-            if (json_object_array_length(msgs) == 0)
-                json_object_array_add(req__turn(msgs, "user"), req__text_block(".", 1));
-            blocks = req__turn(msgs, "assistant");
-            snprintf(cw, sizeof cw, "%s.content", where);
-            rc = req__content(c, blocks, 0, cw, err, errlen);
+            json_object_put(blocks);
+            blocks = json_object_new_array();
+            rc = req__content(c, blocks, user, cw, err, errlen);
             json_object_object_get_ex(m, "tool_calls", &tc);
-            if (rc == 0)
+            if (rc == 0 && !user)
                 rc = req__tool_uses(tc, blocks, where, err, errlen);
+            /* A message with nothing to say adds no turn: the API refuses
+             * empty content. The API wants the conversation to open with a
+             * user turn. */
+            if (rc == 0 && json_object_array_length(blocks)) {
+                if (!user && json_object_array_length(msgs) == 0)
+                    json_object_array_add(req__turn(msgs, "user"), req__text_block(".", 1));
+                req__append(req__turn(msgs, role), blocks);
+            }
         } else if (strcmp(role, "tool") == 0) {
             rc = req__tool_result(m, req__turn(msgs, "user"), where, err, errlen);
         } else {
@@ -307,6 +316,7 @@ static int req__messages(json_object *req, json_object *out, char *err, size_t e
     msgs = NULL;
     rc = 0;
 out:
+    json_object_put(blocks);
     json_object_put(msgs);
     buf_free(&sys);
     return rc;

@@ -18,6 +18,7 @@ typedef struct anth_stream {
     json_object *call;           /* borrowed: the open block's tool call, or NULL */
     buf_t args;                  /* the open tool call's arguments so far */
     size_t args_total;           /* over every call, against STREAM_MAX_ARGS */
+    json_tokener *tok;           /* reused for every event */
 } anth_stream_t;
 
 void *anth_stream_new(be_turn_t *turn, const be_sink_t *sink)
@@ -30,6 +31,10 @@ void *anth_stream_new(be_turn_t *turn, const be_sink_t *sink)
         s->sink = *sink;
     s->block = -1;
     buf_init(&s->args, STREAM_MAX_ARGS);
+    if (!(s->tok = json_tokener_new())) {
+        free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -39,6 +44,7 @@ void anth_stream_free(void *st)
     if (!s)
         return;
     buf_free(&s->args);
+    json_tokener_free(s->tok);
     free(s);
 }
 
@@ -115,7 +121,16 @@ static int stream__block_start(anth_stream_t *s, json_object *ev, char *err, siz
         s->turn->tool_calls = json_object_new_array();
     fn = json_object_new_object();
     json_object_object_add(fn, "name", json_object_new_string(stream__str(cb, "name")));
-    json_object_object_add(fn, "arguments", json_object_new_string(""));
+    /* "{}" until input_json_delta says otherwise: a tool without input
+     * streams no delta at all. A proxy that sends the whole input here and
+     * no deltas is taken at its word. */
+    {
+        json_object *in = stream__get(cb, "input", json_type_object);
+        json_object_object_add(fn, "arguments", json_object_new_string(
+            in && json_object_object_length(in)
+                ? json_object_to_json_string_ext(in, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+                : "{}"));
+    }
     tc = json_object_new_object();
     json_object_object_add(tc, "id", json_object_new_string(stream__str(cb, "id")));
     json_object_object_add(tc, "type", json_object_new_string("function"));
@@ -181,9 +196,6 @@ static int stream__block_delta(anth_stream_t *s, json_object *ev, char *err, siz
 
 static int stream__block_stop(anth_stream_t *s)
 {
-    /* a tool that takes no input streams no input_json_delta at all */
-    if (s->call && s->args.len == 0)
-        json_object_object_add(s->call, "arguments", json_object_new_string("{}"));
     s->call = NULL;
     s->block = -1;
     buf_reset(&s->args);
@@ -194,16 +206,12 @@ int anth_stream_event(void *st, const char *event, const char *data, size_t len,
                       char *err, size_t errlen)
 {
     anth_stream_t *s = st;
-    json_tokener *tok = json_tokener_new();
+    json_tokener *tok = s->tok;
     json_object *ev = NULL;
     const char *type;
     int rc = -EPROTO;
 
-    if (!tok) {
-        snprintf(err, errlen, "out of memory");
-        rc = -ENOMEM;
-        goto out;
-    }
+    json_tokener_reset(tok);
     if (len)
         ev = json_tokener_parse_ex(tok, data, (int)len);
     if (!ev || json_tokener_get_error(tok) != json_tokener_success ||
@@ -253,7 +261,5 @@ int anth_stream_event(void *st, const char *event, const char *data, size_t len,
     }
 out:
     json_object_put(ev);
-    if (tok)
-        json_tokener_free(tok);
     return rc;
 }

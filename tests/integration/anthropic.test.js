@@ -33,6 +33,12 @@ assistants:
     model: gpt-test-model
     system_prompt: You are terse.
     mcp_servers: [demo]
+  - name: claude-capped
+    backend: claude
+    model: claude-test-model
+    system_prompt: You are terse.
+    mcp_servers: [demo]
+    max_tool_iterations: 1
   - name: claude-plain
     backend: claude
     model: claude-test-model
@@ -250,7 +256,8 @@ test('tool-using prompt: tool_use runs demo add, tool_result goes back paired', 
     { json: message([{ type: 'text', text: 'The sum is 5.' }], 'end_turn', { input_tokens: 50, output_tokens: 6 }) },
   );
   const r = await client.chat.completions.create({ model: 'claude-helper', messages: PROMPT });
-  assert.equal(r.choices[0].message.content, 'The sum is 5.');
+  // the loop keeps the text of every turn (as a stream would have shown it)
+  assert.equal(r.choices[0].message.content, 'Let me add.The sum is 5.');
   assert.equal(r.choices[0].finish_reason, 'stop');
   assert.equal(r.choices[0].message.tool_calls, undefined);
   assert.deepEqual([r.usage.prompt_tokens, r.usage.completion_tokens], [80, 26]);
@@ -262,15 +269,34 @@ test('tool-using prompt: tool_use runs demo add, tool_result goes back paired', 
   assert.deepEqual(second.body.messages, toolHistory('Let me add.', 'toolu_01A'));
 
   // the OpenAI dialect: same final answer
-  serve(
-    { json: completion({ tool_calls: [{ id: 'call_1', name: 'demo__add', arguments: { a: 2, b: 3 } }] }) },
-    { json: completion({ content: 'The sum is 5.' }) },
-  );
+  const call = completion({ tool_calls: [{ id: 'call_1', name: 'demo__add', arguments: { a: 2, b: 3 } }] });
+  call.choices[0].message.content = 'Let me add.';
+  serve({ json: call }, { json: completion({ content: 'The sum is 5.' }) });
   const o = await client.chat.completions.create({ model: 'gpt-helper', messages: PROMPT });
   assert.equal(o.choices[0].message.content, r.choices[0].message.content);
   assert.equal(o.choices[0].finish_reason, r.choices[0].finish_reason);
   const otool = up.requests[n0 + 3].body.messages.find((m) => m.role === 'tool');
   assert.equal(otool.content, '5', 'both dialects feed back the same tool result');
+});
+
+test('round cap: the last turn keeps its tool history, tools redeclared with tool_choice none', async () => {
+  const client = stack.openai();
+  const n0 = up.requests.length;
+  serve(
+    { json: message([{ type: 'tool_use', id: 'toolu_cap', name: 'demo__add', input: { a: 2, b: 3 } }], 'tool_use') },
+    { json: message([{ type: 'text', text: 'It is 5.' }], 'end_turn') },
+  );
+  const r = await client.chat.completions.create({ model: 'claude-capped', messages: PROMPT });
+  assert.equal(r.choices[0].message.content, 'It is 5.');
+  assert.equal(up.requests.length, n0 + 2);
+  const last = up.requests[n0 + 1].body;
+  // without tool definitions the Messages API refuses tool_use/tool_result history
+  assert.deepEqual(last.tools, [{ name: 'demo__add', input_schema: { type: 'object', properties: {} } }]);
+  assert.deepEqual(last.tool_choice, { type: 'none' });
+  assert.deepEqual(last.messages.slice(1), [
+    { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_cap', name: 'demo__add', input: { a: 2, b: 3 } }] },
+    { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_cap', content: '5' }] },
+  ]);
 });
 
 test('streaming plain prompt assembles the same text', async () => {
@@ -301,7 +327,7 @@ test('streaming tool-using prompt: input_json_delta pieces make the call', async
   );
   const s = await collect(await client.chat.completions.create({ model: 'claude-helper', messages: PROMPT,
                                                                  stream: true }));
-  assert.ok(s.text.endsWith('The sum is 5.'), `streamed text: ${JSON.stringify(s.text)}`);
+  assert.equal(s.text, 'Adding.The sum is 5.');
   assert.equal(s.finish, 'stop');
   assert.equal(up.requests.length, n0 + 2);
   assertAnthropicRequest(up.requests[n0 + 1], { stream: true });

@@ -239,6 +239,21 @@ static void test_build_withdrawn_tools_redeclared(void **state)
     built_free(&b);
 }
 
+static void test_build_empty_messages_add_no_turn(void **state)
+{
+    built_t b;
+    (void)state;
+    /* an empty assistant message between two user messages: one user turn */
+    build(&b, BACKEND,
+          "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"},"
+          "{\"role\":\"assistant\",\"content\":\"\"},{\"role\":\"user\",\"content\":[]},"
+          "{\"role\":\"user\",\"content\":\"b\"}]}", 0);
+    assert_int_equal(b.rc, 0);
+    assert_json(field(b.json, "messages"),
+                "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}]");
+    built_free(&b);
+}
+
 static void test_build_images(void **state)
 {
     built_t b;
@@ -614,6 +629,32 @@ static void test_stream_tool_use(void **state)
     turn_clear(&t);
 }
 
+/* A proxy that sends the whole input at content_block_start and no deltas;
+ * and a stream cut inside a tool block: arguments are never empty. */
+static void test_stream_tool_input_at_start(void **state)
+{
+    static const char *const ev[] = {
+        "content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\","
+                               "\"id\":\"t1\",\"name\":\"add\",\"input\":{\"a\":1}}}",
+        "content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}",
+        "content_block_start", "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\","
+                               "\"id\":\"t2\",\"name\":\"now\",\"input\":{}}}",
+    };
+    be_turn_t t;
+    char err[128] = "";
+    int status = 0;
+    size_t at;
+    (void)state;
+    turn_init(&t, 1024);
+    void *st = be_anthropic.stream_new(&t, NULL);
+    assert_int_equal(feed(st, ev, N(ev), &at, &status, err, sizeof err), 0);
+    assert_json(t.tool_calls,
+                "[{\"id\":\"t1\",\"type\":\"function\",\"function\":{\"name\":\"add\",\"arguments\":\"{\\\"a\\\":1}\"}},"
+                "{\"id\":\"t2\",\"type\":\"function\",\"function\":{\"name\":\"now\",\"arguments\":\"{}\"}}]");
+    be_anthropic.stream_free(st);
+    turn_clear(&t);
+}
+
 static void test_stream_error_events(void **state)
 {
     static const struct { const char *type; int status; } cases[] = {
@@ -736,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_build_tool_use_and_results),
         cmocka_unit_test(test_build_assistant_null_content_and_array_args),
         cmocka_unit_test(test_build_withdrawn_tools_redeclared),
+        cmocka_unit_test(test_build_empty_messages_add_no_turn),
         cmocka_unit_test(test_build_images),
         cmocka_unit_test(test_build_tools_and_choice),
         cmocka_unit_test(test_build_no_tools_drops_choice),
@@ -748,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_error_bodies),
         cmocka_unit_test(test_stream_text),
         cmocka_unit_test(test_stream_tool_use),
+        cmocka_unit_test(test_stream_tool_input_at_start),
         cmocka_unit_test(test_stream_error_events),
         cmocka_unit_test(test_stream_sink_stops),
         cmocka_unit_test(test_stream_invalid),
