@@ -1,39 +1,365 @@
-/* STUB: replaced by the broker client (issue 3). */
+/* mcpc — the responder's side of the broker protocol (see mcpc.h and
+ * docs/broker-protocol.md).
+ *
+ * Hot path of a tool round: one pipelined batch of PUBLISHes on the command
+ * connection (their receiver counts tell at once whether a broker listens),
+ * then answers read from the already-subscribed reply connection with poll()
+ * in slices of at most 100 ms, so the client's departure (alive) and the
+ * deadlines are noticed without extra round trips. */
 #include "agent/mcpc.h"
+#include "shared/buf.h"
+#include "shared/rconn.h"
+#include "shared/wire.h"
 
 #include <errno.h>
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
-struct mcpc { int unused; };
+#define MCPC_SLICE_MS      100
+#define MCPC_PRESENCE_MS   1000         /* while waiting: is a broker still there? */
+#define MCPC_CONNECT_MS    2000
+#define MCPC_MAX_TEXT      (8u << 20)   /* flattened result cap */
+
+struct mcpc {
+    char url[1024];
+    char prefix[128];
+    char ch_calls[192];
+    char reply[320];
+    redisContext *cmd, *sub;
+};
+
+static int64_t mcpc__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 mcpc_t *mcpc_new(const char *url, const char *prefix)
 {
-    (void)url;
-    (void)prefix;
-    return calloc(1, sizeof(struct mcpc));
+    mcpc_t *c = calloc(1, sizeof(*c));
+    char host[128] = "localhost";
+
+    if (!c)
+        return NULL;
+    snprintf(c->url, sizeof(c->url), "%s", url ? url : rconn_url());
+    snprintf(c->prefix, sizeof(c->prefix), "%s", prefix ? prefix : rconn_prefix());
+    snprintf(c->ch_calls, sizeof(c->ch_calls), "%smcp:calls", c->prefix);
+    gethostname(host, sizeof(host) - 1);
+    host[sizeof(host) - 1] = 0;
+    snprintf(c->reply, sizeof(c->reply), "%smcp:reply:%s:%d:%d", c->prefix, host, (int)getpid(), (int)gettid());
+    return c;
+}
+
+static void mcpc__drop(mcpc_t *c)
+{
+    if (c->cmd)
+        redisFree(c->cmd);
+    if (c->sub)
+        redisFree(c->sub);
+    c->cmd = c->sub = NULL;
 }
 
 void mcpc_free(mcpc_t *c)
 {
+    if (!c)
+        return;
+    mcpc__drop(c);
     free(c);
 }
 
-int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tools, char *err,
-               size_t errlen)
+/* Both connections up, the reply channel subscribed. 0 or -ECONNREFUSED. */
+static int mcpc__connect(mcpc_t *c, char *err, size_t errlen)
 {
-    (void)c; (void)server; (void)timeout_ms;
-    *tools = NULL;
-    snprintf(err, errlen, "mcp-broker is not running");
-    return -EHOSTDOWN;
+    redisReply *r = NULL;
+    int rc = -ECONNREFUSED;
+
+    if (c->cmd && c->sub && !c->cmd->err && !c->sub->err)
+        return 0;
+    mcpc__drop(c);
+    c->cmd = rconn_connect(c->url, MCPC_CONNECT_MS, err, errlen);
+    if (!c->cmd)
+        goto out;
+    c->sub = rconn_connect(c->url, MCPC_CONNECT_MS, err, errlen);
+    if (!c->sub)
+        goto out;
+    r = redisCommand(c->sub, "SUBSCRIBE %s", c->reply);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "cannot subscribe to %s: %s", c->reply, r ? (r->str ? r->str : "bad reply") : c->sub->errstr);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (r)
+        freeReplyObject(r);
+    if (rc)
+        mcpc__drop(c);
+    return rc;
+}
+
+static void mcpc__new_id(char id[WIRE_ID_LEN + 1])
+{
+    unsigned char rnd[WIRE_ID_LEN / 2];
+    static const char hex[] = "0123456789abcdef";
+
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        /* never expected; still unique enough within this process */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        memset(rnd, 0, sizeof(rnd));
+        memcpy(rnd, &ts, sizeof(ts) < sizeof(rnd) ? sizeof(ts) : sizeof(rnd));
+    }
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        id[2 * i] = hex[rnd[i] >> 4];
+        id[2 * i + 1] = hex[rnd[i] & 15];
+    }
+    id[WIRE_ID_LEN] = 0;
+}
+
+/* Sends `n` encoded requests in one pipeline; all must reach a subscriber.
+ * 0, -EHOSTDOWN (a PUBLISH reached no one) or -ECONNREFUSED. */
+static int mcpc__publish(mcpc_t *c, char **texts, size_t n, char *err, size_t errlen)
+{
+    int rc = 0;
+    size_t sent = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (!texts[i])
+            continue;
+        if (redisAppendCommand(c->cmd, "PUBLISH %s %b", c->ch_calls, texts[i], strlen(texts[i])) != REDIS_OK) {
+            rc = -ECONNREFUSED;
+            break;
+        }
+        sent++;
+    }
+    for (size_t i = 0; i < sent; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(c->cmd, (void **)&r) != REDIS_OK || !r) {
+            snprintf(err, errlen, "Redis connection lost while publishing tool calls: %s", c->cmd->errstr);
+            mcpc__drop(c);
+            return -ECONNREFUSED;
+        }
+        if (r->type == REDIS_REPLY_INTEGER && r->integer == 0 && rc == 0) {
+            snprintf(err, errlen, "mcp-broker is not running");
+            rc = -EHOSTDOWN;
+        } else if (r->type == REDIS_REPLY_ERROR && rc == 0) {
+            snprintf(err, errlen, "Redis refused PUBLISH: %s", r->str);
+            rc = -ECONNREFUSED;
+        }
+        freeReplyObject(r);
+    }
+    if (rc == -ECONNREFUSED && !err[0])
+        snprintf(err, errlen, "Redis connection lost while publishing tool calls");
+    return rc;
+}
+
+/* Reads one reply-channel message, waiting at most wait_ms. Returns 1 with
+ * *out (decoded; caller clears), 0 when nothing came, -ECONNREFUSED. */
+static int mcpc__next(mcpc_t *c, int wait_ms, wire_reply_t *out)
+{
+    for (;;) {
+        redisReply *r = NULL;
+        struct pollfd pfd;
+        int rc;
+
+        if (redisGetReplyFromReader(c->sub, (void **)&r) != REDIS_OK)
+            return -ECONNREFUSED;
+        if (r) {
+            int got = 0;
+            if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING &&
+                r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "message") == 0) {
+                char err[128];
+                got = wire_reply_decode(r->element[2]->str, r->element[2]->len, out, err, sizeof(err)) == 0;
+            }
+            freeReplyObject(r);
+            if (got)
+                return 1;
+            continue; /* not for us or malformed: ignored */
+        }
+        pfd.fd = c->sub->fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        rc = poll(&pfd, 1, wait_ms);
+        if (rc < 0 && errno == EINTR)
+            return 0;
+        if (rc < 0)
+            return -ECONNREFUSED;
+        if (rc == 0)
+            return 0;
+        if (redisBufferRead(c->sub) != REDIS_OK)
+            return -ECONNREFUSED;
+        wait_ms = 0;
+    }
+}
+
+/* "[tool error] " + the formatted text, malloc'd; NULL on ENOMEM. */
+static char *mcpc__errtext(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *mcpc__errtext(const char *fmt, ...)
+{
+    buf_t b;
+    va_list ap;
+
+    buf_init(&b, 4096);
+    buf_puts(&b, "[tool error] ");
+    va_start(ap, fmt);
+    buf_vprintf(&b, fmt, ap); /* -ENOSPC only truncates an error text */
+    va_end(ap);
+    return buf_detach(&b);
+}
+
+/* Number of brokers subscribed to the calls channel, or -ECONNREFUSED. Used
+ * only while waiting (once a second), so a broker killed mid-call turns into
+ * an error at once instead of a wait until the deadline. */
+static long long mcpc__brokers(mcpc_t *c)
+{
+    redisReply *r = redisCommand(c->cmd, "PUBSUB NUMSUB %s", c->ch_calls);
+    long long n = -ECONNREFUSED;
+
+    if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_INTEGER)
+        n = r->element[1]->integer;
+    if (r)
+        freeReplyObject(r);
+    return n;
 }
 
 int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
                    int (*alive)(void *ud), void *ud, char *err, size_t errlen)
 {
-    (void)c; (void)calls; (void)n; (void)timeout_ms; (void)alive; (void)ud;
-    snprintf(err, errlen, "mcp-broker is not running");
-    return -EHOSTDOWN;
+    char (*ids)[WIRE_ID_LEN + 1] = NULL;
+    char **texts = NULL;
+    size_t left = 0;
+    int64_t deadline, next_check;
+    int rc = 0;
+
+    err[0] = 0;
+    if (n == 0)
+        return 0;
+    if (timeout_ms <= 0)
+        timeout_ms = 300000;
+    ids = calloc(n, sizeof(*ids));
+    texts = calloc(n, sizeof(char *));
+    if (!ids || !texts) {
+        snprintf(err, errlen, "out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    rc = mcpc__connect(c, err, errlen);
+    if (rc)
+        goto out;
+    deadline = mcpc__now() + timeout_ms;
+    for (size_t i = 0; i < n; i++) {
+        json_object *args = NULL;
+        calls[i].text = NULL;
+        calls[i].is_error = 0;
+        if (calls[i].args_json && *calls[i].args_json) {
+            args = json_tokener_parse(calls[i].args_json);
+            if (!args || !json_object_is_type(args, json_type_object)) {
+                json_object_put(args);
+                calls[i].text = mcpc__errtext("invalid JSON arguments for tool '%s': expected a JSON object",
+                                              calls[i].tool ? calls[i].tool : "");
+                calls[i].is_error = 1;
+                continue;
+            }
+        }
+        mcpc__new_id(ids[i]);
+        texts[i] = wire_req_encode(WIRE_OP_CALL, ids[i], c->reply, calls[i].server ? calls[i].server : "",
+                                   calls[i].tool ? calls[i].tool : "", args, deadline);
+        json_object_put(args);
+        if (!texts[i]) {
+            calls[i].text = mcpc__errtext("cannot send the call to tool '%s': bad server or tool name",
+                                          calls[i].tool ? calls[i].tool : "");
+            calls[i].is_error = 1;
+            continue;
+        }
+        left++;
+    }
+    rc = mcpc__publish(c, texts, n, err, errlen);
+    if (rc)
+        goto out;
+    next_check = mcpc__now() + MCPC_PRESENCE_MS;
+    while (left > 0) {
+        int64_t now = mcpc__now();
+        wire_reply_t rep;
+        int got;
+
+        if (alive && !alive(ud)) {
+            snprintf(err, errlen, "the client went away; tool calls abandoned");
+            rc = -ECONNABORTED;
+            goto out;
+        }
+        if (now >= deadline)
+            break;
+        if (now >= next_check) {
+            long long nb = mcpc__brokers(c);
+            next_check = now + MCPC_PRESENCE_MS;
+            if (nb == 0) {
+                snprintf(err, errlen, "mcp-broker is not running (it stopped during the tool call)");
+                rc = -EHOSTDOWN;
+                goto out;
+            }
+            if (nb < 0) {
+                snprintf(err, errlen, "Redis connection lost while waiting for tool results");
+                mcpc__drop(c);
+                rc = -ECONNREFUSED;
+                goto out;
+            }
+        }
+        got = mcpc__next(c, (int)(deadline - now < MCPC_SLICE_MS ? deadline - now : MCPC_SLICE_MS), &rep);
+        if (got < 0) {
+            snprintf(err, errlen, "Redis connection lost while waiting for tool results");
+            mcpc__drop(c);
+            rc = -ECONNREFUSED;
+            goto out;
+        }
+        if (got == 0)
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            if (!texts[i] || calls[i].text || strcmp(ids[i], rep.id) != 0)
+                continue;
+            if (rep.ok) {
+                calls[i].text = mcpc_flatten(rep.result);
+                calls[i].is_error = calls[i].text && strncmp(calls[i].text, "[tool error]", 12) == 0;
+            } else {
+                calls[i].text = mcpc__errtext("%s", rep.error);
+                calls[i].is_error = 1;
+            }
+            if (!calls[i].text) {
+                wire_reply_clear(&rep);
+                snprintf(err, errlen, "out of memory");
+                rc = -ENOMEM;
+                goto out;
+            }
+            left--;
+            break;
+        }
+        wire_reply_clear(&rep); /* an id we no longer wait for is dropped here */
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!calls[i].text) {
+            calls[i].text = mcpc__errtext("tool '%s' timed out after %d s", calls[i].tool ? calls[i].tool : "",
+                                          (timeout_ms + 999) / 1000);
+            calls[i].is_error = 1;
+            if (!calls[i].text) {
+                snprintf(err, errlen, "out of memory");
+                rc = -ENOMEM;
+                goto out;
+            }
+        }
+out:
+    if (rc)
+        mcpc_calls_clear(calls, n);
+    for (size_t i = 0; texts && i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(ids);
+    return rc;
 }
 
 void mcpc_calls_clear(mcpc_call_t *calls, size_t n)
@@ -41,11 +367,150 @@ void mcpc_calls_clear(mcpc_call_t *calls, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(calls[i].text);
         calls[i].text = NULL;
+        calls[i].is_error = 0;
     }
+}
+
+/* Asks the broker to start `server`; waits for its catalog. */
+static int mcpc__start(mcpc_t *c, const char *server, int timeout_ms, json_object **tools, char *err,
+                       size_t errlen)
+{
+    char id[WIRE_ID_LEN + 1];
+    char *text = NULL;
+    int64_t deadline = mcpc__now() + timeout_ms;
+    int rc;
+
+    mcpc__new_id(id);
+    text = wire_req_encode(WIRE_OP_START, id, c->reply, server, NULL, NULL, deadline);
+    if (!text) {
+        snprintf(err, errlen, "bad MCP server name '%s'", server);
+        rc = -EINVAL;
+        goto out;
+    }
+    rc = mcpc__publish(c, &text, 1, err, errlen);
+    if (rc)
+        goto out;
+    rc = -ETIMEDOUT;
+    while (mcpc__now() < deadline) {
+        wire_reply_t rep;
+        int64_t left = deadline - mcpc__now();
+        int got = mcpc__next(c, (int)(left < MCPC_SLICE_MS ? left : MCPC_SLICE_MS), &rep);
+        if (got < 0) {
+            snprintf(err, errlen, "Redis connection lost while waiting for MCP server '%s'", server);
+            mcpc__drop(c);
+            rc = -ECONNREFUSED;
+            goto out;
+        }
+        if (got == 0)
+            continue;
+        if (strcmp(rep.id, id) != 0) {
+            wire_reply_clear(&rep);
+            continue;
+        }
+        if (rep.ok && rep.tools) {
+            *tools = json_object_get(rep.tools);
+            rc = 0;
+        } else {
+            snprintf(err, errlen, "%s", rep.ok ? "the broker answered without a catalog" : rep.error);
+            rc = -EIO;
+        }
+        wire_reply_clear(&rep);
+        goto out;
+    }
+    snprintf(err, errlen, "MCP server '%s' did not start within %d ms", server, timeout_ms);
+out:
+    free(text);
+    return rc;
+}
+
+int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tools, char *err,
+               size_t errlen)
+{
+    redisReply *r = NULL;
+    json_object *cat = NULL, *v = NULL;
+    int rc;
+
+    *tools = NULL;
+    err[0] = 0;
+    if (timeout_ms <= 0)
+        timeout_ms = 30000;
+    rc = mcpc__connect(c, err, errlen);
+    if (rc)
+        goto out;
+    r = redisCommand(c->cmd, "GET %smcp:catalog:%s", c->prefix, server);
+    if (!r) {
+        snprintf(err, errlen, "Redis connection lost reading the catalog of '%s'", server);
+        mcpc__drop(c);
+        rc = -ECONNREFUSED;
+        goto out;
+    }
+    if (r->type == REDIS_REPLY_STRING)
+        cat = json_tokener_parse(r->str);
+    if (cat && json_object_object_get_ex(cat, "status", &v) && json_object_is_type(v, json_type_string) &&
+        strcmp(json_object_get_string(v), "ready") == 0 && json_object_object_get_ex(cat, "tools", &v) &&
+        json_object_is_type(v, json_type_array)) {
+        *tools = json_object_get(v);
+        rc = 0;
+        goto out;
+    }
+    /* No catalog, or the last start failed: ask the broker (it answers at
+     * once when the server is still failing, and says nothing if absent). */
+    rc = mcpc__start(c, server, timeout_ms, tools, err, errlen);
+out:
+    json_object_put(cat);
+    if (r)
+        freeReplyObject(r);
+    return rc;
 }
 
 char *mcpc_flatten(json_object *result)
 {
-    (void)result;
+    json_object *content = NULL, *v = NULL;
+    buf_t b;
+    int first = 1, is_error = 0;
+
+    buf_init(&b, MCPC_MAX_TEXT);
+    if (result && json_object_object_get_ex(result, "isError", &v) && json_object_get_boolean(v))
+        is_error = 1;
+    if (is_error && buf_puts(&b, "[tool error] ") != 0)
+        goto fail;
+    if (result && json_object_object_get_ex(result, "content", &content) &&
+        json_object_is_type(content, json_type_array) && json_object_array_length(content) > 0) {
+        size_t n = json_object_array_length(content);
+        for (size_t i = 0; i < n; i++) {
+            json_object *blk = json_object_array_get_idx(content, i), *t = NULL;
+            const char *type = "";
+            int rc;
+            if (json_object_object_get_ex(blk, "type", &t) && json_object_is_type(t, json_type_string))
+                type = json_object_get_string(t);
+            if (!first && buf_puts(&b, "\n") != 0)
+                goto fail;
+            first = 0;
+            if (strcmp(type, "text") == 0 && json_object_object_get_ex(blk, "text", &t) &&
+                json_object_is_type(t, json_type_string)) {
+                rc = buf_append(&b, json_object_get_string(t), (size_t)json_object_get_string_len(t));
+            } else if (strcmp(type, "image") == 0 || strcmp(type, "audio") == 0) {
+                const char *mime = "application/octet-stream";
+                if (json_object_object_get_ex(blk, "mimeType", &t) && json_object_is_type(t, json_type_string))
+                    mime = json_object_get_string(t);
+                rc = buf_printf(&b, "[binary %s content omitted]", mime);
+            } else {
+                rc = buf_puts(&b, json_object_to_json_string_ext(blk, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+            }
+            if (rc == -ENOSPC) {
+                buf_reset(&b);
+                buf_printf(&b, "%s[result truncated: larger than %u bytes]", is_error ? "[tool error] " : "", MCPC_MAX_TEXT);
+                break;
+            }
+            if (rc)
+                goto fail;
+        }
+    } else if (result && json_object_object_get_ex(result, "structuredContent", &v)) {
+        if (buf_puts(&b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) != 0)
+            goto fail;
+    }
+    return buf_detach(&b);
+fail:
+    buf_free(&b);
     return NULL;
 }

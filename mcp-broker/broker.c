@@ -185,7 +185,8 @@ static void broker__on_acquire(redisAsyncContext *c, void *r, void *priv)
     if (!server_owned(s))
         log_info("took the lease on MCP server '%s'", a->server);
     server_set_owned(s, 1);
-    server_handle(s, &a->req);
+    if (a->req.root) /* NULL for a renewal */
+        server_handle(s, &a->req);
 out:
     wire_req_clear(&a->req);
     free(a);

@@ -154,6 +154,8 @@ static void server__on_closed(void *ud, const char *reason)
     server_t *s = ud;
     int was_ready = mcp_session_ready(s->sess);
 
+    snprintf(s->error, sizeof(s->error), "%s", reason); /* reason dies with the session */
+    reason = s->error;
     mcp_session_free(s->sess);
     s->sess = NULL;
     if (s->retired) {
@@ -166,10 +168,9 @@ static void server__on_closed(void *ud, const char *reason)
         server__start(s);
         return;
     }
-    snprintf(s->error, sizeof(s->error), "%s", reason);
     if (!was_ready) {
         /* failed to start: the catalog says so, so responders fail fast */
-        char msg[600];
+        char msg[1024];
         snprintf(msg, sizeof(msg), "MCP server '%s' cannot start: %s", s->name, reason);
         server__write_catalog(s, "error", NULL, msg);
         server__answer_waiters(s, msg);

@@ -36,7 +36,7 @@ typedef struct stdio_t {
 
 typedef struct stdio_write {
     uv_write_t req;
-    uv_buf_t buf;
+    char data[];             /* the message and its "\n" */
 } stdio_write_t;
 
 static void stdio__handle_closed(uv_handle_t *h)
@@ -168,6 +168,7 @@ static int stdio_send(mcp_transport_t *t, const char *json, size_t len)
 {
     stdio_t *s = (stdio_t *)t;
     stdio_write_t *w = NULL;
+    uv_buf_t buf;
     int rc;
 
     if (s->exited || uv_is_closing((uv_handle_t *)&s->in))
@@ -175,11 +176,10 @@ static int stdio_send(mcp_transport_t *t, const char *json, size_t len)
     w = malloc(sizeof(*w) + len + 1);
     if (!w)
         return -ENOMEM;
-    w->buf.base = (char *)(w + 1);
-    memcpy(w->buf.base, json, len);
-    w->buf.base[len] = '\n';
-    w->buf.len = len + 1;
-    rc = uv_write(&w->req, (uv_stream_t *)&s->in, &w->buf, 1, stdio__on_write);
+    memcpy(w->data, json, len);
+    w->data[len] = '\n';
+    buf = uv_buf_init(w->data, (unsigned int)(len + 1)); /* libuv copies the array, not the bytes */
+    rc = uv_write(&w->req, (uv_stream_t *)&s->in, &buf, 1, stdio__on_write);
     if (rc < 0) {
         free(w);
         return -ENOTCONN;
