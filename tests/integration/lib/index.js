@@ -8,5 +8,6 @@ module.exports = {
   ...require('./fake-upstream'),
   ...require('./http'),
   ...require('./sse-client'),
+  ...require('./redis'),
   ...require('./nginx'),
 };

@@ -18,6 +18,7 @@ const http = require('node:http');
 const { REPO_ROOT, binDir, freePort, waitFor, mkTmpDir } = require('./util');
 const { startProc, stopProc, isRunning } = require('./procs');
 const { renderNginxConf } = require('./nginx');
+const { redisCommand } = require('./redis');
 
 const SANITIZER_PATTERNS = ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:'];
 
@@ -126,6 +127,24 @@ class Stack {
     this.startResponders();
     await this.startNginx();
     await this.waitHealthy();
+    if (this.opts.broker !== false && this.ownRedis) await this.waitBroker();
+  }
+
+  // One Redis command on the stack's own Redis: await stack.redis('GET', k).
+  redis(...args) {
+    if (!this.ownRedis) throw new Error('stack.redis: only for the stack\'s own Redis');
+    return redisCommand(this.redisSock, ...args);
+  }
+
+  // Waits until a broker announced itself: its liveness key
+  // <prefix>broker:<id> (set right after it subscribed, mcp-broker/lease.h).
+  async waitBroker({ timeoutMs = 20000 } = {}) {
+    await waitFor(async () => {
+      const h = this.procs.broker;
+      if (h && !isRunning(h)) throw new Error(`mcp-broker exited (${JSON.stringify(h.exitInfo)}):\n${this.tail('broker')}`);
+      const keys = await this.redis('KEYS', `${this.prefix}broker:*`);
+      return Array.isArray(keys) && keys.length > 0;
+    }, { timeoutMs, what: 'mcp-broker to announce itself in Redis' });
   }
 
   async startRedis() {
@@ -146,6 +165,7 @@ class Stack {
     await stopProc(this.procs.redis, { timeoutMs: 5000 });
   }
 
+  // Starts a broker; await stack.waitBroker() before relying on it.
   startBroker() {
     return this.spawn('broker', path.join(this.bin, 'mcp-broker'), ['-c', this.configPath]);
   }

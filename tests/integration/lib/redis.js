@@ -1,0 +1,65 @@
+'use strict';
+// A one-shot Redis command over the stack's unix socket (RESP2), for tests
+// that look at or poke the registry: await redisCommand(sock, 'GET', 'k').
+// Replies: string, number, null, array; an error reply rejects.
+const net = require('node:net');
+
+// Parses one reply from Buffer `buf` at byte offset i: {v, end} or null when
+// incomplete.
+function parse(buf, i) {
+  const nl = buf.indexOf('\r\n', i);
+  if (nl < 0) return null;
+  const type = String.fromCharCode(buf[i]);
+  const line = buf.subarray(i + 1, nl).toString('utf8');
+  const next = nl + 2;
+  switch (type) {
+    case '+': return { v: line, end: next };
+    case '-': return { v: new Error(line), end: next };
+    case ':': return { v: Number(line), end: next };
+    case '$': {
+      const n = Number(line);
+      if (n < 0) return { v: null, end: next };
+      if (buf.length < next + n + 2) return null;
+      return { v: buf.subarray(next, next + n).toString('utf8'), end: next + n + 2 };
+    }
+    case '*': {
+      const n = Number(line);
+      if (n < 0) return { v: null, end: next };
+      const arr = [];
+      let at = next;
+      for (let k = 0; k < n; k++) {
+        const r = parse(buf, at);
+        if (!r) return null;
+        arr.push(r.v);
+        at = r.end;
+      }
+      return { v: arr, end: at };
+    }
+    default: throw new Error(`redis: bad reply byte ${JSON.stringify(type)}`);
+  }
+}
+
+function redisCommand(sock, ...args) {
+  return new Promise((resolve, reject) => {
+    const c = net.createConnection(sock);
+    let buf = Buffer.alloc(0);
+    const t = setTimeout(() => { c.destroy(); reject(new Error(`redis ${args[0]}: timeout`)); }, 5000);
+    c.on('connect', () => {
+      let out = `*${args.length}\r\n`;
+      for (const a of args) { const s = String(a); out += `$${Buffer.byteLength(s)}\r\n${s}\r\n`; }
+      c.write(out);
+    });
+    c.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      let r;
+      try { r = parse(buf, 0); } catch (e) { clearTimeout(t); c.destroy(); reject(e); return; }
+      if (!r) return;
+      clearTimeout(t);
+      c.destroy();
+      if (r.v instanceof Error) reject(r.v); else resolve(r.v);
+    });
+    c.on('error', (e) => { clearTimeout(t); reject(e); });
+  });
+}
+
+module.exports = { redisCommand };
