@@ -158,6 +158,7 @@ static int admin__put(http_req_t *req, const admin_route_t *r)
             wrc = -ENOMEM;
             break;
         }
+        admin_doc_keep_secrets(r->kind, tryobj, reg_get(req->reg, r->kind, r->name));
         if (admin__validate(req, r->kind, r->name, tryobj, err, sizeof(err)) != 0) {
             admin_doc_err_param(err, param, sizeof(param));
             rc = http_send_error(req, 422, "invalid_request_error", "invalid_value",

@@ -213,6 +213,64 @@ json_object *admin_doc_redact(json_object *doc, enum admin_redact_mode mode)
     return copy;
 }
 
+/* obj[key] := old[key] (and the _src entry for path) when the value sent
+ * equals the redacted one. Containers are the field's objects in each copy. */
+static void admin_doc__keep(json_object *obj, json_object *nc, json_object *old, json_object *oc,
+                            json_object *rc, const char *key, const char *path)
+{
+    json_object *nv, *ov, *rv, *osrc, *os, *nsrc;
+    if (!nc || !oc || !rc || !json_object_object_get_ex(nc, key, &nv) ||
+        !json_object_object_get_ex(oc, key, &ov) || !json_object_object_get_ex(rc, key, &rv) ||
+        !json_object_is_type(nv, json_type_string) || !json_object_is_type(rv, json_type_string) ||
+        strcmp(json_object_get_string(nv), json_object_get_string(rv)) != 0)
+        return;
+    json_object_object_add(nc, key, json_object_get(ov));
+    if (json_object_object_get_ex(old, "_src", &osrc) && json_object_object_get_ex(osrc, path, &os)) {
+        if (!json_object_object_get_ex(obj, "_src", &nsrc) ||
+            !json_object_is_type(nsrc, json_type_object)) {
+            nsrc = json_object_new_object();
+            json_object_object_add(obj, "_src", nsrc);
+        }
+        json_object_object_add(nsrc, path, json_object_get(os));
+    }
+}
+
+static void admin_doc__keep_map(json_object *obj, json_object *old, json_object *red,
+                                const char *field)
+{
+    json_object *nm, *om, *rm;
+    if (!json_object_object_get_ex(obj, field, &nm) || !json_object_is_type(nm, json_type_object) ||
+        !json_object_object_get_ex(old, field, &om) || !json_object_object_get_ex(red, field, &rm))
+        return;
+    json_object_object_foreach(nm, k, v) {
+        (void)v;
+        char path[512];
+        if (!admin_doc_credential_name(k))
+            continue;
+        snprintf(path, sizeof(path), "%s.%s", field, k);
+        admin_doc__keep(obj, nm, old, om, rm, k, path);
+    }
+}
+
+void admin_doc_keep_secrets(const char *kind, json_object *obj, json_object *old)
+{
+    json_object *red;
+    if (!old || !json_object_is_type(obj, json_type_object))
+        return;
+    /* what a GET showed, computed the way the GET did (with _src kept) */
+    red = admin_doc_redact_one(kind, old, ADMIN_REDACT_YAML);
+    if (!red)
+        return;
+    if (strcmp(kind, "backends") == 0) {
+        admin_doc__keep(obj, obj, old, old, red, "api_key", "api_key");
+        admin_doc__keep_map(obj, old, red, "default_headers");
+    } else if (strcmp(kind, "mcp_servers") == 0) {
+        admin_doc__keep_map(obj, old, red, "headers");
+        admin_doc__keep_map(obj, old, red, "env");
+    }
+    json_object_put(red);
+}
+
 json_object *admin_doc_users(json_object *doc, const char *kind, const char *name)
 {
     json_object *out = json_object_new_array();

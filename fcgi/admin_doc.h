@@ -44,6 +44,12 @@ json_object *admin_doc_users(json_object *doc, const char *kind, const char *nam
 int admin_doc_body(const char *kind, const char *name, const char *body, size_t len,
                    json_object **obj, char *err, size_t errlen, const char **param);
 
+/* Makes a GET answer safe to PUT back: every secret field of `obj` (a PUT
+ * body of `kind`) whose value is what a GET shows for it in `old` (the stored
+ * object; NULL: nothing to keep) — "***" or the ${VAR} reference — gets the
+ * stored value back, with its "_src" entry. Other values are left as sent. */
+void admin_doc_keep_secrets(const char *kind, json_object *obj, json_object *old);
+
 /* The field a cfg_check_* message ("field: problem") names, copied into
  * param (empty when the message names none). */
 void admin_doc_err_param(const char *err, char *param, size_t paramlen);

@@ -157,6 +157,26 @@ describe('admin API across two stacks on one Redis', () => {
     assert.equal((await admin(s2, 'DELETE', '/admin/mcp/extra-mcp')).status, 200);
   });
 
+  test('a GET answer PUT back keeps the stored secrets', async () => {
+    const shown = (await admin(s1, 'GET', '/admin/backends/fake')).json;
+    assert.equal(shown.api_key, '***');
+    const put = await admin(s1, 'PUT', '/admin/backends/fake', { ...shown, timeout: 120 });
+    assert.equal(put.status, 200, put.text);
+    up.enqueue({ json: h.completion({ content: 'still keyed' }) });
+    const res = await s2.openai({ apiKey: PROXY_KEY }).chat.completions.create({
+      model: 'other', messages: [{ role: 'user', content: 'x' }] });
+    assert.equal(res.choices[0].message.content, 'still keyed');
+    // an assistant on the edited backend without MCP servers (no broker needed)
+    assert.equal((await admin(s1, 'PUT', '/admin/assistants/keyed', { backend: 'fake', model: 'k' })).status, 201);
+    up.enqueue({ json: h.completion({ content: 'keyed' }) });
+    await s2.openai({ apiKey: PROXY_KEY }).chat.completions.create({
+      model: 'keyed', messages: [{ role: 'user', content: 'x' }] });
+    const last = up.requests[up.requests.length - 1];
+    assert.equal(last.headers.authorization, `Bearer ${UPSTREAM_SECRET}`);
+    assert.equal((await admin(s2, 'GET', '/admin/backends/fake')).json.timeout, 120);
+    assert.equal((await admin(s2, 'DELETE', '/admin/assistants/keyed')).status, 200);
+  });
+
   test('validation: 422 naming the field, 400 for a body that is not a JSON object', async () => {
     const cases = [
       ['/admin/assistants/x', { backend: 'fake', model: 'm', colour: 'red' }, 'colour'],

@@ -198,6 +198,33 @@ static void test_users(void **st)
     json_object_put(d);
 }
 
+static void test_keep_secrets(void **st)
+{
+    (void)st;
+    json_object *d = doc_new();
+    json_object *old = json_object_object_get(json_object_object_get(d, "backends"), "openai");
+    /* a GET answer PUT back unchanged keeps every stored secret */
+    json_object *shown = admin_doc_redact_one("backends", old, ADMIN_REDACT_JSON);
+    admin_doc_keep_secrets("backends", shown, old);
+    assert_string_equal(at(shown, "api_key"), "SECRET-1");
+    assert_string_equal(at(shown, "default_headers.X-Api-Key"), "SECRET-2");
+    assert_string_equal(at(shown, "_src.api_key"), "${OPENAI_KEY}");
+    json_object_put(shown);
+    /* a new value is taken as sent */
+    json_object *mine = json_tokener_parse("{\"api_key\":\"sk-new\",\"default_headers\":"
+                                           "{\"X-Api-Key\":\"***\"}}");
+    admin_doc_keep_secrets("backends", mine, old);
+    assert_string_equal(at(mine, "api_key"), "sk-new");
+    assert_string_equal(at(mine, "default_headers.X-Api-Key"), "SECRET-2");
+    json_object_put(mine);
+    /* nothing stored: "***" stays what was sent */
+    mine = json_tokener_parse("{\"api_key\":\"***\"}");
+    admin_doc_keep_secrets("backends", mine, NULL);
+    assert_string_equal(at(mine, "api_key"), "***");
+    json_object_put(mine);
+    json_object_put(d);
+}
+
 static int body(const char *kind, const char *name, const char *text, json_object **o,
                 const char **param)
 {
@@ -255,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_redact_yaml_export),
         cmocka_unit_test(test_redact_one),
         cmocka_unit_test(test_users),
+        cmocka_unit_test(test_keep_secrets),
         cmocka_unit_test(test_body),
         cmocka_unit_test(test_err_param),
     };
