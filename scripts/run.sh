@@ -134,12 +134,13 @@ if [ "$ok" != 1 ]; then
     exit 1
 fi
 
+first=$(curl -s --max-time 2 "$URL/v1/models" | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4 || true)
 cat <<MSG
 
 aiproxy is up at $URL   (config: $CONFIG, Redis: $REDIS_URL)
   curl $URL/v1/models
   curl $URL/v1/chat/completions -H 'Content-Type: application/json' \\
-       -d '{"model":"ASSISTANT","messages":[{"role":"user","content":"Hello"}]}'
+       -d '{"model":"${first:-ASSISTANT}","messages":[{"role":"user","content":"Hello"}]}'
 Ctrl-C stops it.
 MSG
 
