@@ -8,9 +8,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The easy handle runs inside a one-handle multi so the wait can wake every
+ * 100 ms to ask whether the client is still there (libcurl's progress
+ * callback slows to about once a second on an idle stream); the multi also
+ * holds the connection cache, so connections are reused across turns. */
 struct up {
     CURL *curl;
+    CURLM *multi;
 };
+
+#define UP_POLL_MS 100
 
 /* State of one transfer, shared with the curl callbacks. */
 typedef struct up_xfer {
@@ -35,8 +42,10 @@ up_t *up_new(void)
 
     if (!u)
         return NULL;
-    if (!(u->curl = curl_easy_init())) {
-        free(u);
+    u->curl = curl_easy_init();
+    u->multi = curl_multi_init();
+    if (!u->curl || !u->multi) {
+        up_free(u);
         return NULL;
     }
     return u;
@@ -46,7 +55,10 @@ void up_free(up_t *u)
 {
     if (!u)
         return;
-    curl_easy_cleanup(u->curl);
+    if (u->curl)
+        curl_easy_cleanup(u->curl);
+    if (u->multi)
+        curl_multi_cleanup(u->multi);
     free(u);
 }
 
@@ -138,18 +150,6 @@ static size_t up__write(char *ptr, size_t size, size_t nmemb, void *ud)
     return rc == 0 ? n : 0;
 }
 
-static int up__progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-    up_xfer_t *x = ud;
-
-    (void)dt; (void)dn; (void)ut; (void)un;
-    if (x->call->alive && !x->call->alive(x->call->ud)) {
-        x->gone = 1;
-        return 1;
-    }
-    return 0;
-}
-
 static const char *up__jstr(json_object *o, const char *key)
 {
     json_object *v = NULL;
@@ -231,15 +231,56 @@ static int up__configure(up_t *u, up_xfer_t *x, buf_t *url, buf_t *body,
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, up__write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, up__progress);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     return 0;
+}
+
+static int up__alive(up_xfer_t *x)
+{
+    if (x->call->alive && !x->call->alive(x->call->ud)) {
+        x->gone = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* Runs the configured transfer, waking every UP_POLL_MS to poll alive().
+ * A client gone removes the handle mid-transfer, which closes the upstream
+ * connection at once. */
+static CURLcode up__perform(up_t *u, up_xfer_t *x)
+{
+    CURLcode cc = CURLE_OK;
+    CURLMcode mc;
+    CURLMsg *m;
+    int running = 1, left;
+
+    if (curl_multi_add_handle(u->multi, u->curl) != CURLM_OK)
+        return CURLE_FAILED_INIT;
+    while (running) {
+        if ((mc = curl_multi_perform(u->multi, &running)) != CURLM_OK) {
+            cc = CURLE_FAILED_INIT;
+            break;
+        }
+        if (!running)
+            break;
+        if (x->gone || !up__alive(x)) {
+            cc = CURLE_ABORTED_BY_CALLBACK;
+            break;
+        }
+        if (curl_multi_poll(u->multi, NULL, 0, UP_POLL_MS, NULL) != CURLM_OK) {
+            cc = CURLE_FAILED_INIT;
+            break;
+        }
+    }
+    while ((m = curl_multi_info_read(u->multi, &left)))
+        if (m->msg == CURLMSG_DONE && m->easy_handle == u->curl)
+            cc = m->data.result;
+    curl_multi_remove_handle(u->multi, u->curl);
+    return cc;
 }
 
 int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
@@ -282,7 +323,7 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
                  buf_str(&url));
         goto out;
     }
-    cc = curl_easy_perform(u->curl);
+    cc = up__perform(u, &x);
     curl_easy_getinfo(u->curl, CURLINFO_RESPONSE_CODE, &code);
     if (x.gone) {
         res->client_gone = 1;

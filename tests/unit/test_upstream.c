@@ -27,6 +27,7 @@ typedef struct srv {
     pthread_mutex_t mu;
     const char *mode;
     char req[65536];       /* last request received */
+    int nreq;              /* requests read so far (under mu) */
     int peer_closed;       /* times the client closed while we waited on it (under mu) */
 } srv_t;
 
@@ -144,6 +145,7 @@ static void *serve(void *arg)
             }
         }
         pthread_mutex_lock(&S.mu);
+        S.nreq++;
         snprintf(mode, sizeof(mode), "%s", S.mode);
         pthread_mutex_unlock(&S.mu);
         answer(fd, mode);
@@ -401,6 +403,53 @@ static void client_gone_aborts_the_transfer(void **state)
     json_object_put(be);
 }
 
+static int g_nreq_before;
+
+/* The client "leaves" as soon as the server holds the request. */
+static int alive_until_received(void *ud)
+{
+    int n;
+    (void)ud;
+    pthread_mutex_lock(&S.mu);
+    n = S.nreq;
+    pthread_mutex_unlock(&S.mu);
+    return n == g_nreq_before;
+}
+
+static void alive_polled_while_upstream_is_silent(void **state)
+{
+    json_object *be = backend(S.port, 30, "k");
+    json_object *req = json_tokener_parse("{\"model\":\"m\",\"messages\":[]}");
+    up_t *u = up_new();
+    agent_res_t res;
+    be_turn_t t;
+    up_call_t c;
+    int before = closed_count();
+    (void)state;
+    set_mode("slow");
+    pthread_mutex_lock(&S.mu);
+    g_nreq_before = S.nreq;
+    pthread_mutex_unlock(&S.mu);
+    memset(&c, 0, sizeof(c));
+    memset(&res, 0, sizeof(res));
+    c.be = &be_openai;
+    c.backend = be;
+    c.req = req;
+    c.alive = alive_until_received;
+    be_turn_init(&t, 1000);
+    assert_int_equal(up_turn(u, &c, &t, &res), -1);
+    assert_int_equal(res.client_gone, 1);
+    be_turn_clear(&t);
+    /* the upstream connection was closed: the held request ended */
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn("ok", be, 0, NULL, &t, &res), 0);
+    assert_int_equal(closed_count(), before + 1);
+    be_turn_clear(&t);
+    up_free(u);
+    json_object_put(req);
+    json_object_put(be);
+}
+
 static void agent_hands_client_tool_calls_back(void **state)
 {
     agent_t *ag = agent_new("redis://127.0.0.1:1/0", "test:");
@@ -475,6 +524,7 @@ int main(void)
         cmocka_unit_test(whole_answer),
         cmocka_unit_test(streamed_answer_with_and_without_done),
         cmocka_unit_test(client_gone_aborts_the_transfer),
+        cmocka_unit_test(alive_polled_while_upstream_is_silent),
         cmocka_unit_test(agent_hands_client_tool_calls_back),
         cmocka_unit_test(agent_with_mcp_servers_but_no_broker_is_503),
     };
