@@ -69,31 +69,41 @@ static int admin__gate(http_req_t *req, int *sent_rc)
 
 static int admin__config(http_req_t *req)
 {
-    json_object *doc = reg_doc(req->reg);
+    int rc;
+    json_object *doc = reg_doc(req->reg), *red = NULL;
     const char *format = http_query_param(req, "format");
-    if (!doc)
-        return http_send_error(req, 503, "api_error", "registry_unavailable", NULL,
-                               "The registry is not loaded (Redis: %s).", reg_errstr(req->reg));
-    if (format && strcmp(format, "yaml") == 0) {
-        json_object *red = admin_doc_redact(doc, ADMIN_REDACT_YAML);
-        char *yaml = red ? cfg_dump_yaml(red) : NULL;
-        int rc = yaml ? http_send(req, 200, "application/yaml; charset=utf-8", NULL, yaml,
-                                  strlen(yaml))
-                      : http_send_error(req, 500, "api_error", NULL, NULL,
-                                        "could not write the registry as YAML (out of memory)");
-        free(yaml);
-        json_object_put(red);
-        return rc;
+    char *yaml = NULL;
+    int want_yaml = format && strcmp(format, "yaml") == 0;
+    if (!doc) {
+        rc = http_send_error(req, 503, "api_error", "registry_unavailable", NULL,
+                             "The registry is not loaded (Redis: %s).", reg_errstr(req->reg));
+        goto out;
     }
-    if (format && *format && strcmp(format, "json") != 0)
-        return http_send_error(req, 400, "invalid_request_error", NULL, "format",
-                               "format: must be json or yaml");
-    json_object *out = admin_doc_redact(doc, ADMIN_REDACT_JSON);
-    if (out) {
-        json_object_object_add(out, "version", json_object_new_int64(reg_version(req->reg)));
-        json_object_object_add(out, "auth", auth_describe(req->reg));
+    if (!want_yaml && format && *format && strcmp(format, "json") != 0) {
+        rc = http_send_error(req, 400, "invalid_request_error", "invalid_value", "format",
+                             "format: must be json or yaml");
+        goto out;
     }
-    return admin__send_owned(req, 200, out);
+    red = admin_doc_redact(doc, want_yaml ? ADMIN_REDACT_YAML : ADMIN_REDACT_JSON);
+    if (!red) {
+        rc = http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
+        goto out;
+    }
+    if (want_yaml) {
+        yaml = cfg_dump_yaml(red);
+        rc = yaml ? http_send(req, 200, "application/yaml; charset=utf-8", NULL, yaml,
+                              strlen(yaml))
+                  : http_send_error(req, 500, "api_error", NULL, NULL,
+                                    "could not write the registry as YAML (out of memory)");
+        goto out;
+    }
+    json_object_object_add(red, "version", json_object_new_int64(reg_version(req->reg)));
+    json_object_object_add(red, "auth", auth_describe(req->reg));
+    rc = http_send_json(req, 200, red, NULL);
+out:
+    free(yaml);
+    json_object_put(red);
+    return rc;
 }
 
 static int admin__list(http_req_t *req, const admin_route_t *r)
@@ -117,9 +127,8 @@ static int admin__not_found(http_req_t *req, const admin_route_t *r)
 static int admin__get(http_req_t *req, const admin_route_t *r)
 {
     json_object *obj = reg_get(req->reg, r->kind, r->name);
-    if (!obj)
-        return admin__not_found(req, r);
-    return admin__send_owned(req, 200, admin_doc_redact_one(r->kind, obj, ADMIN_REDACT_JSON));
+    return obj ? admin__send_owned(req, 200, admin_doc_redact_one(r->kind, obj, ADMIN_REDACT_JSON))
+               : admin__not_found(req, r);
 }
 
 /* Validates obj (in place) against the current snapshot. 0, or -EINVAL with
@@ -195,69 +204,86 @@ out:
 static int admin__delete(http_req_t *req, const admin_route_t *r)
 {
     int rc, wrc = -EAGAIN;
+    json_object *users = NULL, *out = NULL;
     for (int i = 0; i < ADMIN_WRITE_TRIES && wrc == -EAGAIN; i++) {
         if (i > 0 && reg_refresh(req->reg) != 0)
             break;
-        if (!reg_get(req->reg, r->kind, r->name))
-            return admin__not_found(req, r);
-        json_object *users = admin_doc_users(reg_doc(req->reg), r->kind, r->name);
-        size_t nu = users ? json_object_array_length(users) : 0;
-        if (nu > 0) {
+        if (!reg_get(req->reg, r->kind, r->name)) {
+            wrc = -ENOENT;
+            break;
+        }
+        json_object_put(users);
+        users = admin_doc_users(reg_doc(req->reg), r->kind, r->name);
+        if (users && json_object_array_length(users) > 0) {
+            size_t nu = json_object_array_length(users);
             rc = http_send_error(req, 409, "invalid_request_error", "in_use", "name",
                                  "%s '%s' is still used by assistant%s %s: change or delete "
                                  "them first.", r->kind, r->name, nu > 1 ? "s" : "",
                                  json_object_to_json_string_ext(users, JSON_C_TO_STRING_PLAIN));
-            json_object_put(users);
-            return rc;
+            goto out;
         }
-        json_object_put(users);
         wrc = reg_del(req->reg, r->kind, r->name, reg_version(req->reg));
     }
-    if (wrc == -ENOENT)
-        return admin__not_found(req, r);
-    if (wrc == -EAGAIN)
-        return http_send_error(req, 409, "invalid_request_error", "conflict", NULL,
-                               "The registry kept changing during the delete; try again.");
-    if (wrc != 0)
-        return http_send_error(req, 503, "api_error", "registry_unavailable", NULL,
-                               "Could not delete %s '%s' in Redis: %s", r->kind, r->name,
-                               reg_errstr(req->reg));
-    log_info("admin: deleted %s '%s'", r->kind, r->name);
-    json_object *out = json_object_new_object();
-    if (out) {
-        json_object_object_add(out, "id", json_object_new_string(r->name));
-        json_object_object_add(out, "object", json_object_new_string(r->kind));
-        json_object_object_add(out, "deleted", json_object_new_boolean(1));
+    if (wrc == -ENOENT) {
+        rc = admin__not_found(req, r);
+    } else if (wrc == -EAGAIN) {
+        rc = http_send_error(req, 409, "invalid_request_error", "conflict", NULL,
+                             "The registry kept changing during the delete; try again.");
+    } else if (wrc != 0) {
+        rc = http_send_error(req, 503, "api_error", "registry_unavailable", NULL,
+                             "Could not delete %s '%s' in Redis: %s", r->kind, r->name,
+                             reg_errstr(req->reg));
+    } else {
+        log_info("admin: deleted %s '%s'", r->kind, r->name);
+        out = json_object_new_object();
+        if (out) {
+            json_object_object_add(out, "id", json_object_new_string(r->name));
+            json_object_object_add(out, "object", json_object_new_string(r->kind));
+            json_object_object_add(out, "deleted", json_object_new_boolean(1));
+        }
+        rc = admin__send_owned(req, 200, out);
+        out = NULL;
     }
-    return admin__send_owned(req, 200, out);
+out:
+    json_object_put(users);
+    return rc;
 }
 
 static int admin__tools(http_req_t *req, const admin_route_t *r)
 {
+    int rc;
     char err[512] = "";
-    json_object *tools = NULL;
-    if (!reg_get(req->reg, "mcp_servers", r->name))
-        return admin__not_found(req, r);
-    mcpc_t *c = mcpc_new(rconn_url(), reg_prefix(req->reg));
-    if (!c)
-        return http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
+    json_object *tools = NULL, *out = NULL;
+    mcpc_t *c = NULL;
+    if (!reg_get(req->reg, "mcp_servers", r->name)) {
+        rc = admin__not_found(req, r);
+        goto out;
+    }
+    c = mcpc_new(rconn_url(), reg_prefix(req->reg));
+    out = json_object_new_object();
+    if (!c || !out) {
+        rc = http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
+        goto out;
+    }
     int trc = mcpc_tools(c, r->name, ADMIN_TOOLS_TIMEOUT_MS, &tools, err, sizeof(err));
-    mcpc_free(c);
     if (trc != 0) {
         int status = trc == -ETIMEDOUT ? 504 : trc == -EIO ? 502 : 503;
-        return http_send_error(req, status, "api_error",
-                               trc == -ETIMEDOUT ? "mcp_timeout" : "mcp_unavailable", NULL,
-                               "MCP server '%s': %s", r->name, err[0] ? err : strerror(-trc));
-    }
-    json_object *out = json_object_new_object();
-    if (!out) {
-        json_object_put(tools);
-        return http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
+        rc = http_send_error(req, status, "api_error",
+                             trc == -ETIMEDOUT ? "mcp_timeout" : "mcp_unavailable", NULL,
+                             "MCP server '%s': %s", r->name, err[0] ? err : strerror(-trc));
+        goto out;
     }
     json_object_object_add(out, "object", json_object_new_string("list"));
     json_object_object_add(out, "server", json_object_new_string(r->name));
     json_object_object_add(out, "data", tools);
-    return admin__send_owned(req, 200, out);
+    tools = NULL;
+    rc = admin__send_owned(req, 200, out);
+    out = NULL;
+out:
+    json_object_put(tools);
+    json_object_put(out);
+    mcpc_free(c);
+    return rc;
 }
 
 int admin_handle(http_req_t *req)
@@ -265,35 +291,33 @@ int admin_handle(http_req_t *req)
     int rc = 0;
     admin_route_t r;
     if (admin__gate(req, &rc))
-        return rc;
+        goto out;
     int prc = admin_route_parse(req->path, &r);
-    if (prc == -EINVAL)
-        return http_send_error(req, 422, "invalid_request_error", "invalid_value", "name",
-                               "name: must be 1 to %d characters without control characters",
-                               ADMIN_NAME_MAX);
-    if (prc != 0)
-        return http_send_error(req, 404, "invalid_request_error", "not_found", NULL,
-                               "Unknown admin route %s %s: see docs/admin.md.", req->method,
-                               req->path);
-    if (!admin_route_allows(&r, req->method))
-        return http_send_error(req, 405, "invalid_request_error", "method_not_allowed", NULL,
-                               "%s is not allowed on %s (allowed: %s).", req->method, req->path,
-                               r.allow);
-    switch (r.target) {
-    case ADMIN_T_CONFIG:
-        return admin__config(req);
-    case ADMIN_T_LIST:
-        return admin__list(req, &r);
-    case ADMIN_T_TOOLS:
-        return admin__tools(req, &r);
-    case ADMIN_T_ITEM:
-        if (strcmp(req->method, "PUT") == 0)
-            return admin__put(req, &r);
-        if (strcmp(req->method, "DELETE") == 0)
-            return admin__delete(req, &r);
-        return admin__get(req, &r);
-    default:
-        return http_send_error(req, 404, "invalid_request_error", "not_found", NULL,
-                               "Unknown admin route.");
+    if (prc == -EINVAL) {
+        rc = http_send_error(req, 422, "invalid_request_error", "invalid_value", "name",
+                             "name: must be 1 to %d characters without control characters",
+                             ADMIN_NAME_MAX);
+    } else if (prc != 0 || r.target == ADMIN_T_NONE) {
+        rc = http_send_error(req, 404, "invalid_request_error", "not_found", NULL,
+                             "Unknown admin route %s %s: see docs/admin.md.", req->method,
+                             req->path);
+    } else if (!admin_route_allows(&r, req->method)) {
+        rc = http_send_error(req, 405, "invalid_request_error", "method_not_allowed", NULL,
+                             "%s is not allowed on %s (allowed: %s).", req->method, req->path,
+                             r.allow);
+    } else if (r.target == ADMIN_T_CONFIG) {
+        rc = admin__config(req);
+    } else if (r.target == ADMIN_T_LIST) {
+        rc = admin__list(req, &r);
+    } else if (r.target == ADMIN_T_TOOLS) {
+        rc = admin__tools(req, &r);
+    } else if (strcmp(req->method, "PUT") == 0) {
+        rc = admin__put(req, &r);
+    } else if (strcmp(req->method, "DELETE") == 0) {
+        rc = admin__delete(req, &r);
+    } else {
+        rc = admin__get(req, &r);
     }
+out:
+    return rc;
 }

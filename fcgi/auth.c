@@ -67,30 +67,34 @@ static int auth__reject(http_req_t *req, size_t ncands)
 
 int auth_check(http_req_t *req)
 {
+    int rc = 0;
     auth_conf_t conf;
     char err[256];
+    auth_cred_t cands[AUTH_CRED_MAX];
+    size_t n = 0;
     int rc_conf = auth_conf_from_settings(req->reg ? reg_settings(req->reg) : NULL, &conf, err,
                                           sizeof(err));
     if (rc_conf != 0)
         log_warn("auth: apiman settings unusable (%s); only static keys can pass", err);
     else if (auth_conf_open(&conf))
-        return 0;
+        goto out;
 
-    auth_cred_t cands[AUTH_CRED_MAX];
-    size_t n = auth_cred_extract(http_header(req, "Authorization"), http_header(req, "X-API-Key"),
-                                 http_query_param(req, "apikey"), cands);
+    n = auth_cred_extract(http_header(req, "Authorization"), http_header(req, "X-API-Key"),
+                          http_query_param(req, "apikey"), cands);
     if (conf.nkeys > 0 && auth__static(&conf, cands, n))
-        return 0;
+        goto out;
     if (conf.apiman == AUTH_APIMAN_TRUSTED && auth__trusted(req, &conf))
-        return 0;
+        goto out;
     if (conf.apiman == AUTH_APIMAN_PROBE) {
-        redisContext *rc = reg_redis(req->reg);
+        redisContext *rctx = reg_redis(req->reg);
         const char *prefix = reg_prefix(req->reg);
         for (size_t i = 0; i < n; i++)
-            if (auth_apiman_check(&conf, cands[i].p, cands[i].len, rc, prefix))
-                return 0;
+            if (auth_apiman_check(&conf, cands[i].p, cands[i].len, rctx, prefix))
+                goto out;
     }
-    return auth__reject(req, n);
+    rc = auth__reject(req, n);
+out:
+    return rc;
 }
 
 json_object *auth_describe(reg_t *reg)
@@ -115,11 +119,9 @@ void auth_log_startup(reg_t *reg)
     int rc = auth_conf_from_settings(reg ? reg_settings(reg) : NULL, &conf, err, sizeof(err));
     if (rc != 0)
         log_error("auth: apiman settings unusable (%s): Apiman keys will be rejected", err);
-    if (auth_conf_open(&conf) && rc == 0) {
+    if (auth_conf_open(&conf) && rc == 0)
         log_warn("auth: *** /v1 IS OPEN: no proxy_api_keys and no apiman configured; anyone "
                  "who reaches this gateway can use its models ***");
-        return;
-    }
     if (conf.nkeys > 0)
         log_info("auth: /v1 accepts %zu static proxy_api_keys", conf.nkeys);
     if (conf.apiman == AUTH_APIMAN_PROBE)
