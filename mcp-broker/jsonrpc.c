@@ -18,13 +18,17 @@ void jsonrpc_framer_free(jsonrpc_framer_t *f)
     buf_free(&f->pending);
 }
 
-/* Emits one line unless it is blank; strips a trailing "\r". */
-static int jsonrpc__emit(const char *line, size_t len, jsonrpc_line_cb cb, void *ud)
+/* Emits the pending line unless it is blank; strips a trailing "\r" (in
+ * place, so the callback still gets a NUL-terminated string). */
+static int jsonrpc__emit(buf_t *b, jsonrpc_line_cb cb, void *ud)
 {
-    size_t i;
+    const char *line = buf_str(b);
+    size_t len = b->len, i;
 
-    if (len && line[len - 1] == '\r')
+    if (len && line[len - 1] == '\r') {
         len--;
+        b->data[len] = '\0';
+    }
     for (i = 0; i < len; i++)
         if (line[i] != ' ' && line[i] != '\t' && line[i] != '\r')
             break;
@@ -51,7 +55,7 @@ int jsonrpc_framer_feed(jsonrpc_framer_t *f, const char *data, size_t n, jsonrpc
         if (!nl)
             break;
         if (!f->skipping)
-            rc = jsonrpc__emit(buf_str(&f->pending), f->pending.len, cb, ud);
+            rc = jsonrpc__emit(&f->pending, cb, ud);
         f->skipping = 0;
         buf_reset(&f->pending);
         data = nl + 1;

@@ -1,0 +1,197 @@
+/* Unit tests for shared/wire: the responder ↔ broker messages round-trip, and
+ * every malformed message is refused with an error naming the field. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "shared/wire.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ID "0123456789abcdef0123456789ABCDEF"
+
+static void call_round_trips(void **state)
+{
+    json_object *args = json_tokener_parse("{\"a\":2,\"b\":3,\"s\":\"x\\\"y\"}");
+    char *t = wire_req_encode(WIRE_OP_CALL, ID, "aiproxy:mcp:reply:h:1:2", "demo", "add", args,
+                              1790000000123LL);
+    wire_req_t r;
+    char err[128];
+    (void)state;
+    assert_non_null(t);
+    assert_int_equal(wire_req_decode(t, strlen(t), &r, err, sizeof(err)), 0);
+    assert_int_equal(r.op, WIRE_OP_CALL);
+    assert_string_equal(r.id, ID);
+    assert_string_equal(r.reply, "aiproxy:mcp:reply:h:1:2");
+    assert_string_equal(r.server, "demo");
+    assert_string_equal(r.tool, "add");
+    assert_int_equal(json_object_get_int(json_object_object_get(r.args, "b")), 3);
+    assert_string_equal(json_object_get_string(json_object_object_get(r.args, "s")), "x\"y");
+    assert_true(r.deadline == 1790000000123LL);
+    wire_req_clear(&r);
+    assert_null(r.root);
+    free(t);
+    json_object_put(args);
+}
+
+static void start_round_trips_without_tool(void **state)
+{
+    char *t = wire_req_encode(WIRE_OP_START, ID, "r", "demo", NULL, NULL, 5);
+    wire_req_t r;
+    char err[128];
+    (void)state;
+    assert_non_null(t);
+    assert_null(strstr(t, "\"tool\""));
+    assert_int_equal(wire_req_decode(t, strlen(t), &r, err, sizeof(err)), 0);
+    assert_int_equal(r.op, WIRE_OP_START);
+    assert_null(r.tool);
+    wire_req_clear(&r);
+    free(t);
+}
+
+static void call_without_args_gets_empty_object(void **state)
+{
+    const char *t = "{\"v\":1,\"op\":\"call\",\"id\":\"" ID "\",\"reply\":\"r\",\"server\":\"s\","
+                    "\"tool\":\"t\",\"deadline\":9}";
+    wire_req_t r;
+    char err[128];
+    (void)state;
+    assert_int_equal(wire_req_decode(t, strlen(t), &r, err, sizeof(err)), 0);
+    assert_non_null(r.args);
+    assert_true(json_object_is_type(r.args, json_type_object));
+    assert_int_equal(json_object_object_length(r.args), 0);
+    wire_req_clear(&r);
+}
+
+static void encode_refuses_bad_arguments(void **state)
+{
+    (void)state;
+    assert_null(wire_req_encode(WIRE_OP_CALL, "short", "r", "s", "t", NULL, 1));
+    assert_null(wire_req_encode(WIRE_OP_CALL, ID, "", "s", "t", NULL, 1));
+    assert_null(wire_req_encode(WIRE_OP_CALL, ID, "r", "", "t", NULL, 1));
+    assert_null(wire_req_encode(WIRE_OP_CALL, ID, "r", "s", NULL, NULL, 1));
+    assert_null(wire_req_encode((enum wire_op)7, ID, "r", "s", "t", NULL, 1));
+}
+
+static void malformed_requests_name_the_field(void **state)
+{
+    static const struct { const char *text, *field; } cases[] = {
+        {"", "empty"},
+        {"not json", "not valid JSON"},
+        {"[1,2]", "not a JSON object"},
+        {"{\"v\":1} trailing", "not valid JSON"},
+        {"{\"op\":\"call\"}", "v:"},
+        {"{\"v\":2,\"op\":\"call\"}", "v:"},
+        {"{\"v\":1,\"op\":\"jump\"}", "op:"},
+        {"{\"v\":1,\"op\":\"call\",\"id\":\"xyz\"}", "id:"},
+        {"{\"v\":1,\"op\":\"call\",\"id\":\"0123456789abcdef0123456789abcdeg\"}", "id:"},
+        {"{\"v\":1,\"op\":\"call\",\"id\":\"" ID "\"}", "reply:"},
+        {"{\"v\":1,\"op\":\"call\",\"id\":\"" ID "\",\"reply\":\"r\"}", "server:"},
+        {"{\"v\":1,\"op\":\"call\",\"id\":\"" ID "\",\"reply\":\"r\",\"server\":\"s\"}", "deadline:"},
+        {"{\"v\":1,\"op\":\"call\",\"id\":\"" ID "\",\"reply\":\"r\",\"server\":\"s\",\"deadline\":-4}", "deadline:"},
+        {"{\"v\":1,\"op\":\"call\",\"id\":\"" ID "\",\"reply\":\"r\",\"server\":\"s\",\"deadline\":4}", "tool:"},
+        {"{\"v\":1,\"op\":\"call\",\"id\":\"" ID "\",\"reply\":\"r\",\"server\":\"s\",\"deadline\":4,"
+         "\"tool\":\"t\",\"args\":[1]}", "args:"},
+        {"{\"v\":1,\"op\":\"call\",\"id\":\"" ID "\",\"reply\":\"r\",\"server\":7,\"deadline\":4}", "server:"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        wire_req_t r;
+        char err[128] = "";
+        int rc = wire_req_decode(cases[i].text, strlen(cases[i].text), &r, err, sizeof(err));
+        if (rc != -EINVAL || !strstr(err, cases[i].field))
+            fail_msg("case %zu (%s): rc %d err '%s', wanted '%s'", i, cases[i].text, rc, err, cases[i].field);
+        assert_null(r.root);
+    }
+}
+
+static void oversized_message_refused(void **state)
+{
+    wire_req_t r;
+    char err[128] = "";
+    (void)state;
+    assert_int_equal(wire_req_decode("{}", (size_t)WIRE_MAX_MSG + 1, &r, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "too large"));
+}
+
+static void replies_round_trip(void **state)
+{
+    json_object *res = json_tokener_parse("{\"content\":[{\"type\":\"text\",\"text\":\"5\"}]}");
+    json_object *tools = json_tokener_parse("[{\"name\":\"add\"}]");
+    char *a = wire_reply_result(ID, res), *b = wire_reply_tools(ID, tools), *c = wire_reply_error(ID, "it \"broke\"");
+    wire_reply_t r;
+    char err[128];
+    (void)state;
+    assert_int_equal(wire_reply_decode(a, strlen(a), &r, err, sizeof(err)), 0);
+    assert_true(r.ok);
+    assert_non_null(r.result);
+    assert_null(r.tools);
+    wire_reply_clear(&r);
+    assert_int_equal(wire_reply_decode(b, strlen(b), &r, err, sizeof(err)), 0);
+    assert_true(r.ok);
+    assert_int_equal(json_object_array_length(r.tools), 1);
+    wire_reply_clear(&r);
+    assert_int_equal(wire_reply_decode(c, strlen(c), &r, err, sizeof(err)), 0);
+    assert_false(r.ok);
+    assert_string_equal(r.error, "it \"broke\"");
+    assert_string_equal(r.id, ID);
+    wire_reply_clear(&r);
+    free(a);
+    free(b);
+    free(c);
+    json_object_put(res);
+    json_object_put(tools);
+}
+
+static void malformed_replies_refused(void **state)
+{
+    static const char *const bad[] = {
+        "{\"id\":\"x\",\"ok\":true,\"result\":{}}",
+        "{\"id\":\"" ID "\",\"result\":{}}",
+        "{\"id\":\"" ID "\",\"ok\":1,\"result\":{}}",
+        "{\"id\":\"" ID "\",\"ok\":true}",
+        "{\"id\":\"" ID "\",\"ok\":true,\"result\":[]}",
+        "{\"id\":\"" ID "\",\"ok\":false}",
+        "{\"id\":\"" ID "\",\"ok\":false,\"error\":{}}",
+        "nope",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        wire_reply_t r;
+        char err[128] = "";
+        if (wire_reply_decode(bad[i], strlen(bad[i]), &r, err, sizeof(err)) != -EINVAL || !err[0])
+            fail_msg("reply case %zu accepted: %s", i, bad[i]);
+        assert_null(r.root);
+    }
+}
+
+static void id_validation(void **state)
+{
+    (void)state;
+    assert_true(wire_id_valid(ID));
+    assert_false(wire_id_valid(NULL));
+    assert_false(wire_id_valid(""));
+    assert_false(wire_id_valid(ID "0"));
+    assert_false(wire_id_valid("0123456789abcdef0123456789abcde"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(call_round_trips),
+        cmocka_unit_test(start_round_trips_without_tool),
+        cmocka_unit_test(call_without_args_gets_empty_object),
+        cmocka_unit_test(encode_refuses_bad_arguments),
+        cmocka_unit_test(malformed_requests_name_the_field),
+        cmocka_unit_test(oversized_message_refused),
+        cmocka_unit_test(replies_round_trip),
+        cmocka_unit_test(malformed_replies_refused),
+        cmocka_unit_test(id_validation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
