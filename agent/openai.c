@@ -334,6 +334,9 @@ static int oa__stream_event(void *vst, const char *event, const char *data, size
     if (!v || !json_object_is_type(v, json_type_array) || !json_object_array_length(v))
         goto out;
     choice = json_object_array_get_idx(v, 0);
+    /* with n > 1 the other choices stream too: the loop follows choice 0 */
+    if (oa__get(choice, "index") && json_object_get_int(oa__get(choice, "index")) != 0)
+        goto out;
     delta = oa__get(choice, "delta");
     if ((text = oa__str(delta, "content")) && *text) {
         size_t tl = strlen(text);
