@@ -26,10 +26,10 @@ static const char *const req__handled[] = {
 
 static int req__in(const char *const *list, const char *key)
 {
-    for (size_t i = 0; list[i]; i++)
-        if (strcmp(list[i], key) == 0)
-            return 1;
-    return 0;
+    int found = 0;
+    for (size_t i = 0; !found && list[i]; i++)
+        found = strcmp(list[i], key) == 0;
+    return found;
 }
 
 __attribute__((format(printf, 3, 4)))
@@ -107,17 +107,21 @@ out:
 static int req__content(json_object *content, json_object *blocks, int images,
                         const char *where, char *err, size_t errlen)
 {
+    int rc = 0;
+
     if (!content || json_object_is_type(content, json_type_null))
-        return 0;
+        goto out;
     if (json_object_is_type(content, json_type_string)) {
         size_t n = (size_t)json_object_get_string_len(content);
         if (n)
             json_object_array_add(blocks, req__text_block(json_object_get_string(content), n));
-        return 0;
+        goto out;
     }
-    if (!json_object_is_type(content, json_type_array))
-        return req__fail(err, errlen, "%s: must be a string or an array of parts", where);
-    for (size_t i = 0; i < json_object_array_length(content); i++) {
+    if (!json_object_is_type(content, json_type_array)) {
+        rc = req__fail(err, errlen, "%s: must be a string or an array of parts", where);
+        goto out;
+    }
+    for (size_t i = 0; rc == 0 && i < json_object_array_length(content); i++) {
         json_object *part = json_object_array_get_idx(content, i), *t = NULL, *tx = NULL;
         const char *type = json_object_object_get_ex(part, "type", &t) ? json_object_get_string(t) : "";
         char pw[128];
@@ -125,21 +129,20 @@ static int req__content(json_object *content, json_object *blocks, int images,
         if (strcmp(type, "text") == 0 || strcmp(type, "refusal") == 0) {
             const char *key = type[0] == 't' ? "text" : "refusal";
             if (!json_object_object_get_ex(part, key, &tx) || !json_object_is_type(tx, json_type_string))
-                return req__fail(err, errlen, "%s.%s: must be a string", pw, key);
-            size_t n = (size_t)json_object_get_string_len(tx);
-            if (n)
-                json_object_array_add(blocks, req__text_block(json_object_get_string(tx), n));
+                rc = req__fail(err, errlen, "%s.%s: must be a string", pw, key);
+            else if (json_object_get_string_len(tx))
+                json_object_array_add(blocks, req__text_block(json_object_get_string(tx),
+                                                              (size_t)json_object_get_string_len(tx)));
         } else if (strcmp(type, "image_url") == 0 && images) {
-            int rc = req__image(part, blocks, pw, err, errlen);
-            if (rc)
-                return rc;
+            rc = req__image(part, blocks, pw, err, errlen);
         } else {
-            return req__fail(err, errlen, "%s: content part type '%s' is not supported by "
-                             "the anthropic backend (use text%s)", pw, type,
-                             images ? " or image_url" : "");
+            rc = req__fail(err, errlen, "%s: content part type '%s' is not supported by "
+                           "the anthropic backend (use text%s)", pw, type,
+                           images ? " or image_url" : "");
         }
     }
-    return 0;
+out:
+    return rc;
 }
 
 /* The content array of the turn to append to: the last one when it has the
@@ -147,18 +150,17 @@ static int req__content(json_object *content, json_object *blocks, int images,
 static json_object *req__turn(json_object *msgs, const char *role)
 {
     size_t n = json_object_array_length(msgs);
-    json_object *m, *r, *c;
-    if (n) {
-        m = json_object_array_get_idx(msgs, n - 1);
-        if (json_object_object_get_ex(m, "role", &r) && strcmp(json_object_get_string(r), role) == 0 &&
-            json_object_object_get_ex(m, "content", &c))
-            return c;
-    }
+    json_object *m = n ? json_object_array_get_idx(msgs, n - 1) : NULL, *r = NULL, *c = NULL;
+
+    if (m && json_object_object_get_ex(m, "role", &r) && strcmp(json_object_get_string(r), role) == 0 &&
+        json_object_object_get_ex(m, "content", &c))
+        goto out;
     m = json_object_new_object();
     c = json_object_new_array();
     json_object_object_add(m, "role", json_object_new_string(role));
     json_object_object_add(m, "content", c);
     json_object_array_add(msgs, m);
+out:
     return c;
 }
 
@@ -174,10 +176,14 @@ static void req__append(json_object *to, json_object *from)
 static int req__tool_uses(json_object *calls, json_object *blocks, const char *where, char *err,
                           size_t errlen)
 {
+    int rc = 0;
+
     if (!calls || json_object_is_type(calls, json_type_null))
-        return 0;
-    if (!json_object_is_type(calls, json_type_array))
-        return req__fail(err, errlen, "%s.tool_calls: must be an array", where);
+        goto out;
+    if (!json_object_is_type(calls, json_type_array)) {
+        rc = req__fail(err, errlen, "%s.tool_calls: must be an array", where);
+        goto out;
+    }
     for (size_t i = 0; i < json_object_array_length(calls); i++) {
         json_object *tc = json_object_array_get_idx(calls, i), *id = NULL, *fn = NULL, *nm = NULL,
                     *args = NULL, *input = NULL, *b;
@@ -186,9 +192,10 @@ static int req__tool_uses(json_object *calls, json_object *blocks, const char *w
         if (fn)
             json_object_object_get_ex(fn, "name", &nm);
         if (!id || !nm || !json_object_is_type(id, json_type_string) ||
-            !json_object_is_type(nm, json_type_string))
-            return req__fail(err, errlen, "%s.tool_calls[%zu]: needs an id and a function.name",
-                             where, i);
+            !json_object_is_type(nm, json_type_string)) {
+            rc = req__fail(err, errlen, "%s.tool_calls[%zu]: needs an id and a function.name", where, i);
+            goto out;
+        }
         if (json_object_object_get_ex(fn, "arguments", &args) &&
             json_object_is_type(args, json_type_string))
             input = json_tokener_parse(json_object_get_string(args));
@@ -203,17 +210,21 @@ static int req__tool_uses(json_object *calls, json_object *blocks, const char *w
         json_object_object_add(b, "input", input ? input : json_object_new_object());
         json_object_array_add(blocks, b);
     }
-    return 0;
+out:
+    return rc;
 }
 
 static int req__tool_result(json_object *m, json_object *blocks, const char *where, char *err,
                             size_t errlen)
 {
     json_object *id = NULL, *content = NULL, *b = NULL, *parts = NULL;
-    int rc;
+    char cw[128];
+    int rc = 0;
 
-    if (!json_object_object_get_ex(m, "tool_call_id", &id) || !json_object_is_type(id, json_type_string))
-        return req__fail(err, errlen, "%s.tool_call_id: missing", where);
+    if (!json_object_object_get_ex(m, "tool_call_id", &id) || !json_object_is_type(id, json_type_string)) {
+        rc = req__fail(err, errlen, "%s.tool_call_id: missing", where);
+        goto out;
+    }
     json_object_object_get_ex(m, "content", &content);
     b = json_object_new_object();
     json_object_object_add(b, "type", json_object_new_string("tool_result"));
@@ -222,22 +233,21 @@ static int req__tool_result(json_object *m, json_object *blocks, const char *whe
         if (json_object_get_string_len(content))
             json_object_object_add(b, "content", json_object_get(content));
     } else if (content && !json_object_is_type(content, json_type_null)) {
-        char cw[128];
         snprintf(cw, sizeof cw, "%s.content", where);
         parts = json_object_new_array();
-        rc = req__content(content, parts, 1, cw, err, errlen);
-        if (rc) {
-            json_object_put(parts);
-            json_object_put(b);
-            return rc;
-        }
-        if (json_object_array_length(parts))
+        if ((rc = req__content(content, parts, 1, cw, err, errlen)))
+            goto out;
+        if (json_object_array_length(parts)) {
             json_object_object_add(b, "content", parts);
-        else
-            json_object_put(parts);
+            parts = NULL;
+        }
     }
     json_object_array_add(blocks, b);
-    return 0;
+    b = NULL;
+out:
+    json_object_put(parts);
+    json_object_put(b);
+    return rc;
 }
 
 /* The system text of a system/developer message, appended to `sys`. */
@@ -327,12 +337,11 @@ out:
  * repeated call) while the history still holds its calls. So the tools named
  * in the history are declared again, schema-less, with tool_choice none: the
  * history stays intact and the model must answer in text. */
-static int req__withdrawn_tools(json_object *out)
+static void req__withdrawn_tools(json_object *out)
 {
     json_object *msgs = NULL, *tools = NULL, *choice;
-    if (!json_object_object_get_ex(out, "messages", &msgs))
-        return 0;
-    for (size_t i = 0; i < json_object_array_length(msgs); i++) {
+    json_object_object_get_ex(out, "messages", &msgs);
+    for (size_t i = 0; msgs && i < json_object_array_length(msgs); i++) {
         json_object *c = NULL;
         json_object_object_get_ex(json_object_array_get_idx(msgs, i), "content", &c);
         for (size_t j = 0; j < json_object_array_length(c); j++) {
@@ -357,34 +366,64 @@ static int req__withdrawn_tools(json_object *out)
             json_object_array_add(tools, o);
         }
     }
-    if (!tools)
-        return 0;
-    json_object_object_add(out, "tools", tools);
-    choice = json_object_new_object();
-    json_object_object_add(choice, "type", json_object_new_string("none"));
-    json_object_object_add(out, "tool_choice", choice);
-    return 0;
+    if (tools) {
+        json_object_object_add(out, "tools", tools);
+        choice = json_object_new_object();
+        json_object_object_add(choice, "type", json_object_new_string("none"));
+        json_object_object_add(out, "tool_choice", choice);
+    }
 }
 
 /* tools -> {name, description, input_schema}; tool_choice translated; with no
  * tools, tool_choice is dropped (the API refuses one without tools). */
+/* The Messages tool_choice for the OpenAI tool_choice and parallel_tool_calls
+ * (a new object). */
+static json_object *req__choice(json_object *req)
+{
+    json_object *tc = NULL, *ptc = NULL, *fn = NULL, *nm = NULL, *choice = json_object_new_object();
+    const char *type = "auto";
+
+    json_object_object_get_ex(req, "tool_choice", &tc);
+    if (tc && json_object_is_type(tc, json_type_string)) {
+        const char *s = json_object_get_string(tc);
+        type = strcmp(s, "none") == 0 ? "none" : strcmp(s, "required") == 0 ? "any" : "auto";
+    } else if (tc && json_object_is_type(tc, json_type_object) &&
+               json_object_object_get_ex(tc, "function", &fn) &&
+               json_object_object_get_ex(fn, "name", &nm) && json_object_is_type(nm, json_type_string)) {
+        type = "tool";
+    }
+    json_object_object_add(choice, "type", json_object_new_string(type));
+    if (strcmp(type, "tool") == 0)
+        json_object_object_add(choice, "name", json_object_get(nm));
+    if (json_object_object_get_ex(req, "parallel_tool_calls", &ptc) &&
+        json_object_is_type(ptc, json_type_boolean) && !json_object_get_boolean(ptc) &&
+        strcmp(type, "none") != 0)
+        json_object_object_add(choice, "disable_parallel_tool_use", json_object_new_boolean(1));
+    return choice;
+}
+
 static int req__tools(json_object *req, json_object *out, char *err, size_t errlen)
 {
-    json_object *tools = NULL, *tc = NULL, *arr, *choice = NULL, *ptc = NULL;
+    json_object *tools = NULL, *arr = NULL;
+    int rc = 0;
 
     if (!json_object_object_get_ex(req, "tools", &tools) || json_object_is_type(tools, json_type_null) ||
-        (json_object_is_type(tools, json_type_array) && json_object_array_length(tools) == 0))
-        return req__withdrawn_tools(out);
-    if (!json_object_is_type(tools, json_type_array))
-        return req__fail(err, errlen, "tools: must be an array");
+        (json_object_is_type(tools, json_type_array) && json_object_array_length(tools) == 0)) {
+        req__withdrawn_tools(out);
+        goto out;
+    }
+    if (!json_object_is_type(tools, json_type_array)) {
+        rc = req__fail(err, errlen, "tools: must be an array");
+        goto out;
+    }
     arr = json_object_new_array();
     for (size_t i = 0; i < json_object_array_length(tools); i++) {
         json_object *t = json_object_array_get_idx(tools, i), *fn = NULL, *nm = NULL, *d = NULL,
                     *p = NULL, *o;
         if (!json_object_object_get_ex(t, "function", &fn) ||
             !json_object_object_get_ex(fn, "name", &nm) || !json_object_is_type(nm, json_type_string)) {
-            json_object_put(arr);
-            return req__fail(err, errlen, "tools[%zu]: needs function.name", i);
+            rc = req__fail(err, errlen, "tools[%zu]: needs function.name", i);
+            goto out;
         }
         o = json_object_new_object();
         json_object_object_add(o, "name", json_object_get(nm));
@@ -398,68 +437,56 @@ static int req__tools(json_object *req, json_object *out, char *err, size_t errl
         json_object_array_add(arr, o);
     }
     json_object_object_add(out, "tools", arr);
-
-    choice = json_object_new_object();
-    if (json_object_object_get_ex(req, "tool_choice", &tc) && json_object_is_type(tc, json_type_string)) {
-        const char *s = json_object_get_string(tc);
-        json_object_object_add(choice, "type", json_object_new_string(
-            strcmp(s, "none") == 0 ? "none" : strcmp(s, "required") == 0 ? "any" : "auto"));
-    } else if (tc && json_object_is_type(tc, json_type_object)) {
-        json_object *fn = NULL, *nm = NULL;
-        if (json_object_object_get_ex(tc, "function", &fn) && json_object_object_get_ex(fn, "name", &nm)) {
-            json_object_object_add(choice, "type", json_object_new_string("tool"));
-            json_object_object_add(choice, "name", json_object_get(nm));
-        } else {
-            json_object_object_add(choice, "type", json_object_new_string("auto"));
-        }
-    } else {
-        json_object_object_add(choice, "type", json_object_new_string("auto"));
-    }
-    if (json_object_object_get_ex(req, "parallel_tool_calls", &ptc) &&
-        json_object_is_type(ptc, json_type_boolean) && !json_object_get_boolean(ptc) &&
-        strcmp(json_object_get_string(json_object_object_get(choice, "type")), "none") != 0)
-        json_object_object_add(choice, "disable_parallel_tool_use", json_object_new_boolean(1));
-    json_object_object_add(out, "tool_choice", choice);
-    return 0;
+    arr = NULL;
+    json_object_object_add(out, "tool_choice", req__choice(req));
+out:
+    json_object_put(arr);
+    return rc;
 }
 
 static int req__sampling(json_object *req, json_object *out, char *err, size_t errlen)
 {
-    json_object *v = NULL, *mt = NULL;
+    json_object *v = NULL, *mt = NULL, *seq = NULL;
     int64_t max = ANTH_DEFAULT_MAX_TOKENS;
+    int rc = 0;
 
     if ((json_object_object_get_ex(req, "max_completion_tokens", &mt) &&
          !json_object_is_type(mt, json_type_null)) ||
         (json_object_object_get_ex(req, "max_tokens", &mt) && !json_object_is_type(mt, json_type_null))) {
-        if (!json_object_is_type(mt, json_type_int) || json_object_get_int64(mt) < 1)
-            return req__fail(err, errlen, "max_tokens: must be a positive integer");
+        if (!json_object_is_type(mt, json_type_int) || json_object_get_int64(mt) < 1) {
+            rc = req__fail(err, errlen, "max_tokens: must be a positive integer");
+            goto out;
+        }
         max = json_object_get_int64(mt);
     }
     json_object_object_add(out, "max_tokens", json_object_new_int64(max));
     if (json_object_object_get_ex(req, "stop", &v) && !json_object_is_type(v, json_type_null)) {
-        json_object *seq = json_object_new_array();
+        seq = json_object_new_array();
         if (json_object_is_type(v, json_type_string)) {
             json_object_array_add(seq, json_object_get(v));
         } else if (json_object_is_type(v, json_type_array)) {
             for (size_t i = 0; i < json_object_array_length(v); i++) {
                 json_object *s = json_object_array_get_idx(v, i);
                 if (!json_object_is_type(s, json_type_string)) {
-                    json_object_put(seq);
-                    return req__fail(err, errlen, "stop[%zu]: must be a string", i);
+                    rc = req__fail(err, errlen, "stop[%zu]: must be a string", i);
+                    goto out;
                 }
                 json_object_array_add(seq, json_object_get(s));
             }
         } else {
-            json_object_put(seq);
-            return req__fail(err, errlen, "stop: must be a string or an array of strings");
+            rc = req__fail(err, errlen, "stop: must be a string or an array of strings");
+            goto out;
         }
         json_object_object_add(out, "stop_sequences", seq);
+        seq = NULL;
     }
     if (json_object_object_get_ex(req, "temperature", &v) && !json_object_is_type(v, json_type_null))
         json_object_object_add(out, "temperature", json_object_get(v));
     if (json_object_object_get_ex(req, "top_p", &v) && !json_object_is_type(v, json_type_null))
         json_object_object_add(out, "top_p", json_object_get(v));
-    return 0;
+out:
+    json_object_put(seq);
+    return rc;
 }
 
 /* extra fields through; user -> metadata.user_id. */
@@ -504,10 +531,9 @@ static int req__add(struct curl_slist **h, const char *name, const char *value)
     if (buf_printf(&line, *value ? "%s: %s" : "%s:%s", name, value) == 0)
         l = curl_slist_append(*h, buf_str(&line));
     buf_free(&line);
-    if (!l)
-        return -ENOMEM;
-    *h = l;
-    return 0;
+    if (l)
+        *h = l;
+    return l ? 0 : -ENOMEM;
 }
 
 /* Headers go to *headers only when all of them could be made, so a failed
@@ -570,6 +596,8 @@ static int req__url(json_object *backend, buf_t *url, char *err, size_t errlen)
     json_object *b = NULL;
     const char *base = ANTH_DEFAULT_BASE_URL;
     size_t n;
+    int rc = 0;
+
     if (json_object_object_get_ex(backend, "base_url", &b) && json_object_is_type(b, json_type_string) &&
         json_object_get_string_len(b))
         base = json_object_get_string(b);
@@ -577,8 +605,8 @@ static int req__url(json_object *backend, buf_t *url, char *err, size_t errlen)
     while (n && base[n - 1] == '/')
         n--;
     if (buf_append(url, base, n) || buf_puts(url, "/messages"))
-        return req__fail(err, errlen, "backend base_url: too long");
-    return 0;
+        rc = req__fail(err, errlen, "backend base_url: too long");
+    return rc;
 }
 
 int anth_build(json_object *backend, json_object *req, int stream, buf_t *url,

@@ -14,12 +14,11 @@ const char *anth__finish_reason(const char *stop_reason)
         { "model_context_window_exceeded", "length" },
         { "refusal", "content_filter" },
     };
-    if (!stop_reason)
-        return "";
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+    const char *r = "";
+    for (size_t i = 0; stop_reason && i < sizeof map / sizeof map[0]; i++)
         if (strcmp(map[i].anth, stop_reason) == 0)
-            return map[i].openai;
-    return "";
+            r = map[i].openai;
+    return r;
 }
 
 void anth__error_kind(const char *anth_type, int status, int *status_out, const char **openai_type)
@@ -35,38 +34,39 @@ void anth__error_kind(const char *anth_type, int status, int *status_out, const 
         { "timeout_error", 504, "api_error" },
         { "overloaded_error", 529, "api_error" },
     };
-    for (size_t i = 0; anth_type && i < sizeof map / sizeof map[0]; i++) {
-        if (strcmp(map[i].anth, anth_type) == 0) {
-            *status_out = status >= 400 ? status : map[i].status;
-            *openai_type = map[i].openai;
-            return;
+    size_t i = 0;
+
+    while (anth_type && i < sizeof map / sizeof map[0] && strcmp(map[i].anth, anth_type) != 0)
+        i++;
+    if (anth_type && i < sizeof map / sizeof map[0]) {
+        *status_out = status >= 400 ? status : map[i].status;
+        *openai_type = map[i].openai;
+    } else {
+        /* unknown or no type: judge by the status */
+        *status_out = status >= 400 ? status : 500;
+        switch (*status_out) {
+        case 400: case 413: case 422: *openai_type = "invalid_request_error"; break;
+        case 401: *openai_type = "authentication_error"; break;
+        case 403: *openai_type = "permission_error"; break;
+        case 404: *openai_type = "not_found_error"; break;
+        case 429: *openai_type = "rate_limit_error"; break;
+        default:  *openai_type = "api_error"; break;
         }
-    }
-    *status_out = status >= 400 ? status : 500;
-    switch (*status_out) {
-    case 400: case 413: case 422: *openai_type = "invalid_request_error"; break;
-    case 401: *openai_type = "authentication_error"; break;
-    case 403: *openai_type = "permission_error"; break;
-    case 404: *openai_type = "not_found_error"; break;
-    case 429: *openai_type = "rate_limit_error"; break;
-    default:  *openai_type = "api_error"; break;
     }
 }
 
 static const char *resp__str(json_object *o, const char *key)
 {
     json_object *v = NULL;
-    if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return NULL;
+    int ok = o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string);
+    return ok ? json_object_get_string(v) : NULL;
 }
 
 static long resp__long(json_object *o, const char *key)
 {
     json_object *v = NULL;
-    if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int))
-        return (long)json_object_get_int64(v);
-    return 0;
+    int ok = o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int);
+    return ok ? (long)json_object_get_int64(v) : 0;
 }
 
 /* A tool_use block as an OpenAI tool call, appended to turn->tool_calls. */
@@ -74,9 +74,12 @@ static int resp__tool_call(be_turn_t *turn, json_object *block, char *err, size_
 {
     const char *id = resp__str(block, "id"), *name = resp__str(block, "name");
     json_object *input = NULL, *tc, *fn;
+    int rc = 0;
+
     if (!id || !name) {
         snprintf(err, errlen, "anthropic answer: a tool_use block lacks its id or name");
-        return -EPROTO;
+        rc = -EPROTO;
+        goto out;
     }
     json_object_object_get_ex(block, "input", &input);
     if (!turn->tool_calls)
@@ -92,7 +95,8 @@ static int resp__tool_call(be_turn_t *turn, json_object *block, char *err, size_
     json_object_object_add(tc, "type", json_object_new_string("function"));
     json_object_object_add(tc, "function", fn);
     json_object_array_add(turn->tool_calls, tc);
-    return 0;
+out:
+    return rc;
 }
 
 int anth_parse(const char *body, size_t len, be_turn_t *turn, char *err, size_t errlen)

@@ -24,36 +24,40 @@ typedef struct anth_stream {
 void *anth_stream_new(be_turn_t *turn, const be_sink_t *sink)
 {
     anth_stream_t *s = calloc(1, sizeof *s);
-    if (!s)
-        return NULL;
+
+    if (!s || !(s->tok = json_tokener_new()))
+        goto fail;
     s->turn = turn;
     if (sink)
         s->sink = *sink;
     s->block = -1;
     buf_init(&s->args, STREAM_MAX_ARGS);
-    if (!(s->tok = json_tokener_new())) {
-        free(s);
-        return NULL;
-    }
     return s;
+fail:
+    free(s);
+    return NULL;
 }
+
+static void stream__flush(anth_stream_t *s);
 
 void anth_stream_free(void *st)
 {
     anth_stream_t *s = st;
-    if (!s)
-        return;
-    buf_free(&s->args);
-    json_tokener_free(s->tok);
-    free(s);
+
+    if (s) {
+        stream__flush(s); /* a stream cut inside a tool block still yields its call */
+        buf_free(&s->args);
+        json_tokener_free(s->tok);
+        free(s);
+    }
 }
 
 static json_object *stream__get(json_object *o, const char *key, json_type type)
 {
     json_object *v = NULL;
-    if (o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, type))
-        return v;
-    return NULL;
+    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, type))
+        v = NULL;
+    return v;
 }
 
 static const char *stream__str(json_object *o, const char *key)
@@ -68,8 +72,7 @@ static void stream__usage(anth_stream_t *s, json_object *usage)
     json_object *out = stream__get(usage, "output_tokens", json_type_int);
     json_object *cw = stream__get(usage, "cache_creation_input_tokens", json_type_int);
     json_object *cr = stream__get(usage, "cache_read_input_tokens", json_type_int);
-    if (!usage)
-        return;
+
     /* prompt_tokens include cached input, as OpenAI counts them */
     if (in || cw || cr)
         s->turn->prompt_tokens = (in ? (long)json_object_get_int64(in) : 0) +
@@ -77,7 +80,61 @@ static void stream__usage(anth_stream_t *s, json_object *usage)
                                  (cr ? (long)json_object_get_int64(cr) : 0);
     if (out) /* cumulative in message_delta */
         s->turn->completion_tokens = (long)json_object_get_int64(out);
-    s->turn->has_usage = 1;
+    if (in || out || cw || cr)
+        s->turn->has_usage = 1;
+}
+
+/* Text of the open block: into the turn and to the sink. */
+static int stream__text(anth_stream_t *s, json_object *t, char *err, size_t errlen)
+{
+    size_t n = t ? (size_t)json_object_get_string_len(t) : 0;
+    int rc = 0;
+
+    if (!n)
+        goto out;
+    if (buf_append(&s->turn->content, json_object_get_string(t), n)) {
+        snprintf(err, errlen, "anthropic stream: text larger than the %zu-byte cap",
+                 s->turn->content.max);
+        rc = -EPROTO;
+    } else if (s->sink.content && s->sink.content(s->sink.ud, json_object_get_string(t), n)) {
+        snprintf(err, errlen, "the client went away");
+        rc = -ECANCELED;
+    }
+out:
+    return rc;
+}
+
+/* A tool_use block opens a new call at the next index. Its arguments are
+ * "{}" until input_json_delta says otherwise (a tool without input streams no
+ * delta at all); a proxy that sends the whole input here and no deltas is
+ * taken at its word. */
+static int stream__tool_start(anth_stream_t *s, json_object *cb, char *err, size_t errlen)
+{
+    json_object *in = stream__get(cb, "input", json_type_object), *tc, *fn;
+    const char *id = stream__str(cb, "id"), *name = stream__str(cb, "name");
+    int rc = 0;
+
+    if (!id || !name) {
+        snprintf(err, errlen, "anthropic stream: a tool_use block lacks its id or name");
+        rc = -EPROTO;
+        goto out;
+    }
+    if (!s->turn->tool_calls)
+        s->turn->tool_calls = json_object_new_array();
+    fn = json_object_new_object();
+    json_object_object_add(fn, "name", json_object_new_string(name));
+    json_object_object_add(fn, "arguments", json_object_new_string(
+        in && json_object_object_length(in)
+            ? json_object_to_json_string_ext(in, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+            : "{}"));
+    tc = json_object_new_object();
+    json_object_object_add(tc, "id", json_object_new_string(id));
+    json_object_object_add(tc, "type", json_object_new_string("function"));
+    json_object_object_add(tc, "function", fn);
+    json_object_array_add(s->turn->tool_calls, tc);
+    s->call = fn;
+out:
+    return rc;
 }
 
 static int stream__block_start(anth_stream_t *s, json_object *ev, char *err, size_t errlen)
@@ -85,59 +142,33 @@ static int stream__block_start(anth_stream_t *s, json_object *ev, char *err, siz
     json_object *idx = stream__get(ev, "index", json_type_int);
     json_object *cb = stream__get(ev, "content_block", json_type_object);
     const char *type = stream__str(cb, "type");
-    json_object *tc, *fn;
+    int rc = 0;
 
     if (!idx || !type) {
         snprintf(err, errlen, "anthropic stream: content_block_start without index or type");
-        return -EPROTO;
+        rc = -EPROTO;
+        goto out;
     }
     s->block = (long)json_object_get_int64(idx);
     s->call = NULL;
     buf_reset(&s->args);
-    if (strcmp(type, "text") == 0) {
-        json_object *t = stream__get(cb, "text", json_type_string);
-        /* the block usually opens empty; text here still belongs to it */
-        if (t && json_object_get_string_len(t)) {
-            size_t n = (size_t)json_object_get_string_len(t);
-            if (buf_append(&s->turn->content, json_object_get_string(t), n)) {
-                snprintf(err, errlen, "anthropic stream: text larger than the %zu-byte cap",
-                         s->turn->content.max);
-                return -EPROTO;
-            }
-            if (s->sink.content && s->sink.content(s->sink.ud, json_object_get_string(t), n)) {
-                snprintf(err, errlen, "the client went away");
-                return -ECANCELED;
-            }
-        }
-        return 0;
-    }
-    if (strcmp(type, "tool_use") != 0)
-        return 0; /* thinking, redacted_thinking, server tools: not for the client */
-    if (!stream__str(cb, "id") || !stream__str(cb, "name")) {
-        snprintf(err, errlen, "anthropic stream: a tool_use block lacks its id or name");
-        return -EPROTO;
-    }
-    if (!s->turn->tool_calls)
-        s->turn->tool_calls = json_object_new_array();
-    fn = json_object_new_object();
-    json_object_object_add(fn, "name", json_object_new_string(stream__str(cb, "name")));
-    /* "{}" until input_json_delta says otherwise: a tool without input
-     * streams no delta at all. A proxy that sends the whole input here and
-     * no deltas is taken at its word. */
-    {
-        json_object *in = stream__get(cb, "input", json_type_object);
-        json_object_object_add(fn, "arguments", json_object_new_string(
-            in && json_object_object_length(in)
-                ? json_object_to_json_string_ext(in, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-                : "{}"));
-    }
-    tc = json_object_new_object();
-    json_object_object_add(tc, "id", json_object_new_string(stream__str(cb, "id")));
-    json_object_object_add(tc, "type", json_object_new_string("function"));
-    json_object_object_add(tc, "function", fn);
-    json_object_array_add(s->turn->tool_calls, tc);
-    s->call = fn;
-    return 0;
+    if (strcmp(type, "text") == 0) /* usually opens empty; text here still counts */
+        rc = stream__text(s, stream__get(cb, "text", json_type_string), err, errlen);
+    else if (strcmp(type, "tool_use") == 0)
+        rc = stream__tool_start(s, cb, err, errlen);
+    /* thinking, redacted_thinking, server tools: not for the client */
+out:
+    return rc;
+}
+
+/* Writes the open call's accumulated arguments into the turn. Done when the
+ * block (or the message) ends rather than per piece, so arguments are copied
+ * once, not once per delta. */
+static void stream__flush(anth_stream_t *s)
+{
+    if (s->call && s->args.len)
+        json_object_object_add(s->call, "arguments",
+                               json_object_new_string_len(s->args.data, (int)s->args.len));
 }
 
 static int stream__block_delta(anth_stream_t *s, json_object *ev, char *err, size_t errlen)
@@ -145,57 +176,40 @@ static int stream__block_delta(anth_stream_t *s, json_object *ev, char *err, siz
     json_object *idx = stream__get(ev, "index", json_type_int);
     json_object *d = stream__get(ev, "delta", json_type_object);
     const char *type = stream__str(d, "type");
+    json_object *p;
+    size_t n;
+    int rc = 0;
 
     if (!idx || !type) {
         snprintf(err, errlen, "anthropic stream: content_block_delta without index or type");
-        return -EPROTO;
-    }
-    if ((long)json_object_get_int64(idx) != s->block) {
+        rc = -EPROTO;
+    } else if ((long)json_object_get_int64(idx) != s->block) {
         snprintf(err, errlen, "anthropic stream: delta for block %ld, which is not open",
                  (long)json_object_get_int64(idx));
-        return -EPROTO;
-    }
-    if (strcmp(type, "text_delta") == 0) {
-        json_object *t = stream__get(d, "text", json_type_string);
-        size_t n = t ? (size_t)json_object_get_string_len(t) : 0;
-        if (!n)
-            return 0;
-        if (buf_append(&s->turn->content, json_object_get_string(t), n)) {
-            snprintf(err, errlen, "anthropic stream: text larger than the %zu-byte cap",
-                     s->turn->content.max);
-            return -EPROTO;
-        }
-        if (s->sink.content && s->sink.content(s->sink.ud, json_object_get_string(t), n)) {
-            snprintf(err, errlen, "the client went away");
-            return -ECANCELED;
-        }
-        return 0;
-    }
-    if (strcmp(type, "input_json_delta") == 0) {
-        json_object *p = stream__get(d, "partial_json", json_type_string);
-        size_t n = p ? (size_t)json_object_get_string_len(p) : 0;
+        rc = -EPROTO;
+    } else if (strcmp(type, "text_delta") == 0) {
+        rc = stream__text(s, stream__get(d, "text", json_type_string), err, errlen);
+    } else if (strcmp(type, "input_json_delta") == 0) {
+        p = stream__get(d, "partial_json", json_type_string);
+        n = p ? (size_t)json_object_get_string_len(p) : 0;
         if (!s->call) {
             snprintf(err, errlen, "anthropic stream: input_json_delta outside a tool_use block");
-            return -EPROTO;
-        }
-        if (!n)
-            return 0;
-        if (s->args_total + n > STREAM_MAX_ARGS || buf_append(&s->args, json_object_get_string(p), n)) {
+            rc = -EPROTO;
+        } else if (n && (s->args_total + n > STREAM_MAX_ARGS ||
+                         buf_append(&s->args, json_object_get_string(p), n))) {
             snprintf(err, errlen, "anthropic stream: tool arguments larger than %u bytes",
                      STREAM_MAX_ARGS);
-            return -EPROTO;
+            rc = -EPROTO;
+        } else {
+            s->args_total += n;
         }
-        s->args_total += n;
-        /* kept current so a turn read mid-stream is consistent */
-        json_object_object_add(s->call, "arguments",
-                               json_object_new_string_len(s->args.data, (int)s->args.len));
-        return 0;
-    }
-    return 0; /* thinking_delta, signature_delta, citations_delta */
+    } /* thinking_delta, signature_delta, citations_delta: not for the client */
+    return rc;
 }
 
 static int stream__block_stop(anth_stream_t *s)
 {
+    stream__flush(s);
     s->call = NULL;
     s->block = -1;
     buf_reset(&s->args);
@@ -238,6 +252,7 @@ int anth_stream_event(void *st, const char *event, const char *data, size_t len,
     } else if (strcmp(type, "content_block_stop") == 0) {
         rc = stream__block_stop(s);
     } else if (strcmp(type, "message_delta") == 0) {
+        stream__flush(s); /* a block the upstream never closed */
         json_object *d = stream__get(ev, "delta", json_type_object);
         const char *sr = stream__str(d, "stop_reason");
         if (sr)
@@ -246,6 +261,7 @@ int anth_stream_event(void *st, const char *event, const char *data, size_t len,
         stream__usage(s, stream__get(ev, "usage", json_type_object));
         rc = 0;
     } else if (strcmp(type, "message_stop") == 0) {
+        stream__flush(s);
         rc = 1;
     } else if (strcmp(type, "error") == 0) {
         json_object *e = stream__get(ev, "error", json_type_object);

@@ -655,6 +655,32 @@ static void test_stream_tool_input_at_start(void **state)
     turn_clear(&t);
 }
 
+/* A stream cut after some input_json_delta: freeing the parser still writes
+ * the arguments it had; a message_start without usage claims none. */
+static void test_stream_cut_mid_tool(void **state)
+{
+    static const char *const ev[] = {
+        "message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}",
+        "content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\","
+                               "\"id\":\"t1\",\"name\":\"add\",\"input\":{}}}",
+        "content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"a\\\":\"}}",
+        "content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"1}\"}}",
+    };
+    be_turn_t t;
+    char err[128] = "";
+    int status = 0;
+    size_t at;
+    (void)state;
+    turn_init(&t, 1024);
+    void *st = be_anthropic.stream_new(&t, NULL);
+    assert_int_equal(feed(st, ev, N(ev), &at, &status, err, sizeof err), 0);
+    assert_int_equal(t.has_usage, 0);
+    be_anthropic.stream_free(st);
+    assert_json(t.tool_calls,
+                "[{\"id\":\"t1\",\"type\":\"function\",\"function\":{\"name\":\"add\",\"arguments\":\"{\\\"a\\\":1}\"}}]");
+    turn_clear(&t);
+}
+
 static void test_stream_error_events(void **state)
 {
     static const struct { const char *type; int status; } cases[] = {
@@ -791,6 +817,7 @@ int main(void)
         cmocka_unit_test(test_stream_text),
         cmocka_unit_test(test_stream_tool_use),
         cmocka_unit_test(test_stream_tool_input_at_start),
+        cmocka_unit_test(test_stream_cut_mid_tool),
         cmocka_unit_test(test_stream_error_events),
         cmocka_unit_test(test_stream_sink_stops),
         cmocka_unit_test(test_stream_invalid),
