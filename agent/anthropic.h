@@ -1,6 +1,7 @@
 /* anthropic — the Anthropic Messages API backend (be_anthropic in backend.h),
- * split in three parsers/builders that do no I/O:
+ * split in parsers/builders that do no I/O:
  *   anthropic_req.c    canonical OpenAI chat request -> POST /v1/messages
+ *   anthropic_msgs.c   its messages -> system + alternating turns of blocks
  *   anthropic_resp.c   whole message and error bodies -> be_turn_t / OpenAI error
  *   anthropic_stream.c Messages SSE events -> be_turn_t + content sink
  * Only anthropic.c (the hook table) and the unit tests include this header;
@@ -30,6 +31,13 @@ void *anth_stream_new(be_turn_t *turn, const be_sink_t *sink);
 int anth_stream_event(void *st, const char *event, const char *data, size_t len,
                       int *status, char *err, size_t errlen);
 void anth_stream_free(void *st);
+
+/* anthropic_msgs.c: req's "messages" as out's "system" and "messages".
+ * 0 or -EINVAL with err naming the message (e.g. "messages[2].role: ..."). */
+int anth__messages(json_object *req, json_object *out, char *err, size_t errlen);
+
+/* Writes the formatted message to err and returns -EINVAL (build's errors). */
+int anth__fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Shared by resp and stream: the OpenAI finish_reason for an Anthropic
  * stop_reason ("" for NULL or one we do not know). */
