@@ -1,0 +1,209 @@
+'use strict';
+// Issue 3: the mcp-broker with the demo MCP server over stdio, driven through
+// the real tool loop (openai client → nginx → responder → Redis → broker →
+// mcp-demo and back), plus its failure modes: a crashing server, a tool that
+// never answers, a broker killed mid-call, no broker at all, and bad
+// messages on the calls channel.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { performance } = require('node:perf_hooks');
+const { startStack, fakeUpstream, completion, waitFor } = require('./lib');
+
+const CONFIG = `
+backends:
+  fake:
+    kind: openai
+    base_url: \${UPSTREAM_URL}
+    api_key: sk-up
+mcp_servers:
+  demo:
+    command: \${MCP_DEMO}
+    args: [--test-tools]
+  slow:
+    command: \${MCP_DEMO}
+    args: [--test-tools]
+    timeout: 2
+  ghost:
+    command: /nonexistent/mcp-server-binary
+assistants:
+  - name: helper
+    backend: fake
+    model: up-model
+    mcp_servers: [demo]
+  - name: slowpoke
+    backend: fake
+    model: up-model
+    mcp_servers: [slow]
+  - name: haunted
+    backend: fake
+    model: up-model
+    mcp_servers: [ghost]
+proxy_api_keys: [sk-test-client]
+`;
+
+// The upstream asks for `calls` in one turn, then answers with the text of
+// the tool messages it was given (so the test sees what the loop fed back).
+function askForTools(up, calls) {
+  up.enqueue({ json: completion({ tool_calls: calls.map((c, i) =>
+    ({ id: `call_${i}`, name: c.name, arguments: c.args })) }) });
+}
+
+function scriptToolTurn(up, calls) {
+  askForTools(up, calls);
+  up.enqueue((rec) => {
+    const tools = rec.body.messages.filter((m) => m.role === 'tool');
+    return { json: completion({ content: tools.map((m) => m.content).join(' | ') }) };
+  });
+}
+
+async function ask(stack, model = 'helper') {
+  const client = stack.openai();
+  return client.chat.completions.create({ model, messages: [{ role: 'user', content: 'go' }] });
+}
+
+test('broker over stdio with the demo server', async (t) => {
+  const up = await fakeUpstream();
+  const stack = await startStack({ config: CONFIG, upstream: up });
+  t.after(async () => { await stack.stop(); await up.close(); });
+
+  await t.test('catalog is written and add(2,3) comes back as 5', async () => {
+    scriptToolTurn(up, [{ name: 'demo__add', args: { a: 2, b: 3 } }]);
+    const r = await ask(stack);
+    assert.equal(r.choices[0].message.content, '5');
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    const cat = JSON.parse(await stack.redis('GET', 'aiproxy:mcp:catalog:demo'));
+    assert.equal(cat.status, 'ready');
+    const names = cat.tools.map((x) => x.name).sort();
+    // the demo paginates tools/list two a page: all seven arrived
+    assert.deepEqual(names, ['add', 'crash', 'echo', 'hang', 'notify', 'sleep', 'uppercase']);
+    assert.equal(typeof cat.updated, 'number');
+    const offered = up.requests.at(-2).body.tools.map((x) => x.function.name);
+    assert.ok(offered.includes('demo__uppercase'), offered.join(','));
+  });
+
+  await t.test('two sleep(500) calls of one turn run concurrently', async () => {
+    const before = up.requests.length;
+    scriptToolTurn(up, [{ name: 'demo__sleep', args: { ms: 500 } }, { name: 'demo__sleep', args: { ms: 500 } }]);
+    const r = await ask(stack);
+    assert.equal(r.choices[0].message.content, 'slept 500 ms | slept 500 ms');
+    const first = up.requests[before], second = up.requests[before + 1];
+    const toolTime = second.at - first.finishedAt;
+    assert.ok(toolTime >= 500, `tools took ${toolTime} ms, less than one sleep`);
+    assert.ok(toolTime < 2 * 500, `tools took ${toolTime} ms: not run concurrently (sum is 1000 ms)`);
+  });
+
+  await t.test('uppercase, unknown tool and bad arguments reach the model as text', async () => {
+    scriptToolTurn(up, [{ name: 'demo__uppercase', args: { text: 'abc' } },
+                        { name: 'demo__add', args: { a: 'x' } }]);
+    const r = await ask(stack);
+    const [upper, bad] = r.choices[0].message.content.split(' | ');
+    assert.equal(upper, 'ABC');
+    assert.match(bad, /^\[tool error\] add needs numbers/);
+  });
+
+  await t.test('a server that crashes: tool error at once, restarted later', async () => {
+    scriptToolTurn(up, [{ name: 'demo__crash', args: {} }]);
+    const t0 = performance.now();
+    const r = await ask(stack);
+    assert.match(r.choices[0].message.content, /^\[tool error\] .*demo.*(exited with status 3|died)/);
+    assert.ok(performance.now() - t0 < 5000);
+    await waitFor(() => /mcp server 'demo': ready/.test(stack.logs('broker').split('died:').at(-1)),
+                  { timeoutMs: 10000, what: 'the demo server to be restarted' });
+    scriptToolTurn(up, [{ name: 'demo__echo', args: { text: 'back again' } }]);
+    const r2 = await ask(stack);
+    assert.equal(r2.choices[0].message.content, 'back again');
+  });
+
+  await t.test('list_changed makes the broker list the tools again', async () => {
+    const catBefore = JSON.parse(await stack.redis('GET', 'aiproxy:mcp:catalog:demo')).updated;
+    scriptToolTurn(up, [{ name: 'demo__notify', args: {} }]);
+    const r = await ask(stack);
+    assert.equal(r.choices[0].message.content, 'notified');
+    await waitFor(async () => JSON.parse(await stack.redis('GET', 'aiproxy:mcp:catalog:demo')).updated > catBefore,
+                  { timeoutMs: 5000, what: 'the catalog to be rewritten' });
+  });
+
+  await t.test('a tool that never answers: timed out, and the server is told', async () => {
+    scriptToolTurn(up, [{ name: 'slow__hang', args: {} }]);
+    const r = await ask(stack, 'slowpoke');
+    assert.match(r.choices[0].message.content, /^\[tool error\] .*timed out/);
+    await waitFor(() => /mcp-demo: cancelled .*"requestId"/.test(stack.logs('broker')),
+                  { timeoutMs: 5000, what: 'notifications/cancelled to reach the server' });
+  });
+
+  await t.test('a server that cannot start: 502 naming it', async () => {
+    const r = await ask(stack, 'haunted').then(() => null, (e) => e);
+    assert.ok(r, 'expected an error');
+    assert.equal(r.status, 502);
+    assert.match(r.message, /ghost/);
+    assert.match(r.message, /nonexistent|no such file/i);
+  });
+
+  await t.test('malformed messages on the calls channel are ignored, the broker lives', async () => {
+    for (const m of ['nope', '{}', '{"v":1,"op":"call","id":"x"}', '[1,2]']) {
+      const n = await stack.redis('PUBLISH', 'aiproxy:mcp:calls', m);
+      assert.equal(n, 1);
+    }
+    scriptToolTurn(up, [{ name: 'demo__add', args: { a: 40, b: 2 } }]);
+    const r = await ask(stack);
+    assert.equal(r.choices[0].message.content, '42');
+    assert.match(stack.logs('broker'), /ignored a malformed request/);
+  });
+
+  await t.test('the owner lease and liveness key are in Redis', async () => {
+    const owner = await stack.redis('GET', 'aiproxy:mcp:owner:demo');
+    assert.match(owner, /^[0-9a-f]{32}$/);
+    assert.equal(await stack.redis('EXISTS', `aiproxy:broker:${owner}`), 1);
+  });
+
+  await t.test('SIGTERM: children reaped, lease and liveness released, exit 0', async () => {
+    const owner = await stack.redis('GET', 'aiproxy:mcp:owner:demo');
+    const info = await stack.killBroker({ signal: 'SIGTERM' });
+    assert.equal(stack.procs.broker.exitInfo && stack.procs.broker.exitInfo.code, 0,
+                 JSON.stringify(stack.procs.broker.exitInfo || info));
+    assert.equal(await stack.redis('EXISTS', 'aiproxy:mcp:owner:demo'), 0);
+    assert.equal(await stack.redis('EXISTS', `aiproxy:broker:${owner}`), 0);
+    assert.match(stack.logs('broker'), /stdin closed, exiting/);
+  });
+
+  await t.test('no broker: fails fast with "mcp-broker is not running"', async () => {
+    // the catalog is still in Redis, so the model is asked; the call then fails
+    askForTools(up, [{ name: 'demo__add', args: { a: 1, b: 1 } }]);
+    const t0 = performance.now();
+    const e = await ask(stack).then(() => null, (x) => x);
+    const took = performance.now() - t0;
+    assert.ok(e, 'expected an error');
+    assert.equal(e.status, 503);
+    assert.match(e.message, /mcp-broker is not running/);
+    assert.ok(took < 1000, `took ${took} ms`);
+    assert.equal(up.pending(), 0);
+  });
+
+  await t.test('broker back: works again without touching the responders', async () => {
+    stack.startBroker();
+    await stack.waitBroker();
+    scriptToolTurn(up, [{ name: 'demo__add', args: { a: 2, b: 2 } }]);
+    const r = await ask(stack);
+    assert.equal(r.choices[0].message.content, '4');
+  });
+
+  await t.test('broker killed mid-call: the request ends with an error, no hang', async () => {
+    askForTools(up, [{ name: 'demo__sleep', args: { ms: 20000 } }]);
+    const asked = up.requests.length;
+    const t0 = performance.now();
+    const pending = ask(stack).then(() => null, (x) => x);
+    await waitFor(() => up.requests.length > asked && up.requests.at(-1).finishedAt,
+                  { timeoutMs: 5000, what: 'the model to ask for the tool' });
+    await waitFor(async () => (await stack.redis('EXISTS', 'aiproxy:mcp:owner:demo')) === 1,
+                  { timeoutMs: 5000, what: 'the broker to own demo' });
+    await stack.killBroker({ signal: 'SIGKILL' });
+    const e = await pending;
+    const took = performance.now() - t0;
+    assert.ok(took < 10000, `took ${took} ms (the tool would sleep 20 s)`);
+    assert.ok(e, 'expected an error');
+    assert.equal(e.status, 503);
+    assert.match(e.message, /mcp-broker is not running/);
+    stack.startBroker(); // stop() expects one to end cleanly
+    await stack.waitBroker();
+  });
+});
