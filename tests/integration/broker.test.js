@@ -7,7 +7,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { performance } = require('node:perf_hooks');
-const { startStack, fakeUpstream, completion, waitFor } = require('./lib');
+const { startStack, fakeUpstream, completion, waitFor, SANITIZER_PATTERNS } = require('./lib');
 
 const CONFIG = `
 backends:
@@ -206,4 +206,52 @@ test('broker over stdio with the demo server', async (t) => {
     stack.startBroker(); // stop() expects one to end cleanly
     await stack.waitBroker();
   });
+});
+
+test('two brokers on one Redis: one owner per server, takeover when it dies', async (t) => {
+  const path = require('node:path');
+  const { stopProc } = require('./lib/procs');
+  const up = await fakeUpstream();
+  const stack = await startStack({ config: CONFIG, upstream: up });
+  const second = stack.spawn('broker2', path.join(stack.bin, 'mcp-broker'), []);
+  t.after(async () => {
+    await stopProc(second);
+    const log2 = require('node:fs').readFileSync(path.join(stack.dir, 'broker2.log'), 'utf8');
+    await stack.stop();
+    await up.close();
+    for (const pat of SANITIZER_PATTERNS) assert.ok(!log2.includes(pat), `broker2.log: ${pat}\n${log2}`);
+  });
+  await waitFor(async () => (await stack.redis('KEYS', 'aiproxy:broker:*')).length === 2,
+                { timeoutMs: 10000, what: 'both brokers to announce themselves' });
+
+  const fs = require('node:fs');
+  const logOf = (name) => fs.readFileSync(path.join(stack.dir, `${name}.log`), 'utf8');
+  const idOf = (name) => (logOf(name).match(/broker ([0-9a-f]{32}) listening/) || [])[1];
+  const starts = () => ['broker', 'broker2'].map((n) => (logOf(n).match(/mcp server 'demo': started/g) || []).length);
+
+  for (let i = 0; i < 5; i++) {
+    scriptToolTurn(up, [{ name: 'demo__add', args: { a: i, b: 10 } }, { name: 'demo__echo', args: { text: `e${i}` } }]);
+    const r = await ask(stack);
+    assert.equal(r.choices[0].message.content, `${i + 10} | e${i}`);
+  }
+  const [a, b] = starts();
+  assert.equal(a + b, 1, `demo started ${a} + ${b} times: both brokers ran it`);
+
+  const owner = await stack.redis('GET', 'aiproxy:mcp:owner:demo');
+  const ownerName = idOf('broker') === owner ? 'broker' : 'broker2';
+  assert.equal(idOf(ownerName), owner);
+  if (ownerName === 'broker') await stack.killBroker({ signal: 'SIGKILL' });
+  else await stopProc(second, { signal: 'SIGKILL' });
+  // the survivor takes over once the dead owner's liveness key has expired
+  await waitFor(async () => (await stack.redis('EXISTS', `aiproxy:broker:${owner}`)) === 0,
+                { timeoutMs: 10000, what: 'the dead owner\'s liveness key to expire' });
+  scriptToolTurn(up, [{ name: 'demo__add', args: { a: 20, b: 22 } }]);
+  const r = await ask(stack);
+  assert.equal(r.choices[0].message.content, '42');
+  const now = await stack.redis('GET', 'aiproxy:mcp:owner:demo');
+  assert.notEqual(now, owner);
+  if (ownerName === 'broker') { // stop() expects its broker to end cleanly
+    stack.startBroker();
+    await stack.waitBroker();
+  }
 });
