@@ -4,7 +4,8 @@
  * body (one message or a batch), or an SSE stream carrying the response and
  * maybe requests/notifications first. A stream that ends before the response
  * is resumed with a GET carrying Last-Event-ID after the server's `retry:`
- * delay (SEP-1699). After notifications/initialized an optional GET stream
+ * delay (SEP-1699). After notifications/initialized, when the server announced
+ * notifications (listChanged, logging), an optional GET stream
  * carries server-initiated messages (405: the server offers none).
  * A 404 once we hold a session id means the server forgot us: the transport
  * closes with "session expired (404)" and the session layer starts over.
@@ -16,6 +17,7 @@
 #include "shared/log.h"
 
 #include <errno.h>
+#include <json-c/json.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -55,6 +57,7 @@ typedef struct mcp_http {
     int finishing;               /* shutting down: no new requests */
     int get_state;               /* optional GET: 0 not yet, 1 open/opening, 2 refused */
     int get_reopens;
+    int server_pushes;           /* initialize said the server may notify us */
     char close_reason[256];
 } mcp_http_t;
 
@@ -92,6 +95,31 @@ static void http__adopt_session(mcp_http_t *t, http__req_t *r)
         memcpy(t->session_id, r->w.session_id, sizeof(t->session_id));
 }
 
+/* Whether an initialize result announces notifications we act on
+ * (`listChanged` of tools, resources or prompts, or logging). Only then is
+ * the optional server-to-client GET stream worth holding open: a server with
+ * nothing to push gains nothing from it, and some servers take any GET as the
+ * resumption of a POST stream, answering a pending call there. */
+static int http__caps_push(const char *json, size_t len)
+{
+    static const char *const lists[] = { "tools", "resources", "prompts" };
+    json_object *msg = json_tokener_parse(json), *caps = NULL, *c, *lc;
+    int push = 0;
+
+    (void)len;
+    if (msg && json_object_object_get_ex(msg, "result", &c) &&
+        json_object_object_get_ex(c, "capabilities", &caps) && json_object_is_type(caps, json_type_object)) {
+        for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+            if (json_object_object_get_ex(caps, lists[i], &c) &&
+                json_object_object_get_ex(c, "listChanged", &lc) && json_object_get_boolean(lc))
+                push = 1;
+        if (json_object_object_get_ex(caps, "logging", NULL))
+            push = 1;
+    }
+    json_object_put(msg);
+    return push;
+}
+
 static void http__deliver(http__req_t *r, const char *json, size_t len)
 {
     mcp_http_t *t = r->t;
@@ -100,8 +128,11 @@ static void http__deliver(http__req_t *r, const char *json, size_t len)
         return;
     if (r->kind == HTTP_POST)
         http__adopt_session(t, r);
-    if (r->want_id[0] && !r->answered && httpwire_is_response_to(json, len, r->want_id))
+    if (r->want_id[0] && !r->answered && httpwire_is_response_to(json, len, r->want_id)) {
         r->answered = 1;
+        if (r->kind == HTTP_POST && strcmp(r->method, "initialize") == 0)
+            t->server_pushes = http__caps_push(json, len);
+    }
     if (t->base.cbs.on_message)
         t->base.cbs.on_message(t->base.cbs.ud, json, len);
 }
@@ -248,7 +279,8 @@ static void http__post_done(mcp_http_t *t, http__req_t *r, CURLcode res, long st
                 http__deliver_error(t, r->want_id, "MCP server %s ended the answer to %s without a response",
                                     t->base.name, r->method);
         }
-        if (strcmp(r->method, "notifications/initialized") == 0 && t->get_state == 0 && !t->finishing) {
+        if (strcmp(r->method, "notifications/initialized") == 0 && t->get_state == 0 &&
+            t->server_pushes && !t->finishing) {
             t->get_state = 1;
             http__get_later(t, NULL, 0);
         }
