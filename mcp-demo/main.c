@@ -2,6 +2,8 @@
  * the example config and the tests. Tools: add(a,b), echo(text),
  * uppercase(text); with --test-tools also sleep(ms), crash(), hang(), notify().
  *
+ * ask(method) sends the client a request and answers with the client's reply
+ * (tests that clients answer server requests, if only with an error).
  * Requests are handled in order on the main thread, except sleep, which gets a
  * thread of its own so other requests keep flowing (the broker's concurrency
  * test relies on it). stdout carries only protocol; logs go to stderr.
@@ -20,6 +22,12 @@
 
 static pthread_mutex_t demo_out_lock = PTHREAD_MUTEX_INITIALIZER; /* one writer at a time on stdout */
 static int demo_test_tools;                                        /* set once in main */
+
+/* ask(): requests we sent the client, by our id "srv-N", and the tools/call
+ * id each one answers. Main thread only. */
+#define DEMO_MAX_ASKS 16
+static struct { long n; json_object *call_id; } demo_asks[DEMO_MAX_ASKS];
+static long demo_ask_seq;
 
 static void demo_send(json_object *o)
 {
@@ -87,6 +95,8 @@ static json_object *demo_tools(void)
         {"crash", "Exit with status 3 at once", "{}", "[]", 1},
         {"hang", "Never answer", "{}", "[]", 1},
         {"notify", "Send notifications/tools/list_changed", "{}", "[]", 1},
+        {"ask", "Send the client a request (method) and answer with its reply",
+         "{\"method\":{\"type\":\"string\"}}", "[\"method\"]", 1},
     };
     json_object *a = json_object_new_array();
 
@@ -234,6 +244,27 @@ static void demo_call(json_object *id, json_object *params)
         _exit(3);
     } else if (demo_test_tools && strcmp(name, "hang") == 0) {
         fprintf(stderr, "mcp-demo: hang() called, never answering\n");
+    } else if (demo_test_tools && strcmp(name, "ask") == 0) {
+        const char *m = demo_str(args, "method");
+        size_t slot;
+        json_object *req;
+        char rid[32];
+        for (slot = 0; slot < DEMO_MAX_ASKS && demo_asks[slot].call_id; slot++)
+            ;
+        if (!m || slot == DEMO_MAX_ASKS) {
+            demo_result(id, demo_text(m ? "too many asks in flight" : "ask needs a method", 1));
+            return;
+        }
+        demo_asks[slot].n = ++demo_ask_seq;
+        demo_asks[slot].call_id = json_object_get(id);
+        snprintf(rid, sizeof(rid), "srv-%ld", demo_ask_seq);
+        req = json_object_new_object();
+        json_object_object_add(req, "jsonrpc", json_object_new_string("2.0"));
+        json_object_object_add(req, "id", json_object_new_string(rid));
+        json_object_object_add(req, "method", json_object_new_string(m));
+        json_object_object_add(req, "params", json_object_new_object());
+        demo_send(req);
+        json_object_put(req);
     } else if (demo_test_tools && strcmp(name, "notify") == 0) {
         json_object *n = json_object_new_object();
         json_object_object_add(n, "jsonrpc", json_object_new_string("2.0"));
@@ -278,8 +309,24 @@ static void demo_handle(const char *line)
     }
     json_object_object_get_ex(o, "id", &id);
     json_object_object_get_ex(o, "params", &params);
-    if (!json_object_object_get_ex(o, "method", &m))
-        goto out; /* a response to something we never asked: ignore */
+    if (!json_object_object_get_ex(o, "method", &m)) {
+        /* a response: to one of our asks, answered as that tool call's text */
+        char rid[64];
+        snprintf(rid, sizeof(rid), "%s", id ? json_object_get_string(id) : "");
+        for (size_t i = 0; i < DEMO_MAX_ASKS; i++) {
+            char want[32];
+            snprintf(want, sizeof(want), "srv-%ld", demo_asks[i].n);
+            if (demo_asks[i].call_id && strcmp(rid, want) == 0) {
+                json_object_object_del(o, "jsonrpc");
+                json_object_object_del(o, "id");
+                demo_result(demo_asks[i].call_id, demo_text(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), 0));
+                json_object_put(demo_asks[i].call_id);
+                demo_asks[i].call_id = NULL;
+                break;
+            }
+        }
+        goto out;
+    }
     method = json_object_get_string(m);
     if (!id) {
         if (strcmp(method, "notifications/cancelled") == 0)

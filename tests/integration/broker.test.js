@@ -74,8 +74,8 @@ test('broker over stdio with the demo server', async (t) => {
     const cat = JSON.parse(await stack.redis('GET', 'aiproxy:mcp:catalog:demo'));
     assert.equal(cat.status, 'ready');
     const names = cat.tools.map((x) => x.name).sort();
-    // the demo paginates tools/list two a page: all seven arrived
-    assert.deepEqual(names, ['add', 'crash', 'echo', 'hang', 'notify', 'sleep', 'uppercase']);
+    // the demo paginates tools/list two a page: all eight arrived
+    assert.deepEqual(names, ['add', 'ask', 'crash', 'echo', 'hang', 'notify', 'sleep', 'uppercase']);
     assert.equal(typeof cat.updated, 'number');
     const offered = up.requests.at(-2).body.tools.map((x) => x.function.name);
     assert.ok(offered.includes('demo__uppercase'), offered.join(','));
@@ -121,6 +121,20 @@ test('broker over stdio with the demo server', async (t) => {
     assert.equal(r.choices[0].message.content, 'notified');
     await waitFor(async () => JSON.parse(await stack.redis('GET', 'aiproxy:mcp:catalog:demo')).updated > catBefore,
                   { timeoutMs: 5000, what: 'the catalog to be rewritten' });
+  });
+
+  await t.test('server requests are answered: ping with {}, the rest with -32601', async () => {
+    scriptToolTurn(up, [{ name: 'demo__ask', args: { method: 'ping' } },
+                        { name: 'demo__ask', args: { method: 'roots/list' } },
+                        { name: 'demo__ask', args: { method: 'sampling/createMessage' } },
+                        { name: 'demo__ask', args: { method: 'elicitation/create' } }]);
+    const r = await ask(stack);
+    const text = r.choices[0].message.content;
+    assert.ok(!text.includes("[tool error]"), text);
+    const [ping, ...rest] = text.split(' | ').map((x) => JSON.parse(x));
+    assert.deepEqual(ping, { result: {} });
+    assert.equal(rest.length, 3);
+    for (const x of rest) assert.equal(x.error.code, -32601, JSON.stringify(x));
   });
 
   await t.test('a tool that never answers: timed out, and the server is told', async () => {
