@@ -269,3 +269,32 @@ test('two brokers on one Redis: one owner per server, takeover when it dies', as
     await stack.waitBroker();
   }
 });
+
+test('registry changes: a changed server restarts with its new settings', async (t) => {
+  const path = require('node:path');
+  const { request } = require('./lib');
+  const up = await fakeUpstream();
+  const stack = await startStack({ config: CONFIG, upstream: up, env: { ADMIN_API_KEY: 'adm-key-1' } });
+  t.after(async () => { await stack.stop(); await up.close(); });
+
+  scriptToolTurn(up, [{ name: 'demo__sleep', args: { ms: 1 } }]);
+  assert.equal((await ask(stack)).choices[0].message.content, 'slept 1 ms');
+  const before = JSON.parse(await stack.redis('GET', 'aiproxy:mcp:catalog:demo'));
+  assert.ok(before.tools.some((x) => x.name === 'sleep'));
+
+  const r = await request(`${stack.url}/admin/mcp/demo`, {
+    method: 'PUT', headers: { authorization: 'Bearer adm-key-1' },
+    body: { transport: 'stdio', command: path.join(stack.bin, 'mcp-demo'), args: [] },
+  });
+  assert.equal(r.status, 200, r.text);
+  await waitFor(async () => {
+    const cat = JSON.parse(await stack.redis('GET', 'aiproxy:mcp:catalog:demo'));
+    return cat.updated > before.updated && !cat.tools.some((x) => x.name === 'sleep');
+  }, { timeoutMs: 10000, what: 'the catalog of the restarted server (without test tools)' });
+  const log = stack.logs('broker');
+  assert.match(log, /settings changed in the registry/);
+  assert.match(log, /mcp-demo: stdin closed, exiting/); // the old child ended cleanly
+  assert.equal((log.match(/mcp server 'demo': started/g) || []).length, 2);
+  scriptToolTurn(up, [{ name: 'demo__add', args: { a: 1, b: 2 } }]);
+  assert.equal((await ask(stack)).choices[0].message.content, '3');
+});
