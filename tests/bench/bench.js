@@ -1,0 +1,444 @@
+'use strict';
+// bench.js — the figures of `make bench` (scripts/bench.sh runs it).
+//
+//   AIPROXY_BIN_DIR=build/bin node tests/bench/bench.js [--out FILE] [--only a,b] [--quick]
+//
+// Every figure is measured beside its baseline in the same run, and printed
+// with their ratio or difference: the machine is small and shared, so a figure
+// alone says little. Nothing here fails on slowness; the process exits 1 only
+// if something errored (a request that failed, a process that died).
+// Figures (names for --only): pass, tools, ttft, prop, auth, hold.
+// Every process started is stopped before exit (the harness also kills its
+// children on exit).
+const fs = require('node:fs');
+const path = require('node:path');
+const http = require('node:http');
+const { spawn } = require('node:child_process');
+const { Stack } = require('../integration/lib/stack');
+const { startProc, stopProc, isRunning } = require('../integration/lib/procs');
+const { renderNginxConf } = require('../integration/lib/nginx');
+const { binDir, freePort, waitFor, mkTmpDir } = require('../integration/lib/util');
+const pool = require('./pool');
+
+const BIN = binDir();
+const args = process.argv.slice(2);
+const argOf = (name, def) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : def; };
+const OUT = argOf('--out', null);
+const ONLY = argOf('--only', null);
+const QUICK = args.includes('--quick');
+const WRK_SECS = QUICK ? 2 : 5;
+const PASS_WORKERS = Number(process.env.BENCH_WORKERS || 2);
+const PASS_THREADS = Number(process.env.BENCH_THREADS || 16);
+const NGINX_WORKERS = Number(process.env.BENCH_NGINX_WORKERS || 1);
+const HOLD = Number(process.env.BENCH_HOLD || 1000);
+const want = (f) => !ONLY || ONLY.split(',').includes(f);
+
+const tmp = mkTmpDir('bench');
+const started = [];       // bench-owned processes (upstreams, gateways)
+const stacks = [];
+const results = {};       // figure -> object (build/bench.json)
+const problems = [];      // errors seen: the exit status
+
+// A Stack whose nginx gets NGINX_WORKERS workers (the harness default is one).
+class BenchStack extends Stack {
+  async startNginx() {
+    if (NGINX_WORKERS === 1) return super.startNginx();
+    this.port = this.opts.port || await freePort();
+    this.url = `http://127.0.0.1:${this.port}`;
+    this.baseURL = `${this.url}/v1`;
+    const conf = renderNginxConf({
+      runDir: this.dir, listen: `127.0.0.1:${this.port}`, fcgiSocket: this.fcgiSock,
+      nginxWorkers: NGINX_WORKERS,
+      keepalive: Math.max(1, Math.floor((this.workers * this.threads) / (2 * NGINX_WORKERS))),
+    });
+    const confPath = path.join(this.dir, 'nginx.conf');
+    fs.writeFileSync(confPath, conf);
+    this.spawn('nginx', '/usr/sbin/nginx', ['-p', this.dir, '-e', path.join(this.dir, 'nginx-error.log'),
+                                             '-c', confPath, '-g', 'daemon off;']);
+  }
+}
+
+async function startStack(opts) {
+  const s = new BenchStack(opts);
+  stacks.push(s);
+  await s.start();
+  return s;
+}
+
+function log(msg) { process.stderr.write(`bench: ${msg}\n`); }
+
+// bench-upstream on a free port; resolves {port, url, h}.
+async function startUpstream(extra = []) {
+  const port = await freePort();
+  const logPath = path.join(tmp, `upstream-${port}.log`);
+  const p = startProc(`bench-upstream:${port}`, path.join(BIN, 'bench-upstream'),
+                      ['--port', String(port), ...extra], { env: process.env, cwd: tmp, logPath });
+  started.push(p);
+  await waitFor(() => {
+    if (!isRunning(p)) throw new Error(`bench-upstream exited: ${fs.readFileSync(logPath, 'utf8')}`);
+    return fs.readFileSync(logPath, 'utf8').includes('listening on');
+  }, { timeoutMs: 10000, what: 'bench-upstream to listen' });
+  return { port, url: `http://127.0.0.1:${port}/v1`, h: p };
+}
+
+// Runs a program to its end; resolves {code, stdout, stderr}.
+function run(cmd, argv, { env } = {}) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, argv, { env: { ...process.env, ...(env || {}) } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    child.on('error', (e) => resolve({ code: -1, stdout: out, stderr: String(e) }));
+    child.on('close', (code) => resolve({ code, stdout: out, stderr: err }));
+  });
+}
+
+// The last line of `text` that parses as JSON after `tag` (or plain JSON).
+function lastJson(text, tag = '') {
+  const lines = text.split('\n').filter((l) => l.startsWith(tag) && l.includes('{'));
+  if (!lines.length) return null;
+  try { return JSON.parse(lines[lines.length - 1].slice(tag.length)); } catch (_) { return null; }
+}
+
+const WRK_LUA = `
+wrk.method = "POST"
+wrk.body = os.getenv("BENCH_BODY")
+wrk.headers["Content-Type"] = "application/json"
+local key = os.getenv("BENCH_KEY")
+if key and key ~= "" then wrk.headers["Authorization"] = "Bearer " .. key end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCHJSON {"requests":%d,"duration_us":%d,"rps":%.1f,"p50_us":%d,"p99_us":%d,' ..
+    '"errors":%d,"non2xx":%d}\\n',
+    summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(99),
+    e.connect + e.read + e.write + e.timeout, e.status))
+end
+`;
+const wrkLua = path.join(tmp, 'post.lua');
+fs.writeFileSync(wrkLua, WRK_LUA);
+
+// wrk -c32 POSTing a chat completion to url; resolves {rps, p50_us, p99_us, ...}.
+async function wrk(url, { model = 'bench', key = '', conns = 32, secs = WRK_SECS } = {}) {
+  const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }] });
+  const r = await run('wrk', ['-t2', `-c${conns}`, `-d${secs}s`, '--timeout', '10s', '-s', wrkLua, url],
+                      { env: { BENCH_BODY: body, BENCH_KEY: key } });
+  const j = lastJson(r.stdout, 'BENCHJSON ');
+  if (r.code !== 0 || !j) throw new Error(`wrk ${url} failed (${r.code}): ${r.stdout}${r.stderr}`);
+  if (j.errors || j.non2xx) problems.push(`wrk ${url}: ${j.errors} socket errors, ${j.non2xx} non-2xx`);
+  return j;
+}
+
+const CONFIG = (upUrl, extra = '') => `
+backends:
+  bench: {kind: openai, base_url: ${upUrl}, api_key: sk-bench}
+mcp_servers:
+  demo: {transport: stdio, command: \${MCP_DEMO}}
+assistants:
+  - {name: bench, backend: bench, model: bench-model}
+  - {name: prop, backend: bench, model: bench-model, description: v0}
+${extra}`;
+
+// ---- figures ---------------------------------------------------------------
+
+async function figPass(up, stack) {
+  log(`pass-through: wrk -c32 ${WRK_SECS}s, direct then through nginx (responders -w ${PASS_WORKERS} -t ${PASS_THREADS})`);
+  await wrk(`${up.url}/chat/completions`, { secs: 1 });          // warm both paths
+  await wrk(`${stack.baseURL}/chat/completions`, { secs: 1 });
+  const direct = await wrk(`${up.url}/chat/completions`);
+  const proxied = await wrk(`${stack.baseURL}/chat/completions`);
+  results.pass = {
+    responders: `-w ${PASS_WORKERS} -t ${PASS_THREADS}`, nginx_workers: NGINX_WORKERS,
+    direct, proxied,
+    rps_ratio: proxied.rps / direct.rps,
+    added_p50_us: proxied.p50_us - direct.p50_us,
+    added_p99_us: proxied.p99_us - direct.p99_us,
+  };
+}
+
+async function figTools(stack) {
+  log('tool round trip: 2000 echo calls through Redis + broker, interleaved with 2000 on a direct stdio session');
+  const r = await run(path.join(BIN, 'bench-tools'), [
+    '--redis', stack.redisUrl, '--prefix', stack.prefix, '--demo', path.join(BIN, 'mcp-demo'),
+    '-n', QUICK ? '500' : '2000']);
+  const j = lastJson(r.stdout);
+  if (r.code !== 0 || !j) {
+    problems.push(`bench-tools failed (${r.code}): ${r.stdout}${r.stderr}`);
+    return;
+  }
+  results.tools = { ...j, added_p50_us: j.broker_p50_us - j.direct_p50_us,
+                    added_p99_us: j.broker_p99_us - j.direct_p99_us };
+}
+
+async function streams(port, model, extra = []) {
+  const r = await run(path.join(BIN, 'bench-streams'), ['--port', String(port), '--model', model, ...extra]);
+  const j = lastJson(r.stdout);
+  if (!j) throw new Error(`bench-streams failed (${r.code}): ${r.stdout}${r.stderr}`);
+  if (r.code !== 0 || j.errors) problems.push(`bench-streams port ${port}: ${j.errors} errors of ${j.requests}`);
+  return j;
+}
+
+async function figTtft(up, stack) {
+  log('streaming TTFT: 32 concurrent streams, direct then through nginx');
+  const n = QUICK ? '500' : '2000';
+  const direct = await streams(up.port, 'bench', ['-c', '32', '-n', n, '--path', '/v1/chat/completions']);
+  const proxied = await streams(stack.port, 'bench', ['-c', '32', '-n', n]);
+  results.ttft = { direct, proxied,
+                   added_p50_us: proxied.ttft_p50_us - direct.ttft_p50_us,
+                   added_p99_us: proxied.ttft_p99_us - direct.ttft_p99_us };
+}
+
+// One HTTP request on a keep-alive agent; resolves {status, body}.
+function req(agent, url, { method = 'GET', headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const r = http.request(url, { method, agent, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body: text }));
+    });
+    r.on('error', reject);
+    if (body) r.end(body); else r.end();
+  });
+}
+
+const pctOf = (v, p) => { const s = [...v].sort((a, b) => a - b); return s[Math.floor((s.length - 1) * p)]; };
+
+async function figProp(stackA) {
+  log('propagation: 100 admin PUTs on stack A, each until stack B serves it');
+  const stackB = await startStack({ config: CONFIG(stackA.upUrl), redisUrl: stackA.redisUrl,
+                                    broker: false, env: { ADMIN_API_KEY: 'bench-admin' } });
+  const agentA = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const agentB = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const put = [];
+  const seen = [];
+  const polls = [];
+  try {
+    for (let i = 1; i <= (QUICK ? 30 : 100); i++) {
+      const desc = `v${i}`;
+      const t0 = performance.now();
+      const r = await req(agentA, `${stackA.url}/admin/assistants/prop`, {
+        method: 'PUT', headers: { authorization: 'Bearer bench-admin', 'content-type': 'application/json' },
+        body: JSON.stringify({ backend: 'bench', model: 'bench-model', description: desc }) });
+      const t1 = performance.now();
+      if (r.status !== 200 && r.status !== 201) {
+        problems.push(`admin PUT on stack A answered ${r.status}: ${r.body}`);
+        return;
+      }
+      let n = 0;
+      await waitFor(async () => {
+        n++;
+        const g = await req(agentB, `${stackB.url}/v1/models/prop`);
+        return g.status === 200 && JSON.parse(g.body).description === desc;
+      }, { timeoutMs: 10000, intervalMs: 0, what: `stack B to serve description ${desc}` });
+      const t2 = performance.now();
+      put.push((t1 - t0) * 1000);
+      seen.push((t2 - t0) * 1000);
+      polls.push(n);
+    }
+  } finally {
+    agentA.destroy();
+    agentB.destroy();
+  }
+  results.prop = {
+    edits: put.length,
+    put_p50_us: Math.round(pctOf(put, 0.5)), put_p99_us: Math.round(pctOf(put, 0.99)),
+    seen_p50_us: Math.round(pctOf(seen, 0.5)), seen_p99_us: Math.round(pctOf(seen, 0.99)),
+    polls_max: Math.max(...polls),
+  };
+}
+
+// A stand-in Apiman gateway: 200 for the one key, 401 otherwise; counts probes.
+async function startGateway(goodKey) {
+  const port = await freePort();
+  const gw = { port, probes: 0 };
+  gw.server = http.createServer((rq, rs) => {
+    gw.probes++;
+    rs.writeHead(rq.headers['x-api-key'] === goodKey ? 200 : 401, { 'content-type': 'application/json' });
+    rs.end('{}');
+  });
+  await new Promise((r) => gw.server.listen(port, '127.0.0.1', r));
+  return gw;
+}
+
+async function figAuth(up, open) {
+  log('auth cost: pass-through with a static key and with an apiman gateway_probe key (warm cache)');
+  const key = 'sk-bench-client-key-0123456789';
+  const sStatic = await startStack({ config: CONFIG(up.url, `proxy_api_keys: [${key}]`),
+                                     workers: PASS_WORKERS, threads: PASS_THREADS, broker: false });
+  const gw = await startGateway(key);
+  const sApiman = await startStack({
+    config: CONFIG(up.url, `apiman:
+  mode: gateway_probe
+  gateway_url: http://127.0.0.1:${gw.port}
+  probe_api: acme/chat/1.0
+  probe_path: ping
+  cache_ttl: 3600
+`), workers: PASS_WORKERS, threads: PASS_THREADS, broker: false });
+  try {
+    // the key is refused without it: auth is really on
+    for (const s of [sStatic, sApiman]) {
+      const r = await req(undefined, `${s.baseURL}/models`);
+      if (r.status !== 401) problems.push(`auth stack answered ${r.status} without a key`);
+    }
+    await wrk(`${sStatic.baseURL}/chat/completions`, { secs: 1, key });   // warm, and the cache
+    await wrk(`${sApiman.baseURL}/chat/completions`, { secs: 1, key });
+    const probesWarm = gw.probes;
+    const none = await wrk(`${open.baseURL}/chat/completions`);
+    const stat = await wrk(`${sStatic.baseURL}/chat/completions`, { key });
+    const apiman = await wrk(`${sApiman.baseURL}/chat/completions`, { key });
+    results.auth = {
+      none, static: stat, apiman, gateway_probes_during_run: gw.probes - probesWarm,
+      static_added_p50_us: stat.p50_us - none.p50_us, apiman_added_p50_us: apiman.p50_us - none.p50_us,
+      static_rps_ratio: stat.rps / none.rps, apiman_rps_ratio: apiman.rps / none.rps,
+    };
+  } finally {
+    await stopStack(sStatic);
+    await stopStack(sApiman);
+    await new Promise((r) => gw.server.close(r));
+  }
+}
+
+async function figHold() {
+  log(`hold: ${HOLD} concurrent slow streams (5 chunks, 200 ms apart) through nginx, responders -w 4 -t 256`);
+  const slow = await startUpstream(['--chunks', '5', '--chunk-ms', '200']);
+  const s = await startStack({ config: CONFIG(slow.url), workers: 4, threads: 256, broker: false });
+  try {
+    // one request first, so every lazily made thing of a warm pool exists
+    await streams(s.port, 'bench', ['-c', '4', '-n', '8']);
+    const idle = pool.pss(s.procs.fcgi.pid);
+    let peak = idle;
+    let samples = 0;
+    let running = true;
+    const sampler = (async () => {
+      while (running) {
+        const v = pool.pss(s.procs.fcgi.pid);
+        samples++;
+        if (v.kib > peak.kib) peak = v;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    const j = await streams(s.port, 'bench', ['-c', String(HOLD), '--hold']);
+    running = false;
+    await sampler;
+    results.hold = {
+      streams: HOLD, errors: j.errors, wall_ms: j.wall_ms, total_p99_us: j.total_p99_us,
+      processes: peak.procs, samples,
+      idle_pss_kib: idle.kib, peak_pss_kib: peak.kib,
+      added_kib_per_stream: Math.round((peak.kib - idle.kib) / HOLD),
+      peak_kib_per_stream: Math.round(peak.kib / HOLD),
+    };
+  } finally {
+    await stopStack(s);
+  }
+}
+
+async function stopStack(s) {
+  const i = stacks.indexOf(s);
+  if (i >= 0) stacks.splice(i, 1);
+  try { await s.stop(); } catch (e) { problems.push(e.message.slice(0, 2000)); }
+}
+
+// ---- report ----------------------------------------------------------------
+
+const us = (v) => (v === undefined || v === null ? '-' : v >= 10000 ? `${(v / 1000).toFixed(1)} ms` : `${Math.round(v)} µs`);
+const sgn = (v) => (v >= 0 ? `+${us(v)}` : `-${us(-v)}`);
+
+function table() {
+  const rows = [];
+  const row = (figure, what, base, ours, delta, goal) => rows.push([figure, what, base, ours, delta, goal]);
+  const p = results.pass;
+  if (p) {
+    row(`1 pass-through (${p.responders})`, 'requests/s', p.direct.rps.toFixed(0), p.proxied.rps.toFixed(0),
+        `x${p.rps_ratio.toFixed(2)}`, '>= 10000');
+    row('', 'p50 latency', us(p.direct.p50_us), us(p.proxied.p50_us), sgn(p.added_p50_us), '');
+    row('', 'p99 latency', us(p.direct.p99_us), us(p.proxied.p99_us), sgn(p.added_p99_us), '< +1 ms');
+  }
+  const t = results.tools;
+  if (t) {
+    row('2 tool round trip (echo)', 'p50', us(t.direct_p50_us), us(t.broker_p50_us), sgn(t.added_p50_us), '< +150 µs');
+    row('', 'p99', us(t.direct_p99_us), us(t.broker_p99_us), sgn(t.added_p99_us), '');
+  }
+  const s = results.ttft;
+  if (s) {
+    row('3 streaming TTFT (32 streams)', 'p50', us(s.direct.ttft_p50_us), us(s.proxied.ttft_p50_us), sgn(s.added_p50_us), '');
+    row('', 'p99', us(s.direct.ttft_p99_us), us(s.proxied.ttft_p99_us), sgn(s.added_p99_us), '< +1 ms');
+  }
+  const g = results.prop;
+  if (g) {
+    row(`4 propagation (${g.edits} PUTs)`, 'p50 (base: PUT)', us(g.put_p50_us), us(g.seen_p50_us),
+        sgn(g.seen_p50_us - g.put_p50_us), '');
+    row('', 'p99 (base: PUT)', us(g.put_p99_us), us(g.seen_p99_us), sgn(g.seen_p99_us - g.put_p99_us), '< 100 ms');
+  }
+  const a = results.auth;
+  if (a) {
+    row('5 auth, static key', 'p50 (base: no auth)', us(a.none.p50_us), us(a.static.p50_us), sgn(a.static_added_p50_us), '< +50 µs');
+    row('', 'requests/s', a.none.rps.toFixed(0), a.static.rps.toFixed(0), `x${a.static_rps_ratio.toFixed(2)}`, '');
+    row('5 auth, apiman probe (warm)', 'p50 (base: no auth)', us(a.none.p50_us), us(a.apiman.p50_us), sgn(a.apiman_added_p50_us), '< +50 µs');
+    row('', 'requests/s', a.none.rps.toFixed(0), a.apiman.rps.toFixed(0), `x${a.apiman_rps_ratio.toFixed(2)}`, '');
+  }
+  const m = results.hold;
+  if (m) {
+    const mib = (k) => `${(k / 1024).toFixed(1)} MiB`;
+    row(`6 ${m.streams} slow streams (-w 4 -t 256)`, `pool PSS (base: idle)`, mib(m.idle_pss_kib), mib(m.peak_pss_kib),
+        `+${mib(m.peak_pss_kib - m.idle_pss_kib)}`, '< 1024 MiB');
+    row('', 'per stream', '', `${m.peak_kib_per_stream} KiB`, `+${m.added_kib_per_stream} KiB`, '~1 MiB');
+    row('', 'errors', '', String(m.errors), '', '0');
+  }
+  const head = ['figure', 'measure', 'baseline', 'aiproxy', 'diff/ratio', 'goal'];
+  const all = [head, ...rows];
+  const w = head.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
+  const line = (r) => r.map((c, i) => String(c).padEnd(w[i])).join('  ').trimEnd();
+  return [line(head), w.map((n) => '-'.repeat(n)).join('  '), ...rows.map(line)].join('\n');
+}
+
+async function main() {
+  const up = await startUpstream();
+  let main = null;
+  try {
+    if (want('pass') || want('tools') || want('ttft') || want('prop') || want('auth')) {
+      main = await startStack({ config: CONFIG(up.url), workers: PASS_WORKERS, threads: PASS_THREADS,
+                                env: { ADMIN_API_KEY: 'bench-admin' } });
+      main.upUrl = up.url;
+    }
+    const steps = [
+      ['pass', () => figPass(up, main)],
+      ['tools', () => figTools(main)],
+      ['ttft', () => figTtft(up, main)],
+      ['prop', () => figProp(main)],
+      ['auth', () => figAuth(up, main)],
+      ['hold', () => figHold()],
+    ];
+    for (const [name, fn] of steps) {
+      if (!want(name)) continue;
+      try {
+        await fn();
+      } catch (e) {
+        problems.push(`${name}: ${e.message.slice(0, 3000)}`);
+      }
+    }
+  } finally {
+    for (const s of [...stacks].reverse()) await stopStack(s);
+    for (const p of started) await stopProc(p, { timeoutMs: 5000 });
+  }
+  const out = { when: new Date().toISOString(), results, errors: problems };
+  const text = table();
+  process.stdout.write(`\n${text}\n\n`);
+  if (OUT) {
+    fs.mkdirSync(path.dirname(OUT), { recursive: true });
+    fs.writeFileSync(OUT, `${JSON.stringify(out, null, 2)}\n`);
+    process.stdout.write(`bench: figures written to ${OUT}\n`);
+  }
+  if (problems.length) {
+    process.stdout.write(`bench: ${problems.length} error(s):\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+    process.exitCode = 1;
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench: ${e.stack || e}\n`);
+  process.exit(1);
+});
