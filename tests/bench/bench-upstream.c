@@ -7,7 +7,9 @@
  * compared against, so it must cost as little as possible per request.
  *
  *   bench-upstream --port N [--chunks 4] [--chunk-ms 0]
- * Prints "listening on PORT" once ready. Stops on SIGTERM/SIGINT. */
+ * Prints "listening on PORT" once ready. Stops on SIGTERM/SIGINT, printing
+ * "max concurrent streams N" (the most SSE answers in progress at once, so a
+ * hold test can show its streams really overlapped). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -35,6 +37,7 @@ struct conn {
 static volatile sig_atomic_t stop;
 static int nchunks = 4, chunk_ms;
 static struct conn *conns[MAXCONN];
+static int active_streams, max_streams;   /* SSE answers in progress; the peak */
 
 static void on_signal(int sig)
 {
@@ -97,7 +100,8 @@ static int send_chunk(struct conn *c)
     /* chunked transfer encoding frame */
     int m = snprintf(frame, sizeof(frame), "%x\r\n%.*s\r\n%s", n, n, body,
                      c->streaming == 1 ? "0\r\n\r\n" : "");
-    c->streaming--;
+    if (--c->streaming == 0)
+        active_streams--;
     return send_all(c->fd, frame, (size_t)m);
 }
 
@@ -129,6 +133,8 @@ static int serve(struct conn *c)
             if (send_all(c->fd, hdr, sizeof(hdr) - 1) < 0)
                 return -1;
             c->streaming = nchunks + 1;
+            if (++active_streams > max_streams)
+                max_streams = active_streams;
             c->next_ms = now_ms();
             if (!chunk_ms)
                 while (c->streaming)
@@ -150,6 +156,8 @@ static int serve(struct conn *c)
 
 static void drop(int ep, struct conn *c)
 {
+    if (c->streaming)
+        active_streams--;
     epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
     close(c->fd);
     conns[c->fd] = NULL;
@@ -255,5 +263,6 @@ int main(int argc, char **argv)
     close(tfd);
     close(ep);
     close(lfd);
+    printf("max concurrent streams %d\n", max_streams);
     return 0;
 }

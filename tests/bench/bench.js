@@ -323,8 +323,10 @@ async function figHold() {
     const j = await streams(s.port, 'bench', ['-c', String(HOLD), '--hold']);
     running = false;
     await sampler;
+    await stopProc(slow.h, { timeoutMs: 5000 });
+    const m = /max concurrent streams (\d+)/.exec(fs.readFileSync(slow.h.logPath, 'utf8'));
     results.hold = {
-      streams: HOLD, errors: j.errors, wall_ms: j.wall_ms, total_p99_us: j.total_p99_us,
+      streams: HOLD, errors: j.errors, max_concurrent_at_upstream: m ? Number(m[1]) : null, wall_ms: j.wall_ms, total_p99_us: j.total_p99_us,
       processes: peak.procs, samples,
       idle_pss_kib: idle.kib, peak_pss_kib: peak.kib,
       added_kib_per_stream: Math.round((peak.kib - idle.kib) / HOLD),
@@ -386,6 +388,7 @@ function table() {
         `+${mib(m.peak_pss_kib - m.idle_pss_kib)}`, '< 1024 MiB');
     row('', 'per stream', '', `${m.peak_kib_per_stream} KiB`, `+${m.added_kib_per_stream} KiB`, '~1 MiB');
     row('', 'errors', '', String(m.errors), '', '0');
+    row('', 'streams open at once', String(m.streams), String(m.max_concurrent_at_upstream), '', '');
   }
   const head = ['figure', 'measure', 'baseline', 'aiproxy', 'diff/ratio', 'goal'];
   const all = [head, ...rows];
