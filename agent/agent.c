@@ -11,6 +11,7 @@
 #include "agent/upstream.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,24 +106,24 @@ static int ag__catalogs(agent_t *ag, const agent_req_t *req, json_object *names,
         case 0:
             break;
         case -EHOSTDOWN:
-            tr_fail(res, 503, "api_error", "mcp_broker_unavailable",
+            agent_res_fail(res, 503, "api_error", "mcp_broker_unavailable",
                     "mcp-broker is not running (needed for MCP server '%s'); start it and retry",
                     name);
             return -1;
         case -EIO:
-            tr_fail(res, 502, "api_error", "mcp_server_unavailable",
+            agent_res_fail(res, 502, "api_error", "mcp_server_unavailable",
                     "MCP server '%s' cannot start: %s", name, err);
             return -1;
         case -ETIMEDOUT:
-            tr_fail(res, 504, "api_error", "mcp_timeout",
+            agent_res_fail(res, 504, "api_error", "mcp_timeout",
                     "MCP server '%s' did not list its tools in time: %s", name, err);
             return -1;
         case -ECONNREFUSED:
-            tr_fail(res, 503, "api_error", "redis_unavailable",
+            agent_res_fail(res, 503, "api_error", "redis_unavailable",
                     "cannot reach Redis to find MCP server '%s' tools: %s", name, err);
             return -1;
         default:
-            tr_fail(res, 502, "api_error", "mcp_error", "MCP server '%s': %s", name,
+            agent_res_fail(res, 502, "api_error", "mcp_error", "MCP server '%s': %s", name,
                     err[0] ? err : "cannot list tools");
             return -1;
         }
@@ -188,7 +189,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     tr_history_init(&hist);
     kind = json_object_get_string(ag__get(req->backend, "kind"));
     if (!(be = be_lookup(kind))) {
-        tr_fail(res, 500, "api_error", "backend_unsupported",
+        agent_res_fail(res, 500, "api_error", "backend_unsupported",
                 "backend kind '%s' of assistant '%s' is not supported", kind ? kind : "",
                 req->assistant_name);
         goto out;
@@ -209,10 +210,10 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     if (rq_build(req->assistant, req->body, cats, ncats, map, req->stream, &upreq, err,
                  sizeof(err)) < 0) {
         if (strncmp(err, "assistant", 9) == 0)
-            tr_fail(res, 500, "api_error", "assistant_misconfigured", "assistant '%s': %s",
+            agent_res_fail(res, 500, "api_error", "assistant_misconfigured", "assistant '%s': %s",
                     req->assistant_name, err);
         else
-            tr_fail(res, 400, "invalid_request_error", "", "%s", err);
+            agent_res_fail(res, 400, "invalid_request_error", "", "%s", err);
         goto out;
     }
     ours = offer = tn_ours(map) > 0;
@@ -237,7 +238,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
             completion += turn.completion_tokens;
         }
         if (buf_append(&content, turn.content.data ? turn.content.data : "", turn.content.len) < 0) {
-            tr_fail(res, 502, "api_error", "upstream_bad_response",
+            agent_res_fail(res, 502, "api_error", "upstream_bad_response",
                     "the assistant's answer passed %u bytes", AG_MAX_CONTENT);
             goto out;
         }
@@ -256,7 +257,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
             break;  /* tools were withdrawn: calls made anyway are not run */
         if (req->alive && !req->alive(req->ud)) {
             res->client_gone = 1;
-            tr_fail(res, 499, "api_error", "client_gone", "the client closed the connection");
+            agent_res_fail(res, 499, "api_error", "client_gone", "the client closed the connection");
             goto out;
         }
         r = tr_run(ag->mcpc, map, upreq, &turn, res->tool_rounds, timeout_ms, req->alive,
@@ -282,7 +283,7 @@ done:
     rc = 0;
     goto out;
 nomem:
-    tr_fail(res, 500, "api_error", "", "out of memory");
+    agent_res_fail(res, 500, "api_error", "", "out of memory");
 out:
     if (rc < 0) {
         json_object_put(res->message);
@@ -297,4 +298,17 @@ out:
     json_object_put(upreq);
     tn_free(map);
     return rc;
+}
+
+void agent_res_fail(agent_res_t *res, int status, const char *type, const char *code,
+                    const char *fmt, ...)
+{
+    va_list ap;
+
+    res->status = status;
+    snprintf(res->err_type, sizeof(res->err_type), "%s", type);
+    snprintf(res->err_code, sizeof(res->err_code), "%s", code);
+    va_start(ap, fmt);
+    vsnprintf(res->err_msg, sizeof(res->err_msg), fmt, ap);
+    va_end(ap);
 }

@@ -64,6 +64,12 @@ void agent_free(agent_t *ag);
  * received them. */
 int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res);
 
+/* Fills the failure fields of *res: status, OpenAI error type and code
+ * ("" for none), and the message. Used by every module of the loop so that
+ * each failure says what failed and what to do in one shape. */
+void agent_res_fail(agent_res_t *res, int status, const char *type, const char *code,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* Frees what agent_run put in *res. */
 void agent_res_clear(agent_res_t *res);
 

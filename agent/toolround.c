@@ -6,19 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void tr_fail(agent_res_t *res, int status, const char *type, const char *code,
-             const char *fmt, ...)
-{
-    va_list ap;
-
-    res->status = status;
-    snprintf(res->err_type, sizeof(res->err_type), "%s", type);
-    snprintf(res->err_code, sizeof(res->err_code), "%s", code);
-    va_start(ap, fmt);
-    vsnprintf(res->err_msg, sizeof(res->err_msg), fmt, ap);
-    va_end(ap);
-}
-
 void tr_history_init(tr_history_t *h)
 {
     h->prev[0] = h->prev[1] = NULL;
@@ -234,16 +221,16 @@ int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn,
         mrc = mcpc_call_many(mcpc, batch, k, timeout_ms, alive, ud, err, sizeof(err));
         if (mrc == -ECONNABORTED) {
             res->client_gone = 1;
-            tr_fail(res, 499, "api_error", "client_gone", "the client closed the connection");
+            agent_res_fail(res, 499, "api_error", "client_gone", "the client closed the connection");
             goto out;
         }
         if (mrc == -EHOSTDOWN) {
-            tr_fail(res, 503, "api_error", "mcp_broker_unavailable",
+            agent_res_fail(res, 503, "api_error", "mcp_broker_unavailable",
                     "mcp-broker is not running; start it and retry");
             goto out;
         }
         if (mrc < 0) {
-            tr_fail(res, 503, "api_error", "mcp_error", "tool calls failed: %s",
+            agent_res_fail(res, 503, "api_error", "mcp_error", "tool calls failed: %s",
                     err[0] ? err : "broker unreachable");
             goto out;
         }
@@ -257,7 +244,7 @@ int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn,
     rc = tr__repeat(hist, turn->tool_calls) ? TR_REPEATED : 0;
     goto out;
 nomem:
-    tr_fail(res, 500, "api_error", "", "out of memory");
+    agent_res_fail(res, 500, "api_error", "", "out of memory");
 out:
     if (batch)
         mcpc_calls_clear(batch, k);

@@ -23,9 +23,6 @@ typedef struct tr_history {
 void tr_history_init(tr_history_t *h);
 void tr_history_clear(tr_history_t *h);
 
-/* Fills res with an OpenAI-shaped error. */
-void tr_fail(agent_res_t *res, int status, const char *type, const char *code,
-             const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* 1 when some call of `calls` names a client-supplied tool (a reserved name). */
 int tr_wants_client(const tn_map_t *map, json_object *calls);

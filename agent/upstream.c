@@ -62,22 +62,6 @@ void up_free(up_t *u)
     free(u);
 }
 
-static void up__fail(agent_res_t *res, int status, const char *type, const char *code,
-                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void up__fail(agent_res_t *res, int status, const char *type, const char *code,
-                     const char *fmt, ...)
-{
-    va_list ap;
-
-    res->status = status;
-    snprintf(res->err_type, sizeof(res->err_type), "%s", type);
-    snprintf(res->err_code, sizeof(res->err_code), "%s", code);
-    va_start(ap, fmt);
-    vsnprintf(res->err_msg, sizeof(res->err_msg), fmt, ap);
-    va_end(ap);
-}
-
 static int up__sink(void *ud, const char *text, size_t len)
 {
     up_xfer_t *x = ud;
@@ -172,7 +156,7 @@ static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, agent_res
                  x->call->backend_name ? x->call->backend_name : "?");
     switch (cc) {
     case CURLE_OPERATION_TIMEDOUT:
-        up__fail(res, 504, "api_error", "upstream_timeout",
+        agent_res_fail(res, 504, "api_error", "upstream_timeout",
                  "upstream %s did not answer in time: %s", base ? base : "?", why);
         break;
     case CURLE_COULDNT_CONNECT:
@@ -180,11 +164,11 @@ static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, agent_res
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
-        up__fail(res, 502, "api_error", "upstream_unreachable", "cannot reach upstream %s: %s%s",
+        agent_res_fail(res, 502, "api_error", "upstream_unreachable", "cannot reach upstream %s: %s%s",
                  base ? base : "?", why, hint);
         break;
     default:
-        up__fail(res, 502, "api_error", "upstream_error", "upstream %s failed: %s",
+        agent_res_fail(res, 502, "api_error", "upstream_error", "upstream %s failed: %s",
                  base ? base : "?", why);
         break;
     }
@@ -197,7 +181,7 @@ static void up__status_fail(up_xfer_t *x, long code, agent_res_t *res)
 
     x->call->be->error((int)code, buf_str(&x->body), x->body.len, &st, type, sizeof(type), msg,
                        sizeof(msg));
-    up__fail(res, st, type, "", "%s", msg);
+    agent_res_fail(res, st, type, "", "%s", msg);
 }
 
 static long up__timeout(json_object *backend)
@@ -304,7 +288,7 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
     brc = call->be->build(call->backend, call->req, call->stream, &url, &headers, &body, err,
                           sizeof(err));
     if (brc < 0) {
-        up__fail(res, brc == -ENOMEM ? 500 : 502, "api_error", "backend_misconfigured",
+        agent_res_fail(res, brc == -ENOMEM ? 500 : 502, "api_error", "backend_misconfigured",
                  "cannot build the request for backend '%s': %s",
                  call->backend_name ? call->backend_name : "?", err);
         goto out;
@@ -314,12 +298,12 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
         sink.ud = &x;
         if (!(x.st = call->be->stream_new(turn, &sink)) ||
             !(x.sse = sse_new(UP_MAX_EVENT, up__event, &x))) {
-            up__fail(res, 500, "api_error", "", "out of memory");
+            agent_res_fail(res, 500, "api_error", "", "out of memory");
             goto out;
         }
     }
     if (up__configure(u, &x, &url, &body, headers, ebuf) < 0) {
-        up__fail(res, 502, "api_error", "backend_misconfigured", "invalid upstream URL '%s'",
+        agent_res_fail(res, 502, "api_error", "backend_misconfigured", "invalid upstream URL '%s'",
                  buf_str(&url));
         goto out;
     }
@@ -327,21 +311,21 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
     curl_easy_getinfo(u->curl, CURLINFO_RESPONSE_CODE, &code);
     if (x.gone) {
         res->client_gone = 1;
-        up__fail(res, 499, "api_error", "client_gone", "the client closed the connection");
+        agent_res_fail(res, 499, "api_error", "client_gone", "the client closed the connection");
         goto out;
     }
     if (x.too_big) {
-        up__fail(res, 502, "api_error", "upstream_bad_response",
+        agent_res_fail(res, 502, "api_error", "upstream_bad_response",
                  "upstream answer larger than %u bytes", UP_MAX_BODY);
         goto out;
     }
     if (x.ev_rc == -EREMOTEIO) {
-        up__fail(res, x.ev_status ? x.ev_status : 502, "api_error", "upstream_error",
+        agent_res_fail(res, x.ev_status ? x.ev_status : 502, "api_error", "upstream_error",
                  "upstream error: %s", x.err);
         goto out;
     }
     if (x.ev_rc < 0) {
-        up__fail(res, 502, "api_error", "upstream_bad_response", "%s", x.err);
+        agent_res_fail(res, 502, "api_error", "upstream_bad_response", "%s", x.err);
         goto out;
     }
     if (cc != CURLE_OK && !(x.done && cc == CURLE_PARTIAL_FILE)) {
@@ -353,20 +337,20 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
         goto out;
     }
     if (code < 200 || code >= 300) {
-        up__fail(res, 502, "api_error", "upstream_bad_response",
+        agent_res_fail(res, 502, "api_error", "upstream_bad_response",
                  "upstream answered HTTP %ld, expected 2xx", code);
         goto out;
     }
     if (x.mode != 1) {
         /* whole body: a normal answer, or a non-SSE answer to a stream request */
         if (call->be->parse(buf_str(&x.body), x.body.len, turn, err, sizeof(err)) < 0) {
-            up__fail(res, 502, "api_error", "upstream_bad_response", "%s", err);
+            agent_res_fail(res, 502, "api_error", "upstream_bad_response", "%s", err);
             goto out;
         }
         if (call->stream && turn->content.len && call->on_delta &&
             call->on_delta(call->ud, buf_str(&turn->content), turn->content.len) != 0) {
             res->client_gone = 1;
-            up__fail(res, 499, "api_error", "client_gone", "the client closed the connection");
+            agent_res_fail(res, 499, "api_error", "client_gone", "the client closed the connection");
             goto out;
         }
     }

@@ -6,6 +6,8 @@
  * dropped the request and nothing more can reach the client. */
 #include "fcgi/http.h"
 
+#include "shared/pct.h"
+
 #include "shared/log.h"
 
 #include <ctype.h>
@@ -52,40 +54,14 @@ const char *http_header(http_req_t *req, const char *name)
     return http_param(req, key);
 }
 
-static int http__hex(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..n) into arena memory ('+' is a space, as forms send).
  * A malformed escape is kept literally rather than refused. */
 static char *http__decode(arena_t *a, const char *s, size_t n)
 {
     char *out = arena_alloc(a, n + 1);
-    size_t i, o = 0;
 
-    if (!out)
-        return NULL;
-    for (i = 0; i < n; i++) {
-        int hi, lo;
-        if (s[i] == '+') {
-            out[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n &&
-                   (hi = http__hex((unsigned char)s[i + 1])) >= 0 &&
-                   (lo = http__hex((unsigned char)s[i + 2])) >= 0) {
-            out[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    out[o] = '\0';
+    if (out && pct_decode(s, n, out, n + 1, PCT_PLUS_SPACE) < 0)
+        out = NULL;
     return out;
 }
 

@@ -1,5 +1,6 @@
 /* jsonrpc — newline framing and message classification (see jsonrpc.h). */
 #include "mcp-broker/jsonrpc.h"
+#include "shared/jtext.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -127,19 +128,6 @@ int jsonrpc_classify(json_object *o, jsonrpc_msg_t *m, char *err, size_t errlen)
     return -EINVAL;
 }
 
-static char *jsonrpc__finish(json_object *o)
-{
-    char *s = NULL;
-
-    if (o) {
-        const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (t)
-            s = strdup(t);
-        json_object_put(o);
-    }
-    return s;
-}
-
 static json_object *jsonrpc__base(void)
 {
     json_object *o = json_object_new_object();
@@ -158,7 +146,7 @@ char *jsonrpc_request(int64_t id, const char *method, json_object *params)
     json_object_object_add(o, "method", json_object_new_string(method));
     if (params)
         json_object_object_add(o, "params", json_object_get(params));
-    return jsonrpc__finish(o);
+    return jtext_take(o);
 }
 
 char *jsonrpc_notification(const char *method, json_object *params)
@@ -170,7 +158,7 @@ char *jsonrpc_notification(const char *method, json_object *params)
     json_object_object_add(o, "method", json_object_new_string(method));
     if (params)
         json_object_object_add(o, "params", json_object_get(params));
-    return jsonrpc__finish(o);
+    return jtext_take(o);
 }
 
 char *jsonrpc_result(json_object *id, json_object *result)
@@ -181,7 +169,7 @@ char *jsonrpc_result(json_object *id, json_object *result)
         return NULL;
     json_object_object_add(o, "id", id ? json_object_get(id) : NULL);
     json_object_object_add(o, "result", result ? json_object_get(result) : json_object_new_object());
-    return jsonrpc__finish(o);
+    return jtext_take(o);
 }
 
 char *jsonrpc_error(json_object *id, int code, const char *message)
@@ -199,5 +187,5 @@ char *jsonrpc_error(json_object *id, int code, const char *message)
     json_object_object_add(e, "message", json_object_new_string(message ? message : ""));
     json_object_object_add(o, "id", id ? json_object_get(id) : NULL);
     json_object_object_add(o, "error", e);
-    return jsonrpc__finish(o);
+    return jtext_take(o);
 }

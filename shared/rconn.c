@@ -1,6 +1,8 @@
 /* rconn — REDIS_URL parsing and blocking connections. */
 #include "shared/rconn.h"
 
+#include "shared/pct.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -8,46 +10,19 @@
 #include <string.h>
 #include <sys/time.h>
 
-static int rconn__hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Copies [s, s+n) into dst (cap dcap) decoding %XX. Returns 0 or -EINVAL. */
 static int rconn__copy_decoded(char *dst, size_t dcap, const char *s, size_t n, const char *what,
                                char *err, size_t errlen)
 {
-    size_t i, o = 0;
+    long rc = pct_decode(s, n, dst, dcap, PCT_STRICT);
 
-    for (i = 0; i < n; i++) {
-        char c = s[i];
-        if (c == '%') {
-            int h, l;
-            if (i + 2 >= n || (h = rconn__hex(s[i + 1])) < 0 || (l = rconn__hex(s[i + 2])) < 0) {
-                snprintf(err, errlen, "bad %%-escape in the %s", what);
-                return -EINVAL;
-            }
-            c = (char)(h * 16 + l);
-            i += 2;
-            if (c == '\0') {
-                snprintf(err, errlen, "%%00 is not allowed in the %s", what);
-                return -EINVAL;
-            }
-        }
-        if (o + 1 >= dcap) {
-            snprintf(err, errlen, "%s too long (at most %zu bytes)", what, dcap - 1);
-            return -EINVAL;
-        }
-        dst[o++] = c;
-    }
-    dst[o] = '\0';
-    return 0;
+    if (rc == -EINVAL)
+        snprintf(err, errlen, "bad %%-escape in the %s", what);
+    else if (rc == -EILSEQ)
+        snprintf(err, errlen, "%%00 is not allowed in the %s", what);
+    else if (rc == -ENOSPC)
+        snprintf(err, errlen, "%s too long (at most %zu bytes)", what, dcap - 1);
+    return rc < 0 ? -EINVAL : 0;
 }
 
 /* Parses a decimal in [lo, hi] from [s, s+n). Returns 0 or -EINVAL. */

@@ -1,5 +1,6 @@
 /* wire — encode/decode of the broker protocol messages (see wire.h). */
 #include "shared/wire.h"
+#include "shared/jtext.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,20 +19,6 @@ int wire_id_valid(const char *s)
             return 0;
     }
     return i == WIRE_ID_LEN;
-}
-
-/* Serialises and releases `o`; the text is copied out so the object can go. */
-static char *wire__finish(json_object *o)
-{
-    char *s = NULL;
-
-    if (o) {
-        const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-        if (t)
-            s = strdup(t);
-        json_object_put(o);
-    }
-    return s;
 }
 
 static int wire__add_str(json_object *o, const char *k, const char *v)
@@ -69,7 +56,7 @@ char *wire_req_encode(enum wire_op op, const char *id, const char *reply, const 
         json_object_object_add(o, "args", args ? json_object_get(args) : json_object_new_object());
     }
     json_object_object_add(o, "deadline", json_object_new_int64(deadline));
-    res = wire__finish(o);
+    res = jtext_take(o);
     o = NULL;
 out:
     json_object_put(o);
@@ -227,7 +214,7 @@ static char *wire__reply(const char *id, int ok, const char *key, json_object *v
         json_object_object_add(o, key, val ? json_object_get(val) : json_object_new_object());
     else if (wire__add_str(o, "error", error ? error : "unknown error"))
         goto fail;
-    return wire__finish(o);
+    return jtext_take(o);
 fail:
     json_object_put(o);
     return NULL;

@@ -37,7 +37,7 @@ static json_object *get(json_object *o, const char *path)
     return o;
 }
 
-static const char *gets(json_object *o, const char *path)
+static const char *jget(json_object *o, const char *path)
 {
     json_object *v = get(o, path);
     return v ? json_object_get_string(v) : NULL;
@@ -66,11 +66,11 @@ static void system_prompt_prepended(void **state)
     r = build("{\"model\":\"gpt-x\",\"system_prompt\":\"Be brief.\"}",
               "{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", NULL, 0,
               0, NULL);
-    assert_string_equal(gets(r, "model"), "gpt-x");
+    assert_string_equal(jget(r, "model"), "gpt-x");
     assert_int_equal(json_object_array_length(get(r, "messages")), 2);
-    assert_string_equal(gets(r, "messages.0.role"), "system");
-    assert_string_equal(gets(r, "messages.0.content"), "Be brief.");
-    assert_string_equal(gets(r, "messages.1.content"), "hi");
+    assert_string_equal(jget(r, "messages.0.role"), "system");
+    assert_string_equal(jget(r, "messages.0.content"), "Be brief.");
+    assert_string_equal(jget(r, "messages.1.content"), "hi");
     assert_null(get(r, "stream"));
     assert_null(get(r, "tools"));
     json_object_put(r);
@@ -88,7 +88,7 @@ static void system_prompt_not_added_over_system_or_developer(void **state)
                  "{\"role\":\"user\",\"content\":\"hi\"}]}", firsts[i]);
         r = build("{\"model\":\"m\",\"system_prompt\":\"theirs\"}", body, NULL, 0, 0, NULL);
         assert_int_equal(json_object_array_length(get(r, "messages")), 2);
-        assert_string_equal(gets(r, "messages.0.content"), "mine");
+        assert_string_equal(jget(r, "messages.0.content"), "mine");
         json_object_put(r);
     }
 }
@@ -114,10 +114,10 @@ static void client_overrides_assistant_defaults(void **state)
     assert_true(json_object_get_double(get(r, "temperature")) > 0.85);
     assert_true(json_object_get_double(get(r, "top_p")) < 0.55);
     assert_int_equal(json_object_get_int(get(r, "max_tokens")), 100);
-    assert_string_equal(gets(r, "stop.0"), "x");
+    assert_string_equal(jget(r, "stop.0"), "x");
     assert_int_equal(json_object_get_int(get(r, "seed")), 7);
-    assert_string_equal(gets(r, "response_format.type"), "json_object");
-    assert_string_equal(gets(r, "user"), "u1");
+    assert_string_equal(jget(r, "response_format.type"), "json_object");
+    assert_string_equal(jget(r, "user"), "u1");
     assert_non_null(get(r, "frequency_penalty"));
     assert_null(get(r, "unknown_field"));
     json_object_put(r);
@@ -183,14 +183,14 @@ static void tools_merge_ours_and_the_clients(void **state)
               cats, 1, 0, &map);
     assert_int_equal(json_object_array_length(get(r, "tools")), 3);
     /* ours first, renamed because the client owns calc__add */
-    assert_string_equal(gets(r, "tools.0.type"), "function");
-    assert_string_equal(gets(r, "tools.0.function.name"), "calc__add_2");
-    assert_string_equal(gets(r, "tools.0.function.description"), "Adds");
-    assert_string_equal(gets(r, "tools.0.function.parameters.type"), "object");
-    assert_string_equal(gets(r, "tools.1.function.name"), "calc__echo");
-    assert_string_equal(gets(r, "tools.1.function.parameters.type"), "object");
-    assert_string_equal(gets(r, "tools.2.function.name"), "calc__add");
-    assert_string_equal(gets(r, "tool_choice"), "auto");
+    assert_string_equal(jget(r, "tools.0.type"), "function");
+    assert_string_equal(jget(r, "tools.0.function.name"), "calc__add_2");
+    assert_string_equal(jget(r, "tools.0.function.description"), "Adds");
+    assert_string_equal(jget(r, "tools.0.function.parameters.type"), "object");
+    assert_string_equal(jget(r, "tools.1.function.name"), "calc__echo");
+    assert_string_equal(jget(r, "tools.1.function.parameters.type"), "object");
+    assert_string_equal(jget(r, "tools.2.function.name"), "calc__add");
+    assert_string_equal(jget(r, "tool_choice"), "auto");
     assert_int_equal(tn_lookup(map, "calc__add_2", &sv, &tl), 0);
     assert_string_equal(tl, "add");
     assert_int_equal(tn_lookup(map, "calc__add", &sv, &tl), -ENOENT);

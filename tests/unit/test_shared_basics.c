@@ -8,6 +8,8 @@
 
 #include "shared/arena.h"
 #include "shared/buf.h"
+#include "shared/jtext.h"
+#include "shared/pct.h"
 #include "shared/sse.h"
 
 #include <errno.h>
@@ -182,6 +184,38 @@ static void sse_refuses_an_event_past_the_cap(void **state)
     sse_free(p);
 }
 
+static void pct_decodes_lenient_and_strict(void **state)
+{
+    char out[16];
+    (void)state;
+    assert_int_equal(pct_decode("a%20b+c", 7, out, sizeof(out), PCT_PLUS_SPACE), 5);
+    assert_string_equal(out, "a b c");
+    assert_int_equal(pct_decode("a+b", 3, out, sizeof(out), 0), 3);
+    assert_string_equal(out, "a+b");
+    /* lenient keeps a malformed escape; strict refuses it and %00 */
+    assert_int_equal(pct_decode("%zz%4", 5, out, sizeof(out), 0), 5);
+    assert_string_equal(out, "%zz%4");
+    assert_int_equal(pct_decode("%zz", 3, out, sizeof(out), PCT_STRICT), -EINVAL);
+    assert_int_equal(pct_decode("%4", 2, out, sizeof(out), PCT_STRICT), -EINVAL);
+    assert_int_equal(pct_decode("a%00", 4, out, sizeof(out), PCT_STRICT), -EILSEQ);
+    assert_int_equal(pct_decode("%41%42", 6, out, sizeof(out), PCT_STRICT), 2);
+    assert_string_equal(out, "AB");
+    /* never writes past dcap */
+    assert_int_equal(pct_decode("abcdef", 6, out, 4, 0), -ENOSPC);
+}
+
+static void jtext_takes_and_releases(void **state)
+{
+    json_object *o = json_object_new_object();
+    char *s;
+    (void)state;
+    json_object_object_add(o, "url", json_object_new_string("a/b"));
+    s = jtext_take(o);
+    assert_string_equal(s, "{\"url\":\"a/b\"}");
+    free(s);
+    assert_null(jtext_take(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -192,6 +226,8 @@ int main(void)
         cmocka_unit_test(sse_parses_events_across_any_split),
         cmocka_unit_test(sse_reads_retry_and_stops_on_callback),
         cmocka_unit_test(sse_refuses_an_event_past_the_cap),
+        cmocka_unit_test(pct_decodes_lenient_and_strict),
+        cmocka_unit_test(jtext_takes_and_releases),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
