@@ -170,10 +170,9 @@ static void server__on_closed(void *ud, const char *reason)
     }
     if (!was_ready) {
         /* failed to start: the catalog says so, so responders fail fast */
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "MCP server '%s' cannot start: %s", s->name, reason);
-        server__write_catalog(s, "error", NULL, msg);
-        server__answer_waiters(s, msg);
+        /* the reason alone: responders name the server themselves */
+        server__write_catalog(s, "error", NULL, reason);
+        server__answer_waiters(s, reason);
     }
     log_warn("MCP server '%s': %s; restarting in %d ms", s->name, reason, s->backoff_ms);
     s->in_backoff = 1;
@@ -221,8 +220,8 @@ void server_handle(server_t *s, const wire_req_t *req)
     if (!s->sess && !s->in_backoff)
         server__start(s);
     if (!s->sess) {
-        snprintf(msg, sizeof(msg), "MCP server '%s' is not available (%s); retrying in the background",
-                 s->name, s->error[0] ? s->error : "not started");
+        snprintf(msg, sizeof(msg), "%s; retrying in the background",
+                 s->error[0] ? s->error : "not started yet");
         broker_reply_error(s->b, req->reply, req->id, msg);
         return;
     }

@@ -338,8 +338,8 @@ mcp_transport_t *mcp_stdio_new(uv_loop_t *loop, const char *name, json_object *s
     opt.stdio = stdio;
     rc = uv_spawn(loop, &s->proc, &opt);
     if (rc < 0) {
-        snprintf(err, errlen, "MCP server '%s': cannot start '%s'%s%s: %s", name, cmd,
-                 cwd ? " in " : "", cwd ? cwd : "", uv_strerror(rc));
+        snprintf(err, errlen, "spawning '%s'%s%s failed: %s", cmd, cwd ? " in " : "",
+                 cwd ? cwd : "", uv_strerror(rc));
         /* uv_spawn failed: the process handle is closed by us as well */
         s->orphan = 1; /* nobody is told: the constructor reports the failure */
         s->open_handles++;
