@@ -111,6 +111,7 @@ run: deps all
 # The tests run the sanitizer build: every daemon the integration suite starts
 # is an ASan/UBSan binary, and the suite fails on any sanitizer or leak report.
 test: deps
+	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory SAN=1 all unit-bins
 	@scripts/test.sh build/asan
 
