@@ -51,9 +51,8 @@ BINS := $(BIN)/aiproxy-fcgi $(BIN)/mcp-broker $(BIN)/mcp-demo
 ifneq ($(wildcard mcp-broker/probe.c),)
 BINS += $(BIN)/mcp-probe
 endif
-ifneq ($(wildcard tests/bench/*.c),)
+DAEMONS := $(BINS)
 BINS += $(patsubst tests/bench/%.c,$(BIN)/%,$(wildcard tests/bench/*.c))
-endif
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BIN)/%,$(UNIT_SRC))
 
@@ -124,7 +123,7 @@ bench: deps all
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/aiproxy $(DESTDIR)$(PREFIX)/share/aiproxy/conf
-	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 $(DAEMONS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 README.md LICENSE $(DESTDIR)$(PREFIX)/share/doc/aiproxy/
 	cp -r conf/. $(DESTDIR)$(PREFIX)/share/aiproxy/conf/
 
