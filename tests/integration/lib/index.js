@@ -10,4 +10,5 @@ module.exports = {
   ...require('./sse-client'),
   ...require('./redis'),
   ...require('./nginx'),
+  ...require('./webservers'),
 };

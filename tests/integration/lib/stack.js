@@ -1,7 +1,8 @@
 'use strict';
 // startStack(): one private aiproxy deployment per call — redis-server on a
-// unix socket, mcp-broker, aiproxy-fcgi responders, nginx from the shipped
-// template — in its own /tmp directory, ready when GET /health answers 200.
+// unix socket, mcp-broker, aiproxy-fcgi responders, a web server from the
+// shipped templates (nginx by default; opts.webserver: see webservers.js) — in
+// its own /tmp directory, ready when GET /health answers 200.
 //
 //   const stack = await startStack({ config: yamlText, upstreamUrl: up.baseURL });
 //   ... stack.url, stack.baseURL, stack.openai() ...
@@ -17,15 +18,10 @@ const path = require('node:path');
 const http = require('node:http');
 const { REPO_ROOT, binDir, freePort, waitFor, mkTmpDir } = require('./util');
 const { startProc, stopProc, isRunning } = require('./procs');
-const { renderNginxConf } = require('./nginx');
+const { frontendSpec, WEBSERVERS } = require('./webservers');
 const { redisCommand } = require('./redis');
 
 const SANITIZER_PATTERNS = ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:'];
-
-function nginxBin() {
-  for (const p of ['/usr/sbin/nginx', '/usr/bin/nginx']) if (fs.existsSync(p)) return p;
-  return 'nginx';
-}
 
 function redisPing(sock, timeoutMs = 1000) {
   return new Promise((resolve) => {
@@ -82,6 +78,12 @@ class Stack {
     this.fcgiSock = path.join(this.dir, 'fcgi.sock');
     this.configPath = path.join(this.dir, 'config.yaml');
     this.stopped = false;
+    this.webserver = opts.webserver || 'nginx';
+    this.web = null;          // frontendSpec(): {name, cmd, args, logs, spawnsResponders}
+    // As root, Apache serves from an unprivileged user (it refuses to run as
+    // root): that user must reach the sockets in this private directory.
+    this.shareSockets = this.webserver.startsWith('apache') && process.getuid && process.getuid() === 0;
+    if (this.shareSockets) fs.chmodSync(this.dir, 0o755);
   }
 
   env(extra = {}) {
@@ -124,8 +126,12 @@ class Stack {
     }
     if (this.ownRedis) await this.startRedis();
     if (this.opts.broker !== false) this.startBroker();
-    this.startResponders();
-    await this.startNginx();
+    await this.prepareFrontend();
+    if (!this.web.spawnsResponders) {
+      this.startResponders();
+      await this.shareFcgiSocket();
+    }
+    this.startFrontend();
     await this.waitHealthy();
     if (this.opts.broker !== false && this.ownRedis) await this.waitBroker();
   }
@@ -150,7 +156,7 @@ class Stack {
   async startRedis() {
     try { fs.unlinkSync(this.redisSock); } catch (_) { /* none */ }
     this.spawn('redis', 'redis-server', [
-      '--port', '0', '--unixsocket', this.redisSock, '--unixsocketperm', '700',
+      '--port', '0', '--unixsocket', this.redisSock, '--unixsocketperm', this.shareSockets ? '777' : '700',
       '--save', '', '--appendonly', 'no', '--dir', this.dir, '--daemonize', 'no',
     ]);
     const h = this.procs.redis;
@@ -175,43 +181,84 @@ class Stack {
   }
 
   startResponders() {
+    if (this.web && this.web.spawnsResponders) throw new Error(`the ${this.webserver} stack's responders are spawned by the web server`);
     return this.spawn('fcgi', path.join(this.bin, 'aiproxy-fcgi'), [
       '-c', this.configPath, '-s', `unix:${this.fcgiSock}`,
       '-w', String(this.workers), '-t', String(this.threads),
     ]);
   }
 
+  // As root behind Apache: the socket the responders create (mode 0755 by
+  // the umask) is opened up for Apache's unprivileged user. An operator would
+  // run the responders as that user or share a group instead (docs/deploy.md).
+  async shareFcgiSocket() {
+    if (!this.shareSockets) return;
+    const h = this.procs.fcgi;
+    await waitFor(() => {
+      if (!isRunning(h)) throw new Error(`aiproxy-fcgi exited:\n${this.tail('fcgi')}`);
+      try { fs.chmodSync(this.fcgiSock, 0o777); return true; } catch (_) { return false; }
+    }, { timeoutMs: 20000, what: 'the responders\' socket to appear' });
+  }
+
   // Stops the responders (SIGTERM), starts them again, waits for /health.
   async restartResponders() {
     await stopProc(this.procs.fcgi, { timeoutMs: 10000 });
+    try { fs.unlinkSync(this.fcgiSock); } catch (_) { /* gone */ }
     this.startResponders();
+    await this.shareFcgiSocket();
     await this.waitHealthy();
   }
 
-  async startNginx() {
+  // Renders the web server's config (webservers.js) into the stack dir.
+  async prepareFrontend() {
     this.port = this.opts.port || await freePort();
     this.url = `http://127.0.0.1:${this.port}`;
     this.baseURL = `${this.url}/v1`;
-    const conf = renderNginxConf({
-      runDir: this.dir,
-      listen: `127.0.0.1:${this.port}`,
-      fcgiSocket: this.fcgiSock,
-      nginxWorkers: 1,
-      // below the responder thread count (see the template's comment)
-      keepalive: Math.max(1, Math.floor((this.workers * this.threads) / 2)),
+    this.web = frontendSpec(this.webserver, {
+      runDir: this.dir, port: this.port, fcgiSocket: this.fcgiSock, configPath: this.configPath,
+      binDir: this.bin, workers: this.workers, threads: this.threads,
       maxBody: (this.opts.env && this.opts.env.AIPROXY_MAX_BODY) || process.env.AIPROXY_MAX_BODY,
+      env: this.env(), extraEnv: this.opts.env,
     });
-    const confPath = path.join(this.dir, 'nginx.conf');
-    fs.writeFileSync(confPath, conf);
-    this.spawn('nginx', nginxBin(), [
-      '-p', this.dir, '-e', path.join(this.dir, 'nginx-error.log'),
-      '-c', confPath, '-g', 'daemon off;',
-    ]);
+  }
+
+  startFrontend() {
+    return this.spawn(this.web.name, this.web.cmd, this.web.args);
+  }
+
+  // Pids of the processes that serve requests: the pool's workers (children
+  // of the aiproxy-fcgi master), or the responders a web server spawned (its
+  // descendants named aiproxy-fcgi).
+  responderPids() {
+    const parent = this.web.spawnsResponders ? this.procs[this.web.name] : this.procs.fcgi;
+    if (!parent || !isRunning(parent)) return [];
+    const kids = new Map();    // ppid -> [{pid, comm}]
+    for (const d of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      let stat;
+      try { stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8'); } catch (_) { continue; }
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      const fields = stat.slice(close + 2).split(' ');
+      if (fields[0] === 'Z') continue;
+      const ppid = Number(fields[1]);
+      if (!kids.has(ppid)) kids.set(ppid, []);
+      kids.get(ppid).push({ pid: Number(d), comm });
+    }
+    const out = [];
+    const walk = (pid) => {
+      for (const k of kids.get(pid) || []) {
+        if (k.comm.startsWith('aiproxy-fcgi')) out.push(k.pid);
+        else walk(k.pid);   // apache's worker children, lighttpd's shells
+      }
+    };
+    walk(parent.pid);
+    return out.sort((a, b) => a - b);
   }
 
   async waitHealthy({ timeoutMs = 30000 } = {}) {
     await waitFor(async () => {
-      for (const name of ['nginx', 'fcgi']) {
+      for (const name of [this.web.name, 'fcgi']) {
         const h = this.procs[name];
         if (h && !isRunning(h)) {
           throw new Error(`${name} exited (${JSON.stringify(h.exitInfo)}):\n${this.tail(name)}`);
@@ -224,10 +271,16 @@ class Stack {
     });
   }
 
+  logNames() {
+    return ['redis', 'broker', 'fcgi', ...(this.web ? this.web.logs : ['nginx', 'nginx-error'])];
+  }
+
   // logs() -> every log of the stack as one text; logs(name) -> one of
-  // redis, broker, fcgi, nginx, nginx-error.
+  // redis, broker, fcgi, and the web server's: nginx, nginx-error, apache,
+  // apache-error (where mod_fcgid's responders write), lighttpd,
+  // lighttpd-error.
   logs(name) {
-    const names = name ? [name] : ['redis', 'broker', 'fcgi', 'nginx', 'nginx-error'];
+    const names = name ? [name] : this.logNames();
     return names.map((n) => {
       let t = '';
       try { t = fs.readFileSync(path.join(this.dir, `${n}.log`), 'utf8'); } catch (_) { return ''; }
@@ -242,7 +295,7 @@ class Stack {
   // Sanitizer reports and crashes seen so far, as text lines ([] when clean).
   problems() {
     const found = [];
-    for (const n of ['broker', 'fcgi', 'nginx', 'nginx-error', 'redis']) {
+    for (const n of this.logNames()) {
       const text = this.logs(n);
       for (const pat of SANITIZER_PATTERNS) {
         const i = text.indexOf(pat);
@@ -262,7 +315,7 @@ class Stack {
   async stop() {
     if (this.stopped) return;
     this.stopped = true;
-    for (const n of ['nginx', 'fcgi', 'broker', 'redis']) {
+    for (const n of [this.web ? this.web.name : 'nginx', 'fcgi', 'broker', 'redis']) {
       await stopProc(this.procs[n], { timeoutMs: 10000 });
     }
     const found = this.problems();
@@ -284,12 +337,14 @@ class Stack {
 
 // opts: {config (YAML text, required), upstreamUrl | upstream (a fakeUpstream),
 // env: {VAR: value|null}, workers (1), threads (8), broker (true), prefix,
+// webserver ('nginx' | 'apache' | 'apache-fcgid' | 'lighttpd' | 'lighttpd-spawn';
+// in the spawn modes workers x threads sizes the web server's process pool),
 // redisUrl (use that Redis instead of starting one), port}.
 // Resolves a started Stack; on failure everything started is stopped and the
 // error carries the logs.
 async function startStack(opts = {}) {
-  if (opts.webserver && opts.webserver !== 'nginx') {
-    throw new Error(`startStack: webserver '${opts.webserver}' not supported by this harness yet`);
+  if (opts.webserver && !WEBSERVERS.includes(opts.webserver)) {
+    throw new Error(`startStack: unknown webserver '${opts.webserver}' (one of ${WEBSERVERS.join(', ')})`);
   }
   const s = new Stack(opts);
   try {

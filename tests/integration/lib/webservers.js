@@ -1,0 +1,147 @@
+'use strict';
+// The web servers the stack can be fronted by, each from the template aiproxy
+// ships (conf/<server>/*.conf.in, the same ones scripts/run.sh renders):
+//
+//   nginx          conf/nginx/aiproxy.conf.in            -> responder pool socket
+//   apache         conf/apache/aiproxy-proxy-fcgi.conf.in -> responder pool socket
+//   apache-fcgid   conf/apache/aiproxy-fcgid.conf.in      Apache spawns the responders
+//   lighttpd       conf/lighttpd/aiproxy.conf.in          -> responder pool socket
+//   lighttpd-spawn conf/lighttpd/aiproxy.conf.in          lighttpd spawns the responders
+//
+// frontendSpec(kind, opts) renders the config into opts.runDir and returns
+// {name, cmd, args, logs: [log names], spawnsResponders}; the stack starts it.
+const fs = require('node:fs');
+const path = require('node:path');
+const { execFileSync } = require('node:child_process');
+const { REPO_ROOT } = require('./util');
+const { renderNginxConf, parseSize, clientMaxBody } = require('./nginx');
+
+const WEBSERVERS = ['nginx', 'apache', 'apache-fcgid', 'lighttpd', 'lighttpd-spawn'];
+const APACHE_MODULES = '/usr/lib/apache2/modules';
+
+function firstExisting(paths, fallback) {
+  for (const p of paths) if (fs.existsSync(p)) return p;
+  return fallback;
+}
+const nginxBin = () => firstExisting(['/usr/sbin/nginx', '/usr/bin/nginx'], 'nginx');
+const apacheBin = () => firstExisting(['/usr/sbin/apache2', '/usr/sbin/httpd'], 'apache2');
+const lighttpdBin = () => firstExisting(['/usr/sbin/lighttpd', '/usr/bin/lighttpd'], 'lighttpd');
+
+const isRoot = () => !!(process.getuid && process.getuid() === 0);
+
+// Replaces every @@NAME@@ in the template with vars[NAME]; an unknown
+// placeholder is an error (a template and its renderer must agree).
+function renderTemplate(file, vars) {
+  const text = fs.readFileSync(file, 'utf8');
+  return text.replace(/@@([A-Z_]+)@@/g, (all, name) => {
+    if (!(name in vars)) throw new Error(`${path.relative(REPO_ROOT, file)}: unknown placeholder ${all}`);
+    return vars[name];
+  });
+}
+
+// The unprivileged user Apache switches to when started as root.
+function apacheUser() {
+  for (const u of ['www-data', 'nobody']) {
+    try { execFileSync('id', ['-u', u], { stdio: 'ignore' }); return u; } catch (_) { /* next */ }
+  }
+  return null;
+}
+function apacheGroup(user) {
+  try { return execFileSync('id', ['-gn', user], { encoding: 'utf8' }).trim(); } catch (_) { return user; }
+}
+
+// Bytes for the web server's own body limit (above the responder's).
+function bodyLimitBytes(maxBody) {
+  const c = clientMaxBody(maxBody);
+  return c === '100m' ? 100 * 1024 * 1024 : Number(c);
+}
+
+// FcgidInitialEnv lines: mod_fcgid gives its children a clean environment.
+function fcgidEnvLines(env, names) {
+  const q = (s) => `"${String(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  return names.filter((n) => env[n] !== undefined && env[n] !== '')
+    .map((n) => `FcgidInitialEnv ${n} ${q(env[n])}`).join('\n');
+}
+
+// Environment variables the responders need when a web server starts them
+// (the stack's own plus whatever the test passed in opts.env).
+function responderEnvNames(env, extra) {
+  const base = ['REDIS_URL', 'AIPROXY_REDIS_PREFIX', 'AIPROXY_HOME', 'AIPROXY_MAX_BODY',
+    'AIPROXY_LOG_LEVEL', 'ADMIN_API_KEY', 'ASAN_OPTIONS', 'UBSAN_OPTIONS', 'LSAN_OPTIONS', 'PATH'];
+  return [...new Set([...base, ...Object.keys(extra || {})])].filter((n) => env[n] !== undefined);
+}
+
+// opts: {runDir, port, fcgiSocket, configPath, binDir, workers, threads,
+//        maxBody, env (the responders' environment), extraEnv (test's env)}.
+function frontendSpec(kind, o) {
+  const listen = `127.0.0.1:${o.port}`;
+  if (kind === 'nginx') {
+    const conf = renderNginxConf({
+      runDir: o.runDir, listen, fcgiSocket: o.fcgiSocket, nginxWorkers: 1,
+      // below the responder thread count (see the template's comment)
+      keepalive: Math.max(1, Math.floor((o.workers * o.threads) / 2)),
+      maxBody: o.maxBody,
+    });
+    const confPath = path.join(o.runDir, 'nginx.conf');
+    fs.writeFileSync(confPath, conf);
+    return { name: 'nginx', cmd: nginxBin(), spawnsResponders: false, logs: ['nginx', 'nginx-error'],
+      args: ['-p', o.runDir, '-e', path.join(o.runDir, 'nginx-error.log'), '-c', confPath, '-g', 'daemon off;'] };
+  }
+  if (kind === 'apache' || kind === 'apache-fcgid') {
+    let userLines = '';
+    if (isRoot()) {
+      const u = apacheUser();
+      if (!u) throw new Error('apache as root needs an unprivileged user (www-data or nobody)');
+      userLines = `User ${u}\nGroup ${apacheGroup(u)}`;
+    }
+    const fcgid = kind === 'apache-fcgid';
+    const vars = {
+      RUN_DIR: o.runDir, LISTEN: listen, USER_LINES: userLines, MODULES_DIR: APACHE_MODULES,
+      CLIENT_MAX_BODY: String(bodyLimitBytes(o.maxBody)),
+    };
+    if (fcgid) {
+      Object.assign(vars, {
+        FCGI_BIN: path.join(o.binDir, 'aiproxy-fcgi'), CONFIG: o.configPath,
+        FCGID_MAX_PROCS: String(Math.max(2, o.workers * o.threads)),
+        FCGID_ENV: fcgidEnvLines(o.env, responderEnvNames(o.env, o.extraEnv)),
+      });
+    } else {
+      vars.FCGI_SOCKET = o.fcgiSocket;
+    }
+    const tpl = path.join(REPO_ROOT, 'conf', 'apache', fcgid ? 'aiproxy-fcgid.conf.in' : 'aiproxy-proxy-fcgi.conf.in');
+    const confPath = path.join(o.runDir, 'apache.conf');
+    fs.writeFileSync(confPath, renderTemplate(tpl, vars));
+    return { name: 'apache', cmd: apacheBin(), spawnsResponders: fcgid, logs: ['apache', 'apache-error'],
+      args: ['-d', o.runDir, '-f', confPath, '-DFOREGROUND'] };
+  }
+  if (kind === 'lighttpd' || kind === 'lighttpd-spawn') {
+    const spawn = kind === 'lighttpd-spawn';
+    const q = (s) => `"${String(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+    let server;
+    if (spawn) {
+      // max-procs processes of -t threads each; lighttpd restarts one that dies.
+      const env = responderEnvNames(o.env, o.extraEnv).filter((n) => n !== 'PATH')
+        .map((n) => `        ${q(n)} => ${q(o.env[n])},`).join('\n');
+      server = [
+        `    "bin-path" => ${q(`${path.join(o.binDir, 'aiproxy-fcgi')} -c ${o.configPath} -w 0 -t ${o.threads}`)},`,
+        `    "socket" => ${q(path.join(o.runDir, 'spawn.sock'))},`,
+        `    "max-procs" => ${Math.max(1, o.workers)},`,
+        `    "bin-environment" => (\n${env}\n    ),`,
+      ].join('\n');
+    } else {
+      server = `    "socket" => ${q(o.fcgiSocket)},`;
+    }
+    const kb = Math.ceil(bodyLimitBytes(o.maxBody) / 1024);
+    const conf = renderTemplate(path.join(REPO_ROOT, 'conf', 'lighttpd', 'aiproxy.conf.in'), {
+      RUN_DIR: o.runDir, BIND: '127.0.0.1', PORT: String(o.port), MAX_REQUEST_KB: String(kb),
+      FASTCGI_SERVER: server,
+    });
+    const confPath = path.join(o.runDir, 'lighttpd.conf');
+    fs.writeFileSync(confPath, conf);
+    return { name: 'lighttpd', cmd: lighttpdBin(), spawnsResponders: spawn, logs: ['lighttpd', 'lighttpd-error'],
+      args: ['-D', '-f', confPath] };
+  }
+  throw new Error(`startStack: unknown webserver '${kind}' (one of ${WEBSERVERS.join(', ')})`);
+}
+
+module.exports = { WEBSERVERS, frontendSpec, renderTemplate, parseSize };
