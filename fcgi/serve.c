@@ -6,6 +6,7 @@
 #include "fcgi/handlers.h"
 #include "fcgi/http.h"
 #include "fcgi/route.h"
+#include "shared/buf.h"
 #include "shared/log.h"
 
 #include <errno.h>
@@ -118,6 +119,36 @@ static int serve__target(http_req_t *req)
     return req->path ? 0 : -ENOMEM;
 }
 
+/* A body of unknown length (no CONTENT_LENGTH: every GET, and chunked
+ * uploads): read to EOF into a buffer that grows with what arrives, so a
+ * bodiless request costs nothing and a long one stops at the cap. */
+static int serve__body_to_eof(http_req_t *req, size_t max)
+{
+    char chunk[16384];
+    buf_t b;
+    int n, rc = 0;
+
+    buf_init(&b, max);
+    while ((n = FCGX_GetStr(chunk, (int)sizeof(chunk), req->fcgx->in)) > 0) {
+        if ((rc = buf_append(&b, chunk, (size_t)n)) < 0) {
+            rc = rc == -ENOSPC ? -EFBIG : rc;
+            goto out;
+        }
+    }
+    if (b.len) {
+        req->body_len = b.len;
+        req->body = buf_detach(&b);
+        if (!req->body || arena_own_malloc(req->arena, (void *)req->body) < 0) {
+            req->body = "";
+            req->body_len = 0;
+            rc = -ENOMEM;
+        }
+    }
+out:
+    buf_free(&b);
+    return rc;
+}
+
 /* Reads the body: CONTENT_LENGTH bytes, or up to EOF when absent. Returns 0,
  * -EFBIG past the cap (nothing more is read), -EINVAL for a bad length,
  * -EIO when the body ends early, -ENOMEM. */
@@ -140,7 +171,7 @@ static int serve__body(http_req_t *req, size_t max)
             return -EFBIG;
         want = (size_t)v;
     } else {
-        want = max + 1;   /* to EOF: one byte more than allowed tells "too big" */
+        return serve__body_to_eof(req, max);
     }
     if (want == 0)
         return 0;
@@ -154,10 +185,8 @@ static int serve__body(http_req_t *req, size_t max)
             break;
         got += (size_t)n;
     }
-    if (cl && *cl && got < want)
+    if (got < want)
         return -EIO;
-    if (got > max)
-        return -EFBIG;
     p[got] = '\0';
     req->body = p;
     req->body_len = got;

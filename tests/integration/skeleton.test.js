@@ -318,6 +318,23 @@ describe('skeleton: body limit', () => {
     });
     assert.equal(ok.choices[0].message.content, 'small is fine');
   });
+
+  test('a chunked body (no Content-Length) is read to its end, and capped the same way', async () => {
+    const chunked = { 'transfer-encoding': 'chunked' };
+    const big = { model: 'helper', messages: [{ role: 'user', content: 'x'.repeat(20000) }] };
+    let r = await h.request(`${stack.url}/v1/chat/completions`, { method: 'POST', body: big, headers: chunked });
+    h.assertOpenAIError(assert, r, 413, { type: 'invalid_request_error' });
+    const before = up.requests.length;
+    up.enqueue({ json: h.completion({ content: 'chunked is fine' }) });
+    r = await h.request(`${stack.url}/v1/chat/completions`, {
+      method: 'POST', headers: chunked,
+      body: { model: 'helper', messages: [{ role: 'user', content: 'short and chunked' }] },
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.choices[0].message.content, 'chunked is fine');
+    assert.equal(up.requests.length, before + 1);
+    assert.equal(up.requests.at(-1).body.messages.at(-1).content, 'short and chunked');
+  });
 });
 
 describe('skeleton: Redis down', () => {
