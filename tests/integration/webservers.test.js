@@ -1,0 +1,210 @@
+'use strict';
+// Issue 8: the same representative suite behind every web server aiproxy
+// ships a config for (conf/nginx, conf/apache, conf/lighttpd), each started
+// from its template by startStack({webserver}): models and a completion
+// through the openai client with a Bearer key, a tool loop through the broker
+// and mcp-demo, streaming that reaches the client chunk by chunk, OpenAI-shaped
+// 400/401/404/405/413, and a client hang-up that closes the upstream transfer.
+// Then the responder pool under load: SIGKILL one worker, only its requests
+// fail, a new worker appears and serves.
+const { describe, test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('./lib');
+
+const KEY = 'sk-webserver-static-1';
+const MAX_BODY = 4096;
+
+const CONFIG = `
+backends:
+  fake: {kind: openai, base_url: \${UPSTREAM_URL}, api_key: sk-upstream, timeout: 30}
+mcp_servers:
+  demo: {transport: stdio, command: \${MCP_DEMO}}
+assistants:
+  - {name: helper, backend: fake, model: up-model-1}
+  - {name: tooly, backend: fake, model: up-model-2, mcp_servers: [demo]}
+proxy_api_keys:
+  - ${KEY}
+`;
+
+const USER = [{ role: 'user', content: 'hello' }];
+const AUTH = { authorization: `Bearer ${KEY}` };
+
+// The upstream asks for add(2,3) (found by name suffix among the tools it was
+// offered), then answers with what the tool returned.
+const toolScript = (streaming) => (rec) => {
+  const add = (rec.body.tools || []).map((t) => t.function.name).find((n) => n.endsWith('add'));
+  const results = rec.body.messages.filter((m) => m.role === 'tool');
+  if (results.length === 0) {
+    if (!add) return { status: 400, json: h.errorBody('no add tool offered') };
+    const calls = [{ name: add, arguments: { a: 2, b: 3 } }];
+    return streaming ? { sse: h.toolCallChunks(calls) } : { json: h.completion({ tool_calls: calls }) };
+  }
+  const c = results[0].content;
+  const answer = `sum=${/\b5\b/.test(typeof c === 'string' ? c : JSON.stringify(c)) ? 5 : '?'}`;
+  return streaming ? { sse: h.textChunks(['sum=', answer.slice(4)]) } : { json: h.completion({ content: answer }) };
+};
+
+for (const webserver of h.WEBSERVERS) {
+  describe(`behind ${webserver}`, () => {
+    let up;
+    let stack;
+    let client;
+    const url = () => `${stack.baseURL}/chat/completions`;
+    const post = (body, headers = AUTH) => h.request(url(), { method: 'POST', headers, body });
+
+    before(async () => {
+      up = await h.fakeUpstream();
+      stack = await h.startStack({ config: CONFIG, upstream: up, webserver, workers: 2, threads: 3,
+                                   env: { AIPROXY_MAX_BODY: String(MAX_BODY) } });
+      client = stack.openai({ apiKey: KEY });
+    });
+    after(async () => {
+      if (stack) await stack.stop();
+      if (up) await up.close();
+    });
+
+    test('the Bearer key reaches the responder: models listed with it, 401 without', async () => {
+      const list = await client.models.list();
+      assert.deepEqual(list.data.map((m) => m.id).sort(), ['helper', 'tooly']);
+      const r = await h.request(`${stack.url}/v1/models`);
+      h.assertOpenAIError(assert, r, 401, { type: 'authentication_error' });
+      const bad = await h.request(`${stack.url}/v1/models`, { headers: { authorization: 'Bearer sk-wrong' } });
+      h.assertOpenAIError(assert, bad, 401, { type: 'authentication_error' });
+    });
+
+    test('a completion through the openai client', async () => {
+      up.enqueue({ json: h.completion({ content: `hello from behind ${webserver}` }) });
+      const res = await client.chat.completions.create({ model: 'helper', messages: USER });
+      assert.equal(res.choices[0].message.content, `hello from behind ${webserver}`);
+      assert.equal(res.model, 'helper');
+      assert.equal(up.requests.at(-1).body.model, 'up-model-1');
+    });
+
+    test('a tool loop through the broker and mcp-demo, plain and streamed', async () => {
+      up.handle(toolScript(false));
+      try {
+        const res = await client.chat.completions.create({ model: 'tooly', messages: USER });
+        assert.equal(res.choices[0].message.content, 'sum=5');
+      } finally { up.handle(null); }
+      up.handle(toolScript(true));
+      try {
+        const s = await h.sseRequest(url(), { model: 'tooly', messages: USER, stream: true },
+          { headers: AUTH });
+        assert.equal(s.status, 200, s.text);
+        assert.ok(s.done, 'the stream ends with [DONE]');
+        assert.equal(h.contentOf(s), 'sum=5');
+      } finally { up.handle(null); }
+    });
+
+    test('each streamed chunk reaches the client before the upstream sends the next one', async () => {
+      const parts = ['first', ' second', ' third', ' fourth'];
+      up.enqueue({ sse: h.textChunks(parts), delayMs: 150 });
+      const before = up.requests.length;
+      const s = await h.sseRequest(url(), { model: 'helper', messages: USER, stream: true }, { headers: AUTH });
+      assert.equal(s.status, 200, s.text);
+      assert.match(s.headers['content-type'] || '', /text\/event-stream/);
+      assert.ok(s.done);
+      assert.equal(h.contentOf(s), parts.join(''));
+      const rec = up.requests[before];
+      // rec.sent[i]: when the upstream wrote event i (0 = role chunk); same clock.
+      const first = s.events.find((e) => e.json && e.json.choices[0]?.delta?.content);
+      assert.ok(first.at < rec.sent[2],
+                `first content arrived ${(first.at - rec.sent[1]).toFixed(1)} ms after the upstream sent ` +
+                `it, after the upstream had already sent the next one: ${webserver} buffers`);
+      assert.ok(first.at < rec.finishedAt, 'content arrived before the upstream finished');
+    });
+
+    test('errors keep their OpenAI shape: 400, 404, 405, 413', async () => {
+      let r = await post({ model: 'helper' });
+      const e = h.assertOpenAIError(assert, r, 400, { type: 'invalid_request_error' });
+      assert.match(e.message, /messages/);
+      r = await post({ model: 'no-such-assistant', messages: USER });
+      h.assertOpenAIError(assert, r, 404, { type: 'invalid_request_error' });
+      r = await h.request(`${stack.url}/v1/nothing-here`, { headers: AUTH });
+      h.assertOpenAIError(assert, r, 404, { type: 'invalid_request_error' });
+      r = await h.request(url(), { headers: AUTH });
+      h.assertOpenAIError(assert, r, 405, { type: 'invalid_request_error' });
+      r = await h.request(`${stack.url}/v1/models`, { method: 'DELETE', headers: AUTH });
+      h.assertOpenAIError(assert, r, 405, { type: 'invalid_request_error' });
+      const seen = up.requests.length;
+      r = await post({ model: 'helper', messages: [{ role: 'user', content: 'x'.repeat(MAX_BODY * 5) }] });
+      h.assertOpenAIError(assert, r, 413, { type: 'invalid_request_error' });
+      assert.equal(up.requests.length, seen, 'no error reached the upstream');
+      up.enqueue({ json: h.completion({ content: 'still serving' }) });
+      const ok = await client.chat.completions.create({ model: 'helper', messages: USER });
+      assert.equal(ok.choices[0].message.content, 'still serving');
+    });
+
+    test('a client that hangs up mid-stream closes the upstream transfer', async () => {
+      const parts = Array.from({ length: 100 }, (_, i) => `p${i} `);
+      up.enqueue({ sse: h.textChunks(parts), delayMs: 100 });
+      const before = up.requests.length;
+      const s = await h.sseRequest(url(), { model: 'helper', messages: USER, stream: true },
+        { headers: AUTH, stopWhen: (ev) => !!(ev.json && ev.json.choices[0]?.delta?.content) });
+      assert.ok(s.stopped, 'we hung up after the first content chunk');
+      const rec = up.requests[before];
+      await up.waitClosed(rec, 15000);
+      assert.ok(rec.aborted, 'the upstream connection closed before the answer was complete');
+      assert.ok(rec.sent.length < parts.length, 'the upstream did not have to send everything');
+      up.enqueue({ json: h.completion({ content: 'next one works' }) });
+      const res = await client.chat.completions.create({ model: 'helper', messages: USER });
+      assert.equal(res.choices[0].message.content, 'next one works');
+    });
+  });
+}
+
+describe('responder pool: a worker killed under load', () => {
+  const WORKERS = 2;
+  const THREADS = 2;
+  let up;
+  let stack;
+  before(async () => {
+    up = await h.fakeUpstream();
+    stack = await h.startStack({ config: CONFIG, upstream: up, broker: false,
+                                 workers: WORKERS, threads: THREADS });
+  });
+  after(async () => {
+    if (stack) await stack.stop();
+    if (up) await up.close();
+  });
+
+  test('only the requests the worker held fail; a new worker replaces it and serves', async () => {
+    const workers = stack.responderPids();
+    assert.equal(workers.length, WORKERS, `workers: ${workers}`);
+    // As many slow streams as the pool has threads: every thread holds one,
+    // so each worker holds exactly THREADS of them.
+    const n = WORKERS * THREADS;
+    const parts = Array.from({ length: 40 }, (_, i) => `c${i} `);
+    for (let i = 0; i < n; i++) up.enqueue({ sse: h.textChunks(parts), delayMs: 100 });
+    const counts = new Array(n).fill(0);
+    const streams = counts.map((_, i) => h.sseRequest(`${stack.baseURL}/chat/completions`,
+      { model: 'helper', messages: USER, stream: true },
+      { headers: AUTH,
+        stopWhen: (ev) => { if (ev.json && ev.json.choices[0]?.delta?.content) counts[i]++; return false; } })
+      .then((s) => ({ ok: s.status === 200 && s.done && h.contentOf(s) === parts.join(''), s }),
+            (err) => ({ ok: false, err })));
+    // Every stream under way for a while (the pool restarts a slot at most
+    // once per second; these workers started before the streams did).
+    await h.waitFor(() => counts.every((c) => c >= 10),
+                    { timeoutMs: 20000, what: `${n} streams to be under way` });
+    const victim = workers[0];
+    process.kill(victim, 'SIGKILL');
+    const replaced = await h.waitFor(() => {
+      const now = stack.responderPids();
+      return now.length === WORKERS && !now.includes(victim) && now;
+    }, { timeoutMs: 1000, what: 'the pool to replace the killed worker within a second' });
+    assert.ok(replaced.includes(workers[1]), 'the other worker was left alone');
+    const results = await Promise.all(streams);
+    const failed = results.filter((r) => !r.ok).length;
+    assert.equal(failed, THREADS,
+                 `exactly the ${THREADS} streams the killed worker held fail; ` +
+                 `results: ${results.map((r) => (r.ok ? 'ok' : 'failed')).join(', ')}`);
+    assert.match(stack.logs('fcgi'), new RegExp(`worker ${victim} killed by signal 9; replacing it`));
+    // New requests are served, by either worker.
+    for (let i = 0; i < n; i++) {
+      up.enqueue({ json: h.completion({ content: `after ${i}` }) });
+      const res = await stack.openai({ apiKey: KEY }).chat.completions.create({ model: 'helper', messages: USER });
+      assert.equal(res.choices[0].message.content, `after ${i}`);
+    }
+  });
+});
