@@ -123,7 +123,7 @@ fs.writeFileSync(wrkLua, WRK_LUA);
 // wrk -c32 POSTing a chat completion to url; resolves {rps, p50_us, p99_us, ...}.
 async function wrk(url, { model = 'bench', key = '', conns = 32, secs = WRK_SECS } = {}) {
   const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }] });
-  const r = await run('wrk', ['-t2', `-c${conns}`, `-d${secs}s`, '--timeout', '10s', '-s', wrkLua, url],
+  const r = await run('wrk', [`-t${conns > 1 ? 2 : 1}`, `-c${conns}`, `-d${secs}s`, '--timeout', '10s', '-s', wrkLua, url],
                       { env: { BENCH_BODY: body, BENCH_KEY: key } });
   const j = lastJson(r.stdout, 'BENCHJSON ');
   if (r.code !== 0 || !j) throw new Error(`wrk ${url} failed (${r.code}): ${r.stdout}${r.stderr}`);
@@ -149,7 +149,13 @@ async function figPass(up, stack) {
   await wrk(`${stack.baseURL}/chat/completions`, { secs: 1 });
   const direct = await wrk(`${up.url}/chat/completions`);
   const proxied = await wrk(`${stack.baseURL}/chat/completions`);
+  // one connection: the latency a request adds when nothing queues
+  const direct1 = await wrk(`${up.url}/chat/completions`, { conns: 1, secs: 3 });
+  const proxied1 = await wrk(`${stack.baseURL}/chat/completions`, { conns: 1, secs: 3 });
   results.pass = {
+    one_connection: { direct: direct1, proxied: proxied1,
+                      added_p50_us: proxied1.p50_us - direct1.p50_us,
+                      added_p99_us: proxied1.p99_us - direct1.p99_us },
     responders: `-w ${PASS_WORKERS} -t ${PASS_THREADS}`, nginx_workers: NGINX_WORKERS,
     direct, proxied,
     rps_ratio: proxied.rps / direct.rps,
@@ -202,6 +208,16 @@ function req(agent, url, { method = 'GET', headers = {}, body } = {}) {
     r.on('error', reject);
     if (body) r.end(body); else r.end();
   });
+}
+
+// Several wrk runs of one target as one: rps over the summed time, the
+// median of the runs' percentiles.
+function combine(runs) {
+  const med = (k) => pctOf(runs.map((r) => r[k]), 0.5);
+  const reqs = runs.reduce((a, r) => a + r.requests, 0);
+  const dur = runs.reduce((a, r) => a + r.duration_us, 0);
+  return { runs: runs.length, requests: reqs, duration_us: dur, rps: reqs / (dur / 1e6),
+           p50_us: med('p50_us'), p99_us: med('p99_us') };
 }
 
 const pctOf = (v, p) => { const s = [...v].sort((a, b) => a - b); return s[Math.floor((s.length - 1) * p)]; };
@@ -283,13 +299,30 @@ async function figAuth(up, open) {
       const r = await req(undefined, `${s.baseURL}/models`);
       if (r.status !== 401) problems.push(`auth stack answered ${r.status} without a key`);
     }
-    await wrk(`${sStatic.baseURL}/chat/completions`, { secs: 1, key });   // warm, and the cache
+    await wrk(`${open.baseURL}/chat/completions`, { secs: 1 });           // warm every stack
+    await wrk(`${sStatic.baseURL}/chat/completions`, { secs: 1, key });   // and the probe cache
     await wrk(`${sApiman.baseURL}/chat/completions`, { secs: 1, key });
     const probesWarm = gw.probes;
-    const none = await wrk(`${open.baseURL}/chat/completions`);
-    const stat = await wrk(`${sStatic.baseURL}/chat/completions`, { key });
-    const apiman = await wrk(`${sApiman.baseURL}/chat/completions`, { key });
+    // The three are measured in interleaved rounds (none, static, apiman, none, …)
+    // so that a burst of noise on the shared machine falls on all of them.
+    const targets = [['none', open, ''], ['static', sStatic, key], ['apiman', sApiman, key]];
+    const rounds = async (opts, n) => {
+      const got = { none: [], static: [], apiman: [] };
+      for (let r = 0; r < n; r++) {
+        for (const [name, s, k] of targets) got[name].push(await wrk(`${s.baseURL}/chat/completions`, { ...opts, key: k }));
+      }
+      return Object.fromEntries(Object.entries(got).map(([name, v]) => [name, combine(v)]));
+    };
+    const many = await rounds({ secs: Math.max(1, Math.round(WRK_SECS / 2)) }, 3);
+    const single = await rounds({ conns: 1, secs: 1 }, 3);
+    const none = many.none;
+    const stat = many.static;
+    const apiman = many.apiman;
     results.auth = {
+      rounds: 3,
+      one_connection: { ...single,
+                        static_added_p50_us: single.static.p50_us - single.none.p50_us,
+                        apiman_added_p50_us: single.apiman.p50_us - single.none.p50_us },
       none, static: stat, apiman, gateway_probes_during_run: gw.probes - probesWarm,
       static_added_p50_us: stat.p50_us - none.p50_us, apiman_added_p50_us: apiman.p50_us - none.p50_us,
       static_rps_ratio: stat.rps / none.rps, apiman_rps_ratio: apiman.rps / none.rps,
@@ -357,6 +390,9 @@ function table() {
         `x${p.rps_ratio.toFixed(2)}`, '>= 10000');
     row('', 'p50 latency', us(p.direct.p50_us), us(p.proxied.p50_us), sgn(p.added_p50_us), '');
     row('', 'p99 latency', us(p.direct.p99_us), us(p.proxied.p99_us), sgn(p.added_p99_us), '< +1 ms');
+    const o = p.one_connection;
+    row('1b same, 1 connection', 'p50 latency', us(o.direct.p50_us), us(o.proxied.p50_us), sgn(o.added_p50_us), '');
+    row('', 'p99 latency', us(o.direct.p99_us), us(o.proxied.p99_us), sgn(o.added_p99_us), '');
   }
   const t = results.tools;
   if (t) {
@@ -376,10 +412,13 @@ function table() {
   }
   const a = results.auth;
   if (a) {
-    row('5 auth, static key', 'p50 (base: no auth)', us(a.none.p50_us), us(a.static.p50_us), sgn(a.static_added_p50_us), '< +50 µs');
+    row(`5 auth, static key (${a.rounds} rounds)`, 'p50 (base: no auth)', us(a.none.p50_us), us(a.static.p50_us), sgn(a.static_added_p50_us), '< +50 µs');
     row('', 'requests/s', a.none.rps.toFixed(0), a.static.rps.toFixed(0), `x${a.static_rps_ratio.toFixed(2)}`, '');
-    row('5 auth, apiman probe (warm)', 'p50 (base: no auth)', us(a.none.p50_us), us(a.apiman.p50_us), sgn(a.apiman_added_p50_us), '< +50 µs');
+    row(`5 auth, apiman probe, warm (${a.rounds} rounds)`, 'p50 (base: no auth)', us(a.none.p50_us), us(a.apiman.p50_us), sgn(a.apiman_added_p50_us), '< +50 µs');
     row('', 'requests/s', a.none.rps.toFixed(0), a.apiman.rps.toFixed(0), `x${a.apiman_rps_ratio.toFixed(2)}`, '');
+    const o = a.one_connection;
+    row('5b auth, 1 connection, static', 'p50 (base: no auth)', us(o.none.p50_us), us(o.static.p50_us), sgn(o.static_added_p50_us), '< +50 µs');
+    row('5b auth, 1 connection, apiman', 'p50 (base: no auth)', us(o.none.p50_us), us(o.apiman.p50_us), sgn(o.apiman_added_p50_us), '< +50 µs');
   }
   const m = results.hold;
   if (m) {
