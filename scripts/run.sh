@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # run.sh — `make run`: aiproxy in the foreground on AIPROXY_LISTEN
 # (default 127.0.0.1:8000): a private Redis on a unix socket under ./run
-# (unless REDIS_URL is set), mcp-broker, the FastCGI responders and nginx from
-# conf/nginx/aiproxy.conf.in. Ctrl-C / SIGTERM stops everything it started.
+# (unless REDIS_URL is set), mcp-broker, the FastCGI responders and a web
+# server in front: AIPROXY_WEBSERVER=nginx (default, conf/nginx/aiproxy.conf.in),
+# apache (conf/apache/aiproxy-proxy-fcgi.conf.in) or lighttpd
+# (conf/lighttpd/aiproxy.conf.in). Ctrl-C / SIGTERM stops everything it started.
 #
-# Environment: AIPROXY_CONFIG (else ./config.yaml, else conf/config.example.yaml),
+# Environment: AIPROXY_WEBSERVER, AIPROXY_CONFIG (else ./config.yaml, else conf/config.example.yaml),
 # AIPROXY_LISTEN, REDIS_URL, AIPROXY_BIN_DIR (default build/bin),
 # AIPROXY_WORKERS (default nproc), AIPROXY_THREADS (default 64), AIPROXY_MAX_BODY.
 set -euo pipefail
@@ -27,7 +29,17 @@ case "$CONFIG" in /*) ;; *) CONFIG="$ROOT/$CONFIG" ;; esac
 for b in aiproxy-fcgi mcp-broker; do
     [ -x "$BIN_DIR/$b" ] || { echo "run.sh: $BIN_DIR/$b missing: run make" >&2; exit 1; }
 done
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+WEBSERVER=${AIPROXY_WEBSERVER:-nginx}
+case "$WEBSERVER" in
+    nginx) WEB_BIN=$(command -v nginx || echo /usr/sbin/nginx) ;;
+    apache) WEB_BIN=$(command -v apache2 || echo /usr/sbin/apache2) ;;
+    lighttpd) WEB_BIN=$(command -v lighttpd || echo /usr/sbin/lighttpd) ;;
+    *) echo "run.sh: AIPROXY_WEBSERVER must be nginx, apache or lighttpd (got '$WEBSERVER')" >&2; exit 1 ;;
+esac
+[ -x "$WEB_BIN" ] || { echo "run.sh: $WEBSERVER not installed ($WEB_BIN): run make deps" >&2; exit 1; }
+[[ "$LISTEN" =~ ^(.+):([0-9]+)$ ]] || { echo "run.sh: AIPROXY_LISTEN must be HOST:PORT (got '$LISTEN')" >&2; exit 1; }
+LISTEN_HOST=${BASH_REMATCH[1]}
+LISTEN_PORT=${BASH_REMATCH[2]}
 
 mkdir -p "$RUN_DIR/nginx-tmp"
 pids=()      # everything we started, in start order
@@ -97,28 +109,61 @@ started $! mcp-broker
 "$BIN_DIR/aiproxy-fcgi" -c "$CONFIG" -s "unix:$RUN_DIR/fcgi.sock" -w "$WORKERS" -t "$THREADS" &
 started $! aiproxy-fcgi
 
-# nginx's body limit: above the responder's, so clients get aiproxy's 413.
-client_max_body=100m
+# The web server's body limit: above the responder's, so clients get aiproxy's 413.
+client_max_body=104857600
 if [[ "${AIPROXY_MAX_BODY:-}" =~ ^([0-9]+)([kKmMgG]?)[bB]?$ ]]; then
     n=${BASH_REMATCH[1]}
     case "${BASH_REMATCH[2]}" in k|K) n=$((n * 1024)) ;; m|M) n=$((n * 1048576)) ;; g|G) n=$((n * 1073741824)) ;; esac
     client_max_body=$((n * 2 + 1048576))
 fi
-nginx_workers=$(nproc)
-keepalive=$(( WORKERS * THREADS / (2 * nginx_workers) ))
-[ "$keepalive" -ge 1 ] || keepalive=1
-user_line=""
-[ "$(id -u)" = 0 ] && user_line="user root;"
-sed -e "s|@@RUN_DIR@@|$RUN_DIR|g" -e "s|@@LISTEN@@|$LISTEN|g" \
-    -e "s|@@FCGI_SOCKET@@|$RUN_DIR/fcgi.sock|g" -e "s|@@NGINX_WORKERS@@|$nginx_workers|g" \
-    -e "s|@@KEEPALIVE@@|$keepalive|g" -e "s|@@CLIENT_MAX_BODY@@|$client_max_body|g" \
-    -e "s|@@USER_LINE@@|$user_line|g" \
-    conf/nginx/aiproxy.conf.in > "$RUN_DIR/nginx.conf"
-if grep -q '@@' "$RUN_DIR/nginx.conf"; then
-    echo "run.sh: unreplaced placeholder in $RUN_DIR/nginx.conf" >&2; exit 1
-fi
-"$NGINX" -p "$RUN_DIR" -e "$RUN_DIR/nginx-error.log" -c "$RUN_DIR/nginx.conf" -g 'daemon off;' &
-started $! nginx
+
+# render TEMPLATE OUT NAME=VALUE...: replaces each @@NAME@@; fails on a leftover.
+render() {
+    local tpl=$1 out=$2 kv args=()
+    shift 2
+    for kv in "$@"; do args+=(-e "s|@@${kv%%=*}@@|${kv#*=}|g"); done
+    sed "${args[@]}" "$tpl" > "$out"
+    if grep -q '@@' "$out"; then
+        echo "run.sh: unreplaced placeholder in $out" >&2; exit 1
+    fi
+}
+
+case "$WEBSERVER" in
+nginx)
+    nginx_workers=$(nproc)
+    keepalive=$(( WORKERS * THREADS / (2 * nginx_workers) ))
+    [ "$keepalive" -ge 1 ] || keepalive=1
+    user_line=""
+    [ "$(id -u)" = 0 ] && user_line="user root;"
+    render conf/nginx/aiproxy.conf.in "$RUN_DIR/nginx.conf" "RUN_DIR=$RUN_DIR" "LISTEN=$LISTEN" \
+        "FCGI_SOCKET=$RUN_DIR/fcgi.sock" "NGINX_WORKERS=$nginx_workers" "KEEPALIVE=$keepalive" \
+        "CLIENT_MAX_BODY=$client_max_body" "USER_LINE=$user_line"
+    "$WEB_BIN" -p "$RUN_DIR" -e "$RUN_DIR/nginx-error.log" -c "$RUN_DIR/nginx.conf" -g 'daemon off;' &
+    started $! nginx
+    ;;
+apache)
+    # As root Apache serves from www-data (it refuses root): let it reach the socket.
+    user_lines=""
+    if [ "$(id -u)" = 0 ]; then
+        user_lines="User www-data\nGroup www-data"
+        chmod 755 "$RUN_DIR"
+        for _ in $(seq 100); do [ -S "$RUN_DIR/fcgi.sock" ] && break; alive_or_die; sleep 0.1; done
+        chmod 777 "$RUN_DIR/fcgi.sock"
+    fi
+    render conf/apache/aiproxy-proxy-fcgi.conf.in "$RUN_DIR/apache.conf" "RUN_DIR=$RUN_DIR" \
+        "LISTEN=$LISTEN" "FCGI_SOCKET=$RUN_DIR/fcgi.sock" "MODULES_DIR=/usr/lib/apache2/modules" \
+        "CLIENT_MAX_BODY=$client_max_body" "USER_LINES=$user_lines"
+    "$WEB_BIN" -d "$RUN_DIR" -f "$RUN_DIR/apache.conf" -DFOREGROUND &
+    started $! apache2
+    ;;
+lighttpd)
+    render conf/lighttpd/aiproxy.conf.in "$RUN_DIR/lighttpd.conf" "RUN_DIR=$RUN_DIR" \
+        "BIND=$LISTEN_HOST" "PORT=$LISTEN_PORT" "MAX_REQUEST_KB=$(( (client_max_body + 1023) / 1024 ))" \
+        "FASTCGI_SERVER=    \"socket\" => \"$RUN_DIR/fcgi.sock\","
+    "$WEB_BIN" -D -f "$RUN_DIR/lighttpd.conf" &
+    started $! lighttpd
+    ;;
+esac
 
 URL="http://$LISTEN"
 ok=0
@@ -130,14 +175,14 @@ for _ in $(seq 300); do
     sleep 0.1
 done
 if [ "$ok" != 1 ]; then
-    echo "run.sh: $URL/health did not answer 200 within 30 s (nginx log: $RUN_DIR/nginx-error.log)" >&2
+    echo "run.sh: $URL/health did not answer 200 within 30 s ($WEBSERVER log: $RUN_DIR/$WEBSERVER-error.log)" >&2
     exit 1
 fi
 
 first=$(curl -s --max-time 2 "$URL/v1/models" | grep -o '"id":"[^"]*"' | head -1 | cut -d'"' -f4 || true)
 cat <<MSG
 
-aiproxy is up at $URL   (config: $CONFIG, Redis: $REDIS_URL)
+aiproxy is up at $URL behind $WEBSERVER   (config: $CONFIG, Redis: $REDIS_URL)
   curl $URL/v1/models
   curl $URL/v1/chat/completions -H 'Content-Type: application/json' \\
        -d '{"model":"${first:-ASSISTANT}","messages":[{"role":"user","content":"Hello"}]}'
