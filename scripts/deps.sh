@@ -19,7 +19,8 @@ for a in "$@"; do
 done
 
 pkgs=(build-essential pkg-config libfcgi-dev libfcgi-bin libjson-c-dev libcurl4-openssl-dev
-      libyaml-dev libhiredis-dev libuv1-dev libcmocka-dev redis-server apache2 lighttpd curl
+      libyaml-dev libhiredis-dev libuv1-dev libcmocka-dev redis-server apache2 libapache2-mod-fcgid
+      lighttpd curl
       wrk procps)
 
 installed() {
