@@ -165,7 +165,7 @@ async function figPass(up, stack) {
 }
 
 async function figTools(stack) {
-  log('tool round trip: 2000 echo calls through Redis + broker, interleaved with 2000 on a direct stdio session');
+  log(`tool round trip: ${QUICK ? 500 : 2000} echo calls through Redis + broker, interleaved with as many on a direct stdio session`);
   const r = await run(path.join(BIN, 'bench-tools'), [
     '--redis', stack.redisUrl, '--prefix', stack.prefix, '--demo', path.join(BIN, 'mcp-demo'),
     '-n', QUICK ? '500' : '2000']);
