@@ -306,6 +306,9 @@ class Stack {
       if (h.crashed) found.push(`${h.name} (pid ${h.pid}) crashed with ${h.crashed}`);
       if (h.neededKill) found.push(`${h.name} (pid ${h.pid}) ignored SIGTERM for 10 s and was killed`);
     }
+    if (this.strayResponders && this.strayResponders.length) {
+      found.push(`responders ${this.strayResponders.join(', ')} outlived ${this.webserver} by 10 s and were killed`);
+    }
     return found;
   }
 
@@ -315,9 +318,20 @@ class Stack {
   async stop() {
     if (this.stopped) return;
     this.stopped = true;
+    // Responders a web server spawned may outlive it by a moment (draining,
+    // then LeakSanitizer at exit): wait for them before reading the logs.
+    const spawned = this.web && this.web.spawnsResponders ? this.responderPids() : [];
     for (const n of [this.web ? this.web.name : 'nginx', 'fcgi', 'broker', 'redis']) {
       await stopProc(this.procs[n], { timeoutMs: 10000 });
     }
+    const gone = (pid) => {
+      try { return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] === 'Z'; } catch (_) { return true; }
+    };
+    await waitFor(() => spawned.every(gone), { timeoutMs: 10000, what: 'the spawned responders to exit' })
+      .catch(() => {
+        for (const pid of spawned) { try { process.kill(pid, 'SIGKILL'); } catch (_) { /* gone */ } }
+        this.strayResponders = spawned.filter((p) => !gone(p));
+      });
     const found = this.problems();
     if (found.length) {
       throw new Error(`aiproxy stack in ${this.dir} reported problems:\n${found.join('\n\n')}`);
