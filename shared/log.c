@@ -9,15 +9,30 @@
 #include <time.h>
 #include <unistd.h>
 #include <fcntl.h>
+#include <pthread.h>
 
 static const char *log__prog = "aiproxy";
 static int log__level = LOG_LVL_INFO;
 static int log__fd = 2;
+static int log__pid;    /* cached: getpid() is a syscall and we log every request */
 static const char *const log__names[] = { "error", "warn", "info", "debug" };
+
+static void log__after_fork(void)
+{
+    log__pid = (int)getpid();
+}
 
 void log_init(const char *prog, enum log_level level)
 {
     const char *env = getenv("AIPROXY_LOG_LEVEL");
+    static int hooked;
+
+    log__pid = (int)getpid();
+    if (!hooked) {
+        /* workers are forked after log_init: each must show its own pid */
+        pthread_atfork(NULL, NULL, log__after_fork);
+        hooked = 1;
+    }
 
     if (prog)
         log__prog = prog;
@@ -70,7 +85,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     gmtime_r(&ts.tv_sec, &tm);
     n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
     k = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s[%d] %s: ", ts.tv_nsec / 1000000L,
-                 log__prog, (int)getpid(), log__names[level]);
+                 log__prog, log__pid ? log__pid : (int)getpid(), log__names[level]);
     if (k > 0)
         n += (size_t)k;
     va_start(ap, fmt);
