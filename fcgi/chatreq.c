@@ -4,6 +4,7 @@
 #include "fcgi/chatreq.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -105,9 +106,13 @@ static int chatreq__messages(json_object *body, chatreq_err_t *err)
     return 0;
 }
 
+/* A JSON number we can send on: 1e999 parses as infinity, which has no JSON
+ * spelling, so it would turn the upstream request into invalid JSON. */
 static int chatreq__is_number(json_object *v)
 {
-    return json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int);
+    if (json_object_is_type(v, json_type_int))
+        return 1;
+    return json_object_is_type(v, json_type_double) && isfinite(json_object_get_double(v));
 }
 
 static int chatreq__tools(json_object *tools, chatreq_err_t *err)
@@ -158,7 +163,7 @@ int chatreq_validate(json_object *body, chatreq_err_t *err)
     for (i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
         v = chatreq__opt(body, numbers[i]);
         if (v && !chatreq__is_number(v))
-            return chatreq__fail(err, numbers[i], "'%s' must be a number", numbers[i]);
+            return chatreq__fail(err, numbers[i], "'%s' must be a finite number", numbers[i]);
     }
     for (i = 0; i < sizeof(integers) / sizeof(integers[0]); i++) {
         v = chatreq__opt(body, integers[i]);

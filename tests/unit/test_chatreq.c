@@ -55,6 +55,8 @@ static void test_bad_bodies(void **state)
                "messages[0].content[0]");
     expect_bad("{\"model\":\"a\"," MSGS ",\"stream\":\"yes\"}", "stream");
     expect_bad("{\"model\":\"a\"," MSGS ",\"temperature\":\"hot\"}", "temperature");
+    expect_bad("{\"model\":\"a\"," MSGS ",\"temperature\":1e999999}", "temperature");
+    expect_bad("{\"model\":\"a\"," MSGS ",\"top_p\":-1e400}", "top_p");
     expect_bad("{\"model\":\"a\"," MSGS ",\"top_p\":[]}", "top_p");
     expect_bad("{\"model\":\"a\"," MSGS ",\"presence_penalty\":true}", "presence_penalty");
     expect_bad("{\"model\":\"a\"," MSGS ",\"frequency_penalty\":{}}", "frequency_penalty");
