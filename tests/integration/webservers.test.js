@@ -208,3 +208,33 @@ describe('responder pool: a worker killed under load', () => {
     }
   });
 });
+
+describe('lighttpd spawning the responders: one that dies is replaced', () => {
+  let up;
+  let stack;
+  before(async () => {
+    up = await h.fakeUpstream();
+    stack = await h.startStack({ config: CONFIG, upstream: up, broker: false, webserver: 'lighttpd-spawn',
+                                 workers: 2, threads: 2 });
+  });
+  after(async () => {
+    if (stack) await stack.stop();
+    if (up) await up.close();
+  });
+
+  test('SIGKILL one spawned responder: requests keep succeeding, lighttpd starts a new one', async () => {
+    const spawned = stack.responderPids();
+    assert.equal(spawned.length, 2, `spawned: ${spawned}`);
+    process.kill(spawned[0], 'SIGKILL');
+    const client = stack.openai({ apiKey: KEY });
+    for (let i = 0; i < 6; i++) {
+      up.enqueue({ json: h.completion({ content: `served ${i}` }) });
+      const res = await client.chat.completions.create({ model: 'helper', messages: USER });
+      assert.equal(res.choices[0].message.content, `served ${i}`);
+    }
+    await h.waitFor(() => {
+      const now = stack.responderPids();
+      return now.length === 2 && !now.includes(spawned[0]);
+    }, { timeoutMs: 10000, what: 'lighttpd to spawn a replacement responder' });
+  });
+});
