@@ -17,13 +17,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct app {
     uv_loop_t *loop;
     broker_t *broker;
     uv_signal_t sig_term, sig_int, sig_hup;
+    uv_timer_t deadline;      /* bounds a clean shutdown */
+    int stopping;
     const char *log_path;
 } app_t;
+
+/* A clean stop closes sessions (a stdio child gets 2 s, then SIGTERM, then
+ * SIGKILL) and says goodbye to Redis; this bounds the whole of it, so a
+ * peer that never answers cannot keep systemd or make run waiting. */
+#define APP_STOP_DEADLINE_MS 8000
 
 static void app_usage(void)
 {
@@ -70,9 +78,18 @@ static void app_stopped(void *ud)
     app_t *a = ud;
 
     log_info("stopped");
+    uv_close((uv_handle_t *)&a->deadline, app_closed);
     uv_close((uv_handle_t *)&a->sig_term, app_closed);
     uv_close((uv_handle_t *)&a->sig_int, app_closed);
     uv_close((uv_handle_t *)&a->sig_hup, app_closed);
+}
+
+static void app_on_deadline(uv_timer_t *t)
+{
+    (void)t;
+    log_error("stopping took more than %d ms (an MCP session or Redis did not let go): exiting "
+              "without finishing", APP_STOP_DEADLINE_MS);
+    _exit(1);
 }
 
 static void app_on_signal(uv_signal_t *h, int sig)
@@ -84,7 +101,13 @@ static void app_on_signal(uv_signal_t *h, int sig)
             log_error("cannot reopen the log file %s", a->log_path);
         return;
     }
+    if (a->stopping) {
+        log_warn("signal %d while stopping: exiting now", sig);
+        _exit(1);
+    }
+    a->stopping = 1;
     log_info("received signal %d: stopping", sig);
+    uv_timer_start(&a->deadline, app_on_deadline, APP_STOP_DEADLINE_MS, 0);
     broker_stop(a->broker, app_stopped, a);
 }
 
@@ -126,6 +149,7 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto out;
     }
+    uv_timer_init(a.loop, &a.deadline);
     uv_signal_init(a.loop, &a.sig_term);
     uv_signal_init(a.loop, &a.sig_int);
     uv_signal_init(a.loop, &a.sig_hup);
