@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,7 +40,9 @@ static void main__usage(FILE *f)
             "  -w, --workers N    worker processes (default 1; 0 = no master process)\n"
             "  -t, --threads N    threads per worker (default 16)\n"
             "      --log FILE     log there instead of stderr (SIGHUP re-opens it)\n"
-            "      --pidfile FILE write the master's pid there\n");
+            "      --pidfile FILE write the master's pid there\n"
+            "      --socket-mode MODE  octal permissions of a unix -s socket (e.g. 0660, so\n"
+            "                     the web server's group can connect whatever the umask)\n");
 }
 
 static int main__int(const char *s, long lo, long hi, long *out)
@@ -57,15 +60,19 @@ static int main__int(const char *s, long lo, long hi, long *out)
 
 /* Opens the listen socket named by -s; libfcgi's FCGX_OpenSocket takes a
  * path or "host:port". */
-static int main__listen(const char *addr, char *err, size_t errlen)
+static int main__listen(const char *addr, long mode, char *err, size_t errlen)
 {
     const char *a = addr;
-    int fd;
+    int fd, is_unix = 0;
 
-    if (strncmp(a, "unix:", 5) == 0)
+    if (strncmp(a, "unix:", 5) == 0) {
         a += 5;
-    else if (strncmp(a, "tcp:", 4) == 0)
+        is_unix = 1;
+    } else if (strncmp(a, "tcp:", 4) == 0) {
         a += 4;
+    } else if (a[0] == '/') {
+        is_unix = 1;
+    }
     if (!*a) {
         snprintf(err, errlen, "--socket %s: empty address", addr);
         return -EINVAL;
@@ -74,6 +81,16 @@ static int main__listen(const char *addr, char *err, size_t errlen)
     if (fd < 0) {
         snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno ? errno : EINVAL));
         return -EADDRNOTAVAIL;
+    }
+    if (mode >= 0 && is_unix && chmod(a, (mode_t)mode) != 0) {
+        snprintf(err, errlen, "--socket-mode %lo on %s: %s", (unsigned long)mode, a, strerror(errno));
+        close(fd);
+        return -EPERM;
+    }
+    if (mode >= 0 && !is_unix) {
+        snprintf(err, errlen, "--socket-mode applies to unix sockets only, not %s", addr);
+        close(fd);
+        return -EINVAL;
     }
     return fd;
 }
@@ -122,12 +139,13 @@ int main(int argc, char **argv)
         { "threads", required_argument, NULL, 't' },
         { "log", required_argument, NULL, 'L' },
         { "pidfile", required_argument, NULL, 'P' },
+        { "socket-mode", required_argument, NULL, 'M' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *config = NULL, *sock = NULL, *pidfile = NULL, *logpath = NULL, *env;
     int reseed = 0, check = 0, c, rc = 1, fd = 0, curl_ok = 0;
-    long workers = 1, threads = 16, max_body = MAIN_DEFAULT_MAX_BODY;
+    long workers = 1, threads = 16, max_body = MAIN_DEFAULT_MAX_BODY, sock_mode = -1;
     json_object *doc = NULL;
     pool_cfg_t pc;
     char err[1024];
@@ -152,6 +170,17 @@ int main(int argc, char **argv)
             break;
         case 'L': logpath = optarg; break;
         case 'P': pidfile = optarg; break;
+        case 'M': {
+            char *end;
+            errno = 0;
+            sock_mode = strtol(optarg, &end, 8);
+            if (errno || end == optarg || *end || sock_mode < 0 || sock_mode > 0777) {
+                fprintf(stderr, "aiproxy-fcgi: --socket-mode %s: want octal permissions like 0660\n",
+                        optarg);
+                goto out;
+            }
+            break;
+        }
         case 'h': main__usage(stdout); rc = 0; goto out;
         default: main__usage(stderr); goto out;
         }
@@ -199,7 +228,7 @@ int main(int argc, char **argv)
     json_object_put(doc);
     doc = NULL;
     if (sock) {
-        fd = main__listen(sock, err, sizeof(err));
+        fd = main__listen(sock, sock_mode, err, sizeof(err));
         if (fd < 0) {
             fprintf(stderr, "aiproxy-fcgi: %s\n", err);
             goto out;

@@ -106,7 +106,11 @@ fi
 
 "$BIN_DIR/mcp-broker" -c "$CONFIG" &
 started $! mcp-broker
-"$BIN_DIR/aiproxy-fcgi" -c "$CONFIG" -s "unix:$RUN_DIR/fcgi.sock" -w "$WORKERS" -t "$THREADS" &
+# As root behind Apache, the socket is opened to Apache's unprivileged user.
+sock_mode=()
+[ "$(id -u)" = 0 ] && [ "$WEBSERVER" = apache ] && sock_mode=(--socket-mode 0666)
+"$BIN_DIR/aiproxy-fcgi" -c "$CONFIG" -s "unix:$RUN_DIR/fcgi.sock" -w "$WORKERS" -t "$THREADS" \
+    "${sock_mode[@]}" &
 started $! aiproxy-fcgi
 
 # The web server's body limit: above the responder's, so clients get aiproxy's 413.
@@ -147,8 +151,6 @@ apache)
     if [ "$(id -u)" = 0 ]; then
         user_lines="User www-data\nGroup www-data"
         chmod 755 "$RUN_DIR"
-        for _ in $(seq 100); do [ -S "$RUN_DIR/fcgi.sock" ] && break; alive_or_die; sleep 0.1; done
-        chmod 777 "$RUN_DIR/fcgi.sock"
     fi
     render conf/apache/aiproxy-proxy-fcgi.conf.in "$RUN_DIR/apache.conf" "RUN_DIR=$RUN_DIR" \
         "LISTEN=$LISTEN" "FCGI_SOCKET=$RUN_DIR/fcgi.sock" "MODULES_DIR=/usr/lib/apache2/modules" \

@@ -129,7 +129,6 @@ class Stack {
     await this.prepareFrontend();
     if (!this.web.spawnsResponders) {
       this.startResponders();
-      await this.shareFcgiSocket();
     }
     this.startFrontend();
     await this.waitHealthy();
@@ -185,19 +184,9 @@ class Stack {
     return this.spawn('fcgi', path.join(this.bin, 'aiproxy-fcgi'), [
       '-c', this.configPath, '-s', `unix:${this.fcgiSock}`,
       '-w', String(this.workers), '-t', String(this.threads),
+      // as root behind Apache, its unprivileged user must reach the socket
+      ...(this.shareSockets ? ['--socket-mode', '0666'] : []),
     ]);
-  }
-
-  // As root behind Apache: the socket the responders create (mode 0755 by
-  // the umask) is opened up for Apache's unprivileged user. An operator would
-  // run the responders as that user or share a group instead (docs/deploy.md).
-  async shareFcgiSocket() {
-    if (!this.shareSockets) return;
-    const h = this.procs.fcgi;
-    await waitFor(() => {
-      if (!isRunning(h)) throw new Error(`aiproxy-fcgi exited:\n${this.tail('fcgi')}`);
-      try { fs.chmodSync(this.fcgiSock, 0o777); return true; } catch (_) { return false; }
-    }, { timeoutMs: 20000, what: 'the responders\' socket to appear' });
   }
 
   // Stops the responders (SIGTERM), starts them again, waits for /health.
@@ -205,7 +194,6 @@ class Stack {
     await stopProc(this.procs.fcgi, { timeoutMs: 10000 });
     try { fs.unlinkSync(this.fcgiSock); } catch (_) { /* gone */ }
     this.startResponders();
-    await this.shareFcgiSocket();
     await this.waitHealthy();
   }
 
