@@ -224,6 +224,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     call.req = upreq;
     call.stream = req->stream;
     call.on_delta = req->on_delta;
+    call.on_flush = req->on_flush;
     call.alive = req->alive;
     call.ud = req->ud;
     for (;;) {

@@ -24,6 +24,11 @@ typedef struct agent_req {
      * upstream transfer, starts no further tool call, and returns with
      * res->client_gone set. */
     int (*on_delta)(void *ud, const char *text, size_t len);
+    /* Streaming only, may be NULL: called once after the pieces that arrived
+     * in one upstream read have all gone to on_delta, so the caller may buffer
+     * in on_delta and push once per read (one flush, not one per piece;
+     * nothing that arrived is held back). Non-zero: the client is gone. */
+    int (*on_flush)(void *ud);
     /* Polled (about every 100 ms) while waiting on the upstream or on tools;
      * returns 0 when the client has gone. May be NULL. */
     int (*alive)(void *ud);

@@ -32,6 +32,7 @@ typedef struct up_xfer {
     int ev_rc;             /* first failing stream_event return */
     int ev_status;
     int gone;
+    int pending;           /* pieces went to on_delta since the last on_flush */
     int too_big;
     char err[512];
 } up_xfer_t;
@@ -72,6 +73,7 @@ static int up__sink(void *ud, const char *text, size_t len)
         x->gone = 1;
         return 1;
     }
+    x->pending = 1;
     return 0;
 }
 
@@ -130,6 +132,14 @@ static size_t up__write(char *ptr, size_t size, size_t nmemb, void *ud)
         snprintf(x->err, sizeof(x->err), "upstream sent an SSE event larger than %u bytes",
                  UP_MAX_EVENT);
         x->ev_rc = -EPROTO;
+    }
+    if (rc == 0 && x->pending && x->call->on_flush) {
+        /* everything this read carried has been handed over: push it */
+        x->pending = 0;
+        if (x->call->on_flush(x->call->ud) != 0) {
+            x->gone = 1;
+            return 0;
+        }
     }
     return rc == 0 ? n : 0;
 }
@@ -348,7 +358,8 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
             goto out;
         }
         if (call->stream && turn->content.len && call->on_delta &&
-            call->on_delta(call->ud, buf_str(&turn->content), turn->content.len) != 0) {
+            (call->on_delta(call->ud, buf_str(&turn->content), turn->content.len) != 0 ||
+             (call->on_flush && call->on_flush(call->ud) != 0))) {
             res->client_gone = 1;
             agent_res_fail(res, 499, "api_error", "client_gone", "the client closed the connection");
             goto out;

@@ -28,6 +28,7 @@ typedef struct up_call {
     json_object *req;           /* canonical request (borrowed) */
     int stream;
     int (*on_delta)(void *ud, const char *text, size_t len);  /* stream only */
+    int (*on_flush)(void *ud);  /* after each read that delivered pieces; may be NULL */
     int (*alive)(void *ud);     /* may be NULL */
     void *ud;
 } up_call_t;

@@ -27,6 +27,14 @@ static int chat__on_delta(void *ud, const char *text, size_t len)
     return stream_delta(&c->st, text, len) != 0;
 }
 
+/* agent callback: the pieces of one upstream read are written; push them. */
+static int chat__on_flush(void *ud)
+{
+    struct chat__ctx *c = ud;
+
+    return stream_flush(&c->st) != 0;
+}
+
 /* agent callback: is the client still there? nginx closes the FastCGI
  * connection when its client leaves, so a hang-up or EOF on the connection
  * means gone. Data waiting (a pipelined record) is not a hang-up. */
@@ -134,6 +142,8 @@ int chat_handle(http_req_t *req)
     areq.body = cr.body;
     areq.stream = cr.stream;
     areq.on_delta = cr.stream ? chat__on_delta : NULL;
+    areq.on_flush = cr.stream ? chat__on_flush : NULL;
+    ctx.st.defer_flush = cr.stream;
     areq.alive = chat__alive;
     areq.ud = &ctx;
     agent_run(req->agent, &areq, &res);

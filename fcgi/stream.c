@@ -56,9 +56,9 @@ static int stream__start(stream_t *s, buf_t *b)
     return stream__chunk(s, b, delta, NULL);
 }
 
-static int stream__send(stream_t *s, buf_t *b)
+static int stream__send(stream_t *s, buf_t *b, int flush)
 {
-    int rc = http_write(s->req, b->data ? b->data : "", b->len, 1);
+    int rc = http_write(s->req, b->data ? b->data : "", b->len, flush);
 
     buf_free(b);
     return rc;
@@ -85,7 +85,7 @@ int stream_delta(stream_t *s, const char *text, size_t len)
         if (rc != 0)
             goto out;
     }
-    return stream__send(s, &b);
+    return stream__send(s, &b, !s->defer_flush);
 out:
     buf_free(&b);
     return s->req->client_gone ? -EPIPE : rc;
@@ -103,6 +103,13 @@ static int stream__end(stream_t *s, buf_t *b, const char *finish, json_object *u
     if (rc == 0)
         rc = buf_puts(b, "data: [DONE]\n\n");
     return rc;
+}
+
+int stream_flush(stream_t *s)
+{
+    if (!s->started)
+        return 0;
+    return http_write(s->req, "", 0, 1) != 0 ? -EPIPE : 0;
 }
 
 int stream_finish(stream_t *s, json_object *message, const char *finish_reason,
@@ -125,7 +132,7 @@ int stream_finish(stream_t *s, json_object *message, const char *finish_reason,
     rc = stream__end(s, &b, oai_finish_reason(message, finish_reason), usage);
     if (rc != 0)
         goto out;
-    return stream__send(s, &b);
+    return stream__send(s, &b, 1);
 out:
     buf_free(&b);
     return s->req->client_gone ? -EPIPE : rc;
@@ -154,7 +161,7 @@ int stream_fail(stream_t *s, const char *msg, json_object *usage)
         rc = stream__end(s, &b, "stop", usage);
     if (rc != 0)
         goto out;
-    return stream__send(s, &b);
+    return stream__send(s, &b, 1);
 out:
     buf_free(&b);
     return s->req->client_gone ? -EPIPE : rc;

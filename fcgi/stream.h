@@ -17,6 +17,7 @@ typedef struct stream {
     long long created;
     int include_usage;
     int started;              /* headers and the role chunk went out */
+    int defer_flush;          /* stream_delta writes; stream_flush pushes */
 } stream_t;
 
 /* Prepares a stream; sends nothing. */
@@ -26,6 +27,10 @@ void stream_init(stream_t *s, http_req_t *req, const char *model, const char *id
 /* Sends one content piece (starting the stream first if needed). Returns 0,
  * or -EPIPE when the client is gone (then the caller stops the work). */
 int stream_delta(stream_t *s, const char *text, size_t len);
+
+/* Pushes what stream_delta wrote to the client (when s->defer_flush is set,
+ * stream_delta only writes into libfcgi's buffer). Returns 0 or -EPIPE. */
+int stream_flush(stream_t *s);
 
 /* Ends a successful stream: tool_calls chunk (if the message has any), the
  * finish_reason chunk, the usage chunk (include_usage), [DONE]. `message` and
