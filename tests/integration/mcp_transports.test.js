@@ -12,10 +12,7 @@ const http = require('node:http');
 const { execFile } = require('node:child_process');
 const h = { ...require('./lib'), ...require('./lib/procs') };
 
-const TESTS = path.resolve(__dirname, '..');
-const NODE22 = path.join(TESTS, 'node_modules', '.bin', 'node');
-const EVERYTHING = path.join(TESTS, 'node_modules', '@modelcontextprotocol', 'server-everything',
-                             'dist', 'index.js');
+const { NODE22, EVERYTHING, startEverything } = require('./lib/everything');
 const PROBE = path.join(h.binDir(), 'mcp-probe');
 
 // Runs mcp-probe; resolves {code, json, stderr}. Fails the test on a
@@ -32,18 +29,6 @@ function probe(args, { timeoutMs = 60000 } = {}) {
 
 function assertClean(r) {
   assert.doesNotMatch(r.stderr, /Sanitizer|LeakSanitizer|runtime error/, r.stderr);
-}
-
-// server-everything on a free port with the given transport; resolves when
-// it listens.
-async function startEverything(kind, tmp) {
-  const port = await h.freePort();
-  const logPath = path.join(tmp, `everything-${kind}.log`);
-  const proc = h.startProc(`everything-${kind}`, NODE22, [EVERYTHING, kind],
-                           { env: { ...process.env, PORT: String(port) }, logPath });
-  await h.waitFor(() => /listening on port|running on port/i.test(fs.readFileSync(logPath, 'utf8')),
-                  { timeoutMs: 20000, what: `server-everything ${kind} to listen` });
-  return { proc, port, logPath };
 }
 
 function assertSum(r) {
