@@ -27,6 +27,11 @@ int health_handle(http_req_t *req, int reg_rc)
         status = 503;
         json_object_object_add(o, "status", json_object_new_string("degraded"));
         json_object_object_add(o, "redis", json_object_new_string("unreachable"));
+        if (req->reg && reg_doc(req->reg))
+            json_object_object_add(o, "serving", json_object_new_string(
+                "the last known registry: /v1 goes on, /admin waits for Redis"));
+        json_object_object_add(o, "registry_version",
+                               json_object_new_int64(req->reg ? reg_version(req->reg) : 0));
         json_object_object_add(o, "error", json_object_new_string(
             req->reg ? reg_errstr(req->reg) : "no connection to Redis"));
     }

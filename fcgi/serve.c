@@ -41,6 +41,10 @@ serve_thread_t *serve_thread_new(const serve_cfg_t *cfg, int listen_fd)
     if (reg_open(&t->reg, cfg->redis_url, cfg->prefix, err, sizeof(err)) != 0) {
         log_warn("responder thread: %s (retrying per request)", err);
         t->reg = NULL;
+    } else {
+        /* every thread holds a snapshot from the start, so that during a
+         * Redis outage all of them can serve the last known registry */
+        (void)reg_refresh(t->reg);
     }
     res = t;
     t = NULL;
@@ -216,6 +220,26 @@ static int serve__redis_down(http_req_t *req, int reg_rc)
                            req->reg ? reg_errstr(req->reg) : "cannot reach Redis");
 }
 
+/* Redis is unreachable but this thread holds a registry snapshot: /v1 goes on
+ * from it (edits cannot happen meanwhile anyway), so an outage of the
+ * registry store does not stop plain chat. The admin API still refuses: its
+ * answers would be stale or its writes lost. /health reports the outage. */
+static int serve__stale_ok(http_req_t *req, const route_t *r, int reg_rc)
+{
+    static __thread long long warned_at;
+    struct timespec ts;
+
+    if (reg_rc == -ENOENT || r->id == ROUTE_ADMIN || !req->reg || !reg_doc(req->reg))
+        return 0;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (ts.tv_sec - warned_at >= 10) {
+        warned_at = ts.tv_sec;
+        log_warn("Redis unreachable (%s): serving the last known registry (version %lld)",
+                 reg_errstr(req->reg), reg_version(req->reg));
+    }
+    return 1;
+}
+
 static void serve__dispatch(serve_thread_t *t, http_req_t *req, size_t max_body)
 {
     route_t r;
@@ -264,7 +288,8 @@ static void serve__dispatch(serve_thread_t *t, http_req_t *req, size_t max_body)
         index_handle(req);
         return;
     }
-    if (reg_rc != 0 && !(r.id == ROUTE_ADMIN && reg_rc == -ENOENT)) {
+    if (reg_rc != 0 && !(r.id == ROUTE_ADMIN && reg_rc == -ENOENT) &&
+        !serve__stale_ok(req, &r, reg_rc)) {
         serve__redis_down(req, reg_rc);
         return;
     }

@@ -13,8 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define REG_TIMEOUT_MS 2000
+#define REG_RETRY_MS 500
 
 struct reg {
     redisContext *c;
@@ -26,6 +28,7 @@ struct reg {
     int get_version_len;
     json_object *doc;        /* current snapshot, NULL until the first refresh */
     long long version;
+    long long retry_at_ms;   /* after a failed connect, no new attempt before this */
     char err[512];
 };
 
@@ -75,17 +78,35 @@ static void reg__drop(reg_t *r)
     r->c = NULL;
 }
 
+static long long reg__now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Opens the connection when there is none. While Redis is down, a failed
+ * attempt is not repeated for REG_RETRY_MS: callers serving from the last
+ * snapshot then fail fast instead of each paying a connect (up to
+ * REG_TIMEOUT_MS against a host that drops packets). */
 static int reg__connect(reg_t *r)
 {
     char err[512];
+    long long now;
 
     if (r->c)
         return 0;
+    now = reg__now_ms();
+    if (now < r->retry_at_ms)
+        return -ECONNREFUSED;        /* r->err still says why */
     r->c = rconn_connect(r->url, REG_TIMEOUT_MS, err, sizeof err);
     if (!r->c) {
         snprintf(r->err, sizeof r->err, "%s", err);
+        r->retry_at_ms = reg__now_ms() + REG_RETRY_MS;
         return -ECONNREFUSED;
     }
+    r->retry_at_ms = 0;
     return 0;
 }
 

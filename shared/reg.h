@@ -30,7 +30,8 @@ int reg_seed(reg_t *r, json_object *doc, int reseed, int *seeded);
 
 /* Makes the snapshot current: 0 when it is (re-read or unchanged), -ENOENT when
  * Redis holds no registry, -ECONNREFUSED / -EIO on Redis trouble (the old
- * snapshot stays usable; a lost connection is re-opened on the next call). */
+ * snapshot stays usable; a lost connection is re-opened on a later call, at
+ * most one attempt per 500 ms, so calls fail fast while Redis is down). */
 int reg_refresh(reg_t *r);
 
 /* Lookups in the current snapshot. Borrowed: valid until the next

@@ -264,3 +264,31 @@ assistants:
     assert.match(stack.logs('fcgi'), /\/v1 IS OPEN/);
   });
 });
+
+describe('auth: Apiman gateway_probe while Redis is down', () => {
+  let up; let gw; let stack;
+
+  before(async () => {
+    up = await h.fakeUpstream();
+    gw = await fakeGateway();
+    stack = await h.startStack({ config: probeConfig(gw.port), upstream: up, broker: false,
+                                 env: { AUTH_TEST_KEY2: FROM_ENV } });
+  });
+  after(async () => {
+    if (stack) await stack.stop();
+    if (gw) await gw.close();
+    if (up) await up.close();
+  });
+
+  test('the probe still decides, uncached: each request asks the gateway', async () => {
+    await stack.killRedis();
+    const key = GOOD;   // a fresh gateway: its hit count starts at 0
+    for (let i = 1; i <= 2; i++) {
+      const r = await models(stack, { headers: { 'x-api-key': key } });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(gw.hits.get(key), i, 'a verdict was cached although Redis is down');
+    }
+    assert401(await models(stack, { headers: { 'x-api-key': 'apiman-bad-while-redis-down' } }));
+    assert.equal((await models(stack, { headers: { 'x-api-key': STATIC } })).status, 200);
+  });
+});

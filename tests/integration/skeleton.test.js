@@ -349,16 +349,33 @@ describe('skeleton: Redis down', () => {
     if (up) await up.close();
   });
 
-  test('503 OpenAI-shaped when Redis is gone, no crash', async () => {
+  test('Redis gone: /v1 goes on from the last known registry, /health says degraded, no crash', async () => {
+    up.handle(() => ({ json: h.completion({ content: 'still here' }) }));
     await stack.killRedis();
-    let r = await h.request(`${stack.url}/v1/chat/completions`, {
-      method: 'POST', body: { model: 'helper', messages: [{ role: 'user', content: 'x' }] },
+    const health = await h.request(`${stack.url}/health`);
+    assert.equal(health.status, 503, 'health reports the outage');
+    assert.equal(health.json.status, 'degraded');
+    assert.equal(health.json.redis, 'unreachable');
+    assert.match(health.json.serving, /last known registry/);
+    // every responder thread holds a snapshot from its start, so every
+    // request is served, whichever thread takes it
+    for (let i = 0; i < 12; i++) {
+      const models = await h.request(`${stack.url}/v1/models`);
+      assert.equal(models.status, 200, models.text);
+      assert.ok(models.json.data.some((m) => m.id === 'helper'));
+    }
+    const r = await stack.openai().chat.completions.create({
+      model: 'helper', messages: [{ role: 'user', content: 'x' }],
     });
-    h.assertOpenAIError(assert, r, 503, { type: 'api_error' });
-    r = await h.request(`${stack.url}/v1/models`);
-    h.assertOpenAIError(assert, r, 503, { type: 'api_error' });
-    assert.equal(up.requests.length, 0);
-    r = await h.request(`${stack.url}/health`);
-    assert.equal(r.status, 503, 'health reports the outage');
+    assert.equal(r.choices[0].message.content, 'still here');
+    // unknown assistants are still refused from the snapshot
+    const bad = await h.request(`${stack.url}/v1/chat/completions`, {
+      method: 'POST', body: { model: 'nope', messages: [{ role: 'user', content: 'x' }] },
+    });
+    h.assertOpenAIError(assert, bad, 404, {});
+    // the admin API waits for Redis: its answers would be stale, its writes lost
+    const admin = await h.request(`${stack.url}/admin/config`);
+    h.assertOpenAIError(assert, admin, 503, { type: 'api_error' });
   });
+
 });
