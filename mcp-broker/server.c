@@ -149,6 +149,22 @@ static void server__on_backoff(uv_timer_t *t)
         server__start(s);
 }
 
+/* The session ended or never started: when it never became ready, the
+ * catalog and every waiter get the reason (the reason alone: responders
+ * name the server themselves), so requests fail fast; then a restart is
+ * scheduled after the current backoff, which doubles up to its cap. */
+static void server__backoff(server_t *s, const char *reason, int tell_waiters)
+{
+    if (tell_waiters) {
+        server__write_catalog(s, "error", NULL, reason);
+        server__answer_waiters(s, reason);
+    }
+    log_warn("MCP server '%s': %s; retrying in %d ms", s->name, reason, s->backoff_ms);
+    s->in_backoff = 1;
+    uv_timer_start(&s->timer, server__on_backoff, (uint64_t)s->backoff_ms, 0);
+    s->backoff_ms = s->backoff_ms * 2 > SERVER_BACKOFF_MAX_MS ? SERVER_BACKOFF_MAX_MS : s->backoff_ms * 2;
+}
+
 static void server__on_closed(void *ud, const char *reason)
 {
     server_t *s = ud;
@@ -168,16 +184,7 @@ static void server__on_closed(void *ud, const char *reason)
         server__start(s);
         return;
     }
-    if (!was_ready) {
-        /* failed to start: the catalog says so, so responders fail fast */
-        /* the reason alone: responders name the server themselves */
-        server__write_catalog(s, "error", NULL, reason);
-        server__answer_waiters(s, reason);
-    }
-    log_warn("MCP server '%s': %s; restarting in %d ms", s->name, reason, s->backoff_ms);
-    s->in_backoff = 1;
-    uv_timer_start(&s->timer, server__on_backoff, (uint64_t)s->backoff_ms, 0);
-    s->backoff_ms = s->backoff_ms * 2 > SERVER_BACKOFF_MAX_MS ? SERVER_BACKOFF_MAX_MS : s->backoff_ms * 2;
+    server__backoff(s, reason, !was_ready);
 }
 
 static void server__start(server_t *s)
@@ -191,12 +198,7 @@ static void server__start(server_t *s)
         return;
     /* could not even start (no such command, bad URL): same path as a death */
     snprintf(s->error, sizeof(s->error), "%s", err);
-    server__write_catalog(s, "error", NULL, err);
-    server__answer_waiters(s, err);
-    log_warn("MCP server '%s': %s; retrying in %d ms", s->name, err, s->backoff_ms);
-    s->in_backoff = 1;
-    uv_timer_start(&s->timer, server__on_backoff, (uint64_t)s->backoff_ms, 0);
-    s->backoff_ms = s->backoff_ms * 2 > SERVER_BACKOFF_MAX_MS ? SERVER_BACKOFF_MAX_MS : s->backoff_ms * 2;
+    server__backoff(s, err, 1);
 }
 
 static void server__call_done(void *ud, int ok, json_object *result, const char *error)
