@@ -7,6 +7,21 @@ const fs = require('node:fs');
 const path = require('node:path');
 const h = require('./lib');
 
+// The live children of `pid`: [{pid, cmdline}] read from /proc.
+function childrenOf(pid) {
+  const out = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== pid) continue;
+      out.push({ pid: Number(d), cmdline: fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ') });
+    } catch (_) { /* gone meanwhile */ }
+  }
+  return out;
+}
+
 const ADMIN = 'admin-key-0123456789';
 const UPSTREAM_SECRET = 'sk-upstream-very-secret-42';
 const HEADER_SECRET = 'hdr-secret-token-77';
@@ -221,6 +236,11 @@ describe('admin API across two stacks on one Redis', () => {
       return r.json.data.map((t) => t.name);
     };
     assert.ok(!(await names(s1)).includes('sleep'), 'mcp-demo without --test-tools has no sleep tool');
+    // the mcp-demo processes the two brokers run (one owns the server)
+    const demos = () => [s1, s2].flatMap((st) => childrenOf(st.procs.broker.pid))
+      .filter((c) => /mcp-demo/.test(c.cmdline));
+    const before = demos();
+    assert.equal(before.length, 1, JSON.stringify(before));
     const cur = (await admin(s1, 'GET', '/admin/mcp/demo')).json;
     const put = await admin(s1, 'PUT', '/admin/mcp/demo', { ...cur, args: ['--test-tools'] });
     assert.equal(put.status, 200, put.text);
@@ -228,6 +248,14 @@ describe('admin API across two stacks on one Redis', () => {
     await h.waitFor(async () => (await names(s2)).includes('sleep'),
                     { timeoutMs: 10000, what: 'the replaced MCP server to advertise sleep' });
     assert.ok((await names(s1)).includes('sleep'));
+    // the new process runs with the new args, and the old one is gone from
+    // /proc: exited AND reaped (a zombie would still be listed there)
+    const after = demos();
+    assert.equal(after.length, 1, JSON.stringify(after));
+    assert.match(after[0].cmdline, /--test-tools/);
+    assert.notEqual(after[0].pid, before[0].pid);
+    await h.waitFor(() => !fs.existsSync(`/proc/${before[0].pid}`),
+                    { timeoutMs: 10000, what: `the old mcp-demo (pid ${before[0].pid}) to be reaped` });
   });
 });
 
