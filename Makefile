@@ -54,6 +54,7 @@ endif
 DAEMONS := $(BINS)
 BINS += $(patsubst tests/bench/%.c,$(BIN)/%,$(wildcard tests/bench/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_SUPPORT := $(call objs,$(wildcard tests/unit/support/*.c))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BIN)/%,$(UNIT_SRC))
 
 .PHONY: all deps run test unit integration bench clean asan install unit-bins
@@ -95,7 +96,7 @@ $(BIN)/%: $(OBJ)/tests/bench/%.o $(LIB_AGENT) $(LIB_SHARED)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/test_%: $(OBJ)/tests/unit/test_%.o $(LIB_FCGI) $(LIB_AGENT) $(LIB_BROKER) $(LIB_SHARED)
+$(BIN)/test_%: $(OBJ)/tests/unit/test_%.o $(UNIT_SUPPORT) $(LIB_FCGI) $(LIB_AGENT) $(LIB_BROKER) $(LIB_SHARED)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "agent/agent.h"
+#include "tests/unit/support/tsrv.h"
 #include "agent/mcpc.h"
 #include "shared/buf.h"
 
@@ -92,8 +93,8 @@ char *mcpc_flatten(json_object *result)
 
 #define MAXR 16
 typedef struct srv {
-    int lfd, port, stop[2];
-    pthread_t th;
+    tsrv_t *http;
+    int port;
     pthread_mutex_t mu;
     const char *replies[MAXR];
     int nreplies, next;
@@ -102,66 +103,27 @@ typedef struct srv {
 
 static srv_t S;
 
-static void say(int fd, const char *s)
+/* Answers the next scripted reply and keeps the request body. */
+static void on_request(void *ud, int fd, const char *req, const char *body)
 {
-    size_t n = strlen(s);
-    while (n) {
-        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return;
-        s += w;
-        n -= (size_t)w;
-    }
-}
+    const char *reply = "{}";
+    char head[256];
 
-static void *serve(void *arg)
-{
-    static char req[1 << 16];
-    (void)arg;
-    for (;;) {
-        struct pollfd p[2] = { { S.lfd, POLLIN, 0 }, { S.stop[0], POLLIN, 0 } };
-        size_t got = 0;
-        const char *reply = "{}", *body = "";
-        char head[256];
-        int fd;
-        if (poll(p, 2, -1) < 0)
-            continue;
-        if (p[1].revents)
-            break;
-        if ((fd = accept(S.lfd, NULL, NULL)) < 0)
-            continue;
-        for (;;) {
-            ssize_t r = recv(fd, req + got, sizeof(req) - 1 - got, 0);
-            char *end, *cl;
-            if (r <= 0)
-                break;
-            got += (size_t)r;
-            req[got] = '\0';
-            if ((end = strstr(req, "\r\n\r\n"))) {
-                long want = 0;
-                if ((cl = strcasestr(req, "Content-Length:")))
-                    want = strtol(cl + 15, NULL, 10);
-                body = end + 4;
-                if ((long)strlen(body) >= want)
-                    break;
-            }
-        }
-        pthread_mutex_lock(&S.mu);
-        if (S.next < MAXR) {
-            S.reqs[S.next] = strdup(body);
-            if (S.next < S.nreplies)
-                reply = S.replies[S.next];
-            S.next++;
-        }
-        pthread_mutex_unlock(&S.mu);
-        snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
-                 "Connection: close\r\n\r\n",
-                 strncmp(reply, "data:", 5) == 0 ? "text/event-stream" : "application/json");
-        say(fd, head);
-        say(fd, reply);
-        close(fd);
+    (void)ud;
+    (void)req;
+    pthread_mutex_lock(&S.mu);
+    if (S.next < MAXR) {
+        S.reqs[S.next] = strdup(body);
+        if (S.next < S.nreplies)
+            reply = S.replies[S.next];
+        S.next++;
     }
-    return NULL;
+    pthread_mutex_unlock(&S.mu);
+    snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n"
+             "Connection: close\r\n\r\n",
+             strncmp(reply, "data:", 5) == 0 ? "text/event-stream" : "application/json");
+    tsrv_say(fd, head);
+    tsrv_say(fd, reply);
 }
 
 static void script(int n, const char **replies)
@@ -201,32 +163,20 @@ static int nreqs(void)
 
 static int setup(void **state)
 {
-    struct sockaddr_in a;
-    socklen_t al = sizeof(a);
     (void)state;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    S.lfd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_int_equal(bind(S.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(S.lfd, 16), 0);
-    getsockname(S.lfd, (struct sockaddr *)&a, &al);
-    S.port = ntohs(a.sin_port);
-    assert_int_equal(pipe(S.stop), 0);
     pthread_mutex_init(&S.mu, NULL);
-    assert_int_equal(pthread_create(&S.th, NULL, serve, NULL), 0);
+    S.http = tsrv_start(on_request, NULL);
+    assert_non_null(S.http);
+    S.port = tsrv_port(S.http);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    assert_int_equal(write(S.stop[1], "x", 1), 1);
-    pthread_join(S.th, NULL);
+    tsrv_stop(S.http);
+    S.http = NULL;
     script(0, NULL);
-    close(S.lfd);
-    close(S.stop[0]);
-    close(S.stop[1]);
     pthread_mutex_destroy(&S.mu);
     return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "agent/upstream.h"
+#include "tests/unit/support/tsrv.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,8 +23,8 @@
 #include <unistd.h>
 
 typedef struct srv {
-    int lfd, port, stop[2];
-    pthread_t th;
+    tsrv_t *http;
+    int port;
     pthread_mutex_t mu;
     const char *mode;
     char req[65536];       /* last request received */
@@ -32,33 +33,6 @@ typedef struct srv {
 } srv_t;
 
 static srv_t S;
-
-static void say(int fd, const char *s)
-{
-    size_t n = strlen(s);
-    while (n) {
-        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return;
-        s += w;
-        n -= (size_t)w;
-    }
-}
-
-/* Waits (bounded, 10 s) until the client closes its end; 1 when it did. */
-static int wait_close(int fd)
-{
-    struct pollfd p = { fd, POLLIN, 0 };
-    char junk[256];
-    for (int i = 0; i < 100; i++) {
-        if (poll(&p, 1, 100) > 0) {
-            ssize_t r = recv(fd, junk, sizeof(junk), 0);
-            if (r <= 0)
-                return 1;
-        }
-    }
-    return 0;
-}
 
 static void answer(int fd, const char *mode)
 {
@@ -75,114 +49,76 @@ static void answer(int fd, const char *mode)
             "\"arguments\":\"{}\"}}]},\"finish_reason\":\"tool_calls\"}]}";
         snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                  "Content-Length: %zu\r\nConnection: close\r\n\r\n", strlen(b));
-        say(fd, head);
-        say(fd, b);
+        tsrv_say(fd, head);
+        tsrv_say(fd, b);
     } else if (strcmp(mode, "json500") == 0 || strcmp(mode, "json400") == 0) {
         const char *b = "{\"error\":{\"message\":\"model exploded\",\"type\":\"server_error\"}}";
         snprintf(head, sizeof(head), "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
                  "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                  mode[4] == '5' ? "500 Internal Server Error" : "400 Bad Request", strlen(b));
-        say(fd, head);
-        say(fd, b);
+        tsrv_say(fd, head);
+        tsrv_say(fd, b);
     } else if (strcmp(mode, "garbage") == 0) {
-        say(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n"
+        tsrv_say(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n"
                 "Connection: close\r\n\r\n<html>x</html");
     } else if (strcmp(mode, "slow") == 0) {
-        int c = wait_close(fd);
+        int c = tsrv_wait_close(fd);
         pthread_mutex_lock(&S.mu);
         S.peer_closed += c;
         pthread_mutex_unlock(&S.mu);
     } else if (strncmp(mode, "sse", 3) == 0) {
-        say(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n");
+        tsrv_say(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n");
         /* one event split across writes, then several in one write */
-        say(fd, ": ping\r\n\r\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel");
-        say(fd, "\"},\"finish_reason\":null}]}\r\n");
-        say(fd, "\r\n");
+        tsrv_say(fd, ": ping\r\n\r\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel");
+        tsrv_say(fd, "\"},\"finish_reason\":null}]}\r\n");
+        tsrv_say(fd, "\r\n");
         if (strcmp(mode, "sse_hold") == 0) {
-            int c = wait_close(fd);
+            int c = tsrv_wait_close(fd);
             pthread_mutex_lock(&S.mu);
             S.peer_closed += c;
             pthread_mutex_unlock(&S.mu);
             return;
         }
-        say(fd, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},"
+        tsrv_say(fd, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"},"
                 "\"finish_reason\":null}]}\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{},"
                 "\"finish_reason\":\"stop\"}]}\n\n");
-        say(fd, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\n");
+        tsrv_say(fd, "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":4,\"completion_tokens\":2}}\n\n");
         if (strcmp(mode, "sse") == 0)
-            say(fd, "data: [DONE]\n\n");
+            tsrv_say(fd, "data: [DONE]\n\n");
     }
 }
 
-static void *serve(void *arg)
+/* Keeps the request and answers it in the current mode. */
+static void on_request(void *ud, int fd, const char *req, const char *body)
 {
-    (void)arg;
-    for (;;) {
-        struct pollfd p[2] = { { S.lfd, POLLIN, 0 }, { S.stop[0], POLLIN, 0 } };
-        char mode[32];
-        size_t got = 0;
-        int fd;
-        if (poll(p, 2, -1) < 0)
-            continue;
-        if (p[1].revents)
-            break;
-        if ((fd = accept(S.lfd, NULL, NULL)) < 0)
-            continue;
-        /* read the head and the body (Content-Length) */
-        for (;;) {
-            ssize_t r = recv(fd, S.req + got, sizeof(S.req) - 1 - got, 0);
-            char *end, *cl;
-            if (r <= 0)
-                break;
-            got += (size_t)r;
-            S.req[got] = '\0';
-            if ((end = strstr(S.req, "\r\n\r\n"))) {
-                long want = 0;
-                if ((cl = strcasestr(S.req, "Content-Length:")))
-                    want = strtol(cl + 15, NULL, 10);
-                if ((long)(got - (size_t)(end + 4 - S.req)) >= want)
-                    break;
-            }
-        }
-        pthread_mutex_lock(&S.mu);
-        S.nreq++;
-        snprintf(mode, sizeof(mode), "%s", S.mode);
-        pthread_mutex_unlock(&S.mu);
-        answer(fd, mode);
-        close(fd);
-    }
-    return NULL;
+    char mode[32];
+
+    (void)ud;
+    (void)body;
+    pthread_mutex_lock(&S.mu);
+    snprintf(S.req, sizeof(S.req), "%s", req);
+    S.nreq++;
+    snprintf(mode, sizeof(mode), "%s", S.mode);
+    pthread_mutex_unlock(&S.mu);
+    answer(fd, mode);
 }
 
 static int setup(void **state)
 {
-    struct sockaddr_in a;
-    socklen_t al = sizeof(a);
     (void)state;
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    S.lfd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(S.lfd >= 0);
-    assert_int_equal(bind(S.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(S.lfd, 16), 0);
-    getsockname(S.lfd, (struct sockaddr *)&a, &al);
-    S.port = ntohs(a.sin_port);
-    assert_int_equal(pipe(S.stop), 0);
     pthread_mutex_init(&S.mu, NULL);
     S.mode = "ok";
-    assert_int_equal(pthread_create(&S.th, NULL, serve, NULL), 0);
+    S.http = tsrv_start(on_request, NULL);
+    assert_non_null(S.http);
+    S.port = tsrv_port(S.http);
     return 0;
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    assert_int_equal(write(S.stop[1], "x", 1), 1);
-    pthread_join(S.th, NULL);
-    close(S.lfd);
-    close(S.stop[0]);
-    close(S.stop[1]);
+    tsrv_stop(S.http);
+    S.http = NULL;
     pthread_mutex_destroy(&S.mu);
     return 0;
 }
