@@ -25,4 +25,12 @@ void models_set_created(long long created);
 /* POST /v1/chat/completions: validate, run the agent, answer (stream or not). */
 int chat_handle(http_req_t *req);
 
+/* POST /v1/messages: Anthropic's Messages API on the same agent loop
+ * (messages.c); every error in Anthropic's shape. */
+int messages_handle(http_req_t *req);
+
+/* The /v1 credential check for /v1/messages: auth_check's verdict, with the
+ * 401 in Anthropic's shape. 0 to go on, -1 when it answered. */
+int messages_auth(http_req_t *req);
+
 #endif

@@ -17,6 +17,7 @@ static const struct route__entry route__table[] = {
     { "GET",  "/health",              ROUTE_HEALTH, 0 },
     { "GET",  "/v1/models",           ROUTE_MODELS, 1 },
     { "POST", "/v1/chat/completions", ROUTE_CHAT,   1 },
+    { "POST", "/v1/messages",         ROUTE_MESSAGES, 1 },
 };
 
 static const route_doc_t route__docs[] = {
@@ -25,6 +26,7 @@ static const route_doc_t route__docs[] = {
     { "GET",  "/v1/models",           "the assistants, as OpenAI models" },
     { "GET",  "/v1/models/{id}",      "one assistant" },
     { "POST", "/v1/chat/completions", "chat completion through an assistant (stream or not)" },
+    { "POST", "/v1/messages",         "the same, in Anthropic's Messages API format" },
     { "*",    "/admin/...",           "registry administration (ADMIN_API_KEY)" },
     { NULL, NULL, NULL },
 };

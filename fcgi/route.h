@@ -13,6 +13,7 @@ typedef enum route_id {
     ROUTE_MODELS,      /* GET /v1/models */
     ROUTE_MODEL,       /* GET /v1/models/{id} */
     ROUTE_CHAT,        /* POST /v1/chat/completions */
+    ROUTE_MESSAGES,    /* POST /v1/messages (Anthropic's Messages API) */
     ROUTE_ADMIN,       /* any method on /admin and /admin/... (admin.c answers) */
 } route_id_t;
 

@@ -5,6 +5,7 @@
 #include "fcgi/auth.h"
 #include "fcgi/handlers.h"
 #include "fcgi/http.h"
+#include "fcgi/msgout.h"
 #include "fcgi/route.h"
 #include "shared/buf.h"
 #include "shared/log.h"
@@ -265,7 +266,11 @@ static void serve__dispatch(serve_thread_t *t, http_req_t *req, size_t max_body)
     }
     rc = serve__body(req, max_body);
     if (rc != 0) {
-        if (rc == -EFBIG) {
+        if (rc == -EFBIG && r.id == ROUTE_MESSAGES) {
+            req->fcgx->keepConnection = 0;
+            msgout_send_error(req, 413, NULL, "the request body is larger than %zu bytes "
+                              "(AIPROXY_MAX_BODY)", max_body);
+        } else if (rc == -EFBIG) {
             /* Unread input would poison a kept-alive connection: close it. */
             req->fcgx->keepConnection = 0;
             http_send_error(req, 413, NULL, "request_too_large", NULL,
@@ -290,11 +295,20 @@ static void serve__dispatch(serve_thread_t *t, http_req_t *req, size_t max_body)
     }
     if (reg_rc != 0 && !(r.id == ROUTE_ADMIN && reg_rc == -ENOENT) &&
         !serve__stale_ok(req, &r, reg_rc)) {
-        serve__redis_down(req, reg_rc);
+        if (r.id == ROUTE_MESSAGES)
+            msgout_send_error(req, 503, NULL, "the registry is unavailable (Redis); retry "
+                              "when it is back");
+        else
+            serve__redis_down(req, reg_rc);
         return;
     }
     if (r.id == ROUTE_ADMIN) {
         admin_handle(req);
+        return;
+    }
+    if (r.id == ROUTE_MESSAGES) {
+        if (messages_auth(req) == 0)
+            messages_handle(req);
         return;
     }
     if (r.needs_auth && auth_check(req) != 0)

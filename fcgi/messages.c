@@ -1,0 +1,197 @@
+/* messages — POST /v1/messages, Anthropic's Messages API on the same agent
+ * loop as /v1/chat/completions: msgreq translates the request to the
+ * canonical OpenAI body, the agent runs, msgout translates the answer (a
+ * message or an SSE stream) back. Every error here is in Anthropic's shape
+ * {"type":"error","error":{"type","message"}}. */
+#include "fcgi/auth.h"
+#include "fcgi/handlers.h"
+#include "fcgi/msgout.h"
+#include "fcgi/msgreq.h"
+
+#include "shared/log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+
+struct messages__ctx {
+    http_req_t *req;
+    msgout_stream_t st;
+};
+
+static int messages__on_delta(void *ud, const char *text, size_t len)
+{
+    struct messages__ctx *c = ud;
+
+    return msgout_stream_delta(&c->st, text, len) != 0;
+}
+
+static int messages__on_flush(void *ud)
+{
+    struct messages__ctx *c = ud;
+
+    return msgout_stream_flush(&c->st) != 0;
+}
+
+/* Is the client still there? The same test as chat.c's (static there): a
+ * hang-up or EOF on the FastCGI connection means gone; a pipelined record
+ * waiting is not a hang-up. */
+static int messages__alive(void *ud)
+{
+    struct messages__ctx *c = ud;
+    struct pollfd p;
+    char ch;
+    ssize_t r;
+
+    if (c->req->client_gone)
+        return 0;
+    if (!c->req->fcgx || c->req->fcgx->ipcFd < 0)
+        return 1;
+    p.fd = c->req->fcgx->ipcFd;
+    p.events = POLLIN | POLLRDHUP;
+    p.revents = 0;
+    if (poll(&p, 1, 0) <= 0)
+        return 1;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
+        goto gone;
+    if (p.revents & POLLIN) {
+        r = recv(p.fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                       errno != ENOTSOCK))
+            goto gone;
+    }
+    return 1;
+gone:
+    c->req->client_gone = 1;
+    return 0;
+}
+
+/* The OpenAI error message in a captured response (headers, blank line,
+ * JSON body), into msg; a generic one when it cannot be read. */
+static void messages__captured_msg(const buf_t *cap, char *msg, size_t len)
+{
+    const char *body = strstr(buf_str(cap), "\r\n\r\n");
+    json_object *o = body ? json_tokener_parse(body + 4) : NULL, *e = NULL, *m = NULL;
+
+    if (o && json_object_object_get_ex(o, "error", &e) &&
+        json_object_object_get_ex(e, "message", &m) && json_object_is_type(m, json_type_string))
+        snprintf(msg, len, "%s", json_object_get_string(m));
+    else
+        snprintf(msg, len, "invalid x-api-key");
+    json_object_put(o);
+}
+
+/* The /v1 credential check with an Anthropic-shaped 401. auth_check answers
+ * the 401 itself, in OpenAI's shape, so it runs against a capture buffer
+ * (fcgx NULL sends there, as in unit tests) and its verdict and message are
+ * re-sent here. Returns 0 when the request may go on, -1 when answered. */
+int messages_auth(http_req_t *req)
+{
+    FCGX_Request *fcgx = req->fcgx;
+    buf_t *saved = req->capture, cap;
+    char msg[512];
+    int rc;
+
+    buf_init(&cap, 64u << 10);
+    req->fcgx = NULL;
+    req->capture = &cap;
+    rc = auth_check(req);
+    req->fcgx = fcgx;
+    req->capture = saved;
+    req->headers_sent = 0;
+    req->status = 0;
+    req->client_gone = 0;
+    if (rc != 0) {
+        messages__captured_msg(&cap, msg, sizeof(msg));
+        msgout_send_error(req, 401, NULL, "%s", msg);
+        rc = -1;
+    }
+    buf_free(&cap);
+    return rc;
+}
+
+static int messages__answer(http_req_t *req, struct messages__ctx *c, const msgreq_t *mr,
+                            agent_res_t *res)
+{
+    json_object *o;
+    int rc;
+
+    if (res->client_gone || req->client_gone) {
+        req->client_gone = 1;
+        return -EPIPE;
+    }
+    if (res->status != 200 && (!mr->stream || !c->st.started))
+        return msgout_send_error(req, res->status, NULL, "%s",
+                                 res->err_msg[0] ? res->err_msg : "the agent failed");
+    if (mr->stream) {
+        if (res->status != 200) {
+            log_warn("messages %s: error after the stream started: %s", c->st.id, res->err_msg);
+            return msgout_stream_fail(&c->st, res->status, NULL, res->err_msg);
+        }
+        return msgout_stream_finish(&c->st, res->message, res->finish_reason, res->usage);
+    }
+    o = msgout_message(c->st.id, mr->model, res->message, res->finish_reason, res->usage);
+    if (!o)
+        return msgout_send_error(req, 500, NULL, "out of memory");
+    rc = http_send_json(req, 200, o, NULL);
+    json_object_put(o);
+    return rc;
+}
+
+int messages_handle(http_req_t *req)
+{
+    msgreq_t mr;
+    msgreq_err_t err;
+    agent_req_t areq;
+    agent_res_t res;
+    struct messages__ctx ctx;
+    json_object *assistant, *backend = NULL, *bname = NULL;
+    char id[MSGOUT_ID_MAX];
+    int rc;
+
+    memset(&res, 0, sizeof(res));
+    rc = msgreq_parse(req->body, req->body_len, &mr, &err);
+    if (rc == -EINVAL)
+        return msgout_send_error(req, 400, NULL, "%s%s%s", err.param, err.param[0] ? ": " : "",
+                                 err.msg);
+    if (rc != 0)
+        return msgout_send_error(req, 500, NULL, "out of memory reading the request");
+    assistant = reg_get(req->reg, "assistants", mr.model);
+    if (!assistant) {
+        rc = msgout_send_error(req, 404, NULL, "model: the model '%s' does not exist: no "
+                               "assistant has that name. GET /v1/models lists the assistants.",
+                               mr.model);
+        goto out;
+    }
+    if (json_object_object_get_ex(assistant, "backend", &bname))
+        backend = reg_get(req->reg, "backends", json_object_get_string(bname));
+    if (!backend) {
+        rc = msgout_send_error(req, 500, NULL, "assistant '%s' names backend '%s', which the "
+                               "registry does not hold: fix the registry (admin API or config)",
+                               mr.model, bname ? json_object_get_string(bname) : "");
+        goto out;
+    }
+    msgout_new_id(id);
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.req = req;
+    msgout_stream_init(&ctx.st, req, mr.model, id);
+    ctx.st.defer_flush = mr.stream;
+    memset(&areq, 0, sizeof(areq));
+    areq.assistant_name = mr.model;
+    areq.assistant = assistant;
+    areq.backend = backend;
+    areq.mcp_servers = reg_all(req->reg, "mcp_servers");
+    areq.body = mr.body;
+    areq.stream = mr.stream;
+    areq.on_delta = mr.stream ? messages__on_delta : NULL;
+    areq.on_flush = mr.stream ? messages__on_flush : NULL;
+    areq.alive = messages__alive;
+    areq.ud = &ctx;
+    agent_run(req->agent, &areq, &res);
+    rc = messages__answer(req, &ctx, &mr, &res);
+out:
+    agent_res_clear(&res);
+    msgreq_clear(&mr);
+    return rc;
+}
