@@ -38,7 +38,8 @@ long pct_decode(const char *s, size_t n, char *dst, size_t dcap, unsigned flags)
             return -ENOSPC;
         dst[o++] = c;
     }
-    if (dcap)
-        dst[o] = '\0';
+    if (o >= dcap)
+        return -ENOSPC; /* dcap 0: no room even for the NUL of an empty result */
+    dst[o] = '\0';
     return (long)o;
 }

@@ -202,6 +202,8 @@ static void pct_decodes_lenient_and_strict(void **state)
     assert_string_equal(out, "AB");
     /* never writes past dcap */
     assert_int_equal(pct_decode("abcdef", 6, out, 4, 0), -ENOSPC);
+    /* found by fuzz_pct: an empty input into no room must not claim a result */
+    assert_int_equal(pct_decode("", 0, out, 0, 0), -ENOSPC);
 }
 
 static void jtext_takes_and_releases(void **state)
