@@ -1,6 +1,7 @@
 /* Anthropic Messages request -> canonical OpenAI chat body: every translation
  * rule of docs/messages.md, and every 400 naming its field. */
 #include "fcgi/msgreq.h"
+#include "fcgi/route.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -311,6 +312,19 @@ static void test_deep_nesting_refused(void **state)
     expect_bad(body, "", "not valid JSON");
 }
 
+static void test_route(void **state)
+{
+    route_t r;
+
+    (void)state;
+    assert_int_equal(route_find("POST", "/v1/messages", &r), 0);
+    assert_int_equal(r.id, ROUTE_MESSAGES);
+    assert_int_equal(r.needs_auth, 1);
+    assert_int_equal(route_find("GET", "/v1/messages", &r), -EINVAL);
+    assert_int_equal(r.status, 405);
+    assert_string_equal(r.allow, "POST");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_sampling),
         cmocka_unit_test(test_translate_does_not_touch_input),
         cmocka_unit_test(test_deep_nesting_refused),
+        cmocka_unit_test(test_route),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
