@@ -8,6 +8,7 @@
 #include "fcgi/auth_cred.h"
 #include "shared/log.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* The static provider: any candidate equal to any configured key. Every key
@@ -36,12 +37,8 @@ static int auth__trusted(http_req_t *req, const auth_conf_t *conf)
     return auth_cred_equal(v, strlen(v), conf->secret, strlen(conf->secret));
 }
 
-static int auth__reject(http_req_t *req, size_t ncands)
+static int auth__reject(http_req_t *req, const char *msg)
 {
-    const char *msg = ncands == 0
-        ? "Missing API key: send it as 'Authorization: Bearer <key>', an X-API-Key header "
-          "or the apikey query parameter."
-        : "Invalid API key: none of the credentials sent was accepted.";
     json_object *err = json_object_new_object();
     json_object *e = json_object_new_object();
     int rc = -1;
@@ -65,7 +62,7 @@ static int auth__reject(http_req_t *req, size_t ncands)
     return rc;
 }
 
-int auth_check(http_req_t *req)
+int auth_verify(http_req_t *req, char *why, size_t whylen)
 {
     int rc = 0;
     auth_conf_t conf;
@@ -92,9 +89,22 @@ int auth_check(http_req_t *req)
             if (auth_apiman_check(&conf, cands[i].p, cands[i].len, rctx, prefix))
                 goto out;
     }
-    rc = auth__reject(req, n);
+    snprintf(why, whylen, "%s", n == 0
+             ? "Missing API key: send it as 'Authorization: Bearer <key>', an X-API-Key header "
+               "or the apikey query parameter."
+             : "Invalid API key: none of the credentials sent was accepted.");
+    rc = -1;
 out:
     return rc;
+}
+
+int auth_check(http_req_t *req)
+{
+    char why[256];
+
+    if (auth_verify(req, why, sizeof(why)) == 0)
+        return 0;
+    return auth__reject(req, why);
 }
 
 json_object *auth_describe(reg_t *reg)

@@ -35,37 +35,12 @@ static int chat__on_flush(void *ud)
     return stream_flush(&c->st) != 0;
 }
 
-/* agent callback: is the client still there? nginx closes the FastCGI
- * connection when its client leaves, so a hang-up or EOF on the connection
- * means gone. Data waiting (a pipelined record) is not a hang-up. */
+/* agent callback: is the client still there? */
 static int chat__alive(void *ud)
 {
     struct chat__ctx *c = ud;
-    struct pollfd p;
-    char ch;
-    ssize_t r;
 
-    if (c->req->client_gone)
-        return 0;
-    if (!c->req->fcgx || c->req->fcgx->ipcFd < 0)
-        return 1;
-    p.fd = c->req->fcgx->ipcFd;
-    p.events = POLLIN | POLLRDHUP;
-    p.revents = 0;
-    if (poll(&p, 1, 0) <= 0)
-        return 1;
-    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
-        goto gone;
-    if (p.revents & POLLIN) {
-        r = recv(p.fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                       errno != ENOTSOCK))
-            goto gone;
-    }
-    return 1;
-gone:
-    c->req->client_gone = 1;
-    return 0;
+    return http_client_alive(c->req);
 }
 
 static int chat__answer(http_req_t *req, struct chat__ctx *c, const chatreq_t *cr,

@@ -15,6 +15,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <poll.h>
 #include <strings.h>
 
 const char *http_param(const http_req_t *req, const char *name)
@@ -272,4 +274,33 @@ int http_send_error(http_req_t *req, int status, const char *type, const char *c
     rc = http_send_json(req, status, obj, NULL);
     json_object_put(obj);
     return rc;
+}
+
+int http_client_alive(http_req_t *req)
+{
+    struct pollfd p;
+    char ch;
+    ssize_t r;
+
+    if (req->client_gone)
+        return 0;
+    if (!req->fcgx || req->fcgx->ipcFd < 0)
+        return 1;
+    p.fd = req->fcgx->ipcFd;
+    p.events = POLLIN | POLLRDHUP;
+    p.revents = 0;
+    if (poll(&p, 1, 0) <= 0)
+        return 1;
+    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
+        goto gone;
+    if (p.revents & POLLIN) {
+        r = recv(p.fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+                       errno != ENOTSOCK))
+            goto gone;
+    }
+    return 1;
+gone:
+    req->client_gone = 1;
+    return 0;
 }

@@ -76,6 +76,12 @@ json_object *http_error_json(int status, const char *type, const char *code,
 /* The reason phrase of a status ("Not Found"); "Unknown" for others. */
 const char *http_reason(int status);
 
+/* Is the client still there? nginx (and the others) close the FastCGI
+ * connection when the client leaves, so a hang-up or EOF on it means gone
+ * (req->client_gone is then set); a pipelined record waiting is not a
+ * hang-up. Non-blocking; for the agent's alive() polls. */
+int http_client_alive(http_req_t *req);
+
 /* The error types our answers use, by status (OpenAI's vocabulary):
  * 400/404/405/409/413/422 invalid_request_error, 401 authentication_error,
  * 403 permission_error, 429 rate_limit_error, 5xx api_error. */

@@ -34,81 +34,24 @@ static int messages__on_flush(void *ud)
     return msgout_stream_flush(&c->st) != 0;
 }
 
-/* Is the client still there? The same test as chat.c's (static there): a
- * hang-up or EOF on the FastCGI connection means gone; a pipelined record
- * waiting is not a hang-up. */
+/* agent callback: is the client still there? */
 static int messages__alive(void *ud)
 {
     struct messages__ctx *c = ud;
-    struct pollfd p;
-    char ch;
-    ssize_t r;
 
-    if (c->req->client_gone)
-        return 0;
-    if (!c->req->fcgx || c->req->fcgx->ipcFd < 0)
-        return 1;
-    p.fd = c->req->fcgx->ipcFd;
-    p.events = POLLIN | POLLRDHUP;
-    p.revents = 0;
-    if (poll(&p, 1, 0) <= 0)
-        return 1;
-    if (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL))
-        goto gone;
-    if (p.revents & POLLIN) {
-        r = recv(p.fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-                       errno != ENOTSOCK))
-            goto gone;
-    }
-    return 1;
-gone:
-    c->req->client_gone = 1;
-    return 0;
+    return http_client_alive(c->req);
 }
 
-/* The OpenAI error message in a captured response (headers, blank line,
- * JSON body), into msg; a generic one when it cannot be read. */
-static void messages__captured_msg(const buf_t *cap, char *msg, size_t len)
-{
-    const char *body = strstr(buf_str(cap), "\r\n\r\n");
-    json_object *o = body ? json_tokener_parse(body + 4) : NULL, *e = NULL, *m = NULL;
-
-    if (o && json_object_object_get_ex(o, "error", &e) &&
-        json_object_object_get_ex(e, "message", &m) && json_object_is_type(m, json_type_string))
-        snprintf(msg, len, "%s", json_object_get_string(m));
-    else
-        snprintf(msg, len, "invalid x-api-key");
-    json_object_put(o);
-}
-
-/* The /v1 credential check with an Anthropic-shaped 401. auth_check answers
- * the 401 itself, in OpenAI's shape, so it runs against a capture buffer
- * (fcgx NULL sends there, as in unit tests) and its verdict and message are
- * re-sent here. Returns 0 when the request may go on, -1 when answered. */
+/* The /v1 credential check with an Anthropic-shaped 401. Returns 0 when the
+ * request may go on, -1 when answered. */
 int messages_auth(http_req_t *req)
 {
-    FCGX_Request *fcgx = req->fcgx;
-    buf_t *saved = req->capture, cap;
-    char msg[512];
-    int rc;
+    char why[256];
 
-    buf_init(&cap, 64u << 10);
-    req->fcgx = NULL;
-    req->capture = &cap;
-    rc = auth_check(req);
-    req->fcgx = fcgx;
-    req->capture = saved;
-    req->headers_sent = 0;
-    req->status = 0;
-    req->client_gone = 0;
-    if (rc != 0) {
-        messages__captured_msg(&cap, msg, sizeof(msg));
-        msgout_send_error(req, 401, NULL, "%s", msg);
-        rc = -1;
-    }
-    buf_free(&cap);
-    return rc;
+    if (auth_verify(req, why, sizeof(why)) == 0)
+        return 0;
+    msgout_send_error(req, 401, NULL, "%s", why);
+    return -1;
 }
 
 static int messages__answer(http_req_t *req, struct messages__ctx *c, const msgreq_t *mr,
