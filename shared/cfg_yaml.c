@@ -108,7 +108,13 @@ static int cfg__scalar(cfg_ld_t *ld, yaml_event_t *ev, const char *path, json_ob
     if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
         !(tag && !strcmp(tag, YAML_STR_TAG))) {
         *out = cfg__resolve_plain(exp, text[0] == '\0');
-        if (!*out && (text[0] != '\0' && !(!strcmp(exp, "~") || !strcasecmp(exp, "null"))))
+        /* A reference may give a number or a boolean, never null: a null is
+         * replaced by the field's default, which the export cannot write back
+         * as the reference (found by fuzz_cfg: `${X:-}Null`). */
+        if (!*out && had_ref)
+            *out = json_object_new_string(exp);
+        if (!*out && (had_ref || (text[0] != '\0' &&
+                                  !(!strcmp(exp, "~") || !strcasecmp(exp, "null")))))
             rc = -ENOMEM;
     } else {
         *out = json_object_new_string(exp);

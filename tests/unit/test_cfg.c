@@ -127,6 +127,30 @@ static void test_env_types_and_src(void **state)
     load_err(BK "    api_key: \"${CFGT_OPEN\"\n", "t.yaml:4: backends.b.api_key: unterminated");
 }
 
+/* Found by fuzz_cfg: a reference that expands to "null" or "~" is that text,
+ * not a null the check would replace by a default, so the export (which
+ * writes the reference back quoted) loads to the same document. */
+static void test_env_null_text_round_trip(void **state)
+{
+    json_object *d1, *d2;
+    char *y, err[1024] = "";
+    (void)state;
+    setenv("CFGT_TILDE", "~", 1);
+    unsetenv("CFGT_UNSET");
+    d1 = load_ok(BK "    api_key: ${CFGT_UNSET:-}Null\n    base_url: ${CFGT_UNSET:-https://x/v1}\n"
+                 "proxy_api_keys:\n  - ${CFGT_TILDE}\n");
+    assert_string_equal(str_at(d1, "backends", "b", "api_key"), "Null");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(
+                            at(d1, "settings", "proxy_api_keys", NULL), 0)), "~");
+    y = cfg_dump_yaml(d1);
+    assert_non_null(y);
+    assert_int_equal(cfg_load_yaml(y, strlen(y), "dump", &d2, err, sizeof err), 0);
+    assert_true(json_object_equal(d1, d2));
+    json_object_put(d2);
+    free(y);
+    json_object_put(d1);
+}
+
 /* ---- defaults and forms ---- */
 
 static void test_defaults(void **state)
@@ -444,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_apiman_ok),
         cmocka_unit_test(test_check_direct),
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_env_null_text_round_trip),
         cmocka_unit_test(test_file),
         cmocka_unit_test(test_example_config),
         cmocka_unit_test(test_truncations_never_crash),
