@@ -317,9 +317,10 @@ static int oa__stream_event(void *vst, const char *event, const char *data, size
     if ((v = oa__get(root, "error"))) {
         json_object *code = oa__get(v, "code");
         const char *m = oa__str(v, "message");
-        if (!m)
-            m = json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                          : "upstream stream reported an error";
+        if ((!m || !*m) && json_object_is_type(v, json_type_string))
+            m = json_object_get_string(v);
+        if (!m || !*m)      /* {"error":""} too: the client gets a message, never "" */
+            m = "upstream stream reported an error";
         snprintf(err, errlen, "%s", m);
         *status = 502;
         if (code && json_object_is_type(code, json_type_int) &&

@@ -284,6 +284,13 @@ static void stream_error_event_and_bad_json(void **state)
     assert_int_equal(drive(&d, &t, idx, 100), -EPROTO);
     be_openai.stream_free(d.st);
     be_turn_clear(&t);
+
+    /* found by fuzz_openai: an empty error still gives the client a message */
+    be_turn_init(&t, 100);
+    assert_int_equal(drive(&d, &t, "data: {\"error\":\"\"}\n\n", 100), -EREMOTEIO);
+    assert_string_equal(d.err, "upstream stream reported an error");
+    be_openai.stream_free(d.st);
+    be_turn_clear(&t);
     buf_free(&d.seen);
 }
 
