@@ -1,0 +1,30 @@
+/* fuzz_chatreq — fcgi/chatreq.h: a POST /v1/chat/completions body.
+ *
+ * Checks: a refusal has a message for the client, a terminated param, and no
+ * body; an accepted body has a non-empty model and validates again (what the
+ * responder hands on is what was checked). */
+#include "fcgi/chatreq.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    chatreq_t req;
+    chatreq_err_t err;
+    int rc = chatreq_parse((const char *)data, size, &req, &err);
+
+    if (!memchr(err.param, '\0', sizeof err.param) || !memchr(err.msg, '\0', sizeof err.msg))
+        abort();
+    if (rc != 0) {
+        if (rc != -EINVAL || !err.msg[0] || req.body || req.model)
+            abort();
+        return 0;
+    }
+    if (!req.body || !req.model || !req.model[0] || chatreq_validate(req.body, &err) != 0)
+        abort();
+    chatreq_clear(&req);
+    return 0;
+}
