@@ -43,6 +43,12 @@ int anth__fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((fo
  * stop_reason ("" for NULL or one we do not know). */
 const char *anth__finish_reason(const char *stop_reason);
 
+/* Shared by resp and stream: OpenAI's prompt_tokens from an Anthropic usage
+ * object (input plus cache creation plus cache reads; absent or negative
+ * counts are 0, the sum saturates at LONG_MAX: an upstream's numbers must not
+ * overflow). *present (may be NULL) is set when any of the three is there. */
+long anth__prompt_tokens(json_object *usage, int *present);
+
 /* Shared by resp and stream: the HTTP status and OpenAI error type for an
  * Anthropic error type (e.g. "overloaded_error" -> 529, "api_error"); `status`
  * is the fallback when the type is unknown or NULL (0 means 500). */

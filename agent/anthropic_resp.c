@@ -3,6 +3,7 @@
 #include "agent/anthropic.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +20,29 @@ const char *anth__finish_reason(const char *stop_reason)
         if (strcmp(map[i].anth, stop_reason) == 0)
             r = map[i].openai;
     return r;
+}
+
+long anth__prompt_tokens(json_object *usage, int *present)
+{
+    static const char *const keys[] = {"input_tokens", "cache_creation_input_tokens",
+                                       "cache_read_input_tokens"};
+    json_object *v = NULL;
+    long sum = 0, n;
+    size_t i;
+
+    if (present)
+        *present = 0;
+    for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        if (!usage || !json_object_object_get_ex(usage, keys[i], &v) ||
+            !json_object_is_type(v, json_type_int))
+            continue;
+        if (present)
+            *present = 1;
+        n = (long)json_object_get_int64(v);
+        if (n > 0)
+            sum = n > LONG_MAX - sum ? LONG_MAX : sum + n;
+    }
+    return sum;
 }
 
 void anth__error_kind(const char *anth_type, int status, int *status_out, const char **openai_type)
@@ -149,9 +173,7 @@ int anth_parse(const char *body, size_t len, be_turn_t *turn, char *err, size_t 
     if (json_object_object_get_ex(root, "usage", &usage) && json_object_is_type(usage, json_type_object)) {
         /* OpenAI's prompt_tokens include cached input; Anthropic counts cache
          * reads and writes apart from input_tokens. */
-        turn->prompt_tokens = resp__long(usage, "input_tokens") +
-                              resp__long(usage, "cache_creation_input_tokens") +
-                              resp__long(usage, "cache_read_input_tokens");
+        turn->prompt_tokens = anth__prompt_tokens(usage, NULL);
         turn->completion_tokens = resp__long(usage, "output_tokens");
         turn->has_usage = 1;
     }

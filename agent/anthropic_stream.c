@@ -68,19 +68,16 @@ static const char *stream__str(json_object *o, const char *key)
 
 static void stream__usage(anth_stream_t *s, json_object *usage)
 {
-    json_object *in = stream__get(usage, "input_tokens", json_type_int);
     json_object *out = stream__get(usage, "output_tokens", json_type_int);
-    json_object *cw = stream__get(usage, "cache_creation_input_tokens", json_type_int);
-    json_object *cr = stream__get(usage, "cache_read_input_tokens", json_type_int);
+    int present = 0;
+    long prompt = anth__prompt_tokens(usage, &present);
 
     /* prompt_tokens include cached input, as OpenAI counts them */
-    if (in || cw || cr)
-        s->turn->prompt_tokens = (in ? (long)json_object_get_int64(in) : 0) +
-                                 (cw ? (long)json_object_get_int64(cw) : 0) +
-                                 (cr ? (long)json_object_get_int64(cr) : 0);
+    if (present)
+        s->turn->prompt_tokens = prompt;
     if (out) /* cumulative in message_delta */
         s->turn->completion_tokens = (long)json_object_get_int64(out);
-    if (in || out || cw || cr)
+    if (present || out)
         s->turn->has_usage = 1;
 }
 

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <limits.h>
 #include <string.h>
 
 /* ---- helpers ---- */
@@ -431,6 +432,40 @@ static void test_parse_text_and_tools(void **state)
     turn_clear(&t);
 }
 
+/* Found by fuzzing: token counts near INT64_MAX must saturate, not overflow
+ * (UBSan), in both the whole answer and the stream. */
+static void test_usage_saturates(void **state)
+{
+    const char *body =
+        "{\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":\"x\"}],"
+        "\"stop_reason\":\"end_turn\",\"usage\":{\"input_tokens\":9223372036854775807,"
+        "\"cache_read_input_tokens\":9223372036854775807,\"cache_creation_input_tokens\":-4,"
+        "\"output_tokens\":1}}";
+    const char *start =
+        "{\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":9223372036854775807,"
+        "\"cache_creation_input_tokens\":9223372036854775807}}}";
+    be_sink_t sink = { NULL, NULL };
+    be_turn_t t;
+    char err[128] = "";
+    int status = 0;
+    void *st;
+    (void)state;
+    turn_init(&t, 1024);
+    assert_int_equal(be_anthropic.parse(body, strlen(body), &t, err, sizeof err), 0);
+    assert_true(t.prompt_tokens == LONG_MAX);
+    turn_clear(&t);
+
+    turn_init(&t, 1024);
+    st = be_anthropic.stream_new(&t, &sink);
+    assert_non_null(st);
+    assert_int_equal(be_anthropic.stream_event(st, "message_start", start, strlen(start), &status,
+                                               err, sizeof err), 0);
+    assert_true(t.prompt_tokens == LONG_MAX);
+    assert_int_equal(t.has_usage, 1);
+    be_anthropic.stream_free(st);
+    turn_clear(&t);
+}
+
 static void test_parse_stop_reasons(void **state)
 {
     static const struct { const char *anth, *openai; } cases[] = {
@@ -797,6 +832,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_basic),
+        cmocka_unit_test(test_usage_saturates),
         cmocka_unit_test(test_build_default_url_no_key_stream),
         cmocka_unit_test(test_build_merges_same_role_turns),
         cmocka_unit_test(test_build_first_assistant_gets_user_turn),
