@@ -56,6 +56,31 @@ static int cfg__next(cfg_ld_t *ld, yaml_event_t *ev)
     return 0;
 }
 
+/* 1 when s is a number in JSON's grammar, -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int cfg__json_number(const char *s)
+{
+    if (*s == '-')
+        s++;
+    if (*s == '0')
+        s++;
+    else if (*s >= '1' && *s <= '9')
+        s += strspn(s, "0123456789");
+    else
+        return 0;
+    if (*s == '.') {
+        if (!strspn(++s, "0123456789"))
+            return 0;
+        s += strspn(s, "0123456789");
+    }
+    if (*s == 'e' || *s == 'E') {
+        s += (s[1] == '+' || s[1] == '-') ? 2 : 1;
+        if (!strspn(s, "0123456789"))
+            return 0;
+        s += strspn(s, "0123456789");
+    }
+    return *s == '\0';
+}
+
 /* YAML 1.2 core schema resolution of a plain scalar. */
 static json_object *cfg__resolve_plain(const char *s, int was_empty)
 {
@@ -80,8 +105,11 @@ static json_object *cfg__resolve_plain(const char *s, int was_empty)
         double d;
         errno = 0;
         d = strtod(s, &end);
+        /* the text is kept (0.7 stays 0.7) only when it is valid JSON: the
+         * document goes to Redis as JSON, and ".5" or "1." would break it
+         * for every reader (found by fuzz_cfg) */
         if (!errno && !*end && isfinite(d))
-            return json_object_new_double_s(d, s);
+            return cfg__json_number(s) ? json_object_new_double_s(d, s) : json_object_new_double(d);
     }
     return json_object_new_string(s);
 }

@@ -2,8 +2,9 @@
  *
  * A few environment variables are set once so ${VAR}, ${VAR:-default} and $$
  * in the inputs expand to something. Checks: a refusal says why and returns
- * no document; an accepted config, dumped with cfg_dump_yaml, loads again to
- * the same document (the promise `make export` relies on). */
+ * no document; an accepted config is valid JSON text (Redis holds it so) and,
+ * dumped with cfg_dump_yaml, loads again to the same document (the promise
+ * `make export` relies on). */
 #include "shared/cfg.h"
 
 #include <errno.h>
@@ -56,6 +57,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (!doc)
         abort();
+    /* the document goes to Redis as JSON text: it must read back the same */
+    again = json_tokener_parse(json_object_to_json_string(doc));
+    if (!again || !json_object_equal(doc, again))
+        abort();
+    json_object_put(again);
+    again = NULL;
     dump = cfg_dump_yaml(doc);
     if (!dump)
         abort();

@@ -127,6 +127,23 @@ static void test_env_types_and_src(void **state)
     load_err(BK "    api_key: \"${CFGT_OPEN\"\n", "t.yaml:4: backends.b.api_key: unterminated");
 }
 
+/* Found by fuzz_cfg: YAML floats that are not JSON numbers (.5, +1., 1e5 is
+ * fine) must not reach the registry's JSON text as written. */
+static void test_floats_stay_json(void **state)
+{
+    json_object *d, *back;
+    (void)state;
+    d = load_ok(BK "assistants: [{name: a, backend: b, model: m, temperature: .5, top_p: 0.7,\n"
+                "  extra_body: {x: +1., y: -0.25e+2, z: 1.}}]\n");
+    back = json_tokener_parse(json_object_to_json_string(d));
+    assert_non_null(back);
+    assert_true(json_object_equal(d, back));
+    assert_true(json_object_get_double(at(d, "assistants", "a", "temperature")) == 0.5);
+    assert_non_null(strstr(json_object_to_json_string(d), "\"top_p\": 0.7"));
+    json_object_put(back);
+    json_object_put(d);
+}
+
 /* Found by fuzz_cfg: a reference that expands to "null" or "~" is that text,
  * not a null the check would replace by a default, so the export (which
  * writes the reference back quoted) loads to the same document. */
@@ -475,6 +492,7 @@ int main(void)
         cmocka_unit_test(test_check_direct),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_env_null_text_round_trip),
+        cmocka_unit_test(test_floats_stay_json),
         cmocka_unit_test(test_file),
         cmocka_unit_test(test_example_config),
         cmocka_unit_test(test_truncations_never_crash),
