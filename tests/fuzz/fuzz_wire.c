@@ -9,6 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Same JSON text. Not json_object_equal: json-c reads the invalid number
+ * "1E" as the double 1, prints it "1", and reads that back as an int; what
+ * crosses the wire is the text, and that is stable. */
+static int same_json(json_object *a, json_object *b)
+{
+    return strcmp(json_object_to_json_string(a), json_object_to_json_string(b)) == 0;
+}
+
 static void req_round_trip(const wire_req_t *r)
 {
     wire_req_t back;
@@ -20,7 +28,7 @@ static void req_round_trip(const wire_req_t *r)
     if (back.op != r->op || strcmp(back.id, r->id) != 0 || strcmp(back.reply, r->reply) != 0 ||
         strcmp(back.server, r->server) != 0 || back.deadline != r->deadline ||
         (r->op == WIRE_OP_CALL && (strcmp(back.tool, r->tool) != 0 ||
-                                   !json_object_equal(back.args, r->args))))
+                                   !same_json(back.args, r->args))))
         abort();
     wire_req_clear(&back);
     free(text);
@@ -38,8 +46,8 @@ static void reply_round_trip(const wire_reply_t *r)
         abort();
     if (strcmp(back.id, r->id) != 0 || back.ok != r->ok ||
         (!r->ok && strcmp(back.error, r->error) != 0) ||
-        (r->result && !json_object_equal(back.result, r->result)) ||
-        (r->tools && !json_object_equal(back.tools, r->tools)))
+        (r->result && !same_json(back.result, r->result)) ||
+        (r->tools && !same_json(back.tools, r->tools)))
         abort();
     wire_reply_clear(&back);
     free(text);

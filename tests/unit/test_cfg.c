@@ -156,12 +156,15 @@ static void test_env_null_text_round_trip(void **state)
     unsetenv("CFGT_UNSET");
     d1 = load_ok(BK "    api_key: ${CFGT_UNSET:-}Null\n    base_url: ${CFGT_UNSET:-https://x/v1}\n"
                  "    default_headers:\n      X-Pin: ${CFGT_UNSET:-0012}\n"
+                 "      X-Big: ${CFGT_UNSET:-00015184643435372619095}\n"
                  "    timeout: ${CFGT_UNSET:-30}\n"
                  "proxy_api_keys:\n  - ${CFGT_TILDE}\n");
     assert_string_equal(str_at(d1, "backends", "b", "api_key"), "Null");
     /* and digits keep their text (leading zeros, a sign) in a string field */
     assert_string_equal(str_at(at(d1, "backends", "b", "default_headers"), "X-Pin", NULL, NULL),
                         "0012");
+    assert_string_equal(str_at(at(d1, "backends", "b", "default_headers"), "X-Big", NULL, NULL),
+                        "00015184643435372619095");
     assert_int_equal(json_object_get_int(at(d1, "backends", "b", "timeout")), 30);
     assert_string_equal(json_object_get_string(json_object_array_get_idx(
                             at(d1, "settings", "proxy_api_keys", NULL), 0)), "~");
