@@ -113,6 +113,7 @@ run: deps all
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory SAN=1 all unit-bins
+	@$(MAKE) --no-print-directory fuzz-replay
 	@scripts/test.sh build/asan
 
 unit: deps
@@ -148,8 +149,12 @@ FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(foreach d,shared agent fc
 FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/bin/%,$(wildcard tests/fuzz/fuzz_*.c))
 .SECONDARY: $(patsubst %,$(FUZZ_BUILD)/obj/tests/fuzz/%.o,$(notdir $(FUZZ_BINS)))
 
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-build fuzz-replay
 fuzz-build: $(FUZZ_BINS)
+
+# every saved input (seeds and reproducers) once: part of `make test`
+fuzz-replay: fuzz-build
+	@FUZZ_REPLAY=1 tests/fuzz/run.sh $(FUZZ_BUILD) 0 $(notdir $(FUZZ_BINS))
 
 fuzz: fuzz-build
 	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(notdir $(FUZZ_BINS))

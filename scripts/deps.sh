@@ -21,7 +21,8 @@ done
 pkgs=(build-essential pkg-config libfcgi-dev libfcgi-bin libjson-c-dev libcurl4-openssl-dev
       libyaml-dev libhiredis-dev libuv1-dev libcmocka-dev redis-server apache2 libapache2-mod-fcgid
       lighttpd curl
-      wrk procps)
+      wrk procps
+      clang libclang-rt-14-dev)   # the fuzz targets (make fuzz; make test replays their corpus)
 
 installed() {
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]

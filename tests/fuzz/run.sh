@@ -7,6 +7,8 @@
 # go to BUILD/corpus/<name>/, never into the repository. A crash, a leak, a
 # sanitizer report or an input that runs longer than FUZZ_TIMEOUT seconds
 # fails the run; the log and the input that did it stay under BUILD/.
+# FUZZ_REPLAY=1: only replay tests/fuzz/corpus/<name>/ (every reproducer found
+# so far) and stop: what `make test` runs, so a fixed crash stays fixed.
 set -u
 build=$1 secs=$2
 shift 2
@@ -21,8 +23,13 @@ for t in "$@"; do
     art=$build/artifacts/$name
     log=$build/log/$name.log
     mkdir -p "$work" "$art" "$build/log" "$seeds"
-    "$build/bin/$t" -max_total_time="$secs" -timeout="$timeout_s" -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="$art/" "$work" "$seeds" >"$log" 2>&1
+    if [ "${FUZZ_REPLAY:-0}" = 1 ]; then
+        "$build/bin/$t" -runs=0 -timeout="$timeout_s" -rss_limit_mb=2048 \
+            -print_final_stats=1 -artifact_prefix="$art/" "$seeds" >"$log" 2>&1
+    else
+        "$build/bin/$t" -max_total_time="$secs" -timeout="$timeout_s" -rss_limit_mb=2048 \
+            -print_final_stats=1 -artifact_prefix="$art/" "$work" "$seeds" >"$log" 2>&1
+    fi
     rc=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)
