@@ -3,6 +3,8 @@
  * for optional fields, as it does for OpenAI. */
 #include "fcgi/chatreq.h"
 
+#include "shared/jtext.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -202,39 +204,15 @@ int chatreq_validate(json_object *body, chatreq_err_t *err)
 
 int chatreq_parse(const char *text, size_t len, chatreq_t *out, chatreq_err_t *err)
 {
-    json_tokener *tok = NULL;
     json_object *body = NULL, *v;
-    enum json_tokener_error jerr;
-    int rc = -EINVAL;
-    size_t off;
+    int rc;
 
     memset(out, 0, sizeof(*out));
     memset(err, 0, sizeof(*err));
-    if (len > (size_t)0x7fffffff) {
-        chatreq__fail(err, NULL, "the request body is too large");
+    rc = jtext_parse_strict(text, len, CHATREQ_MAX_DEPTH, &body, err->msg, sizeof(err->msg));
+    if (rc != 0)
         goto out;
-    }
-    tok = json_tokener_new_ex(CHATREQ_MAX_DEPTH);
-    if (!tok) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    body = json_tokener_parse_ex(tok, text, (int)len);
-    jerr = json_tokener_get_error(tok);
-    if (!body || jerr != json_tokener_success) {
-        chatreq__fail(err, NULL, "the request body is not valid JSON: %s",
-                      jerr == json_tokener_continue ? "unexpected end of input"
-                                                    : json_tokener_error_desc(jerr));
-        goto out;
-    }
-    /* Trailing bytes after the value: only whitespace is allowed. */
-    for (off = json_tokener_get_parse_end(tok); off < len; off++) {
-        if (text[off] != ' ' && text[off] != '\t' && text[off] != '\r' && text[off] != '\n') {
-            chatreq__fail(err, NULL, "the request body is not valid JSON: "
-                          "unexpected data after the value at byte %zu", off);
-            goto out;
-        }
-    }
+    rc = -EINVAL;
     if (chatreq_validate(body, err) != 0)
         goto out;
     out->model = json_object_get_string(json_object_object_get(body, "model"));
@@ -248,8 +226,6 @@ int chatreq_parse(const char *text, size_t len, chatreq_t *out, chatreq_err_t *e
     rc = 0;
 out:
     json_object_put(body);
-    if (tok)
-        json_tokener_free(tok);
     return rc;
 }
 

@@ -3,6 +3,8 @@
  * messages themselves are msgreq_msgs.c's. */
 #include "fcgi/msgreq.h"
 
+#include "shared/jtext.h"
+
 #include "fcgi/chatreq.h"
 
 #include <errno.h>
@@ -324,38 +326,14 @@ out:
 
 int msgreq_parse(const char *text, size_t len, msgreq_t *out, msgreq_err_t *err)
 {
-    json_tokener *tok = NULL;
     json_object *in = NULL, *v;
-    enum json_tokener_error jerr;
-    int rc = -EINVAL;
-    size_t off;
+    int rc;
 
     memset(out, 0, sizeof(*out));
     memset(err, 0, sizeof(*err));
-    if (len > (size_t)0x7fffffff) {
-        msgreq__fail(err, NULL, "the request body is too large");
+    rc = jtext_parse_strict(text, len, MSGREQ_MAX_DEPTH, &in, err->msg, sizeof(err->msg));
+    if (rc != 0)
         goto out;
-    }
-    tok = json_tokener_new_ex(MSGREQ_MAX_DEPTH);
-    if (!tok) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    in = json_tokener_parse_ex(tok, text, (int)len);
-    jerr = json_tokener_get_error(tok);
-    if (!in || jerr != json_tokener_success) {
-        msgreq__fail(err, NULL, "the request body is not valid JSON: %s",
-                     jerr == json_tokener_continue ? "unexpected end of input"
-                                                   : json_tokener_error_desc(jerr));
-        goto out;
-    }
-    for (off = json_tokener_get_parse_end(tok); off < len; off++) {
-        if (text[off] != ' ' && text[off] != '\t' && text[off] != '\r' && text[off] != '\n') {
-            msgreq__fail(err, NULL, "the request body is not valid JSON: unexpected data after "
-                         "the value at byte %zu", off);
-            goto out;
-        }
-    }
     rc = msgreq_translate(in, &out->body, err);
     if (rc != 0)
         goto out;
@@ -364,8 +342,6 @@ int msgreq_parse(const char *text, size_t len, msgreq_t *out, msgreq_err_t *err)
     out->stream = v && json_object_get_boolean(v);
 out:
     json_object_put(in);
-    if (tok)
-        json_tokener_free(tok);
     return rc;
 }
 

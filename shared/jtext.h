@@ -9,4 +9,11 @@
  * was NULL or on ENOMEM. */
 char *jtext_take(json_object *o);
 
+/* Parses exactly one JSON value from text[0..len): nesting deeper than
+ * max_depth, anything but whitespace after the value, or a value that ends
+ * early are refused. Returns 0 and *out (caller owns), -EINVAL with err
+ * ("the request body is not valid JSON: ..."), or -ENOMEM. No I/O. */
+int jtext_parse_strict(const char *text, size_t len, int max_depth, json_object **out, char *err,
+                       size_t errlen);
+
 #endif
