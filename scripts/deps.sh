@@ -52,15 +52,25 @@ if [ "${#missing[@]}" -gt 0 ]; then
     cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y ${missing[*]}"
     if [ "$(id -u)" = 0 ]; then
         echo "deps.sh: installing ${missing[*]}"
+        # nginx, apache2 and lighttpd start system services when installed, and
+        # two of them then fight over port 80, which can fail the install. aiproxy
+        # runs its own instances (make run, the tests), so for this install only
+        # the packages are told not to start daemons (policy-rc.d, exit 101).
+        policy=""
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            policy=/usr/sbin/policy-rc.d
+            printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy"
+            trap 'rm -f "$policy"' EXIT
+        fi
         apt-get update
         DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+        [ -n "$policy" ] && rm -f "$policy"
+        trap - EXIT
     else
         echo "deps.sh: missing Debian packages: ${missing[*]}" >&2
         echo "deps.sh: run as root:  sudo sh -c '$cmd'" >&2
         exit 1
     fi
-    # apache2 and lighttpd start system services when installed; the tests run
-    # their own instances on free ports, so the system ones are not needed.
 fi
 
 if [ "$want_node" = 1 ]; then
