@@ -9,6 +9,7 @@
 #include "agent/toolname.h"
 #include "agent/toolround.h"
 #include "agent/upstream.h"
+#include "shared/sat.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -139,7 +140,7 @@ static int ag__usage(agent_res_t *res, long prompt, long completion)
         return -ENOMEM;
     json_object_object_add(u, "prompt_tokens", json_object_new_int64(prompt));
     json_object_object_add(u, "completion_tokens", json_object_new_int64(completion));
-    json_object_object_add(u, "total_tokens", json_object_new_int64(prompt + completion));
+    json_object_object_add(u, "total_tokens", json_object_new_int64(sat_add_i64(prompt, completion)));
     res->usage = u;
     return 0;
 }
@@ -235,8 +236,9 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
             goto out;
         if (turn.has_usage) {
             has_usage = 1;
-            prompt += turn.prompt_tokens;
-            completion += turn.completion_tokens;
+            /* counts come from the upstream: a hostile one must not overflow */
+            prompt = sat_add_i64(prompt, turn.prompt_tokens);
+            completion = sat_add_i64(completion, turn.completion_tokens);
         }
         if (buf_append(&content, turn.content.data ? turn.content.data : "", turn.content.len) < 0) {
             agent_res_fail(res, 502, "api_error", "upstream_bad_response",

@@ -1,9 +1,9 @@
 /* anthropic_resp — a whole Messages API answer, or an error body, in the
  * loop's canonical (OpenAI) vocabulary. No I/O. */
 #include "agent/anthropic.h"
+#include "shared/sat.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,7 +40,7 @@ long anth__prompt_tokens(json_object *usage, int *present)
             *present = 1;
         n = (long)json_object_get_int64(v);
         if (n > 0)
-            sum = n > LONG_MAX - sum ? LONG_MAX : sum + n;
+            sum = sat_add_i64(sum, n);
     }
     return sum;
 }

@@ -289,6 +289,30 @@ static void one_round_then_answer(void **state)
     done(&r);
 }
 
+/* Issue 11: usage summed over the turns overflowed (UBSan: INT64_MAX + 20)
+ * when an upstream sent hostile counts; the sums saturate. */
+static void hostile_usage_counts_saturate(void **state)
+{
+    const char *rep[] = {
+        "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":"
+        "[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"calc__add\","
+        "\"arguments\":\"{}\"}}]},\"finish_reason\":\"tool_calls\"}],\"usage\":"
+        "{\"prompt_tokens\":9223372036854775807,\"completion_tokens\":9223372036854775807}}",
+        ANSWER("ok"),
+    };
+    json_object *u;
+    run_t r;
+    (void)state;
+    script(2, rep);
+    run(&r, "[\"calc\"]", 8, 0);
+    assert_int_equal(r.rc, 0);
+    u = r.res.usage;
+    assert_true(json_object_get_int64(json_object_object_get(u, "prompt_tokens")) == INT64_MAX);
+    assert_true(json_object_get_int64(json_object_object_get(u, "completion_tokens")) == INT64_MAX);
+    assert_true(json_object_get_int64(json_object_object_get(u, "total_tokens")) == INT64_MAX);
+    done(&r);
+}
+
 static void unknown_tool_and_bad_arguments_become_tool_errors(void **state)
 {
     const char *rep[] = {
@@ -414,6 +438,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(one_round_then_answer),
+        cmocka_unit_test(hostile_usage_counts_saturate),
         cmocka_unit_test(unknown_tool_and_bad_arguments_become_tool_errors),
         cmocka_unit_test(round_cap_withdraws_tools),
         cmocka_unit_test(same_call_three_times_stops_offering_tools),
