@@ -171,6 +171,9 @@ int chatreq_validate(json_object *body, chatreq_err_t *err)
         v = chatreq__opt(body, integers[i]);
         if (v && !json_object_is_type(v, json_type_int))
             return chatreq__fail(err, integers[i], "'%s' must be an integer", integers[i]);
+        /* a token budget below 1 has no meaning: refuse it rather than pass it on */
+        if (v && strncmp(integers[i], "max_", 4) == 0 && json_object_get_int64(v) < 1)
+            return chatreq__fail(err, integers[i], "'%s' must be at least 1", integers[i]);
     }
     v = chatreq__opt(body, "stop");
     if (v && !json_object_is_type(v, json_type_string)) {

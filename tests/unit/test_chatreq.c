@@ -73,6 +73,25 @@ static void test_bad_bodies(void **state)
                "stream_options.include_usage");
 }
 
+/* Issue 11: a token budget below 1 was passed on to the upstream. */
+static void test_token_budget_at_least_one(void **state)
+{
+    chatreq_t cr;
+    chatreq_err_t err;
+    const char *ok = "{\"model\":\"a\"," MSGS ",\"max_tokens\":1,\"max_completion_tokens\":1}";
+
+    (void)state;
+    expect_bad("{\"model\":\"a\"," MSGS ",\"max_tokens\":-1}", "max_tokens");
+    expect_bad("{\"model\":\"a\"," MSGS ",\"max_tokens\":0}", "max_tokens");
+    expect_bad("{\"model\":\"a\"," MSGS ",\"max_tokens\":-9223372036854775808}", "max_tokens");
+    expect_bad("{\"model\":\"a\"," MSGS ",\"max_completion_tokens\":-1}",
+               "max_completion_tokens");
+    expect_bad("{\"model\":\"a\"," MSGS ",\"max_completion_tokens\":0}",
+               "max_completion_tokens");
+    assert_int_equal(chatreq_parse(ok, strlen(ok), &cr, &err), 0);
+    chatreq_clear(&cr);
+}
+
 static void test_deep_nesting_refused(void **state)
 {
     char body[4096];
@@ -332,6 +351,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_bodies),
+        cmocka_unit_test(test_token_budget_at_least_one),
         cmocka_unit_test(test_deep_nesting_refused),
         cmocka_unit_test(test_good_body),
         cmocka_unit_test(test_completion_builder),
