@@ -121,7 +121,8 @@ static int ag__catalogs(agent_t *ag, const agent_req_t *req, json_object *names,
             return -1;
         case -ECONNREFUSED:
             agent_res_fail(res, 503, "api_error", "redis_unavailable",
-                    "cannot reach Redis to find MCP server '%s' tools: %s", name, err);
+                    "cannot reach Redis to find MCP server '%s' tools; retry when Redis "
+                    "is back", name);
             return -1;
         default:
             agent_res_fail(res, 502, "api_error", "mcp_error", "MCP server '%s': %s", name,

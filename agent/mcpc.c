@@ -8,6 +8,7 @@
  * deadlines are noticed without extra round trips. */
 #include "agent/mcpc.h"
 #include "shared/buf.h"
+#include "shared/log.h"
 #include "shared/rconn.h"
 #include "shared/wire.h"
 
@@ -75,28 +76,36 @@ void mcpc_free(mcpc_t *c)
     free(c);
 }
 
-/* Both connections up, the reply channel subscribed. 0 or -ECONNREFUSED. */
+/* Both connections up, the reply channel subscribed. 0 or -ECONNREFUSED.
+ * err reaches /v1 clients: it says what failed in words; the Redis address
+ * (a socket path, a host) and the driver's text go to the log only. */
 static int mcpc__connect(mcpc_t *c, char *err, size_t errlen)
 {
     redisReply *r = NULL;
+    char why[512] = "";
     int rc = -ECONNREFUSED;
 
     if (c->cmd && c->sub && !c->cmd->err && !c->sub->err)
         return 0;
     mcpc__drop(c);
-    c->cmd = rconn_connect(c->url, MCPC_CONNECT_MS, err, errlen);
+    c->cmd = rconn_connect(c->url, MCPC_CONNECT_MS, why, sizeof(why));
     if (!c->cmd)
         goto out;
-    c->sub = rconn_connect(c->url, MCPC_CONNECT_MS, err, errlen);
+    c->sub = rconn_connect(c->url, MCPC_CONNECT_MS, why, sizeof(why));
     if (!c->sub)
         goto out;
     r = redisCommand(c->sub, "SUBSCRIBE %s", c->reply);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
-        snprintf(err, errlen, "cannot subscribe to %s: %s", c->reply, r ? (r->str ? r->str : "bad reply") : c->sub->errstr);
+        snprintf(why, sizeof(why), "cannot subscribe to %s: %s", c->reply,
+                 r ? (r->str ? r->str : "bad reply") : c->sub->errstr);
         goto out;
     }
     rc = 0;
 out:
+    if (rc) {
+        log_warn("mcpc: %s", why);
+        snprintf(err, errlen, "cannot reach Redis (the responder log names the cause)");
+    }
     if (r)
         freeReplyObject(r);
     if (rc)

@@ -2,6 +2,7 @@
 
 #include "shared/log.h"
 #include "shared/sse.h"
+#include "shared/url.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +16,10 @@
 struct up {
     CURL *curl;
     CURLM *multi;
+    /* curl's error text for the transfer under way. It lives as long as the
+     * handle: CURLOPT_ERRORBUFFER must never point at a buffer that is gone
+     * while the kept handle still holds the pointer between turns. */
+    char errbuf[CURL_ERROR_SIZE];
 };
 
 #define UP_POLL_MS 100
@@ -153,13 +158,23 @@ static const char *up__jstr(json_object *o, const char *key)
     return json_object_get_string(v);
 }
 
-/* The transfer failed at the curl level: name the cause. */
+/* The transfer failed at the curl level: name the cause. The client sees the
+ * base URL without userinfo or query (url_redact): a credential in the
+ * configured URL stays with the gateway. curl's own text names the host, not
+ * the URL; should one ever carry what looks like a URL's secret part
+ * ('@' or '?'), curl's generic text for the code is used instead. */
 static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, agent_res_t *res)
 {
-    const char *base = up__jstr(x->call->backend, "base_url");
+    const char *raw = up__jstr(x->call->backend, "base_url");
     const char *key = up__jstr(x->call->backend, "api_key");
     const char *why = ebuf && *ebuf ? ebuf : curl_easy_strerror(cc);
-    char hint[200] = "";
+    char hint[200] = "", base[512];
+
+    url_redact(raw, base, sizeof(base));
+    if (strpbrk(why, "@?"))
+        why = curl_easy_strerror(cc);
+    log_warn("upstream %s (backend '%s'): %s (curl %d)", base,
+             x->call->backend_name ? x->call->backend_name : "?", why, (int)cc);
 
     if (!key || !*key)
         snprintf(hint, sizeof(hint), " (backend '%s' has no api_key configured)",
@@ -167,7 +182,7 @@ static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, agent_res
     switch (cc) {
     case CURLE_OPERATION_TIMEDOUT:
         agent_res_fail(res, 504, "api_error", "upstream_timeout",
-                 "upstream %s did not answer in time: %s", base ? base : "?", why);
+                 "upstream %s did not answer in time: %s", base, why);
         break;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -175,11 +190,11 @@ static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, agent_res
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
         agent_res_fail(res, 502, "api_error", "upstream_unreachable", "cannot reach upstream %s: %s%s",
-                 base ? base : "?", why, hint);
+                 base, why, hint);
         break;
     default:
         agent_res_fail(res, 502, "api_error", "upstream_error", "upstream %s failed: %s",
-                 base ? base : "?", why);
+                 base, why);
         break;
     }
 }
@@ -208,7 +223,7 @@ static long up__timeout(json_object *backend)
 }
 
 static int up__configure(up_t *u, up_xfer_t *x, buf_t *url, buf_t *body,
-                         struct curl_slist *headers, char *ebuf)
+                         struct curl_slist *headers)
 {
     CURL *c = u->curl;
 
@@ -225,7 +240,8 @@ static int up__configure(up_t *u, up_xfer_t *x, buf_t *url, buf_t *body,
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, up__write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, ebuf);
+    u->errbuf[0] = '\0';
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, u->errbuf);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -282,7 +298,7 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
     struct curl_slist *headers = NULL;
     buf_t url, body;
     up_xfer_t x;
-    char ebuf[CURL_ERROR_SIZE] = "", err[512] = "";
+    char err[512] = "", shown[512];
     be_sink_t sink;
     CURLcode cc;
     long code = 0;
@@ -312,9 +328,9 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
             goto out;
         }
     }
-    if (up__configure(u, &x, &url, &body, headers, ebuf) < 0) {
+    if (up__configure(u, &x, &url, &body, headers) < 0) {
         agent_res_fail(res, 502, "api_error", "backend_misconfigured", "invalid upstream URL '%s'",
-                 buf_str(&url));
+                 url_redact(buf_str(&url), shown, sizeof(shown)));
         goto out;
     }
     cc = up__perform(u, &x);
@@ -339,7 +355,7 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
         goto out;
     }
     if (cc != CURLE_OK && !(x.done && cc == CURLE_PARTIAL_FILE)) {
-        up__curl_fail(&x, cc, ebuf, res);
+        up__curl_fail(&x, cc, u->errbuf, res);
         goto out;
     }
     if (code >= 400) {

@@ -2,7 +2,26 @@
 #include "fcgi/handlers.h"
 #include "fcgi/route.h"
 
+#include "shared/log.h"
+
 #include <errno.h>
+#include <time.h>
+
+/* /health answers without authentication: what failed is said in words, the
+ * Redis address (a socket path, a host) and the driver's text go to the log
+ * only, at most every 10 s per thread so a probe cannot flood it. */
+static void health__log_detail(http_req_t *req)
+{
+    static __thread time_t logged_at;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (logged_at && ts.tv_sec - logged_at < 10)
+        return;
+    logged_at = ts.tv_sec;
+    log_warn("/health: Redis unreachable: %s",
+             req->reg ? reg_errstr(req->reg) : "no connection to Redis yet");
+}
 
 int health_handle(http_req_t *req, int reg_rc)
 {
@@ -33,7 +52,8 @@ int health_handle(http_req_t *req, int reg_rc)
         json_object_object_add(o, "registry_version",
                                json_object_new_int64(req->reg ? reg_version(req->reg) : 0));
         json_object_object_add(o, "error", json_object_new_string(
-            req->reg ? reg_errstr(req->reg) : "no connection to Redis"));
+            "cannot reach Redis (the responder log names the cause)"));
+        health__log_detail(req);
     }
     rc = http_send_json(req, status, o, "Cache-Control: no-store\r\n");
     json_object_put(o);

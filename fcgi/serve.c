@@ -216,9 +216,11 @@ static int serve__redis_down(http_req_t *req, int reg_rc)
         return http_send_error(req, 503, "api_error", "registry_missing", NULL,
                                "Redis holds no registry: start aiproxy-fcgi with -c CONFIG "
                                "to seed it");
+    /* the Redis address stays out of an answer: the log has it */
+    log_warn("registry unavailable: %s", req->reg ? reg_errstr(req->reg) : "cannot reach Redis");
     return http_send_error(req, 503, "api_error", "redis_unavailable", NULL,
-                           "the registry is unavailable: %s; retry when Redis is back",
-                           req->reg ? reg_errstr(req->reg) : "cannot reach Redis");
+                           "the registry is unavailable: cannot reach Redis; retry when "
+                           "Redis is back");
 }
 
 /* Redis is unreachable but this thread holds a registry snapshot: /v1 goes on

@@ -11,6 +11,7 @@
 #include "shared/log.h"
 #include "shared/rconn.h"
 #include "shared/reg.h"
+#include "shared/url.h"
 #include "shared/wire.h"
 
 #include <errno.h>
@@ -370,7 +371,7 @@ broker_t *broker_new(uv_loop_t *loop, const char *url, const char *prefix, char 
     }
     b->loop = loop;
     snprintf(b->prefix, sizeof(b->prefix), "%s", prefix);
-    snprintf(b->url, sizeof(b->url), "%s", url);
+    url_redact(url, b->url, sizeof(b->url));   /* for logs only: no password */
     if (rconn_parse(url, &b->addr, err, errlen) != 0)
         goto out;
     if (reg_open(&b->reg, url, prefix, err, errlen) != 0)

@@ -58,6 +58,11 @@ static void answer(int fd, const char *mode)
                  mode[4] == '5' ? "500 Internal Server Error" : "400 Bad Request", strlen(b));
         tsrv_say(fd, head);
         tsrv_say(fd, b);
+    } else if (strcmp(mode, "json_cut") == 0) {
+        /* promises more than it sends, then closes: a cut whole answer */
+        tsrv_say(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\n"
+                "Connection: close\r\n\r\n{\"choices\":[{\"index\":0,\"message\":{\"role\":"
+                "\"assistant\",\"content\":\"hi th");
     } else if (strcmp(mode, "garbage") == 0) {
         tsrv_say(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n"
                 "Connection: close\r\n\r\n<html>x</html");
@@ -163,13 +168,12 @@ static int on_delta(void *ud, const char *text, size_t len)
     return d->stop_after && ++d->n >= d->stop_after;
 }
 
-/* One turn against the server in `mode`; returns up_turn's result. */
-static int turn(const char *mode, json_object *be, int stream, deltas_t *d, be_turn_t *t,
-                agent_res_t *res)
+/* One turn on the kept handle `u` against the server in `mode`. */
+static int turn_on(up_t *u, const char *mode, json_object *be, int stream, deltas_t *d,
+                   be_turn_t *t, agent_res_t *res)
 {
     json_object *req = json_tokener_parse(stream ? "{\"model\":\"m\",\"messages\":[],\"stream\":true}"
                                                  : "{\"model\":\"m\",\"messages\":[]}");
-    up_t *u = up_new();
     up_call_t c;
     int rc;
     set_mode(mode);
@@ -183,9 +187,35 @@ static int turn(const char *mode, json_object *be, int stream, deltas_t *d, be_t
     c.on_delta = on_delta;
     c.ud = d;
     rc = up_turn(u, &c, t, res);
-    up_free(u);
     json_object_put(req);
     return rc;
+}
+
+/* One turn on a handle of its own; returns up_turn's result. */
+static int turn(const char *mode, json_object *be, int stream, deltas_t *d, be_turn_t *t,
+                agent_res_t *res)
+{
+    up_t *u = up_new();
+    int rc = turn_on(u, mode, be, stream, d, t, res);
+
+    up_free(u);
+    return rc;
+}
+
+/* A port on 127.0.0.1 that refuses connections (bound, never listening);
+ * the caller closes *fd. */
+static int refused_port(int *fd)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+
+    *fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(*fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    getsockname(*fd, (struct sockaddr *)&a, &al);
+    return ntohs(a.sin_port);
 }
 
 static void refused_port_is_502_naming_the_missing_key(void **state)
@@ -210,6 +240,70 @@ static void refused_port_is_502_naming_the_missing_key(void **state)
     assert_non_null(strstr(res.err_msg, "cannot reach upstream http://127.0.0.1:"));
     assert_non_null(strstr(res.err_msg, "(backend 'b1' has no api_key configured)"));
     be_turn_clear(&t);
+    json_object_put(be);
+    close(fd);
+}
+
+/* Issue 11: a base_url with credentials (userinfo, ?key=) appeared verbatim in
+ * the 502 a /v1 client reads. */
+static void credentials_in_base_url_stay_out_of_the_error(void **state)
+{
+    char s[256];
+    json_object *be;
+    agent_res_t res;
+    be_turn_t t;
+    int fd, port = refused_port(&fd);
+    (void)state;
+    snprintf(s, sizeof(s), "{\"kind\":\"openai\",\"base_url\":"
+             "\"http://user:PASS@127.0.0.1:%d/v1?key=SECRET\",\"api_key\":\"k\",\"timeout\":5}",
+             port);
+    assert_non_null(be = json_tokener_parse(s));
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn("ok", be, 0, NULL, &t, &res), -1);
+    assert_int_equal(res.status, 502);
+    assert_non_null(strstr(res.err_msg, "cannot reach upstream http://127.0.0.1:"));
+    assert_null(strstr(res.err_msg, "PASS"));
+    assert_null(strstr(res.err_msg, "SECRET"));
+    assert_null(strstr(res.err_msg, "user"));
+    be_turn_clear(&t);
+    json_object_put(be);
+    close(fd);
+}
+
+/* Issue 11: the kept handle's CURLOPT_ERRORBUFFER pointed at the stack of a
+ * turn that had returned. Not observable from outside (curl_easy_reset drops
+ * the pointer before the next transfer), so the buffer now belongs to the
+ * handle's struct; this runs the path that uses it: turns on one kept handle,
+ * each failure naming its own cause, never the text of an earlier one. */
+static void kept_handle_error_text_is_per_turn(void **state)
+{
+    json_object *dead, *be = backend(S.port, 5, "k"), *nourl;
+    up_t *u = up_new();
+    agent_res_t res;
+    be_turn_t t;
+    int fd, port = refused_port(&fd);
+    (void)state;
+    dead = backend(port, 5, "k");
+    nourl = json_tokener_parse("{\"kind\":\"openai\",\"api_key\":\"k\"}");
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn_on(u, "ok", be, 0, NULL, &t, &res), 0);
+    be_turn_clear(&t);
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn_on(u, "ok", dead, 0, NULL, &t, &res), -1);
+    assert_string_equal(res.err_code, "upstream_unreachable");
+    be_turn_clear(&t);
+    be_turn_init(&t, 1000);   /* fails before any transfer: curl is not called */
+    assert_int_equal(turn_on(u, "ok", nourl, 0, NULL, &t, &res), -1);
+    assert_string_equal(res.err_code, "backend_misconfigured");
+    be_turn_clear(&t);
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn_on(u, "json_cut", be, 0, NULL, &t, &res), -1);
+    assert_int_equal(res.status, 502);
+    assert_null(strstr(res.err_msg, "onnect"));   /* not the refused turn's text */
+    be_turn_clear(&t);
+    up_free(u);
+    json_object_put(nourl);
+    json_object_put(dead);
     json_object_put(be);
     close(fd);
 }
@@ -454,6 +548,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(refused_port_is_502_naming_the_missing_key),
+        cmocka_unit_test(credentials_in_base_url_stay_out_of_the_error),
+        cmocka_unit_test(kept_handle_error_text_is_per_turn),
         cmocka_unit_test(slow_server_is_504),
         cmocka_unit_test(upstream_500_passes_status_and_message),
         cmocka_unit_test(garbage_2xx_is_502),

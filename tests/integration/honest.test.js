@@ -1,0 +1,111 @@
+'use strict';
+// Issue 11 (part E), through nginx into the sanitizer-built responders:
+// errors keep the gateway's internals (credentials in an upstream URL, the
+// Redis socket path) to the gateway.
+const { describe, test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('./lib');
+
+const USER = [{ role: 'user', content: 'hi' }];
+const SECRETS = ['PASS', 'SECRET', 'user:'];
+
+function assertNoSecret(text, what) {
+  for (const s of SECRETS) assert.ok(!text.includes(s), `${what} shows '${s}': ${text}`);
+}
+
+// The text of every content delta of a raw SSE answer.
+const contentOf = (s) => s.events.map((e) => e.json?.choices?.[0]?.delta?.content || '').join('');
+
+describe('errors keep internals to the gateway', () => {
+  let up, stack, dead;
+  before(async () => {
+    up = await h.fakeUpstream();
+    dead = await h.closedPort();
+    // base URLs with a password in the userinfo and a key in the query string
+    stack = await h.startStack({
+      config: `
+backends:
+  dead:
+    kind: openai
+    base_url: "http://user:PASS@127.0.0.1:${dead}/v1?key=SECRET"
+    api_key: sk-x
+    timeout: 10
+  live:
+    kind: openai
+    base_url: "http://user:PASS@127.0.0.1:${up.port}/v1?key=SECRET"
+    api_key: sk-x
+    timeout: 10
+mcp_servers:
+  demo: {transport: stdio, command: \${MCP_DEMO}}
+assistants:
+  - {name: dead, backend: dead, model: m}
+  - {name: live, backend: live, model: m}
+  - {name: tooly, backend: live, model: m, mcp_servers: [demo]}
+`,
+      upstream: up,
+    });
+  });
+  after(async () => {
+    await stack?.stop();
+    await up?.close();
+  });
+
+  test('an unreachable upstream: the 502 names the host, not the credentials', async () => {
+    const url = `${stack.baseURL}/chat/completions`;
+    const r = await h.request(url, { method: 'POST', body: { model: 'dead', messages: USER } });
+    h.assertOpenAIError(assert, r, 502, { type: 'api_error' });
+    assert.match(r.json.error.message, /127\.0\.0\.1/);
+    assertNoSecret(r.text, 'the 502');
+    // streamed: nothing was sent yet, so the same HTTP error
+    const s = await h.sseRequest(url, { model: 'dead', messages: USER, stream: true });
+    assert.equal(s.status, 502);
+    assertNoSecret(s.text, 'the streamed 502');
+  });
+
+  test('an upstream that fails mid-stream: the in-stream error shows no credentials', async () => {
+    // the connection drops once the client has seen content (so the stream has started)
+    const flag = { seen: false };
+    up.enqueue(async (rec, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const c of h.textChunks(['partial ', 'answer ']).slice(0, 3)) res.write(`data: ${JSON.stringify(c)}\n\n`);
+      await h.waitFor(() => flag.seen, { timeoutMs: 15000, what: 'the client to receive content' });
+      res.socket.destroy();
+    });
+    const s = await h.sseRequest(`${stack.baseURL}/chat/completions`,
+                                 { model: 'live', messages: USER, stream: true }, {
+      stopWhen: (ev) => { if (ev.json?.choices?.[0]?.delta?.content) flag.seen = true; return false; },
+    });
+    assert.equal(s.status, 200, s.text);
+    const text = contentOf(s);
+    assert.ok(text.startsWith('partial answer '), text);
+    assert.match(text, /\[aiproxy error\] upstream http:\/\/127\.0\.0\.1:\d+\/v1 failed/);
+    assertNoSecret(s.text, 'the stream');
+  });
+
+  test('no log line holds the upstream credentials', async () => {
+    assertNoSecret(await stack.logs('fcgi'), 'the responder log');
+  });
+
+  test('Redis down: /health, /admin and /v1 answers do not show the socket path', async () => {
+    await stack.killRedis();
+    const health = await h.waitFor(async () => {
+      const r = await h.request(`${stack.url}/health`);
+      return r.status === 503 && r.json?.redis === 'unreachable' ? r : null;
+    }, { timeoutMs: 15000, what: '/health to report Redis unreachable' });
+    const admin = await h.request(`${stack.url}/admin/assistants`);
+    h.assertOpenAIError(assert, admin, 503, { type: 'api_error' });
+    // /v1 goes on from the snapshot, but the MCP catalog needs Redis
+    const chat = await h.request(`${stack.baseURL}/chat/completions`, {
+      method: 'POST', body: { model: 'tooly', messages: USER },
+    });
+    h.assertOpenAIError(assert, chat, 503, { type: 'api_error' });
+    for (const [what, r] of [['/health', health], ['/admin', admin], ['/v1', chat]]) {
+      assert.ok(!r.text.includes(stack.dir), `${what} shows the stack dir: ${r.text}`);
+      assert.ok(!r.text.includes('redis.sock'), `${what} shows the socket: ${r.text}`);
+      assert.match(r.text, /Redis/, `${what} still says what failed`);
+    }
+    // the detail is in the log for the operator
+    await h.waitFor(async () => (await stack.logs('fcgi')).includes('redis.sock'),
+                    { timeoutMs: 10000, what: 'the socket path in the responder log' });
+  });
+});
