@@ -9,6 +9,7 @@ const be_ops_t be_anthropic = {
     .parse        = anth_parse,
     .stream_new   = anth_stream_new,
     .stream_event = anth_stream_event,
+    .stream_end   = anth_stream_end,
     .stream_free  = anth_stream_free,
     .error        = anth_error,
 };

@@ -30,6 +30,7 @@ void anth_error(int status, const char *body, size_t len, int *status_out, char 
 void *anth_stream_new(be_turn_t *turn, const be_sink_t *sink);
 int anth_stream_event(void *st, const char *event, const char *data, size_t len,
                       int *status, char *err, size_t errlen);
+int anth_stream_end(void *st, char *err, size_t errlen);
 void anth_stream_free(void *st);
 
 /* anthropic_msgs.c: req's "messages" as out's "system" and "messages".

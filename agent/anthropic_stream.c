@@ -52,6 +52,15 @@ void anth_stream_free(void *st)
     }
 }
 
+/* Called only when message_stop never came (it makes stream_event return 1):
+ * whatever else arrived, even a stop_reason, the message is cut. */
+int anth_stream_end(void *st, char *err, size_t errlen)
+{
+    (void)st;
+    snprintf(err, errlen, "the anthropic stream ended without message_stop: the answer is cut");
+    return -EPROTO;
+}
+
 static json_object *stream__get(json_object *o, const char *key, json_type type)
 {
     json_object *v = NULL;

@@ -47,6 +47,12 @@ typedef struct be_ops {
      * -EREMOTEIO for an error event (err = its message, *status = its status). */
     int (*stream_event)(void *st, const char *event, const char *data, size_t len,
                         int *status, char *err, size_t errlen);
+    /* The upstream closed a stream before the event that says it is complete
+     * (stream_event never returned 1). Returns 0 when what came is a whole
+     * turn all the same (OpenAI: a finish_reason arrived, only [DONE] is
+     * missing), or -EPROTO with err when the answer was cut: a client must
+     * not take a truncated answer for a finished one. */
+    int (*stream_end)(void *st, char *err, size_t errlen);
     void (*stream_free)(void *st);
     /* An upstream error response (status >= 400) as an OpenAI error: the
      * message and type from the upstream's body when it has them, else a

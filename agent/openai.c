@@ -365,6 +365,17 @@ out:
     return rc;
 }
 
+static int oa__stream_end(void *vst, char *err, size_t errlen)
+{
+    oa_stream_t *st = vst;
+
+    if (st->turn->finish_reason[0])
+        return 0;
+    snprintf(err, errlen, "the upstream stream ended before the answer was complete "
+             "(no finish_reason and no [DONE]): the answer is cut");
+    return -EPROTO;
+}
+
 static void oa__stream_free(void *vst)
 {
     oa_stream_t *st = vst;
@@ -427,6 +438,7 @@ const be_ops_t be_openai = {
     .parse = oa__parse,
     .stream_new = oa__stream_new,
     .stream_event = oa__stream_event,
+    .stream_end = oa__stream_end,
     .stream_free = oa__stream_free,
     .error = oa__error,
 };

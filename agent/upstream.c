@@ -367,6 +367,12 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
                  "upstream answered HTTP %ld, expected 2xx", code);
         goto out;
     }
+    if (x.mode == 1 && !x.done && call->be->stream_end &&
+        call->be->stream_end(x.st, err, sizeof(err)) < 0) {
+        /* EOF before the stream said it was complete: a cut, not an answer */
+        agent_res_fail(res, 502, "api_error", "upstream_truncated", "%s", err);
+        goto out;
+    }
     if (x.mode != 1) {
         /* whole body: a normal answer, or a non-SSE answer to a stream request */
         if (call->be->parse(buf_str(&x.body), x.body.len, turn, err, sizeof(err)) < 0) {

@@ -1,7 +1,9 @@
 'use strict';
 // Issue 11 (part E), through nginx into the sanitizer-built responders:
 // errors keep the gateway's internals (credentials in an upstream URL, the
-// Redis socket path) to the gateway.
+// Redis socket path) to the gateway; an upstream answer that was cut is
+// reported as an error, never as a finished answer; a token budget below 1 is
+// refused.
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./lib');
@@ -107,5 +109,90 @@ assistants:
     // the detail is in the log for the operator
     await h.waitFor(async () => (await stack.logs('fcgi')).includes('redis.sock'),
                     { timeoutMs: 10000, what: 'the socket path in the responder log' });
+  });
+});
+
+describe('a cut upstream answer is an error, not a finished answer', () => {
+  let up, stack;
+  before(async () => {
+    up = await h.fakeUpstream();
+    stack = await h.startStack({
+      config: `
+backends:
+  gpt: {kind: openai, base_url: \${UPSTREAM_URL}, api_key: sk-x, timeout: 10}
+  claude: {kind: anthropic, base_url: \${UPSTREAM_URL}, api_key: sk-ant, timeout: 10}
+assistants:
+  - {name: gpt, backend: gpt, model: m}
+  - {name: claude, backend: claude, model: m, max_tokens: 100}
+`,
+      upstream: up, broker: false,
+    });
+  });
+  after(async () => {
+    await stack?.stop();
+    await up?.close();
+  });
+
+  const url = () => `${stack.baseURL}/chat/completions`;
+  const ev = (type, data) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+  const claudeEvents = (parts) => [
+    ev('message_start', { message: { id: 'msg_1', type: 'message', role: 'assistant', content: [],
+                                     usage: { input_tokens: 3, output_tokens: 1 } } }),
+    ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+    ...parts.map((p) => ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: p } })),
+    ev('content_block_stop', { index: 0 }),
+    ev('message_delta', { delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 2 } }),
+    ev('message_stop', {}),
+  ];
+
+  test('OpenAI dialect: a stream that stops without finish_reason or [DONE]', async () => {
+    // role, 'partial ', 'answer ': then a clean end of the response
+    up.enqueue({ sse: h.textChunks(['partial ', 'answer ']), cut: 3 });
+    const s = await h.sseRequest(url(), { model: 'gpt', messages: USER, stream: true });
+    assert.equal(s.status, 200);
+    const text = contentOf(s);
+    assert.ok(text.startsWith('partial answer '), text);
+    assert.match(text, /\[aiproxy error\] .*cut/);
+    // the control: the same stream whole ends with the upstream's finish_reason and no error
+    up.enqueue({ sse: h.textChunks(['partial ', 'answer ']) });
+    const whole = await h.sseRequest(url(), { model: 'gpt', messages: USER, stream: true });
+    assert.equal(contentOf(whole), 'partial answer ');
+    assert.ok(whole.done);
+  });
+
+  test('OpenAI dialect: cut before any content is an HTTP 502', async () => {
+    up.enqueue({ sse: h.textChunks(['never sent']), cut: 1 });
+    const s = await h.sseRequest(url(), { model: 'gpt', messages: USER, stream: true });
+    assert.equal(s.status, 502);
+    assert.equal(JSON.parse(s.text).error.code, 'upstream_truncated');
+  });
+
+  test('Anthropic dialect: a stream that ends without message_stop', async () => {
+    const evs = claudeEvents(['partial ', 'answer ']);
+    up.enqueue({ sse: evs, cut: evs.length - 1 });   // everything but message_stop
+    const s = await h.sseRequest(url(), { model: 'claude', messages: USER, stream: true });
+    assert.equal(s.status, 200);
+    const text = contentOf(s);
+    assert.ok(text.startsWith('partial answer '), text);
+    assert.match(text, /\[aiproxy error\] .*message_stop/);
+    up.enqueue({ sse: claudeEvents(['whole']), done: false });
+    const whole = await h.sseRequest(url(), { model: 'claude', messages: USER, stream: true });
+    assert.equal(contentOf(whole), 'whole');
+  });
+
+  test('a whole answer cut short is a 502', async () => {
+    up.enqueue({ json: h.completion({ content: 'this answer is cut' }), cut: 40 });
+    const r = await h.request(url(), { method: 'POST', body: { model: 'gpt', messages: USER } });
+    h.assertOpenAIError(assert, r, 502, { type: 'api_error' });
+  });
+
+  test('max_tokens and max_completion_tokens below 1 are refused', async () => {
+    for (const [field, value] of [['max_tokens', -1], ['max_tokens', 0], ['max_completion_tokens', -1]]) {
+      const r = await h.request(url(), { method: 'POST',
+                                         body: { model: 'gpt', messages: USER, [field]: value } });
+      h.assertOpenAIError(assert, r, 400, { type: 'invalid_request_error' });
+      assert.equal(r.json.error.param, field);
+    }
+    assert.equal(up.requests.filter((q) => q.body?.max_tokens < 1).length, 0);
   });
 });

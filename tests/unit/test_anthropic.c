@@ -716,6 +716,36 @@ static void test_stream_cut_mid_tool(void **state)
     turn_clear(&t);
 }
 
+/* Issue 11: EOF without message_stop is a cut answer, even after a
+ * message_delta that named a stop_reason. */
+static void test_stream_end_without_message_stop(void **state)
+{
+    static const char *const ev[] = {
+        "message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"m\"}}",
+        "content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}",
+        "content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}",
+        "content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}",
+        "message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},"
+                         "\"usage\":{\"output_tokens\":3}}",
+    };
+    be_turn_t t;
+    char err[128] = "";
+    int status = 0;
+    size_t at;
+    void *st;
+    (void)state;
+    for (size_t upto = 3; upto <= N(ev) / 2; upto += 2) {   /* cut mid-text, after message_delta */
+        turn_init(&t, 1024);
+        st = be_anthropic.stream_new(&t, NULL);
+        assert_non_null(st);
+        assert_int_equal(feed(st, ev, 2 * upto, &at, &status, err, sizeof err), 0);
+        assert_int_equal(be_anthropic.stream_end(st, err, sizeof err), -EPROTO);
+        assert_non_null(strstr(err, "message_stop"));
+        be_anthropic.stream_free(st);
+        turn_clear(&t);
+    }
+}
+
 static void test_stream_error_events(void **state)
 {
     static const struct { const char *type; int status; } cases[] = {
@@ -854,6 +884,7 @@ int main(void)
         cmocka_unit_test(test_stream_tool_use),
         cmocka_unit_test(test_stream_tool_input_at_start),
         cmocka_unit_test(test_stream_cut_mid_tool),
+        cmocka_unit_test(test_stream_end_without_message_stop),
         cmocka_unit_test(test_stream_error_events),
         cmocka_unit_test(test_stream_sink_stops),
         cmocka_unit_test(test_stream_invalid),

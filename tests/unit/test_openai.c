@@ -257,6 +257,41 @@ static void stream_without_done_still_yields_calls(void **state)
     buf_free(&d.seen);
 }
 
+/* Issue 11: a stream that just stopped (no finish_reason, no [DONE]) was taken
+ * for a finished answer. stream_end tells a cut from a turn that only lacks
+ * [DONE]. */
+static void stream_end_tells_a_cut_from_a_finished_turn(void **state)
+{
+    const char *cut = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},"
+                      "\"finish_reason\":null}]}\n\n";
+    const char *whole = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},"
+                        "\"finish_reason\":null}]}\n\n"
+                        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":"
+                        "\"length\"}]}\n\n";
+    const char *texts[] = { cut, whole };
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        drv_t d;
+        be_turn_t t;
+        char err[256] = "";
+        memset(&d, 0, sizeof(d));
+        buf_init(&d.seen, 100);
+        be_turn_init(&t, 100);
+        assert_int_equal(drive(&d, &t, texts[i], 5), 0);
+        assert_int_equal(d.last, 0);    /* no [DONE] in either */
+        if (i == 0) {
+            assert_int_equal(be_openai.stream_end(d.st, err, sizeof(err)), -EPROTO);
+            assert_non_null(strstr(err, "cut"));
+        } else {
+            assert_int_equal(be_openai.stream_end(d.st, err, sizeof(err)), 0);
+            assert_string_equal(t.finish_reason, "length");
+        }
+        be_openai.stream_free(d.st);
+        be_turn_clear(&t);
+        buf_free(&d.seen);
+    }
+}
+
 static void stream_error_event_and_bad_json(void **state)
 {
     const char *err_ev = "data: {\"error\":{\"message\":\"overloaded\",\"code\":503}}\n\n";
@@ -340,6 +375,7 @@ int main(void)
         cmocka_unit_test(parse_refuses_garbage),
         cmocka_unit_test(stream_whole_and_byte_by_byte),
         cmocka_unit_test(stream_without_done_still_yields_calls),
+        cmocka_unit_test(stream_end_tells_a_cut_from_a_finished_turn),
         cmocka_unit_test(stream_error_event_and_bad_json),
         cmocka_unit_test(stream_sink_stop_cancels),
         cmocka_unit_test(error_bodies),

@@ -63,6 +63,11 @@ static void answer(int fd, const char *mode)
         tsrv_say(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\n"
                 "Connection: close\r\n\r\n{\"choices\":[{\"index\":0,\"message\":{\"role\":"
                 "\"assistant\",\"content\":\"hi th");
+    } else if (strcmp(mode, "sse_cut") == 0) {
+        /* a stream that just stops: no finish_reason, no [DONE], a clean EOF */
+        tsrv_say(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n");
+        tsrv_say(fd, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},"
+                "\"finish_reason\":null}]}\n\n");
     } else if (strcmp(mode, "garbage") == 0) {
         tsrv_say(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n"
                 "Connection: close\r\n\r\n<html>x</html");
@@ -308,6 +313,31 @@ static void kept_handle_error_text_is_per_turn(void **state)
     close(fd);
 }
 
+/* Issue 11: a stream that stopped without finish_reason or [DONE] became a
+ * turn with finish_reason "stop"; a cut whole body must be 502 as well. */
+static void cut_answers_are_502(void **state)
+{
+    json_object *be = backend(S.port, 5, "k");
+    agent_res_t res;
+    be_turn_t t;
+    deltas_t d = { .stop_after = 0 };
+    (void)state;
+    buf_init(&d.text, 1000);
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn("sse_cut", be, 1, &d, &t, &res), -1);
+    assert_int_equal(res.status, 502);
+    assert_string_equal(res.err_code, "upstream_truncated");
+    assert_non_null(strstr(res.err_msg, "cut"));
+    assert_string_equal(buf_str(&d.text), "Hel");   /* what came was delivered */
+    buf_free(&d.text);
+    be_turn_clear(&t);
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn("json_cut", be, 0, NULL, &t, &res), -1);
+    assert_int_equal(res.status, 502);
+    be_turn_clear(&t);
+    json_object_put(be);
+}
+
 static void slow_server_is_504(void **state)
 {
     json_object *be = backend(S.port, 1, "k");
@@ -550,6 +580,7 @@ int main(void)
         cmocka_unit_test(refused_port_is_502_naming_the_missing_key),
         cmocka_unit_test(credentials_in_base_url_stay_out_of_the_error),
         cmocka_unit_test(kept_handle_error_text_is_per_turn),
+        cmocka_unit_test(cut_answers_are_502),
         cmocka_unit_test(slow_server_is_504),
         cmocka_unit_test(upstream_500_passes_status_and_message),
         cmocka_unit_test(garbage_2xx_is_502),

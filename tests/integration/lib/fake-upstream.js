@@ -17,6 +17,12 @@
 //        ": keep-alive\n\n" or "event: x\ndata: y\r\n\r\n" are possible);
 //        then "data: [DONE]\n\n" unless done=false; closeAfter=n destroys the
 //        socket after n events; hangAfter=n stops writing after n events.
+//   {sse: [ev...], cut: n}                a stream that just stops: the first n
+//        events, then a clean end of the response (no [DONE], and no
+//        finish_reason or message_stop unless the events carry one)
+//   {status, json|body, cut: n}           a whole answer cut: the full
+//        Content-Length, the first n bytes of the body, then the connection
+//        closes
 //   {hang: true}                          never answers (until close())
 //   {destroy: true}                       closes the connection at once
 //   {delayMs, ...other}                   waits before answering
@@ -95,7 +101,8 @@ async function fakeUpstream({ record = true, port = 0 } = {}) {
       });
       res.flushHeaders();
       const evs = s.sse.map((ev) => (typeof ev === 'string' ? ev : `data: ${JSON.stringify(ev)}\n\n`));
-      if (s.done !== false) evs.push('data: [DONE]\n\n');
+      if (s.done !== false && s.cut === undefined) evs.push('data: [DONE]\n\n');
+      if (s.cut !== undefined) evs.splice(s.cut);
       for (let i = 0; i < evs.length; i++) {
         if (s.closeAfter !== undefined && i >= s.closeAfter) { res.socket.destroy(); return; }
         if (s.hangAfter !== undefined && i >= s.hangAfter) return;
@@ -119,6 +126,13 @@ async function fakeUpstream({ record = true, port = 0 } = {}) {
     if (body === undefined) body = '';
     headers['content-length'] = Buffer.byteLength(body);
     res.writeHead(s.status || 200, headers);
+    if (s.cut !== undefined) {
+      res.write(Buffer.from(body).subarray(0, s.cut));
+      rec.sent.push(performance.now());
+      await new Promise((r) => res.write('', r));   // flushed before the close
+      res.socket.destroy();
+      return;
+    }
     res.end(body);
     rec.sent.push(performance.now());
     rec.finishedAt = performance.now();
