@@ -131,8 +131,9 @@ static int admin__get(http_req_t *req, const admin_route_t *r)
                : admin__not_found(req, r);
 }
 
-/* Validates obj (in place) against the current snapshot. 0, or -EINVAL with
- * err "field: problem". */
+/* Validates obj (in place) against the current snapshot, as a config file is
+ * validated, plus what only the admin API is held to: an MCP server's command
+ * must be on the operator's allow-list. 0, or -EINVAL with err "field: problem". */
 static int admin__validate(http_req_t *req, const char *kind, const char *name, json_object *obj,
                            char *err, size_t errlen)
 {
@@ -140,7 +141,21 @@ static int admin__validate(http_req_t *req, const char *kind, const char *name, 
         return cfg_check_assistant(name, obj, reg_doc(req->reg), err, errlen);
     if (strcmp(kind, "backends") == 0)
         return cfg_check_backend(name, obj, err, errlen);
-    return cfg_check_mcp_server(name, obj, err, errlen);
+    int rc = cfg_check_mcp_server(name, obj, err, errlen);
+    json_object *cmd = NULL;
+    if (rc == 0 && json_object_object_get_ex(obj, "command", &cmd) &&
+        json_object_is_type(cmd, json_type_string) && json_object_get_string_len(cmd) > 0 &&
+        !admin_doc_command_allowed(getenv(ADMIN_MCP_COMMANDS_ENV),
+                                   json_object_get_string(cmd))) {
+        /* The broker runs what this names: without the operator's say-so the
+         * admin key would be a shell on every broker host (docs/security.md). */
+        snprintf(err, errlen, "command: '%s' is not one the admin API may run: the operator "
+                 "lists allowed commands in %s on the responders (globs, ':'-separated; "
+                 "config-file servers are not restricted)", json_object_get_string(cmd),
+                 ADMIN_MCP_COMMANDS_ENV);
+        rc = -EINVAL;
+    }
+    return rc;
 }
 
 static int admin__put(http_req_t *req, const admin_route_t *r)
@@ -295,8 +310,9 @@ int admin_handle(http_req_t *req)
     int prc = admin_route_parse(req->path, &r);
     if (prc == -EINVAL) {
         rc = http_send_error(req, 422, "invalid_request_error", "invalid_value", "name",
-                             "name: must be 1 to %d characters without control characters",
-                             ADMIN_NAME_MAX);
+                             "name: must be 1 to %d characters of A-Z a-z 0-9 . _ -, starting "
+                             "with a letter or digit (no '/', no percent escapes, not '.' or '..')",
+                             CFG_NAME_MAX);
     } else if (prc != 0 || r.target == ADMIN_T_NONE) {
         rc = http_send_error(req, 404, "invalid_request_error", "not_found", NULL,
                              "Unknown admin route %s %s: see docs/admin.md.", req->method,

@@ -4,6 +4,7 @@
 #include "shared/buf.h"
 
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,4 +383,26 @@ void admin_doc_err_param(const char *err, char *param, size_t paramlen)
         n = paramlen - 1;
     memcpy(param, err, n);
     param[n] = '\0';
+}
+
+int admin_doc_command_allowed(const char *allow, const char *command)
+{
+    char glob[1024];
+    const char *p = allow, *end;
+    int ok = 0;
+
+    if (!allow || !command || !*command)
+        return 0;
+    while (*p && !ok) {
+        size_t n;
+        end = p + strcspn(p, ":,");
+        n = (size_t)(end - p);
+        if (n > 0 && n < sizeof(glob)) {
+            memcpy(glob, p, n);
+            glob[n] = '\0';
+            ok = fnmatch(glob, command, 0) == 0;
+        }
+        p = *end ? end + 1 : end;
+    }
+    return ok;
 }

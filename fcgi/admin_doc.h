@@ -50,6 +50,15 @@ int admin_doc_body(const char *kind, const char *name, const char *body, size_t 
  * stored value back, with its "_src" entry. Other values are left as sent. */
 void admin_doc_keep_secrets(const char *kind, json_object *obj, json_object *old);
 
+/* The operator's allow-list for the commands the admin API may give a stdio
+ * MCP server: `allow` is AIPROXY_MCP_COMMANDS, globs separated by ':' or ','
+ * matched with fnmatch(3) (no flags: '*' crosses '/') against the whole
+ * command as written. NULL or empty allows nothing; "*" allows everything.
+ * 1 when `command` matches one glob, else 0. Globs longer than 1023 bytes
+ * match nothing. */
+#define ADMIN_MCP_COMMANDS_ENV "AIPROXY_MCP_COMMANDS"
+int admin_doc_command_allowed(const char *allow, const char *command);
+
 /* The field a cfg_check_* message ("field: problem") names, copied into
  * param (empty when the message names none). */
 void admin_doc_err_param(const char *err, char *param, size_t paramlen);

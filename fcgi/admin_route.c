@@ -1,6 +1,8 @@
 /* admin_route — see admin_route.h. */
 #include "fcgi/admin_route.h"
 
+#include "shared/cfg.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -17,12 +19,11 @@ static int admin_route__name(const char *s, size_t len, admin_route_t *out)
 {
     if (len == 0 || len > ADMIN_NAME_MAX)
         return -EINVAL;
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return -EINVAL;
     memcpy(out->name, s, len);
     out->name[len] = '\0';
-    return 0;
+    /* the path is raw (REQUEST_URI): "..", "a/b", "%2F" and "%2E%2E" all
+     * arrive as they were sent, and none of them is a name */
+    return cfg_name_valid(out->name) ? 0 : -EINVAL;
 }
 
 int admin_route_parse(const char *path, admin_route_t *out)

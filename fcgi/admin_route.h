@@ -22,10 +22,10 @@ typedef struct admin_route {
 } admin_route_t;
 
 /* Parses `path` (no query string). Returns 0 with *out filled, -ENOENT for a
- * path that is not an admin resource, -EINVAL for a name that is empty, too
- * long or holds control characters. Names of assistants and backends may hold
- * '/' (model-style names like "team/gpt"); MCP server names may not, since
- * /admin/mcp/{name}/tools follows them. */
+ * path that is not an admin resource, -EINVAL for a name that is not
+ * cfg_name_valid ([A-Za-z0-9][A-Za-z0-9._-]{0,63}: no '/', no '%', never "."
+ * or ".."; the path is taken raw, percent escapes are not decoded), the same
+ * rule config files follow. */
 int admin_route_parse(const char *path, admin_route_t *out);
 
 /* 1 when `method` is one `r` answers. */

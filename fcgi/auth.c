@@ -6,24 +6,35 @@
 #include "fcgi/auth_apiman.h"
 #include "fcgi/auth_conf.h"
 #include "fcgi/auth_cred.h"
+#include "shared/cfg.h"
 #include "shared/log.h"
 
 #include <stdio.h>
 #include <string.h>
 
-/* The static provider: any candidate equal to any configured key. Every key
- * is compared (no early exit), so timing does not tell which one matched. */
+/* The static provider: any candidate whose hash equals any configured key.
+ * The registry holds "sha256:<hex>" (cfg_check_settings); a raw entry left by
+ * an older registry is still compared as it is until the next seed rewrites
+ * it. Every key is compared (no early exit) with auth_cred_equal, so timing
+ * tells neither which one matched nor where a guess differs. */
 static int auth__static(const auth_conf_t *conf, const auth_cred_t *cands, size_t n)
 {
     int ok = 0;
     size_t nk = conf->keys ? json_object_array_length(conf->keys) : 0;
     for (size_t i = 0; i < n; i++) {
+        char h[CFG_KEY_HASH_LEN + 1];
+        cfg_key_hash(cands[i].p, cands[i].len, h);
         for (size_t k = 0; k < nk; k++) {
             json_object *key = json_object_array_get_idx(conf->keys, k);
+            const char *ks;
             if (!json_object_is_type(key, json_type_string))
                 continue;
-            ok |= auth_cred_equal(cands[i].p, cands[i].len, json_object_get_string(key),
-                                  (size_t)json_object_get_string_len(key));
+            ks = json_object_get_string(key);
+            if (cfg_key_is_hash(ks))
+                ok |= auth_cred_equal(h, CFG_KEY_HASH_LEN, ks, CFG_KEY_HASH_LEN);
+            else
+                ok |= auth_cred_equal(cands[i].p, cands[i].len, ks,
+                                      (size_t)json_object_get_string_len(key));
         }
     }
     return ok;

@@ -5,6 +5,7 @@
  * grace periods). The transport reports on_closed only when every handle is
  * closed and the child is reaped, so the owner can free it at once. */
 #include "mcp-broker/transport_impl.h"
+#include "mcp-broker/childenv.h"
 #include "mcp-broker/jsonrpc.h"
 #include "shared/log.h"
 
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define STDIO_MAX_LINE   (32u << 20)  /* one JSON-RPC message from the server */
 #define STDIO_MAX_ERRLN  8192         /* one stderr line in our log */
@@ -218,49 +220,6 @@ static const struct mcp_transport_ops stdio_ops = {
     .free = stdio_free,
 };
 
-/* The child's environment: ours, with the server's "env" entries over it.
- * Returns a NULL-terminated malloc'd array whose strings are malloc'd too. */
-static char **stdio__env(json_object *env)
-{
-    size_t n = 0, k = 0, extra = env ? (size_t)json_object_object_length(env) : 0;
-    char **out;
-
-    while (environ[n])
-        n++;
-    out = calloc(n + extra + 1, sizeof(char *));
-    if (!out)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        const char *eq = strchr(environ[i], '=');
-        size_t klen = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
-        json_object *ov = NULL;
-        char key[256];
-        if (env && klen < sizeof(key)) {
-            memcpy(key, environ[i], klen);
-            key[klen] = 0;
-            if (json_object_object_get_ex(env, key, &ov))
-                continue;
-        }
-        if (!(out[k++] = strdup(environ[i])))
-            goto fail;
-    }
-    if (env) {
-        json_object_object_foreach(env, key, val) {
-            const char *v = json_object_is_type(val, json_type_null) ? "" : json_object_get_string(val);
-            size_t len = strlen(key) + strlen(v) + 2;
-            if (!(out[k] = malloc(len)))
-                goto fail;
-            snprintf(out[k++], len, "%s=%s", key, v);
-        }
-    }
-    return out;
-fail:
-    for (size_t i = 0; i < k; i++)
-        free(out[i]);
-    free(out);
-    return NULL;
-}
-
 static void stdio__free_strv(char **v)
 {
     if (!v)
@@ -275,12 +234,13 @@ mcp_transport_t *mcp_stdio_new(uv_loop_t *loop, const char *name, json_object *s
 {
     stdio_t *s = NULL;
     mcp_transport_t *res = NULL;
-    json_object *jcmd = NULL, *jargs = NULL, *jenv = NULL, *jcwd = NULL;
+    json_object *jcmd = NULL, *jargs = NULL, *jcwd = NULL;
     const char *cmd, *cwd = NULL;
     char **argv = NULL, **envp = NULL;
     size_t nargs = 0;
     uv_process_options_t opt;
     uv_stdio_container_t stdio[3];
+    childenv_user_t user;
     int rc;
 
     if (!json_object_object_get_ex(server, "command", &jcmd) || !json_object_is_type(jcmd, json_type_string) ||
@@ -290,14 +250,14 @@ mcp_transport_t *mcp_stdio_new(uv_loop_t *loop, const char *name, json_object *s
     }
     if (json_object_object_get_ex(server, "args", &jargs) && json_object_is_type(jargs, json_type_array))
         nargs = json_object_array_length(jargs);
-    if (json_object_object_get_ex(server, "env", &jenv) && !json_object_is_type(jenv, json_type_object))
-        jenv = NULL;
     if (json_object_object_get_ex(server, "cwd", &jcwd) && json_object_is_type(jcwd, json_type_string) &&
         *json_object_get_string(jcwd))
         cwd = json_object_get_string(jcwd);
 
+    if (childenv_user_resolve(geteuid(), getenv(CHILDENV_USER_ENV), &user, err, errlen) < 0)
+        goto out;
     argv = calloc(nargs + 2, sizeof(char *));
-    envp = stdio__env(jenv);
+    envp = childenv_build(environ, server, &user); /* never ours whole: docs/security.md */
     s = calloc(1, sizeof(*s));
     if (!argv || !envp || !s) {
         snprintf(err, errlen, "MCP server '%s': out of memory", name);
@@ -333,6 +293,12 @@ mcp_transport_t *mcp_stdio_new(uv_loop_t *loop, const char *name, json_object *s
     opt.args = argv;
     opt.env = envp;
     opt.cwd = cwd;
+    if (user.drop) {
+        /* libuv also clears the supplementary groups before setgid/setuid */
+        opt.flags |= UV_PROCESS_SETUID | UV_PROCESS_SETGID;
+        opt.uid = user.uid;
+        opt.gid = user.gid;
+    }
     opt.exit_cb = stdio__on_exit;
     opt.stdio_count = 3;
     opt.stdio = stdio;
@@ -349,7 +315,8 @@ mcp_transport_t *mcp_stdio_new(uv_loop_t *loop, const char *name, json_object *s
         goto out;
     }
     s->open_handles++;
-    log_info("mcp server '%s': started '%s' (pid %d)", name, cmd, s->proc.pid);
+    log_info("mcp server '%s': started '%s' (pid %d%s%s)", name, cmd, s->proc.pid,
+             user.drop ? ", user " : "", user.drop ? user.name : "");
     uv_read_start((uv_stream_t *)&s->out, stdio__alloc, stdio__on_read);
     uv_read_start((uv_stream_t *)&s->err, stdio__alloc, stdio__on_read);
     uv_timer_start(&s->timer, stdio__on_timer, 0, 0); /* on_ready from the loop, not from here */
@@ -359,6 +326,6 @@ out:
     if (s && !s->base.ops)
         free(s); /* never initialised any handle */
     stdio__free_strv(argv);
-    stdio__free_strv(envp);
+    childenv_free(envp);
     return res;
 }

@@ -74,7 +74,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 if [ "$want_node" = 1 ]; then
-    if [ ! -d tests/node_modules ] || [ tests/package-lock.json -nt tests/node_modules ]; then
+    if [ -L tests/node_modules ]; then
+        # a shared install linked in (worktrees): npm ci would empty the link's
+        # target for everyone, then replace the link; leave it to its owner
+        [ -d tests/node_modules ] || { echo "deps.sh: tests/node_modules links nowhere" >&2; exit 1; }
+    elif [ ! -d tests/node_modules ] || [ tests/package-lock.json -nt tests/node_modules ]; then
         echo "deps.sh: npm ci in tests/"
         (cd tests && npm ci --no-audit --no-fund)
         touch tests/node_modules

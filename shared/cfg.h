@@ -4,12 +4,15 @@
  * holds it, the admin API edits it, docs/config.md describes it):
  *
  *   { "backends":    { NAME: {kind, base_url, api_key, default_headers, timeout} },
- *     "mcp_servers": { NAME: {transport, command, args, env, cwd, url, headers,
- *                             description, timeout} },
+ *     "mcp_servers": { NAME: {transport, command, args, env, inherit_env, cwd, url,
+ *                             headers, description, timeout} },
  *     "assistants":  { NAME: {name, backend, model, description, system_prompt,
  *                             mcp_servers, max_tool_iterations, temperature,
  *                             top_p, max_tokens, extra_body} },
- *     "settings":    { "proxy_api_keys": [..], "apiman": {..} | null } }
+ *     "settings":    { "proxy_api_keys": ["sha256:<hex>", ..], "apiman": {..} | null } }
+ *
+ * NAME (every kind) is cfg_name_valid: it becomes a path segment of the admin
+ * API and a Redis hash field, so it holds no '/', '%' or dot-only names.
  *
  * Every object comes out normalised: defaults filled in (timeout 300,
  * max_tool_iterations 8, empty arrays/objects rather than missing), unknown
@@ -50,6 +53,30 @@ int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t e
 int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, char *err,
                         size_t errlen);
 int cfg_check_settings(json_object *settings, char *err, size_t errlen);
+
+/* Object names: 1 when `name` matches [A-Za-z0-9][A-Za-z0-9._-]{0,63} (so
+ * never "." or ".."), the one rule for assistants, backends and MCP servers in
+ * config files and in the admin API. */
+#define CFG_NAME_MAX 64
+int cfg_name_valid(const char *name);
+
+/* 1 when `name` is an environment variable name ([A-Za-z_][A-Za-z0-9_]*, at
+ * most 64 characters), as inherit_env entries must be. */
+int cfg_env_name_valid(const char *name);
+
+/* 1 when `name` is one of the gateway's own secrets, which never reach an MCP
+ * server, not even when listed in inherit_env: ADMIN_API_KEY, OPENAI_API_KEY,
+ * ANTHROPIC_API_KEY, REDIS_URL and every AIPROXY_* variable. */
+int cfg_env_is_secret(const char *name);
+
+/* proxy_api_keys are stored as "sha256:" + 64 lowercase hex digits of the key
+ * (cfg_check_settings converts; an entry already of that form is kept, so a
+ * config file may hold the hash instead of the key). */
+#define CFG_KEY_HASH_PREFIX "sha256:"
+#define CFG_KEY_HASH_LEN (7 + 64)
+int cfg_key_is_hash(const char *s);
+/* Writes the stored form of key[0..len) into out (NUL-terminated). */
+void cfg_key_hash(const char *key, size_t len, char out[CFG_KEY_HASH_LEN + 1]);
 
 /* Writes `doc` as a config.yaml a user can load again (cfg_load_yaml gives the
  * same document back); fields with a "_src" entry are written as their

@@ -2,10 +2,12 @@
  * config loader and the admin API. Errors read "field: problem"; the loader
  * prefixes file, line and the object's path. No I/O. */
 #include "shared/cfg.h"
+#include "shared/sha256.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* One check run over one object: `src` is its "_src" map (may be NULL), used
@@ -268,23 +270,82 @@ static void ck__reorder(json_object *obj, const char *const *order)
     }
 }
 
-static int ck__name(const char *name, const char *allowed_extra, size_t max, const char *what,
-                    char *err, size_t errlen)
+/* isalnum() follows the locale; names must not, so spell the ASCII ranges. */
+static int ck__alnum(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
+int cfg_name_valid(const char *name)
 {
     size_t i, n = name ? strlen(name) : 0;
 
+    if (n == 0 || n > CFG_NAME_MAX || !ck__alnum((unsigned char)name[0]))
+        return 0;
+    for (i = 1; i < n; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        if (!ck__alnum(ch) && ch != '.' && ch != '_' && ch != '-')
+            return 0;
+    }
+    return 1; /* "." and ".." fail the first-character rule */
+}
+
+static int ck__name(const char *name, const char *what, char *err, size_t errlen)
+{
+    if (!name || cfg_name_valid(name))
+        return 0;
+    snprintf(err, errlen, "name: '%s' is not a valid %s name (1 to %d characters of A-Z a-z 0-9 "
+             ". _ -, starting with a letter or digit)", name, what, CFG_NAME_MAX);
+    return -EINVAL;
+}
+
+int cfg_env_name_valid(const char *name)
+{
+    size_t i, n = name ? strlen(name) : 0;
+
+    if (n == 0 || n > CFG_NAME_MAX || (name[0] >= '0' && name[0] <= '9'))
+        return 0;
+    for (i = 0; i < n; i++)
+        if (!ck__alnum((unsigned char)name[i]) && name[i] != '_')
+            return 0;
+    return 1;
+}
+
+int cfg_env_is_secret(const char *name)
+{
+    static const char *const exact[] = {"ADMIN_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_API_KEY",
+                                        "REDIS_URL", NULL};
+    const char *const *e;
+
     if (!name)
         return 0;
+    for (e = exact; *e; e++)
+        if (strcmp(*e, name) == 0)
+            return 1;
+    return strncmp(name, "AIPROXY_", 8) == 0;
+}
+
+/* inherit_env: a list of environment variable names, none of them ours. */
+static int ck__inherit_env(ck_t *c)
+{
+    json_object *v = NULL;
+    size_t i, n;
+    char path[64];
+    int rc;
+
+    if ((rc = ck__strlist(c, "inherit_env")) < 0)
+        return rc;
+    json_object_object_get_ex(c->obj, "inherit_env", &v);
+    n = json_object_array_length(v);
     for (i = 0; i < n; i++) {
-        char ch = name[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              strchr(allowed_extra, ch)))
-            break;
-    }
-    if (n == 0 || n > max || i < n) {
-        snprintf(err, errlen, "name: '%s' is not a valid %s name (1..%zu characters of A-Z a-z 0-9 %s)",
-                 name, what, max, allowed_extra);
-        return -EINVAL;
+        const char *s = json_object_get_string(json_object_array_get_idx(v, i));
+        snprintf(path, sizeof path, "inherit_env[%zu]", i);
+        if (!cfg_env_name_valid(s))
+            return ck__fail(c, path, "'%s' is not an environment variable name "
+                                     "(letters, digits and _, not starting with a digit)", s);
+        if (cfg_env_is_secret(s))
+            return ck__fail(c, path, "'%s' is one of the gateway's own secrets: it is never "
+                                     "passed to MCP servers (see docs/security.md)", s);
     }
     return 0;
 }
@@ -297,7 +358,7 @@ int cfg_check_backend(const char *name, json_object *obj, char *err, size_t errl
     const char *kind = NULL, *def;
     int rc;
 
-    if ((rc = ck__name(name, "._:/-", 128, "backend", err, errlen)) < 0 ||
+    if ((rc = ck__name(name, "backend", err, errlen)) < 0 ||
         (rc = ck__init(&c, obj, "backend", err, errlen)) < 0 ||
         (rc = ck__unknown(&c, fields, "kind, base_url, api_key, default_headers, timeout")) < 0 ||
         (rc = ck__required_str(&c, "kind", " (openai or anthropic)", &kind)) < 0)
@@ -323,17 +384,17 @@ out:
 
 int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t errlen)
 {
-    static const char *const fields[] = {"transport", "command", "args", "env", "cwd", "url",
-                                         "headers", "description", "timeout", NULL};
+    static const char *const fields[] = {"transport", "command", "args", "env", "inherit_env",
+                                         "cwd", "url", "headers", "description", "timeout", NULL};
     ck_t c;
     json_object *v = NULL;
     const char *t;
     int rc;
 
-    if ((rc = ck__name(name, "_-", 64, "MCP server", err, errlen)) < 0 ||
+    if ((rc = ck__name(name, "MCP server", err, errlen)) < 0 ||
         (rc = ck__init(&c, obj, "MCP server", err, errlen)) < 0 ||
-        (rc = ck__unknown(&c, fields, "transport, command, args, env, cwd, url, headers, "
-                                      "description, timeout")) < 0 ||
+        (rc = ck__unknown(&c, fields, "transport, command, args, env, inherit_env, cwd, "
+                                      "url, headers, description, timeout")) < 0 ||
         (rc = ck__str(&c, "command", NULL, "")) < 0)
         goto out;
     if (!json_object_object_get_ex(obj, "transport", &v) || !v) {
@@ -354,7 +415,7 @@ int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t e
         goto out;
     }
     if ((rc = ck__strlist(&c, "args")) < 0 || (rc = ck__strmap(&c, "env", 1)) < 0 ||
-        (rc = ck__str(&c, "cwd", NULL, "")) < 0 || (rc = ck__str(&c, "url", NULL, "")) < 0 ||
+        (rc = ck__inherit_env(&c)) < 0 || (rc = ck__str(&c, "cwd", NULL, "")) < 0 || (rc = ck__str(&c, "url", NULL, "")) < 0 ||
         (rc = ck__strmap(&c, "headers", 0)) < 0 || (rc = ck__str(&c, "description", "", "")) < 0 ||
         (rc = ck__num(&c, "timeout", 0, 1, 86400, 0, 1, 60, "in seconds, > 0")) < 0)
         goto out;
@@ -423,7 +484,7 @@ int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, ch
     if (name && (!json_object_object_get_ex(obj, "name", &v) || !v))
         json_object_object_add(obj, "name", json_object_new_string(name));
     if ((rc = ck__required_str(&c, "name", " (the model id clients use)", &own)) < 0 ||
-        (rc = ck__name(own, "._:/-", 128, "assistant", err, errlen)) < 0)
+        (rc = ck__name(own, "assistant", err, errlen)) < 0)
         goto out;
     if (name && strcmp(name, own) != 0) {
         snprintf(msg, sizeof msg, "'%s' does not match the assistant's name '%s'", own, name);
@@ -540,6 +601,69 @@ out:
     return rc;
 }
 
+int cfg_key_is_hash(const char *s)
+{
+    size_t i, pl = sizeof(CFG_KEY_HASH_PREFIX) - 1;
+
+    if (!s || strncmp(s, CFG_KEY_HASH_PREFIX, pl) != 0 || strlen(s) != pl + SHA256_HEX_LEN)
+        return 0;
+    for (i = pl; s[i]; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return 1;
+}
+
+void cfg_key_hash(const char *key, size_t len, char out[CFG_KEY_HASH_LEN + 1])
+{
+    size_t pl = sizeof(CFG_KEY_HASH_PREFIX) - 1;
+
+    memcpy(out, CFG_KEY_HASH_PREFIX, pl);
+    sha256_hex(key, len, out + pl);
+}
+
+/* The stored form of one key: itself when already "sha256:<hex>", else its
+ * hash. A new string, NULL on ENOMEM. */
+static json_object *ck__hashed_key(const char *key, size_t len)
+{
+    char h[CFG_KEY_HASH_LEN + 1];
+
+    if (cfg_key_is_hash(key))
+        return json_object_new_string(key);
+    cfg_key_hash(key, len, h);
+    return json_object_new_string(h);
+}
+
+/* _src.proxy_api_keys keeps the list as written so an export writes ${VAR}
+ * back; its literal entries are keys too, so they become hashes as well
+ * (a literal with "$$" is expanded first: the hash is of the key itself). */
+static int ck__hash_key_refs(json_object *settings)
+{
+    json_object *src = NULL, *refs = NULL;
+    size_t i, n;
+    char err[128];
+
+    if (!json_object_object_get_ex(settings, "_src", &src) ||
+        !json_object_object_get_ex(src, "proxy_api_keys", &refs) ||
+        !json_object_is_type(refs, json_type_array))
+        return 0;
+    n = json_object_array_length(refs);
+    for (i = 0; i < n; i++) {
+        const char *t = json_object_get_string(json_object_array_get_idx(refs, i));
+        char *lit = NULL;
+        json_object *h;
+        if (!t || !*t || strstr(t, "${") || cfg_key_is_hash(t))
+            continue;
+        if (cfg_expand_env(t, &lit, NULL, err, sizeof err) < 0)
+            return -ENOMEM; /* no "${" here, so only ENOMEM can fail */
+        h = ck__hashed_key(lit, strlen(lit));
+        free(lit);
+        if (!h)
+            return -ENOMEM;
+        json_object_array_put_idx(refs, i, h);
+    }
+    return 0;
+}
+
 int cfg_check_settings(json_object *settings, char *err, size_t errlen)
 {
     static const char *const fields[] = {"proxy_api_keys", "apiman", NULL};
@@ -552,7 +676,9 @@ int cfg_check_settings(json_object *settings, char *err, size_t errlen)
         (rc = ck__unknown(&c, fields, "proxy_api_keys, apiman")) < 0 ||
         (rc = ck__strlist(&c, "proxy_api_keys")) < 0)
         goto out;
-    /* Entries empty after expansion are dropped: `- ${EXTRA_KEY:-}` is optional. */
+    /* Entries empty after expansion are dropped: `- ${EXTRA_KEY:-}` is optional.
+     * The rest are kept as "sha256:<hex>" only: the registry never holds a key
+     * a reader of Redis could replay (docs/auth.md). */
     json_object_object_get_ex(settings, "proxy_api_keys", &keys);
     kept = json_object_new_array();
     if (!kept) {
@@ -561,13 +687,19 @@ int cfg_check_settings(json_object *settings, char *err, size_t errlen)
     }
     n = json_object_array_length(keys);
     for (i = 0; i < n; i++) {
-        json_object *e = json_object_array_get_idx(keys, i);
-        if (json_object_get_string_len(e))
-            json_object_array_add(kept, json_object_get(e));
+        json_object *e = json_object_array_get_idx(keys, i), *h;
+        if (!json_object_get_string_len(e))
+            continue;
+        h = ck__hashed_key(json_object_get_string(e), (size_t)json_object_get_string_len(e));
+        if (!h) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        json_object_array_add(kept, h);
     }
     json_object_object_add(settings, "proxy_api_keys", kept);
     kept = NULL;
-    if ((rc = ck__apiman(settings, err, errlen)) < 0)
+    if ((rc = ck__hash_key_refs(settings)) < 0 || (rc = ck__apiman(settings, err, errlen)) < 0)
         goto out;
     ck__reorder(settings, fields);
 out:

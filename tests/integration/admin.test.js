@@ -77,9 +77,12 @@ describe('admin API across two stacks on one Redis', () => {
   before(async () => {
     up = await h.fakeUpstream();
     const env = { ADMIN_API_KEY: ADMIN, ADMIN_TEST_ENV_KEY: ENV_SECRET };
-    s1 = await h.startStack({ config: CONFIG, upstream: up, broker: hasBroker, env });
-    s2 = await h.startStack({ config: CONFIG, upstream: up, broker: hasBroker, env,
-                              redisUrl: s1.redisUrl });
+    // Stack 1's operator lets the admin API run mcp-demo (issue 11); stack 2
+    // keeps the default: the admin API may set no stdio command at all.
+    s1 = await h.startStack({ config: CONFIG, upstream: up, broker: hasBroker,
+                              env: { ...env, AIPROXY_MCP_COMMANDS: `/bin/true:${h.binDir()}/mcp-*` } });
+    s2 = await h.startStack({ config: CONFIG, upstream: up, broker: hasBroker,
+                              env: { ...env, AIPROXY_MCP_COMMANDS: null }, redisUrl: s1.redisUrl });
   });
   after(async () => {
     if (s2) await s2.stop();
@@ -213,6 +216,59 @@ describe('admin API across two stacks on one Redis', () => {
       h.assertOpenAIError(assert, r, 400);
     }
     assert.ok(!(await modelIds(s1)).includes('x'));
+  });
+
+  // Issue 11: the admin key is not a shell on the broker hosts.
+  test('stdio commands through the admin API: only what AIPROXY_MCP_COMMANDS allows, 422 otherwise', async () => {
+    const demo = path.join(h.binDir(), 'mcp-demo');
+    for (const [stack, body] of [
+      [s1, { command: '/bin/sh', args: ['-c', 'id > /tmp/pwned'] }],
+      [s1, { transport: 'stdio', command: 'sh' }],
+      [s1, { transport: 'http', url: 'http://127.0.0.1:9/mcp', command: '/bin/sh' }],
+      [s2, { command: demo }],          // stack 2: no allow-list, nothing passes
+    ]) {
+      const r = await admin(stack, 'PUT', '/admin/mcp/shell', body);
+      const e = h.assertOpenAIError(assert, r, 422, { type: 'invalid_request_error' });
+      assert.equal(e.param, 'command', r.text);
+      assert.match(e.message, /AIPROXY_MCP_COMMANDS/);
+      h.assertOpenAIError(assert, await admin(s1, 'GET', '/admin/mcp/shell'), 404);
+    }
+    const ok = await admin(s1, 'PUT', '/admin/mcp/allowed', { command: demo });
+    assert.equal(ok.status, 201, ok.text);
+    const t = await admin(s1, 'PUT', '/admin/mcp/allowed2', { command: '/bin/true' });
+    assert.equal(t.status, 201, t.text);
+    // the config file's own stdio server is untouched by the allow-list
+    assert.equal((await admin(s2, 'GET', '/admin/mcp/demo')).status, 200);
+    assert.equal((await admin(s1, 'DELETE', '/admin/mcp/allowed')).status, 200);
+    assert.equal((await admin(s1, 'DELETE', '/admin/mcp/allowed2')).status, 200);
+  });
+
+  // Issue 11: names are one path segment. nginx hands us REQUEST_URI as sent
+  // (curl --path-as-is keeps "../" on the wire), so every form reaches us.
+  test('names with "..", "/", "%2F" or "%2E%2E" are refused with 422 (param name), plain or encoded', async () => {
+    const paths = [
+      '/admin/assistants/../backends/x', '/admin/assistants/..', '/admin/assistants/.',
+      '/admin/assistants/a//b', '/admin/assistants/team/gpt', '/admin/assistants/..%2Fbackends%2Fx',
+      '/admin/assistants/%2E%2E', '/admin/assistants/%2e%2e%2fbackends%2fx', '/admin/backends/a%2Fb',
+      '/admin/mcp/.hidden', '/admin/backends/a:b',
+    ];
+    const before = Object.keys((await admin(s1, 'GET', '/admin/assistants')).json).sort();
+    for (const p of paths) {
+      const r = await h.curl(['--path-as-is', '-X', 'PUT', '-H', `authorization: Bearer ${ADMIN}`,
+                              '-H', 'content-type: application/json',
+                              '--data', JSON.stringify({ kind: 'openai', backend: 'fake', model: 'm' }),
+                              `${s1.url}${p}`]);
+      assert.equal(r.status, 422, `${p}: ${r.status} ${r.text}`);
+      const e = r.json && r.json.error;
+      assert.ok(e && e.type === 'invalid_request_error' && e.param === 'name', `${p}: ${r.text}`);
+      assert.ok('code' in e && 'message' in e, r.text);
+    }
+    assert.deepEqual(Object.keys((await admin(s1, 'GET', '/admin/assistants')).json).sort(), before);
+    h.assertOpenAIError(assert, await admin(s1, 'GET', '/admin/backends/x'), 404);
+    // and a name that follows the rule still works
+    const put = await admin(s1, 'PUT', '/admin/assistants/gpt-4o.mini_2', { backend: 'fake', model: 'm' });
+    assert.equal(put.status, 201, put.text);
+    assert.equal((await admin(s1, 'DELETE', '/admin/assistants/gpt-4o.mini_2')).status, 200);
   });
 
   test('404 for unknown things, 405 for wrong methods, 409 for what is still used', async () => {

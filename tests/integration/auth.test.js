@@ -13,6 +13,8 @@ const h = require('./lib');
 const GOOD = 'apiman-good-key-1';
 const STATIC = 'sk-static-key-1';
 const FROM_ENV = 'sk-static-from-env-2';
+const PREHASHED = 'sk-static-prehashed-3';   // configured only as its sha256
+const sha256 = (s) => require('node:crypto').createHash('sha256').update(s).digest('hex');
 
 // The stand-in Apiman gateway: GET /org/api/1.0/ping answers 200 for GOOD in
 // X-API-Key, 401 for anything else; `mode` 'hang' stops answering.
@@ -53,6 +55,7 @@ proxy_api_keys:
   - ${STATIC}
   - \${AUTH_TEST_KEY2}
   - ""
+  - sha256:${sha256(PREHASHED)}
 apiman:
   mode: gateway_probe
   gateway_url: http://127.0.0.1:${gwPort}
@@ -117,6 +120,7 @@ describe('auth: static keys and Apiman gateway_probe', () => {
       { headers: { 'x-api-key': STATIC } },
       { query: `?apikey=${STATIC}` },
       { headers: { authorization: `Bearer ${FROM_ENV}` } }, // ${VAR} in proxy_api_keys
+      { headers: { authorization: `Bearer ${PREHASHED}` } }, // given as sha256:<hex>
     ]) {
       const r = await models(stack, opts);
       assert.equal(r.status, 200, `${JSON.stringify(opts)}: ${r.text}`);
@@ -177,6 +181,19 @@ describe('auth: static keys and Apiman gateway_probe', () => {
     for (const secret of [GOOD, 'apiman-bad-key', 'sk-nope', 'sk-wrong-static']) {
       assert.ok(!all.includes(secret), `Redis holds the raw key ${secret}`);
     }
+  });
+
+  // Issue 11: the registry (seeded from the config) stores proxy_api_keys as
+  // "sha256:<hex>"; a reader of Redis finds no key it could send.
+  test('the registry holds sha256 of proxy_api_keys, never a raw key', async () => {
+    const { all } = redisDump(stack.redisSock);
+    for (const secret of [STATIC, FROM_ENV, PREHASHED]) {
+      assert.ok(!all.includes(secret), `Redis holds the raw key ${secret}`);
+      assert.ok(all.includes(`sha256:${sha256(secret)}`), `no hash of ${secret} in the registry`);
+    }
+    // the hash itself is not a key: sending it is refused
+    assert401(await models(stack, { headers: { authorization: `Bearer sha256:${sha256(STATIC)}` } }));
+    assert401(await models(stack, { headers: { authorization: `Bearer ${sha256(STATIC)}` } }));
   });
 
   test('a gateway that hangs rejects within the probe timeout (fail closed)', async () => {

@@ -274,7 +274,9 @@ test('registry changes: a changed server restarts with its new settings', async 
   const path = require('node:path');
   const { request } = require('./lib');
   const up = await fakeUpstream();
-  const stack = await startStack({ config: CONFIG, upstream: up, env: { ADMIN_API_KEY: 'adm-key-1' } });
+  // the admin API may set a stdio command only from the operator's list (issue 11)
+  const stack = await startStack({ config: CONFIG, upstream: up, env: {
+    ADMIN_API_KEY: 'adm-key-1', AIPROXY_MCP_COMMANDS: path.join(require('./lib').binDir(), 'mcp-demo') } });
   t.after(async () => { await stack.stop(); await up.close(); });
 
   scriptToolTurn(up, [{ name: 'demo__sleep', args: { ms: 1 } }]);

@@ -29,8 +29,18 @@ static void test_routes(void **st)
     assert_int_equal(r.target, ADMIN_T_ITEM);
     assert_string_equal(r.kind, "backends");
     assert_string_equal(r.name, "openai");
-    assert_int_equal(admin_route_parse("/admin/assistants/team/gpt", &r), 0);
-    assert_string_equal(r.name, "team/gpt");
+    assert_int_equal(admin_route_parse("/admin/assistants/gpt-4o.mini_2", &r), 0);
+    assert_string_equal(r.name, "gpt-4o.mini_2");
+    /* issue 11: the path is raw, and neither traversal nor escapes are names */
+    static const char *const bad[] = {
+        "/admin/assistants/team/gpt", "/admin/assistants/../backends/x", "/admin/assistants/..",
+        "/admin/assistants/.", "/admin/assistants/a//b", "/admin/assistants/..%2Fbackends%2Fx",
+        "/admin/backends/%2E%2E", "/admin/backends/x%2Fy", "/admin/mcp/../tools",
+        "/admin/mcp/.x", "/admin/backends/a:b", NULL,
+    };
+    for (const char *const *b = bad; *b; b++)
+        if (admin_route_parse(*b, &r) != -EINVAL)
+            fail_msg("%s: not refused", *b);
     assert_int_equal(admin_route_parse("/admin/mcp/fs/tools", &r), 0);
     assert_int_equal(r.target, ADMIN_T_TOOLS);
     assert_string_equal(r.name, "fs");
@@ -45,6 +55,22 @@ static void test_routes(void **st)
     memset(longp + 16, 'n', ADMIN_NAME_MAX + 1);
     longp[16 + ADMIN_NAME_MAX + 1] = '\0';
     assert_int_equal(admin_route_parse(longp, &r), -EINVAL);
+}
+
+/* AIPROXY_MCP_COMMANDS: globs, ':' or ',' separated; nothing when unset. */
+static void test_command_allowed(void **st)
+{
+    (void)st;
+    assert_false(admin_doc_command_allowed(NULL, "/bin/sh"));
+    assert_false(admin_doc_command_allowed("", "/bin/sh"));
+    assert_true(admin_doc_command_allowed("*", "/bin/sh"));
+    assert_true(admin_doc_command_allowed("npx:uvx", "uvx"));
+    assert_true(admin_doc_command_allowed("npx,/opt/mcp/*", "/opt/mcp/bin/demo"));
+    assert_false(admin_doc_command_allowed("npx,/opt/mcp/*", "/bin/sh"));
+    assert_false(admin_doc_command_allowed("npx", "/usr/bin/npx"));
+    assert_false(admin_doc_command_allowed("npx", "npx2"));
+    assert_false(admin_doc_command_allowed("::,", "x"));
+    assert_false(admin_doc_command_allowed("*", ""));
 }
 
 static void test_route_methods(void **st)
@@ -277,6 +303,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes),
         cmocka_unit_test(test_route_methods),
+        cmocka_unit_test(test_command_allowed),
         cmocka_unit_test(test_credential_names),
         cmocka_unit_test(test_redact_json),
         cmocka_unit_test(test_redact_yaml_export),

@@ -121,8 +121,13 @@ static void test_env_types_and_src(void **state)
     /* empty entries are dropped */
     json_object *keys = at(d, "settings", "proxy_api_keys", NULL);
     assert_int_equal(json_object_array_length(keys), 2);
-    assert_string_equal(json_object_get_string(json_object_array_get_idx(keys, 0)), "k1");
-    assert_string_equal(json_object_get_string(json_object_array_get_idx(keys, 1)), "12345");
+    /* and the rest are stored as their hashes, never as themselves */
+    char h[CFG_KEY_HASH_LEN + 1];
+    cfg_key_hash("k1", 2, h);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(keys, 0)), h);
+    cfg_key_hash("12345", 5, h);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(keys, 1)), h);
+    assert_null(strstr(json_object_to_json_string(at(d, "settings", NULL, NULL)), "k1"));
     json_object_put(d);
     load_err(BK "    api_key: \"${CFGT_OPEN\"\n", "t.yaml:4: backends.b.api_key: unterminated");
 }
@@ -166,8 +171,10 @@ static void test_env_null_text_round_trip(void **state)
     assert_string_equal(str_at(at(d1, "backends", "b", "default_headers"), "X-Big", NULL, NULL),
                         "00015184643435372619095");
     assert_int_equal(json_object_get_int(at(d1, "backends", "b", "timeout")), 30);
+    char h[CFG_KEY_HASH_LEN + 1];
+    cfg_key_hash("~", 1, h);
     assert_string_equal(json_object_get_string(json_object_array_get_idx(
-                            at(d1, "settings", "proxy_api_keys", NULL), 0)), "~");
+                            at(d1, "settings", "proxy_api_keys", NULL), 0)), h);
     y = cfg_dump_yaml(d1);
     assert_non_null(y);
     assert_int_equal(cfg_load_yaml(y, strlen(y), "dump", &d2, err, sizeof err), 0);
@@ -270,7 +277,19 @@ static void test_errors(void **state)
     load_err("mcp_servers:\n  s:\n    command: x\n    args: [a, [b]]\n", "t.yaml:4: mcp_servers.s.args[1]: must be a string");
     load_err("mcp_servers:\n  s: {command: x, env: {A: [1]}}\n", "env.A: must be a string");
     load_err("mcp_servers:\n  s: {command: x, timeout: -1}\n", "timeout: out of range");
-    load_err("mcp_servers:\n  bad.name: {command: x}\n", "not a valid MCP server name");
+    load_err("mcp_servers:\n  bad/name: {command: x}\n", "not a valid MCP server name");
+    load_err("mcp_servers:\n  \"..\": {command: x}\n", "not a valid MCP server name");
+    load_err("backends:\n  .hidden: {kind: openai}\n", "not a valid backend name");
+    load_err("backends:\n  a:b: {kind: openai}\n", "not a valid backend name");
+    load_err(BK "assistants:\n  - {name: ../b, backend: b, model: m}\n", "not a valid assistant name");
+    load_err(BK "assistants:\n  - {name: team/gpt, backend: b, model: m}\n", "not a valid assistant name");
+    load_err("mcp_servers:\n  s: {command: x, inherit_env: [OPENAI_API_KEY]}\n",
+             "mcp_servers.s.inherit_env[0]: 'OPENAI_API_KEY' is one of the gateway's own secrets");
+    load_err("mcp_servers:\n  s: {command: x, inherit_env: [HOME, AIPROXY_MCP_USER]}\n",
+             "inherit_env[1]: 'AIPROXY_MCP_USER' is one of the gateway's own secrets");
+    load_err("mcp_servers:\n  s: {command: x, inherit_env: [\"A=B\"]}\n",
+             "inherit_env[0]: 'A=B' is not an environment variable name");
+    load_err("mcp_servers:\n  s: {command: x, inherit_env: FOO}\n", "inherit_env: must be a list");
     load_err(BK "assistants:\n  - backend: b\n    model: m\n", "assistants[0].name: required");
     load_err(BK "assistants:\n  - name: a\n    model: m\n", "t.yaml:5: assistants[0].backend: required");
     load_err(BK "assistants:\n  - name: a\n    backend: nope\n    model: m\n",
@@ -361,6 +380,72 @@ static void test_check_direct(void **state)
     json_object_put(doc);
 }
 
+/* One naming rule for every kind: a path segment and a Redis field. */
+static void test_names(void **state)
+{
+    static const char *const good[] = {"a", "A9", "gpt-4o", "gpt-4o.mini_x", "0", "a..b", NULL};
+    static const char *const bad[] = {"", ".", "..", ".a", "-a", "_a", "a/b", "a//b", "../x",
+                                      "%2E%2E", "a%2Fb", "a b", "a:b", "é", "a\n", NULL};
+    char n65[66];
+    (void)state;
+    for (const char *const *g = good; *g; g++)
+        if (!cfg_name_valid(*g))
+            fail_msg("'%s' refused", *g);
+    for (const char *const *b = bad; *b; b++)
+        if (cfg_name_valid(*b))
+            fail_msg("'%s' accepted", *b);
+    assert_false(cfg_name_valid(NULL));
+    memset(n65, 'n', 65);
+    n65[65] = '\0';
+    assert_false(cfg_name_valid(n65));
+    n65[64] = '\0';
+    assert_true(cfg_name_valid(n65));
+    assert_true(cfg_env_name_valid("_X1"));
+    assert_false(cfg_env_name_valid("1X"));
+    assert_false(cfg_env_name_valid("A-B"));
+    assert_true(cfg_env_is_secret("REDIS_URL"));
+    assert_true(cfg_env_is_secret("AIPROXY_ANYTHING"));
+    assert_false(cfg_env_is_secret("PATH"));
+}
+
+/* proxy_api_keys become "sha256:<hex>"; a hash given as such stays; the
+ * literal entries of _src are hashed too; "$$" is the key's "$". */
+static void test_settings_keys_hashed(void **state)
+{
+    char err[256], ha[CFG_KEY_HASH_LEN + 1], hd[CFG_KEY_HASH_LEN + 1];
+    json_object *o;
+    const char *txt;
+    (void)state;
+    cfg_key_hash("a", 1, ha);
+    cfg_key_hash("x$y", 3, hd);
+    assert_true(cfg_key_is_hash(ha));
+    assert_false(cfg_key_is_hash("sha256:abc"));
+    assert_false(cfg_key_is_hash("SHA256:2e7d2c03a9507ae265ecf5b5356885a53393a2029d241394997265a1a25aefc6"));
+    o = json_tokener_parse("{\"proxy_api_keys\":[\"a\",\"x$y\"],"
+                           "\"_src\":{\"proxy_api_keys\":[\"a\",\"x$$y\",\"${K:-}\"]}}");
+    json_object_array_add(json_object_object_get(o, "proxy_api_keys"), json_object_new_string(ha));
+    assert_int_equal(cfg_check_settings(o, err, sizeof err), 0);
+    json_object *keys = json_object_object_get(o, "proxy_api_keys");
+    assert_int_equal(json_object_array_length(keys), 3);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(keys, 0)), ha);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(keys, 1)), hd);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(keys, 2)), ha);
+    json_object *refs = json_object_object_get(json_object_object_get(o, "_src"), "proxy_api_keys");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(refs, 0)), ha);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(refs, 1)), hd);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(refs, 2)), "${K:-}");
+    txt = json_object_to_json_string(o);
+    assert_null(strstr(txt, "\"a\""));
+    assert_null(strstr(txt, "x$"));
+    /* checking again (the admin path re-validates stored objects) changes nothing */
+    json_object *again = NULL;
+    assert_int_equal(json_object_deep_copy(o, &again, NULL), 0);
+    assert_int_equal(cfg_check_settings(again, err, sizeof err), 0);
+    assert_true(json_object_equal(o, again));
+    json_object_put(again);
+    json_object_put(o);
+}
+
 /* ---- round trip ---- */
 
 static const char ROUND[] =
@@ -369,8 +454,8 @@ static const char ROUND[] =
     "    api_key: ${CFGT_KEY}\n    default_headers: {Authorization: \"Bearer ${CFGT_KEY}\", X: y}\n"
     "    timeout: ${CFGT_T:-30}\n"
     "mcp_servers:\n  demo:\n    command: ${CFGT_HOME:-.}/bin/demo\n    args: [\"--x\", \"${CFGT_KEY}\"]\n"
-    "    env: {K: \"${CFGT_KEY}\", N: 1}\n    description: \"quote \\\" and \\\\ and \\n and $$\"\n"
-    "assistants:\n  - name: a/b:c\n    backend: openai\n    model: m\n    temperature: 0.7\n"
+    "    env: {K: \"${CFGT_KEY}\", N: 1}\n    inherit_env: [GIT_SSH, LC_ALL]\n    description: \"quote \\\" and \\\\ and \\n and $$\"\n"
+    "assistants:\n  - name: a.b_c-9\n    backend: openai\n    model: m\n    temperature: 0.7\n"
     "    extra_body: {reasoning: {effort: low}, list: [1, 2], \"we ird\": true}\n"
     "proxy_api_keys: [\"${CFGT_PK:-}\", plain]\n"
     "apiman: {mode: trusted_header, header: X-T, secret: \"${CFGT_KEY}\"}\n";
@@ -394,6 +479,8 @@ static void test_round_trip(void **state)
     assert_non_null(strstr(y, "${CFGT_KEY}"));
     assert_non_null(strstr(y, "timeout: ${CFGT_T:-30}"));
     assert_non_null(strstr(y, "\"${CFGT_PK:-}\""));
+    assert_null(strstr(y, "plain")); /* a literal key is written as its hash */
+    assert_non_null(strstr(y, "inherit_env:"));
     assert_int_equal(cfg_load_yaml(y, strlen(y), "dump", &d2, err, sizeof err), 0);
     if (!json_object_equal(d1, d2))
         fail_msg("round trip differs:\n%s\n---\n%s\n---\n%s", y,
@@ -493,6 +580,8 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_apiman_ok),
         cmocka_unit_test(test_check_direct),
+        cmocka_unit_test(test_names),
+        cmocka_unit_test(test_settings_keys_hashed),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_env_null_text_round_trip),
         cmocka_unit_test(test_floats_stay_json),
