@@ -60,4 +60,23 @@ function mkTmpDir(tag = 'stack') {
   return fs.mkdtempSync(path.join(os.tmpdir(), `aiproxy-${tag}-`));
 }
 
-module.exports = { REPO_ROOT, binDir, freePort, closedPort, sleep, waitFor, mkTmpDir };
+// Whether a root broker's MCP children, which run as AIPROXY_MCP_USER
+// (default nobody, docs/security.md), can reach the checkout: its binaries and
+// tests/node_modules. A clone under /root or a private mkdtemp folder cannot
+// be entered by nobody; the stacks then keep children as root, and the test of
+// the unprivileged identity says why it skips. Computed once.
+let nobodyReaches;
+function mcpUserCanReachRepo() {
+  if (nobodyReaches === undefined) {
+    if (process.getuid() !== 0) {
+      nobodyReaches = true;   // the broker is not root: children run as we do
+    } else {
+      const { spawnSync } = require('node:child_process');
+      const r = spawnSync('runuser', ['-u', 'nobody', '--', 'test', '-r', path.join(REPO_ROOT, 'tests', 'package.json')]);
+      nobodyReaches = r.status === 0;
+    }
+  }
+  return nobodyReaches;
+}
+
+module.exports = { REPO_ROOT, binDir, freePort, closedPort, sleep, waitFor, mkTmpDir, mcpUserCanReachRepo };
