@@ -21,7 +21,11 @@
 #include <string.h>
 #include <sys/random.h>
 
-#define BROKER_RECONNECT_MS 1000
+/* After a lost connection the broker reconnects at once (a CLIENT KILL or a
+ * Redis restart must not leave the calls channel without a listener for a
+ * beat); only repeated failures back off: 50 ms, 100 ms, … up to the cap. */
+#define BROKER_RECONNECT_FIRST_MS 50
+#define BROKER_RECONNECT_MAX_MS   1000
 
 struct broker {
     uv_loop_t *loop;
@@ -32,11 +36,13 @@ struct broker {
     rconn_addr_t addr;
     reg_t *reg;
     redisAsyncContext *sub, *cmd;
-    uv_timer_t beat;            /* liveness key + lease renewal, and reconnects */
+    uv_timer_t beat;            /* liveness key + lease renewal */
+    uv_timer_t retry;           /* reconnects */
+    int fails;                  /* reconnect attempts since the last success */
     server_t *servers;
     int stopping;
     int retiring;               /* servers retired but not yet freed */
-    int beat_closed;
+    int beat_closed, retry_closed;
     void (*done)(void *);
     void *done_ud;
 };
@@ -45,6 +51,26 @@ struct broker {
 
 static void broker__maybe_done(broker_t *b);
 static void broker__connect(broker_t *b);
+
+static void broker__on_retry(uv_timer_t *t)
+{
+    broker__connect(t->data);
+}
+
+/* Once both connections are gone, a reconnect: at once after a success,
+ * then backing off while Redis stays away. */
+static void broker__schedule(broker_t *b)
+{
+    uint64_t ms;
+
+    if (b->stopping || b->sub || b->cmd || uv_is_active((uv_handle_t *)&b->retry))
+        return;
+    ms = b->fails == 0 ? 0 : (uint64_t)BROKER_RECONNECT_FIRST_MS << (b->fails < 5 ? b->fails - 1 : 4);
+    if (ms > BROKER_RECONNECT_MAX_MS)
+        ms = BROKER_RECONNECT_MAX_MS;
+    b->fails++;
+    uv_timer_start(&b->retry, broker__on_retry, ms, 0);
+}
 
 static void broker__on_disconnect(const redisAsyncContext *c, int status)
 {
@@ -65,6 +91,7 @@ static void broker__on_disconnect(const redisAsyncContext *c, int status)
         redisAsyncDisconnect(b->sub);
     if (b->cmd)
         redisAsyncDisconnect(b->cmd);
+    broker__schedule(b);
 }
 
 static void broker__on_connect(const redisAsyncContext *c, int status)
@@ -82,6 +109,7 @@ static void broker__on_connect(const redisAsyncContext *c, int status)
         if (b->cmd)
             redisAsyncDisconnect(b->cmd);
         broker__maybe_done(b);
+        broker__schedule(b);
     }
 }
 
@@ -274,6 +302,13 @@ static void broker__on_call(broker_t *b, const char *text, size_t len)
         return;
     }
     s = server_find(b->servers, req.server);
+    if (req.op == WIRE_OP_CANCEL) {
+        /* only the broker running the call has it; nothing to answer */
+        if (s && server_owned(s))
+            server_cancel(s, req.id);
+        wire_req_clear(&req);
+        return;
+    }
     if (!s) {
         json_object *cfg = broker__server_cfg(b, req.server);
         if (!cfg) {
@@ -311,6 +346,12 @@ static void broker__on_sub(redisAsyncContext *c, void *r, void *priv)
     kind = rep->element[0];
     ch = rep->element[1];
     msg = rep->element[2];
+    if (kind->type == REDIS_REPLY_STRING && strcmp(kind->str, "subscribe") == 0) {
+        if (b->fails > 1)
+            log_info("back on Redis at %s", b->url);
+        b->fails = 0;              /* connected: the next loss reconnects at once */
+        return;
+    }
     if (kind->type != REDIS_REPLY_STRING || strcmp(kind->str, "message") != 0 ||
         ch->type != REDIS_REPLY_STRING || msg->type != REDIS_REPLY_STRING)
         return;
@@ -331,25 +372,26 @@ static void broker__connect(broker_t *b)
             redisAsyncDisconnect(b->cmd);
         if (b->sub)
             redisAsyncDisconnect(b->sub);
+        if (!b->cmd && !b->sub)
+            broker__schedule(b);      /* else when the other's disconnect fires */
         return;
     }
     redisAsyncCommand(b->sub, broker__on_sub, NULL, "SUBSCRIBE %s %s", b->ch_calls, b->ch_reg);
     redisAsyncCommand(b->cmd, NULL, NULL, "SET %s 1 PX %d", b->k_alive, LEASE_ALIVE_MS);
-    /* a registry change may have been missed while away */
+    /* a registry change may have been missed while away (and a Redis that
+     * came back empty gets its registry back here, when we have a seed) */
     broker__reg_changed(b);
+    /* ... and its catalogs: responders read them before asking us */
+    for (server_t *s = b->servers; s; s = s->next)
+        if (server_owned(s))
+            server_republish(s);
 }
 
 static void broker__on_beat(uv_timer_t *t)
 {
     broker_t *b = t->data;
 
-    if (b->stopping)
-        return;
-    if (!b->cmd && !b->sub) {
-        broker__connect(b);
-        return;
-    }
-    if (!b->cmd)
+    if (b->stopping || !b->cmd)
         return;
     redisAsyncCommand(b->cmd, NULL, NULL, "SET %s 1 PX %d", b->k_alive, LEASE_ALIVE_MS);
     for (server_t *s = b->servers; s; s = s->next)
@@ -386,6 +428,8 @@ broker_t *broker_new(uv_loop_t *loop, const char *url, const char *prefix, char 
     snprintf(b->k_alive, sizeof(b->k_alive), "%sbroker:%s", prefix, b->id);
     uv_timer_init(loop, &b->beat);
     b->beat.data = b;
+    uv_timer_init(loop, &b->retry);
+    b->retry.data = b;
     uv_timer_start(&b->beat, broker__on_beat, LEASE_BEAT_MS, LEASE_BEAT_MS);
     log_info("broker %s listening on %s (Redis %s)", b->id, b->ch_calls, b->url);
     broker__connect(b);
@@ -405,6 +449,18 @@ static void broker__beat_closed(uv_handle_t *h)
     broker_t *b = h->data;
     b->beat_closed = 1;
     broker__maybe_done(b);
+}
+
+static void broker__retry_closed(uv_handle_t *h)
+{
+    broker_t *b = h->data;
+    b->retry_closed = 1;
+    broker__maybe_done(b);
+}
+
+void broker_set_seed(broker_t *b, const char *json)
+{
+    reg_set_seed(b->reg, json);
 }
 
 void broker_server_gone(broker_t *b)
@@ -430,9 +486,10 @@ static void broker__maybe_done(broker_t *b)
     }
     if (!uv_is_closing((uv_handle_t *)&b->beat)) {
         uv_close((uv_handle_t *)&b->beat, broker__beat_closed);
+        uv_close((uv_handle_t *)&b->retry, broker__retry_closed);
         return;
     }
-    if (b->beat_closed && b->done) {
+    if (b->beat_closed && b->retry_closed && b->done) {
         void (*done)(void *) = b->done;
         b->done = NULL;
         done(b->done_ud);
