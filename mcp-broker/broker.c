@@ -7,6 +7,7 @@
  * answer PUBLISHed on the request's reply channel. */
 #include "mcp-broker/broker.h"
 #include "mcp-broker/lease.h"
+#include "mcp-broker/redisuv.h"
 #include "mcp-broker/server.h"
 #include "shared/log.h"
 #include "shared/rconn.h"
@@ -14,7 +15,6 @@
 #include "shared/wire.h"
 
 #include <errno.h>
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +52,24 @@ struct broker {
 static void broker__maybe_done(broker_t *b);
 static void broker__connect(broker_t *b);
 
+/* Lets go of *pp. A connected context is closed after what is queued (its
+ * disconnect callback clears *pp); one that never connected is freed at once,
+ * because hiredis 0.14 frees such a context without any callback, which would
+ * leave *pp dangling and the broker waiting for a callback that never comes. */
+static void broker__close(redisAsyncContext **pp)
+{
+    redisAsyncContext *ac = *pp;
+
+    if (!ac)
+        return;
+    if (!(ac->c.flags & REDIS_CONNECTED)) {
+        *pp = NULL;
+        redisAsyncFree(ac);
+    } else if (!(ac->c.flags & REDIS_DISCONNECTING)) {
+        redisAsyncDisconnect(ac);
+    }
+}
+
 static void broker__on_retry(uv_timer_t *t)
 {
     broker__connect(t->data);
@@ -87,10 +105,8 @@ static void broker__on_disconnect(const redisAsyncContext *c, int status)
     if (status != REDIS_OK)
         log_error("lost Redis at %s: %s (reconnecting)", b->url, c->errstr);
     /* one connection without the other is of no use */
-    if (b->sub)
-        redisAsyncDisconnect(b->sub);
-    if (b->cmd)
-        redisAsyncDisconnect(b->cmd);
+    broker__close(&b->sub);
+    broker__close(&b->cmd);
     broker__schedule(b);
 }
 
@@ -104,10 +120,8 @@ static void broker__on_connect(const redisAsyncContext *c, int status)
             b->sub = NULL;
         if (c == b->cmd)
             b->cmd = NULL;
-        if (b->sub)
-            redisAsyncDisconnect(b->sub);
-        if (b->cmd)
-            redisAsyncDisconnect(b->cmd);
+        broker__close(&b->sub);
+        broker__close(&b->cmd);
         broker__maybe_done(b);
         broker__schedule(b);
     }
@@ -125,7 +139,11 @@ static redisAsyncContext *broker__open(broker_t *b)
         return NULL;
     }
     c->data = b;
-    redisLibuvAttach(c, b->loop);
+    if (redisuv_attach(c, b->loop) != 0) {
+        log_error("cannot watch the Redis connection on the event loop");
+        redisAsyncFree(c);
+        return NULL;
+    }
     redisAsyncSetConnectCallback(c, broker__on_connect);
     redisAsyncSetDisconnectCallback(c, broker__on_disconnect);
     if (b->addr.password[0]) {
@@ -368,12 +386,9 @@ static void broker__connect(broker_t *b)
     b->cmd = broker__open(b);
     b->sub = broker__open(b);
     if (!b->cmd || !b->sub) {
-        if (b->cmd)
-            redisAsyncDisconnect(b->cmd);
-        if (b->sub)
-            redisAsyncDisconnect(b->sub);
-        if (!b->cmd && !b->sub)
-            broker__schedule(b);      /* else when the other's disconnect fires */
+        broker__close(&b->cmd);       /* just opened: freed at once */
+        broker__close(&b->sub);
+        broker__schedule(b);
         return;
     }
     redisAsyncCommand(b->sub, broker__on_sub, NULL, "SUBSCRIBE %s %s", b->ch_calls, b->ch_reg);
@@ -478,11 +493,10 @@ static void broker__maybe_done(broker_t *b)
     if (b->servers || b->retiring > 0)
         return;
     if (b->cmd || b->sub) {
-        if (b->cmd && !(b->cmd->c.flags & REDIS_DISCONNECTING))
-            redisAsyncDisconnect(b->cmd); /* sends what is queued first */
-        if (b->sub && !(b->sub->c.flags & REDIS_DISCONNECTING))
-            redisAsyncDisconnect(b->sub);
-        return;
+        broker__close(&b->cmd); /* sends what is queued first */
+        broker__close(&b->sub);
+        if (b->cmd || b->sub)
+            return;             /* their disconnect callbacks bring us back */
     }
     if (!uv_is_closing((uv_handle_t *)&b->beat)) {
         uv_close((uv_handle_t *)&b->beat, broker__beat_closed);
@@ -519,8 +533,7 @@ void broker_stop(broker_t *b, void (*done)(void *ud), void *ud)
     b->done_ud = ud;
     b->stopping = 1;
     broker__release_all(b);
-    if (b->sub)
-        redisAsyncDisconnect(b->sub); /* no new calls from now on */
+    broker__close(&b->sub); /* no new calls from now on */
     while (b->servers) {
         server_t *s = b->servers;
         b->servers = s->next;

@@ -81,7 +81,7 @@ test('Redis faults heal without restarting a daemon', async (t) => {
   const up = await h.fakeUpstream();
   scriptUpstream(up);
   const stack = await h.startStack({ config: CONFIG, upstream: up, threads: 4, env: { ADMIN_API_KEY: ADMIN } });
-  t.after(async () => { await stack.stop(); await up.close(); });
+  t.after(async () => { try { await stack.stop(); } finally { await up.close(); } });
 
   await t.test('baseline: chat, a tool call and an admin edit', async () => {
     await assertHealed(stack, 'start');
@@ -127,8 +127,14 @@ test('Redis faults heal without restarting a daemon', async (t) => {
   });
 
   await t.test('Redis SIGKILLed, then started again', async () => {
-    await stopProc(stack.procs.redis, { signal: 'SIGKILL', timeoutMs: 5000 });
-    await stack.startRedis();
+    // a few rounds: the broker's reconnect may meet the dying Redis (a
+    // connection reset while connecting), which once hung it for good
+    for (let i = 0; i < 4; i++) {
+      await stopProc(stack.procs.redis, { signal: 'SIGKILL', timeoutMs: 5000 });
+      await stack.startRedis();
+      await h.waitFor(async () => (await stack.redis('PUBSUB', 'NUMSUB', `${stack.prefix}mcp:calls`))[1] > 0,
+                      { timeoutMs: 15000, what: `the broker to subscribe again (round ${i})` });
+    }
     await assertHealed(stack, 'sigkill');
   });
 
