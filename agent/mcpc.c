@@ -5,7 +5,15 @@
  * connection (their receiver counts tell at once whether a broker listens),
  * then answers read from the already-subscribed reply connection with poll()
  * in slices of at most 100 ms, so the client's departure (alive) and the
- * deadlines are noticed without extra round trips. */
+ * deadlines are noticed without extra round trips.
+ *
+ * Faults heal here rather than in the caller: a connection Redis closed (a
+ * restart, CLIENT KILL) is noticed before use and re-opened, a command that
+ * still fails on a connection we had is retried once on a new one, and a call
+ * that reached no broker is published again for a short while (the broker
+ * re-subscribes within moments of a reset). A call given up on (client gone,
+ * deadline) is cancelled at the broker. Local waits use CLOCK_MONOTONIC; only
+ * the deadline on the wire is wall-clock unix ms, for the broker. */
 #include "agent/mcpc.h"
 #include "shared/buf.h"
 #include "shared/log.h"
@@ -27,20 +35,53 @@
 #define MCPC_PRESENCE_MS   1000         /* while waiting: is a broker still there? */
 #define MCPC_CONNECT_MS    2000
 #define MCPC_MAX_TEXT      (8u << 20)   /* flattened result cap */
+#define MCPC_BROKER_WAIT_MS 2000        /* default of AIPROXY_BROKER_WAIT_MS */
+#define MCPC_BROKER_WAIT_MAX 60000
+#define MCPC_REPUBLISH_MS  20           /* first pause before publishing again; doubles */
+#define MCPC_REPUBLISH_MAX_MS 500
 
 struct mcpc {
     char url[1024];
     char prefix[128];
     char ch_calls[192];
     char reply[320];
+    int broker_wait_ms;      /* how long a call may wait for a broker to listen */
     redisContext *cmd, *sub;
 };
 
+/* For local waits: immune to wall-clock steps. */
 static int64_t mcpc__now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Unix ms, only for the deadline the broker reads (another host's clock). */
+static int64_t mcpc__unix_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* AIPROXY_BROKER_WAIT_MS: 0..60000, else the default (with a warning). */
+static int mcpc__broker_wait(void)
+{
+    const char *e = getenv("AIPROXY_BROKER_WAIT_MS");
+    char *end;
+    long v;
+
+    if (!e || !*e)
+        return MCPC_BROKER_WAIT_MS;
+    errno = 0;
+    v = strtol(e, &end, 10);
+    if (errno || *end || v < 0 || v > MCPC_BROKER_WAIT_MAX) {
+        fprintf(stderr, "aiproxy: AIPROXY_BROKER_WAIT_MS=%s: want 0..%d ms; using %d\n", e,
+                MCPC_BROKER_WAIT_MAX, MCPC_BROKER_WAIT_MS);
+        return MCPC_BROKER_WAIT_MS;
+    }
+    return (int)v;
 }
 
 mcpc_t *mcpc_new(const char *url, const char *prefix)
@@ -56,6 +97,7 @@ mcpc_t *mcpc_new(const char *url, const char *prefix)
     gethostname(host, sizeof(host) - 1);
     host[sizeof(host) - 1] = 0;
     snprintf(c->reply, sizeof(c->reply), "%smcp:reply:%s:%d:%d", c->prefix, host, (int)getpid(), (int)gettid());
+    c->broker_wait_ms = mcpc__broker_wait();
     return c;
 }
 
@@ -76,6 +118,28 @@ void mcpc_free(mcpc_t *c)
     free(c);
 }
 
+/* 0 when Redis has closed `rc`'s connection (restart, CLIENT KILL, timeout),
+ * seen without a round trip: the close is already readable on the socket.
+ * Whatever else is readable (replies on the subscribed connection) is moved
+ * into the context's reader, where mcpc__next finds it. */
+static int mcpc__usable(redisContext *rc)
+{
+    struct pollfd pfd;
+
+    if (!rc || rc->err)
+        return 0;
+    pfd.fd = rc->fd;
+    pfd.events = POLLIN | POLLRDHUP;
+    pfd.revents = 0;
+    if (poll(&pfd, 1, 0) <= 0)
+        return 1;
+    if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL | POLLRDHUP))
+        return 0;
+    if ((pfd.revents & POLLIN) && redisBufferRead(rc) != REDIS_OK)
+        return 0;
+    return 1;
+}
+
 /* Both connections up, the reply channel subscribed. 0 or -ECONNREFUSED.
  * err reaches /v1 clients: it says what failed in words; the Redis address
  * (a socket path, a host) and the driver's text go to the log only. */
@@ -85,7 +149,7 @@ static int mcpc__connect(mcpc_t *c, char *err, size_t errlen)
     char why[512] = "";
     int rc = -ECONNREFUSED;
 
-    if (c->cmd && c->sub && !c->cmd->err && !c->sub->err)
+    if (mcpc__usable(c->cmd) && mcpc__usable(c->sub))
         return 0;
     mcpc__drop(c);
     c->cmd = rconn_connect(c->url, MCPC_CONNECT_MS, why, sizeof(why));
@@ -132,41 +196,124 @@ static void mcpc__new_id(char id[WIRE_ID_LEN + 1])
     id[WIRE_ID_LEN] = 0;
 }
 
-/* Sends `n` encoded requests in one pipeline; all must reach a subscriber.
- * 0, -EHOSTDOWN (a PUBLISH reached no one) or -ECONNREFUSED. */
-static int mcpc__publish(mcpc_t *c, char **texts, size_t n, char *err, size_t errlen)
+/* One pipeline of PUBLISHes for the texts[i] not yet `heard` (a broker
+ * received them); marks those heard now. 0 when all are heard, -EHOSTDOWN
+ * when some reached no one, -ECONNREFUSED (connection dropped) or -EIO (Redis
+ * refused: err says why). */
+static int mcpc__publish_once(mcpc_t *c, char **texts, unsigned char *heard, size_t n, char *err,
+                              size_t errlen)
 {
     int rc = 0;
-    size_t sent = 0;
+    size_t sent = 0, i;
 
-    for (size_t i = 0; i < n; i++) {
-        if (!texts[i])
+    for (i = 0; i < n; i++) {
+        if (!texts[i] || heard[i])
             continue;
         if (redisAppendCommand(c->cmd, "PUBLISH %s %b", c->ch_calls, texts[i], strlen(texts[i])) != REDIS_OK) {
-            rc = -ECONNREFUSED;
-            break;
+            snprintf(err, errlen, "Redis connection lost while publishing tool calls");
+            mcpc__drop(c);
+            return -ECONNREFUSED;
         }
         sent++;
     }
-    for (size_t i = 0; i < sent; i++) {
+    for (i = 0; i < n && sent > 0; i++) {
         redisReply *r = NULL;
+        if (!texts[i] || heard[i])
+            continue;
+        sent--;
         if (redisGetReply(c->cmd, (void **)&r) != REDIS_OK || !r) {
             snprintf(err, errlen, "Redis connection lost while publishing tool calls: %s", c->cmd->errstr);
             mcpc__drop(c);
             return -ECONNREFUSED;
         }
-        if (r->type == REDIS_REPLY_INTEGER && r->integer == 0 && rc == 0) {
+        if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
+            heard[i] = 1;
+        } else if (r->type == REDIS_REPLY_ERROR) {
+            if (rc != -EIO)
+                snprintf(err, errlen, "Redis refused PUBLISH: %s", r->str);
+            rc = -EIO;
+        } else if (rc == 0) {
             snprintf(err, errlen, "mcp-broker is not running");
             rc = -EHOSTDOWN;
-        } else if (r->type == REDIS_REPLY_ERROR && rc == 0) {
-            snprintf(err, errlen, "Redis refused PUBLISH: %s", r->str);
-            rc = -ECONNREFUSED;
         }
         freeReplyObject(r);
     }
-    if (rc == -ECONNREFUSED && !err[0])
-        snprintf(err, errlen, "Redis connection lost while publishing tool calls");
     return rc;
+}
+
+/* Sends the n encoded requests (NULL entries skipped); each must reach a
+ * broker. One that reached none is published again, pausing 20 ms, 40 ms, …
+ * for up to c->broker_wait_ms in all: a broker re-subscribing after a Redis
+ * reset, or starting, is waited for instead of failing the request. A
+ * connection Redis dropped is re-opened once. 0, -EHOSTDOWN ("mcp-broker is
+ * not running"), -ECONNREFUSED. */
+static int mcpc__publish(mcpc_t *c, char **texts, size_t n, char *err, size_t errlen)
+{
+    unsigned char *heard = calloc(n ? n : 1, 1);
+    int64_t until = mcpc__now() + c->broker_wait_ms;
+    int pause = MCPC_REPUBLISH_MS, reconnected = 0, rc;
+
+    if (!heard) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (;;) {
+        int64_t now;
+        rc = mcpc__publish_once(c, texts, heard, n, err, errlen);
+        if (rc == -ECONNREFUSED && !reconnected) {
+            /* the connection died under us: one new one, then the same ids
+             * again (a request lost with the old one never reached Redis) */
+            reconnected = 1;
+            rc = mcpc__connect(c, err, errlen);
+            if (rc == 0)
+                continue;
+        }
+        if (rc == -EIO)
+            rc = -ECONNREFUSED;
+        if (rc != -EHOSTDOWN)
+            break;
+        now = mcpc__now();
+        if (now >= until)
+            break;
+        poll(NULL, 0, (int)(until - now < pause ? until - now : pause));
+        pause = pause * 2 > MCPC_REPUBLISH_MAX_MS ? MCPC_REPUBLISH_MAX_MS : pause * 2;
+    }
+    if (rc == -EHOSTDOWN)
+        snprintf(err, errlen, "mcp-broker is not running");
+    free(heard);
+    return rc;
+}
+
+/* Tells the broker that the calls still pending (texts[i] set, no text yet)
+ * are abandoned, so it cancels them at the MCP server. Best effort: a lost
+ * cancel leaves the call to its own deadline. */
+static void mcpc__cancel(mcpc_t *c, mcpc_call_t *calls, char (*ids)[WIRE_ID_LEN + 1], char **texts,
+                         size_t n, int64_t deadline_unix)
+{
+    size_t sent = 0;
+
+    if (!c->cmd || c->cmd->err)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        char *t;
+        if (!texts[i] || calls[i].text)
+            continue;
+        t = wire_req_encode(WIRE_OP_CANCEL, ids[i], c->reply, calls[i].server ? calls[i].server : "",
+                            NULL, NULL, deadline_unix);
+        if (!t)
+            continue;
+        if (redisAppendCommand(c->cmd, "PUBLISH %s %b", c->ch_calls, t, strlen(t)) == REDIS_OK)
+            sent++;
+        free(t);
+    }
+    while (sent-- > 0) {
+        redisReply *r = NULL;
+        if (redisGetReply(c->cmd, (void **)&r) != REDIS_OK || !r) {
+            mcpc__drop(c);
+            return;
+        }
+        freeReplyObject(r);
+    }
 }
 
 /* Reads one reply-channel message, waiting at most wait_ms. Returns 1 with
@@ -244,8 +391,8 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
     char (*ids)[WIRE_ID_LEN + 1] = NULL;
     char **texts = NULL;
     size_t left = 0;
-    int64_t deadline, next_check;
-    int rc = 0;
+    int64_t deadline, deadline_unix, next_check;
+    int rc = 0, published = 0;
 
     err[0] = 0;
     if (n == 0)
@@ -263,6 +410,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
     if (rc)
         goto out;
     deadline = mcpc__now() + timeout_ms;
+    deadline_unix = mcpc__unix_ms() + timeout_ms;
     for (size_t i = 0; i < n; i++) {
         json_object *args = NULL;
         calls[i].text = NULL;
@@ -279,7 +427,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         }
         mcpc__new_id(ids[i]);
         texts[i] = wire_req_encode(WIRE_OP_CALL, ids[i], c->reply, calls[i].server ? calls[i].server : "",
-                                   calls[i].tool ? calls[i].tool : "", args, deadline);
+                                   calls[i].tool ? calls[i].tool : "", args, deadline_unix);
         json_object_put(args);
         if (!texts[i]) {
             calls[i].text = mcpc__errtext("cannot send the call to tool '%s': bad server or tool name",
@@ -292,6 +440,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
     rc = mcpc__publish(c, texts, n, err, errlen);
     if (rc)
         goto out;
+    published = 1;
     next_check = mcpc__now() + MCPC_PRESENCE_MS;
     while (left > 0) {
         int64_t now = mcpc__now();
@@ -350,6 +499,8 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         }
         wire_reply_clear(&rep); /* an id we no longer wait for is dropped here */
     }
+    if (left > 0)
+        mcpc__cancel(c, calls, ids, texts, n, deadline_unix);   /* our deadline came first */
     for (size_t i = 0; i < n; i++)
         if (!calls[i].text) {
             calls[i].text = mcpc__errtext("tool '%s' timed out after %d s", calls[i].tool ? calls[i].tool : "",
@@ -362,6 +513,8 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
             }
         }
 out:
+    if (rc == -ECONNABORTED && published)
+        mcpc__cancel(c, calls, ids, texts, n, deadline_unix);    /* the client left */
     if (rc)
         mcpc_calls_clear(calls, n);
     for (size_t i = 0; texts && i < n; i++)
@@ -390,7 +543,7 @@ static int mcpc__start(mcpc_t *c, const char *server, int timeout_ms, json_objec
     int rc;
 
     mcpc__new_id(id);
-    text = wire_req_encode(WIRE_OP_START, id, c->reply, server, NULL, NULL, deadline);
+    text = wire_req_encode(WIRE_OP_START, id, c->reply, server, NULL, NULL, mcpc__unix_ms() + timeout_ms);
     if (!text) {
         snprintf(err, errlen, "bad MCP server name '%s'", server);
         rc = -EINVAL;
@@ -443,13 +596,17 @@ int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tool
     err[0] = 0;
     if (timeout_ms <= 0)
         timeout_ms = 30000;
-    rc = mcpc__connect(c, err, errlen);
-    if (rc)
-        goto out;
-    r = redisCommand(c->cmd, "GET %smcp:catalog:%s", c->prefix, server);
+    /* a second try on a new connection when the one we had died in use */
+    for (int attempt = 0; attempt < 2 && !r; attempt++) {
+        rc = mcpc__connect(c, err, errlen);
+        if (rc)
+            goto out;
+        r = redisCommand(c->cmd, "GET %smcp:catalog:%s", c->prefix, server);
+        if (!r)
+            mcpc__drop(c);
+    }
     if (!r) {
         snprintf(err, errlen, "Redis connection lost reading the catalog of '%s'", server);
-        mcpc__drop(c);
         rc = -ECONNREFUSED;
         goto out;
     }

@@ -32,7 +32,8 @@ static void main__usage(FILE *f)
     fprintf(f,
             "usage: aiproxy-fcgi [-c FILE [--reseed] [--check]] [-s ADDR] [-w N] [-t N]\n"
             "                    [--log FILE] [--pidfile FILE]\n"
-            "  -c, --config FILE  seed the registry from FILE when Redis holds none\n"
+            "  -c, --config FILE  seed the registry from FILE when Redis holds none (at start,\n"
+            "                     and again whenever Redis has lost it)\n"
             "      --reseed       overwrite the registry in Redis from --config\n"
             "      --check        validate --config, print \"config OK\" or the error\n"
             "  -s, --socket ADDR  unix:/path, tcp:HOST:PORT, /path or HOST:PORT;\n"
@@ -147,6 +148,7 @@ int main(int argc, char **argv)
     int reseed = 0, check = 0, c, rc = 1, fd = 0, curl_ok = 0;
     long workers = 1, threads = 16, max_body = MAIN_DEFAULT_MAX_BODY, sock_mode = -1;
     json_object *doc = NULL;
+    char *seed_json = NULL;
     pool_cfg_t pc;
     char err[1024];
 
@@ -225,6 +227,15 @@ int main(int argc, char **argv)
     }
     if (main__registry(rconn_url(), rconn_prefix(), doc, reseed) != 0)
         goto out;
+    if (doc) {
+        /* kept as text: each thread parses its own copy in the rare case the
+         * registry vanished (json-c objects are not shared between threads) */
+        seed_json = strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN));
+        if (!seed_json) {
+            fprintf(stderr, "aiproxy-fcgi: out of memory\n");
+            goto out;
+        }
+    }
     json_object_put(doc);
     doc = NULL;
     if (sock) {
@@ -260,6 +271,7 @@ int main(int argc, char **argv)
     pc.serve.max_body = (size_t)max_body;
     pc.serve.redis_url = rconn_url();
     pc.serve.prefix = rconn_prefix();
+    pc.serve.seed_json = seed_json;
     log_info("listening on %s: %ld worker%s x %ld threads, body cap %ld bytes",
              sock ? sock : "inherited fd 0", workers, workers == 1 ? "" : "s", threads, max_body);
     rc = workers == 0 ? pool_worker_run(&pc) : pool_master_run(&pc);
@@ -267,6 +279,7 @@ int main(int argc, char **argv)
         unlink(pidfile);
 out:
     json_object_put(doc);
+    free(seed_json);
     if (curl_ok)
         curl_global_cleanup();
     return rc;

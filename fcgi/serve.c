@@ -207,6 +207,8 @@ static int serve__refresh(serve_thread_t *t)
         t->reg = NULL;
         return -ECONNREFUSED;
     }
+    /* started with -c: a registry lost with Redis is written back from it */
+    reg_set_seed(t->reg, t->cfg->seed_json);
     return reg_refresh(t->reg);
 }
 

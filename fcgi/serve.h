@@ -10,6 +10,7 @@ typedef struct serve_cfg {
     size_t max_body;          /* AIPROXY_MAX_BODY */
     const char *redis_url;    /* borrowed, outlives every thread */
     const char *prefix;
+    const char *seed_json;    /* borrowed: -c's document as JSON, heals a lost registry; or NULL */
 } serve_cfg_t;
 
 typedef struct serve_thread serve_thread_t;

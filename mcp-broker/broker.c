@@ -7,6 +7,7 @@
  * answer PUBLISHed on the request's reply channel. */
 #include "mcp-broker/broker.h"
 #include "mcp-broker/lease.h"
+#include "mcp-broker/redisuv.h"
 #include "mcp-broker/server.h"
 #include "shared/log.h"
 #include "shared/rconn.h"
@@ -15,14 +16,17 @@
 #include "shared/wire.h"
 
 #include <errno.h>
-#include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
-#define BROKER_RECONNECT_MS 1000
+/* After a lost connection the broker reconnects at once (a CLIENT KILL or a
+ * Redis restart must not leave the calls channel without a listener for a
+ * beat); only repeated failures back off: 50 ms, 100 ms, … up to the cap. */
+#define BROKER_RECONNECT_FIRST_MS 50
+#define BROKER_RECONNECT_MAX_MS   1000
 
 struct broker {
     uv_loop_t *loop;
@@ -33,11 +37,13 @@ struct broker {
     rconn_addr_t addr;
     reg_t *reg;
     redisAsyncContext *sub, *cmd;
-    uv_timer_t beat;            /* liveness key + lease renewal, and reconnects */
+    uv_timer_t beat;            /* liveness key + lease renewal */
+    uv_timer_t retry;           /* reconnects */
+    int fails;                  /* reconnect attempts since the last success */
     server_t *servers;
     int stopping;
     int retiring;               /* servers retired but not yet freed */
-    int beat_closed;
+    int beat_closed, retry_closed;
     void (*done)(void *);
     void *done_ud;
 };
@@ -46,6 +52,44 @@ struct broker {
 
 static void broker__maybe_done(broker_t *b);
 static void broker__connect(broker_t *b);
+
+/* Lets go of *pp. A connected context is closed after what is queued (its
+ * disconnect callback clears *pp); one that never connected is freed at once,
+ * because hiredis 0.14 frees such a context without any callback, which would
+ * leave *pp dangling and the broker waiting for a callback that never comes. */
+static void broker__close(redisAsyncContext **pp)
+{
+    redisAsyncContext *ac = *pp;
+
+    if (!ac)
+        return;
+    if (!(ac->c.flags & REDIS_CONNECTED)) {
+        *pp = NULL;
+        redisAsyncFree(ac);
+    } else if (!(ac->c.flags & REDIS_DISCONNECTING)) {
+        redisAsyncDisconnect(ac);
+    }
+}
+
+static void broker__on_retry(uv_timer_t *t)
+{
+    broker__connect(t->data);
+}
+
+/* Once both connections are gone, a reconnect: at once after a success,
+ * then backing off while Redis stays away. */
+static void broker__schedule(broker_t *b)
+{
+    uint64_t ms;
+
+    if (b->stopping || b->sub || b->cmd || uv_is_active((uv_handle_t *)&b->retry))
+        return;
+    ms = b->fails == 0 ? 0 : (uint64_t)BROKER_RECONNECT_FIRST_MS << (b->fails < 5 ? b->fails - 1 : 4);
+    if (ms > BROKER_RECONNECT_MAX_MS)
+        ms = BROKER_RECONNECT_MAX_MS;
+    b->fails++;
+    uv_timer_start(&b->retry, broker__on_retry, ms, 0);
+}
 
 static void broker__on_disconnect(const redisAsyncContext *c, int status)
 {
@@ -62,10 +106,9 @@ static void broker__on_disconnect(const redisAsyncContext *c, int status)
     if (status != REDIS_OK)
         log_error("lost Redis at %s: %s (reconnecting)", b->url, c->errstr);
     /* one connection without the other is of no use */
-    if (b->sub)
-        redisAsyncDisconnect(b->sub);
-    if (b->cmd)
-        redisAsyncDisconnect(b->cmd);
+    broker__close(&b->sub);
+    broker__close(&b->cmd);
+    broker__schedule(b);
 }
 
 static void broker__on_connect(const redisAsyncContext *c, int status)
@@ -78,11 +121,10 @@ static void broker__on_connect(const redisAsyncContext *c, int status)
             b->sub = NULL;
         if (c == b->cmd)
             b->cmd = NULL;
-        if (b->sub)
-            redisAsyncDisconnect(b->sub);
-        if (b->cmd)
-            redisAsyncDisconnect(b->cmd);
+        broker__close(&b->sub);
+        broker__close(&b->cmd);
         broker__maybe_done(b);
+        broker__schedule(b);
     }
 }
 
@@ -98,7 +140,11 @@ static redisAsyncContext *broker__open(broker_t *b)
         return NULL;
     }
     c->data = b;
-    redisLibuvAttach(c, b->loop);
+    if (redisuv_attach(c, b->loop) != 0) {
+        log_error("cannot watch the Redis connection on the event loop");
+        redisAsyncFree(c);
+        return NULL;
+    }
     redisAsyncSetConnectCallback(c, broker__on_connect);
     redisAsyncSetDisconnectCallback(c, broker__on_disconnect);
     if (b->addr.password[0]) {
@@ -275,6 +321,13 @@ static void broker__on_call(broker_t *b, const char *text, size_t len)
         return;
     }
     s = server_find(b->servers, req.server);
+    if (req.op == WIRE_OP_CANCEL) {
+        /* only the broker running the call has it; nothing to answer */
+        if (s && server_owned(s))
+            server_cancel(s, req.id);
+        wire_req_clear(&req);
+        return;
+    }
     if (!s) {
         json_object *cfg = broker__server_cfg(b, req.server);
         if (!cfg) {
@@ -312,6 +365,12 @@ static void broker__on_sub(redisAsyncContext *c, void *r, void *priv)
     kind = rep->element[0];
     ch = rep->element[1];
     msg = rep->element[2];
+    if (kind->type == REDIS_REPLY_STRING && strcmp(kind->str, "subscribe") == 0) {
+        if (b->fails > 1)
+            log_info("back on Redis at %s", b->url);
+        b->fails = 0;              /* connected: the next loss reconnects at once */
+        return;
+    }
     if (kind->type != REDIS_REPLY_STRING || strcmp(kind->str, "message") != 0 ||
         ch->type != REDIS_REPLY_STRING || msg->type != REDIS_REPLY_STRING)
         return;
@@ -328,29 +387,27 @@ static void broker__connect(broker_t *b)
     b->cmd = broker__open(b);
     b->sub = broker__open(b);
     if (!b->cmd || !b->sub) {
-        if (b->cmd)
-            redisAsyncDisconnect(b->cmd);
-        if (b->sub)
-            redisAsyncDisconnect(b->sub);
+        broker__close(&b->cmd);       /* just opened: freed at once */
+        broker__close(&b->sub);
+        broker__schedule(b);
         return;
     }
     redisAsyncCommand(b->sub, broker__on_sub, NULL, "SUBSCRIBE %s %s", b->ch_calls, b->ch_reg);
     redisAsyncCommand(b->cmd, NULL, NULL, "SET %s 1 PX %d", b->k_alive, LEASE_ALIVE_MS);
-    /* a registry change may have been missed while away */
+    /* a registry change may have been missed while away (and a Redis that
+     * came back empty gets its registry back here, when we have a seed) */
     broker__reg_changed(b);
+    /* ... and its catalogs: responders read them before asking us */
+    for (server_t *s = b->servers; s; s = s->next)
+        if (server_owned(s))
+            server_republish(s);
 }
 
 static void broker__on_beat(uv_timer_t *t)
 {
     broker_t *b = t->data;
 
-    if (b->stopping)
-        return;
-    if (!b->cmd && !b->sub) {
-        broker__connect(b);
-        return;
-    }
-    if (!b->cmd)
+    if (b->stopping || !b->cmd)
         return;
     redisAsyncCommand(b->cmd, NULL, NULL, "SET %s 1 PX %d", b->k_alive, LEASE_ALIVE_MS);
     for (server_t *s = b->servers; s; s = s->next)
@@ -387,6 +444,8 @@ broker_t *broker_new(uv_loop_t *loop, const char *url, const char *prefix, char 
     snprintf(b->k_alive, sizeof(b->k_alive), "%sbroker:%s", prefix, b->id);
     uv_timer_init(loop, &b->beat);
     b->beat.data = b;
+    uv_timer_init(loop, &b->retry);
+    b->retry.data = b;
     uv_timer_start(&b->beat, broker__on_beat, LEASE_BEAT_MS, LEASE_BEAT_MS);
     log_info("broker %s listening on %s (Redis %s)", b->id, b->ch_calls, b->url);
     broker__connect(b);
@@ -408,6 +467,18 @@ static void broker__beat_closed(uv_handle_t *h)
     broker__maybe_done(b);
 }
 
+static void broker__retry_closed(uv_handle_t *h)
+{
+    broker_t *b = h->data;
+    b->retry_closed = 1;
+    broker__maybe_done(b);
+}
+
+void broker_set_seed(broker_t *b, const char *json)
+{
+    reg_set_seed(b->reg, json);
+}
+
 void broker_server_gone(broker_t *b)
 {
     b->retiring--;
@@ -423,17 +494,17 @@ static void broker__maybe_done(broker_t *b)
     if (b->servers || b->retiring > 0)
         return;
     if (b->cmd || b->sub) {
-        if (b->cmd && !(b->cmd->c.flags & REDIS_DISCONNECTING))
-            redisAsyncDisconnect(b->cmd); /* sends what is queued first */
-        if (b->sub && !(b->sub->c.flags & REDIS_DISCONNECTING))
-            redisAsyncDisconnect(b->sub);
-        return;
+        broker__close(&b->cmd); /* sends what is queued first */
+        broker__close(&b->sub);
+        if (b->cmd || b->sub)
+            return;             /* their disconnect callbacks bring us back */
     }
     if (!uv_is_closing((uv_handle_t *)&b->beat)) {
         uv_close((uv_handle_t *)&b->beat, broker__beat_closed);
+        uv_close((uv_handle_t *)&b->retry, broker__retry_closed);
         return;
     }
-    if (b->beat_closed && b->done) {
+    if (b->beat_closed && b->retry_closed && b->done) {
         void (*done)(void *) = b->done;
         b->done = NULL;
         done(b->done_ud);
@@ -463,8 +534,7 @@ void broker_stop(broker_t *b, void (*done)(void *ud), void *ud)
     b->done_ud = ud;
     b->stopping = 1;
     broker__release_all(b);
-    if (b->sub)
-        redisAsyncDisconnect(b->sub); /* no new calls from now on */
+    broker__close(&b->sub); /* no new calls from now on */
     while (b->servers) {
         server_t *s = b->servers;
         b->servers = s->next;

@@ -23,6 +23,11 @@ broker_t *broker_new(uv_loop_t *loop, const char *url, const char *prefix, char 
  * broker is left on the loop; then broker_free. */
 void broker_stop(broker_t *b, void (*done)(void *ud), void *ud);
 
+/* The registry document (JSON text, borrowed: it must outlive b) written back
+ * when the broker finds Redis without a registry, e.g. after Redis restarted
+ * empty: see reg_set_seed. NULL (the default) turns that off. */
+void broker_set_seed(broker_t *b, const char *json);
+
 void broker_free(broker_t *b);
 
 /* Services for server.c (the broker's own modules only). All no-ops when

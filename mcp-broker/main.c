@@ -3,7 +3,8 @@
  *   mcp-broker [-c config.yaml] [--reseed] [--log FILE]
  *
  * With -c the registry is seeded from the file the way the responder does it
- * (only when Redis holds none, or always with --reseed). SIGTERM/SIGINT stop it
+ * (only when Redis holds none, or always with --reseed), and written back from
+ * it whenever Redis turns out to have lost it (restarted empty). SIGTERM/SIGINT stop it
  * cleanly (sessions closed, children reaped, leases released, exit 0); SIGHUP
  * reopens the --log file. */
 #include "mcp-broker/broker.h"
@@ -38,7 +39,10 @@ static void app_usage(void)
     fprintf(stderr, "usage: mcp-broker [-c config.yaml] [--reseed] [--log FILE]\n");
 }
 
-static int app_seed(const char *config, int reseed)
+/* Seeds the registry from `config` (always with reseed, else only when Redis
+ * holds none) and leaves the document as JSON text in *seed_json (malloc'd),
+ * for the broker to write back should Redis lose the registry later. */
+static int app_seed(const char *config, int reseed, char **seed_json)
 {
     json_object *doc = NULL;
     reg_t *reg = NULL;
@@ -61,6 +65,11 @@ static int app_seed(const char *config, int reseed)
         goto out;
     }
     log_info("%s", seeded ? "registry seeded from the config file" : "registry already in Redis: config file not applied (use --reseed)");
+    *seed_json = strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN));
+    if (!*seed_json) {
+        log_error("out of memory");
+        rc = -ENOMEM;
+    }
 out:
     if (reg)
         reg_close(reg);
@@ -117,6 +126,7 @@ int main(int argc, char **argv)
     const char *config = NULL;
     int reseed = 0, rc = 1;
     char err[1024];
+    char *seed_json = NULL;
 
     memset(&a, 0, sizeof(a));
     for (int i = 1; i < argc; i++) {
@@ -140,8 +150,8 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (config && app_seed(config, reseed) != 0)
-        return 1;
+    if (config && app_seed(config, reseed, &seed_json) != 0)
+        goto out;
 
     a.loop = uv_default_loop();
     a.broker = broker_new(a.loop, rconn_url(), rconn_prefix(), err, sizeof(err));
@@ -149,6 +159,7 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto out;
     }
+    broker_set_seed(a.broker, seed_json);
     uv_timer_init(a.loop, &a.deadline);
     uv_signal_init(a.loop, &a.sig_term);
     uv_signal_init(a.loop, &a.sig_int);
@@ -161,6 +172,8 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     broker_free(a.broker);
-    uv_loop_close(a.loop);
+    if (a.loop)
+        uv_loop_close(a.loop);
+    free(seed_json);
     return rc;
 }

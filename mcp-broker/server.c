@@ -19,11 +19,14 @@ typedef struct server_waiter {
 } server_waiter_t;
 
 typedef struct server_call {
+    struct server_call *next;    /* the server's calls in flight */
     server_t *s;
     char id[WIRE_ID_LEN + 1];
     char reply[520];
 } server_call_t;
 
+/* Wall-clock unix ms: the catalog's "updated" timestamp, read by other hosts
+ * (a timestamp, not a wait: CLOCK_REALTIME is right here). */
 static int64_t server__now(void)
 {
     struct timespec ts;
@@ -201,14 +204,44 @@ static void server__start(server_t *s)
     server__backoff(s, err, 1);
 }
 
+static void server__unlink_call(server_t *s, server_call_t *c)
+{
+    for (server_call_t **pp = &s->calls; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            return;
+        }
+}
+
 static void server__call_done(void *ud, int ok, json_object *result, const char *error)
 {
     server_call_t *c = ud;
     char *t = ok ? wire_reply_result(c->id, result) : wire_reply_error(c->id, error);
 
+    server__unlink_call(c->s, c);
     broker_publish(c->s->b, c->reply, t);
     free(t);
     free(c);
+}
+
+void server_cancel(server_t *s, const char *id)
+{
+    server_call_t *c = s->calls;
+
+    while (c && strcmp(c->id, id) != 0)
+        c = c->next;
+    if (!c || !s->sess || mcp_session_cancel(s->sess, c, "the client went away") != 0)
+        return;
+    /* cancelled: its callback will not fire, nobody waits for an answer */
+    log_info("MCP server '%s': call %s abandoned by the responder: cancelled", s->name, id);
+    server__unlink_call(s, c);
+    free(c);
+}
+
+void server_republish(server_t *s)
+{
+    if (s->sess && mcp_session_ready(s->sess) && s->tools)
+        server__write_catalog(s, "ready", s->tools, NULL);
 }
 
 void server_handle(server_t *s, const wire_req_t *req)
@@ -261,6 +294,9 @@ void server_handle(server_t *s, const wire_req_t *req)
             snprintf(msg, sizeof(msg), "MCP server '%s' is restarting; try again", s->name);
             broker_reply_error(s->b, req->reply, req->id, msg);
             free(c);
+        } else {
+            c->next = s->calls;
+            s->calls = c;
         }
     }
 }

@@ -13,6 +13,7 @@
 typedef struct server server_t;
 
 struct server_waiter;
+struct server_call;
 
 struct server {
     struct server *next;         /* the broker's list */
@@ -26,6 +27,7 @@ struct server {
     int owned, retired, restart_now, backoff_ms, in_backoff, wanted;
     uv_timer_t timer;            /* restart backoff */
     struct server_waiter *waiters;
+    struct server_call *calls;   /* in flight on the session, for cancels */
     json_object *tools;          /* the last catalog */
     char error[512];             /* why the last start failed, "" when fine */
 };
@@ -42,6 +44,15 @@ void server_set_owned(server_t *s, int owned);
 /* Serves one request (borrowed: what is kept is copied): "start" answers
  * with the catalog once ready, "call" runs the tool; answers are PUBLISHed. */
 void server_handle(server_t *s, const wire_req_t *req);
+
+/* A responder abandoned call `id` (op "cancel"): when it is in flight here,
+ * the session tells the MCP server (notifications/cancelled) and the call is
+ * answered no further. Unknown ids are ignored (done already, or another
+ * broker's). */
+void server_cancel(server_t *s, const char *id);
+
+/* Writes the catalog key again (Redis came back without it). */
+void server_republish(server_t *s);
 
 /* The registry entry may have changed: when it did, the session restarts
  * with the new settings (the old child is reaped first). */

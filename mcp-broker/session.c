@@ -30,8 +30,8 @@ typedef struct pend {
     struct pend *next;
     enum pend_kind kind;
     int64_t id;                  /* 0 while queued (not sent) */
-    int64_t deadline;            /* unix ms */
-    int64_t started;             /* unix ms, for "timed out after N s" */
+    int64_t deadline;            /* CLOCK_MONOTONIC ms */
+    int64_t started;             /* CLOCK_MONOTONIC ms, for "timed out after N s" */
     char *tool;                  /* P_CALL */
     json_object *args;           /* P_CALL, owned */
     mcp_session_call_cb cb;
@@ -56,11 +56,38 @@ struct mcp_session {
     char reason[512];
 };
 
+/* Every wait in here runs on CLOCK_MONOTONIC: a wall-clock step (NTP, an
+ * operator) must not time out calls early or keep them past their bound. */
 static int64_t session__now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A deadline the wire gives in unix ms, on session__now()'s clock. */
+static int64_t session__from_unix(int64_t unix_ms)
+{
+    struct timespec ts;
+    int64_t wall;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    wall = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return session__now() + (unix_ms - wall);
+}
+
+/* Tells the server to stop working on request `id` (MCP cancellation). */
+static int session__send(mcp_session_t *s, char *text);
+static void session__send_cancel(mcp_session_t *s, int64_t id, const char *reason)
+{
+    json_object *params = json_object_new_object();
+
+    if (!params)
+        return;
+    json_object_object_add(params, "requestId", json_object_new_int64(id));
+    json_object_object_add(params, "reason", json_object_new_string(reason));
+    session__send(s, jsonrpc_notification("notifications/cancelled", params));
+    json_object_put(params);
 }
 
 static void pend_free(pend_t *p)
@@ -479,16 +506,10 @@ static void session__on_tick(uv_timer_t *t)
         *pp = p->next;
         if (p->kind == P_CALL) {
             char msg[300];
-            json_object *params;
             snprintf(msg, sizeof(msg), "tool '%s' on MCP server '%s' timed out after %lld s", p->tool,
                      s->name, (long long)((p->deadline - p->started + 999) / 1000));
-            if (p->id > 0) {
-                params = json_object_new_object();
-                json_object_object_add(params, "requestId", json_object_new_int64(p->id));
-                json_object_object_add(params, "reason", json_object_new_string("timed out"));
-                session__send(s, jsonrpc_notification("notifications/cancelled", params));
-                json_object_put(params);
-            }
+            if (p->id > 0)
+                session__send_cancel(s, p->id, "timed out");
             p->cb(p->ud, 0, NULL, msg);
             pend_free(p);
         } else if (p->kind == P_PING) {
@@ -542,7 +563,7 @@ int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int6
 
     if (s->state == ST_CLOSING)
         return -ENOTCONN;
-    p = session__add(s, P_CALL, deadline_ms > 0 ? deadline_ms : session__now() + s->timeout_ms);
+    p = session__add(s, P_CALL, deadline_ms > 0 ? session__from_unix(deadline_ms) : session__now() + s->timeout_ms);
     if (!p)
         return -ENOMEM;
     p->tool = strdup(tool);
@@ -556,6 +577,21 @@ int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int6
     }
     if (s->state == ST_READY)
         session__send_call(s, p);
+    return 0;
+}
+
+int mcp_session_cancel(mcp_session_t *s, void *ud, const char *reason)
+{
+    pend_t *p = s->pends;
+
+    while (p && !(p->kind == P_CALL && p->ud == ud))
+        p = p->next;
+    if (!p)
+        return -ENOENT;
+    session__unlink(s, p);
+    if (p->id > 0 && s->state != ST_CLOSING)
+        session__send_cancel(s, p->id, reason);
+    pend_free(p);
     return 0;
 }
 

@@ -39,10 +39,17 @@ mcp_session_t *mcp_session_new(uv_loop_t *loop, const char *name, json_object *s
 typedef void (*mcp_session_call_cb)(void *ud, int ok, json_object *result, const char *error);
 
 /* Calls `tool` with `args` (borrowed; NULL = {}); deadline_ms is unix ms (0 =
- * the server's timeout). Queued until the session is ready. Returns 0 or
+ * the server's timeout), turned at once into a CLOCK_MONOTONIC deadline, so a
+ * step of the wall clock afterwards neither fires nor delays it. Queued until the session is ready. Returns 0 or
  * -ENOTCONN (closing) / -ENOMEM, in which case cb never fires. */
 int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int64_t deadline_ms,
                      mcp_session_call_cb cb, void *ud);
+
+/* Abandons the call made with user data `ud`: the server gets
+ * notifications/cancelled with its requestId and `reason` (when the call was
+ * sent already), and cb never fires. Returns 0, or -ENOENT when no call in
+ * flight has that ud (it was answered already: its cb has fired). */
+int mcp_session_cancel(mcp_session_t *s, void *ud, const char *reason);
 
 /* 1 once initialized and the catalog is listed. */
 int mcp_session_ready(const mcp_session_t *s);

@@ -6,15 +6,23 @@
 # apache (conf/apache/aiproxy-proxy-fcgi.conf.in) or lighttpd
 # (conf/lighttpd/aiproxy.conf.in). Ctrl-C / SIGTERM stops everything it started.
 #
+# The private Redis keeps its data in the run directory (append-only file,
+# fsync once a second), so admin edits survive a restart of `make run`. The
+# config file only seeds an empty registry: once Redis holds one, the file is
+# not applied again (GET /admin/config exports the live registry; to start
+# over from the file, stop and delete RUN_DIR/appendonlydir).
+#
 # Environment: AIPROXY_WEBSERVER, AIPROXY_CONFIG (else ./config.yaml, else conf/config.example.yaml),
 # AIPROXY_LISTEN, REDIS_URL, AIPROXY_BIN_DIR (default build/bin),
-# AIPROXY_WORKERS (default nproc), AIPROXY_THREADS (default 64), AIPROXY_MAX_BODY.
+# AIPROXY_WORKERS (default nproc), AIPROXY_THREADS (default 64), AIPROXY_MAX_BODY,
+# AIPROXY_RUN_DIR (default ./run: sockets, logs, the Redis data).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 export AIPROXY_HOME="$ROOT"
 
-RUN_DIR="$ROOT/run"
+RUN_DIR=${AIPROXY_RUN_DIR:-$ROOT/run}
+case "$RUN_DIR" in /*) ;; *) RUN_DIR="$ROOT/$RUN_DIR" ;; esac
 BIN_DIR=${AIPROXY_BIN_DIR:-build/bin}
 case "$BIN_DIR" in /*) ;; *) BIN_DIR="$ROOT/$BIN_DIR" ;; esac
 LISTEN=${AIPROXY_LISTEN:-127.0.0.1:8000}
@@ -90,8 +98,10 @@ alive_or_die() {
 
 if [ -z "${REDIS_URL:-}" ]; then
     rm -f "$RUN_DIR/redis.sock"
+    # AOF in $RUN_DIR/appendonlydir: admin edits outlive this script (at most
+    # the last second of writes is lost if Redis itself is killed)
     redis-server --port 0 --unixsocket "$RUN_DIR/redis.sock" --unixsocketperm 700 \
-        --save "" --appendonly no --dir "$RUN_DIR" --daemonize no \
+        --save "" --appendonly yes --appendfsync everysec --dir "$RUN_DIR" --daemonize no \
         --logfile "$RUN_DIR/redis.log" &
     started $! redis-server
     export REDIS_URL="unix://$RUN_DIR/redis.sock"
@@ -191,6 +201,8 @@ aiproxy is up at $URL behind $WEBSERVER   (config: $CONFIG, Redis: $REDIS_URL)
 Ctrl-C stops it.
 MSG
 
+# -c seeds only an empty registry (never --reseed here): the persisted one,
+# with its admin edits, wins over the file.
 # Foreground until a signal, or until one of our processes dies.
 set +e
 wait -n "${pids[@]}"

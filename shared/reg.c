@@ -29,6 +29,7 @@ struct reg {
     json_object *doc;        /* current snapshot, NULL until the first refresh */
     long long version;
     long long retry_at_ms;   /* after a failed connect, no new attempt before this */
+    const char *seed;        /* borrowed JSON text of the document to heal with, or NULL */
     char err[512];
 };
 
@@ -298,7 +299,8 @@ out:
     return rc;
 }
 
-int reg_refresh(reg_t *r)
+/* One refresh attempt: reg_refresh without healing. */
+static int reg__refresh_once(reg_t *r)
 {
     long long v = 0;
     int rc, attempt;
@@ -324,6 +326,63 @@ int reg_refresh(reg_t *r)
     if (r->doc && v == r->version)
         return 0;                      /* the hot path: one GET, nothing built */
     return reg__reload(r);
+}
+
+/* Writes the seed document when Redis holds no registry (the Lua guard makes
+ * it a no-op when someone else got there first). 0 or a negative code. */
+static int reg__heal(reg_t *r)
+{
+    json_object *doc = json_tokener_parse(r->seed);
+    int seeded = 0, rc;
+
+    if (!doc || !json_object_is_type(doc, json_type_object)) {
+        reg__seterr(r, "the registry is missing and the seed document is not valid JSON%s%s",
+                    NULL, NULL);
+        rc = -EINVAL;
+        goto out;
+    }
+    rc = reg_seed(r, doc, 0, &seeded);
+    if (rc == 0 && seeded)
+        log_warn("Redis held no registry (restarted empty or flushed?): re-seeded it from the "
+                 "config file; admin edits made since that were not persisted by Redis are lost");
+out:
+    json_object_put(doc);
+    return rc;
+}
+
+/* No registry in Redis: the snapshot becomes the empty registry, version 0,
+ * so lookups find nothing and an admin write (expect_version 0) creates it. */
+static void reg__set_empty(reg_t *r)
+{
+    json_object *doc = json_tokener_parse("{\"backends\":{},\"mcp_servers\":{},\"assistants\":{},"
+                                          "\"settings\":{\"proxy_api_keys\":[],\"apiman\":null}}");
+
+    if (!doc)
+        return;                        /* ENOMEM: keep the old snapshot */
+    json_object_put(r->doc);
+    r->doc = doc;
+    r->version = 0;
+}
+
+void reg_set_seed(reg_t *r, const char *json)
+{
+    r->seed = json;
+}
+
+int reg_refresh(reg_t *r)
+{
+    int rc = reg__refresh_once(r);
+
+    if (rc == -ENOENT && r->seed) {
+        rc = reg__heal(r);
+        if (rc == 0)
+            rc = reg__refresh_once(r);
+        else if (rc != -ENOENT)
+            log_warn("registry missing and cannot be re-seeded: %s", r->err);
+    }
+    if (rc == -ENOENT)
+        reg__set_empty(r);
+    return rc;
 }
 
 json_object *reg_doc(reg_t *r)

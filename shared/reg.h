@@ -28,10 +28,20 @@ void reg_close(reg_t *r);
  * tells which happened. Returns 0 or a negative code (reg_errstr says why). */
 int reg_seed(reg_t *r, json_object *doc, int reseed, int *seeded);
 
+/* The registry document to write back when Redis turns out to hold none
+ * (Redis restarted empty, or the keys were flushed): `json` is the JSON text of
+ * a cfg document, borrowed (it must outlive r; NULL turns healing off). The
+ * write is reg_seed without reseed, so when many threads or hosts notice at
+ * once exactly one of them seeds (the Lua guard) and the others read what it
+ * wrote. The one that seeds logs it at warn. */
+void reg_set_seed(reg_t *r, const char *json);
+
 /* Makes the snapshot current: 0 when it is (re-read or unchanged), -ENOENT when
- * Redis holds no registry, -ECONNREFUSED / -EIO on Redis trouble (the old
- * snapshot stays usable; a lost connection is re-opened on a later call, at
- * most one attempt per 500 ms, so calls fail fast while Redis is down). */
+ * Redis holds no registry and there is no seed to heal it with (the snapshot
+ * is then the empty registry, version 0, so an admin write creates it),
+ * -ECONNREFUSED / -EIO on Redis trouble (the old snapshot stays usable; a lost
+ * connection is re-opened on a later call, at most one attempt per 500 ms, so
+ * calls fail fast while Redis is down). */
 int reg_refresh(reg_t *r);
 
 /* Lookups in the current snapshot. Borrowed: valid until the next

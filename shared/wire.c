@@ -38,7 +38,7 @@ char *wire_req_encode(enum wire_op op, const char *id, const char *reply, const 
 
     if (!wire_id_valid(id) || !reply || !*reply || !server || !*server)
         goto out;
-    if (op != WIRE_OP_CALL && op != WIRE_OP_START)
+    if (op != WIRE_OP_CALL && op != WIRE_OP_START && op != WIRE_OP_CANCEL)
         goto out;
     if (op == WIRE_OP_CALL && (!tool || !*tool))
         goto out;
@@ -46,7 +46,7 @@ char *wire_req_encode(enum wire_op op, const char *id, const char *reply, const 
     if (!o)
         goto out;
     json_object_object_add(o, "v", json_object_new_int(WIRE_VERSION));
-    if (wire__add_str(o, "op", op == WIRE_OP_CALL ? "call" : "start") ||
+    if (wire__add_str(o, "op", op == WIRE_OP_CALL ? "call" : op == WIRE_OP_START ? "start" : "cancel") ||
         wire__add_str(o, "id", id) || wire__add_str(o, "reply", reply) ||
         wire__add_str(o, "server", server))
         goto out;
@@ -139,8 +139,10 @@ int wire_req_decode(const char *s, size_t n, wire_req_t *out, char *err, size_t 
         out->op = WIRE_OP_CALL;
     else if (op && strcmp(op, "start") == 0)
         out->op = WIRE_OP_START;
+    else if (op && strcmp(op, "cancel") == 0)
+        out->op = WIRE_OP_CANCEL;
     else {
-        snprintf(err, errlen, "op: must be \"call\" or \"start\"");
+        snprintf(err, errlen, "op: must be \"call\", \"start\" or \"cancel\"");
         goto out;
     }
     id = wire__str(o, "id");

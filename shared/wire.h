@@ -2,9 +2,12 @@
  * (docs/broker-protocol.md). Pure encode/decode: no I/O, no Redis.
  *
  * Request, PUBLISHed on <prefix>mcp:calls:
- *   {"v":1,"op":"call"|"start","id":"<32 hex>","reply":"<channel>",
+ *   {"v":1,"op":"call"|"start"|"cancel","id":"<32 hex>","reply":"<channel>",
  *    "server":"…","tool":"…","args":{…},"deadline":<unix ms>}
- *   ("tool" and "args" only for "call").
+ *   ("tool" and "args" only for "call"). "cancel" names an earlier call by
+ *   its id (same reply, server and deadline): the responder gave up on it, the
+ *   broker tells the MCP server and sends no reply. A broker that predates
+ *   "cancel" logs it as malformed and ignores it.
  * Reply, PUBLISHed on the request's reply channel:
  *   {"id":"…","ok":true,"result":{tools/call result}}     (call)
  *   {"id":"…","ok":true,"tools":[{name,description,inputSchema}]}   (start)
@@ -20,15 +23,15 @@
 #define WIRE_ID_LEN 32               /* hex characters of a request id */
 #define WIRE_MAX_MSG (32u << 20)     /* a message larger than this is refused */
 
-enum wire_op { WIRE_OP_CALL = 1, WIRE_OP_START = 2 };
+enum wire_op { WIRE_OP_CALL = 1, WIRE_OP_START = 2, WIRE_OP_CANCEL = 3 };
 
 typedef struct wire_req {
     enum wire_op op;
     char id[WIRE_ID_LEN + 1];
     const char *reply;       /* borrowed from root */
     const char *server;      /* borrowed from root */
-    const char *tool;        /* borrowed from root; NULL for start */
-    json_object *args;       /* borrowed from root; an object (never NULL for call) */
+    const char *tool;        /* borrowed from root; NULL for start and cancel */
+    json_object *args;       /* borrowed from root; an object (never NULL for call), else NULL */
     int64_t deadline;        /* unix ms */
     json_object *root;       /* owned: the parsed message */
 } wire_req_t;
@@ -44,7 +47,7 @@ typedef struct wire_reply {
 
 /* A request as JSON text (malloc'd, NULL on ENOMEM or a bad argument: id not
  * 32 hex, empty reply/server, call without tool). `args` is borrowed (NULL →
- * {}), ignored for start. */
+ * {}); tool and args are ignored for start and cancel. */
 char *wire_req_encode(enum wire_op op, const char *id, const char *reply, const char *server,
                       const char *tool, json_object *args, int64_t deadline);
 

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -332,6 +333,132 @@ static void test_reconnect_after_restart(void **state)
     reg_close(r);
 }
 
+/* Redis lost the registry (restarted empty): the keys of `prefix` go. */
+static void drop_registry(const char *prefix)
+{
+    char err[256] = "";
+    redisContext *c = rconn_connect(g_url, 1000, err, sizeof err);
+    redisReply *rep;
+
+    if (!c)
+        fail_msg("%s", err);
+    rep = redisCommand(c, "DEL %sreg:version %sreg:assistants %sreg:backends %sreg:mcp_servers %sreg:settings",
+                       prefix, prefix, prefix, prefix, prefix);
+    assert_non_null(rep);
+    freeReplyObject(rep);
+    redisFree(c);
+}
+
+typedef struct healer {
+    const char *seed;
+    pthread_barrier_t *go;
+    int rc;
+    long long version;
+    char model[32];
+} healer_t;
+
+static void *heal_thread(void *arg)
+{
+    healer_t *h = arg;
+    reg_t *r = NULL;
+    char err[512];
+    const char *m;
+
+    h->rc = reg_open(&r, g_url, "t6:", err, sizeof err);
+    if (h->rc == 0) {
+        reg_set_seed(r, h->seed);
+        pthread_barrier_wait(h->go);
+        h->rc = reg_refresh(r);
+        h->version = reg_version(r);
+        m = model_of(r, "a");
+        snprintf(h->model, sizeof h->model, "%s", m ? m : "");
+        reg_close(r);
+    } else {
+        pthread_barrier_wait(h->go);
+    }
+    return NULL;
+}
+
+/* A registry that disappears is written back from the seed document, exactly
+ * once even when many readers notice at the same moment: the version is 1
+ * after all of them (a second seed would have made it 2). */
+static void test_heal_from_seed(void **state)
+{
+    enum { N = 8 };
+    reg_t *r = open_reg("t6:");
+    json_object *d = cfg("m1"), *a;
+    char *seed = strdup(json_object_to_json_string_ext(d, JSON_C_TO_STRING_PLAIN));
+    pthread_t th[N];
+    pthread_barrier_t go;
+    healer_t hs[N];
+    (void)state;
+    assert_non_null(seed);
+    reg_set_seed(r, seed);
+    /* an empty Redis at the first look: seeded, then read */
+    assert_int_equal(reg_refresh(r), 0);
+    assert_string_equal(model_of(r, "a"), "m1");
+    assert_int_equal(reg_version(r), 1);
+    /* an edit, then the registry is lost */
+    a = json_tokener_parse("{\"name\":\"a\",\"backend\":\"b\",\"model\":\"edited\"}");
+    assert_int_equal(reg_put(r, "assistants", "a", a, reg_version(r)), 0);
+    assert_int_equal(reg_refresh(r), 0);
+    assert_string_equal(model_of(r, "a"), "edited");
+    drop_registry("t6:");
+    pthread_barrier_init(&go, NULL, N);
+    for (int i = 0; i < N; i++) {
+        memset(&hs[i], 0, sizeof hs[i]);
+        hs[i].seed = seed;
+        hs[i].go = &go;
+        assert_int_equal(pthread_create(&th[i], NULL, heal_thread, &hs[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(hs[i].rc, 0);
+        assert_int_equal(hs[i].version, 1);
+        assert_string_equal(hs[i].model, "m1");
+    }
+    pthread_barrier_destroy(&go);
+    assert_int_equal(reg_refresh(r), 0);
+    assert_int_equal(reg_version(r), 1);
+    assert_string_equal(model_of(r, "a"), "m1");
+    /* without a seed nothing heals: -ENOENT, as before */
+    reg_set_seed(r, NULL);
+    drop_registry("t6:");
+    assert_int_equal(reg_refresh(r), -ENOENT);
+    json_object_put(a);
+    json_object_put(d);
+    free(seed);
+    reg_close(r);
+}
+
+/* On a registry that vanished (no seed), the snapshot is the empty registry
+ * at version 0: a write with the snapshot's version creates the registry
+ * instead of failing as a conflict with the vanished one. */
+static void test_empty_registry_put_creates(void **state)
+{
+    reg_t *r = open_reg("t7:");
+    json_object *d = cfg("m1"), *b;
+    int seeded;
+    (void)state;
+    assert_int_equal(reg_seed(r, d, 0, &seeded), 0);
+    assert_int_equal(reg_refresh(r), 0);
+    assert_int_equal(reg_version(r), 1);
+    drop_registry("t7:");
+    assert_int_equal(reg_refresh(r), -ENOENT);
+    assert_int_equal(reg_version(r), 0);
+    assert_null(reg_get(r, "assistants", "a"));
+    assert_non_null(reg_all(r, "backends"));
+    b = json_tokener_parse("{\"kind\":\"openai\",\"api_key\":\"k\"}");
+    assert_int_equal(reg_put(r, "backends", "b2", b, reg_version(r)), 0);
+    assert_int_equal(reg_refresh(r), 0);
+    assert_int_equal(reg_version(r), 1);
+    assert_non_null(reg_get(r, "backends", "b2"));
+    assert_null(reg_get(r, "backends", "b"));
+    json_object_put(b);
+    json_object_put(d);
+    reg_close(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,6 +468,8 @@ int main(void)
         cmocka_unit_test(test_put_del_expect_version),
         cmocka_unit_test(test_change_messages),
         cmocka_unit_test(test_reconnect_after_restart),
+        cmocka_unit_test(test_heal_from_seed),
+        cmocka_unit_test(test_empty_registry_put_creates),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -54,6 +54,32 @@ static void start_round_trips_without_tool(void **state)
     free(t);
 }
 
+/* The responder's "I gave up on this call": the call's id, no tool, no args;
+ * an unknown op is still refused. */
+static void cancel_round_trips(void **state)
+{
+    char *t = wire_req_encode(WIRE_OP_CANCEL, ID, "r", "demo", "ignored", NULL, 7);
+    wire_req_t r;
+    char err[128];
+    (void)state;
+    assert_non_null(t);
+    assert_non_null(strstr(t, "\"op\":\"cancel\""));
+    assert_null(strstr(t, "\"tool\""));
+    assert_int_equal(wire_req_decode(t, strlen(t), &r, err, sizeof(err)), 0);
+    assert_int_equal(r.op, WIRE_OP_CANCEL);
+    assert_string_equal(r.id, ID);
+    assert_string_equal(r.server, "demo");
+    assert_null(r.tool);
+    assert_null(r.args);
+    assert_int_equal(r.deadline, 7);
+    wire_req_clear(&r);
+    free(t);
+    t = "{\"v\":1,\"op\":\"abort\",\"id\":\"" ID "\",\"reply\":\"r\",\"server\":\"s\",\"deadline\":9}";
+    assert_int_equal(wire_req_decode(t, strlen(t), &r, err, sizeof(err)), -EINVAL);
+    assert_non_null(strstr(err, "cancel"));
+    assert_null(wire_req_encode((enum wire_op)9, ID, "r", "s", NULL, NULL, 1));
+}
+
 static void call_without_args_gets_empty_object(void **state)
 {
     const char *t = "{\"v\":1,\"op\":\"call\",\"id\":\"" ID "\",\"reply\":\"r\",\"server\":\"s\","
@@ -185,6 +211,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(call_round_trips),
         cmocka_unit_test(start_round_trips_without_tool),
+        cmocka_unit_test(cancel_round_trips),
         cmocka_unit_test(call_without_args_gets_empty_object),
         cmocka_unit_test(encode_refuses_bad_arguments),
         cmocka_unit_test(malformed_requests_name_the_field),

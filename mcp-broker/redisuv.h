@@ -1,0 +1,22 @@
+/* redisuv — hiredis's async context on a libuv loop (the hooks table
+ * ac->ev), in place of hiredis 0.14's adapters/libuv.h.
+ *
+ * Why not the shipped adapter: when the peer resets the connection, libuv
+ * reports the poll as failed (status UV_EBADF on POLLERR) and stops it; the
+ * shipped adapter ignores a failed poll, so hiredis never reads the error and
+ * the context hangs for good: no connect or disconnect callback ever fires
+ * (seen when Redis is SIGKILLed while the broker reconnects). Here a failed
+ * poll is handed to hiredis as "readable": its read then meets the error and
+ * the context is closed with the usual callbacks. */
+#ifndef AIPROXY_REDISUV_H
+#define AIPROXY_REDISUV_H
+
+#include <hiredis/async.h>
+#include <uv.h>
+
+/* Attaches `ac` (fresh, not attached yet) to `loop`. The hooks free
+ * themselves once hiredis calls cleanup (the poll handle is closed first).
+ * Returns 0, -EEXIST when ac is attached already, -ENOMEM or a uv error. */
+int redisuv_attach(redisAsyncContext *ac, uv_loop_t *loop);
+
+#endif

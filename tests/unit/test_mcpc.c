@@ -1,0 +1,377 @@
+/* mcpc against a real, private redis-server and a fake broker thread: a
+ * wall-clock step during a call breaks no deadline (CLOCK_MONOTONIC), the
+ * connections heal after CLIENT KILL, and a call the client walks away from
+ * is cancelled at the broker ("cancel" op). clock_gettime is interposed here
+ * so that the test can step CLOCK_REALTIME without privileges. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/mcpc.h"
+#include "shared/rconn.h"
+#include "shared/wire.h"
+
+#define PREFIX "tm:"
+
+static pid_t g_redis = -1;
+static char g_sock[128];
+static char g_url[160];
+
+/* --- a wall clock the test can step -------------------------------------- */
+
+static atomic_llong g_step_ms;
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+    long rc = syscall(SYS_clock_gettime, id, ts);
+    long long step = atomic_load(&g_step_ms);
+
+    if (rc == 0 && step && (id == CLOCK_REALTIME || id == CLOCK_REALTIME_COARSE)) {
+        ts->tv_sec += (time_t)(step / 1000);
+        ts->tv_nsec += (long)(step % 1000) * 1000000L;
+        if (ts->tv_nsec >= 1000000000L) {
+            ts->tv_sec++;
+            ts->tv_nsec -= 1000000000L;
+        }
+    }
+    return (int)rc;
+}
+
+/* --- Redis ------------------------------------------------------------------ */
+
+static int redis_start(void)
+{
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execl("/usr/bin/redis-server", "redis-server", "--port", "0", "--unixsocket", g_sock,
+              "--save", "", "--appendonly", "no", "--loglevel", "warning",
+              "--logfile", "/dev/null", (char *)NULL);
+        _exit(127);
+    }
+    g_redis = pid;
+    for (int i = 0; i < 500; i++) {
+        char err[256];
+        redisContext *c = rconn_connect(g_url, 200, err, sizeof err);
+        if (c) {
+            redisReply *r = redisCommand(c, "PING");
+            int ok = r && r->type == REDIS_REPLY_STATUS;
+            if (r)
+                freeReplyObject(r);
+            redisFree(c);
+            if (ok)
+                return 0;
+        }
+        if (waitpid(pid, NULL, WNOHANG) == pid) {
+            g_redis = -1;
+            return -1;
+        }
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+static void redis_stop(void)
+{
+    if (g_redis > 0) {
+        kill(g_redis, SIGKILL);
+        waitpid(g_redis, NULL, 0);
+        g_redis = -1;
+    }
+    unlink(g_sock);
+}
+
+static void redis_do(const char *fmt, ...)
+{
+    char err[256] = "";
+    redisContext *c = rconn_connect(g_url, 2000, err, sizeof err);
+    redisReply *r;
+    va_list ap;
+
+    if (!c)
+        fail_msg("%s", err);
+    va_start(ap, fmt);
+    r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    assert_non_null(r);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+/* --- the fake broker ----------------------------------------------------------- */
+
+/* Tools: "step" steps the wall clock an hour ahead, then answers "ok" half a
+ * second later;
+ * "hold" never answers. Every cancel is recorded. It re-subscribes after
+ * its connection is killed, like the real one. */
+static struct {
+    pthread_t th;
+    atomic_int quit;
+    atomic_int calls;               /* calls received */
+    pthread_mutex_t mu;
+    char held[WIRE_ID_LEN + 1];     /* id of the last "hold" call */
+    char cancelled[WIRE_ID_LEN + 1];
+} fb = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void fb_handle(redisContext *pub, const char *text, size_t len)
+{
+    wire_req_t req;
+    char err[128];
+
+    if (wire_req_decode(text, len, &req, err, sizeof err) != 0)
+        return;
+    if (req.op == WIRE_OP_CANCEL) {
+        pthread_mutex_lock(&fb.mu);
+        memcpy(fb.cancelled, req.id, sizeof fb.cancelled);
+        pthread_mutex_unlock(&fb.mu);
+    } else if (req.op == WIRE_OP_CALL && strcmp(req.tool, "step") == 0) {
+        json_object *res = json_tokener_parse("{\"content\":[{\"type\":\"text\",\"text\":\"ok\"}]}");
+        char *t = wire_reply_result(req.id, res);
+        struct timespec pause = {0, 500 * 1000 * 1000};
+        atomic_store(&g_step_ms, 3600LL * 1000);
+        /* answer a while after the step, so that the caller looks at its
+         * clock in between (a wall-clock wait would give up then); the pause
+         * only sets the scene: the caller passes however long it is */
+        nanosleep(&pause, NULL);
+        redisReply *r = redisCommand(pub, "PUBLISH %s %s", req.reply, t);
+        if (!r) {
+            /* killed with the others and not noticed yet: once more, anew */
+            redisContext *again = rconn_connect(g_url, 2000, err, sizeof err);
+            if (again)
+                r = redisCommand(again, "PUBLISH %s %s", req.reply, t);
+            if (again)
+                redisFree(again);
+        }
+        if (r)
+            freeReplyObject(r);
+        free(t);
+        json_object_put(res);
+        atomic_fetch_add(&fb.calls, 1);
+    } else if (req.op == WIRE_OP_CALL && strcmp(req.tool, "hold") == 0) {
+        pthread_mutex_lock(&fb.mu);
+        memcpy(fb.held, req.id, sizeof fb.held);
+        pthread_mutex_unlock(&fb.mu);
+        atomic_fetch_add(&fb.calls, 1);
+    }
+    wire_req_clear(&req);
+}
+
+static void *fb_main(void *arg)
+{
+    redisContext *sub = NULL, *pub = NULL;
+    char err[256];
+
+    (void)arg;
+    while (!atomic_load(&fb.quit)) {
+        redisReply *r = NULL;
+        struct pollfd p;
+
+        if (!sub || sub->err || !pub || pub->err) {
+            if (sub)
+                redisFree(sub);
+            if (pub)
+                redisFree(pub);
+            pub = rconn_connect(g_url, 2000, err, sizeof err);
+            sub = rconn_connect(g_url, 2000, err, sizeof err);
+            if (sub) {
+                r = redisCommand(sub, "SUBSCRIBE " PREFIX "mcp:calls");
+                if (r)
+                    freeReplyObject(r);
+                r = NULL;
+            }
+            continue;
+        }
+        if (redisGetReplyFromReader(sub, (void **)&r) != REDIS_OK) {
+            redisFree(sub);
+            sub = NULL;
+            continue;
+        }
+        if (r) {
+            if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING)
+                fb_handle(pub, r->element[2]->str, r->element[2]->len);
+            freeReplyObject(r);
+            continue;
+        }
+        p.fd = sub->fd;
+        p.events = POLLIN;
+        p.revents = 0;
+        if (poll(&p, 1, 50) > 0 && redisBufferRead(sub) != REDIS_OK) {
+            redisFree(sub);
+            sub = NULL;
+        }
+    }
+    if (sub)
+        redisFree(sub);
+    if (pub)
+        redisFree(pub);
+    return NULL;
+}
+
+/* Bounded wait until the fake broker listens on the calls channel. */
+static void fb_wait_listening(void)
+{
+    char err[256];
+    redisContext *c = rconn_connect(g_url, 2000, err, sizeof err);
+    struct timespec ts = {0, 10 * 1000 * 1000};
+
+    assert_non_null(c);
+    for (int i = 0; i < 500; i++) {
+        redisReply *r = redisCommand(c, "PUBSUB NUMSUB " PREFIX "mcp:calls");
+        long long n = r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? r->element[1]->integer : 0;
+        if (r)
+            freeReplyObject(r);
+        if (n > 0) {
+            redisFree(c);
+            return;
+        }
+        nanosleep(&ts, NULL);
+    }
+    redisFree(c);
+    fail_msg("the fake broker did not subscribe");
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    snprintf(g_sock, sizeof g_sock, "/tmp/aiproxy-test-mcpc-%d.sock", (int)getpid());
+    snprintf(g_url, sizeof g_url, "unix://%s", g_sock);
+    unlink(g_sock);
+    if (redis_start() < 0) {
+        redis_stop();
+        return -1;
+    }
+    if (pthread_create(&fb.th, NULL, fb_main, NULL) != 0)
+        return -1;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    atomic_store(&fb.quit, 1);
+    pthread_join(fb.th, NULL);
+    redis_stop();
+    return 0;
+}
+
+/* --- tests ----------------------------------------------------------------- */
+
+/* The wall clock jumps an hour ahead while the call is in flight: with a
+ * wall-clock wait the call would "time out" at once; on CLOCK_MONOTONIC it
+ * gets its answer. */
+static void wall_clock_step_breaks_no_deadline(void **state)
+{
+    mcpc_t *c = mcpc_new(g_url, PREFIX);
+    mcpc_call_t call = {.server = "demo", .tool = "step", .args_json = "{}"};
+    char err[256] = "";
+    (void)state;
+    fb_wait_listening();
+    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, NULL, NULL, err, sizeof err), 0);
+    assert_string_equal(call.text, "ok");
+    assert_int_equal(call.is_error, 0);
+    atomic_store(&g_step_ms, 0);
+    mcpc_calls_clear(&call, 1);
+    mcpc_free(c);
+}
+
+/* Every connection killed: the next catalog read and the next call work on
+ * the first try (new connections, and a wait for the broker's re-subscribe). */
+static void heals_after_client_kill(void **state)
+{
+    mcpc_t *c = mcpc_new(g_url, PREFIX);
+    mcpc_call_t call = {.server = "demo", .tool = "step", .args_json = "{}"};
+    json_object *tools = NULL;
+    char err[256] = "";
+    (void)state;
+    redis_do("SET " PREFIX "mcp:catalog:demo %s",
+             "{\"status\":\"ready\",\"tools\":[{\"name\":\"step\",\"description\":\"\",\"inputSchema\":{}}]}");
+    fb_wait_listening();
+    assert_int_equal(mcpc_tools(c, "demo", 5000, &tools, err, sizeof err), 0);
+    json_object_put(tools);
+    tools = NULL;
+    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, NULL, NULL, err, sizeof err), 0);
+    mcpc_calls_clear(&call, 1);
+    redis_do("CLIENT KILL TYPE pubsub");
+    redis_do("CLIENT KILL TYPE normal");
+    assert_int_equal(mcpc_tools(c, "demo", 5000, &tools, err, sizeof err), 0);
+    assert_int_equal(json_object_array_length(tools), 1);
+    json_object_put(tools);
+    redis_do("CLIENT KILL TYPE pubsub");
+    redis_do("CLIENT KILL TYPE normal");
+    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, NULL, NULL, err, sizeof err), 0);
+    assert_string_equal(call.text, "ok");
+    atomic_store(&g_step_ms, 0);
+    mcpc_calls_clear(&call, 1);
+    mcpc_free(c);
+}
+
+/* alive(): the client is there until the broker holds the call. */
+static int gone_once_held(void *ud)
+{
+    int held;
+
+    (void)ud;
+    pthread_mutex_lock(&fb.mu);
+    held = fb.held[0] != 0;
+    pthread_mutex_unlock(&fb.mu);
+    return !held;
+}
+
+/* The client leaves while a call runs: -ECONNABORTED, and the broker gets
+ * a "cancel" naming that call. */
+static void abandoned_call_is_cancelled(void **state)
+{
+    mcpc_t *c = mcpc_new(g_url, PREFIX);
+    mcpc_call_t call = {.server = "demo", .tool = "hold", .args_json = "{}"};
+    char err[256] = "", held[WIRE_ID_LEN + 1] = "", cancelled[WIRE_ID_LEN + 1] = "";
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    (void)state;
+    fb_wait_listening();
+    pthread_mutex_lock(&fb.mu);
+    fb.held[0] = fb.cancelled[0] = 0;
+    pthread_mutex_unlock(&fb.mu);
+    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, gone_once_held, NULL, err, sizeof err),
+                     -ECONNABORTED);
+    for (int i = 0; i < 500 && !cancelled[0]; i++) {
+        pthread_mutex_lock(&fb.mu);
+        memcpy(held, fb.held, sizeof held);
+        memcpy(cancelled, fb.cancelled, sizeof cancelled);
+        pthread_mutex_unlock(&fb.mu);
+        if (!cancelled[0])
+            nanosleep(&ts, NULL);
+    }
+    assert_true(held[0] != 0);
+    assert_string_equal(cancelled, held);
+    mcpc_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(wall_clock_step_breaks_no_deadline),
+        cmocka_unit_test(heals_after_client_kill),
+        cmocka_unit_test(abandoned_call_is_cancelled),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
