@@ -113,12 +113,14 @@ sock_mode=()
     "${sock_mode[@]}" &
 started $! aiproxy-fcgi
 
-# The web server's body limit: above the responder's, so clients get aiproxy's 413.
-client_max_body=104857600
+# The web server's body limit: the responder's (AIPROXY_MAX_BODY, default 4 MiB).
+# The web server buffers each body and refuses an oversized one itself, in
+# OpenAI's shape, so a slow or huge upload never holds a responder thread.
+client_max_body=4194304
 if [[ "${AIPROXY_MAX_BODY:-}" =~ ^([0-9]+)([kKmMgG]?)[bB]?$ ]]; then
     n=${BASH_REMATCH[1]}
     case "${BASH_REMATCH[2]}" in k|K) n=$((n * 1024)) ;; m|M) n=$((n * 1048576)) ;; g|G) n=$((n * 1073741824)) ;; esac
-    client_max_body=$((n * 2 + 1048576))
+    client_max_body=$n
 fi
 
 # render TEMPLATE OUT NAME=VALUE...: replaces each @@NAME@@; fails on a leftover.

@@ -50,10 +50,9 @@ function apacheGroup(user) {
   try { return execFileSync('id', ['-gn', user], { encoding: 'utf8' }).trim(); } catch (_) { return user; }
 }
 
-// Bytes for the web server's own body limit (above the responder's).
+// Bytes for the web server's own body limit (the responder's).
 function bodyLimitBytes(maxBody) {
-  const c = clientMaxBody(maxBody);
-  return c === '100m' ? 100 * 1024 * 1024 : Number(c);
+  return Number(clientMaxBody(maxBody));
 }
 
 // FcgidInitialEnv lines: mod_fcgid gives its children a clean environment.
