@@ -156,14 +156,15 @@ apache)
     fi
     render conf/apache/aiproxy-proxy-fcgi.conf.in "$RUN_DIR/apache.conf" "RUN_DIR=$RUN_DIR" \
         "LISTEN=$LISTEN" "FCGI_SOCKET=$RUN_DIR/fcgi.sock" "MODULES_DIR=/usr/lib/apache2/modules" \
-        "CLIENT_MAX_BODY=$client_max_body" "USER_LINES=$user_lines"
+        "CLIENT_MAX_BODY=$((client_max_body * 2 + 1048576))" "USER_LINES=$user_lines" \
+        "ERRORS_DIR=$ROOT/conf/errors"
     "$WEB_BIN" -d "$RUN_DIR" -f "$RUN_DIR/apache.conf" -DFOREGROUND &
     started $! apache2
     ;;
 lighttpd)
     render conf/lighttpd/aiproxy.conf.in "$RUN_DIR/lighttpd.conf" "RUN_DIR=$RUN_DIR" \
         "BIND=$LISTEN_HOST" "PORT=$LISTEN_PORT" "MAX_REQUEST_KB=$(( (client_max_body + 1023) / 1024 ))" \
-        "FASTCGI_SERVER=    \"socket\" => \"$RUN_DIR/fcgi.sock\","
+        "FASTCGI_SERVER=    \"socket\" => \"$RUN_DIR/fcgi.sock\"," "ERRORS_DIR=$ROOT/conf/errors"
     "$WEB_BIN" -D -f "$RUN_DIR/lighttpd.conf" &
     started $! lighttpd
     ;;

@@ -9,7 +9,62 @@
 // fail, a new worker appears and serves.
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const net = require('node:net');
 const h = require('./lib');
+const { stopProc } = require('./lib/procs');
+
+function dechunk(s) {
+  let out = '';
+  for (let i = 0; i < s.length;) {
+    const eol = s.indexOf('\r\n', i);
+    const n = parseInt(s.slice(i, eol), 16);
+    if (!(n > 0)) break;
+    out += s.slice(eol + 2, eol + 2 + n);
+    i = eol + 2 + n + 2;
+  }
+  return out;
+}
+
+// One raw HTTP/1.1 exchange (requests node's client would refuse to send):
+// resolves {status, headers, body, json, raw} when the server closes or the
+// answer (Content-Length) is complete.
+function rawHttp(port, text, { timeoutMs = 15000 } = {}) {
+  return new Promise((resolve, reject) => {
+    let raw = Buffer.alloc(0);
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      const s = raw.toString('latin1');
+      const sep = s.indexOf('\r\n\r\n');
+      if (sep < 0) return;
+      const lines = s.slice(0, sep).split('\r\n');
+      const headers = {};
+      for (const l of lines.slice(1)) {
+        const i = l.indexOf(':');
+        if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+      }
+      const isHead = text.startsWith('HEAD ');
+      const len = headers['content-length'] !== undefined && !isHead ? Number(headers['content-length']) : null;
+      let body = s.slice(sep + 4);
+      if (len !== null && Buffer.byteLength(body, 'latin1') < len) return;
+      if (len === null && !isHead && !sock.destroyed && !ended) return;
+      if (/chunked/i.test(headers['transfer-encoding'] || '')) body = dechunk(body);
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      let json = null;
+      try { json = JSON.parse(body); } catch (_) { /* not JSON */ }
+      resolve({ status: Number(lines[0].split(' ')[1]), headers, body, json, raw: s });
+    };
+    let ended = false;
+    const sock = net.connect(port, '127.0.0.1', () => sock.write(text));
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no answer in ${timeoutMs} ms: ${raw}`)); }, timeoutMs);
+    sock.on('data', (d) => { raw = Buffer.concat([raw, d]); finish(); });
+    sock.on('end', () => { ended = true; finish(); });
+    sock.on('close', () => { ended = true; finish(); if (!done) { clearTimeout(timer); reject(new Error(`closed without an answer: ${raw}`)); } });
+    sock.on('error', () => {});
+  });
+}
 
 const KEY = 'sk-webserver-static-1';
 const MAX_BODY = 4096;
@@ -134,6 +189,48 @@ for (const webserver of h.WEBSERVERS) {
       const ok = await client.chat.completions.create({ model: 'helper', messages: USER });
       assert.equal(ok.choices[0].message.content, 'still serving');
     });
+
+    test("the web server's own errors keep the OpenAI shape; HEAD /health is GET without a body", async () => {
+      const port = Number(new URL(stack.url).port);
+      const shaped = (r, what) => {
+        assert.match(r.headers['content-type'] || '', /application\/json/, `${what}: ${r.raw.slice(0, 300)}`);
+        h.assertOpenAIError(assert, { status: r.status, json: r.json, text: r.body }, r.status, {});
+      };
+      let r = await rawHttp(port, 'GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n');
+      assert.equal(r.status, 400, r.raw.slice(0, 300));
+      shaped(r, 'a header line without a colon');
+      r = await rawHttp(port, 'TRACE /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.equal(r.status, 405, r.raw.slice(0, 300));
+      shaped(r, 'TRACE');
+      r = await rawHttp(port, 'CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.ok(r.status >= 400 && r.status < 500, r.raw.slice(0, 300));
+      shaped(r, 'CONNECT');
+      r = await rawHttp(port, `GET /${'a'.repeat(70000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      assert.ok([414, 431].includes(r.status), r.raw.slice(0, 300));   // lighttpd counts the URI as a header
+      shaped(r, 'a 70000-byte URI');
+      r = await rawHttp(port, 'HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.equal(r.status, 200, r.raw.slice(0, 300));
+      assert.equal(r.body, '', 'HEAD has no body');
+      assert.match(r.headers['content-type'] || '', /application\/json/);
+      const get = await h.request(`${stack.url}/health`);
+      assert.equal(get.status, 200);
+    });
+
+    if (!['apache-fcgid', 'lighttpd-spawn'].includes(webserver)) {
+      test('with the responders down, the web server answers 502/503 in OpenAI\'s shape', async () => {
+        await stopProc(stack.procs.fcgi, { timeoutMs: 10000 });
+        try {
+          const r = await h.request(`${stack.url}/v1/models`, { headers: AUTH });
+          assert.ok([502, 503].includes(r.status), `${r.status}: ${r.text.slice(0, 300)}`);
+          const e = h.assertOpenAIError(assert, r, r.status, { type: 'server_error' });
+          assert.ok(e.code, 'a code names the failure');
+        } finally {
+          await stack.restartResponders();
+        }
+        const list = await client.models.list();
+        assert.ok(list.data.length > 0);
+      });
+    }
 
     test('a client that hangs up mid-stream closes the upstream transfer', async () => {
       const parts = Array.from({ length: 100 }, (_, i) => `p${i} `);
