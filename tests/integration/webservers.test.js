@@ -306,6 +306,49 @@ describe('responder pool: a worker killed under load', () => {
   });
 });
 
+describe('responder pool: signals while workers start', () => {
+  let up;
+  let stack;
+  before(async () => {
+    up = await h.fakeUpstream();
+    stack = await h.startStack({ config: CONFIG, upstream: up, broker: false, workers: 2, threads: 2 });
+  });
+  after(async () => {
+    if (stack) await stack.stop();
+    if (up) await up.close();
+  });
+
+  // A new worker used to unblock every signal right after fork and block
+  // them again only later: a SIGHUP (log rotation) the master forwarded in
+  // that gap killed it. Here the master gets a SIGHUP every millisecond
+  // while it replaces killed workers, so it forwards one to each new worker
+  // at once; none may die of it.
+  test('a SIGHUP storm while workers are replaced kills none of them', async () => {
+    const master = stack.procs.fcgi.child.pid;
+    const storm = setInterval(() => { try { process.kill(master, 'SIGHUP'); } catch (_) { /* gone */ } }, 1);
+    try {
+      for (let round = 0; round < 3; round++) {
+        const before = stack.responderPids();
+        assert.equal(before.length, 2, `workers: ${before}`);
+        process.kill(before[round % 2], 'SIGKILL');
+        await h.waitFor(() => {
+          const now = stack.responderPids();
+          return now.length === 2 && !now.includes(before[round % 2]);
+        }, { timeoutMs: 10000, what: 'the master to replace the killed worker' });
+        // the new worker lives through more forwarded SIGHUPs
+        const settled = Date.now() + 300;
+        await h.waitFor(() => Date.now() > settled, { timeoutMs: 5000, what: 'a storm of SIGHUPs' });
+      }
+    } finally {
+      clearInterval(storm);
+    }
+    assert.doesNotMatch(stack.logs('fcgi'), /killed by signal 1;/, 'a worker died of SIGHUP');
+    up.enqueue({ json: h.completion({ content: 'alive' }) });
+    const res = await stack.openai({ apiKey: KEY }).chat.completions.create({ model: 'helper', messages: USER });
+    assert.equal(res.choices[0].message.content, 'alive');
+  });
+});
+
 describe('lighttpd spawning the responders: one that dies is replaced', () => {
   let up;
   let stack;
