@@ -81,6 +81,10 @@ static void *pool__thread_main(void *arg)
 {
     struct pool__thread *th = arg;
     serve_thread_t *st = serve_thread_new(&th->cfg->serve, th->cfg->listen_fd);
+    sigset_t usr1;
+
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
 
     if (!st) {
         log_error("responder thread: out of memory at start");
@@ -100,7 +104,13 @@ static void *pool__thread_main(void *arg)
             continue;
         }
         pool__mark_busy(th);
+        /* SIGUSR1 only wakes an idle accept: a request in flight must not
+         * see its body read or its answer's write fail with EINTR. One that
+         * arrives meanwhile is taken at the unblock, and the drain signals
+         * idle threads again until they leave. */
+        pthread_sigmask(SIG_BLOCK, &usr1, NULL);
         serve_handle(st);
+        pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
         atomic_store(&th->state, POOL__IDLE);
     }
 out:

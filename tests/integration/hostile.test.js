@@ -6,6 +6,7 @@
 // test on any ASan/UBSan/LSan report or crash.
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const net = require('node:net');
 const h = require('./lib');
 
@@ -296,5 +297,59 @@ proxy_api_keys:
     up.handle(() => ({ json: h.completion({ content: 'room again' }) }));
     await h.waitFor(async () => (await chat()).status === 200, { timeoutMs: 30000, what: 'a chat to be served again' });
     up.handle(null);
+  });
+
+  // The drain (SIGTERM) waits for what the workers accepted, and only that:
+  // a request in flight on one FastCGI connection is answered while another
+  // connection sits idle, kept alive, on its thread; then the pool exits 0.
+  // Threads of `pid` blocked in read(2) (x86_64 syscall 0): how a test sees
+  // that a responder thread is waiting for a request body.
+  const threadsInRead = (pid) => {
+    let n = 0;
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      try { if (fs.readFileSync(`/proc/${pid}/task/${t}/syscall`, 'utf8').split(' ')[0] === '0') n++; } catch (_) { /* gone */ }
+    }
+    return n;
+  };
+
+  test('SIGTERM drains: a request reading its body is answered, an idle kept connection does not hold the exit',
+    { skip: process.arch !== 'x64' && 'reads /proc/*/syscall numbers of x86_64' }, async () => {
+      up.handle(() => ({ json: h.completion({ content: 'drained' }) }));
+      const [worker] = stack.responderPids();
+      const base = { SCRIPT_NAME: '', QUERY_STRING: '', SERVER_PROTOCOL: 'HTTP/1.1' };
+      const idle = fcgiOpen(stack.fcgiSock, { ...base, REQUEST_METHOD: 'GET', REQUEST_URI: '/health', PATH_INFO: '/health' });
+      idle.endStdin();
+      assert.equal((await idle.stdout).status, 200);   // answered; the connection stays open (keep-alive)
+      // its thread waits on it for the next request
+      await h.waitFor(() => threadsInRead(worker) >= 1, { what: 'the kept connection\'s thread to wait on it' });
+      const body = JSON.stringify({ model: 'helper', messages: [{ role: 'user', content: 'x' }] });
+      const busy = fcgiOpen(stack.fcgiSock, {
+        ...base, REQUEST_METHOD: 'POST', REQUEST_URI: '/v1/chat/completions', PATH_INFO: '/v1/chat/completions',
+        CONTENT_TYPE: 'application/json', CONTENT_LENGTH: String(Buffer.byteLength(body)),
+        HTTP_AUTHORIZATION: `Bearer ${KEY}`,
+      });
+      try {
+        await busy.write(body.slice(0, 10));   // the params and part of the body are in the socket
+        await h.waitFor(() => threadsInRead(worker) >= 2, { what: 'a thread to wait for the rest of the body' });
+        const fcgi = stack.procs.fcgi;
+        fcgi.child.kill('SIGTERM');
+        await h.waitFor(() => /worker \d+ draining/.test(stack.logs('fcgi')), { what: 'the worker to start draining' });
+        await busy.write(body.slice(10));
+        busy.endStdin();
+        const r = await busy.stdout;
+        assert.equal(r.status, 200, r.body);   // the drain's wake-up signal used to break its read: 400
+        assert.equal(r.json.choices[0].message.content, 'drained');
+        let timer;
+        const info = await Promise.race([fcgi.exited, new Promise((res) => { timer = setTimeout(res, 20000, null); })]);
+        clearTimeout(timer);
+        assert.ok(info, 'the pool did not exit within 20 s of its last request (an idle connection held it)');
+        assert.equal(info.code, 0, `exit ${JSON.stringify(info)}`);
+      } finally {
+        idle.destroy();
+        busy.destroy();
+        up.handle(null);
+      }
+    stack.startResponders();
+    await stack.waitHealthy();
   });
 });

@@ -32,7 +32,8 @@ function params(obj) {
 }
 
 // fcgiOpen(socketPath, params) → {stdout: Promise<{status, headers, body,
-// text}> (resolves at END_REQUEST), write(buf), endStdin(), destroy()}.
+// json}> (resolves at END_REQUEST), write(buf) → Promise (flushed),
+// endStdin(), destroy()}.
 // Sends BEGIN_REQUEST (responder, keep-alive) and the params at once; the
 // body goes in with write() and endStdin(), when the test chooses.
 function fcgiOpen(socketPath, p) {
@@ -77,7 +78,8 @@ function fcgiOpen(socketPath, p) {
   ]));
   return {
     stdout,
-    write: (b) => sock.write(record(STDIN, Buffer.from(b))),
+    // resolves once the record is handed to the kernel (connected and written)
+    write: (b) => new Promise((resolve) => sock.write(record(STDIN, Buffer.from(b)), () => resolve())),
     endStdin: () => sock.write(record(STDIN, Buffer.alloc(0))),
     destroy: () => sock.destroy(),
     closed: () => new Promise((resolve) => (sock.destroyed ? resolve() : sock.once('close', resolve))),
