@@ -380,9 +380,14 @@ describe('lighttpd spawning the responders: one that dies is replaced', () => {
       const res = await client.chat.completions.create({ model: 'helper', messages: USER });
       assert.equal(res.choices[0].message.content, `served ${i}`);
     }
-    await h.waitFor(() => {
-      const now = stack.responderPids();
-      return now.length === 2 && !now.includes(spawned[0]);
+    const now = await h.waitFor(() => {
+      const pids = stack.responderPids();
+      return pids.length === 2 && !pids.includes(spawned[0]) && pids;
     }, { timeoutMs: 10000, what: 'lighttpd to spawn a replacement responder' });
+    // Until the replacement serves, lighttpd may not count it as one of its
+    // backends: stopping lighttpd then would leave it behind, orphaned.
+    const fresh = now.find((p) => !spawned.includes(p));
+    await h.waitFor(() => new RegExp(`worker ${fresh} serving`).test(stack.logs('lighttpd')),
+                    { timeoutMs: 10000, what: `the replacement responder ${fresh} to serve` });
   });
 });
