@@ -301,6 +301,13 @@ out:
     return rc;
 }
 
+int admin_authorize(http_req_t *req)
+{
+    int rc = 0;
+
+    return admin__gate(req, &rc) ? -1 : 0;
+}
+
 int admin_handle(http_req_t *req)
 {
     int rc = 0;

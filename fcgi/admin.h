@@ -8,4 +8,8 @@
  * and 404s). Returns 0 or -EPIPE when the client went away. */
 int admin_handle(http_req_t *req);
 
+/* The admin credential check alone (ADMIN_API_KEY), for the responder to run
+ * before it reads a body: 0 to go on, or answers 403/401 and returns -1. */
+int admin_authorize(http_req_t *req);
+
 #endif

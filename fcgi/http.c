@@ -178,8 +178,17 @@ int http_send_headers(http_req_t *req, int status, const char *content_type,
     return rc;
 }
 
+/* HEAD is answered like GET without the body (route.c matches it to the GET
+ * routes): the headers, Content-Length included, go out; the body never. */
+static int http__head(const http_req_t *req)
+{
+    return req->method && strcmp(req->method, "HEAD") == 0;
+}
+
 int http_write(http_req_t *req, const char *data, size_t len, int flush)
 {
+    if (http__head(req))
+        return 0;
     return http__out(req, data, len, flush);
 }
 
@@ -213,7 +222,7 @@ int http_send(http_req_t *req, int status, const char *content_type,
         rc = http__out(req, extra_headers, strlen(extra_headers), 0);
     if (rc == 0)
         rc = http__out(req, "\r\n", 2, 0);
-    if (rc == 0 && len > 0)
+    if (rc == 0 && len > 0 && !http__head(req))
         rc = http__out(req, body, len, 0);
     return rc;
 }

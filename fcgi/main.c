@@ -21,6 +21,7 @@
 
 #define MAIN_BACKLOG 1024
 #define MAIN_DEFAULT_MAX_BODY 4194304L
+#define MAIN_DEFAULT_QUEUE_WAIT_MS 1000L
 #ifdef __SANITIZE_ADDRESS__
 #define MAIN_STACK (1024u << 10)   /* ASan's redzones need room */
 #else
@@ -43,7 +44,13 @@ static void main__usage(FILE *f)
             "      --log FILE     log there instead of stderr (SIGHUP re-opens it)\n"
             "      --pidfile FILE write the master's pid there\n"
             "      --socket-mode MODE  octal permissions of a unix -s socket (e.g. 0660, so\n"
-            "                     the web server's group can connect whatever the umask)\n");
+            "                     the web server's group can connect whatever the umask)\n"
+            "      --reserve N    threads per worker kept for short requests (/health,\n"
+            "                     /v1/models, /admin): completions get the others\n"
+            "                     (default threads/8; env AIPROXY_RESERVE_THREADS)\n"
+            "      --queue-wait MS  how long a completion waits for a thread when the\n"
+            "                     others are busy, then 503 overloaded (default 1000;\n"
+            "                     env AIPROXY_QUEUE_WAIT_MS)\n");
 }
 
 static int main__int(const char *s, long lo, long hi, long *out)
@@ -141,12 +148,17 @@ int main(int argc, char **argv)
         { "log", required_argument, NULL, 'L' },
         { "pidfile", required_argument, NULL, 'P' },
         { "socket-mode", required_argument, NULL, 'M' },
+        { "reserve", required_argument, NULL, 'E' },
+        { "queue-wait", required_argument, NULL, 'Q' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *config = NULL, *sock = NULL, *pidfile = NULL, *logpath = NULL, *env;
     int reseed = 0, check = 0, c, rc = 1, fd = 0, curl_ok = 0;
     long workers = 1, threads = 16, max_body = MAIN_DEFAULT_MAX_BODY, sock_mode = -1;
+    const char *reserve_s = getenv("AIPROXY_RESERVE_THREADS");
+    const char *wait_s = getenv("AIPROXY_QUEUE_WAIT_MS");
+    long reserve = -1, queue_wait = MAIN_DEFAULT_QUEUE_WAIT_MS;
     json_object *doc = NULL;
     char *seed_json = NULL;
     pool_cfg_t pc;
@@ -183,6 +195,8 @@ int main(int argc, char **argv)
             }
             break;
         }
+        case 'E': reserve_s = optarg; break;
+        case 'Q': wait_s = optarg; break;
         case 'h': main__usage(stdout); rc = 0; goto out;
         default: main__usage(stderr); goto out;
         }
@@ -207,6 +221,16 @@ int main(int argc, char **argv)
     env = getenv("AIPROXY_MAX_BODY");
     if (env && main__int(env, 1, 1L << 30, &max_body) != 0) {
         fprintf(stderr, "aiproxy-fcgi: AIPROXY_MAX_BODY=%s: want a byte count 1..1073741824\n", env);
+        goto out;
+    }
+    if (reserve_s && *reserve_s && main__int(reserve_s, 0, 4096, &reserve) != 0) {
+        fprintf(stderr, "aiproxy-fcgi: --reserve / AIPROXY_RESERVE_THREADS=%s: want 0..4096\n",
+                reserve_s);
+        goto out;
+    }
+    if (wait_s && *wait_s && main__int(wait_s, 0, 600000, &queue_wait) != 0) {
+        fprintf(stderr, "aiproxy-fcgi: --queue-wait / AIPROXY_QUEUE_WAIT_MS=%s: want 0..600000\n",
+                wait_s);
         goto out;
     }
     log_init("aiproxy-fcgi", LOG_LVL_INFO);
@@ -268,6 +292,8 @@ int main(int argc, char **argv)
     pc.workers = (int)workers;
     pc.threads = (int)threads;
     pc.stack_size = MAIN_STACK;
+    pc.reserve = (int)(reserve >= 0 ? reserve : threads / 8);
+    pc.queue_wait_ms = (int)queue_wait;
     pc.serve.max_body = (size_t)max_body;
     pc.serve.redis_url = rconn_url();
     pc.serve.prefix = rconn_prefix();

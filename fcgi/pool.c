@@ -5,6 +5,7 @@
  * would break requests still reading their body. */
 #include "fcgi/pool.h"
 
+#include "fcgi/admit.h"
 #include "shared/log.h"
 
 #include <errno.h>
@@ -18,10 +19,18 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A thread's state, as the drain sees it. BUSY is set the moment
+ * FCGX_Accept_r hands over a request, and only from IDLE: the drain SEALs
+ * idle threads before it exits, and a thread that accepts a request while
+ * sealed waits until the drain either unseals it (some thread was busy, so
+ * the worker keeps waiting) or exits. So the drain never exits with an
+ * accepted request that is not counted as busy. */
+enum { POOL__IDLE = 0, POOL__BUSY = 1, POOL__SEALED = 2 };
+
 struct pool__thread {
     pthread_t tid;
     int started;
-    atomic_int busy;        /* between accept and finish of a request */
+    atomic_int state;       /* POOL__IDLE, POOL__BUSY (accept to finish), POOL__SEALED */
     atomic_int done;        /* the thread left its loop */
     const pool_cfg_t *cfg;
     atomic_int *stop;
@@ -32,10 +41,50 @@ static void pool__wake(int sig)
     (void)sig;   /* only interrupts a blocking accept */
 }
 
+/* Called as soon as a request is accepted: IDLE -> BUSY. While the drain has
+ * the thread sealed, wait for its verdict (it unseals within one scan). */
+static void pool__mark_busy(struct pool__thread *th)
+{
+    for (;;) {
+        int idle = POOL__IDLE;
+        struct timespec ts = { 0, 1000 * 1000 };
+        if (atomic_compare_exchange_strong(&th->state, &idle, POOL__BUSY))
+            return;
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* The drain's last check: seals every idle live thread, so none can start a
+ * request unseen. Returns 1 when all are sealed (nothing in flight: the
+ * worker may exit), else unseals them and returns 0 (a thread is busy). */
+static int pool__seal(struct pool__thread *ths, int n)
+{
+    int i, ok = 1;
+
+    for (i = 0; i < n && ok; i++) {
+        int idle = POOL__IDLE;
+        if (!ths[i].started || atomic_load(&ths[i].done))
+            continue;
+        if (!atomic_compare_exchange_strong(&ths[i].state, &idle, POOL__SEALED))
+            ok = idle == POOL__SEALED;
+    }
+    if (!ok) {
+        for (i = 0; i < n; i++) {
+            int sealed = POOL__SEALED;
+            atomic_compare_exchange_strong(&ths[i].state, &sealed, POOL__IDLE);
+        }
+    }
+    return ok;
+}
+
 static void *pool__thread_main(void *arg)
 {
     struct pool__thread *th = arg;
     serve_thread_t *st = serve_thread_new(&th->cfg->serve, th->cfg->listen_fd);
+    sigset_t usr1;
+
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
 
     if (!st) {
         log_error("responder thread: out of memory at start");
@@ -54,9 +103,15 @@ static void *pool__thread_main(void *arg)
             }
             continue;
         }
-        atomic_store(&th->busy, 1);
+        pool__mark_busy(th);
+        /* SIGUSR1 only wakes an idle accept: a request in flight must not
+         * see its body read or its answer's write fail with EINTR. One that
+         * arrives meanwhile is taken at the unblock, and the drain signals
+         * idle threads again until they leave. */
+        pthread_sigmask(SIG_BLOCK, &usr1, NULL);
         serve_handle(st);
-        atomic_store(&th->busy, 0);
+        pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+        atomic_store(&th->state, POOL__IDLE);
     }
 out:
     serve_thread_free(st);
@@ -80,17 +135,23 @@ static void pool__reopen(const pool_cfg_t *cfg)
         log_error("SIGHUP: cannot re-open log %s", cfg->log_path);
 }
 
-int pool_worker_run(const pool_cfg_t *cfg)
+int pool_worker_run(const pool_cfg_t *cfg_in)
 {
+    pool_cfg_t local = *cfg_in;
+    const pool_cfg_t *cfg = &local;
     struct pool__thread *ths = calloc((size_t)cfg->threads, sizeof(*ths));
     atomic_int stop = 0;
     pthread_attr_t attr;
     struct sigaction sa;
     sigset_t set;
-    int i, started = 0, rc = 1;
+    int i, started = 0, leftover = 0, rc = 1;
 
-    if (!ths)
+    local.serve.admit = admit_new(cfg->threads, cfg->reserve, cfg->queue_wait_ms);
+    if (!ths || !local.serve.admit) {
+        free(ths);
+        admit_free(local.serve.admit);
         return 1;
+    }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = pool__wake;   /* no SA_RESTART: accept must see EINTR */
     sigemptyset(&sa.sa_mask);
@@ -112,7 +173,9 @@ int pool_worker_run(const pool_cfg_t *cfg)
     pthread_attr_destroy(&attr);
     if (started == 0)
         goto out;
-    log_info("worker %d serving with %d threads", (int)getpid(), started);
+    log_info("worker %d serving with %d threads (%d kept for short requests; a completion "
+             "waits up to %d ms for a thread, then 503)", (int)getpid(), started,
+             cfg->reserve < started ? cfg->reserve : started - 1, cfg->queue_wait_ms);
     for (;;) {
         struct timespec ts = { 1, 0 };
         int sig = sigtimedwait(&set, NULL, &ts);
@@ -127,7 +190,7 @@ int pool_worker_run(const pool_cfg_t *cfg)
         if (ths[i].started && !atomic_load(&ths[i].done))
             pthread_kill(ths[i].tid, SIGUSR1);
     /* Wait for in-flight requests; a thread idle in accept or on a kept-alive
-     * connection holds none and is not waited for. */
+     * connection holds none and is not waited for, once sealed. */
     for (;;) {
         int busy = 0, all_done = 1;
         struct timespec ts = { 0, 50 * 1000 * 1000 };
@@ -136,48 +199,54 @@ int pool_worker_run(const pool_cfg_t *cfg)
                 continue;
             if (!atomic_load(&ths[i].done))
                 all_done = 0;
-            if (atomic_load(&ths[i].busy))
+            if (atomic_load(&ths[i].state) == POOL__BUSY)
                 busy++;
         }
-        if (all_done || busy == 0)
+        if (all_done || (busy == 0 && pool__seal(ths, cfg->threads)))
             break;
         if (sigtimedwait(&set, NULL, &ts) == SIGHUP)
             pool__reopen(cfg);
         for (i = 0; i < cfg->threads; i++)   /* one that was busy may be back in accept */
-            if (ths[i].started && !atomic_load(&ths[i].done) && !atomic_load(&ths[i].busy))
+            if (ths[i].started && !atomic_load(&ths[i].done) &&
+                atomic_load(&ths[i].state) != POOL__BUSY)
                 pthread_kill(ths[i].tid, SIGUSR1);
     }
     rc = 0;
+    /* One pass decides: a thread is joined if it left its loop, else it is
+     * left over (sealed, idle in a read) and the process exits under it. A
+     * second look at `done` could see a thread finish after it was skipped,
+     * and free(ths) would then run under a live thread. */
     for (i = 0; i < cfg->threads; i++) {
-        if (ths[i].started && atomic_load(&ths[i].done))
+        if (!ths[i].started)
+            continue;
+        if (atomic_load(&ths[i].done))
             pthread_join(ths[i].tid, NULL);
         else
-            ths[i].started = 0;
+            leftover = 1;
     }
     log_info("worker %d drained", (int)getpid());
-    {
-        int leftover = 0;
-        for (i = 0; i < cfg->threads; i++)
-            leftover |= !atomic_load(&ths[i].done) && ths[i].tid;
-        if (leftover)
-            _exit(0);   /* idle threads stuck in a read: nothing in flight to lose */
-    }
+    if (leftover)
+        _exit(0);   /* sealed threads idle in a read: nothing in flight to lose */
 out:
     free(ths);
+    admit_free(local.serve.admit);
     return rc;
 }
 
+/* The child keeps the master's signal mask (TERM, INT, HUP, CHLD blocked):
+ * pool_worker_run waits for them with sigtimedwait, and a SIGHUP sent before
+ * it gets there stays pending instead of killing the new worker. */
 static pid_t pool__spawn(const pool_cfg_t *cfg)
 {
+    pid_t master = getpid();
     pid_t pid = fork();
 
     if (pid == 0) {
-        sigset_t set;
         prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (getppid() == 1)
-            _exit(0);       /* the master is already gone */
-        sigemptyset(&set);
-        pthread_sigmask(SIG_SETMASK, &set, NULL);
+        /* The master died before prctl: we were re-parented (to init, or to
+         * a subreaper such as systemd --user or a container's init). */
+        if (getppid() != master)
+            _exit(0);
         exit(pool_worker_run(cfg));
     }
     return pid;

@@ -15,7 +15,9 @@ typedef struct pool_cfg {
     int threads;            /* threads per worker */
     size_t stack_size;      /* per thread */
     const char *log_path;   /* NULL: stderr (SIGHUP then does nothing) */
-    serve_cfg_t serve;
+    int reserve;            /* threads per worker kept for short routes (admit.h) */
+    int queue_wait_ms;      /* a long request waits this long for a thread, then 503 */
+    serve_cfg_t serve;      /* serve.admit is set by pool_worker_run */
 } pool_cfg_t;
 
 /* Serves in the calling process with cfg->threads threads until SIGTERM or

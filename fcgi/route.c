@@ -1,5 +1,7 @@
 /* route — the routing table. Exact paths and one prefix family each; a path
- * that exists under another method is a 405 with Allow, never a 404. */
+ * that exists under another method is a 405 with Allow, never a 404. HEAD is
+ * GET without the body (RFC 9110 9.3.2): it matches every GET route, and
+ * http.c sends the headers only. */
 #include "fcgi/route.h"
 
 #include <errno.h>
@@ -33,6 +35,12 @@ static const route_doc_t route__docs[] = {
 
 static const char route__models_prefix[] = "/v1/models/";
 
+/* The Allow header value for a route of `method`: a GET route takes HEAD too. */
+static const char *route__allow(const char *method)
+{
+    return strcmp(method, "GET") == 0 ? "GET, HEAD" : method;
+}
+
 const route_doc_t *route_index(void)
 {
     return route__docs;
@@ -47,6 +55,8 @@ int route_find(const char *method, const char *path, route_t *out)
     memset(out, 0, sizeof(*out));
     if (!method || !path)
         goto not_found;
+    if (strcmp(method, "HEAD") == 0)
+        method = "GET";
     if (strcmp(path, "/admin") == 0 || strncmp(path, "/admin/", 7) == 0) {
         out->id = ROUTE_ADMIN;
         return 0;
@@ -55,7 +65,7 @@ int route_find(const char *method, const char *path, route_t *out)
         if (strcmp(path, route__table[i].path) != 0)
             continue;
         path_known = 1;
-        allow = route__table[i].method;
+        allow = route__allow(route__table[i].method);
         if (strcmp(method, route__table[i].method) == 0) {
             out->id = route__table[i].id;
             out->needs_auth = route__table[i].needs_auth;
@@ -65,7 +75,7 @@ int route_find(const char *method, const char *path, route_t *out)
     if (!path_known && strncmp(path, route__models_prefix, sizeof(route__models_prefix) - 1) == 0 &&
         path[sizeof(route__models_prefix) - 1] != '\0') {
         path_known = 1;
-        allow = "GET";
+        allow = route__allow("GET");
         if (strcmp(method, "GET") == 0) {
             out->id = ROUTE_MODEL;
             out->needs_auth = 1;

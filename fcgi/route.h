@@ -20,14 +20,15 @@ typedef enum route_id {
 typedef struct route {
     route_id_t id;
     int status;          /* 0 on a match, else 404 (unknown path) or 405 (wrong method) */
-    const char *allow;   /* 405: the Allow header value, e.g. "GET"; static */
+    const char *allow;   /* 405: the Allow header value, e.g. "GET, HEAD"; static */
     int needs_auth;      /* /v1/...: auth_check first */
     const char *arg;     /* ROUTE_MODEL: the {id} part of the path (points into path) */
     size_t arg_len;
 } route_t;
 
-/* Matches `method` and `path` (no query string). Always fills *out; returns 0
- * on a match, -ENOENT (status 404) or -EINVAL (status 405, allow set). */
+/* Matches `method` and `path` (no query string); HEAD matches the GET routes.
+ * Always fills *out; returns 0 on a match, -ENOENT (status 404) or -EINVAL
+ * (status 405, allow set, e.g. "GET, HEAD"). */
 int route_find(const char *method, const char *path, route_t *out);
 
 /* One entry of the endpoint index (GET /): NULL-terminated, static. */

@@ -245,13 +245,79 @@ static int serve__stale_ok(http_req_t *req, const route_t *r, int reg_rc)
     return 1;
 }
 
+/* Answers without reading the body. Unread input would poison a kept-alive
+ * FastCGI connection, so the connection is closed unless the request
+ * carries no body (Content-Length 0, or none on a GET/HEAD). */
+static void serve__skip_body(http_req_t *req)
+{
+    const char *cl = http_param(req, "CONTENT_LENGTH");
+
+    if (cl && *cl ? strcmp(cl, "0") == 0
+                  : strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
+        return;
+    if (req->fcgx)
+        req->fcgx->keepConnection = 0;
+}
+
+/* The route's credential check, before the body: 0 to go on, or -1 when it
+ * answered (401/403 in the route's shape). */
+static int serve__authorize(http_req_t *req, const route_t *r)
+{
+    if (r->id == ROUTE_ADMIN)
+        return admin_authorize(req);
+    if (r->id == ROUTE_MESSAGES)
+        return messages_auth(req);
+    return r->needs_auth ? auth_check(req) : 0;
+}
+
+/* The pool is saturated with long requests: a fast 503 the client can retry,
+ * in the route's shape, instead of a wait behind streams. */
+static void serve__overloaded(http_req_t *req, const route_t *r)
+{
+    static const char msg[] = "the gateway is at capacity (every responder thread that may "
+                              "serve a completion is busy); retry in a moment";
+    json_object *e = r->id == ROUTE_MESSAGES
+        ? msgout_error_json(503, "overloaded_error", msg)
+        : http_error_json(503, "server_error", "overloaded", NULL, msg);
+
+    if (!e) {
+        http_send_error(req, 503, "server_error", "overloaded", NULL, "%s", msg);
+        return;
+    }
+    http_send_json(req, 503, e, "Retry-After: 1\r\n");
+    json_object_put(e);
+}
+
+static int serve__read_body(http_req_t *req, const route_t *r, size_t max_body)
+{
+    int rc = serve__body(req, max_body);
+
+    if (rc == 0)
+        return 0;
+    /* Unread input would poison a kept-alive connection: close it. */
+    req->fcgx->keepConnection = 0;
+    if (rc == -EFBIG && r->id == ROUTE_MESSAGES)
+        msgout_send_error(req, 413, NULL, "the request body is larger than %zu bytes "
+                          "(AIPROXY_MAX_BODY)", max_body);
+    else if (rc == -EFBIG)
+        http_send_error(req, 413, NULL, "request_too_large", NULL,
+                        "the request body is larger than %zu bytes (AIPROXY_MAX_BODY)", max_body);
+    else
+        http_send_error(req, 400, NULL, NULL, NULL, "the request body could not be read (%s)",
+                        rc == -EINVAL ? "bad Content-Length" : "it ended early");
+    return rc;
+}
+
+/* Route, registry, credentials, admission, and only then the body: a client
+ * that sends no valid key, or arrives while the pool is full, is answered
+ * from its headers and never holds a thread for its upload. */
 static void serve__dispatch(serve_thread_t *t, http_req_t *req, size_t max_body)
 {
     route_t r;
-    int rc, reg_rc;
-
+    int reg_rc, admitted = 0;
 
     if (route_find(req->method, req->path, &r) != 0) {
+        serve__skip_body(req);
         if (r.status == 405) {
             char allow[64], msg[512];
             json_object *e;
@@ -268,37 +334,19 @@ static void serve__dispatch(serve_thread_t *t, http_req_t *req, size_t max_body)
         }
         return;
     }
-    rc = serve__body(req, max_body);
-    if (rc != 0) {
-        if (rc == -EFBIG && r.id == ROUTE_MESSAGES) {
-            req->fcgx->keepConnection = 0;
-            msgout_send_error(req, 413, NULL, "the request body is larger than %zu bytes "
-                              "(AIPROXY_MAX_BODY)", max_body);
-        } else if (rc == -EFBIG) {
-            /* Unread input would poison a kept-alive connection: close it. */
-            req->fcgx->keepConnection = 0;
-            http_send_error(req, 413, NULL, "request_too_large", NULL,
-                            "the request body is larger than %zu bytes (AIPROXY_MAX_BODY)",
-                            max_body);
-        } else {
-            req->fcgx->keepConnection = 0;
-            http_send_error(req, 400, NULL, NULL, NULL, "the request body could not be read (%s)",
-                            rc == -EINVAL ? "bad Content-Length" : "it ended early");
-        }
-        return;
-    }
     reg_rc = serve__refresh(t);
     req->reg = t->reg;
-    if (r.id == ROUTE_HEALTH) {
-        health_handle(req, reg_rc);
-        return;
-    }
-    if (r.id == ROUTE_INDEX) {
-        index_handle(req);
+    if (r.id == ROUTE_HEALTH || r.id == ROUTE_INDEX) {
+        serve__skip_body(req);
+        if (r.id == ROUTE_HEALTH)
+            health_handle(req, reg_rc);
+        else
+            index_handle(req);
         return;
     }
     if (reg_rc != 0 && !(r.id == ROUTE_ADMIN && reg_rc == -ENOENT) &&
         !serve__stale_ok(req, &r, reg_rc)) {
+        serve__skip_body(req);
         if (r.id == ROUTE_MESSAGES)
             msgout_send_error(req, 503, NULL, "the registry is unavailable (Redis); retry "
                               "when it is back");
@@ -306,25 +354,33 @@ static void serve__dispatch(serve_thread_t *t, http_req_t *req, size_t max_body)
             serve__redis_down(req, reg_rc);
         return;
     }
-    if (r.id == ROUTE_ADMIN) {
-        admin_handle(req);
+    if (serve__authorize(req, &r) != 0) {
+        serve__skip_body(req);
         return;
     }
-    if (r.id == ROUTE_MESSAGES) {
-        if (messages_auth(req) == 0)
-            messages_handle(req);
-        return;
+    if (r.id == ROUTE_CHAT || r.id == ROUTE_MESSAGES) {
+        if (admit_enter(t->cfg->admit) != 0) {
+            serve__skip_body(req);
+            serve__overloaded(req, &r);
+            return;
+        }
+        admitted = 1;
     }
-    if (r.needs_auth && auth_check(req) != 0)
-        return;
+    if (serve__read_body(req, &r, max_body) != 0)
+        goto out;
     switch (r.id) {
-    case ROUTE_MODELS: models_list(req); break;
-    case ROUTE_MODEL:  models_get(req, r.arg, r.arg_len); break;
-    case ROUTE_CHAT:   chat_handle(req); break;
+    case ROUTE_ADMIN:    admin_handle(req); break;
+    case ROUTE_MESSAGES: messages_handle(req); break;
+    case ROUTE_MODELS:   models_list(req); break;
+    case ROUTE_MODEL:    models_get(req, r.arg, r.arg_len); break;
+    case ROUTE_CHAT:     chat_handle(req); break;
     default:
         http_send_error(req, 500, NULL, NULL, NULL, "route %d has no handler", (int)r.id);
         break;
     }
+out:
+    if (admitted)
+        admit_leave(t->cfg->admit);
 }
 
 static double serve__ms_since(const struct timespec *t0)

@@ -1,8 +1,12 @@
 /* serve — one responder thread's requests: accept, copy the params into the
- * arena, read the body (capped), route, refresh the registry, answer, log,
- * finish, reset. */
+ * arena, route, refresh the registry, check the credentials, admit (long
+ * routes), read the body (capped), answer, log, finish, reset. The body is
+ * read last so that a client without a key, or one the pool has no room
+ * for, never holds a thread while it uploads. */
 #ifndef AIPROXY_SERVE_H
 #define AIPROXY_SERVE_H
+
+#include "fcgi/admit.h"
 
 #include <stddef.h>
 
@@ -11,6 +15,7 @@ typedef struct serve_cfg {
     const char *redis_url;    /* borrowed, outlives every thread */
     const char *prefix;
     const char *seed_json;    /* borrowed: -c's document as JSON, heals a lost registry; or NULL */
+    admit_t *admit;           /* the worker's admission control; NULL = none */
 } serve_cfg_t;
 
 typedef struct serve_thread serve_thread_t;

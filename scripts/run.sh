@@ -123,12 +123,14 @@ sock_mode=()
     "${sock_mode[@]}" &
 started $! aiproxy-fcgi
 
-# The web server's body limit: above the responder's, so clients get aiproxy's 413.
-client_max_body=104857600
+# The web server's body limit: the responder's (AIPROXY_MAX_BODY, default 4 MiB).
+# The web server buffers each body and refuses an oversized one itself, in
+# OpenAI's shape, so a slow or huge upload never holds a responder thread.
+client_max_body=4194304
 if [[ "${AIPROXY_MAX_BODY:-}" =~ ^([0-9]+)([kKmMgG]?)[bB]?$ ]]; then
     n=${BASH_REMATCH[1]}
     case "${BASH_REMATCH[2]}" in k|K) n=$((n * 1024)) ;; m|M) n=$((n * 1048576)) ;; g|G) n=$((n * 1073741824)) ;; esac
-    client_max_body=$((n * 2 + 1048576))
+    client_max_body=$n
 fi
 
 # render TEMPLATE OUT NAME=VALUE...: replaces each @@NAME@@; fails on a leftover.
@@ -164,14 +166,15 @@ apache)
     fi
     render conf/apache/aiproxy-proxy-fcgi.conf.in "$RUN_DIR/apache.conf" "RUN_DIR=$RUN_DIR" \
         "LISTEN=$LISTEN" "FCGI_SOCKET=$RUN_DIR/fcgi.sock" "MODULES_DIR=/usr/lib/apache2/modules" \
-        "CLIENT_MAX_BODY=$client_max_body" "USER_LINES=$user_lines"
+        "CLIENT_MAX_BODY=$((client_max_body * 2 + 1048576))" "USER_LINES=$user_lines" \
+        "ERRORS_DIR=$ROOT/conf/errors"
     "$WEB_BIN" -d "$RUN_DIR" -f "$RUN_DIR/apache.conf" -DFOREGROUND &
     started $! apache2
     ;;
 lighttpd)
     render conf/lighttpd/aiproxy.conf.in "$RUN_DIR/lighttpd.conf" "RUN_DIR=$RUN_DIR" \
         "BIND=$LISTEN_HOST" "PORT=$LISTEN_PORT" "MAX_REQUEST_KB=$(( (client_max_body + 1023) / 1024 ))" \
-        "FASTCGI_SERVER=    \"socket\" => \"$RUN_DIR/fcgi.sock\","
+        "FASTCGI_SERVER=    \"socket\" => \"$RUN_DIR/fcgi.sock\"," "ERRORS_DIR=$ROOT/conf/errors"
     "$WEB_BIN" -D -f "$RUN_DIR/lighttpd.conf" &
     started $! lighttpd
     ;;

@@ -44,24 +44,33 @@ void log_init(const char *prog, enum log_level level)
     }
 }
 
+/* The log keeps one fd number for its life once a file is opened: a re-open
+ * dup3()s the new file onto it, atomically, so a thread writing a line at
+ * that moment writes to the old file or the new one, never to a closed fd
+ * or to whatever a concurrent open() got the freed number for (a client's
+ * socket). Only the first open (before the threads start) sets log__fd. */
 int log_reopen(const char *path)
 {
-    int fd, old;
+    int fd;
 
-    if (!path) {
-        old = log__fd;
-        log__fd = 2;
-        if (old != 2)
-            close(old);
+    if (!path && log__fd == 2)
         return 0;
-    }
-    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (!path)
+        fd = fcntl(2, F_DUPFD_CLOEXEC, 0);
+    else
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0)
         return -errno;
-    old = log__fd;
-    log__fd = fd;
-    if (old != 2)
-        close(old);
+    if (log__fd == 2) {
+        log__fd = fd;
+        return 0;
+    }
+    if (dup3(fd, log__fd, O_CLOEXEC) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    close(fd);
     return 0;
 }
 

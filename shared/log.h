@@ -13,8 +13,10 @@ enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 void log_init(const char *prog, enum log_level level);
 
 /* Sends further lines to `path` (appending), or back to stderr when NULL.
- * Used for SIGHUP log rotation. Returns 0 or -errno; on error the old
- * destination stays. */
+ * Used for SIGHUP log rotation. The first call that opens a file must come
+ * before threads start; later ones are safe while other threads log (the
+ * log's fd number never changes: the new file is dup3()'d onto it). Returns
+ * 0 or -errno; on error the old destination stays. */
 int log_reopen(const char *path);
 
 /* True when lines of this level are written (to skip costly formatting). */

@@ -6,6 +6,7 @@
 // test on any ASan/UBSan/LSan report or crash.
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('node:fs');
 const net = require('node:net');
 const h = require('./lib');
 
@@ -134,3 +135,221 @@ assistants:
 function pick(r, xs) {
   return xs[Math.floor(r() * xs.length)];
 }
+
+// Issue 11: a slow or greedy client cannot take the pool. A small pool (one
+// worker of 8 threads, 2 of them kept for short requests) behind nginx.
+describe('a slow or greedy client cannot take the pool', () => {
+  const http = require('node:http');
+  const { performance } = require('node:perf_hooks');
+  const { fcgiOpen } = require('./lib/fcgi-client');
+  const KEY = 'sk-hostile-pool-1';
+  const ADMIN = 'adm-hostile-pool-1';
+  const THREADS = 8;
+  const RESERVE = 2;
+  const QUEUE_WAIT_MS = 300;
+  const AUTH = { authorization: `Bearer ${KEY}` };
+  let up;
+  let stack;
+  before(async () => {
+    up = await h.fakeUpstream();
+    stack = await h.startStack({
+      config: `
+backends:
+  fake: {kind: openai, base_url: \${UPSTREAM_URL}, timeout: 60}
+assistants:
+  - {name: helper, backend: fake, model: m}
+proxy_api_keys:
+  - ${KEY}
+`,
+      upstream: up, broker: false, workers: 1, threads: THREADS,
+      env: { AIPROXY_RESERVE_THREADS: String(RESERVE), AIPROXY_QUEUE_WAIT_MS: String(QUEUE_WAIT_MS),
+             ADMIN_API_KEY: ADMIN },
+    });
+  });
+  after(async () => {
+    if (stack) await stack.stop();
+    if (up) await up.close();
+  });
+
+  const timed = async (fn) => {
+    const t0 = performance.now();
+    const res = await fn();
+    return { res, ms: performance.now() - t0 };
+  };
+  const chat = (headers = AUTH) => h.request(`${stack.url}/v1/chat/completions`, {
+    method: 'POST', headers, body: { model: 'helper', messages: [{ role: 'user', content: 'hi' }] },
+    timeoutMs: 60000,
+  });
+
+  test('300 slow-body connections without a key leave /health and a keyed chat answering', async () => {
+    up.handle(() => ({ json: h.completion({ content: 'ok' }) }));
+    const port = Number(new URL(stack.url).port);
+    const socks = [];
+    try {
+      await Promise.all(Array.from({ length: 300 }, () => new Promise((resolve, reject) => {
+        const s = net.connect(port, '127.0.0.1', () => {
+          s.write('POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+                  'Content-Length: 100000\r\n\r\n{"model":"helper",', resolve);
+        });
+        s.on('error', reject);
+        socks.push(s);
+      })));
+      const figures = [];
+      for (let i = 0; i < 5; i++) {
+        const health = await timed(() => h.request(`${stack.url}/health`, { timeoutMs: 60000 }));
+        assert.equal(health.res.status, 200, health.res.text);
+        const c = await timed(() => chat());
+        assert.equal(c.res.status, 200, c.res.text);
+        assert.equal(c.res.json.choices[0].message.content, 'ok');
+        figures.push(`health ${health.ms.toFixed(1)} ms, chat ${c.ms.toFixed(1)} ms`);
+        // A pool-wide stall is tens of seconds; a served request takes milliseconds.
+        assert.ok(health.ms < 1000 && c.ms < 1000, `with 300 slow uploads open: ${figures.join('; ')}`);
+      }
+      console.log(`# 300 slow-body connections open: ${figures.join('; ')}`);
+    } finally {
+      for (const s of socks) s.destroy();
+      up.handle(null);
+    }
+  });
+
+  test('the responder answers a keyless request from its headers, before the body arrives', async () => {
+    const cases = [
+      ['/v1/chat/completions', (r) => h.assertOpenAIError(assert, { status: r.status, json: r.json, text: r.body }, 401,
+        { type: 'authentication_error' })],
+      ['/v1/messages', (r) => { assert.equal(r.status, 401); assert.equal(r.json.type, 'error'); }],
+      ['/admin/assistants/x', (r) => h.assertOpenAIError(assert, { status: r.status, json: r.json, text: r.body }, 401,
+        { type: 'authentication_error' })],
+    ];
+    for (const [path, check] of cases) {
+      const c = fcgiOpen(stack.fcgiSock, {
+        REQUEST_METHOD: path.startsWith('/admin') ? 'PUT' : 'POST', REQUEST_URI: path,
+        SCRIPT_NAME: '', PATH_INFO: path, QUERY_STRING: '', CONTENT_TYPE: 'application/json',
+        CONTENT_LENGTH: '100000', SERVER_PROTOCOL: 'HTTP/1.1',
+      });
+      try {
+        c.write('{"model":"helper",');   // a slow client: 18 of 100000 bytes, then nothing
+        let timer;
+        const r = await Promise.race([c.stdout, new Promise((resolve) => { timer = setTimeout(resolve, 10000, null); })]);
+        clearTimeout(timer);
+        assert.ok(r, `${path}: no answer within 10 s while the body was incomplete (the responder waits for it)`);
+        check(r);
+      } finally {
+        c.destroy();
+      }
+    }
+  });
+
+  test('with the completion threads held by streams, /health answers and a new chat gets a fast 503', async () => {
+    up.handle(() => ({ sse: h.textChunks(['first', ' never-ending']), hangAfter: 2 }));
+    const held = [];
+    const started = [];
+    const openStream = () => new Promise((resolve) => {
+      const body = JSON.stringify({ model: 'helper', messages: [{ role: 'user', content: 'hold' }], stream: true });
+      const req = http.request(`${stack.url}/v1/chat/completions`, {
+        method: 'POST', agent: false,
+        headers: { ...AUTH, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      }, (res) => {
+        if (res.statusCode !== 200) {
+          let text = '';
+          res.on('data', (d) => { text += d; });
+          res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+          return;
+        }
+        res.once('data', () => resolve({ status: 200 }));
+      });
+      req.on('error', (err) => resolve({ status: 0, err }));
+      req.end(body);
+      held.push(req);
+    });
+    try {
+      // As many streams as threads: all but the reserve are admitted; the
+      // rest are refused at once instead of taking the reserve.
+      for (let i = 0; i < THREADS; i++) started.push(await openStream());
+      const ok = started.filter((s) => s.status === 200).length;
+      assert.equal(ok, THREADS - RESERVE, `streams admitted: ${started.map((s) => s.status).join(', ')}`);
+      for (const s of started.filter((x) => x.status !== 200)) {
+        assert.equal(s.status, 503, s.text);
+        assert.equal(JSON.parse(s.text).error.code, 'overloaded');
+      }
+      const health = await timed(() => h.request(`${stack.url}/health`, { timeoutMs: 60000 }));
+      assert.equal(health.res.status, 200);
+      const models = await timed(() => h.request(`${stack.url}/v1/models`, { headers: AUTH, timeoutMs: 60000 }));
+      assert.equal(models.res.status, 200);
+      const c = await timed(() => chat());
+      const e = h.assertOpenAIError(assert, c.res, 503, { type: 'server_error' });
+      assert.equal(e.code, 'overloaded');
+      assert.equal(c.res.headers['retry-after'], '1');
+      const m = await h.request(`${stack.url}/v1/messages`, {
+        method: 'POST', headers: { 'x-api-key': KEY, 'anthropic-version': '2023-06-01' },
+        body: { model: 'helper', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] },
+      });
+      assert.equal(m.status, 503, m.text);
+      assert.equal(m.json.type, 'error');
+      assert.equal(m.json.error.type, 'overloaded_error');
+      console.log(`# pool saturated: health ${health.ms.toFixed(1)} ms, models ${models.ms.toFixed(1)} ms, ` +
+                  `chat 503 in ${c.ms.toFixed(1)} ms (queue wait ${QUEUE_WAIT_MS} ms)`);
+      assert.ok(health.ms < 1000 && models.ms < 1000, 'short requests wait behind the streams');
+      assert.ok(c.ms < QUEUE_WAIT_MS + 2000, `the 503 took ${c.ms.toFixed(0)} ms`);
+    } finally {
+      for (const r of held) r.destroy();
+    }
+    // Hung-up streams free their threads: completions are served again.
+    up.handle(() => ({ json: h.completion({ content: 'room again' }) }));
+    await h.waitFor(async () => (await chat()).status === 200, { timeoutMs: 30000, what: 'a chat to be served again' });
+    up.handle(null);
+  });
+
+  // The drain (SIGTERM) waits for what the workers accepted, and only that:
+  // a request in flight on one FastCGI connection is answered while another
+  // connection sits idle, kept alive, on its thread; then the pool exits 0.
+  // Threads of `pid` blocked in read(2) (x86_64 syscall 0): how a test sees
+  // that a responder thread is waiting for a request body.
+  const threadsInRead = (pid) => {
+    let n = 0;
+    for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+      try { if (fs.readFileSync(`/proc/${pid}/task/${t}/syscall`, 'utf8').split(' ')[0] === '0') n++; } catch (_) { /* gone */ }
+    }
+    return n;
+  };
+
+  test('SIGTERM drains: a request reading its body is answered, an idle kept connection does not hold the exit',
+    { skip: process.arch !== 'x64' && 'reads /proc/*/syscall numbers of x86_64' }, async () => {
+      up.handle(() => ({ json: h.completion({ content: 'drained' }) }));
+      const [worker] = stack.responderPids();
+      const base = { SCRIPT_NAME: '', QUERY_STRING: '', SERVER_PROTOCOL: 'HTTP/1.1' };
+      const idle = fcgiOpen(stack.fcgiSock, { ...base, REQUEST_METHOD: 'GET', REQUEST_URI: '/health', PATH_INFO: '/health' });
+      idle.endStdin();
+      assert.equal((await idle.stdout).status, 200);   // answered; the connection stays open (keep-alive)
+      // its thread waits on it for the next request
+      await h.waitFor(() => threadsInRead(worker) >= 1, { what: 'the kept connection\'s thread to wait on it' });
+      const body = JSON.stringify({ model: 'helper', messages: [{ role: 'user', content: 'x' }] });
+      const busy = fcgiOpen(stack.fcgiSock, {
+        ...base, REQUEST_METHOD: 'POST', REQUEST_URI: '/v1/chat/completions', PATH_INFO: '/v1/chat/completions',
+        CONTENT_TYPE: 'application/json', CONTENT_LENGTH: String(Buffer.byteLength(body)),
+        HTTP_AUTHORIZATION: `Bearer ${KEY}`,
+      });
+      try {
+        await busy.write(body.slice(0, 10));   // the params and part of the body are in the socket
+        await h.waitFor(() => threadsInRead(worker) >= 2, { what: 'a thread to wait for the rest of the body' });
+        const fcgi = stack.procs.fcgi;
+        fcgi.child.kill('SIGTERM');
+        await h.waitFor(() => /worker \d+ draining/.test(stack.logs('fcgi')), { what: 'the worker to start draining' });
+        await busy.write(body.slice(10));
+        busy.endStdin();
+        const r = await busy.stdout;
+        assert.equal(r.status, 200, r.body);   // the drain's wake-up signal used to break its read: 400
+        assert.equal(r.json.choices[0].message.content, 'drained');
+        let timer;
+        const info = await Promise.race([fcgi.exited, new Promise((res) => { timer = setTimeout(res, 20000, null); })]);
+        clearTimeout(timer);
+        assert.ok(info, 'the pool did not exit within 20 s of its last request (an idle connection held it)');
+        assert.equal(info.code, 0, `exit ${JSON.stringify(info)}`);
+      } finally {
+        idle.destroy();
+        busy.destroy();
+        up.handle(null);
+      }
+    stack.startResponders();
+    await stack.waitHealthy();
+  });
+});

@@ -9,7 +9,62 @@
 // fail, a new worker appears and serves.
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const net = require('node:net');
 const h = require('./lib');
+const { stopProc } = require('./lib/procs');
+
+function dechunk(s) {
+  let out = '';
+  for (let i = 0; i < s.length;) {
+    const eol = s.indexOf('\r\n', i);
+    const n = parseInt(s.slice(i, eol), 16);
+    if (!(n > 0)) break;
+    out += s.slice(eol + 2, eol + 2 + n);
+    i = eol + 2 + n + 2;
+  }
+  return out;
+}
+
+// One raw HTTP/1.1 exchange (requests node's client would refuse to send):
+// resolves {status, headers, body, json, raw} when the server closes or the
+// answer (Content-Length) is complete.
+function rawHttp(port, text, { timeoutMs = 15000 } = {}) {
+  return new Promise((resolve, reject) => {
+    let raw = Buffer.alloc(0);
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      const s = raw.toString('latin1');
+      const sep = s.indexOf('\r\n\r\n');
+      if (sep < 0) return;
+      const lines = s.slice(0, sep).split('\r\n');
+      const headers = {};
+      for (const l of lines.slice(1)) {
+        const i = l.indexOf(':');
+        if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+      }
+      const isHead = text.startsWith('HEAD ');
+      const len = headers['content-length'] !== undefined && !isHead ? Number(headers['content-length']) : null;
+      let body = s.slice(sep + 4);
+      if (len !== null && Buffer.byteLength(body, 'latin1') < len) return;
+      if (len === null && !isHead && !sock.destroyed && !ended) return;
+      if (/chunked/i.test(headers['transfer-encoding'] || '')) body = dechunk(body);
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      let json = null;
+      try { json = JSON.parse(body); } catch (_) { /* not JSON */ }
+      resolve({ status: Number(lines[0].split(' ')[1]), headers, body, json, raw: s });
+    };
+    let ended = false;
+    const sock = net.connect(port, '127.0.0.1', () => sock.write(text));
+    const timer = setTimeout(() => { sock.destroy(); reject(new Error(`no answer in ${timeoutMs} ms: ${raw}`)); }, timeoutMs);
+    sock.on('data', (d) => { raw = Buffer.concat([raw, d]); finish(); });
+    sock.on('end', () => { ended = true; finish(); });
+    sock.on('close', () => { ended = true; finish(); if (!done) { clearTimeout(timer); reject(new Error(`closed without an answer: ${raw}`)); } });
+    sock.on('error', () => {});
+  });
+}
 
 const KEY = 'sk-webserver-static-1';
 const MAX_BODY = 4096;
@@ -135,6 +190,56 @@ for (const webserver of h.WEBSERVERS) {
       assert.equal(ok.choices[0].message.content, 'still serving');
     });
 
+    test("the web server's own errors keep the OpenAI shape; HEAD /health is GET without a body", async () => {
+      const port = Number(new URL(stack.url).port);
+      const shaped = (r, what) => {
+        assert.match(r.headers['content-type'] || '', /application\/json/, `${what}: ${r.raw.slice(0, 300)}`);
+        h.assertOpenAIError(assert, { status: r.status, json: r.json, text: r.body }, r.status, {});
+      };
+      let r = await rawHttp(port, 'GET /health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n');
+      assert.equal(r.status, 400, r.raw.slice(0, 300));
+      shaped(r, 'a header line without a colon');
+      r = await rawHttp(port, 'TRACE /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.equal(r.status, 405, r.raw.slice(0, 300));
+      shaped(r, 'TRACE');
+      r = await rawHttp(port, 'CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.ok(r.status >= 400 && r.status < 500, r.raw.slice(0, 300));
+      shaped(r, 'CONNECT');
+      r = await rawHttp(port, `GET /${'a'.repeat(70000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      assert.ok([414, 431].includes(r.status), r.raw.slice(0, 300));   // lighttpd counts the URI as a header
+      shaped(r, 'a 70000-byte URI');
+      if (webserver === 'nginx') {   // nginx refuses it itself: the 413 keeps each route's shape
+        const big = 'x'.repeat(MAX_BODY * 5);
+        r = await h.request(`${stack.url}/v1/messages`, { method: 'POST', body: big,
+          headers: { 'x-api-key': KEY, 'content-type': 'application/json' } });
+        assert.equal(r.status, 413, r.text);
+        assert.equal(r.json.type, 'error');
+        assert.equal(r.json.error.type, 'request_too_large');
+      }
+      r = await rawHttp(port, 'HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      assert.equal(r.status, 200, r.raw.slice(0, 300));
+      assert.equal(r.body, '', 'HEAD has no body');
+      assert.match(r.headers['content-type'] || '', /application\/json/);
+      const get = await h.request(`${stack.url}/health`);
+      assert.equal(get.status, 200);
+    });
+
+    if (!['apache-fcgid', 'lighttpd-spawn'].includes(webserver)) {
+      test('with the responders down, the web server answers 502/503 in OpenAI\'s shape', async () => {
+        await stopProc(stack.procs.fcgi, { timeoutMs: 10000 });
+        try {
+          const r = await h.request(`${stack.url}/v1/models`, { headers: AUTH });
+          assert.ok([502, 503].includes(r.status), `${r.status}: ${r.text.slice(0, 300)}`);
+          const e = h.assertOpenAIError(assert, r, r.status, { type: 'server_error' });
+          assert.ok(e.code, 'a code names the failure');
+        } finally {
+          await stack.restartResponders();
+        }
+        const list = await client.models.list();
+        assert.ok(list.data.length > 0);
+      });
+    }
+
     test('a client that hangs up mid-stream closes the upstream transfer', async () => {
       const parts = Array.from({ length: 100 }, (_, i) => `p${i} `);
       up.enqueue({ sse: h.textChunks(parts), delayMs: 100 });
@@ -209,6 +314,49 @@ describe('responder pool: a worker killed under load', () => {
   });
 });
 
+describe('responder pool: signals while workers start', () => {
+  let up;
+  let stack;
+  before(async () => {
+    up = await h.fakeUpstream();
+    stack = await h.startStack({ config: CONFIG, upstream: up, broker: false, workers: 2, threads: 2 });
+  });
+  after(async () => {
+    if (stack) await stack.stop();
+    if (up) await up.close();
+  });
+
+  // A new worker used to unblock every signal right after fork and block
+  // them again only later: a SIGHUP (log rotation) the master forwarded in
+  // that gap killed it. Here the master gets a SIGHUP every millisecond
+  // while it replaces killed workers, so it forwards one to each new worker
+  // at once; none may die of it.
+  test('a SIGHUP storm while workers are replaced kills none of them', async () => {
+    const master = stack.procs.fcgi.child.pid;
+    const storm = setInterval(() => { try { process.kill(master, 'SIGHUP'); } catch (_) { /* gone */ } }, 1);
+    try {
+      for (let round = 0; round < 3; round++) {
+        const before = stack.responderPids();
+        assert.equal(before.length, 2, `workers: ${before}`);
+        process.kill(before[round % 2], 'SIGKILL');
+        await h.waitFor(() => {
+          const now = stack.responderPids();
+          return now.length === 2 && !now.includes(before[round % 2]);
+        }, { timeoutMs: 10000, what: 'the master to replace the killed worker' });
+        // the new worker lives through more forwarded SIGHUPs
+        const settled = Date.now() + 300;
+        await h.waitFor(() => Date.now() > settled, { timeoutMs: 5000, what: 'a storm of SIGHUPs' });
+      }
+    } finally {
+      clearInterval(storm);
+    }
+    assert.doesNotMatch(stack.logs('fcgi'), /killed by signal 1;/, 'a worker died of SIGHUP');
+    up.enqueue({ json: h.completion({ content: 'alive' }) });
+    const res = await stack.openai({ apiKey: KEY }).chat.completions.create({ model: 'helper', messages: USER });
+    assert.equal(res.choices[0].message.content, 'alive');
+  });
+});
+
 describe('lighttpd spawning the responders: one that dies is replaced', () => {
   let up;
   let stack;
@@ -232,9 +380,14 @@ describe('lighttpd spawning the responders: one that dies is replaced', () => {
       const res = await client.chat.completions.create({ model: 'helper', messages: USER });
       assert.equal(res.choices[0].message.content, `served ${i}`);
     }
-    await h.waitFor(() => {
-      const now = stack.responderPids();
-      return now.length === 2 && !now.includes(spawned[0]);
+    const now = await h.waitFor(() => {
+      const pids = stack.responderPids();
+      return pids.length === 2 && !pids.includes(spawned[0]) && pids;
     }, { timeoutMs: 10000, what: 'lighttpd to spawn a replacement responder' });
+    // Until the replacement serves, lighttpd may not count it as one of its
+    // backends: stopping lighttpd then would leave it behind, orphaned.
+    const fresh = now.find((p) => !spawned.includes(p));
+    await h.waitFor(() => new RegExp(`worker ${fresh} serving`).test(stack.logs('lighttpd')),
+                    { timeoutMs: 10000, what: `the replacement responder ${fresh} to serve` });
   });
 });

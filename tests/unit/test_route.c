@@ -60,11 +60,30 @@ static void test_routes_405(void **state)
     assert_int_equal(r.status, 405);
     assert_string_equal(r.allow, "POST");
     assert_int_equal(route_find("POST", "/v1/models", &r), -EINVAL);
-    assert_string_equal(r.allow, "GET");
+    assert_string_equal(r.allow, "GET, HEAD");
     assert_int_equal(route_find("DELETE", "/v1/models/x", &r), -EINVAL);
-    assert_string_equal(r.allow, "GET");
+    assert_string_equal(r.allow, "GET, HEAD");
     assert_int_equal(route_find("POST", "/health", &r), -EINVAL);
-    assert_int_equal(route_find("HEAD", "/", &r), -EINVAL);
+    assert_int_equal(route_find("HEAD", "/v1/chat/completions", &r), -EINVAL);
+    assert_string_equal(r.allow, "POST");
+}
+
+/* HEAD is GET without a body: every GET route answers it (HEAD /health was a
+ * 405, so monitors probing with HEAD saw the gateway as down). */
+static void test_routes_head_is_get(void **state)
+{
+    route_t r;
+
+    (void)state;
+    assert_int_equal(route_find("HEAD", "/", &r), 0);
+    assert_int_equal(r.id, ROUTE_INDEX);
+    assert_int_equal(route_find("HEAD", "/health", &r), 0);
+    assert_int_equal(r.id, ROUTE_HEALTH);
+    assert_int_equal(route_find("HEAD", "/v1/models", &r), 0);
+    assert_int_equal(r.id, ROUTE_MODELS);
+    assert_int_equal(r.needs_auth, 1);
+    assert_int_equal(route_find("HEAD", "/v1/models/helper", &r), 0);
+    assert_int_equal(r.id, ROUTE_MODEL);
 }
 
 static void test_index_lists_routes(void **state)
@@ -146,12 +165,50 @@ static void test_send_error_capture(void **state)
     assert_string_equal(http_error_type(413), "invalid_request_error");
 }
 
+/* HEAD: the same status and headers as GET (Content-Length of the body it
+ * would have), and no body. */
+static void test_head_sends_no_body(void **state)
+{
+    http_req_t req;
+    buf_t out;
+
+    (void)state;
+    memset(&req, 0, sizeof(req));
+    buf_init(&out, 1 << 16);
+    req.capture = &out;
+    req.method = "HEAD";
+    assert_int_equal(http_send(&req, 200, "application/json", NULL, "{\"status\":\"ok\"}", 15), 0);
+    assert_non_null(strstr(out.data, "Status: 200 OK\r\n"));
+    assert_non_null(strstr(out.data, "Content-Length: 15\r\n"));
+    assert_int_equal(out.len, (size_t)(strstr(out.data, "\r\n\r\n") - out.data) + 4);
+    buf_free(&out);
+
+    memset(&req, 0, sizeof(req));
+    buf_init(&out, 1 << 16);
+    req.capture = &out;
+    req.method = "HEAD";
+    assert_int_equal(http_send_headers(&req, 200, "text/event-stream", NULL), 0);
+    assert_int_equal(http_write(&req, "data: x\n\n", 9, 1), 0);
+    assert_null(strstr(out.data, "data: x"));
+    buf_free(&out);
+
+    memset(&req, 0, sizeof(req));
+    buf_init(&out, 1 << 16);
+    req.capture = &out;
+    req.method = "GET";
+    assert_int_equal(http_send(&req, 200, "application/json", NULL, "{}", 2), 0);
+    assert_int_equal(out.len, (size_t)(strstr(out.data, "\r\n\r\n") - out.data) + 4 + 2);
+    buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routes_match),
         cmocka_unit_test(test_routes_404),
         cmocka_unit_test(test_routes_405),
+        cmocka_unit_test(test_routes_head_is_get),
+        cmocka_unit_test(test_head_sends_no_body),
         cmocka_unit_test(test_index_lists_routes),
         cmocka_unit_test(test_query_and_headers),
         cmocka_unit_test(test_send_error_capture),

@@ -15,12 +15,15 @@ function parseSize(s) {
   return Number(m[1]) * mult;
 }
 
-// nginx's own limit: twice the responder's plus 1 MiB, so the responder's
-// OpenAI-shaped 413 is what a client sees; 100m when the limit is not set.
+// The responder's default AIPROXY_MAX_BODY (fcgi/main.c).
+const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
+
+// The web server's own body limit: the responder's (AIPROXY_MAX_BODY, or its
+// default), in bytes. The web server buffers the body and enforces the cap
+// itself, answering 413 in OpenAI's shape from the template's error pages.
 function clientMaxBody(maxBody) {
   const b = parseSize(maxBody);
-  if (b === null) return '100m';
-  return String(b * 2 + 1024 * 1024);
+  return String(b === null ? DEFAULT_MAX_BODY : b);
 }
 
 // opts: {runDir, listen, fcgiSocket, nginxWorkers, keepalive, maxBody}.
@@ -44,4 +47,4 @@ function renderNginxConf(opts) {
   return text;
 }
 
-module.exports = { renderNginxConf, parseSize, clientMaxBody, TEMPLATE };
+module.exports = { renderNginxConf, parseSize, clientMaxBody, TEMPLATE, DEFAULT_MAX_BODY };

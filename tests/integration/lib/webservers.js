@@ -39,6 +39,9 @@ function renderTemplate(file, vars) {
   });
 }
 
+// The web servers' own error documents, in OpenAI's shape (conf/errors).
+const ERRORS_DIR = path.join(REPO_ROOT, 'conf', 'errors');
+
 // The unprivileged user Apache switches to when started as root.
 function apacheUser() {
   for (const u of ['www-data', 'nobody']) {
@@ -50,10 +53,9 @@ function apacheGroup(user) {
   try { return execFileSync('id', ['-gn', user], { encoding: 'utf8' }).trim(); } catch (_) { return user; }
 }
 
-// Bytes for the web server's own body limit (above the responder's).
+// Bytes for the web server's own body limit (the responder's).
 function bodyLimitBytes(maxBody) {
-  const c = clientMaxBody(maxBody);
-  return c === '100m' ? 100 * 1024 * 1024 : Number(c);
+  return Number(clientMaxBody(maxBody));
 }
 
 // FcgidInitialEnv lines: mod_fcgid gives its children a clean environment.
@@ -88,16 +90,20 @@ function frontendSpec(kind, o) {
       args: ['-p', o.runDir, '-e', path.join(o.runDir, 'nginx-error.log'), '-c', confPath, '-g', 'daemon off;'] };
   }
   if (kind === 'apache' || kind === 'apache-fcgid') {
+    const fcgid = kind === 'apache-fcgid';
     let userLines = '';
     if (isRoot()) {
       const u = apacheUser();
       if (!u) throw new Error('apache as root needs an unprivileged user (www-data or nobody)');
       userLines = `User ${u}\nGroup ${apacheGroup(u)}`;
     }
-    const fcgid = kind === 'apache-fcgid';
+    // Apache's limit stays above the responder's: mod_proxy_fcgi and mod_fcgid
+    // both answer a LimitRequestBody / FcgidMaxRequestLen hit with a 500, so
+    // the responder's 413 (it refuses a Content-Length over its cap before
+    // reading) is the one clients see.
     const vars = {
       RUN_DIR: o.runDir, LISTEN: listen, USER_LINES: userLines, MODULES_DIR: APACHE_MODULES,
-      CLIENT_MAX_BODY: String(bodyLimitBytes(o.maxBody)),
+      CLIENT_MAX_BODY: String(bodyLimitBytes(o.maxBody) * 2 + 1024 * 1024), ERRORS_DIR,
     };
     if (fcgid) {
       Object.assign(vars, {
@@ -134,7 +140,7 @@ function frontendSpec(kind, o) {
     const kb = Math.ceil(bodyLimitBytes(o.maxBody) / 1024);
     const conf = renderTemplate(path.join(REPO_ROOT, 'conf', 'lighttpd', 'aiproxy.conf.in'), {
       RUN_DIR: o.runDir, BIND: '127.0.0.1', PORT: String(o.port), MAX_REQUEST_KB: String(kb),
-      FASTCGI_SERVER: server,
+      FASTCGI_SERVER: server, ERRORS_DIR: ERRORS_DIR,
     });
     const confPath = path.join(o.runDir, 'lighttpd.conf');
     fs.writeFileSync(confPath, conf);
