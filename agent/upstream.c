@@ -199,6 +199,25 @@ static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, agent_res
     }
 }
 
+/* An upstream's error text is passed on to the client; one that echoes the
+ * backend's own API key back (a misconfigured proxy, a debug page) must not
+ * hand it out: every occurrence becomes "***", in place (never longer than
+ * what it replaces). Keys shorter than 8 bytes are left alone: they would
+ * match ordinary words. */
+static void up__scrub_key(up_xfer_t *x, char *msg)
+{
+    const char *key = up__jstr(x->call->backend, "api_key");
+    size_t klen = key ? strlen(key) : 0;
+    char *p;
+
+    if (klen < 8)
+        return;
+    while ((p = strstr(msg, key)) != NULL) {
+        memcpy(p, "***", 3);
+        memmove(p + 3, p + klen, strlen(p + klen) + 1);
+    }
+}
+
 static void up__status_fail(up_xfer_t *x, long code, agent_res_t *res)
 {
     char type[48], msg[1024];
@@ -206,6 +225,7 @@ static void up__status_fail(up_xfer_t *x, long code, agent_res_t *res)
 
     x->call->be->error((int)code, buf_str(&x->body), x->body.len, &st, type, sizeof(type), msg,
                        sizeof(msg));
+    up__scrub_key(x, msg);
     agent_res_fail(res, st, type, "", "%s", msg);
 }
 
@@ -346,6 +366,7 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
         goto out;
     }
     if (x.ev_rc == -EREMOTEIO) {
+        up__scrub_key(&x, x.err);
         agent_res_fail(res, x.ev_status ? x.ev_status : 502, "api_error", "upstream_error",
                  "upstream error: %s", x.err);
         goto out;

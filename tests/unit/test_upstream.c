@@ -58,6 +58,15 @@ static void answer(int fd, const char *mode)
                  mode[4] == '5' ? "500 Internal Server Error" : "400 Bad Request", strlen(b));
         tsrv_say(fd, head);
         tsrv_say(fd, b);
+    } else if (strcmp(mode, "json401echo") == 0) {
+        /* an upstream (or a proxy before it) that echoes the key it got */
+        const char *b = "{\"error\":{\"message\":\"key sk-live-abcdef123456 is not valid; "
+                        "sk-live-abcdef123456 again\",\"type\":\"invalid_request_error\"}}";
+        snprintf(head, sizeof(head), "HTTP/1.1 401 Unauthorized\r\nContent-Type: "
+                 "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                 strlen(b));
+        tsrv_say(fd, head);
+        tsrv_say(fd, b);
     } else if (strcmp(mode, "json_cut") == 0) {
         /* promises more than it sends, then closes: a cut whole answer */
         tsrv_say(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 400\r\n"
@@ -273,6 +282,23 @@ static void credentials_in_base_url_stay_out_of_the_error(void **state)
     be_turn_clear(&t);
     json_object_put(be);
     close(fd);
+}
+
+/* Issue 11: an upstream error that echoes the backend's API key reaches the
+ * client with the key masked. */
+static void echoed_api_key_is_masked(void **state)
+{
+    json_object *be = backend(S.port, 5, "sk-live-abcdef123456");
+    agent_res_t res;
+    be_turn_t t;
+    (void)state;
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn("json401echo", be, 0, NULL, &t, &res), -1);
+    assert_int_equal(res.status, 401);
+    assert_null(strstr(res.err_msg, "sk-live-abcdef123456"));
+    assert_string_equal(res.err_msg, "key *** is not valid; *** again");
+    be_turn_clear(&t);
+    json_object_put(be);
 }
 
 /* Issue 11: the kept handle's CURLOPT_ERRORBUFFER pointed at the stack of a
@@ -580,6 +606,7 @@ int main(void)
         cmocka_unit_test(refused_port_is_502_naming_the_missing_key),
         cmocka_unit_test(credentials_in_base_url_stay_out_of_the_error),
         cmocka_unit_test(kept_handle_error_text_is_per_turn),
+        cmocka_unit_test(echoed_api_key_is_masked),
         cmocka_unit_test(cut_answers_are_502),
         cmocka_unit_test(slow_server_is_504),
         cmocka_unit_test(upstream_500_passes_status_and_message),
