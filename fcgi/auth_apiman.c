@@ -4,6 +4,7 @@
 #include "fcgi/auth_cred.h"
 
 #include "shared/log.h"
+#include "shared/url.h"
 #include "shared/sha256.h"
 
 #include <curl/curl.h>
@@ -84,7 +85,7 @@ static void auth_apiman__cache_set(redisContext *rc, const char *ckey, int ok, l
 static int auth_apiman__probe(const auth_conf_t *conf, const char *key, size_t len)
 {
     int verdict = -1;
-    char url[AUTH_APIMAN_URL_MAX];
+    char url[AUTH_APIMAN_URL_MAX], shown[AUTH_APIMAN_URL_MAX];
     CURL *h = NULL;
     struct curl_slist *hdrs = NULL;
     char line[AUTH_APIMAN_HDR_MAX];
@@ -111,8 +112,8 @@ static int auth_apiman__probe(const auth_conf_t *conf, const char *key, size_t l
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
     CURLcode cc = curl_easy_perform(h);
     if (cc != CURLE_OK) {
-        log_warn("auth: apiman gateway %s unreachable (%s); rejecting (fail closed)", url,
-                 curl_easy_strerror(cc));
+        log_warn("auth: apiman gateway %s unreachable (%s); rejecting (fail closed)",
+                 url_redact(url, shown, sizeof(shown)), curl_easy_strerror(cc));
         goto out;
     }
     long status = 0;
@@ -122,7 +123,8 @@ static int auth_apiman__probe(const auth_conf_t *conf, const char *key, size_t l
     else if (status == 401 || status == 403)
         verdict = 0;
     else
-        log_warn("auth: apiman gateway %s answered %ld; rejecting (fail closed)", url, status);
+        log_warn("auth: apiman gateway %s answered %ld; rejecting (fail closed)",
+                 url_redact(url, shown, sizeof(shown)), status);
 out:
     curl_slist_free_all(hdrs);
     if (h)
