@@ -114,6 +114,16 @@ if [ -z "${REDIS_URL:-}" ]; then
         { echo "run.sh: redis-server did not answer (see $RUN_DIR/redis.log)" >&2; exit 1; }
 fi
 
+# A root broker runs stdio MCP servers as AIPROXY_MCP_USER (default nobody,
+# docs/security.md). A checkout nobody cannot enter (e.g. under /root) would
+# make the example config's mcp-demo fail to start: say so and keep them as
+# root for this development stack only.
+if [ "$(id -u)" = 0 ] && [ -z "${AIPROXY_MCP_USER:-}" ] &&
+   ! runuser -u nobody -- test -x "$BIN_DIR/mcp-demo" 2>/dev/null; then
+    echo "run.sh: user nobody cannot reach $BIN_DIR; MCP servers run as root here" \
+         "(set AIPROXY_MCP_USER, or move the checkout somewhere world-readable)" >&2
+    export AIPROXY_MCP_USER=root
+fi
 "$BIN_DIR/mcp-broker" -c "$CONFIG" &
 started $! mcp-broker
 # As root behind Apache, the socket is opened to Apache's unprivileged user.
