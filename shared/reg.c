@@ -22,8 +22,7 @@ struct reg {
     redisContext *c;
     char url[1024];
     char prefix[128];
-    char k_version[160], k_assistants[160], k_backends[160], k_mcp[160], k_settings[160];
-    char ch_changed[160];
+    reg_keys_t k;
     char *get_version_cmd;   /* "GET <version key>" pre-formatted: the hot path */
     int get_version_len;
     json_object *doc;        /* current snapshot, NULL until the first refresh */
@@ -143,13 +142,8 @@ int reg_open(reg_t **out, const char *url, const char *prefix, char *err, size_t
     }
     snprintf(r->url, sizeof r->url, "%s", url);
     snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
-    snprintf(r->k_version, sizeof r->k_version, "%sreg:version", prefix);
-    snprintf(r->k_assistants, sizeof r->k_assistants, "%sreg:assistants", prefix);
-    snprintf(r->k_backends, sizeof r->k_backends, "%sreg:backends", prefix);
-    snprintf(r->k_mcp, sizeof r->k_mcp, "%sreg:mcp_servers", prefix);
-    snprintf(r->k_settings, sizeof r->k_settings, "%sreg:settings", prefix);
-    snprintf(r->ch_changed, sizeof r->ch_changed, "%sreg:changed", prefix);
-    r->get_version_len = redisFormatCommand(&r->get_version_cmd, "GET %s", r->k_version);
+    reg_keys_init(&r->k, prefix);
+    r->get_version_len = redisFormatCommand(&r->get_version_cmd, "GET %s", r->k.version);
     if (r->get_version_len < 0) {
         snprintf(err, errlen, "out of memory");
         rc = -ENOMEM;
@@ -181,31 +175,67 @@ void reg_close(reg_t *r)
  * absent, <0 = failure (connection dropped). */
 static int reg__get_version(reg_t *r, long long *v)
 {
-    redisReply *rep = NULL;
     void *vp = NULL;
-    char *end;
     int rc;
 
     if (redisAppendFormattedCommand(r->c, r->get_version_cmd, (size_t)r->get_version_len) !=
             REDIS_OK ||
         redisGetReply(r->c, &vp) != REDIS_OK)
         return reg__io_fail(r, "GET version");
-    rep = vp;
-    if (rep->type == REDIS_REPLY_NIL) {
-        rc = 0;
-    } else if (rep->type == REDIS_REPLY_STRING) {
+    rc = reg_parse_version(vp, &r->k, v, r->err, sizeof r->err);
+    freeReplyObject(vp);
+    return rc;
+}
+
+int reg_keys_init(reg_keys_t *k, const char *prefix)
+{
+    if (strlen(prefix) >= 128)
+        return -EINVAL;
+    snprintf(k->version, sizeof k->version, "%sreg:version", prefix);
+    snprintf(k->assistants, sizeof k->assistants, "%sreg:assistants", prefix);
+    snprintf(k->backends, sizeof k->backends, "%sreg:backends", prefix);
+    snprintf(k->mcp_servers, sizeof k->mcp_servers, "%sreg:mcp_servers", prefix);
+    snprintf(k->settings, sizeof k->settings, "%sreg:settings", prefix);
+    snprintf(k->changed, sizeof k->changed, "%sreg:changed", prefix);
+    return 0;
+}
+
+static int reg__missing(const reg_keys_t *k, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "Redis holds no registry (key %s is missing): seed it from a config file",
+             k->version);
+    return -ENOENT;
+}
+
+int reg_parse_version(const redisReply *rep, const reg_keys_t *k, long long *v, char *err,
+                      size_t errlen)
+{
+    char *end;
+
+    if (rep->type == REDIS_REPLY_NIL)
+        return 0;
+    if (rep->type == REDIS_REPLY_STRING) {
         errno = 0;
         *v = strtoll(rep->str, &end, 10);
-        rc = (errno || *end) ? -EIO : 1;
-        if (rc < 0)
-            reg__seterr(r, "Redis key %s holds '%s', not a version number", r->k_version, rep->str);
-    } else {
-        reg__seterr(r, "Redis GET %s: %s", r->k_version,
-                    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
-        rc = -EIO;
+        if (!errno && !*end)
+            return 1;
+        snprintf(err, errlen, "Redis key %s holds '%s', not a version number", k->version, rep->str);
+        return -EIO;
     }
-    freeReplyObject(rep);
-    return rc;
+    snprintf(err, errlen, "Redis GET %s: %s", k->version,
+             rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+    return -EIO;
+}
+
+void reg_snapshot_cmd(const reg_keys_t *k, int i, int *argc, const char *argv[2])
+{
+    static const char *const verbs[REG_SNAPSHOT_CMDS] = {"GET", "HGETALL", "HGETALL", "HGETALL", "GET"};
+    const char *keys[REG_SNAPSHOT_CMDS] = {k->version, k->assistants, k->backends, k->mcp_servers,
+                                           k->settings};
+
+    *argc = 2;
+    argv[0] = verbs[i];
+    argv[1] = keys[i];
 }
 
 /* hash reply (name, json, ...) -> object; unparsable entries are skipped with
@@ -233,48 +263,35 @@ static json_object *reg__hash(redisReply *h, const char *kind)
     return map;
 }
 
-/* MULTI; GET version; HGETALL x3; GET settings; EXEC — one consistent read. */
-static int reg__reload(reg_t *r)
+json_object *reg_empty_doc(void)
 {
-    redisReply *rep = NULL, *ex;
-    json_object *doc = NULL, *settings = NULL;
-    void *vp;
-    int rc = 0, i;
-    char *end;
+    return json_tokener_parse("{\"backends\":{},\"mcp_servers\":{},\"assistants\":{},"
+                              "\"settings\":{\"proxy_api_keys\":[],\"apiman\":null}}");
+}
 
-    redisAppendCommand(r->c, "MULTI");
-    redisAppendCommand(r->c, "GET %s", r->k_version);
-    redisAppendCommand(r->c, "HGETALL %s", r->k_assistants);
-    redisAppendCommand(r->c, "HGETALL %s", r->k_backends);
-    redisAppendCommand(r->c, "HGETALL %s", r->k_mcp);
-    redisAppendCommand(r->c, "GET %s", r->k_settings);
-    redisAppendCommand(r->c, "EXEC");
-    for (i = 0; i < 7; i++) {
-        if (redisGetReply(r->c, &vp) != REDIS_OK) {
-            rc = reg__io_fail(r, "registry read");
-            goto out;
-        }
-        if (i < 6) {
-            freeReplyObject(vp);
-            continue;
-        }
-        rep = vp;
-    }
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 5) {
-        reg__seterr(r, "Redis registry read: %s%s",
-                    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected EXEC reply", NULL);
+int reg_parse_snapshot(const redisReply *rep, const reg_keys_t *k, json_object **out,
+                       long long *version, char *err, size_t errlen)
+{
+    json_object *doc = NULL, *settings = NULL;
+    redisReply *ex;
+    char *end;
+    int rc = 0;
+
+    *out = NULL;
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != REG_SNAPSHOT_CMDS) {
+        snprintf(err, errlen, "Redis registry read: %s",
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected EXEC reply");
         rc = -EIO;
         goto out;
     }
     ex = rep->element[0];
     if (ex->type == REDIS_REPLY_NIL) {
-        reg__seterr(r, "Redis holds no registry (key %s is missing): seed it from a config file%s",
-                    r->k_version, NULL);
-        rc = -ENOENT;
+        rc = reg__missing(k, err, errlen);
         goto out;
     }
     doc = json_object_new_object();
     if (!doc) {
+        snprintf(err, errlen, "out of memory reading the registry");
         rc = -ENOMEM;
         goto out;
     }
@@ -288,14 +305,50 @@ static int reg__reload(reg_t *r)
         settings = json_tokener_parse("{\"proxy_api_keys\":[],\"apiman\":null}");
     }
     json_object_object_add(doc, "settings", settings);
+    *version = strtoll(ex->type == REDIS_REPLY_STRING ? ex->str : "0", &end, 10);
+    *out = doc;
+    doc = NULL;
+out:
+    json_object_put(doc);
+    return rc;
+}
+
+/* MULTI; GET version; HGETALL x3; GET settings; EXEC — one consistent read. */
+static int reg__reload(reg_t *r)
+{
+    redisReply *rep = NULL;
+    json_object *doc = NULL;
+    long long version = 0;
+    void *vp;
+    int rc = 0, i, argc;
+    const char *argv[2];
+
+    redisAppendCommand(r->c, "MULTI");
+    for (i = 0; i < REG_SNAPSHOT_CMDS; i++) {
+        reg_snapshot_cmd(&r->k, i, &argc, argv);
+        redisAppendCommandArgv(r->c, argc, argv, NULL);
+    }
+    redisAppendCommand(r->c, "EXEC");
+    for (i = 0; i < REG_SNAPSHOT_CMDS + 2; i++) {
+        if (redisGetReply(r->c, &vp) != REDIS_OK) {
+            rc = reg__io_fail(r, "registry read");
+            goto out;
+        }
+        if (i < REG_SNAPSHOT_CMDS + 1) {
+            freeReplyObject(vp);
+            continue;
+        }
+        rep = vp;
+    }
+    rc = reg_parse_snapshot(rep, &r->k, &doc, &version, r->err, sizeof r->err);
+    if (rc < 0)
+        goto out;
     json_object_put(r->doc);
     r->doc = doc;
-    doc = NULL;
-    r->version = strtoll(ex->str ? ex->str : "0", &end, 10);
+    r->version = version;
 out:
     if (rep)
         freeReplyObject(rep);
-    json_object_put(doc);
     return rc;
 }
 
@@ -318,11 +371,8 @@ static int reg__refresh_once(reg_t *r)
     }
     if (rc < 0)
         return rc;
-    if (rc == 0) {
-        reg__seterr(r, "Redis holds no registry (key %s is missing): seed it from a config file%s",
-                    r->k_version, NULL);
-        return -ENOENT;
-    }
+    if (rc == 0)
+        return reg__missing(&r->k, r->err, sizeof r->err);
     if (r->doc && v == r->version)
         return 0;                      /* the hot path: one GET, nothing built */
     return reg__reload(r);
@@ -354,8 +404,7 @@ out:
  * so lookups find nothing and an admin write (expect_version 0) creates it. */
 static void reg__set_empty(reg_t *r)
 {
-    json_object *doc = json_tokener_parse("{\"backends\":{},\"mcp_servers\":{},\"assistants\":{},"
-                                          "\"settings\":{\"proxy_api_keys\":[],\"apiman\":null}}");
+    json_object *doc = reg_empty_doc();
 
     if (!doc)
         return;                        /* ENOMEM: keep the old snapshot */
@@ -470,10 +519,7 @@ static redisReply *reg__eval(reg_t *r, int argc, const char **argv, const size_t
     }
     if (!rep)
         return NULL;
-    if (rep->type == REDIS_REPLY_ERROR || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-        rep->element[0]->type != REDIS_REPLY_INTEGER) {
-        reg__seterr(r, "Redis registry script failed: %s%s",
-                    rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply", NULL);
+    if (reg_parse_script_reply(rep, NULL, r->err, sizeof r->err) < 0) {
         freeReplyObject(rep);
         *rc = -EIO;
         return NULL;
@@ -482,14 +528,27 @@ static redisReply *reg__eval(reg_t *r, int argc, const char **argv, const size_t
     return rep;
 }
 
+int reg_parse_script_reply(const redisReply *rep, long long *status, char *err, size_t errlen)
+{
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+        rep->element[0]->type != REDIS_REPLY_INTEGER) {
+        snprintf(err, errlen, "Redis registry script failed: %s",
+                 rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        return -EIO;
+    }
+    if (status)
+        *status = rep->element[0]->integer;
+    return 0;
+}
+
 static const char *reg__hash_key(reg_t *r, const char *kind)
 {
     if (!strcmp(kind, "assistants"))
-        return r->k_assistants;
+        return r->k.assistants;
     if (!strcmp(kind, "backends"))
-        return r->k_backends;
+        return r->k.backends;
     if (!strcmp(kind, "mcp_servers"))
-        return r->k_mcp;
+        return r->k.mcp_servers;
     return NULL;
 }
 
@@ -521,10 +580,10 @@ static int reg__write(reg_t *r, const char *kind, const char *name, const char *
     argv[0] = "EVAL";
     argv[1] = REG_WRITE_LUA;
     argv[2] = "2";
-    argv[3] = r->k_version;
-    argv[4] = is_settings ? r->k_settings : key;
+    argv[3] = r->k.version;
+    argv[4] = is_settings ? r->k.settings : key;
     argv[5] = expect;
-    argv[6] = r->ch_changed;
+    argv[6] = r->k.changed;
     argv[7] = name;
     argv[8] = json;
     argv[9] = is_settings ? "string" : "hash";
@@ -581,78 +640,99 @@ int reg_del(reg_t *r, const char *kind, const char *name, long long expect_versi
     return reg__write(r, kind, name, "", expect_version, "del");
 }
 
-int reg_seed(reg_t *r, json_object *doc, int reseed, int *seeded)
+void reg_seed_cmd_clear(reg_seed_cmd_t *cmd)
+{
+    free(cmd->argv);
+    free(cmd->lens);
+    free(cmd->tail);
+    free(cmd->settings_json);
+    memset(cmd, 0, sizeof *cmd);
+}
+
+int reg_seed_cmd_build(reg_seed_cmd_t *cmd, const reg_keys_t *k, json_object *doc, int reseed)
 {
     static const char *const kinds[3] = {"assistants", "backends", "mcp_servers"};
-    const char **argv = NULL;
-    size_t *lens = NULL, n = 15, pos, i;
+    size_t n = 15, pos, i;
     json_object *maps[3] = {NULL, NULL, NULL}, *settings = NULL;
-    char counts[3][24];
-    char *tail = NULL, *settings_json = NULL;
-    redisReply *rep = NULL;
-    int rc = 0, k;
+    int rc = 0, j;
 
-    *seeded = 0;
-    for (k = 0; k < 3; k++) {
-        if (json_object_object_get_ex(doc, kinds[k], &maps[k]) &&
-            json_object_is_type(maps[k], json_type_object))
-            n += 2 * (size_t)json_object_object_length(maps[k]);
+    memset(cmd, 0, sizeof *cmd);
+    for (j = 0; j < 3; j++) {
+        if (json_object_object_get_ex(doc, kinds[j], &maps[j]) &&
+            json_object_is_type(maps[j], json_type_object))
+            n += 2 * (size_t)json_object_object_length(maps[j]);
         else
-            maps[k] = NULL;
-        snprintf(counts[k], sizeof counts[k], "%d", maps[k] ? json_object_object_length(maps[k]) : 0);
+            maps[j] = NULL;
+        snprintf(cmd->counts[j], sizeof cmd->counts[j], "%d",
+                 maps[j] ? json_object_object_length(maps[j]) : 0);
     }
     json_object_object_get_ex(doc, "settings", &settings);
-    settings_json = strdup(settings ? reg__json(settings) : "{\"proxy_api_keys\":[],\"apiman\":null}");
-    tail = reg__msg_tail("all", "", "seed");
-    argv = calloc(n, sizeof *argv);
-    lens = calloc(n, sizeof *lens);
-    if (!settings_json || !tail || !argv || !lens) {
+    cmd->settings_json = strdup(settings ? reg__json(settings) : "{\"proxy_api_keys\":[],\"apiman\":null}");
+    cmd->tail = reg__msg_tail("all", "", "seed");
+    cmd->argv = calloc(n, sizeof *cmd->argv);
+    cmd->lens = calloc(n, sizeof *cmd->lens);
+    if (!cmd->settings_json || !cmd->tail || !cmd->argv || !cmd->lens) {
         rc = -ENOMEM;
-        snprintf(r->err, sizeof r->err, "out of memory seeding the registry");
         goto out;
     }
     /* EVAL script 5 KEYS... ARGV: reseed, channel, settings, message tail,
      * three counts (in KEYS order), then name/json pairs. */
     pos = 0;
-    argv[pos++] = "EVAL";
-    argv[pos++] = REG_SEED_LUA;
-    argv[pos++] = "5";
-    argv[pos++] = r->k_version;
-    argv[pos++] = r->k_assistants;
-    argv[pos++] = r->k_backends;
-    argv[pos++] = r->k_mcp;
-    argv[pos++] = r->k_settings;
-    argv[pos++] = reseed ? "1" : "0";
-    argv[pos++] = r->ch_changed;
-    argv[pos++] = settings_json;
-    argv[pos++] = tail;
-    for (k = 0; k < 3; k++)
-        argv[pos++] = counts[k];
-    for (k = 0; k < 3; k++) {
-        if (!maps[k])
+    cmd->argv[pos++] = "EVAL";
+    cmd->argv[pos++] = REG_SEED_LUA;
+    cmd->argv[pos++] = "5";
+    cmd->argv[pos++] = k->version;
+    cmd->argv[pos++] = k->assistants;
+    cmd->argv[pos++] = k->backends;
+    cmd->argv[pos++] = k->mcp_servers;
+    cmd->argv[pos++] = k->settings;
+    cmd->argv[pos++] = reseed ? "1" : "0";
+    cmd->argv[pos++] = k->changed;
+    cmd->argv[pos++] = cmd->settings_json;
+    cmd->argv[pos++] = cmd->tail;
+    for (j = 0; j < 3; j++)
+        cmd->argv[pos++] = cmd->counts[j];
+    for (j = 0; j < 3; j++) {
+        if (!maps[j])
             continue;
-        json_object_object_foreach(maps[k], name, obj) {
+        json_object_object_foreach(maps[j], name, obj) {
             const char *js = reg__json(obj);
             if (!js) {
                 rc = -ENOMEM;
                 goto out;
             }
-            argv[pos++] = name;
-            argv[pos++] = js;
+            cmd->argv[pos++] = name;
+            cmd->argv[pos++] = js;
         }
     }
     for (i = 0; i < pos; i++)
-        lens[i] = strlen(argv[i]);
-    rep = reg__eval(r, (int)pos, argv, lens, &rc);
+        cmd->lens[i] = strlen(cmd->argv[i]);
+    cmd->argc = (int)pos;
+out:
+    if (rc < 0)
+        reg_seed_cmd_clear(cmd);
+    return rc;
+}
+
+int reg_seed(reg_t *r, json_object *doc, int reseed, int *seeded)
+{
+    reg_seed_cmd_t cmd;
+    redisReply *rep = NULL;
+    int rc;
+
+    *seeded = 0;
+    rc = reg_seed_cmd_build(&cmd, &r->k, doc, reseed);
+    if (rc < 0) {
+        snprintf(r->err, sizeof r->err, "out of memory seeding the registry");
+        goto out;
+    }
+    rep = reg__eval(r, cmd.argc, cmd.argv, cmd.lens, &rc);
     if (!rep)
         goto out;
     *seeded = rep->element[0]->integer == 1;
 out:
     if (rep)
         freeReplyObject(rep);
-    free(argv);
-    free(lens);
-    free(tail);
-    free(settings_json);
+    reg_seed_cmd_clear(&cmd);
     return rc;
 }

@@ -17,6 +17,15 @@
 
 typedef struct reg reg_t;
 
+/* The registry's key and channel names under one prefix (docs/registry.md). */
+typedef struct reg_keys {
+    char version[160], assistants[160], backends[160], mcp_servers[160], settings[160];
+    char changed[160];           /* the change channel */
+} reg_keys_t;
+
+/* Fills k for `prefix`. 0, or -EINVAL when the prefix is 128 bytes or more. */
+int reg_keys_init(reg_keys_t *k, const char *prefix);
+
 /* Connects to `url` (see rconn.h) using key prefix `prefix`. Does not read the
  * registry yet. Returns 0 and *out, or -ECONNREFUSED with err naming the URL. */
 int reg_open(reg_t **out, const char *url, const char *prefix, char *err, size_t errlen);
@@ -69,5 +78,49 @@ const char *reg_prefix(const reg_t *r);
 
 /* Why the last call failed. */
 const char *reg_errstr(const reg_t *r);
+
+/* --- The registry protocol without I/O ---------------------------------------
+ * What reg_refresh and reg_seed send and how they read the answers, for a
+ * caller with its own connection (the broker reads the registry on its async
+ * connection, so its event loop never waits for Redis). Replies are borrowed;
+ * err (errlen bytes) says why on failure. */
+
+/* The reply to GET <k->version>: 1 and *v, 0 when the key is absent (no
+ * registry), -EIO when it is not a number or an error. */
+int reg_parse_version(const redisReply *rep, const reg_keys_t *k, long long *v, char *err,
+                      size_t errlen);
+
+/* A snapshot read is MULTI, the REG_SNAPSHOT_CMDS commands of
+ * reg_snapshot_cmd (i = 0 .. REG_SNAPSHOT_CMDS-1; argv borrows from k), EXEC. */
+#define REG_SNAPSHOT_CMDS 5
+void reg_snapshot_cmd(const reg_keys_t *k, int i, int *argc, const char *argv[2]);
+
+/* The EXEC reply of a snapshot read -> *doc (new, the caller owns it: the
+ * registry document as reg_doc shows it) and *version. 0; -ENOENT when Redis
+ * holds no registry; -EIO when the reply is not a snapshot; -ENOMEM. Entries
+ * that are not JSON objects are skipped with a warning. */
+int reg_parse_snapshot(const redisReply *exec, const reg_keys_t *k, json_object **doc,
+                       long long *version, char *err, size_t errlen);
+
+/* The empty registry (the snapshot when Redis holds none): new, or NULL. */
+json_object *reg_empty_doc(void);
+
+/* The seed script (see reg_seed) as an argv: argv/lens borrow from k, from
+ * doc (which must outlive the command's sending, unchanged) and from the
+ * struct itself. reg_seed_cmd_clear frees it (also after a failed build). */
+typedef struct reg_seed_cmd {
+    int argc;
+    const char **argv;
+    size_t *lens;
+    char *tail, *settings_json;
+    char counts[3][24];
+} reg_seed_cmd_t;
+int reg_seed_cmd_build(reg_seed_cmd_t *cmd, const reg_keys_t *k, json_object *doc, int reseed);
+void reg_seed_cmd_clear(reg_seed_cmd_t *cmd);
+
+/* The reply of a registry script (seed, put, del): {status, version}. 0 and
+ * *status (may be NULL; 1 = written, 0 = a registry existed already for the
+ * seed), or -EIO. */
+int reg_parse_script_reply(const redisReply *rep, long long *status, char *err, size_t errlen);
 
 #endif
