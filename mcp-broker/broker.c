@@ -8,6 +8,7 @@
 #include "mcp-broker/broker.h"
 #include "mcp-broker/lease.h"
 #include "mcp-broker/redisuv.h"
+#include "mcp-broker/regasync.h"
 #include "mcp-broker/server.h"
 #include "shared/log.h"
 #include "shared/rconn.h"
@@ -28,6 +29,8 @@
 #define BROKER_RECONNECT_FIRST_MS 50
 #define BROKER_RECONNECT_MAX_MS   1000
 
+typedef struct broker_pending broker_pending_t;
+
 struct broker {
     uv_loop_t *loop;
     char prefix[128];
@@ -35,12 +38,15 @@ struct broker {
     char id[WIRE_ID_LEN + 1];
     char ch_calls[192], ch_reg[192], k_alive[192];
     rconn_addr_t addr;
-    reg_t *reg;
     redisAsyncContext *sub, *cmd;
     uv_timer_t beat;            /* liveness key + lease renewal */
     uv_timer_t retry;           /* reconnects */
     int fails;                  /* reconnect attempts since the last success */
     server_t *servers;
+    regasync_t *reg;            /* the registry, read on cmd */
+    broker_pending_t *pending;  /* requests waiting for a registry read, oldest first */
+    broker_pending_t **pending_tail;
+    int npending, reg_apply;    /* reg_apply: a change waits for the read in flight */
     int stopping;
     int retiring;               /* servers retired but not yet freed */
     int beat_closed, retry_closed;
@@ -158,7 +164,10 @@ static redisAsyncContext *broker__open(broker_t *b)
     return c;
 }
 
-void broker_publish(broker_t *b, const char *channel, const char *text)
+/* Answers and catalogs: no-ops when Redis is disconnected (an answer lost
+ * that way surfaces to the responder as its own timeout, never as a wrong
+ * answer). */
+static void broker__publish(broker_t *b, const char *channel, const char *text)
 {
     if (!b->cmd || !text) {
         log_warn("answer on %s lost: Redis is not connected", channel);
@@ -167,33 +176,43 @@ void broker_publish(broker_t *b, const char *channel, const char *text)
     redisAsyncCommand(b->cmd, NULL, NULL, "PUBLISH %s %b", channel, text, strlen(text));
 }
 
-void broker_reply_error(broker_t *b, const char *reply, const char *id, const char *error)
+static void broker__reply_error(broker_t *b, const char *reply, const char *id, const char *error)
 {
     char *t = wire_reply_error(id, error);
-    broker_publish(b, reply, t);
+    broker__publish(b, reply, t);
     free(t);
 }
 
-void broker_set_key(broker_t *b, const char *key, const char *text)
+static void broker__set_key(broker_t *b, const char *key, const char *text)
 {
     if (b->cmd && text)
         redisAsyncCommand(b->cmd, NULL, NULL, "SET %s %b", key, text, strlen(text));
 }
 
-void broker_del_key(broker_t *b, const char *key)
+static void broker__del_key(broker_t *b, const char *key)
 {
     if (b->cmd)
         redisAsyncCommand(b->cmd, NULL, NULL, "DEL %s", key);
 }
 
-const char *broker_prefix(const broker_t *b)
+/* --- the services server.c gets (server_ops_t) ------------------------------- */
+
+static void broker__op_publish(void *data, const char *channel, const char *text)
 {
-    return b->prefix;
+    broker__publish(data, channel, text);
 }
 
-uv_loop_t *broker_loop(const broker_t *b)
+static void broker__op_set_key(void *data, const char *key, const char *text)
 {
-    return b->loop;
+    broker__set_key(data, key, text);
+}
+
+static void broker__server_gone(void *data)
+{
+    broker_t *b = data;
+
+    b->retiring--;
+    broker__maybe_done(b);
 }
 
 /* --- leases ------------------------------------------------------------------ */
@@ -248,7 +267,7 @@ static void broker__acquire(broker_t *b, server_t *s, wire_req_t *req)
     if (!a || !b->cmd) {
         if (req) {
             if (b->cmd)
-                broker_reply_error(b, req->reply, req->id, "mcp-broker: out of memory");
+                broker__reply_error(b, req->reply, req->id, "mcp-broker: out of memory");
             wire_req_clear(req);
         }
         free(a);
@@ -269,42 +288,128 @@ static void broker__acquire(broker_t *b, server_t *s, wire_req_t *req)
 
 /* --- registry ------------------------------------------------------------------ */
 
-/* The registry entry for `name` (borrowed until the next refresh), or NULL. */
-static json_object *broker__server_cfg(broker_t *b, const char *name)
+/* Requests for servers not seen yet wait for the registry read in flight;
+ * a flood of them is refused beyond this many (each holds its arguments). */
+#define BROKER_PENDING_MAX 1024
+
+struct broker_pending {
+    struct broker_pending *next;
+    wire_req_t req;
+};
+
+static const server_ops_t broker__server_ops_proto = {broker__op_publish, broker__op_set_key,
+                                                      broker__server_gone, NULL};
+
+/* A request for server s: run at once when we hold its lease, else the lease
+ * script decides. req is moved in. */
+static void broker__dispatch(broker_t *b, server_t *s, wire_req_t *req)
 {
-    int rc = reg_refresh(b->reg);
-
-    if (rc != 0 && rc != -ENOENT)
-        log_warn("registry: %s", reg_errstr(b->reg));
-    return reg_get(b->reg, "mcp_servers", name);
-}
-
-static void broker__reg_changed(broker_t *b)
-{
-    server_t **pp = &b->servers;
-
-    if (reg_refresh(b->reg) != 0) {
-        log_warn("registry changed but cannot be read: %s", reg_errstr(b->reg));
+    if (server_owned(s)) {
+        server_handle(s, req);
+        wire_req_clear(req);
         return;
     }
-    while (*pp) {
-        server_t *s = *pp;
-        json_object *cfg = reg_get(b->reg, "mcp_servers", server_name(s));
+    broker__acquire(b, s, req);
+}
+
+/* A request for a server not seen before, looked up in the snapshot just
+ * read (req moved in). */
+static void broker__serve_new(broker_t *b, wire_req_t *req)
+{
+    server_t *s = server_find(b->servers, req->server);
+    json_object *cfg;
+
+    if (!s) {
+        server_ops_t ops = broker__server_ops_proto;
+        cfg = regasync_get(b->reg, "mcp_servers", req->server);
         if (!cfg) {
-            log_info("MCP server '%s' was removed from the registry: stopping it", server_name(s));
-            if (server_owned(s) && b->cmd) {
-                char key[512];
-                broker__owner_key(b, server_name(s), key, sizeof(key));
-                redisAsyncCommand(b->cmd, NULL, NULL, "EVAL %s 1 %s %s", lease_release_lua, key, b->id);
-            }
-            *pp = s->next;
-            broker_del_key(b, s->catalog_key);
-            b->retiring++;
-            server_retire(s); /* frees itself once its session is closed */
+            char msg[400];
+            snprintf(msg, sizeof(msg), "unknown MCP server '%s' (not in the registry)", req->server);
+            broker__reply_error(b, req->reply, req->id, msg);
+            wire_req_clear(req);
+            return;
+        }
+        ops.data = b;
+        s = server_new(&ops, b->loop, b->prefix, req->server, cfg);
+        if (!s) {
+            broker__reply_error(b, req->reply, req->id, "mcp-broker: out of memory");
+            wire_req_clear(req);
+            return;
+        }
+        server_set_next(s, b->servers);
+        b->servers = s;
+    }
+    broker__dispatch(b, s, req);
+}
+
+/* The registry may have changed: servers removed from it stop, the others
+ * take their (maybe new) settings. */
+static void broker__apply_registry(broker_t *b)
+{
+    server_t *prev = NULL, *s = b->servers, *next;
+
+    for (; s; s = next) {
+        json_object *cfg = regasync_get(b->reg, "mcp_servers", server_name(s));
+        next = server_next(s);
+        if (cfg) {
+            server_update(s, cfg);
+            prev = s;
             continue;
         }
-        server_update(s, cfg);
-        pp = &s->next;
+        log_info("MCP server '%s' was removed from the registry: stopping it", server_name(s));
+        if (server_owned(s) && b->cmd) {
+            char key[512];
+            broker__owner_key(b, server_name(s), key, sizeof(key));
+            redisAsyncCommand(b->cmd, NULL, NULL, "EVAL %s 1 %s %s", lease_release_lua, key, b->id);
+        }
+        if (prev)
+            server_set_next(prev, next);
+        else
+            b->servers = next;
+        broker__del_key(b, server_catalog_key(s));
+        b->retiring++;
+        server_retire(s); /* frees itself once its session is closed */
+    }
+}
+
+/* A registry read settled (regasync's callback): apply a change when one
+ * was announced, then serve the requests that waited for it, in order. */
+static void broker__on_registry(void *data, int rc)
+{
+    broker_t *b = data;
+    broker_pending_t *p = b->pending;
+
+    b->pending = NULL;
+    b->pending_tail = &b->pending;
+    b->npending = 0;
+    if (b->reg_apply) {
+        b->reg_apply = 0;
+        if (rc != 0)
+            log_warn("registry changed but cannot be read: %s", regasync_errstr(b->reg));
+        else if (!b->stopping)
+            broker__apply_registry(b);
+    } else if (p && rc != 0 && rc != -ENOENT) {
+        log_warn("registry: %s", regasync_errstr(b->reg));
+    }
+    while (p) {
+        broker_pending_t *next = p->next;
+        if (b->stopping)
+            wire_req_clear(&p->req);   /* nobody to answer it: Redis is going */
+        else
+            broker__serve_new(b, &p->req);
+        free(p);
+        p = next;
+    }
+}
+
+/* A change was announced on <prefix>reg:changed (or we are back on Redis
+ * and may have missed one): read the registry, then apply it. */
+static void broker__reg_changed(broker_t *b)
+{
+    b->reg_apply = 1;
+    if (regasync_refresh(b->reg, b->cmd) < 0) {
+        b->reg_apply = 0;
+        log_warn("registry changed but cannot be read: %s", "Redis is not connected");
     }
 }
 
@@ -315,6 +420,8 @@ static void broker__on_call(broker_t *b, const char *text, size_t len)
     wire_req_t req;
     char err[256];
     server_t *s;
+    broker_pending_t *p;
+    int rc;
 
     if (wire_req_decode(text, len, &req, err, sizeof(err)) != 0) {
         log_warn("ignored a malformed request on %s: %s", b->ch_calls, err);
@@ -328,30 +435,27 @@ static void broker__on_call(broker_t *b, const char *text, size_t len)
         wire_req_clear(&req);
         return;
     }
-    if (!s) {
-        json_object *cfg = broker__server_cfg(b, req.server);
-        if (!cfg) {
-            char msg[400];
-            snprintf(msg, sizeof(msg), "unknown MCP server '%s' (not in the registry)", req.server);
-            broker_reply_error(b, req.reply, req.id, msg);
-            wire_req_clear(&req);
-            return;
-        }
-        s = server_new(b, req.server, cfg);
-        if (!s) {
-            broker_reply_error(b, req.reply, req.id, "mcp-broker: out of memory");
-            wire_req_clear(&req);
-            return;
-        }
-        s->next = b->servers;
-        b->servers = s;
+    if (s) {
+        broker__dispatch(b, s, &req);
+        return;
     }
-    if (server_owned(s)) {
-        server_handle(s, &req);
+    /* a server not seen yet: look it up in a registry read at least as new
+     * as this request, without waiting for it here */
+    p = b->npending < BROKER_PENDING_MAX ? calloc(1, sizeof(*p)) : NULL;
+    if (!p) {
+        broker__reply_error(b, req.reply, req.id,
+                            b->npending < BROKER_PENDING_MAX ? "mcp-broker: out of memory"
+                                                             : "mcp-broker is busy reading the registry; try again");
         wire_req_clear(&req);
         return;
     }
-    broker__acquire(b, s, &req);
+    p->req = req;
+    *b->pending_tail = p;
+    b->pending_tail = &p->next;
+    b->npending++;
+    rc = regasync_refresh(b->reg, b->cmd);
+    if (rc < 0)
+        broker__on_registry(b, rc); /* serve it from the snapshot we have */
 }
 
 static void broker__on_sub(redisAsyncContext *c, void *r, void *priv)
@@ -398,7 +502,7 @@ static void broker__connect(broker_t *b)
      * came back empty gets its registry back here, when we have a seed) */
     broker__reg_changed(b);
     /* ... and its catalogs: responders read them before asking us */
-    for (server_t *s = b->servers; s; s = s->next)
+    for (server_t *s = b->servers; s; s = server_next(s))
         if (server_owned(s))
             server_republish(s);
 }
@@ -410,7 +514,7 @@ static void broker__on_beat(uv_timer_t *t)
     if (b->stopping || !b->cmd)
         return;
     redisAsyncCommand(b->cmd, NULL, NULL, "SET %s 1 PX %d", b->k_alive, LEASE_ALIVE_MS);
-    for (server_t *s = b->servers; s; s = s->next)
+    for (server_t *s = b->servers; s; s = server_next(s))
         if (server_owned(s))
             broker__acquire(b, s, NULL); /* renews, or learns it was lost */
 }
@@ -420,6 +524,7 @@ static void broker__on_beat(uv_timer_t *t)
 broker_t *broker_new(uv_loop_t *loop, const char *url, const char *prefix, char *err, size_t errlen)
 {
     broker_t *b = calloc(1, sizeof(*b)), *res = NULL;
+    reg_t *probe = NULL;
     unsigned char rnd[WIRE_ID_LEN / 2];
 
     if (!b) {
@@ -431,8 +536,17 @@ broker_t *broker_new(uv_loop_t *loop, const char *url, const char *prefix, char 
     url_redact(url, b->url, sizeof(b->url));   /* for logs only: no password */
     if (rconn_parse(url, &b->addr, err, errlen) != 0)
         goto out;
-    if (reg_open(&b->reg, url, prefix, err, errlen) != 0)
+    /* Redis must answer at start-up (a wrong URL or password ends the
+     * daemon with a message); later the loop only ever reads it async */
+    if (reg_open(&probe, url, prefix, err, errlen) != 0)
         goto out;
+    reg_close(probe);
+    b->reg = regasync_new(prefix, broker__on_registry, b);
+    if (!b->reg) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    b->pending_tail = &b->pending;
     if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
         snprintf(err, errlen, "getrandom failed");
         goto out;
@@ -453,8 +567,7 @@ broker_t *broker_new(uv_loop_t *loop, const char *url, const char *prefix, char 
     b = NULL;
 out:
     if (b) {
-        if (b->reg)
-            reg_close(b->reg);
+        regasync_free(b->reg);
         free(b);
     }
     return res;
@@ -476,13 +589,7 @@ static void broker__retry_closed(uv_handle_t *h)
 
 void broker_set_seed(broker_t *b, const char *json)
 {
-    reg_set_seed(b->reg, json);
-}
-
-void broker_server_gone(broker_t *b)
-{
-    b->retiring--;
-    broker__maybe_done(b);
+    regasync_set_seed(b->reg, json);
 }
 
 /* During shutdown: once every session has closed, release what we hold in
@@ -517,7 +624,7 @@ static void broker__release_all(broker_t *b)
 
     if (!b->cmd)
         return;
-    for (server_t *s = b->servers; s; s = s->next)
+    for (server_t *s = b->servers; s; s = server_next(s))
         if (server_owned(s)) {
             broker__owner_key(b, server_name(s), key, sizeof(key));
             redisAsyncCommand(b->cmd, NULL, NULL, "EVAL %s 1 %s %s", lease_release_lua, key, b->id);
@@ -537,7 +644,7 @@ void broker_stop(broker_t *b, void (*done)(void *ud), void *ud)
     broker__close(&b->sub); /* no new calls from now on */
     while (b->servers) {
         server_t *s = b->servers;
-        b->servers = s->next;
+        b->servers = server_next(s);
         b->retiring++;
         server_retire(s);
     }
@@ -548,7 +655,12 @@ void broker_free(broker_t *b)
 {
     if (!b)
         return;
-    if (b->reg)
-        reg_close(b->reg);
+    while (b->pending) {
+        broker_pending_t *p = b->pending;
+        b->pending = p->next;
+        wire_req_clear(&p->req);
+        free(p);
+    }
+    regasync_free(b->reg);
     free(b);
 }

@@ -30,16 +30,4 @@ void broker_set_seed(broker_t *b, const char *json);
 
 void broker_free(broker_t *b);
 
-/* Services for server.c (the broker's own modules only). All no-ops when
- * Redis is disconnected: an answer lost that way surfaces to the responder as
- * its own timeout, never as a wrong answer. */
-void broker_publish(broker_t *b, const char *channel, const char *text);
-void broker_reply_error(broker_t *b, const char *reply, const char *id, const char *error);
-void broker_set_key(broker_t *b, const char *key, const char *text);
-void broker_del_key(broker_t *b, const char *key);
-const char *broker_prefix(const broker_t *b);
-uv_loop_t *broker_loop(const broker_t *b);
-/* A retired server_t has been freed (shutdown waits for all of them). */
-void broker_server_gone(broker_t *b);
-
 #endif

@@ -12,6 +12,23 @@
 #define SERVER_BACKOFF_MIN_MS 1000
 #define SERVER_BACKOFF_MAX_MS 30000
 
+struct server {
+    struct server *next;         /* the host's list */
+    server_ops_t ops;
+    uv_loop_t *loop;
+    char name[256];
+    char catalog_key[512];
+    char *cfg_text;              /* registry entry as JSON text, to spot changes */
+    json_object *cfg;            /* owned copy of the registry entry */
+    struct mcp_session *sess;
+    int owned, retired, restart_now, backoff_ms, in_backoff, wanted;
+    uv_timer_t timer;            /* restart backoff */
+    struct server_waiter *waiters;
+    struct server_call *calls;   /* in flight on the session, for cancels */
+    json_object *tools;          /* the last catalog */
+    char error[512];             /* why the last start failed, "" when fine */
+};
+
 typedef struct server_waiter {
     struct server_waiter *next;
     char id[WIRE_ID_LEN + 1];
@@ -36,16 +53,36 @@ static int64_t server__now(void)
 
 static void server__start(server_t *s);
 
-server_t *server_new(broker_t *b, const char *name, json_object *cfg)
+static void server__publish(server_t *s, const char *channel, const char *text)
+{
+    if (!text) {
+        log_error("MCP server '%s': answer on %s lost: out of memory", s->name, channel);
+        return;
+    }
+    s->ops.publish(s->ops.data, channel, text);
+}
+
+static void server__reply_error(server_t *s, const char *reply, const char *id, const char *error)
+{
+    char *t = wire_reply_error(id, error);
+
+    if (t)
+        server__publish(s, reply, t);
+    free(t);
+}
+
+server_t *server_new(const server_ops_t *ops, uv_loop_t *loop, const char *prefix,
+                     const char *name, json_object *cfg)
 {
     server_t *s = calloc(1, sizeof(*s));
     const char *t = json_object_to_json_string_ext(cfg, JSON_C_TO_STRING_PLAIN);
 
     if (!s)
         return NULL;
-    s->b = b;
+    s->ops = *ops;
+    s->loop = loop;
     snprintf(s->name, sizeof(s->name), "%s", name);
-    snprintf(s->catalog_key, sizeof(s->catalog_key), "%smcp:catalog:%s", broker_prefix(b), name);
+    snprintf(s->catalog_key, sizeof(s->catalog_key), "%smcp:catalog:%s", prefix, name);
     s->cfg_text = strdup(t ? t : "{}");
     s->cfg = json_tokener_parse(s->cfg_text);
     if (!s->cfg_text || !s->cfg) {
@@ -55,7 +92,7 @@ server_t *server_new(broker_t *b, const char *name, json_object *cfg)
         return NULL;
     }
     s->backoff_ms = SERVER_BACKOFF_MIN_MS;
-    uv_timer_init(broker_loop(b), &s->timer);
+    uv_timer_init(loop, &s->timer);
     s->timer.data = s;
     return s;
 }
@@ -66,6 +103,21 @@ server_t *server_find(server_t *list, const char *name)
         if (strcmp(list->name, name) == 0)
             return list;
     return NULL;
+}
+
+server_t *server_next(const server_t *s)
+{
+    return s->next;
+}
+
+void server_set_next(server_t *s, server_t *next)
+{
+    s->next = next;
+}
+
+const char *server_catalog_key(const server_t *s)
+{
+    return s->catalog_key;
 }
 
 const char *server_name(const server_t *s)
@@ -94,7 +146,11 @@ static void server__write_catalog(server_t *s, const char *status, json_object *
     if (error)
         json_object_object_add(o, "error", json_object_new_string(error));
     json_object_object_add(o, "updated", json_object_new_int64(server__now()));
-    broker_set_key(s->b, s->catalog_key, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    {
+        const char *t = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+        if (t)
+            s->ops.set_key(s->ops.data, s->catalog_key, t);
+    }
     json_object_put(o);
 }
 
@@ -107,10 +163,10 @@ static void server__answer_waiters(server_t *s, const char *error)
     while (w) {
         server_waiter_t *next = w->next;
         if (error) {
-            broker_reply_error(s->b, w->reply, w->id, error);
+            server__reply_error(s, w->reply, w->id, error);
         } else {
             char *t = wire_reply_tools(w->id, s->tools);
-            broker_publish(s->b, w->reply, t);
+            server__publish(s, w->reply, t);
             free(t);
         }
         free(w);
@@ -133,14 +189,14 @@ static void server__on_tools(void *ud, json_object *tools)
 static void server__timer_closed(uv_handle_t *h)
 {
     server_t *s = h->data;
-    broker_t *b = s->b;
+    server_ops_t ops = s->ops;
 
     server__answer_waiters(s, "mcp-broker is stopping");
     json_object_put(s->tools);
     json_object_put(s->cfg);
     free(s->cfg_text);
     free(s);
-    broker_server_gone(b);
+    ops.gone(ops.data);
 }
 
 static void server__on_backoff(uv_timer_t *t)
@@ -196,7 +252,7 @@ static void server__start(server_t *s)
     char err[512];
 
     s->wanted = 1;
-    s->sess = mcp_session_new(broker_loop(s->b), s->name, s->cfg, &cbs, err, sizeof(err));
+    s->sess = mcp_session_new(s->loop, s->name, s->cfg, &cbs, err, sizeof(err));
     if (s->sess)
         return;
     /* could not even start (no such command, bad URL): same path as a death */
@@ -219,7 +275,7 @@ static void server__call_done(void *ud, int ok, json_object *result, const char 
     char *t = ok ? wire_reply_result(c->id, result) : wire_reply_error(c->id, error);
 
     server__unlink_call(c->s, c);
-    broker_publish(c->s->b, c->reply, t);
+    server__publish(c->s, c->reply, t);
     free(t);
     free(c);
 }
@@ -249,7 +305,7 @@ void server_handle(server_t *s, const wire_req_t *req)
     char msg[1024];
 
     if (s->retired) {
-        broker_reply_error(s->b, req->reply, req->id, "mcp-broker is stopping this MCP server");
+        server__reply_error(s, req->reply, req->id, "mcp-broker is stopping this MCP server");
         return;
     }
     if (!s->sess && !s->in_backoff)
@@ -257,20 +313,20 @@ void server_handle(server_t *s, const wire_req_t *req)
     if (!s->sess) {
         snprintf(msg, sizeof(msg), "%s; retrying in the background",
                  s->error[0] ? s->error : "not started yet");
-        broker_reply_error(s->b, req->reply, req->id, msg);
+        server__reply_error(s, req->reply, req->id, msg);
         return;
     }
     if (req->op == WIRE_OP_START) {
         server_waiter_t *w;
         if (mcp_session_ready(s->sess) && s->tools) {
             char *t = wire_reply_tools(req->id, s->tools);
-            broker_publish(s->b, req->reply, t);
+            server__publish(s, req->reply, t);
             free(t);
             return;
         }
         w = calloc(1, sizeof(*w));
         if (!w) {
-            broker_reply_error(s->b, req->reply, req->id, "mcp-broker: out of memory");
+            server__reply_error(s, req->reply, req->id, "mcp-broker: out of memory");
             return;
         }
         memcpy(w->id, req->id, sizeof(w->id));
@@ -283,7 +339,7 @@ void server_handle(server_t *s, const wire_req_t *req)
         server_call_t *c = calloc(1, sizeof(*c));
         int rc;
         if (!c) {
-            broker_reply_error(s->b, req->reply, req->id, "mcp-broker: out of memory");
+            server__reply_error(s, req->reply, req->id, "mcp-broker: out of memory");
             return;
         }
         c->s = s;
@@ -292,7 +348,7 @@ void server_handle(server_t *s, const wire_req_t *req)
         rc = mcp_session_call(s->sess, req->tool, req->args, req->deadline, server__call_done, c);
         if (rc < 0) {
             snprintf(msg, sizeof(msg), "MCP server '%s' is restarting; try again", s->name);
-            broker_reply_error(s->b, req->reply, req->id, msg);
+            server__reply_error(s, req->reply, req->id, msg);
             free(c);
         } else {
             c->next = s->calls;

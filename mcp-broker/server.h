@@ -6,34 +6,41 @@
 #define AIPROXY_SERVER_H
 
 #include <json-c/json.h>
+#include <uv.h>
 
-#include "mcp-broker/broker.h"
 #include "shared/wire.h"
 
 typedef struct server server_t;
 
-struct server_waiter;
-struct server_call;
+/* What a server needs from its host (the broker), passed in as a table the
+ * way hiredis takes its event loop's hooks (ac->ev): server.c never names
+ * the broker. Each hook gets `data` first. Hooks must not free or retire
+ * the calling server. */
+typedef struct server_ops {
+    /* PUBLISHes `text` on `channel` (answers to responders). Both borrowed.
+     * Fire and forget: lost when the host is disconnected from Redis, which
+     * the responder sees as its own timeout, never as a wrong answer. */
+    void (*publish)(void *data, const char *channel, const char *text);
+    /* SETs `key` to `text` (the catalog), same terms as publish. */
+    void (*set_key)(void *data, const char *key, const char *text);
+    /* A retired server has freed itself (the host's shutdown waits for all). */
+    void (*gone)(void *data);
+    void *data;
+} server_ops_t;
 
-struct server {
-    struct server *next;         /* the broker's list */
-    /* the rest is server.c's */
-    broker_t *b;
-    char name[256];
-    char catalog_key[512];
-    char *cfg_text;              /* registry entry as JSON text, to spot changes */
-    json_object *cfg;            /* owned copy of the registry entry */
-    struct mcp_session *sess;
-    int owned, retired, restart_now, backoff_ms, in_backoff, wanted;
-    uv_timer_t timer;            /* restart backoff */
-    struct server_waiter *waiters;
-    struct server_call *calls;   /* in flight on the session, for cancels */
-    json_object *tools;          /* the last catalog */
-    char error[512];             /* why the last start failed, "" when fine */
-};
+/* A server for registry entry `cfg` (copied) on `loop`, its catalog under
+ * key prefix `prefix`; `ops` is copied. Does not start it yet. NULL when out
+ * of memory. Free it by server_retire only. */
+server_t *server_new(const server_ops_t *ops, uv_loop_t *loop, const char *prefix,
+                     const char *name, json_object *cfg);
 
-/* A server for registry entry `cfg` (copied); does not start it yet. */
-server_t *server_new(broker_t *b, const char *name, json_object *cfg);
+/* The host keeps its servers in a list threaded through them (no allocation
+ * per link): the next one, or NULL; and relinking. */
+server_t *server_next(const server_t *s);
+void server_set_next(server_t *s, server_t *next);
+
+/* The Redis key of the server's catalog (<prefix>mcp:catalog:<name>). */
+const char *server_catalog_key(const server_t *s);
 
 /* The server called `name` in list, or NULL. */
 server_t *server_find(server_t *list, const char *name);
@@ -59,8 +66,8 @@ void server_republish(server_t *s);
 void server_update(server_t *s, json_object *cfg);
 
 /* Stops the server for good (removed or shutdown): calls fail, the session
- * closes, then the server frees itself and calls broker_server_gone. The
- * caller has already unlinked it. */
+ * closes, then the server frees itself and calls ops->gone. The caller
+ * has already unlinked it. */
 void server_retire(server_t *s);
 
 #endif
