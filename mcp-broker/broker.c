@@ -282,8 +282,13 @@ static void broker__acquire(broker_t *b, server_t *s, wire_req_t *req)
     broker__owner_key(b, server_name(s), key, sizeof(key));
     snprintf(alive_prefix, sizeof(alive_prefix), "%sbroker:", b->prefix);
     snprintf(ttl, sizeof(ttl), "%d", LEASE_TTL_MS);
-    redisAsyncCommand(b->cmd, broker__on_acquire, a, "EVAL %s 1 %s %s %s %s", lease_acquire_lua, key,
-                      b->id, ttl, alive_prefix);
+    if (redisAsyncCommand(b->cmd, broker__on_acquire, a, "EVAL %s 1 %s %s %s %s", lease_acquire_lua,
+                          key, b->id, ttl, alive_prefix) != REDIS_OK) {
+        /* the connection is closing (this may run from one of its last
+         * callbacks): the callback will not fire, so a is ours to free */
+        wire_req_clear(&a->req);
+        free(a);
+    }
 }
 
 /* --- registry ------------------------------------------------------------------ */
@@ -409,7 +414,7 @@ static void broker__reg_changed(broker_t *b)
     b->reg_apply = 1;
     if (regasync_refresh(b->reg, b->cmd) < 0) {
         b->reg_apply = 0;
-        log_warn("registry changed but cannot be read: %s", "Redis is not connected");
+        log_warn("registry changed but cannot be read: Redis is not connected");
     }
 }
 
@@ -441,11 +446,14 @@ static void broker__on_call(broker_t *b, const char *text, size_t len)
     }
     /* a server not seen yet: look it up in a registry read at least as new
      * as this request, without waiting for it here */
-    p = b->npending < BROKER_PENDING_MAX ? calloc(1, sizeof(*p)) : NULL;
+    if (b->npending >= BROKER_PENDING_MAX) {
+        broker__reply_error(b, req.reply, req.id, "mcp-broker is busy reading the registry; try again");
+        wire_req_clear(&req);
+        return;
+    }
+    p = calloc(1, sizeof(*p));
     if (!p) {
-        broker__reply_error(b, req.reply, req.id,
-                            b->npending < BROKER_PENDING_MAX ? "mcp-broker: out of memory"
-                                                             : "mcp-broker is busy reading the registry; try again");
+        broker__reply_error(b, req.reply, req.id, "mcp-broker: out of memory");
         wire_req_clear(&req);
         return;
     }
