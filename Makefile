@@ -9,8 +9,12 @@
 #
 # Each source folder builds as a static library of all its .c files except
 # main.c (and probe.c), so unit tests link the same objects the daemons do.
-# Tests: every tests/unit/test_*.c is its own cmocka program; the wildcard is the
-# one place they are registered.
+# fcgi/ is one library built from its sub-folders (core, openai, anthropic,
+# admin, auth: one per concern or API surface); fcgi/core/main.c is the binary.
+# Tests: every tests/unit/test_*.c and tests/unit/<folder>/test_*.c (the folders
+# mirror the sources) is its own cmocka program, build/.../bin/test_NAME, so
+# NAME is unique across folders; the wildcard is the one place they are
+# registered.
 
 CC      ?= cc
 SAN     ?= 0
@@ -39,7 +43,8 @@ objs    = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
 SHARED_OBJ := $(call objs,$(call lib_src,shared))
 AGENT_OBJ  := $(call objs,$(call lib_src,agent))
-FCGI_OBJ   := $(call objs,$(call lib_src,fcgi))
+FCGI_DIRS  := $(patsubst %/.,%,$(wildcard fcgi/*/.))
+FCGI_OBJ   := $(call objs,$(foreach d,$(FCGI_DIRS),$(call lib_src,$(d))))
 BROKER_OBJ := $(call objs,$(call lib_src,mcp-broker))
 
 LIB_SHARED := $(LIB)/libaiproxy-shared.a
@@ -53,9 +58,9 @@ BINS += $(BIN)/mcp-probe
 endif
 DAEMONS := $(BINS)
 BINS += $(patsubst tests/bench/%.c,$(BIN)/%,$(wildcard tests/bench/*.c))
-UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c tests/unit/*/test_*.c)
 UNIT_SUPPORT := $(call objs,$(wildcard tests/unit/support/*.c))
-UNIT_BINS := $(patsubst tests/unit/%.c,$(BIN)/%,$(UNIT_SRC))
+UNIT_BINS := $(patsubst %.c,$(BIN)/%,$(notdir $(UNIT_SRC)))
 
 .PHONY: all deps run test unit integration bench clean asan install unit-bins
 PREFIX  ?= /usr/local
@@ -76,7 +81,7 @@ $(LIB_AGENT):  $(AGENT_OBJ)
 $(LIB_FCGI):   $(FCGI_OBJ)
 $(LIB_BROKER): $(BROKER_OBJ)
 
-$(BIN)/aiproxy-fcgi: $(OBJ)/fcgi/main.o $(LIB_FCGI) $(LIB_AGENT) $(LIB_SHARED)
+$(BIN)/aiproxy-fcgi: $(OBJ)/fcgi/core/main.o $(LIB_FCGI) $(LIB_AGENT) $(LIB_SHARED)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -96,9 +101,11 @@ $(BIN)/%: $(OBJ)/tests/bench/%.o $(LIB_AGENT) $(LIB_SHARED)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BIN)/test_%: $(OBJ)/tests/unit/test_%.o $(UNIT_SUPPORT) $(LIB_FCGI) $(LIB_AGENT) $(LIB_BROKER) $(LIB_SHARED)
+# each test program's own object, wherever its folder; objects link before archives
+$(foreach s,$(UNIT_SRC),$(eval $(BIN)/$(basename $(notdir $(s))): $(call objs,$(s))))
+$(UNIT_BINS): $(BIN)/test_%: $(UNIT_SUPPORT) $(LIB_FCGI) $(LIB_AGENT) $(LIB_BROKER) $(LIB_SHARED)
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(filter %.a,$^) $(LDLIBS) -lcmocka
 
 unit-bins: $(UNIT_BINS)
 
@@ -145,7 +152,7 @@ FUZZ_BUILD   := build/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow \
                 -Wno-unused-parameter -I. $(FUZZ_SAN) -fsanitize=fuzzer-no-link -MMD -MP
-FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(foreach d,shared agent fcgi mcp-broker,$(call lib_src,$(d))))
+FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(foreach d,shared agent $(FCGI_DIRS) mcp-broker,$(call lib_src,$(d))))
 FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/bin/%,$(wildcard tests/fuzz/fuzz_*.c))
 .SECONDARY: $(patsubst %,$(FUZZ_BUILD)/obj/tests/fuzz/%.o,$(notdir $(FUZZ_BINS)))
 

@@ -3,13 +3,13 @@
  * reg's (atomic, versioned, announced on <prefix>reg:changed, so every
  * responder and broker of the fleet sees them). Pure parts: admin_route.c
  * (paths), admin_doc.c (redaction, references, bodies). */
-#include "fcgi/admin.h"
+#include "fcgi/admin/admin.h"
 
 #include "agent/mcpc.h"
-#include "fcgi/admin_doc.h"
-#include "fcgi/admin_route.h"
-#include "fcgi/auth.h"
-#include "fcgi/auth_cred.h"
+#include "fcgi/admin/admin_doc.h"
+#include "fcgi/admin/admin_route.h"
+#include "fcgi/auth/auth.h"
+#include "fcgi/auth/auth_cred.h"
 #include "shared/cfg.h"
 #include "shared/log.h"
 #include "shared/rconn.h"

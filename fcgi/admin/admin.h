@@ -2,7 +2,7 @@
 #ifndef AIPROXY_ADMIN_H
 #define AIPROXY_ADMIN_H
 
-#include "fcgi/http.h"
+#include "fcgi/core/http.h"
 
 /* Answers any request whose path starts with /admin (including its own 401s
  * and 404s). Returns 0 or -EPIPE when the client went away. */

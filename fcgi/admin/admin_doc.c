@@ -1,5 +1,5 @@
 /* admin_doc — see admin_doc.h. */
-#include "fcgi/admin_doc.h"
+#include "fcgi/admin/admin_doc.h"
 
 #include "shared/buf.h"
 

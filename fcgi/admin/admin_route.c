@@ -1,5 +1,5 @@
 /* admin_route — see admin_route.h. */
-#include "fcgi/admin_route.h"
+#include "fcgi/admin/admin_route.h"
 
 #include "shared/cfg.h"
 

@@ -3,10 +3,10 @@
  * canonical OpenAI body, the agent runs, msgout translates the answer (a
  * message or an SSE stream) back. Every error here is in Anthropic's shape
  * {"type":"error","error":{"type","message"}}. */
-#include "fcgi/auth.h"
-#include "fcgi/handlers.h"
-#include "fcgi/msgout.h"
-#include "fcgi/msgreq.h"
+#include "fcgi/auth/auth.h"
+#include "fcgi/core/handlers.h"
+#include "fcgi/anthropic/msgout.h"
+#include "fcgi/anthropic/msgreq.h"
 
 #include "shared/log.h"
 

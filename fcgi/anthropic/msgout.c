@@ -1,8 +1,8 @@
 /* msgout — Messages answers: builders, then the SSE writer. Each stream
  * function builds its events into a capped buffer and writes them in one go. */
-#include "fcgi/msgout.h"
+#include "fcgi/anthropic/msgout.h"
 
-#include "fcgi/oai.h"
+#include "fcgi/openai/oai.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -8,7 +8,7 @@
 #ifndef AIPROXY_MSGOUT_H
 #define AIPROXY_MSGOUT_H
 
-#include "fcgi/http.h"
+#include "fcgi/core/http.h"
 
 #include <json-c/json.h>
 #include <stddef.h>

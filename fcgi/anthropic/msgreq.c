@@ -1,11 +1,11 @@
 /* msgreq — the top-level fields of an Anthropic Messages request: model,
  * max_tokens, system, tools, tool_choice, sampling, metadata, stream. The
  * messages themselves are msgreq_msgs.c's. */
-#include "fcgi/msgreq.h"
+#include "fcgi/anthropic/msgreq.h"
 
 #include "shared/jtext.h"
 
-#include "fcgi/chatreq.h"
+#include "fcgi/openai/chatreq.h"
 
 #include <errno.h>
 #include <math.h>

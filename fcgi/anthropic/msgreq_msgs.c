@@ -1,7 +1,7 @@
 /* msgreq_msgs — the "messages" of an Anthropic request -> OpenAI chat
  * messages (msgreq.h). Each check names the field in err->param
  * ("messages[1].content[0].source"). */
-#include "fcgi/msgreq.h"
+#include "fcgi/anthropic/msgreq.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,11 +1,11 @@
 /* auth — the /v1 credential check: static keys, then Apiman (docs/auth.md).
  * The chain is rebuilt from the registry snapshot on every request (it is a
  * few borrowed pointers), so an edit of the settings in Redis applies at once. */
-#include "fcgi/auth.h"
+#include "fcgi/auth/auth.h"
 
-#include "fcgi/auth_apiman.h"
-#include "fcgi/auth_conf.h"
-#include "fcgi/auth_cred.h"
+#include "fcgi/auth/auth_apiman.h"
+#include "fcgi/auth/auth_conf.h"
+#include "fcgi/auth/auth_cred.h"
 #include "shared/cfg.h"
 #include "shared/log.h"
 

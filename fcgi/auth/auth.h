@@ -3,7 +3,7 @@
 #ifndef AIPROXY_AUTH_H
 #define AIPROXY_AUTH_H
 
-#include "fcgi/http.h"
+#include "fcgi/core/http.h"
 
 /* Lets the request through (returns 0) when no provider is configured or one
  * accepts a credential it carries; otherwise answers 401 with

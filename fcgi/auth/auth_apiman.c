@@ -1,7 +1,7 @@
 /* auth_apiman — see auth_apiman.h. */
-#include "fcgi/auth_apiman.h"
+#include "fcgi/auth/auth_apiman.h"
 
-#include "fcgi/auth_cred.h"
+#include "fcgi/auth/auth_cred.h"
 
 #include "shared/log.h"
 #include "shared/url.h"

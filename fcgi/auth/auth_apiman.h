@@ -8,7 +8,7 @@
 #ifndef AIPROXY_AUTH_APIMAN_H
 #define AIPROXY_AUTH_APIMAN_H
 
-#include "fcgi/auth_conf.h"
+#include "fcgi/auth/auth_conf.h"
 
 #include <hiredis/hiredis.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* auth_conf — see auth_conf.h. */
-#include "fcgi/auth_conf.h"
+#include "fcgi/auth/auth_conf.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /* auth_cred — see auth_cred.h. */
-#include "fcgi/auth_cred.h"
+#include "fcgi/auth/auth_cred.h"
 
 #include "shared/sha256.h"
 

@@ -1,5 +1,5 @@
 /* admit — a counted slot pool under a mutex, with a bounded wait. */
-#include "fcgi/admit.h"
+#include "fcgi/core/admit.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -4,7 +4,7 @@
 #ifndef AIPROXY_HANDLERS_H
 #define AIPROXY_HANDLERS_H
 
-#include "fcgi/http.h"
+#include "fcgi/core/http.h"
 
 /* GET /health. `reg_rc` is what reg_refresh returned for this request (or the
  * reg_open failure): anything but 0 answers 503 {"status":"degraded",...}. */

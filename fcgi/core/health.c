@@ -1,6 +1,6 @@
 /* health — GET /health and the index at GET /. */
-#include "fcgi/handlers.h"
-#include "fcgi/route.h"
+#include "fcgi/core/handlers.h"
+#include "fcgi/core/route.h"
 
 #include "shared/log.h"
 

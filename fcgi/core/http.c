@@ -4,7 +4,7 @@
  * or, in unit tests (req->fcgx NULL), to req->capture. A failed write marks
  * the request client_gone so every later write fails fast: the web server has
  * dropped the request and nothing more can reach the client. */
-#include "fcgi/http.h"
+#include "fcgi/core/http.h"
 
 #include "shared/pct.h"
 

@@ -1,7 +1,7 @@
 /* aiproxy-fcgi — the FastCGI responder (docs/responder.md). */
-#include "fcgi/auth.h"
-#include "fcgi/handlers.h"
-#include "fcgi/pool.h"
+#include "fcgi/auth/auth.h"
+#include "fcgi/core/handlers.h"
+#include "fcgi/core/pool.h"
 #include "shared/cfg.h"
 #include "shared/log.h"
 #include "shared/rconn.h"

@@ -3,9 +3,9 @@
  * SIGUSR1 (FCGI_FAIL_ACCEPT_ON_INTR) so a drain can wake them. libfcgi's own
  * FCGX_ShutdownPending is not used: it makes every later read fail, which
  * would break requests still reading their body. */
-#include "fcgi/pool.h"
+#include "fcgi/core/pool.h"
 
-#include "fcgi/admit.h"
+#include "fcgi/core/admit.h"
 #include "shared/log.h"
 
 #include <errno.h>

@@ -7,7 +7,7 @@
 #ifndef AIPROXY_POOL_H
 #define AIPROXY_POOL_H
 
-#include "fcgi/serve.h"
+#include "fcgi/core/serve.h"
 
 typedef struct pool_cfg {
     int listen_fd;          /* the FastCGI listen socket (0 when inherited) */

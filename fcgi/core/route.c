@@ -2,7 +2,7 @@
  * that exists under another method is a 405 with Allow, never a 404. HEAD is
  * GET without the body (RFC 9110 9.3.2): it matches every GET route, and
  * http.c sends the headers only. */
-#include "fcgi/route.h"
+#include "fcgi/core/route.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,12 +1,12 @@
 /* serve — the per-request path of a responder thread. */
-#include "fcgi/serve.h"
+#include "fcgi/core/serve.h"
 
-#include "fcgi/admin.h"
-#include "fcgi/auth.h"
-#include "fcgi/handlers.h"
-#include "fcgi/http.h"
-#include "fcgi/msgout.h"
-#include "fcgi/route.h"
+#include "fcgi/admin/admin.h"
+#include "fcgi/auth/auth.h"
+#include "fcgi/core/handlers.h"
+#include "fcgi/core/http.h"
+#include "fcgi/anthropic/msgout.h"
+#include "fcgi/core/route.h"
 #include "shared/buf.h"
 #include "shared/log.h"
 

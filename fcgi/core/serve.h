@@ -6,7 +6,7 @@
 #ifndef AIPROXY_SERVE_H
 #define AIPROXY_SERVE_H
 
-#include "fcgi/admit.h"
+#include "fcgi/core/admit.h"
 
 #include <stddef.h>
 

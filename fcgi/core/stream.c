@@ -1,6 +1,6 @@
 /* stream — the SSE chunk writer. Each function builds its events into a small
  * capped buffer, then writes and flushes them in one go. */
-#include "fcgi/stream.h"
+#include "fcgi/core/stream.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -7,8 +7,8 @@
 #ifndef AIPROXY_STREAM_H
 #define AIPROXY_STREAM_H
 
-#include "fcgi/http.h"
-#include "fcgi/oai.h"
+#include "fcgi/core/http.h"
+#include "fcgi/openai/oai.h"
 
 typedef struct stream {
     http_req_t *req;          /* borrowed */

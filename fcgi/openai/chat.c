@@ -1,10 +1,10 @@
 /* chat — POST /v1/chat/completions: validate, find the assistant and its
  * backend, run the agent loop, and answer as a chat.completion or as a
  * chunk stream. */
-#include "fcgi/chatreq.h"
-#include "fcgi/handlers.h"
-#include "fcgi/oai.h"
-#include "fcgi/stream.h"
+#include "fcgi/openai/chatreq.h"
+#include "fcgi/core/handlers.h"
+#include "fcgi/openai/oai.h"
+#include "fcgi/core/stream.h"
 
 #include "shared/log.h"
 

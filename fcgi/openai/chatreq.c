@@ -1,7 +1,7 @@
 /* chatreq — request validation. Each check names the field in err->param the
  * way OpenAI's own errors do ("messages[0].content"). null counts as absent
  * for optional fields, as it does for OpenAI. */
-#include "fcgi/chatreq.h"
+#include "fcgi/openai/chatreq.h"
 
 #include "shared/jtext.h"
 

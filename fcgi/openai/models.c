@@ -1,6 +1,6 @@
 /* models — GET /v1/models and /v1/models/{id}: the assistants as OpenAI models. */
-#include "fcgi/handlers.h"
-#include "fcgi/oai.h"
+#include "fcgi/core/handlers.h"
+#include "fcgi/openai/oai.h"
 
 #include <string.h>
 

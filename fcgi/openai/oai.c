@@ -1,5 +1,5 @@
 /* oai — builders of OpenAI response objects. */
-#include "fcgi/oai.h"
+#include "fcgi/openai/oai.h"
 
 #include <errno.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * Checks: a refusal has a message for the client, a terminated param, and no
  * body; an accepted body has a non-empty model and validates again (what the
  * responder hands on is what was checked). */
-#include "fcgi/chatreq.h"
+#include "fcgi/openai/chatreq.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "fcgi/admin_doc.h"
-#include "fcgi/admin_route.h"
+#include "fcgi/admin/admin_doc.h"
+#include "fcgi/admin/admin_route.h"
 #include "shared/cfg.h"
 
 #include <errno.h>

@@ -1,6 +1,6 @@
 /* admit: long requests leave `reserve` threads to short ones, and wait at
  * most `wait_ms` for a slot. */
-#include "fcgi/admit.h"
+#include "fcgi/core/admit.h"
 
 #include <errno.h>
 #include <pthread.h>

@@ -5,9 +5,9 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "fcgi/auth_apiman.h"
-#include "fcgi/auth_conf.h"
-#include "fcgi/auth_cred.h"
+#include "fcgi/auth/auth_apiman.h"
+#include "fcgi/auth/auth_conf.h"
+#include "fcgi/auth/auth_cred.h"
 #include "shared/sha256.h"
 
 #include <errno.h>

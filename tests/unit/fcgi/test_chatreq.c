@@ -1,8 +1,8 @@
 /* Chat request validation (each 400 case names its param), the completion and
  * chunk builders, and the SSE stream writer over a captured request. */
-#include "fcgi/chatreq.h"
-#include "fcgi/oai.h"
-#include "fcgi/stream.h"
+#include "fcgi/openai/chatreq.h"
+#include "fcgi/openai/oai.h"
+#include "fcgi/core/stream.h"
 
 #include <errno.h>
 #include <setjmp.h>

@@ -1,6 +1,6 @@
 /* Messages answers: stop reasons, usage, the message builder, the error
  * shape, and the SSE writer over a captured request (events parsed back). */
-#include "fcgi/msgout.h"
+#include "fcgi/anthropic/msgout.h"
 
 #include <errno.h>
 #include <setjmp.h>

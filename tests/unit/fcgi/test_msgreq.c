@@ -1,7 +1,7 @@
 /* Anthropic Messages request -> canonical OpenAI chat body: every translation
  * rule of docs/messages.md, and every 400 naming its field. */
-#include "fcgi/msgreq.h"
-#include "fcgi/route.h"
+#include "fcgi/anthropic/msgreq.h"
+#include "fcgi/core/route.h"
 
 #include <errno.h>
 #include <setjmp.h>

@@ -1,6 +1,6 @@
 /* Router, HTTP helpers (query, headers, error JSON, capture output). */
-#include "fcgi/http.h"
-#include "fcgi/route.h"
+#include "fcgi/core/http.h"
+#include "fcgi/core/route.h"
 
 #include <errno.h>
 #include <setjmp.h>
