@@ -1,4 +1,4 @@
-/* fuzz_chatreq — fcgi/chatreq.h: a POST /v1/chat/completions body.
+/* fuzz_chatreq — fcgi/openai/chatreq.h: a POST /v1/chat/completions body.
  *
  * Checks: a refusal has a message for the client, a terminated param, and no
  * body; an accepted body has a non-empty model and validates again (what the

@@ -15,7 +15,7 @@ function parseSize(s) {
   return Number(m[1]) * mult;
 }
 
-// The responder's default AIPROXY_MAX_BODY (fcgi/main.c).
+// The responder's default AIPROXY_MAX_BODY (fcgi/core/main.c).
 const DEFAULT_MAX_BODY = 4 * 1024 * 1024;
 
 // The web server's own body limit: the responder's (AIPROXY_MAX_BODY, or its
