@@ -43,7 +43,7 @@ objs    = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
 SHARED_OBJ := $(call objs,$(call lib_src,shared))
 AGENT_OBJ  := $(call objs,$(call lib_src,agent))
-FCGI_DIRS  := $(patsubst %/.,%,$(wildcard fcgi/*/.))
+FCGI_DIRS  := fcgi $(patsubst %/.,%,$(wildcard fcgi/*/.))
 FCGI_OBJ   := $(call objs,$(foreach d,$(FCGI_DIRS),$(call lib_src,$(d))))
 BROKER_OBJ := $(call objs,$(call lib_src,mcp-broker))
 

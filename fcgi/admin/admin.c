@@ -308,6 +308,8 @@ int admin_authorize(http_req_t *req)
     return admin__gate(req, &rc) ? -1 : 0;
 }
 
+const route_surface_t admin_surface = { "admin", admin_authorize, NULL };
+
 int admin_handle(http_req_t *req)
 {
     int rc = 0;

@@ -2,7 +2,11 @@
 #ifndef AIPROXY_ADMIN_H
 #define AIPROXY_ADMIN_H
 
-#include "fcgi/core/http.h"
+#include "fcgi/core/route.h"
+
+/* The surface for the route table: the ADMIN_API_KEY check (admin_authorize),
+ * errors in OpenAI's shape. Static. */
+extern const route_surface_t admin_surface;
 
 /* Answers any request whose path starts with /admin (including its own 401s
  * and 404s). Returns 0 or -EPIPE when the client went away. */

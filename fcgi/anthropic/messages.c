@@ -4,7 +4,7 @@
  * message or an SSE stream) back. Every error here is in Anthropic's shape
  * {"type":"error","error":{"type","message"}}. */
 #include "fcgi/auth/auth.h"
-#include "fcgi/core/handlers.h"
+#include "fcgi/anthropic/messages.h"
 #include "fcgi/anthropic/msgout.h"
 #include "fcgi/anthropic/msgreq.h"
 
@@ -53,6 +53,23 @@ int messages_auth(http_req_t *req)
     msgout_send_error(req, 401, NULL, "%s", why);
     return -1;
 }
+
+/* The core's errors in Anthropic's vocabulary: OpenAI's code "overloaded"
+ * is its overloaded_error, the rest go by status (msgout_error_type). */
+static int messages__send_error(http_req_t *req, const route_err_t *e)
+{
+    const char *type = e->code && strcmp(e->code, "overloaded") == 0 ? "overloaded_error" : NULL;
+    json_object *o = msgout_error_json(e->status, type, e->message);
+    int rc;
+
+    if (!o)
+        return msgout_send_error(req, 500, NULL, "out of memory");
+    rc = http_send_json(req, e->status, o, e->headers);
+    json_object_put(o);
+    return rc;
+}
+
+const route_surface_t messages_surface = { "anthropic", messages_auth, messages__send_error };
 
 static int messages__answer(http_req_t *req, struct messages__ctx *c, const msgreq_t *mr,
                             agent_res_t *res)

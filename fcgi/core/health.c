@@ -1,6 +1,5 @@
 /* health — GET /health and the index at GET /. */
-#include "fcgi/core/handlers.h"
-#include "fcgi/core/route.h"
+#include "fcgi/core/health.h"
 
 #include "shared/log.h"
 
@@ -23,8 +22,9 @@ static void health__log_detail(http_req_t *req)
              req->reg ? reg_errstr(req->reg) : "no connection to Redis yet");
 }
 
-int health_handle(http_req_t *req, int reg_rc)
+int health_handle(http_req_t *req, const route_t *r)
 {
+    int reg_rc = r->reg_rc;
     json_object *o = json_object_new_object();
     int rc, status = 200;
 
@@ -60,29 +60,13 @@ int health_handle(http_req_t *req, int reg_rc)
     return rc;
 }
 
-int index_handle(http_req_t *req)
+int index_handle(http_req_t *req, const route_t *r)
 {
-    json_object *o = json_object_new_object(), *eps = json_object_new_array();
+    json_object *o = route_index_json(r->table);
     int rc;
 
-    if (!o || !eps) {
-        json_object_put(o);
-        json_object_put(eps);
+    if (!o)
         return http_send_error(req, 500, NULL, NULL, NULL, "out of memory");
-    }
-    for (const route_doc_t *d = route_index(); d->method; d++) {
-        json_object *e = json_object_new_object();
-        if (!e)
-            break;
-        json_object_object_add(e, "method", json_object_new_string(d->method));
-        json_object_object_add(e, "path", json_object_new_string(d->path));
-        json_object_object_add(e, "description", json_object_new_string(d->what));
-        json_object_array_add(eps, e);
-    }
-    json_object_object_add(o, "name", json_object_new_string("aiproxy"));
-    json_object_object_add(o, "description", json_object_new_string(
-        "OpenAI-compatible gateway: name an assistant as the model"));
-    json_object_object_add(o, "endpoints", eps);
     rc = http_send_json(req, 200, o, NULL);
     json_object_put(o);
     return rc;

@@ -1,6 +1,7 @@
 /* aiproxy-fcgi — the FastCGI responder (docs/responder.md). */
 #include "fcgi/auth/auth.h"
-#include "fcgi/core/handlers.h"
+#include "fcgi/openai/openai.h"
+#include "fcgi/routes.h"
 #include "fcgi/core/pool.h"
 #include "shared/cfg.h"
 #include "shared/log.h"
@@ -298,6 +299,7 @@ int main(int argc, char **argv)
     pc.serve.redis_url = rconn_url();
     pc.serve.prefix = rconn_prefix();
     pc.serve.seed_json = seed_json;
+    pc.serve.routes = routes_table;
     log_info("listening on %s: %ld worker%s x %ld threads, body cap %ld bytes",
              sock ? sock : "inherited fd 0", workers, workers == 1 ? "" : "s", threads, max_body);
     rc = workers == 0 ? pool_worker_run(&pc) : pool_master_run(&pc);

@@ -1,43 +1,110 @@
-/* route — method + path to handler, with no I/O (a parser: unit tests drive it).
+/* route — the responder's routes as one table of hooks, and what is derived
+ * from it with no I/O (a parser: unit tests drive it): the match for a method
+ * and path, the 405 Allow value, the 404, and the GET / index.
  *
- * The table is the whole HTTP surface of the responder; GET / lists it. */
+ * The table itself is fcgi/routes.c, the one place that names every route;
+ * the core (serve.c) never names a route or a surface: it reads the matched
+ * entry's fields. docs/responder.md, "How to add a route". */
 #ifndef AIPROXY_ROUTE_H
 #define AIPROXY_ROUTE_H
 
+#include "fcgi/core/http.h"
+
+#include <json-c/json.h>
 #include <stddef.h>
 
-typedef enum route_id {
-    ROUTE_NONE = 0,    /* no match: see route_t.status (404 or 405) */
-    ROUTE_INDEX,       /* GET / */
-    ROUTE_HEALTH,      /* GET /health */
-    ROUTE_MODELS,      /* GET /v1/models */
-    ROUTE_MODEL,       /* GET /v1/models/{id} */
-    ROUTE_CHAT,        /* POST /v1/chat/completions */
-    ROUTE_MESSAGES,    /* POST /v1/messages (Anthropic's Messages API) */
-    ROUTE_ADMIN,       /* any method on /admin and /admin/... (admin.c answers) */
-} route_id_t;
+/* Methods, as a mask. HEAD is GET without the body (RFC 9110 9.3.2): it
+ * matches every GET route and http.c sends the headers only. */
+enum {
+    ROUTE_GET    = 1u << 0,
+    ROUTE_POST   = 1u << 1,
+    ROUTE_PUT    = 1u << 2,
+    ROUTE_PATCH  = 1u << 3,
+    ROUTE_DELETE = 1u << 4,
+    ROUTE_ANY    = ~0u,     /* every method, unknown ones too (the route sorts them out) */
+};
 
+/* What the core does around the handler. */
+enum {
+    ROUTE_LONG    = 1u << 0, /* a completion: admitted (admit.h), may hold a thread for minutes */
+    ROUTE_NO_BODY = 1u << 1, /* the body is never read (the connection is closed if one came) */
+    ROUTE_REG_ANY = 1u << 2, /* runs whatever the registry's state; route_t.reg_rc says it */
+    ROUTE_REG_LIVE = 1u << 3,/* never from a stale snapshot while Redis is down (answers would
+                              * be stale, writes lost), but runs when Redis holds no registry
+                              * yet (it may write the first) */
+};
+
+/* An error the core answers for a route, before or instead of its handler:
+ * the HTTP status and OpenAI's words for it; the surface renders it. */
+typedef struct route_err {
+    int status;
+    const char *type;       /* OpenAI error type; NULL = by status (http_error_type) */
+    const char *code;       /* OpenAI error code ("overloaded"), or NULL */
+    const char *headers;    /* extra header lines, each ending in "\r\n", or NULL */
+    const char *message;    /* what happened and what to do next */
+} route_err_t;
+
+/* An API surface as the core sees it: whose credential check guards it and
+ * what its errors look like. Defined by the surface's folder (openai/,
+ * anthropic/, admin/), static, shared by all threads. */
+typedef struct route_surface {
+    const char *name;       /* "openai", "anthropic", "admin": for logs and tests */
+    /* The credential check of a route with needs_auth: 0 to go on, or answers
+     * 401/403 in this surface's shape itself and returns -1. */
+    int (*authorize)(http_req_t *req);
+    /* Sends `e` in this surface's shape; returns as http_send. NULL: OpenAI's
+     * {"error":{"message","type","param","code"}}. */
+    int (*send_error)(http_req_t *req, const route_err_t *e);
+} route_surface_t;
+
+struct route;
+
+/* A route's answer. Returns 0, or -EPIPE when the client went away. The
+ * registry snapshot (req->reg) is fresh when it runs, unless the route has
+ * ROUTE_REG_ANY or Redis is down and a snapshot is served. */
+typedef int (*route_handler_fn)(http_req_t *req, const struct route *r);
+
+/* One entry of the table. `path` is exact ("/health"), or ends in "/{name}"
+ * (one non-empty rest of the path, given to the handler as route_t.arg), or
+ * in "/..." (the prefix itself and everything under it). The table ends with
+ * an entry whose path is NULL. */
+typedef struct route_def {
+    unsigned methods;               /* ROUTE_GET | ..., or ROUTE_ANY */
+    const char *path;
+    int needs_auth;                 /* run surface->authorize before the body is read */
+    const route_surface_t *surface; /* NULL: the core's (OpenAI-shaped) errors, no credential */
+    unsigned flags;                 /* ROUTE_LONG | ROUTE_NO_BODY | ... */
+    route_handler_fn handler;
+    const char *what;               /* one line for the GET / index */
+} route_def_t;
+
+#define ROUTE_ALLOW_MAX 64
+
+/* A match (or why there is none). */
 typedef struct route {
-    route_id_t id;
-    int status;          /* 0 on a match, else 404 (unknown path) or 405 (wrong method) */
-    const char *allow;   /* 405: the Allow header value, e.g. "GET, HEAD"; static */
-    int needs_auth;      /* /v1/...: auth_check first */
-    const char *arg;     /* ROUTE_MODEL: the {id} part of the path (points into path) */
+    const route_def_t *table;  /* the table searched (GET / lists it) */
+    const route_def_t *def;    /* the matched entry; NULL when status != 0 */
+    int status;                /* 0 on a match, else 404 (unknown path) or 405 (wrong method) */
+    char allow[ROUTE_ALLOW_MAX]; /* 405: the Allow value, every method the path takes,
+                                  * e.g. "GET, HEAD" */
+    const char *arg;           /* a "/{name}" route: the rest of the path (points into path) */
     size_t arg_len;
+    int reg_rc;                /* set by the core: the registry refresh's result (0, -ENOENT
+                                * when Redis holds no registry, another code when unreachable) */
 } route_t;
 
-/* Matches `method` and `path` (no query string); HEAD matches the GET routes.
- * Always fills *out; returns 0 on a match, -ENOENT (status 404) or -EINVAL
- * (status 405, allow set, e.g. "GET, HEAD"). */
-int route_find(const char *method, const char *path, route_t *out);
+/* Matches `method` and `path` (no query string) against `table`, first match
+ * wins; HEAD matches the GET routes. Always fills *out; returns 0 on a match,
+ * -ENOENT (status 404) or -EINVAL (status 405, allow set). Pure. */
+int route_find(const route_def_t *table, const char *method, const char *path, route_t *out);
 
-/* One entry of the endpoint index (GET /): NULL-terminated, static. */
-typedef struct route_doc {
-    const char *method;
-    const char *path;
-    const char *what;
-} route_doc_t;
+/* The methods of `mask` as a header value into buf ("GET, HEAD, POST"; "*"
+ * for ROUTE_ANY); `with_head` adds HEAD after GET. Returns buf. */
+const char *route_methods(unsigned mask, int with_head, char *buf, size_t len);
 
-const route_doc_t *route_index(void);
+/* The GET / index of `table`: {"name","description","endpoints":[{method,
+ * path, description}, ...]}, one endpoint per entry in table order. Caller
+ * owns the result; NULL on ENOMEM. Pure. */
+json_object *route_index_json(const route_def_t *table);
 
 #endif

@@ -1,11 +1,7 @@
 /* serve — the per-request path of a responder thread. */
 #include "fcgi/core/serve.h"
 
-#include "fcgi/admin/admin.h"
-#include "fcgi/auth/auth.h"
-#include "fcgi/core/handlers.h"
 #include "fcgi/core/http.h"
-#include "fcgi/anthropic/msgout.h"
 #include "fcgi/core/route.h"
 #include "shared/buf.h"
 #include "shared/log.h"
@@ -212,29 +208,51 @@ static int serve__refresh(serve_thread_t *t)
     return reg_refresh(t->reg);
 }
 
-static int serve__redis_down(http_req_t *req, int reg_rc)
+/* An error the core answers for route `d` (NULL: no route matched), in the
+ * route's surface's shape. */
+static int serve__send_error(http_req_t *req, const route_def_t *d, const route_err_t *e)
 {
-    if (reg_rc == -ENOENT)
-        return http_send_error(req, 503, "api_error", "registry_missing", NULL,
-                               "Redis holds no registry: start aiproxy-fcgi with -c CONFIG "
-                               "to seed it");
-    /* the Redis address stays out of an answer: the log has it */
-    log_warn("registry unavailable: %s", req->reg ? reg_errstr(req->reg) : "cannot reach Redis");
-    return http_send_error(req, 503, "api_error", "redis_unavailable", NULL,
-                           "the registry is unavailable: cannot reach Redis; retry when "
-                           "Redis is back");
+    json_object *o;
+    int rc;
+
+    if (d && d->surface && d->surface->send_error)
+        return d->surface->send_error(req, e);
+    o = http_error_json(e->status, e->type, e->code, NULL, e->message);
+    if (!o)
+        return http_send_error(req, e->status, e->type, e->code, NULL, "%s", e->message);
+    rc = http_send_json(req, e->status, o, e->headers);
+    json_object_put(o);
+    return rc;
+}
+
+static int serve__redis_down(http_req_t *req, const route_def_t *d, int reg_rc)
+{
+    route_err_t e = { 503, "api_error", "redis_unavailable", NULL,
+                      "the registry is unavailable: cannot reach Redis; retry when Redis is "
+                      "back" };
+
+    if (reg_rc == -ENOENT) {
+        e.code = "registry_missing";
+        e.message = "Redis holds no registry: start aiproxy-fcgi with -c CONFIG to seed it";
+    } else {
+        /* the Redis address stays out of an answer: the log has it */
+        log_warn("registry unavailable: %s",
+                 req->reg ? reg_errstr(req->reg) : "cannot reach Redis");
+    }
+    return serve__send_error(req, d, &e);
 }
 
 /* Redis is unreachable but this thread holds a registry snapshot: /v1 goes on
  * from it (edits cannot happen meanwhile anyway), so an outage of the
- * registry store does not stop plain chat. The admin API still refuses: its
- * answers would be stale or its writes lost. /health reports the outage. */
-static int serve__stale_ok(http_req_t *req, const route_t *r, int reg_rc)
+ * registry store does not stop plain chat. A ROUTE_REG_LIVE route (the admin
+ * API) still refuses: its answers would be stale or its writes lost.
+ * /health reports the outage. */
+static int serve__stale_ok(http_req_t *req, const route_def_t *d, int reg_rc)
 {
     static __thread long long warned_at;
     struct timespec ts;
 
-    if (reg_rc == -ENOENT || r->id == ROUTE_ADMIN || !req->reg || !reg_doc(req->reg))
+    if (reg_rc == -ENOENT || (d->flags & ROUTE_REG_LIVE) || !req->reg || !reg_doc(req->reg))
         return 0;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     if (ts.tv_sec - warned_at >= 10) {
@@ -243,6 +261,16 @@ static int serve__stale_ok(http_req_t *req, const route_t *r, int reg_rc)
                  reg_errstr(req->reg), reg_version(req->reg));
     }
     return 1;
+}
+
+/* May the route run with what the registry refresh returned? */
+static int serve__registry_ok(http_req_t *req, const route_def_t *d, int reg_rc)
+{
+    if (reg_rc == 0 || (d->flags & ROUTE_REG_ANY))
+        return 1;
+    if (reg_rc == -ENOENT && (d->flags & ROUTE_REG_LIVE))
+        return 1;
+    return serve__stale_ok(req, d, reg_rc);
 }
 
 /* Answers without reading the body. Unread input would poison a kept-alive
@@ -259,125 +287,101 @@ static void serve__skip_body(http_req_t *req)
         req->fcgx->keepConnection = 0;
 }
 
-/* The route's credential check, before the body: 0 to go on, or -1 when it
- * answered (401/403 in the route's shape). */
-static int serve__authorize(http_req_t *req, const route_t *r)
-{
-    if (r->id == ROUTE_ADMIN)
-        return admin_authorize(req);
-    if (r->id == ROUTE_MESSAGES)
-        return messages_auth(req);
-    return r->needs_auth ? auth_check(req) : 0;
-}
-
 /* The pool is saturated with long requests: a fast 503 the client can retry,
  * in the route's shape, instead of a wait behind streams. */
-static void serve__overloaded(http_req_t *req, const route_t *r)
+static void serve__overloaded(http_req_t *req, const route_def_t *d)
 {
-    static const char msg[] = "the gateway is at capacity (every responder thread that may "
-                              "serve a completion is busy); retry in a moment";
-    json_object *e = r->id == ROUTE_MESSAGES
-        ? msgout_error_json(503, "overloaded_error", msg)
-        : http_error_json(503, "server_error", "overloaded", NULL, msg);
+    static const route_err_t e = {
+        503, "server_error", "overloaded", "Retry-After: 1\r\n",
+        "the gateway is at capacity (every responder thread that may serve a completion is "
+        "busy); retry in a moment" };
 
-    if (!e) {
-        http_send_error(req, 503, "server_error", "overloaded", NULL, "%s", msg);
-        return;
-    }
-    http_send_json(req, 503, e, "Retry-After: 1\r\n");
-    json_object_put(e);
+    serve__send_error(req, d, &e);
 }
 
-static int serve__read_body(http_req_t *req, const route_t *r, size_t max_body)
+static int serve__read_body(http_req_t *req, const route_def_t *d, size_t max_body)
 {
     int rc = serve__body(req, max_body);
+    char msg[256];
+    route_err_t e = { 400, NULL, NULL, NULL, msg };
 
     if (rc == 0)
         return 0;
     /* Unread input would poison a kept-alive connection: close it. */
     req->fcgx->keepConnection = 0;
-    if (rc == -EFBIG && r->id == ROUTE_MESSAGES)
-        msgout_send_error(req, 413, NULL, "the request body is larger than %zu bytes "
-                          "(AIPROXY_MAX_BODY)", max_body);
-    else if (rc == -EFBIG)
-        http_send_error(req, 413, NULL, "request_too_large", NULL,
-                        "the request body is larger than %zu bytes (AIPROXY_MAX_BODY)", max_body);
-    else
-        http_send_error(req, 400, NULL, NULL, NULL, "the request body could not be read (%s)",
-                        rc == -EINVAL ? "bad Content-Length" : "it ended early");
+    if (rc == -EFBIG) {
+        e.status = 413;
+        e.code = "request_too_large";
+        snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes "
+                 "(AIPROXY_MAX_BODY)", max_body);
+    } else {
+        snprintf(msg, sizeof(msg), "the request body could not be read (%s)",
+                 rc == -EINVAL ? "bad Content-Length" : "it ended early");
+    }
+    serve__send_error(req, d, &e);
     return rc;
+}
+
+/* No route: 404, or 405 with every method the path takes in Allow. */
+static void serve__no_route(http_req_t *req, const route_t *r)
+{
+    char allow[ROUTE_ALLOW_MAX + 16], msg[512];
+    route_err_t e = { 404, NULL, "unknown_route", NULL, msg };
+
+    serve__skip_body(req);
+    if (r->status == 405) {
+        snprintf(allow, sizeof(allow), "Allow: %s\r\n", r->allow);
+        snprintf(msg, sizeof(msg), "%s is not allowed on %s; use %s", req->method, req->path,
+                 r->allow);
+        e.status = 405;
+        e.code = "method_not_allowed";
+        e.headers = allow;
+    } else {
+        snprintf(msg, sizeof(msg), "no route %s %s; GET / lists the endpoints", req->method,
+                 req->path);
+    }
+    serve__send_error(req, NULL, &e);
 }
 
 /* Route, registry, credentials, admission, and only then the body: a client
  * that sends no valid key, or arrives while the pool is full, is answered
- * from its headers and never holds a thread for its upload. */
+ * from its headers and never holds a thread for its upload. Every step reads
+ * the matched entry of the route table; none names a route. */
 static void serve__dispatch(serve_thread_t *t, http_req_t *req, size_t max_body)
 {
     route_t r;
-    int reg_rc, admitted = 0;
+    const route_def_t *d;
+    int admitted = 0;
 
-    if (route_find(req->method, req->path, &r) != 0) {
-        serve__skip_body(req);
-        if (r.status == 405) {
-            char allow[64], msg[512];
-            json_object *e;
-            snprintf(allow, sizeof(allow), "Allow: %s\r\n", r.allow);
-            snprintf(msg, sizeof(msg), "%s is not allowed on %s; use %s", req->method,
-                     req->path, r.allow);
-            e = http_error_json(405, NULL, "method_not_allowed", NULL, msg);
-            if (e)
-                http_send_json(req, 405, e, allow);
-            json_object_put(e);
-        } else {
-            http_send_error(req, 404, NULL, "unknown_route", NULL,
-                            "no route %s %s; GET / lists the endpoints", req->method, req->path);
-        }
+    if (route_find(t->cfg->routes, req->method, req->path, &r) != 0) {
+        serve__no_route(req, &r);
         return;
     }
-    reg_rc = serve__refresh(t);
+    d = r.def;
+    r.reg_rc = serve__refresh(t);
     req->reg = t->reg;
-    if (r.id == ROUTE_HEALTH || r.id == ROUTE_INDEX) {
+    if (!serve__registry_ok(req, d, r.reg_rc)) {
         serve__skip_body(req);
-        if (r.id == ROUTE_HEALTH)
-            health_handle(req, reg_rc);
-        else
-            index_handle(req);
+        serve__redis_down(req, d, r.reg_rc);
         return;
     }
-    if (reg_rc != 0 && !(r.id == ROUTE_ADMIN && reg_rc == -ENOENT) &&
-        !serve__stale_ok(req, &r, reg_rc)) {
-        serve__skip_body(req);
-        if (r.id == ROUTE_MESSAGES)
-            msgout_send_error(req, 503, NULL, "the registry is unavailable (Redis); retry "
-                              "when it is back");
-        else
-            serve__redis_down(req, reg_rc);
-        return;
-    }
-    if (serve__authorize(req, &r) != 0) {
+    if (d->needs_auth && d->surface && d->surface->authorize(req) != 0) {
         serve__skip_body(req);
         return;
     }
-    if (r.id == ROUTE_CHAT || r.id == ROUTE_MESSAGES) {
+    if (d->flags & ROUTE_LONG) {
         if (admit_enter(t->cfg->admit) != 0) {
             serve__skip_body(req);
-            serve__overloaded(req, &r);
+            serve__overloaded(req, d);
             return;
         }
         admitted = 1;
     }
-    if (serve__read_body(req, &r, max_body) != 0)
+    if (d->flags & ROUTE_NO_BODY)
+        serve__skip_body(req);
+    else if (serve__read_body(req, d, max_body) != 0)
         goto out;
-    switch (r.id) {
-    case ROUTE_ADMIN:    admin_handle(req); break;
-    case ROUTE_MESSAGES: messages_handle(req); break;
-    case ROUTE_MODELS:   models_list(req); break;
-    case ROUTE_MODEL:    models_get(req, r.arg, r.arg_len); break;
-    case ROUTE_CHAT:     chat_handle(req); break;
-    default:
-        http_send_error(req, 500, NULL, NULL, NULL, "route %d has no handler", (int)r.id);
-        break;
-    }
+    d->handler(req, &r);
 out:
     if (admitted)
         admit_leave(t->cfg->admit);

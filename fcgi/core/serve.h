@@ -7,6 +7,7 @@
 #define AIPROXY_SERVE_H
 
 #include "fcgi/core/admit.h"
+#include "fcgi/core/route.h"
 
 #include <stddef.h>
 
@@ -16,6 +17,7 @@ typedef struct serve_cfg {
     const char *prefix;
     const char *seed_json;    /* borrowed: -c's document as JSON, heals a lost registry; or NULL */
     admit_t *admit;           /* the worker's admission control; NULL = none */
+    const route_def_t *routes; /* the route table (fcgi/routes.h); static */
 } serve_cfg_t;
 
 typedef struct serve_thread serve_thread_t;

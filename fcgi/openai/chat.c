@@ -1,8 +1,9 @@
 /* chat — POST /v1/chat/completions: validate, find the assistant and its
  * backend, run the agent loop, and answer as a chat.completion or as a
  * chunk stream. */
+#include "fcgi/auth/auth.h"
 #include "fcgi/openai/chatreq.h"
-#include "fcgi/core/handlers.h"
+#include "fcgi/openai/openai.h"
 #include "fcgi/openai/oai.h"
 #include "fcgi/core/stream.h"
 
@@ -70,6 +71,8 @@ static int chat__answer(http_req_t *req, struct chat__ctx *c, const chatreq_t *c
     json_object_put(o);
     return rc;
 }
+
+const route_surface_t openai_surface = { "openai", auth_check, NULL };
 
 int chat_handle(http_req_t *req)
 {

@@ -1,5 +1,5 @@
 /* models — GET /v1/models and /v1/models/{id}: the assistants as OpenAI models. */
-#include "fcgi/core/handlers.h"
+#include "fcgi/openai/openai.h"
 #include "fcgi/openai/oai.h"
 
 #include <string.h>

@@ -226,6 +226,31 @@ describe('skeleton: models, completions and every error case', () => {
     h.assertOpenAIError(assert, r, 405, { type: 'invalid_request_error' });
   });
 
+  // Issue 12: dispatch, Allow, 404 and the index all come from one route table.
+  test('the route table through the web server: index, Allow, HEAD', async () => {
+    const idx = await h.request(`${stack.url}/`);
+    assert.equal(idx.status, 200, idx.text);
+    assert.deepEqual(idx.json.endpoints.map((e) => `${e.method} ${e.path}`), [
+      'GET /', 'GET /health', 'GET /v1/models', 'GET /v1/models/{id}',
+      'POST /v1/chat/completions', 'POST /v1/messages', '* /admin/...',
+    ]);
+    for (const e of idx.json.endpoints) assert.ok(e.description, `no description for ${e.path}`);
+    for (const [method, path, allow] of [['GET', '/v1/messages', 'POST'],
+      ['HEAD', '/v1/chat/completions', 'POST'], ['POST', '/v1/models/helper', 'GET, HEAD'],
+      ['PUT', '/health', 'GET, HEAD']]) {
+      const r = await h.request(`${stack.url}${path}`, { method });
+      assert.equal(r.status, 405, `${method} ${path}: ${r.status} ${r.text}`);
+      assert.equal(r.headers.allow, allow, `${method} ${path}`);
+      if (method !== 'HEAD') assert.equal(r.json.error.code, 'method_not_allowed');
+    }
+    const head = await h.request(`${stack.url}/health`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.text, '');
+    const none = await h.request(`${stack.url}/v1/models/`);
+    h.assertOpenAIError(assert, none, 404, { type: 'invalid_request_error' });
+    assert.equal(none.json.error.code, 'unknown_route');
+  });
+
   describe('upstream errors are passed on with their status and message', () => {
     const cases = [
       [400, 'invalid_request_error', "Invalid value for 'temperature': fake-upstream-400"],

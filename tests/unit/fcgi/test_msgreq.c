@@ -1,7 +1,8 @@
 /* Anthropic Messages request -> canonical OpenAI chat body: every translation
  * rule of docs/messages.md, and every 400 naming its field. */
 #include "fcgi/anthropic/msgreq.h"
-#include "fcgi/core/route.h"
+#include "fcgi/anthropic/messages.h"
+#include "fcgi/routes.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -365,10 +366,12 @@ static void test_route(void **state)
     route_t r;
 
     (void)state;
-    assert_int_equal(route_find("POST", "/v1/messages", &r), 0);
-    assert_int_equal(r.id, ROUTE_MESSAGES);
-    assert_int_equal(r.needs_auth, 1);
-    assert_int_equal(route_find("GET", "/v1/messages", &r), -EINVAL);
+    assert_int_equal(route_find(routes_table, "POST", "/v1/messages", &r), 0);
+    assert_string_equal(r.def->path, "/v1/messages");
+    assert_int_equal(r.def->needs_auth, 1);
+    assert_ptr_equal(r.def->surface, &messages_surface);
+    assert_true(r.def->flags & ROUTE_LONG);
+    assert_int_equal(route_find(routes_table, "GET", "/v1/messages", &r), -EINVAL);
     assert_int_equal(r.status, 405);
     assert_string_equal(r.allow, "POST");
 }

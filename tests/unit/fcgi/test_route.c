@@ -1,6 +1,10 @@
 /* Router, HTTP helpers (query, headers, error JSON, capture output). */
+#include "fcgi/admin/admin.h"
+#include "fcgi/core/health.h"
 #include "fcgi/core/http.h"
 #include "fcgi/core/route.h"
+#include "fcgi/openai/openai.h"
+#include "fcgi/routes.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -9,30 +13,42 @@
 #include <string.h>
 #include <cmocka.h>
 
+/* The entry `method path` matched in the real table, or NULL. */
+static const route_def_t *match(const char *method, const char *path, route_t *r)
+{
+    return route_find(routes_table, method, path, r) == 0 ? r->def : NULL;
+}
+
 static void test_routes_match(void **state)
 {
     route_t r;
 
     (void)state;
-    assert_int_equal(route_find("GET", "/", &r), 0);
-    assert_int_equal(r.id, ROUTE_INDEX);
-    assert_int_equal(r.needs_auth, 0);
-    assert_int_equal(route_find("GET", "/health", &r), 0);
-    assert_int_equal(r.id, ROUTE_HEALTH);
-    assert_int_equal(route_find("GET", "/v1/models", &r), 0);
-    assert_int_equal(r.id, ROUTE_MODELS);
-    assert_int_equal(r.needs_auth, 1);
-    assert_int_equal(route_find("POST", "/v1/chat/completions", &r), 0);
-    assert_int_equal(r.id, ROUTE_CHAT);
-    assert_int_equal(r.needs_auth, 1);
-    assert_int_equal(route_find("GET", "/v1/models/helper", &r), 0);
-    assert_int_equal(r.id, ROUTE_MODEL);
+    assert_non_null(match("GET", "/", &r));
+    assert_ptr_equal(r.def->handler, index_handle);
+    assert_int_equal(r.def->needs_auth, 0);
+    assert_non_null(match("GET", "/health", &r));
+    assert_ptr_equal(r.def->handler, health_handle);
+    assert_int_equal(r.def->needs_auth, 0);
+    assert_non_null(match("GET", "/v1/models", &r));
+    assert_string_equal(r.def->path, "/v1/models");
+    assert_int_equal(r.def->needs_auth, 1);
+    assert_ptr_equal(r.def->surface, &openai_surface);
+    assert_non_null(match("POST", "/v1/chat/completions", &r));
+    assert_string_equal(r.def->path, "/v1/chat/completions");
+    assert_int_equal(r.def->needs_auth, 1);
+    assert_true(r.def->flags & ROUTE_LONG);
+    assert_non_null(match("GET", "/v1/models/helper", &r));
+    assert_string_equal(r.def->path, "/v1/models/{id}");
     assert_int_equal(r.arg_len, 6);
     assert_memory_equal(r.arg, "helper", 6);
-    assert_int_equal(route_find("DELETE", "/admin/assistants/x", &r), 0);
-    assert_int_equal(r.id, ROUTE_ADMIN);
-    assert_int_equal(route_find("GET", "/admin", &r), 0);
-    assert_int_equal(r.id, ROUTE_ADMIN);
+    assert_non_null(match("DELETE", "/admin/assistants/x", &r));
+    assert_ptr_equal(r.def->surface, &admin_surface);
+    assert_true(r.def->flags & ROUTE_REG_LIVE);
+    assert_non_null(match("GET", "/admin", &r));
+    assert_ptr_equal(r.def->surface, &admin_surface);
+    assert_non_null(match("OPTIONS", "/admin/config", &r));
+    assert_ptr_equal(r.def->surface, &admin_surface);
 }
 
 static void test_routes_404(void **state)
@@ -44,11 +60,12 @@ static void test_routes_404(void **state)
 
     (void)state;
     for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-        assert_int_equal(route_find("GET", paths[i], &r), -ENOENT);
+        assert_int_equal(route_find(routes_table, "GET", paths[i], &r), -ENOENT);
         assert_int_equal(r.status, 404);
-        assert_int_equal(r.id, ROUTE_NONE);
+        assert_null(r.def);
     }
-    assert_int_equal(route_find(NULL, "/", &r), -ENOENT);
+    assert_int_equal(route_find(routes_table, NULL, "/", &r), -ENOENT);
+    assert_int_equal(route_find(NULL, "GET", "/", &r), -ENOENT);
 }
 
 static void test_routes_405(void **state)
@@ -56,15 +73,18 @@ static void test_routes_405(void **state)
     route_t r;
 
     (void)state;
-    assert_int_equal(route_find("GET", "/v1/chat/completions", &r), -EINVAL);
+    assert_int_equal(route_find(routes_table, "GET", "/v1/chat/completions", &r), -EINVAL);
     assert_int_equal(r.status, 405);
+    assert_null(r.def);
     assert_string_equal(r.allow, "POST");
-    assert_int_equal(route_find("POST", "/v1/models", &r), -EINVAL);
+    assert_int_equal(route_find(routes_table, "POST", "/v1/models", &r), -EINVAL);
     assert_string_equal(r.allow, "GET, HEAD");
-    assert_int_equal(route_find("DELETE", "/v1/models/x", &r), -EINVAL);
+    assert_int_equal(route_find(routes_table, "DELETE", "/v1/models/x", &r), -EINVAL);
     assert_string_equal(r.allow, "GET, HEAD");
-    assert_int_equal(route_find("POST", "/health", &r), -EINVAL);
-    assert_int_equal(route_find("HEAD", "/v1/chat/completions", &r), -EINVAL);
+    assert_int_equal(route_find(routes_table, "POST", "/health", &r), -EINVAL);
+    assert_int_equal(route_find(routes_table, "HEAD", "/v1/chat/completions", &r), -EINVAL);
+    assert_string_equal(r.allow, "POST");
+    assert_int_equal(route_find(routes_table, "BREW", "/v1/messages", &r), -EINVAL);
     assert_string_equal(r.allow, "POST");
 }
 
@@ -75,27 +95,112 @@ static void test_routes_head_is_get(void **state)
     route_t r;
 
     (void)state;
-    assert_int_equal(route_find("HEAD", "/", &r), 0);
-    assert_int_equal(r.id, ROUTE_INDEX);
-    assert_int_equal(route_find("HEAD", "/health", &r), 0);
-    assert_int_equal(r.id, ROUTE_HEALTH);
-    assert_int_equal(route_find("HEAD", "/v1/models", &r), 0);
-    assert_int_equal(r.id, ROUTE_MODELS);
-    assert_int_equal(r.needs_auth, 1);
-    assert_int_equal(route_find("HEAD", "/v1/models/helper", &r), 0);
-    assert_int_equal(r.id, ROUTE_MODEL);
+    assert_non_null(match("HEAD", "/", &r));
+    assert_ptr_equal(r.def->handler, index_handle);
+    assert_non_null(match("HEAD", "/health", &r));
+    assert_ptr_equal(r.def->handler, health_handle);
+    assert_non_null(match("HEAD", "/v1/models", &r));
+    assert_string_equal(r.def->path, "/v1/models");
+    assert_int_equal(r.def->needs_auth, 1);
+    assert_non_null(match("HEAD", "/v1/models/helper", &r));
+    assert_string_equal(r.def->path, "/v1/models/{id}");
 }
 
-static void test_index_lists_routes(void **state)
+static int fake_handler(http_req_t *req, const route_t *r)
 {
-    const route_doc_t *d;
-    int n = 0, chat = 0;
+    (void)req;
+    (void)r;
+    return 0;
+}
+
+/* Allow is every method the path takes, read from the table: a second entry
+ * on a path adds its methods with no other list to edit. */
+static void test_allow_derived_from_table(void **state)
+{
+    static const route_def_t table[] = {
+        { ROUTE_GET,    "/things",      0, NULL, 0, fake_handler, "list" },
+        { ROUTE_POST,   "/things",      0, NULL, 0, fake_handler, "add" },
+        { ROUTE_DELETE | ROUTE_PUT, "/things/{id}", 0, NULL, 0, fake_handler, "edit" },
+        { ROUTE_ANY,    "/raw/...",     0, NULL, 0, fake_handler, "anything" },
+        { 0, NULL, 0, NULL, 0, NULL, NULL },
+    };
+    route_t r;
+    char buf[ROUTE_ALLOW_MAX];
 
     (void)state;
-    for (d = route_index(); d->method; d++, n++)
+    assert_int_equal(route_find(table, "PATCH", "/things", &r), -EINVAL);
+    assert_string_equal(r.allow, "GET, HEAD, POST");
+    assert_int_equal(route_find(table, "POST", "/things", &r), 0);
+    assert_ptr_equal(r.def, &table[1]);
+    assert_int_equal(route_find(table, "HEAD", "/things", &r), 0);
+    assert_ptr_equal(r.def, &table[0]);
+    assert_int_equal(route_find(table, "GET", "/things/7", &r), -EINVAL);
+    assert_string_equal(r.allow, "PUT, DELETE");
+    assert_int_equal(route_find(table, "PUT", "/things/7", &r), 0);
+    assert_memory_equal(r.arg, "7", 2);
+    assert_int_equal(route_find(table, "GET", "/things/", &r), -ENOENT);
+    assert_int_equal(route_find(table, "TRACE", "/raw", &r), 0);
+    assert_ptr_equal(r.def, &table[3]);
+    assert_int_equal(route_find(table, "GET", "/raw/a/b", &r), 0);
+    assert_string_equal(r.arg, "/a/b");
+    assert_int_equal(route_find(table, "GET", "/rawer", &r), -ENOENT);
+    assert_string_equal(route_methods(ROUTE_ANY, 1, buf, sizeof(buf)), "*");
+    assert_string_equal(route_methods(ROUTE_GET | ROUTE_PATCH, 0, buf, sizeof(buf)), "GET, PATCH");
+    /* a buffer too small keeps whole names only */
+    assert_string_equal(route_methods(ROUTE_GET | ROUTE_POST, 1, buf, 12), "GET, HEAD");
+}
+
+/* GET / lists exactly the table, in its order, with each entry's line. */
+static void test_index_matches_table(void **state)
+{
+    json_object *o, *eps, *e;
+    const route_def_t *d;
+    size_t n = 0, i;
+    int chat = 0;
+
+    (void)state;
+    o = route_index_json(routes_table);
+    assert_non_null(o);
+    assert_true(json_object_object_get_ex(o, "endpoints", &eps));
+    for (d = routes_table; d->path; d++)
+        n++;
+    assert_int_equal(json_object_array_length(eps), n);
+    for (i = 0, d = routes_table; d->path; d++, i++) {
+        char methods[ROUTE_ALLOW_MAX];
+        e = json_object_array_get_idx(eps, i);
+        assert_string_equal(json_object_get_string(json_object_object_get(e, "path")), d->path);
+        assert_string_equal(json_object_get_string(json_object_object_get(e, "method")),
+                            route_methods(d->methods, 0, methods, sizeof(methods)));
+        assert_string_equal(json_object_get_string(json_object_object_get(e, "description")),
+                            d->what);
         chat |= strcmp(d->path, "/v1/chat/completions") == 0;
-    assert_true(n >= 5);
+    }
+    assert_true(n >= 7);
     assert_true(chat);
+    e = json_object_array_get_idx(eps, n - 1);
+    assert_string_equal(json_object_get_string(json_object_object_get(e, "method")), "*");
+    json_object_put(o);
+}
+
+/* What the core relies on without checking at run time: every entry has a
+ * handler and an index line, a route with needs_auth has a surface with a
+ * credential check, and every /v1 route needs one. */
+static void test_table_complete(void **state)
+{
+    const route_def_t *d;
+
+    (void)state;
+    for (d = routes_table; d->path; d++) {
+        assert_non_null(d->handler);
+        assert_non_null(d->what);
+        assert_true(d->methods != 0);
+        if (d->needs_auth) {
+            assert_non_null(d->surface);
+            assert_non_null(d->surface->authorize);
+        }
+        if (strncmp(d->path, "/v1/", 4) == 0 || strncmp(d->path, "/admin", 6) == 0)
+            assert_true(d->needs_auth);
+    }
 }
 
 static void test_query_and_headers(void **state)
@@ -209,7 +314,9 @@ int main(void)
         cmocka_unit_test(test_routes_405),
         cmocka_unit_test(test_routes_head_is_get),
         cmocka_unit_test(test_head_sends_no_body),
-        cmocka_unit_test(test_index_lists_routes),
+        cmocka_unit_test(test_allow_derived_from_table),
+        cmocka_unit_test(test_index_matches_table),
+        cmocka_unit_test(test_table_complete),
         cmocka_unit_test(test_query_and_headers),
         cmocka_unit_test(test_send_error_capture),
     };

@@ -1,0 +1,58 @@
+/* routes — the table. The only file that names every surface: the core
+ * (core/) reads it through serve_cfg_t, each surface (openai/, anthropic/,
+ * admin/) knows only its own handlers. Adding a route is adding a line here
+ * (docs/responder.md, "How to add a route"): dispatch, 405 Allow, 404 and
+ * the index follow from it. */
+#include "fcgi/routes.h"
+
+#include "fcgi/admin/admin.h"
+#include "fcgi/anthropic/messages.h"
+#include "fcgi/core/health.h"
+#include "fcgi/openai/openai.h"
+
+/* Handlers that take the request alone, adapted to the table's signature. */
+static int routes__models(http_req_t *req, const route_t *r)
+{
+    return models_list(req);
+}
+
+static int routes__model(http_req_t *req, const route_t *r)
+{
+    return models_get(req, r->arg, r->arg_len);
+}
+
+static int routes__chat(http_req_t *req, const route_t *r)
+{
+    return chat_handle(req);
+}
+
+static int routes__messages(http_req_t *req, const route_t *r)
+{
+    return messages_handle(req);
+}
+
+static int routes__admin(http_req_t *req, const route_t *r)
+{
+    return admin_handle(req);
+}
+
+#define ROUTES__CORE (ROUTE_NO_BODY | ROUTE_REG_ANY)
+
+const route_def_t routes_table[] = {
+    /* methods     path                    auth surface            flags          handler */
+    { ROUTE_GET,  "/",                    0, NULL,              ROUTES__CORE,  index_handle,
+      "this index of endpoints" },
+    { ROUTE_GET,  "/health",              0, NULL,              ROUTES__CORE,  health_handle,
+      "liveness and Redis reachability" },
+    { ROUTE_GET,  "/v1/models",           1, &openai_surface,   0,             routes__models,
+      "the assistants, as OpenAI models" },
+    { ROUTE_GET,  "/v1/models/{id}",      1, &openai_surface,   0,             routes__model,
+      "one assistant" },
+    { ROUTE_POST, "/v1/chat/completions", 1, &openai_surface,   ROUTE_LONG,    routes__chat,
+      "chat completion through an assistant (stream or not)" },
+    { ROUTE_POST, "/v1/messages",         1, &messages_surface, ROUTE_LONG,    routes__messages,
+      "the same, in Anthropic's Messages API format" },
+    { ROUTE_ANY,  "/admin/...",           1, &admin_surface,    ROUTE_REG_LIVE, routes__admin,
+      "registry administration (ADMIN_API_KEY)" },
+    { 0, NULL, 0, NULL, 0, NULL, NULL },
+};

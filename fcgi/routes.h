@@ -1,0 +1,14 @@
+/* routes — the responder's whole HTTP surface: one table of hooks
+ * (core/route.h) naming every route, its methods, whether it needs a
+ * credential, its API surface (credential check and error shape), what the
+ * core does around it, its handler and its line in the GET / index. */
+#ifndef AIPROXY_ROUTES_H
+#define AIPROXY_ROUTES_H
+
+#include "fcgi/core/route.h"
+
+/* Ends with an entry whose path is NULL. Static; main hands it to the core
+ * (serve_cfg_t.routes). */
+extern const route_def_t routes_table[];
+
+#endif
