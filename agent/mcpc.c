@@ -8,6 +8,7 @@
  * deadlines are noticed without extra round trips. */
 #include "agent/mcpc.h"
 #include "shared/buf.h"
+#include "shared/jtext.h"
 #include "shared/rconn.h"
 #include "shared/wire.h"
 
@@ -259,7 +260,11 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         calls[i].text = NULL;
         calls[i].is_error = 0;
         if (calls[i].args_json && *calls[i].args_json) {
-            args = json_tokener_parse(calls[i].args_json);
+            char why[160];
+            /* as written: big integers keep their text on the way to the server */
+            if (jtext_parse(calls[i].args_json, strlen(calls[i].args_json),
+                            JSON_TOKENER_DEFAULT_DEPTH, &args, why, sizeof why) != 0)
+                args = NULL;
             if (!args || !json_object_is_type(args, json_type_object)) {
                 json_object_put(args);
                 calls[i].text = mcpc__errtext("invalid JSON arguments for tool '%s': expected a JSON object",

@@ -8,6 +8,7 @@
 #include "mcp-broker/session.h"
 #include "mcp-broker/jsonrpc.h"
 #include "mcp-broker/transport.h"
+#include "shared/jtext.h"
 #include "shared/log.h"
 
 #include <errno.h>
@@ -403,15 +404,26 @@ static void session__on_message(void *ud, const char *json, size_t len)
     mcp_session_t *s = ud;
     json_tokener *tok;
     json_object *o;
+    char why[160];
 
     if (s->state == ST_CLOSING)
         return;
     log_debug("mcp '%s' << %.*s", s->name, (int)len, json);
-    tok = json_tokener_new();
-    if (!tok)
+    /* JSON as written (integers past 64 bits keep their text); a line only
+     * json-c's lenient reader takes (NaN from Python's json.dumps) is still
+     * read that way, as before */
+    o = NULL;
+    if (jtext_parse(json, len, JSON_TOKENER_DEFAULT_DEPTH, &o, why, sizeof why) == -ENOMEM)
         return;
-    o = json_tokener_parse_ex(tok, json, (int)len);
-    if (!o || json_tokener_get_error(tok) != json_tokener_success) {
+    if (!o && (tok = json_tokener_new()) != NULL) {
+        o = json_tokener_parse_ex(tok, json, (int)len);
+        if (o && json_tokener_get_error(tok) != json_tokener_success) {
+            json_object_put(o);
+            o = NULL;
+        }
+        json_tokener_free(tok);
+    }
+    if (!o) {
         log_warn("mcp server '%s': ignored a line that is not JSON: %.80s", s->name, json);
     } else if (json_object_is_type(o, json_type_array)) {
         size_t n = json_object_array_length(o);
@@ -421,7 +433,6 @@ static void session__on_message(void *ud, const char *json, size_t len)
         session__dispatch(s, o);
     }
     json_object_put(o);
-    json_tokener_free(tok);
 }
 
 static void session__on_ready(void *ud)

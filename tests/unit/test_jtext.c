@@ -1,0 +1,131 @@
+/* Unit tests for shared/jtext: every JSON text from outside keeps its meaning
+ * (integers past 64 bits keep their text, "\u0000" is kept, what only json-c
+ * accepts is refused). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "shared/jtext.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Parses `in` and checks it prints back as `want` (compact). */
+static void expect_text(const char *in, const char *want)
+{
+    json_object *o = NULL;
+    char err[200] = "";
+    char *back;
+
+    if (jtext_parse(in, strlen(in), 32, &o, err, sizeof err) != 0)
+        fail_msg("refused %s: %s", in, err);
+    back = jtext_take(o);
+    if (strcmp(back, want) != 0)
+        fail_msg("%s printed back as %s, want %s", in, back, want);
+    free(back);
+}
+
+static void expect_refused(const char *in, const char *msg_part)
+{
+    json_object *o = NULL;
+    char err[200] = "";
+
+    if (jtext_parse(in, strlen(in), 32, &o, err, sizeof err) != -EINVAL)
+        fail_msg("accepted %s", in);
+    assert_null(o);
+    if (!strstr(err, msg_part))
+        fail_msg("%s: message '%s' lacks '%s'", in, err, msg_part);
+}
+
+static void big_integers_keep_their_text(void **state)
+{
+    (void)state;
+    /* json-c alone: 18446744073709551615 and -9223372036854775808 */
+    expect_text("{\"a\":100000000000000000000000}", "{\"a\":100000000000000000000000}");
+    expect_text("[-100000000000000000000000]", "[-100000000000000000000000]");
+    expect_text("[18446744073709551616,-9223372036854775809]",
+                "[18446744073709551616,-9223372036854775809]");
+    /* the limits themselves are exact already */
+    expect_text("[18446744073709551615,-9223372036854775808,0,-0.5]",
+                "[18446744073709551615,-9223372036854775808,0,-0.5]");
+    /* deep inside, and next to literals that look like the mark */
+    expect_text("{\"x\":[{\"y\":{\"z\":123456789012345678901234567890}}],"
+                "\"m\":100000000000000000000000.0,\"n\":100000000000000000000000.00,"
+                "\"o\":100000000000000000000001}",
+                "{\"x\":[{\"y\":{\"z\":123456789012345678901234567890}}],"
+                "\"m\":100000000000000000000000.0,\"n\":100000000000000000000000.00,"
+                "\"o\":100000000000000000000001}");
+    /* digits in strings are text, not numbers */
+    expect_text("{\"s\":\"100000000000000000000000\",\"k\\\"1\":1e400}",
+                "{\"s\":\"100000000000000000000000\",\"k\\\"1\":1e400}");
+}
+
+static void big_integers_are_not_json_ints(void **state)
+{
+    json_object *o = NULL, *v = NULL;
+    char err[200];
+    const char *in = "{\"a\":100000000000000000000000}";
+    (void)state;
+    assert_int_equal(jtext_parse(in, strlen(in), 32, &o, err, sizeof err), 0);
+    assert_true(json_object_object_get_ex(o, "a", &v));
+    /* a field that must be an integer refuses it instead of clamping */
+    assert_false(json_object_is_type(v, json_type_int));
+    json_object_put(o);
+}
+
+static void nul_in_strings_is_kept(void **state)
+{
+    json_object *o = NULL;
+    char err[200];
+    const char *in = "\"plain\\u0000evil\"";
+    (void)state;
+    assert_int_equal(jtext_parse(in, strlen(in), 32, &o, err, sizeof err), 0);
+    assert_int_equal(json_object_get_string_len(o), 10);
+    assert_memory_equal(json_object_get_string(o), "plain\0evil", 10);
+    json_object_put(o);
+    expect_text("[\"a\\u0000b\"]", "[\"a\\u0000b\"]");
+}
+
+static void what_only_json_c_takes_is_refused(void **state)
+{
+    (void)state;
+    expect_refused("[01E]", "not valid JSON");     /* json-c: 1 (found by fuzz_wire) */
+    expect_refused("[1.]", "not a JSON number");
+    expect_refused("[1E]", "not valid JSON");
+    expect_refused("[NaN]", "unexpected word");
+    expect_refused("[-Infinity]", "not valid JSON");
+    expect_refused("[TRUE]", "not valid JSON");
+    expect_refused("[1,]", "not valid JSON");
+    expect_refused("{'a':1}", "not valid JSON");
+    expect_refused("[1 /* c */]", "not valid JSON");
+    expect_refused("{\"a\":1} x", "after the value");
+    expect_refused("[1", "end of input");
+    expect_refused("", "end of input");
+}
+
+static void request_body_errors_say_so(void **state)
+{
+    json_object *o = NULL;
+    char err[200];
+    (void)state;
+    assert_int_equal(jtext_parse_strict("[1.]", 4, 32, &o, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "the request body is not valid JSON"));
+    assert_int_equal(jtext_parse_strict("[[1]]", 5, 1, &o, err, sizeof err), -EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(big_integers_keep_their_text),
+        cmocka_unit_test(big_integers_are_not_json_ints),
+        cmocka_unit_test(nul_in_strings_is_kept),
+        cmocka_unit_test(what_only_json_c_takes_is_refused),
+        cmocka_unit_test(request_body_errors_say_so),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
