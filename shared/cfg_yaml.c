@@ -143,8 +143,11 @@ static int cfg__scalar(cfg_ld_t *ld, yaml_event_t *ev, const char *path, json_ob
             *out = json_object_new_string(exp);
         /* Nor a number that would not print back as the same text: a
          * string field would get "123" for KEY=0123 (found by fuzz_cfg). */
+        /* Nor a boolean spelt otherwise than true/false: KEY=True is the
+         * text "True", which a string field must get as it is. */
         if (*out && had_ref &&
-            (json_object_is_type(*out, json_type_int) || json_object_is_type(*out, json_type_double)) &&
+            (json_object_is_type(*out, json_type_int) || json_object_is_type(*out, json_type_double) ||
+             json_object_is_type(*out, json_type_boolean)) &&
             strcmp(json_object_get_string(*out), exp) != 0) {
             json_object_put(*out);
             *out = json_object_new_string(exp);
