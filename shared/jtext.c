@@ -70,7 +70,10 @@ static size_t jtext__number(const char *s, size_t n, int *is_int, size_t *fzeros
         if (i == f)
             return 0;
         *is_int = 0;
-        *fzeros = strspn(s + f, "0") >= i - f ? i - f : 0;
+        *fzeros = i - f;   /* the text is not terminated: no strspn */
+        for (size_t z = f; z < i; z++)
+            if (s[z] != '0')
+                *fzeros = 0;
     }
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
         i++;
@@ -185,7 +188,7 @@ static int jtext__parse(const char *text, size_t len, int max_depth, json_object
     enum json_tokener_error jerr;
     jtext_scan_t st = { 0 };
     buf_t rw;
-    int rc = -EINVAL;
+    int rc = -EINVAL, ended = 0;
     size_t off, k = 0;
 
     /* the marks grow the text; a body of big integers and a long "<big>.000…"
@@ -221,13 +224,19 @@ static int jtext__parse(const char *text, size_t len, int max_depth, json_object
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
     v = json_tokener_parse_ex(tok, text, (int)len);
     jerr = json_tokener_get_error(tok);
+    if (!v && jerr == json_tokener_continue) {
+        /* a number at the very end may go on: a NUL tells json-c it does not */
+        v = json_tokener_parse_ex(tok, "", 1);
+        jerr = json_tokener_get_error(tok);
+        ended = 1;
+    }
     if (!v || jerr != json_tokener_success) {
         snprintf(err, errlen, "%s is not valid JSON: %s", what,
-                 jerr == json_tokener_continue ? "unexpected end of input"
+                 jerr == json_tokener_continue || ended ? "unexpected end of input"
                                                : json_tokener_error_desc(jerr));
         goto out;
     }
-    for (off = json_tokener_get_parse_end(tok); off < len; off++) {
+    for (off = ended ? len : json_tokener_get_parse_end(tok); off < len; off++) {
         if (text[off] != ' ' && text[off] != '\t' && text[off] != '\r' && text[off] != '\n') {
             snprintf(err, errlen, "%s is not valid JSON: "
                      "unexpected data after the value at byte %zu", what, off);

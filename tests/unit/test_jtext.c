@@ -108,6 +108,23 @@ static void what_only_json_c_takes_is_refused(void **state)
     expect_refused("", "end of input");
 }
 
+/* The text is not a C string: a number at its very end is read within it
+ * (found by fuzz_wire: a zero fraction was counted with strspn). */
+static void a_number_at_the_end_stays_inside_the_text(void **state)
+{
+    static const char *const ins[] = { "1.00", "-0.0", "1e5", "100000000000000000000000" };
+    (void)state;
+    for (size_t i = 0; i < sizeof(ins) / sizeof(ins[0]); i++) {
+        size_t n = strlen(ins[i]);
+        char *t = malloc(n), err[200];
+        json_object *o = NULL;
+        memcpy(t, ins[i], n);   /* no terminator */
+        assert_int_equal(jtext_parse(t, n, 32, &o, err, sizeof err), 0);
+        json_object_put(o);
+        free(t);
+    }
+}
+
 static void request_body_errors_say_so(void **state)
 {
     json_object *o = NULL;
@@ -125,6 +142,7 @@ int main(void)
         cmocka_unit_test(big_integers_are_not_json_ints),
         cmocka_unit_test(nul_in_strings_is_kept),
         cmocka_unit_test(what_only_json_c_takes_is_refused),
+        cmocka_unit_test(a_number_at_the_end_stays_inside_the_text),
         cmocka_unit_test(request_body_errors_say_so),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
