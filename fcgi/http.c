@@ -56,18 +56,27 @@ const char *http_header(http_req_t *req, const char *name)
     return http_param(req, key);
 }
 
-/* Percent-decodes s[0..n) into arena memory ('+' is a space, as forms send).
- * A malformed escape is kept literally rather than refused. */
-static char *http__decode(arena_t *a, const char *s, size_t n)
+/* Percent-decodes s[0..n) into arena memory ('+' is a space, as forms send),
+ * its length (a %00 included) in *len when len is not NULL. A malformed
+ * escape is kept literally rather than refused. */
+static char *http__decode(arena_t *a, const char *s, size_t n, size_t *len)
 {
     char *out = arena_alloc(a, n + 1);
+    long got = out ? pct_decode(s, n, out, n + 1, PCT_PLUS_SPACE) : -ENOMEM;
 
-    if (out && pct_decode(s, n, out, n + 1, PCT_PLUS_SPACE) < 0)
-        out = NULL;
+    if (got < 0)
+        return NULL;
+    if (len)
+        *len = (size_t)got;
     return out;
 }
 
 const char *http_query_param(http_req_t *req, const char *name)
+{
+    return http_query_param_n(req, name, NULL);
+}
+
+const char *http_query_param_n(http_req_t *req, const char *name, size_t *vlen)
 {
     const char *p = req->query;
 
@@ -80,13 +89,16 @@ const char *http_query_param(http_req_t *req, const char *name)
         char *key;
 
         eq = memchr(p, '=', len);
-        key = http__decode(req->arena, p, eq ? (size_t)(eq - p) : len);
+        key = http__decode(req->arena, p, eq ? (size_t)(eq - p) : len, NULL);
         if (!key)
             return NULL;
         if (strcmp(key, name) == 0) {
-            if (!eq)
+            if (!eq) {
+                if (vlen)
+                    *vlen = 0;
                 return "";
-            return http__decode(req->arena, eq + 1, len - (size_t)(eq + 1 - p));
+            }
+            return http__decode(req->arena, eq + 1, len - (size_t)(eq + 1 - p), vlen);
         }
         if (!end)
             break;
