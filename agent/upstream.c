@@ -2,6 +2,7 @@
 
 #include "shared/log.h"
 #include "shared/sse.h"
+#include "shared/utf8.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -186,12 +187,13 @@ static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, agent_res
 
 static void up__status_fail(up_xfer_t *x, long code, agent_res_t *res)
 {
-    char type[48], msg[1024];
+    char type[48], msg[1024], clean[1024];
     int st = (int)code;
 
     x->call->be->error((int)code, buf_str(&x->body), x->body.len, &st, type, sizeof(type), msg,
                        sizeof(msg));
-    agent_res_fail(res, st, type, "", "%s", msg);
+    utf8_clean(msg, strlen(msg), clean, sizeof(clean));   /* the body is the upstream's bytes */
+    agent_res_fail(res, st, type, "", "%s", clean);
 }
 
 static long up__timeout(json_object *backend)

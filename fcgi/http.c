@@ -6,6 +6,7 @@
  * dropped the request and nothing more can reach the client. */
 #include "fcgi/http.h"
 
+#include "shared/jtext.h"
 #include "shared/pct.h"
 
 #include "shared/log.h"
@@ -250,10 +251,11 @@ json_object *http_error_json(int status, const char *type, const char *code,
     err = json_object_new_object();
     if (!root || !err)
         goto out;
-    json_object_object_add(err, "message", json_object_new_string(message ? message : ""));
+    /* what we echo (a model name with byte 0xFF) stays valid UTF-8 */
+    json_object_object_add(err, "message", jtext_new_echo(message, message ? strlen(message) : 0));
     json_object_object_add(err, "type",
                            json_object_new_string(type && *type ? type : http_error_type(status)));
-    json_object_object_add(err, "param", param && *param ? json_object_new_string(param) : NULL);
+    json_object_object_add(err, "param", param && *param ? jtext_new_echo(param, strlen(param)) : NULL);
     json_object_object_add(err, "code", code && *code ? json_object_new_string(code) : NULL);
     json_object_object_add(root, "error", err);
     err = NULL;

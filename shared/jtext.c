@@ -1,5 +1,6 @@
 #include "shared/jtext.h"
 #include "shared/buf.h"
+#include "shared/utf8.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +19,21 @@ char *jtext_take(json_object *o)
         json_object_put(o);
     }
     return s;
+}
+
+json_object *jtext_new_echo(const char *text, size_t len)
+{
+    json_object *o = NULL;
+    size_t n = 0;
+    char *clean;
+
+    if (!text || utf8_valid(text, len))
+        return json_object_new_string_len(text ? text : "", text ? (int)len : 0);
+    clean = utf8_clean_dup(text, len, &n);
+    if (clean)
+        o = json_object_new_string_len(clean, (int)n);
+    free(clean);
+    return o;
 }
 
 /* What a scan of the text found (see jtext__scan). */

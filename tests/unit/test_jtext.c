@@ -1,6 +1,6 @@
-/* Unit tests for shared/jtext: every JSON text from outside keeps its meaning
- * (integers past 64 bits keep their text, "\u0000" is kept, what only json-c
- * accepts is refused). */
+/* Unit tests for shared/jtext and shared/utf8: every JSON text from outside
+ * keeps its meaning (integers past 64 bits keep their text, "\u0000" is kept,
+ * what only json-c accepts is refused), and what we echo is valid UTF-8. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "shared/jtext.h"
+#include "shared/utf8.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -135,6 +136,54 @@ static void request_body_errors_say_so(void **state)
     assert_int_equal(jtext_parse_strict("[[1]]", 5, 1, &o, err, sizeof err), -EINVAL);
 }
 
+static void expect_clean(const char *in, size_t n, const char *want)
+{
+    char out[64];
+    size_t len = utf8_clean(in, n, out, sizeof(out));
+    assert_int_equal(len, strlen(want));
+    assert_string_equal(out, want);
+    assert_true(utf8_valid(out, len));
+}
+
+#define R "\xEF\xBF\xBD"   /* U+FFFD */
+
+static void utf8_ill_formed_parts_become_fffd(void **state)
+{
+    char small[8];
+    (void)state;
+    assert_true(utf8_valid("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80", 10));
+    assert_true(utf8_valid("", 0));
+    expect_clean("plain", 5, "plain");
+    expect_clean("m\xFFx", 3, "m" R "x");                  /* a byte never in UTF-8 */
+    expect_clean("\xC0\x80", 2, R R);                      /* overlong NUL */
+    expect_clean("\xED\xA0\x80", 3, R R R);                /* a surrogate */
+    expect_clean("\xF4\x90\x80\x80", 4, R R R R);         /* past U+10FFFF */
+    expect_clean("\xE2\x82", 2, R);                        /* cut short at the end */
+    expect_clean("\xE2\x82x", 3, R "x");                   /* cut short before ASCII */
+    expect_clean("\x80\xBF", 2, R R);                      /* lone continuations */
+    assert_false(utf8_valid("\xE2\x82", 2));
+    /* full: stops at a character boundary, terminated */
+    assert_int_equal(utf8_clean("ab\xE2\x82\xAC\xE2\x82\xAC", 8, small, sizeof(small)), 5);
+    assert_string_equal(small, "ab\xE2\x82\xAC");
+    assert_int_equal(utf8_clean("abc", 3, small, 1), 0);
+    assert_string_equal(small, "");
+}
+
+static void echo_strings_are_valid_utf8(void **state)
+{
+    json_object *o;
+    (void)state;
+    o = jtext_new_echo("model \xFF\xFE", 8);
+    assert_string_equal(json_object_get_string(o), "model " R R);
+    json_object_put(o);
+    o = jtext_new_echo("caf\xC3\xA9\0x", 7);       /* valid text is kept, NUL included */
+    assert_int_equal(json_object_get_string_len(o), 7);
+    json_object_put(o);
+    o = jtext_new_echo(NULL, 0);
+    assert_string_equal(json_object_get_string(o), "");
+    json_object_put(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -144,6 +193,8 @@ int main(void)
         cmocka_unit_test(what_only_json_c_takes_is_refused),
         cmocka_unit_test(a_number_at_the_end_stays_inside_the_text),
         cmocka_unit_test(request_body_errors_say_so),
+        cmocka_unit_test(utf8_ill_formed_parts_become_fffd),
+        cmocka_unit_test(echo_strings_are_valid_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
