@@ -25,7 +25,7 @@ const validUtf8 = (buf) => { try { utf8.decode(buf); return true; } catch (_) { 
 
 function chat(stack, body, query = '') {
   return h.request(`${stack.url}/v1/chat/completions${query}`, {
-    method: 'POST', body: Buffer.isBuffer(body) ? body : Buffer.from(body),
+    method: 'POST', body: Buffer.isBuffer(body) ? body : Buffer.from(body), timeoutMs: 300000,
     headers: { 'content-type': 'application/json', authorization: 'Bearer sk-meaning' },
   });
 }
