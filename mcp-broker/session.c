@@ -402,27 +402,13 @@ static void session__dispatch(mcp_session_t *s, json_object *o)
 static void session__on_message(void *ud, const char *json, size_t len)
 {
     mcp_session_t *s = ud;
-    json_tokener *tok;
     json_object *o;
-    char why[160];
 
     if (s->state == ST_CLOSING)
         return;
     log_debug("mcp '%s' << %.*s", s->name, (int)len, json);
-    /* JSON as written (integers past 64 bits keep their text); a line only
-     * json-c's lenient reader takes (NaN from Python's json.dumps) is still
-     * read that way, as before */
-    o = NULL;
-    if (jtext_parse(json, len, JSON_TOKENER_DEFAULT_DEPTH, &o, why, sizeof why) == -ENOMEM)
-        return;
-    if (!o && (tok = json_tokener_new()) != NULL) {
-        o = json_tokener_parse_ex(tok, json, (int)len);
-        if (o && json_tokener_get_error(tok) != json_tokener_success) {
-            json_object_put(o);
-            o = NULL;
-        }
-        json_tokener_free(tok);
-    }
+    /* as written: integers past 64 bits keep their text */
+    o = jtext_parse_peer(json, len);
     if (!o) {
         log_warn("mcp server '%s': ignored a line that is not JSON: %.80s", s->name, json);
     } else if (json_object_is_type(o, json_type_array)) {

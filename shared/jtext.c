@@ -283,6 +283,25 @@ int jtext_parse(const char *text, size_t len, int max_depth, json_object **out, 
     return jtext__parse(text, len, max_depth, out, err, errlen, "the text");
 }
 
+json_object *jtext_parse_peer(const char *text, size_t len)
+{
+    json_tokener *tok;
+    json_object *o = NULL;
+    char err[160];
+
+    if (jtext_parse(text, len, JSON_TOKENER_DEFAULT_DEPTH, &o, err, sizeof err) != -EINVAL)
+        return o;
+    if (len > (size_t)0x7fffffff || !(tok = json_tokener_new()))
+        return NULL;
+    o = json_tokener_parse_ex(tok, text, (int)len);
+    if (o && json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(o);
+        o = NULL;
+    }
+    json_tokener_free(tok);
+    return o;
+}
+
 int jtext_parse_strict(const char *text, size_t len, int max_depth, json_object **out, char *err,
                        size_t errlen)
 {
