@@ -450,7 +450,7 @@ int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tool
         goto out;
     }
     if (r->type == REDIS_REPLY_STRING)
-        cat = json_tokener_parse(r->str);
+        cat = jtext_parse_peer(r->str, r->len);   /* schemas keep big integers */
     if (cat && json_object_object_get_ex(cat, "status", &v) && json_object_is_type(v, json_type_string) &&
         strcmp(json_object_get_string(v), "ready") == 0 && json_object_object_get_ex(cat, "tools", &v) &&
         json_object_is_type(v, json_type_array)) {
