@@ -124,6 +124,30 @@ proxy_api_keys: [sk-meaning]
     assert.equal(up.requests.at(-1).body.messages.at(-1).content, 'x\u0000y');
   });
 
+  test('/v1/messages: a NUL in the model or ?apikey= is a 400; in the system prompt it is kept', async () => {
+    const msgs = (body, query = '', key = 'sk-meaning') => h.request(`${stack.url}/v1/messages${query}`, {
+      method: 'POST', body: Buffer.from(body),
+      headers: { 'content-type': 'application/json', 'anthropic-version': '2023-06-01',
+                 ...(key ? { 'x-api-key': key } : {}) } });
+    const n = up.requests.length;
+    let res = await msgs('{"model":"plain\\u0000evil","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}');
+    assert.equal(res.status, 400, res.text);
+    assert.equal(res.json.type, 'error');
+    assert.match(res.json.error.message, /model.*NUL/);
+    res = await msgs('{"model":"plain","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}',
+      '?apikey=sk-meaning%00junk', null);
+    assert.equal(res.status, 400, res.text);
+    assert.match(res.json.error.message, /apikey/);
+    assert.equal(up.requests.length, n, 'a refused request reached the upstream');
+    up.enqueue({ json: h.completion({ content: 'ok' }) });
+    res = await msgs('{"model":"plain","max_tokens":5,"system":[{"type":"text","text":"be\\u0000brief"}],' +
+      '"messages":[{"role":"user","content":[{"type":"text","text":"x\\u0000y"}]}]}');
+    assert.equal(res.status, 200, res.text);
+    const sent = up.requests.at(-1).body.messages;
+    assert.equal(sent[0].content, 'be\u0000brief');
+    assert.equal(JSON.stringify(sent.at(-1).content).includes('x\\u0000y'), true, JSON.stringify(sent));
+  });
+
   test('what we echo is valid UTF-8: a model name with 0xFF, an upstream\'s bytes', async () => {
     let res = await chat(stack, Buffer.concat([Buffer.from('{"model":"nope'), Buffer.from([0xff]),
       Buffer.from('","messages":[{"role":"user","content":"hi"}]}')]));
