@@ -233,6 +233,15 @@ static int cfg__map(cfg_ld_t *ld, const char *path, int depth, json_object **out
             goto out;
         }
         snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", key);
+        if (strcmp(key, "_src") == 0) {
+            /* the registry's own record of ${} texts: a file that writes one
+             * would load to a document the export cannot write back (found
+             * by fuzz_cfg) */
+            free(key);
+            rc = cfg__fail(ld, line, sub, "'_src' is reserved (the registry's record of ${} "
+                           "references): write ${VAR} in the field itself");
+            goto out;
+        }
         if (json_object_object_get_ex(obj, key, NULL)) {
             snprintf(msg, sizeof msg, "duplicate key '%s' (first at line %d)", key,
                      cfg__line_of(ld, sub));

@@ -279,6 +279,9 @@ static void test_errors(void **state)
 {
     (void)state;
     load_err("foo: 1\n", "t.yaml:1: foo: unknown top-level key");
+    /* found by fuzz_cfg: a written _src loaded, and the export dropped it */
+    load_err("mcp_servers:\n s:\n   command: p\n   _src: {H}\n",
+             "t.yaml:4: mcp_servers.s._src: '_src' is reserved");
     load_err("- a\n", "must be a mapping");
     load_err("backends:\n  b:\n    kind: gemini\n", "t.yaml:3: backends.b.kind: unknown backend kind 'gemini'");
     load_err("backends:\n  b: {base_url: http://x}\n", "backends.b.kind: required");
