@@ -2,6 +2,7 @@
  * alternating user/assistant turns of content blocks. No I/O. The rules are
  * listed in docs/anthropic.md. */
 #include "agent/anthropic.h"
+#include "shared/jtext.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -163,6 +164,7 @@ static int msgs__tool_uses(json_object *calls, json_object *blocks, const char *
     for (size_t i = 0; i < json_object_array_length(calls); i++) {
         json_object *tc = json_object_array_get_idx(calls, i), *id = NULL, *fn = NULL, *nm = NULL,
                     *args = NULL, *input = NULL, *b;
+        char pe[160];
         json_object_object_get_ex(tc, "id", &id);
         json_object_object_get_ex(tc, "function", &fn);
         if (fn)
@@ -173,8 +175,10 @@ static int msgs__tool_uses(json_object *calls, json_object *blocks, const char *
             goto out;
         }
         if (json_object_object_get_ex(fn, "arguments", &args) &&
-            json_object_is_type(args, json_type_string))
-            input = json_tokener_parse(json_object_get_string(args));
+            json_object_is_type(args, json_type_string) &&
+            jtext_parse(json_object_get_string(args), (size_t)json_object_get_string_len(args),
+                        JSON_TOKENER_DEFAULT_DEPTH, &input, pe, sizeof pe) != 0)
+            input = NULL;   /* as written: big integers keep their text */
         if (input && !json_object_is_type(input, json_type_object)) {
             json_object_put(input);
             input = NULL;

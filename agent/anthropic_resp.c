@@ -2,6 +2,7 @@
  * loop's canonical (OpenAI) vocabulary. No I/O. */
 #include "agent/anthropic.h"
 #include "shared/sat.h"
+#include "shared/jtext.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -125,19 +126,14 @@ out:
 
 int anth_parse(const char *body, size_t len, be_turn_t *turn, char *err, size_t errlen)
 {
-    json_tokener *tok = json_tokener_new();
     json_object *root = NULL, *content = NULL, *usage = NULL;
     const char *type;
     int rc = -EPROTO;
 
-    if (!tok) {
-        snprintf(err, errlen, "out of memory");
-        rc = -ENOMEM;
-        goto out;
-    }
-    root = json_tokener_parse_ex(tok, body, (int)len);
-    if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-        !json_object_is_type(root, json_type_object)) {
+    /* as written: a tool_use input's big integers keep their text on the
+     * way to the MCP server */
+    root = jtext_parse_peer(body, len);
+    if (!root || !json_object_is_type(root, json_type_object)) {
         snprintf(err, errlen, "anthropic answer: not a JSON object");
         goto out;
     }
@@ -180,8 +176,6 @@ int anth_parse(const char *body, size_t len, be_turn_t *turn, char *err, size_t 
     rc = 0;
 out:
     json_object_put(root);
-    if (tok)
-        json_tokener_free(tok);
     return rc;
 }
 

@@ -17,6 +17,7 @@
 #include "agent/mcpc.h"
 #include "shared/buf.h"
 #include "shared/log.h"
+#include "shared/jtext.h"
 #include "shared/rconn.h"
 #include "shared/wire.h"
 
@@ -416,7 +417,11 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         calls[i].text = NULL;
         calls[i].is_error = 0;
         if (calls[i].args_json && *calls[i].args_json) {
-            args = json_tokener_parse(calls[i].args_json);
+            char why[160];
+            /* as written: big integers keep their text on the way to the server */
+            if (jtext_parse(calls[i].args_json, strlen(calls[i].args_json),
+                            JSON_TOKENER_DEFAULT_DEPTH, &args, why, sizeof why) != 0)
+                args = NULL;
             if (!args || !json_object_is_type(args, json_type_object)) {
                 json_object_put(args);
                 calls[i].text = mcpc__errtext("invalid JSON arguments for tool '%s': expected a JSON object",
@@ -611,7 +616,7 @@ int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tool
         goto out;
     }
     if (r->type == REDIS_REPLY_STRING)
-        cat = json_tokener_parse(r->str);
+        cat = jtext_parse_peer(r->str, r->len);   /* schemas keep big integers */
     if (cat && json_object_object_get_ex(cat, "status", &v) && json_object_is_type(v, json_type_string) &&
         strcmp(json_object_get_string(v), "ready") == 0 && json_object_object_get_ex(cat, "tools", &v) &&
         json_object_is_type(v, json_type_array)) {

@@ -1,4 +1,5 @@
 #include "agent/toolround.h"
+#include "shared/jtext.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -128,27 +129,24 @@ static char *tr__check(const tn_map_t *map, json_object *c, const char **server,
                        const char **tool, int *nomem)
 {
     const char *name = tr__name(c), *args = tr__args(c);
-    json_tokener *tok;
-    json_object *parsed;
-    char *why = NULL;
+    json_object *parsed = NULL;
+    char *why = NULL, jerr[160];
+    int rc;
 
     *nomem = 0;
     if (tn_lookup(map, name, server, tool) < 0) {
         why = tr__errtext("[tool error] unknown tool '%s': call one of the tools offered", name);
         goto out;
     }
-    if (!(tok = json_tokener_new())) {
+    /* read as the call will read them (mcpc: jtext_parse) */
+    rc = jtext_parse(args, strlen(args), JSON_TOKENER_DEFAULT_DEPTH, &parsed, jerr, sizeof jerr);
+    if (rc == -ENOMEM)
         *nomem = 1;
-        goto out;
-    }
-    parsed = json_tokener_parse_ex(tok, args, (int)strlen(args));
-    if (!parsed || json_tokener_get_error(tok) != json_tokener_success)
-        why = tr__errtext("[tool error] invalid JSON arguments for tool '%s': %s", name,
-                          json_tokener_error_desc(json_tokener_get_error(tok)));
+    else if (rc < 0)
+        why = tr__errtext("[tool error] invalid JSON arguments for tool '%s': %s", name, jerr);
     else if (!json_object_is_type(parsed, json_type_object))
         why = tr__errtext("[tool error] arguments for tool '%s' must be a JSON object", name);
     json_object_put(parsed);
-    json_tokener_free(tok);
 out:
     return why;
 }

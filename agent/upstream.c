@@ -3,6 +3,7 @@
 #include "shared/log.h"
 #include "shared/sse.h"
 #include "shared/url.h"
+#include "shared/utf8.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -220,13 +221,14 @@ static void up__scrub_key(up_xfer_t *x, char *msg)
 
 static void up__status_fail(up_xfer_t *x, long code, agent_res_t *res)
 {
-    char type[48], msg[1024];
+    char type[48], msg[1024], clean[1024];
     int st = (int)code;
 
     x->call->be->error((int)code, buf_str(&x->body), x->body.len, &st, type, sizeof(type), msg,
                        sizeof(msg));
     up__scrub_key(x, msg);
-    agent_res_fail(res, st, type, "", "%s", msg);
+    utf8_clean(msg, strlen(msg), clean, sizeof(clean));   /* the body is the upstream's bytes */
+    agent_res_fail(res, st, type, "", "%s", clean);
 }
 
 static long up__timeout(json_object *backend)

@@ -8,6 +8,7 @@
 #include "mcp-broker/session.h"
 #include "mcp-broker/jsonrpc.h"
 #include "mcp-broker/transport.h"
+#include "shared/jtext.h"
 #include "shared/log.h"
 
 #include <errno.h>
@@ -428,17 +429,14 @@ static void session__dispatch(mcp_session_t *s, json_object *o)
 static void session__on_message(void *ud, const char *json, size_t len)
 {
     mcp_session_t *s = ud;
-    json_tokener *tok;
     json_object *o;
 
     if (s->state == ST_CLOSING)
         return;
     log_debug("mcp '%s' << %.*s", s->name, (int)len, json);
-    tok = json_tokener_new();
-    if (!tok)
-        return;
-    o = json_tokener_parse_ex(tok, json, (int)len);
-    if (!o || json_tokener_get_error(tok) != json_tokener_success) {
+    /* as written: integers past 64 bits keep their text */
+    o = jtext_parse_peer(json, len);
+    if (!o) {
         log_warn("mcp server '%s': ignored a line that is not JSON: %.80s", s->name, json);
     } else if (json_object_is_type(o, json_type_array)) {
         size_t n = json_object_array_length(o);
@@ -448,7 +446,6 @@ static void session__on_message(void *ud, const char *json, size_t len)
         session__dispatch(s, o);
     }
     json_object_put(o);
-    json_tokener_free(tok);
 }
 
 static void session__on_ready(void *ud)

@@ -143,8 +143,11 @@ static int cfg__scalar(cfg_ld_t *ld, yaml_event_t *ev, const char *path, json_ob
             *out = json_object_new_string(exp);
         /* Nor a number that would not print back as the same text: a
          * string field would get "123" for KEY=0123 (found by fuzz_cfg). */
+        /* Nor a boolean spelt otherwise than true/false: KEY=True is the
+         * text "True", which a string field must get as it is. */
         if (*out && had_ref &&
-            (json_object_is_type(*out, json_type_int) || json_object_is_type(*out, json_type_double)) &&
+            (json_object_is_type(*out, json_type_int) || json_object_is_type(*out, json_type_double) ||
+             json_object_is_type(*out, json_type_boolean)) &&
             strcmp(json_object_get_string(*out), exp) != 0) {
             json_object_put(*out);
             *out = json_object_new_string(exp);
@@ -230,6 +233,15 @@ static int cfg__map(cfg_ld_t *ld, const char *path, int depth, json_object **out
             goto out;
         }
         snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", key);
+        if (strcmp(key, "_src") == 0) {
+            /* the registry's own record of ${} texts: a file that writes one
+             * would load to a document the export cannot write back (found
+             * by fuzz_cfg) */
+            free(key);
+            rc = cfg__fail(ld, line, sub, "'_src' is reserved (the registry's record of ${} "
+                           "references): write ${VAR} in the field itself");
+            goto out;
+        }
         if (json_object_object_get_ex(obj, key, NULL)) {
             snprintf(msg, sizeof msg, "duplicate key '%s' (first at line %d)", key,
                      cfg__line_of(ld, sub));

@@ -63,11 +63,12 @@ out:
     return res;
 }
 
-/* Parses text that must be one JSON object. */
+/* Parses text that must be one JSON object (jtext_parse: big integers keep
+ * their text across the wire). */
 static json_object *wire__parse(const char *s, size_t n, char *err, size_t errlen)
 {
-    json_tokener *tok = NULL;
     json_object *o = NULL;
+    char why[160];
 
     if (!s || n == 0) {
         snprintf(err, errlen, "empty message");
@@ -77,27 +78,8 @@ static json_object *wire__parse(const char *s, size_t n, char *err, size_t errle
         snprintf(err, errlen, "message too large (%zu bytes, max %u)", n, WIRE_MAX_MSG);
         goto out;
     }
-    tok = json_tokener_new();
-    if (!tok) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
-    o = json_tokener_parse_ex(tok, s, (int)n);
-    if (o && json_tokener_get_error(tok) == json_tokener_success) {
-        /* trailing bytes after the object are as bad as broken JSON */
-        size_t off = (size_t)json_tokener_get_parse_end(tok);
-        while (off < n && (s[off] == ' ' || s[off] == '\n' || s[off] == '\r' || s[off] == '\t'))
-            off++;
-        if (off != n) {
-            json_object_put(o);
-            o = NULL;
-        }
-    } else {
-        json_object_put(o);
-        o = NULL;
-    }
-    if (!o) {
-        snprintf(err, errlen, "not valid JSON");
+    if (jtext_parse(s, n, JSON_TOKENER_DEFAULT_DEPTH, &o, why, sizeof why) != 0) {
+        snprintf(err, errlen, "not valid JSON (%s)", why);
         goto out;
     }
     if (!json_object_is_type(o, json_type_object)) {
@@ -106,8 +88,6 @@ static json_object *wire__parse(const char *s, size_t n, char *err, size_t errle
         o = NULL;
     }
 out:
-    if (tok)
-        json_tokener_free(tok);
     return o;
 }
 

@@ -47,10 +47,11 @@ static int messages__alive(void *ud)
 int messages_auth(http_req_t *req)
 {
     char why[256];
+    int rc = auth_verify(req, why, sizeof(why));
 
-    if (auth_verify(req, why, sizeof(why)) == 0)
+    if (rc == 0)
         return 0;
-    msgout_send_error(req, 401, NULL, "%s", why);
+    msgout_send_error(req, rc == -EINVAL ? 400 : 401, NULL, "%s", why);
     return -1;
 }
 

@@ -3,6 +3,7 @@
 #include "fcgi/anthropic/msgout.h"
 
 #include "fcgi/openai/oai.h"
+#include "shared/jtext.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -180,7 +181,7 @@ json_object *msgout_error_json(int status, const char *type, const char *message
     }
     json_object_object_add(e, "type", json_object_new_string(type && *type ? type
                                                              : msgout_error_type(status)));
-    json_object_object_add(e, "message", json_object_new_string(message ? message : ""));
+    json_object_object_add(e, "message", jtext_new_echo(message, message ? strlen(message) : 0));
     json_object_object_add(o, "type", json_object_new_string("error"));
     json_object_object_add(o, "error", e);
     return o;

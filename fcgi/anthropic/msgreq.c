@@ -3,11 +3,13 @@
  * messages themselves are msgreq_msgs.c's. */
 #include "fcgi/anthropic/msgreq.h"
 
+#include "shared/buf.h"
 #include "shared/jtext.h"
 
 #include "fcgi/openai/chatreq.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,14 +28,18 @@ static int msgreq__is_number(json_object *v)
 static int msgreq__system(json_object *in, json_object *msgs, msgreq_err_t *err)
 {
     json_object *sys = msgreq__opt(in, "system"), *m = NULL;
-    char *text = NULL;
-    size_t i, n, len = 0, have = 0;
+    buf_t text;
+    size_t i, n;
     int rc = -ENOMEM;
 
+    /* joined with the lengths: a "\u0000" in the text is kept, not a cut */
+    buf_init(&text, INT_MAX);
     if (!sys)
         return 0;
     if (json_object_is_type(sys, json_type_string)) {
-        text = strdup(json_object_get_string(sys));
+        if (buf_append(&text, json_object_get_string(sys),
+                       (size_t)json_object_get_string_len(sys)) < 0)
+            goto out;
     } else if (json_object_is_type(sys, json_type_array)) {
         n = json_object_array_length(sys);
         for (i = 0; i < n; i++) {
@@ -41,37 +47,34 @@ static int msgreq__system(json_object *in, json_object *msgs, msgreq_err_t *err)
             const char *type = msgreq__str(b, "type");
             char param[48];
             snprintf(param, sizeof(param), "system[%zu]", i);
-            if (!type || strcmp(type, "text") != 0 || !json_object_is_type(t, json_type_string))
-                return msgreq__fail(err, param, "'%s' must be a text block {type: \"text\", "
-                                    "text}", param);
-            len += (size_t)json_object_get_string_len(t) + 1;
-        }
-        text = calloc(1, len + 1);
-        for (i = 0; text && i < n; i++) {
-            const char *t = json_object_get_string(
-                msgreq__opt(json_object_array_get_idx(sys, i), "text"));
-            have += (size_t)snprintf(text + have, len + 1 - have, "%s%s", i ? "\n" : "", t);
+            if (!type || strcmp(type, "text") != 0 || !json_object_is_type(t, json_type_string)) {
+                rc = msgreq__fail(err, param, "'%s' must be a text block {type: \"text\", "
+                                  "text}", param);
+                goto out;
+            }
+            if ((i && buf_append(&text, "\n", 1) < 0) ||
+                buf_append(&text, json_object_get_string(t),
+                           (size_t)json_object_get_string_len(t)) < 0)
+                goto out;
         }
     } else {
         return msgreq__fail(err, "system", "'system' must be a string or an array of text "
                             "blocks");
     }
-    if (!text)
-        goto out;
     rc = 0;
-    if (!*text)
+    if (!text.len)
         goto out;   /* an empty system prompt says nothing: leave the assistant's */
     rc = -ENOMEM;
     m = json_object_new_object();
     if (!m || msgreq__set(m, "role", json_object_new_string("system")) != 0 ||
-        msgreq__set(m, "content", json_object_new_string(text)) != 0)
+        msgreq__set(m, "content", json_object_new_string_len(text.data, (int)text.len)) != 0)
         goto out;
     rc = json_object_array_add(msgs, m) == 0 ? 0 : -ENOMEM;
     if (rc == 0)
         m = NULL;
 out:
     json_object_put(m);
-    free(text);
+    buf_free(&text);
     return rc;
 }
 
@@ -125,7 +128,7 @@ static int msgreq__tools(json_object *in, json_object *out, msgreq_err_t *err)
                               "input_schema}", param, type);
             goto out;
         }
-        if (!name || !msgreq__tool_name_ok(name)) {
+        if (!name || !msgreq__tool_name_ok(name) || msgreq__no_nul(t, "name", "", err)) {
             snprintf(param, sizeof(param), "tools[%zu].name", i);
             rc = msgreq__fail(err, param, "'%s' is required and must match "
                               "^[a-zA-Z0-9_-]{1,64}$", param);
@@ -193,6 +196,8 @@ static int msgreq__tool_choice(json_object *in, json_object *out, msgreq_err_t *
         if (!name)
             return msgreq__fail(err, "tool_choice.name", "'tool_choice.name' is required when "
                                 "'tool_choice.type' is tool");
+        if (msgreq__no_nul(tc, "name", "tool_choice.name", err))
+            return -EINVAL;
         o = json_object_new_object();
         fn = json_object_new_object();
         if (!o || !fn || msgreq__set(fn, "name", json_object_new_string(name)) != 0 ||
@@ -284,6 +289,8 @@ int msgreq_translate(json_object *in, json_object **out, msgreq_err_t *err)
                      "an assistant (GET /v1/models lists them)");
         goto out;
     }
+    if (msgreq__no_nul(in, "model", "model", err))
+        goto out;
     v = msgreq__opt(in, "max_tokens");
     if (!v) {
         msgreq__fail(err, "max_tokens", "'max_tokens' is required: the most tokens the answer "

@@ -46,6 +46,10 @@ int msgreq__fail(msgreq_err_t *err, const char *param, const char *fmt, ...)
 json_object *msgreq__opt(json_object *o, const char *key);
 /* A field that is a non-empty string, else NULL. */
 const char *msgreq__str(json_object *o, const char *key);
+/* -EINVAL with err naming `param` when o[key] is a string with a NUL inside,
+ * which a name or an id must not hold (as a C string it would be cut:
+ * "plain\u0000evil" served as plain); else 0. */
+int msgreq__no_nul(json_object *o, const char *key, const char *param, msgreq_err_t *err);
 /* Adds key=val to o, consuming val; -ENOMEM when val is NULL (a failed
  * constructor) or the add fails. */
 int msgreq__set(json_object *o, const char *key, json_object *val);

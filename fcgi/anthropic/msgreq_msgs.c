@@ -2,8 +2,10 @@
  * messages (msgreq.h). Each check names the field in err->param
  * ("messages[1].content[0].source"). */
 #include "fcgi/anthropic/msgreq.h"
+#include "shared/buf.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,17 @@ const char *msgreq__str(json_object *o, const char *key)
     if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
         return NULL;
     return json_object_get_string(v);
+}
+
+int msgreq__no_nul(json_object *o, const char *key, const char *param, msgreq_err_t *err)
+{
+    json_object *v = msgreq__opt(o, key);
+
+    if (json_object_is_type(v, json_type_string) &&
+        memchr(json_object_get_string(v), '\0', (size_t)json_object_get_string_len(v)))
+        return msgreq__fail(err, param, "'%s' must not contain a NUL character (\\u0000)",
+                            param);
+    return 0;
 }
 
 int msgreq__set(json_object *o, const char *key, json_object *val)
@@ -133,36 +146,38 @@ out:
     return rc;
 }
 
-/* A text block's text (param names the block). */
-static int msgreq__text(json_object *blk, const char *param, const char **text,
+/* A text block's text, borrowed (param names the block). Client text is
+ * used with its length: a "\u0000" in it is kept, never a cut. */
+static int msgreq__text(json_object *blk, const char *param, json_object **text,
                         msgreq_err_t *err)
 {
     json_object *t = msgreq__opt(blk, "text");
 
     if (!json_object_is_type(t, json_type_string))
         return msgreq__fail(err, param, "'%s.text' is required and must be a string", param);
-    *text = json_object_get_string(t);
+    *text = t;
     return 0;
 }
 
-/* tool_result content (string or text blocks) -> the tool message text. */
-static int msgreq__result_text(json_object *c, const char *param, char **out,
+/* Appends JSON string `s` to `b` with its length; 0 or -ENOMEM/-ENOSPC. */
+static int msgreq__cat(buf_t *b, json_object *s)
+{
+    return buf_append(b, json_object_get_string(s), (size_t)json_object_get_string_len(s));
+}
+
+/* tool_result content (string or text blocks) -> the tool message text,
+ * appended to `out`. */
+static int msgreq__result_text(json_object *c, const char *param, buf_t *out,
                                msgreq_err_t *err)
 {
-    size_t i, n, len = 0, have;
+    size_t i, n;
     char bp[128];
-    const char *t = NULL;
-    char *s = NULL;
-    int rc = -ENOMEM;
+    json_object *t = NULL;
 
-    if (!c) {
-        *out = strdup("");
-        return *out ? 0 : -ENOMEM;
-    }
-    if (json_object_is_type(c, json_type_string)) {
-        *out = strdup(json_object_get_string(c));
-        return *out ? 0 : -ENOMEM;
-    }
+    if (!c)
+        return 0;
+    if (json_object_is_type(c, json_type_string))
+        return msgreq__cat(out, c) ? -ENOMEM : 0;
     if (!json_object_is_type(c, json_type_array))
         return msgreq__fail(err, param, "'%s.content' must be a string or an array of text "
                             "blocks", param);
@@ -176,21 +191,10 @@ static int msgreq__result_text(json_object *c, const char *param, char **out,
                                 "and documents cannot be passed to the model here", bp);
         if (msgreq__text(b, bp, &t, err) != 0)
             return -EINVAL;
-        len += strlen(t) + 1;
+        if ((i && buf_append(out, "\n", 1)) || msgreq__cat(out, t))
+            return -ENOMEM;
     }
-    s = calloc(1, len + 1);
-    if (!s)
-        goto out;
-    for (i = 0, have = 0; i < n; i++) {
-        t = json_object_get_string(msgreq__opt(json_object_array_get_idx(c, i), "text"));
-        have += (size_t)snprintf(s + have, len + 1 - have, "%s%s", i ? "\n" : "", t);
-    }
-    *out = s;
-    s = NULL;
-    rc = 0;
-out:
-    free(s);
-    return rc;
+    return 0;
 }
 
 /* A tool_result block -> {role: tool, tool_call_id, content}. */
@@ -199,36 +203,35 @@ static int msgreq__tool_result(json_object *blk, const char *param, json_object 
 {
     const char *id = msgreq__str(blk, "tool_use_id");
     json_object *ie = msgreq__opt(blk, "is_error"), *m = NULL;
-    char *text = NULL, *full = NULL;
-    size_t n;
+    char idp[160];
+    buf_t text;
     int rc;
 
+    buf_init(&text, INT_MAX);
     if (!id)
         return msgreq__fail(err, param, "'%s.tool_use_id' is required: the id of the "
                             "tool_use block this answers", param);
+    snprintf(idp, sizeof(idp), "%s.tool_use_id", param);
+    if (msgreq__no_nul(blk, "tool_use_id", idp, err))
+        return -EINVAL;
     if (ie && !json_object_is_type(ie, json_type_boolean))
         return msgreq__fail(err, param, "'%s.is_error' must be a boolean", param);
+    /* OpenAI's tool message has no error flag: say it in the text. */
+    if (ie && json_object_get_boolean(ie) && buf_puts(&text, "Error: ") < 0)
+        return -ENOMEM;
     rc = msgreq__result_text(msgreq__opt(blk, "content"), param, &text, err);
     if (rc != 0)
-        return rc;
+        goto out;
     rc = -ENOMEM;
-    if (ie && json_object_get_boolean(ie)) {
-        /* OpenAI's tool message has no error flag: say it in the text. */
-        n = strlen(text) + 16;
-        full = malloc(n);
-        if (!full)
-            goto out;
-        snprintf(full, n, "Error: %s", text);
-    }
-    m = msgreq__msg("tool", json_object_new_string(full ? full : text));
+    m = msgreq__msg("tool", json_object_new_string_len(text.data ? text.data : "",
+                                                       (int)text.len));
     if (!m || msgreq__set(m, "tool_call_id", json_object_new_string(id)) != 0)
         goto out;
     rc = msgreq__push(msgs, m);
     m = NULL;
 out:
     json_object_put(m);
-    free(text);
-    free(full);
+    buf_free(&text);
     return rc;
 }
 
@@ -240,7 +243,7 @@ static int msgreq__user(json_object *content, int idx, json_object *msgs, msgreq
     json_object *parts = NULL, *p = NULL;
     size_t i, n, ntext = 0;
     char param[80];
-    const char *t = NULL;
+    json_object *t = NULL;
     int rc = -ENOMEM;
 
     if (json_object_is_type(content, json_type_string))
@@ -262,7 +265,7 @@ static int msgreq__user(json_object *content, int idx, json_object *msgs, msgreq
                 goto out;
             p = json_object_new_object();
             if (!p || msgreq__set(p, "type", json_object_new_string("text")) != 0 ||
-                msgreq__set(p, "text", json_object_new_string(t)) != 0) {
+                msgreq__set(p, "text", json_object_get(t)) != 0) {
                 rc = -ENOMEM;
                 goto out;
             }
@@ -309,8 +312,16 @@ static int msgreq__tool_use(json_object *b, const char *param, json_object *call
     json_object *input = msgreq__opt(b, "input"), *tc = NULL, *fn = NULL;
     int rc = -ENOMEM;
 
+    char np[160];
+
     if (!id || !name)
         return msgreq__fail(err, param, "'%s' needs a non-empty 'id' and 'name'", param);
+    snprintf(np, sizeof(np), "%s.id", param);
+    if (msgreq__no_nul(b, "id", np, err))
+        return -EINVAL;
+    snprintf(np, sizeof(np), "%s.name", param);
+    if (msgreq__no_nul(b, "name", np, err))
+        return -EINVAL;
     if (input && !json_object_is_type(input, json_type_object))
         return msgreq__fail(err, param, "'%s.input' must be an object", param);
     tc = json_object_new_object();
@@ -340,7 +351,7 @@ static int msgreq__assistant(json_object *content, int idx, json_object *msgs,
     json_object *calls = NULL, *m = NULL, *text = NULL;
     size_t i, n;
     char param[80];
-    const char *t = NULL;
+    json_object *t = NULL;
     int rc = -ENOMEM;
 
     if (json_object_is_type(content, json_type_string))
@@ -362,22 +373,19 @@ static int msgreq__assistant(json_object *content, int idx, json_object *msgs,
                 goto out;
             if (text) {
                 json_object *joined = NULL;
-                size_t l = (size_t)json_object_get_string_len(text) + strlen(t) + 1;
-                char *s = malloc(l);
-                if (s) {
-                    snprintf(s, l, "%s%s", json_object_get_string(text), t);
-                    joined = json_object_new_string(s);
-                    free(s);
-                }
+                buf_t j;
+                buf_init(&j, INT_MAX);
+                if (msgreq__cat(&j, text) == 0 && msgreq__cat(&j, t) == 0)
+                    joined = json_object_new_string_len(j.data ? j.data : "", (int)j.len);
+                buf_free(&j);
                 if (!joined) {
                     rc = -ENOMEM;
                     goto out;
                 }
                 json_object_put(text);
                 text = joined;
-            } else if (!(text = json_object_new_string(t))) {
-                rc = -ENOMEM;
-                goto out;
+            } else {
+                text = json_object_get(t);
             }
         } else if (strcmp(type, "tool_use") == 0) {
             if ((rc = msgreq__tool_use(b, param, calls, err)) != 0)
@@ -429,6 +437,8 @@ int msgreq__messages(json_object *in, json_object *out, msgreq_err_t *err)
         if (!role || (strcmp(role, "user") != 0 && strcmp(role, "assistant") != 0))
             return msgreq__fail(err, param, "'%s' must be \"user\" or \"assistant\" (the system "
                                 "prompt is the top-level 'system' field)", param);
+        if (msgreq__no_nul(m, "role", param, err))
+            return -EINVAL;
         content = msgreq__opt(m, "content");
         snprintf(param, sizeof(param), "messages[%zu].content", i);
         if (!json_object_is_type(content, json_type_string) &&

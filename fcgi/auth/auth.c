@@ -9,6 +9,7 @@
 #include "shared/cfg.h"
 #include "shared/log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -79,7 +80,8 @@ int auth_verify(http_req_t *req, char *why, size_t whylen)
     auth_conf_t conf;
     char err[256];
     auth_cred_t cands[AUTH_CRED_MAX];
-    size_t n = 0;
+    size_t n = 0, apikey_len = 0;
+    const char *apikey;
     int rc_conf = auth_conf_from_settings(req->reg ? reg_settings(req->reg) : NULL, &conf, err,
                                           sizeof(err));
     if (rc_conf != 0)
@@ -87,8 +89,16 @@ int auth_verify(http_req_t *req, char *why, size_t whylen)
     else if (auth_conf_open(&conf))
         goto out;
 
+    apikey = http_query_param_n(req, "apikey", &apikey_len);
+    if (apikey && !auth_cred_clean(apikey, apikey_len)) {
+        /* "KEY%00junk" must not pass as KEY: the NUL would cut it */
+        snprintf(why, whylen, "The apikey query parameter contains a NUL byte (%%00): send "
+                 "the key as it was issued.");
+        rc = -EINVAL;
+        goto out;
+    }
     n = auth_cred_extract(http_header(req, "Authorization"), http_header(req, "X-API-Key"),
-                          http_query_param(req, "apikey"), cands);
+                          apikey, cands);
     if (conf.nkeys > 0 && auth__static(&conf, cands, n))
         goto out;
     if (conf.apiman == AUTH_APIMAN_TRUSTED && auth__trusted(req, &conf))
@@ -112,9 +122,14 @@ out:
 int auth_check(http_req_t *req)
 {
     char why[256];
+    int rc = auth_verify(req, why, sizeof(why));
 
-    if (auth_verify(req, why, sizeof(why)) == 0)
+    if (rc == 0)
         return 0;
+    if (rc == -EINVAL) {
+        http_send_error(req, 400, NULL, NULL, "apikey", "%s", why);
+        return -1;
+    }
     return auth__reject(req, why);
 }
 

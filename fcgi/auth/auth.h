@@ -12,8 +12,10 @@
 int auth_check(http_req_t *req);
 
 /* The same verdict without answering, for routes that answer in another
- * shape (/v1/messages): 0 to let the request through, or -1 with `why`
- * saying what the client must do. Never fails open on a provider error. */
+ * shape (/v1/messages): 0 to let the request through, -1 with `why` saying
+ * what the client must do (401), or -EINVAL when a credential cannot mean
+ * what it says (a %00 in ?apikey=: 400, param "apikey"). Never fails open on
+ * a provider error. */
 int auth_verify(http_req_t *req, char *why, size_t whylen);
 
 /* A new array naming the active providers (for GET /admin/config), without

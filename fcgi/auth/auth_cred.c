@@ -82,6 +82,11 @@ size_t auth_cred_extract(const char *authorization, const char *x_api_key,
     return n;
 }
 
+int auth_cred_clean(const char *s, size_t len)
+{
+    return memchr(s, '\0', len) == NULL;
+}
+
 int auth_cred_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
     unsigned char da[SHA256_DIGEST_LEN], db[SHA256_DIGEST_LEN];

@@ -26,6 +26,10 @@ typedef struct auth_cred {
 size_t auth_cred_extract(const char *authorization, const char *x_api_key,
                          const char *query_apikey, auth_cred_t out[AUTH_CRED_MAX]);
 
+/* 1 when s[0..len) holds no NUL byte, so a C string of it is all of it; 0
+ * when a NUL would cut the credential short (KEY%00junk read as KEY). */
+int auth_cred_clean(const char *s, size_t len);
+
 /* The Bearer token of an Authorization value ("Bearer <k>" only, for /admin),
  * or {NULL, 0}. */
 auth_cred_t auth_cred_bearer(const char *authorization);

@@ -6,6 +6,7 @@
  * dropped the request and nothing more can reach the client. */
 #include "fcgi/core/http.h"
 
+#include "shared/jtext.h"
 #include "shared/pct.h"
 
 #include "shared/log.h"
@@ -56,18 +57,27 @@ const char *http_header(http_req_t *req, const char *name)
     return http_param(req, key);
 }
 
-/* Percent-decodes s[0..n) into arena memory ('+' is a space, as forms send).
- * A malformed escape is kept literally rather than refused. */
-static char *http__decode(arena_t *a, const char *s, size_t n)
+/* Percent-decodes s[0..n) into arena memory ('+' is a space, as forms send),
+ * its length (a %00 included) in *len when len is not NULL. A malformed
+ * escape is kept literally rather than refused. */
+static char *http__decode(arena_t *a, const char *s, size_t n, size_t *len)
 {
     char *out = arena_alloc(a, n + 1);
+    long got = out ? pct_decode(s, n, out, n + 1, PCT_PLUS_SPACE) : -ENOMEM;
 
-    if (out && pct_decode(s, n, out, n + 1, PCT_PLUS_SPACE) < 0)
-        out = NULL;
+    if (got < 0)
+        return NULL;
+    if (len)
+        *len = (size_t)got;
     return out;
 }
 
 const char *http_query_param(http_req_t *req, const char *name)
+{
+    return http_query_param_n(req, name, NULL);
+}
+
+const char *http_query_param_n(http_req_t *req, const char *name, size_t *vlen)
 {
     const char *p = req->query;
 
@@ -80,13 +90,16 @@ const char *http_query_param(http_req_t *req, const char *name)
         char *key;
 
         eq = memchr(p, '=', len);
-        key = http__decode(req->arena, p, eq ? (size_t)(eq - p) : len);
+        key = http__decode(req->arena, p, eq ? (size_t)(eq - p) : len, NULL);
         if (!key)
             return NULL;
         if (strcmp(key, name) == 0) {
-            if (!eq)
+            if (!eq) {
+                if (vlen)
+                    *vlen = 0;
                 return "";
-            return http__decode(req->arena, eq + 1, len - (size_t)(eq + 1 - p));
+            }
+            return http__decode(req->arena, eq + 1, len - (size_t)(eq + 1 - p), vlen);
         }
         if (!end)
             break;
@@ -247,10 +260,11 @@ json_object *http_error_json(int status, const char *type, const char *code,
     err = json_object_new_object();
     if (!root || !err)
         goto out;
-    json_object_object_add(err, "message", json_object_new_string(message ? message : ""));
+    /* what we echo (a model name with byte 0xFF) stays valid UTF-8 */
+    json_object_object_add(err, "message", jtext_new_echo(message, message ? strlen(message) : 0));
     json_object_object_add(err, "type",
                            json_object_new_string(type && *type ? type : http_error_type(status)));
-    json_object_object_add(err, "param", param && *param ? json_object_new_string(param) : NULL);
+    json_object_object_add(err, "param", param && *param ? jtext_new_echo(param, strlen(param)) : NULL);
     json_object_object_add(err, "code", code && *code ? json_object_new_string(code) : NULL);
     json_object_object_add(root, "error", err);
     err = NULL;

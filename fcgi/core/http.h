@@ -43,6 +43,10 @@ const char *http_header(http_req_t *req, const char *name);
 /* A query-string parameter, percent-decoded. NULL when absent. Arena memory. */
 const char *http_query_param(http_req_t *req, const char *name);
 
+/* The same, with the decoded length in *len (when not NULL and the parameter
+ * is there): longer than strlen when the value held a %00. */
+const char *http_query_param_n(http_req_t *req, const char *name, size_t *len);
+
 /* Sends a whole response. `extra_headers` is NULL or lines each ending in
  * "\r\n". Returns 0, or -EPIPE when the client is gone (req->client_gone set). */
 int http_send(http_req_t *req, int status, const char *content_type,

@@ -37,6 +37,51 @@ static json_object *chatreq__opt(json_object *body, const char *key)
     return v;
 }
 
+/* 1 when `v` is a string with a NUL inside: as a C string it would be cut
+ * ("plain\u0000evil" served as plain), so a name or an id holding one is
+ * refused. Content keeps its NULs (it is only ever used with its length). */
+static int chatreq__has_nul(json_object *v)
+{
+    return json_object_is_type(v, json_type_string) &&
+           memchr(json_object_get_string(v), '\0', (size_t)json_object_get_string_len(v));
+}
+
+static int chatreq__nul_fail(chatreq_err_t *err, const char *param)
+{
+    return chatreq__fail(err, param, "'%s' must not contain a NUL character (\\u0000)", param);
+}
+
+/* The ids and names of a message (tool_call_id, name, tool_calls[].id and
+ * .function.name): no NUL in any. */
+static int chatreq__ids(json_object *m, size_t i, chatreq_err_t *err)
+{
+    static const char *const keys[] = { "tool_call_id", "name" };
+    json_object *v = NULL, *calls = NULL;
+    char param[96];
+    size_t k, n;
+
+    for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+        snprintf(param, sizeof(param), "messages[%zu].%s", i, keys[k]);
+        if (json_object_object_get_ex(m, keys[k], &v) && chatreq__has_nul(v))
+            return chatreq__nul_fail(err, param);
+    }
+    if (!json_object_object_get_ex(m, "tool_calls", &calls) ||
+        !json_object_is_type(calls, json_type_array))
+        return 0;
+    n = json_object_array_length(calls);
+    for (k = 0; k < n; k++) {
+        json_object *c = json_object_array_get_idx(calls, k), *fn = NULL;
+        snprintf(param, sizeof(param), "messages[%zu].tool_calls[%zu].id", i, k);
+        if (json_object_object_get_ex(c, "id", &v) && chatreq__has_nul(v))
+            return chatreq__nul_fail(err, param);
+        snprintf(param, sizeof(param), "messages[%zu].tool_calls[%zu].function.name", i, k);
+        if (json_object_object_get_ex(c, "function", &fn) &&
+            json_object_object_get_ex(fn, "name", &v) && chatreq__has_nul(v))
+            return chatreq__nul_fail(err, param);
+    }
+    return 0;
+}
+
 static int chatreq__content(json_object *content, const char *role, int idx,
                             chatreq_err_t *err)
 {
@@ -95,6 +140,8 @@ static int chatreq__messages(json_object *body, chatreq_err_t *err)
             !json_object_is_type(role, json_type_string))
             return chatreq__fail(err, param, "'%s' is required and must be a string", param);
         rs = json_object_get_string(role);
+        if (chatreq__has_nul(role))
+            return chatreq__nul_fail(err, param);
         for (r = 0; r < sizeof(roles) / sizeof(roles[0]); r++)
             if (strcmp(rs, roles[r]) == 0)
                 break;
@@ -102,7 +149,8 @@ static int chatreq__messages(json_object *body, chatreq_err_t *err)
             return chatreq__fail(err, param,
                                  "'%s' must be one of system, developer, user, assistant, tool",
                                  param);
-        if (chatreq__content(chatreq__opt(m, "content"), rs, (int)i, err) != 0)
+        if (chatreq__content(chatreq__opt(m, "content"), rs, (int)i, err) != 0 ||
+            chatreq__ids(m, i, err) != 0)
             return -EINVAL;
     }
     return 0;
@@ -136,6 +184,10 @@ static int chatreq__tools(json_object *tools, chatreq_err_t *err)
             !json_object_is_type(name, json_type_string))
             return chatreq__fail(err, param,
                                  "'%s' must be an object with function.name a string", param);
+        if (chatreq__has_nul(name)) {
+            snprintf(param, sizeof(param), "tools[%zu].function.name", i);
+            return chatreq__nul_fail(err, param);
+        }
     }
     return 0;
 }
@@ -157,6 +209,8 @@ int chatreq_validate(json_object *body, chatreq_err_t *err)
                              "(GET /v1/models lists them)");
     if (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
         return chatreq__fail(err, "model", "'model' must be a non-empty string");
+    if (chatreq__has_nul(v))
+        return chatreq__nul_fail(err, "model");
     if (chatreq__messages(body, err) != 0)
         return -EINVAL;
     v = chatreq__opt(body, "stream");

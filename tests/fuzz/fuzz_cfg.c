@@ -19,6 +19,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     setenv("FUZZ_EMPTY", "", 1);
     setenv("FUZZ_NUM", "42", 1);
     setenv("FUZZ_YAML", "a: [b, {c: d}]\n- x", 1);
+    setenv("FUZZ_BOOL", "True", 1);      /* a reference keeps its case */
+    setenv("FUZZ_BIG", "100000000000000000000000", 1);
     return 0;
 }
 

@@ -2,8 +2,11 @@
  *
  * Checks: a refusal has a message for the client, a terminated param, and no
  * body; an accepted body has a non-empty model and validates again (what the
- * responder hands on is what was checked). */
+ * responder hands on is what was checked), and the text we would send on
+ * reads back to the same text (every input keeps its meaning: big integers,
+ * NUL in content). */
 #include "fcgi/openai/chatreq.h"
+#include "shared/jtext.h"
 
 #include <errno.h>
 #include <stdint.h>
@@ -12,8 +15,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    chatreq_t req;
+    chatreq_t req, again;
     chatreq_err_t err;
+    char *text, *back;
     int rc = chatreq_parse((const char *)data, size, &req, &err);
 
     if (!memchr(err.param, '\0', sizeof err.param) || !memchr(err.msg, '\0', sizeof err.msg))
@@ -25,6 +29,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (!req.body || !req.model || !req.model[0] || chatreq_validate(req.body, &err) != 0)
         abort();
+    text = jtext_take(json_object_get(req.body));
+    if (!text || chatreq_parse(text, strlen(text), &again, &err) != 0)
+        abort();
+    back = jtext_take(json_object_get(again.body));
+    if (!back || strcmp(text, back) != 0)
+        abort();
+    free(text);
+    free(back);
+    chatreq_clear(&again);
     chatreq_clear(&req);
     return 0;
 }

@@ -31,14 +31,14 @@ for t in "$@"; do
             -print_final_stats=1 -artifact_prefix="$art/" "$work" "$seeds" >"$log" 2>&1
     fi
     rc=$?
-    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1)
+    runs=$(LC_ALL=C sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+    cov=$(grep -a -o 'cov: [0-9]*' "$log" | tail -n 1)
     if [ $rc -eq 0 ]; then
         printf '%-20s ok      %s runs, %s, %s seeds\n' "$t" "${runs:-?}" "${cov:-cov: ?}" \
             "$(ls "$seeds" | wc -l)"
     else
         failed=1
-        what=$(grep -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer|UndefinedBehaviorSanitizer)[^(]*|runtime error:.*|SUMMARY:.*' "$log" | head -n 1)
+        what=$(grep -a -m1 -oE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer|UndefinedBehaviorSanitizer)[^(]*|runtime error:.*|SUMMARY:.*' "$log" | head -n 1)
         printf '%-20s FAILED  %s (log %s, input in %s)\n' "$t" "${what:-exit $rc}" "$log" "$art"
     fi
 done

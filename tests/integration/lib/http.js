@@ -5,7 +5,7 @@ const http = require('node:http');
 const { execFile } = require('node:child_process');
 
 // request(url, {method, headers, body (string|Buffer|object→JSON), timeoutMs})
-// → {status, headers, text, json (parsed or null)}.
+// → {status, headers, text, json (parsed or null), raw (the body's bytes)}.
 function request(url, { method = 'GET', headers = {}, body, timeoutMs = 30000 } = {}) {
   return new Promise((resolve, reject) => {
     let payload = body;
@@ -18,10 +18,11 @@ function request(url, { method = 'GET', headers = {}, body, timeoutMs = 30000 } 
       const chunks = [];
       res.on('data', (d) => chunks.push(d));
       res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
+        const raw = Buffer.concat(chunks);
+        const text = raw.toString('utf8');
         let json = null;
         try { json = JSON.parse(text); } catch (_) { /* not JSON */ }
-        resolve({ status: res.statusCode, headers: res.headers, text, json });
+        resolve({ status: res.statusCode, headers: res.headers, text, json, raw });
       });
       res.on('error', reject);
     });

@@ -432,6 +432,25 @@ static void test_parse_text_and_tools(void **state)
     turn_clear(&t);
 }
 
+/* A tool_use input's integers past 64 bits reach the tool call's arguments
+ * as written (json-c alone clamped them to 18446744073709551615). */
+static void test_parse_big_integers_in_input(void **state)
+{
+    const char *body =
+        "{\"type\":\"message\",\"content\":[{\"type\":\"tool_use\",\"id\":\"toolu_1\","
+        "\"name\":\"f\",\"input\":{\"a\":100000000000000000000000,\"b\":-100000000000000000000000}}],"
+        "\"stop_reason\":\"tool_use\"}";
+    be_turn_t t;
+    char err[128] = "";
+    (void)state;
+    turn_init(&t, 1 << 16);
+    assert_int_equal(be_anthropic.parse(body, strlen(body), &t, err, sizeof err), 0);
+    assert_json(t.tool_calls,
+                "[{\"id\":\"toolu_1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+                "\"{\\\"a\\\":100000000000000000000000,\\\"b\\\":-100000000000000000000000}\"}}]");
+    turn_clear(&t);
+}
+
 /* Found by fuzzing: token counts near INT64_MAX must saturate, not overflow
  * (UBSan), in both the whole answer and the stream. */
 static void test_usage_saturates(void **state)
@@ -862,6 +881,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_basic),
+        cmocka_unit_test(test_parse_big_integers_in_input),
         cmocka_unit_test(test_usage_saturates),
         cmocka_unit_test(test_build_default_url_no_key_stream),
         cmocka_unit_test(test_build_merges_same_role_turns),

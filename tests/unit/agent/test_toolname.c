@@ -93,6 +93,55 @@ static void reserved_client_names_are_not_taken_and_not_ours(void **state)
     tn_free(m);
 }
 
+/* A client may send tens of thousands of tools: reserving them all and then
+ * finding the one duplicate placed last has to complete (it was a linear
+ * scan per name, quadratic in the list). */
+static void many_client_names_find_the_duplicate_placed_last(void **state)
+{
+    enum { N = 75000 };
+    tn_map_t *m = tn_new();
+    const char *a, *sv, *tl;
+    char name[32];
+    (void)state;
+    assert_non_null(m);
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof(name), "client_tool_%d", i);
+        assert_int_equal(tn_reserve(m, name), 0);
+    }
+    assert_int_equal(tn_reserve(m, "calc__add"), 0);      /* the last one... */
+    assert_int_equal(tn_reserve(m, "client_tool_0"), 0);  /* ...and a repeat */
+    for (int i = 0; i < N; i += 997) {
+        snprintf(name, sizeof(name), "client_tool_%d", i);
+        assert_true(tn_taken(m, name));
+    }
+    assert_false(tn_taken(m, "client_tool_75000"));
+    assert_int_equal(tn_add(m, "calc", "add", &a), 0);
+    assert_string_equal(a, "calc__add_2");
+    assert_int_equal(tn_lookup(m, "calc__add_2", &sv, &tl), 0);
+    assert_string_equal(tl, "add");
+    assert_int_equal(tn_lookup(m, "calc__add", &sv, &tl), -ENOENT);
+    assert_int_equal(tn_ours(m), 1);
+    tn_free(m);
+}
+
+/* Names longer than 64 are stored cut: two that differ only past the cut are
+ * one name, and the cut name is taken. */
+static void reserved_long_names_compare_as_cut(void **state)
+{
+    tn_map_t *m = tn_new();
+    char a[100], b[100];
+    (void)state;
+    memset(a, 'x', sizeof(a) - 1);
+    a[sizeof(a) - 1] = '\0';
+    memcpy(b, a, sizeof(b));
+    b[80] = 'y';
+    assert_int_equal(tn_reserve(m, a), 0);
+    assert_int_equal(tn_reserve(m, b), 0);
+    a[TN_MAX] = '\0';
+    assert_true(tn_taken(m, a));
+    tn_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -101,6 +150,8 @@ int main(void)
         cmocka_unit_test(dedupes_with_suffixes_and_maps_back),
         cmocka_unit_test(suffix_fits_in_64_when_truncated),
         cmocka_unit_test(reserved_client_names_are_not_taken_and_not_ours),
+        cmocka_unit_test(many_client_names_find_the_duplicate_placed_last),
+        cmocka_unit_test(reserved_long_names_compare_as_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

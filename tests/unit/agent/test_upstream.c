@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include "shared/utf8.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +79,9 @@ static void answer(int fd, const char *mode)
         tsrv_say(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n");
         tsrv_say(fd, "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},"
                 "\"finish_reason\":null}]}\n\n");
+    } else if (strcmp(mode, "bytes502") == 0) {
+        tsrv_say(fd, "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n"
+                "Connection: close\r\n\r\nbad \xff\xfe\xc3 gate");
     } else if (strcmp(mode, "garbage") == 0) {
         tsrv_say(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n"
                 "Connection: close\r\n\r\n<html>x</html");
@@ -411,6 +416,23 @@ static void upstream_500_passes_status_and_message(void **state)
     json_object_put(be);
 }
 
+/* An upstream's invalid UTF-8 is not copied into our error: each ill-formed
+ * part becomes U+FFFD, so the JSON we send stays valid. */
+static void upstream_invalid_utf8_is_replaced(void **state)
+{
+    json_object *be = backend(S.port, 5, "k");
+    agent_res_t res;
+    be_turn_t t;
+    (void)state;
+    be_turn_init(&t, 1000);
+    assert_int_equal(turn("bytes502", be, 0, NULL, &t, &res), -1);
+    assert_int_equal(res.status, 502);
+    assert_true(utf8_valid(res.err_msg, strlen(res.err_msg)));
+    assert_non_null(strstr(res.err_msg, "bad \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD gate"));
+    be_turn_clear(&t);
+    json_object_put(be);
+}
+
 static void garbage_2xx_is_502(void **state)
 {
     json_object *be = backend(S.port, 5, "k");
@@ -610,6 +632,7 @@ int main(void)
         cmocka_unit_test(cut_answers_are_502),
         cmocka_unit_test(slow_server_is_504),
         cmocka_unit_test(upstream_500_passes_status_and_message),
+        cmocka_unit_test(upstream_invalid_utf8_is_replaced),
         cmocka_unit_test(garbage_2xx_is_502),
         cmocka_unit_test(whole_answer),
         cmocka_unit_test(streamed_answer_with_and_without_done),

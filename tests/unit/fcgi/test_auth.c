@@ -71,6 +71,16 @@ static void test_extract_carriers(void **st)
     cand_is(&c[2], "c");
 }
 
+/* ?apikey=KEY%00junk decodes to 10 bytes: as a C string it would be KEY. */
+static void test_clean_spots_a_nul(void **st)
+{
+    (void)st;
+    assert_true(auth_cred_clean("sk-1", 4));
+    assert_false(auth_cred_clean("sk-1\0junk", 9));
+    assert_false(auth_cred_clean("\0", 1));
+    assert_true(auth_cred_clean("", 0));
+}
+
 static void test_extract_skips(void **st)
 {
     (void)st;
@@ -283,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_sha256_vectors),
         cmocka_unit_test(test_extract_carriers),
         cmocka_unit_test(test_extract_skips),
+        cmocka_unit_test(test_clean_spots_a_nul),
         cmocka_unit_test(test_bearer_only),
         cmocka_unit_test(test_equal),
         cmocka_unit_test(test_conf_open_and_static),

@@ -347,11 +347,58 @@ static void test_stream_client_gone(void **state)
     buf_free(&out);
 }
 
+/* A NUL inside a name or an id would cut it as a C string ("plain\u0000evil"
+ * was served as "plain"): refused, naming the field. */
+static void test_nul_in_names_and_ids_refused(void **state)
+{
+    (void)state;
+    expect_bad("{\"model\":\"plain\\u0000evil\"," MSGS "}", "model");
+    expect_bad("{\"model\":\"a\",\"messages\":[{\"role\":\"user\\u0000x\",\"content\":\"x\"}]}",
+               "messages[0].role");
+    expect_bad("{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+               "{\"role\":\"tool\",\"tool_call_id\":\"c\\u00001\",\"content\":\"r\"}]}",
+               "messages[1].tool_call_id");
+    expect_bad("{\"model\":\"a\",\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":"
+               "\"c1\",\"type\":\"function\",\"function\":{\"name\":\"f\\u0000g\","
+               "\"arguments\":\"{}\"}}]}]}", "messages[0].tool_calls[0].function.name");
+    expect_bad("{\"model\":\"a\",\"messages\":[{\"role\":\"assistant\",\"tool_calls\":[{\"id\":"
+               "\"c\\u00001\",\"type\":\"function\",\"function\":{\"name\":\"f\","
+               "\"arguments\":\"{}\"}}]}]}", "messages[0].tool_calls[0].id");
+    expect_bad("{\"model\":\"a\"," MSGS ",\"tools\":[{\"type\":\"function\",\"function\":"
+               "{\"name\":\"t\\u0000x\"}}]}", "tools[0].function.name");
+}
+
+/* Content keeps a NUL (it is only used with its length), and integers past 64
+ * bits keep their text; one where an integer is required is refused rather
+ * than clamped. */
+static void test_content_nul_and_big_integers_kept(void **state)
+{
+    const char *in = "{\"model\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"x\\u0000y\"}],"
+                     "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+                     "{\"maximum\":100000000000000000000000}}}";
+    chatreq_t cr;
+    chatreq_err_t err;
+    json_object *msgs, *c;
+    const char *text;
+    (void)state;
+    assert_int_equal(chatreq_parse(in, strlen(in), &cr, &err), 0);
+    msgs = json_object_object_get(cr.body, "messages");
+    c = json_object_object_get(json_object_array_get_idx(msgs, 0), "content");
+    assert_int_equal(json_object_get_string_len(c), 3);
+    text = json_object_to_json_string_ext(cr.body, JSON_C_TO_STRING_PLAIN);
+    assert_non_null(strstr(text, "\"maximum\":100000000000000000000000}"));
+    assert_non_null(strstr(text, "\"content\":\"x\\u0000y\""));
+    chatreq_clear(&cr);
+    expect_bad("{\"model\":\"a\"," MSGS ",\"max_tokens\":100000000000000000000000}", "max_tokens");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_bodies),
         cmocka_unit_test(test_token_budget_at_least_one),
+        cmocka_unit_test(test_nul_in_names_and_ids_refused),
+        cmocka_unit_test(test_content_nul_and_big_integers_kept),
         cmocka_unit_test(test_deep_nesting_refused),
         cmocka_unit_test(test_good_body),
         cmocka_unit_test(test_completion_builder),

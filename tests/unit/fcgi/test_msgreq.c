@@ -376,6 +376,38 @@ static void test_route(void **state)
     assert_string_equal(r.allow, "POST");
 }
 
+/* A NUL in a name or an id is refused (it would cut them as C strings); in
+ * text it is kept, through the system prompt, text blocks and tool results. */
+static void test_nul_refused_in_ids_kept_in_text(void **state)
+{
+    (void)state;
+    expect_bad("{\"model\":\"plain\\u0000evil\",\"max_tokens\":1," MSGS "}", "model", "NUL");
+    expect_bad("{" HEAD ",\"messages\":[{\"role\":\"user\\u0000x\",\"content\":\"hi\"}]}",
+               "messages[0].role", NULL);
+    expect_bad("{" HEAD ",\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\","
+               "\"id\":\"t\\u00001\",\"name\":\"f\",\"input\":{}}]}]}",
+               "messages[0].content[0].id", "NUL");
+    expect_bad("{" HEAD ",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\","
+               "\"tool_use_id\":\"t\\u00001\",\"content\":\"r\"}]}]}",
+               "messages[0].content[0].tool_use_id", "NUL");
+    expect_bad("{" HEAD "," MSGS ",\"tools\":[{\"name\":\"f\\u0000g\",\"input_schema\":{}}]}",
+               "tools[0].name", NULL);
+    expect_field("{" HEAD ",\"system\":\"be\\u0000brief\"," MSGS "}", "messages",
+                 "[{\"role\":\"system\",\"content\":\"be\\u0000brief\"},"
+                 "{\"role\":\"user\",\"content\":\"hi\"}]");
+    expect_field("{" HEAD ",\"system\":[{\"type\":\"text\",\"text\":\"a\\u0000\"},"
+                 "{\"type\":\"text\",\"text\":\"b\"}]," MSGS "}", "messages",
+                 "[{\"role\":\"system\",\"content\":\"a\\u0000\\nb\"},"
+                 "{\"role\":\"user\",\"content\":\"hi\"}]");
+    expect_field("{" HEAD ",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\","
+                 "\"tool_use_id\":\"t1\",\"is_error\":true,\"content\":[{\"type\":\"text\","
+                 "\"text\":\"x\\u0000y\"},{\"type\":\"text\",\"text\":\"z\"}]}]}]}", "messages",
+                 "[{\"role\":\"tool\",\"content\":\"Error: x\\u0000y\\nz\",\"tool_call_id\":\"t1\"}]");
+    expect_field("{" HEAD ",\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"text\","
+                 "\"text\":\"p\\u0000\"},{\"type\":\"text\",\"text\":\"q\"}]}]}", "messages",
+                 "[{\"role\":\"assistant\",\"content\":\"p\\u0000q\"}]");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -391,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_deep_nesting_refused),
         cmocka_unit_test(test_truncations_never_crash),
         cmocka_unit_test(test_route),
+        cmocka_unit_test(test_nul_refused_in_ids_kept_in_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -259,6 +259,12 @@ static void test_send_error_capture(void **state)
     assert_int_equal(http_send(&req, 200, "text/plain", NULL, "x", 1), -EALREADY);
     buf_free(&out);
 
+    /* an echoed model name with byte 0xFF stays valid UTF-8 */
+    o = http_error_json(404, NULL, NULL, "model", "no assistant 'a\xFF'");
+    e = json_object_object_get(o, "error");
+    assert_string_equal(json_object_get_string(json_object_object_get(e, "message")),
+                        "no assistant 'a\xEF\xBF\xBD'");
+    json_object_put(o);
     o = http_error_json(503, NULL, NULL, "", "down");
     e = json_object_object_get(o, "error");
     assert_string_equal(json_object_get_string(json_object_object_get(e, "type")), "api_error");

@@ -184,6 +184,36 @@ static void test_env_null_text_round_trip(void **state)
     json_object_put(d1);
 }
 
+/* A ${} value keeps its text and case: KEY=True is the string "True" (it was
+ * the boolean true, which a string field printed "true"); exactly true/false
+ * still give a boolean, whose text is the same. */
+static void test_env_keeps_case(void **state)
+{
+    json_object *d, *d2;
+    char *y, err[1024] = "";
+    (void)state;
+    setenv("CFGT_TRUE_CAP", "True", 1);
+    setenv("CFGT_FALSE_UP", "FALSE", 1);
+    setenv("CFGT_TRUE", "true", 1);
+    d = load_ok(BK "    api_key: ${CFGT_TRUE_CAP}\n"
+                "    default_headers:\n      X-A: ${CFGT_FALSE_UP}\n      X-B: ${CFGT_TRUE}\n"
+                "apiman:\n  mode: trusted_header\n  header: h\n  secret: s\n"
+                "  enabled: ${CFGT_TRUE}\n");
+    assert_string_equal(str_at(d, "backends", "b", "api_key"), "True");
+    assert_string_equal(str_at(at(d, "backends", "b", "default_headers"), "X-A", NULL, NULL),
+                        "FALSE");
+    assert_string_equal(str_at(at(d, "backends", "b", "default_headers"), "X-B", NULL, NULL),
+                        "true");
+    assert_true(json_object_get_boolean(at(d, "settings", "apiman", "enabled")));
+    y = cfg_dump_yaml(d);
+    assert_non_null(y);
+    assert_int_equal(cfg_load_yaml(y, strlen(y), "dump", &d2, err, sizeof err), 0);
+    assert_true(json_object_equal(d, d2));
+    json_object_put(d2);
+    free(y);
+    json_object_put(d);
+}
+
 /* ---- defaults and forms ---- */
 
 static void test_defaults(void **state)
@@ -256,6 +286,9 @@ static void test_errors(void **state)
 {
     (void)state;
     load_err("foo: 1\n", "t.yaml:1: foo: unknown top-level key");
+    /* found by fuzz_cfg: a written _src loaded, and the export dropped it */
+    load_err("mcp_servers:\n s:\n   command: p\n   _src: {H}\n",
+             "t.yaml:4: mcp_servers.s._src: '_src' is reserved");
     load_err("- a\n", "must be a mapping");
     load_err("backends:\n  b:\n    kind: gemini\n", "t.yaml:3: backends.b.kind: unknown backend kind 'gemini'");
     load_err("backends:\n  b: {base_url: http://x}\n", "backends.b.kind: required");
@@ -575,6 +608,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_env_expand),
         cmocka_unit_test(test_env_types_and_src),
+        cmocka_unit_test(test_env_keeps_case),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_forms),
         cmocka_unit_test(test_errors),

@@ -145,6 +145,31 @@ static void oversized_message_refused(void **state)
     assert_non_null(strstr(err, "too large"));
 }
 
+/* Integers past 64 bits reach the MCP server as written, both ways (json-c
+ * alone sent 18446744073709551615). */
+static void big_integers_cross_as_written(void **state)
+{
+    const char *req = "{\"v\":1,\"op\":\"call\",\"id\":\"" ID "\",\"reply\":\"r\","
+                      "\"server\":\"s\",\"tool\":\"t\",\"deadline\":10,"
+                      "\"args\":{\"a\":100000000000000000000000,\"b\":-100000000000000000000000}}";
+    const char *rep = "{\"id\":\"" ID "\",\"ok\":true,"
+                      "\"result\":{\"structuredContent\":{\"n\":99999999999999999999999}}}";
+    wire_req_t r;
+    wire_reply_t p;
+    char err[128], *t;
+    (void)state;
+    assert_int_equal(wire_req_decode(req, strlen(req), &r, err, sizeof(err)), 0);
+    t = wire_req_encode(r.op, r.id, r.reply, r.server, r.tool, r.args, r.deadline);
+    assert_non_null(strstr(t, "{\"a\":100000000000000000000000,\"b\":-100000000000000000000000}"));
+    free(t);
+    wire_req_clear(&r);
+    assert_int_equal(wire_reply_decode(rep, strlen(rep), &p, err, sizeof(err)), 0);
+    t = wire_reply_result(p.id, p.result);
+    assert_non_null(strstr(t, "{\"n\":99999999999999999999999}"));
+    free(t);
+    wire_reply_clear(&p);
+}
+
 static void replies_round_trip(void **state)
 {
     json_object *res = json_tokener_parse("{\"content\":[{\"type\":\"text\",\"text\":\"5\"}]}");
@@ -213,6 +238,7 @@ int main(void)
         cmocka_unit_test(start_round_trips_without_tool),
         cmocka_unit_test(cancel_round_trips),
         cmocka_unit_test(call_without_args_gets_empty_object),
+        cmocka_unit_test(big_integers_cross_as_written),
         cmocka_unit_test(encode_refuses_bad_arguments),
         cmocka_unit_test(malformed_requests_name_the_field),
         cmocka_unit_test(oversized_message_refused),
