@@ -26,6 +26,7 @@ typedef struct http_req {
     size_t body_len;
     int headers_sent;        /* a status line went out: no error page possible now */
     int client_gone;         /* a write failed: the web server dropped the request */
+    int body_skipped;        /* answered without reading a body that may follow */
     /* Added by the responder (fcgi engineer): */
     char **params;           /* arena copy of the FastCGI params, "NAME=value", NULL-ended */
     int status;              /* the status that went out (0 until then), for the access log */

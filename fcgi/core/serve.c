@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 
 #define SERVE_ARENA_BLOCK (16u << 10)
@@ -273,9 +275,10 @@ static int serve__registry_ok(http_req_t *req, const route_def_t *d, int reg_rc)
     return serve__stale_ok(req, d, reg_rc);
 }
 
-/* Answers without reading the body. Unread input would poison a kept-alive
- * FastCGI connection, so the connection is closed unless the request
- * carries no body (Content-Length 0, or none on a GET/HEAD). */
+/* Answers without reading the body first (a request refused from its
+ * headers). Whatever body follows is drained after the answer went out
+ * (serve__drain), unless the request carries none (Content-Length 0, or none
+ * on a GET/HEAD). */
 static void serve__skip_body(http_req_t *req)
 {
     const char *cl = http_param(req, "CONTENT_LENGTH");
@@ -283,8 +286,64 @@ static void serve__skip_body(http_req_t *req)
     if (cl && *cl ? strcmp(cl, "0") == 0
                   : strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0)
         return;
-    if (req->fcgx)
-        req->fcgx->keepConnection = 0;
+    req->body_skipped = 1;
+}
+
+/* After an answer given without reading the body: read and drop the body if
+ * it is already at hand, so the kept-alive FastCGI connection stays usable.
+ * Closing it instead races the web server, which may hand the next request
+ * to the cached connection we are closing (nginx answers that request 502
+ * and does not retry a POST). Behind a web server that buffers bodies (the
+ * shipped nginx and lighttpd configs) the body follows the params at once.
+ * libfcgi may already hold it in its own buffer, so the socket cannot be
+ * polled: each read gets a short receive timeout instead, and a body that is
+ * not all there within SERVE_DRAIN_MS (a slow client behind a web server
+ * that streams bodies) costs the connection instead of the thread. */
+#define SERVE_DRAIN_MS 200
+static void serve__drain(http_req_t *req, size_t max_body)
+{
+    FCGX_Stream *in = req->fcgx->in;
+    const char *cl = http_param(req, "CONTENT_LENGTH");
+    struct timeval tv = { 0, 50 * 1000 }, none = { 0, 0 };
+    struct timespec t0, now;
+    char scratch[16384];
+    size_t total = 0;
+    int n;
+
+    if (cl && *cl) {
+        char *end;
+        unsigned long long v;
+        errno = 0;
+        v = strtoull(cl, &end, 10);
+        if (errno || *end || v > max_body)
+            goto close;
+    }
+    if (FCGX_FFlush(req->fcgx->out) != 0)   /* the client has its answer before we wait */
+        goto close;
+    if (setsockopt(req->fcgx->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
+        goto close;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        /* only what is buffered (FCGX_GetStr waits for all it is asked), or
+         * one byte, which reads the next record */
+        n = (int)(in->stop - in->rdNext);
+        n = FCGX_GetStr(scratch, n > 0 ? (n < (int)sizeof(scratch) ? n : (int)sizeof(scratch)) : 1,
+                        in);
+        if (n <= 0)
+            break;
+        total += (size_t)n;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (total > max_body ||
+            (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 > SERVE_DRAIN_MS)
+            goto close;
+    }
+    /* the end of the body (0 and no error): the connection stays good */
+    if (FCGX_GetError(in) != 0 ||
+        setsockopt(req->fcgx->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none)) != 0)
+        goto close;
+    return;
+close:
+    req->fcgx->keepConnection = 0;
 }
 
 /* The pool is saturated with long requests: a fast 503 the client can retry,
@@ -416,6 +475,12 @@ void serve_handle(serve_thread_t *t)
         serve__dispatch(t, &req, t->cfg->max_body);
     if (!req.headers_sent && !req.client_gone)
         http_send_error(&req, 500, NULL, NULL, NULL, "the request got no answer");
+    if (req.body_skipped && req.fcgx) {
+        if (req.client_gone)
+            req.fcgx->keepConnection = 0;
+        else
+            serve__drain(&req, t->cfg->max_body);
+    }
     log_info("%s %s %d %.1fms%s", req.method, req.path, req.client_gone ? 499 : req.status,
              serve__ms_since(&t0), req.client_gone ? " (client gone)" : "");
     FCGX_Finish_r(&t->fcgx);

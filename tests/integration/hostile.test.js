@@ -239,6 +239,31 @@ proxy_api_keys:
     }
   });
 
+  // A request refused from its headers leaves its kept-alive FastCGI
+  // connection usable: the body the web server already sent is drained, not
+  // left to poison the connection, and the connection is not closed under
+  // the web server (nginx hands the next request to a cached connection and
+  // answers 502, without retry for a POST, when we close it meanwhile).
+  test('a keyless POST refused with 401 keeps its FastCGI connection for the next request', async () => {
+    const base = { SCRIPT_NAME: '', QUERY_STRING: '', SERVER_PROTOCOL: 'HTTP/1.1', CONTENT_TYPE: 'application/json' };
+    const body = JSON.stringify({ model: 'helper', messages: [{ role: 'user', content: 'x'.repeat(5000) }] });
+    const p = { ...base, REQUEST_METHOD: 'POST', REQUEST_URI: '/v1/chat/completions', PATH_INFO: '/v1/chat/completions',
+      CONTENT_LENGTH: String(Buffer.byteLength(body)) };
+    const c = fcgiOpen(stack.fcgiSock, p);
+    try {
+      await c.write(body);
+      c.endStdin();
+      assert.equal((await c.stdout).status, 401);
+      const second = await c.again({ ...base, REQUEST_METHOD: 'GET', REQUEST_URI: '/health', PATH_INFO: '/health' });
+      assert.equal(second.status, 200, 'the kept connection did not serve the next request');
+      const third = await c.again({ ...p, HTTP_AUTHORIZATION: `Bearer ${KEY}` }, body);
+      assert.notEqual(third.status, 401);
+      assert.ok(third.status === 200 || third.status >= 400, String(third.status));
+    } finally {
+      c.destroy();
+    }
+  });
+
   test('with the completion threads held by streams, /health answers and a new chat gets a fast 503', async () => {
     up.handle(() => ({ sse: h.textChunks(['first', ' never-ending']), hangAfter: 2 }));
     const held = [];

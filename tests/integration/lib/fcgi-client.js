@@ -33,14 +33,19 @@ function params(obj) {
 
 // fcgiOpen(socketPath, params) → {stdout: Promise<{status, headers, body,
 // json}> (resolves at END_REQUEST), write(buf) → Promise (flushed),
-// endStdin(), destroy()}.
+// endStdin(), again(params, body) → Promise (the next request on the same
+// connection), destroy()}.
 // Sends BEGIN_REQUEST (responder, keep-alive) and the params at once; the
 // body goes in with write() and endStdin(), when the test chooses.
 function fcgiOpen(socketPath, p) {
   const sock = net.createConnection(socketPath);
   let buf = Buffer.alloc(0);
   const out = [];
+  let answered;             // resolves the answer being read
+  let failed;
   const stdout = new Promise((resolve, reject) => {
+    answered = resolve;
+    failed = reject;
     sock.on('data', (d) => {
       buf = Buffer.concat([buf, d]);
       while (buf.length >= 8) {
@@ -64,12 +69,13 @@ function fcgiOpen(socketPath, p) {
           const body = sep >= 0 ? text.slice(sep + 4) : '';
           let json = null;
           try { json = JSON.parse(body); } catch (_) { /* not JSON */ }
-          resolve({ status, headers, body, json });
+          out.length = 0;
+          answered({ status, headers, body, json });
         }
       }
     });
-    sock.on('error', reject);
-    sock.on('close', () => reject(new Error('FastCGI connection closed before END_REQUEST')));
+    sock.on('error', (e) => failed(e));
+    sock.on('close', () => failed(new Error('FastCGI connection closed before END_REQUEST')));
   });
   stdout.catch(() => {});
   sock.write(Buffer.concat([
@@ -82,6 +88,18 @@ function fcgiOpen(socketPath, p) {
     write: (b) => new Promise((resolve) => sock.write(record(STDIN, Buffer.from(b)), () => resolve())),
     endStdin: () => sock.write(record(STDIN, Buffer.alloc(0))),
     destroy: () => sock.destroy(),
+    // another whole request (params, then the body and its end) on the same
+    // kept connection, after the previous answer: resolves like stdout
+    again: (p2, body = '') => {
+      const next = new Promise((resolve, reject) => { answered = resolve; failed = reject; });
+      next.catch(() => {});
+      const recs = [record(BEGIN, Buffer.from([0, 1, 1, 0, 0, 0, 0, 0])),
+        record(PARAMS, params(p2)), record(PARAMS, Buffer.alloc(0))];
+      if (body) recs.push(record(STDIN, Buffer.from(body)));
+      recs.push(record(STDIN, Buffer.alloc(0)));
+      sock.write(Buffer.concat(recs));
+      return next;
+    },
     closed: () => new Promise((resolve) => (sock.destroyed ? resolve() : sock.once('close', resolve))),
   };
 }
