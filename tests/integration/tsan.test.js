@@ -2,7 +2,7 @@
 // Issue 12 item 8: the multi-threaded responder's paths at once — plain and
 // streamed chats, tool rounds through the broker (plain and streamed), admin
 // PUTs that bump the registry every thread reads, and SIGHUPs that re-open the
-// log under them — against 2 workers x 16 threads. Under `make tsan` the
+// log under them — against 2 workers x 32 threads. Under `make tsan` the
 // responders are ThreadSanitizer builds and stack.stop() fails on any
 // "WARNING: ThreadSanitizer" they printed; under the ASan run it is a plain
 // concurrency test: every answer must still be the right one.
@@ -54,9 +54,11 @@ describe('tsan: concurrent chats, streams, tool calls, admin writes and SIGHUP',
     up.handle(answer);
     logPath = path.join(h.mkTmpDir('tsan-log'), 'fcgi-file.log');
     stack = await h.startStack({
-      config: CONFIG, upstream: up, workers: 2, threads: 16,
+      config: CONFIG, upstream: up, workers: 2, threads: 32,
       fcgiArgs: ['--log', logPath],
-      // a slow (sanitized) thread must not turn a queued completion into a 503
+      // 28 completions at once, however nginx spreads them, fit in one
+      // worker's 32 - 4 reserved threads (no 503 overloaded), and a slow
+      // (sanitized) thread must not turn a queued one into a 503 either
       env: { ADMIN_API_KEY: ADMIN, AIPROXY_QUEUE_WAIT_MS: '60000' },
     });
   });
