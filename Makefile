@@ -2,6 +2,9 @@
 #
 #   make            build every binary into build/bin (optimised, with debug info)
 #   make SAN=1      the same under AddressSanitizer + UBSan, into build/asan/bin
+#   make SAN=thread the same under ThreadSanitizer, into build/tsan/bin
+#   make tsan       the TSan build, then its unit tests and the threaded integration tests
+#   make checksrc   banned functions (sprintf, strcpy, atoi...) in our C sources
 #   make deps       install the Debian 12 packages the build, run and tests need
 #   make run        start Redis, the broker, the responders and nginx on 127.0.0.1:8000
 #   make test       unit tests + integration tests (real Redis, nginx, MCP servers)
@@ -21,6 +24,10 @@ SAN     ?= 0
 ifeq ($(SAN),1)
 BUILD   ?= build/asan
 SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      = -O1
+else ifeq ($(SAN),thread)
+BUILD   ?= build/tsan
+SANFLAGS = -fsanitize=thread -fno-omit-frame-pointer
 OPT      = -O1
 else
 BUILD   ?= build
@@ -62,7 +69,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c tests/unit/*/test_*.c)
 UNIT_SUPPORT := $(call objs,$(wildcard tests/unit/support/*.c))
 UNIT_BINS := $(patsubst %.c,$(BIN)/%,$(notdir $(UNIT_SRC)))
 
-.PHONY: all deps run test unit integration bench clean asan install unit-bins
+.PHONY: all deps run test unit integration bench clean asan install unit-bins tsan checksrc
 PREFIX  ?= /usr/local
 DESTDIR ?=
 all: $(BINS)
@@ -115,13 +122,25 @@ deps:
 run: deps all
 	@scripts/run.sh
 
-# The tests run the sanitizer build: every daemon the integration suite starts
-# is an ASan/UBSan binary, and the suite fails on any sanitizer or leak report.
-test: deps
+# The tests run the sanitizer builds: every daemon the integration suite starts
+# is an ASan/UBSan binary, and the suite fails on any sanitizer or leak report;
+# then the ThreadSanitizer build's unit tests and the integration files of the
+# threaded responder paths (scripts/test.sh, TSAN_TEST_FILES) must be race-free.
+# Banned functions are checked first (scripts/checksrc.sh, docs/checks.md).
+test: deps checksrc
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory SAN=1 all unit-bins
+	@$(MAKE) --no-print-directory SAN=thread all unit-bins
 	@$(MAKE) --no-print-directory fuzz-replay
-	@scripts/test.sh build/asan
+	@scripts/test.sh build/asan all build/tsan
+
+# The ThreadSanitizer run alone.
+tsan: deps
+	@$(MAKE) --no-print-directory SAN=thread all unit-bins
+	@scripts/test.sh build/tsan tsan
+
+checksrc:
+	@scripts/checksrc.sh
 
 unit: deps
 	@$(MAKE) --no-print-directory SAN=1 all unit-bins

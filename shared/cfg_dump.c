@@ -60,9 +60,8 @@ static int dump__scalar(buf_t *b, json_object *v, json_object *src, const char *
             if (strtod(t, NULL) == d)
                 break;
         }
-        if (!strpbrk(t, ".eEn"))
-            strncat(t, ".0", sizeof t - strlen(t) - 1);
-        return buf_puts(b, t);
+        /* 3.0 stays a double when read back: keep its ".0" */
+        return buf_printf(b, "%s%s", t, strpbrk(t, ".eEn") ? "" : ".0");
     }
     return buf_puts(b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
 }

@@ -215,14 +215,18 @@ int pool_worker_run(const pool_cfg_t *cfg_in)
     /* One pass decides: a thread is joined if it left its loop, else it is
      * left over (sealed, idle in a read) and the process exits under it. A
      * second look at `done` could see a thread finish after it was skipped,
-     * and free(ths) would then run under a live thread. */
+     * and free(ths) would then run under a live thread. A left-over thread is
+     * detached: nobody will join it, and one that leaves its loop before the
+     * _exit below is then not a leaked (finished, unjoined) thread. */
     for (i = 0; i < cfg->threads; i++) {
         if (!ths[i].started)
             continue;
-        if (atomic_load(&ths[i].done))
+        if (atomic_load(&ths[i].done)) {
             pthread_join(ths[i].tid, NULL);
-        else
+        } else {
+            pthread_detach(ths[i].tid);
             leftover = 1;
+        }
     }
     log_info("worker %d drained", (int)getpid());
     if (leftover)

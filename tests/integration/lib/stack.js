@@ -21,7 +21,10 @@ const { startProc, stopProc, isRunning } = require('./procs');
 const { frontendSpec, WEBSERVERS } = require('./webservers');
 const { redisCommand } = require('./redis');
 
-const SANITIZER_PATTERNS = ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:'];
+// 'WARNING: ThreadSanitizer' heads every TSan report (a data race, a lock-order
+// inversion, a signal-unsafe call in a handler): the TSan run (make tsan) fails on it.
+const SANITIZER_PATTERNS = ['ERROR: AddressSanitizer', 'ERROR: LeakSanitizer', 'runtime error:',
+                            'WARNING: ThreadSanitizer', 'ERROR: ThreadSanitizer'];
 
 function redisPing(sock, timeoutMs = 1000) {
   return new Promise((resolve) => {
@@ -185,6 +188,7 @@ class Stack {
     return this.spawn('fcgi', path.join(this.bin, 'aiproxy-fcgi'), [
       '-c', this.configPath, '-s', `unix:${this.fcgiSock}`,
       '-w', String(this.workers), '-t', String(this.threads),
+      ...(this.opts.fcgiArgs || []),
       // as root behind Apache, its unprivileged user must reach the socket
       ...(this.shareSockets ? ['--socket-mode', '0666'] : []),
     ]);
@@ -339,7 +343,8 @@ class Stack {
 }
 
 // opts: {config (YAML text, required), upstreamUrl | upstream (a fakeUpstream),
-// env: {VAR: value|null}, workers (1), threads (8), broker (true), prefix,
+// env: {VAR: value|null}, workers (1), threads (8), fcgiArgs ([] more arguments
+// for aiproxy-fcgi, e.g. ['--log', file]), broker (true), prefix,
 // webserver ('nginx' | 'apache' | 'apache-fcgid' | 'lighttpd' | 'lighttpd-spawn';
 // in the spawn modes workers x threads sizes the web server's process pool),
 // redisUrl (use that Redis instead of starting one), port}.

@@ -10,6 +10,7 @@
 #include "shared/cfg.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,8 +137,7 @@ static const char *at(json_object *o, const char *path)
 {
     /* dotted path lookup: "backends.openai.api_key" */
     char buf[256];
-    strncpy(buf, path, sizeof(buf) - 1);
-    buf[sizeof(buf) - 1] = '\0';
+    snprintf(buf, sizeof buf, "%s", path);
     json_object *cur = o;
     for (char *save = NULL, *seg = strtok_r(buf, ".", &save); seg; seg = strtok_r(NULL, ".", &save)) {
         if (json_object_is_type(cur, json_type_array))

@@ -149,6 +149,27 @@ static void test_floats_stay_json(void **state)
     json_object_put(d);
 }
 
+/* The export writes a whole-number double with its ".0" (built with strncat
+ * once, with snprintf now: scripts/checksrc.sh bans strncat), so it reads back
+ * as a double, not an int; other doubles keep their shortest text. */
+static void test_dump_whole_double(void **state)
+{
+    json_object *d1, *d2;
+    char *y, err[1024] = "";
+    (void)state;
+    d1 = load_ok(BK "assistants: [{name: a, backend: b, model: m, temperature: 1.0, top_p: 0.25}]\n");
+    y = cfg_dump_yaml(d1);
+    assert_non_null(y);
+    assert_non_null(strstr(y, "temperature: 1.0\n"));
+    assert_non_null(strstr(y, "top_p: 0.25\n"));
+    assert_int_equal(cfg_load_yaml(y, strlen(y), "dump", &d2, err, sizeof err), 0);
+    assert_true(json_object_is_type(at(d2, "assistants", "a", "temperature"), json_type_double));
+    assert_true(json_object_equal(d1, d2));
+    json_object_put(d2);
+    free(y);
+    json_object_put(d1);
+}
+
 /* Found by fuzz_cfg: a reference that expands to "null" or "~" is that text,
  * not a null the check would replace by a default, so the export (which
  * writes the reference back quoted) loads to the same document. */
@@ -619,6 +640,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_env_null_text_round_trip),
         cmocka_unit_test(test_floats_stay_json),
+        cmocka_unit_test(test_dump_whole_double),
         cmocka_unit_test(test_file),
         cmocka_unit_test(test_example_config),
         cmocka_unit_test(test_truncations_never_crash),
