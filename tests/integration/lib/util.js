@@ -79,4 +79,8 @@ function mcpUserCanReachRepo() {
   return nobodyReaches;
 }
 
+// Every process the tests start (stacks, mcp-probe, the conformance runner)
+// inherits this: MCP children as root where nobody could not run them.
+if (!mcpUserCanReachRepo() && !process.env.AIPROXY_MCP_USER) process.env.AIPROXY_MCP_USER = 'root';
+
 module.exports = { REPO_ROOT, binDir, freePort, closedPort, sleep, waitFor, mkTmpDir, mcpUserCanReachRepo };

@@ -40,7 +40,16 @@ function renderTemplate(file, vars) {
 }
 
 // The web servers' own error documents, in OpenAI's shape (conf/errors).
-const ERRORS_DIR = path.join(REPO_ROOT, 'conf', 'errors');
+const ERRORS_SRC = path.join(REPO_ROOT, 'conf', 'errors');
+// The web servers' JSON error pages, copied into the stack's run directory:
+// Apache and lighttpd drop root for an unprivileged user, which may not enter
+// the checkout (a clone under /root) but can enter the run directory.
+function errorsDir(runDir) {
+  const dir = path.join(runDir, 'errors');
+  fs.mkdirSync(dir, { recursive: true });
+  for (const f of fs.readdirSync(ERRORS_SRC)) fs.copyFileSync(path.join(ERRORS_SRC, f), path.join(dir, f));
+  return dir;
+}
 
 // The unprivileged user Apache switches to when started as root.
 function apacheUser() {
@@ -103,7 +112,7 @@ function frontendSpec(kind, o) {
     // reading) is the one clients see.
     const vars = {
       RUN_DIR: o.runDir, LISTEN: listen, USER_LINES: userLines, MODULES_DIR: APACHE_MODULES,
-      CLIENT_MAX_BODY: String(bodyLimitBytes(o.maxBody) * 2 + 1024 * 1024), ERRORS_DIR,
+      CLIENT_MAX_BODY: String(bodyLimitBytes(o.maxBody) * 2 + 1024 * 1024), ERRORS_DIR: errorsDir(o.runDir),
     };
     if (fcgid) {
       Object.assign(vars, {
@@ -140,7 +149,7 @@ function frontendSpec(kind, o) {
     const kb = Math.ceil(bodyLimitBytes(o.maxBody) / 1024);
     const conf = renderTemplate(path.join(REPO_ROOT, 'conf', 'lighttpd', 'aiproxy.conf.in'), {
       RUN_DIR: o.runDir, BIND: '127.0.0.1', PORT: String(o.port), MAX_REQUEST_KB: String(kb),
-      FASTCGI_SERVER: server, ERRORS_DIR: ERRORS_DIR,
+      FASTCGI_SERVER: server, ERRORS_DIR: errorsDir(o.runDir),
     });
     const confPath = path.join(o.runDir, 'lighttpd.conf');
     fs.writeFileSync(confPath, conf);
