@@ -24,14 +24,12 @@
 #include <unistd.h>
 
 #include "agent/mcpc.h"
+#include "tests/unit/support/tredis.h"
 #include "shared/rconn.h"
 #include "shared/wire.h"
 
 #define PREFIX "tm:"
 
-static pid_t g_redis = -1;
-static char g_sock[128];
-static char g_url[160];
 
 /* --- a wall clock the test can step -------------------------------------- */
 
@@ -55,56 +53,10 @@ int clock_gettime(clockid_t id, struct timespec *ts)
 
 /* --- Redis ------------------------------------------------------------------ */
 
-static int redis_start(void)
-{
-    struct timespec ts = {0, 10 * 1000 * 1000};
-    pid_t pid = fork();
-
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        execl("/usr/bin/redis-server", "redis-server", "--port", "0", "--unixsocket", g_sock,
-              "--save", "", "--appendonly", "no", "--loglevel", "warning",
-              "--logfile", "/dev/null", (char *)NULL);
-        _exit(127);
-    }
-    g_redis = pid;
-    for (int i = 0; i < 500; i++) {
-        char err[256];
-        redisContext *c = rconn_connect(g_url, 200, err, sizeof err);
-        if (c) {
-            redisReply *r = redisCommand(c, "PING");
-            int ok = r && r->type == REDIS_REPLY_STATUS;
-            if (r)
-                freeReplyObject(r);
-            redisFree(c);
-            if (ok)
-                return 0;
-        }
-        if (waitpid(pid, NULL, WNOHANG) == pid) {
-            g_redis = -1;
-            return -1;
-        }
-        nanosleep(&ts, NULL);
-    }
-    return -1;
-}
-
-static void redis_stop(void)
-{
-    if (g_redis > 0) {
-        kill(g_redis, SIGKILL);
-        waitpid(g_redis, NULL, 0);
-        g_redis = -1;
-    }
-    unlink(g_sock);
-}
-
 static void redis_do(const char *fmt, ...)
 {
     char err[256] = "";
-    redisContext *c = rconn_connect(g_url, 2000, err, sizeof err);
+    redisContext *c = rconn_connect(tredis_url(), 2000, err, sizeof err);
     redisReply *r;
     va_list ap;
 
@@ -156,7 +108,7 @@ static void fb_handle(redisContext *pub, const char *text, size_t len)
         redisReply *r = redisCommand(pub, "PUBLISH %s %s", req.reply, t);
         if (!r) {
             /* killed with the others and not noticed yet: once more, anew */
-            redisContext *again = rconn_connect(g_url, 2000, err, sizeof err);
+            redisContext *again = rconn_connect(tredis_url(), 2000, err, sizeof err);
             if (again)
                 r = redisCommand(again, "PUBLISH %s %s", req.reply, t);
             if (again)
@@ -191,8 +143,8 @@ static void *fb_main(void *arg)
                 redisFree(sub);
             if (pub)
                 redisFree(pub);
-            pub = rconn_connect(g_url, 2000, err, sizeof err);
-            sub = rconn_connect(g_url, 2000, err, sizeof err);
+            pub = rconn_connect(tredis_url(), 2000, err, sizeof err);
+            sub = rconn_connect(tredis_url(), 2000, err, sizeof err);
             if (sub) {
                 r = redisCommand(sub, "SUBSCRIBE " PREFIX "mcp:calls");
                 if (r)
@@ -231,7 +183,7 @@ static void *fb_main(void *arg)
 static void fb_wait_listening(void)
 {
     char err[256];
-    redisContext *c = rconn_connect(g_url, 2000, err, sizeof err);
+    redisContext *c = rconn_connect(tredis_url(), 2000, err, sizeof err);
     struct timespec ts = {0, 10 * 1000 * 1000};
 
     assert_non_null(c);
@@ -253,14 +205,8 @@ static void fb_wait_listening(void)
 static int group_setup(void **state)
 {
     (void)state;
-    signal(SIGPIPE, SIG_IGN);
-    snprintf(g_sock, sizeof g_sock, "/tmp/aiproxy-test-mcpc-%d.sock", (int)getpid());
-    snprintf(g_url, sizeof g_url, "unix://%s", g_sock);
-    unlink(g_sock);
-    if (redis_start() < 0) {
-        redis_stop();
+    if (tredis_start("mcpc") < 0)
         return -1;
-    }
     if (pthread_create(&fb.th, NULL, fb_main, NULL) != 0)
         return -1;
     return 0;
@@ -271,7 +217,7 @@ static int group_teardown(void **state)
     (void)state;
     atomic_store(&fb.quit, 1);
     pthread_join(fb.th, NULL);
-    redis_stop();
+    tredis_stop();
     return 0;
 }
 
@@ -282,7 +228,7 @@ static int group_teardown(void **state)
  * gets its answer. */
 static void wall_clock_step_breaks_no_deadline(void **state)
 {
-    mcpc_t *c = mcpc_new(g_url, PREFIX);
+    mcpc_t *c = mcpc_new(tredis_url(), PREFIX);
     mcpc_call_t call = {.server = "demo", .tool = "step", .args_json = "{}"};
     char err[256] = "";
     (void)state;
@@ -299,7 +245,7 @@ static void wall_clock_step_breaks_no_deadline(void **state)
  * the first try (new connections, and a wait for the broker's re-subscribe). */
 static void heals_after_client_kill(void **state)
 {
-    mcpc_t *c = mcpc_new(g_url, PREFIX);
+    mcpc_t *c = mcpc_new(tredis_url(), PREFIX);
     mcpc_call_t call = {.server = "demo", .tool = "step", .args_json = "{}"};
     json_object *tools = NULL;
     char err[256] = "";
@@ -342,7 +288,7 @@ static int gone_once_held(void *ud)
  * a "cancel" naming that call. */
 static void abandoned_call_is_cancelled(void **state)
 {
-    mcpc_t *c = mcpc_new(g_url, PREFIX);
+    mcpc_t *c = mcpc_new(tredis_url(), PREFIX);
     mcpc_call_t call = {.server = "demo", .tool = "hold", .args_json = "{}"};
     char err[256] = "", held[WIRE_ID_LEN + 1] = "", cancelled[WIRE_ID_LEN + 1] = "";
     struct timespec ts = {0, 10 * 1000 * 1000};

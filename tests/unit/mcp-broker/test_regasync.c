@@ -22,80 +22,23 @@
 
 #include "mcp-broker/redisuv.h"
 #include "mcp-broker/regasync.h"
+#include "tests/unit/support/tredis.h"
 #include "shared/rconn.h"
 #include "shared/reg.h"
 
-static pid_t g_redis = -1;
-static char g_sock[128];
-static char g_url[160];
-
-static int redis_start(void)
-{
-    struct timespec ts = {0, 10 * 1000 * 1000};
-    int i;
-    pid_t pid = fork();
-
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        execl("/usr/bin/redis-server", "redis-server", "--port", "0", "--unixsocket", g_sock,
-              "--save", "", "--appendonly", "no", "--loglevel", "warning",
-              "--logfile", "/dev/null", (char *)NULL);
-        _exit(127);
-    }
-    g_redis = pid;
-    /* bounded wait for the server to answer */
-    for (i = 0; i < 500; i++) {
-        char err[256];
-        redisContext *c = rconn_connect(g_url, 200, err, sizeof err);
-        if (c) {
-            redisReply *r = redisCommand(c, "PING");
-            int ok = r && r->type == REDIS_REPLY_STATUS;
-            if (r)
-                freeReplyObject(r);
-            redisFree(c);
-            if (ok)
-                return 0;
-        }
-        if (waitpid(pid, NULL, WNOHANG) == pid) {
-            g_redis = -1;
-            return -1;
-        }
-        nanosleep(&ts, NULL);
-    }
-    return -1;
-}
-
-static void redis_stop(void)
-{
-    if (g_redis > 0) {
-        kill(g_redis, SIGKILL);
-        waitpid(g_redis, NULL, 0);
-        g_redis = -1;
-    }
-    unlink(g_sock);
-}
 
 static int group_setup(void **state)
 {
     (void)state;
-    /* as every daemon does: a write to a Redis that went away must fail, not kill */
-    signal(SIGPIPE, SIG_IGN);
-    snprintf(g_sock, sizeof g_sock, "/tmp/aiproxy-test-regasync-%d.sock", (int)getpid());
-    snprintf(g_url, sizeof g_url, "unix://%s", g_sock);
-    unlink(g_sock);
-    if (redis_start() < 0) {
-        redis_stop();
+    if (tredis_start("regasync") < 0)
         return -1;
-    }
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    redis_stop();
+    tredis_stop();
     return 0;
 }
 
@@ -119,7 +62,7 @@ static void on_done(void *data, int rc)
 
 static redisAsyncContext *connect_async(uv_loop_t *loop)
 {
-    redisAsyncContext *ac = redisAsyncConnectUnix(g_sock);
+    redisAsyncContext *ac = redisAsyncConnectUnix(tredis_sock());
 
     assert_non_null(ac);
     assert_int_equal(ac->err, 0);
@@ -162,7 +105,7 @@ static void seed(const char *prefix, const char *doc_json, int reseed)
     int seeded = 0;
 
     assert_non_null(doc);
-    if (reg_open(&r, g_url, prefix, err, sizeof err) != 0)
+    if (reg_open(&r, tredis_url(), prefix, err, sizeof err) != 0)
         fail_msg("reg_open: %s", err);
     assert_int_equal(reg_seed(r, doc, reseed, &seeded), 0);
     json_object_put(doc);
@@ -172,7 +115,7 @@ static void seed(const char *prefix, const char *doc_json, int reseed)
 static void drop_registry(const char *prefix)
 {
     char err[256] = "";
-    redisContext *c = rconn_connect(g_url, 1000, err, sizeof err);
+    redisContext *c = rconn_connect(tredis_url(), 1000, err, sizeof err);
     redisReply *rep;
 
     if (!c)

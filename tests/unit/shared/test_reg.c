@@ -19,81 +19,24 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/unit/support/tredis.h"
 #include "shared/cfg.h"
 #include "shared/rconn.h"
 #include "shared/reg.h"
 
-static pid_t g_redis = -1;
-static char g_sock[128];
-static char g_url[160];
-
-static int redis_start(void)
-{
-    struct timespec ts = {0, 10 * 1000 * 1000};
-    int i;
-    pid_t pid = fork();
-
-    if (pid < 0)
-        return -1;
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        execl("/usr/bin/redis-server", "redis-server", "--port", "0", "--unixsocket", g_sock,
-              "--save", "", "--appendonly", "no", "--loglevel", "warning",
-              "--logfile", "/dev/null", (char *)NULL);
-        _exit(127);
-    }
-    g_redis = pid;
-    /* bounded wait for the server to answer */
-    for (i = 0; i < 500; i++) {
-        char err[256];
-        redisContext *c = rconn_connect(g_url, 200, err, sizeof err);
-        if (c) {
-            redisReply *r = redisCommand(c, "PING");
-            int ok = r && r->type == REDIS_REPLY_STATUS;
-            if (r)
-                freeReplyObject(r);
-            redisFree(c);
-            if (ok)
-                return 0;
-        }
-        if (waitpid(pid, NULL, WNOHANG) == pid) {
-            g_redis = -1;
-            return -1;
-        }
-        nanosleep(&ts, NULL);
-    }
-    return -1;
-}
-
-static void redis_stop(void)
-{
-    if (g_redis > 0) {
-        kill(g_redis, SIGKILL);
-        waitpid(g_redis, NULL, 0);
-        g_redis = -1;
-    }
-    unlink(g_sock);
-}
 
 static int group_setup(void **state)
 {
     (void)state;
-    /* as every daemon does: a write to a Redis that went away must fail, not kill */
-    signal(SIGPIPE, SIG_IGN);
-    snprintf(g_sock, sizeof g_sock, "/tmp/aiproxy-test-reg-%d.sock", (int)getpid());
-    snprintf(g_url, sizeof g_url, "unix://%s", g_sock);
-    unlink(g_sock);
-    if (redis_start() < 0) {
-        redis_stop();
+    if (tredis_start("reg") < 0)
         return -1;
-    }
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    redis_stop();
+    tredis_stop();
     return 0;
 }
 
@@ -102,7 +45,7 @@ static reg_t *open_reg(const char *prefix)
 {
     reg_t *r = NULL;
     char err[512] = "";
-    if (reg_open(&r, g_url, prefix, err, sizeof err) != 0)
+    if (reg_open(&r, tredis_url(), prefix, err, sizeof err) != 0)
         fail_msg("reg_open: %s", err);
     return r;
 }
@@ -273,7 +216,7 @@ static void test_change_messages(void **state)
     char err[256];
     int seeded;
     (void)state;
-    sub = rconn_connect(g_url, 2000, err, sizeof err);
+    sub = rconn_connect(tredis_url(), 2000, err, sizeof err);
     assert_non_null(sub);
     rep = redisCommand(sub, "SUBSCRIBE t4:reg:changed");
     assert_non_null(rep);
@@ -303,11 +246,11 @@ static void test_reconnect_after_restart(void **state)
     (void)state;
     assert_int_equal(reg_seed(r, d, 0, &seeded), 0);
     assert_int_equal(reg_refresh(r), 0);
-    redis_stop();
+    tredis_stop();
     /* Redis gone: an error, and the old snapshot stays usable */
     assert_true(reg_refresh(r) < 0);
     assert_string_equal(model_of(r, "a"), "m1");
-    assert_int_equal(redis_start(), 0);
+    assert_int_equal(tredis_start("reg"), 0);
     /* back, empty (no persistence): calls reconnect on their own, once the
      * short retry pause after the failed attempt is over (bounded wait) */
     {
@@ -325,8 +268,8 @@ static void test_reconnect_after_restart(void **state)
     assert_non_null(reg_redis(r));
     assert_string_equal(reg_prefix(r), "t5:");
     /* a restart between two calls on a live connection is invisible */
-    redis_stop();
-    assert_int_equal(redis_start(), 0);
+    tredis_stop();
+    assert_int_equal(tredis_start("reg"), 0);
     assert_int_equal(reg_seed(r, d, 0, &seeded), 0);
     assert_int_equal(seeded, 1);
     json_object_put(d);
@@ -337,7 +280,7 @@ static void test_reconnect_after_restart(void **state)
 static void drop_registry(const char *prefix)
 {
     char err[256] = "";
-    redisContext *c = rconn_connect(g_url, 1000, err, sizeof err);
+    redisContext *c = rconn_connect(tredis_url(), 1000, err, sizeof err);
     redisReply *rep;
 
     if (!c)
@@ -364,7 +307,7 @@ static void *heal_thread(void *arg)
     char err[512];
     const char *m;
 
-    h->rc = reg_open(&r, g_url, "t6:", err, sizeof err);
+    h->rc = reg_open(&r, tredis_url(), "t6:", err, sizeof err);
     if (h->rc == 0) {
         reg_set_seed(r, h->seed);
         pthread_barrier_wait(h->go);
