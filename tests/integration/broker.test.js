@@ -81,15 +81,18 @@ test('broker over stdio with the demo server', async (t) => {
     assert.ok(offered.includes('demo__uppercase'), offered.join(','));
   });
 
-  await t.test('two sleep(500) calls of one turn run concurrently', async () => {
+  // Concurrency, told apart from a serial run by what a serial run cannot do:
+  // finish two 1 s sleeps in less than their 2 s sum (a wide margin for a
+  // loaded machine). The floor allows for the two clocks' granularity.
+  await t.test('two sleep(1000) calls of one turn run concurrently', async () => {
     const before = up.requests.length;
-    scriptToolTurn(up, [{ name: 'demo__sleep', args: { ms: 500 } }, { name: 'demo__sleep', args: { ms: 500 } }]);
+    scriptToolTurn(up, [{ name: 'demo__sleep', args: { ms: 1000 } }, { name: 'demo__sleep', args: { ms: 1000 } }]);
     const r = await ask(stack);
-    assert.equal(r.choices[0].message.content, 'slept 500 ms | slept 500 ms');
+    assert.equal(r.choices[0].message.content, 'slept 1000 ms | slept 1000 ms');
     const first = up.requests[before], second = up.requests[before + 1];
     const toolTime = second.at - first.finishedAt;
-    assert.ok(toolTime >= 500, `tools took ${toolTime} ms, less than one sleep`);
-    assert.ok(toolTime < 2 * 500, `tools took ${toolTime} ms: not run concurrently (sum is 1000 ms)`);
+    assert.ok(toolTime >= 990, `tools took ${toolTime} ms, less than one sleep`);
+    assert.ok(toolTime < 2 * 1000, `tools took ${toolTime} ms: not run concurrently (sum is 2000 ms)`);
   });
 
   await t.test('uppercase, unknown tool and bad arguments reach the model as text', async () => {
