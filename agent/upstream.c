@@ -1,4 +1,5 @@
 #include "agent/upstream.h"
+#include "shared/jget.h"
 
 #include "shared/log.h"
 #include "shared/sse.h"
@@ -150,15 +151,6 @@ static size_t up__write(char *ptr, size_t size, size_t nmemb, void *ud)
     return rc == 0 ? n : 0;
 }
 
-static const char *up__jstr(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-
-    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
 /* The transfer failed at the curl level: name the cause. The client sees the
  * base URL without userinfo or query (url_redact): a credential in the
  * configured URL stays with the gateway. curl's own text names the host, not
@@ -166,8 +158,8 @@ static const char *up__jstr(json_object *o, const char *key)
  * ('@' or '?'), curl's generic text for the code is used instead. */
 static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, agent_res_t *res)
 {
-    const char *raw = up__jstr(x->call->backend, "base_url");
-    const char *key = up__jstr(x->call->backend, "api_key");
+    const char *raw = jget_str(x->call->backend, "base_url");
+    const char *key = jget_str(x->call->backend, "api_key");
     const char *why = ebuf && *ebuf ? ebuf : curl_easy_strerror(cc);
     char hint[200] = "", base[512];
 
@@ -207,7 +199,7 @@ static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, agent_res
  * match ordinary words. */
 static void up__scrub_key(up_xfer_t *x, char *msg)
 {
-    const char *key = up__jstr(x->call->backend, "api_key");
+    const char *key = jget_str(x->call->backend, "api_key");
     size_t klen = key ? strlen(key) : 0;
     char *p;
 

@@ -1,5 +1,6 @@
 /* admin_doc — see admin_doc.h. */
 #include "fcgi/admin/admin_doc.h"
+#include "shared/jget.h"
 
 #include "shared/buf.h"
 
@@ -70,14 +71,10 @@ fail:
 /* The _src entry of `obj` for `path` (tried also as "a[i]" for "a.i"). */
 static const char *admin_doc__src(json_object *obj, const char *path, const char *alt)
 {
-    json_object *src, *v;
-    if (!json_object_object_get_ex(obj, "_src", &src) || !json_object_is_type(src, json_type_object))
-        return NULL;
-    if (json_object_object_get_ex(src, path, &v) && json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    if (alt && json_object_object_get_ex(src, alt, &v) && json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return NULL;
+    json_object *src = jget_obj(obj, "_src");
+    const char *s = jget_str(src, path);
+
+    return s || !alt ? s : jget_str(src, alt);
 }
 
 /* Replaces the value at container[key] (object) or container[idx] (array) by

@@ -1,6 +1,7 @@
 /* msgout — Messages answers: builders, then the SSE writer. Each stream
  * function builds its events into a capped buffer and writes them in one go. */
 #include "fcgi/anthropic/msgout.h"
+#include "shared/jget.h"
 
 #include "fcgi/openai/oai.h"
 #include "shared/jtext.h"
@@ -50,15 +51,6 @@ const char *msgout_stop_reason(json_object *message, const char *finish_reason)
     return "end_turn";
 }
 
-static int64_t msgout__count(json_object *usage, const char *key)
-{
-    json_object *v = NULL;
-
-    if (usage && json_object_object_get_ex(usage, key, &v) && json_object_is_type(v, json_type_int))
-        return json_object_get_int64(v);
-    return 0;
-}
-
 json_object *msgout_usage(json_object *usage)
 {
     json_object *u = json_object_new_object();
@@ -66,9 +58,9 @@ json_object *msgout_usage(json_object *usage)
     if (!u)
         return NULL;
     json_object_object_add(u, "input_tokens",
-                           json_object_new_int64(msgout__count(usage, "prompt_tokens")));
+                           json_object_new_int64(jget_int64(usage, "prompt_tokens", 0)));
     json_object_object_add(u, "output_tokens",
-                           json_object_new_int64(msgout__count(usage, "completion_tokens")));
+                           json_object_new_int64(jget_int64(usage, "completion_tokens", 0)));
     return u;
 }
 

@@ -1,5 +1,6 @@
 /* oai — builders of OpenAI response objects. */
 #include "fcgi/openai/oai.h"
+#include "shared/jget.h"
 
 #include <errno.h>
 #include <string.h>
@@ -25,10 +26,9 @@ void oai_new_id(char out[OAI_ID_MAX])
 
 static int oai__has_tool_calls(json_object *message)
 {
-    json_object *tc = NULL;
+    json_object *tc = jget_arr(message, "tool_calls");
 
-    return message && json_object_object_get_ex(message, "tool_calls", &tc) &&
-           json_object_is_type(tc, json_type_array) && json_object_array_length(tc) > 0;
+    return tc && json_object_array_length(tc) > 0;
 }
 
 const char *oai_finish_reason(json_object *message, const char *finish_reason)
