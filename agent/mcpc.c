@@ -19,6 +19,7 @@
 #include "shared/log.h"
 #include "shared/jtext.h"
 #include "shared/rconn.h"
+#include "shared/rid.h"
 #include "shared/wire.h"
 
 #include <errno.h>
@@ -28,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -176,25 +176,6 @@ out:
     if (rc)
         mcpc__drop(c);
     return rc;
-}
-
-static void mcpc__new_id(char id[WIRE_ID_LEN + 1])
-{
-    unsigned char rnd[WIRE_ID_LEN / 2];
-    static const char hex[] = "0123456789abcdef";
-
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-        /* never expected; still unique enough within this process */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        memset(rnd, 0, sizeof(rnd));
-        memcpy(rnd, &ts, sizeof(ts) < sizeof(rnd) ? sizeof(ts) : sizeof(rnd));
-    }
-    for (size_t i = 0; i < sizeof(rnd); i++) {
-        id[2 * i] = hex[rnd[i] >> 4];
-        id[2 * i + 1] = hex[rnd[i] & 15];
-    }
-    id[WIRE_ID_LEN] = 0;
 }
 
 /* One pipeline of PUBLISHes for the texts[i] not yet `heard` (a broker
@@ -430,7 +411,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
                 continue;
             }
         }
-        mcpc__new_id(ids[i]);
+        rid_hex(ids[i], WIRE_ID_LEN);
         texts[i] = wire_req_encode(WIRE_OP_CALL, ids[i], c->reply, calls[i].server ? calls[i].server : "",
                                    calls[i].tool ? calls[i].tool : "", args, deadline_unix);
         json_object_put(args);
@@ -547,7 +528,7 @@ static int mcpc__start(mcpc_t *c, const char *server, int timeout_ms, json_objec
     int64_t deadline = mcpc__now() + timeout_ms;
     int rc;
 
-    mcpc__new_id(id);
+    rid_hex(id, WIRE_ID_LEN);
     text = wire_req_encode(WIRE_OP_START, id, c->reply, server, NULL, NULL, mcpc__unix_ms() + timeout_ms);
     if (!text) {
         snprintf(err, errlen, "bad MCP server name '%s'", server);

@@ -12,6 +12,7 @@
 #include "mcp-broker/server.h"
 #include "shared/log.h"
 #include "shared/rconn.h"
+#include "shared/rid.h"
 #include "shared/reg.h"
 #include "shared/url.h"
 #include "shared/wire.h"
@@ -21,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 /* After a lost connection the broker reconnects at once (a CLIENT KILL or a
  * Redis restart must not leave the calls channel without a listener for a
@@ -533,7 +533,6 @@ broker_t *broker_new(uv_loop_t *loop, const char *url, const char *prefix, char 
 {
     broker_t *b = calloc(1, sizeof(*b)), *res = NULL;
     reg_t *probe = NULL;
-    unsigned char rnd[WIRE_ID_LEN / 2];
 
     if (!b) {
         snprintf(err, errlen, "out of memory");
@@ -555,12 +554,7 @@ broker_t *broker_new(uv_loop_t *loop, const char *url, const char *prefix, char 
         goto out;
     }
     b->pending_tail = &b->pending;
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-        snprintf(err, errlen, "getrandom failed");
-        goto out;
-    }
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(b->id + 2 * i, 3, "%02x", rnd[i]);
+    rid_hex(b->id, WIRE_ID_LEN);
     snprintf(b->ch_calls, sizeof(b->ch_calls), "%smcp:calls", prefix);
     snprintf(b->ch_reg, sizeof(b->ch_reg), "%sreg:changed", prefix);
     snprintf(b->k_alive, sizeof(b->k_alive), "%sbroker:%s", prefix, b->id);

@@ -1,27 +1,15 @@
 /* oai — builders of OpenAI response objects. */
 #include "fcgi/openai/oai.h"
 #include "shared/jget.h"
+#include "shared/rid.h"
 
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
 void oai_new_id(char out[OAI_ID_MAX])
 {
-    static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char rnd[24];
-    size_t i, got = 0;
-
-    while (got < sizeof(rnd)) {
-        ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
-        if (n <= 0)
-            break;       /* getrandom(2) does not fail for 24 bytes once seeded */
-        got += (size_t)n;
-    }
     memcpy(out, "chatcmpl-", 9);
-    for (i = 0; i < sizeof(rnd); i++)
-        out[9 + i] = alnum[rnd[i] % (sizeof(alnum) - 1)];
-    out[9 + sizeof(rnd)] = '\0';
+    rid_alnum(out + 9, 24);
 }
 
 static int oai__has_tool_calls(json_object *message)

@@ -11,7 +11,7 @@
 
 #define OAI_ID_MAX 48
 
-/* Writes a fresh "chatcmpl-" id (24 random alphanumerics from getrandom, so
+/* Writes a fresh "chatcmpl-" id (24 random alphanumerics from rid_alnum, so
  * ids are unique across threads and processes). */
 void oai_new_id(char out[OAI_ID_MAX]);
 
