@@ -4,6 +4,7 @@
  * call again, until it answers or the round cap forces an answer. */
 #include "agent/agent.h"
 #include "shared/jget.h"
+#include "shared/caps.h"
 
 #include "agent/mcpc.h"
 #include "agent/request.h"
@@ -18,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AG_MAX_TURN_CONTENT  (4u * 1024 * 1024)
-#define AG_MAX_CONTENT       (16u * 1024 * 1024)
 #define AG_DEFAULT_ROUNDS    8
 
 struct agent {
@@ -178,8 +177,8 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
 
     memset(res, 0, sizeof(*res));
     res->status = 500;
-    buf_init(&content, AG_MAX_CONTENT);
-    be_turn_init(&turn, AG_MAX_TURN_CONTENT);
+    buf_init(&content, CAP_AG_CONTENT);
+    be_turn_init(&turn, CAP_AG_TURN_CONTENT);
     tr_history_init(&hist);
     kind = json_object_get_string(jget(req->backend, "kind"));
     if (!(be = be_lookup(kind))) {
@@ -224,7 +223,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     for (;;) {
         int r;
         be_turn_clear(&turn);
-        be_turn_init(&turn, AG_MAX_TURN_CONTENT);
+        be_turn_init(&turn, CAP_AG_TURN_CONTENT);
         if (up_turn(ag->up, &call, &turn, res) < 0)
             goto out;
         if (turn.has_usage) {
@@ -235,7 +234,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
         }
         if (buf_append(&content, turn.content.data ? turn.content.data : "", turn.content.len) < 0) {
             agent_res_fail(res, 502, "api_error", "upstream_bad_response",
-                    "the assistant's answer passed %u bytes", AG_MAX_CONTENT);
+                    "the assistant's answer passed %u bytes", CAP_AG_CONTENT);
             goto out;
         }
         if (!turn.tool_calls || !json_object_array_length(turn.tool_calls))

@@ -3,6 +3,7 @@
  * listed in docs/anthropic.md. */
 #include "agent/anthropic.h"
 #include "shared/jtext.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -254,7 +255,7 @@ int anth__messages(json_object *req, json_object *out, char *err, size_t errlen)
     buf_t sys;
     int rc = -EINVAL;
 
-    buf_init(&sys, 4u << 20);
+    buf_init(&sys, CAP_ANTH_SYSTEM);
     if (!json_object_object_get_ex(req, "messages", &in) || !json_object_is_type(in, json_type_array)) {
         rc = anth__fail(err, errlen, "messages: must be an array");
         goto out;

@@ -2,6 +2,7 @@
  * request: URL, headers, tools, sampling fields; the messages themselves are
  * anthropic_msgs.c's. No I/O. See anthropic.h and docs/anthropic.md for the rules. */
 #include "agent/anthropic.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -226,7 +227,7 @@ static int req__add(struct curl_slist **h, const char *name, const char *value)
 {
     buf_t line;
     struct curl_slist *l = NULL;
-    buf_init(&line, 16384);
+    buf_init(&line, CAP_UP_HEADER);
     /* "Name:" with no value tells curl to send no such header */
     if (buf_printf(&line, *value ? "%s: %s" : "%s:%s", name, value) == 0)
         l = curl_slist_append(*h, buf_str(&line));

@@ -3,14 +3,12 @@
  * feeds it one event at a time. */
 #include "agent/anthropic.h"
 #include "shared/jget.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The tool-call arguments one stream may accumulate (all calls together). */
-#define STREAM_MAX_ARGS (4u << 20)
 
 typedef struct anth_stream {
     be_turn_t *turn;             /* borrowed, filled as events arrive */
@@ -18,7 +16,7 @@ typedef struct anth_stream {
     long block;                  /* index of the open content block, -1 if none */
     json_object *call;           /* borrowed: the open block's tool call, or NULL */
     buf_t args;                  /* the open tool call's arguments so far */
-    size_t args_total;           /* over every call, against STREAM_MAX_ARGS */
+    size_t args_total;           /* over every call, against CAP_ANTH_STREAM_ARGS */
     json_tokener *tok;           /* reused for every event */
 } anth_stream_t;
 
@@ -32,7 +30,7 @@ void *anth_stream_new(be_turn_t *turn, const be_sink_t *sink)
     if (sink)
         s->sink = *sink;
     s->block = -1;
-    buf_init(&s->args, STREAM_MAX_ARGS);
+    buf_init(&s->args, CAP_ANTH_STREAM_ARGS);
     return s;
 fail:
     free(s);
@@ -188,10 +186,10 @@ static int stream__block_delta(anth_stream_t *s, json_object *ev, char *err, siz
         if (!s->call) {
             snprintf(err, errlen, "anthropic stream: input_json_delta outside a tool_use block");
             rc = -EPROTO;
-        } else if (n && (s->args_total + n > STREAM_MAX_ARGS ||
+        } else if (n && (s->args_total + n > CAP_ANTH_STREAM_ARGS ||
                          buf_append(&s->args, json_object_get_string(p), n))) {
             snprintf(err, errlen, "anthropic stream: tool arguments larger than %u bytes",
-                     STREAM_MAX_ARGS);
+                     CAP_ANTH_STREAM_ARGS);
             rc = -EPROTO;
         } else {
             s->args_total += n;

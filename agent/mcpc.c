@@ -21,6 +21,7 @@
 #include "shared/rconn.h"
 #include "shared/rid.h"
 #include "shared/wire.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -35,7 +36,6 @@
 #define MCPC_SLICE_MS      100
 #define MCPC_PRESENCE_MS   1000         /* while waiting: is a broker still there? */
 #define MCPC_CONNECT_MS    2000
-#define MCPC_MAX_TEXT      (8u << 20)   /* flattened result cap */
 #define MCPC_BROKER_WAIT_MS 2000        /* default of AIPROXY_BROKER_WAIT_MS */
 #define MCPC_BROKER_WAIT_MAX 60000
 #define MCPC_REPUBLISH_MS  20           /* first pause before publishing again; doubles */
@@ -344,7 +344,7 @@ static char *mcpc__errtext(const char *fmt, ...)
     buf_t b;
     va_list ap;
 
-    buf_init(&b, 4096);
+    buf_init(&b, CAP_MCPC_ERRTEXT);
     buf_puts(&b, "[tool error] ");
     va_start(ap, fmt);
     buf_vprintf(&b, fmt, ap); /* -ENOSPC only truncates an error text */
@@ -621,7 +621,7 @@ char *mcpc_flatten(json_object *result)
     buf_t b;
     int first = 1, is_error = 0;
 
-    buf_init(&b, MCPC_MAX_TEXT);
+    buf_init(&b, CAP_MCPC_TEXT);
     if (result && json_object_object_get_ex(result, "isError", &v) && json_object_get_boolean(v))
         is_error = 1;
     if (is_error && buf_puts(&b, "[tool error] ") != 0)
@@ -651,7 +651,7 @@ char *mcpc_flatten(json_object *result)
             }
             if (rc == -ENOSPC) {
                 buf_reset(&b);
-                buf_printf(&b, "%s[result truncated: larger than %u bytes]", is_error ? "[tool error] " : "", MCPC_MAX_TEXT);
+                buf_printf(&b, "%s[result truncated: larger than %u bytes]", is_error ? "[tool error] " : "", CAP_MCPC_TEXT);
                 break;
             }
             if (rc)

@@ -4,16 +4,12 @@
  * answers into a be_turn_t. No I/O here. */
 #include "agent/backend.h"
 #include "shared/jget.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Tool calls one streamed turn may carry; more is refused as invalid data
- * rather than letting an upstream make us allocate without bound. */
-#define OA_MAX_CALLS 128
-#define OA_MAX_ARGS  (1024 * 1024)
 
 static int oa__build(json_object *backend, json_object *req, int stream, buf_t *url,
                      struct curl_slist **headers, buf_t *body, char *err, size_t errlen)
@@ -25,7 +21,7 @@ static int oa__build(json_object *backend, json_object *req, int stream, buf_t *
     buf_t line;
     int rc = -EINVAL;
 
-    buf_init(&line, 16384);
+    buf_init(&line, CAP_UP_HEADER);
     (void)stream; /* the canonical request already carries "stream" */
     if (!base || !*base) {
         snprintf(err, errlen, "backend base_url: missing");
@@ -185,7 +181,7 @@ typedef struct oa_stream {
     be_turn_t *turn;
     be_sink_t sink;
     json_tokener *tok;
-    oa_call_acc_t calls[OA_MAX_CALLS];
+    oa_call_acc_t calls[CAP_OA_STREAM_CALLS];
     size_t ncalls;      /* highest index seen + 1 */
     int dirty;          /* calls changed since turn->tool_calls was written */
 } oa_stream_t;
@@ -202,10 +198,10 @@ static void *oa__stream_new(be_turn_t *turn, const be_sink_t *sink)
     }
     st->turn = turn;
     st->sink = *sink;
-    for (size_t i = 0; i < OA_MAX_CALLS; i++) {
-        buf_init(&st->calls[i].id, 256);
-        buf_init(&st->calls[i].name, 256);
-        buf_init(&st->calls[i].args, OA_MAX_ARGS);
+    for (size_t i = 0; i < CAP_OA_STREAM_CALLS; i++) {
+        buf_init(&st->calls[i].id, CAP_OA_STREAM_CALL_ID);
+        buf_init(&st->calls[i].name, CAP_OA_STREAM_CALL_NAME);
+        buf_init(&st->calls[i].args, CAP_OA_STREAM_ARGS);
     }
     return st;
 }
@@ -251,7 +247,7 @@ static int oa__delta_calls(oa_stream_t *st, json_object *calls, char *err, size_
         const char *s;
         oa_call_acc_t *a;
 
-        if (idx < 0 || idx >= OA_MAX_CALLS) {
+        if (idx < 0 || idx >= CAP_OA_STREAM_CALLS) {
             snprintf(err, errlen, "upstream stream has a tool call index out of range (%ld)", idx);
             return -EPROTO;
         }
@@ -368,7 +364,7 @@ static void oa__stream_free(void *vst)
     if (!st)
         return;
     oa__flush(st);  /* a stream that ended without [DONE] still yields its calls */
-    for (size_t i = 0; i < OA_MAX_CALLS; i++) {
+    for (size_t i = 0; i < CAP_OA_STREAM_CALLS; i++) {
         buf_free(&st->calls[i].id);
         buf_free(&st->calls[i].name);
         buf_free(&st->calls[i].args);

@@ -1,5 +1,6 @@
 #include "agent/upstream.h"
 #include "shared/jget.h"
+#include "shared/caps.h"
 
 #include "shared/log.h"
 #include "shared/sse.h"
@@ -137,7 +138,7 @@ static size_t up__write(char *ptr, size_t size, size_t nmemb, void *ud)
     rc = sse_feed(x->sse, ptr, n);
     if (rc == -ENOSPC) {
         snprintf(x->err, sizeof(x->err), "upstream sent an SSE event larger than %u bytes",
-                 UP_MAX_EVENT);
+                 CAP_UP_EVENT);
         x->ev_rc = -EPROTO;
     }
     if (rc == 0 && x->pending && x->call->on_flush) {
@@ -322,9 +323,9 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
     x.call = call;
     x.turn = turn;
     x.curl = u->curl;
-    buf_init(&x.body, UP_MAX_BODY);
-    buf_init(&url, 8192);
-    buf_init(&body, 64u * 1024 * 1024);
+    buf_init(&x.body, CAP_UP_BODY);
+    buf_init(&url, CAP_UP_URL);
+    buf_init(&body, CAP_UP_REQ_BODY);
     brc = call->be->build(call->backend, call->req, call->stream, &url, &headers, &body, err,
                           sizeof(err));
     if (brc < 0) {
@@ -337,7 +338,7 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
         sink.content = up__sink;
         sink.ud = &x;
         if (!(x.st = call->be->stream_new(turn, &sink)) ||
-            !(x.sse = sse_new(UP_MAX_EVENT, up__event, &x))) {
+            !(x.sse = sse_new(CAP_UP_EVENT, up__event, &x))) {
             agent_res_fail(res, 500, "api_error", "", "out of memory");
             goto out;
         }
@@ -356,7 +357,7 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
     }
     if (x.too_big) {
         agent_res_fail(res, 502, "api_error", "upstream_bad_response",
-                 "upstream answer larger than %u bytes", UP_MAX_BODY);
+                 "upstream answer larger than %u bytes", CAP_UP_BODY);
         goto out;
     }
     if (x.ev_rc == -EREMOTEIO) {

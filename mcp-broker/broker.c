@@ -16,6 +16,7 @@
 #include "shared/reg.h"
 #include "shared/url.h"
 #include "shared/wire.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <hiredis/async.h>
@@ -293,10 +294,6 @@ static void broker__acquire(broker_t *b, server_t *s, wire_req_t *req)
 
 /* --- registry ------------------------------------------------------------------ */
 
-/* Requests for servers not seen yet wait for the registry read in flight;
- * a flood of them is refused beyond this many (each holds its arguments). */
-#define BROKER_PENDING_MAX 1024
-
 struct broker_pending {
     struct broker_pending *next;
     wire_req_t req;
@@ -446,7 +443,7 @@ static void broker__on_call(broker_t *b, const char *text, size_t len)
     }
     /* a server not seen yet: look it up in a registry read at least as new
      * as this request, without waiting for it here */
-    if (b->npending >= BROKER_PENDING_MAX) {
+    if (b->npending >= CAP_BROKER_PENDING) {
         broker__reply_error(b, req.reply, req.id, "mcp-broker is busy reading the registry; try again");
         wire_req_clear(&req);
         return;

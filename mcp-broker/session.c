@@ -10,6 +10,7 @@
 #include "mcp-broker/transport.h"
 #include "shared/jtext.h"
 #include "shared/log.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,7 +21,6 @@
 #define SESSION_PROTOCOL      "2025-06-18"
 #define SESSION_INIT_MS       30000   /* initialize + tools/list must finish in this */
 #define SESSION_TICK_MS       100
-#define SESSION_MAX_PAGES     100     /* tools/list pages before we call it a loop */
 
 static const char *const session_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
 
@@ -278,7 +278,7 @@ static void session__tools_page(mcp_session_t *s, json_object *result)
         }
     }
     if (json_object_object_get_ex(result, "nextCursor", &cur) && json_object_is_type(cur, json_type_string) &&
-        *json_object_get_string(cur) && ++s->pages < SESSION_MAX_PAGES) {
+        *json_object_get_string(cur) && ++s->pages < CAP_MCP_LIST_PAGES) {
         session__list(s, json_object_get_string(cur));
         return;
     }

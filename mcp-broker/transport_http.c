@@ -13,6 +13,7 @@
 #include "mcp-broker/curlmux.h"
 #include "mcp-broker/httpwire.h"
 #include "mcp-broker/transport_impl.h"
+#include "shared/caps.h"
 
 #include "shared/log.h"
 
@@ -26,9 +27,7 @@
 
 enum { HTTP_POST, HTTP_GET, HTTP_DELETE };
 
-#define HTTP_MAX_RESUMES     5     /* reconnections for one pending response */
 #define HTTP_DEFAULT_RETRY   1000  /* ms, when the server sent no retry: */
-#define HTTP_MAX_GET_REOPENS 3     /* optional GET stream reopened without traffic */
 
 typedef struct http__req {
     httpwire_req_t w;
@@ -323,7 +322,7 @@ static void http__get_done(mcp_http_t *t, http__req_t *r, CURLcode res, long sta
         return;
     }
     if (pending) {
-        if (r->resumes < HTTP_MAX_RESUMES)
+        if (r->resumes < CAP_MCPHTTP_RESUMES)
             http__get_later(t, r, r->w.retry_ms >= 0 ? r->w.retry_ms : HTTP_DEFAULT_RETRY);
         else
             http__deliver_error(t, r->want_id, "MCP server %s: stream ended %d times without the response",
@@ -332,7 +331,7 @@ static void http__get_done(mcp_http_t *t, http__req_t *r, CURLcode res, long sta
     }
     if (r->optional) {
         t->get_reopens = r->got_events ? 0 : t->get_reopens + 1;
-        if (t->get_reopens < HTTP_MAX_GET_REOPENS) {
+        if (t->get_reopens < CAP_MCPHTTP_GET_REOPENS) {
             http__req_t tmp = {.t = t, .optional = 1};
 
             memcpy(tmp.w.last_event_id, r->w.last_event_id, sizeof(tmp.w.last_event_id));

@@ -8,6 +8,7 @@
 #include "mcp-broker/childenv.h"
 #include "mcp-broker/jsonrpc.h"
 #include "shared/log.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -16,8 +17,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define STDIO_MAX_LINE   (32u << 20)  /* one JSON-RPC message from the server */
-#define STDIO_MAX_ERRLN  8192         /* one stderr line in our log */
 #define STDIO_GRACE_MS   2000         /* after closing stdin, before SIGTERM, then SIGKILL */
 
 extern char **environ;
@@ -273,8 +272,8 @@ mcp_transport_t *mcp_stdio_new(uv_loop_t *loop, const char *name, json_object *s
         }
 
     mcp_transport__init(&s->base, &stdio_ops, loop, name, cbs);
-    jsonrpc_framer_init(&s->fout, STDIO_MAX_LINE);
-    jsonrpc_framer_init(&s->ferr, STDIO_MAX_ERRLN);
+    jsonrpc_framer_init(&s->fout, CAP_STDIO_LINE);
+    jsonrpc_framer_init(&s->ferr, CAP_STDIO_ERRLINE);
     uv_pipe_init(loop, &s->in, 0);
     uv_pipe_init(loop, &s->out, 0);
     uv_pipe_init(loop, &s->err, 0);

@@ -4,6 +4,7 @@
 #include "shared/cfg.h"
 #include "shared/sha256.h"
 #include "shared/jget.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <math.h>
@@ -273,7 +274,7 @@ int cfg_name_valid(const char *name)
 {
     size_t i, n = name ? strlen(name) : 0;
 
-    if (n == 0 || n > CFG_NAME_MAX || !ck__alnum((unsigned char)name[0]))
+    if (n == 0 || n > CAP_NAME || !ck__alnum((unsigned char)name[0]))
         return 0;
     for (i = 1; i < n; i++) {
         unsigned char ch = (unsigned char)name[i];
@@ -288,7 +289,7 @@ static int ck__name(const char *name, const char *what, char *err, size_t errlen
     if (!name || cfg_name_valid(name))
         return 0;
     snprintf(err, errlen, "name: '%s' is not a valid %s name (1 to %d characters of A-Z a-z 0-9 "
-             ". _ -, starting with a letter or digit)", name, what, CFG_NAME_MAX);
+             ". _ -, starting with a letter or digit)", name, what, CAP_NAME);
     return -EINVAL;
 }
 
@@ -296,7 +297,7 @@ int cfg_env_name_valid(const char *name)
 {
     size_t i, n = name ? strlen(name) : 0;
 
-    if (n == 0 || n > CFG_NAME_MAX || (name[0] >= '0' && name[0] <= '9'))
+    if (n == 0 || n > CAP_NAME || (name[0] >= '0' && name[0] <= '9'))
         return 0;
     for (i = 0; i < n; i++)
         if (!ck__alnum((unsigned char)name[i]) && name[i] != '_')

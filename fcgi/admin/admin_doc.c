@@ -1,6 +1,7 @@
 /* admin_doc — see admin_doc.h. */
 #include "fcgi/admin/admin_doc.h"
 #include "shared/jget.h"
+#include "shared/caps.h"
 
 #include "shared/buf.h"
 
@@ -11,7 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define ADMIN_DOC_BODY_MAX (1024 * 1024)
 
 int admin_doc_credential_name(const char *name)
 {
@@ -35,7 +35,7 @@ int admin_doc_credential_name(const char *name)
 static char *admin_doc__sanitize_ref(const char *ref)
 {
     buf_t b;
-    buf_init(&b, 64 * 1024);
+    buf_init(&b, CAP_ADMIN_REF);
     const char *p = ref;
     while (*p) {
         const char *open = strstr(p, "${");
@@ -311,8 +311,8 @@ int admin_doc_body(const char *kind, const char *name, const char *body, size_t 
                  kind);
         goto out;
     }
-    if (len > ADMIN_DOC_BODY_MAX) {
-        snprintf(err, errlen, "the request body is larger than %d bytes", ADMIN_DOC_BODY_MAX);
+    if (len > CAP_ADMIN_DOC_BODY) {
+        snprintf(err, errlen, "the request body is larger than %d bytes", CAP_ADMIN_DOC_BODY);
         goto out;
     }
     tok = json_tokener_new();

@@ -2,6 +2,7 @@
  * function builds its events into a capped buffer and writes them in one go. */
 #include "fcgi/anthropic/msgout.h"
 #include "shared/jget.h"
+#include "shared/caps.h"
 
 #include "fcgi/openai/oai.h"
 #include "shared/jtext.h"
@@ -11,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MSGOUT_EVENT_MAX (8u << 20)
 
 static const char msgout__headers[] =
     "Cache-Control: no-cache\r\n"
@@ -312,7 +312,7 @@ int msgout_stream_delta(msgout_stream_t *s, const char *text, size_t len)
     buf_t b;
     int rc;
 
-    buf_init(&b, MSGOUT_EVENT_MAX);
+    buf_init(&b, CAP_SSE_OUT_EVENT);
     if ((rc = msgout__start(s, &b)) != 0)
         goto out;
     if (len > 0) {
@@ -370,7 +370,7 @@ int msgout_stream_finish(msgout_stream_t *s, json_object *message, const char *f
     size_t i, n;
     int rc;
 
-    buf_init(&b, MSGOUT_EVENT_MAX);
+    buf_init(&b, CAP_SSE_OUT_EVENT);
     if ((rc = msgout__start(s, &b)) != 0)
         goto out;
     if (s->text_open) {
@@ -410,7 +410,7 @@ int msgout_stream_fail(msgout_stream_t *s, int status, const char *type, const c
     json_object *e;
     int rc;
 
-    buf_init(&b, MSGOUT_EVENT_MAX);
+    buf_init(&b, CAP_SSE_OUT_EVENT);
     if ((rc = msgout__start(s, &b)) != 0)
         goto out;
     e = msgout_error_json(status, type, msg ? msg : "unknown error");

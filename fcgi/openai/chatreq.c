@@ -3,6 +3,7 @@
  * for optional fields, as it does for OpenAI. */
 #include "fcgi/openai/chatreq.h"
 #include "shared/jget.h"
+#include "shared/caps.h"
 
 #include "shared/jtext.h"
 
@@ -12,7 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CHATREQ_MAX_DEPTH 64
 
 static int chatreq__fail(chatreq_err_t *err, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -258,7 +258,7 @@ int chatreq_parse(const char *text, size_t len, chatreq_t *out, chatreq_err_t *e
 
     memset(out, 0, sizeof(*out));
     memset(err, 0, sizeof(*err));
-    rc = jtext_parse_strict(text, len, CHATREQ_MAX_DEPTH, &body, err->msg, sizeof(err->msg));
+    rc = jtext_parse_strict(text, len, CAP_REQ_JSON_DEPTH, &body, err->msg, sizeof(err->msg));
     if (rc != 0)
         goto out;
     rc = -EINVAL;
