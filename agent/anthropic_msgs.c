@@ -4,6 +4,7 @@
 #include "agent/anthropic.h"
 #include "shared/jtext.h"
 #include "shared/caps.h"
+#include "shared/jget.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -33,7 +34,7 @@ static json_object *msgs__text_block(const char *text, size_t len)
 static int msgs__image(json_object *part, json_object *blocks, const char *where, char *err,
                       size_t errlen)
 {
-    json_object *iu = NULL, *u = NULL;
+    json_object *iu = NULL;
     const char *url = NULL;
     json_object *src = NULL, *b = NULL;
     int rc = -EINVAL;
@@ -41,8 +42,8 @@ static int msgs__image(json_object *part, json_object *blocks, const char *where
     if (json_object_object_get_ex(part, "image_url", &iu)) {
         if (json_object_is_type(iu, json_type_string))
             url = json_object_get_string(iu);
-        else if (json_object_object_get_ex(iu, "url", &u) && json_object_is_type(u, json_type_string))
-            url = json_object_get_string(u);
+        else
+            url = jget_str(iu, "url");
     }
     if (!url || !*url) {
         rc = anth__fail(err, errlen, "%s.image_url.url: missing", where);

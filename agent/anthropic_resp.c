@@ -35,8 +35,7 @@ long anth__prompt_tokens(json_object *usage, int *present)
     if (present)
         *present = 0;
     for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        if (!usage || !json_object_object_get_ex(usage, keys[i], &v) ||
-            !json_object_is_type(v, json_type_int))
+        if (!(v = jget_typed(usage, keys[i], json_type_int)))
             continue;
         if (present)
             *present = 1;
@@ -153,7 +152,7 @@ int anth_parse(const char *body, size_t len, be_turn_t *turn, char *err, size_t 
     }
     snprintf(turn->finish_reason, sizeof turn->finish_reason, "%s",
              anth__finish_reason(jget_str(root, "stop_reason")));
-    if (json_object_object_get_ex(root, "usage", &usage) && json_object_is_type(usage, json_type_object)) {
+    if ((usage = jget_obj(root, "usage"))) {
         /* OpenAI's prompt_tokens include cached input; Anthropic counts cache
          * reads and writes apart from input_tokens. */
         turn->prompt_tokens = anth__prompt_tokens(usage, NULL);

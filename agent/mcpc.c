@@ -22,6 +22,7 @@
 #include "shared/rid.h"
 #include "shared/wire.h"
 #include "shared/caps.h"
+#include "shared/jget.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -631,20 +632,17 @@ char *mcpc_flatten(json_object *result)
         size_t n = json_object_array_length(content);
         for (size_t i = 0; i < n; i++) {
             json_object *blk = json_object_array_get_idx(content, i), *t = NULL;
-            const char *type = "";
+            const char *type = jget_str(blk, "type") ? jget_str(blk, "type") : "";
             int rc;
-            if (json_object_object_get_ex(blk, "type", &t) && json_object_is_type(t, json_type_string))
-                type = json_object_get_string(t);
             if (!first && buf_puts(&b, "\n") != 0)
                 goto fail;
             first = 0;
-            if (strcmp(type, "text") == 0 && json_object_object_get_ex(blk, "text", &t) &&
-                json_object_is_type(t, json_type_string)) {
+            if (strcmp(type, "text") == 0 && (t = jget_typed(blk, "text", json_type_string))) {
                 rc = buf_append(&b, json_object_get_string(t), (size_t)json_object_get_string_len(t));
             } else if (strcmp(type, "image") == 0 || strcmp(type, "audio") == 0) {
-                const char *mime = "application/octet-stream";
-                if (json_object_object_get_ex(blk, "mimeType", &t) && json_object_is_type(t, json_type_string))
-                    mime = json_object_get_string(t);
+                const char *mime = jget_str(blk, "mimeType");
+                if (!mime)
+                    mime = "application/octet-stream";
                 rc = buf_printf(&b, "[binary %s content omitted]", mime);
             } else {
                 rc = buf_puts(&b, json_object_to_json_string_ext(blk, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));

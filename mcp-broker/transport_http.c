@@ -14,6 +14,7 @@
 #include "mcp-broker/httpwire.h"
 #include "mcp-broker/transport_impl.h"
 #include "shared/caps.h"
+#include "shared/jget.h"
 
 #include "shared/log.h"
 
@@ -102,12 +103,12 @@ static void http__adopt_session(mcp_http_t *t, http__req_t *r)
 static int http__caps_push(const char *json, size_t len)
 {
     static const char *const lists[] = { "tools", "resources", "prompts" };
-    json_object *msg = json_tokener_parse(json), *caps = NULL, *c, *lc;
+    json_object *msg = json_tokener_parse(json), *caps = jget_obj(jget(msg, "result"), "capabilities");
+    json_object *c, *lc;
     int push = 0;
 
     (void)len;
-    if (msg && json_object_object_get_ex(msg, "result", &c) &&
-        json_object_object_get_ex(c, "capabilities", &caps) && json_object_is_type(caps, json_type_object)) {
+    if (caps) {
         for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
             if (json_object_object_get_ex(caps, lists[i], &c) &&
                 json_object_object_get_ex(c, "listChanged", &lc) && json_object_get_boolean(lc))

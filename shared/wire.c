@@ -228,15 +228,15 @@ int wire_reply_decode(const char *s, size_t n, wire_reply_t *out, char *err, siz
         goto out;
     }
     memcpy(out->id, id, WIRE_ID_LEN + 1);
-    if (!json_object_object_get_ex(o, "ok", &v) || !json_object_is_type(v, json_type_boolean)) {
+    if (!(v = jget_typed(o, "ok", json_type_boolean))) {
         snprintf(err, errlen, "ok: must be true or false");
         goto out;
     }
     out->ok = json_object_get_boolean(v);
     if (out->ok) {
-        if (json_object_object_get_ex(o, "result", &v) && json_object_is_type(v, json_type_object))
+        if ((v = jget_obj(o, "result")))
             out->result = v;
-        else if (json_object_object_get_ex(o, "tools", &v) && json_object_is_type(v, json_type_array))
+        else if ((v = jget_arr(o, "tools")))
             out->tools = v;
         else {
             snprintf(err, errlen, "result: an ok reply needs an object \"result\" or an array \"tools\"");

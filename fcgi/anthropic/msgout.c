@@ -67,15 +67,9 @@ json_object *msgout_usage(json_object *usage)
 /* The text of the agent's message, "" when none. */
 static const char *msgout__text(json_object *message, size_t *len)
 {
-    json_object *c = NULL;
+    const char *s = jget_strn(message, "content", len);
 
-    if (message && json_object_object_get_ex(message, "content", &c) &&
-        json_object_is_type(c, json_type_string)) {
-        *len = (size_t)json_object_get_string_len(c);
-        return json_object_get_string(c);
-    }
-    *len = 0;
-    return "";
+    return s ? s : "";
 }
 
 /* One tool call -> {type: tool_use, id, name, input}. */

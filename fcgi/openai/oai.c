@@ -202,9 +202,9 @@ int oai_sse_event(buf_t *out, json_object *obj)
 static json_object *oai__field_copy(json_object *from, const char *key, json_type want,
                                     json_object *fallback)
 {
-    json_object *v = NULL;
+    json_object *v = jget_typed(from, key, want);
 
-    if (from && json_object_object_get_ex(from, key, &v) && json_object_is_type(v, want)) {
+    if (v) {
         json_object_put(fallback);
         return json_object_get(v);
     }
