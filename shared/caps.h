@@ -14,15 +14,16 @@
 
 /* --- client requests (fcgi/) ---------------------------------------------- */
 
-/* Request body when AIPROXY_MAX_BODY is unset: a long chat with images fits. */
+/* Request body when AIPROXY_MAX_BODY is unset (the shipped nginx and lighttpd
+ * configs enforce the same). */
 #define CAP_BODY_DEFAULT 4194304L
-/* Largest AIPROXY_MAX_BODY accepted: libfcgi reads lengths into an int. */
+/* Largest AIPROXY_MAX_BODY accepted: a body is held whole in memory. */
 #define CAP_BODY_SETTING (1L << 30)
 /* JSON nesting in a chat or messages request: deeper is an attack, not a chat. */
 #define CAP_REQ_JSON_DEPTH 64
-/* One arena block of the per-request arena: a typical request in one block. */
+/* Block size of the per-request arena (a larger allocation gets its own block). */
 #define CAP_ARENA_BLOCK (16u << 10)
-/* One SSE event we write to a client: a whole tool call's arguments fit. */
+/* One SSE event we write to a client (a chunk with a tool call's arguments). */
 #define CAP_SSE_OUT_EVENT (8u << 20)
 /* "chatcmpl-"/"msg_" + 24 random characters + NUL, with room. */
 #define CAP_RESP_ID 48
@@ -48,7 +49,7 @@
 #define CAP_AUTH_CRED_LEN 4096
 /* The API manager's validation URL, after the key is inserted. */
 #define CAP_APIMAN_URL 2048
-/* The cache key of one API-manager answer (hash of the credential + URL). */
+/* The Redis key under which one API-manager verdict is cached. */
 #define CAP_APIMAN_CKEY 512
 /* One header line to the API manager: a credential plus its name. */
 #define CAP_APIMAN_HDR (CAP_AUTH_CRED_LEN + 256)
@@ -80,7 +81,7 @@
 #define CAP_ANTH_STREAM_ARGS (4u << 20)
 /* The system prompt sent to Anthropic, all system messages joined. */
 #define CAP_ANTH_SYSTEM (4u << 20)
-/* A tool name as the model sees it: OpenAI and Anthropic both refuse longer. */
+/* A tool name as the model sees it: OpenAI names match ^[A-Za-z0-9_-]{1,64}$. */
 #define CAP_TOOL_NAME 64
 /* One tool result flattened to text for the model. */
 #define CAP_MCPC_TEXT (8u << 20)
