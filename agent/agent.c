@@ -3,6 +3,8 @@
  * for (concurrently, through the broker), append them to the conversation and
  * call again, until it answers or the round cap forces an answer. */
 #include "agent/agent.h"
+#include "shared/jget.h"
+#include "shared/caps.h"
 
 #include "agent/mcpc.h"
 #include "agent/request.h"
@@ -17,8 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AG_MAX_TURN_CONTENT  (4u * 1024 * 1024)
-#define AG_MAX_CONTENT       (16u * 1024 * 1024)
 #define AG_DEFAULT_ROUNDS    8
 
 struct agent {
@@ -60,15 +60,6 @@ void agent_res_clear(agent_res_t *res)
     res->usage = NULL;
 }
 
-static json_object *ag__get(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-
-    if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
-        return NULL;
-    return v;
-}
-
 /* Milliseconds a call on these servers may take: the largest configured
  * server timeout (seconds), 60 s when none says. */
 static int ag__timeout_ms(const agent_req_t *req, json_object *names)
@@ -78,7 +69,7 @@ static int ag__timeout_ms(const agent_req_t *req, json_object *names)
 
     for (size_t i = 0; i < n; i++) {
         const char *name = json_object_get_string(json_object_array_get_idx(names, i));
-        json_object *t = ag__get(ag__get(req->mcp_servers, name), "timeout");
+        json_object *t = jget(jget(req->mcp_servers, name), "timeout");
         long s = t ? (long)json_object_get_int64(t) : 0;
         if (s > best)
             best = s;
@@ -186,10 +177,10 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
 
     memset(res, 0, sizeof(*res));
     res->status = 500;
-    buf_init(&content, AG_MAX_CONTENT);
-    be_turn_init(&turn, AG_MAX_TURN_CONTENT);
+    buf_init(&content, CAP_AG_CONTENT);
+    be_turn_init(&turn, CAP_AG_TURN_CONTENT);
     tr_history_init(&hist);
-    kind = json_object_get_string(ag__get(req->backend, "kind"));
+    kind = json_object_get_string(jget(req->backend, "kind"));
     if (!(be = be_lookup(kind))) {
         agent_res_fail(res, 500, "api_error", "backend_unsupported",
                 "backend kind '%s' of assistant '%s' is not supported", kind ? kind : "",
@@ -198,9 +189,9 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     }
     if (!(map = tn_new()))
         goto nomem;
-    if ((v = ag__get(req->assistant, "max_tool_iterations")))
+    if ((v = jget(req->assistant, "max_tool_iterations")))
         max_rounds = (long)json_object_get_int64(v);
-    names = ag__get(req->assistant, "mcp_servers");
+    names = jget(req->assistant, "mcp_servers");
     timeout_ms = ag__timeout_ms(req, names);
     if (names && json_object_is_type(names, json_type_array) && max_rounds > 0 &&
         (ncats = json_object_array_length(names)) > 0) {
@@ -221,7 +212,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     ours = offer = tn_ours(map) > 0;
     memset(&call, 0, sizeof(call));
     call.be = be;
-    call.backend_name = json_object_get_string(ag__get(req->assistant, "backend"));
+    call.backend_name = json_object_get_string(jget(req->assistant, "backend"));
     call.backend = req->backend;
     call.req = upreq;
     call.stream = req->stream;
@@ -232,7 +223,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     for (;;) {
         int r;
         be_turn_clear(&turn);
-        be_turn_init(&turn, AG_MAX_TURN_CONTENT);
+        be_turn_init(&turn, CAP_AG_TURN_CONTENT);
         if (up_turn(ag->up, &call, &turn, res) < 0)
             goto out;
         if (turn.has_usage) {
@@ -243,7 +234,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
         }
         if (buf_append(&content, turn.content.data ? turn.content.data : "", turn.content.len) < 0) {
             agent_res_fail(res, 502, "api_error", "upstream_bad_response",
-                    "the assistant's answer passed %u bytes", AG_MAX_CONTENT);
+                    "the assistant's answer passed %u bytes", CAP_AG_CONTENT);
             goto out;
         }
         if (!turn.tool_calls || !json_object_array_length(turn.tool_calls))

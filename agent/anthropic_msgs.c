@@ -3,6 +3,8 @@
  * listed in docs/anthropic.md. */
 #include "agent/anthropic.h"
 #include "shared/jtext.h"
+#include "shared/caps.h"
+#include "shared/jget.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -32,7 +34,7 @@ static json_object *msgs__text_block(const char *text, size_t len)
 static int msgs__image(json_object *part, json_object *blocks, const char *where, char *err,
                       size_t errlen)
 {
-    json_object *iu = NULL, *u = NULL;
+    json_object *iu = NULL;
     const char *url = NULL;
     json_object *src = NULL, *b = NULL;
     int rc = -EINVAL;
@@ -40,8 +42,8 @@ static int msgs__image(json_object *part, json_object *blocks, const char *where
     if (json_object_object_get_ex(part, "image_url", &iu)) {
         if (json_object_is_type(iu, json_type_string))
             url = json_object_get_string(iu);
-        else if (json_object_object_get_ex(iu, "url", &u) && json_object_is_type(u, json_type_string))
-            url = json_object_get_string(u);
+        else
+            url = jget_str(iu, "url");
     }
     if (!url || !*url) {
         rc = anth__fail(err, errlen, "%s.image_url.url: missing", where);
@@ -254,7 +256,7 @@ int anth__messages(json_object *req, json_object *out, char *err, size_t errlen)
     buf_t sys;
     int rc = -EINVAL;
 
-    buf_init(&sys, 4u << 20);
+    buf_init(&sys, CAP_ANTH_SYSTEM);
     if (!json_object_object_get_ex(req, "messages", &in) || !json_object_is_type(in, json_type_array)) {
         rc = anth__fail(err, errlen, "messages: must be an array");
         goto out;

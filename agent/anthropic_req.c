@@ -2,6 +2,8 @@
  * request: URL, headers, tools, sampling fields; the messages themselves are
  * anthropic_msgs.c's. No I/O. See anthropic.h and docs/anthropic.md for the rules. */
 #include "agent/anthropic.h"
+#include "shared/caps.h"
+#include "shared/jget.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -80,24 +82,20 @@ static void req__withdrawn_tools(json_object *out)
  * (a new object). */
 static json_object *req__choice(json_object *req)
 {
-    json_object *tc = NULL, *ptc = NULL, *fn = NULL, *nm = NULL, *choice = json_object_new_object();
+    json_object *tc = NULL, *nm = NULL, *choice = json_object_new_object();
     const char *type = "auto";
 
     json_object_object_get_ex(req, "tool_choice", &tc);
     if (tc && json_object_is_type(tc, json_type_string)) {
         const char *s = json_object_get_string(tc);
         type = strcmp(s, "none") == 0 ? "none" : strcmp(s, "required") == 0 ? "any" : "auto";
-    } else if (tc && json_object_is_type(tc, json_type_object) &&
-               json_object_object_get_ex(tc, "function", &fn) &&
-               json_object_object_get_ex(fn, "name", &nm) && json_object_is_type(nm, json_type_string)) {
+    } else if ((nm = jget_typed(jget(tc, "function"), "name", json_type_string))) {
         type = "tool";
     }
     json_object_object_add(choice, "type", json_object_new_string(type));
     if (strcmp(type, "tool") == 0)
         json_object_object_add(choice, "name", json_object_get(nm));
-    if (json_object_object_get_ex(req, "parallel_tool_calls", &ptc) &&
-        json_object_is_type(ptc, json_type_boolean) && !json_object_get_boolean(ptc) &&
-        strcmp(type, "none") != 0)
+    if (jget_bool(req, "parallel_tool_calls", 1) == 0 && strcmp(type, "none") != 0)
         json_object_object_add(choice, "disable_parallel_tool_use", json_object_new_boolean(1));
     return choice;
 }
@@ -127,9 +125,9 @@ static int req__tools(json_object *req, json_object *out, char *err, size_t errl
         }
         o = json_object_new_object();
         json_object_object_add(o, "name", json_object_get(nm));
-        if (json_object_object_get_ex(fn, "description", &d) && json_object_is_type(d, json_type_string))
+        if ((d = jget_typed(fn, "description", json_type_string)))
             json_object_object_add(o, "description", json_object_get(d));
-        if (json_object_object_get_ex(fn, "parameters", &p) && json_object_is_type(p, json_type_object))
+        if ((p = jget_obj(fn, "parameters")))
             json_object_object_add(o, "input_schema", json_object_get(p));
         else
             json_object_object_add(o, "input_schema",
@@ -199,8 +197,7 @@ static void req__extra(json_object *req, json_object *out)
             continue;
         json_object_object_add(out, key, json_object_get(val));
     }
-    if (json_object_object_get_ex(req, "user", &u) && json_object_is_type(u, json_type_string) &&
-        json_object_get_string_len(u)) {
+    if ((u = jget_typed(req, "user", json_type_string)) && json_object_get_string_len(u)) {
         if (!json_object_object_get_ex(out, "metadata", &md) || !json_object_is_type(md, json_type_object)) {
             md = json_object_new_object();
             json_object_object_add(out, "metadata", md);
@@ -226,7 +223,7 @@ static int req__add(struct curl_slist **h, const char *name, const char *value)
 {
     buf_t line;
     struct curl_slist *l = NULL;
-    buf_init(&line, 16384);
+    buf_init(&line, CAP_UP_HEADER);
     /* "Name:" with no value tells curl to send no such header */
     if (buf_printf(&line, *value ? "%s: %s" : "%s:%s", name, value) == 0)
         l = curl_slist_append(*h, buf_str(&line));
@@ -298,8 +295,7 @@ static int req__url(json_object *backend, buf_t *url, char *err, size_t errlen)
     size_t n;
     int rc = 0;
 
-    if (json_object_object_get_ex(backend, "base_url", &b) && json_object_is_type(b, json_type_string) &&
-        json_object_get_string_len(b))
+    if ((b = jget_typed(backend, "base_url", json_type_string)) && json_object_get_string_len(b))
         base = json_object_get_string(b);
     n = strlen(base);
     while (n && base[n - 1] == '/')

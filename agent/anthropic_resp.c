@@ -3,6 +3,7 @@
 #include "agent/anthropic.h"
 #include "shared/sat.h"
 #include "shared/jtext.h"
+#include "shared/jget.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -34,8 +35,7 @@ long anth__prompt_tokens(json_object *usage, int *present)
     if (present)
         *present = 0;
     for (i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        if (!usage || !json_object_object_get_ex(usage, keys[i], &v) ||
-            !json_object_is_type(v, json_type_int))
+        if (!(v = jget_typed(usage, keys[i], json_type_int)))
             continue;
         if (present)
             *present = 1;
@@ -80,24 +80,10 @@ void anth__error_kind(const char *anth_type, int status, int *status_out, const 
     }
 }
 
-static const char *resp__str(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-    int ok = o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string);
-    return ok ? json_object_get_string(v) : NULL;
-}
-
-static long resp__long(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-    int ok = o && json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_int);
-    return ok ? (long)json_object_get_int64(v) : 0;
-}
-
 /* A tool_use block as an OpenAI tool call, appended to turn->tool_calls. */
 static int resp__tool_call(be_turn_t *turn, json_object *block, char *err, size_t errlen)
 {
-    const char *id = resp__str(block, "id"), *name = resp__str(block, "name");
+    const char *id = jget_str(block, "id"), *name = jget_str(block, "name");
     json_object *input = NULL, *tc, *fn;
     int rc = 0;
 
@@ -137,11 +123,11 @@ int anth_parse(const char *body, size_t len, be_turn_t *turn, char *err, size_t 
         snprintf(err, errlen, "anthropic answer: not a JSON object");
         goto out;
     }
-    type = resp__str(root, "type");
+    type = jget_str(root, "type");
     if (type && strcmp(type, "error") == 0) {
         json_object *e = NULL;
         json_object_object_get_ex(root, "error", &e);
-        snprintf(err, errlen, "anthropic answer: %s", resp__str(e, "message") ? resp__str(e, "message") : "error");
+        snprintf(err, errlen, "anthropic answer: %s", jget_str(e, "message") ? jget_str(e, "message") : "error");
         goto out;
     }
     if (!json_object_object_get_ex(root, "content", &content) || !json_object_is_type(content, json_type_array)) {
@@ -150,7 +136,7 @@ int anth_parse(const char *body, size_t len, be_turn_t *turn, char *err, size_t 
     }
     for (size_t i = 0; i < json_object_array_length(content); i++) {
         json_object *b = json_object_array_get_idx(content, i), *t = NULL;
-        const char *bt = resp__str(b, "type");
+        const char *bt = jget_str(b, "type");
         if (!bt)
             continue;
         if (strcmp(bt, "text") == 0 && json_object_object_get_ex(b, "text", &t)) {
@@ -165,12 +151,12 @@ int anth_parse(const char *body, size_t len, be_turn_t *turn, char *err, size_t 
         } /* thinking, redacted_thinking, server tool blocks: not for the client */
     }
     snprintf(turn->finish_reason, sizeof turn->finish_reason, "%s",
-             anth__finish_reason(resp__str(root, "stop_reason")));
-    if (json_object_object_get_ex(root, "usage", &usage) && json_object_is_type(usage, json_type_object)) {
+             anth__finish_reason(jget_str(root, "stop_reason")));
+    if ((usage = jget_obj(root, "usage"))) {
         /* OpenAI's prompt_tokens include cached input; Anthropic counts cache
          * reads and writes apart from input_tokens. */
         turn->prompt_tokens = anth__prompt_tokens(usage, NULL);
-        turn->completion_tokens = resp__long(usage, "output_tokens");
+        turn->completion_tokens = (long)jget_int64(usage, "output_tokens", 0);
         turn->has_usage = 1;
     }
     rc = 0;
@@ -195,8 +181,8 @@ void anth_error(int status, const char *body, size_t len, int *status_out, char 
     }
     if (root && json_object_object_get_ex(root, "error", &e)) {
         if (json_object_is_type(e, json_type_object)) {
-            atype = resp__str(e, "type");
-            amsg = resp__str(e, "message");
+            atype = jget_str(e, "type");
+            amsg = jget_str(e, "message");
         } else if (json_object_is_type(e, json_type_string)) {
             amsg = json_object_get_string(e);
         }

@@ -2,14 +2,13 @@
  * (and content sink calls) the OpenAI backend produces. No I/O: upstream.c
  * feeds it one event at a time. */
 #include "agent/anthropic.h"
+#include "shared/jget.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The tool-call arguments one stream may accumulate (all calls together). */
-#define STREAM_MAX_ARGS (4u << 20)
 
 typedef struct anth_stream {
     be_turn_t *turn;             /* borrowed, filled as events arrive */
@@ -17,7 +16,7 @@ typedef struct anth_stream {
     long block;                  /* index of the open content block, -1 if none */
     json_object *call;           /* borrowed: the open block's tool call, or NULL */
     buf_t args;                  /* the open tool call's arguments so far */
-    size_t args_total;           /* over every call, against STREAM_MAX_ARGS */
+    size_t args_total;           /* over every call, against CAP_ANTH_STREAM_ARGS */
     json_tokener *tok;           /* reused for every event */
 } anth_stream_t;
 
@@ -31,7 +30,7 @@ void *anth_stream_new(be_turn_t *turn, const be_sink_t *sink)
     if (sink)
         s->sink = *sink;
     s->block = -1;
-    buf_init(&s->args, STREAM_MAX_ARGS);
+    buf_init(&s->args, CAP_ANTH_STREAM_ARGS);
     return s;
 fail:
     free(s);
@@ -61,23 +60,9 @@ int anth_stream_end(void *st, char *err, size_t errlen)
     return -EPROTO;
 }
 
-static json_object *stream__get(json_object *o, const char *key, json_type type)
-{
-    json_object *v = NULL;
-    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, type))
-        v = NULL;
-    return v;
-}
-
-static const char *stream__str(json_object *o, const char *key)
-{
-    json_object *v = stream__get(o, key, json_type_string);
-    return v ? json_object_get_string(v) : NULL;
-}
-
 static void stream__usage(anth_stream_t *s, json_object *usage)
 {
-    json_object *out = stream__get(usage, "output_tokens", json_type_int);
+    json_object *out = jget_typed(usage, "output_tokens", json_type_int);
     int present = 0;
     long prompt = anth__prompt_tokens(usage, &present);
 
@@ -116,8 +101,8 @@ out:
  * taken at its word. */
 static int stream__tool_start(anth_stream_t *s, json_object *cb, char *err, size_t errlen)
 {
-    json_object *in = stream__get(cb, "input", json_type_object), *tc, *fn;
-    const char *id = stream__str(cb, "id"), *name = stream__str(cb, "name");
+    json_object *in = jget_typed(cb, "input", json_type_object), *tc, *fn;
+    const char *id = jget_str(cb, "id"), *name = jget_str(cb, "name");
     int rc = 0;
 
     if (!id || !name) {
@@ -145,9 +130,9 @@ out:
 
 static int stream__block_start(anth_stream_t *s, json_object *ev, char *err, size_t errlen)
 {
-    json_object *idx = stream__get(ev, "index", json_type_int);
-    json_object *cb = stream__get(ev, "content_block", json_type_object);
-    const char *type = stream__str(cb, "type");
+    json_object *idx = jget_typed(ev, "index", json_type_int);
+    json_object *cb = jget_typed(ev, "content_block", json_type_object);
+    const char *type = jget_str(cb, "type");
     int rc = 0;
 
     if (!idx || !type) {
@@ -159,7 +144,7 @@ static int stream__block_start(anth_stream_t *s, json_object *ev, char *err, siz
     s->call = NULL;
     buf_reset(&s->args);
     if (strcmp(type, "text") == 0) /* usually opens empty; text here still counts */
-        rc = stream__text(s, stream__get(cb, "text", json_type_string), err, errlen);
+        rc = stream__text(s, jget_typed(cb, "text", json_type_string), err, errlen);
     else if (strcmp(type, "tool_use") == 0)
         rc = stream__tool_start(s, cb, err, errlen);
     /* thinking, redacted_thinking, server tools: not for the client */
@@ -179,9 +164,9 @@ static void stream__flush(anth_stream_t *s)
 
 static int stream__block_delta(anth_stream_t *s, json_object *ev, char *err, size_t errlen)
 {
-    json_object *idx = stream__get(ev, "index", json_type_int);
-    json_object *d = stream__get(ev, "delta", json_type_object);
-    const char *type = stream__str(d, "type");
+    json_object *idx = jget_typed(ev, "index", json_type_int);
+    json_object *d = jget_typed(ev, "delta", json_type_object);
+    const char *type = jget_str(d, "type");
     json_object *p;
     size_t n;
     int rc = 0;
@@ -194,17 +179,17 @@ static int stream__block_delta(anth_stream_t *s, json_object *ev, char *err, siz
                  (long)json_object_get_int64(idx));
         rc = -EPROTO;
     } else if (strcmp(type, "text_delta") == 0) {
-        rc = stream__text(s, stream__get(d, "text", json_type_string), err, errlen);
+        rc = stream__text(s, jget_typed(d, "text", json_type_string), err, errlen);
     } else if (strcmp(type, "input_json_delta") == 0) {
-        p = stream__get(d, "partial_json", json_type_string);
+        p = jget_typed(d, "partial_json", json_type_string);
         n = p ? (size_t)json_object_get_string_len(p) : 0;
         if (!s->call) {
             snprintf(err, errlen, "anthropic stream: input_json_delta outside a tool_use block");
             rc = -EPROTO;
-        } else if (n && (s->args_total + n > STREAM_MAX_ARGS ||
+        } else if (n && (s->args_total + n > CAP_ANTH_STREAM_ARGS ||
                          buf_append(&s->args, json_object_get_string(p), n))) {
             snprintf(err, errlen, "anthropic stream: tool arguments larger than %u bytes",
-                     STREAM_MAX_ARGS);
+                     CAP_ANTH_STREAM_ARGS);
             rc = -EPROTO;
         } else {
             s->args_total += n;
@@ -244,12 +229,12 @@ int anth_stream_event(void *st, const char *event, const char *data, size_t len,
                  event ? event : "message");
         goto out;
     }
-    type = stream__str(ev, "type");
+    type = jget_str(ev, "type");
     if (!type)
         type = event ? event : "";
     if (strcmp(type, "message_start") == 0) {
-        json_object *m = stream__get(ev, "message", json_type_object);
-        stream__usage(s, stream__get(m, "usage", json_type_object));
+        json_object *m = jget_typed(ev, "message", json_type_object);
+        stream__usage(s, jget_typed(m, "usage", json_type_object));
         rc = 0;
     } else if (strcmp(type, "content_block_start") == 0) {
         rc = stream__block_start(s, ev, err, errlen);
@@ -259,21 +244,21 @@ int anth_stream_event(void *st, const char *event, const char *data, size_t len,
         rc = stream__block_stop(s);
     } else if (strcmp(type, "message_delta") == 0) {
         stream__flush(s); /* a block the upstream never closed */
-        json_object *d = stream__get(ev, "delta", json_type_object);
-        const char *sr = stream__str(d, "stop_reason");
+        json_object *d = jget_typed(ev, "delta", json_type_object);
+        const char *sr = jget_str(d, "stop_reason");
         if (sr)
             snprintf(s->turn->finish_reason, sizeof s->turn->finish_reason, "%s",
                      anth__finish_reason(sr));
-        stream__usage(s, stream__get(ev, "usage", json_type_object));
+        stream__usage(s, jget_typed(ev, "usage", json_type_object));
         rc = 0;
     } else if (strcmp(type, "message_stop") == 0) {
         stream__flush(s);
         rc = 1;
     } else if (strcmp(type, "error") == 0) {
-        json_object *e = stream__get(ev, "error", json_type_object);
-        const char *otype = NULL, *msg = stream__str(e, "message");
+        json_object *e = jget_typed(ev, "error", json_type_object);
+        const char *otype = NULL, *msg = jget_str(e, "message");
         int st_out = 500;
-        anth__error_kind(stream__str(e, "type"), 0, &st_out, &otype);
+        anth__error_kind(jget_str(e, "type"), 0, &st_out, &otype);
         if (status)
             *status = st_out;
         snprintf(err, errlen, "%s", msg && *msg ? msg : "the anthropic upstream sent an error event");

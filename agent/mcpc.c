@@ -19,7 +19,10 @@
 #include "shared/log.h"
 #include "shared/jtext.h"
 #include "shared/rconn.h"
+#include "shared/rid.h"
 #include "shared/wire.h"
+#include "shared/caps.h"
+#include "shared/jget.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -28,14 +31,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MCPC_SLICE_MS      100
 #define MCPC_PRESENCE_MS   1000         /* while waiting: is a broker still there? */
 #define MCPC_CONNECT_MS    2000
-#define MCPC_MAX_TEXT      (8u << 20)   /* flattened result cap */
 #define MCPC_BROKER_WAIT_MS 2000        /* default of AIPROXY_BROKER_WAIT_MS */
 #define MCPC_BROKER_WAIT_MAX 60000
 #define MCPC_REPUBLISH_MS  20           /* first pause before publishing again; doubles */
@@ -176,25 +177,6 @@ out:
     if (rc)
         mcpc__drop(c);
     return rc;
-}
-
-static void mcpc__new_id(char id[WIRE_ID_LEN + 1])
-{
-    unsigned char rnd[WIRE_ID_LEN / 2];
-    static const char hex[] = "0123456789abcdef";
-
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-        /* never expected; still unique enough within this process */
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        memset(rnd, 0, sizeof(rnd));
-        memcpy(rnd, &ts, sizeof(ts) < sizeof(rnd) ? sizeof(ts) : sizeof(rnd));
-    }
-    for (size_t i = 0; i < sizeof(rnd); i++) {
-        id[2 * i] = hex[rnd[i] >> 4];
-        id[2 * i + 1] = hex[rnd[i] & 15];
-    }
-    id[WIRE_ID_LEN] = 0;
 }
 
 /* One pipeline of PUBLISHes for the texts[i] not yet `heard` (a broker
@@ -363,7 +345,7 @@ static char *mcpc__errtext(const char *fmt, ...)
     buf_t b;
     va_list ap;
 
-    buf_init(&b, 4096);
+    buf_init(&b, CAP_MCPC_ERRTEXT);
     buf_puts(&b, "[tool error] ");
     va_start(ap, fmt);
     buf_vprintf(&b, fmt, ap); /* -ENOSPC only truncates an error text */
@@ -430,7 +412,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
                 continue;
             }
         }
-        mcpc__new_id(ids[i]);
+        rid_hex(ids[i], WIRE_ID_LEN);
         texts[i] = wire_req_encode(WIRE_OP_CALL, ids[i], c->reply, calls[i].server ? calls[i].server : "",
                                    calls[i].tool ? calls[i].tool : "", args, deadline_unix);
         json_object_put(args);
@@ -547,7 +529,7 @@ static int mcpc__start(mcpc_t *c, const char *server, int timeout_ms, json_objec
     int64_t deadline = mcpc__now() + timeout_ms;
     int rc;
 
-    mcpc__new_id(id);
+    rid_hex(id, WIRE_ID_LEN);
     text = wire_req_encode(WIRE_OP_START, id, c->reply, server, NULL, NULL, mcpc__unix_ms() + timeout_ms);
     if (!text) {
         snprintf(err, errlen, "bad MCP server name '%s'", server);
@@ -640,7 +622,7 @@ char *mcpc_flatten(json_object *result)
     buf_t b;
     int first = 1, is_error = 0;
 
-    buf_init(&b, MCPC_MAX_TEXT);
+    buf_init(&b, CAP_MCPC_TEXT);
     if (result && json_object_object_get_ex(result, "isError", &v) && json_object_get_boolean(v))
         is_error = 1;
     if (is_error && buf_puts(&b, "[tool error] ") != 0)
@@ -650,27 +632,24 @@ char *mcpc_flatten(json_object *result)
         size_t n = json_object_array_length(content);
         for (size_t i = 0; i < n; i++) {
             json_object *blk = json_object_array_get_idx(content, i), *t = NULL;
-            const char *type = "";
+            const char *type = jget_str(blk, "type") ? jget_str(blk, "type") : "";
             int rc;
-            if (json_object_object_get_ex(blk, "type", &t) && json_object_is_type(t, json_type_string))
-                type = json_object_get_string(t);
             if (!first && buf_puts(&b, "\n") != 0)
                 goto fail;
             first = 0;
-            if (strcmp(type, "text") == 0 && json_object_object_get_ex(blk, "text", &t) &&
-                json_object_is_type(t, json_type_string)) {
+            if (strcmp(type, "text") == 0 && (t = jget_typed(blk, "text", json_type_string))) {
                 rc = buf_append(&b, json_object_get_string(t), (size_t)json_object_get_string_len(t));
             } else if (strcmp(type, "image") == 0 || strcmp(type, "audio") == 0) {
-                const char *mime = "application/octet-stream";
-                if (json_object_object_get_ex(blk, "mimeType", &t) && json_object_is_type(t, json_type_string))
-                    mime = json_object_get_string(t);
+                const char *mime = jget_str(blk, "mimeType");
+                if (!mime)
+                    mime = "application/octet-stream";
                 rc = buf_printf(&b, "[binary %s content omitted]", mime);
             } else {
                 rc = buf_puts(&b, json_object_to_json_string_ext(blk, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
             }
             if (rc == -ENOSPC) {
                 buf_reset(&b);
-                buf_printf(&b, "%s[result truncated: larger than %u bytes]", is_error ? "[tool error] " : "", MCPC_MAX_TEXT);
+                buf_printf(&b, "%s[result truncated: larger than %u bytes]", is_error ? "[tool error] " : "", CAP_MCPC_TEXT);
                 break;
             }
             if (rc)

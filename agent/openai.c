@@ -3,44 +3,25 @@
  * this dialect, so build only serialises; parse and the stream parser turn
  * answers into a be_turn_t. No I/O here. */
 #include "agent/backend.h"
+#include "shared/jget.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Tool calls one streamed turn may carry; more is refused as invalid data
- * rather than letting an upstream make us allocate without bound. */
-#define OA_MAX_CALLS 128
-#define OA_MAX_ARGS  (1024 * 1024)
-
-static json_object *oa__get(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-
-    if (!o || !json_object_is_type(o, json_type_object) ||
-        !json_object_object_get_ex(o, key, &v))
-        return NULL;
-    return v;
-}
-
-static const char *oa__str(json_object *o, const char *key)
-{
-    json_object *v = oa__get(o, key);
-    return v && json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
 static int oa__build(json_object *backend, json_object *req, int stream, buf_t *url,
                      struct curl_slist **headers, buf_t *body, char *err, size_t errlen)
 {
-    const char *base = oa__str(backend, "base_url"), *key = oa__str(backend, "api_key"), *s;
-    json_object *dh = oa__get(backend, "default_headers");
+    const char *base = jget_str(backend, "base_url"), *key = jget_str(backend, "api_key"), *s;
+    json_object *dh = jget(backend, "default_headers");
     struct curl_slist *h = NULL, *nh;
     size_t blen;
     buf_t line;
     int rc = -EINVAL;
 
-    buf_init(&line, 16384);
+    buf_init(&line, CAP_UP_HEADER);
     (void)stream; /* the canonical request already carries "stream" */
     if (!base || !*base) {
         snprintf(err, errlen, "backend base_url: missing");
@@ -93,8 +74,8 @@ static void oa__usage(json_object *usage, be_turn_t *turn)
 {
     if (!usage || !json_object_is_type(usage, json_type_object))
         return;
-    turn->prompt_tokens = json_object_get_int64(oa__get(usage, "prompt_tokens"));
-    turn->completion_tokens = json_object_get_int64(oa__get(usage, "completion_tokens"));
+    turn->prompt_tokens = json_object_get_int64(jget(usage, "prompt_tokens"));
+    turn->completion_tokens = json_object_get_int64(jget(usage, "completion_tokens"));
     turn->has_usage = 1;
 }
 
@@ -141,9 +122,9 @@ static int oa__parse(const char *body, size_t len, be_turn_t *turn, char *err, s
         snprintf(err, errlen, "upstream answered with something that is not JSON: %.120s", body);
         goto out;
     }
-    v = oa__get(root, "choices");
+    v = jget(root, "choices");
     if (!v || !json_object_is_type(v, json_type_array) || json_object_array_length(v) == 0) {
-        const char *em = oa__str(oa__get(root, "error"), "message");
+        const char *em = jget_str(jget(root, "error"), "message");
         if (em)
             snprintf(err, errlen, "upstream error: %s", em);
         else
@@ -151,28 +132,28 @@ static int oa__parse(const char *body, size_t len, be_turn_t *turn, char *err, s
         goto out;
     }
     choice = json_object_array_get_idx(v, 0);
-    msg = oa__get(choice, "message");
+    msg = jget(choice, "message");
     if (!msg || !json_object_is_type(msg, json_type_object)) {
         snprintf(err, errlen, "upstream answer has no choices[0].message");
         goto out;
     }
-    if ((text = oa__str(msg, "content")) && buf_puts(&turn->content, text) < 0) {
+    if ((text = jget_str(msg, "content")) && buf_puts(&turn->content, text) < 0) {
         snprintf(err, errlen, "upstream answer content too large");
         goto out;
     }
-    calls = oa__get(msg, "tool_calls");
+    calls = jget(msg, "tool_calls");
     if (calls && json_object_is_type(calls, json_type_array) && json_object_array_length(calls)) {
         size_t n = json_object_array_length(calls);
         if (!(turn->tool_calls = json_object_new_array()))
             goto out;
         for (size_t i = 0; i < n; i++) {
-            json_object *c = json_object_array_get_idx(calls, i), *fn = oa__get(c, "function");
-            json_object *args = oa__get(fn, "arguments"), *nc;
+            json_object *c = json_object_array_get_idx(calls, i), *fn = jget(c, "function");
+            json_object *args = jget(fn, "arguments"), *nc;
             const char *as = !args ? "{}"
                              : json_object_is_type(args, json_type_string)
                                  ? json_object_get_string(args)
                                  : json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN);
-            if (!(nc = oa__call(oa__str(c, "id"), oa__str(fn, "name"), as)) ||
+            if (!(nc = oa__call(jget_str(c, "id"), jget_str(fn, "name"), as)) ||
                 json_object_array_add(turn->tool_calls, nc) != 0) {
                 json_object_put(nc);
                 snprintf(err, errlen, "out of memory");
@@ -180,8 +161,8 @@ static int oa__parse(const char *body, size_t len, be_turn_t *turn, char *err, s
             }
         }
     }
-    oa__finish(oa__get(choice, "finish_reason"), turn);
-    oa__usage(oa__get(root, "usage"), turn);
+    oa__finish(jget(choice, "finish_reason"), turn);
+    oa__usage(jget(root, "usage"), turn);
     rc = 0;
 out:
     json_object_put(root);
@@ -200,7 +181,7 @@ typedef struct oa_stream {
     be_turn_t *turn;
     be_sink_t sink;
     json_tokener *tok;
-    oa_call_acc_t calls[OA_MAX_CALLS];
+    oa_call_acc_t calls[CAP_OA_STREAM_CALLS];
     size_t ncalls;      /* highest index seen + 1 */
     int dirty;          /* calls changed since turn->tool_calls was written */
 } oa_stream_t;
@@ -217,10 +198,10 @@ static void *oa__stream_new(be_turn_t *turn, const be_sink_t *sink)
     }
     st->turn = turn;
     st->sink = *sink;
-    for (size_t i = 0; i < OA_MAX_CALLS; i++) {
-        buf_init(&st->calls[i].id, 256);
-        buf_init(&st->calls[i].name, 256);
-        buf_init(&st->calls[i].args, OA_MAX_ARGS);
+    for (size_t i = 0; i < CAP_OA_STREAM_CALLS; i++) {
+        buf_init(&st->calls[i].id, CAP_OA_STREAM_CALL_ID);
+        buf_init(&st->calls[i].name, CAP_OA_STREAM_CALL_NAME);
+        buf_init(&st->calls[i].args, CAP_OA_STREAM_ARGS);
     }
     return st;
 }
@@ -260,22 +241,22 @@ static int oa__delta_calls(oa_stream_t *st, json_object *calls, char *err, size_
     size_t n = json_object_array_length(calls);
 
     for (size_t i = 0; i < n; i++) {
-        json_object *c = json_object_array_get_idx(calls, i), *fn = oa__get(c, "function");
-        json_object *iv = oa__get(c, "index");
+        json_object *c = json_object_array_get_idx(calls, i), *fn = jget(c, "function");
+        json_object *iv = jget(c, "index");
         long idx = iv ? (long)json_object_get_int64(iv) : (long)i;
         const char *s;
         oa_call_acc_t *a;
 
-        if (idx < 0 || idx >= OA_MAX_CALLS) {
+        if (idx < 0 || idx >= CAP_OA_STREAM_CALLS) {
             snprintf(err, errlen, "upstream stream has a tool call index out of range (%ld)", idx);
             return -EPROTO;
         }
         a = &st->calls[idx];
-        if ((s = oa__str(c, "id")) && !a->id.len && buf_puts(&a->id, s) < 0)
+        if ((s = jget_str(c, "id")) && !a->id.len && buf_puts(&a->id, s) < 0)
             goto big;
-        if ((s = oa__str(fn, "name")) && buf_puts(&a->name, s) < 0)
+        if ((s = jget_str(fn, "name")) && buf_puts(&a->name, s) < 0)
             goto big;
-        if ((s = oa__str(fn, "arguments")) && buf_puts(&a->args, s) < 0)
+        if ((s = jget_str(fn, "arguments")) && buf_puts(&a->args, s) < 0)
             goto big;
         if ((size_t)idx + 1 > st->ncalls)
             st->ncalls = (size_t)idx + 1;
@@ -314,9 +295,9 @@ static int oa__stream_event(void *vst, const char *event, const char *data, size
         snprintf(err, errlen, "upstream sent invalid JSON in its stream: %.120s", data);
         goto out;
     }
-    if ((v = oa__get(root, "error"))) {
-        json_object *code = oa__get(v, "code");
-        const char *m = oa__str(v, "message");
+    if ((v = jget(root, "error"))) {
+        json_object *code = jget(v, "code");
+        const char *m = jget_str(v, "message");
         if ((!m || !*m) && json_object_is_type(v, json_type_string))
             m = json_object_get_string(v);
         if (!m || !*m)      /* {"error":""} too: the client gets a message, never "" */
@@ -329,17 +310,17 @@ static int oa__stream_event(void *vst, const char *event, const char *data, size
         rc = -EREMOTEIO;
         goto out;
     }
-    oa__usage(oa__get(root, "usage"), st->turn);
-    v = oa__get(root, "choices");
+    oa__usage(jget(root, "usage"), st->turn);
+    v = jget(root, "choices");
     rc = 0;
     if (!v || !json_object_is_type(v, json_type_array) || !json_object_array_length(v))
         goto out;
     choice = json_object_array_get_idx(v, 0);
     /* with n > 1 the other choices stream too: the loop follows choice 0 */
-    if (oa__get(choice, "index") && json_object_get_int(oa__get(choice, "index")) != 0)
+    if (jget(choice, "index") && json_object_get_int(jget(choice, "index")) != 0)
         goto out;
-    delta = oa__get(choice, "delta");
-    if ((text = oa__str(delta, "content")) && *text) {
+    delta = jget(choice, "delta");
+    if ((text = jget_str(delta, "content")) && *text) {
         size_t tl = strlen(text);
         if (buf_append(&st->turn->content, text, tl) < 0) {
             snprintf(err, errlen, "upstream answer content too large");
@@ -351,11 +332,11 @@ static int oa__stream_event(void *vst, const char *event, const char *data, size
             goto out;
         }
     }
-    v = oa__get(delta, "tool_calls");
+    v = jget(delta, "tool_calls");
     if (v && json_object_is_type(v, json_type_array) &&
         (rc = oa__delta_calls(st, v, err, errlen)) < 0)
         goto out;
-    if ((v = oa__get(choice, "finish_reason")) && json_object_is_type(v, json_type_string)) {
+    if ((v = jget(choice, "finish_reason")) && json_object_is_type(v, json_type_string)) {
         oa__finish(v, st->turn);
         if (oa__flush(st) < 0)
             rc = -ENOMEM;
@@ -383,7 +364,7 @@ static void oa__stream_free(void *vst)
     if (!st)
         return;
     oa__flush(st);  /* a stream that ended without [DONE] still yields its calls */
-    for (size_t i = 0; i < OA_MAX_CALLS; i++) {
+    for (size_t i = 0; i < CAP_OA_STREAM_CALLS; i++) {
         buf_free(&st->calls[i].id);
         buf_free(&st->calls[i].name);
         buf_free(&st->calls[i].args);
@@ -413,16 +394,16 @@ static void oa__error(int status, const char *body, size_t len, int *status_out,
     *status_out = status;
     if (body && len)
         root = json_tokener_parse(body);
-    e = oa__get(root, "error");
+    e = jget(root, "error");
     if (e && json_object_is_type(e, json_type_object)) {
-        m = oa__str(e, "message");
-        t = oa__str(e, "type");
+        m = jget_str(e, "message");
+        t = jget_str(e, "type");
     } else if (e && json_object_is_type(e, json_type_string)) {
         m = json_object_get_string(e);
     } else if (root) {
-        m = oa__str(root, "message");
+        m = jget_str(root, "message");
         if (!m)
-            m = oa__str(root, "detail");
+            m = jget_str(root, "detail");
     }
     snprintf(type, typelen, "%s", t && *t ? t : oa__type_for(status));
     if (m && *m)

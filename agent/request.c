@@ -1,4 +1,5 @@
 #include "agent/request.h"
+#include "shared/jget.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,17 +17,6 @@ static const char *const rq__client_fields[] = {
 static const char *const rq__assistant_fields[] = { "temperature", "top_p", "max_tokens", NULL };
 
 /* Borrowed field value; NULL when absent or JSON null. */
-static json_object *rq__get(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-
-    if (!o || !json_object_is_type(o, json_type_object))
-        return NULL;
-    if (!json_object_object_get_ex(o, key, &v))
-        return NULL;
-    return v;
-}
-
 static int rq__set(json_object *o, const char *key, json_object *v)
 {
     if (!v)
@@ -41,7 +31,7 @@ static int rq__set(json_object *o, const char *key, json_object *v)
 static int rq__messages(json_object *assistant, json_object *body, json_object *req,
                         char *err, size_t errlen)
 {
-    json_object *in = rq__get(body, "messages"), *out = NULL, *first, *role, *sys = NULL;
+    json_object *in = jget(body, "messages"), *out = NULL, *first, *role, *sys = NULL;
     const char *prompt = NULL, *r;
     size_t n;
     int rc = -ENOMEM;
@@ -54,12 +44,12 @@ static int rq__messages(json_object *assistant, json_object *body, json_object *
     n = json_object_array_length(in);
     if (!(out = json_object_new_array_ext((int)n + 1)))
         goto out;
-    if (rq__get(assistant, "system_prompt") &&
-        json_object_is_type(rq__get(assistant, "system_prompt"), json_type_string))
-        prompt = json_object_get_string(rq__get(assistant, "system_prompt"));
+    if (jget(assistant, "system_prompt") &&
+        json_object_is_type(jget(assistant, "system_prompt"), json_type_string))
+        prompt = json_object_get_string(jget(assistant, "system_prompt"));
     if (prompt && *prompt) {
         first = n ? json_object_array_get_idx(in, 0) : NULL;
-        role = rq__get(first, "role");
+        role = jget(first, "role");
         r = role ? json_object_get_string(role) : "";
         if (strcmp(r, "system") != 0 && strcmp(r, "developer") != 0) {
             if (!(sys = json_object_new_object()) ||
@@ -89,7 +79,7 @@ out:
 static int rq__tools(json_object *body, const rq_catalog_t *cats, size_t ncats, tn_map_t *map,
                      json_object *req, char *err, size_t errlen)
 {
-    json_object *client = rq__get(body, "tools"), *tools = NULL, *t = NULL, *fn = NULL;
+    json_object *client = jget(body, "tools"), *tools = NULL, *t = NULL, *fn = NULL;
     size_t nclient = 0;
     int rc = -ENOMEM;
 
@@ -101,7 +91,7 @@ static int rq__tools(json_object *body, const rq_catalog_t *cats, size_t ncats, 
         }
         nclient = json_object_array_length(client);
         for (size_t i = 0; i < nclient; i++) {
-            json_object *name = rq__get(rq__get(json_object_array_get_idx(client, i), "function"),
+            json_object *name = jget(jget(json_object_array_get_idx(client, i), "function"),
                                         "name");
             if (name && (rc = tn_reserve(map, json_object_get_string(name))) < 0)
                 goto out;
@@ -117,7 +107,7 @@ static int rq__tools(json_object *body, const rq_catalog_t *cats, size_t ncats, 
         for (size_t i = 0; i < nt; i++) {
             json_object *mt = json_object_array_get_idx(cats[c].tools, i), *v;
             const char *tname, *offered;
-            v = rq__get(mt, "name");
+            v = jget(mt, "name");
             tname = v ? json_object_get_string(v) : "";
             if ((rc = tn_add(map, cats[c].server, tname, &offered)) == -EINVAL)
                 continue;   /* a nameless tool cannot be called: skip it */
@@ -128,10 +118,10 @@ static int rq__tools(json_object *body, const rq_catalog_t *cats, size_t ncats, 
                 goto out;
             if (rq__set(fn, "name", json_object_new_string(offered)) < 0)
                 goto out;
-            if ((v = rq__get(mt, "description")) &&
+            if ((v = jget(mt, "description")) &&
                 rq__set(fn, "description", json_object_get(v)) < 0)
                 goto out;
-            v = rq__get(mt, "inputSchema");
+            v = jget(mt, "inputSchema");
             if (v && json_object_is_type(v, json_type_object)) {
                 if (rq__set(fn, "parameters", json_object_get(v)) < 0)
                     goto out;
@@ -178,7 +168,7 @@ int rq_build(json_object *assistant, json_object *body, const rq_catalog_t *cats
     *out = NULL;
     if (!(req = json_object_new_object()))
         goto out;
-    v = rq__get(assistant, "model");
+    v = jget(assistant, "model");
     if (!v || !json_object_is_type(v, json_type_string) || !*json_object_get_string(v)) {
         snprintf(err, errlen, "assistant model: missing");
         rc = -EINVAL;
@@ -191,21 +181,21 @@ int rq_build(json_object *assistant, json_object *body, const rq_catalog_t *cats
     for (const char *const *f = rq__assistant_fields; *f; f++) {
         /* max_completion_tokens is the newer spelling: with both set,
          * OpenAI refuses the request, so the client's one wins alone. */
-        if (strcmp(*f, "max_tokens") == 0 && rq__get(body, "max_completion_tokens"))
+        if (strcmp(*f, "max_tokens") == 0 && jget(body, "max_completion_tokens"))
             continue;
-        if ((v = rq__get(assistant, *f)) && (rc = rq__set(req, *f, json_object_get(v))) < 0)
+        if ((v = jget(assistant, *f)) && (rc = rq__set(req, *f, json_object_get(v))) < 0)
             goto out;
     }
     for (const char *const *f = rq__client_fields; *f; f++)
-        if ((v = rq__get(body, *f)) && (rc = rq__set(req, *f, json_object_get(v))) < 0)
+        if ((v = jget(body, *f)) && (rc = rq__set(req, *f, json_object_get(v))) < 0)
             goto out;
     if ((rc = rq__tools(body, cats, ncats, map, req, err, errlen)) < 0)
         goto out;
-    if (!rq__get(req, "tools")) {
+    if (!jget(req, "tools")) {
         json_object_object_del(req, "tool_choice");
         json_object_object_del(req, "parallel_tool_calls");
     }
-    extra = rq__get(assistant, "extra_body");
+    extra = jget(assistant, "extra_body");
     if (extra && json_object_is_type(extra, json_type_object)) {
         json_object_object_foreach(extra, key, val) {
             if ((rc = rq__set(req, key, json_object_get(val))) < 0)

@@ -9,9 +9,11 @@
 #ifndef AIPROXY_TOOLNAME_H
 #define AIPROXY_TOOLNAME_H
 
+#include "shared/caps.h"
+
 #include <stddef.h>
 
-#define TN_MAX 64
+#define TN_MAX CAP_TOOL_NAME
 
 typedef struct tn_map tn_map_t;
 

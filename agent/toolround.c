@@ -1,5 +1,6 @@
 #include "agent/toolround.h"
 #include "shared/jtext.h"
+#include "shared/jget.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -19,24 +20,15 @@ void tr_history_clear(tr_history_t *h)
     h->prev[0] = h->prev[1] = NULL;
 }
 
-static json_object *tr__get(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-
-    if (!o || !json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, key, &v))
-        return NULL;
-    return v;
-}
-
 static const char *tr__name(json_object *call)
 {
-    const char *s = json_object_get_string(tr__get(tr__get(call, "function"), "name"));
+    const char *s = json_object_get_string(jget(jget(call, "function"), "name"));
     return s ? s : "";
 }
 
 static const char *tr__args(json_object *call)
 {
-    const char *s = json_object_get_string(tr__get(tr__get(call, "function"), "arguments"));
+    const char *s = json_object_get_string(jget(jget(call, "function"), "arguments"));
     return s ? s : "";
 }
 
@@ -154,7 +146,7 @@ out:
 static int tr__append(json_object *req, be_turn_t *turn, mcpc_call_t *mc, char **texts,
                       size_t n)
 {
-    json_object *msgs = tr__get(req, "messages"), *m = NULL;
+    json_object *msgs = jget(req, "messages"), *m = NULL;
     int rc = -ENOMEM;
 
     if (!(m = json_object_new_object()))
@@ -173,7 +165,7 @@ static int tr__append(json_object *req, be_turn_t *turn, mcpc_call_t *mc, char *
         if (!(m = json_object_new_object()))
             goto out;
         json_object_object_add(m, "role", json_object_new_string("tool"));
-        json_object_object_add(m, "tool_call_id", json_object_get(tr__get(c, "id")));
+        json_object_object_add(m, "tool_call_id", json_object_get(jget(c, "id")));
         json_object_object_add(m, "content", json_object_new_string(text));
         if (json_object_array_add(msgs, m) != 0)
             goto out;
@@ -198,7 +190,7 @@ int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn,
     if (!mc || !batch || !idx || !texts)
         goto nomem;
     for (size_t i = 0; i < n; i++) {
-        json_object *c = json_object_array_get_idx(turn->tool_calls, i), *id = tr__get(c, "id");
+        json_object *c = json_object_array_get_idx(turn->tool_calls, i), *id = jget(c, "id");
         const char *server = NULL, *tool = NULL;
         if (!id || !*json_object_get_string(id)) {
             char gen[48];

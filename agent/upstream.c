@@ -1,4 +1,6 @@
 #include "agent/upstream.h"
+#include "shared/jget.h"
+#include "shared/caps.h"
 
 #include "shared/log.h"
 #include "shared/sse.h"
@@ -136,7 +138,7 @@ static size_t up__write(char *ptr, size_t size, size_t nmemb, void *ud)
     rc = sse_feed(x->sse, ptr, n);
     if (rc == -ENOSPC) {
         snprintf(x->err, sizeof(x->err), "upstream sent an SSE event larger than %u bytes",
-                 UP_MAX_EVENT);
+                 CAP_UP_EVENT);
         x->ev_rc = -EPROTO;
     }
     if (rc == 0 && x->pending && x->call->on_flush) {
@@ -150,15 +152,6 @@ static size_t up__write(char *ptr, size_t size, size_t nmemb, void *ud)
     return rc == 0 ? n : 0;
 }
 
-static const char *up__jstr(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-
-    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
 /* The transfer failed at the curl level: name the cause. The client sees the
  * base URL without userinfo or query (url_redact): a credential in the
  * configured URL stays with the gateway. curl's own text names the host, not
@@ -166,8 +159,8 @@ static const char *up__jstr(json_object *o, const char *key)
  * ('@' or '?'), curl's generic text for the code is used instead. */
 static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, agent_res_t *res)
 {
-    const char *raw = up__jstr(x->call->backend, "base_url");
-    const char *key = up__jstr(x->call->backend, "api_key");
+    const char *raw = jget_str(x->call->backend, "base_url");
+    const char *key = jget_str(x->call->backend, "api_key");
     const char *why = ebuf && *ebuf ? ebuf : curl_easy_strerror(cc);
     char hint[200] = "", base[512];
 
@@ -207,7 +200,7 @@ static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, agent_res
  * match ordinary words. */
 static void up__scrub_key(up_xfer_t *x, char *msg)
 {
-    const char *key = up__jstr(x->call->backend, "api_key");
+    const char *key = jget_str(x->call->backend, "api_key");
     size_t klen = key ? strlen(key) : 0;
     char *p;
 
@@ -330,9 +323,9 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
     x.call = call;
     x.turn = turn;
     x.curl = u->curl;
-    buf_init(&x.body, UP_MAX_BODY);
-    buf_init(&url, 8192);
-    buf_init(&body, 64u * 1024 * 1024);
+    buf_init(&x.body, CAP_UP_BODY);
+    buf_init(&url, CAP_UP_URL);
+    buf_init(&body, CAP_UP_REQ_BODY);
     brc = call->be->build(call->backend, call->req, call->stream, &url, &headers, &body, err,
                           sizeof(err));
     if (brc < 0) {
@@ -345,7 +338,7 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
         sink.content = up__sink;
         sink.ud = &x;
         if (!(x.st = call->be->stream_new(turn, &sink)) ||
-            !(x.sse = sse_new(UP_MAX_EVENT, up__event, &x))) {
+            !(x.sse = sse_new(CAP_UP_EVENT, up__event, &x))) {
             agent_res_fail(res, 500, "api_error", "", "out of memory");
             goto out;
         }
@@ -364,7 +357,7 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
     }
     if (x.too_big) {
         agent_res_fail(res, 502, "api_error", "upstream_bad_response",
-                 "upstream answer larger than %u bytes", UP_MAX_BODY);
+                 "upstream answer larger than %u bytes", CAP_UP_BODY);
         goto out;
     }
     if (x.ev_rc == -EREMOTEIO) {

@@ -12,11 +12,6 @@
 
 typedef struct up up_t;
 
-/* Largest whole (non-streamed) upstream body we accept. */
-#define UP_MAX_BODY   (16u * 1024 * 1024)
-/* Largest single SSE event. */
-#define UP_MAX_EVENT  (4u * 1024 * 1024)
-
 /* NULL on ENOMEM. */
 up_t *up_new(void);
 void up_free(up_t *u);

@@ -12,16 +12,17 @@
 #include "mcp-broker/server.h"
 #include "shared/log.h"
 #include "shared/rconn.h"
+#include "shared/rid.h"
 #include "shared/reg.h"
 #include "shared/url.h"
 #include "shared/wire.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <hiredis/async.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 /* After a lost connection the broker reconnects at once (a CLIENT KILL or a
  * Redis restart must not leave the calls channel without a listener for a
@@ -293,10 +294,6 @@ static void broker__acquire(broker_t *b, server_t *s, wire_req_t *req)
 
 /* --- registry ------------------------------------------------------------------ */
 
-/* Requests for servers not seen yet wait for the registry read in flight;
- * a flood of them is refused beyond this many (each holds its arguments). */
-#define BROKER_PENDING_MAX 1024
-
 struct broker_pending {
     struct broker_pending *next;
     wire_req_t req;
@@ -446,7 +443,7 @@ static void broker__on_call(broker_t *b, const char *text, size_t len)
     }
     /* a server not seen yet: look it up in a registry read at least as new
      * as this request, without waiting for it here */
-    if (b->npending >= BROKER_PENDING_MAX) {
+    if (b->npending >= CAP_BROKER_PENDING) {
         broker__reply_error(b, req.reply, req.id, "mcp-broker is busy reading the registry; try again");
         wire_req_clear(&req);
         return;
@@ -533,7 +530,6 @@ broker_t *broker_new(uv_loop_t *loop, const char *url, const char *prefix, char 
 {
     broker_t *b = calloc(1, sizeof(*b)), *res = NULL;
     reg_t *probe = NULL;
-    unsigned char rnd[WIRE_ID_LEN / 2];
 
     if (!b) {
         snprintf(err, errlen, "out of memory");
@@ -555,12 +551,7 @@ broker_t *broker_new(uv_loop_t *loop, const char *url, const char *prefix, char 
         goto out;
     }
     b->pending_tail = &b->pending;
-    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
-        snprintf(err, errlen, "getrandom failed");
-        goto out;
-    }
-    for (size_t i = 0; i < sizeof(rnd); i++)
-        snprintf(b->id + 2 * i, 3, "%02x", rnd[i]);
+    rid_hex(b->id, WIRE_ID_LEN);
     snprintf(b->ch_calls, sizeof(b->ch_calls), "%smcp:calls", prefix);
     snprintf(b->ch_reg, sizeof(b->ch_reg), "%sreg:changed", prefix);
     snprintf(b->k_alive, sizeof(b->k_alive), "%sbroker:%s", prefix, b->id);

@@ -1,5 +1,6 @@
 /* childenv — see childenv.h. */
 #include "mcp-broker/childenv.h"
+#include "shared/caps.h"
 
 #include "shared/cfg.h"
 
@@ -145,7 +146,7 @@ int childenv_user_resolve(uid_t euid, const char *spec, childenv_user_t *out, ch
                           size_t errlen)
 {
     struct passwd pw, *found = NULL;
-    char buf[4096], *end = NULL;
+    char buf[CAP_PASSWD_BUF], *end = NULL;
     struct stat st;
     unsigned long num;
     int rc = 0;

@@ -1,6 +1,7 @@
 /* httpwire — request building and response reading for the MCP HTTP
  * transports. See httpwire.h. */
 #include "mcp-broker/httpwire.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -38,7 +39,7 @@ int httpwire_conf_read(httpwire_conf_t *c, const char *name, json_object *server
             goto out;
         }
         json_object_object_foreach(jh, k, v) {
-            char line[8192];
+            char line[CAP_MCPHTTP_HEADER];
             struct curl_slist *n;
             const char *val = json_object_get_string(v);
 
@@ -94,7 +95,7 @@ static int httpwire__sniff(httpwire_req_t *r)
     curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &ct);
     if (r->status >= 200 && r->status < 300 && ct && strncasecmp(ct, "text/event-stream", 17) == 0) {
         r->is_sse = 1;
-        r->sse = sse_new(HTTPWIRE_MAX_BODY, httpwire__on_event, r);
+        r->sse = sse_new(CAP_MCPHTTP_BODY, httpwire__on_event, r);
         if (!r->sse)
             return -ENOMEM;
     }
@@ -120,8 +121,8 @@ static size_t httpwire__write(char *ptr, size_t size, size_t nmemb, void *ud)
     if (r->status >= 200 && r->status < 300) {
         if (buf_append(&r->resp, ptr, n) < 0)
             return 0;   /* past the cap: fail the transfer */
-    } else if (r->resp.len < HTTPWIRE_MAX_ERRTXT) {
-        size_t room = HTTPWIRE_MAX_ERRTXT - r->resp.len;
+    } else if (r->resp.len < CAP_MCPHTTP_ERRTXT) {
+        size_t room = CAP_MCPHTTP_ERRTXT - r->resp.len;
         (void)buf_append(&r->resp, ptr, n < room ? n : room);
     }
     return n;
@@ -158,7 +159,7 @@ int httpwire_req_init(httpwire_req_t *req, const char *method, const char *url,
     int rc = -ENOMEM;
 
     memset(req, 0, sizeof(*req));
-    buf_init(&req->resp, HTTPWIRE_MAX_BODY);
+    buf_init(&req->resp, CAP_MCPHTTP_BODY);
     req->retry_ms = -1;
     req->cb = cb;
     req->ud = ud;

@@ -13,10 +13,6 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
-/* Caps: one JSON body or one SSE event; an error body kept for messages. */
-#define HTTPWIRE_MAX_BODY   (16u * 1024u * 1024u)
-#define HTTPWIRE_MAX_ERRTXT 512u
-
 typedef struct httpwire_conf {
     char *url;                  /* malloc'd */
     struct curl_slist *headers; /* "Name: value" lines from "headers" */

@@ -1,6 +1,7 @@
 /* jsonrpc — newline framing and message classification (see jsonrpc.h). */
 #include "mcp-broker/jsonrpc.h"
 #include "shared/jtext.h"
+#include "shared/jget.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -78,8 +79,7 @@ int jsonrpc_classify(json_object *o, jsonrpc_msg_t *m, char *err, size_t errlen)
         snprintf(err, errlen, "message is not a JSON object");
         return -EINVAL;
     }
-    if (!json_object_object_get_ex(o, "jsonrpc", &v) || !json_object_is_type(v, json_type_string) ||
-        strcmp(json_object_get_string(v), "2.0") != 0) {
+    if (!(v = jget_typed(o, "jsonrpc", json_type_string)) || strcmp(json_object_get_string(v), "2.0") != 0) {
         snprintf(err, errlen, "missing jsonrpc \"2.0\"");
         return -EINVAL;
     }
@@ -115,13 +115,12 @@ int jsonrpc_classify(json_object *o, jsonrpc_msg_t *m, char *err, size_t errlen)
         m->kind = JSONRPC_RESULT;
         return 0;
     }
-    if (json_object_object_get_ex(o, "error", &e) && json_object_is_type(e, json_type_object)) {
+    if ((e = jget_obj(o, "error"))) {
         m->kind = JSONRPC_ERROR;
-        if (json_object_object_get_ex(e, "code", &v) && json_object_is_type(v, json_type_int))
-            m->err_code = json_object_get_int64(v);
-        m->err_message = "";
-        if (json_object_object_get_ex(e, "message", &v) && json_object_is_type(v, json_type_string))
-            m->err_message = json_object_get_string(v);
+        m->err_code = jget_int64(e, "code", m->err_code);
+        m->err_message = jget_str(e, "message");
+        if (!m->err_message)
+            m->err_message = "";
         return 0;
     }
     snprintf(err, errlen, "no method, result or error");

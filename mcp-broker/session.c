@@ -10,6 +10,8 @@
 #include "mcp-broker/transport.h"
 #include "shared/jtext.h"
 #include "shared/log.h"
+#include "shared/caps.h"
+#include "shared/jget.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -20,7 +22,6 @@
 #define SESSION_PROTOCOL      "2025-06-18"
 #define SESSION_INIT_MS       30000   /* initialize + tools/list must finish in this */
 #define SESSION_TICK_MS       100
-#define SESSION_MAX_PAGES     100     /* tools/list pages before we call it a loop */
 
 static const char *const session_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
 
@@ -253,23 +254,24 @@ static void session__flush_queued(mcp_session_t *s)
 
 static void session__tools_page(mcp_session_t *s, json_object *result)
 {
-    json_object *tools = NULL, *cur = NULL;
+    json_object *tools = jget_arr(result, "tools");
+    const char *cur = jget_str(result, "nextCursor");
 
     if (!s->tools_acc)
         s->tools_acc = json_object_new_array();
-    if (json_object_object_get_ex(result, "tools", &tools) && json_object_is_type(tools, json_type_array)) {
+    if (tools) {
         size_t n = json_object_array_length(tools);
         for (size_t i = 0; i < n; i++) {
-            json_object *t = json_object_array_get_idx(tools, i), *v = NULL, *o;
-            if (!json_object_object_get_ex(t, "name", &v) || !json_object_is_type(v, json_type_string))
+            json_object *t = json_object_array_get_idx(tools, i), *v, *o;
+            if (!(v = jget_typed(t, "name", json_type_string)))
                 continue;
             o = json_object_new_object();
             json_object_object_add(o, "name", json_object_get(v));
-            if (json_object_object_get_ex(t, "description", &v) && json_object_is_type(v, json_type_string))
+            if ((v = jget_typed(t, "description", json_type_string)))
                 json_object_object_add(o, "description", json_object_get(v));
             else
                 json_object_object_add(o, "description", json_object_new_string(""));
-            if (json_object_object_get_ex(t, "inputSchema", &v) && json_object_is_type(v, json_type_object))
+            if ((v = jget_obj(t, "inputSchema")))
                 json_object_object_add(o, "inputSchema", json_object_get(v));
             else
                 json_object_object_add(o, "inputSchema",
@@ -277,9 +279,8 @@ static void session__tools_page(mcp_session_t *s, json_object *result)
             json_object_array_add(s->tools_acc, o);
         }
     }
-    if (json_object_object_get_ex(result, "nextCursor", &cur) && json_object_is_type(cur, json_type_string) &&
-        *json_object_get_string(cur) && ++s->pages < SESSION_MAX_PAGES) {
-        session__list(s, json_object_get_string(cur));
+    if (cur && *cur && ++s->pages < CAP_MCP_LIST_PAGES) {
+        session__list(s, cur);
         return;
     }
     if (s->state != ST_READY)
@@ -300,12 +301,9 @@ static void session__tools_page(mcp_session_t *s, json_object *result)
 
 static void session__init_result(mcp_session_t *s, json_object *result)
 {
-    json_object *v = NULL;
-    const char *ver = NULL;
+    const char *ver = jget_str(result, "protocolVersion");
     size_t i;
 
-    if (json_object_object_get_ex(result, "protocolVersion", &v) && json_object_is_type(v, json_type_string))
-        ver = json_object_get_string(v);
     for (i = 0; ver && i < sizeof(session_versions) / sizeof(session_versions[0]); i++)
         if (strcmp(ver, session_versions[i]) == 0)
             break;

@@ -1,6 +1,7 @@
 /* transport — dispatch of the public transport API to the stdio, SSE and
  * streamable-HTTP implementations through their ops table (transport_impl.h). */
 #include "mcp-broker/transport_impl.h"
+#include "shared/jget.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,11 +30,10 @@ void mcp_transport__closed(mcp_transport_t *t, const char *reason)
 mcp_transport_t *mcp_transport_new(uv_loop_t *loop, const char *name, json_object *server,
                                    const mcp_transport_cbs_t *cbs, char *err, size_t errlen)
 {
-    json_object *jt = NULL;
-    const char *kind = "stdio";
+    const char *kind = jget_str(server, "transport");
 
-    if (json_object_object_get_ex(server, "transport", &jt) && json_object_is_type(jt, json_type_string))
-        kind = json_object_get_string(jt);
+    if (!kind)
+        kind = "stdio";
     if (strcmp(kind, "stdio") == 0)
         return mcp_stdio_new(loop, name, server, cbs, err, errlen);
     if (strcmp(kind, "sse") == 0)

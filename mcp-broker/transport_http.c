@@ -13,6 +13,8 @@
 #include "mcp-broker/curlmux.h"
 #include "mcp-broker/httpwire.h"
 #include "mcp-broker/transport_impl.h"
+#include "shared/caps.h"
+#include "shared/jget.h"
 
 #include "shared/log.h"
 
@@ -26,9 +28,7 @@
 
 enum { HTTP_POST, HTTP_GET, HTTP_DELETE };
 
-#define HTTP_MAX_RESUMES     5     /* reconnections for one pending response */
 #define HTTP_DEFAULT_RETRY   1000  /* ms, when the server sent no retry: */
-#define HTTP_MAX_GET_REOPENS 3     /* optional GET stream reopened without traffic */
 
 typedef struct http__req {
     httpwire_req_t w;
@@ -103,12 +103,12 @@ static void http__adopt_session(mcp_http_t *t, http__req_t *r)
 static int http__caps_push(const char *json, size_t len)
 {
     static const char *const lists[] = { "tools", "resources", "prompts" };
-    json_object *msg = json_tokener_parse(json), *caps = NULL, *c, *lc;
+    json_object *msg = json_tokener_parse(json), *caps = jget_obj(jget(msg, "result"), "capabilities");
+    json_object *c, *lc;
     int push = 0;
 
     (void)len;
-    if (msg && json_object_object_get_ex(msg, "result", &c) &&
-        json_object_object_get_ex(c, "capabilities", &caps) && json_object_is_type(caps, json_type_object)) {
+    if (caps) {
         for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
             if (json_object_object_get_ex(caps, lists[i], &c) &&
                 json_object_object_get_ex(c, "listChanged", &lc) && json_object_get_boolean(lc))
@@ -323,7 +323,7 @@ static void http__get_done(mcp_http_t *t, http__req_t *r, CURLcode res, long sta
         return;
     }
     if (pending) {
-        if (r->resumes < HTTP_MAX_RESUMES)
+        if (r->resumes < CAP_MCPHTTP_RESUMES)
             http__get_later(t, r, r->w.retry_ms >= 0 ? r->w.retry_ms : HTTP_DEFAULT_RETRY);
         else
             http__deliver_error(t, r->want_id, "MCP server %s: stream ended %d times without the response",
@@ -332,7 +332,7 @@ static void http__get_done(mcp_http_t *t, http__req_t *r, CURLcode res, long sta
     }
     if (r->optional) {
         t->get_reopens = r->got_events ? 0 : t->get_reopens + 1;
-        if (t->get_reopens < HTTP_MAX_GET_REOPENS) {
+        if (t->get_reopens < CAP_MCPHTTP_GET_REOPENS) {
             http__req_t tmp = {.t = t, .optional = 1};
 
             memcpy(tmp.w.last_event_id, r->w.last_event_id, sizeof(tmp.w.last_event_id));

@@ -8,6 +8,8 @@
 #include "mcp-broker/childenv.h"
 #include "mcp-broker/jsonrpc.h"
 #include "shared/log.h"
+#include "shared/caps.h"
+#include "shared/jget.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -16,8 +18,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define STDIO_MAX_LINE   (32u << 20)  /* one JSON-RPC message from the server */
-#define STDIO_MAX_ERRLN  8192         /* one stderr line in our log */
 #define STDIO_GRACE_MS   2000         /* after closing stdin, before SIGTERM, then SIGKILL */
 
 extern char **environ;
@@ -234,8 +234,8 @@ mcp_transport_t *mcp_stdio_new(uv_loop_t *loop, const char *name, json_object *s
 {
     stdio_t *s = NULL;
     mcp_transport_t *res = NULL;
-    json_object *jcmd = NULL, *jargs = NULL, *jcwd = NULL;
-    const char *cmd, *cwd = NULL;
+    json_object *jargs = jget_arr(server, "args");
+    const char *cmd = jget_str(server, "command"), *cwd = jget_str(server, "cwd");
     char **argv = NULL, **envp = NULL;
     size_t nargs = 0;
     uv_process_options_t opt;
@@ -243,16 +243,14 @@ mcp_transport_t *mcp_stdio_new(uv_loop_t *loop, const char *name, json_object *s
     childenv_user_t user;
     int rc;
 
-    if (!json_object_object_get_ex(server, "command", &jcmd) || !json_object_is_type(jcmd, json_type_string) ||
-        !*(cmd = json_object_get_string(jcmd))) {
+    if (!cmd || !*cmd) {
         snprintf(err, errlen, "MCP server '%s': stdio transport needs a command", name);
         goto out;
     }
-    if (json_object_object_get_ex(server, "args", &jargs) && json_object_is_type(jargs, json_type_array))
+    if (jargs)
         nargs = json_object_array_length(jargs);
-    if (json_object_object_get_ex(server, "cwd", &jcwd) && json_object_is_type(jcwd, json_type_string) &&
-        *json_object_get_string(jcwd))
-        cwd = json_object_get_string(jcwd);
+    if (cwd && !*cwd)
+        cwd = NULL;
 
     if (childenv_user_resolve(geteuid(), getenv(CHILDENV_USER_ENV), &user, err, errlen) < 0)
         goto out;
@@ -273,8 +271,8 @@ mcp_transport_t *mcp_stdio_new(uv_loop_t *loop, const char *name, json_object *s
         }
 
     mcp_transport__init(&s->base, &stdio_ops, loop, name, cbs);
-    jsonrpc_framer_init(&s->fout, STDIO_MAX_LINE);
-    jsonrpc_framer_init(&s->ferr, STDIO_MAX_ERRLN);
+    jsonrpc_framer_init(&s->fout, CAP_STDIO_LINE);
+    jsonrpc_framer_init(&s->ferr, CAP_STDIO_ERRLINE);
     uv_pipe_init(loop, &s->in, 0);
     uv_pipe_init(loop, &s->out, 0);
     uv_pipe_init(loop, &s->err, 0);

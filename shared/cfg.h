@@ -57,7 +57,6 @@ int cfg_check_settings(json_object *settings, char *err, size_t errlen);
 /* Object names: 1 when `name` matches [A-Za-z0-9][A-Za-z0-9._-]{0,63} (so
  * never "." or ".."), the one rule for assistants, backends and MCP servers in
  * config files and in the admin API. */
-#define CFG_NAME_MAX 64
 int cfg_name_valid(const char *name);
 
 /* 1 when `name` is an environment variable name ([A-Za-z_][A-Za-z0-9_]*, at

@@ -3,6 +3,8 @@
  * prefixes file, line and the object's path. No I/O. */
 #include "shared/cfg.h"
 #include "shared/sha256.h"
+#include "shared/jget.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <math.h>
@@ -230,17 +232,9 @@ static int ck__object(ck_t *c, const char *f)
     return 0;
 }
 
-static const char *ck__get_str(json_object *obj, const char *f)
-{
-    json_object *v = NULL;
-    if (!json_object_object_get_ex(obj, f, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
 static int ck__http_url(ck_t *c, const char *f)
 {
-    const char *u = ck__get_str(c->obj, f);
+    const char *u = jget_str(c->obj, f);
     if (u && strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
         return ck__fail(c, f, "must start with http:// or https:// (got '%s')", u);
     return 0;
@@ -280,7 +274,7 @@ int cfg_name_valid(const char *name)
 {
     size_t i, n = name ? strlen(name) : 0;
 
-    if (n == 0 || n > CFG_NAME_MAX || !ck__alnum((unsigned char)name[0]))
+    if (n == 0 || n > CAP_NAME || !ck__alnum((unsigned char)name[0]))
         return 0;
     for (i = 1; i < n; i++) {
         unsigned char ch = (unsigned char)name[i];
@@ -295,7 +289,7 @@ static int ck__name(const char *name, const char *what, char *err, size_t errlen
     if (!name || cfg_name_valid(name))
         return 0;
     snprintf(err, errlen, "name: '%s' is not a valid %s name (1 to %d characters of A-Z a-z 0-9 "
-             ". _ -, starting with a letter or digit)", name, what, CFG_NAME_MAX);
+             ". _ -, starting with a letter or digit)", name, what, CAP_NAME);
     return -EINVAL;
 }
 
@@ -303,7 +297,7 @@ int cfg_env_name_valid(const char *name)
 {
     size_t i, n = name ? strlen(name) : 0;
 
-    if (n == 0 || n > CFG_NAME_MAX || (name[0] >= '0' && name[0] <= '9'))
+    if (n == 0 || n > CAP_NAME || (name[0] >= '0' && name[0] <= '9'))
         return 0;
     for (i = 0; i < n; i++)
         if (!ck__alnum((unsigned char)name[i]) && name[i] != '_')
@@ -398,7 +392,7 @@ int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t e
         (rc = ck__str(&c, "command", NULL, "")) < 0)
         goto out;
     if (!json_object_object_get_ex(obj, "transport", &v) || !v) {
-        if (!ck__get_str(obj, "command")) {
+        if (!jget_str(obj, "command")) {
             rc = ck__fail(&c, "transport", "required when no command is given "
                                            "(stdio, sse, http, streamable-http)%s", NULL);
             goto out;
@@ -407,7 +401,7 @@ int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t e
     }
     if ((rc = ck__str(&c, "transport", NULL, "")) < 0)
         goto out;
-    t = ck__get_str(obj, "transport");
+    t = jget_str(obj, "transport");
     if (!t || (strcmp(t, "stdio") && strcmp(t, "sse") && strcmp(t, "http") &&
                strcmp(t, "streamable-http"))) {
         rc = ck__fail(&c, "transport", "must be one of stdio, sse, http, streamable-http (got '%s')",
@@ -420,14 +414,14 @@ int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t e
         (rc = ck__num(&c, "timeout", 0, 1, 86400, 0, 1, 60, "in seconds, > 0")) < 0)
         goto out;
     if (strcmp(t, "stdio") == 0) {
-        const char *cmd = ck__get_str(obj, "command");
+        const char *cmd = jget_str(obj, "command");
         if (!cmd || !*cmd) {
             rc = ck__fail(&c, "command", "required for the stdio transport (the program to run)%s",
                           NULL);
             goto out;
         }
     } else {
-        if (!ck__get_str(obj, "url") || !*ck__get_str(obj, "url")) {
+        if (!jget_str(obj, "url") || !*jget_str(obj, "url")) {
             rc = ck__fail(&c, "url", "required for the %s transport (an http:// or https:// URL)", t);
             goto out;
         }
@@ -572,22 +566,22 @@ static int ck__apiman(json_object *settings, char *err, size_t errlen)
         goto out;
     if (rc == 0 && json_object_get_boolean(json_object_object_get(a, "enabled"))) {
         if (strcmp(mode, "gateway_probe") == 0) {
-            s = ck__get_str(a, "gateway_url");
+            s = jget_str(a, "gateway_url");
             if (!s || !*s)
                 rc = ck__fail(&c, "gateway_url", "required for mode gateway_probe (http(s) URL)%s",
                               NULL);
             else if ((rc = ck__http_url(&c, "gateway_url")) < 0)
                 goto out;
-            s = ck__get_str(a, "probe_api");
+            s = jget_str(a, "probe_api");
             if (rc == 0 && (!s || !ck__probe_api_ok(s)))
                 rc = ck__fail(&c, "probe_api", "required for mode gateway_probe, of the form "
                                                "{org}/{api}/{version}%s", NULL);
         } else {
-            s = ck__get_str(a, "header");
+            s = jget_str(a, "header");
             if (!s || !*s)
                 rc = ck__fail(&c, "header", "required for mode trusted_header (the header your "
                                             "gateway sets)%s", NULL);
-            s = ck__get_str(a, "secret");
+            s = jget_str(a, "secret");
             if (rc == 0 && (!s || !*s))
                 rc = ck__fail(&c, "secret", "required for mode trusted_header (the shared secret "
                                             "the gateway sends)%s", NULL);

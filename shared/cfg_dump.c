@@ -7,13 +7,13 @@
  * document. No I/O. */
 #include "shared/cfg.h"
 #include "shared/buf.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CFG_DUMP_MAX (64 * 1024 * 1024)
 
 static int dump__quoted(buf_t *b, const char *s)
 {
@@ -243,7 +243,7 @@ char *cfg_dump_yaml(json_object *doc)
     buf_t b;
     char *out = NULL;
 
-    buf_init(&b, CFG_DUMP_MAX);
+    buf_init(&b, CAP_CFG_DUMP);
     if (buf_puts(&b, "# aiproxy configuration (exported from the registry; see docs/config.md)\n\n") < 0 ||
         dump__named_map(&b, doc, "backends") < 0 || dump__named_map(&b, doc, "mcp_servers") < 0 ||
         dump__assistants(&b, doc) < 0 || dump__settings(&b, doc) < 0)

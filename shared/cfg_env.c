@@ -2,14 +2,12 @@
  * beyond getenv. */
 #include "shared/cfg.h"
 #include "shared/buf.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A scalar in a config file is small; this cap only stops runaway input. */
-#define CFG_ENV_MAX (1024 * 1024)
 
 static int cfg__is_name_start(char c)
 {
@@ -27,7 +25,7 @@ int cfg_expand_env(const char *in, char **out, int *had_ref, char *err, size_t e
     const char *p = in;
     int rc = 0, ref = 0;
 
-    buf_init(&b, CFG_ENV_MAX);
+    buf_init(&b, CAP_CFG_SCALAR);
     *out = NULL;
     while (*p) {
         const char *dollar = strchr(p, '$');

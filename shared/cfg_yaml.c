@@ -8,6 +8,7 @@
  * cfg_check_*, and the "field: problem" of a failed check is turned into
  * "FILE:LINE: path.field: problem" using the line map. */
 #include "shared/cfg.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <math.h>
@@ -16,8 +17,6 @@
 #include <string.h>
 #include <yaml.h>
 
-#define CFG_MAX_DEPTH 64
-#define CFG_MAX_FILE (16 * 1024 * 1024)
 
 typedef struct cfg_ld {
     yaml_parser_t parser;
@@ -276,7 +275,7 @@ static int cfg__node(cfg_ld_t *ld, yaml_event_t *ev, const char *path, int depth
     int line = (int)ev->start_mark.line + 1;
 
     *out = NULL;
-    if (depth > CFG_MAX_DEPTH)
+    if (depth > CAP_CFG_DEPTH)
         return cfg__fail(ld, line, path, "nested too deeply");
     if (!json_object_object_get_ex(ld->lines, path, NULL))
         json_object_object_add(ld->lines, path, json_object_new_int(line));
@@ -650,8 +649,8 @@ int cfg_load_file(const char *path, json_object **doc, char *err, size_t errlen)
     for (;;) {
         if (len + 4096 + 1 > cap) {
             char *p;
-            if (cap >= CFG_MAX_FILE) {
-                snprintf(err, errlen, "%s: file too large (over %d bytes)", path, CFG_MAX_FILE);
+            if (cap >= CAP_CFG_FILE) {
+                snprintf(err, errlen, "%s: file too large (over %d bytes)", path, CAP_CFG_FILE);
                 rc = -EFBIG;
                 goto out;
             }

@@ -1,4 +1,5 @@
 #include "shared/sse.h"
+#include "shared/caps.h"
 
 #include "shared/buf.h"
 
@@ -30,8 +31,8 @@ sse_parser_t *sse_new(size_t max_event, sse_event_cb cb, void *ud)
     p->retry = -1;
     buf_init(&p->line, max_event);
     buf_init(&p->data, max_event);
-    buf_init(&p->event, 256);
-    buf_init(&p->id, 1024);
+    buf_init(&p->event, CAP_SSE_EVENT_NAME);
+    buf_init(&p->id, CAP_SSE_ID);
     return p;
 }
 

@@ -1,6 +1,7 @@
 /* wire — encode/decode of the broker protocol messages (see wire.h). */
 #include "shared/wire.h"
 #include "shared/jtext.h"
+#include "shared/jget.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -91,14 +92,6 @@ out:
     return o;
 }
 
-static const char *wire__str(json_object *o, const char *k)
-{
-    json_object *v = NULL;
-    if (!json_object_object_get_ex(o, k, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    return json_object_get_string(v);
-}
-
 int wire_req_decode(const char *s, size_t n, wire_req_t *out, char *err, size_t errlen)
 {
     json_object *o = NULL, *v = NULL;
@@ -114,7 +107,7 @@ int wire_req_decode(const char *s, size_t n, wire_req_t *out, char *err, size_t 
         snprintf(err, errlen, "v: must be %d", WIRE_VERSION);
         goto out;
     }
-    op = wire__str(o, "op");
+    op = jget_str(o, "op");
     if (op && strcmp(op, "call") == 0)
         out->op = WIRE_OP_CALL;
     else if (op && strcmp(op, "start") == 0)
@@ -125,18 +118,18 @@ int wire_req_decode(const char *s, size_t n, wire_req_t *out, char *err, size_t 
         snprintf(err, errlen, "op: must be \"call\", \"start\" or \"cancel\"");
         goto out;
     }
-    id = wire__str(o, "id");
+    id = jget_str(o, "id");
     if (!wire_id_valid(id)) {
         snprintf(err, errlen, "id: must be %d hex characters", WIRE_ID_LEN);
         goto out;
     }
     memcpy(out->id, id, WIRE_ID_LEN + 1);
-    out->reply = wire__str(o, "reply");
+    out->reply = jget_str(o, "reply");
     if (!out->reply || !*out->reply || strlen(out->reply) > 512) {
         snprintf(err, errlen, "reply: must be a channel name of 1 to 512 characters");
         goto out;
     }
-    out->server = wire__str(o, "server");
+    out->server = jget_str(o, "server");
     if (!out->server || !*out->server) {
         snprintf(err, errlen, "server: must be a non-empty string");
         goto out;
@@ -148,7 +141,7 @@ int wire_req_decode(const char *s, size_t n, wire_req_t *out, char *err, size_t 
     }
     out->deadline = json_object_get_int64(v);
     if (out->op == WIRE_OP_CALL) {
-        out->tool = wire__str(o, "tool");
+        out->tool = jget_str(o, "tool");
         if (!out->tool || !*out->tool) {
             snprintf(err, errlen, "tool: must be a non-empty string");
             goto out;
@@ -229,28 +222,28 @@ int wire_reply_decode(const char *s, size_t n, wire_reply_t *out, char *err, siz
     o = wire__parse(s, n, err, errlen);
     if (!o)
         goto out;
-    id = wire__str(o, "id");
+    id = jget_str(o, "id");
     if (!wire_id_valid(id)) {
         snprintf(err, errlen, "id: must be %d hex characters", WIRE_ID_LEN);
         goto out;
     }
     memcpy(out->id, id, WIRE_ID_LEN + 1);
-    if (!json_object_object_get_ex(o, "ok", &v) || !json_object_is_type(v, json_type_boolean)) {
+    if (!(v = jget_typed(o, "ok", json_type_boolean))) {
         snprintf(err, errlen, "ok: must be true or false");
         goto out;
     }
     out->ok = json_object_get_boolean(v);
     if (out->ok) {
-        if (json_object_object_get_ex(o, "result", &v) && json_object_is_type(v, json_type_object))
+        if ((v = jget_obj(o, "result")))
             out->result = v;
-        else if (json_object_object_get_ex(o, "tools", &v) && json_object_is_type(v, json_type_array))
+        else if ((v = jget_arr(o, "tools")))
             out->tools = v;
         else {
             snprintf(err, errlen, "result: an ok reply needs an object \"result\" or an array \"tools\"");
             goto out;
         }
     } else {
-        out->error = wire__str(o, "error");
+        out->error = jget_str(o, "error");
         if (!out->error) {
             snprintf(err, errlen, "error: a failed reply needs an \"error\" string");
             goto out;

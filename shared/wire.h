@@ -15,13 +15,15 @@
 #ifndef AIPROXY_WIRE_H
 #define AIPROXY_WIRE_H
 
+#include "shared/caps.h"
+
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define WIRE_VERSION 1
 #define WIRE_ID_LEN 32               /* hex characters of a request id */
-#define WIRE_MAX_MSG (32u << 20)     /* a message larger than this is refused */
+#define WIRE_MAX_MSG CAP_WIRE_MSG        /* a message larger than this is refused */
 
 enum wire_op { WIRE_OP_CALL = 1, WIRE_OP_START = 2, WIRE_OP_CANCEL = 3 };
 

@@ -4,6 +4,7 @@
  * responder and broker of the fleet sees them). Pure parts: admin_route.c
  * (paths), admin_doc.c (redaction, references, bodies). */
 #include "fcgi/admin/admin.h"
+#include "shared/caps.h"
 
 #include "agent/mcpc.h"
 #include "fcgi/admin/admin_doc.h"
@@ -321,7 +322,7 @@ int admin_handle(http_req_t *req)
         rc = http_send_error(req, 422, "invalid_request_error", "invalid_value", "name",
                              "name: must be 1 to %d characters of A-Z a-z 0-9 . _ -, starting "
                              "with a letter or digit (no '/', no percent escapes, not '.' or '..')",
-                             CFG_NAME_MAX);
+                             CAP_NAME);
     } else if (prc != 0 || r.target == ADMIN_T_NONE) {
         rc = http_send_error(req, 404, "invalid_request_error", "not_found", NULL,
                              "Unknown admin route %s %s: see docs/admin.md.", req->method,

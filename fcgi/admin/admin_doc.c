@@ -1,5 +1,7 @@
 /* admin_doc — see admin_doc.h. */
 #include "fcgi/admin/admin_doc.h"
+#include "shared/jget.h"
+#include "shared/caps.h"
 
 #include "shared/buf.h"
 
@@ -10,7 +12,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define ADMIN_DOC_BODY_MAX (1024 * 1024)
 
 int admin_doc_credential_name(const char *name)
 {
@@ -34,7 +35,7 @@ int admin_doc_credential_name(const char *name)
 static char *admin_doc__sanitize_ref(const char *ref)
 {
     buf_t b;
-    buf_init(&b, 64 * 1024);
+    buf_init(&b, CAP_ADMIN_REF);
     const char *p = ref;
     while (*p) {
         const char *open = strstr(p, "${");
@@ -70,14 +71,10 @@ fail:
 /* The _src entry of `obj` for `path` (tried also as "a[i]" for "a.i"). */
 static const char *admin_doc__src(json_object *obj, const char *path, const char *alt)
 {
-    json_object *src, *v;
-    if (!json_object_object_get_ex(obj, "_src", &src) || !json_object_is_type(src, json_type_object))
-        return NULL;
-    if (json_object_object_get_ex(src, path, &v) && json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    if (alt && json_object_object_get_ex(src, alt, &v) && json_object_is_type(v, json_type_string))
-        return json_object_get_string(v);
-    return NULL;
+    json_object *src = jget_obj(obj, "_src");
+    const char *s = jget_str(src, path);
+
+    return s || !alt ? s : jget_str(src, alt);
 }
 
 /* Replaces the value at container[key] (object) or container[idx] (array) by
@@ -314,8 +311,8 @@ int admin_doc_body(const char *kind, const char *name, const char *body, size_t 
                  kind);
         goto out;
     }
-    if (len > ADMIN_DOC_BODY_MAX) {
-        snprintf(err, errlen, "the request body is larger than %d bytes", ADMIN_DOC_BODY_MAX);
+    if (len > CAP_ADMIN_DOC_BODY) {
+        snprintf(err, errlen, "the request body is larger than %d bytes", CAP_ADMIN_DOC_BODY);
         goto out;
     }
     tok = json_tokener_new();

@@ -2,9 +2,11 @@
 #ifndef AIPROXY_ADMIN_ROUTE_H
 #define AIPROXY_ADMIN_ROUTE_H
 
+#include "shared/caps.h"
+
 #include <stddef.h>
 
-#define ADMIN_NAME_MAX 256
+#define ADMIN_NAME_MAX CAP_ADMIN_NAME
 
 typedef enum admin_target {
     ADMIN_T_NONE = 0,   /* unknown path: 404 */

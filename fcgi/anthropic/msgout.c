@@ -1,6 +1,8 @@
 /* msgout — Messages answers: builders, then the SSE writer. Each stream
  * function builds its events into a capped buffer and writes them in one go. */
 #include "fcgi/anthropic/msgout.h"
+#include "shared/jget.h"
+#include "shared/caps.h"
 
 #include "fcgi/openai/oai.h"
 #include "shared/jtext.h"
@@ -10,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MSGOUT_EVENT_MAX (8u << 20)
 
 static const char msgout__headers[] =
     "Cache-Control: no-cache\r\n"
@@ -50,15 +51,6 @@ const char *msgout_stop_reason(json_object *message, const char *finish_reason)
     return "end_turn";
 }
 
-static int64_t msgout__count(json_object *usage, const char *key)
-{
-    json_object *v = NULL;
-
-    if (usage && json_object_object_get_ex(usage, key, &v) && json_object_is_type(v, json_type_int))
-        return json_object_get_int64(v);
-    return 0;
-}
-
 json_object *msgout_usage(json_object *usage)
 {
     json_object *u = json_object_new_object();
@@ -66,24 +58,18 @@ json_object *msgout_usage(json_object *usage)
     if (!u)
         return NULL;
     json_object_object_add(u, "input_tokens",
-                           json_object_new_int64(msgout__count(usage, "prompt_tokens")));
+                           json_object_new_int64(jget_int64(usage, "prompt_tokens", 0)));
     json_object_object_add(u, "output_tokens",
-                           json_object_new_int64(msgout__count(usage, "completion_tokens")));
+                           json_object_new_int64(jget_int64(usage, "completion_tokens", 0)));
     return u;
 }
 
 /* The text of the agent's message, "" when none. */
 static const char *msgout__text(json_object *message, size_t *len)
 {
-    json_object *c = NULL;
+    const char *s = jget_strn(message, "content", len);
 
-    if (message && json_object_object_get_ex(message, "content", &c) &&
-        json_object_is_type(c, json_type_string)) {
-        *len = (size_t)json_object_get_string_len(c);
-        return json_object_get_string(c);
-    }
-    *len = 0;
-    return "";
+    return s ? s : "";
 }
 
 /* One tool call -> {type: tool_use, id, name, input}. */
@@ -320,7 +306,7 @@ int msgout_stream_delta(msgout_stream_t *s, const char *text, size_t len)
     buf_t b;
     int rc;
 
-    buf_init(&b, MSGOUT_EVENT_MAX);
+    buf_init(&b, CAP_SSE_OUT_EVENT);
     if ((rc = msgout__start(s, &b)) != 0)
         goto out;
     if (len > 0) {
@@ -378,7 +364,7 @@ int msgout_stream_finish(msgout_stream_t *s, json_object *message, const char *f
     size_t i, n;
     int rc;
 
-    buf_init(&b, MSGOUT_EVENT_MAX);
+    buf_init(&b, CAP_SSE_OUT_EVENT);
     if ((rc = msgout__start(s, &b)) != 0)
         goto out;
     if (s->text_open) {
@@ -418,7 +404,7 @@ int msgout_stream_fail(msgout_stream_t *s, int status, const char *type, const c
     json_object *e;
     int rc;
 
-    buf_init(&b, MSGOUT_EVENT_MAX);
+    buf_init(&b, CAP_SSE_OUT_EVENT);
     if ((rc = msgout__start(s, &b)) != 0)
         goto out;
     e = msgout_error_json(status, type, msg ? msg : "unknown error");

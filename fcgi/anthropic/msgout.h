@@ -9,11 +9,12 @@
 #define AIPROXY_MSGOUT_H
 
 #include "fcgi/core/http.h"
+#include "shared/caps.h"
 
 #include <json-c/json.h>
 #include <stddef.h>
 
-#define MSGOUT_ID_MAX 48
+#define MSGOUT_ID_MAX CAP_RESP_ID
 
 /* Writes a fresh "msg_" id (24 random alphanumerics, as oai_new_id). */
 void msgout_new_id(char out[MSGOUT_ID_MAX]);

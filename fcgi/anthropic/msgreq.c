@@ -2,6 +2,7 @@
  * max_tokens, system, tools, tool_choice, sampling, metadata, stream. The
  * messages themselves are msgreq_msgs.c's. */
 #include "fcgi/anthropic/msgreq.h"
+#include "shared/caps.h"
 
 #include "shared/buf.h"
 #include "shared/jtext.h"
@@ -15,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MSGREQ_MAX_DEPTH 64
 
 static int msgreq__is_number(json_object *v)
 {
@@ -338,7 +338,7 @@ int msgreq_parse(const char *text, size_t len, msgreq_t *out, msgreq_err_t *err)
 
     memset(out, 0, sizeof(*out));
     memset(err, 0, sizeof(*err));
-    rc = jtext_parse_strict(text, len, MSGREQ_MAX_DEPTH, &in, err->msg, sizeof(err->msg));
+    rc = jtext_parse_strict(text, len, CAP_REQ_JSON_DEPTH, &in, err->msg, sizeof(err->msg));
     if (rc != 0)
         goto out;
     rc = msgreq_translate(in, &out->body, err);

@@ -1,5 +1,6 @@
 /* auth_apiman — see auth_apiman.h. */
 #include "fcgi/auth/auth_apiman.h"
+#include "shared/caps.h"
 
 #include "fcgi/auth/auth_cred.h"
 
@@ -12,9 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define AUTH_APIMAN_URL_MAX 2048
-#define AUTH_APIMAN_CKEY_MAX 512
-#define AUTH_APIMAN_HDR_MAX  (AUTH_CRED_MAXLEN + 256)
 
 int auth_apiman_url(const auth_conf_t *conf, char *out, size_t outlen)
 {
@@ -85,10 +83,10 @@ static void auth_apiman__cache_set(redisContext *rc, const char *ckey, int ok, l
 static int auth_apiman__probe(const auth_conf_t *conf, const char *key, size_t len)
 {
     int verdict = -1;
-    char url[AUTH_APIMAN_URL_MAX], shown[AUTH_APIMAN_URL_MAX];
+    char url[CAP_APIMAN_URL], shown[CAP_APIMAN_URL];
     CURL *h = NULL;
     struct curl_slist *hdrs = NULL;
-    char line[AUTH_APIMAN_HDR_MAX];
+    char line[CAP_APIMAN_HDR];
     if (auth_apiman_url(conf, url, sizeof(url)) != 0) {
         log_warn("auth: apiman probe URL too long; rejecting");
         goto out;
@@ -136,7 +134,7 @@ int auth_apiman_check(const auth_conf_t *conf, const char *key, size_t len, redi
                       const char *prefix)
 {
     int ok = 0;
-    char ckey[AUTH_APIMAN_CKEY_MAX];
+    char ckey[CAP_APIMAN_CKEY];
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)key[i];
         if (c < 0x20 || c == 0x7f)

@@ -1,5 +1,6 @@
 /* auth_conf — see auth_conf.h. */
 #include "fcgi/auth/auth_conf.h"
+#include "shared/jget.h"
 
 #include <errno.h>
 #include <math.h>
@@ -11,10 +12,7 @@
 
 static const char *auth_conf__str(json_object *o, const char *field)
 {
-    json_object *v;
-    if (!o || !json_object_object_get_ex(o, field, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    const char *s = json_object_get_string(v);
+    const char *s = jget_str(o, field);
     return s && *s ? s : NULL;
 }
 

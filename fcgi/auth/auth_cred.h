@@ -5,12 +5,14 @@
 #ifndef AIPROXY_AUTH_CRED_H
 #define AIPROXY_AUTH_CRED_H
 
+#include "shared/caps.h"
+
 #include <stddef.h>
 
 /* Authorization, X-API-Key, ?apikey= : at most three distinct candidates. */
-#define AUTH_CRED_MAX 3
+#define AUTH_CRED_MAX CAP_AUTH_CREDS
 /* Longer values are not keys anyone issues; ignoring them bounds hashing work. */
-#define AUTH_CRED_MAXLEN 4096
+#define AUTH_CRED_MAXLEN CAP_AUTH_CRED_LEN
 
 typedef struct auth_cred {
     const char *p;   /* points into the caller's string; not NUL-terminated here */

@@ -7,6 +7,7 @@
 #include "shared/log.h"
 #include "shared/rconn.h"
 #include "shared/reg.h"
+#include "shared/caps.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -21,7 +22,6 @@
 #include <unistd.h>
 
 #define MAIN_BACKLOG 1024
-#define MAIN_DEFAULT_MAX_BODY 4194304L
 #define MAIN_DEFAULT_QUEUE_WAIT_MS 1000L
 #ifdef __SANITIZE_ADDRESS__
 #define MAIN_STACK (1024u << 10)   /* ASan's redzones need room */
@@ -156,7 +156,7 @@ int main(int argc, char **argv)
     };
     const char *config = NULL, *sock = NULL, *pidfile = NULL, *logpath = NULL, *env;
     int reseed = 0, check = 0, c, rc = 1, fd = 0, curl_ok = 0;
-    long workers = 1, threads = 16, max_body = MAIN_DEFAULT_MAX_BODY, sock_mode = -1;
+    long workers = 1, threads = 16, max_body = CAP_BODY_DEFAULT, sock_mode = -1;
     const char *reserve_s = getenv("AIPROXY_RESERVE_THREADS");
     const char *wait_s = getenv("AIPROXY_QUEUE_WAIT_MS");
     long reserve = -1, queue_wait = MAIN_DEFAULT_QUEUE_WAIT_MS;
@@ -178,8 +178,8 @@ int main(int argc, char **argv)
             }
             break;
         case 't':
-            if (main__int(optarg, 1, 4096, &threads) != 0) {
-                fprintf(stderr, "aiproxy-fcgi: --threads %s: want 1..4096\n", optarg);
+            if (main__int(optarg, 1, CAP_THREADS, &threads) != 0) {
+                fprintf(stderr, "aiproxy-fcgi: --threads %s: want 1..%d\n", optarg, CAP_THREADS);
                 goto out;
             }
             break;
@@ -220,13 +220,14 @@ int main(int argc, char **argv)
         goto out;
     }
     env = getenv("AIPROXY_MAX_BODY");
-    if (env && main__int(env, 1, 1L << 30, &max_body) != 0) {
-        fprintf(stderr, "aiproxy-fcgi: AIPROXY_MAX_BODY=%s: want a byte count 1..1073741824\n", env);
+    if (env && main__int(env, 1, CAP_BODY_SETTING, &max_body) != 0) {
+        fprintf(stderr, "aiproxy-fcgi: AIPROXY_MAX_BODY=%s: want a byte count 1..%ld\n", env,
+                CAP_BODY_SETTING);
         goto out;
     }
-    if (reserve_s && *reserve_s && main__int(reserve_s, 0, 4096, &reserve) != 0) {
-        fprintf(stderr, "aiproxy-fcgi: --reserve / AIPROXY_RESERVE_THREADS=%s: want 0..4096\n",
-                reserve_s);
+    if (reserve_s && *reserve_s && main__int(reserve_s, 0, CAP_THREADS, &reserve) != 0) {
+        fprintf(stderr, "aiproxy-fcgi: --reserve / AIPROXY_RESERVE_THREADS=%s: want 0..%d\n",
+                reserve_s, CAP_THREADS);
         goto out;
     }
     if (wait_s && *wait_s && main__int(wait_s, 0, 600000, &queue_wait) != 0) {

@@ -9,6 +9,7 @@
 #define AIPROXY_ROUTE_H
 
 #include "fcgi/core/http.h"
+#include "shared/caps.h"
 
 #include <json-c/json.h>
 #include <stddef.h>
@@ -78,7 +79,7 @@ typedef struct route_def {
     const char *what;               /* one line for the GET / index */
 } route_def_t;
 
-#define ROUTE_ALLOW_MAX 64
+#define ROUTE_ALLOW_MAX CAP_ROUTE_ALLOW
 
 /* A match (or why there is none). */
 typedef struct route {

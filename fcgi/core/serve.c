@@ -1,5 +1,6 @@
 /* serve — the per-request path of a responder thread. */
 #include "fcgi/core/serve.h"
+#include "shared/caps.h"
 
 #include "fcgi/core/http.h"
 #include "fcgi/core/route.h"
@@ -13,7 +14,6 @@
 #include <sys/time.h>
 #include <time.h>
 
-#define SERVE_ARENA_BLOCK (16u << 10)
 
 struct serve_thread {
     const serve_cfg_t *cfg;
@@ -33,7 +33,7 @@ serve_thread_t *serve_thread_new(const serve_cfg_t *cfg, int listen_fd)
     t->cfg = cfg;
     if (FCGX_InitRequest(&t->fcgx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
         goto out;
-    t->arena = arena_new(SERVE_ARENA_BLOCK);
+    t->arena = arena_new(CAP_ARENA_BLOCK);
     t->agent = agent_new(cfg->redis_url, cfg->prefix);
     if (!t->arena || !t->agent)
         goto out;

@@ -1,12 +1,12 @@
 /* stream — the SSE chunk writer. Each function builds its events into a small
  * capped buffer, then writes and flushes them in one go. */
 #include "fcgi/core/stream.h"
+#include "shared/caps.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#define STREAM_EVENT_MAX (8u << 20)
 
 static const char stream__headers[] =
     "Cache-Control: no-cache\r\n"
@@ -70,7 +70,7 @@ int stream_delta(stream_t *s, const char *text, size_t len)
     json_object *delta;
     int rc;
 
-    buf_init(&b, STREAM_EVENT_MAX);
+    buf_init(&b, CAP_SSE_OUT_EVENT);
     rc = stream__start(s, &b);
     if (rc != 0)
         goto out;
@@ -119,7 +119,7 @@ int stream_finish(stream_t *s, json_object *message, const char *finish_reason,
     json_object *tc;
     int rc;
 
-    buf_init(&b, STREAM_EVENT_MAX);
+    buf_init(&b, CAP_SSE_OUT_EVENT);
     rc = stream__start(s, &b);
     if (rc != 0)
         goto out;
@@ -145,7 +145,7 @@ int stream_fail(stream_t *s, const char *msg, json_object *usage)
     char text[1200];
     int rc;
 
-    buf_init(&b, STREAM_EVENT_MAX);
+    buf_init(&b, CAP_SSE_OUT_EVENT);
     rc = stream__start(s, &b);
     if (rc != 0)
         goto out;

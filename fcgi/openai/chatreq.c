@@ -2,6 +2,8 @@
  * way OpenAI's own errors do ("messages[0].content"). null counts as absent
  * for optional fields, as it does for OpenAI. */
 #include "fcgi/openai/chatreq.h"
+#include "shared/jget.h"
+#include "shared/caps.h"
 
 #include "shared/jtext.h"
 
@@ -11,7 +13,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define CHATREQ_MAX_DEPTH 64
 
 static int chatreq__fail(chatreq_err_t *err, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -28,15 +29,6 @@ static int chatreq__fail(chatreq_err_t *err, const char *param, const char *fmt,
 }
 
 /* An optional field: absent or null gives NULL. */
-static json_object *chatreq__opt(json_object *body, const char *key)
-{
-    json_object *v = NULL;
-
-    if (!json_object_object_get_ex(body, key, &v))
-        return NULL;
-    return v;
-}
-
 /* 1 when `v` is a string with a NUL inside: as a C string it would be cut
  * ("plain\u0000evil" served as plain), so a name or an id holding one is
  * refused. Content keeps its NULs (it is only ever used with its length). */
@@ -117,7 +109,7 @@ static int chatreq__content(json_object *content, const char *role, int idx,
 static int chatreq__messages(json_object *body, chatreq_err_t *err)
 {
     static const char *const roles[] = { "system", "developer", "user", "assistant", "tool" };
-    json_object *msgs = chatreq__opt(body, "messages");
+    json_object *msgs = jget(body, "messages");
     size_t i, n, r;
 
     if (!msgs)
@@ -149,7 +141,7 @@ static int chatreq__messages(json_object *body, chatreq_err_t *err)
             return chatreq__fail(err, param,
                                  "'%s' must be one of system, developer, user, assistant, tool",
                                  param);
-        if (chatreq__content(chatreq__opt(m, "content"), rs, (int)i, err) != 0 ||
+        if (chatreq__content(jget(m, "content"), rs, (int)i, err) != 0 ||
             chatreq__ids(m, i, err) != 0)
             return -EINVAL;
     }
@@ -203,7 +195,7 @@ int chatreq_validate(json_object *body, chatreq_err_t *err)
     memset(err, 0, sizeof(*err));
     if (!json_object_is_type(body, json_type_object))
         return chatreq__fail(err, NULL, "the request body must be a JSON object");
-    v = chatreq__opt(body, "model");
+    v = jget(body, "model");
     if (!v)
         return chatreq__fail(err, "model", "'model' is required: name an assistant "
                              "(GET /v1/models lists them)");
@@ -213,23 +205,23 @@ int chatreq_validate(json_object *body, chatreq_err_t *err)
         return chatreq__nul_fail(err, "model");
     if (chatreq__messages(body, err) != 0)
         return -EINVAL;
-    v = chatreq__opt(body, "stream");
+    v = jget(body, "stream");
     if (v && !json_object_is_type(v, json_type_boolean))
         return chatreq__fail(err, "stream", "'stream' must be a boolean");
     for (i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
-        v = chatreq__opt(body, numbers[i]);
+        v = jget(body, numbers[i]);
         if (v && !chatreq__is_number(v))
             return chatreq__fail(err, numbers[i], "'%s' must be a finite number", numbers[i]);
     }
     for (i = 0; i < sizeof(integers) / sizeof(integers[0]); i++) {
-        v = chatreq__opt(body, integers[i]);
+        v = jget(body, integers[i]);
         if (v && !json_object_is_type(v, json_type_int))
             return chatreq__fail(err, integers[i], "'%s' must be an integer", integers[i]);
         /* a token budget below 1 has no meaning: refuse it rather than pass it on */
         if (v && strncmp(integers[i], "max_", 4) == 0 && json_object_get_int64(v) < 1)
             return chatreq__fail(err, integers[i], "'%s' must be at least 1", integers[i]);
     }
-    v = chatreq__opt(body, "stop");
+    v = jget(body, "stop");
     if (v && !json_object_is_type(v, json_type_string)) {
         size_t n;
         if (!json_object_is_type(v, json_type_array))
@@ -240,13 +232,13 @@ int chatreq_validate(json_object *body, chatreq_err_t *err)
                 return chatreq__fail(err, "stop",
                                      "'stop' must be a string or an array of strings");
     }
-    v = chatreq__opt(body, "tools");
+    v = jget(body, "tools");
     if (v && chatreq__tools(v, err) != 0)
         return -EINVAL;
-    v = chatreq__opt(body, "tool_choice");
+    v = jget(body, "tool_choice");
     if (v && !json_object_is_type(v, json_type_string) && !json_object_is_type(v, json_type_object))
         return chatreq__fail(err, "tool_choice", "'tool_choice' must be a string or an object");
-    v = chatreq__opt(body, "stream_options");
+    v = jget(body, "stream_options");
     if (v) {
         json_object *iu = NULL;
         if (!json_object_is_type(v, json_type_object))
@@ -266,16 +258,16 @@ int chatreq_parse(const char *text, size_t len, chatreq_t *out, chatreq_err_t *e
 
     memset(out, 0, sizeof(*out));
     memset(err, 0, sizeof(*err));
-    rc = jtext_parse_strict(text, len, CHATREQ_MAX_DEPTH, &body, err->msg, sizeof(err->msg));
+    rc = jtext_parse_strict(text, len, CAP_REQ_JSON_DEPTH, &body, err->msg, sizeof(err->msg));
     if (rc != 0)
         goto out;
     rc = -EINVAL;
     if (chatreq_validate(body, err) != 0)
         goto out;
     out->model = json_object_get_string(json_object_object_get(body, "model"));
-    v = chatreq__opt(body, "stream");
+    v = jget(body, "stream");
     out->stream = v && json_object_get_boolean(v);
-    v = chatreq__opt(body, "stream_options");
+    v = jget(body, "stream_options");
     if (v && json_object_object_get_ex(v, "include_usage", &v) && v)
         out->include_usage = json_object_get_boolean(v);
     out->body = body;

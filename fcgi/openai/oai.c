@@ -1,34 +1,22 @@
 /* oai — builders of OpenAI response objects. */
 #include "fcgi/openai/oai.h"
+#include "shared/jget.h"
+#include "shared/rid.h"
 
 #include <errno.h>
 #include <string.h>
-#include <sys/random.h>
 
 void oai_new_id(char out[OAI_ID_MAX])
 {
-    static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char rnd[24];
-    size_t i, got = 0;
-
-    while (got < sizeof(rnd)) {
-        ssize_t n = getrandom(rnd + got, sizeof(rnd) - got, 0);
-        if (n <= 0)
-            break;       /* getrandom(2) does not fail for 24 bytes once seeded */
-        got += (size_t)n;
-    }
     memcpy(out, "chatcmpl-", 9);
-    for (i = 0; i < sizeof(rnd); i++)
-        out[9 + i] = alnum[rnd[i] % (sizeof(alnum) - 1)];
-    out[9 + sizeof(rnd)] = '\0';
+    rid_alnum(out + 9, 24);
 }
 
 static int oai__has_tool_calls(json_object *message)
 {
-    json_object *tc = NULL;
+    json_object *tc = jget_arr(message, "tool_calls");
 
-    return message && json_object_object_get_ex(message, "tool_calls", &tc) &&
-           json_object_is_type(tc, json_type_array) && json_object_array_length(tc) > 0;
+    return tc && json_object_array_length(tc) > 0;
 }
 
 const char *oai_finish_reason(json_object *message, const char *finish_reason)
@@ -214,9 +202,9 @@ int oai_sse_event(buf_t *out, json_object *obj)
 static json_object *oai__field_copy(json_object *from, const char *key, json_type want,
                                     json_object *fallback)
 {
-    json_object *v = NULL;
+    json_object *v = jget_typed(from, key, want);
 
-    if (from && json_object_object_get_ex(from, key, &v) && json_object_is_type(v, want)) {
+    if (v) {
         json_object_put(fallback);
         return json_object_get(v);
     }

@@ -5,13 +5,14 @@
 #define AIPROXY_OAI_H
 
 #include "shared/buf.h"
+#include "shared/caps.h"
 
 #include <json-c/json.h>
 #include <stddef.h>
 
-#define OAI_ID_MAX 48
+#define OAI_ID_MAX CAP_RESP_ID
 
-/* Writes a fresh "chatcmpl-" id (24 random alphanumerics from getrandom, so
+/* Writes a fresh "chatcmpl-" id (24 random alphanumerics from rid_alnum, so
  * ids are unique across threads and processes). */
 void oai_new_id(char out[OAI_ID_MAX]);
 
