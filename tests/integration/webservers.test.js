@@ -336,8 +336,10 @@ describe('responder pool: signals while workers start', () => {
     const storm = setInterval(() => { try { process.kill(master, 'SIGHUP'); } catch (_) { /* gone */ } }, 1);
     try {
       for (let round = 0; round < 3; round++) {
+        // both workers up (an earlier test may have left one being replaced)
+        await h.waitFor(() => stack.responderPids().length === 2,
+          { timeoutMs: 10000, what: `two workers (have ${stack.responderPids()})` });
         const before = stack.responderPids();
-        assert.equal(before.length, 2, `workers: ${before}`);
         process.kill(before[round % 2], 'SIGKILL');
         await h.waitFor(() => {
           const now = stack.responderPids();
