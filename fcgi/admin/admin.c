@@ -267,7 +267,7 @@ out:
 static int admin__tools(http_req_t *req, const admin_route_t *r)
 {
     int rc;
-    char err[512] = "";
+    aip_err_t err;
     json_object *tools = NULL, *out = NULL;
     mcpc_t *c = NULL;
     if (!reg_get(req->reg, "mcp_servers", r->name)) {
@@ -280,12 +280,8 @@ static int admin__tools(http_req_t *req, const admin_route_t *r)
         rc = http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
         goto out;
     }
-    int trc = mcpc_tools(c, r->name, ADMIN_TOOLS_TIMEOUT_MS, &tools, err, sizeof(err));
-    if (trc != 0) {
-        int status = trc == -ETIMEDOUT ? 504 : trc == -EIO ? 502 : 503;
-        rc = http_send_error(req, status, "api_error",
-                             trc == -ETIMEDOUT ? "mcp_timeout" : "mcp_unavailable", NULL,
-                             "MCP server '%s': %s", r->name, err[0] ? err : strerror(-trc));
+    if (mcpc_tools(c, r->name, ADMIN_TOOLS_TIMEOUT_MS, &tools, &err) != 0) {
+        rc = http_send_err(req, &err);
         goto out;
     }
     json_object_object_add(out, "object", json_object_new_string("list"));

@@ -83,12 +83,11 @@ static int messages__answer(http_req_t *req, struct messages__ctx *c, const msgr
         return -EPIPE;
     }
     if (res->status != 200 && (!mr->stream || !c->st.started))
-        return msgout_send_error(req, res->status, NULL, "%s",
-                                 res->err_msg[0] ? res->err_msg : "the agent failed");
+        return msgout_send_error(req, res->err.status, NULL, "%s", res->err.msg);
     if (mr->stream) {
         if (res->status != 200) {
-            log_warn("messages %s: error after the stream started: %s", c->st.id, res->err_msg);
-            return msgout_stream_fail(&c->st, res->status, NULL, res->err_msg);
+            log_warn("messages %s: error after the stream started: %s", c->st.id, res->err.msg);
+            return msgout_stream_fail(&c->st, res->err.status, NULL, res->err.msg);
         }
         return msgout_stream_finish(&c->st, res->message, res->finish_reason, res->usage);
     }

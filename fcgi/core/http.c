@@ -273,6 +273,12 @@ out:
     return res;
 }
 
+int http_send_err(http_req_t *req, const aip_err_t *e)
+{
+    return http_send_error(req, e->status ? e->status : 500, e->type, e->code, e->param, "%s",
+                           e->msg[0] ? e->msg : "the request failed");
+}
+
 int http_send_error(http_req_t *req, int status, const char *type, const char *code,
                     const char *param, const char *fmt, ...)
 {

@@ -8,6 +8,7 @@
 #include "agent/agent.h"
 #include "shared/arena.h"
 #include "shared/buf.h"
+#include "shared/err.h"
 #include "shared/reg.h"
 
 #include <fcgiapp.h>
@@ -71,6 +72,10 @@ int http_send_json(http_req_t *req, int status, json_object *obj, const char *ex
 int http_send_error(http_req_t *req, int status, const char *type, const char *code,
                     const char *param, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+
+/* Sends the error value `e` OpenAI-shaped (the one rendering of aip_err_t
+ * for the OpenAI surface and the core). Returns as http_send. */
+int http_send_err(http_req_t *req, const aip_err_t *e);
 
 /* A new {"error":{"message","type","param","code"}} object (caller owns it);
  * `type` NULL means http_error_type(status); `param`/`code` NULL or "" give

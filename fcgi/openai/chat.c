@@ -55,12 +55,11 @@ static int chat__answer(http_req_t *req, struct chat__ctx *c, const chatreq_t *c
         return -EPIPE;
     }
     if (res->status != 200 && (!cr->stream || !c->st.started))
-        return http_send_error(req, res->status, res->err_type, res->err_code, res->err_param,
-                               "%s", res->err_msg[0] ? res->err_msg : "the agent failed");
+        return http_send_err(req, &res->err);
     if (cr->stream) {
         if (res->status != 200) {
-            log_warn("chat %s: error after the stream started: %s", c->st.id, res->err_msg);
-            return stream_fail(&c->st, res->err_msg, res->usage);
+            log_warn("chat %s: error after the stream started: %s", c->st.id, res->err.msg);
+            return stream_fail(&c->st, res->err.msg, res->usage);
         }
         return stream_finish(&c->st, res->message, res->finish_reason, res->usage);
     }
