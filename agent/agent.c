@@ -50,6 +50,11 @@ void agent_free(agent_t *ag)
     free(ag);
 }
 
+struct mcpc *agent_broker(agent_t *ag)
+{
+    return ag->mcpc;
+}
+
 void agent_res_clear(agent_res_t *res)
 {
     if (!res)

@@ -63,6 +63,11 @@ typedef struct agent_res {
 agent_t *agent_new(const char *redis_url, const char *prefix);
 void agent_free(agent_t *ag);
 
+/* The agent's broker client (owned by the agent, connected lazily), lent to
+ * other users on the same thread so that a thread holds one pair of Redis
+ * connections to the broker, not one per user. */
+struct mcpc *agent_broker(agent_t *ag);
+
 /* Runs one chat completion. Always fills *res (call agent_res_clear after).
  * Returns 0 when res->status is 200, else a negative code with res->status
  * and res->err the error to answer (-ECONNABORTED: the client left). In streaming mode some

@@ -1,15 +1,15 @@
 /* http — one HTTP request as the responder sees it through FastCGI, and the
  * ways to answer it. Everything a request points to lives in its arena and is
  * gone after the request ends (FastCGI params are copied in at accept, since
- * libfcgi frees them at the next accept). */
+ * libfcgi frees them at the next accept). The services a handler uses (the
+ * registry, the agent, the broker client) are the thread's, not the
+ * request's: they come beside it (svc.h). */
 #ifndef AIPROXY_HTTP_H
 #define AIPROXY_HTTP_H
 
-#include "agent/agent.h"
 #include "shared/arena.h"
 #include "shared/buf.h"
 #include "shared/err.h"
-#include "shared/reg.h"
 
 #include <fcgiapp.h>
 #include <json-c/json.h>
@@ -18,8 +18,6 @@
 typedef struct http_req {
     arena_t *arena;          /* this request's memory; reset after it ends */
     FCGX_Request *fcgx;
-    reg_t *reg;              /* the thread's registry, refreshed before routing */
-    agent_t *agent;          /* the thread's agent */
     const char *method;      /* "GET", ... */
     const char *path;        /* without the query string, e.g. "/v1/models" */
     const char *query;       /* "" when none */

@@ -9,6 +9,7 @@
 #define AIPROXY_ROUTE_H
 
 #include "fcgi/core/http.h"
+#include "fcgi/core/svc.h"
 
 #include <json-c/json.h>
 #include <stddef.h>
@@ -50,8 +51,8 @@ typedef struct route_err {
 typedef struct route_surface {
     const char *name;       /* "openai", "anthropic", "admin": for logs and tests */
     /* The credential check of a route with needs_auth: 0 to go on, or answers
-     * 401/403 in this surface's shape itself and returns -1. */
-    int (*authorize)(http_req_t *req);
+     * 401/403 in this surface's shape itself and returns -EACCES. */
+    int (*authorize)(http_req_t *req, svc_t *svc);
     /* Sends `e` in this surface's shape; returns as http_send. NULL: OpenAI's
      * {"error":{"message","type","param","code"}}. */
     int (*send_error)(http_req_t *req, const route_err_t *e);
@@ -59,10 +60,11 @@ typedef struct route_surface {
 
 struct route;
 
-/* A route's answer. Returns 0, or -EPIPE when the client went away. The
- * registry snapshot (req->reg) is fresh when it runs, unless the route has
- * ROUTE_REG_ANY or Redis is down and a snapshot is served. */
-typedef int (*route_handler_fn)(http_req_t *req, const struct route *r);
+/* A route's answer, given the request, its match and the thread's services.
+ * Returns 0, or -EPIPE when the client went away. The registry snapshot
+ * (svc->reg) is fresh when it runs, unless the route has ROUTE_REG_ANY or
+ * Redis is down and a snapshot is served. */
+typedef int (*route_handler_fn)(http_req_t *req, const struct route *r, svc_t *svc);
 
 /* One entry of the table. `path` is exact ("/health"), or ends in "/{name}"
  * (one non-empty rest of the path, given to the handler as route_t.arg), or

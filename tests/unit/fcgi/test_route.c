@@ -106,7 +106,7 @@ static void test_routes_head_is_get(void **state)
     assert_string_equal(r.def->path, "/v1/models/{id}");
 }
 
-static int fake_handler(http_req_t *req, const route_t *r)
+static int fake_handler(http_req_t *req, const route_t *r, svc_t *svc)
 {
     (void)req;
     (void)r;
