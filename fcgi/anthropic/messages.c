@@ -58,15 +58,15 @@ int messages_auth(http_req_t *req, svc_t *svc)
 
 /* The core's errors in Anthropic's vocabulary: OpenAI's code "overloaded"
  * is its overloaded_error, the rest go by status (msgout_error_type). */
-static int messages__send_error(http_req_t *req, const route_err_t *e)
+static int messages__send_error(http_req_t *req, const aip_err_t *e, const char *headers)
 {
-    const char *type = e->code && strcmp(e->code, "overloaded") == 0 ? "overloaded_error" : NULL;
-    json_object *o = msgout_error_json(e->status, type, e->message);
+    const char *type = strcmp(e->code, "overloaded") == 0 ? "overloaded_error" : NULL;
+    json_object *o = msgout_error_json(e->status, type, e->msg);
     int rc;
 
     if (!o)
         return msgout_send_error(req, 500, NULL, "out of memory");
-    rc = http_send_json(req, e->status, o, e->headers);
+    rc = http_send_json(req, e->status, o, headers);
     json_object_put(o);
     return rc;
 }

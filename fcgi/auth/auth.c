@@ -53,7 +53,7 @@ static int auth__reject(http_req_t *req, const char *msg)
 {
     json_object *err = json_object_new_object();
     json_object *e = json_object_new_object();
-    int rc = -1;
+    int rc = -EACCES;
     if (err && e) {
         json_object_object_add(e, "message", json_object_new_string(msg));
         json_object_object_add(e, "type", json_object_new_string("authentication_error"));

@@ -35,16 +35,6 @@ enum {
                               * yet (it may write the first) */
 };
 
-/* An error the core answers for a route, before or instead of its handler:
- * the HTTP status and OpenAI's words for it; the surface renders it. */
-typedef struct route_err {
-    int status;
-    const char *type;       /* OpenAI error type; NULL = by status (http_error_type) */
-    const char *code;       /* OpenAI error code ("overloaded"), or NULL */
-    const char *headers;    /* extra header lines, each ending in "\r\n", or NULL */
-    const char *message;    /* what happened and what to do next */
-} route_err_t;
-
 /* An API surface as the core sees it: whose credential check guards it and
  * what its errors look like. Defined by the surface's folder (openai/,
  * anthropic/, admin/), static, shared by all threads. */
@@ -53,9 +43,12 @@ typedef struct route_surface {
     /* The credential check of a route with needs_auth: 0 to go on, or answers
      * 401/403 in this surface's shape itself and returns -EACCES. */
     int (*authorize)(http_req_t *req, svc_t *svc);
-    /* Sends `e` in this surface's shape; returns as http_send. NULL: OpenAI's
+    /* Sends `e` (an error the core answers before or instead of the handler:
+     * 503 registry down or overloaded, 413, 400 unreadable body) in this
+     * surface's shape, with `headers` (extra header lines each ending in
+     * "\r\n", or NULL); returns as http_send. NULL: OpenAI's
      * {"error":{"message","type","param","code"}}. */
-    int (*send_error)(http_req_t *req, const route_err_t *e);
+    int (*send_error)(http_req_t *req, const aip_err_t *e, const char *headers);
 } route_surface_t;
 
 struct route;

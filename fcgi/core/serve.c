@@ -215,36 +215,37 @@ static int serve__refresh(serve_thread_t *t)
 
 /* An error the core answers for route `d` (NULL: no route matched), in the
  * route's surface's shape. */
-static int serve__send_error(http_req_t *req, const route_def_t *d, const route_err_t *e)
+static int serve__send_error(http_req_t *req, const route_def_t *d, const aip_err_t *e,
+                             const char *headers)
 {
     json_object *o;
     int rc;
 
     if (d && d->surface && d->surface->send_error)
-        return d->surface->send_error(req, e);
-    o = http_error_json(e->status, e->type, e->code, NULL, e->message);
+        return d->surface->send_error(req, e, headers);
+    o = http_error_json(e->status, e->type, e->code, e->param, e->msg);
     if (!o)
-        return http_send_error(req, e->status, e->type, e->code, NULL, "%s", e->message);
-    rc = http_send_json(req, e->status, o, e->headers);
+        return http_send_err(req, e);
+    rc = http_send_json(req, e->status, o, headers);
     json_object_put(o);
     return rc;
 }
 
 static int serve__redis_down(http_req_t *req, reg_t *reg, const route_def_t *d, int reg_rc)
 {
-    route_err_t e = { 503, "api_error", "redis_unavailable", NULL,
-                      "the registry is unavailable: cannot reach Redis; retry when Redis is "
-                      "back" };
+    aip_err_t e;
 
     if (reg_rc == -ENOENT) {
-        e.code = "registry_missing";
-        e.message = "Redis holds no registry: start aiproxy-fcgi with -c CONFIG to seed it";
+        aip_err_set(&e, 503, "api_error", "registry_missing",
+                    "Redis holds no registry: start aiproxy-fcgi with -c CONFIG to seed it");
     } else {
+        aip_err_set(&e, 503, "api_error", "redis_unavailable",
+                    "the registry is unavailable: cannot reach Redis; retry when Redis is back");
         /* the Redis address stays out of an answer: the log has it */
         log_warn("registry unavailable: %s",
                  reg ? reg_errstr(reg) : "cannot reach Redis");
     }
-    return serve__send_error(req, d, &e);
+    return serve__send_error(req, d, &e, NULL);
 }
 
 /* Redis is unreachable but this thread holds a registry snapshot: /v1 goes on
@@ -353,56 +354,50 @@ close:
  * in the route's shape, instead of a wait behind streams. */
 static void serve__overloaded(http_req_t *req, const route_def_t *d)
 {
-    static const route_err_t e = {
-        503, "server_error", "overloaded", "Retry-After: 1\r\n",
-        "the gateway is at capacity (every responder thread that may serve a completion is "
-        "busy); retry in a moment" };
+    aip_err_t e;
 
-    serve__send_error(req, d, &e);
+    aip_err_set(&e, 503, "server_error", "overloaded",
+                "the gateway is at capacity (every responder thread that may serve a "
+                "completion is busy); retry in a moment");
+    serve__send_error(req, d, &e, "Retry-After: 1\r\n");
 }
 
 static int serve__read_body(http_req_t *req, const route_def_t *d, size_t max_body)
 {
     int rc = serve__body(req, max_body);
-    char msg[256];
-    route_err_t e = { 400, NULL, NULL, NULL, msg };
+    aip_err_t e;
 
     if (rc == 0)
         return 0;
     /* Unread input would poison a kept-alive connection: close it. */
     req->fcgx->keepConnection = 0;
-    if (rc == -EFBIG) {
-        e.status = 413;
-        e.code = "request_too_large";
-        snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes "
-                 "(AIPROXY_MAX_BODY)", max_body);
-    } else {
-        snprintf(msg, sizeof(msg), "the request body could not be read (%s)",
-                 rc == -EINVAL ? "bad Content-Length" : "it ended early");
-    }
-    serve__send_error(req, d, &e);
+    if (rc == -EFBIG)
+        aip_err_set(&e, 413, NULL, "request_too_large",
+                    "the request body is larger than %zu bytes (AIPROXY_MAX_BODY)", max_body);
+    else
+        aip_err_set(&e, 400, NULL, NULL, "the request body could not be read (%s)",
+                    rc == -EINVAL ? "bad Content-Length" : "it ended early");
+    serve__send_error(req, d, &e, NULL);
     return rc;
 }
 
 /* No route: 404, or 405 with every method the path takes in Allow. */
 static void serve__no_route(http_req_t *req, const route_t *r)
 {
-    char allow[ROUTE_ALLOW_MAX + 16], msg[512];
-    route_err_t e = { 404, NULL, "unknown_route", NULL, msg };
+    char allow[ROUTE_ALLOW_MAX + 16];
+    aip_err_t e;
 
     serve__skip_body(req);
     if (r->status == 405) {
         snprintf(allow, sizeof(allow), "Allow: %s\r\n", r->allow);
-        snprintf(msg, sizeof(msg), "%s is not allowed on %s; use %s", req->method, req->path,
-                 r->allow);
-        e.status = 405;
-        e.code = "method_not_allowed";
-        e.headers = allow;
+        aip_err_set(&e, 405, NULL, "method_not_allowed", "%s is not allowed on %s; use %s",
+                    req->method, req->path, r->allow);
+        serve__send_error(req, NULL, &e, allow);
     } else {
-        snprintf(msg, sizeof(msg), "no route %s %s; GET / lists the endpoints", req->method,
-                 req->path);
+        aip_err_set(&e, 404, NULL, "unknown_route", "no route %s %s; GET / lists the endpoints",
+                    req->method, req->path);
+        serve__send_error(req, NULL, &e, NULL);
     }
-    serve__send_error(req, NULL, &e);
 }
 
 /* Route, registry, credentials, admission, and only then the body: a client
