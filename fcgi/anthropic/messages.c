@@ -103,7 +103,7 @@ static int messages__answer(http_req_t *req, struct messages__ctx *c, const msgr
 int messages_handle(http_req_t *req, svc_t *svc)
 {
     msgreq_t mr;
-    msgreq_err_t err;
+    aip_err_t err;
     agent_req_t areq;
     agent_res_t res;
     struct messages__ctx ctx;

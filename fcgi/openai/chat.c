@@ -83,7 +83,7 @@ const route_surface_t openai_surface = { "openai", chat__authorize, NULL };
 int chat_handle(http_req_t *req, svc_t *svc)
 {
     chatreq_t cr;
-    chatreq_err_t err;
+    aip_err_t err;
     agent_req_t areq;
     agent_res_t res;
     struct chat__ctx ctx;
@@ -95,7 +95,7 @@ int chat_handle(http_req_t *req, svc_t *svc)
     memset(&res, 0, sizeof(res));
     rc = chatreq_parse(req->body, req->body_len, &cr, &err);
     if (rc == -EINVAL)
-        return http_send_error(req, 400, "invalid_request_error", NULL, err.param, "%s", err.msg);
+        return http_send_err(req, &err);
     if (rc != 0)
         return http_send_error(req, 500, NULL, NULL, NULL, "out of memory reading the request");
     assistant = reg_get(svc->reg, "assistants", cr.model);
