@@ -118,7 +118,6 @@ run: deps all
 # The tests run the sanitizer build: every daemon the integration suite starts
 # is an ASan/UBSan binary, and the suite fails on any sanitizer or leak report.
 test: deps
-	@scripts/layers.sh
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory SAN=1 all unit-bins
 	@$(MAKE) --no-print-directory fuzz-replay
