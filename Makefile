@@ -4,7 +4,8 @@
 #   make SAN=1      the same under AddressSanitizer + UBSan, into build/asan/bin
 #   make SAN=thread the same under ThreadSanitizer, into build/tsan/bin
 #   make tsan       the TSan build, then its unit tests and the threaded integration tests
-#   make checksrc   banned functions (sprintf, strcpy, atoi...) in our C sources
+#   make checksrc   banned functions (sprintf, strcpy, atoi...) in our C sources,
+#                   and the include layering (scripts/layers.sh)
 #   make deps       install the Debian 12 packages the build, run and tests need
 #   make run        start Redis, the broker, the responders and nginx on 127.0.0.1:8000
 #   make test       unit tests + integration tests (real Redis, nginx, MCP servers)
@@ -126,7 +127,8 @@ run: deps all
 # is an ASan/UBSan binary, and the suite fails on any sanitizer or leak report;
 # then the ThreadSanitizer build's unit tests and the integration files of the
 # threaded responder paths (scripts/test.sh, TSAN_TEST_FILES) must be race-free.
-# Banned functions are checked first (scripts/checksrc.sh, docs/checks.md).
+# Banned functions and the include layers are checked first (scripts/checksrc.sh,
+# scripts/layers.sh, docs/checks.md).
 test: deps checksrc
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory SAN=1 all unit-bins
@@ -141,6 +143,7 @@ tsan: deps
 
 checksrc:
 	@scripts/checksrc.sh
+	@scripts/layers.sh
 
 unit: deps
 	@$(MAKE) --no-print-directory SAN=1 all unit-bins

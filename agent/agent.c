@@ -50,6 +50,11 @@ void agent_free(agent_t *ag)
     free(ag);
 }
 
+struct mcpc *agent_broker(agent_t *ag)
+{
+    return ag->mcpc;
+}
+
 void agent_res_clear(agent_res_t *res)
 {
     if (!res)
@@ -81,45 +86,19 @@ static int ag__timeout_ms(const agent_req_t *req, json_object *names)
     return (int)(best * 1000);
 }
 
-/* Fetches every server's catalog; maps broker failures to HTTP errors. */
-static int ag__catalogs(agent_t *ag, const agent_req_t *req, json_object *names, int timeout_ms,
-                        rq_catalog_t *cats, agent_res_t *res)
+/* Fetches every server's catalog; a failure leaves mcpc's error in res. */
+static int ag__catalogs(agent_t *ag, json_object *names, int timeout_ms, rq_catalog_t *cats,
+                        agent_res_t *res)
 {
     size_t n = json_object_array_length(names);
-    char err[512];
 
     for (size_t i = 0; i < n; i++) {
         const char *name = json_object_get_string(json_object_array_get_idx(names, i));
         int rc;
-        err[0] = '\0';
         cats[i].server = name;
-        rc = mcpc_tools(ag->mcpc, name, timeout_ms, &cats[i].tools, err, sizeof(err));
-        switch (rc) {
-        case 0:
-            break;
-        case -EHOSTDOWN:
-            agent_res_fail(res, 503, "api_error", "mcp_broker_unavailable",
-                    "mcp-broker is not running (needed for MCP server '%s'); start it and retry",
-                    name);
-            return -1;
-        case -EIO:
-            agent_res_fail(res, 502, "api_error", "mcp_server_unavailable",
-                    "MCP server '%s' cannot start: %s", name, err);
-            return -1;
-        case -ETIMEDOUT:
-            agent_res_fail(res, 504, "api_error", "mcp_timeout",
-                    "MCP server '%s' did not list its tools in time: %s", name, err);
-            return -1;
-        case -ECONNREFUSED:
-            agent_res_fail(res, 503, "api_error", "redis_unavailable",
-                    "cannot reach Redis to find MCP server '%s' tools; retry when Redis "
-                    "is back", name);
-            return -1;
-        default:
-            agent_res_fail(res, 502, "api_error", "mcp_error", "MCP server '%s': %s", name,
-                    err[0] ? err : "cannot list tools");
-            return -1;
-        }
+        rc = mcpc_tools(ag->mcpc, name, timeout_ms, &cats[i].tools, &res->err);
+        if (rc < 0)
+            return rc;
     }
     return 0;
 }
@@ -169,8 +148,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     const char *kind;
     size_t ncats = 0;
     long max_rounds = AG_DEFAULT_ROUNDS, prompt = 0, completion = 0;
-    int ours, offer, has_usage = 0, timeout_ms, rc = -1;
-    char err[512] = "";
+    int ours, offer, has_usage = 0, timeout_ms, rc = -EIO;
     buf_t content;
     be_turn_t turn;
     up_call_t call;
@@ -182,9 +160,9 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     tr_history_init(&hist);
     kind = json_object_get_string(jget(req->backend, "kind"));
     if (!(be = be_lookup(kind))) {
-        agent_res_fail(res, 500, "api_error", "backend_unsupported",
-                "backend kind '%s' of assistant '%s' is not supported", kind ? kind : "",
-                req->assistant_name);
+        aip_err_set(&res->err, 500, "api_error", "backend_unsupported",
+                    "backend kind '%s' of assistant '%s' is not supported", kind ? kind : "",
+                    req->assistant_name);
         goto out;
     }
     if (!(map = tn_new()))
@@ -197,18 +175,12 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
         (ncats = json_object_array_length(names)) > 0) {
         if (!(cats = calloc(ncats, sizeof(*cats))))
             goto nomem;
-        if (ag__catalogs(ag, req, names, timeout_ms, cats, res) < 0)
+        if ((rc = ag__catalogs(ag, names, timeout_ms, cats, res)) < 0)
             goto out;
     }
-    if (rq_build(req->assistant, req->body, cats, ncats, map, req->stream, &upreq, err,
-                 sizeof(err)) < 0) {
-        if (strncmp(err, "assistant", 9) == 0)
-            agent_res_fail(res, 500, "api_error", "assistant_misconfigured", "assistant '%s': %s",
-                    req->assistant_name, err);
-        else
-            agent_res_fail(res, 400, "invalid_request_error", "", "%s", err);
+    if ((rc = rq_build(req->assistant_name, req->assistant, req->body, cats, ncats, map,
+                       req->stream, &upreq, &res->err)) < 0)
         goto out;
-    }
     ours = offer = tn_ours(map) > 0;
     memset(&call, 0, sizeof(call));
     call.be = be;
@@ -224,7 +196,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
         int r;
         be_turn_clear(&turn);
         be_turn_init(&turn, CAP_AG_TURN_CONTENT);
-        if (up_turn(ag->up, &call, &turn, res) < 0)
+        if ((rc = up_turn(ag->up, &call, &turn, &res->err)) < 0)
             goto out;
         if (turn.has_usage) {
             has_usage = 1;
@@ -233,8 +205,8 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
             completion = sat_add_i64(completion, turn.completion_tokens);
         }
         if (buf_append(&content, turn.content.data ? turn.content.data : "", turn.content.len) < 0) {
-            agent_res_fail(res, 502, "api_error", "upstream_bad_response",
-                    "the assistant's answer passed %u bytes", CAP_AG_CONTENT);
+            rc = aip_err_set(&res->err, 502, "api_error", "upstream_bad_response",
+                             "the assistant's answer passed %u bytes", CAP_AG_CONTENT);
             goto out;
         }
         if (!turn.tool_calls || !json_object_array_length(turn.tool_calls))
@@ -251,14 +223,16 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
         if (!offer)
             break;  /* tools were withdrawn: calls made anyway are not run */
         if (req->alive && !req->alive(req->ud)) {
-            res->client_gone = 1;
-            agent_res_fail(res, 499, "api_error", "client_gone", "the client closed the connection");
+            aip_err_client_gone(&res->err);
+            rc = -ECONNABORTED;
             goto out;
         }
         r = tr_run(ag->mcpc, map, upreq, &turn, res->tool_rounds, timeout_ms, req->alive,
-                   req->ud, &hist, res);
-        if (r < 0)
+                   req->ud, &hist, &res->err);
+        if (r < 0) {
+            rc = r;
             goto out;
+        }
         res->tool_rounds++;
         if (res->tool_rounds >= max_rounds || r == TR_REPEATED) {
             /* the next turn offers no tools, so the model must answer */
@@ -278,11 +252,15 @@ done:
     rc = 0;
     goto out;
 nomem:
-    agent_res_fail(res, 500, "api_error", "", "out of memory");
+    rc = aip_err_oom(&res->err);
 out:
     if (rc < 0) {
         json_object_put(res->message);
         res->message = NULL;
+        if (!aip_err_is_set(&res->err))   /* every path sets it; never answer 0 */
+            aip_err_set(&res->err, 500, "api_error", NULL, "the agent failed");
+        res->status = res->err.status;
+        res->client_gone = rc == -ECONNABORTED;
     }
     tr_history_clear(&hist);
     be_turn_clear(&turn);
@@ -293,17 +271,4 @@ out:
     json_object_put(upreq);
     tn_free(map);
     return rc;
-}
-
-void agent_res_fail(agent_res_t *res, int status, const char *type, const char *code,
-                    const char *fmt, ...)
-{
-    va_list ap;
-
-    res->status = status;
-    snprintf(res->err_type, sizeof(res->err_type), "%s", type);
-    snprintf(res->err_code, sizeof(res->err_code), "%s", code);
-    va_start(ap, fmt);
-    vsnprintf(res->err_msg, sizeof(res->err_msg), fmt, ap);
-    va_end(ap);
 }

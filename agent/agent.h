@@ -7,6 +7,8 @@
 #ifndef AIPROXY_AGENT_H
 #define AIPROXY_AGENT_H
 
+#include "shared/err.h"
+
 #include <json-c/json.h>
 #include <stddef.h>
 
@@ -50,11 +52,9 @@ typedef struct agent_res {
                                     summed over every turn (owned; NULL if the
                                     upstream reported none) */
     int tool_rounds;             /* how many tool rounds ran */
-    /* on failure: an OpenAI-shaped error */
-    char err_type[48];           /* invalid_request_error, api_error, ... */
-    char err_code[48];           /* "" or e.g. "upstream_timeout" */
-    char err_param[48];          /* "" or the offending request field */
-    char err_msg[1024];          /* says what failed and what to do */
+    /* on failure: the error value, made where the failure happened (upstream,
+     * broker, MCP, request checks); the surface renders it in its shape */
+    aip_err_t err;
     int client_gone;             /* the client hung up: answer nothing (status 499) */
 } agent_res_t;
 
@@ -63,17 +63,17 @@ typedef struct agent_res {
 agent_t *agent_new(const char *redis_url, const char *prefix);
 void agent_free(agent_t *ag);
 
+/* The agent's broker client (owned by the agent, connected lazily), lent to
+ * other users on the same thread so that a thread holds one pair of Redis
+ * connections to the broker, not one per user. */
+struct mcpc *agent_broker(agent_t *ag);
+
 /* Runs one chat completion. Always fills *res (call agent_res_clear after).
- * Returns 0 when res->status is 200, -1 otherwise. In streaming mode some
+ * Returns 0 when res->status is 200, else a negative code with res->status
+ * and res->err the error to answer (-ECONNABORTED: the client left). In streaming mode some
  * deltas may have been delivered before a failure: the caller knows, since it
  * received them. */
 int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res);
-
-/* Fills the failure fields of *res: status, OpenAI error type and code
- * ("" for none), and the message. Used by every module of the loop so that
- * each failure says what failed and what to do in one shape. */
-void agent_res_fail(agent_res_t *res, int status, const char *type, const char *code,
-                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Frees what agent_run put in *res. */
 void agent_res_clear(agent_res_t *res);

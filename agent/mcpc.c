@@ -142,10 +142,10 @@ static int mcpc__usable(redisContext *rc)
     return 1;
 }
 
-/* Both connections up, the reply channel subscribed. 0 or -ECONNREFUSED.
- * err reaches /v1 clients: it says what failed in words; the Redis address
+/* Both connections up, the reply channel subscribed. 0, or -ECONNREFUSED
+ * with *e the 503 redis_unavailable error. e reaches /v1 clients: it says what failed in words; the Redis address
  * (a socket path, a host) and the driver's text go to the log only. */
-static int mcpc__connect(mcpc_t *c, char *err, size_t errlen)
+static int mcpc__connect(mcpc_t *c, aip_err_t *e)
 {
     redisReply *r = NULL;
     char why[512] = "";
@@ -170,7 +170,9 @@ static int mcpc__connect(mcpc_t *c, char *err, size_t errlen)
 out:
     if (rc) {
         log_warn("mcpc: %s", why);
-        snprintf(err, errlen, "cannot reach Redis (the responder log names the cause)");
+        aip_err_set(e, 503, "api_error", "redis_unavailable",
+                    "cannot reach Redis for the MCP servers (the responder log names the "
+                    "cause); retry when Redis is back");
     }
     if (r)
         freeReplyObject(r);
@@ -180,11 +182,12 @@ out:
 }
 
 /* One pipeline of PUBLISHes for the texts[i] not yet `heard` (a broker
- * received them); marks those heard now. 0 when all are heard, -EHOSTDOWN
- * when some reached no one, -ECONNREFUSED (connection dropped) or -EIO (Redis
- * refused: err says why). */
-static int mcpc__publish_once(mcpc_t *c, char **texts, unsigned char *heard, size_t n, char *err,
-                              size_t errlen)
+ * received them); marks those heard now. 0 when all are heard, -EAGAIN when
+ * some reached no one (worth trying again: a broker may be subscribing),
+ * -ECONNRESET (connection dropped) or -EIO (Redis refused); the last two
+ * fill *e. */
+static int mcpc__publish_once(mcpc_t *c, char **texts, unsigned char *heard, size_t n,
+                              aip_err_t *e)
 {
     int rc = 0;
     size_t sent = 0, i;
@@ -193,9 +196,10 @@ static int mcpc__publish_once(mcpc_t *c, char **texts, unsigned char *heard, siz
         if (!texts[i] || heard[i])
             continue;
         if (redisAppendCommand(c->cmd, "PUBLISH %s %b", c->ch_calls, texts[i], strlen(texts[i])) != REDIS_OK) {
-            snprintf(err, errlen, "Redis connection lost while publishing tool calls");
+            aip_err_set(e, 503, "api_error", "redis_unavailable",
+                        "Redis connection lost while publishing tool calls");
             mcpc__drop(c);
-            return -ECONNREFUSED;
+            return -ECONNRESET;
         }
         sent++;
     }
@@ -205,19 +209,20 @@ static int mcpc__publish_once(mcpc_t *c, char **texts, unsigned char *heard, siz
             continue;
         sent--;
         if (redisGetReply(c->cmd, (void **)&r) != REDIS_OK || !r) {
-            snprintf(err, errlen, "Redis connection lost while publishing tool calls: %s", c->cmd->errstr);
+            aip_err_set(e, 503, "api_error", "redis_unavailable",
+                        "Redis connection lost while publishing tool calls: %s", c->cmd->errstr);
             mcpc__drop(c);
-            return -ECONNREFUSED;
+            return -ECONNRESET;
         }
         if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
             heard[i] = 1;
         } else if (r->type == REDIS_REPLY_ERROR) {
             if (rc != -EIO)
-                snprintf(err, errlen, "Redis refused PUBLISH: %s", r->str);
+                aip_err_set(e, 503, "api_error", "redis_unavailable", "Redis refused PUBLISH: %s",
+                            r->str);
             rc = -EIO;
         } else if (rc == 0) {
-            snprintf(err, errlen, "mcp-broker is not running");
-            rc = -EHOSTDOWN;
+            rc = -EAGAIN;
         }
         freeReplyObject(r);
     }
@@ -228,32 +233,28 @@ static int mcpc__publish_once(mcpc_t *c, char **texts, unsigned char *heard, siz
  * broker. One that reached none is published again, pausing 20 ms, 40 ms, …
  * for up to c->broker_wait_ms in all: a broker re-subscribing after a Redis
  * reset, or starting, is waited for instead of failing the request. A
- * connection Redis dropped is re-opened once. 0, -EHOSTDOWN ("mcp-broker is
- * not running"), -ECONNREFUSED. */
-static int mcpc__publish(mcpc_t *c, char **texts, size_t n, char *err, size_t errlen)
+ * connection Redis dropped is re-opened once. 0, or a negative code with *e
+ * the error: 503 mcp_broker_unavailable, 503 redis_unavailable, 500. */
+static int mcpc__publish(mcpc_t *c, char **texts, size_t n, aip_err_t *e)
 {
     unsigned char *heard = calloc(n ? n : 1, 1);
     int64_t until = mcpc__now() + c->broker_wait_ms;
     int pause = MCPC_REPUBLISH_MS, reconnected = 0, rc;
 
-    if (!heard) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
+    if (!heard)
+        return aip_err_oom(e);
     for (;;) {
         int64_t now;
-        rc = mcpc__publish_once(c, texts, heard, n, err, errlen);
-        if (rc == -ECONNREFUSED && !reconnected) {
+        rc = mcpc__publish_once(c, texts, heard, n, e);
+        if (rc == -ECONNRESET && !reconnected) {
             /* the connection died under us: one new one, then the same ids
              * again (a request lost with the old one never reached Redis) */
             reconnected = 1;
-            rc = mcpc__connect(c, err, errlen);
+            rc = mcpc__connect(c, e);
             if (rc == 0)
                 continue;
         }
-        if (rc == -EIO)
-            rc = -ECONNREFUSED;
-        if (rc != -EHOSTDOWN)
+        if (rc != -EAGAIN)
             break;
         now = mcpc__now();
         if (now >= until)
@@ -261,8 +262,9 @@ static int mcpc__publish(mcpc_t *c, char **texts, size_t n, char *err, size_t er
         poll(NULL, 0, (int)(until - now < pause ? until - now : pause));
         pause = pause * 2 > MCPC_REPUBLISH_MAX_MS ? MCPC_REPUBLISH_MAX_MS : pause * 2;
     }
-    if (rc == -EHOSTDOWN)
-        snprintf(err, errlen, "mcp-broker is not running");
+    if (rc == -EAGAIN)
+        rc = aip_err_set(e, 503, "api_error", "mcp_broker_unavailable",
+                         "mcp-broker is not running; start it and retry");
     free(heard);
     return rc;
 }
@@ -369,7 +371,7 @@ static long long mcpc__brokers(mcpc_t *c)
 }
 
 int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
-                   int (*alive)(void *ud), void *ud, char *err, size_t errlen)
+                   int (*alive)(void *ud), void *ud, aip_err_t *e)
 {
     char (*ids)[WIRE_ID_LEN + 1] = NULL;
     char **texts = NULL;
@@ -377,7 +379,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
     int64_t deadline, deadline_unix, next_check;
     int rc = 0, published = 0;
 
-    err[0] = 0;
+    aip_err_clear(e);
     if (n == 0)
         return 0;
     if (timeout_ms <= 0)
@@ -385,11 +387,10 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
     ids = calloc(n, sizeof(*ids));
     texts = calloc(n, sizeof(char *));
     if (!ids || !texts) {
-        snprintf(err, errlen, "out of memory");
-        rc = -ENOMEM;
+        rc = aip_err_oom(e);
         goto out;
     }
-    rc = mcpc__connect(c, err, errlen);
+    rc = mcpc__connect(c, e);
     if (rc)
         goto out;
     deadline = mcpc__now() + timeout_ms;
@@ -424,7 +425,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         }
         left++;
     }
-    rc = mcpc__publish(c, texts, n, err, errlen);
+    rc = mcpc__publish(c, texts, n, e);
     if (rc)
         goto out;
     published = 1;
@@ -435,7 +436,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         int got;
 
         if (alive && !alive(ud)) {
-            snprintf(err, errlen, "the client went away; tool calls abandoned");
+            aip_err_client_gone(e);
             rc = -ECONNABORTED;
             goto out;
         }
@@ -445,22 +446,23 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
             long long nb = mcpc__brokers(c);
             next_check = now + MCPC_PRESENCE_MS;
             if (nb == 0) {
-                snprintf(err, errlen, "mcp-broker is not running (it stopped during the tool call)");
-                rc = -EHOSTDOWN;
+                rc = aip_err_set(e, 503, "api_error", "mcp_broker_unavailable",
+                                 "mcp-broker is not running (it stopped during the tool "
+                                 "call); start it and retry");
                 goto out;
             }
             if (nb < 0) {
-                snprintf(err, errlen, "Redis connection lost while waiting for tool results");
+                rc = aip_err_set(e, 503, "api_error", "redis_unavailable",
+                                 "Redis connection lost while waiting for tool results");
                 mcpc__drop(c);
-                rc = -ECONNREFUSED;
                 goto out;
             }
         }
         got = mcpc__next(c, (int)(deadline - now < MCPC_SLICE_MS ? deadline - now : MCPC_SLICE_MS), &rep);
         if (got < 0) {
-            snprintf(err, errlen, "Redis connection lost while waiting for tool results");
+            rc = aip_err_set(e, 503, "api_error", "redis_unavailable",
+                             "Redis connection lost while waiting for tool results");
             mcpc__drop(c);
-            rc = -ECONNREFUSED;
             goto out;
         }
         if (got == 0)
@@ -477,8 +479,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
             }
             if (!calls[i].text) {
                 wire_reply_clear(&rep);
-                snprintf(err, errlen, "out of memory");
-                rc = -ENOMEM;
+                rc = aip_err_oom(e);
                 goto out;
             }
             left--;
@@ -494,8 +495,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
                                           (timeout_ms + 999) / 1000);
             calls[i].is_error = 1;
             if (!calls[i].text) {
-                snprintf(err, errlen, "out of memory");
-                rc = -ENOMEM;
+                rc = aip_err_oom(e);
                 goto out;
             }
         }
@@ -521,8 +521,8 @@ void mcpc_calls_clear(mcpc_call_t *calls, size_t n)
 }
 
 /* Asks the broker to start `server`; waits for its catalog. */
-static int mcpc__start(mcpc_t *c, const char *server, int timeout_ms, json_object **tools, char *err,
-                       size_t errlen)
+static int mcpc__start(mcpc_t *c, const char *server, int timeout_ms, json_object **tools,
+                       aip_err_t *e)
 {
     char id[WIRE_ID_LEN + 1];
     char *text = NULL;
@@ -532,11 +532,11 @@ static int mcpc__start(mcpc_t *c, const char *server, int timeout_ms, json_objec
     rid_hex(id, WIRE_ID_LEN);
     text = wire_req_encode(WIRE_OP_START, id, c->reply, server, NULL, NULL, mcpc__unix_ms() + timeout_ms);
     if (!text) {
-        snprintf(err, errlen, "bad MCP server name '%s'", server);
+        aip_err_set(e, 502, "api_error", "mcp_error", "bad MCP server name '%s'", server);
         rc = -EINVAL;
         goto out;
     }
-    rc = mcpc__publish(c, &text, 1, err, errlen);
+    rc = mcpc__publish(c, &text, 1, e);
     if (rc)
         goto out;
     rc = -ETIMEDOUT;
@@ -545,9 +545,9 @@ static int mcpc__start(mcpc_t *c, const char *server, int timeout_ms, json_objec
         int64_t left = deadline - mcpc__now();
         int got = mcpc__next(c, (int)(left < MCPC_SLICE_MS ? left : MCPC_SLICE_MS), &rep);
         if (got < 0) {
-            snprintf(err, errlen, "Redis connection lost while waiting for MCP server '%s'", server);
+            rc = aip_err_set(e, 503, "api_error", "redis_unavailable",
+                             "Redis connection lost while waiting for MCP server '%s'", server);
             mcpc__drop(c);
-            rc = -ECONNREFUSED;
             goto out;
         }
         if (got == 0)
@@ -560,32 +560,35 @@ static int mcpc__start(mcpc_t *c, const char *server, int timeout_ms, json_objec
             *tools = json_object_get(rep.tools);
             rc = 0;
         } else {
-            snprintf(err, errlen, "%s", rep.ok ? "the broker answered without a catalog" : rep.error);
-            rc = -EIO;
+            rc = aip_err_set(e, 502, "api_error", "mcp_server_unavailable",
+                             "MCP server '%s' cannot start: %s", server,
+                             rep.ok ? "the broker answered without a catalog" : rep.error);
         }
         wire_reply_clear(&rep);
         goto out;
     }
-    snprintf(err, errlen, "MCP server '%s' did not start within %d ms", server, timeout_ms);
+    aip_err_set(e, 504, "api_error", "mcp_timeout",
+                "MCP server '%s' did not list its tools in time: it did not start within %d ms",
+                server, timeout_ms);
 out:
     free(text);
     return rc;
 }
 
-int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tools, char *err,
-               size_t errlen)
+int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tools,
+               aip_err_t *e)
 {
     redisReply *r = NULL;
     json_object *cat = NULL, *v = NULL;
     int rc;
 
     *tools = NULL;
-    err[0] = 0;
+    aip_err_clear(e);
     if (timeout_ms <= 0)
         timeout_ms = 30000;
     /* a second try on a new connection when the one we had died in use */
     for (int attempt = 0; attempt < 2 && !r; attempt++) {
-        rc = mcpc__connect(c, err, errlen);
+        rc = mcpc__connect(c, e);
         if (rc)
             goto out;
         r = redisCommand(c->cmd, "GET %smcp:catalog:%s", c->prefix, server);
@@ -593,8 +596,8 @@ int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tool
             mcpc__drop(c);
     }
     if (!r) {
-        snprintf(err, errlen, "Redis connection lost reading the catalog of '%s'", server);
-        rc = -ECONNREFUSED;
+        rc = aip_err_set(e, 503, "api_error", "redis_unavailable",
+                         "Redis connection lost reading the catalog of '%s'", server);
         goto out;
     }
     if (r->type == REDIS_REPLY_STRING)
@@ -608,7 +611,7 @@ int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tool
     }
     /* No catalog, or the last start failed: ask the broker (it answers at
      * once when the server is still failing, and says nothing if absent). */
-    rc = mcpc__start(c, server, timeout_ms, tools, err, errlen);
+    rc = mcpc__start(c, server, timeout_ms, tools, e);
 out:
     json_object_put(cat);
     if (r)

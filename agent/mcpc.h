@@ -7,6 +7,8 @@
 #ifndef AIPROXY_MCPC_H
 #define AIPROXY_MCPC_H
 
+#include "shared/err.h"
+
 #include <json-c/json.h>
 #include <stddef.h>
 
@@ -19,11 +21,12 @@ void mcpc_free(mcpc_t *c);
 /* The tools `server` advertises: *tools is a new array of {name, description,
  * inputSchema} (caller owns). Read from the catalog in Redis; when there is
  * none, asks the broker to start the server and waits for it, at most
- * timeout_ms. Returns 0; -EHOSTDOWN when no broker is listening (err says
- * "mcp-broker is not running"); -ETIMEDOUT; -EIO when the server failed to
- * start (err has its reason); -ECONNREFUSED when Redis is unreachable. */
+ * timeout_ms. Returns 0, or a negative code with *e the error to answer:
+ * 503 mcp_broker_unavailable (no broker listening), 504 mcp_timeout, 502
+ * mcp_server_unavailable (the server failed to start: e->msg has its
+ * reason), 503 redis_unavailable. */
 int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tools,
-               char *err, size_t errlen);
+               aip_err_t *e);
 
 typedef struct mcpc_call {
     const char *server;      /* in */
@@ -36,11 +39,12 @@ typedef struct mcpc_call {
 /* Runs n calls concurrently and waits for all, each bounded by timeout_ms.
  * Returns 0 when every call has its text (tool failures, timeouts and crashed
  * servers are results with is_error set, for the model to see), or a request
- * failure: -EHOSTDOWN (no broker listening: "mcp-broker is not running"),
- * -ECONNABORTED (alive(ud) returned 0: the client left; calls are abandoned),
- * -ECONNREFUSED (Redis unreachable). `alive` may be NULL. */
+ * failure with *e the error to answer: -ECONNABORTED when alive(ud) returned
+ * 0 (the client left; calls are abandoned; 499 client_gone), another negative
+ * code for 503 mcp_broker_unavailable or redis_unavailable. `alive` may be
+ * NULL. */
 int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
-                   int (*alive)(void *ud), void *ud, char *err, size_t errlen);
+                   int (*alive)(void *ud), void *ud, aip_err_t *e);
 
 /* Frees the out-fields of n calls. */
 void mcpc_calls_clear(mcpc_call_t *calls, size_t n);

@@ -29,7 +29,7 @@ static int rq__set(json_object *o, const char *key, json_object *v)
 }
 
 static int rq__messages(json_object *assistant, json_object *body, json_object *req,
-                        char *err, size_t errlen)
+                        aip_err_t *e)
 {
     json_object *in = jget(body, "messages"), *out = NULL, *first, *role, *sys = NULL;
     const char *prompt = NULL, *r;
@@ -37,7 +37,8 @@ static int rq__messages(json_object *assistant, json_object *body, json_object *
     int rc = -ENOMEM;
 
     if (!in || !json_object_is_type(in, json_type_array)) {
-        snprintf(err, errlen, "messages: must be an array");
+        aip_err_set(e, 400, "invalid_request_error", NULL, "messages: must be an array");
+        aip_err_param(e, "messages");
         rc = -EINVAL;
         goto out;
     }
@@ -77,7 +78,7 @@ out:
 
 /* Appends our function tools, then the client's. */
 static int rq__tools(json_object *body, const rq_catalog_t *cats, size_t ncats, tn_map_t *map,
-                     json_object *req, char *err, size_t errlen)
+                     json_object *req, aip_err_t *e)
 {
     json_object *client = jget(body, "tools"), *tools = NULL, *t = NULL, *fn = NULL;
     size_t nclient = 0;
@@ -85,7 +86,8 @@ static int rq__tools(json_object *body, const rq_catalog_t *cats, size_t ncats, 
 
     if (client) {
         if (!json_object_is_type(client, json_type_array)) {
-            snprintf(err, errlen, "tools: must be an array");
+            aip_err_set(e, 400, "invalid_request_error", NULL, "tools: must be an array");
+            aip_err_param(e, "tools");
             rc = -EINVAL;
             goto out;
         }
@@ -158,9 +160,9 @@ out:
     return rc;
 }
 
-int rq_build(json_object *assistant, json_object *body, const rq_catalog_t *cats,
-             size_t ncats, tn_map_t *map, int stream, json_object **out, char *err,
-             size_t errlen)
+int rq_build(const char *name, json_object *assistant, json_object *body,
+             const rq_catalog_t *cats, size_t ncats, tn_map_t *map, int stream,
+             json_object **out, aip_err_t *e)
 {
     json_object *req = NULL, *v, *opts = NULL, *extra;
     int rc = -ENOMEM;
@@ -170,13 +172,14 @@ int rq_build(json_object *assistant, json_object *body, const rq_catalog_t *cats
         goto out;
     v = jget(assistant, "model");
     if (!v || !json_object_is_type(v, json_type_string) || !*json_object_get_string(v)) {
-        snprintf(err, errlen, "assistant model: missing");
+        aip_err_set(e, 500, "api_error", "assistant_misconfigured",
+                    "assistant '%s': assistant model: missing", name ? name : "");
         rc = -EINVAL;
         goto out;
     }
     if ((rc = rq__set(req, "model", json_object_get(v))) < 0)
         goto out;
-    if ((rc = rq__messages(assistant, body, req, err, errlen)) < 0)
+    if ((rc = rq__messages(assistant, body, req, e)) < 0)
         goto out;
     for (const char *const *f = rq__assistant_fields; *f; f++) {
         /* max_completion_tokens is the newer spelling: with both set,
@@ -189,7 +192,7 @@ int rq_build(json_object *assistant, json_object *body, const rq_catalog_t *cats
     for (const char *const *f = rq__client_fields; *f; f++)
         if ((v = jget(body, *f)) && (rc = rq__set(req, *f, json_object_get(v))) < 0)
             goto out;
-    if ((rc = rq__tools(body, cats, ncats, map, req, err, errlen)) < 0)
+    if ((rc = rq__tools(body, cats, ncats, map, req, e)) < 0)
         goto out;
     if (!jget(req, "tools")) {
         json_object_object_del(req, "tool_choice");
@@ -219,6 +222,8 @@ int rq_build(json_object *assistant, json_object *body, const rq_catalog_t *cats
     req = NULL;
     rc = 0;
 out:
+    if (rc == -ENOMEM)
+        aip_err_oom(e);
     json_object_put(opts);
     json_object_put(req);
     return rc;

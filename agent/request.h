@@ -5,6 +5,7 @@
 #define AIPROXY_REQUEST_H
 
 #include "agent/toolname.h"
+#include "shared/err.h"
 
 #include <json-c/json.h>
 #include <stddef.h>
@@ -28,10 +29,12 @@ typedef struct rq_catalog {
  *    ours), followed by the client's tools untouched;
  *  - stream: true and stream_options.include_usage when `stream`.
  * Messages of the client are shared by reference, never modified.
- * Returns 0, -EINVAL (err names the field), -ENOMEM. */
-int rq_build(json_object *assistant, json_object *body, const rq_catalog_t *cats,
-             size_t ncats, tn_map_t *map, int stream, json_object **out, char *err,
-             size_t errlen);
+ * Returns 0, or -EINVAL / -ENOMEM with *e the error to answer: 400 naming
+ * the client's field at fault (e->param), 500 assistant_misconfigured when
+ * the assistant `name` itself is unusable, 500 out of memory. */
+int rq_build(const char *name, json_object *assistant, json_object *body,
+             const rq_catalog_t *cats, size_t ncats, tn_map_t *map, int stream,
+             json_object **out, aip_err_t *e);
 
 /* Removes what offers tools (tools, tool_choice, parallel_tool_calls) from
  * `req`, for the last turn of a loop that must end with an answer. */

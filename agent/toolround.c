@@ -179,13 +179,13 @@ out:
 
 int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn, int round,
            int timeout_ms, int (*alive)(void *ud), void *ud, tr_history_t *hist,
-           agent_res_t *res)
+           aip_err_t *e)
 {
     size_t n = json_object_array_length(turn->tool_calls), k = 0;
     mcpc_call_t *mc = calloc(n ? n : 1, sizeof(*mc)), *batch = calloc(n ? n : 1, sizeof(*batch));
     size_t *idx = calloc(n ? n : 1, sizeof(*idx));
-    char **texts = calloc(n ? n : 1, sizeof(*texts)), err[512] = "";
-    int rc = -1, nomem, mrc;
+    char **texts = calloc(n ? n : 1, sizeof(*texts));
+    int rc = -ENOMEM, nomem;
 
     if (!mc || !batch || !idx || !texts)
         goto nomem;
@@ -208,22 +208,9 @@ int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn,
         idx[k++] = i;
     }
     if (k) {
-        mrc = mcpc_call_many(mcpc, batch, k, timeout_ms, alive, ud, err, sizeof(err));
-        if (mrc == -ECONNABORTED) {
-            res->client_gone = 1;
-            agent_res_fail(res, 499, "api_error", "client_gone", "the client closed the connection");
+        rc = mcpc_call_many(mcpc, batch, k, timeout_ms, alive, ud, e);
+        if (rc < 0)
             goto out;
-        }
-        if (mrc == -EHOSTDOWN) {
-            agent_res_fail(res, 503, "api_error", "mcp_broker_unavailable",
-                    "mcp-broker is not running; start it and retry");
-            goto out;
-        }
-        if (mrc < 0) {
-            agent_res_fail(res, 503, "api_error", "mcp_error", "tool calls failed: %s",
-                    err[0] ? err : "broker unreachable");
-            goto out;
-        }
         for (size_t j = 0; j < k; j++) {
             mc[idx[j]].text = batch[j].text;
             batch[j].text = NULL;
@@ -234,7 +221,7 @@ int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn,
     rc = tr__repeat(hist, turn->tool_calls) ? TR_REPEATED : 0;
     goto out;
 nomem:
-    agent_res_fail(res, 500, "api_error", "", "out of memory");
+    rc = aip_err_oom(e);
 out:
     if (batch)
         mcpc_calls_clear(batch, k);

@@ -5,10 +5,10 @@
 #ifndef AIPROXY_TOOLROUND_H
 #define AIPROXY_TOOLROUND_H
 
-#include "agent/agent.h"
 #include "agent/backend.h"
 #include "agent/mcpc.h"
 #include "agent/toolname.h"
+#include "shared/err.h"
 
 #include <json-c/json.h>
 
@@ -35,10 +35,11 @@ json_object *tr_client_calls(const tn_map_t *map, json_object *calls);
  * the calls and one tool message per call, in order. Unknown names and
  * invalid JSON arguments become "[tool error] ..." results, nothing called.
  * Calls lacking an id get one ("call_<round>_<i>"). Returns 0, TR_REPEATED
- * (same, and the loop should withdraw tools), or -1 with res filled
- * (503 broker gone, client_gone, ...). */
+ * (same, and the loop should withdraw tools), or a negative code with *e
+ * the error to answer: -ECONNABORTED when the client left (499 client_gone),
+ * others as mcpc_call_many (503 broker gone, Redis unreachable) or 500. */
 int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn, int round,
            int timeout_ms, int (*alive)(void *ud), void *ud, tr_history_t *hist,
-           agent_res_t *res);
+           aip_err_t *e);
 
 #endif

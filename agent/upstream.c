@@ -157,7 +157,7 @@ static size_t up__write(char *ptr, size_t size, size_t nmemb, void *ud)
  * configured URL stays with the gateway. curl's own text names the host, not
  * the URL; should one ever carry what looks like a URL's secret part
  * ('@' or '?'), curl's generic text for the code is used instead. */
-static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, agent_res_t *res)
+static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, aip_err_t *e)
 {
     const char *raw = jget_str(x->call->backend, "base_url");
     const char *key = jget_str(x->call->backend, "api_key");
@@ -175,7 +175,7 @@ static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, agent_res
                  x->call->backend_name ? x->call->backend_name : "?");
     switch (cc) {
     case CURLE_OPERATION_TIMEDOUT:
-        agent_res_fail(res, 504, "api_error", "upstream_timeout",
+        aip_err_set(e, 504, "api_error", "upstream_timeout",
                  "upstream %s did not answer in time: %s", base, why);
         break;
     case CURLE_COULDNT_CONNECT:
@@ -183,11 +183,11 @@ static void up__curl_fail(up_xfer_t *x, CURLcode cc, const char *ebuf, agent_res
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_PEER_FAILED_VERIFICATION:
-        agent_res_fail(res, 502, "api_error", "upstream_unreachable", "cannot reach upstream %s: %s%s",
+        aip_err_set(e, 502, "api_error", "upstream_unreachable", "cannot reach upstream %s: %s%s",
                  base, why, hint);
         break;
     default:
-        agent_res_fail(res, 502, "api_error", "upstream_error", "upstream %s failed: %s",
+        aip_err_set(e, 502, "api_error", "upstream_error", "upstream %s failed: %s",
                  base, why);
         break;
     }
@@ -212,7 +212,7 @@ static void up__scrub_key(up_xfer_t *x, char *msg)
     }
 }
 
-static void up__status_fail(up_xfer_t *x, long code, agent_res_t *res)
+static void up__status_fail(up_xfer_t *x, long code, aip_err_t *e)
 {
     char type[48], msg[1024], clean[1024];
     int st = (int)code;
@@ -221,7 +221,7 @@ static void up__status_fail(up_xfer_t *x, long code, agent_res_t *res)
                        sizeof(msg));
     up__scrub_key(x, msg);
     utf8_clean(msg, strlen(msg), clean, sizeof(clean));   /* the body is the upstream's bytes */
-    agent_res_fail(res, st, type, "", "%s", clean);
+    aip_err_set(e, st, type, "", "%s", clean);
 }
 
 static long up__timeout(json_object *backend)
@@ -308,7 +308,7 @@ static CURLcode up__perform(up_t *u, up_xfer_t *x)
     return cc;
 }
 
-int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
+int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, aip_err_t *e)
 {
     struct curl_slist *headers = NULL;
     buf_t url, body;
@@ -317,7 +317,7 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
     be_sink_t sink;
     CURLcode cc;
     long code = 0;
-    int rc = -1, brc;
+    int rc = -EIO, brc;
 
     memset(&x, 0, sizeof(x));
     x.call = call;
@@ -329,7 +329,7 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
     brc = call->be->build(call->backend, call->req, call->stream, &url, &headers, &body, err,
                           sizeof(err));
     if (brc < 0) {
-        agent_res_fail(res, brc == -ENOMEM ? 500 : 502, "api_error", "backend_misconfigured",
+        aip_err_set(e, brc == -ENOMEM ? 500 : 502, "api_error", "backend_misconfigured",
                  "cannot build the request for backend '%s': %s",
                  call->backend_name ? call->backend_name : "?", err);
         goto out;
@@ -339,67 +339,67 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res)
         sink.ud = &x;
         if (!(x.st = call->be->stream_new(turn, &sink)) ||
             !(x.sse = sse_new(CAP_UP_EVENT, up__event, &x))) {
-            agent_res_fail(res, 500, "api_error", "", "out of memory");
+            aip_err_oom(e);
             goto out;
         }
     }
     if (up__configure(u, &x, &url, &body, headers) < 0) {
-        agent_res_fail(res, 502, "api_error", "backend_misconfigured", "invalid upstream URL '%s'",
+        aip_err_set(e, 502, "api_error", "backend_misconfigured", "invalid upstream URL '%s'",
                  url_redact(buf_str(&url), shown, sizeof(shown)));
         goto out;
     }
     cc = up__perform(u, &x);
     curl_easy_getinfo(u->curl, CURLINFO_RESPONSE_CODE, &code);
     if (x.gone) {
-        res->client_gone = 1;
-        agent_res_fail(res, 499, "api_error", "client_gone", "the client closed the connection");
+        rc = -ECONNABORTED;
+        aip_err_client_gone(e);
         goto out;
     }
     if (x.too_big) {
-        agent_res_fail(res, 502, "api_error", "upstream_bad_response",
+        aip_err_set(e, 502, "api_error", "upstream_bad_response",
                  "upstream answer larger than %u bytes", CAP_UP_BODY);
         goto out;
     }
     if (x.ev_rc == -EREMOTEIO) {
         up__scrub_key(&x, x.err);
-        agent_res_fail(res, x.ev_status ? x.ev_status : 502, "api_error", "upstream_error",
+        aip_err_set(e, x.ev_status ? x.ev_status : 502, "api_error", "upstream_error",
                  "upstream error: %s", x.err);
         goto out;
     }
     if (x.ev_rc < 0) {
-        agent_res_fail(res, 502, "api_error", "upstream_bad_response", "%s", x.err);
+        aip_err_set(e, 502, "api_error", "upstream_bad_response", "%s", x.err);
         goto out;
     }
     if (cc != CURLE_OK && !(x.done && cc == CURLE_PARTIAL_FILE)) {
-        up__curl_fail(&x, cc, u->errbuf, res);
+        up__curl_fail(&x, cc, u->errbuf, e);
         goto out;
     }
     if (code >= 400) {
-        up__status_fail(&x, code, res);
+        up__status_fail(&x, code, e);
         goto out;
     }
     if (code < 200 || code >= 300) {
-        agent_res_fail(res, 502, "api_error", "upstream_bad_response",
+        aip_err_set(e, 502, "api_error", "upstream_bad_response",
                  "upstream answered HTTP %ld, expected 2xx", code);
         goto out;
     }
     if (x.mode == 1 && !x.done && call->be->stream_end &&
         call->be->stream_end(x.st, err, sizeof(err)) < 0) {
         /* EOF before the stream said it was complete: a cut, not an answer */
-        agent_res_fail(res, 502, "api_error", "upstream_truncated", "%s", err);
+        aip_err_set(e, 502, "api_error", "upstream_truncated", "%s", err);
         goto out;
     }
     if (x.mode != 1) {
         /* whole body: a normal answer, or a non-SSE answer to a stream request */
         if (call->be->parse(buf_str(&x.body), x.body.len, turn, err, sizeof(err)) < 0) {
-            agent_res_fail(res, 502, "api_error", "upstream_bad_response", "%s", err);
+            aip_err_set(e, 502, "api_error", "upstream_bad_response", "%s", err);
             goto out;
         }
         if (call->stream && turn->content.len && call->on_delta &&
             (call->on_delta(call->ud, buf_str(&turn->content), turn->content.len) != 0 ||
              (call->on_flush && call->on_flush(call->ud) != 0))) {
-            res->client_gone = 1;
-            agent_res_fail(res, 499, "api_error", "client_gone", "the client closed the connection");
+            rc = -ECONNABORTED;
+            aip_err_client_gone(e);
             goto out;
         }
     }

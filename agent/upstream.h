@@ -1,14 +1,14 @@
 /* upstream — one LLM turn over HTTP (libcurl): build with the backend's
- * hooks, transfer (whole or streamed), parse, and map every failure to an
- * OpenAI-shaped error in agent_res_t.
+ * hooks, transfer (whole or streamed), parse, and map every failure to the
+ * one error value (shared/err.h) where it happens.
  *
  * One up_t per agent (per responder thread): it keeps one curl easy handle so
  * connections to an upstream are reused across turns and requests. */
 #ifndef AIPROXY_UPSTREAM_H
 #define AIPROXY_UPSTREAM_H
 
-#include "agent/agent.h"
 #include "agent/backend.h"
+#include "shared/err.h"
 
 typedef struct up up_t;
 
@@ -28,9 +28,10 @@ typedef struct up_call {
     void *ud;
 } up_call_t;
 
-/* Runs one turn into *turn (initialised by the caller). Returns 0, or -1 with
- * res->status, err_type, err_code and err_msg set (or res->client_gone when
- * on_delta or alive said the client left; then status is 499). */
-int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, agent_res_t *res);
+/* Runs one turn into *turn (initialised by the caller). Returns 0; or
+ * -ECONNABORTED when on_delta, on_flush or alive said the client left (*e is
+ * the 499 client_gone error); or another negative code with *e saying what
+ * failed (status, OpenAI type and code, message). */
+int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, aip_err_t *e);
 
 #endif

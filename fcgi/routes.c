@@ -10,30 +10,30 @@
 #include "fcgi/core/health.h"
 #include "fcgi/openai/openai.h"
 
-/* Handlers that take the request alone, adapted to the table's signature. */
-static int routes__models(http_req_t *req, const route_t *r)
+/* Handlers that take less than the table gives, adapted to its signature. */
+static int routes__models(http_req_t *req, const route_t *r, svc_t *svc)
 {
-    return models_list(req);
+    return models_list(req, svc->reg);
 }
 
-static int routes__model(http_req_t *req, const route_t *r)
+static int routes__model(http_req_t *req, const route_t *r, svc_t *svc)
 {
-    return models_get(req, r->arg, r->arg_len);
+    return models_get(req, svc->reg, r->arg, r->arg_len);
 }
 
-static int routes__chat(http_req_t *req, const route_t *r)
+static int routes__chat(http_req_t *req, const route_t *r, svc_t *svc)
 {
-    return chat_handle(req);
+    return chat_handle(req, svc);
 }
 
-static int routes__messages(http_req_t *req, const route_t *r)
+static int routes__messages(http_req_t *req, const route_t *r, svc_t *svc)
 {
-    return messages_handle(req);
+    return messages_handle(req, svc);
 }
 
-static int routes__admin(http_req_t *req, const route_t *r)
+static int routes__admin(http_req_t *req, const route_t *r, svc_t *svc)
 {
-    return admin_handle(req);
+    return admin_handle(req, svc);
 }
 
 #define ROUTES__CORE (ROUTE_NO_BODY | ROUTE_REG_ANY)

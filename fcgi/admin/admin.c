@@ -13,7 +13,6 @@
 #include "fcgi/auth/auth_cred.h"
 #include "shared/cfg.h"
 #include "shared/log.h"
-#include "shared/rconn.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -35,7 +34,8 @@ static int admin__send_owned(http_req_t *req, int status, json_object *obj)
     return rc;
 }
 
-/* 0 when the request may use the admin API; otherwise answers and returns 1. */
+/* 0 when the request may use the admin API; otherwise answers (*sent_rc is
+ * the send's result) and returns -EACCES. */
 static int admin__gate(http_req_t *req, int *sent_rc)
 {
     const char *key = getenv("ADMIN_API_KEY");
@@ -43,7 +43,7 @@ static int admin__gate(http_req_t *req, int *sent_rc)
         *sent_rc = http_send_error(req, 403, "permission_error", "admin_disabled", NULL,
                                    "The admin API is disabled: set ADMIN_API_KEY in the "
                                    "responders' environment to enable it.");
-        return 1;
+        return -EACCES;
     }
     auth_cred_t tok = auth_cred_bearer(http_header(req, "Authorization"));
     if (tok.p && auth_cred_equal(tok.p, tok.len, key, strlen(key)))
@@ -53,7 +53,7 @@ static int admin__gate(http_req_t *req, int *sent_rc)
         json_object_put(e);
         json_object_put(o);
         *sent_rc = http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
-        return 1;
+        return -EACCES;
     }
     json_object_object_add(e, "message",
                            json_object_new_string(tok.p ? "Invalid admin API key."
@@ -65,19 +65,19 @@ static int admin__gate(http_req_t *req, int *sent_rc)
     json_object_object_add(o, "error", e);
     *sent_rc = http_send_json(req, 401, o, "WWW-Authenticate: Bearer\r\n");
     json_object_put(o);
-    return 1;
+    return -EACCES;
 }
 
-static int admin__config(http_req_t *req)
+static int admin__config(http_req_t *req, svc_t *svc)
 {
     int rc;
-    json_object *doc = reg_doc(req->reg), *red = NULL;
+    json_object *doc = reg_doc(svc->reg), *red = NULL;
     const char *format = http_query_param(req, "format");
     char *yaml = NULL;
     int want_yaml = format && strcmp(format, "yaml") == 0;
     if (!doc) {
         rc = http_send_error(req, 503, "api_error", "registry_unavailable", NULL,
-                             "The registry is not loaded (Redis: %s).", reg_errstr(req->reg));
+                             "The registry is not loaded (Redis: %s).", reg_errstr(svc->reg));
         goto out;
     }
     if (!want_yaml && format && *format && strcmp(format, "json") != 0) {
@@ -98,8 +98,8 @@ static int admin__config(http_req_t *req)
                                     "could not write the registry as YAML (out of memory)");
         goto out;
     }
-    json_object_object_add(red, "version", json_object_new_int64(reg_version(req->reg)));
-    json_object_object_add(red, "auth", auth_describe(req->reg));
+    json_object_object_add(red, "version", json_object_new_int64(reg_version(svc->reg)));
+    json_object_object_add(red, "auth", auth_describe(svc->reg));
     rc = http_send_json(req, 200, red, NULL);
 out:
     free(yaml);
@@ -107,9 +107,9 @@ out:
     return rc;
 }
 
-static int admin__list(http_req_t *req, const admin_route_t *r)
+static int admin__list(http_req_t *req, svc_t *svc, const admin_route_t *r)
 {
-    json_object *all = reg_all(req->reg, r->kind);
+    json_object *all = reg_all(svc->reg, r->kind);
     json_object *out = json_object_new_object();
     if (out && all) {
         json_object_object_foreach(all, k, v)
@@ -125,9 +125,9 @@ static int admin__not_found(http_req_t *req, const admin_route_t *r)
                            strcmp(r->kind, "mcp_servers") == 0 ? "mcp" : r->kind);
 }
 
-static int admin__get(http_req_t *req, const admin_route_t *r)
+static int admin__get(http_req_t *req, svc_t *svc, const admin_route_t *r)
 {
-    json_object *obj = reg_get(req->reg, r->kind, r->name);
+    json_object *obj = reg_get(svc->reg, r->kind, r->name);
     return obj ? admin__send_owned(req, 200, admin_doc_redact_one(r->kind, obj, ADMIN_REDACT_JSON))
                : admin__not_found(req, r);
 }
@@ -135,11 +135,11 @@ static int admin__get(http_req_t *req, const admin_route_t *r)
 /* Validates obj (in place) against the current snapshot, as a config file is
  * validated, plus what only the admin API is held to: an MCP server's command
  * must be on the operator's allow-list. 0, or -EINVAL with err "field: problem". */
-static int admin__validate(http_req_t *req, const char *kind, const char *name, json_object *obj,
+static int admin__validate(http_req_t *req, svc_t *svc, const char *kind, const char *name, json_object *obj,
                            char *err, size_t errlen)
 {
     if (strcmp(kind, "assistants") == 0)
-        return cfg_check_assistant(name, obj, reg_doc(req->reg), err, errlen);
+        return cfg_check_assistant(name, obj, reg_doc(svc->reg), err, errlen);
     if (strcmp(kind, "backends") == 0)
         return cfg_check_backend(name, obj, err, errlen);
     int rc = cfg_check_mcp_server(name, obj, err, errlen);
@@ -159,7 +159,7 @@ static int admin__validate(http_req_t *req, const char *kind, const char *name, 
     return rc;
 }
 
-static int admin__put(http_req_t *req, const admin_route_t *r)
+static int admin__put(http_req_t *req, svc_t *svc, const admin_route_t *r)
 {
     int rc;
     char err[512], param[128];
@@ -177,22 +177,22 @@ static int admin__put(http_req_t *req, const admin_route_t *r)
     for (int i = 0; i < ADMIN_WRITE_TRIES && wrc == -EAGAIN; i++) {
         /* each try validates a fresh copy against the snapshot it writes over */
         json_object *tryobj = NULL;
-        if (i > 0 && reg_refresh(req->reg) != 0)
+        if (i > 0 && reg_refresh(svc->reg) != 0)
             break;
         if (json_object_deep_copy(obj, &tryobj, NULL) != 0) {
             wrc = -ENOMEM;
             break;
         }
-        admin_doc_keep_secrets(r->kind, tryobj, reg_get(req->reg, r->kind, r->name));
-        if (admin__validate(req, r->kind, r->name, tryobj, err, sizeof(err)) != 0) {
+        admin_doc_keep_secrets(r->kind, tryobj, reg_get(svc->reg, r->kind, r->name));
+        if (admin__validate(req, svc, r->kind, r->name, tryobj, err, sizeof(err)) != 0) {
             admin_doc_err_param(err, param, sizeof(param));
             rc = http_send_error(req, 422, "invalid_request_error", "invalid_value",
                                  param[0] ? param : NULL, "%s", err);
             json_object_put(tryobj);
             goto out;
         }
-        existed = reg_get(req->reg, r->kind, r->name) != NULL;
-        wrc = reg_put(req->reg, r->kind, r->name, tryobj, reg_version(req->reg));
+        existed = reg_get(svc->reg, r->kind, r->name) != NULL;
+        wrc = reg_put(svc->reg, r->kind, r->name, tryobj, reg_version(svc->reg));
         json_object_put(tryobj);
     }
     if (wrc == -EAGAIN) {
@@ -203,12 +203,12 @@ static int admin__put(http_req_t *req, const admin_route_t *r)
     if (wrc != 0) {
         rc = http_send_error(req, 503, "api_error", "registry_unavailable", NULL,
                              "Could not write %s '%s' to Redis: %s", r->kind, r->name,
-                             reg_errstr(req->reg));
+                             reg_errstr(svc->reg));
         goto out;
     }
     log_info("admin: %s %s '%s'", existed ? "replaced" : "created", r->kind, r->name);
-    reg_refresh(req->reg);
-    json_object *stored = reg_get(req->reg, r->kind, r->name);
+    reg_refresh(svc->reg);
+    json_object *stored = reg_get(svc->reg, r->kind, r->name);
     rc = admin__send_owned(req, existed ? 200 : 201,
                            admin_doc_redact_one(r->kind, stored ? stored : obj,
                                                 ADMIN_REDACT_JSON));
@@ -217,19 +217,19 @@ out:
     return rc;
 }
 
-static int admin__delete(http_req_t *req, const admin_route_t *r)
+static int admin__delete(http_req_t *req, svc_t *svc, const admin_route_t *r)
 {
     int rc, wrc = -EAGAIN;
     json_object *users = NULL, *out = NULL;
     for (int i = 0; i < ADMIN_WRITE_TRIES && wrc == -EAGAIN; i++) {
-        if (i > 0 && reg_refresh(req->reg) != 0)
+        if (i > 0 && reg_refresh(svc->reg) != 0)
             break;
-        if (!reg_get(req->reg, r->kind, r->name)) {
+        if (!reg_get(svc->reg, r->kind, r->name)) {
             wrc = -ENOENT;
             break;
         }
         json_object_put(users);
-        users = admin_doc_users(reg_doc(req->reg), r->kind, r->name);
+        users = admin_doc_users(reg_doc(svc->reg), r->kind, r->name);
         if (users && json_object_array_length(users) > 0) {
             size_t nu = json_object_array_length(users);
             rc = http_send_error(req, 409, "invalid_request_error", "in_use", "name",
@@ -238,7 +238,7 @@ static int admin__delete(http_req_t *req, const admin_route_t *r)
                                  json_object_to_json_string_ext(users, JSON_C_TO_STRING_PLAIN));
             goto out;
         }
-        wrc = reg_del(req->reg, r->kind, r->name, reg_version(req->reg));
+        wrc = reg_del(svc->reg, r->kind, r->name, reg_version(svc->reg));
     }
     if (wrc == -ENOENT) {
         rc = admin__not_found(req, r);
@@ -248,7 +248,7 @@ static int admin__delete(http_req_t *req, const admin_route_t *r)
     } else if (wrc != 0) {
         rc = http_send_error(req, 503, "api_error", "registry_unavailable", NULL,
                              "Could not delete %s '%s' in Redis: %s", r->kind, r->name,
-                             reg_errstr(req->reg));
+                             reg_errstr(svc->reg));
     } else {
         log_info("admin: deleted %s '%s'", r->kind, r->name);
         out = json_object_new_object();
@@ -265,28 +265,23 @@ out:
     return rc;
 }
 
-static int admin__tools(http_req_t *req, const admin_route_t *r)
+static int admin__tools(http_req_t *req, svc_t *svc, const admin_route_t *r)
 {
     int rc;
-    char err[512] = "";
+    aip_err_t err;
     json_object *tools = NULL, *out = NULL;
-    mcpc_t *c = NULL;
-    if (!reg_get(req->reg, "mcp_servers", r->name)) {
+    mcpc_t *c = svc->mcpc;
+    if (!reg_get(svc->reg, "mcp_servers", r->name)) {
         rc = admin__not_found(req, r);
         goto out;
     }
-    c = mcpc_new(rconn_url(), reg_prefix(req->reg));
     out = json_object_new_object();
     if (!c || !out) {
         rc = http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
         goto out;
     }
-    int trc = mcpc_tools(c, r->name, ADMIN_TOOLS_TIMEOUT_MS, &tools, err, sizeof(err));
-    if (trc != 0) {
-        int status = trc == -ETIMEDOUT ? 504 : trc == -EIO ? 502 : 503;
-        rc = http_send_error(req, status, "api_error",
-                             trc == -ETIMEDOUT ? "mcp_timeout" : "mcp_unavailable", NULL,
-                             "MCP server '%s': %s", r->name, err[0] ? err : strerror(-trc));
+    if (mcpc_tools(c, r->name, ADMIN_TOOLS_TIMEOUT_MS, &tools, &err) != 0) {
+        rc = http_send_err(req, &err);
         goto out;
     }
     json_object_object_add(out, "object", json_object_new_string("list"));
@@ -298,24 +293,23 @@ static int admin__tools(http_req_t *req, const admin_route_t *r)
 out:
     json_object_put(tools);
     json_object_put(out);
-    mcpc_free(c);
     return rc;
 }
 
-int admin_authorize(http_req_t *req)
+int admin_authorize(http_req_t *req, svc_t *svc)
 {
     int rc = 0;
 
-    return admin__gate(req, &rc) ? -1 : 0;
+    return admin__gate(req, &rc);
 }
 
 const route_surface_t admin_surface = { "admin", admin_authorize, NULL };
 
-int admin_handle(http_req_t *req)
+int admin_handle(http_req_t *req, svc_t *svc)
 {
     int rc = 0;
     admin_route_t r;
-    if (admin__gate(req, &rc))
+    if (admin__gate(req, &rc) != 0)
         goto out;
     int prc = admin_route_parse(req->path, &r);
     if (prc == -EINVAL) {
@@ -332,17 +326,17 @@ int admin_handle(http_req_t *req)
                              "%s is not allowed on %s (allowed: %s).", req->method, req->path,
                              r.allow);
     } else if (r.target == ADMIN_T_CONFIG) {
-        rc = admin__config(req);
+        rc = admin__config(req, svc);
     } else if (r.target == ADMIN_T_LIST) {
-        rc = admin__list(req, &r);
+        rc = admin__list(req, svc, &r);
     } else if (r.target == ADMIN_T_TOOLS) {
-        rc = admin__tools(req, &r);
+        rc = admin__tools(req, svc, &r);
     } else if (strcmp(req->method, "PUT") == 0) {
-        rc = admin__put(req, &r);
+        rc = admin__put(req, svc, &r);
     } else if (strcmp(req->method, "DELETE") == 0) {
-        rc = admin__delete(req, &r);
+        rc = admin__delete(req, svc, &r);
     } else {
-        rc = admin__get(req, &r);
+        rc = admin__get(req, svc, &r);
     }
 out:
     return rc;

@@ -10,10 +10,11 @@ extern const route_surface_t admin_surface;
 
 /* Answers any request whose path starts with /admin (including its own 401s
  * and 404s). Returns 0 or -EPIPE when the client went away. */
-int admin_handle(http_req_t *req);
+int admin_handle(http_req_t *req, svc_t *svc);
 
 /* The admin credential check alone (ADMIN_API_KEY), for the responder to run
- * before it reads a body: 0 to go on, or answers 403/401 and returns -1. */
-int admin_authorize(http_req_t *req);
+ * before it reads a body: 0 to go on, or answers 403/401 and returns
+ * -EACCES. */
+int admin_authorize(http_req_t *req, svc_t *svc);
 
 #endif

@@ -3,6 +3,7 @@
  * canonical OpenAI body, the agent runs, msgout translates the answer (a
  * message or an SSE stream) back. Every error here is in Anthropic's shape
  * {"type":"error","error":{"type","message"}}. */
+#include "agent/agent.h"
 #include "fcgi/auth/auth.h"
 #include "fcgi/anthropic/messages.h"
 #include "fcgi/anthropic/msgout.h"
@@ -43,29 +44,29 @@ static int messages__alive(void *ud)
 }
 
 /* The /v1 credential check with an Anthropic-shaped 401. Returns 0 when the
- * request may go on, -1 when answered. */
-int messages_auth(http_req_t *req)
+ * request may go on, -EACCES when answered. */
+int messages_auth(http_req_t *req, svc_t *svc)
 {
     char why[256];
-    int rc = auth_verify(req, why, sizeof(why));
+    int rc = auth_verify(req, svc->reg, why, sizeof(why));
 
     if (rc == 0)
         return 0;
     msgout_send_error(req, rc == -EINVAL ? 400 : 401, NULL, "%s", why);
-    return -1;
+    return -EACCES;
 }
 
 /* The core's errors in Anthropic's vocabulary: OpenAI's code "overloaded"
  * is its overloaded_error, the rest go by status (msgout_error_type). */
-static int messages__send_error(http_req_t *req, const route_err_t *e)
+static int messages__send_error(http_req_t *req, const aip_err_t *e, const char *headers)
 {
-    const char *type = e->code && strcmp(e->code, "overloaded") == 0 ? "overloaded_error" : NULL;
-    json_object *o = msgout_error_json(e->status, type, e->message);
+    const char *type = strcmp(e->code, "overloaded") == 0 ? "overloaded_error" : NULL;
+    json_object *o = msgout_error_json(e->status, type, e->msg);
     int rc;
 
     if (!o)
         return msgout_send_error(req, 500, NULL, "out of memory");
-    rc = http_send_json(req, e->status, o, e->headers);
+    rc = http_send_json(req, e->status, o, headers);
     json_object_put(o);
     return rc;
 }
@@ -83,12 +84,11 @@ static int messages__answer(http_req_t *req, struct messages__ctx *c, const msgr
         return -EPIPE;
     }
     if (res->status != 200 && (!mr->stream || !c->st.started))
-        return msgout_send_error(req, res->status, NULL, "%s",
-                                 res->err_msg[0] ? res->err_msg : "the agent failed");
+        return msgout_send_error(req, res->err.status, NULL, "%s", res->err.msg);
     if (mr->stream) {
         if (res->status != 200) {
-            log_warn("messages %s: error after the stream started: %s", c->st.id, res->err_msg);
-            return msgout_stream_fail(&c->st, res->status, NULL, res->err_msg);
+            log_warn("messages %s: error after the stream started: %s", c->st.id, res->err.msg);
+            return msgout_stream_fail(&c->st, res->err.status, NULL, res->err.msg);
         }
         return msgout_stream_finish(&c->st, res->message, res->finish_reason, res->usage);
     }
@@ -100,10 +100,10 @@ static int messages__answer(http_req_t *req, struct messages__ctx *c, const msgr
     return rc;
 }
 
-int messages_handle(http_req_t *req)
+int messages_handle(http_req_t *req, svc_t *svc)
 {
     msgreq_t mr;
-    msgreq_err_t err;
+    aip_err_t err;
     agent_req_t areq;
     agent_res_t res;
     struct messages__ctx ctx;
@@ -118,7 +118,7 @@ int messages_handle(http_req_t *req)
                                  err.msg);
     if (rc != 0)
         return msgout_send_error(req, 500, NULL, "out of memory reading the request");
-    assistant = reg_get(req->reg, "assistants", mr.model);
+    assistant = reg_get(svc->reg, "assistants", mr.model);
     if (!assistant) {
         rc = msgout_send_error(req, 404, NULL, "model: the model '%s' does not exist: no "
                                "assistant has that name. GET /v1/models lists the assistants.",
@@ -126,7 +126,7 @@ int messages_handle(http_req_t *req)
         goto out;
     }
     if (json_object_object_get_ex(assistant, "backend", &bname))
-        backend = reg_get(req->reg, "backends", json_object_get_string(bname));
+        backend = reg_get(svc->reg, "backends", json_object_get_string(bname));
     if (!backend) {
         rc = msgout_send_error(req, 500, NULL, "assistant '%s' names backend '%s', which the "
                                "registry does not hold: fix the registry (admin API or config)",
@@ -142,14 +142,14 @@ int messages_handle(http_req_t *req)
     areq.assistant_name = mr.model;
     areq.assistant = assistant;
     areq.backend = backend;
-    areq.mcp_servers = reg_all(req->reg, "mcp_servers");
+    areq.mcp_servers = reg_all(svc->reg, "mcp_servers");
     areq.body = mr.body;
     areq.stream = mr.stream;
     areq.on_delta = mr.stream ? messages__on_delta : NULL;
     areq.on_flush = mr.stream ? messages__on_flush : NULL;
     areq.alive = messages__alive;
     areq.ud = &ctx;
-    agent_run(req->agent, &areq, &res);
+    agent_run(svc->agent, &areq, &res);
     rc = messages__answer(req, &ctx, &mr, &res);
 out:
     agent_res_clear(&res);

@@ -12,10 +12,10 @@
 extern const route_surface_t messages_surface;
 
 /* POST /v1/messages. Returns 0, or -EPIPE when the client went away. */
-int messages_handle(http_req_t *req);
+int messages_handle(http_req_t *req, svc_t *svc);
 
 /* The /v1 credential check for /v1/messages: auth_check's verdict, with the
- * 401 in Anthropic's shape. 0 to go on, -1 when it answered. */
-int messages_auth(http_req_t *req);
+ * 401 in Anthropic's shape. 0 to go on, -EACCES when it answered. */
+int messages_auth(http_req_t *req, svc_t *svc);
 
 #endif

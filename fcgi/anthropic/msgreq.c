@@ -25,7 +25,7 @@ static int msgreq__is_number(json_object *v)
 }
 
 /* system: a string or an array of text blocks -> one system message. */
-static int msgreq__system(json_object *in, json_object *msgs, msgreq_err_t *err)
+static int msgreq__system(json_object *in, json_object *msgs, aip_err_t *err)
 {
     json_object *sys = msgreq__opt(in, "system"), *m = NULL;
     buf_t text;
@@ -97,7 +97,7 @@ static int msgreq__tool_name_ok(const char *name)
 /* tools: [{name, description?, input_schema}] -> OpenAI function tools.
  * Anthropic's server tools (web_search_..., bash_..., a "type" other than
  * "custom") run inside Anthropic's platform, which we are not: refused. */
-static int msgreq__tools(json_object *in, json_object *out, msgreq_err_t *err)
+static int msgreq__tools(json_object *in, json_object *out, aip_err_t *err)
 {
     json_object *tools = msgreq__opt(in, "tools"), *arr = NULL;
     size_t i, n;
@@ -170,7 +170,7 @@ out:
 }
 
 /* tool_choice {type: auto|any|tool|none, name?, disable_parallel_tool_use?}. */
-static int msgreq__tool_choice(json_object *in, json_object *out, msgreq_err_t *err)
+static int msgreq__tool_choice(json_object *in, json_object *out, aip_err_t *err)
 {
     json_object *tc = msgreq__opt(in, "tool_choice"), *dp, *o = NULL, *fn = NULL;
     const char *type = msgreq__str(tc, "type"), *name;
@@ -221,7 +221,7 @@ out:
 
 /* stop_sequences, temperature, top_p, top_k (checked, then dropped: the
  * OpenAI dialect has no top_k), metadata.user_id -> user, stream. */
-static int msgreq__sampling(json_object *in, json_object *out, msgreq_err_t *err)
+static int msgreq__sampling(json_object *in, json_object *out, aip_err_t *err)
 {
     static const char *const unit[] = { "temperature", "top_p" };
     json_object *v, *u;
@@ -272,10 +272,10 @@ static int msgreq__sampling(json_object *in, json_object *out, msgreq_err_t *err
     return 0;
 }
 
-int msgreq_translate(json_object *in, json_object **out, msgreq_err_t *err)
+int msgreq_translate(json_object *in, json_object **out, aip_err_t *err)
 {
     json_object *o = NULL, *msgs = NULL, *v;
-    chatreq_err_t cerr;
+    aip_err_t cerr;
     int rc = -EINVAL;
 
     *out = NULL;
@@ -331,14 +331,17 @@ out:
     return rc;
 }
 
-int msgreq_parse(const char *text, size_t len, msgreq_t *out, msgreq_err_t *err)
+int msgreq_parse(const char *text, size_t len, msgreq_t *out, aip_err_t *err)
 {
     json_object *in = NULL, *v;
+    char why[320];
     int rc;
 
     memset(out, 0, sizeof(*out));
-    memset(err, 0, sizeof(*err));
-    rc = jtext_parse_strict(text, len, CAP_REQ_JSON_DEPTH, &in, err->msg, sizeof(err->msg));
+    aip_err_clear(err);
+    rc = jtext_parse_strict(text, len, CAP_REQ_JSON_DEPTH, &in, why, sizeof(why));
+    if (rc == -EINVAL)
+        msgreq__fail(err, NULL, "%s", why);
     if (rc != 0)
         goto out;
     rc = msgreq_translate(in, &out->body, err);

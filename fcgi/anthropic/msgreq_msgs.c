@@ -11,14 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-int msgreq__fail(msgreq_err_t *err, const char *param, const char *fmt, ...)
+int msgreq__fail(aip_err_t *err, const char *param, const char *fmt, ...)
 {
+    char msg[AIP_ERR_MSG_MAX];
     va_list ap;
 
-    snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    aip_err_set(err, 400, "invalid_request_error", NULL, "%s", msg);
+    aip_err_param(err, param);
     return -EINVAL;
 }
 
@@ -40,7 +42,7 @@ const char *msgreq__str(json_object *o, const char *key)
     return json_object_get_string(v);
 }
 
-int msgreq__no_nul(json_object *o, const char *key, const char *param, msgreq_err_t *err)
+int msgreq__no_nul(json_object *o, const char *key, const char *param, aip_err_t *err)
 {
     json_object *v = msgreq__opt(o, key);
 
@@ -89,7 +91,7 @@ static json_object *msgreq__msg(const char *role, json_object *content)
 
 /* An image block's source -> an OpenAI image_url part. */
 static int msgreq__image(json_object *blk, const char *param, json_object **part,
-                         msgreq_err_t *err)
+                         aip_err_t *err)
 {
     json_object *src = msgreq__opt(blk, "source"), *iu = NULL, *p = NULL;
     const char *type = msgreq__str(src, "type"), *mt, *data, *url;
@@ -149,7 +151,7 @@ out:
 /* A text block's text, borrowed (param names the block). Client text is
  * used with its length: a "\u0000" in it is kept, never a cut. */
 static int msgreq__text(json_object *blk, const char *param, json_object **text,
-                        msgreq_err_t *err)
+                        aip_err_t *err)
 {
     json_object *t = msgreq__opt(blk, "text");
 
@@ -168,7 +170,7 @@ static int msgreq__cat(buf_t *b, json_object *s)
 /* tool_result content (string or text blocks) -> the tool message text,
  * appended to `out`. */
 static int msgreq__result_text(json_object *c, const char *param, buf_t *out,
-                               msgreq_err_t *err)
+                               aip_err_t *err)
 {
     size_t i, n;
     char bp[128];
@@ -199,7 +201,7 @@ static int msgreq__result_text(json_object *c, const char *param, buf_t *out,
 
 /* A tool_result block -> {role: tool, tool_call_id, content}. */
 static int msgreq__tool_result(json_object *blk, const char *param, json_object *msgs,
-                               msgreq_err_t *err)
+                               aip_err_t *err)
 {
     const char *id = msgreq__str(blk, "tool_use_id");
     json_object *ie = msgreq__opt(blk, "is_error"), *m = NULL;
@@ -238,7 +240,7 @@ out:
 /* A user turn: tool_result blocks become tool messages (first, since OpenAI
  * wants them right after the assistant's tool_calls), the rest one user
  * message (a string when it is a single text block). */
-static int msgreq__user(json_object *content, int idx, json_object *msgs, msgreq_err_t *err)
+static int msgreq__user(json_object *content, int idx, json_object *msgs, aip_err_t *err)
 {
     json_object *parts = NULL, *p = NULL;
     size_t i, n, ntext = 0;
@@ -306,7 +308,7 @@ out:
 
 /* A tool_use block -> an OpenAI tool call. */
 static int msgreq__tool_use(json_object *b, const char *param, json_object *calls,
-                            msgreq_err_t *err)
+                            aip_err_t *err)
 {
     const char *id = msgreq__str(b, "id"), *name = msgreq__str(b, "name");
     json_object *input = msgreq__opt(b, "input"), *tc = NULL, *fn = NULL;
@@ -346,7 +348,7 @@ out:
 /* An assistant turn: text blocks joined, tool_use blocks as tool_calls,
  * thinking blocks dropped (the OpenAI dialect cannot carry them back). */
 static int msgreq__assistant(json_object *content, int idx, json_object *msgs,
-                             msgreq_err_t *err)
+                             aip_err_t *err)
 {
     json_object *calls = NULL, *m = NULL, *text = NULL;
     size_t i, n;
@@ -417,7 +419,7 @@ out:
     return rc;
 }
 
-int msgreq__messages(json_object *in, json_object *out, msgreq_err_t *err)
+int msgreq__messages(json_object *in, json_object *out, aip_err_t *err)
 {
     json_object *msgs = msgreq__opt(in, "messages");
     size_t i, n;

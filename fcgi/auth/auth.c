@@ -53,7 +53,7 @@ static int auth__reject(http_req_t *req, const char *msg)
 {
     json_object *err = json_object_new_object();
     json_object *e = json_object_new_object();
-    int rc = -1;
+    int rc = -EACCES;
     if (err && e) {
         json_object_object_add(e, "message", json_object_new_string(msg));
         json_object_object_add(e, "type", json_object_new_string("authentication_error"));
@@ -74,7 +74,7 @@ static int auth__reject(http_req_t *req, const char *msg)
     return rc;
 }
 
-int auth_verify(http_req_t *req, char *why, size_t whylen)
+int auth_verify(http_req_t *req, reg_t *reg, char *why, size_t whylen)
 {
     int rc = 0;
     auth_conf_t conf;
@@ -82,7 +82,7 @@ int auth_verify(http_req_t *req, char *why, size_t whylen)
     auth_cred_t cands[AUTH_CRED_MAX];
     size_t n = 0, apikey_len = 0;
     const char *apikey;
-    int rc_conf = auth_conf_from_settings(req->reg ? reg_settings(req->reg) : NULL, &conf, err,
+    int rc_conf = auth_conf_from_settings(reg ? reg_settings(reg) : NULL, &conf, err,
                                           sizeof(err));
     if (rc_conf != 0)
         log_warn("auth: apiman settings unusable (%s); only static keys can pass", err);
@@ -104,8 +104,8 @@ int auth_verify(http_req_t *req, char *why, size_t whylen)
     if (conf.apiman == AUTH_APIMAN_TRUSTED && auth__trusted(req, &conf))
         goto out;
     if (conf.apiman == AUTH_APIMAN_PROBE) {
-        redisContext *rctx = reg_redis(req->reg);
-        const char *prefix = reg_prefix(req->reg);
+        redisContext *rctx = reg_redis(reg);
+        const char *prefix = reg_prefix(reg);
         for (size_t i = 0; i < n; i++)
             if (auth_apiman_check(&conf, cands[i].p, cands[i].len, rctx, prefix))
                 goto out;
@@ -114,23 +114,23 @@ int auth_verify(http_req_t *req, char *why, size_t whylen)
              ? "Missing API key: send it as 'Authorization: Bearer <key>', an X-API-Key header "
                "or the apikey query parameter."
              : "Invalid API key: none of the credentials sent was accepted.");
-    rc = -1;
+    rc = -EACCES;
 out:
     return rc;
 }
 
-int auth_check(http_req_t *req)
+int auth_check(http_req_t *req, reg_t *reg)
 {
     char why[256];
-    int rc = auth_verify(req, why, sizeof(why));
+    int rc = auth_verify(req, reg, why, sizeof(why));
 
     if (rc == 0)
         return 0;
-    if (rc == -EINVAL) {
+    if (rc == -EINVAL)
         http_send_error(req, 400, NULL, NULL, "apikey", "%s", why);
-        return -1;
-    }
-    return auth__reject(req, why);
+    else
+        auth__reject(req, why);
+    return -EACCES;
 }
 
 json_object *auth_describe(reg_t *reg)

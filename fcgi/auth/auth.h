@@ -4,19 +4,21 @@
 #define AIPROXY_AUTH_H
 
 #include "fcgi/core/http.h"
+#include "shared/reg.h"
 
-/* Lets the request through (returns 0) when no provider is configured or one
- * accepts a credential it carries; otherwise answers 401 with
- * WWW-Authenticate: Bearer and returns -1. Never answers 500: a provider that
- * fails rejects. */
-int auth_check(http_req_t *req);
+/* Lets the request through (returns 0) when no provider is configured in the
+ * registry `reg` (NULL: none loaded) or one accepts a credential it carries;
+ * otherwise answers 401 with WWW-Authenticate: Bearer (400 for a %00 in
+ * ?apikey=) and returns -EACCES. Never answers 500: a provider that fails
+ * rejects. */
+int auth_check(http_req_t *req, reg_t *reg);
 
 /* The same verdict without answering, for routes that answer in another
- * shape (/v1/messages): 0 to let the request through, -1 with `why` saying
- * what the client must do (401), or -EINVAL when a credential cannot mean
- * what it says (a %00 in ?apikey=: 400, param "apikey"). Never fails open on
- * a provider error. */
-int auth_verify(http_req_t *req, char *why, size_t whylen);
+ * shape (/v1/messages): 0 to let the request through, -EACCES with `why`
+ * saying what the client must do (401), or -EINVAL when a credential cannot
+ * mean what it says (a %00 in ?apikey=: 400, param "apikey"). Never fails
+ * open on a provider error. */
+int auth_verify(http_req_t *req, reg_t *reg, char *why, size_t whylen);
 
 /* A new array naming the active providers (for GET /admin/config), without
  * secrets. */

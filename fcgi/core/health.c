@@ -9,7 +9,7 @@
 /* /health answers without authentication: what failed is said in words, the
  * Redis address (a socket path, a host) and the driver's text go to the log
  * only, at most every 10 s per thread so a probe cannot flood it. */
-static void health__log_detail(http_req_t *req)
+static void health__log_detail(reg_t *reg)
 {
     static __thread time_t logged_at;
     struct timespec ts;
@@ -19,10 +19,10 @@ static void health__log_detail(http_req_t *req)
         return;
     logged_at = ts.tv_sec;
     log_warn("/health: Redis unreachable: %s",
-             req->reg ? reg_errstr(req->reg) : "no connection to Redis yet");
+             reg ? reg_errstr(reg) : "no connection to Redis yet");
 }
 
-int health_handle(http_req_t *req, const route_t *r)
+int health_handle(http_req_t *req, const route_t *r, svc_t *svc)
 {
     int reg_rc = r->reg_rc;
     json_object *o = json_object_new_object();
@@ -34,7 +34,7 @@ int health_handle(http_req_t *req, const route_t *r)
         json_object_object_add(o, "status", json_object_new_string("ok"));
         json_object_object_add(o, "redis", json_object_new_string("ok"));
         json_object_object_add(o, "registry_version",
-                               json_object_new_int64(reg_version(req->reg)));
+                               json_object_new_int64(reg_version(svc->reg)));
     } else if (reg_rc == -ENOENT) {
         status = 503;
         json_object_object_add(o, "status", json_object_new_string("degraded"));
@@ -46,21 +46,21 @@ int health_handle(http_req_t *req, const route_t *r)
         status = 503;
         json_object_object_add(o, "status", json_object_new_string("degraded"));
         json_object_object_add(o, "redis", json_object_new_string("unreachable"));
-        if (req->reg && reg_doc(req->reg))
+        if (svc->reg && reg_doc(svc->reg))
             json_object_object_add(o, "serving", json_object_new_string(
                 "the last known registry: /v1 goes on, /admin waits for Redis"));
         json_object_object_add(o, "registry_version",
-                               json_object_new_int64(req->reg ? reg_version(req->reg) : 0));
+                               json_object_new_int64(svc->reg ? reg_version(svc->reg) : 0));
         json_object_object_add(o, "error", json_object_new_string(
             "cannot reach Redis (the responder log names the cause)"));
-        health__log_detail(req);
+        health__log_detail(svc->reg);
     }
     rc = http_send_json(req, status, o, "Cache-Control: no-store\r\n");
     json_object_put(o);
     return rc;
 }
 
-int index_handle(http_req_t *req, const route_t *r)
+int index_handle(http_req_t *req, const route_t *r, svc_t *svc)
 {
     json_object *o = route_index_json(r->table);
     int rc;

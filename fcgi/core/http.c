@@ -6,6 +6,8 @@
  * dropped the request and nothing more can reach the client. */
 #include "fcgi/core/http.h"
 
+#include "shared/err.h"
+
 #include "shared/jtext.h"
 #include "shared/pct.h"
 
@@ -133,12 +135,7 @@ const char *http_reason(int status)
 
 const char *http_error_type(int status)
 {
-    switch (status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 429: return "rate_limit_error";
-    default:  return status >= 500 ? "api_error" : "invalid_request_error";
-    }
+    return aip_err_type(status);
 }
 
 /* Writes bytes to the client; the one place output happens. */
@@ -274,6 +271,12 @@ out:
     json_object_put(err);
     json_object_put(root);
     return res;
+}
+
+int http_send_err(http_req_t *req, const aip_err_t *e)
+{
+    return http_send_error(req, e->status ? e->status : 500, e->type, e->code, e->param, "%s",
+                           e->msg[0] ? e->msg : "the request failed");
 }
 
 int http_send_error(http_req_t *req, int status, const char *type, const char *code,

@@ -1,14 +1,15 @@
 /* http — one HTTP request as the responder sees it through FastCGI, and the
  * ways to answer it. Everything a request points to lives in its arena and is
  * gone after the request ends (FastCGI params are copied in at accept, since
- * libfcgi frees them at the next accept). */
+ * libfcgi frees them at the next accept). The services a handler uses (the
+ * registry, the agent, the broker client) are the thread's, not the
+ * request's: they come beside it (svc.h). */
 #ifndef AIPROXY_HTTP_H
 #define AIPROXY_HTTP_H
 
-#include "agent/agent.h"
 #include "shared/arena.h"
 #include "shared/buf.h"
-#include "shared/reg.h"
+#include "shared/err.h"
 
 #include <fcgiapp.h>
 #include <json-c/json.h>
@@ -17,8 +18,6 @@
 typedef struct http_req {
     arena_t *arena;          /* this request's memory; reset after it ends */
     FCGX_Request *fcgx;
-    reg_t *reg;              /* the thread's registry, refreshed before routing */
-    agent_t *agent;          /* the thread's agent */
     const char *method;      /* "GET", ... */
     const char *path;        /* without the query string, e.g. "/v1/models" */
     const char *query;       /* "" when none */
@@ -71,6 +70,10 @@ int http_send_json(http_req_t *req, int status, json_object *obj, const char *ex
 int http_send_error(http_req_t *req, int status, const char *type, const char *code,
                     const char *param, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
+
+/* Sends the error value `e` OpenAI-shaped (the one rendering of aip_err_t
+ * for the OpenAI surface and the core). Returns as http_send. */
+int http_send_err(http_req_t *req, const aip_err_t *e);
 
 /* A new {"error":{"message","type","param","code"}} object (caller owns it);
  * `type` NULL means http_error_type(status); `param`/`code` NULL or "" give

@@ -10,6 +10,7 @@
 
 #include "fcgi/core/http.h"
 #include "shared/caps.h"
+#include "fcgi/core/svc.h"
 
 #include <json-c/json.h>
 #include <stddef.h>
@@ -35,35 +36,29 @@ enum {
                               * yet (it may write the first) */
 };
 
-/* An error the core answers for a route, before or instead of its handler:
- * the HTTP status and OpenAI's words for it; the surface renders it. */
-typedef struct route_err {
-    int status;
-    const char *type;       /* OpenAI error type; NULL = by status (http_error_type) */
-    const char *code;       /* OpenAI error code ("overloaded"), or NULL */
-    const char *headers;    /* extra header lines, each ending in "\r\n", or NULL */
-    const char *message;    /* what happened and what to do next */
-} route_err_t;
-
 /* An API surface as the core sees it: whose credential check guards it and
  * what its errors look like. Defined by the surface's folder (openai/,
  * anthropic/, admin/), static, shared by all threads. */
 typedef struct route_surface {
     const char *name;       /* "openai", "anthropic", "admin": for logs and tests */
     /* The credential check of a route with needs_auth: 0 to go on, or answers
-     * 401/403 in this surface's shape itself and returns -1. */
-    int (*authorize)(http_req_t *req);
-    /* Sends `e` in this surface's shape; returns as http_send. NULL: OpenAI's
+     * 401/403 in this surface's shape itself and returns -EACCES. */
+    int (*authorize)(http_req_t *req, svc_t *svc);
+    /* Sends `e` (an error the core answers before or instead of the handler:
+     * 503 registry down or overloaded, 413, 400 unreadable body) in this
+     * surface's shape, with `headers` (extra header lines each ending in
+     * "\r\n", or NULL); returns as http_send. NULL: OpenAI's
      * {"error":{"message","type","param","code"}}. */
-    int (*send_error)(http_req_t *req, const route_err_t *e);
+    int (*send_error)(http_req_t *req, const aip_err_t *e, const char *headers);
 } route_surface_t;
 
 struct route;
 
-/* A route's answer. Returns 0, or -EPIPE when the client went away. The
- * registry snapshot (req->reg) is fresh when it runs, unless the route has
- * ROUTE_REG_ANY or Redis is down and a snapshot is served. */
-typedef int (*route_handler_fn)(http_req_t *req, const struct route *r);
+/* A route's answer, given the request, its match and the thread's services.
+ * Returns 0, or -EPIPE when the client went away. The registry snapshot
+ * (svc->reg) is fresh when it runs, unless the route has ROUTE_REG_ANY or
+ * Redis is down and a snapshot is served. */
+typedef int (*route_handler_fn)(http_req_t *req, const struct route *r, svc_t *svc);
 
 /* One entry of the table. `path` is exact ("/health"), or ends in "/{name}"
  * (one non-empty rest of the path, given to the handler as route_t.arg), or

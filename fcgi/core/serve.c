@@ -2,6 +2,8 @@
 #include "fcgi/core/serve.h"
 #include "shared/caps.h"
 
+#include "agent/agent.h"
+
 #include "fcgi/core/http.h"
 #include "fcgi/core/route.h"
 #include "shared/buf.h"
@@ -19,8 +21,7 @@ struct serve_thread {
     const serve_cfg_t *cfg;
     FCGX_Request fcgx;
     arena_t *arena;
-    reg_t *reg;
-    agent_t *agent;
+    svc_t svc;              /* lent to each handler; owned here */
 };
 
 serve_thread_t *serve_thread_new(const serve_cfg_t *cfg, int listen_fd)
@@ -34,16 +35,17 @@ serve_thread_t *serve_thread_new(const serve_cfg_t *cfg, int listen_fd)
     if (FCGX_InitRequest(&t->fcgx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
         goto out;
     t->arena = arena_new(CAP_ARENA_BLOCK);
-    t->agent = agent_new(cfg->redis_url, cfg->prefix);
-    if (!t->arena || !t->agent)
+    t->svc.agent = agent_new(cfg->redis_url, cfg->prefix);
+    if (!t->arena || !t->svc.agent)
         goto out;
-    if (reg_open(&t->reg, cfg->redis_url, cfg->prefix, err, sizeof(err)) != 0) {
+    t->svc.mcpc = agent_broker(t->svc.agent);
+    if (reg_open(&t->svc.reg, cfg->redis_url, cfg->prefix, err, sizeof(err)) != 0) {
         log_warn("responder thread: %s (retrying per request)", err);
-        t->reg = NULL;
+        t->svc.reg = NULL;
     } else {
         /* every thread holds a snapshot from the start, so that during a
          * Redis outage all of them can serve the last known registry */
-        (void)reg_refresh(t->reg);
+        (void)reg_refresh(t->svc.reg);
     }
     res = t;
     t = NULL;
@@ -58,8 +60,8 @@ void serve_thread_free(serve_thread_t *t)
         return;
     FCGX_Free(&t->fcgx, 1);
     arena_free(t->arena);
-    agent_free(t->agent);
-    reg_close(t->reg);
+    agent_free(t->svc.agent);
+    reg_close(t->svc.reg);
     free(t);
 }
 
@@ -201,47 +203,49 @@ static int serve__refresh(serve_thread_t *t)
 {
     char err[256];
 
-    if (!t->reg && reg_open(&t->reg, t->cfg->redis_url, t->cfg->prefix, err, sizeof(err)) != 0) {
-        t->reg = NULL;
+    if (!t->svc.reg &&
+        reg_open(&t->svc.reg, t->cfg->redis_url, t->cfg->prefix, err, sizeof(err)) != 0) {
+        t->svc.reg = NULL;
         return -ECONNREFUSED;
     }
     /* started with -c: a registry lost with Redis is written back from it */
-    reg_set_seed(t->reg, t->cfg->seed_json);
-    return reg_refresh(t->reg);
+    reg_set_seed(t->svc.reg, t->cfg->seed_json);
+    return reg_refresh(t->svc.reg);
 }
 
 /* An error the core answers for route `d` (NULL: no route matched), in the
  * route's surface's shape. */
-static int serve__send_error(http_req_t *req, const route_def_t *d, const route_err_t *e)
+static int serve__send_error(http_req_t *req, const route_def_t *d, const aip_err_t *e,
+                             const char *headers)
 {
     json_object *o;
     int rc;
 
     if (d && d->surface && d->surface->send_error)
-        return d->surface->send_error(req, e);
-    o = http_error_json(e->status, e->type, e->code, NULL, e->message);
+        return d->surface->send_error(req, e, headers);
+    o = http_error_json(e->status, e->type, e->code, e->param, e->msg);
     if (!o)
-        return http_send_error(req, e->status, e->type, e->code, NULL, "%s", e->message);
-    rc = http_send_json(req, e->status, o, e->headers);
+        return http_send_err(req, e);
+    rc = http_send_json(req, e->status, o, headers);
     json_object_put(o);
     return rc;
 }
 
-static int serve__redis_down(http_req_t *req, const route_def_t *d, int reg_rc)
+static int serve__redis_down(http_req_t *req, reg_t *reg, const route_def_t *d, int reg_rc)
 {
-    route_err_t e = { 503, "api_error", "redis_unavailable", NULL,
-                      "the registry is unavailable: cannot reach Redis; retry when Redis is "
-                      "back" };
+    aip_err_t e;
 
     if (reg_rc == -ENOENT) {
-        e.code = "registry_missing";
-        e.message = "Redis holds no registry: start aiproxy-fcgi with -c CONFIG to seed it";
+        aip_err_set(&e, 503, "api_error", "registry_missing",
+                    "Redis holds no registry: start aiproxy-fcgi with -c CONFIG to seed it");
     } else {
+        aip_err_set(&e, 503, "api_error", "redis_unavailable",
+                    "the registry is unavailable: cannot reach Redis; retry when Redis is back");
         /* the Redis address stays out of an answer: the log has it */
         log_warn("registry unavailable: %s",
-                 req->reg ? reg_errstr(req->reg) : "cannot reach Redis");
+                 reg ? reg_errstr(reg) : "cannot reach Redis");
     }
-    return serve__send_error(req, d, &e);
+    return serve__send_error(req, d, &e, NULL);
 }
 
 /* Redis is unreachable but this thread holds a registry snapshot: /v1 goes on
@@ -249,30 +253,30 @@ static int serve__redis_down(http_req_t *req, const route_def_t *d, int reg_rc)
  * registry store does not stop plain chat. A ROUTE_REG_LIVE route (the admin
  * API) still refuses: its answers would be stale or its writes lost.
  * /health reports the outage. */
-static int serve__stale_ok(http_req_t *req, const route_def_t *d, int reg_rc)
+static int serve__stale_ok(reg_t *reg, const route_def_t *d, int reg_rc)
 {
     static __thread long long warned_at;
     struct timespec ts;
 
-    if (reg_rc == -ENOENT || (d->flags & ROUTE_REG_LIVE) || !req->reg || !reg_doc(req->reg))
+    if (reg_rc == -ENOENT || (d->flags & ROUTE_REG_LIVE) || !reg || !reg_doc(reg))
         return 0;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     if (ts.tv_sec - warned_at >= 10) {
         warned_at = ts.tv_sec;
         log_warn("Redis unreachable (%s): serving the last known registry (version %lld)",
-                 reg_errstr(req->reg), reg_version(req->reg));
+                 reg_errstr(reg), reg_version(reg));
     }
     return 1;
 }
 
 /* May the route run with what the registry refresh returned? */
-static int serve__registry_ok(http_req_t *req, const route_def_t *d, int reg_rc)
+static int serve__registry_ok(reg_t *reg, const route_def_t *d, int reg_rc)
 {
     if (reg_rc == 0 || (d->flags & ROUTE_REG_ANY))
         return 1;
     if (reg_rc == -ENOENT && (d->flags & ROUTE_REG_LIVE))
         return 1;
-    return serve__stale_ok(req, d, reg_rc);
+    return serve__stale_ok(reg, d, reg_rc);
 }
 
 /* Answers without reading the body first (a request refused from its
@@ -350,56 +354,50 @@ close:
  * in the route's shape, instead of a wait behind streams. */
 static void serve__overloaded(http_req_t *req, const route_def_t *d)
 {
-    static const route_err_t e = {
-        503, "server_error", "overloaded", "Retry-After: 1\r\n",
-        "the gateway is at capacity (every responder thread that may serve a completion is "
-        "busy); retry in a moment" };
+    aip_err_t e;
 
-    serve__send_error(req, d, &e);
+    aip_err_set(&e, 503, "server_error", "overloaded",
+                "the gateway is at capacity (every responder thread that may serve a "
+                "completion is busy); retry in a moment");
+    serve__send_error(req, d, &e, "Retry-After: 1\r\n");
 }
 
 static int serve__read_body(http_req_t *req, const route_def_t *d, size_t max_body)
 {
     int rc = serve__body(req, max_body);
-    char msg[256];
-    route_err_t e = { 400, NULL, NULL, NULL, msg };
+    aip_err_t e;
 
     if (rc == 0)
         return 0;
     /* Unread input would poison a kept-alive connection: close it. */
     req->fcgx->keepConnection = 0;
-    if (rc == -EFBIG) {
-        e.status = 413;
-        e.code = "request_too_large";
-        snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes "
-                 "(AIPROXY_MAX_BODY)", max_body);
-    } else {
-        snprintf(msg, sizeof(msg), "the request body could not be read (%s)",
-                 rc == -EINVAL ? "bad Content-Length" : "it ended early");
-    }
-    serve__send_error(req, d, &e);
+    if (rc == -EFBIG)
+        aip_err_set(&e, 413, NULL, "request_too_large",
+                    "the request body is larger than %zu bytes (AIPROXY_MAX_BODY)", max_body);
+    else
+        aip_err_set(&e, 400, NULL, NULL, "the request body could not be read (%s)",
+                    rc == -EINVAL ? "bad Content-Length" : "it ended early");
+    serve__send_error(req, d, &e, NULL);
     return rc;
 }
 
 /* No route: 404, or 405 with every method the path takes in Allow. */
 static void serve__no_route(http_req_t *req, const route_t *r)
 {
-    char allow[ROUTE_ALLOW_MAX + 16], msg[512];
-    route_err_t e = { 404, NULL, "unknown_route", NULL, msg };
+    char allow[ROUTE_ALLOW_MAX + 16];
+    aip_err_t e;
 
     serve__skip_body(req);
     if (r->status == 405) {
         snprintf(allow, sizeof(allow), "Allow: %s\r\n", r->allow);
-        snprintf(msg, sizeof(msg), "%s is not allowed on %s; use %s", req->method, req->path,
-                 r->allow);
-        e.status = 405;
-        e.code = "method_not_allowed";
-        e.headers = allow;
+        aip_err_set(&e, 405, NULL, "method_not_allowed", "%s is not allowed on %s; use %s",
+                    req->method, req->path, r->allow);
+        serve__send_error(req, NULL, &e, allow);
     } else {
-        snprintf(msg, sizeof(msg), "no route %s %s; GET / lists the endpoints", req->method,
-                 req->path);
+        aip_err_set(&e, 404, NULL, "unknown_route", "no route %s %s; GET / lists the endpoints",
+                    req->method, req->path);
+        serve__send_error(req, NULL, &e, NULL);
     }
-    serve__send_error(req, NULL, &e);
 }
 
 /* Route, registry, credentials, admission, and only then the body: a client
@@ -418,13 +416,12 @@ static void serve__dispatch(serve_thread_t *t, http_req_t *req, size_t max_body)
     }
     d = r.def;
     r.reg_rc = serve__refresh(t);
-    req->reg = t->reg;
-    if (!serve__registry_ok(req, d, r.reg_rc)) {
+    if (!serve__registry_ok(t->svc.reg, d, r.reg_rc)) {
         serve__skip_body(req);
-        serve__redis_down(req, d, r.reg_rc);
+        serve__redis_down(req, t->svc.reg, d, r.reg_rc);
         return;
     }
-    if (d->needs_auth && d->surface && d->surface->authorize(req) != 0) {
+    if (d->needs_auth && d->surface && d->surface->authorize(req, &t->svc) != 0) {
         serve__skip_body(req);
         return;
     }
@@ -440,7 +437,7 @@ static void serve__dispatch(serve_thread_t *t, http_req_t *req, size_t max_body)
         serve__skip_body(req);
     else if (serve__read_body(req, d, max_body) != 0)
         goto out;
-    d->handler(req, &r);
+    d->handler(req, &r, &t->svc);
 out:
     if (admitted)
         admit_leave(t->cfg->admit);
@@ -463,8 +460,6 @@ void serve_handle(serve_thread_t *t)
     memset(&req, 0, sizeof(req));
     req.arena = t->arena;
     req.fcgx = &t->fcgx;
-    req.agent = t->agent;
-    req.reg = t->reg;
     req.method = "-";
     req.path = "-";
     req.query = "";

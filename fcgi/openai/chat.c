@@ -1,6 +1,7 @@
 /* chat — POST /v1/chat/completions: validate, find the assistant and its
  * backend, run the agent loop, and answer as a chat.completion or as a
  * chunk stream. */
+#include "agent/agent.h"
 #include "fcgi/auth/auth.h"
 #include "fcgi/openai/chatreq.h"
 #include "fcgi/openai/openai.h"
@@ -55,12 +56,11 @@ static int chat__answer(http_req_t *req, struct chat__ctx *c, const chatreq_t *c
         return -EPIPE;
     }
     if (res->status != 200 && (!cr->stream || !c->st.started))
-        return http_send_error(req, res->status, res->err_type, res->err_code, res->err_param,
-                               "%s", res->err_msg[0] ? res->err_msg : "the agent failed");
+        return http_send_err(req, &res->err);
     if (cr->stream) {
         if (res->status != 200) {
-            log_warn("chat %s: error after the stream started: %s", c->st.id, res->err_msg);
-            return stream_fail(&c->st, res->err_msg, res->usage);
+            log_warn("chat %s: error after the stream started: %s", c->st.id, res->err.msg);
+            return stream_fail(&c->st, res->err.msg, res->usage);
         }
         return stream_finish(&c->st, res->message, res->finish_reason, res->usage);
     }
@@ -72,12 +72,18 @@ static int chat__answer(http_req_t *req, struct chat__ctx *c, const chatreq_t *c
     return rc;
 }
 
-const route_surface_t openai_surface = { "openai", auth_check, NULL };
+/* The /v1 credential check, in the table's signature. */
+static int chat__authorize(http_req_t *req, svc_t *svc)
+{
+    return auth_check(req, svc->reg);
+}
 
-int chat_handle(http_req_t *req)
+const route_surface_t openai_surface = { "openai", chat__authorize, NULL };
+
+int chat_handle(http_req_t *req, svc_t *svc)
 {
     chatreq_t cr;
-    chatreq_err_t err;
+    aip_err_t err;
     agent_req_t areq;
     agent_res_t res;
     struct chat__ctx ctx;
@@ -89,10 +95,10 @@ int chat_handle(http_req_t *req)
     memset(&res, 0, sizeof(res));
     rc = chatreq_parse(req->body, req->body_len, &cr, &err);
     if (rc == -EINVAL)
-        return http_send_error(req, 400, "invalid_request_error", NULL, err.param, "%s", err.msg);
+        return http_send_err(req, &err);
     if (rc != 0)
         return http_send_error(req, 500, NULL, NULL, NULL, "out of memory reading the request");
-    assistant = reg_get(req->reg, "assistants", cr.model);
+    assistant = reg_get(svc->reg, "assistants", cr.model);
     if (!assistant) {
         rc = http_send_error(req, 404, "invalid_request_error", "model_not_found", "model",
                              "The model '%s' does not exist: no assistant has that name. "
@@ -100,7 +106,7 @@ int chat_handle(http_req_t *req)
         goto out;
     }
     if (json_object_object_get_ex(assistant, "backend", &bname))
-        backend = reg_get(req->reg, "backends", json_object_get_string(bname));
+        backend = reg_get(svc->reg, "backends", json_object_get_string(bname));
     if (!backend) {
         rc = http_send_error(req, 500, "api_error", "backend_not_found", NULL,
                              "assistant '%s' names backend '%s', which the registry does not "
@@ -116,7 +122,7 @@ int chat_handle(http_req_t *req)
     areq.assistant_name = cr.model;
     areq.assistant = assistant;
     areq.backend = backend;
-    areq.mcp_servers = reg_all(req->reg, "mcp_servers");
+    areq.mcp_servers = reg_all(svc->reg, "mcp_servers");
     areq.body = cr.body;
     areq.stream = cr.stream;
     areq.on_delta = cr.stream ? chat__on_delta : NULL;
@@ -124,7 +130,7 @@ int chat_handle(http_req_t *req)
     ctx.st.defer_flush = cr.stream;
     areq.alive = chat__alive;
     areq.ud = &ctx;
-    agent_run(req->agent, &areq, &res);
+    agent_run(svc->agent, &areq, &res);
     rc = chat__answer(req, &ctx, &cr, &res, cr.model, created);
 out:
     agent_res_clear(&res);

@@ -14,17 +14,19 @@
 #include <string.h>
 
 
-static int chatreq__fail(chatreq_err_t *err, const char *param, const char *fmt, ...)
+static int chatreq__fail(aip_err_t *err, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int chatreq__fail(chatreq_err_t *err, const char *param, const char *fmt, ...)
+static int chatreq__fail(aip_err_t *err, const char *param, const char *fmt, ...)
 {
+    char msg[AIP_ERR_MSG_MAX];
     va_list ap;
 
-    snprintf(err->param, sizeof(err->param), "%s", param ? param : "");
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    aip_err_set(err, 400, "invalid_request_error", NULL, "%s", msg);
+    aip_err_param(err, param);
     return -EINVAL;
 }
 
@@ -38,14 +40,14 @@ static int chatreq__has_nul(json_object *v)
            memchr(json_object_get_string(v), '\0', (size_t)json_object_get_string_len(v));
 }
 
-static int chatreq__nul_fail(chatreq_err_t *err, const char *param)
+static int chatreq__nul_fail(aip_err_t *err, const char *param)
 {
     return chatreq__fail(err, param, "'%s' must not contain a NUL character (\\u0000)", param);
 }
 
 /* The ids and names of a message (tool_call_id, name, tool_calls[].id and
  * .function.name): no NUL in any. */
-static int chatreq__ids(json_object *m, size_t i, chatreq_err_t *err)
+static int chatreq__ids(json_object *m, size_t i, aip_err_t *err)
 {
     static const char *const keys[] = { "tool_call_id", "name" };
     json_object *v = NULL, *calls = NULL;
@@ -75,7 +77,7 @@ static int chatreq__ids(json_object *m, size_t i, chatreq_err_t *err)
 }
 
 static int chatreq__content(json_object *content, const char *role, int idx,
-                            chatreq_err_t *err)
+                            aip_err_t *err)
 {
     char param[64];
     size_t i, n;
@@ -106,7 +108,7 @@ static int chatreq__content(json_object *content, const char *role, int idx,
     return 0;
 }
 
-static int chatreq__messages(json_object *body, chatreq_err_t *err)
+static int chatreq__messages(json_object *body, aip_err_t *err)
 {
     static const char *const roles[] = { "system", "developer", "user", "assistant", "tool" };
     json_object *msgs = jget(body, "messages");
@@ -157,7 +159,7 @@ static int chatreq__is_number(json_object *v)
     return json_object_is_type(v, json_type_double) && isfinite(json_object_get_double(v));
 }
 
-static int chatreq__tools(json_object *tools, chatreq_err_t *err)
+static int chatreq__tools(json_object *tools, aip_err_t *err)
 {
     size_t i, n;
 
@@ -184,7 +186,7 @@ static int chatreq__tools(json_object *tools, chatreq_err_t *err)
     return 0;
 }
 
-int chatreq_validate(json_object *body, chatreq_err_t *err)
+int chatreq_validate(json_object *body, aip_err_t *err)
 {
     static const char *const numbers[] = { "temperature", "top_p", "presence_penalty",
                                            "frequency_penalty" };
@@ -251,14 +253,17 @@ int chatreq_validate(json_object *body, chatreq_err_t *err)
     return 0;
 }
 
-int chatreq_parse(const char *text, size_t len, chatreq_t *out, chatreq_err_t *err)
+int chatreq_parse(const char *text, size_t len, chatreq_t *out, aip_err_t *err)
 {
     json_object *body = NULL, *v;
+    char why[256];
     int rc;
 
     memset(out, 0, sizeof(*out));
-    memset(err, 0, sizeof(*err));
-    rc = jtext_parse_strict(text, len, CAP_REQ_JSON_DEPTH, &body, err->msg, sizeof(err->msg));
+    aip_err_clear(err);
+    rc = jtext_parse_strict(text, len, CAP_REQ_JSON_DEPTH, &body, why, sizeof(why));
+    if (rc == -EINVAL)
+        chatreq__fail(err, NULL, "%s", why);
     if (rc != 0)
         goto out;
     rc = -EINVAL;

@@ -6,6 +6,8 @@
 #ifndef AIPROXY_CHATREQ_H
 #define AIPROXY_CHATREQ_H
 
+#include "shared/err.h"
+
 #include <json-c/json.h>
 #include <stddef.h>
 
@@ -16,18 +18,15 @@ typedef struct chatreq {
     int include_usage;      /* "stream_options": {"include_usage": true} */
 } chatreq_t;
 
-typedef struct chatreq_err {
-    char param[64];         /* the offending field, e.g. "messages[2].role"; "" for the body */
-    char msg[256];          /* what is wrong, for the client */
-} chatreq_err_t;
-
 /* Parses `len` bytes of JSON (nesting capped) and validates them. On success
  * returns 0 and fills *out (call chatreq_clear). On a bad body returns
- * -EINVAL with *err filled and *out empty; -ENOMEM on allocation failure. */
-int chatreq_parse(const char *text, size_t len, chatreq_t *out, chatreq_err_t *err);
+ * -EINVAL with *err the 400 to answer (err->param the offending field, e.g.
+ * "messages[2].role"; "" for the body) and *out empty; -ENOMEM on allocation
+ * failure. */
+int chatreq_parse(const char *text, size_t len, chatreq_t *out, aip_err_t *err);
 
 /* Validates an already parsed body (borrowed). Returns 0 or -EINVAL with *err. */
-int chatreq_validate(json_object *body, chatreq_err_t *err);
+int chatreq_validate(json_object *body, aip_err_t *err);
 
 /* Releases out->body and empties *out. */
 void chatreq_clear(chatreq_t *out);

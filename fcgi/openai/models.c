@@ -14,9 +14,9 @@ void models_set_created(long long created)
     models__created = created;
 }
 
-int models_list(http_req_t *req)
+int models_list(http_req_t *req, reg_t *reg)
 {
-    json_object *all = reg_all(req->reg, "assistants");
+    json_object *all = reg_all(reg, "assistants");
     json_object *o = json_object_new_object(), *data = json_object_new_array();
     int rc;
 
@@ -47,7 +47,7 @@ static int models__hex(int c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-int models_get(http_req_t *req, const char *id, size_t len)
+int models_get(http_req_t *req, reg_t *reg, const char *id, size_t len)
 {
     char *name = arena_alloc(req->arena, len + 1);
     json_object *a, *m;
@@ -67,7 +67,7 @@ int models_get(http_req_t *req, const char *id, size_t len)
         }
     }
     name[o] = '\0';
-    a = strlen(name) == o ? reg_get(req->reg, "assistants", name) : NULL;
+    a = strlen(name) == o ? reg_get(reg, "assistants", name) : NULL;
     if (!a)
         return http_send_error(req, 404, "invalid_request_error", "model_not_found", "model",
                                "The model '%s' does not exist: no assistant has that name. "

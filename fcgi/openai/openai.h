@@ -1,6 +1,6 @@
 /* openai — the OpenAI surface: GET /v1/models, GET /v1/models/{id}, POST
  * /v1/chat/completions. Each handler answers the request itself and returns
- * 0, or -EPIPE when the client went away; req->reg is fresh when it runs. */
+ * 0, or -EPIPE when the client went away; the registry is fresh when it runs. */
 #ifndef AIPROXY_OPENAI_H
 #define AIPROXY_OPENAI_H
 
@@ -12,14 +12,14 @@ extern const route_surface_t openai_surface;
 
 /* GET /v1/models and GET /v1/models/{id} (`id` raw from the path, len bytes;
  * percent-decoded here). */
-int models_list(http_req_t *req);
-int models_get(http_req_t *req, const char *id, size_t len);
+int models_list(http_req_t *req, reg_t *reg);
+int models_get(http_req_t *req, reg_t *reg, const char *id, size_t len);
 
 /* Sets the "created" stamp the model list reports (the responder's start
  * time). Call once before threads start. */
 void models_set_created(long long created);
 
 /* POST /v1/chat/completions: validate, run the agent, answer (stream or not). */
-int chat_handle(http_req_t *req);
+int chat_handle(http_req_t *req, svc_t *svc);
 
 #endif

@@ -252,6 +252,7 @@ int main(int argc, char **argv)
     json_object *tools = NULL;
     struct bt_direct d = { .to_fd = -1, .from_fd = -1 };
     char err[512] = "";
+    aip_err_t e;
 
     signal(SIGPIPE, SIG_IGN);
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -281,8 +282,8 @@ int main(int argc, char **argv)
         goto out;
     }
     /* starts the server in the broker if it is not running yet */
-    if (mcpc_tools(c, server, 20000, &tools, err, sizeof(err)) < 0) {
-        fprintf(stderr, "bench-tools: catalog of %s through the broker: %s\n", server, err);
+    if (mcpc_tools(c, server, 20000, &tools, &e) < 0) {
+        fprintf(stderr, "bench-tools: catalog of %s through the broker: %s\n", server, e.msg);
         goto out;
     }
     if (bt__direct_open(&d, demo, err, sizeof(err)) < 0) {
@@ -292,12 +293,12 @@ int main(int argc, char **argv)
     for (int i = 0; i < warmup + n; i++) {
         mcpc_call_t call = { .server = server, .tool = "echo", .args_json = args_json };
         long t0 = bt__now_us(), t1;
-        int rc = mcpc_call_many(c, &call, 1, 10000, NULL, NULL, err, sizeof(err));
+        int rc = mcpc_call_many(c, &call, 1, 10000, NULL, NULL, &e);
         t1 = bt__now_us();
         if (rc < 0 || call.is_error || !call.text || strcmp(call.text, text) != 0) {
             if (errors++ < 3)
                 fprintf(stderr, "bench-tools: broker call %d: %s\n", i,
-                        rc < 0 ? err : call.text ? call.text : "(no text)");
+                        rc < 0 ? e.msg : call.text ? call.text : "(no text)");
         } else if (i >= warmup) {
             tb[nb++] = t1 - t0;
         }

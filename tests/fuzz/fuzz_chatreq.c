@@ -16,14 +16,14 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     chatreq_t req, again;
-    chatreq_err_t err;
+    aip_err_t err;
     char *text, *back;
     int rc = chatreq_parse((const char *)data, size, &req, &err);
 
     if (!memchr(err.param, '\0', sizeof err.param) || !memchr(err.msg, '\0', sizeof err.msg))
         abort();
     if (rc != 0) {
-        if (rc != -EINVAL || !err.msg[0] || req.body || req.model)
+        if (rc != -EINVAL || !err.msg[0] || err.status != 400 || req.body || req.model)
             abort();
         return 0;
     }

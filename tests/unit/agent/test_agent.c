@@ -39,28 +39,26 @@ mcpc_t *mcpc_new(const char *url, const char *prefix)
 
 void mcpc_free(mcpc_t *c) { free(c); }
 
-int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tools, char *err,
-               size_t errlen)
+int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tools, aip_err_t *e)
 {
     (void)c; (void)timeout_ms;
     *tools = NULL;
-    if (g_broker_down) {
-        snprintf(err, errlen, "mcp-broker is not running");
-        return -EHOSTDOWN;
-    }
-    if (strcmp(server, "broken") == 0) {
-        snprintf(err, errlen, "spawn ./nope: No such file or directory");
-        return -EIO;
-    }
+    if (g_broker_down)
+        return aip_err_set(e, 503, "api_error", "mcp_broker_unavailable",
+                           "mcp-broker is not running; start it and retry");
+    if (strcmp(server, "broken") == 0)
+        return aip_err_set(e, 502, "api_error", "mcp_server_unavailable",
+                           "MCP server '%s' cannot start: spawn ./nope: No such file or directory",
+                           server);
     *tools = json_tokener_parse("[{\"name\":\"add\",\"description\":\"a+b\",\"inputSchema\":"
                                 "{\"type\":\"object\"}},{\"name\":\"echo\"}]");
     return 0;
 }
 
 int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
-                   int (*alive)(void *ud), void *ud, char *err, size_t errlen)
+                   int (*alive)(void *ud), void *ud, aip_err_t *e)
 {
-    (void)c; (void)timeout_ms; (void)alive; (void)ud; (void)err; (void)errlen;
+    (void)c; (void)timeout_ms; (void)alive; (void)ud; (void)e;
     g_batches++;
     for (size_t i = 0; i < n; i++) {
         json_object *a = json_tokener_parse(calls[i].args_json), *x = NULL, *y = NULL;
@@ -390,16 +388,16 @@ static void broken_server_and_missing_broker(void **state)
     (void)state;
     script(0, NULL);
     run(&r, "[\"calc\",\"broken\"]", 8, 0);
-    assert_int_equal(r.rc, -1);
+    assert_true(r.rc < 0);
     assert_int_equal(r.res.status, 502);
-    assert_non_null(strstr(r.res.err_msg, "MCP server 'broken' cannot start: spawn ./nope"));
+    assert_non_null(strstr(r.res.err.msg, "MCP server 'broken' cannot start: spawn ./nope"));
     assert_int_equal(nreqs(), 0);
     done(&r);
     g_broker_down = 1;
     run(&r, "[\"calc\"]", 8, 0);
     assert_int_equal(r.res.status, 503);
-    assert_string_equal(r.res.err_code, "mcp_broker_unavailable");
-    assert_non_null(strstr(r.res.err_msg, "mcp-broker is not running"));
+    assert_string_equal(r.res.err.code, "mcp_broker_unavailable");
+    assert_non_null(strstr(r.res.err.msg, "mcp-broker is not running"));
     done(&r);
 }
 

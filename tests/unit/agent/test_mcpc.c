@@ -230,10 +230,10 @@ static void wall_clock_step_breaks_no_deadline(void **state)
 {
     mcpc_t *c = mcpc_new(tredis_url(), PREFIX);
     mcpc_call_t call = {.server = "demo", .tool = "step", .args_json = "{}"};
-    char err[256] = "";
+    aip_err_t e;
     (void)state;
     fb_wait_listening();
-    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, NULL, NULL, &e), 0);
     assert_string_equal(call.text, "ok");
     assert_int_equal(call.is_error, 0);
     atomic_store(&g_step_ms, 0);
@@ -248,24 +248,24 @@ static void heals_after_client_kill(void **state)
     mcpc_t *c = mcpc_new(tredis_url(), PREFIX);
     mcpc_call_t call = {.server = "demo", .tool = "step", .args_json = "{}"};
     json_object *tools = NULL;
-    char err[256] = "";
+    aip_err_t e;
     (void)state;
     redis_do("SET " PREFIX "mcp:catalog:demo %s",
              "{\"status\":\"ready\",\"tools\":[{\"name\":\"step\",\"description\":\"\",\"inputSchema\":{}}]}");
     fb_wait_listening();
-    assert_int_equal(mcpc_tools(c, "demo", 5000, &tools, err, sizeof err), 0);
+    assert_int_equal(mcpc_tools(c, "demo", 5000, &tools, &e), 0);
     json_object_put(tools);
     tools = NULL;
-    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, NULL, NULL, &e), 0);
     mcpc_calls_clear(&call, 1);
     redis_do("CLIENT KILL TYPE pubsub");
     redis_do("CLIENT KILL TYPE normal");
-    assert_int_equal(mcpc_tools(c, "demo", 5000, &tools, err, sizeof err), 0);
+    assert_int_equal(mcpc_tools(c, "demo", 5000, &tools, &e), 0);
     assert_int_equal(json_object_array_length(tools), 1);
     json_object_put(tools);
     redis_do("CLIENT KILL TYPE pubsub");
     redis_do("CLIENT KILL TYPE normal");
-    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, NULL, NULL, err, sizeof err), 0);
+    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, NULL, NULL, &e), 0);
     assert_string_equal(call.text, "ok");
     atomic_store(&g_step_ms, 0);
     mcpc_calls_clear(&call, 1);
@@ -290,14 +290,15 @@ static void abandoned_call_is_cancelled(void **state)
 {
     mcpc_t *c = mcpc_new(tredis_url(), PREFIX);
     mcpc_call_t call = {.server = "demo", .tool = "hold", .args_json = "{}"};
-    char err[256] = "", held[WIRE_ID_LEN + 1] = "", cancelled[WIRE_ID_LEN + 1] = "";
+    aip_err_t e;
+    char held[WIRE_ID_LEN + 1] = "", cancelled[WIRE_ID_LEN + 1] = "";
     struct timespec ts = {0, 10 * 1000 * 1000};
     (void)state;
     fb_wait_listening();
     pthread_mutex_lock(&fb.mu);
     fb.held[0] = fb.cancelled[0] = 0;
     pthread_mutex_unlock(&fb.mu);
-    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, gone_once_held, NULL, err, sizeof err),
+    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, gone_once_held, NULL, &e),
                      -ECONNABORTED);
     for (int i = 0; i < 500 && !cancelled[0]; i++) {
         pthread_mutex_lock(&fb.mu);

@@ -48,8 +48,8 @@ static json_object *build(const char *assistant, const char *body, const rq_cata
 {
     json_object *a = J(assistant), *b = J(body), *out = NULL;
     tn_map_t *map = tn_new();
-    char err[256] = "";
-    assert_int_equal(rq_build(a, b, cats, ncats, map, stream, &out, err, sizeof(err)), 0);
+    aip_err_t err;
+    assert_int_equal(rq_build("a1", a, b, cats, ncats, map, stream, &out, &err), 0);
     json_object_put(a);
     json_object_put(b);
     if (mapout)
@@ -217,15 +217,26 @@ static void bad_inputs_are_refused(void **state)
     json_object *a = J("{\"model\":\"m\"}"), *noModel = J("{}"), *b = J("{\"messages\":{}}"),
                 *ok = J("{\"messages\":[]}"), *bt = J("{\"messages\":[],\"tools\":{}}"), *out;
     tn_map_t *map = tn_new();
-    char err[256];
+    aip_err_t err;
     (void)state;
-    assert_int_equal(rq_build(a, b, NULL, 0, map, 0, &out, err, sizeof(err)), -EINVAL);
-    assert_non_null(strstr(err, "messages"));
+    /* the error value says whose fault it is where it is made: the client's
+     * field (400, param named) or the assistant's configuration (500), so
+     * the agent never sorts them by the message's wording */
+    assert_int_equal(rq_build("a1", a, b, NULL, 0, map, 0, &out, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "messages"));
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.type, "invalid_request_error");
+    assert_string_equal(err.param, "messages");
     assert_null(out);
-    assert_int_equal(rq_build(noModel, ok, NULL, 0, map, 0, &out, err, sizeof(err)), -EINVAL);
-    assert_non_null(strstr(err, "model"));
-    assert_int_equal(rq_build(a, bt, NULL, 0, map, 0, &out, err, sizeof(err)), -EINVAL);
-    assert_non_null(strstr(err, "tools"));
+    assert_int_equal(rq_build("a1", noModel, ok, NULL, 0, map, 0, &out, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "model"));
+    assert_int_equal(err.status, 500);
+    assert_string_equal(err.code, "assistant_misconfigured");
+    assert_non_null(strstr(err.msg, "assistant 'a1'"));
+    assert_int_equal(rq_build("a1", a, bt, NULL, 0, map, 0, &out, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "tools"));
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.param, "tools");
     tn_free(map);
     json_object_put(a);
     json_object_put(noModel);

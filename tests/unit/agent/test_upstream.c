@@ -205,7 +205,7 @@ static int turn_on(up_t *u, const char *mode, json_object *be, int stream, delta
     c.stream = stream;
     c.on_delta = on_delta;
     c.ud = d;
-    rc = up_turn(u, &c, t, res);
+    rc = up_turn(u, &c, t, &res->err);
     json_object_put(req);
     return rc;
 }
@@ -254,10 +254,10 @@ static void refused_port_is_502_naming_the_missing_key(void **state)
     getsockname(fd, (struct sockaddr *)&a, &al);
     be = backend(ntohs(a.sin_port), 5, "");
     be_turn_init(&t, 1000);
-    assert_int_equal(turn("ok", be, 0, NULL, &t, &res), -1);
-    assert_int_equal(res.status, 502);
-    assert_non_null(strstr(res.err_msg, "cannot reach upstream http://127.0.0.1:"));
-    assert_non_null(strstr(res.err_msg, "(backend 'b1' has no api_key configured)"));
+    assert_true(turn("ok", be, 0, NULL, &t, &res) < 0);
+    assert_int_equal(res.err.status, 502);
+    assert_non_null(strstr(res.err.msg, "cannot reach upstream http://127.0.0.1:"));
+    assert_non_null(strstr(res.err.msg, "(backend 'b1' has no api_key configured)"));
     be_turn_clear(&t);
     json_object_put(be);
     close(fd);
@@ -278,12 +278,12 @@ static void credentials_in_base_url_stay_out_of_the_error(void **state)
              port);
     assert_non_null(be = json_tokener_parse(s));
     be_turn_init(&t, 1000);
-    assert_int_equal(turn("ok", be, 0, NULL, &t, &res), -1);
-    assert_int_equal(res.status, 502);
-    assert_non_null(strstr(res.err_msg, "cannot reach upstream http://127.0.0.1:"));
-    assert_null(strstr(res.err_msg, "PASS"));
-    assert_null(strstr(res.err_msg, "SECRET"));
-    assert_null(strstr(res.err_msg, "user"));
+    assert_true(turn("ok", be, 0, NULL, &t, &res) < 0);
+    assert_int_equal(res.err.status, 502);
+    assert_non_null(strstr(res.err.msg, "cannot reach upstream http://127.0.0.1:"));
+    assert_null(strstr(res.err.msg, "PASS"));
+    assert_null(strstr(res.err.msg, "SECRET"));
+    assert_null(strstr(res.err.msg, "user"));
     be_turn_clear(&t);
     json_object_put(be);
     close(fd);
@@ -298,10 +298,10 @@ static void echoed_api_key_is_masked(void **state)
     be_turn_t t;
     (void)state;
     be_turn_init(&t, 1000);
-    assert_int_equal(turn("json401echo", be, 0, NULL, &t, &res), -1);
-    assert_int_equal(res.status, 401);
-    assert_null(strstr(res.err_msg, "sk-live-abcdef123456"));
-    assert_string_equal(res.err_msg, "key *** is not valid; *** again");
+    assert_true(turn("json401echo", be, 0, NULL, &t, &res) < 0);
+    assert_int_equal(res.err.status, 401);
+    assert_null(strstr(res.err.msg, "sk-live-abcdef123456"));
+    assert_string_equal(res.err.msg, "key *** is not valid; *** again");
     be_turn_clear(&t);
     json_object_put(be);
 }
@@ -325,17 +325,17 @@ static void kept_handle_error_text_is_per_turn(void **state)
     assert_int_equal(turn_on(u, "ok", be, 0, NULL, &t, &res), 0);
     be_turn_clear(&t);
     be_turn_init(&t, 1000);
-    assert_int_equal(turn_on(u, "ok", dead, 0, NULL, &t, &res), -1);
-    assert_string_equal(res.err_code, "upstream_unreachable");
+    assert_true(turn_on(u, "ok", dead, 0, NULL, &t, &res) < 0);
+    assert_string_equal(res.err.code, "upstream_unreachable");
     be_turn_clear(&t);
     be_turn_init(&t, 1000);   /* fails before any transfer: curl is not called */
-    assert_int_equal(turn_on(u, "ok", nourl, 0, NULL, &t, &res), -1);
-    assert_string_equal(res.err_code, "backend_misconfigured");
+    assert_true(turn_on(u, "ok", nourl, 0, NULL, &t, &res) < 0);
+    assert_string_equal(res.err.code, "backend_misconfigured");
     be_turn_clear(&t);
     be_turn_init(&t, 1000);
-    assert_int_equal(turn_on(u, "json_cut", be, 0, NULL, &t, &res), -1);
-    assert_int_equal(res.status, 502);
-    assert_null(strstr(res.err_msg, "onnect"));   /* not the refused turn's text */
+    assert_true(turn_on(u, "json_cut", be, 0, NULL, &t, &res) < 0);
+    assert_int_equal(res.err.status, 502);
+    assert_null(strstr(res.err.msg, "onnect"));   /* not the refused turn's text */
     be_turn_clear(&t);
     up_free(u);
     json_object_put(nourl);
@@ -355,16 +355,16 @@ static void cut_answers_are_502(void **state)
     (void)state;
     buf_init(&d.text, 1000);
     be_turn_init(&t, 1000);
-    assert_int_equal(turn("sse_cut", be, 1, &d, &t, &res), -1);
-    assert_int_equal(res.status, 502);
-    assert_string_equal(res.err_code, "upstream_truncated");
-    assert_non_null(strstr(res.err_msg, "cut"));
+    assert_true(turn("sse_cut", be, 1, &d, &t, &res) < 0);
+    assert_int_equal(res.err.status, 502);
+    assert_string_equal(res.err.code, "upstream_truncated");
+    assert_non_null(strstr(res.err.msg, "cut"));
     assert_string_equal(buf_str(&d.text), "Hel");   /* what came was delivered */
     buf_free(&d.text);
     be_turn_clear(&t);
     be_turn_init(&t, 1000);
-    assert_int_equal(turn("json_cut", be, 0, NULL, &t, &res), -1);
-    assert_int_equal(res.status, 502);
+    assert_true(turn("json_cut", be, 0, NULL, &t, &res) < 0);
+    assert_int_equal(res.err.status, 502);
     be_turn_clear(&t);
     json_object_put(be);
 }
@@ -376,9 +376,9 @@ static void slow_server_is_504(void **state)
     be_turn_t t;
     (void)state;
     be_turn_init(&t, 1000);
-    assert_int_equal(turn("slow", be, 0, NULL, &t, &res), -1);
-    assert_int_equal(res.status, 504);
-    assert_string_equal(res.err_code, "upstream_timeout");
+    assert_true(turn("slow", be, 0, NULL, &t, &res) < 0);
+    assert_int_equal(res.err.status, 504);
+    assert_string_equal(res.err.code, "upstream_timeout");
     be_turn_clear(&t);
     /* curl hung up on the timeout: the server saw the close */
     set_mode("ok");
@@ -397,19 +397,19 @@ static void upstream_500_passes_status_and_message(void **state)
     deltas_t d = { .stop_after = 0 };
     (void)state;
     be_turn_init(&t, 1000);
-    assert_int_equal(turn("json500", be, 0, NULL, &t, &res), -1);
-    assert_int_equal(res.status, 500);
-    assert_string_equal(res.err_msg, "model exploded");
-    assert_string_equal(res.err_type, "server_error");
+    assert_true(turn("json500", be, 0, NULL, &t, &res) < 0);
+    assert_int_equal(res.err.status, 500);
+    assert_string_equal(res.err.msg, "model exploded");
+    assert_string_equal(res.err.type, "server_error");
     assert_non_null(strstr(S.req, "Authorization: Bearer k"));
     assert_non_null(strstr(S.req, "POST /v1/chat/completions "));
     be_turn_clear(&t);
     /* the same error as JSON to a stream request */
     buf_init(&d.text, 1000);
     be_turn_init(&t, 1000);
-    assert_int_equal(turn("json400", be, 1, &d, &t, &res), -1);
-    assert_int_equal(res.status, 400);
-    assert_string_equal(res.err_msg, "model exploded");
+    assert_true(turn("json400", be, 1, &d, &t, &res) < 0);
+    assert_int_equal(res.err.status, 400);
+    assert_string_equal(res.err.msg, "model exploded");
     assert_int_equal(d.text.len, 0);
     buf_free(&d.text);
     be_turn_clear(&t);
@@ -425,10 +425,10 @@ static void upstream_invalid_utf8_is_replaced(void **state)
     be_turn_t t;
     (void)state;
     be_turn_init(&t, 1000);
-    assert_int_equal(turn("bytes502", be, 0, NULL, &t, &res), -1);
-    assert_int_equal(res.status, 502);
-    assert_true(utf8_valid(res.err_msg, strlen(res.err_msg)));
-    assert_non_null(strstr(res.err_msg, "bad \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD gate"));
+    assert_true(turn("bytes502", be, 0, NULL, &t, &res) < 0);
+    assert_int_equal(res.err.status, 502);
+    assert_true(utf8_valid(res.err.msg, strlen(res.err.msg)));
+    assert_non_null(strstr(res.err.msg, "bad \xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD gate"));
     be_turn_clear(&t);
     json_object_put(be);
 }
@@ -440,9 +440,9 @@ static void garbage_2xx_is_502(void **state)
     be_turn_t t;
     (void)state;
     be_turn_init(&t, 1000);
-    assert_int_equal(turn("garbage", be, 0, NULL, &t, &res), -1);
-    assert_int_equal(res.status, 502);
-    assert_non_null(strstr(res.err_msg, "not JSON"));
+    assert_true(turn("garbage", be, 0, NULL, &t, &res) < 0);
+    assert_int_equal(res.err.status, 502);
+    assert_non_null(strstr(res.err.msg, "not JSON"));
     be_turn_clear(&t);
     json_object_put(be);
 }
@@ -495,8 +495,8 @@ static void client_gone_aborts_the_transfer(void **state)
     (void)state;
     buf_init(&d.text, 1000);
     be_turn_init(&t, 1000);
-    assert_int_equal(turn("sse_hold", be, 1, &d, &t, &res), -1);
-    assert_int_equal(res.client_gone, 1);
+    assert_int_equal(turn("sse_hold", be, 1, &d, &t, &res), -ECONNABORTED);
+    assert_int_equal(res.err.status, 499);
     assert_string_equal(buf_str(&d.text), "Hel");
     buf_free(&d.text);
     be_turn_clear(&t);
@@ -545,8 +545,8 @@ static void alive_polled_while_upstream_is_silent(void **state)
     c.req = req;
     c.alive = alive_until_received;
     be_turn_init(&t, 1000);
-    assert_int_equal(up_turn(u, &c, &t, &res), -1);
-    assert_int_equal(res.client_gone, 1);
+    assert_int_equal(up_turn(u, &c, &t, &res.err), -ECONNABORTED);
+    assert_int_equal(res.err.status, 499);
     be_turn_clear(&t);
     /* the upstream connection was closed: the held request ended */
     be_turn_init(&t, 1000);
@@ -589,7 +589,7 @@ static void agent_hands_client_tool_calls_back(void **state)
     agent_res_clear(&res);
 
     set_mode("json500");
-    assert_int_equal(agent_run(ag, &rq, &res), -1);
+    assert_true(agent_run(ag, &rq, &res) < 0);
     assert_int_equal(res.status, 500);
     assert_null(res.message);
     agent_res_clear(&res);
@@ -611,9 +611,9 @@ static void agent_with_mcp_servers_but_no_broker_is_503(void **state)
                        .mcp_servers = servers };
     agent_res_t res;
     (void)state;
-    assert_int_equal(agent_run(ag, &rq, &res), -1);
+    assert_true(agent_run(ag, &rq, &res) < 0);
     assert_int_equal(res.status, 503);   /* no broker, or no Redis behind it */
-    assert_string_equal(res.err_type, "api_error");
+    assert_string_equal(res.err.type, "api_error");
     agent_res_clear(&res);
     json_object_put(as);
     json_object_put(be);

@@ -18,13 +18,16 @@
 static void expect_bad(const char *body, const char *param)
 {
     chatreq_t cr;
-    chatreq_err_t err;
+    aip_err_t err;
 
     if (chatreq_parse(body, strlen(body), &cr, &err) != -EINVAL)
         fail_msg("accepted: %s", body);
     if (strcmp(err.param, param) != 0)
         fail_msg("%s: param '%s', want '%s' (%s)", body, err.param, param, err.msg);
     assert_true(err.msg[0] != '\0');
+    /* the error value the surface renders as is: a 400 of the client's */
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.type, "invalid_request_error");
     assert_null(cr.body);
 }
 
@@ -77,7 +80,7 @@ static void test_bad_bodies(void **state)
 static void test_token_budget_at_least_one(void **state)
 {
     chatreq_t cr;
-    chatreq_err_t err;
+    aip_err_t err;
     const char *ok = "{\"model\":\"a\"," MSGS ",\"max_tokens\":1,\"max_completion_tokens\":1}";
 
     (void)state;
@@ -119,7 +122,7 @@ static void test_good_body(void **state)
                        "{\"role\":\"assistant\",\"tool_calls\":[]},"
                        "{\"role\":\"tool\",\"tool_call_id\":\"1\",\"content\":\"r\"}]}  \n";
     chatreq_t cr;
-    chatreq_err_t err;
+    aip_err_t err;
 
     (void)state;
     assert_int_equal(chatreq_parse(body, strlen(body), &cr, &err), 0);
@@ -377,7 +380,7 @@ static void test_content_nul_and_big_integers_kept(void **state)
                      "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
                      "{\"maximum\":100000000000000000000000}}}";
     chatreq_t cr;
-    chatreq_err_t err;
+    aip_err_t err;
     json_object *msgs, *c;
     const char *text;
     (void)state;

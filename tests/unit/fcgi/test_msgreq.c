@@ -19,7 +19,7 @@
 static void expect_bad(const char *body, const char *param, const char *msg_part)
 {
     msgreq_t mr;
-    msgreq_err_t err;
+    aip_err_t err;
 
     if (msgreq_parse(body, strlen(body), &mr, &err) != -EINVAL)
         fail_msg("accepted: %s", body);
@@ -28,6 +28,9 @@ static void expect_bad(const char *body, const char *param, const char *msg_part
     if (msg_part && !strstr(err.msg, msg_part))
         fail_msg("%s: message '%s' lacks '%s'", body, err.msg, msg_part);
     assert_true(err.msg[0] != '\0');
+    /* the error value the surface renders as is: a 400 of the client's */
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.type, "invalid_request_error");
     assert_null(mr.body);
 }
 
@@ -35,7 +38,7 @@ static void expect_bad(const char *body, const char *param, const char *msg_part
 static void expect_field(const char *in, const char *field, const char *want)
 {
     msgreq_t mr;
-    msgreq_err_t err;
+    aip_err_t err;
     json_object *w = json_tokener_parse(want), *got = NULL;
 
     if (!w)
@@ -53,7 +56,7 @@ static void expect_field(const char *in, const char *field, const char *want)
 static void expect_absent(const char *in, const char *field)
 {
     msgreq_t mr;
-    msgreq_err_t err;
+    aip_err_t err;
 
     if (msgreq_parse(in, strlen(in), &mr, &err) != 0)
         fail_msg("refused %s: %s", in, err.msg);
@@ -156,7 +159,7 @@ static void test_bad_top_level(void **state)
 static void test_plain_and_system(void **state)
 {
     msgreq_t mr;
-    msgreq_err_t err;
+    aip_err_t err;
     const char *in = "{" HEAD "," MSGS ",\"stream\":true}";
 
     (void)state;
@@ -289,7 +292,7 @@ static void test_translate_does_not_touch_input(void **state)
     const char *in = "{" HEAD ",\"system\":\"s\",\"messages\":[{\"role\":\"user\",\"content\":"
                      "[{\"type\":\"tool_result\",\"tool_use_id\":\"t\",\"content\":\"r\"}]}]}";
     json_object *o = json_tokener_parse(in), *copy = json_tokener_parse(in), *out = NULL;
-    msgreq_err_t err;
+    aip_err_t err;
 
     (void)state;
     assert_int_equal(msgreq_translate(o, &out, &err), 0);
@@ -334,7 +337,7 @@ static void test_truncations_never_crash(void **state)
     char buf[sizeof(full)];
     size_t len = sizeof(full) - 1, i, k;
     msgreq_t mr;
-    msgreq_err_t err;
+    aip_err_t err;
     int ok = 0;
 
     (void)state;

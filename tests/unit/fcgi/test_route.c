@@ -106,7 +106,7 @@ static void test_routes_head_is_get(void **state)
     assert_string_equal(r.def->path, "/v1/models/{id}");
 }
 
-static int fake_handler(http_req_t *req, const route_t *r)
+static int fake_handler(http_req_t *req, const route_t *r, svc_t *svc)
 {
     (void)req;
     (void)r;
@@ -229,6 +229,39 @@ static void test_query_and_headers(void **state)
     arena_free(req.arena);
 }
 
+/* The error value is rendered whole by the OpenAI surface: status, type,
+ * code, param and message as made where the failure happened. */
+static void test_send_err_renders_the_value(void **state)
+{
+    http_req_t req;
+    buf_t out;
+    aip_err_t err;
+    json_object *o, *e;
+    const char *body;
+
+    (void)state;
+    memset(&req, 0, sizeof(req));
+    buf_init(&out, 1 << 16);
+    req.capture = &out;
+    aip_err_set(&err, 503, "api_error", "mcp_broker_unavailable", "mcp-broker is not running");
+    aip_err_param(&err, "tools");
+    assert_int_equal(http_send_err(&req, &err), 0);
+    assert_int_equal(req.status, 503);
+    body = strstr(out.data, "\r\n\r\n");
+    assert_non_null(body);
+    o = json_tokener_parse(body + 4);
+    assert_non_null(o);
+    assert_true(json_object_object_get_ex(o, "error", &e));
+    assert_string_equal(json_object_get_string(json_object_object_get(e, "message")),
+                        "mcp-broker is not running");
+    assert_string_equal(json_object_get_string(json_object_object_get(e, "type")), "api_error");
+    assert_string_equal(json_object_get_string(json_object_object_get(e, "code")),
+                        "mcp_broker_unavailable");
+    assert_string_equal(json_object_get_string(json_object_object_get(e, "param")), "tools");
+    json_object_put(o);
+    buf_free(&out);
+}
+
 static void test_send_error_capture(void **state)
 {
     http_req_t req;
@@ -325,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_table_complete),
         cmocka_unit_test(test_query_and_headers),
         cmocka_unit_test(test_send_error_capture),
+        cmocka_unit_test(test_send_err_renders_the_value),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
