@@ -196,7 +196,7 @@ static void broker__del_key(broker_t *b, const char *key)
         redisAsyncCommand(b->cmd, NULL, NULL, "DEL %s", key);
 }
 
-/* --- the services server.c gets (server_ops_t) ------------------------------- */
+/* --- the services handed to server.c (server_ops_t) ------------------------------- */
 
 static void broker__op_publish(void *data, const char *channel, const char *text)
 {

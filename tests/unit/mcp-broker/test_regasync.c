@@ -112,19 +112,10 @@ static void seed(const char *prefix, const char *doc_json, int reseed)
     reg_close(r);
 }
 
+/* Redis lost the registry (restarted empty): the keys of `prefix` go. */
 static void drop_registry(const char *prefix)
 {
-    char err[256] = "";
-    redisContext *c = rconn_connect(tredis_url(), 1000, err, sizeof err);
-    redisReply *rep;
-
-    if (!c)
-        fail_msg("%s", err);
-    rep = redisCommand(c, "DEL %sreg:version %sreg:assistants %sreg:backends %sreg:mcp_servers %sreg:settings",
-                       prefix, prefix, prefix, prefix, prefix);
-    assert_non_null(rep);
-    freeReplyObject(rep);
-    redisFree(c);
+    assert_int_equal(tredis_drop_registry(prefix), 0);
 }
 
 static const char *command_of(regasync_t *ra, const char *server)

@@ -78,6 +78,24 @@ const char *tredis_sock(void)
     return tredis__sock;
 }
 
+int tredis_drop_registry(const char *prefix)
+{
+    char err[256];
+    redisContext *c = rconn_connect(tredis__url, 1000, err, sizeof err);
+    redisReply *r;
+    int rc;
+
+    if (!c)
+        return -1;
+    r = redisCommand(c, "DEL %sreg:version %sreg:assistants %sreg:backends %sreg:mcp_servers "
+                     "%sreg:settings", prefix, prefix, prefix, prefix, prefix);
+    rc = r && r->type == REDIS_REPLY_INTEGER ? 0 : -1;
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return rc;
+}
+
 void tredis_stop(void)
 {
     if (tredis__pid > 0) {

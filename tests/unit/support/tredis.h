@@ -16,6 +16,10 @@ const char *tredis_url(void);
 /* The path of its unix socket; valid after tredis_start. */
 const char *tredis_sock(void);
 
+/* Drops the registry keys of `prefix` (as a Redis restarted empty would
+ * lose them). Returns 0, or -1 when Redis did not answer. */
+int tredis_drop_registry(const char *prefix);
+
 /* Kills the server (SIGKILL, reaped) and removes its socket. Restarting
  * with tredis_start gives an empty server on the same URL. */
 void tredis_stop(void);
