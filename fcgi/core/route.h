@@ -36,9 +36,12 @@ enum {
                               * yet (it may write the first) */
 };
 
-/* An API surface as the core sees it: whose credential check guards it and
- * what its errors look like. Defined by the surface's folder (openai/,
- * anthropic/, admin/), static, shared by all threads. */
+struct complete_surface;   /* core/complete.h */
+
+/* An API surface as the core sees it: whose credential check guards it,
+ * what its errors look like and, for completions, its translation. Defined
+ * by the surface's folder (openai/, anthropic/, admin/), static, shared by
+ * all threads. */
 typedef struct route_surface {
     const char *name;       /* "openai", "anthropic", "admin": for logs and tests */
     /* The credential check of a route with needs_auth: 0 to go on, or answers
@@ -50,6 +53,9 @@ typedef struct route_surface {
      * "\r\n", or NULL); returns as http_send. NULL: OpenAI's
      * {"error":{"message","type","param","code"}}. */
     int (*send_error)(http_req_t *req, const aip_err_t *e, const char *headers);
+    /* A completion surface's translation hooks (core/complete.h), run by
+     * complete_handle; NULL for a surface without completion routes. */
+    const struct complete_surface *complete;
 } route_surface_t;
 
 struct route;
