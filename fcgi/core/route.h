@@ -47,10 +47,11 @@ typedef struct route_surface {
     /* The credential check of a route with needs_auth: 0 to go on, or answers
      * 401/403 in this surface's shape itself and returns -EACCES. */
     int (*authorize)(http_req_t *req, svc_t *svc);
-    /* Sends `e` (an error the core answers before or instead of the handler:
-     * 503 registry down or overloaded, 413, 400 unreadable body) in this
-     * surface's shape, with `headers` (extra header lines each ending in
-     * "\r\n", or NULL); returns as http_send. NULL: OpenAI's
+    /* Sends `e` in this surface's shape: an error the core answers before
+     * or instead of the handler (503 registry down or overloaded, 413, 400
+     * unreadable body), and every error of the completion runner
+     * (core/complete.c). `headers`: extra header lines each ending in
+     * "\r\n", or NULL. Returns as http_send. NULL: OpenAI's
      * {"error":{"message","type","param","code"}}. */
     int (*send_error)(http_req_t *req, const aip_err_t *e, const char *headers);
     /* A completion surface's translation hooks (core/complete.h), run by
