@@ -40,20 +40,10 @@ int anth__messages(json_object *req, json_object *out, char *err, size_t errlen)
 /* Writes the formatted message to err and returns -EINVAL (build's errors). */
 int anth__fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Shared by resp and stream: the OpenAI finish_reason for an Anthropic
- * stop_reason ("" for NULL or one we do not know). */
-const char *anth__finish_reason(const char *stop_reason);
-
 /* Shared by resp and stream: OpenAI's prompt_tokens from an Anthropic usage
  * object (input plus cache creation plus cache reads; absent or negative
  * counts are 0, the sum saturates at LONG_MAX: an upstream's numbers must not
  * overflow). *present (may be NULL) is set when any of the three is there. */
 long anth__prompt_tokens(json_object *usage, int *present);
-
-/* Shared by resp and stream: the HTTP status and OpenAI error type for an
- * Anthropic error type (e.g. "overloaded_error" -> 529, "api_error"); `status`
- * is the fallback when the type is unknown or NULL (0 means 500). */
-void anth__error_kind(const char *anth_type, int status, int *status_out,
-                      const char **openai_type);
 
 #endif

@@ -2,6 +2,7 @@
  * alternating user/assistant turns of content blocks. No I/O. The rules are
  * listed in docs/anthropic.md. */
 #include "agent/anthropic.h"
+#include "agent/anthvocab.h"
 #include "shared/jtext.h"
 #include "shared/caps.h"
 #include "shared/jget.h"
@@ -24,7 +25,7 @@ int anth__fail(char *err, size_t errlen, const char *fmt, ...)
 static json_object *msgs__text_block(const char *text, size_t len)
 {
     json_object *b = json_object_new_object();
-    json_object_object_add(b, "type", json_object_new_string("text"));
+    json_object_object_add(b, "type", json_object_new_string(ANTHV_BLOCK_TEXT));
     json_object_object_add(b, "text", json_object_new_string_len(text, (int)len));
     return b;
 }
@@ -68,7 +69,7 @@ static int msgs__image(json_object *part, json_object *blocks, const char *where
         json_object_object_add(src, "url", json_object_new_string(url));
     }
     b = json_object_new_object();
-    json_object_object_add(b, "type", json_object_new_string("image"));
+    json_object_object_add(b, "type", json_object_new_string(ANTHV_BLOCK_IMAGE));
     json_object_object_add(b, "source", src);
     src = NULL;
     json_object_array_add(blocks, b);
@@ -186,7 +187,7 @@ static int msgs__tool_uses(json_object *calls, json_object *blocks, const char *
             input = NULL;
         }
         b = json_object_new_object();
-        json_object_object_add(b, "type", json_object_new_string("tool_use"));
+        json_object_object_add(b, "type", json_object_new_string(ANTHV_BLOCK_TOOL_USE));
         json_object_object_add(b, "id", json_object_get(id));
         json_object_object_add(b, "name", json_object_get(nm));
         json_object_object_add(b, "input", input ? input : json_object_new_object());
@@ -209,7 +210,7 @@ static int msgs__tool_result(json_object *m, json_object *blocks, const char *wh
     }
     json_object_object_get_ex(m, "content", &content);
     b = json_object_new_object();
-    json_object_object_add(b, "type", json_object_new_string("tool_result"));
+    json_object_object_add(b, "type", json_object_new_string(ANTHV_BLOCK_TOOL_RESULT));
     json_object_object_add(b, "tool_use_id", json_object_get(id));
     if (content && json_object_is_type(content, json_type_string)) {
         if (json_object_get_string_len(content))

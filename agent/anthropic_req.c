@@ -2,6 +2,7 @@
  * request: URL, headers, tools, sampling fields; the messages themselves are
  * anthropic_msgs.c's. No I/O. See anthropic.h and docs/anthropic.md for the rules. */
 #include "agent/anthropic.h"
+#include "agent/anthvocab.h"
 #include "shared/caps.h"
 #include "shared/jget.h"
 
@@ -50,7 +51,7 @@ static void req__withdrawn_tools(json_object *out)
             json_object *b = json_object_array_get_idx(c, j), *t = NULL, *nm = NULL, *o;
             int seen = 0;
             if (!json_object_object_get_ex(b, "type", &t) ||
-                strcmp(json_object_get_string(t), "tool_use") != 0 ||
+                strcmp(json_object_get_string(t), ANTHV_BLOCK_TOOL_USE) != 0 ||
                 !json_object_object_get_ex(b, "name", &nm))
                 continue;
             if (!tools)

@@ -1,6 +1,7 @@
 /* anthropic_resp — a whole Messages API answer, or an error body, in the
  * loop's canonical (OpenAI) vocabulary. No I/O. */
 #include "agent/anthropic.h"
+#include "agent/anthvocab.h"
 #include "shared/sat.h"
 #include "shared/jtext.h"
 #include "shared/jget.h"
@@ -8,21 +9,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-const char *anth__finish_reason(const char *stop_reason)
-{
-    static const struct { const char *anth, *openai; } map[] = {
-        { "end_turn", "stop" },       { "stop_sequence", "stop" }, { "pause_turn", "stop" },
-        { "tool_use", "tool_calls" }, { "max_tokens", "length" },
-        { "model_context_window_exceeded", "length" },
-        { "refusal", "content_filter" },
-    };
-    const char *r = "";
-    for (size_t i = 0; stop_reason && i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(map[i].anth, stop_reason) == 0)
-            r = map[i].openai;
-    return r;
-}
 
 long anth__prompt_tokens(json_object *usage, int *present)
 {
@@ -44,40 +30,6 @@ long anth__prompt_tokens(json_object *usage, int *present)
             sum = sat_add_i64(sum, n);
     }
     return sum;
-}
-
-void anth__error_kind(const char *anth_type, int status, int *status_out, const char **openai_type)
-{
-    static const struct { const char *anth; int status; const char *openai; } map[] = {
-        { "invalid_request_error", 400, "invalid_request_error" },
-        { "authentication_error", 401, "authentication_error" },
-        { "permission_error", 403, "permission_error" },
-        { "not_found_error", 404, "not_found_error" },
-        { "request_too_large", 413, "invalid_request_error" },
-        { "rate_limit_error", 429, "rate_limit_error" },
-        { "api_error", 500, "api_error" },
-        { "timeout_error", 504, "api_error" },
-        { "overloaded_error", 529, "api_error" },
-    };
-    size_t i = 0;
-
-    while (anth_type && i < sizeof map / sizeof map[0] && strcmp(map[i].anth, anth_type) != 0)
-        i++;
-    if (anth_type && i < sizeof map / sizeof map[0]) {
-        *status_out = status >= 400 ? status : map[i].status;
-        *openai_type = map[i].openai;
-    } else {
-        /* unknown or no type: judge by the status */
-        *status_out = status >= 400 ? status : 500;
-        switch (*status_out) {
-        case 400: case 413: case 422: *openai_type = "invalid_request_error"; break;
-        case 401: *openai_type = "authentication_error"; break;
-        case 403: *openai_type = "permission_error"; break;
-        case 404: *openai_type = "not_found_error"; break;
-        case 429: *openai_type = "rate_limit_error"; break;
-        default:  *openai_type = "api_error"; break;
-        }
-    }
 }
 
 /* A tool_use block as an OpenAI tool call, appended to turn->tool_calls. */
@@ -139,19 +91,19 @@ int anth_parse(const char *body, size_t len, be_turn_t *turn, char *err, size_t 
         const char *bt = jget_str(b, "type");
         if (!bt)
             continue;
-        if (strcmp(bt, "text") == 0 && json_object_object_get_ex(b, "text", &t)) {
+        if (strcmp(bt, ANTHV_BLOCK_TEXT) == 0 && json_object_object_get_ex(b, "text", &t)) {
             if (buf_append(&turn->content, json_object_get_string(t), (size_t)json_object_get_string_len(t))) {
                 snprintf(err, errlen, "anthropic answer: text larger than the %zu-byte cap",
                          turn->content.max);
                 goto out;
             }
-        } else if (strcmp(bt, "tool_use") == 0) {
+        } else if (strcmp(bt, ANTHV_BLOCK_TOOL_USE) == 0) {
             if (resp__tool_call(turn, b, err, errlen))
                 goto out;
         } /* thinking, redacted_thinking, server tool blocks: not for the client */
     }
     snprintf(turn->finish_reason, sizeof turn->finish_reason, "%s",
-             anth__finish_reason(jget_str(root, "stop_reason")));
+             anthv_finish_reason(jget_str(root, "stop_reason")));
     if ((usage = jget_obj(root, "usage"))) {
         /* OpenAI's prompt_tokens include cached input; Anthropic counts cache
          * reads and writes apart from input_tokens. */
@@ -187,7 +139,7 @@ void anth_error(int status, const char *body, size_t len, int *status_out, char 
             amsg = json_object_get_string(e);
         }
     }
-    anth__error_kind(atype, status, status_out, &otype);
+    anthv_error_kind(atype, status, status_out, &otype);
     snprintf(type, typelen, "%s", otype);
     if (amsg && *amsg)
         snprintf(msg, msglen, "%s", amsg);

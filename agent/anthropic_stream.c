@@ -2,6 +2,7 @@
  * (and content sink calls) the OpenAI backend produces. No I/O: upstream.c
  * feeds it one event at a time. */
 #include "agent/anthropic.h"
+#include "agent/anthvocab.h"
 #include "shared/jget.h"
 #include "shared/caps.h"
 
@@ -143,9 +144,9 @@ static int stream__block_start(anth_stream_t *s, json_object *ev, char *err, siz
     s->block = (long)json_object_get_int64(idx);
     s->call = NULL;
     buf_reset(&s->args);
-    if (strcmp(type, "text") == 0) /* usually opens empty; text here still counts */
+    if (strcmp(type, ANTHV_BLOCK_TEXT) == 0) /* usually opens empty; text here still counts */
         rc = stream__text(s, jget_typed(cb, "text", json_type_string), err, errlen);
-    else if (strcmp(type, "tool_use") == 0)
+    else if (strcmp(type, ANTHV_BLOCK_TOOL_USE) == 0)
         rc = stream__tool_start(s, cb, err, errlen);
     /* thinking, redacted_thinking, server tools: not for the client */
 out:
@@ -178,9 +179,9 @@ static int stream__block_delta(anth_stream_t *s, json_object *ev, char *err, siz
         snprintf(err, errlen, "anthropic stream: delta for block %ld, which is not open",
                  (long)json_object_get_int64(idx));
         rc = -EPROTO;
-    } else if (strcmp(type, "text_delta") == 0) {
+    } else if (strcmp(type, ANTHV_DELTA_TEXT) == 0) {
         rc = stream__text(s, jget_typed(d, "text", json_type_string), err, errlen);
-    } else if (strcmp(type, "input_json_delta") == 0) {
+    } else if (strcmp(type, ANTHV_DELTA_INPUT_JSON) == 0) {
         p = jget_typed(d, "partial_json", json_type_string);
         n = p ? (size_t)json_object_get_string_len(p) : 0;
         if (!s->call) {
@@ -248,7 +249,7 @@ int anth_stream_event(void *st, const char *event, const char *data, size_t len,
         const char *sr = jget_str(d, "stop_reason");
         if (sr)
             snprintf(s->turn->finish_reason, sizeof s->turn->finish_reason, "%s",
-                     anth__finish_reason(sr));
+                     anthv_finish_reason(sr));
         stream__usage(s, jget_typed(ev, "usage", json_type_object));
         rc = 0;
     } else if (strcmp(type, "message_stop") == 0) {
@@ -258,7 +259,7 @@ int anth_stream_event(void *st, const char *event, const char *data, size_t len,
         json_object *e = jget_typed(ev, "error", json_type_object);
         const char *otype = NULL, *msg = jget_str(e, "message");
         int st_out = 500;
-        anth__error_kind(jget_str(e, "type"), 0, &st_out, &otype);
+        anthv_error_kind(jget_str(e, "type"), 0, &st_out, &otype);
         if (status)
             *status = st_out;
         snprintf(err, errlen, "%s", msg && *msg ? msg : "the anthropic upstream sent an error event");

@@ -7,6 +7,7 @@
 
 #include "fcgi/admin/admin.h"
 #include "fcgi/anthropic/messages.h"
+#include "fcgi/core/complete.h"
 #include "fcgi/core/health.h"
 #include "fcgi/openai/openai.h"
 
@@ -19,16 +20,6 @@ static int routes__models(http_req_t *req, const route_t *r, svc_t *svc)
 static int routes__model(http_req_t *req, const route_t *r, svc_t *svc)
 {
     return models_get(req, svc->reg, r->arg, r->arg_len);
-}
-
-static int routes__chat(http_req_t *req, const route_t *r, svc_t *svc)
-{
-    return chat_handle(req, svc);
-}
-
-static int routes__messages(http_req_t *req, const route_t *r, svc_t *svc)
-{
-    return messages_handle(req, svc);
 }
 
 static int routes__admin(http_req_t *req, const route_t *r, svc_t *svc)
@@ -48,9 +39,9 @@ const route_def_t routes_table[] = {
       "the assistants, as OpenAI models" },
     { ROUTE_GET,  "/v1/models/{id}",      1, &openai_surface,   0,             routes__model,
       "one assistant" },
-    { ROUTE_POST, "/v1/chat/completions", 1, &openai_surface,   ROUTE_LONG,    routes__chat,
+    { ROUTE_POST, "/v1/chat/completions", 1, &openai_surface,   ROUTE_LONG,    complete_handle,
       "chat completion through an assistant (stream or not)" },
-    { ROUTE_POST, "/v1/messages",         1, &messages_surface, ROUTE_LONG,    routes__messages,
+    { ROUTE_POST, "/v1/messages",         1, &messages_surface, ROUTE_LONG,    complete_handle,
       "the same, in Anthropic's Messages API format" },
     { ROUTE_ANY,  "/admin/...",           1, &admin_surface,    ROUTE_REG_LIVE, routes__admin,
       "registry administration (ADMIN_API_KEY)" },

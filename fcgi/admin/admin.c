@@ -303,7 +303,7 @@ int admin_authorize(http_req_t *req, svc_t *svc)
     return admin__gate(req, &rc);
 }
 
-const route_surface_t admin_surface = { "admin", admin_authorize, NULL };
+const route_surface_t admin_surface = { "admin", admin_authorize, NULL, NULL };
 
 int admin_handle(http_req_t *req, svc_t *svc)
 {

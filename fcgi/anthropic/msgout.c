@@ -1,6 +1,7 @@
 /* msgout — Messages answers: builders, then the SSE writer. Each stream
  * function builds its events into a capped buffer and writes them in one go. */
 #include "fcgi/anthropic/msgout.h"
+#include "agent/anthvocab.h"
 #include "shared/jget.h"
 #include "shared/caps.h"
 
@@ -39,16 +40,8 @@ static json_object *msgout__tool_calls(json_object *message)
 const char *msgout_stop_reason(json_object *message, const char *finish_reason)
 {
     if (msgout__tool_calls(message))
-        return "tool_use";
-    if (!finish_reason)
-        return "end_turn";
-    if (strcmp(finish_reason, "length") == 0)
-        return "max_tokens";
-    if (strcmp(finish_reason, "tool_calls") == 0)
-        return "tool_use";
-    if (strcmp(finish_reason, "content_filter") == 0)
-        return "refusal";
-    return "end_turn";
+        return ANTHV_BLOCK_TOOL_USE;
+    return anthv_stop_reason(finish_reason);
 }
 
 json_object *msgout_usage(json_object *usage)
@@ -80,7 +73,7 @@ static json_object *msgout__tool_use(json_object *tc, int with_input)
     if (!b)
         return NULL;
     json_object_object_get_ex(tc, "function", &fn);
-    json_object_object_add(b, "type", json_object_new_string("tool_use"));
+    json_object_object_add(b, "type", json_object_new_string(ANTHV_BLOCK_TOOL_USE));
     json_object_object_add(b, "id", json_object_object_get_ex(tc, "id", &v)
                                         ? json_object_get(v) : json_object_new_string(""));
     json_object_object_add(b, "name", json_object_object_get_ex(fn, "name", &v)
@@ -112,7 +105,7 @@ json_object *msgout_message(const char *id, const char *model, json_object *mess
             json_object_put(blk);
             goto out;
         }
-        json_object_object_add(blk, "type", json_object_new_string("text"));
+        json_object_object_add(blk, "type", json_object_new_string(ANTHV_BLOCK_TEXT));
         json_object_object_add(blk, "text", json_object_new_string_len(text, (int)len));
     }
     tcs = msgout__tool_calls(message);
@@ -144,16 +137,7 @@ out:
 
 const char *msgout_error_type(int status)
 {
-    switch (status) {
-    case 401: return "authentication_error";
-    case 403: return "permission_error";
-    case 404: return "not_found_error";
-    case 413: return "request_too_large";
-    case 429: return "rate_limit_error";
-    case 504: return "timeout_error";
-    case 529: return "overloaded_error";
-    default:  return status >= 500 ? "api_error" : "invalid_request_error";
-    }
+    return anthv_error_type(status);
 }
 
 json_object *msgout_error_json(int status, const char *type, const char *message)
@@ -289,7 +273,7 @@ static int msgout__open_text(msgout_stream_t *s, buf_t *b)
     s->nblocks++;
     return msgout__event(b, "content_block_start",
                          msgout__indexed(0, "content_block",
-                                         msgout__pair("type", "text", "text",
+                                         msgout__pair("type", ANTHV_BLOCK_TEXT, "text",
                                                       json_object_new_string(""))));
 }
 
@@ -314,7 +298,7 @@ int msgout_stream_delta(msgout_stream_t *s, const char *text, size_t len)
             goto out;
         rc = msgout__event(&b, "content_block_delta",
                            msgout__indexed(0, "delta", msgout__pair(
-                               "type", "text_delta", "text",
+                               "type", ANTHV_DELTA_TEXT, "text",
                                json_object_new_string_len(text, (int)len))));
         if (rc != 0)
             goto out;
@@ -348,7 +332,7 @@ static int msgout__tool_block(buf_t *b, int i, json_object *tc)
         json_object_is_type(args, json_type_string) && json_object_get_string_len(args) > 0)
         a = json_object_get_string(args);
     rc = msgout__event(b, "content_block_delta",
-                       msgout__indexed(i, "delta", msgout__pair("type", "input_json_delta",
+                       msgout__indexed(i, "delta", msgout__pair("type", ANTHV_DELTA_INPUT_JSON,
                                                                 "partial_json",
                                                                 json_object_new_string(a))));
     if (rc != 0)

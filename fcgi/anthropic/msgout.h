@@ -37,7 +37,8 @@ json_object *msgout_usage(json_object *usage);
 json_object *msgout_message(const char *id, const char *model, json_object *message,
                             const char *finish_reason, json_object *usage);
 
-/* The Anthropic error type for an HTTP status: 400/422 invalid_request_error,
+/* The Anthropic error type for an HTTP status (anthv_error_type, the one
+ * table in agent/anthvocab.c): 400/422 invalid_request_error,
  * 401 authentication_error, 403 permission_error, 404 not_found_error, 413
  * request_too_large, 429 rate_limit_error, 504 timeout_error, 529
  * overloaded_error, other 5xx api_error, other 4xx invalid_request_error. */

@@ -2,6 +2,7 @@
  * max_tokens, system, tools, tool_choice, sampling, metadata, stream. The
  * messages themselves are msgreq_msgs.c's. */
 #include "fcgi/anthropic/msgreq.h"
+#include "agent/anthvocab.h"
 #include "shared/caps.h"
 
 #include "shared/buf.h"
@@ -47,7 +48,7 @@ static int msgreq__system(json_object *in, json_object *msgs, aip_err_t *err)
             const char *type = msgreq__str(b, "type");
             char param[48];
             snprintf(param, sizeof(param), "system[%zu]", i);
-            if (!type || strcmp(type, "text") != 0 || !json_object_is_type(t, json_type_string)) {
+            if (!type || strcmp(type, ANTHV_BLOCK_TEXT) != 0 || !json_object_is_type(t, json_type_string)) {
                 rc = msgreq__fail(err, param, "'%s' must be a text block {type: \"text\", "
                                   "text}", param);
                 goto out;

@@ -2,6 +2,7 @@
  * messages (msgreq.h). Each check names the field in err->param
  * ("messages[1].content[0].source"). */
 #include "fcgi/anthropic/msgreq.h"
+#include "agent/anthvocab.h"
 #include "shared/buf.h"
 
 #include <errno.h>
@@ -188,7 +189,7 @@ static int msgreq__result_text(json_object *c, const char *param, buf_t *out,
         json_object *b = json_object_array_get_idx(c, i);
         const char *type = msgreq__str(b, "type");
         snprintf(bp, sizeof(bp), "%s.content[%zu]", param, i);
-        if (!type || strcmp(type, "text") != 0)
+        if (!type || strcmp(type, ANTHV_BLOCK_TEXT) != 0)
             return msgreq__fail(err, bp, "'%s' must be a text block: a tool result's images "
                                 "and documents cannot be passed to the model here", bp);
         if (msgreq__text(b, bp, &t, err) != 0)
@@ -262,7 +263,7 @@ static int msgreq__user(json_object *content, int idx, json_object *msgs, aip_er
             rc = msgreq__fail(err, param, "'%s' must be an object with a string 'type'", param);
             goto out;
         }
-        if (strcmp(type, "text") == 0) {
+        if (strcmp(type, ANTHV_BLOCK_TEXT) == 0) {
             if ((rc = msgreq__text(b, param, &t, err)) != 0)
                 goto out;
             p = json_object_new_object();
@@ -272,10 +273,10 @@ static int msgreq__user(json_object *content, int idx, json_object *msgs, aip_er
                 goto out;
             }
             ntext++;
-        } else if (strcmp(type, "image") == 0) {
+        } else if (strcmp(type, ANTHV_BLOCK_IMAGE) == 0) {
             if ((rc = msgreq__image(b, param, &p, err)) != 0)
                 goto out;
-        } else if (strcmp(type, "tool_result") == 0) {
+        } else if (strcmp(type, ANTHV_BLOCK_TOOL_RESULT) == 0) {
             if ((rc = msgreq__tool_result(b, param, msgs, err)) != 0)
                 goto out;
             continue;
@@ -370,7 +371,7 @@ static int msgreq__assistant(json_object *content, int idx, json_object *msgs,
             rc = msgreq__fail(err, param, "'%s' must be an object with a string 'type'", param);
             goto out;
         }
-        if (strcmp(type, "text") == 0) {
+        if (strcmp(type, ANTHV_BLOCK_TEXT) == 0) {
             if ((rc = msgreq__text(b, param, &t, err)) != 0)
                 goto out;
             if (text) {
@@ -389,7 +390,7 @@ static int msgreq__assistant(json_object *content, int idx, json_object *msgs,
             } else {
                 text = json_object_get(t);
             }
-        } else if (strcmp(type, "tool_use") == 0) {
+        } else if (strcmp(type, ANTHV_BLOCK_TOOL_USE) == 0) {
             if ((rc = msgreq__tool_use(b, param, calls, err)) != 0)
                 goto out;
         } else if (strcmp(type, "thinking") != 0 && strcmp(type, "redacted_thinking") != 0) {

@@ -36,20 +36,27 @@ enum {
                               * yet (it may write the first) */
 };
 
-/* An API surface as the core sees it: whose credential check guards it and
- * what its errors look like. Defined by the surface's folder (openai/,
- * anthropic/, admin/), static, shared by all threads. */
+struct complete_surface;   /* core/complete.h */
+
+/* An API surface as the core sees it: whose credential check guards it,
+ * what its errors look like and, for completions, its translation. Defined
+ * by the surface's folder (openai/, anthropic/, admin/), static, shared by
+ * all threads. */
 typedef struct route_surface {
     const char *name;       /* "openai", "anthropic", "admin": for logs and tests */
     /* The credential check of a route with needs_auth: 0 to go on, or answers
      * 401/403 in this surface's shape itself and returns -EACCES. */
     int (*authorize)(http_req_t *req, svc_t *svc);
-    /* Sends `e` (an error the core answers before or instead of the handler:
-     * 503 registry down or overloaded, 413, 400 unreadable body) in this
-     * surface's shape, with `headers` (extra header lines each ending in
-     * "\r\n", or NULL); returns as http_send. NULL: OpenAI's
+    /* Sends `e` in this surface's shape: an error the core answers before
+     * or instead of the handler (503 registry down or overloaded, 413, 400
+     * unreadable body), and every error of the completion runner
+     * (core/complete.c). `headers`: extra header lines each ending in
+     * "\r\n", or NULL. Returns as http_send. NULL: OpenAI's
      * {"error":{"message","type","param","code"}}. */
     int (*send_error)(http_req_t *req, const aip_err_t *e, const char *headers);
+    /* A completion surface's translation hooks (core/complete.h), run by
+     * complete_handle; NULL for a surface without completion routes. */
+    const struct complete_surface *complete;
 } route_surface_t;
 
 struct route;

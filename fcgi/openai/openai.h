@@ -7,7 +7,8 @@
 #include "fcgi/core/route.h"
 
 /* The surface for the route table: the /v1 credential check (auth_check),
- * errors in OpenAI's shape. Static. */
+ * errors in OpenAI's shape, and the translation hooks for the completion
+ * runner (POST /v1/chat/completions, chat.c). Static. */
 extern const route_surface_t openai_surface;
 
 /* GET /v1/models and GET /v1/models/{id} (`id` raw from the path, len bytes;
@@ -19,7 +20,5 @@ int models_get(http_req_t *req, reg_t *reg, const char *id, size_t len);
  * time). Call once before threads start. */
 void models_set_created(long long created);
 
-/* POST /v1/chat/completions: validate, run the agent, answer (stream or not). */
-int chat_handle(http_req_t *req, svc_t *svc);
 
 #endif

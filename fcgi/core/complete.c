@@ -1,0 +1,153 @@
+/* complete — the completion runner (see complete.h): the flow every
+ * completion surface shares, with the surface's hooks at the points where
+ * they differ. */
+#include "fcgi/core/complete.h"
+
+#include "shared/log.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+struct complete__ctx {
+    http_req_t *req;
+    const complete_surface_t *cs;
+    void *run;
+};
+
+/* agent callback: a content piece for the stream. */
+static int complete__on_delta(void *ud, const char *text, size_t len)
+{
+    struct complete__ctx *c = ud;
+
+    return c->cs->delta(c->run, text, len) != 0;
+}
+
+/* agent callback: the pieces of one upstream read are written; push them. */
+static int complete__on_flush(void *ud)
+{
+    struct complete__ctx *c = ud;
+
+    return c->cs->flush(c->run) != 0;
+}
+
+/* agent callback: is the client still there? */
+static int complete__alive(void *ud)
+{
+    struct complete__ctx *c = ud;
+
+    return http_client_alive(c->req);
+}
+
+/* `e` in the route's surface's shape (OpenAI's when it has no renderer). */
+static int complete__send_err(http_req_t *req, const route_surface_t *s, const aip_err_t *e)
+{
+    if (s->send_error)
+        return s->send_error(req, e, NULL);
+    return http_send_err(req, e);
+}
+
+/* The agent's result to the client: the whole answer, the stream's end, or
+ * the error (a stream error event once the stream started). */
+static int complete__answer(struct complete__ctx *c, const route_surface_t *s,
+                            const complete_req_t *cr, agent_res_t *res, const char *id,
+                            long long created)
+{
+    http_req_t *req = c->req;
+    json_object *o;
+    aip_err_t e;
+    int rc;
+
+    if (res->client_gone || req->client_gone) {
+        req->client_gone = 1;
+        return -EPIPE;
+    }
+    if (res->status != 200 && (!cr->stream || !c->cs->started(c->run)))
+        return complete__send_err(req, s, &res->err);
+    if (cr->stream) {
+        if (res->status != 200)
+            log_warn("%s %s: error after the stream started: %s", c->cs->name, id,
+                     res->err.msg);
+        return c->cs->stream_end(c->run, res);
+    }
+    o = c->cs->answer(c->run, cr, res, created);
+    if (!o) {
+        aip_err_oom(&e);
+        return complete__send_err(req, s, &e);
+    }
+    rc = http_send_json(req, 200, o, NULL);
+    json_object_put(o);
+    return rc;
+}
+
+int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
+{
+    const route_surface_t *s = r->def->surface;
+    const complete_surface_t *cs = s->complete;
+    complete_req_t cr;
+    aip_err_t err;
+    agent_req_t areq;
+    agent_res_t res;
+    struct complete__ctx ctx;
+    json_object *assistant, *backend = NULL, *bname = NULL;
+    const char *id;
+    long long created = (long long)time(NULL);
+    void *run;
+    int rc;
+
+    memset(&res, 0, sizeof(res));
+    memset(&cr, 0, sizeof(cr));
+    aip_err_clear(&err);
+    if (!(run = arena_alloc(req->arena, cs->run_size))) {
+        aip_err_oom(&err);
+        return complete__send_err(req, s, &err);
+    }
+    memset(run, 0, cs->run_size);
+    rc = cs->parse(run, req->body, req->body_len, &cr, &err);
+    if (rc != 0) {
+        if (rc != -EINVAL)
+            aip_err_set(&err, 500, "api_error", NULL, "out of memory reading the request");
+        rc = complete__send_err(req, s, &err);
+        goto out;
+    }
+    assistant = reg_get(svc->reg, "assistants", cr.model);
+    if (!assistant) {
+        aip_err_set(&err, 404, "invalid_request_error", "model_not_found",
+                    "The model '%s' does not exist: no assistant has that name. "
+                    "GET /v1/models lists the assistants.", cr.model);
+        rc = complete__send_err(req, s, aip_err_param(&err, "model"));
+        goto out;
+    }
+    if (json_object_object_get_ex(assistant, "backend", &bname))
+        backend = reg_get(svc->reg, "backends", json_object_get_string(bname));
+    if (!backend) {
+        aip_err_set(&err, 500, "api_error", "backend_not_found",
+                    "assistant '%s' names backend '%s', which the registry does not "
+                    "hold: fix the registry (admin API or config)", cr.model,
+                    bname ? json_object_get_string(bname) : "");
+        rc = complete__send_err(req, s, &err);
+        goto out;
+    }
+    id = cs->begin(run, req, &cr, created);
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.req = req;
+    ctx.cs = cs;
+    ctx.run = run;
+    memset(&areq, 0, sizeof(areq));
+    areq.assistant_name = cr.model;
+    areq.assistant = assistant;
+    areq.backend = backend;
+    areq.mcp_servers = reg_all(svc->reg, "mcp_servers");
+    areq.body = cr.body;
+    areq.stream = cr.stream;
+    areq.on_delta = cr.stream ? complete__on_delta : NULL;
+    areq.on_flush = cr.stream ? complete__on_flush : NULL;
+    areq.alive = complete__alive;
+    areq.ud = &ctx;
+    agent_run(svc->agent, &areq, &res);
+    rc = complete__answer(&ctx, s, &cr, &res, id, created);
+out:
+    agent_res_clear(&res);
+    cs->clear(run);
+    return rc;
+}

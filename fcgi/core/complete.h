@@ -1,0 +1,62 @@
+/* complete — the one completion runner: drives the agent for any API surface
+ * (POST /v1/chat/completions, POST /v1/messages, ...). The common flow lives
+ * here once: parse the body into the canonical (OpenAI chat) request, find
+ * the assistant and its backend in the registry, run the agent streaming or
+ * not, render the answer, the stream or the error. What differs between
+ * surfaces is a table of hooks, complete_surface_t, that the surface's folder
+ * defines and hangs on its route_surface_t (.complete); errors go out
+ * through route_surface_t.send_error, the surface's one error renderer.
+ * Adding a completion surface is a folder with these hooks and one line in
+ * fcgi/routes.c (docs/responder.md, "How to add a surface"). */
+#ifndef AIPROXY_COMPLETE_H
+#define AIPROXY_COMPLETE_H
+
+#include "agent/agent.h"
+#include "fcgi/core/route.h"
+
+/* What a surface's parse hook hands the runner. Everything is borrowed from
+ * the surface's per-request state (valid until its clear hook). */
+typedef struct complete_req {
+    const char *model;       /* the assistant's name */
+    json_object *body;       /* the canonical OpenAI chat request */
+    int stream;              /* answer as a stream */
+    int include_usage;       /* stream: the surface reports usage at the end */
+} complete_req_t;
+
+/* A completion surface: its translation in and out, as hooks. `run` is the
+ * surface's per-request state (run_size bytes, zeroed, arena memory, gone
+ * after the request); every hook but parse runs after a successful parse.
+ * Static, shared by all threads. */
+typedef struct complete_surface {
+    const char *name;        /* log lines: "chat", "messages" */
+    size_t run_size;
+    /* The body into *out. 0; -EINVAL with *err the 400 to answer; -ENOMEM. */
+    int (*parse)(void *run, const char *body, size_t len, complete_req_t *out,
+                 aip_err_t *err);
+    /* Frees what parse made (called once parse was called, whatever it returned). */
+    void (*clear)(void *run);
+    /* Makes the answer's id and prepares the stream (sends nothing); `created`
+     * is the request's time. Returns the id (borrowed from run), for logs. */
+    const char *(*begin)(void *run, http_req_t *req, const complete_req_t *cr,
+                         long long created);
+    /* Stream events: one content piece; push what the pieces wrote. 0 or -EPIPE. */
+    int (*delta)(void *run, const char *text, size_t len);
+    int (*flush)(void *run);
+    /* 1 once the stream's headers went out (an error is then a stream event). */
+    int (*started)(const void *run);
+    /* The end of a stream: the last events of a finished answer, or the
+     * failure `res->err` as the surface's stream error. Returns as http_send. */
+    int (*stream_end)(void *run, const agent_res_t *res);
+    /* A whole answer (res->status 200) as a new object (caller owns it);
+     * NULL on ENOMEM. */
+    json_object *(*answer)(void *run, const complete_req_t *cr, const agent_res_t *res,
+                           long long created);
+} complete_surface_t;
+
+/* The route handler of every completion route: runs the matched route's
+ * surface (r->def->surface->complete, which must be set) on `req` with the
+ * thread's agent and registry. Answers the client itself; returns 0, or
+ * -EPIPE when the client went away. */
+int complete_handle(http_req_t *req, const route_t *r, svc_t *svc);
+
+#endif
