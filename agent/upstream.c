@@ -212,6 +212,25 @@ static void up__scrub_key(up_xfer_t *x, char *msg)
     }
 }
 
+/* An OpenAI-dialect error body's `param` and `code`, when they are strings:
+ * passed through to the client unchanged (issue 13), made valid UTF-8 and cut
+ * to the error value's fields. Anthropic errors carry neither. */
+static void up__error_words(const char *body, size_t len, aip_err_t *e)
+{
+    json_object *root = len ? json_tokener_parse(body) : NULL;
+    json_object *err = jget_obj(root, "error");
+    const char *param = jget_cstr(err, "param"), *code = jget_cstr(err, "code");
+    char clean[AIP_ERR_MSG_MAX];
+
+    if (param && *param) {
+        utf8_clean(param, strlen(param), clean, sizeof(clean));
+        aip_err_param(e, clean);
+    }
+    if (code && *code)
+        utf8_clean(code, strlen(code), e->code, sizeof(e->code));
+    json_object_put(root);
+}
+
 static void up__status_fail(up_xfer_t *x, long code, aip_err_t *e)
 {
     char type[48], msg[1024], clean[1024];
@@ -222,6 +241,7 @@ static void up__status_fail(up_xfer_t *x, long code, aip_err_t *e)
     up__scrub_key(x, msg);
     utf8_clean(msg, strlen(msg), clean, sizeof(clean));   /* the body is the upstream's bytes */
     aip_err_set(e, st, type, "", "%s", clean);
+    up__error_words(buf_str(&x->body), x->body.len, e);
 }
 
 static long up__timeout(json_object *backend)

@@ -268,6 +268,17 @@ describe('skeleton: models, completions and every error case', () => {
       });
     }
 
+    // Issue 13 item 7: the upstream's param and code reach the client as they
+    // were (OpenAI's refusal of a 129-tool array names both).
+    test('the openai client sees the upstream param and code (400)', async () => {
+      up.enqueue({ status: 400, json: { error: { message: "Invalid 'tools': array too long.",
+        type: 'invalid_request_error', param: 'tools', code: 'array_above_max_length' } } });
+      await assert.rejects(
+        client.chat.completions.create({ model: 'helper', messages: [{ role: 'user', content: 'x' }] }),
+        (err) => err.status === 400 && err.param === 'tools' && err.code === 'array_above_max_length' &&
+                 /array too long/.test(err.message));
+    });
+
     test('the openai client sees the upstream status (429)', async () => {
       up.enqueue({ status: 429, json: h.errorBody('Slow down: via-sdk', 'rate_limit_error') });
       await assert.rejects(

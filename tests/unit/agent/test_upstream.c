@@ -60,6 +60,16 @@ static void answer(int fd, const char *mode)
                  mode[4] == '5' ? "500 Internal Server Error" : "400 Bad Request", strlen(b));
         tsrv_say(fd, head);
         tsrv_say(fd, b);
+    } else if (strcmp(mode, "json400words") == 0) {
+        /* OpenAI's own refusal of an over-long tools array */
+        const char *b = "{\"error\":{\"message\":\"Invalid 'tools': array too long.\","
+                        "\"type\":\"invalid_request_error\",\"param\":\"tools\","
+                        "\"code\":\"array_above_max_length\"}}";
+        snprintf(head, sizeof(head), "HTTP/1.1 400 Bad Request\r\nContent-Type: "
+                 "application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                 strlen(b));
+        tsrv_say(fd, head);
+        tsrv_say(fd, b);
     } else if (strcmp(mode, "json401echo") == 0) {
         /* an upstream (or a proxy before it) that echoes the key it got */
         const char *b = "{\"error\":{\"message\":\"key sk-live-abcdef123456 is not valid; "
@@ -287,6 +297,25 @@ static void credentials_in_base_url_stay_out_of_the_error(void **state)
     be_turn_clear(&t);
     json_object_put(be);
     close(fd);
+}
+
+/* Issue 13 item 7: an upstream's `param` and `code` reach the client as
+ * they were (they were dropped: the SDKs showed null for both). */
+static void upstream_param_and_code_pass_through(void **state)
+{
+    json_object *be = backend(S.port, 5, "k");
+    agent_res_t res;
+    be_turn_t t;
+    (void)state;
+    be_turn_init(&t, 1000);
+    assert_true(turn("json400words", be, 0, NULL, &t, &res) < 0);
+    assert_int_equal(res.err.status, 400);
+    assert_string_equal(res.err.type, "invalid_request_error");
+    assert_string_equal(res.err.param, "tools");
+    assert_string_equal(res.err.code, "array_above_max_length");
+    assert_string_equal(res.err.msg, "Invalid 'tools': array too long.");
+    be_turn_clear(&t);
+    json_object_put(be);
 }
 
 /* Issue 11: an upstream error that echoes the backend's API key reaches the
@@ -629,6 +658,7 @@ int main(void)
         cmocka_unit_test(credentials_in_base_url_stay_out_of_the_error),
         cmocka_unit_test(kept_handle_error_text_is_per_turn),
         cmocka_unit_test(echoed_api_key_is_masked),
+        cmocka_unit_test(upstream_param_and_code_pass_through),
         cmocka_unit_test(cut_answers_are_502),
         cmocka_unit_test(slow_server_is_504),
         cmocka_unit_test(upstream_500_passes_status_and_message),
