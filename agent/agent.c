@@ -118,6 +118,47 @@ static int ag__usage(agent_res_t *res, long prompt, long completion)
 
 /* The final assistant message; `calls` (stolen, may be NULL) are tool calls
  * the client must run. */
+/* The text of successive turns is joined with a blank line between them
+ * ("Let me check.\n\nIt is 5."), streamed and not alike, so the two answers
+ * agree and turns do not run into each other. The stream side: the agent's
+ * own on_delta in front of the caller's, sending the separator before the
+ * first piece of a turn when an earlier turn already sent text. */
+#define AG_TURN_SEP "\n\n"
+typedef struct ag_sep {
+    const agent_req_t *req;
+    int had_text;     /* an earlier turn sent text */
+    int turn_text;    /* this turn has sent text */
+} ag_sep_t;
+
+static int ag__sep_delta(void *ud, const char *text, size_t len)
+{
+    ag_sep_t *s = ud;
+
+    if (len && !s->turn_text) {
+        s->turn_text = 1;
+        if (s->had_text) {
+            int rc = s->req->on_delta(s->req->ud, AG_TURN_SEP, sizeof(AG_TURN_SEP) - 1);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return s->req->on_delta(s->req->ud, text, len);
+}
+
+static int ag__sep_flush(void *ud)
+{
+    ag_sep_t *s = ud;
+
+    return s->req->on_flush ? s->req->on_flush(s->req->ud) : 0;
+}
+
+static int ag__sep_alive(void *ud)
+{
+    ag_sep_t *s = ud;
+
+    return s->req->alive ? s->req->alive(s->req->ud) : 1;
+}
+
 static int ag__message(agent_res_t *res, const buf_t *content, json_object *calls)
 {
     json_object *m = json_object_new_object();
@@ -152,6 +193,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     buf_t content;
     be_turn_t turn;
     up_call_t call;
+    ag_sep_t sep = {0};
 
     memset(res, 0, sizeof(*res));
     res->status = 500;
@@ -188,10 +230,11 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     call.backend = req->backend;
     call.req = upreq;
     call.stream = req->stream;
-    call.on_delta = req->on_delta;
-    call.on_flush = req->on_flush;
-    call.alive = req->alive;
-    call.ud = req->ud;
+    sep.req = req;
+    call.on_delta = req->on_delta ? ag__sep_delta : NULL;
+    call.on_flush = req->on_flush ? ag__sep_flush : NULL;
+    call.alive = req->alive ? ag__sep_alive : NULL;
+    call.ud = &sep;
     for (;;) {
         int r;
         be_turn_clear(&turn);
@@ -204,7 +247,11 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
             prompt = sat_add_i64(prompt, turn.prompt_tokens);
             completion = sat_add_i64(completion, turn.completion_tokens);
         }
-        if (buf_append(&content, turn.content.data ? turn.content.data : "", turn.content.len) < 0) {
+        sep.had_text |= sep.turn_text;
+        sep.turn_text = 0;
+        if ((content.len && turn.content.len &&
+             buf_append(&content, AG_TURN_SEP, sizeof(AG_TURN_SEP) - 1) < 0) ||
+            buf_append(&content, turn.content.data ? turn.content.data : "", turn.content.len) < 0) {
             rc = aip_err_set(&res->err, 502, "api_error", "upstream_bad_response",
                              "the assistant's answer passed %u bytes", CAP_AG_CONTENT);
             goto out;

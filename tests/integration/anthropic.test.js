@@ -257,7 +257,7 @@ test('tool-using prompt: tool_use runs demo add, tool_result goes back paired', 
   );
   const r = await client.chat.completions.create({ model: 'claude-helper', messages: PROMPT });
   // the loop keeps the text of every turn (as a stream would have shown it)
-  assert.equal(r.choices[0].message.content, 'Let me add.The sum is 5.');
+  assert.equal(r.choices[0].message.content, 'Let me add.\n\nThe sum is 5.');
   assert.equal(r.choices[0].finish_reason, 'stop');
   assert.equal(r.choices[0].message.tool_calls, undefined);
   assert.deepEqual([r.usage.prompt_tokens, r.usage.completion_tokens], [80, 26]);
@@ -327,7 +327,7 @@ test('streaming tool-using prompt: input_json_delta pieces make the call', async
   );
   const s = await collect(await client.chat.completions.create({ model: 'claude-helper', messages: PROMPT,
                                                                  stream: true }));
-  assert.equal(s.text, 'Adding.The sum is 5.');
+  assert.equal(s.text, 'Adding.\n\nThe sum is 5.');
   assert.equal(s.finish, 'stop');
   assert.equal(up.requests.length, n0 + 2);
   assertAnthropicRequest(up.requests[n0 + 1], { stream: true });
