@@ -112,6 +112,10 @@ test('broker over stdio with the demo server', async (t) => {
     assert.ok(performance.now() - t0 < 5000);
     await waitFor(() => /mcp server 'demo': ready/.test(stack.logs('broker').split('died:').at(-1)),
                   { timeoutMs: 10000, what: 'the demo server to be restarted' });
+    // the responders read the catalog in Redis, written just after that log
+    // line: wait for what they see, not for what the broker printed
+    await waitFor(async () => JSON.parse(await stack.redis('GET', 'aiproxy:mcp:catalog:demo') || '{}').status === 'ready',
+                  { timeoutMs: 10000, what: 'the demo catalog to say ready again' });
     scriptToolTurn(up, [{ name: 'demo__echo', args: { text: 'back again' } }]);
     const r2 = await ask(stack);
     assert.equal(r2.choices[0].message.content, 'back again');
