@@ -16,7 +16,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const path = require('node:path');
 const http = require('node:http');
-const { REPO_ROOT, binDir, freePort, waitFor, mkTmpDir, mcpUserCanReachRepo } = require('./util');
+const { REPO_ROOT, binDir, freePort, waitFor, mkTmpDir } = require('./util');
 const { startProc, stopProc, isRunning } = require('./procs');
 const { frontendSpec, WEBSERVERS } = require('./webservers');
 const { redisCommand } = require('./redis');
@@ -99,7 +99,6 @@ class Stack {
     env.REDIS_URL = this.redisUrl;
     env.AIPROXY_REDIS_PREFIX = this.prefix;
     env.AIPROXY_HOME = REPO_ROOT;
-    if (!mcpUserCanReachRepo()) env.AIPROXY_MCP_USER = 'root';
     for (const [k, v] of Object.entries({ ...(this.opts.env || {}), ...extra })) {
       if (v === null || v === undefined) delete env[k];
       else env[k] = String(v);
