@@ -371,8 +371,11 @@ static long long mcpc__brokers(mcpc_t *c)
 }
 
 int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
-                   int (*alive)(void *ud), void *ud, aip_err_t *e)
+                   const mcpc_hooks_t *hooks, aip_err_t *e)
 {
+    static const mcpc_hooks_t none;
+    const mcpc_hooks_t *h = hooks ? hooks : &none;
+    int64_t sent_at = 0;
     char (*ids)[WIRE_ID_LEN + 1] = NULL;
     char **texts = NULL;
     size_t left = 0;
@@ -429,13 +432,14 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
     if (rc)
         goto out;
     published = 1;
+    sent_at = mcpc__now();
     next_check = mcpc__now() + MCPC_PRESENCE_MS;
     while (left > 0) {
         int64_t now = mcpc__now();
         wire_reply_t rep;
         int got;
 
-        if (alive && !alive(ud)) {
+        if (h->alive && !h->alive(h->ud)) {
             aip_err_client_gone(e);
             rc = -ECONNABORTED;
             goto out;
@@ -483,6 +487,12 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
                 goto out;
             }
             left--;
+            if (h->on_done && h->on_done(h->ud, i, (long long)(mcpc__now() - sent_at)) != 0) {
+                wire_reply_clear(&rep);
+                aip_err_client_gone(e);
+                rc = -ECONNABORTED;
+                goto out;
+            }
             break;
         }
         wire_reply_clear(&rep); /* an id we no longer wait for is dropped here */
@@ -496,6 +506,12 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
             calls[i].is_error = 1;
             if (!calls[i].text) {
                 rc = aip_err_oom(e);
+                goto out;
+            }
+            if (texts[i] && h->on_done &&
+                h->on_done(h->ud, i, (long long)(mcpc__now() - sent_at)) != 0) {
+                aip_err_client_gone(e);
+                rc = -ECONNABORTED;
                 goto out;
             }
         }

@@ -36,15 +36,38 @@ typedef struct mcpc_call {
     int is_error;            /* out: text starts with "[tool error]" */
 } mcpc_call_t;
 
+/* A progress report for one running call (MCP notifications/progress,
+ * relayed by the broker). Everything is borrowed for the callback's time. */
+typedef struct mcpc_progress {
+    size_t index;            /* which of the n calls */
+    double progress;         /* as the server reported it */
+    double total;            /* < 0 when the server gave none */
+    const char *message;     /* NULL when the server gave none */
+} mcpc_progress_t;
+
+/* What mcpc_call_many tells its caller while it waits. Every member may be
+ * NULL; all run on the calling thread, inside mcpc_call_many. */
+typedef struct mcpc_hooks {
+    /* Polled at least every 100 ms; 0 when the client has gone. */
+    int (*alive)(void *ud);
+    /* A call reported progress (its deadline was extended). Non-zero: the
+     * client has gone (treated as alive() returning 0). */
+    int (*on_progress)(void *ud, const mcpc_progress_t *p);
+    /* Call `index` has its text (result, tool error or timeout), `ms` after
+     * the calls went out. Non-zero: the client has gone. */
+    int (*on_done)(void *ud, size_t index, long long ms);
+    void *ud;
+} mcpc_hooks_t;
+
 /* Runs n calls concurrently and waits for all, each bounded by timeout_ms.
  * Returns 0 when every call has its text (tool failures, timeouts and crashed
  * servers are results with is_error set, for the model to see), or a request
- * failure with *e the error to answer: -ECONNABORTED when alive(ud) returned
- * 0 (the client left; calls are abandoned; 499 client_gone), another negative
- * code for 503 mcp_broker_unavailable or redis_unavailable. `alive` may be
+ * failure with *e the error to answer: -ECONNABORTED when a hook said the
+ * client left (calls are abandoned; 499 client_gone), another negative
+ * code for 503 mcp_broker_unavailable or redis_unavailable. `hooks` may be
  * NULL. */
 int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
-                   int (*alive)(void *ud), void *ud, aip_err_t *e);
+                   const mcpc_hooks_t *hooks, aip_err_t *e);
 
 /* Frees the out-fields of n calls. */
 void mcpc_calls_clear(mcpc_call_t *calls, size_t n);

@@ -208,7 +208,8 @@ int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn,
         idx[k++] = i;
     }
     if (k) {
-        rc = mcpc_call_many(mcpc, batch, k, timeout_ms, alive, ud, e);
+        mcpc_hooks_t hooks = {.alive = alive, .ud = ud};
+        rc = mcpc_call_many(mcpc, batch, k, timeout_ms, &hooks, e);
         if (rc < 0)
             goto out;
         for (size_t j = 0; j < k; j++) {

@@ -293,7 +293,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < warmup + n; i++) {
         mcpc_call_t call = { .server = server, .tool = "echo", .args_json = args_json };
         long t0 = bt__now_us(), t1;
-        int rc = mcpc_call_many(c, &call, 1, 10000, NULL, NULL, &e);
+        int rc = mcpc_call_many(c, &call, 1, 10000, NULL, &e);
         t1 = bt__now_us();
         if (rc < 0 || call.is_error || !call.text || strcmp(call.text, text) != 0) {
             if (errors++ < 3)

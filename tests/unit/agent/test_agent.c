@@ -56,9 +56,9 @@ int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tool
 }
 
 int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
-                   int (*alive)(void *ud), void *ud, aip_err_t *e)
+                   const mcpc_hooks_t *hooks, aip_err_t *e)
 {
-    (void)c; (void)timeout_ms; (void)alive; (void)ud; (void)e;
+    (void)c; (void)timeout_ms; (void)hooks; (void)e;
     g_batches++;
     for (size_t i = 0; i < n; i++) {
         json_object *a = json_tokener_parse(calls[i].args_json), *x = NULL, *y = NULL;

@@ -233,7 +233,7 @@ static void wall_clock_step_breaks_no_deadline(void **state)
     aip_err_t e;
     (void)state;
     fb_wait_listening();
-    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, NULL, NULL, &e), 0);
+    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, NULL, &e), 0);
     assert_string_equal(call.text, "ok");
     assert_int_equal(call.is_error, 0);
     atomic_store(&g_step_ms, 0);
@@ -256,7 +256,7 @@ static void heals_after_client_kill(void **state)
     assert_int_equal(mcpc_tools(c, "demo", 5000, &tools, &e), 0);
     json_object_put(tools);
     tools = NULL;
-    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, NULL, NULL, &e), 0);
+    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, NULL, &e), 0);
     mcpc_calls_clear(&call, 1);
     redis_do("CLIENT KILL TYPE pubsub");
     redis_do("CLIENT KILL TYPE normal");
@@ -265,7 +265,7 @@ static void heals_after_client_kill(void **state)
     json_object_put(tools);
     redis_do("CLIENT KILL TYPE pubsub");
     redis_do("CLIENT KILL TYPE normal");
-    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, NULL, NULL, &e), 0);
+    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, NULL, &e), 0);
     assert_string_equal(call.text, "ok");
     atomic_store(&g_step_ms, 0);
     mcpc_calls_clear(&call, 1);
@@ -298,7 +298,8 @@ static void abandoned_call_is_cancelled(void **state)
     pthread_mutex_lock(&fb.mu);
     fb.held[0] = fb.cancelled[0] = 0;
     pthread_mutex_unlock(&fb.mu);
-    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, gone_once_held, NULL, &e),
+    mcpc_hooks_t hooks = {.alive = gone_once_held};
+    assert_int_equal(mcpc_call_many(c, &call, 1, 30000, &hooks, &e),
                      -ECONNABORTED);
     for (int i = 0; i < 500 && !cancelled[0]; i++) {
         pthread_mutex_lock(&fb.mu);
