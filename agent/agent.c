@@ -223,6 +223,14 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     if ((rc = rq_build(req->assistant_name, req->assistant, req->body, cats, ncats, map,
                        req->stream, &upreq, &res->err)) < 0)
         goto out;
+    if (req->on_event) {
+        agent_event_t ev = {.kind = AGENT_EV_READY};
+        if (req->on_event(req->ud, &ev) != 0) {
+            aip_err_client_gone(&res->err);
+            rc = -ECONNABORTED;
+            goto out;
+        }
+    }
     ours = offer = tn_ours(map) > 0;
     memset(&call, 0, sizeof(call));
     call.be = be;

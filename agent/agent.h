@@ -14,6 +14,32 @@
 
 typedef struct agent agent_t;
 
+/* What the loop tells its caller as it goes (agent_req_t.on_event). */
+typedef enum agent_ev_kind {
+    AGENT_EV_READY = 1,      /* catalogs known and the upstream request built: the
+                                request is accepted; errors after this come from
+                                the upstream or the tools */
+    AGENT_EV_TOOL_START,     /* an MCP call of a tool round goes out */
+    AGENT_EV_TOOL_PROGRESS,  /* the MCP server reported progress on it */
+    AGENT_EV_TOOL_DONE       /* it has its result (or tool error / timeout) */
+} agent_ev_kind_t;
+
+/* One event. Everything is borrowed for the callback's time. */
+typedef struct agent_event {
+    agent_ev_kind_t kind;
+    int round;               /* tool events: the tool round, from 0 */
+    const char *call_id;     /* tool events: the model's tool call id */
+    const char *name;        /* tool events: the name the model used */
+    const char *server;      /* tool events: the MCP server */
+    const char *tool;        /* tool events: the tool's MCP name */
+    const char *args_json;   /* START: the arguments as JSON text */
+    double progress, total;  /* PROGRESS: total < 0 when the server gave none */
+    const char *message;     /* PROGRESS: NULL when the server gave none */
+    int is_error;            /* DONE */
+    long long ms;            /* DONE: how long the call took */
+    const char *result;      /* DONE: the whole result text (callers truncate) */
+} agent_event_t;
+
 typedef struct agent_req {
     const char  *assistant_name;
     json_object *assistant;   /* borrowed registry entry */
@@ -34,6 +60,9 @@ typedef struct agent_req {
     /* Polled (about every 100 ms) while waiting on the upstream or on tools;
      * returns 0 when the client has gone. May be NULL. */
     int (*alive)(void *ud);
+    /* May be NULL: the loop's events (agent_event_t), streamed or not.
+     * Non-zero: the client is gone (as alive() returning 0). */
+    int (*on_event)(void *ud, const agent_event_t *ev);
     void *ud;
 } agent_req_t;
 
