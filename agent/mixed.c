@@ -18,10 +18,21 @@
 
 #define MX_KEY_LEN 128
 
-/* Adds key -> v (stolen: put on failure); 0 or -ENOMEM. */
+/* Adds key -> v (stolen: put on failure); 0 or -ENOMEM (v NULL counts as a
+ * failed allocation). */
 static int mx__set(json_object *o, const char *key, json_object *v)
 {
     if (!v || json_object_object_add(o, key, v) != 0) {
+        json_object_put(v);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Adds key -> a reference to v, which may be JSON null (NULL); 0 or -ENOMEM. */
+static int mx__copy(json_object *o, const char *key, json_object *v)
+{
+    if (json_object_object_add(o, key, json_object_get(v)) != 0) {
         json_object_put(v);
         return -ENOMEM;
     }
@@ -251,7 +262,7 @@ json_object *mx_splice(json_object *msgs, json_object *rounds)
         if (!(copy = json_object_new_object()))
             goto fail;
         json_object_object_foreach(m, key, val) {
-            if (strcmp(key, "tool_calls") != 0 && mx__set(copy, key, json_object_get(val)) < 0)
+            if (strcmp(key, "tool_calls") != 0 && mx__copy(copy, key, val) < 0)
                 goto fail;
         }
         if (mx__set(copy, "tool_calls", json_object_get(jget(round, "tool_calls"))) < 0)
@@ -328,7 +339,7 @@ int mx_restore(mcpc_t *mcpc, const char *assistant_name, json_object *body,
     if (!(spliced = mx_splice(msgs, rounds)) || !(copy = json_object_new_object()))
         goto out;
     json_object_object_foreach(body, key, val) {
-        if (strcmp(key, "messages") != 0 && mx__set(copy, key, json_object_get(val)) < 0)
+        if (strcmp(key, "messages") != 0 && mx__copy(copy, key, val) < 0)
             goto out;
     }
     rc = mx__set(copy, "messages", spliced);
