@@ -662,6 +662,26 @@ static void mixed_follow_up_without_its_round_falls_back(void **state)
     kv_reset();
 }
 
+/* AIPROXY_MIXED_TTL_S sets the round's TTL; a value out of range is the
+ * default (and logged), not a round kept forever or never. */
+static void mixed_round_ttl_from_the_environment(void **state)
+{
+    const char *vals[] = { "60", "0", "nope", "604801" };
+    const int want[] = { 60, 3600, 3600, 3600 };
+    (void)state;
+    for (int i = 0; i < 4; i++) {
+        char *id;
+        kv_reset();
+        setenv("AIPROXY_MIXED_TTL_S", vals[i], 1);
+        id = mixed_turn_one();
+        assert_non_null(g_kv[0].key);
+        assert_int_equal(g_kv[0].ttl, want[i]);
+        free(id);
+    }
+    unsetenv("AIPROXY_MIXED_TTL_S");
+    kv_reset();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -675,6 +695,7 @@ int main(void)
         cmocka_unit_test(mixed_turn_runs_ours_keeps_the_round),
         cmocka_unit_test(mixed_follow_up_reinserts_the_round),
         cmocka_unit_test(mixed_follow_up_without_its_round_falls_back),
+        cmocka_unit_test(mixed_round_ttl_from_the_environment),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, setup, teardown);
