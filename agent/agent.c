@@ -7,6 +7,7 @@
 #include "shared/caps.h"
 
 #include "agent/mcpc.h"
+#include "agent/mixed.h"
 #include "agent/request.h"
 #include "agent/toolname.h"
 #include "agent/toolround.h"
@@ -181,7 +182,7 @@ static int ag__message(agent_res_t *res, const buf_t *content, json_object *call
 
 int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
 {
-    json_object *names, *upreq = NULL, *v;
+    json_object *names, *upreq = NULL, *v, *restored = NULL;
     rq_catalog_t *cats = NULL;
     tn_map_t *map = NULL;
     tr_history_t hist;
@@ -220,8 +221,12 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
         if ((rc = ag__catalogs(ag, names, timeout_ms, cats, res)) < 0)
             goto out;
     }
-    if ((rc = rq_build(req->assistant_name, req->assistant, req->body, cats, ncats, map,
-                       req->stream, &upreq, &res->err)) < 0)
+    /* a follow-up to a mixed turn: its stored MCP round goes back in */
+    if (ncats && (rc = mx_restore(ag->mcpc, req->assistant_name, req->body, &restored,
+                                  &res->err)) < 0)
+        goto out;
+    if ((rc = rq_build(req->assistant_name, req->assistant, restored ? restored : req->body,
+                       cats, ncats, map, req->stream, &upreq, &res->err)) < 0)
         goto out;
     if (req->on_event) {
         agent_event_t ev = {.kind = AGENT_EV_READY};
@@ -267,9 +272,20 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
         if (!turn.tool_calls || !json_object_array_length(turn.tool_calls))
             break;
         if (!ours || tr_wants_client(map, turn.tool_calls)) {
-            /* client tools (or a pure pass-through assistant): the client runs them */
-            json_object *calls = ours ? tr_client_calls(map, turn.tool_calls)
-                                      : json_object_get(turn.tool_calls);
+            /* client tools (or a pure pass-through assistant): the client runs
+             * them; ours of a mixed turn run now and are kept for its return */
+            json_object *calls;
+            if (ours && offer && mx_is_mixed(map, turn.tool_calls)) {
+                r = mx_run(ag->mcpc, map, req->assistant_name, &turn, res->tool_rounds,
+                           timeout_ms, mx_ttl(), req->alive, req->ud, &hist, &res->err);
+                if (r < 0) {
+                    rc = r;
+                    goto out;
+                }
+                res->tool_rounds++;
+            }
+            calls = ours ? tr_client_calls(map, turn.tool_calls)
+                         : json_object_get(turn.tool_calls);
             if (!calls || ag__message(res, &content, calls) < 0)
                 goto nomem;
             snprintf(res->finish_reason, sizeof(res->finish_reason), "tool_calls");
@@ -324,6 +340,7 @@ out:
         json_object_put(cats[i].tools);
     free(cats);
     json_object_put(upreq);
+    json_object_put(restored);
     tn_free(map);
     return rc;
 }

@@ -683,3 +683,85 @@ fail:
     buf_free(&b);
     return NULL;
 }
+
+/* One command on the command connection, a second try on a new connection
+ * when the one we had died in use (as mcpc_tools). NULL with *e set. */
+static redisReply *mcpc__command(mcpc_t *c, int argc, const char **argv, const size_t *lens,
+                                 aip_err_t *e)
+{
+    redisReply *r = NULL;
+
+    for (int attempt = 0; attempt < 2 && !r; attempt++) {
+        if (mcpc__connect(c, e) != 0)
+            return NULL;
+        r = redisCommandArgv(c->cmd, argc, argv, lens);
+        if (!r)
+            mcpc__drop(c);
+    }
+    if (!r)
+        aip_err_set(e, 503, "api_error", "redis_unavailable",
+                    "Redis connection lost while storing agent state");
+    return r;
+}
+
+int mcpc_kv_set(mcpc_t *c, const char *key, const char *val, size_t len, int ttl_s,
+                aip_err_t *e)
+{
+    char k[512], ttl[24];
+    const char *argv[5];
+    size_t lens[5];
+    redisReply *r;
+    int rc = -EIO;
+
+    snprintf(k, sizeof(k), "%s%s", c->prefix, key);
+    snprintf(ttl, sizeof(ttl), "%d", ttl_s > 0 ? ttl_s : 1);
+    argv[0] = "SET"; lens[0] = 3;
+    argv[1] = k; lens[1] = strlen(k);
+    argv[2] = val; lens[2] = len;
+    argv[3] = "EX"; lens[3] = 2;
+    argv[4] = ttl; lens[4] = strlen(ttl);
+    if (!(r = mcpc__command(c, 5, argv, lens, e)))
+        return -ECONNREFUSED;
+    if (r->type == REDIS_REPLY_STATUS)
+        rc = 0;
+    else
+        aip_err_set(e, 503, "api_error", "redis_unavailable", "Redis refused SET: %s",
+                    r->type == REDIS_REPLY_ERROR && r->str ? r->str : "unexpected reply");
+    freeReplyObject(r);
+    return rc;
+}
+
+int mcpc_kv_get(mcpc_t *c, const char *key, size_t cap, char **val, size_t *len,
+                aip_err_t *e)
+{
+    char k[512];
+    const char *argv[2];
+    size_t lens[2];
+    redisReply *r;
+    int rc = 0;
+
+    *val = NULL;
+    *len = 0;
+    snprintf(k, sizeof(k), "%s%s", c->prefix, key);
+    argv[0] = "GET"; lens[0] = 3;
+    argv[1] = k; lens[1] = strlen(k);
+    if (!(r = mcpc__command(c, 2, argv, lens, e)))
+        return -ECONNREFUSED;
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = aip_err_set(e, 503, "api_error", "redis_unavailable", "Redis refused GET: %s",
+                         r->str ? r->str : "");
+    } else if (r->type == REDIS_REPLY_STRING) {
+        if (r->len > cap) {
+            rc = -EFBIG;
+        } else if (!(*val = malloc(r->len + 1))) {
+            rc = aip_err_oom(e);
+        } else {
+            memcpy(*val, r->str, r->len);
+            (*val)[r->len] = '\0';
+            *len = r->len;
+            rc = 1;
+        }
+    }
+    freeReplyObject(r);
+    return rc;
+}

@@ -77,4 +77,20 @@ void mcpc_calls_clear(mcpc_call_t *calls, size_t n);
  * blocks as JSON; isError prefixed "[tool error] ". malloc'd; NULL on ENOMEM. */
 char *mcpc_flatten(json_object *result);
 
+/* Small key-value storage on the broker client's command connection, for
+ * agent state that must outlive one request (agent/mixed.c). `key` is
+ * relative: the client's prefix is put in front. */
+
+/* SET key value EX ttl_s. Returns 0, or -ECONNREFUSED / -EIO with *e the
+ * 503 redis_unavailable error. */
+int mcpc_kv_set(mcpc_t *c, const char *key, const char *val, size_t len, int ttl_s,
+                aip_err_t *e);
+
+/* GET key. Returns 1 with *val (malloc'd, NUL-terminated, caller frees) and
+ * *len, 0 when the key is absent (or not a string), -EFBIG when the value
+ * passes `cap` bytes (nothing returned), or -ECONNREFUSED / -EIO with *e the
+ * 503 redis_unavailable error. */
+int mcpc_kv_get(mcpc_t *c, const char *key, size_t cap, char **val, size_t *len,
+                aip_err_t *e);
+
 #endif

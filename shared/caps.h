@@ -83,6 +83,12 @@
 #define CAP_ANTH_SYSTEM (4u << 20)
 /* A tool name as the model sees it: OpenAI names match ^[A-Za-z0-9_-]{1,64}$. */
 #define CAP_TOOL_NAME 64
+/* A mixed turn's stored round (agent/mixed.c: all the turn's tool calls and
+ * our calls' results, as JSON): a larger one is not stored, the follow-up
+ * then falls back to the client's own conversation. Two full tool results. */
+#define CAP_MX_ROUND (16u << 20)
+/* Stored rounds one request may re-insert (its history's mixed turns). */
+#define CAP_MX_ROUNDS 32
 /* One tool result flattened to text for the model. */
 #define CAP_MCPC_TEXT (8u << 20)
 /* A "[tool error] ..." text made by the responder itself. */

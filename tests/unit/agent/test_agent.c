@@ -87,6 +87,53 @@ char *mcpc_flatten(json_object *result)
     return NULL;
 }
 
+/* In-memory mcpc_kv_* (agent/mixed.c keeps mixed turns' rounds there). */
+#define KVN 8
+static struct { char *key, *val; int ttl; } g_kv[KVN];
+
+static void kv_reset(void)
+{
+    for (int i = 0; i < KVN; i++) {
+        free(g_kv[i].key);
+        free(g_kv[i].val);
+        g_kv[i].key = g_kv[i].val = NULL;
+    }
+}
+
+int mcpc_kv_set(mcpc_t *c, const char *key, const char *val, size_t len, int ttl_s,
+                aip_err_t *e)
+{
+    (void)c; (void)e;
+    for (int i = 0; i < KVN; i++) {
+        if (g_kv[i].key && strcmp(g_kv[i].key, key) != 0)
+            continue;
+        free(g_kv[i].key);
+        free(g_kv[i].val);
+        g_kv[i].key = strdup(key);
+        g_kv[i].val = strndup(val, len);
+        g_kv[i].ttl = ttl_s;
+        return 0;
+    }
+    return aip_err_set(e, 503, "api_error", "redis_unavailable", "fake kv full");
+}
+
+int mcpc_kv_get(mcpc_t *c, const char *key, size_t cap, char **val, size_t *len, aip_err_t *e)
+{
+    (void)c; (void)e;
+    *val = NULL;
+    *len = 0;
+    for (int i = 0; i < KVN; i++) {
+        if (!g_kv[i].key || strcmp(g_kv[i].key, key) != 0)
+            continue;
+        if (strlen(g_kv[i].val) > cap)
+            return -EFBIG;
+        *val = strdup(g_kv[i].val);
+        *len = strlen(*val);
+        return 1;
+    }
+    return 0;
+}
+
 /* ---- scripted upstream ---- */
 
 #define MAXR 16
@@ -433,6 +480,208 @@ static void streaming_through_a_tool_round(void **state)
     done(&r);
 }
 
+/* ---- mixed turns (agent/mixed.c) ---- */
+
+#define WEATHER_TOOL                                                                           \
+    "{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":"            \
+    "{\"type\":\"object\"}}}"
+#define MIXED_CALLS                                                                            \
+    "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"Checking.\","             \
+    "\"tool_calls\":[{\"id\":\"m1\",\"type\":\"function\",\"function\":{\"name\":"              \
+    "\"calc__add\",\"arguments\":\"{\\\"a\\\":2,\\\"b\\\":3}\"}},{\"id\":\"c1\",\"type\":"     \
+    "\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":"                       \
+    "\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},\"finish_reason\":\"tool_calls\"}]}"
+
+/* As run(), for assistant `name` with the client's `body`. */
+static void run_as(run_t *r, const char *name, const char *body_json)
+{
+    json_object *ja = json_tokener_parse("{\"model\":\"m\",\"backend\":\"b\",\"mcp_servers\":"
+                                         "[\"calc\"],\"max_tool_iterations\":8}");
+    json_object *body = json_tokener_parse(body_json), *jb, *all;
+    agent_t *ag = agent_new("redis://127.0.0.1:1/0", "t:");
+    agent_req_t rq;
+    char be[256];
+
+    assert_non_null(body);
+    snprintf(be, sizeof(be), "{\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:%d\","
+             "\"api_key\":\"k\",\"timeout\":10}", S.port);
+    jb = json_tokener_parse(be);
+    all = json_tokener_parse("{\"calc\":{\"timeout\":5}}");
+    memset(&rq, 0, sizeof(rq));
+    rq.assistant_name = name;
+    rq.assistant = ja;
+    rq.backend = jb;
+    rq.mcp_servers = all;
+    rq.body = body;
+    rq.on_delta = on_delta;
+    rq.ud = r;
+    buf_init(&r->deltas, 4096);
+    r->rc = agent_run(ag, &rq, &r->res);
+    json_object_put(ja);
+    json_object_put(jb);
+    json_object_put(body);
+    json_object_put(all);
+    agent_free(ag);
+}
+
+/* Turn 1 of a mixed turn; returns the id the client got for get_weather
+ * (caller frees). */
+static char *mixed_turn_one(void)
+{
+    const char *rep[] = { MIXED_CALLS };
+    json_object *calls;
+    char *id;
+    run_t r;
+
+    script(1, rep);
+    run_as(&r, "a", "{\"messages\":[{\"role\":\"user\",\"content\":\"add 2 and 3, and the "
+                    "weather\"}],\"tools\":[" WEATHER_TOOL "]}");
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(r.res.finish_reason, "tool_calls");
+    calls = json_object_object_get(r.res.message, "tool_calls");
+    assert_int_equal(json_object_array_length(calls), 1);
+    assert_string_equal(path_s(json_object_array_get_idx(calls, 0), "function", -1, "name"),
+                        "get_weather");
+    id = strdup(path_s(json_object_array_get_idx(calls, 0), "id", -1, NULL));
+    done(&r);
+    return id;
+}
+
+/* Issue 13: a turn calling calc__add and the client's get_weather gave the
+ * client its call and dropped ours unrun. Now ours runs, the round is kept
+ * and the client gets only its call, under an id of ours. */
+static void mixed_turn_runs_ours_keeps_the_round(void **state)
+{
+    json_object *kept;
+    char *id;
+    (void)state;
+    kv_reset();
+    id = mixed_turn_one();
+    assert_int_equal(g_calls, 1);               /* calc__add ran */
+    assert_int_equal(nreqs(), 1);               /* and the client runs the rest */
+    assert_int_equal(strncmp(id, "call_mx", 7), 0);
+    assert_int_equal(strlen(id), 7 + 24 + 2);   /* prefix, 96-bit token, "_0" */
+    assert_non_null(g_kv[0].key);
+    assert_null(g_kv[1].key);
+    assert_int_equal(strncmp(g_kv[0].key, "mixed:", 6), 0);
+    assert_int_equal(strlen(g_kv[0].key), 6 + 16 + 1 + 24);    /* mixed:<hash>:<token> */
+    assert_memory_equal(g_kv[0].key + 6 + 16 + 1, id + 7, 24); /* the id's token */
+    assert_int_equal(g_kv[0].ttl, 3600);
+    kept = json_tokener_parse(g_kv[0].val);
+    assert_int_equal(json_object_array_length(json_object_object_get(kept, "tool_calls")), 2);
+    assert_string_equal(path_s(kept, "tool_calls", 0, "id"), "m1");
+    assert_string_equal(path_s(kept, "tool_calls", 1, "id"), id);
+    assert_string_equal(path_s(kept, "results", 0, "tool_call_id"), "m1");
+    assert_string_equal(path_s(kept, "results", 0, "content"), "5");
+    json_object_put(kept);
+    free(id);
+    kv_reset();
+}
+
+static char *follow_up(const char *id)
+{
+    char *b = NULL;
+    assert_true(asprintf(&b, "{\"messages\":[{\"role\":\"user\",\"content\":\"add 2 and 3, and "
+                         "the weather\"},{\"role\":\"assistant\",\"content\":null,\"name\":null,"
+                         "\"tool_calls\":[{\"id\":\"%s\",\"type\":\"function\",\"function\":"
+                         "{\"name\":\"get_weather\",\"arguments\":\"{}\"}}]},{\"role\":\"tool\","
+                         "\"tool_call_id\":\"%s\",\"content\":\"sunny\"}],\"tools\":["
+                         WEATHER_TOOL "]}", id, id) > 0);
+    return b;
+}
+
+/* The client's follow-up: its assistant message gets both calls back, our
+ * result comes before the client's, so every call has its result. */
+static void mixed_follow_up_reinserts_the_round(void **state)
+{
+    const char *rep[] = { ANSWER("5, and sunny") };
+    json_object *q;
+    char *id, *body;
+    run_t r;
+    (void)state;
+    kv_reset();
+    id = mixed_turn_one();
+    body = follow_up(id);
+    script(1, rep);
+    run_as(&r, "a", body);
+    assert_int_equal(r.rc, 0);
+    assert_string_equal(path_s(r.res.message, "content", -1, NULL), "5, and sunny");
+    q = req_n(0);
+    assert_int_equal(json_object_array_length(json_object_object_get(q, "messages")), 4);
+    assert_string_equal(path_s(q, "messages", 1, "role"), "assistant");
+    assert_null(path_s(q, "messages", 1, "content"));   /* the client's (null) */
+    {
+        json_object *m = json_object_array_get_idx(json_object_object_get(q, "messages"), 1);
+        assert_int_equal(json_object_array_length(json_object_object_get(m, "tool_calls")), 2);
+        assert_string_equal(path_s(m, "tool_calls", 0, "id"), "m1");
+        assert_string_equal(path_s(m, "tool_calls", 1, "id"), id);
+    }
+    assert_string_equal(path_s(q, "messages", 2, "tool_call_id"), "m1");
+    assert_string_equal(path_s(q, "messages", 2, "content"), "5");
+    assert_string_equal(path_s(q, "messages", 3, "tool_call_id"), id);
+    assert_string_equal(path_s(q, "messages", 3, "content"), "sunny");
+    json_object_put(q);
+    done(&r);
+    free(body);
+    free(id);
+    kv_reset();
+}
+
+/* The round is gone (TTL, Redis lost), or the id is sent to another
+ * assistant: the client's conversation goes up as it is (valid by itself). */
+static void mixed_follow_up_without_its_round_falls_back(void **state)
+{
+    const char *rep[] = { ANSWER("sunny") };
+    char *id, *body;
+    const char *who[] = { "a", "b" };
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        json_object *q;
+        run_t r;
+        kv_reset();
+        id = mixed_turn_one();
+        if (k == 0)
+            kv_reset();                 /* expired */
+        body = follow_up(id);
+        script(1, rep);
+        run_as(&r, who[k], body);       /* k == 1: another assistant names it */
+        assert_int_equal(r.rc, 0);
+        q = req_n(0);
+        assert_int_equal(json_object_array_length(json_object_object_get(q, "messages")), 3);
+        {
+            json_object *m = json_object_array_get_idx(json_object_object_get(q, "messages"), 1);
+            assert_int_equal(json_object_array_length(json_object_object_get(m, "tool_calls")),
+                             1);
+        }
+        assert_string_equal(path_s(q, "messages", 2, "tool_call_id"), id);
+        json_object_put(q);
+        done(&r);
+        free(body);
+        free(id);
+    }
+    kv_reset();
+}
+
+/* AIPROXY_MIXED_TTL_S sets the round's TTL; a value out of range is the
+ * default (and logged), not a round kept forever or never. */
+static void mixed_round_ttl_from_the_environment(void **state)
+{
+    const char *vals[] = { "60", "0", "nope", "604801" };
+    const int want[] = { 60, 3600, 3600, 3600 };
+    (void)state;
+    for (int i = 0; i < 4; i++) {
+        char *id;
+        kv_reset();
+        setenv("AIPROXY_MIXED_TTL_S", vals[i], 1);
+        id = mixed_turn_one();
+        assert_non_null(g_kv[0].key);
+        assert_int_equal(g_kv[0].ttl, want[i]);
+        free(id);
+    }
+    unsetenv("AIPROXY_MIXED_TTL_S");
+    kv_reset();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -443,6 +692,10 @@ int main(void)
         cmocka_unit_test(same_call_three_times_stops_offering_tools),
         cmocka_unit_test(broken_server_and_missing_broker),
         cmocka_unit_test(streaming_through_a_tool_round),
+        cmocka_unit_test(mixed_turn_runs_ours_keeps_the_round),
+        cmocka_unit_test(mixed_follow_up_reinserts_the_round),
+        cmocka_unit_test(mixed_follow_up_without_its_round_falls_back),
+        cmocka_unit_test(mixed_round_ttl_from_the_environment),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, setup, teardown);

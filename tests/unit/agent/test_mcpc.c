@@ -314,12 +314,45 @@ static void abandoned_call_is_cancelled(void **state)
     mcpc_free(c);
 }
 
+/* mcpc_kv_* (agent/mixed.c's store): under the prefix, with the TTL, binary
+ * safe, absent as 0, a value past the cap refused, and on a connection
+ * Redis killed, a new one. */
+static void kv_set_get_ttl_cap(void **state)
+{
+    mcpc_t *c = mcpc_new(tredis_url(), PREFIX);
+    char err[256] = "", *v = NULL;
+    redisContext *rc = rconn_connect(tredis_url(), 2000, err, sizeof err);
+    redisReply *r;
+    size_t len = 0;
+    aip_err_t e;
+    (void)state;
+    assert_non_null(rc);
+    assert_int_equal(mcpc_kv_set(c, "mixed:k", "a\0b", 3, 60, &e), 0);
+    r = redisCommand(rc, "TTL " PREFIX "mixed:k");
+    assert_true(r && r->type == REDIS_REPLY_INTEGER && r->integer > 0 && r->integer <= 60);
+    freeReplyObject(r);
+    assert_int_equal(mcpc_kv_get(c, "mixed:k", 16, &v, &len, &e), 1);
+    assert_int_equal(len, 3);
+    assert_memory_equal(v, "a\0b", 3);
+    free(v);
+    assert_int_equal(mcpc_kv_get(c, "mixed:k", 2, &v, &len, &e), -EFBIG);
+    assert_null(v);
+    assert_int_equal(mcpc_kv_get(c, "mixed:nope", 16, &v, &len, &e), 0);
+    assert_null(v);
+    redis_do("CLIENT KILL TYPE normal");
+    assert_int_equal(mcpc_kv_get(c, "mixed:k", 16, &v, &len, &e), 1);
+    free(v);
+    redisFree(rc);
+    mcpc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(wall_clock_step_breaks_no_deadline),
         cmocka_unit_test(heals_after_client_kill),
         cmocka_unit_test(abandoned_call_is_cancelled),
+        cmocka_unit_test(kv_set_get_ttl_cap),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
