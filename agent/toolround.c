@@ -1,4 +1,5 @@
 #include "agent/toolround.h"
+#include "agent/agent.h"   /* agent_event_t, the events a round emits */
 #include "shared/jtext.h"
 #include "shared/jget.h"
 

@@ -5,7 +5,6 @@
 #ifndef AIPROXY_TOOLROUND_H
 #define AIPROXY_TOOLROUND_H
 
-#include "agent/agent.h"
 #include "agent/backend.h"
 #include "agent/mcpc.h"
 #include "agent/toolname.h"
@@ -31,12 +30,16 @@ int tr_wants_client(const tn_map_t *map, json_object *calls);
 /* A new array of the calls of `calls` that name client tools. NULL on ENOMEM. */
 json_object *tr_client_calls(const tn_map_t *map, json_object *calls);
 
+/* agent.h's event (declared, not included: agent.c uses this module, and the
+ * layering keeps that one-way; toolround.c reads the definition). */
+struct agent_event;
+
 /* What a round tells the loop's caller while it runs; every member may be
  * NULL (agent_req_t's alive, on_event and ud, passed through). */
 typedef struct tr_hooks {
     int (*alive)(void *ud);   /* polled while the calls run; 0: client gone */
     /* AGENT_EV_TOOL_START / _PROGRESS / _DONE; non-zero: client gone */
-    int (*on_event)(void *ud, const agent_event_t *ev);
+    int (*on_event)(void *ud, const struct agent_event *ev);
     void *ud;
 } tr_hooks_t;
 
