@@ -35,12 +35,13 @@ assistants:
 
 const USER = [{ role: 'user', content: 'add 2 and 3, then echo hi' }];
 const ON = { 'X-Aiproxy-Tool-Events': '1' };
+const ADMIN = 'adm-tool-events';
 
 let up, stack, client, anthropic;
 
 before(async () => {
   up = await h.fakeUpstream();
-  stack = await h.startStack({ config: CONFIG, upstream: up });
+  stack = await h.startStack({ config: CONFIG, upstream: up, env: { ADMIN_API_KEY: ADMIN } });
   client = stack.openai();
   anthropic = new Anthropic({ apiKey: 'sk-any', baseURL: stack.url, maxRetries: 0 });
 });
@@ -174,6 +175,21 @@ describe('chat completions', () => {
     up.enqueue({ json: h.completion({ content: 'no tools' }) });
     const none = await client.chat.completions.create({ model: 'shown', messages: USER });
     assert.deepEqual(none.aiproxy_tool_events, []);
+  });
+
+  test('the admin API takes tool_events like the other assistant fields: a boolean, else 422', async () => {
+    const put = (body) => h.request(`${stack.url}/admin/assistants/late`, {
+      method: 'PUT', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body) });
+    const bad = await put({ backend: 'fake', model: 'up-model', mcp_servers: ['demo'], tool_events: 'yes' });
+    const e = h.assertOpenAIError(assert, bad, 422, { type: 'invalid_request_error' });
+    assert.equal(e.param, 'tool_events');
+    const ok = await put({ backend: 'fake', model: 'up-model', mcp_servers: ['demo'], tool_events: true });
+    assert.equal(ok.status, 201, ok.text);
+    assert.equal(ok.json.tool_events, true);
+    script(false);
+    const r = await client.chat.completions.create({ model: 'late', messages: USER });
+    checkEvents(r.aiproxy_tool_events);
   });
 
   test('a typo in the header or the field is a 400, not a silent off', async () => {
