@@ -195,6 +195,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     be_turn_t turn;
     up_call_t call;
     ag_sep_t sep = {0};
+    tr_hooks_t trh = { req->alive, req->on_event, req->ud };   /* tool events */
 
     memset(res, 0, sizeof(*res));
     res->status = 500;
@@ -277,7 +278,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
             json_object *calls;
             if (ours && offer && mx_is_mixed(map, turn.tool_calls)) {
                 r = mx_run(ag->mcpc, map, req->assistant_name, &turn, res->tool_rounds,
-                           timeout_ms, mx_ttl(), req->alive, req->ud, &hist, &res->err);
+                           timeout_ms, mx_ttl(), &trh, &hist, &res->err);
                 if (r < 0) {
                     rc = r;
                     goto out;
@@ -298,8 +299,8 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
             rc = -ECONNABORTED;
             goto out;
         }
-        r = tr_run(ag->mcpc, map, upreq, &turn, res->tool_rounds, timeout_ms, req->alive,
-                   req->ud, &hist, &res->err);
+        r = tr_run(ag->mcpc, map, upreq, &turn, res->tool_rounds, timeout_ms, &trh, &hist,
+                   &res->err);
         if (r < 0) {
             rc = r;
             goto out;

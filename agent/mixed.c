@@ -144,7 +144,7 @@ out:
 }
 
 int mx_run(mcpc_t *mcpc, const tn_map_t *map, const char *assistant_name, be_turn_t *turn,
-           int round, int timeout_ms, int ttl_s, int (*alive)(void *ud), void *ud,
+           int round, int timeout_ms, int ttl_s, const tr_hooks_t *hooks,
            tr_history_t *hist, aip_err_t *e)
 {
     json_object *scratch = NULL, *msgs = NULL, *results = NULL;
@@ -173,7 +173,7 @@ int mx_run(mcpc_t *mcpc, const tn_map_t *map, const char *assistant_name, be_tur
             goto nomem;
     }
     /* our calls run as any tool round, into a conversation of their own */
-    rc = tr_run(mcpc, map, scratch, &ours, round, timeout_ms, alive, ud, hist, e);
+    rc = tr_run(mcpc, map, scratch, &ours, round, timeout_ms, hooks, hist, e);
     if (rc < 0)
         goto out;
     if (!(results = json_object_new_array()))

@@ -40,7 +40,7 @@ int mx_is_mixed(const tn_map_t *map, json_object *calls);
  * falls back. Returns 0, or tr_run's negative code with *e the error to
  * answer (client gone, broker gone). */
 int mx_run(mcpc_t *mcpc, const tn_map_t *map, const char *assistant_name, be_turn_t *turn,
-           int round, int timeout_ms, int ttl_s, int (*alive)(void *ud), void *ud,
+           int round, int timeout_ms, int ttl_s, const tr_hooks_t *hooks,
            tr_history_t *hist, aip_err_t *e);
 
 /* Pure: a new array (caller owns; NULL on ENOMEM) of the messages `msgs`

@@ -1,4 +1,5 @@
 #include "agent/toolround.h"
+#include "agent/agent.h"   /* agent_event_t, the events a round emits */
 #include "shared/jtext.h"
 #include "shared/jget.h"
 
@@ -177,17 +178,103 @@ out:
     return rc;
 }
 
-int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn, int round,
-           int timeout_ms, int (*alive)(void *ud), void *ud, tr_history_t *hist,
-           aip_err_t *e)
+/* The round as the event hooks see it: call i of the turn is batch entry
+ * pos[i] (or answered here), with its server and tool. */
+typedef struct tr_evctx {
+    const tr_hooks_t *h;
+    json_object *calls;      /* turn->tool_calls */
+    int round;
+    const char **server, **tool;
+    size_t *idx;             /* batch entry -> call */
+    mcpc_call_t *batch;
+} tr_evctx_t;
+
+/* Fills the event's call fields for call i. */
+static void tr__ev_call(const tr_evctx_t *x, size_t i, agent_ev_kind_t kind, agent_event_t *ev)
 {
-    size_t n = json_object_array_length(turn->tool_calls), k = 0;
-    mcpc_call_t *mc = calloc(n ? n : 1, sizeof(*mc)), *batch = calloc(n ? n : 1, sizeof(*batch));
-    size_t *idx = calloc(n ? n : 1, sizeof(*idx));
-    char **texts = calloc(n ? n : 1, sizeof(*texts));
+    json_object *c = json_object_array_get_idx(x->calls, i);
+
+    memset(ev, 0, sizeof(*ev));
+    ev->kind = kind;
+    ev->round = x->round;
+    ev->call_id = json_object_get_string(jget(c, "id"));
+    ev->name = tr__name(c);
+    ev->server = x->server[i];
+    ev->tool = x->tool[i];
+    ev->total = -1;
+}
+
+static int tr__emit(const tr_evctx_t *x, const agent_event_t *ev)
+{
+    return x->h && x->h->on_event ? x->h->on_event(x->h->ud, ev) : 0;
+}
+
+static int tr__alive(void *ud)
+{
+    const tr_evctx_t *x = ud;
+
+    return x->h && x->h->alive ? x->h->alive(x->h->ud) : 1;
+}
+
+static int tr__progress(void *ud, const mcpc_progress_t *p)
+{
+    const tr_evctx_t *x = ud;
+    agent_event_t ev;
+
+    tr__ev_call(x, x->idx[p->index], AGENT_EV_TOOL_PROGRESS, &ev);
+    ev.progress = p->progress;
+    ev.total = p->total;
+    ev.message = p->message;
+    return tr__emit(x, &ev);
+}
+
+static int tr__done(void *ud, size_t index, long long ms)
+{
+    const tr_evctx_t *x = ud;
+    agent_event_t ev;
+
+    tr__ev_call(x, x->idx[index], AGENT_EV_TOOL_DONE, &ev);
+    ev.is_error = x->batch[index].is_error;
+    ev.ms = ms;
+    ev.result = x->batch[index].text;
+    return tr__emit(x, &ev);
+}
+
+/* TOOL_START for every call, then TOOL_DONE for those answered here. */
+static int tr__announce(const tr_evctx_t *x, json_object *calls, char **texts, size_t n)
+{
+    agent_event_t ev;
+
+    for (size_t i = 0; i < n; i++) {
+        tr__ev_call(x, i, AGENT_EV_TOOL_START, &ev);
+        ev.args_json = tr__args(json_object_array_get_idx(calls, i));
+        if (tr__emit(x, &ev) != 0)
+            return -ECONNABORTED;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!texts[i])
+            continue;
+        tr__ev_call(x, i, AGENT_EV_TOOL_DONE, &ev);
+        ev.is_error = 1;
+        ev.result = texts[i];
+        if (tr__emit(x, &ev) != 0)
+            return -ECONNABORTED;
+    }
+    return 0;
+}
+
+int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn, int round,
+           int timeout_ms, const tr_hooks_t *hooks, tr_history_t *hist, aip_err_t *e)
+{
+    size_t n = json_object_array_length(turn->tool_calls), k = 0, m = n ? n : 1;
+    mcpc_call_t *mc = calloc(m, sizeof(*mc)), *batch = calloc(m, sizeof(*batch));
+    size_t *idx = calloc(m, sizeof(*idx));
+    char **texts = calloc(m, sizeof(*texts));
+    const char **servers = calloc(m, sizeof(*servers)), **tools = calloc(m, sizeof(*tools));
+    tr_evctx_t x = { hooks, turn->tool_calls, round, servers, tools, idx, batch };
     int rc = -ENOMEM, nomem;
 
-    if (!mc || !batch || !idx || !texts)
+    if (!mc || !batch || !idx || !texts || !servers || !tools)
         goto nomem;
     for (size_t i = 0; i < n; i++) {
         json_object *c = json_object_array_get_idx(turn->tool_calls, i), *id = jget(c, "id");
@@ -200,6 +287,8 @@ int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn,
         texts[i] = tr__check(map, c, &server, &tool, &nomem);
         if (nomem)
             goto nomem;
+        servers[i] = server;
+        tools[i] = tool;
         if (texts[i])
             continue;
         batch[k].server = server;
@@ -207,9 +296,18 @@ int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn,
         batch[k].args_json = tr__args(c);
         idx[k++] = i;
     }
+    if (tr__announce(&x, turn->tool_calls, texts, n) < 0) {
+        aip_err_client_gone(e);
+        rc = -ECONNABORTED;
+        goto out;
+    }
     if (k) {
-        mcpc_hooks_t hooks = {.alive = alive, .ud = ud};
-        rc = mcpc_call_many(mcpc, batch, k, timeout_ms, &hooks, e);
+        mcpc_hooks_t mh = { .alive = tr__alive, .ud = &x };
+        if (hooks && hooks->on_event) {
+            mh.on_progress = tr__progress;
+            mh.on_done = tr__done;
+        }
+        rc = mcpc_call_many(mcpc, batch, k, timeout_ms, &mh, e);
         if (rc < 0)
             goto out;
         for (size_t j = 0; j < k; j++) {
@@ -230,6 +328,8 @@ out:
         mcpc_calls_clear(mc, n);
     for (size_t i = 0; texts && i < n; i++)
         free(texts[i]);
+    free(servers);
+    free(tools);
     free(texts);
     free(idx);
     free(batch);

@@ -30,16 +30,32 @@ int tr_wants_client(const tn_map_t *map, json_object *calls);
 /* A new array of the calls of `calls` that name client tools. NULL on ENOMEM. */
 json_object *tr_client_calls(const tn_map_t *map, json_object *calls);
 
+/* agent.h's event (declared, not included: agent.c uses this module, and the
+ * layering keeps that one-way; toolround.c reads the definition). */
+struct agent_event;
+
+/* What a round tells the loop's caller while it runs; every member may be
+ * NULL (agent_req_t's alive, on_event and ud, passed through). */
+typedef struct tr_hooks {
+    int (*alive)(void *ud);   /* polled while the calls run; 0: client gone */
+    /* AGENT_EV_TOOL_START / _PROGRESS / _DONE; non-zero: client gone */
+    int (*on_event)(void *ud, const struct agent_event *ev);
+    void *ud;
+} tr_hooks_t;
+
 /* Runs turn->tool_calls (every name ours or unknown) concurrently with one
  * mcpc_call_many, then appends to req.messages the assistant message with
  * the calls and one tool message per call, in order. Unknown names and
  * invalid JSON arguments become "[tool error] ..." results, nothing called.
- * Calls lacking an id get one ("call_<round>_<i>"). Returns 0, TR_REPEATED
- * (same, and the loop should withdraw tools), or a negative code with *e
- * the error to answer: -ECONNABORTED when the client left (499 client_gone),
- * others as mcpc_call_many (503 broker gone, Redis unreachable) or 500. */
+ * Calls lacking an id get one ("call_<round>_<i>"). Events (hooks->on_event):
+ * TOOL_START for every call in order before any goes out (server and tool
+ * NULL for an unknown name), TOOL_DONE at once for the ones answered here
+ * (is_error, ms 0), then TOOL_PROGRESS and TOOL_DONE as the broker reports
+ * them. Returns 0, TR_REPEATED (same, and the loop should withdraw tools), or
+ * a negative code with *e the error to answer: -ECONNABORTED when the client
+ * left (a hook said so; 499 client_gone), others as mcpc_call_many (503
+ * broker gone, Redis unreachable) or 500. `hooks` may be NULL. */
 int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn, int round,
-           int timeout_ms, int (*alive)(void *ud), void *ud, tr_history_t *hist,
-           aip_err_t *e);
+           int timeout_ms, const tr_hooks_t *hooks, tr_history_t *hist, aip_err_t *e);
 
 #endif

@@ -32,6 +32,18 @@
 /* Responder threads per worker (--threads, --reserve): past this is a typo. */
 #define CAP_THREADS 4096
 
+/* Tool events (fcgi/core/toolev.c, docs/tool-events.md): a tool result shown
+ * in a tool.finished event is cut to this many bytes (at a UTF-8 character
+ * boundary, "truncated": true says so); the whole result still goes to the
+ * model. A UI needs a preview, not a second copy of every result. */
+#define CAP_TOOLEV_PREVIEW 1024
+/* The arguments shown in a tool.started event, cut the same way. */
+#define CAP_TOOLEV_ARGS 4096
+/* Tool events one non-streamed answer lists (aiproxy_tool_events): later
+ * ones are dropped, silently (a preview, not an audit log). Rounds are capped
+ * (max_tool_iterations <= 100) but calls per round come from the model. */
+#define CAP_TOOLEV_LIST 4096
+
 /* --- admin API (fcgi/admin/) ----------------------------------------------- */
 
 /* An admin document (assistant, backend, MCP server) as a request body. */

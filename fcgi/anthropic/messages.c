@@ -5,6 +5,7 @@
  * back. Every error here is in Anthropic's shape
  * {"type":"error","error":{"type","message"}}. */
 #include "fcgi/core/complete.h"
+#include "fcgi/core/toolev.h"
 #include "fcgi/auth/auth.h"
 #include "fcgi/anthropic/messages.h"
 #include "fcgi/anthropic/msgout.h"
@@ -117,10 +118,19 @@ static json_object *messages__answer(void *run, const complete_req_t *cr,
     return msgout_message(m->st.id, cr->model, res->message, res->finish_reason, res->usage);
 }
 
+/* A tool event as a named SSE event of our own (docs/tool-events.md): the
+ * Anthropic SDKs hand unknown event types to raw readers and their
+ * MessageStream ignores them, as Anthropic asks clients to for new types. */
+static int messages__tool_event(void *run, json_object *ev)
+{
+    return msgout_stream_extra(&((struct messages__run *)run)->st, TOOLEV_EVENT_KEY,
+                               TOOLEV_EVENT_KEY, ev);
+}
+
 static const complete_surface_t messages__completion = {
     "messages", sizeof(struct messages__run), messages__parse, messages__clear,
     messages__begin, messages__delta, messages__flush, messages__started,
-    messages__stream_end, messages__answer,
+    messages__stream_end, messages__answer, messages__tool_event,
 };
 
 const route_surface_t messages_surface = { "anthropic", messages_auth, messages__send_error,

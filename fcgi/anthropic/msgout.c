@@ -316,6 +316,30 @@ int msgout_stream_flush(msgout_stream_t *s)
     return http_write(s->req, "", 0, 1) != 0 ? -EPIPE : 0;
 }
 
+int msgout_stream_extra(msgout_stream_t *s, const char *type, const char *key,
+                        json_object *val)
+{
+    json_object *o;
+    buf_t b;
+    int rc;
+
+    buf_init(&b, CAP_SSE_OUT_EVENT);
+    if ((rc = msgout__start(s, &b)) != 0)
+        goto out;
+    o = json_object_new_object();
+    if (o && (json_object_object_add(o, "type", json_object_new_string(type)) != 0 ||
+              json_object_object_add(o, key, json_object_get(val)) != 0)) {
+        json_object_put(o);
+        o = NULL;
+    }
+    if ((rc = msgout__event(&b, type, o)) != 0)
+        goto out;
+    return msgout__send(s, &b, 1);
+out:
+    buf_free(&b);
+    return s->req->client_gone ? -EPIPE : rc;
+}
+
 /* content_block_start/delta/stop of one tool_use block at index i. */
 static int msgout__tool_block(buf_t *b, int i, json_object *tc)
 {

@@ -77,6 +77,13 @@ int msgout_stream_delta(msgout_stream_t *s, const char *text, size_t len);
 /* Pushes what _delta wrote (when defer_flush is set). Returns 0 or -EPIPE. */
 int msgout_stream_flush(msgout_stream_t *s);
 
+/* Sends an event of our own, "event: <type>\ndata: {"type": <type>, key:
+ * val}" (val borrowed), starting the stream first if needed; flushes. The
+ * Anthropic SDKs pass unknown event types through and their MessageStream
+ * ignores them (tool events, core/toolev.h). Returns 0 or -EPIPE. */
+int msgout_stream_extra(msgout_stream_t *s, const char *type, const char *key,
+                        json_object *val);
+
 /* Ends a successful stream: content_block_stop of the text block, a tool_use
  * block per tool call (start, one input_json_delta with the whole arguments,
  * stop), message_delta (stop_reason, usage), message_stop. `message` and

@@ -316,6 +316,13 @@ int msgreq_translate(json_object *in, json_object **out, aip_err_t *err)
     if ((rc = msgreq__tools(in, o, err)) != 0 || (rc = msgreq__tool_choice(in, o, err)) != 0 ||
         (rc = msgreq__sampling(in, o, err)) != 0)
         goto out;
+    /* aiproxy's own options ({"tool_events": true}) ride along as they are:
+     * the runner reads and checks them (core/toolev.h), the agent never
+     * forwards them upstream */
+    if ((v = msgreq__opt(in, "aiproxy")) && msgreq__set(o, "aiproxy", json_object_get(v)) != 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
     /* The agent trusts a validated OpenAI body: hold the translation to the
      * same checks, so a gap here is a 400, not an upstream surprise. */
     if (chatreq_validate(o, &cerr) != 0) {

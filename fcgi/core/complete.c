@@ -2,6 +2,7 @@
  * completion surface shares, with the surface's hooks at the points where
  * they differ. */
 #include "fcgi/core/complete.h"
+#include "fcgi/core/toolev.h"
 
 #include "shared/log.h"
 
@@ -13,6 +14,7 @@ struct complete__ctx {
     http_req_t *req;
     const complete_surface_t *cs;
     void *run;
+    toolev_t tev;            /* tool events, when the request opted in */
 };
 
 /* agent callback: a content piece for the stream. */
@@ -37,6 +39,14 @@ static int complete__alive(void *ud)
     struct complete__ctx *c = ud;
 
     return http_client_alive(c->req);
+}
+
+/* agent callback: the loop's events; tool events go to toolev. */
+static int complete__on_event(void *ud, const agent_event_t *ev)
+{
+    struct complete__ctx *c = ud;
+
+    return ev->kind == AGENT_EV_READY ? 0 : toolev_event(&c->tev, ev);
 }
 
 /* `e` in the route's surface's shape (OpenAI's when it has no renderer). */
@@ -71,6 +81,10 @@ static int complete__answer(struct complete__ctx *c, const route_surface_t *s,
         return c->cs->stream_end(c->run, res);
     }
     o = c->cs->answer(c->run, cr, res, created);
+    if (o && toolev_attach(&c->tev, o) < 0) {
+        json_object_put(o);
+        o = NULL;
+    }
     if (!o) {
         aip_err_oom(&e);
         return complete__send_err(req, s, &e);
@@ -97,6 +111,7 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
 
     memset(&res, 0, sizeof(res));
     memset(&cr, 0, sizeof(cr));
+    memset(&ctx, 0, sizeof(ctx));
     aip_err_clear(&err);
     if (!(run = arena_alloc(req->arena, cs->run_size))) {
         aip_err_oom(&err);
@@ -128,8 +143,11 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
         rc = complete__send_err(req, s, &err);
         goto out;
     }
+    if (toolev_decide(req, cr.body, assistant, &ctx.tev.on, &err) < 0) {
+        rc = complete__send_err(req, s, &err);
+        goto out;
+    }
     id = cs->begin(run, req, &cr, created);
-    memset(&ctx, 0, sizeof(ctx));
     ctx.req = req;
     ctx.cs = cs;
     ctx.run = run;
@@ -143,10 +161,15 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
     areq.on_delta = cr.stream ? complete__on_delta : NULL;
     areq.on_flush = cr.stream ? complete__on_flush : NULL;
     areq.alive = complete__alive;
+    areq.on_event = complete__on_event;
+    ctx.tev.stream = cr.stream;
+    ctx.tev.emit = cs->tool_event;
+    ctx.tev.run = run;
     areq.ud = &ctx;
     agent_run(svc->agent, &areq, &res);
     rc = complete__answer(&ctx, s, &cr, &res, id, created);
 out:
+    toolev_clear(&ctx.tev);
     agent_res_clear(&res);
     cs->clear(run);
     return rc;

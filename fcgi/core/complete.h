@@ -51,6 +51,10 @@ typedef struct complete_surface {
      * NULL on ENOMEM. */
     json_object *(*answer)(void *run, const complete_req_t *cr, const agent_res_t *res,
                            long long created);
+    /* Streamed tool events (core/toolev.h; only when the request opted in):
+     * writes one event (borrowed), starting the stream if needed, in a
+     * carrier the surface's SDKs skip. Returns 0 or -EPIPE. */
+    int (*tool_event)(void *run, json_object *ev);
 } complete_surface_t;
 
 /* The route handler of every completion route: runs the matched route's

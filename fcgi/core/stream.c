@@ -91,6 +91,28 @@ out:
     return s->req->client_gone ? -EPIPE : rc;
 }
 
+int stream_extra(stream_t *s, const char *key, json_object *val)
+{
+    json_object *c = NULL;
+    buf_t b;
+    int rc;
+
+    buf_init(&b, CAP_SSE_OUT_EVENT);
+    if ((rc = stream__start(s, &b)) != 0)
+        goto out;
+    rc = -ENOMEM;
+    c = oai_chunk(s->id, s->created, s->model, NULL, NULL, s->include_usage);
+    if (!c || json_object_object_add(c, key, json_object_get(val)) != 0 ||
+        (rc = oai_sse_event(&b, c)) != 0)
+        goto out;
+    json_object_put(c);
+    return stream__send(s, &b, 1);
+out:
+    json_object_put(c);
+    buf_free(&b);
+    return s->req->client_gone ? -EPIPE : rc;
+}
+
 static int stream__end(stream_t *s, buf_t *b, const char *finish, json_object *usage)
 {
     int rc = stream__chunk(s, b, NULL, finish);

@@ -32,6 +32,13 @@ int stream_delta(stream_t *s, const char *text, size_t len);
  * stream_delta only writes into libfcgi's buffer). Returns 0 or -EPIPE. */
 int stream_flush(stream_t *s);
 
+/* Sends a chunk whose delta is empty and which carries one more top-level
+ * field key=val (borrowed): {..., "choices":[{"index":0,"delta":{},
+ * "finish_reason":null}], key: val}. SDKs read it as a chunk that adds
+ * nothing (tool events, core/toolev.h). Starts the stream first if needed;
+ * flushes. Returns 0, or -EPIPE when the client is gone. */
+int stream_extra(stream_t *s, const char *key, json_object *val);
+
 /* Ends a successful stream: tool_calls chunk (if the message has any), the
  * finish_reason chunk, the usage chunk (include_usage), [DONE]. `message` and
  * `usage` are borrowed. Returns 0 or -EPIPE. */

@@ -4,6 +4,7 @@
  * does the rest. */
 #include "fcgi/core/complete.h"
 #include "fcgi/core/stream.h"
+#include "fcgi/core/toolev.h"
 #include "fcgi/auth/auth.h"
 #include "fcgi/openai/chatreq.h"
 #include "fcgi/openai/openai.h"
@@ -80,9 +81,18 @@ static json_object *chat__answer(void *run, const complete_req_t *cr, const agen
                           res->usage);
 }
 
+/* A tool event as a chunk with an empty delta and one extra top-level field
+ * (docs/tool-events.md): every OpenAI SDK takes it for a chunk that adds
+ * nothing, where a named SSE event would reach openai-node's chunk handling
+ * as a chunk without choices. */
+static int chat__tool_event(void *run, json_object *ev)
+{
+    return stream_extra(&((struct chat__run *)run)->st, TOOLEV_EVENT_KEY, ev);
+}
+
 static const complete_surface_t chat__completion = {
     "chat", sizeof(struct chat__run), chat__parse, chat__clear, chat__begin, chat__delta,
-    chat__flush, chat__started, chat__stream_end, chat__answer,
+    chat__flush, chat__started, chat__stream_end, chat__answer, chat__tool_event,
 };
 
 /* The /v1 credential check, in the table's signature. */

@@ -7,7 +7,7 @@
 // with their ratio or difference: the machine is small and shared, so a figure
 // alone says little. Nothing here fails on slowness; the process exits 1 only
 // if something errored (a request that failed, a process that died).
-// Figures (names for --only): pass, tools, ttft, prop, auth, hold.
+// Figures (names for --only): pass, tools, ttft, prop, auth, hold, events.
 // Every process started is stopped before exit (the harness also kills its
 // children on exit).
 const fs = require('node:fs');
@@ -19,6 +19,8 @@ const { startProc, stopProc, isRunning } = require('../integration/lib/procs');
 const { renderNginxConf } = require('../integration/lib/nginx');
 const { binDir, freePort, waitFor, mkTmpDir } = require('../integration/lib/util');
 const pool = require('./pool');
+const { fakeUpstream, toolCallChunks, textChunks } = require('../integration/lib/fake-upstream');
+const { sseRequest, chunksOf } = require('../integration/lib/sse-client');
 
 const BIN = binDir();
 const args = process.argv.slice(2);
@@ -382,6 +384,59 @@ async function figHold() {
   }
 }
 
+// Tool events (docs/tool-events.md): a streamed request whose model asks
+// for tools twice (mcp-demo add, then echo) and then answers, with tool
+// events off and on, interleaved in one run (off/on, then on/off, ...) so
+// noise falls on both. The upstream is a stateless script keyed on how many
+// tool results the request already carries.
+async function figEvents() {
+  const n = QUICK ? 60 : 200;
+  log(`tool events: ${n} two-round streamed tool loops with events off, ${n} with them on, interleaved`);
+  const up = await fakeUpstream();
+  up.handle((rec) => {
+    const done = (rec.body.messages || []).filter((m) => m.role === 'tool').length;
+    if (done === 0) return { sse: toolCallChunks([{ name: 'demo__add', arguments: { a: 2, b: 3 } }]) };
+    if (done === 1) return { sse: toolCallChunks([{ name: 'demo__echo', arguments: { text: 'hi' } }]) };
+    return { sse: textChunks(['It is ', '5.']) };
+  });
+  const s = await startStack({ config: `
+backends:
+  loop: {kind: openai, base_url: ${up.baseURL}, api_key: sk-bench}
+mcp_servers:
+  demo: {transport: stdio, command: \${MCP_DEMO}}
+assistants:
+  - {name: loop, backend: loop, model: loop-model, mcp_servers: [demo]}
+`, workers: 1, threads: 4 });
+  const one = async (on) => {
+    const t0 = performance.now();
+    const r = await sseRequest(`${s.baseURL}/chat/completions`,
+      { model: 'loop', stream: true, messages: [{ role: 'user', content: 'add' }] },
+      { headers: on ? { 'X-Aiproxy-Tool-Events': '1' } : {} });
+    const us = (performance.now() - t0) * 1000;
+    const evs = chunksOf(r).filter((c) => c.aiproxy_tool_event).length;
+    if (r.status !== 200 || !r.done || evs !== (on ? 4 : 0))
+      throw new Error(`tool loop (events ${on ? 'on' : 'off'}): status ${r.status}, ${evs} events: ${r.text.slice(0, 500)}`);
+    return { us, bytes: Buffer.byteLength(r.text) };
+  };
+  try {
+    for (let i = 0; i < 5; i++) { await one(false); await one(true); }   // warm
+    const got = { off: [], on: [] };
+    for (let i = 0; i < n; i++) {
+      const order = i % 2 ? [true, false] : [false, true];
+      for (const on of order) got[on ? 'on' : 'off'].push(await one(on));
+    }
+    const sum = (v) => ({ p50_us: pctOf(v.map((x) => x.us), 0.5), p99_us: pctOf(v.map((x) => x.us), 0.99),
+                          bytes: v[0].bytes });
+    const off = sum(got.off);
+    const on = sum(got.on);
+    results.events = { requests: n, off, on, p50_ratio: on.p50_us / off.p50_us,
+                       added_p50_us: on.p50_us - off.p50_us, added_bytes: on.bytes - off.bytes };
+  } finally {
+    await stopStack(s);
+    await up.close();
+  }
+}
+
 async function stopStack(s) {
   const i = stacks.indexOf(s);
   if (i >= 0) stacks.splice(i, 1);
@@ -444,6 +499,13 @@ function table() {
     row('', 'errors', '', String(m.errors), '', '0');
     row('', 'streams open at once', String(m.streams), String(m.max_concurrent_at_upstream), '', '');
   }
+  const ev = results.events;
+  if (ev) {
+    row(`7 tool events, 2-round streamed loop (${ev.requests}x)`, 'p50 (base: events off)', us(ev.off.p50_us), us(ev.on.p50_us),
+        `x${ev.p50_ratio.toFixed(2)}`, '');
+    row('', 'p99 (base: events off)', us(ev.off.p99_us), us(ev.on.p99_us), sgn(ev.on.p99_us - ev.off.p99_us), '');
+    row('', 'bytes per answer', String(ev.off.bytes), String(ev.on.bytes), `+${ev.added_bytes}`, '');
+  }
   const head = ['figure', 'measure', 'baseline', 'aiproxy', 'diff/ratio', 'goal'];
   const all = [head, ...rows];
   const w = head.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
@@ -467,6 +529,7 @@ async function main() {
       ['prop', () => figProp(main)],
       ['auth', () => figAuth(up, main)],
       ['hold', () => figHold()],
+      ['events', () => figEvents()],
     ];
     for (const [name, fn] of steps) {
       if (!want(name)) continue;

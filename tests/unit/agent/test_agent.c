@@ -58,17 +58,25 @@ int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tool
 int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
                    const mcpc_hooks_t *hooks, aip_err_t *e)
 {
-    (void)c; (void)timeout_ms; (void)hooks; (void)e;
+    (void)c; (void)timeout_ms;
     g_batches++;
     for (size_t i = 0; i < n; i++) {
         json_object *a = json_tokener_parse(calls[i].args_json), *x = NULL, *y = NULL;
+        mcpc_progress_t p = { i, 1, 2, "half way" };
         char out[64];
         g_calls++;
+        /* as the broker relays it: progress while the call runs, then done */
+        if (hooks && hooks->on_progress && hooks->on_progress(hooks->ud, &p) != 0) {
+            json_object_put(a);
+            return aip_err_client_gone(e), -ECONNABORTED;
+        }
         json_object_object_get_ex(a, "a", &x);
         json_object_object_get_ex(a, "b", &y);
         snprintf(out, sizeof(out), "%d", json_object_get_int(x) + json_object_get_int(y));
         calls[i].text = strdup(strcmp(calls[i].tool, "add") == 0 ? out : "echoed");
         json_object_put(a);
+        if (hooks && hooks->on_done && hooks->on_done(hooks->ud, i, 7) != 0)
+            return aip_err_client_gone(e), -ECONNABORTED;
     }
     return 0;
 }
@@ -243,6 +251,35 @@ typedef struct run {
     int rc;
 } run_t;
 
+/* Tool events as lines "kind round id name server tool detail", in order;
+ * g_ev_stop_at: answer "client gone" at that event (1-based; 0 never). */
+static buf_t g_evlog;
+static int g_ev_on, g_ev_n, g_ev_stop_at;
+
+static int on_event(void *ud, const agent_event_t *ev)
+{
+    static const char *const kinds[] = { "?", "ready", "start", "progress", "done" };
+    char line[512];
+
+    (void)ud;
+    if (ev->kind == AGENT_EV_READY)
+        return 0;
+    if (ev->kind == AGENT_EV_TOOL_START)
+        snprintf(line, sizeof(line), "%s %d %s %s %s %s %s\n", kinds[ev->kind], ev->round,
+                 ev->call_id, ev->name, ev->server ? ev->server : "-", ev->tool ? ev->tool : "-",
+                 ev->args_json);
+    else if (ev->kind == AGENT_EV_TOOL_PROGRESS)
+        snprintf(line, sizeof(line), "%s %d %s %s %s %s %g/%g %s\n", kinds[ev->kind], ev->round,
+                 ev->call_id, ev->name, ev->server, ev->tool, ev->progress, ev->total,
+                 ev->message);
+    else
+        snprintf(line, sizeof(line), "%s %d %s %s %s %s err=%d ms=%lld %.40s\n", kinds[ev->kind],
+                 ev->round, ev->call_id, ev->name, ev->server ? ev->server : "-",
+                 ev->tool ? ev->tool : "-", ev->is_error, ev->ms, ev->result);
+    buf_puts(&g_evlog, line);
+    return ++g_ev_n == g_ev_stop_at;
+}
+
 static int on_delta(void *ud, const char *text, size_t len)
 {
     return buf_append(&((run_t *)ud)->deltas, text, len) < 0;
@@ -270,6 +307,7 @@ static void run(run_t *r, const char *servers, int max_rounds, int stream)
     rq.body = body;
     rq.stream = stream;
     rq.on_delta = on_delta;
+    rq.on_event = g_ev_on ? on_event : NULL;
     rq.ud = r;
     buf_init(&r->deltas, 4096);
     r->rc = agent_run(ag, &rq, &r->res);
@@ -682,6 +720,82 @@ static void mixed_round_ttl_from_the_environment(void **state)
     kv_reset();
 }
 
+/* Issue 13 item 3: every MCP call of every round is seen by the caller as
+ * it happens: started (in order, before any goes out), progress as the
+ * broker relays it, finished with its result; calls answered without the
+ * broker (unknown tool, bad arguments) are finished at once, with an error
+ * and no time. */
+static void tool_events_follow_each_call(void **state)
+{
+    const char *rep[] = {
+        "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"tool_calls\":["
+        "{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"calc__add\","
+        "\"arguments\":\"{\\\"a\\\":2,\\\"b\\\":3}\"}},"
+        "{\"id\":\"c2\",\"type\":\"function\",\"function\":{\"name\":\"nope\",\"arguments\":\"{}\"}},"
+        "{\"id\":\"c3\",\"type\":\"function\",\"function\":{\"name\":\"calc__echo\","
+        "\"arguments\":\"{bad\"}}]},\"finish_reason\":\"tool_calls\"}]}",
+        CALL("c4", "calc__echo", "{}"),
+        ANSWER("done") };
+    const char *want =
+        "start 0 c1 calc__add calc add {\"a\":2,\"b\":3}\n"
+        "start 0 c2 nope - - {}\n"
+        "start 0 c3 calc__echo calc echo {bad\n"
+        "done 0 c2 nope - - err=1 ms=0 [tool error] unknown tool 'nope': call o\n"
+        "done 0 c3 calc__echo calc echo err=1 ms=0 [tool error] invalid JSON arguments for \n"
+        "progress 0 c1 calc__add calc add 1/2 half way\n"
+        "done 0 c1 calc__add calc add err=0 ms=7 5\n"
+        "start 1 c4 calc__echo calc echo {}\n"
+        "progress 1 c4 calc__echo calc echo 1/2 half way\n"
+        "done 1 c4 calc__echo calc echo err=0 ms=7 echoed\n";
+    run_t r;
+    (void)state;
+    script(3, rep);
+    buf_init(&g_evlog, 1 << 16);
+    g_ev_on = 1;
+    g_ev_n = g_ev_stop_at = 0;
+    run(&r, "[\"calc\"]", 8, 0);
+    g_ev_on = 0;
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.res.tool_rounds, 2);
+    assert_string_equal(buf_str(&g_evlog), want);
+    buf_free(&g_evlog);
+    done(&r);
+}
+
+/* A caller whose event hook says the client left stops the loop there: no
+ * call goes out after a refused started event, and the answer is 499. */
+static void tool_event_hook_can_stop_the_loop(void **state)
+{
+    const char *rep[] = { CALL("c1", "calc__add", "{}"), ANSWER("never") };
+    run_t r;
+    (void)state;
+    script(2, rep);
+    buf_init(&g_evlog, 4096);
+    g_ev_on = 1;
+    g_ev_n = 0;
+    g_ev_stop_at = 1;
+    run(&r, "[\"calc\"]", 8, 0);
+    g_ev_on = g_ev_stop_at = 0;
+    assert_int_equal(r.rc, -ECONNABORTED);
+    assert_true(r.res.client_gone);
+    assert_int_equal(g_batches, 0);
+    assert_int_equal(nreqs(), 1);
+    buf_free(&g_evlog);
+    done(&r);
+    /* and on progress: the call is abandoned, no further turn */
+    script(2, rep);
+    buf_init(&g_evlog, 4096);
+    g_ev_on = 1;
+    g_ev_n = 0;
+    g_ev_stop_at = 2;
+    run(&r, "[\"calc\"]", 8, 0);
+    g_ev_on = g_ev_stop_at = 0;
+    assert_int_equal(r.rc, -ECONNABORTED);
+    assert_int_equal(nreqs(), 1);
+    buf_free(&g_evlog);
+    done(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -696,6 +810,8 @@ int main(void)
         cmocka_unit_test(mixed_follow_up_reinserts_the_round),
         cmocka_unit_test(mixed_follow_up_without_its_round_falls_back),
         cmocka_unit_test(mixed_round_ttl_from_the_environment),
+        cmocka_unit_test(tool_events_follow_each_call),
+        cmocka_unit_test(tool_event_hook_can_stop_the_loop),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     int rc = cmocka_run_group_tests(tests, setup, teardown);

@@ -264,6 +264,9 @@ static void test_defaults(void **state)
     a = at(d, "assistants", "a", NULL);
     assert_string_equal(str_at(a, "name", NULL, NULL), "a");
     assert_int_equal(json_object_get_int(at(a, "max_tool_iterations", NULL, NULL)), 8);
+    /* tool events are off unless the assistant (or the request) asks */
+    assert_true(json_object_is_type(at(a, "tool_events", NULL, NULL), json_type_boolean));
+    assert_false(json_object_get_boolean(at(a, "tool_events", NULL, NULL)));
     assert_true(json_object_object_get_ex(a, "temperature", NULL));
     assert_null(at(a, "temperature", NULL, NULL));
     assert_null(at(a, "top_p", NULL, NULL));
@@ -358,6 +361,8 @@ static void test_errors(void **state)
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, temperature: 2.5}\n", "temperature: out of range");
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, top_p: -0.1}\n", "top_p: out of range");
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, max_tokens: 0}\n", "max_tokens: out of range");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, tool_events: 1}\n",
+             "assistants[0].tool_events: must be true or false");
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, extra_body: 3}\n", "extra_body: must be a mapping");
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, tools: []}\n", "assistants[0].tools: unknown field");
     load_err(BK "assistants:\n  - {name: 'a b', backend: b, model: m}\n", "not a valid assistant name");
