@@ -11,7 +11,9 @@ const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const { performance } = require('node:perf_hooks');
 const h = require('./lib');
-const { NODE22, EVERYTHING } = require('./lib/everything');
+const fs = require('node:fs');
+const { NODE22, EVERYTHING, startEverything } = require('./lib/everything');
+const { stopProc } = require('./lib/procs');
 
 // The model: asks for demo__progress with the arguments named by the user's
 // message, then repeats the tool's text as its answer.
@@ -55,36 +57,48 @@ assistants:
   assert.ok(silent.ms < loud.ms, 'the silent call ended before the one that reported progress');
 });
 
-test('server-everything: its progress is relayed on the call\'s reply channel, before the answer', { timeout: 120000 }, async (t) => {
+test('server-everything: its progress is relayed on the call\'s reply channel, before the answer (stdio, streamable HTTP)', { timeout: 120000 }, async (t) => {
+  const dir = h.mkTmpDir('progress-everything');
+  const shttp = await startEverything('streamableHttp', dir);
   const stack = await h.startStack({
     config: `
 mcp_servers:
   ev: {transport: stdio, command: ${NODE22}, args: [${EVERYTHING}, stdio], timeout: 30}
+  ev_http: {transport: streamable-http, url: "http://127.0.0.1:${shttp.port}/mcp", timeout: 30}
 `,
   });
   const channel = `${stack.prefix}mcp:reply:progress-test`;
   const sub = await h.redisSubscribe(stack.redisSock, channel);
-  t.after(async () => { sub.close(); await stack.stop(); });
-  const id = crypto.randomBytes(16).toString('hex');
-  const call = {
-    v: 1, op: 'call', id, reply: channel, server: 'ev', tool: 'trigger-long-running-operation',
-    args: { duration: 2, steps: 4 }, deadline: Date.now() + 60000,
-  };
-  assert.equal(await stack.redis('PUBLISH', `${stack.prefix}mcp:calls`, JSON.stringify(call)), 1);
-  await h.waitFor(() => sub.messages.some((m) => 'ok' in JSON.parse(m)),
-                  { timeoutMs: 60000, what: 'the answer on the reply channel' });
-  const msgs = sub.messages.map((m) => JSON.parse(m));
-  const answer = msgs.findIndex((m) => 'ok' in m);
-  assert.equal(msgs[answer].ok, true, JSON.stringify(msgs[answer]));
-  assert.match(msgs[answer].result.content[0].text, /Long running operation completed/);
-  const reports = msgs.slice(0, answer);
-  assert.ok(reports.length >= 2, `progress reports before the answer: ${JSON.stringify(reports)}`);
-  for (const r of reports) {
-    assert.equal(r.id, id);
-    assert.equal(r.progress.total, 4);
-    assert.ok(r.left_ms > 0 && r.left_ms <= 60000, JSON.stringify(r));
+  t.after(async () => {
+    sub.close();
+    await stack.stop();
+    await stopProc(shttp.proc);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  for (const server of ['ev', 'ev_http']) {
+    await t.test(server, async () => {
+      const id = crypto.randomBytes(16).toString('hex');
+      const call = {
+        v: 1, op: 'call', id, reply: channel, server, tool: 'trigger-long-running-operation',
+        args: { duration: 2, steps: 4 }, deadline: Date.now() + 60000,
+      };
+      assert.equal(await stack.redis('PUBLISH', `${stack.prefix}mcp:calls`, JSON.stringify(call)), 1);
+      const mine = () => sub.messages.map((m) => JSON.parse(m)).filter((m) => m.id === id);
+      await h.waitFor(() => mine().some((m) => 'ok' in m),
+                      { timeoutMs: 60000, what: `the answer from ${server} on the reply channel` });
+      const msgs = mine();
+      const answer = msgs.findIndex((m) => 'ok' in m);
+      assert.equal(msgs[answer].ok, true, JSON.stringify(msgs[answer]));
+      assert.match(msgs[answer].result.content[0].text, /Long running operation completed/);
+      const reports = msgs.slice(0, answer);
+      assert.ok(reports.length >= 2, `progress reports before the answer: ${JSON.stringify(reports)}`);
+      for (const r of reports) {
+        assert.equal(r.progress.total, 4);
+        assert.ok(r.left_ms > 0 && r.left_ms <= 60000, JSON.stringify(r));
+      }
+      const steps = reports.map((r) => r.progress.progress);
+      assert.deepEqual(steps, [...steps].sort((a, b) => a - b), `progress goes up: ${steps}`);
+      assert.equal(msgs.length, answer + 1, 'nothing of the call after its answer');
+    });
   }
-  const steps = reports.map((r) => r.progress.progress);
-  assert.deepEqual(steps, [...steps].sort((a, b) => a - b), `progress goes up: ${steps}`);
-  assert.ok(msgs.slice(answer + 1).every((m) => m.id !== id || !m.progress), 'nothing after the answer');
 });
