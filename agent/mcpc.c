@@ -28,6 +28,7 @@
 #include <hiredis/hiredis.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@
 #define MCPC_BROKER_WAIT_MAX 60000
 #define MCPC_REPUBLISH_MS  20           /* first pause before publishing again; doubles */
 #define MCPC_REPUBLISH_MAX_MS 500
+#define MCPC_PROGRESS_GRACE_MS 250      /* past the broker's deadline: its answer says why */
+#define MCPC_CEILING_MS    (86400LL * 1000) /* no call outlives the largest max_timeout */
 
 struct mcpc {
     char url[1024];
@@ -370,6 +373,38 @@ static long long mcpc__brokers(mcpc_t *c)
     return n;
 }
 
+/* The "[tool error] … timed out" text of call i: how long it ran, and when
+ * progress had kept it alive, for how long it went silent. */
+static char *mcpc__timeout_text(const mcpc_call_t *call, int64_t ran_ms, int64_t silent_ms)
+{
+    const char *tool = call->tool ? call->tool : "";
+
+    if (silent_ms < 0)
+        return mcpc__errtext("tool '%s' timed out after %lld s", tool, (long long)((ran_ms + 999) / 1000));
+    return mcpc__errtext("tool '%s' timed out after %lld s: no progress reported for %lld s", tool,
+                         (long long)((ran_ms + 999) / 1000), (long long)((silent_ms + 500) / 1000));
+}
+
+/* A progress report for call i (still waiting): its deadline moves to what
+ * the broker says is left (at most timeout_ms: the broker gives the call its
+ * timeout again, no more), plus MCPC_PROGRESS_GRACE_MS so that the broker's
+ * own timeout answer, which says why, arrives first; never past `cap`, never
+ * earlier than it was. Then the caller is told. Returns the hook's answer. */
+static int mcpc__progress(const mcpc_hooks_t *h, const wire_reply_t *rep, size_t i, int64_t now,
+                          int timeout_ms, int64_t cap, int64_t *due, int64_t *heard)
+{
+    int64_t left = rep->left_ms < timeout_ms ? rep->left_ms : timeout_ms, want;
+    mcpc_progress_t p = {i, rep->progress, rep->total, rep->message};
+
+    want = now + left + MCPC_PROGRESS_GRACE_MS;
+    if (want > cap)
+        want = cap;
+    if (want > due[i])
+        due[i] = want;
+    heard[i] = now;
+    return h->on_progress ? h->on_progress(h->ud, &p) : 0;
+}
+
 int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
                    const mcpc_hooks_t *hooks, aip_err_t *e)
 {
@@ -378,8 +413,9 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
     int64_t sent_at = 0;
     char (*ids)[WIRE_ID_LEN + 1] = NULL;
     char **texts = NULL;
+    int64_t *due = NULL, *heard = NULL;   /* per call: deadline, last progress (0: none) */
     size_t left = 0;
-    int64_t deadline, deadline_unix, next_check;
+    int64_t start, cap, deadline_unix, next_check;
     int rc = 0, published = 0;
 
     aip_err_clear(e);
@@ -389,19 +425,23 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         timeout_ms = 300000;
     ids = calloc(n, sizeof(*ids));
     texts = calloc(n, sizeof(char *));
-    if (!ids || !texts) {
+    due = calloc(n, sizeof(*due));
+    heard = calloc(n, sizeof(*heard));
+    if (!ids || !texts || !due || !heard) {
         rc = aip_err_oom(e);
         goto out;
     }
     rc = mcpc__connect(c, e);
     if (rc)
         goto out;
-    deadline = mcpc__now() + timeout_ms;
+    start = mcpc__now();
+    cap = start + MCPC_CEILING_MS;
     deadline_unix = mcpc__unix_ms() + timeout_ms;
     for (size_t i = 0; i < n; i++) {
         json_object *args = NULL;
         calls[i].text = NULL;
         calls[i].is_error = 0;
+        due[i] = start + timeout_ms;
         if (calls[i].args_json && *calls[i].args_json) {
             char why[160];
             /* as written: big integers keep their text on the way to the server */
@@ -435,7 +475,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
     sent_at = mcpc__now();
     next_check = mcpc__now() + MCPC_PRESENCE_MS;
     while (left > 0) {
-        int64_t now = mcpc__now();
+        int64_t now = mcpc__now(), first = INT64_MAX;
         wire_reply_t rep;
         int got;
 
@@ -444,7 +484,30 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
             rc = -ECONNABORTED;
             goto out;
         }
-        if (now >= deadline)
+        /* each call has its own deadline (progress moves it): the ones due
+         * are cancelled at the broker and answered "timed out" */
+        for (size_t i = 0; i < n; i++) {
+            if (!texts[i] || calls[i].text)
+                continue;
+            if (now < due[i]) {
+                first = due[i] < first ? due[i] : first;
+                continue;
+            }
+            mcpc__cancel(c, &calls[i], &ids[i], &texts[i], 1, deadline_unix);
+            calls[i].text = mcpc__timeout_text(&calls[i], due[i] - start, heard[i] ? now - heard[i] : -1);
+            calls[i].is_error = 1;
+            if (!calls[i].text) {
+                rc = aip_err_oom(e);
+                goto out;
+            }
+            left--;
+            if (h->on_done && h->on_done(h->ud, i, (long long)(now - sent_at)) != 0) {
+                aip_err_client_gone(e);
+                rc = -ECONNABORTED;
+                goto out;
+            }
+        }
+        if (left == 0)
             break;
         if (now >= next_check) {
             long long nb = mcpc__brokers(c);
@@ -462,7 +525,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
                 goto out;
             }
         }
-        got = mcpc__next(c, (int)(deadline - now < MCPC_SLICE_MS ? deadline - now : MCPC_SLICE_MS), &rep);
+        got = mcpc__next(c, (int)(first - now < MCPC_SLICE_MS ? first - now : MCPC_SLICE_MS), &rep);
         if (got < 0) {
             rc = aip_err_set(e, 503, "api_error", "redis_unavailable",
                              "Redis connection lost while waiting for tool results");
@@ -472,8 +535,19 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         if (got == 0)
             continue;
         for (size_t i = 0; i < n; i++) {
+            /* answered, timed out, or not ours: a report for it is dropped
+             * (the ordering rule: nothing of a call after its result) */
             if (!texts[i] || calls[i].text || strcmp(ids[i], rep.id) != 0)
                 continue;
+            if (rep.is_progress) {
+                if (mcpc__progress(h, &rep, i, mcpc__now(), timeout_ms, cap, due, heard) != 0) {
+                    wire_reply_clear(&rep);
+                    aip_err_client_gone(e);
+                    rc = -ECONNABORTED;
+                    goto out;
+                }
+                break;
+            }
             if (rep.ok) {
                 calls[i].text = mcpc_flatten(rep.result);
                 calls[i].is_error = calls[i].text && strncmp(calls[i].text, "[tool error]", 12) == 0;
@@ -497,21 +571,14 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         }
         wire_reply_clear(&rep); /* an id we no longer wait for is dropped here */
     }
-    if (left > 0)
-        mcpc__cancel(c, calls, ids, texts, n, deadline_unix);   /* our deadline came first */
+    /* only calls that never went out can be left without a text here (their
+     * error text could not be allocated) */
     for (size_t i = 0; i < n; i++)
         if (!calls[i].text) {
-            calls[i].text = mcpc__errtext("tool '%s' timed out after %d s", calls[i].tool ? calls[i].tool : "",
-                                          (timeout_ms + 999) / 1000);
+            calls[i].text = mcpc__timeout_text(&calls[i], timeout_ms, -1);
             calls[i].is_error = 1;
             if (!calls[i].text) {
                 rc = aip_err_oom(e);
-                goto out;
-            }
-            if (texts[i] && h->on_done &&
-                h->on_done(h->ud, i, (long long)(mcpc__now() - sent_at)) != 0) {
-                aip_err_client_gone(e);
-                rc = -ECONNABORTED;
                 goto out;
             }
         }
@@ -524,6 +591,8 @@ out:
         free(texts[i]);
     free(texts);
     free(ids);
+    free(due);
+    free(heard);
     return rc;
 }
 
@@ -568,7 +637,7 @@ static int mcpc__start(mcpc_t *c, const char *server, int timeout_ms, json_objec
         }
         if (got == 0)
             continue;
-        if (strcmp(rep.id, id) != 0) {
+        if (strcmp(rep.id, id) != 0 || rep.is_progress) {
             wire_reply_clear(&rep);
             continue;
         }

@@ -59,7 +59,10 @@ typedef struct mcpc_hooks {
     void *ud;
 } mcpc_hooks_t;
 
-/* Runs n calls concurrently and waits for all, each bounded by timeout_ms.
+/* Runs n calls concurrently and waits for all, each bounded by timeout_ms;
+ * a call whose MCP server reports progress gets timeout_ms again with each
+ * report (on_progress fires), up to the server's max_timeout as the broker
+ * applies it (docs/broker-protocol.md, "Progress").
  * Returns 0 when every call has its text (tool failures, timeouts and crashed
  * servers are results with is_error set, for the model to see), or a request
  * failure with *e the error to answer: -ECONNABORTED when a hook said the

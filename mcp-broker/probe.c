@@ -210,7 +210,7 @@ static void probe__print(probe_t *p, int ok)
 int main(int argc, char **argv)
 {
     probe_t p = {.timeout_s = 30};
-    mcp_session_cbs_t cbs = {probe__on_tools, probe__on_closed, &p};
+    mcp_session_cbs_t cbs = {.on_tools = probe__on_tools, .on_closed = probe__on_closed, .ud = &p};
     json_object *server = json_object_new_object();
     uv_loop_t loop;
     char err[1024] = "";

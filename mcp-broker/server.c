@@ -246,9 +246,22 @@ static void server__on_closed(void *ud, const char *reason)
     server__backoff(s, reason, !was_ready);
 }
 
+/* A call's progress report (already coalesced by the session) goes to the
+ * responder waiting for it, on the call's reply channel, ahead of its answer. */
+static void server__on_progress(void *ud, void *call_ud, const mcp_progress_t *p)
+{
+    server_call_t *c = call_ud;
+    char *t = wire_reply_progress(c->id, p->progress, p->total, p->message, p->left_ms);
+
+    (void)ud;
+    server__publish(c->s, c->reply, t);
+    free(t);
+}
+
 static void server__start(server_t *s)
 {
-    mcp_session_cbs_t cbs = {server__on_tools, server__on_closed, s};
+    mcp_session_cbs_t cbs = {.on_tools = server__on_tools, .on_closed = server__on_closed,
+                             .on_progress = server__on_progress, .ud = s};
     char err[512];
 
     s->wanted = 1;

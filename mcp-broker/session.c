@@ -14,6 +14,7 @@
 #include "shared/jget.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@
 #define SESSION_PROTOCOL      "2025-06-18"
 #define SESSION_INIT_MS       30000   /* initialize + tools/list must finish in this */
 #define SESSION_TICK_MS       100
+#define SESSION_RELAY_MS      100     /* progress relayed at most this often per call */
+#define SESSION_MAX_TIMEOUT_MS 3600000 /* max_timeout's default */
 
 static const char *const session_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
 
@@ -36,6 +39,13 @@ typedef struct pend {
     int64_t started;             /* CLOCK_MONOTONIC ms, for "timed out after N s" */
     char *tool;                  /* P_CALL */
     json_object *args;           /* P_CALL, owned */
+    int64_t budget;              /* P_CALL: its timeout, given again by each progress report */
+    int64_t ceiling;             /* P_CALL: no progress extends the deadline past this */
+    int64_t relayed_at;          /* P_CALL: when progress was last handed on (0: never) */
+    int64_t last_progress;       /* P_CALL: when the last report came (0: none) */
+    int held;                    /* P_CALL: a report waits to be handed on (coalesced) */
+    double held_progress, held_total;
+    char *held_msg;              /* owned, NULL when none */
     mcp_session_call_cb cb;
     void *ud;
 } pend_t;
@@ -49,6 +59,7 @@ struct mcp_session {
     enum session_state state;
     int64_t next_id;
     int64_t timeout_ms;          /* the server's default call timeout */
+    int64_t max_ms;              /* max_timeout: the progress ceiling */
     pend_t *pends;
     json_object *tools_acc;      /* tools/list pages gathered so far */
     int pages;
@@ -94,6 +105,7 @@ static void session__send_cancel(mcp_session_t *s, int64_t id, const char *reaso
 
 static void pend_free(pend_t *p)
 {
+    free(p->held_msg);
     free(p->tool);
     json_object_put(p->args);
     free(p);
@@ -215,11 +227,22 @@ static void session__list(mcp_session_t *s, const char *cursor)
 
 static void session__send_call(mcp_session_t *s, pend_t *p)
 {
-    json_object *params = json_object_new_object();
+    json_object *params = json_object_new_object(), *meta = json_object_new_object();
+    int rc = -ENOMEM;
 
-    json_object_object_add(params, "name", json_object_new_string(p->tool));
-    json_object_object_add(params, "arguments", p->args ? json_object_get(p->args) : json_object_new_object());
-    if (session__request(s, p, "tools/call", params) < 0) {
+    /* the JSON-RPC id doubles as the progress token: unique among the
+     * session's requests, as MCP requires, and found with session__find */
+    p->id = ++s->next_id;
+    if (params && meta) {
+        json_object_object_add(meta, "progressToken", json_object_new_int64(p->id));
+        json_object_object_add(params, "_meta", meta);
+        meta = NULL;
+        json_object_object_add(params, "name", json_object_new_string(p->tool));
+        json_object_object_add(params, "arguments", p->args ? json_object_get(p->args) : json_object_new_object());
+        rc = session__send(s, jsonrpc_request(p->id, "tools/call", params));
+    }
+    json_object_put(meta);
+    if (rc < 0) {
         char msg[300];
         session__unlink(s, p);
         snprintf(msg, sizeof(msg), "MCP server '%s': cannot send the call", s->name);
@@ -382,6 +405,72 @@ static void session__server_request(mcp_session_t *s, const jsonrpc_msg_t *m)
     session__send(s, jsonrpc_error(m->id, JSONRPC_METHOD_NOT_FOUND, msg));
 }
 
+/* Hands p's held progress report to the owner, now. */
+static void session__relay(mcp_session_t *s, pend_t *p, int64_t now)
+{
+    mcp_progress_t pr = {p->held_progress, p->held_total, p->held_msg, p->deadline - now};
+
+    p->held = 0;
+    p->relayed_at = now;
+    if (s->cbs.on_progress)
+        s->cbs.on_progress(s->cbs.ud, p->ud, &pr);
+    free(p->held_msg);
+    p->held_msg = NULL;
+}
+
+/* notifications/progress {progressToken, progress, total?, message?}: the
+ * call it names is alive, so its deadline moves to now + its timeout (up to
+ * its ceiling); the report is relayed now or, within SESSION_RELAY_MS of the
+ * last one, held (the latest wins) for the tick. A token that names no call
+ * in flight (answered already, never ours) is dropped. */
+static void session__progress(mcp_session_t *s, json_object *params)
+{
+    json_object *tok = jget(params, "progressToken"), *v = jget(params, "progress");
+    int64_t id = 0, now = session__now(), want;
+    pend_t *p;
+
+    if (tok && json_object_is_type(tok, json_type_int)) {
+        id = json_object_get_int64(tok);
+    } else if (tok && json_object_is_type(tok, json_type_string)) {
+        /* a server that echoes the token as a string */
+        const char *t = json_object_get_string(tok);
+        char *end = NULL;
+        errno = 0;
+        id = strtoll(t, &end, 10);
+        if (errno || end == t || *end)
+            id = 0;
+    }
+    p = session__find(s, id);
+    if (!p || p->kind != P_CALL) {
+        log_debug("mcp server '%s': progress for no call in flight dropped", s->name);
+        return;
+    }
+    if (!v || !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) ||
+        !isfinite(json_object_get_double(v))) {
+        log_warn("mcp server '%s': ignored a progress report without a numeric progress", s->name);
+        return;
+    }
+    want = now + p->budget;
+    if (want > p->ceiling)
+        want = p->ceiling;
+    if (want > p->deadline)
+        p->deadline = want;
+    p->last_progress = now;
+    p->held = 1;
+    p->held_progress = json_object_get_double(v);
+    v = jget(params, "total");
+    p->held_total = v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) &&
+                            isfinite(json_object_get_double(v)) && json_object_get_double(v) >= 0
+                        ? json_object_get_double(v) : -1;
+    free(p->held_msg);
+    p->held_msg = NULL;
+    v = jget_typed(params, "message", json_type_string);
+    if (v)
+        p->held_msg = strdup(json_object_get_string(v)); /* NULL on ENOMEM: relayed without */
+    if (p->relayed_at == 0 || now - p->relayed_at >= SESSION_RELAY_MS)
+        session__relay(s, p, now);
+}
+
 static void session__notification(mcp_session_t *s, const jsonrpc_msg_t *m)
 {
     if (strcmp(m->method, "notifications/tools/list_changed") == 0) {
@@ -394,6 +483,8 @@ static void session__notification(mcp_session_t *s, const jsonrpc_msg_t *m)
             else
                 session__list(s, NULL);
         }
+    } else if (strcmp(m->method, "notifications/progress") == 0) {
+        session__progress(s, m->params);
     } else if (strcmp(m->method, "notifications/message") == 0) {
         json_object *d = NULL;
         if (m->params && json_object_object_get_ex(m->params, "data", &d))
@@ -492,6 +583,11 @@ static void session__on_tick(uv_timer_t *t)
     int64_t now = session__now();
     pend_t **pp = &s->pends;
 
+    /* coalesced progress reports whose turn has come (before deadlines: a
+     * report that extended a deadline is told before the call can time out) */
+    for (pend_t *p = s->pends; p; p = p->next)
+        if (p->held && now - p->relayed_at >= SESSION_RELAY_MS)
+            session__relay(s, p, now);
     while (*pp && s->state != ST_CLOSING) {
         pend_t *p = *pp;
         if (p->deadline > now) {
@@ -500,9 +596,18 @@ static void session__on_tick(uv_timer_t *t)
         }
         *pp = p->next;
         if (p->kind == P_CALL) {
-            char msg[300];
-            snprintf(msg, sizeof(msg), "tool '%s' on MCP server '%s' timed out after %lld s", p->tool,
-                     s->name, (long long)((p->deadline - p->started + 999) / 1000));
+            char msg[400];
+            long long secs = (long long)((p->deadline - p->started + 999) / 1000);
+            if (!p->last_progress)
+                snprintf(msg, sizeof(msg), "tool '%s' on MCP server '%s' timed out after %lld s", p->tool,
+                         s->name, secs);
+            else if (p->deadline >= p->ceiling)
+                snprintf(msg, sizeof(msg), "tool '%s' on MCP server '%s' timed out after %lld s: it "
+                         "reported progress but reached the server's max_timeout", p->tool, s->name, secs);
+            else
+                snprintf(msg, sizeof(msg), "tool '%s' on MCP server '%s' timed out after %lld s: no "
+                         "progress reported for %lld s", p->tool, s->name, secs,
+                         (long long)((now - p->last_progress + 500) / 1000));
             if (p->id > 0)
                 session__send_cancel(s, p->id, "timed out");
             p->cb(p->ud, 0, NULL, msg);
@@ -536,6 +641,9 @@ mcp_session_t *mcp_session_new(uv_loop_t *loop, const char *name, json_object *s
     s->timeout_ms = 300000;
     if (json_object_object_get_ex(server, "timeout", &v) && json_object_get_double(v) > 0)
         s->timeout_ms = (int64_t)(json_object_get_double(v) * 1000);
+    s->max_ms = SESSION_MAX_TIMEOUT_MS;
+    if (json_object_object_get_ex(server, "max_timeout", &v) && json_object_get_double(v) > 0)
+        s->max_ms = (int64_t)(json_object_get_double(v) * 1000);
     tcbs.ud = s;
     s->t = mcp_transport_new(loop, name, server, &tcbs, err, errlen);
     if (!s->t)
@@ -555,12 +663,17 @@ int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int6
                      mcp_session_call_cb cb, void *ud)
 {
     pend_t *p;
+    int64_t now = session__now();
 
     if (s->state == ST_CLOSING)
         return -ENOTCONN;
-    p = session__add(s, P_CALL, deadline_ms > 0 ? session__from_unix(deadline_ms) : session__now() + s->timeout_ms);
+    p = session__add(s, P_CALL, deadline_ms > 0 ? session__from_unix(deadline_ms) : now + s->timeout_ms);
     if (!p)
         return -ENOMEM;
+    /* the time the caller gave the call is what each progress report gives
+     * it again (the responder waits by the same rule, docs/broker-protocol.md) */
+    p->budget = p->deadline - now > 0 ? p->deadline - now : 1;
+    p->ceiling = now + (s->max_ms > p->budget ? s->max_ms : p->budget);
     p->tool = strdup(tool);
     p->args = args ? json_object_get(args) : NULL;
     p->cb = cb;

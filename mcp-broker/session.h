@@ -16,6 +16,14 @@
 
 typedef struct mcp_session mcp_session_t;
 
+/* One progress report of a call, as relayed (see on_progress). Borrowed. */
+typedef struct mcp_progress {
+    double progress;             /* as the server reported it */
+    double total;                /* < 0 when the server gave none */
+    const char *message;         /* NULL when the server gave none */
+    int64_t left_ms;             /* the call's deadline, just extended, is this far away */
+} mcp_progress_t;
+
 typedef struct mcp_session_cbs {
     /* The catalog: after initialization and after each list_changed refresh.
      * `tools` is an array of {name, description, inputSchema}, borrowed for
@@ -25,6 +33,13 @@ typedef struct mcp_session_cbs {
      * mcp_session_close). Calls in flight have already been answered with an
      * error. Fires once; the owner may then mcp_session_free. */
     void (*on_closed)(void *ud, const char *reason);
+    /* A call in flight reported progress (MCP notifications/progress for the
+     * progressToken sent with it); `call_ud` is the ud given to
+     * mcp_session_call. Every report extends the call's deadline (see
+     * mcp_session_call); this fires at most once per SESSION_RELAY_MS (100 ms)
+     * per call, with the latest report (the ones between are coalesced), and
+     * never after the call's cb. It must not cancel the call. May be NULL. */
+    void (*on_progress)(void *ud, void *call_ud, const mcp_progress_t *p);
     void *ud;
 } mcp_session_cbs_t;
 
@@ -40,7 +55,11 @@ typedef void (*mcp_session_call_cb)(void *ud, int ok, json_object *result, const
 
 /* Calls `tool` with `args` (borrowed; NULL = {}); deadline_ms is unix ms (0 =
  * the server's timeout), turned at once into a CLOCK_MONOTONIC deadline, so a
- * step of the wall clock afterwards neither fires nor delays it. Queued until the session is ready. Returns 0 or
+ * step of the wall clock afterwards neither fires nor delays it. The call
+ * carries _meta.progressToken (its JSON-RPC id): each progress report for it
+ * moves its deadline to now + its own timeout (the time it was given here)
+ * again, never past start + the server's max_timeout (default 3600 s; never
+ * below the first deadline). Queued until the session is ready. Returns 0 or
  * -ENOTCONN (closing) / -ENOMEM, in which case cb never fires. */
 int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int64_t deadline_ms,
                      mcp_session_call_cb cb, void *ud);

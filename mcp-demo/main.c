@@ -1,12 +1,14 @@
 /* mcp-demo — a small MCP server over stdio (newline-delimited JSON-RPC), for
  * the example config and the tests. Tools: add(a,b), echo(text),
- * uppercase(text); with --test-tools also sleep(ms), crash(), hang(), notify().
+ * uppercase(text); with --test-tools also sleep(ms), crash(), hang(), notify(),
+ * progress(seconds, every_ms, silent): sleeps, sending notifications/progress
+ * every every_ms when the call carries _meta.progressToken (none when silent).
  *
  * ask(method) sends the client a request and answers with the client's reply
  * (tests that clients answer server requests, if only with an error).
- * Requests are handled in order on the main thread, except sleep, which gets a
- * thread of its own so other requests keep flowing (the broker's concurrency
- * test relies on it). stdout carries only protocol; logs go to stderr.
+ * Requests are handled in order on the main thread, except sleep and
+ * progress, which get a thread of their own so other requests keep flowing
+ * (the broker's concurrency test relies on it). stdout carries only protocol; logs go to stderr.
  * tools/list is paginated two tools a page, to exercise clients' cursors. */
 #include <ctype.h>
 #include <errno.h>
@@ -92,6 +94,9 @@ static json_object *demo_tools(void)
         {"echo", "Echo the text back", "{\"text\":{\"type\":\"string\"}}", "[\"text\"]", 0},
         {"uppercase", "The text in upper case", "{\"text\":{\"type\":\"string\"}}", "[\"text\"]", 0},
         {"sleep", "Answer after ms milliseconds", "{\"ms\":{\"type\":\"integer\"}}", "[\"ms\"]", 1},
+        {"progress", "Answer after seconds, reporting progress every every_ms (none when silent)",
+         "{\"seconds\":{\"type\":\"number\"},\"every_ms\":{\"type\":\"integer\"},"
+         "\"silent\":{\"type\":\"boolean\"}}", "[\"seconds\"]", 1},
         {"crash", "Exit with status 3 at once", "{}", "[]", 1},
         {"hang", "Never answer", "{}", "[]", 1},
         {"notify", "Send notifications/tools/list_changed", "{}", "[]", 1},
@@ -159,6 +164,56 @@ static void *demo_sleeper(void *arg)
     snprintf(text, sizeof(text), "slept %ld ms", d->ms);
     demo_result(d->id, demo_text(text, 0));
     json_object_put(d->id);
+    free(d);
+    return NULL;
+}
+
+typedef struct demo_prog {
+    json_object *id;         /* owned copies: the thread outlives the request */
+    json_object *token;      /* NULL: the client asked for no progress */
+    long ms, every_ms;
+} demo_prog_t;
+
+static void demo_pause(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* progress(): sleeps d->ms in steps of every_ms, reporting each step (MCP
+ * notifications/progress: progress k of total n, with a message) before the
+ * result, never after it. */
+static void *demo_progresser(void *arg)
+{
+    demo_prog_t *d = arg;
+    long n = (d->ms + d->every_ms - 1) / d->every_ms, left = d->ms, sent = 0;
+    char text[96];
+
+    for (long k = 1; left > 0; k++) {
+        long step = left < d->every_ms ? left : d->every_ms;
+        demo_pause(step);
+        left -= step;
+        if (d->token) {
+            json_object *o = json_object_new_object(), *p = json_object_new_object();
+            snprintf(text, sizeof(text), "step %ld of %ld", k, n);
+            json_object_object_add(p, "progressToken", json_object_get(d->token));
+            json_object_object_add(p, "progress", json_object_new_int64(k));
+            json_object_object_add(p, "total", json_object_new_int64(n));
+            json_object_object_add(p, "message", json_object_new_string(text));
+            json_object_object_add(o, "jsonrpc", json_object_new_string("2.0"));
+            json_object_object_add(o, "method", json_object_new_string("notifications/progress"));
+            json_object_object_add(o, "params", p);
+            demo_send(o);
+            json_object_put(o);
+            sent++;
+        }
+    }
+    snprintf(text, sizeof(text), "progressed %ld ms with %ld progress reports", d->ms, sent);
+    demo_result(d->id, demo_text(text, 0));
+    json_object_put(d->id);
+    json_object_put(d->token);
     free(d);
     return NULL;
 }
@@ -234,6 +289,44 @@ static void demo_call(json_object *id, json_object *params)
         d->ms = (long)ms;
         if (pthread_create(&th, NULL, demo_sleeper, d) != 0) {
             json_object_put(d->id);
+            free(d);
+            demo_error(id, -32603, "cannot start a thread");
+            return;
+        }
+        pthread_detach(th);
+    } else if (demo_test_tools && strcmp(name, "progress") == 0) {
+        double secs = 0, every = 1000;
+        json_object *meta = NULL, *tok = NULL, *silent = NULL;
+        pthread_t th;
+        demo_prog_t *d;
+        if (demo_num(args, "seconds", &secs) || secs < 0 || secs > 3600 ||
+            (json_object_object_get_ex(args, "every_ms", NULL) &&
+             (demo_num(args, "every_ms", &every) || every < 1 || every > 3600000))) {
+            demo_result(id, demo_text("progress needs seconds (0 to 3600) and every_ms >= 1", 1));
+            return;
+        }
+        json_object_object_get_ex(params, "_meta", &meta);
+        if (meta)
+            json_object_object_get_ex(meta, "progressToken", &tok);
+        json_object_object_get_ex(args, "silent", &silent);
+        d = calloc(1, sizeof(*d));
+        if (!d) {
+            demo_error(id, -32603, "out of memory");
+            return;
+        }
+        /* deep copies: json-c reference counts are not atomic */
+        if (json_object_deep_copy(id, &d->id, NULL) != 0 ||
+            (tok && !json_object_get_boolean(silent) && json_object_deep_copy(tok, &d->token, NULL) != 0)) {
+            json_object_put(d->id);
+            free(d);
+            demo_error(id, -32603, "out of memory");
+            return;
+        }
+        d->ms = (long)(secs * 1000);
+        d->every_ms = (long)every;
+        if (pthread_create(&th, NULL, demo_progresser, d) != 0) {
+            json_object_put(d->id);
+            json_object_put(d->token);
             free(d);
             demo_error(id, -32603, "cannot start a thread");
             return;

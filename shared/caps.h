@@ -110,6 +110,8 @@
 
 /* One wire message (a call or its reply) on Redis pub/sub. */
 #define CAP_WIRE_MSG (32u << 20)
+/* The message of one relayed MCP progress report (longer is cut). */
+#define CAP_WIRE_PROGRESS_TEXT 1024
 /* Calls for servers not known yet, held while the registry is read. */
 #define CAP_BROKER_PENDING 1024
 /* One JSON-RPC message on an MCP server's stdout. */

@@ -5,7 +5,7 @@
  *
  *   { "backends":    { NAME: {kind, base_url, api_key, default_headers, timeout} },
  *     "mcp_servers": { NAME: {transport, command, args, env, inherit_env, cwd, url,
- *                             headers, description, timeout} },
+ *                             headers, description, timeout, max_timeout} },
  *     "assistants":  { NAME: {name, backend, model, description, system_prompt,
  *                             mcp_servers, max_tool_iterations, temperature,
  *                             top_p, max_tokens, extra_body, tool_events} },

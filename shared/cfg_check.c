@@ -379,16 +379,17 @@ out:
 int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t errlen)
 {
     static const char *const fields[] = {"transport", "command", "args", "env", "inherit_env",
-                                         "cwd", "url", "headers", "description", "timeout", NULL};
+                                         "cwd", "url", "headers", "description", "timeout",
+                                         "max_timeout", NULL};
     ck_t c;
     json_object *v = NULL;
     const char *t;
-    int rc;
+    int rc, max_given;
 
     if ((rc = ck__name(name, "MCP server", err, errlen)) < 0 ||
         (rc = ck__init(&c, obj, "MCP server", err, errlen)) < 0 ||
         (rc = ck__unknown(&c, fields, "transport, command, args, env, inherit_env, cwd, "
-                                      "url, headers, description, timeout")) < 0 ||
+                                      "url, headers, description, timeout, max_timeout")) < 0 ||
         (rc = ck__str(&c, "command", NULL, "")) < 0)
         goto out;
     if (!json_object_object_get_ex(obj, "transport", &v) || !v) {
@@ -413,6 +414,18 @@ int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t e
         (rc = ck__strmap(&c, "headers", 0)) < 0 || (rc = ck__str(&c, "description", "", "")) < 0 ||
         (rc = ck__num(&c, "timeout", 0, 1, 86400, 0, 1, 60, "in seconds, > 0")) < 0)
         goto out;
+    /* the ceiling a call that keeps reporting progress may reach (docs/config.md);
+     * only an explicit one must be at least the timeout: the default never
+     * shortens a call, the broker takes the larger of the two */
+    max_given = json_object_object_get_ex(obj, "max_timeout", &v) && v;
+    if ((rc = ck__num(&c, "max_timeout", 0, 1, 86400, 0, 1, 3600, "in seconds, > 0 and at most 86400")) < 0)
+        goto out;
+    if (max_given && json_object_get_double(jget(obj, "max_timeout")) < json_object_get_double(jget(obj, "timeout"))) {
+        char why[64];
+        snprintf(why, sizeof why, "%g s", json_object_get_double(jget(obj, "timeout")));
+        rc = ck__fail(&c, "max_timeout", "must be at least timeout (%s)", why);
+        goto out;
+    }
     if (strcmp(t, "stdio") == 0) {
         const char *cmd = jget_str(obj, "command");
         if (!cmd || !*cmd) {

@@ -2,8 +2,10 @@
 #include "shared/wire.h"
 #include "shared/jtext.h"
 #include "shared/jget.h"
+#include "shared/utf8.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +214,85 @@ char *wire_reply_error(const char *id, const char *error)
     return wire__reply(id, 0, NULL, NULL, error);
 }
 
+/* A number as JSON: whole values as integers ("3", not "3.0"). */
+static json_object *wire__num(double d)
+{
+    if (d == floor(d) && fabs(d) < 9e15)
+        return json_object_new_int64((int64_t)d);
+    return json_object_new_double(d);
+}
+
+char *wire_reply_progress(const char *id, double progress, double total, const char *message,
+                          int64_t left_ms)
+{
+    json_object *o = NULL, *p = NULL;
+    char *res = NULL;
+
+    if (!wire_id_valid(id) || !isfinite(progress))
+        goto out;
+    o = json_object_new_object();
+    p = json_object_new_object();
+    if (!o || !p || wire__add_str(o, "id", id))
+        goto out;
+    json_object_object_add(p, "progress", wire__num(progress));
+    if (total >= 0 && isfinite(total))
+        json_object_object_add(p, "total", wire__num(total));
+    if (message) {
+        char cut[CAP_WIRE_PROGRESS_TEXT + 1];
+        utf8_clean(message, strlen(message), cut, sizeof cut);
+        if (wire__add_str(p, "message", cut))
+            goto out;
+    }
+    json_object_object_add(o, "progress", p);
+    p = NULL;
+    json_object_object_add(o, "left_ms", json_object_new_int64(left_ms > 0 ? left_ms : 0));
+    res = jtext_take(o);
+    o = NULL;
+out:
+    json_object_put(p);
+    json_object_put(o);
+    return res;
+}
+
+/* The "progress" member of a reply (see wire.h) into out. 0 or -EINVAL. */
+static int wire__decode_progress(json_object *o, json_object *p, wire_reply_t *out, char *err,
+                                 size_t errlen)
+{
+    json_object *v = NULL;
+
+    if (!json_object_object_get_ex(p, "progress", &v) || !v ||
+        !(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) ||
+        !isfinite(json_object_get_double(v))) {
+        snprintf(err, errlen, "progress.progress: must be a number");
+        return -EINVAL;
+    }
+    out->progress = json_object_get_double(v);
+    out->total = -1;
+    if (json_object_object_get_ex(p, "total", &v) && v) {
+        if (!(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) ||
+            !isfinite(json_object_get_double(v))) {
+            snprintf(err, errlen, "progress.total: must be a number when present");
+            return -EINVAL;
+        }
+        out->total = json_object_get_double(v);
+    }
+    if (json_object_object_get_ex(p, "message", &v) && v) {
+        if (!json_object_is_type(v, json_type_string)) {
+            snprintf(err, errlen, "progress.message: must be a string when present");
+            return -EINVAL;
+        }
+        out->message = json_object_get_string(v);
+    }
+    if (!json_object_object_get_ex(o, "left_ms", &v) || !json_object_is_type(v, json_type_int) ||
+        json_object_get_int64(v) < 0) {
+        snprintf(err, errlen, "left_ms: a progress report needs an integer >= 0");
+        return -EINVAL;
+    }
+    out->left_ms = json_object_get_int64(v);
+    out->is_progress = 1;
+    return 0;
+}
+
 int wire_reply_decode(const char *s, size_t n, wire_reply_t *out, char *err, size_t errlen)
 {
     json_object *o = NULL, *v = NULL;
@@ -228,6 +309,14 @@ int wire_reply_decode(const char *s, size_t n, wire_reply_t *out, char *err, siz
         goto out;
     }
     memcpy(out->id, id, WIRE_ID_LEN + 1);
+    if ((v = jget_obj(o, "progress"))) {
+        if (wire__decode_progress(o, v, out, err, errlen) != 0)
+            goto out;
+        out->root = o;
+        o = NULL;
+        rc = 0;
+        goto out;
+    }
     if (!(v = jget_typed(o, "ok", json_type_boolean))) {
         snprintf(err, errlen, "ok: must be true or false");
         goto out;

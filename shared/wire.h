@@ -11,7 +11,13 @@
  * Reply, PUBLISHed on the request's reply channel:
  *   {"id":"…","ok":true,"result":{tools/call result}}     (call)
  *   {"id":"…","ok":true,"tools":[{name,description,inputSchema}]}   (start)
- *   {"id":"…","ok":false,"error":"why"}                    (either) */
+ *   {"id":"…","ok":false,"error":"why"}                    (either)
+ * and, before a call's answer, any number of non-final progress reports
+ * (MCP notifications/progress, relayed; no "ok", so a responder that predates
+ * them drops them as malformed):
+ *   {"id":"…","progress":{"progress":n,"total":n?,"message":"…"?},"left_ms":n}
+ *   left_ms: the broker's deadline for the call is now that far away (it
+ *   extended it); relative, so no two clocks are compared. */
 #ifndef AIPROXY_WIRE_H
 #define AIPROXY_WIRE_H
 
@@ -40,6 +46,11 @@ typedef struct wire_req {
 
 typedef struct wire_reply {
     char id[WIRE_ID_LEN + 1];
+    int is_progress;         /* a non-final progress report: only the fields below */
+    double progress;         /* progress: as the server reported it */
+    double total;            /* progress: < 0 when the server gave none */
+    const char *message;     /* progress: borrowed, NULL when none */
+    int64_t left_ms;         /* progress: ms to the call's (extended) broker deadline */
     int ok;
     json_object *result;     /* borrowed: call result (ok) */
     json_object *tools;      /* borrowed: start catalog (ok) */
@@ -64,9 +75,18 @@ char *wire_reply_result(const char *id, json_object *result);
 char *wire_reply_tools(const char *id, json_object *tools);
 char *wire_reply_error(const char *id, const char *error);
 
+/* A progress report for call `id` (see the top of this file): `total` < 0
+ * and `message` NULL are left out; the message is cut to
+ * CAP_WIRE_PROGRESS_TEXT bytes (at a character boundary, ill-formed UTF-8
+ * replaced); left_ms < 0 counts as 0. malloc'd JSON text; NULL on ENOMEM, a
+ * bad id or a progress that is not finite. */
+char *wire_reply_progress(const char *id, double progress, double total, const char *message,
+                          int64_t left_ms);
+
 /* Parses and validates a reply (ok replies need "result" or "tools"; error
- * replies a string "error"). 0 or -EINVAL with err; release with
- * wire_reply_clear. */
+ * replies a string "error"; a progress report, is_progress set, needs a
+ * numeric "progress.progress" and a "left_ms" >= 0). 0 or -EINVAL with err;
+ * release with wire_reply_clear. */
 int wire_reply_decode(const char *s, size_t n, wire_reply_t *out, char *err, size_t errlen);
 void wire_reply_clear(wire_reply_t *r);
 

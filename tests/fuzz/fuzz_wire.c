@@ -4,6 +4,7 @@
  * again from the decoded fields and decoded a second time: the fields must
  * come back the same (the responder and the broker agree on the protocol). */
 #include "shared/wire.h"
+#include "shared/utf8.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,11 +35,38 @@ static void req_round_trip(const wire_req_t *r)
     free(text);
 }
 
+/* A progress report: encoded again, the numbers come back the same (a
+ * negative total means none), and a message the encoder need not cut or
+ * clean (valid UTF-8, within its cap) too. */
+static void progress_round_trip(const wire_reply_t *r)
+{
+    wire_reply_t back;
+    char err[128];
+    char *text = wire_reply_progress(r->id, r->progress, r->total, r->message, r->left_ms);
+    size_t mlen = r->message ? strlen(r->message) : 0;
+
+    if (!text || wire_reply_decode(text, strlen(text), &back, err, sizeof err) != 0 || !back.is_progress)
+        abort();
+    if (strcmp(back.id, r->id) != 0 || back.progress != r->progress || back.left_ms != r->left_ms ||
+        (r->total >= 0 ? back.total != r->total : back.total >= 0) || !r->message != !back.message ||
+        (r->message && mlen <= CAP_WIRE_PROGRESS_TEXT && utf8_valid(r->message, mlen) &&
+         strcmp(back.message, r->message) != 0))
+        abort();
+    wire_reply_clear(&back);
+    free(text);
+}
+
 static void reply_round_trip(const wire_reply_t *r)
 {
     wire_reply_t back;
     char err[128];
-    char *text = !r->ok     ? wire_reply_error(r->id, r->error)
+    char *text;
+
+    if (r->is_progress) {
+        progress_round_trip(r);
+        return;
+    }
+    text = !r->ok     ? wire_reply_error(r->id, r->error)
                  : r->result ? wire_reply_result(r->id, r->result)
                              : wire_reply_tools(r->id, r->tools);
 

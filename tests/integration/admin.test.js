@@ -205,6 +205,8 @@ describe('admin API across two stacks on one Redis', () => {
       ['/admin/backends/x', { kind: 'cobol', base_url: 'http://x' }, 'kind'],
       ['/admin/mcp/x', { transport: 'stdio' }, 'command'],
       ['/admin/mcp/x', { transport: 'http' }, 'url'],
+      ['/admin/mcp/x', { transport: 'http', url: 'http://x/mcp', max_timeout: 0 }, 'max_timeout'],
+      ['/admin/mcp/x', { transport: 'http', url: 'http://x/mcp', timeout: 30, max_timeout: 10 }, 'max_timeout'],
     ];
     for (const [p, body, field] of cases) {
       const r = await admin(s1, 'PUT', p, body);

@@ -74,8 +74,8 @@ test('broker over stdio with the demo server', async (t) => {
     const cat = JSON.parse(await stack.redis('GET', 'aiproxy:mcp:catalog:demo'));
     assert.equal(cat.status, 'ready');
     const names = cat.tools.map((x) => x.name).sort();
-    // the demo paginates tools/list two a page: all eight arrived
-    assert.deepEqual(names, ['add', 'ask', 'crash', 'echo', 'hang', 'notify', 'sleep', 'uppercase']);
+    // the demo paginates tools/list two a page: all nine arrived
+    assert.deepEqual(names, ['add', 'ask', 'crash', 'echo', 'hang', 'notify', 'progress', 'sleep', 'uppercase']);
     assert.equal(typeof cat.updated, 'number');
     const offered = up.requests.at(-2).body.tools.map((x) => x.function.name);
     assert.ok(offered.includes('demo__uppercase'), offered.join(','));

@@ -62,4 +62,35 @@ function redisCommand(sock, ...args) {
   });
 }
 
-module.exports = { redisCommand };
+// SUBSCRIBE to `channel` over `sock`: resolves, once Redis confirmed the
+// subscription, to {messages, close()}; messages collects each message's
+// text in arrival order. The caller closes it.
+function redisSubscribe(sock, channel) {
+  return new Promise((resolve, reject) => {
+    const c = net.createConnection(sock);
+    const messages = [];
+    let buf = Buffer.alloc(0), subscribed = false;
+    const t = setTimeout(() => { c.destroy(); reject(new Error(`redis SUBSCRIBE ${channel}: timeout`)); }, 5000);
+    c.on('connect', () => {
+      c.write(`*2\r\n$9\r\nSUBSCRIBE\r\n$${Buffer.byteLength(channel)}\r\n${channel}\r\n`);
+    });
+    c.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      for (;;) {
+        let r;
+        try { r = parse(buf, 0); } catch (e) { c.destroy(); reject(e); return; }
+        if (!r) return;
+        buf = buf.subarray(r.end);
+        if (Array.isArray(r.v) && r.v[0] === 'message') messages.push(r.v[2]);
+        if (Array.isArray(r.v) && r.v[0] === 'subscribe' && !subscribed) {
+          subscribed = true;
+          clearTimeout(t);
+          resolve({ messages, close: () => c.destroy() });
+        }
+      }
+    });
+    c.on('error', (e) => { clearTimeout(t); if (!subscribed) reject(e); });
+  });
+}
+
+module.exports = { redisCommand, redisSubscribe };

@@ -1,7 +1,9 @@
 /* mcpc against a real, private redis-server and a fake broker thread: a
  * wall-clock step during a call breaks no deadline (CLOCK_MONOTONIC), the
  * connections heal after CLIENT KILL, and a call the client walks away from
- * is cancelled at the broker ("cancel" op). clock_gettime is interposed here
+ * is cancelled at the broker ("cancel" op), progress reports extend a
+ * call's own deadline and reach on_progress, and reports for ids nobody
+ * waits for (unknown, or answered already) are dropped. clock_gettime is interposed here
  * so that the test can step CLOCK_REALTIME without privileges. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -85,6 +87,74 @@ static struct {
     char cancelled[WIRE_ID_LEN + 1];
 } fb = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+static void fb_publish(redisContext *pub, const char *channel, const char *text)
+{
+    redisReply *r = redisCommand(pub, "PUBLISH %s %s", channel, text);
+
+    if (r)
+        freeReplyObject(r);
+}
+
+static void fb_pause_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Progress tools: "progress" reports every 200 ms for 2 s (left_ms 800:
+ * what a broker says for an 800 ms call), then answers "done"; "fade"
+ * reports twice, then never answers; "late" answers "first", then reports
+ * progress for the same call; "stray" reports progress for an id nobody
+ * waits for, then answers "second". */
+static int fb_progress_tool(redisContext *pub, const wire_req_t *req)
+{
+    char *t = NULL;
+
+    if (strcmp(req->tool, "progress") == 0 || strcmp(req->tool, "fade") == 0) {
+        int n = req->tool[0] == 'p' ? 10 : 2;
+        for (int k = 1; k <= n; k++) {
+            char msg[32];
+            fb_pause_ms(200);
+            snprintf(msg, sizeof msg, "step %d", k);
+            t = wire_reply_progress(req->id, k, n, msg, 800);
+            fb_publish(pub, req->reply, t);
+            free(t);
+            t = NULL;
+        }
+        if (req->tool[0] == 'p') {
+            json_object *res = json_tokener_parse("{\"content\":[{\"type\":\"text\",\"text\":\"done\"}]}");
+            t = wire_reply_result(req->id, res);
+            fb_publish(pub, req->reply, t);
+            json_object_put(res);
+        } else {
+            pthread_mutex_lock(&fb.mu);
+            memcpy(fb.held, req->id, sizeof fb.held);
+            pthread_mutex_unlock(&fb.mu);
+        }
+    } else if (strcmp(req->tool, "late") == 0) {
+        json_object *res = json_tokener_parse("{\"content\":[{\"type\":\"text\",\"text\":\"first\"}]}");
+        t = wire_reply_result(req->id, res);
+        fb_publish(pub, req->reply, t);
+        free(t);
+        json_object_put(res);
+        t = wire_reply_progress(req->id, 1, -1, "after the result", 60000);
+        fb_publish(pub, req->reply, t);
+    } else if (strcmp(req->tool, "stray") == 0) {
+        json_object *res = json_tokener_parse("{\"content\":[{\"type\":\"text\",\"text\":\"second\"}]}");
+        t = wire_reply_progress("00000000000000000000000000000000", 1, -1, "nobody's", 60000);
+        fb_publish(pub, req->reply, t);
+        free(t);
+        t = wire_reply_result(req->id, res);
+        fb_publish(pub, req->reply, t);
+        json_object_put(res);
+    } else {
+        return 0;
+    }
+    free(t);
+    atomic_fetch_add(&fb.calls, 1);
+    return 1;
+}
+
 static void fb_handle(redisContext *pub, const char *text, size_t len)
 {
     wire_req_t req;
@@ -96,6 +166,8 @@ static void fb_handle(redisContext *pub, const char *text, size_t len)
         pthread_mutex_lock(&fb.mu);
         memcpy(fb.cancelled, req.id, sizeof fb.cancelled);
         pthread_mutex_unlock(&fb.mu);
+    } else if (req.op == WIRE_OP_CALL && fb_progress_tool(pub, &req)) {
+        /* done */
     } else if (req.op == WIRE_OP_CALL && strcmp(req.tool, "step") == 0) {
         json_object *res = json_tokener_parse("{\"content\":[{\"type\":\"text\",\"text\":\"ok\"}]}");
         char *t = wire_reply_result(req.id, res);
@@ -346,6 +418,102 @@ static void kv_set_get_ttl_cap(void **state)
     mcpc_free(c);
 }
 
+/* on_progress: records what it is told. */
+static struct {
+    int n;
+    size_t index;
+    double progress, total;
+    char message[64];
+} seen;
+
+static int record_progress(void *ud, const mcpc_progress_t *p)
+{
+    (void)ud;
+    seen.n++;
+    seen.index = p->index;
+    seen.progress = p->progress;
+    seen.total = p->total;
+    snprintf(seen.message, sizeof seen.message, "%s", p->message ? p->message : "");
+    return 0;
+}
+
+/* An 800 ms call whose server reports progress every 200 ms for 2 s gets
+ * its result: each report gave it its time again; on_progress saw each. */
+static void progress_extends_the_deadline(void **state)
+{
+    mcpc_t *c = mcpc_new(tredis_url(), PREFIX);
+    mcpc_call_t calls[2] = {{.server = "demo", .tool = "echo-nothing", .args_json = "{"},
+                            {.server = "demo", .tool = "progress", .args_json = "{}"}};
+    mcpc_hooks_t hooks = {.on_progress = record_progress};
+    aip_err_t e;
+    (void)state;
+    fb_wait_listening();
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(mcpc_call_many(c, calls, 2, 800, &hooks, &e), 0);
+    assert_string_equal(calls[1].text, "done");
+    assert_int_equal(calls[1].is_error, 0);
+    assert_true(calls[0].is_error);          /* bad arguments: never sent */
+    assert_true(seen.n >= 5);
+    assert_int_equal(seen.index, 1);
+    assert_true(seen.total == 10 && seen.progress >= 5);
+    assert_non_null(strstr(seen.message, "step "));
+    mcpc_calls_clear(calls, 2);
+    mcpc_free(c);
+}
+
+/* Progress that stops: the call times out by itself (its last report's
+ * time, not the first deadline), says so, and is cancelled at the broker. */
+static void progress_that_stops_times_out(void **state)
+{
+    mcpc_t *c = mcpc_new(tredis_url(), PREFIX);
+    mcpc_call_t call = {.server = "demo", .tool = "fade", .args_json = "{}"};
+    mcpc_hooks_t hooks = {.on_progress = record_progress};
+    aip_err_t e;
+    char held[WIRE_ID_LEN + 1] = "", cancelled[WIRE_ID_LEN + 1] = "";
+    (void)state;
+    fb_wait_listening();
+    memset(&seen, 0, sizeof seen);
+    pthread_mutex_lock(&fb.mu);
+    fb.held[0] = fb.cancelled[0] = 0;
+    pthread_mutex_unlock(&fb.mu);
+    assert_int_equal(mcpc_call_many(c, &call, 1, 600, &hooks, &e), 0);
+    assert_int_equal(seen.n, 2);
+    assert_true(call.is_error);
+    assert_non_null(strstr(call.text, "[tool error] tool 'fade' timed out after"));
+    assert_non_null(strstr(call.text, "no progress reported for"));
+    for (int i = 0; i < 500 && !cancelled[0]; i++) {
+        pthread_mutex_lock(&fb.mu);
+        memcpy(held, fb.held, sizeof held);
+        memcpy(cancelled, fb.cancelled, sizeof cancelled);
+        pthread_mutex_unlock(&fb.mu);
+        if (!cancelled[0])
+            fb_pause_ms(10);
+    }
+    assert_string_equal(cancelled, held);
+    mcpc_calls_clear(&call, 1);
+    mcpc_free(c);
+}
+
+/* A report for an id nobody waits for, and one for a call already answered,
+ * are dropped: on_progress never fires, the answers are untouched. */
+static void stray_and_late_progress_dropped(void **state)
+{
+    mcpc_t *c = mcpc_new(tredis_url(), PREFIX);
+    mcpc_call_t calls[2] = {{.server = "demo", .tool = "late", .args_json = "{}"},
+                            {.server = "demo", .tool = "stray", .args_json = "{}"}};
+    mcpc_hooks_t hooks = {.on_progress = record_progress};
+    aip_err_t e;
+    (void)state;
+    fb_wait_listening();
+    memset(&seen, 0, sizeof seen);
+    assert_int_equal(mcpc_call_many(c, calls, 2, 30000, &hooks, &e), 0);
+    assert_string_equal(calls[0].text, "first");
+    assert_string_equal(calls[1].text, "second");
+    assert_int_equal(seen.n, 0);
+    mcpc_calls_clear(calls, 2);
+    mcpc_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -353,6 +521,9 @@ int main(void)
         cmocka_unit_test(heals_after_client_kill),
         cmocka_unit_test(abandoned_call_is_cancelled),
         cmocka_unit_test(kv_set_get_ttl_cap),
+        cmocka_unit_test(progress_extends_the_deadline),
+        cmocka_unit_test(progress_that_stops_times_out),
+        cmocka_unit_test(stray_and_late_progress_dropped),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -2,7 +2,9 @@
  * what it publishes and writes for a server that cannot start, a server
  * whose child dies before it is ready (the waiting "start" gets the reason),
  * its list links, and retirement (ops.gone once the server has freed
- * itself). A real libuv loop; no Redis. */
+ * itself), and MCP progress through a real mcp-demo child: reports extend a
+ * call's deadline up to max_timeout and are relayed, coalesced, before the
+ * answer. A real libuv loop; no Redis. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +14,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "mcp-broker/server.h"
 #include "shared/wire.h"
@@ -22,14 +26,29 @@ typedef struct fake_host {
     int publishes, set_keys, gone;
     char channel[256], text[2048];
     char key[256], value[2048];
+    int progress, finals, late;  /* progress reports, final answers, reports after one */
+    int64_t last_left_ms;
 } fake_host_t;
 
 static void fake_publish(void *data, const char *channel, const char *text)
 {
     fake_host_t *h = data;
+    wire_reply_t r;
+    char err[128];
 
     h->publishes++;
     snprintf(h->channel, sizeof(h->channel), "%s", channel);
+    if (wire_reply_decode(text, strlen(text), &r, err, sizeof(err)) == 0) {
+        if (r.is_progress) {
+            h->progress++;
+            h->late += h->finals > 0;
+            h->last_left_ms = r.left_ms;
+            wire_reply_clear(&r);
+            return;      /* h->text keeps the final answer */
+        }
+        h->finals++;
+        wire_reply_clear(&r);
+    }
     snprintf(h->text, sizeof(h->text), "%s", text);
 }
 
@@ -82,10 +101,157 @@ static void run_until(uv_loop_t *loop, const int *counter, int want)
 }
 
 /* Lets the handles still closing (the session's pipes, its child) finish. */
+/* --- progress (MCP notifications/progress) through a real mcp-demo ------- */
+
+/* The cfg of an mcp-demo --test-tools server (built beside this program),
+ * plus `extra` fields. */
+static char *demo_cfg(const char *extra)
+{
+    char exe[4096], *slash, *cfg = malloc(8192);
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+    assert_true(n > 0);
+    exe[n] = 0;
+    slash = strrchr(exe, '/');
+    assert_non_null(slash);
+    *slash = 0;
+    assert_non_null(cfg);
+    snprintf(cfg, 8192, "{\"transport\":\"stdio\",\"command\":\"%s/mcp-demo\","
+             "\"args\":[\"--test-tools\"]%s}", exe, extra);
+    return cfg;
+}
+
+static int64_t unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Calls the demo's progress tool with `args`, timeout_ms from now; runs the
+ * loop until its answer; returns the ms it took. */
+static int64_t call_progress(fake_host_t *h, server_t *s, uv_loop_t *loop, const char *args,
+                             int timeout_ms)
+{
+    json_object *a = json_tokener_parse(args);
+    char err[128];
+    char *t = wire_req_encode(WIRE_OP_CALL, ID1, "p:reply:1", "d", "progress", a, unix_ms() + timeout_ms);
+    wire_req_t req;
+    uint64_t t0 = uv_hrtime();
+
+    assert_non_null(t);
+    assert_int_equal(wire_req_decode(t, strlen(t), &req, err, sizeof(err)), 0);
+    server_handle(s, &req);
+    wire_req_clear(&req);
+    free(t);
+    json_object_put(a);
+    run_until(loop, &h->finals, 1);
+    assert_int_equal(h->finals, 1);
+    return (int64_t)((uv_hrtime() - t0) / 1000000);
+}
+
+static void retire(fake_host_t *h, server_t *s, uv_loop_t *loop);
+
+/* A call with a 1 s deadline that reports progress every 250 ms for 2.5 s
+ * gets its result: each report gave it its 1 s again, and was relayed on
+ * the call's reply channel before the answer, with the time left. */
+static void test_progress_extends_deadline(void **state)
+{
+    fake_host_t h = {0};
+    uv_loop_t loop;
+    char *cfg = demo_cfg("");
+    server_t *s;
+
+    (void)state;
+    uv_loop_init(&loop);
+    s = new_server(&h, &loop, "d", cfg);
+    call_progress(&h, s, &loop, "{\"seconds\":2.5,\"every_ms\":250}", 1000);
+    assert_non_null(strstr(h.text, "\"ok\":true"));
+    assert_non_null(strstr(h.text, "progressed 2500 ms with 10 progress reports"));
+    assert_true(h.progress >= 3);
+    assert_int_equal(h.late, 0);
+    assert_true(h.last_left_ms > 0 && h.last_left_ms <= 1000);
+    retire(&h, s, &loop);
+    free(cfg);
+}
+
+/* The same tool without progress times out at its deadline. */
+static void test_silent_call_times_out(void **state)
+{
+    fake_host_t h = {0};
+    uv_loop_t loop;
+    char *cfg = demo_cfg("");
+    server_t *s;
+    int64_t took;
+
+    (void)state;
+    uv_loop_init(&loop);
+    s = new_server(&h, &loop, "d", cfg);
+    took = call_progress(&h, s, &loop, "{\"seconds\":3,\"every_ms\":250,\"silent\":true}", 1000);
+    assert_non_null(strstr(h.text, "\"ok\":false"));
+    assert_non_null(strstr(h.text, "timed out after 1 s"));
+    assert_int_equal(h.progress, 0);
+    assert_true(took >= 900);
+    retire(&h, s, &loop);
+    free(cfg);
+}
+
+/* Progress cannot keep a call alive past the server's max_timeout. */
+static void test_progress_ceiling(void **state)
+{
+    fake_host_t h = {0};
+    uv_loop_t loop;
+    char *cfg = demo_cfg(",\"max_timeout\":1.5");
+    server_t *s;
+    int64_t took;
+
+    (void)state;
+    uv_loop_init(&loop);
+    s = new_server(&h, &loop, "d", cfg);
+    took = call_progress(&h, s, &loop, "{\"seconds\":10,\"every_ms\":200}", 1000);
+    assert_non_null(strstr(h.text, "\"ok\":false"));
+    assert_non_null(strstr(h.text, "max_timeout"));
+    assert_true(h.progress >= 1);
+    assert_true(took >= 1400);
+    assert_true(took < 9000); /* well before the tool's own end */
+    retire(&h, s, &loop);
+    free(cfg);
+}
+
+/* A flood of reports (one a millisecond) is relayed at most ~10 times a
+ * second (coalesced), never after the answer. */
+static void test_progress_coalesced(void **state)
+{
+    fake_host_t h = {0};
+    uv_loop_t loop;
+    char *cfg = demo_cfg("");
+    server_t *s;
+    int64_t took;
+
+    (void)state;
+    uv_loop_init(&loop);
+    s = new_server(&h, &loop, "d", cfg);
+    took = call_progress(&h, s, &loop, "{\"seconds\":1,\"every_ms\":1}", 30000);
+    assert_non_null(strstr(h.text, "\"ok\":true"));
+    assert_true(h.progress >= 2);
+    if (h.progress > 10 * took / 1000 + 2)
+        fail_msg("%d progress reports relayed in %lld ms", h.progress, (long long)took);
+    assert_int_equal(h.late, 0);
+    retire(&h, s, &loop);
+    free(cfg);
+}
+
 static void close_loop(uv_loop_t *loop)
 {
     uv_run(loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(loop), 0);
+}
+
+static void retire(fake_host_t *h, server_t *s, uv_loop_t *loop)
+{
+    server_retire(s);
+    run_until(loop, &h->gone, 1);
+    close_loop(loop);
 }
 
 static void test_cannot_start(void **state)
@@ -181,6 +347,10 @@ int main(void)
         cmocka_unit_test(test_cannot_start),
         cmocka_unit_test(test_dies_before_ready),
         cmocka_unit_test(test_list_links),
+        cmocka_unit_test(test_progress_extends_deadline),
+        cmocka_unit_test(test_silent_call_times_out),
+        cmocka_unit_test(test_progress_ceiling),
+        cmocka_unit_test(test_progress_coalesced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -260,6 +260,7 @@ static void test_defaults(void **state)
     assert_null(at(m, "url", NULL, NULL));
     assert_string_equal(str_at(m, "description", NULL, NULL), "");
     assert_int_equal(json_object_get_int(at(m, "timeout", NULL, NULL)), 60);
+    assert_int_equal(json_object_get_int(at(m, "max_timeout", NULL, NULL)), 3600);
     assert_null(at(d, "mcp_servers", "h", "command"));
     a = at(d, "assistants", "a", NULL);
     assert_string_equal(str_at(a, "name", NULL, NULL), "a");
@@ -334,6 +335,20 @@ static void test_errors(void **state)
     load_err("mcp_servers:\n  s:\n    command: x\n    args: [a, [b]]\n", "t.yaml:4: mcp_servers.s.args[1]: must be a string");
     load_err("mcp_servers:\n  s: {command: x, env: {A: [1]}}\n", "env.A: must be a string");
     load_err("mcp_servers:\n  s: {command: x, timeout: -1}\n", "timeout: out of range");
+    /* max_timeout: the progress ceiling, validated like timeout, never below it */
+    load_err("mcp_servers:\n  s: {command: x, max_timeout: 0}\n", "mcp_servers.s.max_timeout: out of range");
+    load_err("mcp_servers:\n  s: {command: x, max_timeout: 90000}\n", "max_timeout: out of range");
+    load_err("mcp_servers:\n  s: {command: x, max_timeout: soon}\n", "max_timeout: must be a number");
+    load_err("mcp_servers:\n  s: {command: x, timeout: 30, max_timeout: 10}\n",
+             "max_timeout: must be at least timeout (30 s)");
+    {
+        /* a timeout above the default ceiling is still fine: the broker takes the larger */
+        json_object *ok = load_ok("mcp_servers:\n  s: {command: x, timeout: 7200}\n"
+                                  "  f: {command: x, timeout: 1, max_timeout: 2.5}\n");
+        assert_int_equal(json_object_get_int(at(ok, "mcp_servers", "s", "max_timeout")), 3600);
+        assert_true(json_object_get_double(at(ok, "mcp_servers", "f", "max_timeout")) == 2.5);
+        json_object_put(ok);
+    }
     load_err("mcp_servers:\n  bad/name: {command: x}\n", "not a valid MCP server name");
     load_err("mcp_servers:\n  \"..\": {command: x}\n", "not a valid MCP server name");
     load_err("backends:\n  .hidden: {kind: openai}\n", "not a valid backend name");

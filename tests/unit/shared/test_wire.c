@@ -9,6 +9,7 @@
 #include "shared/wire.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +222,83 @@ static void malformed_replies_refused(void **state)
     }
 }
 
+/* A progress report round-trips; optional fields stay out when absent; the
+ * message is capped; and it is never taken for a final answer. */
+static void progress_round_trips(void **state)
+{
+    char *a = wire_reply_progress(ID, 3, 30, "step 3 of 30", 10000);
+    char *b = wire_reply_progress(ID, 0.5, -1, NULL, -5);
+    char *big = malloc(CAP_WIRE_PROGRESS_TEXT * 2 + 1), *c;
+    wire_reply_t r;
+    char err[128];
+    (void)state;
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(a, "{\"id\":\"" ID "\",\"progress\":{\"progress\":3,\"total\":30,"
+                           "\"message\":\"step 3 of 30\"},\"left_ms\":10000}");
+    assert_int_equal(wire_reply_decode(a, strlen(a), &r, err, sizeof(err)), 0);
+    assert_true(r.is_progress);
+    assert_false(r.ok);
+    assert_null(r.result);
+    assert_null(r.tools);
+    assert_null(r.error);
+    assert_string_equal(r.id, ID);
+    assert_true(r.progress == 3 && r.total == 30 && r.left_ms == 10000);
+    assert_string_equal(r.message, "step 3 of 30");
+    wire_reply_clear(&r);
+    assert_null(strstr(b, "total"));
+    assert_null(strstr(b, "message"));
+    assert_int_equal(wire_reply_decode(b, strlen(b), &r, err, sizeof(err)), 0);
+    assert_true(r.is_progress && r.progress == 0.5 && r.total < 0 && r.left_ms == 0);
+    assert_null(r.message);
+    wire_reply_clear(&r);
+    /* final replies are not progress */
+    {
+        char *e = wire_reply_error(ID, "x");
+        assert_int_equal(wire_reply_decode(e, strlen(e), &r, err, sizeof(err)), 0);
+        assert_false(r.is_progress);
+        wire_reply_clear(&r);
+        free(e);
+    }
+    assert_non_null(big);
+    memset(big, 'x', CAP_WIRE_PROGRESS_TEXT * 2);
+    big[CAP_WIRE_PROGRESS_TEXT * 2] = 0;
+    c = wire_reply_progress(ID, 1, -1, big, 1);
+    assert_int_equal(wire_reply_decode(c, strlen(c), &r, err, sizeof(err)), 0);
+    assert_int_equal(strlen(r.message), CAP_WIRE_PROGRESS_TEXT);
+    wire_reply_clear(&r);
+    /* bad arguments */
+    assert_null(wire_reply_progress("nope", 1, 1, NULL, 1));
+    assert_null(wire_reply_progress(ID, NAN, 1, NULL, 1));
+    free(a);
+    free(b);
+    free(c);
+    free(big);
+}
+
+/* A responder that predates progress reports drops them: they carry no
+ * "ok", which every final reply has. And malformed reports are refused. */
+static void malformed_progress_refused(void **state)
+{
+    static const char *const bad[] = {
+        "{\"id\":\"" ID "\",\"progress\":{},\"left_ms\":1}",
+        "{\"id\":\"" ID "\",\"progress\":{\"progress\":\"1\"},\"left_ms\":1}",
+        "{\"id\":\"" ID "\",\"progress\":{\"progress\":1,\"total\":\"x\"},\"left_ms\":1}",
+        "{\"id\":\"" ID "\",\"progress\":{\"progress\":1,\"message\":7},\"left_ms\":1}",
+        "{\"id\":\"" ID "\",\"progress\":{\"progress\":1}}",
+        "{\"id\":\"" ID "\",\"progress\":{\"progress\":1},\"left_ms\":-1}",
+        "{\"id\":\"x\",\"progress\":{\"progress\":1},\"left_ms\":1}",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        wire_reply_t r;
+        char err[128] = "";
+        if (wire_reply_decode(bad[i], strlen(bad[i]), &r, err, sizeof(err)) != -EINVAL || !err[0])
+            fail_msg("progress case %zu accepted: %s", i, bad[i]);
+        assert_null(r.root);
+    }
+}
+
 static void id_validation(void **state)
 {
     (void)state;
@@ -244,6 +322,8 @@ int main(void)
         cmocka_unit_test(oversized_message_refused),
         cmocka_unit_test(replies_round_trip),
         cmocka_unit_test(malformed_replies_refused),
+        cmocka_unit_test(progress_round_trips),
+        cmocka_unit_test(malformed_progress_refused),
         cmocka_unit_test(id_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
