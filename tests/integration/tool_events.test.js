@@ -21,6 +21,7 @@ mcp_servers:
   demo:
     transport: stdio
     command: \${MCP_DEMO}
+    args: [--test-tools]
 assistants:
   - name: tooly
     backend: fake
@@ -217,6 +218,40 @@ function teeFetch() {
   return { fetch: f, bodies };
 }
 const carriers = async (tee) => ((await tee.bodies[0]).match(/"aiproxy_tool_event":/g) || []).length;
+
+describe('progress', () => {
+  test("a tool's MCP progress reaches the client as tool.progress events between started and finished", async () => {
+    up.enqueue({ sse: h.toolCallChunks([{ id: 'call_p', name: 'demo__progress',
+                                         arguments: { seconds: 1, every_ms: 200 } }]) });
+    up.enqueue({ sse: h.textChunks(['done']) });
+    const stream = await client.chat.completions.create(
+      { model: 'tooly', messages: USER, stream: true }, { headers: ON });
+    const events = [];
+    let text = '';
+    for await (const chunk of stream) {
+      if (chunk.aiproxy_tool_event) events.push(chunk.aiproxy_tool_event);
+      else text += chunk.choices[0]?.delta?.content ?? '';
+    }
+    assert.equal(text, 'done');
+    const types = events.map((e) => e.type);
+    assert.equal(types[0], 'tool.started');
+    assert.equal(types.at(-1), 'tool.finished');
+    const progress = events.filter((e) => e.type === 'tool.progress');
+    // the broker relays at most ~10 reports a second, keeping the latest:
+    // the 5 reports of this call all fit, but allow coalescing
+    assert.ok(progress.length >= 1, JSON.stringify(events));
+    for (const e of progress) {
+      assert.equal(e.call_id, 'call_p');
+      assert.equal(e.server, 'demo');
+      assert.equal(e.tool, 'progress');
+      assert.equal(typeof e.progress, 'number');
+    }
+    const seen = progress.map((e) => e.progress);
+    assert.deepEqual(seen, [...seen].sort((a, b) => a - b), 'progress only goes up');
+    assert.equal(events.at(-1).ok, true);
+    assert.match(events.at(-1).result_preview, /^progressed 1000 ms with 5 progress reports/);
+  });
+});
 
 describe('other SDKs with events on', () => {
   test('the Vercel AI SDK (streamText, the header) reads the answer', async () => {
