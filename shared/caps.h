@@ -83,6 +83,11 @@
 #define CAP_ANTH_SYSTEM (4u << 20)
 /* A tool name as the model sees it: OpenAI names match ^[A-Za-z0-9_-]{1,64}$. */
 #define CAP_TOOL_NAME 64
+/* Largest tool cap (max_tools, AIPROXY_MAX_TOOLS): a request offering more
+ * tools than this is refused by every upstream we know of. */
+#define CAP_TOOLS_SETTING 10000
+/* One glob of an assistant's tools.allow / tools.deny list. */
+#define CAP_TOOL_GLOB 256
 /* One tool result flattened to text for the model. */
 #define CAP_MCPC_TEXT (8u << 20)
 /* A "[tool error] ..." text made by the responder itself. */
