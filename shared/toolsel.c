@@ -59,18 +59,23 @@ static int tsel__match(json_object *globs, const char *name)
 
 int tsel_allowed(json_object *assistant, const char *server, const char *tool)
 {
+    return tsel_why(assistant, server, tool) == TSEL_OFFERED;
+}
+
+int tsel_why(json_object *assistant, const char *server, const char *tool)
+{
     json_object *sel = NULL, *allow = NULL, *deny = NULL;
     char small[256], *name = small, *big = NULL;
     size_t need;
-    int ok = 0;
+    int why = TSEL_NOT_ALLOWED;
 
     if (!json_object_object_get_ex(assistant, "tools", &sel) ||
         !json_object_is_type(sel, json_type_object))
-        return 1;
+        return TSEL_OFFERED;
     json_object_object_get_ex(sel, "allow", &allow);
     json_object_object_get_ex(sel, "deny", &deny);
     if (!allow && !deny)
-        return 1;
+        return TSEL_OFFERED;
     server = server ? server : "";
     tool = tool ? tool : "";
     need = strlen(server) + 2 + strlen(tool) + 1;
@@ -81,10 +86,13 @@ int tsel_allowed(json_object *assistant, const char *server, const char *tool)
         name = big;
     }
     snprintf(name, need, "%s__%s", server, tool);
-    ok = (!allow || tsel__match(allow, name)) && !tsel__match(deny, name);
+    if (tsel__match(deny, name))
+        why = TSEL_DENIED;
+    else if (!allow || tsel__match(allow, name))
+        why = TSEL_OFFERED;
 out:
     free(big);
-    return ok;
+    return why;
 }
 
 int tsel_uses_mcp(json_object *assistant)

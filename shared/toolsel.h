@@ -36,6 +36,12 @@ long tsel_cap(json_object *assistant);
  * them; this only guards against a hand-edited registry). */
 int tsel_allowed(json_object *assistant, const char *server, const char *tool);
 
+/* tsel_allowed with the reason: TSEL_OFFERED, TSEL_DENIED (a tools.deny
+ * glob matched: deny wins), TSEL_NOT_ALLOWED (tools.allow is a list and no
+ * glob of it matched, or memory ran out building a long name). */
+enum { TSEL_OFFERED = 0, TSEL_NOT_ALLOWED = 1, TSEL_DENIED = 2 };
+int tsel_why(json_object *assistant, const char *server, const char *tool);
+
 /* 1 when the assistant offers MCP tools at all: it lists MCP servers and its
  * max_tool_iterations is not 0 (with 0 the agent lists no catalog). */
 int tsel_uses_mcp(json_object *assistant);

@@ -55,6 +55,9 @@ static void allow_and_deny_match_raw_server_tool_names(void **state)
     assert_false(tsel_allowed(a, "calc", "sub"));        /* not on the allow-list */
     assert_false(tsel_allowed(a, "demo", "sleep"));      /* deny wins over allow */
     assert_false(tsel_allowed(a, "demo", "sleep_long"));
+    assert_int_equal(tsel_why(a, "demo", "sleep"), TSEL_DENIED);
+    assert_int_equal(tsel_why(a, "calc", "sub"), TSEL_NOT_ALLOWED);
+    assert_int_equal(tsel_why(a, "demo", "echo"), TSEL_OFFERED);
     /* the raw name, not the model's: a '.' is not turned into '_' first */
     json_object_put(a);
     a = J("{\"tools\":{\"allow\":[\"fs__read.file\"]}}");
