@@ -120,11 +120,11 @@ size_t tsel_tally_add(tsel_tally_t *t, json_object *assistant, const char *serve
 
     for (size_t i = 0; i < n; i++) {
         json_object *name = NULL;
+        const char *s;
         json_object_object_get_ex(json_object_array_get_idx(tools, i), "name", &name);
-        /* the request builder skips nameless tools: they are not offered */
-        if (!json_object_is_type(name, json_type_string) || !json_object_get_string_len(name))
-            continue;
-        if (tsel_allowed(assistant, server, json_object_get_string(name)))
+        /* as the request builder reads it; nameless tools are not offered */
+        s = name ? json_object_get_string(name) : NULL;
+        if (s && *s && tsel_allowed(assistant, server, s))
             k++;
     }
     t->total += k;

@@ -97,9 +97,9 @@ static int admin_tools__server(json_object *data, tn_map_t *map, json_object *as
     size_t n = json_object_is_type(tools, json_type_array) ? json_object_array_length(tools) : 0;
 
     for (size_t i = 0; i < n; i++) {
-        const char *tool = jget_str(json_object_array_get_idx(tools, i), "name"), *offered = NULL;
+        json_object *v = jget(json_object_array_get_idx(tools, i), "name"), *e;
+        const char *tool = v ? json_object_get_string(v) : NULL, *offered = NULL;
         const char *why = NULL;
-        json_object *e;
         int w;
         if (!tool || !*tool)
             continue;   /* never offered: the request builder skips nameless tools */

@@ -124,25 +124,27 @@ static void cap_from_assistant_env_or_default(void **state)
 static void tally_counts_offered_named_tools(void **state)
 {
     json_object *a = J("{\"tools\":{\"deny\":[\"big__t1*\"]}}"), *big = catalog(129),
-                *odd = J("[{\"name\":\"x\"},{\"description\":\"nameless\"},{\"name\":\"\"},7]");
+                *odd = J("[{\"name\":\"x\"},{\"description\":\"nameless\"},{\"name\":\"\"},7,"
+                        "{\"name\":5}]");
     tsel_tally_t t;
     char msg[1024];
     (void)state;
     tsel_tally_init(&t);
     /* t1, t10..t19, t100..t128: 1 + 10 + 29 = 40 denied */
     assert_int_equal(tsel_tally_add(&t, a, "big", big), 89);
-    assert_int_equal(tsel_tally_add(&t, a, "odd", odd), 1);
+    /* counted as the request builder offers them: a number is a name, none is not */
+    assert_int_equal(tsel_tally_add(&t, a, "odd", odd), 2);
     assert_int_equal(tsel_tally_add(&t, a, "none", NULL), 0);
-    assert_int_equal(t.total, 90);
-    assert_string_equal(t.detail, "big: 89, odd: 1, none: 0");
+    assert_int_equal(t.total, 91);
+    assert_string_equal(t.detail, "big: 89, odd: 2, none: 0");
     tsel_over_msg(&t, "helper", 0, 64, msg, sizeof msg);
-    assert_non_null(strstr(msg, "assistant 'helper' offers 90 tools"));
+    assert_non_null(strstr(msg, "assistant 'helper' offers 91 tools"));
     assert_non_null(strstr(msg, "64"));
     assert_non_null(strstr(msg, "tools.allow"));
     tsel_over_msg(&t, "helper", 50, 128, msg, sizeof msg);
-    assert_non_null(strstr(msg, "offers 140 tools"));
+    assert_non_null(strstr(msg, "offers 141 tools"));
     assert_non_null(strstr(msg, "50 sent by the client"));
-    assert_non_null(strstr(msg, "send at most 38 tools"));
+    assert_non_null(strstr(msg, "send at most 37 tools"));
     json_object_put(a);
     json_object_put(big);
     json_object_put(odd);
