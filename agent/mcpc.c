@@ -663,6 +663,12 @@ out:
 int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tools,
                aip_err_t *e)
 {
+    return mcpc_tools_ex(c, server, timeout_ms, 1, tools, e);
+}
+
+int mcpc_tools_ex(mcpc_t *c, const char *server, int timeout_ms, int ask_broker,
+                  json_object **tools, aip_err_t *e)
+{
     redisReply *r = NULL;
     json_object *cat = NULL, *v = NULL;
     int rc;
@@ -696,6 +702,12 @@ int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tool
     }
     /* No catalog, or the last start failed: ask the broker (it answers at
      * once when the server is still failing, and says nothing if absent). */
+    if (!ask_broker) {
+        rc = -ENOENT;
+        aip_err_set(e, 502, "api_error", "mcp_server_unavailable",
+                    "MCP server '%s' has no catalog in Redis yet", server);
+        goto out;
+    }
     rc = mcpc__start(c, server, timeout_ms, tools, e);
 out:
     json_object_put(cat);

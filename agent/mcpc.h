@@ -28,6 +28,11 @@ void mcpc_free(mcpc_t *c);
 int mcpc_tools(mcpc_t *c, const char *server, int timeout_ms, json_object **tools,
                aip_err_t *e);
 
+/* mcpc_tools, or with ask_broker 0 only the catalog Redis already holds:
+ * -ENOENT (and *e) when there is none, so no server is started for it. */
+int mcpc_tools_ex(mcpc_t *c, const char *server, int timeout_ms, int ask_broker,
+                  json_object **tools, aip_err_t *e);
+
 typedef struct mcpc_call {
     const char *server;      /* in */
     const char *tool;        /* in: the tool's MCP name */

@@ -1,5 +1,6 @@
 #include "agent/request.h"
 #include "shared/jget.h"
+#include "shared/toolsel.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -76,9 +77,39 @@ out:
     return rc;
 }
 
-/* Appends our function tools, then the client's. */
-static int rq__tools(json_object *body, const rq_catalog_t *cats, size_t ncats, tn_map_t *map,
-                     json_object *req, aip_err_t *e)
+/* The tool cap (shared/toolsel.h): the assistant's own tools past it are
+ * its operator's to fix (502 too_many_tools: a catalog grew, or the cap was
+ * lowered, since the assistant was checked); the client's tools that do not
+ * fit beside them are the client's (400, param tools). */
+static int rq__cap(const char *name, json_object *assistant, const rq_catalog_t *cats,
+                   size_t ncats, size_t nclient, aip_err_t *e)
+{
+    tsel_tally_t tally;
+    long cap = tsel_cap(assistant);
+    char msg[AIP_ERR_MSG_MAX];
+
+    tsel_tally_init(&tally);
+    for (size_t c = 0; c < ncats; c++)
+        tsel_tally_add(&tally, assistant, cats[c].server, cats[c].tools);
+    if (tally.total > (size_t)cap) {
+        tsel_over_msg(&tally, name, 0, cap, msg, sizeof(msg));
+        aip_err_set(e, 502, "api_error", "too_many_tools", "%s", msg);
+        return -E2BIG;
+    }
+    if (tally.total + nclient > (size_t)cap) {
+        tsel_over_msg(&tally, name, nclient, cap, msg, sizeof(msg));
+        aip_err_set(e, 400, "invalid_request_error", "too_many_tools", "%s", msg);
+        aip_err_param(e, "tools");
+        return -E2BIG;
+    }
+    return 0;
+}
+
+/* Appends our function tools (those the assistant's tools.allow/deny let
+ * through), then the client's. */
+static int rq__tools(const char *aname, json_object *assistant, json_object *body,
+                     const rq_catalog_t *cats, size_t ncats, tn_map_t *map, json_object *req,
+                     aip_err_t *e)
 {
     json_object *client = jget(body, "tools"), *tools = NULL, *t = NULL, *fn = NULL;
     size_t nclient = 0;
@@ -92,6 +123,11 @@ static int rq__tools(json_object *body, const rq_catalog_t *cats, size_t ncats, 
             goto out;
         }
         nclient = json_object_array_length(client);
+    }
+    if ((rc = rq__cap(aname, assistant, cats, ncats, nclient, e)) < 0)
+        goto out;
+    rc = -ENOMEM;
+    if (client) {
         for (size_t i = 0; i < nclient; i++) {
             json_object *name = jget(jget(json_object_array_get_idx(client, i), "function"),
                                         "name");
@@ -111,6 +147,8 @@ static int rq__tools(json_object *body, const rq_catalog_t *cats, size_t ncats, 
             const char *tname, *offered;
             v = jget(mt, "name");
             tname = v ? json_object_get_string(v) : "";
+            if (!tsel_allowed(assistant, cats[c].server, tname))
+                continue;   /* not on the assistant's allow-list, or denied */
             if ((rc = tn_add(map, cats[c].server, tname, &offered)) == -EINVAL)
                 continue;   /* a nameless tool cannot be called: skip it */
             if (rc < 0)
@@ -192,7 +230,7 @@ int rq_build(const char *name, json_object *assistant, json_object *body,
     for (const char *const *f = rq__client_fields; *f; f++)
         if ((v = jget(body, *f)) && (rc = rq__set(req, *f, json_object_get(v))) < 0)
             goto out;
-    if ((rc = rq__tools(body, cats, ncats, map, req, e)) < 0)
+    if ((rc = rq__tools(name, assistant, body, cats, ncats, map, req, e)) < 0)
         goto out;
     if (!jget(req, "tools")) {
         json_object_object_del(req, "tool_choice");

@@ -24,14 +24,18 @@ typedef struct rq_catalog {
  *  - sampling: the assistant's temperature, top_p, max_tokens, overridden by
  *    the client's (and the client's pass-through fields, see request.c);
  *  - assistant.extra_body merged last, shallow;
- *  - tools: every catalog tool as an OpenAI function tool named through `map`
+ *  - tools: every catalog tool the assistant's tools.allow/deny let through
+ *    (shared/toolsel.h) as an OpenAI function tool named through `map`
  *    (client tools' names are reserved in `map` first, so a clash renames
  *    ours), followed by the client's tools untouched;
  *  - stream: true and stream_options.include_usage when `stream`.
  * Messages of the client are shared by reference, never modified.
- * Returns 0, or -EINVAL / -ENOMEM with *e the error to answer: 400 naming
- * the client's field at fault (e->param), 500 assistant_misconfigured when
- * the assistant `name` itself is unusable, 500 out of memory. */
+ * Returns 0, or -EINVAL / -E2BIG / -ENOMEM with *e the error to answer: 400
+ * naming the client's field at fault (e->param), 500 assistant_misconfigured
+ * when the assistant `name` itself is unusable, 500 out of memory; for the
+ * tool cap (tsel_cap) -E2BIG with 502 too_many_tools when the assistant's
+ * own tools pass it, 400 too_many_tools param "tools" when the client's
+ * tools do not fit beside them. */
 int rq_build(const char *name, json_object *assistant, json_object *body,
              const rq_catalog_t *cats, size_t ncats, tn_map_t *map, int stream,
              json_object **out, aip_err_t *e);

@@ -2,7 +2,8 @@
  * the example config and the tests. Tools: add(a,b), echo(text),
  * uppercase(text); with --test-tools also sleep(ms), crash(), hang(), notify(),
  * progress(seconds, every_ms, silent): sleeps, sending notifications/progress
- * every every_ms when the call carries _meta.progressToken (none when silent).
+ * every every_ms when the call carries _meta.progressToken (none when silent);
+ * with MCP_DEMO_EXTRA_TOOLS=N also extra_0 .. extra_{N-1}.
  *
  * ask(method) sends the client a request and answers with the client's reply
  * (tests that clients answer server requests, if only with an error).
@@ -87,6 +88,46 @@ static json_object *demo_schema(const char *props, const char *required)
     return json_tokener_parse(buf);
 }
 
+/* MCP_DEMO_EXTRA_TOOLS=N adds tools extra_0 .. extra_{N-1} (echo-less, no
+ * arguments), for the tool-cap tests; a value that is a path names a file
+ * holding N, read at every tools/list, so a test can grow the catalog and
+ * send list_changed (the notify test tool). Calling one answers its name. */
+static long demo_extra_count(void)
+{
+    const char *e = getenv("MCP_DEMO_EXTRA_TOOLS");
+    char buf[32] = "", *end = NULL;
+    FILE *f;
+    long n;
+
+    if (!e || !*e)
+        return 0;
+    if (*e == '/') {
+        if (!(f = fopen(e, "r")))
+            return 0;
+        if (!fgets(buf, sizeof(buf), f))
+            buf[0] = '\0';
+        fclose(f);
+        e = buf;
+    }
+    n = strtol(e, &end, 10);
+    return end != e && n > 0 && n <= 100000 ? n : 0;
+}
+
+static void demo_extra_tools(json_object *a)
+{
+    long n = demo_extra_count();
+    char name[32];
+
+    for (long i = 0; i < n; i++) {
+        json_object *o = json_object_new_object();
+        snprintf(name, sizeof(name), "extra_%ld", i);
+        json_object_object_add(o, "name", json_object_new_string(name));
+        json_object_object_add(o, "description", json_object_new_string("An extra tool (MCP_DEMO_EXTRA_TOOLS)"));
+        json_object_object_add(o, "inputSchema", demo_schema("{}", "[]"));
+        json_object_array_add(a, o);
+    }
+}
+
 static json_object *demo_tools(void)
 {
     static const struct { const char *name, *desc, *props, *req; int test; } t[] = {
@@ -115,6 +156,7 @@ static json_object *demo_tools(void)
         json_object_object_add(o, "inputSchema", demo_schema(t[i].props, t[i].req));
         json_object_array_add(a, o);
     }
+    demo_extra_tools(a);
     return a;
 }
 
@@ -365,6 +407,8 @@ static void demo_call(json_object *id, json_object *params)
         demo_send(n);
         json_object_put(n);
         demo_result(id, demo_text("notified", 0));
+    } else if (strncmp(name, "extra_", 6) == 0 && strtol(name + 6, NULL, 10) < demo_extra_count()) {
+        demo_result(id, demo_text(name, 0));
     } else {
         snprintf(text, sizeof(text), "Unknown tool: %.80s", name);
         demo_error(id, -32602, text);

@@ -101,6 +101,11 @@
 #define CAP_MX_ROUND (16u << 20)
 /* Stored rounds one request may re-insert (its history's mixed turns). */
 #define CAP_MX_ROUNDS 32
+/* Largest tool cap (max_tools, AIPROXY_MAX_TOOLS): a request offering more
+ * tools than this is refused by every upstream we know of. */
+#define CAP_TOOLS_SETTING 10000
+/* One glob of an assistant's tools.allow / tools.deny list. */
+#define CAP_TOOL_GLOB 256
 /* One tool result flattened to text for the model. */
 #define CAP_MCPC_TEXT (8u << 20)
 /* A "[tool error] ..." text made by the responder itself. */

@@ -7,8 +7,9 @@
  *     "mcp_servers": { NAME: {transport, command, args, env, inherit_env, cwd, url,
  *                             headers, description, timeout, max_timeout} },
  *     "assistants":  { NAME: {name, backend, model, description, system_prompt,
- *                             mcp_servers, max_tool_iterations, temperature,
- *                             top_p, max_tokens, extra_body, tool_events} },
+ *                             mcp_servers, tools: {allow, deny}, max_tools,
+ *                             max_tool_iterations, temperature, top_p,
+ *                             max_tokens, extra_body, tool_events} },
  *     "settings":    { "proxy_api_keys": ["sha256:<hex>", ..], "apiman": {..} | null } }
  *
  * NAME (every kind) is cfg_name_valid: it becomes a path segment of the admin

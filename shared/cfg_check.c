@@ -12,6 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CFG__STR2(x) #x
+#define CFG__STR(x) CFG__STR2(x)
+
 /* One check run over one object: `src` is its "_src" map (may be NULL), used
  * to accept a number or bool where a string is expected when it came from a
  * ${VAR} expansion (`api_key: ${KEY}` with KEY=12345 is still a string). */
@@ -471,13 +474,78 @@ static int ck__refs(ck_t *c, const char *f, json_object *doc, const char *kind, 
     return 0;
 }
 
+/* One list of tools.allow / tools.deny: null (allow only: no list) or
+ * strings, each a glob of 1 to CAP_TOOL_GLOB bytes. `f` is "allow"/"deny". */
+static int ck__globs(ck_t *c, json_object *sel, const char *f, int null_ok)
+{
+    json_object *v = NULL;
+    char path[64];
+    size_t n;
+
+    if (!json_object_object_get_ex(sel, f, &v) || !v) {
+        json_object_object_add(sel, f, null_ok ? NULL : json_object_new_array());
+        return 0;
+    }
+    snprintf(path, sizeof path, "tools.%s", f);
+    if (!json_object_is_type(v, json_type_array))
+        return ck__fail(c, path, "must be a list of globs over <server>__<tool> names%s", NULL);
+    n = json_object_array_length(v);
+    for (size_t i = 0; i < n; i++) {
+        json_object *g = json_object_array_get_idx(v, i);
+        size_t len;
+        snprintf(path, sizeof path, "tools.%s[%zu]", f, i);
+        if (!json_object_is_type(g, json_type_string))
+            return ck__fail(c, path, "must be a string (a glob over <server>__<tool> names, "
+                                     "e.g. 'demo__*')%s", NULL);
+        len = (size_t)json_object_get_string_len(g);
+        if (len == 0 || len > CAP_TOOL_GLOB) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "must be 1 to %d characters", CAP_TOOL_GLOB);
+            return ck__fail(c, path, "%s", msg);
+        }
+    }
+    return 0;
+}
+
+/* tools: {allow: [globs] | null, deny: [globs]}; absent/null gives
+ * {allow: null, deny: []} (everything offered). See shared/toolsel.h. */
+static int ck__tools(ck_t *c)
+{
+    static const char *const fields[] = {"allow", "deny", NULL};
+    json_object *sel = NULL;
+    int rc;
+
+    if (!json_object_object_get_ex(c->obj, "tools", &sel) || !sel) {
+        if (!(sel = json_object_new_object()))
+            return -ENOMEM;
+        json_object_object_add(c->obj, "tools", sel);
+    }
+    if (!json_object_is_type(sel, json_type_object))
+        return ck__fail(c, "tools", "must be a mapping {allow: [globs], deny: [globs]}%s", NULL);
+    json_object_object_foreach(sel, key, val) {
+        const char *const *a;
+        (void)val;
+        for (a = fields; *a && strcmp(*a, key) != 0; a++)
+            ;
+        if (!*a) {
+            char path[128];
+            snprintf(path, sizeof path, "tools.%.64s", key);
+            return ck__fail(c, path, "unknown field (allowed: allow, deny)%s", NULL);
+        }
+    }
+    if ((rc = ck__globs(c, sel, "allow", 1)) < 0 || (rc = ck__globs(c, sel, "deny", 0)) < 0)
+        return rc;
+    ck__reorder(sel, fields);
+    return 0;
+}
+
 int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, char *err,
                         size_t errlen)
 {
     static const char *const fields[] = {"name", "backend", "model", "description",
-                                         "system_prompt", "mcp_servers", "max_tool_iterations",
-                                         "temperature", "top_p", "max_tokens", "extra_body",
-                                         "tool_events", NULL};
+                                         "system_prompt", "mcp_servers", "tools", "max_tools",
+                                         "max_tool_iterations", "temperature", "top_p",
+                                         "max_tokens", "extra_body", "tool_events", NULL};
     ck_t c;
     json_object *v = NULL, *map = NULL;
     const char *own = NULL, *backend = NULL;
@@ -486,8 +554,8 @@ int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, ch
 
     if ((rc = ck__init(&c, obj, "assistant", err, errlen)) < 0 ||
         (rc = ck__unknown(&c, fields, "name, backend, model, description, system_prompt, "
-                                      "mcp_servers, max_tool_iterations, temperature, top_p, "
-                                      "max_tokens, extra_body, tool_events")) < 0)
+                                      "mcp_servers, tools, max_tools, max_tool_iterations, "
+                                      "temperature, top_p, max_tokens, extra_body, tool_events")) < 0)
         goto out;
     if (name && (!json_object_object_get_ex(obj, "name", &v) || !v))
         json_object_object_add(obj, "name", json_object_new_string(name));
@@ -512,6 +580,10 @@ int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, ch
         (rc = ck__str(&c, "system_prompt", "", "")) < 0 ||
         (rc = ck__strlist(&c, "mcp_servers")) < 0 ||
         (rc = ck__refs(&c, "mcp_servers", doc, "mcp_servers", "MCP server")) < 0 ||
+        (rc = ck__tools(&c)) < 0 ||
+        (rc = ck__num(&c, "max_tools", 1, 0, CAP_TOOLS_SETTING, 1, 0, 0,
+                      "from 1 to " CFG__STR(CAP_TOOLS_SETTING) " (null: AIPROXY_MAX_TOOLS, "
+                      "default 128)")) < 0 ||
         (rc = ck__num(&c, "max_tool_iterations", 0, 0, 100, 1, 1, 8, "from 0 to 100")) < 0 ||
         (rc = ck__num(&c, "temperature", 0, 0, 2, 0, 0, 0, "from 0 to 2")) < 0 ||
         (rc = ck__num(&c, "top_p", 0, 0, 1, 0, 0, 0, "from 0 to 1")) < 0 ||

@@ -9,6 +9,7 @@
 #include "agent/mcpc.h"
 #include "fcgi/admin/admin_doc.h"
 #include "fcgi/admin/admin_route.h"
+#include "fcgi/admin/admin_tools.h"
 #include "fcgi/auth/auth.h"
 #include "fcgi/auth/auth_cred.h"
 #include "shared/cfg.h"
@@ -159,6 +160,45 @@ static int admin__validate(http_req_t *req, svc_t *svc, const char *kind, const 
     return rc;
 }
 
+/* The tool cap of an assistant about to be written (validated `obj`): its
+ * MCP servers' catalogs are learned from Redis or by asking the broker to
+ * start them, ADMIN_TOOLS_BUDGET_MS in all. Past the cap: answers 422 (*sent
+ * is the send's result) and returns -E2BIG. A catalog that cannot be learned
+ * does not refuse the write (the server may come up later): it is logged,
+ * and the count is checked when a request is built. */
+static int admin__tool_cap(http_req_t *req, svc_t *svc, const char *name, json_object *obj,
+                           int *sent)
+{
+    char msg[AIP_ERR_MSG_MAX];
+    int rc;
+
+    if (!svc->mcpc)
+        return 0;
+    rc = admin_tools_check(svc->mcpc, reg_all(svc->reg, "mcp_servers"), name, obj, 1,
+                           ADMIN_TOOLS_BUDGET_MS, msg, sizeof(msg));
+    if (rc == -E2BIG) {
+        *sent = http_send_error(req, 422, "invalid_request_error", "too_many_tools", "tools",
+                                "%s", msg);
+        return rc;
+    }
+    if (rc < 0)
+        log_warn("admin: %s; writing it anyway", msg);
+    return 0;
+}
+
+static int admin__assistant_tools(http_req_t *req, svc_t *svc, const admin_route_t *r)
+{
+    json_object *a = reg_get(svc->reg, "assistants", r->name);
+
+    if (!a)
+        return admin__not_found(req, r);
+    if (!svc->mcpc)
+        return http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
+    return admin__send_owned(req, 200,
+                             admin_tools_list(svc->mcpc, reg_all(svc->reg, "mcp_servers"),
+                                              r->name, a, ADMIN_TOOLS_BUDGET_MS));
+}
+
 static int admin__put(http_req_t *req, svc_t *svc, const admin_route_t *r)
 {
     int rc;
@@ -188,6 +228,11 @@ static int admin__put(http_req_t *req, svc_t *svc, const admin_route_t *r)
             admin_doc_err_param(err, param, sizeof(param));
             rc = http_send_error(req, 422, "invalid_request_error", "invalid_value",
                                  param[0] ? param : NULL, "%s", err);
+            json_object_put(tryobj);
+            goto out;
+        }
+        if (i == 0 && strcmp(r->kind, "assistants") == 0 &&
+            admin__tool_cap(req, svc, r->name, tryobj, &rc) != 0) {
             json_object_put(tryobj);
             goto out;
         }
@@ -331,6 +376,8 @@ int admin_handle(http_req_t *req, svc_t *svc)
         rc = admin__list(req, svc, &r);
     } else if (r.target == ADMIN_T_TOOLS) {
         rc = admin__tools(req, svc, &r);
+    } else if (r.target == ADMIN_T_ASSISTANT_TOOLS) {
+        rc = admin__assistant_tools(req, svc, &r);
     } else if (strcmp(req->method, "PUT") == 0) {
         rc = admin__put(req, svc, &r);
     } else if (strcmp(req->method, "DELETE") == 0) {

@@ -52,6 +52,15 @@ int admin_route_parse(const char *path, admin_route_t *out)
         }
         const char *name = tail + 1;
         size_t len = strlen(name);
+        if (strcmp(out->kind, "assistants") == 0) {
+            /* only "{name}/tools"; any other slash stays a bad name (422) */
+            const char *slash = strchr(name, '/');
+            if (slash && strcmp(slash, "/tools") == 0) {
+                out->target = ADMIN_T_ASSISTANT_TOOLS;
+                out->allow = "GET";
+                return admin_route__name(name, (size_t)(slash - name), out);
+            }
+        }
         if (strcmp(out->kind, "mcp_servers") == 0) {
             const char *slash = strchr(name, '/');
             if (slash) {

@@ -14,6 +14,7 @@ typedef enum admin_target {
     ADMIN_T_LIST,       /* /admin/{kind}                  GET */
     ADMIN_T_ITEM,       /* /admin/{kind}/{name}           GET PUT DELETE */
     ADMIN_T_TOOLS,      /* /admin/mcp/{name}/tools        GET */
+    ADMIN_T_ASSISTANT_TOOLS, /* /admin/assistants/{name}/tools GET */
 } admin_target_t;
 
 typedef struct admin_route {

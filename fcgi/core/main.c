@@ -1,4 +1,5 @@
 /* aiproxy-fcgi — the FastCGI responder (docs/responder.md). */
+#include "fcgi/admin/admin_tools.h"
 #include "fcgi/auth/auth.h"
 #include "fcgi/openai/openai.h"
 #include "fcgi/routes.h"
@@ -211,6 +212,13 @@ int main(int argc, char **argv)
         goto out;
     }
     if (config && cfg_load_file(config, &doc, err, sizeof(err)) != 0) {
+        fprintf(stderr, check ? "%s\n" : "aiproxy-fcgi: %s\n", err);
+        goto out;
+    }
+    /* the tool cap, with the catalogs Redis holds (--check also asks the
+     * broker); before the seed, so a refused file is never written */
+    if (config && admin_tools_check_doc(doc, config, rconn_url(), rconn_prefix(), check,
+                                        check ? stdout : NULL, err, sizeof(err)) != 0) {
         fprintf(stderr, check ? "%s\n" : "aiproxy-fcgi: %s\n", err);
         goto out;
     }

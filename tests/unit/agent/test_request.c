@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static json_object *J(const char *s)
@@ -245,6 +246,108 @@ static void bad_inputs_are_refused(void **state)
     json_object_put(bt);
 }
 
+/* A catalog of n tools named t0..t{n-1}. */
+static json_object *catalog(int n)
+{
+    json_object *a = json_object_new_array();
+    char name[32];
+    for (int i = 0; i < n; i++) {
+        json_object *t = json_object_new_object();
+        snprintf(name, sizeof name, "t%d", i);
+        json_object_object_add(t, "name", json_object_new_string(name));
+        json_object_array_add(a, t);
+    }
+    return a;
+}
+
+static void allow_and_deny_filter_the_offered_tools(void **state)
+{
+    json_object *demo = catalog(3), *calc = J("[{\"name\":\"add\"},{\"name\":\"sub\"}]"), *r;
+    rq_catalog_t cats[] = { { "demo", demo }, { "calc", calc } };
+    tn_map_t *map;
+    const char *sv, *tl;
+    (void)state;
+    r = build("{\"model\":\"m\",\"tools\":{\"allow\":[\"demo__*\",\"calc__add\"],"
+              "\"deny\":[\"demo__t1\"]}}",
+              "{\"messages\":[]}", cats, 2, 0, &map);
+    assert_int_equal(json_object_array_length(get(r, "tools")), 3);
+    assert_string_equal(jget(r, "tools.0.function.name"), "demo__t0");
+    assert_string_equal(jget(r, "tools.1.function.name"), "demo__t2");
+    assert_string_equal(jget(r, "tools.2.function.name"), "calc__add");
+    /* what is not offered does not map back: the model cannot call it */
+    assert_int_equal(tn_lookup(map, "demo__t1", &sv, &tl), -ENOENT);
+    assert_int_equal(tn_lookup(map, "calc__sub", &sv, &tl), -ENOENT);
+    tn_free(map);
+    json_object_put(r);
+    json_object_put(demo);
+    json_object_put(calc);
+}
+
+static void tool_cap_refuses_the_assistant_or_the_client(void **state)
+{
+    json_object *big = catalog(129), *small = catalog(120), *out = NULL, *r;
+    json_object *a = J("{\"model\":\"m\"}"), *a5 = J("{\"model\":\"m\",\"max_tools\":5}"),
+                *allow = J("{\"model\":\"m\",\"tools\":{\"allow\":[\"big__t1*\"]}}"),
+                *b = J("{\"messages\":[]}"), *b10;
+    rq_catalog_t cbig[] = { { "big", big } }, csmall[] = { { "small", small } };
+    tn_map_t *map = tn_new();
+    aip_err_t err;
+    char body[4096];
+    size_t at = 0;
+    (void)state;
+    /* 129 tools from one server: the assistant's fault, named with the fix */
+    assert_int_equal(rq_build("helper", a, b, cbig, 1, map, 0, &out, &err), -E2BIG);
+    assert_null(out);
+    assert_int_equal(err.status, 502);
+    assert_string_equal(err.code, "too_many_tools");
+    assert_non_null(strstr(err.msg, "assistant 'helper' offers 129 tools"));
+    assert_non_null(strstr(err.msg, "big: 129"));
+    assert_non_null(strstr(err.msg, "tools.allow"));
+    tn_free(map);
+    /* an allow-list brings it under: t1, t10..t19, t100..t128 = 40 */
+    map = tn_new();
+    assert_int_equal(rq_build("helper", allow, b, cbig, 1, map, 0, &out, &err), 0);
+    assert_int_equal(json_object_array_length(get(out, "tools")), 40);
+    json_object_put(out);
+    tn_free(map);
+    /* the assistant's own max_tools */
+    map = tn_new();
+    assert_int_equal(rq_build("helper", a5, b, csmall, 1, map, 0, &out, &err), -E2BIG);
+    assert_non_null(strstr(err.msg, "more than the 5"));
+    tn_free(map);
+    /* 120 of ours and 10 of the client's: the client's fault, param tools */
+    at += (size_t)snprintf(body + at, sizeof body - at, "{\"messages\":[],\"tools\":[");
+    for (int i = 0; i < 10; i++)
+        at += (size_t)snprintf(body + at, sizeof body - at,
+                               "%s{\"type\":\"function\",\"function\":{\"name\":\"c%d\"}}",
+                               i ? "," : "", i);
+    snprintf(body + at, sizeof body - at, "]}");
+    b10 = J(body);
+    map = tn_new();
+    assert_int_equal(rq_build("helper", a, b10, csmall, 1, map, 0, &out, &err), -E2BIG);
+    assert_int_equal(err.status, 400);
+    assert_string_equal(err.type, "invalid_request_error");
+    assert_string_equal(err.param, "tools");
+    assert_string_equal(err.code, "too_many_tools");
+    assert_non_null(strstr(err.msg, "offers 130 tools"));
+    assert_non_null(strstr(err.msg, "send at most 8 tools"));
+    tn_free(map);
+    /* exactly at the cap is fine */
+    map = tn_new();
+    r = NULL;
+    assert_int_equal(rq_build("helper", a, b, csmall, 1, map, 0, &r, &err), 0);
+    assert_int_equal(json_object_array_length(get(r, "tools")), 120);
+    json_object_put(r);
+    tn_free(map);
+    json_object_put(big);
+    json_object_put(small);
+    json_object_put(a);
+    json_object_put(a5);
+    json_object_put(allow);
+    json_object_put(b);
+    json_object_put(b10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +362,8 @@ int main(void)
         cmocka_unit_test(tools_merge_ours_and_the_clients),
         cmocka_unit_test(tool_choice_dropped_without_tools),
         cmocka_unit_test(bad_inputs_are_refused),
+        cmocka_unit_test(allow_and_deny_filter_the_offered_tools),
+        cmocka_unit_test(tool_cap_refuses_the_assistant_or_the_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -45,6 +45,14 @@ static void test_routes(void **st)
     assert_int_equal(admin_route_parse("/admin/mcp/fs/tools", &r), 0);
     assert_int_equal(r.target, ADMIN_T_TOOLS);
     assert_string_equal(r.name, "fs");
+    assert_int_equal(admin_route_parse("/admin/assistants/helper/tools", &r), 0);
+    assert_int_equal(r.target, ADMIN_T_ASSISTANT_TOOLS);
+    assert_string_equal(r.kind, "assistants");
+    assert_string_equal(r.name, "helper");
+    assert_true(admin_route_allows(&r, "GET"));
+    assert_false(admin_route_allows(&r, "PUT"));
+    assert_int_equal(admin_route_parse("/admin/assistants/../tools", &r), -EINVAL);
+    assert_int_equal(admin_route_parse("/admin/assistants/a/b/tools", &r), -EINVAL);
     assert_int_equal(admin_route_parse("/admin/mcp/fs/other", &r), -ENOENT);
     assert_int_equal(admin_route_parse("/admin/mcpx", &r), -ENOENT);
     assert_int_equal(admin_route_parse("/admin/secrets", &r), -ENOENT);

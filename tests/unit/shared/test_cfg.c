@@ -275,6 +275,12 @@ static void test_defaults(void **state)
     assert_string_equal(str_at(a, "system_prompt", NULL, NULL), "");
     assert_int_equal(json_object_array_length(at(a, "mcp_servers", NULL, NULL)), 0);
     assert_int_equal(json_object_object_length(at(a, "extra_body", NULL, NULL)), 0);
+    /* no tool selection: allow null (everything), deny [], max_tools null (global) */
+    assert_true(json_object_object_get_ex(at(a, "tools", NULL, NULL), "allow", NULL));
+    assert_null(at(a, "tools", "allow", NULL));
+    assert_int_equal(json_object_array_length(at(a, "tools", "deny", NULL)), 0);
+    assert_true(json_object_object_get_ex(a, "max_tools", NULL));
+    assert_null(at(a, "max_tools", NULL, NULL));
     assert_int_equal(json_object_array_length(at(d, "settings", "proxy_api_keys", NULL)), 0);
     assert_true(json_object_object_get_ex(at(d, "settings", NULL, NULL), "apiman", NULL));
     assert_null(at(d, "settings", "apiman", NULL));
@@ -282,6 +288,28 @@ static void test_defaults(void **state)
     /* an empty file is an empty registry */
     d = load_ok("");
     assert_int_equal(json_object_object_length(at(d, "assistants", NULL, NULL)), 0);
+    json_object_put(d);
+}
+
+static void test_tool_selection_kept(void **state)
+{
+    json_object *d, *a;
+    char *y;
+    (void)state;
+    d = load_ok(BK "assistants:\n  - name: a\n    backend: b\n    model: m\n"
+                "    max_tools: 200\n    tools: {deny: ['demo__sleep*'], allow: ['demo__*', 'calc__add']}\n");
+    a = at(d, "assistants", "a", NULL);
+    assert_int_equal(json_object_get_int(at(a, "max_tools", NULL, NULL)), 200);
+    assert_int_equal(json_object_array_length(at(a, "tools", "allow", NULL)), 2);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(at(a, "tools", "deny", NULL), 0)),
+                        "demo__sleep*");
+    /* an export loads back to the same document */
+    y = cfg_dump_yaml(d);
+    assert_non_null(y);
+    json_object *d2 = load_ok(y);
+    assert_true(json_object_equal(at(d, "assistants", NULL, NULL), at(d2, "assistants", NULL, NULL)));
+    free(y);
+    json_object_put(d2);
     json_object_put(d);
 }
 
@@ -379,7 +407,23 @@ static void test_errors(void **state)
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, tool_events: 1}\n",
              "assistants[0].tool_events: must be true or false");
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, extra_body: 3}\n", "extra_body: must be a mapping");
-    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, tools: []}\n", "assistants[0].tools: unknown field");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, tools: []}\n", "assistants[0].tools: must be a mapping");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, toolz: {}}\n", "assistants[0].toolz: unknown field");
+    /* tool selection and the cap (shared/toolsel.h) */
+    load_err(BK "assistants:\n  - name: a\n    backend: b\n    model: m\n    tools:\n      allow: [1]\n",
+             "t.yaml:9: assistants[0].tools.allow[0]: must be a string");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, tools: {allow: 'demo__*'}}\n",
+             "assistants[0].tools.allow: must be a list of globs");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, tools: {deny: [{x: 1}]}}\n",
+             "assistants[0].tools.deny[0]: must be a string");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, tools: {deny: ['']}}\n",
+             "assistants[0].tools.deny[0]: must be 1 to 256 characters");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, tools: {only: []}}\n",
+             "assistants[0].tools.only: unknown field (allowed: allow, deny)");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, max_tools: 0}\n",
+             "assistants[0].max_tools: out of range: must be from 1 to 10000");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, max_tools: many}\n",
+             "assistants[0].max_tools: must be a number");
     load_err(BK "assistants:\n  - {name: 'a b', backend: b, model: m}\n", "not a valid assistant name");
     load_err(BK "assistants:\n  x: {name: y, backend: b, model: m}\n", "assistants.x.name: does not match");
     load_err(BK "assistants:\n  - name: a\n    backend: b\n    model: m\n  - name: a\n    backend: b\n    model: m\n",
@@ -651,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_env_types_and_src),
         cmocka_unit_test(test_env_keeps_case),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_tool_selection_kept),
         cmocka_unit_test(test_forms),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_apiman_ok),
