@@ -8,7 +8,8 @@
  *                             headers, description, timeout} },
  *     "assistants":  { NAME: {name, backend, model, description, system_prompt,
  *                             mcp_servers, max_tool_iterations, temperature,
- *                             top_p, max_tokens, extra_body} },
+ *                             top_p, max_tokens, extra_body,
+ *                             stream_keepalive_ms} },
  *     "settings":    { "proxy_api_keys": ["sha256:<hex>", ..], "apiman": {..} | null } }
  *
  * NAME (every kind) is cfg_name_valid: it becomes a path segment of the admin
