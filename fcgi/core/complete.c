@@ -15,6 +15,8 @@ struct complete__ctx {
     const complete_surface_t *cs;
     void *run;
     int stream;               /* a stream: start it at READY, keep it alive */
+    int ready;                /* READY came: errors are stream events now */
+    int start_due;            /* READY came, the stream's start is not sent yet */
     complete_pace_t pace;     /* when the next keep-alive is due */
 };
 
@@ -59,6 +61,7 @@ static int complete__on_delta(void *ud, const char *text, size_t len)
 {
     struct complete__ctx *c = ud;
 
+    c->start_due = 0;   /* the delta starts the stream if need be */
     complete_pace_touch(&c->pace, complete__now_ms());
     return c->cs->delta(c->run, text, len) != 0;
 }
@@ -72,13 +75,24 @@ static int complete__on_flush(void *ud)
     return c->cs->flush(c->run) != 0;
 }
 
-/* The request is accepted (READY): a stream starts now, before any content,
+/* The request is accepted (READY): the stream starts before any content,
  * so the client has its headers and first event while the upstream thinks.
- * Non-zero: the client is gone. */
+ * Not here but at the next alive poll (complete__start_due), which comes
+ * right after the upstream request went out: the write then overlaps the
+ * upstream's time to first token instead of adding to it. */
 static int complete__ready(struct complete__ctx *c)
 {
-    if (!c->stream)
+    c->ready = 1;
+    c->start_due = c->stream;
+    return 0;
+}
+
+/* Sends the stream's start when READY left it due. Non-zero: the client is gone. */
+static int complete__start_due(struct complete__ctx *c)
+{
+    if (!c->start_due)
         return 0;
+    c->start_due = 0;
     complete_pace_touch(&c->pace, complete__now_ms());
     return c->cs->start(c->run) != 0;
 }
@@ -116,6 +130,8 @@ static int complete__alive(void *ud)
 
     if (!http_client_alive(c->req))
         return 0;
+    if (complete__start_due(c) != 0)
+        return 0;
     return complete__keepalive(c) == 0;
 }
 
@@ -142,7 +158,9 @@ static int complete__answer(struct complete__ctx *c, const route_surface_t *s,
         req->client_gone = 1;
         return -EPIPE;
     }
-    if (res->status != 200 && (!cr->stream || !c->cs->started(c->run)))
+    /* after READY a stream's error is a stream event, even when the start
+     * was still due (the upstream failed before the first poll) */
+    if (res->status != 200 && (!cr->stream || (!c->ready && !c->cs->started(c->run))))
         return complete__send_err(req, s, &res->err);
     if (cr->stream) {
         if (res->status != 200)

@@ -51,9 +51,10 @@ typedef struct complete_surface {
      * NULL on ENOMEM. */
     json_object *(*answer)(void *run, const complete_req_t *cr, const agent_res_t *res,
                            long long created);
-    /* Stream only. `start`: the request is accepted (the agent's READY):
-     * send the headers and the stream's first event now, flushed, so the
-     * client has its first byte before any content. `keepalive`: nothing was
+    /* Stream only. `start`: the request is accepted (the agent's READY; the
+     * runner calls it at the first alive poll after, once the upstream
+     * request went out): send the headers and the stream's first event now,
+     * flushed, so the client has its first byte before any content. `keepalive`: nothing was
      * written for the keep-alive interval: send an event every client of the
      * API skips (flushed; nothing before start). Both 0 or -EPIPE. */
     int (*start)(void *run);
