@@ -9,7 +9,8 @@
  *     "assistants":  { NAME: {name, backend, model, description, system_prompt,
  *                             mcp_servers, tools: {allow, deny}, max_tools,
  *                             max_tool_iterations, temperature, top_p,
- *                             max_tokens, extra_body, tool_events} },
+ *                             max_tokens, extra_body, tool_events,
+ *                             stream_keepalive_ms} },
  *     "settings":    { "proxy_api_keys": ["sha256:<hex>", ..], "apiman": {..} | null } }
  *
  * NAME (every kind) is cfg_name_valid: it becomes a path segment of the admin

@@ -545,7 +545,8 @@ int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, ch
     static const char *const fields[] = {"name", "backend", "model", "description",
                                          "system_prompt", "mcp_servers", "tools", "max_tools",
                                          "max_tool_iterations", "temperature", "top_p",
-                                         "max_tokens", "extra_body", "tool_events", NULL};
+                                         "max_tokens", "extra_body", "tool_events",
+                                         "stream_keepalive_ms", NULL};
     ck_t c;
     json_object *v = NULL, *map = NULL;
     const char *own = NULL, *backend = NULL;
@@ -555,7 +556,8 @@ int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, ch
     if ((rc = ck__init(&c, obj, "assistant", err, errlen)) < 0 ||
         (rc = ck__unknown(&c, fields, "name, backend, model, description, system_prompt, "
                                       "mcp_servers, tools, max_tools, max_tool_iterations, "
-                                      "temperature, top_p, max_tokens, extra_body, tool_events")) < 0)
+                                      "temperature, top_p, max_tokens, extra_body, tool_events, "
+                                      "stream_keepalive_ms")) < 0)
         goto out;
     if (name && (!json_object_object_get_ex(obj, "name", &v) || !v))
         json_object_object_add(obj, "name", json_object_new_string(name));
@@ -589,7 +591,10 @@ int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, ch
         (rc = ck__num(&c, "top_p", 0, 0, 1, 0, 0, 0, "from 0 to 1")) < 0 ||
         (rc = ck__num(&c, "max_tokens", 0, 1, 10000000, 1, 0, 0, "greater than 0")) < 0 ||
         (rc = ck__object(&c, "extra_body")) < 0 ||
-        (rc = ck__bool(&c, "tool_events", 0)) < 0)
+        (rc = ck__bool(&c, "tool_events", 0)) < 0 ||
+        /* null: the responders' AIPROXY_STREAM_KEEPALIVE_MS; 0: none */
+        (rc = ck__num(&c, "stream_keepalive_ms", 0, 0, 600000, 1, 0, 0,
+                      "from 0 (off) to 600000 ms")) < 0)
         goto out;
     ck__reorder(obj, fields);
 out:

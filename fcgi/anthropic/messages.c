@@ -105,7 +105,10 @@ static int messages__stream_end(void *run, const agent_res_t *res)
     struct messages__run *m = run;
 
     if (res->status != 200)
-        return msgout_stream_fail(&m->st, res->err.status, NULL, res->err.msg);
+        return msgout_stream_fail(&m->st, res->err.status,
+                                  strcmp(res->err.code, "overloaded") == 0 ? "overloaded_error"
+                                                                           : NULL,
+                                  res->err.msg);
     return msgout_stream_finish(&m->st, res->message, res->finish_reason, res->usage);
 }
 
@@ -127,10 +130,21 @@ static int messages__tool_event(void *run, json_object *ev)
                                TOOLEV_EVENT_KEY, ev);
 }
 
+static int messages__start(void *run)
+{
+    return msgout_stream_begin(&((struct messages__run *)run)->st);
+}
+
+static int messages__keepalive(void *run)
+{
+    return msgout_stream_ping(&((struct messages__run *)run)->st);
+}
+
 static const complete_surface_t messages__completion = {
     "messages", sizeof(struct messages__run), messages__parse, messages__clear,
     messages__begin, messages__delta, messages__flush, messages__started,
-    messages__stream_end, messages__answer, messages__tool_event,
+    messages__stream_end, messages__answer, messages__tool_event, messages__start,
+    messages__keepalive,
 };
 
 const route_surface_t messages_surface = { "anthropic", messages_auth, messages__send_error,

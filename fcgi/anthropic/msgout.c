@@ -285,6 +285,31 @@ static int msgout__send(msgout_stream_t *s, buf_t *b, int flush)
     return rc;
 }
 
+int msgout_stream_begin(msgout_stream_t *s)
+{
+    buf_t b;
+    int rc;
+
+    if (s->started)
+        return 0;
+    buf_init(&b, CAP_SSE_OUT_EVENT);
+    if ((rc = msgout__start(s, &b)) != 0)
+        goto out;
+    return msgout__send(s, &b, 1);
+out:
+    buf_free(&b);
+    return s->req->client_gone ? -EPIPE : rc;
+}
+
+int msgout_stream_ping(msgout_stream_t *s)
+{
+    static const char ping[] = "event: ping\ndata: {\"type\": \"ping\"}\n\n";
+
+    if (!s->started)
+        return 0;
+    return http_write(s->req, ping, sizeof(ping) - 1, 1) != 0 ? -EPIPE : 0;
+}
+
 int msgout_stream_delta(msgout_stream_t *s, const char *text, size_t len)
 {
     buf_t b;

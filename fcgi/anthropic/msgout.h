@@ -53,10 +53,13 @@ json_object *msgout_error_json(int status, const char *type, const char *message
 int msgout_send_error(http_req_t *req, int status, const char *type, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* One Messages SSE stream over a request. Headers and message_start go out
- * lazily with the first text (or at the end), so a failure before any byte is
- * an ordinary HTTP error. One id for the whole stream whatever the tool
- * rounds inside. */
+/* One Messages SSE stream over a request. The runner starts it (headers and
+ * message_start) with msgout_stream_begin once the request is accepted (the
+ * agent's READY), so a failure before that is an ordinary HTTP error and one
+ * after it an `error` event; the other writers start it themselves if it was
+ * not. While nothing else is written, msgout_stream_ping sends Anthropic's
+ * `ping` events so that proxies do not cut an idle connection. One id for the
+ * whole stream whatever the tool rounds inside. */
 typedef struct msgout_stream {
     http_req_t *req;          /* borrowed */
     const char *model;        /* borrowed: the assistant name */
@@ -69,6 +72,15 @@ typedef struct msgout_stream {
 
 /* Prepares a stream; sends nothing. */
 void msgout_stream_init(msgout_stream_t *s, http_req_t *req, const char *model, const char *id);
+
+/* Starts the stream now: headers and message_start, flushed. Does nothing
+ * once started. Returns 0, or -EPIPE when the client is gone. */
+int msgout_stream_begin(msgout_stream_t *s);
+
+/* Sends `event: ping` with data {"type": "ping"}, as Anthropic does while a
+ * stream is idle (the SDKs skip it), flushed. Nothing before the stream
+ * started. Returns 0, or -EPIPE when the client is gone. */
+int msgout_stream_ping(msgout_stream_t *s);
 
 /* Sends a text piece as a text_delta (starting the stream and the text block
  * first if needed). Returns 0, or -EPIPE when the client is gone. */

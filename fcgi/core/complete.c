@@ -4,6 +4,7 @@
 #include "fcgi/core/complete.h"
 #include "fcgi/core/toolev.h"
 
+#include "shared/jget.h"
 #include "shared/log.h"
 
 #include <errno.h>
@@ -15,13 +16,55 @@ struct complete__ctx {
     const complete_surface_t *cs;
     void *run;
     toolev_t tev;            /* tool events, when the request opted in */
+    int stream;               /* a stream: start it at READY, keep it alive */
+    int ready;                /* READY came: errors are stream events now */
+    int start_due;            /* READY came, the stream's start is not sent yet */
+    complete_pace_t pace;     /* when the next keep-alive is due */
 };
+
+/* Set once by main before the threads start (AIPROXY_STREAM_KEEPALIVE_MS). */
+static long complete__keepalive_ms = COMPLETE_KEEPALIVE_DEFAULT_MS;
+
+void complete_set_keepalive_ms(long ms)
+{
+    complete__keepalive_ms = ms < 0 ? 0 : ms > COMPLETE_KEEPALIVE_MAX_MS
+                                              ? COMPLETE_KEEPALIVE_MAX_MS : ms;
+}
+
+long complete_keepalive_ms(json_object *assistant)
+{
+    json_object *v = jget(assistant, "stream_keepalive_ms");
+
+    if (v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
+        return (long)json_object_get_int64(v);
+    return complete__keepalive_ms;
+}
+
+void complete_pace_touch(complete_pace_t *p, long long now_ms)
+{
+    p->last_ms = now_ms;
+}
+
+int complete_pace_due(const complete_pace_t *p, long long now_ms)
+{
+    return p->interval_ms > 0 && now_ms - p->last_ms >= p->interval_ms;
+}
+
+static long long complete__now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* agent callback: a content piece for the stream. */
 static int complete__on_delta(void *ud, const char *text, size_t len)
 {
     struct complete__ctx *c = ud;
 
+    c->start_due = 0;   /* the delta starts the stream if need be */
+    complete_pace_touch(&c->pace, complete__now_ms());
     return c->cs->delta(c->run, text, len) != 0;
 }
 
@@ -30,23 +73,72 @@ static int complete__on_flush(void *ud)
 {
     struct complete__ctx *c = ud;
 
+    complete_pace_touch(&c->pace, complete__now_ms());
     return c->cs->flush(c->run) != 0;
 }
 
-/* agent callback: is the client still there? */
+/* The request is accepted (READY): the stream starts before any content,
+ * so the client has its headers and first event while the upstream thinks.
+ * Not here but at the next alive poll (complete__start_due), which comes
+ * right after the upstream request went out: the write then overlaps the
+ * upstream's time to first token instead of adding to it. */
+static int complete__ready(struct complete__ctx *c)
+{
+    c->ready = 1;
+    c->start_due = c->stream;
+    return 0;
+}
+
+/* Sends the stream's start when READY left it due. Non-zero: the client is gone. */
+static int complete__start_due(struct complete__ctx *c)
+{
+    if (!c->start_due)
+        return 0;
+    c->start_due = 0;
+    complete_pace_touch(&c->pace, complete__now_ms());
+    return c->cs->start(c->run) != 0;
+}
+
+/* A keep-alive when the started stream was idle for its interval. Called
+ * from the alive polls (about every 100 ms while the upstream or the tools
+ * are waited on), so a write never waits on it. Non-zero: the client is gone. */
+static int complete__keepalive(struct complete__ctx *c)
+{
+    long long now;
+
+    if (!c->stream || c->pace.interval_ms <= 0 || !c->cs->started(c->run))
+        return 0;
+    now = complete__now_ms();
+    if (!complete_pace_due(&c->pace, now))
+        return 0;
+    complete_pace_touch(&c->pace, now);
+    return c->cs->keepalive(c->run) != 0;
+}
+
+/* agent callback: is the client still there? (And a keep-alive when due.) */
 static int complete__alive(void *ud)
 {
     struct complete__ctx *c = ud;
 
-    return http_client_alive(c->req);
+    if (!http_client_alive(c->req))
+        return 0;
+    if (complete__start_due(c) != 0)
+        return 0;
+    return complete__keepalive(c) == 0;
 }
 
 /* agent callback: the loop's events; tool events go to toolev. */
 static int complete__on_event(void *ud, const agent_event_t *ev)
 {
     struct complete__ctx *c = ud;
+    int rc;
 
-    return ev->kind == AGENT_EV_READY ? 0 : toolev_event(&c->tev, ev);
+    if (ev->kind == AGENT_EV_READY)
+        return complete__ready(c);
+    rc = toolev_event(&c->tev, ev);
+    if (c->tev.on && c->stream)   /* a streamed event is a write: no keep-alive right after */
+        complete_pace_touch(&c->pace, complete__now_ms());
+    return rc;
 }
 
 /* `e` in the route's surface's shape (OpenAI's when it has no renderer). */
@@ -72,7 +164,9 @@ static int complete__answer(struct complete__ctx *c, const route_surface_t *s,
         req->client_gone = 1;
         return -EPIPE;
     }
-    if (res->status != 200 && (!cr->stream || !c->cs->started(c->run)))
+    /* after READY a stream's error is a stream event, even when the start
+     * was still due (the upstream failed before the first poll) */
+    if (res->status != 200 && (!cr->stream || (!c->ready && !c->cs->started(c->run))))
         return complete__send_err(req, s, &res->err);
     if (cr->stream) {
         if (res->status != 200)
@@ -151,6 +245,8 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
     ctx.req = req;
     ctx.cs = cs;
     ctx.run = run;
+    ctx.stream = cr.stream;
+    ctx.pace.interval_ms = cr.stream ? complete_keepalive_ms(assistant) : 0;
     memset(&areq, 0, sizeof(areq));
     areq.assistant_name = cr.model;
     areq.assistant = assistant;

@@ -55,7 +55,44 @@ typedef struct complete_surface {
      * writes one event (borrowed), starting the stream if needed, in a
      * carrier the surface's SDKs skip. Returns 0 or -EPIPE. */
     int (*tool_event)(void *run, json_object *ev);
+    /* Stream only. `start`: the request is accepted (the agent's READY; the
+     * runner calls it at the first alive poll after, once the upstream
+     * request went out): send the headers and the stream's first event now,
+     * flushed, so the client has its first byte before any content. `keepalive`: nothing was
+     * written for the keep-alive interval: send an event every client of the
+     * API skips (flushed; nothing before start). Both 0 or -EPIPE. */
+    int (*start)(void *run);
+    int (*keepalive)(void *run);
 } complete_surface_t;
+
+/* Keep-alive interval of streams, in ms, when the assistant sets none
+ * (stream_keepalive_ms); 0 = no keep-alives. */
+#define COMPLETE_KEEPALIVE_DEFAULT_MS 5000
+#define COMPLETE_KEEPALIVE_MAX_MS     600000
+
+/* Sets the process-wide keep-alive interval (AIPROXY_STREAM_KEEPALIVE_MS,
+ * 0..COMPLETE_KEEPALIVE_MAX_MS, checked by the caller). Call before the
+ * threads start; not thread-safe. */
+void complete_set_keepalive_ms(long ms);
+
+/* The keep-alive interval for `assistant` (borrowed registry entry, may be
+ * NULL): its stream_keepalive_ms when set (0 = off), else the process-wide
+ * one. */
+long complete_keepalive_ms(json_object *assistant);
+
+/* When a stream's keep-alive is due: the interval and the time of the last
+ * byte written (ms on one monotonic clock). Pure, so tests drive the clock. */
+typedef struct complete_pace {
+    long interval_ms;        /* 0: never due */
+    long long last_ms;       /* the last write */
+} complete_pace_t;
+
+/* Notes a write at `now_ms`. */
+void complete_pace_touch(complete_pace_t *p, long long now_ms);
+
+/* 1 when nothing was written for the interval by `now_ms` (the caller then
+ * sends a keep-alive and touches), else 0. */
+int complete_pace_due(const complete_pace_t *p, long long now_ms);
 
 /* The route handler of every completion route: runs the matched route's
  * surface (r->def->surface->complete, which must be set) on `req` with the

@@ -3,6 +3,7 @@
 #include "fcgi/auth/auth.h"
 #include "fcgi/openai/openai.h"
 #include "fcgi/routes.h"
+#include "fcgi/core/complete.h"
 #include "fcgi/core/pool.h"
 #include "shared/cfg.h"
 #include "shared/log.h"
@@ -52,7 +53,10 @@ static void main__usage(FILE *f)
             "                     (default threads/8; env AIPROXY_RESERVE_THREADS)\n"
             "      --queue-wait MS  how long a completion waits for a thread when the\n"
             "                     others are busy, then 503 overloaded (default 1000;\n"
-            "                     env AIPROXY_QUEUE_WAIT_MS)\n");
+            "                     env AIPROXY_QUEUE_WAIT_MS)\n"
+            "Environment: AIPROXY_STREAM_KEEPALIVE_MS (0..600000, default 5000, 0 = off):\n"
+            "  a stream idle that long gets a keep-alive (assistants may set their own\n"
+            "  stream_keepalive_ms).\n");
 }
 
 static int main__int(const char *s, long lo, long hi, long *out)
@@ -242,6 +246,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "aiproxy-fcgi: --queue-wait / AIPROXY_QUEUE_WAIT_MS=%s: want 0..600000\n",
                 wait_s);
         goto out;
+    }
+    env = getenv("AIPROXY_STREAM_KEEPALIVE_MS");
+    if (env && *env) {
+        long ka;
+        if (main__int(env, 0, COMPLETE_KEEPALIVE_MAX_MS, &ka) != 0) {
+            fprintf(stderr, "aiproxy-fcgi: AIPROXY_STREAM_KEEPALIVE_MS=%s: want 0..%d ms "
+                    "(0 = no keep-alives)\n", env, COMPLETE_KEEPALIVE_MAX_MS);
+            goto out;
+        }
+        complete_set_keepalive_ms(ka);
     }
     log_init("aiproxy-fcgi", LOG_LVL_INFO);
     memset(&pc, 0, sizeof(pc));

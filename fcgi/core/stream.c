@@ -64,6 +64,32 @@ static int stream__send(stream_t *s, buf_t *b, int flush)
     return rc;
 }
 
+int stream_begin(stream_t *s)
+{
+    buf_t b;
+    int rc;
+
+    if (s->started)
+        return 0;
+    buf_init(&b, CAP_SSE_OUT_EVENT);
+    rc = stream__start(s, &b);
+    if (rc != 0)
+        goto out;
+    return stream__send(s, &b, 1);
+out:
+    buf_free(&b);
+    return s->req->client_gone ? -EPIPE : rc;
+}
+
+int stream_keepalive(stream_t *s)
+{
+    static const char comment[] = ": keep-alive\n\n";
+
+    if (!s->started)
+        return 0;
+    return http_write(s->req, comment, sizeof(comment) - 1, 1) != 0 ? -EPIPE : 0;
+}
+
 int stream_delta(stream_t *s, const char *text, size_t len)
 {
     buf_t b;
@@ -160,27 +186,24 @@ out:
     return s->req->client_gone ? -EPIPE : rc;
 }
 
-int stream_fail(stream_t *s, const char *msg, json_object *usage)
+int stream_fail(stream_t *s, const aip_err_t *e)
 {
     buf_t b;
-    json_object *delta;
-    char text[1200];
+    json_object *o;
     int rc;
 
     buf_init(&b, CAP_SSE_OUT_EVENT);
     rc = stream__start(s, &b);
     if (rc != 0)
         goto out;
-    snprintf(text, sizeof(text), "[aiproxy error] %s", msg ? msg : "unknown error");
-    delta = json_object_new_object();
-    if (!delta) {
+    o = http_error_json(e->status, e->type[0] ? e->type : NULL, e->code, e->param,
+                        e->msg[0] ? e->msg : "unknown error");
+    if (!o) {
         rc = -ENOMEM;
         goto out;
     }
-    json_object_object_add(delta, "content", json_object_new_string(text));
-    rc = stream__chunk(s, &b, delta, NULL);
-    if (rc == 0)
-        rc = stream__end(s, &b, "stop", usage);
+    rc = oai_sse_event(&b, o);
+    json_object_put(o);
     if (rc != 0)
         goto out;
     return stream__send(s, &b, 1);

@@ -1,9 +1,12 @@
 /* stream — one chat.completion.chunk stream (SSE) over a request.
  *
  * One id and one created for the whole stream whatever the tool rounds inside.
- * Headers go out lazily with the first delta, so a failure before any byte is
- * still an ordinary HTTP error. Every event is flushed to the web server at
- * once. */
+ * The runner starts the stream (headers and the role chunk) with stream_begin
+ * once the request is accepted (the agent's READY); a failure before that is
+ * still an ordinary HTTP error, one after it an error event (stream_fail).
+ * The other writers start it themselves if it was not. While nothing else is
+ * written, stream_keepalive sends SSE comments so that proxies do not cut an
+ * idle connection. Every event is flushed to the web server at once. */
 #ifndef AIPROXY_STREAM_H
 #define AIPROXY_STREAM_H
 
@@ -23,6 +26,16 @@ typedef struct stream {
 /* Prepares a stream; sends nothing. */
 void stream_init(stream_t *s, http_req_t *req, const char *model, const char *id,
                  long long created, int include_usage);
+
+/* Starts the stream now: the headers and the role chunk
+ * ({"role":"assistant","content":""}, as OpenAI sends first), flushed. Does
+ * nothing once started. Returns 0, or -EPIPE when the client is gone. */
+int stream_begin(stream_t *s);
+
+/* Sends the SSE comment ": keep-alive" (every SSE parser, the SDKs' among
+ * them, skips comment lines), flushed. Nothing before the stream started.
+ * Returns 0, or -EPIPE when the client is gone. */
+int stream_keepalive(stream_t *s);
 
 /* Sends one content piece (starting the stream first if needed). Returns 0,
  * or -EPIPE when the client is gone (then the caller stops the work). */
@@ -45,9 +58,11 @@ int stream_extra(stream_t *s, const char *key, json_object *val);
 int stream_finish(stream_t *s, json_object *message, const char *finish_reason,
                   json_object *usage);
 
-/* Ends a stream that already started with an error: a content chunk
- * "[aiproxy error] <msg>", a finish_reason "stop" chunk, the usage chunk when
- * asked for, [DONE]. Returns 0 or -EPIPE. */
-int stream_fail(stream_t *s, const char *msg, json_object *usage);
+/* Ends a stream that already started with the error `e` (borrowed) as
+ * OpenAI does: one event `data: {"error":{"message","type","param","code"}}`
+ * and nothing after it (no finish_reason, no [DONE], so no client takes the
+ * answer for finished). The openai SDKs raise it as an APIError carrying
+ * e's message, type, param and code. Returns 0 or -EPIPE. */
+int stream_fail(stream_t *s, const aip_err_t *e);
 
 #endif

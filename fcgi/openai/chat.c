@@ -68,7 +68,7 @@ static int chat__stream_end(void *run, const agent_res_t *res)
     struct chat__run *c = run;
 
     if (res->status != 200)
-        return stream_fail(&c->st, res->err.msg, res->usage);
+        return stream_fail(&c->st, &res->err);
     return stream_finish(&c->st, res->message, res->finish_reason, res->usage);
 }
 
@@ -90,9 +90,20 @@ static int chat__tool_event(void *run, json_object *ev)
     return stream_extra(&((struct chat__run *)run)->st, TOOLEV_EVENT_KEY, ev);
 }
 
+static int chat__start(void *run)
+{
+    return stream_begin(&((struct chat__run *)run)->st);
+}
+
+static int chat__keepalive(void *run)
+{
+    return stream_keepalive(&((struct chat__run *)run)->st);
+}
+
 static const complete_surface_t chat__completion = {
     "chat", sizeof(struct chat__run), chat__parse, chat__clear, chat__begin, chat__delta,
     chat__flush, chat__started, chat__stream_end, chat__answer, chat__tool_event,
+    chat__start, chat__keepalive,
 };
 
 /* The /v1 credential check, in the table's signature. */

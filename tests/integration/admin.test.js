@@ -202,6 +202,8 @@ describe('admin API across two stacks on one Redis', () => {
       ['/admin/assistants/x', { backend: 'nope', model: 'm' }, 'backend'],
       ['/admin/assistants/x', { backend: 'fake', model: 'm', mcp_servers: ['ghost'] }, 'mcp_servers'],
       ['/admin/assistants/x', { name: 'y', backend: 'fake', model: 'm' }, 'name'],
+      ['/admin/assistants/x', { backend: 'fake', model: 'm', stream_keepalive_ms: -1 }, 'stream_keepalive_ms'],
+      ['/admin/assistants/x', { backend: 'fake', model: 'm', stream_keepalive_ms: '5s' }, 'stream_keepalive_ms'],
       ['/admin/backends/x', { kind: 'cobol', base_url: 'http://x' }, 'kind'],
       ['/admin/mcp/x', { transport: 'stdio' }, 'command'],
       ['/admin/mcp/x', { transport: 'http' }, 'url'],

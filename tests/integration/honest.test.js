@@ -17,6 +17,14 @@ function assertNoSecret(text, what) {
 
 // The text of every content delta of a raw SSE answer.
 const contentOf = (s) => s.events.map((e) => e.json?.choices?.[0]?.delta?.content || '').join('');
+// The message of the error event that ends a stream after it started (issue
+// 13: OpenAI's data: {"error":{...}}, with no [DONE] after it).
+function streamError(s) {
+  const last = s.events.at(-1)?.json;
+  assert.ok(last?.error, `the stream ends with an error event: ${s.text}`);
+  assert.equal(s.done, false, 'no [DONE] after the error');
+  return last.error.message;
+}
 
 describe('errors keep internals to the gateway', () => {
   let up, stack, dead;
@@ -58,10 +66,12 @@ assistants:
     h.assertOpenAIError(assert, r, 502, { type: 'api_error' });
     assert.match(r.json.error.message, /127\.0\.0\.1/);
     assertNoSecret(r.text, 'the 502');
-    // streamed: nothing was sent yet, so the same HTTP error
+    // streamed: the stream starts once the request is accepted (issue 13),
+    // so the same error is its error event
     const s = await h.sseRequest(url, { model: 'dead', messages: USER, stream: true });
-    assert.equal(s.status, 502);
-    assertNoSecret(s.text, 'the streamed 502');
+    assert.equal(s.status, 200);
+    assert.match(streamError(s), /upstream http:\/\/127\.0\.0\.1:\d+\/v1\b/);
+    assertNoSecret(s.text, 'the streamed error');
   });
 
   test('an upstream that fails mid-stream: the in-stream error shows no credentials', async () => {
@@ -80,7 +90,7 @@ assistants:
     assert.equal(s.status, 200, s.text);
     const text = contentOf(s);
     assert.ok(text.startsWith('partial answer '), text);
-    assert.match(text, /\[aiproxy error\] upstream http:\/\/127\.0\.0\.1:\d+\/v1 failed/);
+    assert.match(streamError(s), /upstream http:\/\/127\.0\.0\.1:\d+\/v1 failed/);
     assertNoSecret(s.text, 'the stream');
   });
 
@@ -152,7 +162,7 @@ assistants:
     assert.equal(s.status, 200);
     const text = contentOf(s);
     assert.ok(text.startsWith('partial answer '), text);
-    assert.match(text, /\[aiproxy error\] .*cut/);
+    assert.match(streamError(s), /cut/);
     // the control: the same stream whole ends with the upstream's finish_reason and no error
     up.enqueue({ sse: h.textChunks(['partial ', 'answer ']) });
     const whole = await h.sseRequest(url(), { model: 'gpt', messages: USER, stream: true });
@@ -160,11 +170,13 @@ assistants:
     assert.ok(whole.done);
   });
 
-  test('OpenAI dialect: cut before any content is an HTTP 502', async () => {
+  test('OpenAI dialect: cut before any content is an upstream_truncated error', async () => {
     up.enqueue({ sse: h.textChunks(['never sent']), cut: 1 });
     const s = await h.sseRequest(url(), { model: 'gpt', messages: USER, stream: true });
-    assert.equal(s.status, 502);
-    assert.equal(JSON.parse(s.text).error.code, 'upstream_truncated');
+    // the stream started when the request was accepted (issue 13): an error event
+    assert.equal(s.status, 200);
+    streamError(s);
+    assert.equal(s.events.at(-1).json.error.code, 'upstream_truncated');
   });
 
   test('Anthropic dialect: a stream that ends without message_stop', async () => {
@@ -174,7 +186,7 @@ assistants:
     assert.equal(s.status, 200);
     const text = contentOf(s);
     assert.ok(text.startsWith('partial answer '), text);
-    assert.match(text, /\[aiproxy error\] .*message_stop/);
+    assert.match(streamError(s), /message_stop/);
     up.enqueue({ sse: claudeEvents(['whole']), done: false });
     const whole = await h.sseRequest(url(), { model: 'claude', messages: USER, stream: true });
     assert.equal(contentOf(whole), 'whole');

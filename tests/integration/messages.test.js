@@ -256,9 +256,16 @@ describe('errors in Anthropic\'s shape', () => {
       assert.equal(e.type, 'rate_limit_error');
       return true;
     });
+    // streamed: the stream started when the request was accepted (issue 13),
+    // so the 429 is its error event, which the SDK raises with the type
     up.enqueue({ status: 429, json: h.errorBody('Rate limit reached: msgin-s', 'rate_limit_error') });
     await assert.rejects(client.messages.stream({ model: 'helper', max_tokens: 5, messages: USER }).finalMessage(),
-                         (e) => { assert.equal(e.status, 429); return true; });
+                         (e) => {
+                           assert.ok(e instanceof Anthropic.APIError, String(e));
+                           assert.equal(e.type, 'rate_limit_error');
+                           assert.match(e.message, /msgin-s/);
+                           return true;
+                         });
   });
 
   test('a failure after the stream started: an error event the SDK raises', async () => {

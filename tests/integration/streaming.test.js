@@ -3,6 +3,7 @@
 // errors before and after the first byte, client hang-up, tool rounds.
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
+const OpenAI = require('openai');
 const h = require('./lib');
 
 const CONFIG = `
@@ -188,42 +189,54 @@ describe('streaming', () => {
     ['upstream drops the connection', (res) => res.socket.destroy()],
     ['upstream sends invalid data', (res) => res.end('data: {this is not json\n\n')],
   ]) {
-    test(`error mid-stream (${what}) ends the stream cleanly with [DONE]`, async () => {
+    // Issue 13: an error after the stream started is OpenAI's own error event
+    // (data: {"error":{...}}), which the SDKs raise; nothing follows it, so no
+    // client takes the cut answer for a finished one (it used to be an
+    // "[aiproxy error]" content chunk and [DONE], which the SDK swallowed).
+    test(`error mid-stream (${what}) ends the stream with an error event the SDK raises`, async () => {
       let flag = { seen: false };
       up.enqueue(failAfterClientSawContent(flag, fail));
       const s = await h.sseRequest(url(), { model: 'helper', messages: USER, stream: true }, {
-        stopWhen: (ev) => { if (ev.json && ev.json.choices[0]?.delta?.content) flag.seen = true; return false; },
+        stopWhen: (ev) => { if (ev.json && ev.json.choices?.[0]?.delta?.content) flag.seen = true; return false; },
       });
-      assertChunkSchema(s, 'helper');
-      const text = h.contentOf(s);
-      assert.ok(text.startsWith('partial answer '), `content before the error kept: ${text}`);
-      assert.ok(text.length > 'partial answer '.length, 'a content chunk describes the error');
-      // and through the SDK: no exception, the stream just ends
+      assert.equal(s.status, 200, s.text);
+      assert.equal(s.done, false, 'no [DONE] after an error');
+      const last = s.events.at(-1).json;
+      assert.ok(last.error && typeof last.error.message === 'string', JSON.stringify(last));
+      assert.equal(last.error.type, 'api_error');
+      const chunks = h.chunksOf(s).slice(0, -1);
+      assert.ok(chunks.every((c) => c.choices[0].finish_reason === null), 'no finish_reason');
+      assert.ok(h.contentOf({ events: s.events.slice(0, -1) }).startsWith('partial answer '));
+      // and through the SDK: the content, then an APIError
       flag = { seen: false };
       up.enqueue(failAfterClientSawContent(flag, fail));
       const stream = await client.chat.completions.create({ model: 'helper', messages: USER, stream: true });
       let sdkText = '';
-      for await (const c of stream) {
-        const d = c.choices[0]?.delta?.content;
-        if (d) { sdkText += d; flag.seen = true; }
-      }
-      assert.ok(sdkText.startsWith('partial answer '));
+      await assert.rejects(async () => {
+        for await (const c of stream) {
+          const d = c.choices[0]?.delta?.content;
+          if (d) { sdkText += d; flag.seen = true; }
+        }
+      }, (e) => e instanceof OpenAI.APIError && e.type === 'api_error' && e.message.length > 0);
+      assert.equal(sdkText, 'partial answer ');
     });
   }
 
-  test('an error before the first byte is an ordinary HTTP error', async () => {
-    up.enqueue({ status: 429, json: h.errorBody('Rate limit reached: stream-429', 'rate_limit_error') });
-    const s = await h.sseRequest(url(), { model: 'helper', messages: USER, stream: true });
-    assert.equal(s.status, 429, s.text);
-    const body = JSON.parse(s.text);
-    assert.match(body.error.message, /stream-429/);
+  test('an error before the stream starts is an ordinary HTTP error; an upstream refusal after it an error event', async () => {
     const r404 = await h.sseRequest(url(), { model: 'nobody', messages: USER, stream: true });
     assert.equal(r404.status, 404);
     assert.ok(JSON.parse(r404.text).error);
+    // the stream starts once the request is accepted (issue 13), before the
+    // upstream answers: its 429 is then the stream's error event
+    up.enqueue({ status: 429, json: h.errorBody('Rate limit reached: stream-429', 'rate_limit_error') });
+    const s = await h.sseRequest(url(), { model: 'helper', messages: USER, stream: true });
+    assert.equal(s.status, 200, s.text);
+    assert.match(s.events.at(-1).json.error.message, /stream-429/);
+    assert.equal(s.events.at(-1).json.error.type, 'rate_limit_error');
     up.enqueue({ status: 500, json: h.errorBody('boom: stream-500', 'server_error') });
-    await assert.rejects(
-      client.chat.completions.create({ model: 'helper', messages: USER, stream: true }),
-      (err) => err.status === 500 && /stream-500/.test(err.message));
+    const stream = await client.chat.completions.create({ model: 'helper', messages: USER, stream: true });
+    await assert.rejects(async () => { for await (const c of stream) void c; },
+                         (err) => err instanceof OpenAI.APIError && /stream-500/.test(err.message));
   });
 
   test('two tool rounds inside one stream: same text as non-streaming, one lifecycle', async () => {

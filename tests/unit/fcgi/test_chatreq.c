@@ -304,30 +304,83 @@ static void test_stream_writer(void **state)
     buf_free(&out);
 }
 
+/* An error after the stream started is OpenAI's error event, the one the
+ * openai SDKs raise as APIError (with the type, code and param), and nothing
+ * follows it: no finish_reason and no [DONE] that would pass a broken answer
+ * off as finished (it used to be a "[aiproxy error]" content chunk, a "stop"
+ * chunk and [DONE], which the SDKs took for a normal answer). */
 static void test_stream_error_after_start(void **state)
 {
     http_req_t req;
     buf_t out;
     stream_t st;
-    json_object *ev[8], *ch;
+    aip_err_t e;
+    json_object *ev[8], *err;
     int n, done, i;
 
     (void)state;
     memset(&req, 0, sizeof(req));
     buf_init(&out, 1 << 20);
     req.capture = &out;
-    stream_init(&st, &req, "helper", "chatcmpl-x", 1, 0);
+    stream_init(&st, &req, "helper", "chatcmpl-x", 1, 1);
     assert_int_equal(stream_delta(&st, "a", 1), 0);
-    assert_int_equal(stream_fail(&st, "upstream dropped", NULL), 0);
+    aip_err_set(&e, 429, NULL, "rate_limit_exceeded", "upstream dropped");
+    aip_err_param(&e, "messages");
+    assert_int_equal(stream_fail(&st, &e), 0);
     n = events(out.data, ev, 8, &done);
-    assert_int_equal(done, 1);
-    assert_int_equal(n, 4);   /* role, a, error text, finish */
-    ch = json_object_array_get_idx(json_object_object_get(ev[2], "choices"), 0);
-    assert_string_equal(sget(json_object_object_get(ch, "delta"), "content"),
-                        "[aiproxy error] upstream dropped");
-    ch = json_object_array_get_idx(json_object_object_get(ev[3], "choices"), 0);
-    assert_string_equal(sget(ch, "finish_reason"), "stop");
-    assert_false(json_object_object_get_ex(ev[3], "usage", NULL));
+    assert_int_equal(done, 0);
+    assert_int_equal(n, 3);   /* role, a, the error */
+    assert_false(json_object_object_get_ex(ev[2], "choices", NULL));
+    assert_true(json_object_object_get_ex(ev[2], "error", &err));
+    assert_string_equal(sget(err, "message"), "upstream dropped");
+    assert_string_equal(sget(err, "type"), "rate_limit_error");
+    assert_string_equal(sget(err, "code"), "rate_limit_exceeded");
+    assert_string_equal(sget(err, "param"), "messages");
+    for (i = 0; i < n; i++)
+        json_object_put(ev[i]);
+    buf_free(&out);
+}
+
+/* stream_begin: the headers and the role chunk at once, before any content;
+ * the content that follows adds no second role chunk. Keep-alives are SSE
+ * comments, and none go out before the stream started. */
+static void test_stream_begin_and_keepalive(void **state)
+{
+    http_req_t req;
+    buf_t out;
+    stream_t st;
+    json_object *ev[8], *ch, *delta;
+    const char *body;
+    int n, done, i;
+
+    (void)state;
+    memset(&req, 0, sizeof(req));
+    buf_init(&out, 1 << 20);
+    req.capture = &out;
+    stream_init(&st, &req, "helper", "chatcmpl-k", 7, 0);
+    assert_int_equal(stream_keepalive(&st), 0);
+    assert_int_equal(out.len, 0);
+    assert_int_equal(stream_begin(&st), 0);
+    assert_true(st.started);
+    assert_non_null(strstr(out.data, "text/event-stream"));
+    body = strstr(out.data, "\r\n\r\n");
+    assert_non_null(body);
+    n = events(out.data, ev, 8, &done);
+    assert_int_equal(n, 1);
+    ch = json_object_array_get_idx(json_object_object_get(ev[0], "choices"), 0);
+    delta = json_object_object_get(ch, "delta");
+    assert_string_equal(sget(delta, "role"), "assistant");
+    assert_string_equal(sget(delta, "content"), "");
+    json_object_put(ev[0]);
+    assert_int_equal(stream_begin(&st), 0);          /* once */
+    assert_int_equal(stream_keepalive(&st), 0);
+    assert_non_null(strstr(out.data, "}\n\n: keep-alive\n\n"));
+    assert_int_equal(stream_delta(&st, "hi", 2), 0);
+    n = events(out.data, ev, 8, &done);
+    assert_int_equal(n, 2);                           /* role, hi: no second role */
+    ch = json_object_array_get_idx(json_object_object_get(ev[1], "choices"), 0);
+    assert_string_equal(sget(json_object_object_get(ch, "delta"), "content"), "hi");
+    assert_false(json_object_object_get_ex(json_object_object_get(ch, "delta"), "role", NULL));
     for (i = 0; i < n; i++)
         json_object_put(ev[i]);
     buf_free(&out);
@@ -408,6 +461,7 @@ int main(void)
         cmocka_unit_test(test_chunk_builder),
         cmocka_unit_test(test_stream_writer),
         cmocka_unit_test(test_stream_error_after_start),
+        cmocka_unit_test(test_stream_begin_and_keepalive),
         cmocka_unit_test(test_stream_client_gone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

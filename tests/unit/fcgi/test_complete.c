@@ -121,7 +121,8 @@ static void every_completion_route_has_its_hooks(void **state)
         assert_non_null(cs->name);
         assert_true(cs->run_size > 0);
         assert_true(cs->parse && cs->clear && cs->begin && cs->delta && cs->flush &&
-                    cs->started && cs->stream_end && cs->answer);
+                    cs->started && cs->stream_end && cs->answer && cs->start &&
+                    cs->keepalive);
     }
     assert_int_equal(n, 2);
 }
@@ -172,12 +173,121 @@ static void bad_body_in_each_shape(void **state)
     json_object_put(o);
 }
 
+/* The keep-alive interval: the assistant's stream_keepalive_ms when set (0
+ * turns them off), else the process-wide one (AIPROXY_STREAM_KEEPALIVE_MS,
+ * default 5 s). */
+static void keepalive_interval_per_assistant_and_global(void **state)
+{
+    json_object *plain = json_tokener_parse("{\"name\":\"a\",\"stream_keepalive_ms\":null}");
+    json_object *fast = json_tokener_parse("{\"name\":\"a\",\"stream_keepalive_ms\":250}");
+    json_object *off = json_tokener_parse("{\"name\":\"a\",\"stream_keepalive_ms\":0}");
+
+    (void)state;
+    assert_int_equal(complete_keepalive_ms(plain), COMPLETE_KEEPALIVE_DEFAULT_MS);
+    assert_int_equal(complete_keepalive_ms(NULL), 5000);
+    assert_int_equal(complete_keepalive_ms(fast), 250);
+    assert_int_equal(complete_keepalive_ms(off), 0);
+    complete_set_keepalive_ms(1200);
+    assert_int_equal(complete_keepalive_ms(plain), 1200);
+    assert_int_equal(complete_keepalive_ms(fast), 250);
+    assert_int_equal(complete_keepalive_ms(off), 0);
+    complete_set_keepalive_ms(0);
+    assert_int_equal(complete_keepalive_ms(plain), 0);
+    complete_set_keepalive_ms(COMPLETE_KEEPALIVE_DEFAULT_MS);
+    json_object_put(plain);
+    json_object_put(fast);
+    json_object_put(off);
+}
+
+/* A keep-alive is due once nothing was written for the interval, counted
+ * from the last write; an interval of 0 is never due. */
+static void keepalive_due_after_idle_interval(void **state)
+{
+    complete_pace_t p = {1000, 0};
+    complete_pace_t none = {0, 0};
+
+    (void)state;
+    complete_pace_touch(&p, 5000);
+    assert_false(complete_pace_due(&p, 5000));
+    assert_false(complete_pace_due(&p, 5999));
+    assert_true(complete_pace_due(&p, 6000));
+    complete_pace_touch(&p, 5800);            /* a content write in between */
+    assert_false(complete_pace_due(&p, 6000));
+    assert_true(complete_pace_due(&p, 6800));
+    assert_false(complete_pace_due(&none, 1000000));
+}
+
+/* Each surface's start hook sends the headers and its first event at once
+ * (OpenAI: the role chunk; Anthropic: message_start) and its keepalive hook
+ * an event its SDKs skip; the content after starts no second stream. */
+static void start_and_keepalive_in_each_shape(void **state)
+{
+    static const struct { const char *path, *body, *first, *ka, *once; } cases[] = {
+        { "/v1/chat/completions",
+          "{\"model\":\"a\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+          "data: {\"id\":", ": keep-alive\n\n", "\"role\":\"assistant\"" },
+        { "/v1/messages",
+          "{\"model\":\"a\",\"stream\":true,\"max_tokens\":9,"
+          "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+          "event: message_start\n", "event: ping\ndata: {\"type\": \"ping\"}\n\n",
+          "message_start" },
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const complete_surface_t *cs;
+        complete_req_t cr;
+        http_req_t req;
+        route_t r;
+        aip_err_t err;
+        buf_t cap;
+        void *run;
+        const char *b;
+
+        memset(&req, 0, sizeof(req));
+        memset(&cr, 0, sizeof(cr));
+        buf_init(&cap, 1 << 16);
+        req.arena = arena_new(4096);
+        req.capture = &cap;
+        assert_int_equal(route_find(routes_table, "POST", cases[i].path, &r), 0);
+        cs = r.def->surface->complete;
+        run = arena_alloc(req.arena, cs->run_size);
+        memset(run, 0, cs->run_size);
+        assert_int_equal(cs->parse(run, cases[i].body, strlen(cases[i].body), &cr, &err), 0);
+        assert_true(cr.stream);
+        cs->begin(run, &req, &cr, 1);
+        assert_int_equal(cs->keepalive(run), 0);
+        assert_int_equal(cap.len, 0);                /* not before start */
+        assert_int_equal(cs->start(run), 0);
+        assert_true(cs->started(run));
+        assert_int_equal(req.status, 200);
+        b = strstr(buf_str(&cap), "\r\n\r\n");
+        assert_non_null(b);
+        assert_int_equal(strncmp(b + 4, cases[i].first, strlen(cases[i].first)), 0);
+        assert_int_equal(cs->keepalive(run), 0);
+        assert_non_null(strstr(b, cases[i].ka));
+        assert_int_equal(cs->delta(run, "x", 1), 0);
+        assert_int_equal(cs->flush(run), 0);
+        b = strstr(buf_str(&cap), "\r\n\r\n");   /* the buffer may have moved */
+        assert_non_null(strstr(b, cases[i].once));
+        assert_null(strstr(strstr(b, cases[i].ka), cases[i].once));
+        assert_non_null(strstr(strstr(b, cases[i].ka), "x\""));
+        cs->clear(run);
+        buf_free(&cap);
+        arena_free(req.arena);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_completion_route_has_its_hooks),
         cmocka_unit_test(unknown_assistant_in_each_shape),
         cmocka_unit_test(bad_body_in_each_shape),
+        cmocka_unit_test(keepalive_interval_per_assistant_and_global),
+        cmocka_unit_test(keepalive_due_after_idle_interval),
+        cmocka_unit_test(start_and_keepalive_in_each_shape),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

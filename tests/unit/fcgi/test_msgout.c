@@ -270,6 +270,45 @@ static void test_stream_error_after_start(void **state)
     buf_free(&out);
 }
 
+/* msgout_stream_begin: headers and message_start at once, before any text;
+ * the text that follows opens its block without a second message_start.
+ * Keep-alives are Anthropic's ping events, none before the stream started. */
+static void test_stream_begin_and_ping(void **state)
+{
+    http_req_t req;
+    buf_t out;
+    msgout_stream_t st;
+    char names[8][32];
+    json_object *d[8];
+    size_t n, i;
+
+    (void)state;
+    memset(&req, 0, sizeof(req));
+    buf_init(&out, 1 << 20);
+    req.capture = &out;
+    msgout_stream_init(&st, &req, "helper", "msg_p");
+    assert_int_equal(msgout_stream_ping(&st), 0);
+    assert_int_equal(out.len, 0);
+    assert_int_equal(msgout_stream_begin(&st), 0);
+    assert_int_equal(req.status, 200);
+    n = events_of(buf_str(&out), names, d, 8);
+    assert_int_equal(n, 1);
+    assert_string_equal(names[0], "message_start");
+    json_object_put(d[0]);
+    assert_int_equal(msgout_stream_begin(&st), 0);   /* once */
+    assert_int_equal(msgout_stream_ping(&st), 0);
+    assert_non_null(strstr(buf_str(&out), "\n\nevent: ping\ndata: {\"type\": \"ping\"}\n\n"));
+    assert_int_equal(msgout_stream_delta(&st, "hi", 2), 0);
+    n = events_of(buf_str(&out), names, d, 8);
+    assert_int_equal(n, 4);
+    assert_string_equal(names[1], "ping");
+    assert_string_equal(names[2], "content_block_start");
+    assert_string_equal(names[3], "content_block_delta");
+    for (i = 0; i < n; i++)
+        json_object_put(d[i]);
+    buf_free(&out);
+}
+
 static void test_send_error(void **state)
 {
     http_req_t req;
@@ -321,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_stream_text_and_tools),
         cmocka_unit_test(test_stream_no_text),
         cmocka_unit_test(test_stream_error_after_start),
+        cmocka_unit_test(test_stream_begin_and_ping),
         cmocka_unit_test(test_send_error),
         cmocka_unit_test(test_stream_client_gone),
     };

@@ -272,6 +272,9 @@ static void test_defaults(void **state)
     assert_null(at(a, "temperature", NULL, NULL));
     assert_null(at(a, "top_p", NULL, NULL));
     assert_null(at(a, "max_tokens", NULL, NULL));
+    /* null: the responders' AIPROXY_STREAM_KEEPALIVE_MS applies */
+    assert_true(json_object_object_get_ex(a, "stream_keepalive_ms", NULL));
+    assert_null(at(a, "stream_keepalive_ms", NULL, NULL));
     assert_string_equal(str_at(a, "system_prompt", NULL, NULL), "");
     assert_int_equal(json_object_array_length(at(a, "mcp_servers", NULL, NULL)), 0);
     assert_int_equal(json_object_object_length(at(a, "extra_body", NULL, NULL)), 0);
@@ -320,7 +323,10 @@ static void test_forms(void **state)
     d = load_ok("backends:\n  - name: b\n    kind: openai\n"
                 "mcp_servers:\n  - name: s\n    command: x\n    env: {N: 3, F: false, E: }\n"
                 "assistants:\n  a1: {backend: b, model: m, mcp_servers: [s]}\n"
-                "  a2: {name: a2, backend: b, model: m}\n");
+                "  a2: {name: a2, backend: b, model: m, stream_keepalive_ms: 0}\n"
+                "  a3: {backend: b, model: m, stream_keepalive_ms: 1500}\n");
+    assert_int_equal(json_object_get_int(at(d, "assistants", "a2", "stream_keepalive_ms")), 0);
+    assert_int_equal(json_object_get_int(at(d, "assistants", "a3", "stream_keepalive_ms")), 1500);
     assert_string_equal(str_at(d, "backends", "b", "kind"), "openai");
     assert_null(at(d, "backends", "b", "name"));          /* the key is the name */
     assert_string_equal(str_at(d, "mcp_servers", "s", "command"), "x");
@@ -406,6 +412,14 @@ static void test_errors(void **state)
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, max_tokens: 0}\n", "max_tokens: out of range");
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, tool_events: 1}\n",
              "assistants[0].tool_events: must be true or false");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, stream_keepalive_ms: -1}\n",
+             "stream_keepalive_ms: out of range: must be from 0 (off) to 600000 ms");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, stream_keepalive_ms: 600001}\n",
+             "stream_keepalive_ms: out of range");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, stream_keepalive_ms: 1.5}\n",
+             "stream_keepalive_ms: must be a whole number");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, stream_keepalive_ms: fast}\n",
+             "stream_keepalive_ms: must be a number");
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, extra_body: 3}\n", "extra_body: must be a mapping");
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, tools: []}\n", "assistants[0].tools: must be a mapping");
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, toolz: {}}\n", "assistants[0].toolz: unknown field");
