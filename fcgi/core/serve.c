@@ -20,6 +20,7 @@
 struct serve_thread {
     const serve_cfg_t *cfg;
     FCGX_Request fcgx;
+    int own_fcgx;           /* fcgx was initialised on a listen socket */
     arena_t *arena;
     svc_t svc;              /* lent to each handler; owned here */
 };
@@ -32,14 +33,20 @@ serve_thread_t *serve_thread_new(const serve_cfg_t *cfg, int listen_fd)
     if (!t)
         goto out;
     t->cfg = cfg;
-    if (FCGX_InitRequest(&t->fcgx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
-        goto out;
+    if (listen_fd >= 0) {
+        if (FCGX_InitRequest(&t->fcgx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
+            goto out;
+        t->own_fcgx = 1;
+    }
     t->arena = arena_new(CAP_ARENA_BLOCK);
     t->svc.agent = agent_new(cfg->redis_url, cfg->prefix);
     if (!t->arena || !t->svc.agent)
         goto out;
     t->svc.mcpc = agent_broker(t->svc.agent);
-    if (reg_open(&t->svc.reg, cfg->redis_url, cfg->prefix, err, sizeof(err)) != 0) {
+    if (listen_fd < 0) {
+        /* CGI: the one request opens and reads the registry (serve__refresh),
+         * once; a snapshot to outlive Redis outages has no later request */
+    } else if (reg_open(&t->svc.reg, cfg->redis_url, cfg->prefix, err, sizeof(err)) != 0) {
         log_warn("responder thread: %s (retrying per request)", err);
         t->svc.reg = NULL;
     } else {
@@ -58,7 +65,8 @@ void serve_thread_free(serve_thread_t *t)
 {
     if (!t)
         return;
-    FCGX_Free(&t->fcgx, 1);
+    if (t->own_fcgx)
+        FCGX_Free(&t->fcgx, 1);
     arena_free(t->arena);
     agent_free(t->svc.agent);
     reg_close(t->svc.reg);
@@ -94,15 +102,18 @@ static int serve__params(http_req_t *req)
 
 /* Method, path (REQUEST_URI without the query; SCRIPT_NAME+PATH_INFO when a
  * server sends no REQUEST_URI) and query. */
-static int serve__target(http_req_t *req)
+static int serve__target(http_req_t *req, int cgi)
 {
     const char *uri = http_param(req, "REQUEST_URI"), *q;
+    const char *cgi_pi = cgi ? http_param(req, "PATH_INFO") : NULL;
 
     req->method = http_param(req, "REQUEST_METHOD");
     if (!req->method)
         req->method = "GET";
     req->query = http_param(req, "QUERY_STRING");
-    if (uri && *uri) {
+    if (cgi_pi && *cgi_pi) {
+        req->path = cgi_pi;   /* CGI: what follows the script's URL */
+    } else if (uri && *uri) {
         q = strchr(uri, '?');
         req->path = q ? arena_strndup(req->arena, uri, (size_t)(q - uri)) : uri;
         if (!req->query && q)
@@ -451,7 +462,8 @@ static double serve__ms_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-void serve_handle(serve_thread_t *t)
+/* One request on `fcgx`, answered; the caller finishes it. */
+static void serve__answer(serve_thread_t *t, FCGX_Request *fcgx)
 {
     http_req_t req;
     struct timespec t0;
@@ -459,18 +471,19 @@ void serve_handle(serve_thread_t *t)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(&req, 0, sizeof(req));
     req.arena = t->arena;
-    req.fcgx = &t->fcgx;
+    req.fcgx = fcgx;
     req.method = "-";
     req.path = "-";
     req.query = "";
     req.body = "";
-    if (serve__params(&req) != 0 || serve__target(&req) != 0)
+    if (serve__params(&req) != 0 || serve__target(&req, t->cfg->cgi) != 0)
         http_send_error(&req, 500, NULL, NULL, NULL, "out of memory reading the request");
     else
         serve__dispatch(t, &req, t->cfg->max_body);
     if (!req.headers_sent && !req.client_gone)
         http_send_error(&req, 500, NULL, NULL, NULL, "the request got no answer");
-    if (req.body_skipped && req.fcgx) {
+    /* a CGI process ends with its request: nothing to keep usable */
+    if (req.body_skipped && fcgx->ipcFd >= 0) {
         if (req.client_gone)
             req.fcgx->keepConnection = 0;
         else
@@ -478,6 +491,17 @@ void serve_handle(serve_thread_t *t)
     }
     log_info("%s %s %d %.1fms%s", req.method, req.path, req.client_gone ? 499 : req.status,
              serve__ms_since(&t0), req.client_gone ? " (client gone)" : "");
+}
+
+void serve_handle(serve_thread_t *t)
+{
+    serve__answer(t, &t->fcgx);
     FCGX_Finish_r(&t->fcgx);
+    arena_reset(t->arena);
+}
+
+void serve_handle_req(serve_thread_t *t, FCGX_Request *r)
+{
+    serve__answer(t, r);
     arena_reset(t->arena);
 }

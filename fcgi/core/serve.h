@@ -18,13 +18,18 @@ typedef struct serve_cfg {
     const char *seed_json;    /* borrowed: -c's document as JSON, heals a lost registry; or NULL */
     admit_t *admit;           /* the worker's admission control; NULL = none */
     const route_def_t *routes; /* the route table (fcgi/routes.h); static */
+    /* CGI mode (cgi.h): the path routed on is PATH_INFO when the server
+     * sets one (the script's own URL, SCRIPT_NAME, is the deployment's base:
+     * .../aiproxy.cgi/v1/models routes as /v1/models). */
+    int cgi;
 } serve_cfg_t;
 
 typedef struct serve_thread serve_thread_t;
 
 /* A thread's state (FCGX_Request on `listen_fd`, arena, agent; the registry
  * connection is opened now and re-tried per request while Redis is down).
- * NULL on ENOMEM. */
+ * `listen_fd` < 0: no FCGX_Request of its own (CGI mode: the request comes
+ * to serve_handle_req). NULL on ENOMEM. */
 serve_thread_t *serve_thread_new(const serve_cfg_t *cfg, int listen_fd);
 void serve_thread_free(serve_thread_t *t);
 
@@ -35,5 +40,10 @@ int serve_accept(serve_thread_t *t);
 
 /* Answers the accepted request, finishes it and resets the arena. */
 void serve_handle(serve_thread_t *t);
+
+/* Answers `r`, a request the caller built and owns (CGI mode: streams over
+ * stdin/stdout), and resets the arena. The caller flushes and closes r's
+ * streams; nothing is drained or kept alive. */
+void serve_handle_req(serve_thread_t *t, FCGX_Request *r);
 
 #endif
