@@ -14,12 +14,15 @@
 #include <unistd.h>
 
 #define CGI_BUF 16384   /* per stream; a flush writes what is there at once */
+/* The most of an unread body read and dropped before exit (cgi_io_discard). */
+#define CGI_DISCARD_MAX (64LL << 20)
 
 extern char **environ;
 
 struct cgi__stream {
     FCGX_Stream s;          /* first: libfcgi calls the procs with &s */
     int fd;
+    long long total;        /* bytes read from fd (reader) */
     unsigned char buf[CGI_BUF];
 };
 
@@ -59,6 +62,7 @@ static void cgi__fill(FCGX_Stream *s)
         s->rdNext = s->stop = cs->buf;
         return;
     }
+    cs->total += n;
     s->rdNext = cs->buf;
     s->stop = cs->buf + n;
 }
@@ -126,6 +130,46 @@ FCGX_Request *cgi_io_request(cgi_io_t *io, char **envp)
     return &io->req;
 }
 
+int cgi_io_discard(cgi_io_t *io, const char *content_length, const char *method)
+{
+    char scratch[16384];
+    long long left = CGI_DISCARD_MAX + 1;
+    int to_eof = 1;
+    char *end;
+
+    if (io->in.s.isClosed)
+        return 0;   /* EOF (or an error) already seen */
+    if (content_length && *content_length) {
+        long long want;
+        errno = 0;
+        want = strtoll(content_length, &end, 10);
+        if (errno || *end || want < 0)
+            return 0;
+        left = want - io->in.total;
+        to_eof = 0;
+    } else if (!method || strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
+        return 0;   /* no body; a server need not close stdin then */
+    }
+    if (left <= 0)
+        return 0;
+    if (!to_eof && left > CGI_DISCARD_MAX)
+        return -EFBIG;
+    /* the answer first: the client need not wait for the upload to end */
+    FCGX_FFlush(&io->out.s);
+    while (left > 0) {
+        ssize_t n = read(io->in.fd, scratch,
+                         left < (long long)sizeof(scratch) ? (size_t)left : sizeof(scratch));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n == 0 && to_eof)
+            return 0;
+        if (n <= 0)
+            return -EIO;
+        left -= n;
+    }
+    return to_eof ? -EFBIG : 0;
+}
+
 int cgi_io_close(cgi_io_t *io)
 {
     int rc = 0;
@@ -174,6 +218,7 @@ int cgi_run(const serve_cfg_t *cfg)
         goto out;
     }
     serve_handle_req(t, cgi_io_request(io, environ));
+    (void)cgi_io_discard(io, getenv("CONTENT_LENGTH"), getenv("REQUEST_METHOD"));
     if (cgi_io_close(io) == 0)
         rc = 0;
     else

@@ -34,6 +34,17 @@ cgi_io_t *cgi_io_new(int in_fd, int out_fd, int err_fd);
  * poll, so a hang-up shows as a failed write. Valid until cgi_io_free. */
 FCGX_Request *cgi_io_request(cgi_io_t *io, char **envp);
 
+/* Reads and drops what is left of the request body that the request did
+ * not read (an answer from the headers: 401, 413...), after flushing the
+ * answer: `content_length` bytes (the CONTENT_LENGTH variable), or, when
+ * the server sent none (a chunked upload), up to EOF unless `method` is GET
+ * or HEAD. The web server writes the whole body before it reads the answer,
+ * and a process that exits with body bytes unread makes mod_cgid's socket
+ * reset: the answer would be lost. Returns 0, -EFBIG when more than 64 MiB
+ * are left (the client sent that much past a refusal: not all read), -EIO
+ * when the body ends early. */
+int cgi_io_discard(cgi_io_t *io, const char *content_length, const char *method);
+
 /* Flushes and closes the output streams. Returns 0, or -EPIPE when a write
  * failed (the web server dropped the request). */
 int cgi_io_close(cgi_io_t *io);
@@ -50,7 +61,7 @@ int cgi_send_error(int status, const char *code, const char *msg);
 
 /* Serves the one request of a CGI process: services for it (registry
  * connection, agent, broker client) built, used and freed; no pool, no
- * threads. `cfg` is the serve configuration main built (cfg->cgi set).
+ * threads. `cfg` is the serve configuration main built (cfg->path_info set).
  * Returns the process's exit code: 0 once an answer went out, even an error
  * answer; 1 when none could be written. */
 int cgi_run(const serve_cfg_t *cfg);

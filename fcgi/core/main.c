@@ -187,7 +187,7 @@ static int main__cgi(void)
     sc.prefix = rconn_prefix();
     sc.seed_json = seed_json;
     sc.routes = routes_table;
-    sc.cgi = 1;
+    sc.path_info = 1;
     rc = cgi_run(&sc);
     curl_global_cleanup();
 out:
@@ -363,6 +363,8 @@ int main(int argc, char **argv)
     pc.serve.prefix = rconn_prefix();
     pc.serve.seed_json = seed_json;
     pc.serve.routes = routes_table;
+    env = getenv("AIPROXY_PATH_INFO");
+    pc.serve.path_info = env && strcmp(env, "1") == 0;
     log_info("listening on %s: %ld worker%s x %ld threads, body cap %ld bytes",
              sock ? sock : "inherited fd 0", workers, workers == 1 ? "" : "s", threads, max_body);
     rc = workers == 0 ? pool_worker_run(&pc) : pool_master_run(&pc);

@@ -102,17 +102,17 @@ static int serve__params(http_req_t *req)
 
 /* Method, path (REQUEST_URI without the query; SCRIPT_NAME+PATH_INFO when a
  * server sends no REQUEST_URI) and query. */
-static int serve__target(http_req_t *req, int cgi)
+static int serve__target(http_req_t *req, int path_info)
 {
     const char *uri = http_param(req, "REQUEST_URI"), *q;
-    const char *cgi_pi = cgi ? http_param(req, "PATH_INFO") : NULL;
+    const char *cgi_pi = path_info ? http_param(req, "PATH_INFO") : NULL;
 
     req->method = http_param(req, "REQUEST_METHOD");
     if (!req->method)
         req->method = "GET";
     req->query = http_param(req, "QUERY_STRING");
     if (cgi_pi && *cgi_pi) {
-        req->path = cgi_pi;   /* CGI: what follows the script's URL */
+        req->path = cgi_pi;   /* what follows the script's URL */
     } else if (uri && *uri) {
         q = strchr(uri, '?');
         req->path = q ? arena_strndup(req->arena, uri, (size_t)(q - uri)) : uri;
@@ -476,7 +476,7 @@ static void serve__answer(serve_thread_t *t, FCGX_Request *fcgx)
     req.path = "-";
     req.query = "";
     req.body = "";
-    if (serve__params(&req) != 0 || serve__target(&req, t->cfg->cgi) != 0)
+    if (serve__params(&req) != 0 || serve__target(&req, t->cfg->path_info) != 0)
         http_send_error(&req, 500, NULL, NULL, NULL, "out of memory reading the request");
     else
         serve__dispatch(t, &req, t->cfg->max_body);

@@ -18,10 +18,12 @@ typedef struct serve_cfg {
     const char *seed_json;    /* borrowed: -c's document as JSON, heals a lost registry; or NULL */
     admit_t *admit;           /* the worker's admission control; NULL = none */
     const route_def_t *routes; /* the route table (fcgi/routes.h); static */
-    /* CGI mode (cgi.h): the path routed on is PATH_INFO when the server
-     * sets one (the script's own URL, SCRIPT_NAME, is the deployment's base:
-     * .../aiproxy.cgi/v1/models routes as /v1/models). */
-    int cgi;
+    /* Route on PATH_INFO when the server sets one, not on REQUEST_URI: the
+     * script's own URL (SCRIPT_NAME) is then the deployment's base, and
+     * .../aiproxy.cgi/v1/models routes as /v1/models. Always on in CGI mode;
+     * AIPROXY_PATH_INFO=1 for a FastCGI program under a URL prefix (mod_fcgid
+     * from .htaccess in a sub-directory). */
+    int path_info;
 } serve_cfg_t;
 
 typedef struct serve_thread serve_thread_t;
