@@ -240,7 +240,8 @@ class Stack {
     const out = [];
     const walk = (pid) => {
       for (const k of kids.get(pid) || []) {
-        if (k.comm.startsWith('aiproxy-fcgi')) out.push(k.pid);
+        // CGI: aiproxy.cgi is the symlink's name (what comm shows)
+        if (k.comm.startsWith('aiproxy-fcgi') || k.comm.startsWith('aiproxy.cgi')) out.push(k.pid);
         else walk(k.pid);   // apache's worker children, lighttpd's shells
       }
     };
