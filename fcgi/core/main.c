@@ -142,7 +142,8 @@ out:
  * a CGI server turns a query string without '=' into arguments
  * (GET /aiproxy.cgi?-c/etc/passwd), so everything comes from the
  * environment the web server (SetEnv/PassEnv) or a wrapper script passes:
- * AIPROXY_CONFIG seeds a registry Redis does not hold, REDIS_URL,
+ * AIPROXY_CONFIG seeds a registry Redis does not hold (read only then),
+ * REDIS_URL,
  * AIPROXY_REDIS_PREFIX, AIPROXY_MAX_BODY, AIPROXY_LOG_LEVEL (default warn:
  * the web server's error log gets no line per request). Whatever fails is
  * answered in OpenAI's shape; the detail goes to stderr, the error log. */
@@ -150,49 +151,29 @@ static int main__cgi(void)
 {
     const char *config = getenv("AIPROXY_CONFIG"), *env = getenv("AIPROXY_MAX_BODY");
     long max_body = CAP_BODY_DEFAULT;
-    json_object *doc = NULL;
-    char *seed_json = NULL;
     serve_cfg_t sc;
-    char err[1024];
     int rc = 1;
 
     log_init("aiproxy-fcgi", LOG_LVL_WARN);
     if (env && *env && main__int(env, 1, CAP_BODY_SETTING, &max_body) != 0) {
         log_error("AIPROXY_MAX_BODY=%s: want a byte count 1..%ld", env, CAP_BODY_SETTING);
-        rc = cgi_send_error(500, "misconfigured", "the gateway is misconfigured "
-                            "(AIPROXY_MAX_BODY); the web server's error log says how") ? 1 : 0;
-        goto out;
+        return cgi_send_error(500, "misconfigured", "the gateway is misconfigured "
+                              "(AIPROXY_MAX_BODY); the web server's error log says how") ? 1 : 0;
     }
-    if (config && *config && cfg_load_file(config, &doc, err, sizeof(err)) != 0) {
-        log_error("AIPROXY_CONFIG: %s", err);
-        rc = cgi_send_error(500, "misconfigured", "the gateway's configuration does not load "
-                            "(AIPROXY_CONFIG); the web server's error log says why") ? 1 : 0;
-        goto out;
-    }
-    if (doc) {
-        seed_json = strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN));
-        if (!seed_json) {
-            rc = cgi_send_error(500, NULL, "out of memory starting the request") ? 1 : 0;
-            goto out;
-        }
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-        rc = cgi_send_error(500, NULL, "the gateway cannot start its HTTP client") ? 1 : 0;
-        goto out;
-    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+        return cgi_send_error(500, NULL, "the gateway cannot start its HTTP client") ? 1 : 0;
     models_set_created((long long)time(NULL));
     memset(&sc, 0, sizeof(sc));
     sc.max_body = (size_t)max_body;
     sc.redis_url = rconn_url();
     sc.prefix = rconn_prefix();
-    sc.seed_json = seed_json;
+    /* parsed only when Redis holds no registry (serve.c): most requests
+     * never read it */
+    sc.seed_path = config && *config ? config : NULL;
     sc.routes = routes_table;
     sc.path_info = 1;
     rc = cgi_run(&sc);
     curl_global_cleanup();
-out:
-    json_object_put(doc);
-    free(seed_json);
     return rc;
 }
 

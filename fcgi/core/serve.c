@@ -7,6 +7,7 @@
 #include "fcgi/core/http.h"
 #include "fcgi/core/route.h"
 #include "shared/buf.h"
+#include "shared/cfg.h"
 #include "shared/log.h"
 
 #include <errno.h>
@@ -209,10 +210,31 @@ static int serve__body(http_req_t *req, size_t max)
     return 0;
 }
 
+/* CGI: Redis holds no registry; seed it from the config file now. Returns
+ * reg_refresh's result, or -EINVAL when the file does not load (the reason
+ * is logged: the answer names only the setting). */
+static int serve__seed_from_file(serve_thread_t *t)
+{
+    json_object *doc = NULL;
+    char err[1024];
+    int rc;
+
+    if (cfg_load_file(t->cfg->seed_path, &doc, err, sizeof(err)) != 0) {
+        log_error("AIPROXY_CONFIG: %s", err);
+        return -EINVAL;
+    }
+    reg_set_seed(t->svc.reg, json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN));
+    rc = reg_refresh(t->svc.reg);
+    reg_set_seed(t->svc.reg, NULL);
+    json_object_put(doc);
+    return rc;
+}
+
 /* Makes the thread's registry current; re-opens a lost connection. */
 static int serve__refresh(serve_thread_t *t)
 {
     char err[256];
+    int rc;
 
     if (!t->svc.reg &&
         reg_open(&t->svc.reg, t->cfg->redis_url, t->cfg->prefix, err, sizeof(err)) != 0) {
@@ -221,7 +243,10 @@ static int serve__refresh(serve_thread_t *t)
     }
     /* started with -c: a registry lost with Redis is written back from it */
     reg_set_seed(t->svc.reg, t->cfg->seed_json);
-    return reg_refresh(t->svc.reg);
+    rc = reg_refresh(t->svc.reg);
+    if (rc == -ENOENT && t->cfg->seed_path && !t->cfg->seed_json)
+        rc = serve__seed_from_file(t);
+    return rc;
 }
 
 /* An error the core answers for route `d` (NULL: no route matched), in the
@@ -248,7 +273,12 @@ static int serve__redis_down(http_req_t *req, reg_t *reg, const route_def_t *d, 
 
     if (reg_rc == -ENOENT) {
         aip_err_set(&e, 503, "api_error", "registry_missing",
-                    "Redis holds no registry: start aiproxy-fcgi with -c CONFIG to seed it");
+                    "Redis holds no registry: start aiproxy-fcgi with -c CONFIG (as CGI: set "
+                    "AIPROXY_CONFIG) to seed it");
+    } else if (reg_rc == -EINVAL) {
+        aip_err_set(&e, 500, "api_error", "misconfigured",
+                    "the gateway's configuration does not load (AIPROXY_CONFIG); the web "
+                    "server's error log says why");
     } else {
         aip_err_set(&e, 503, "api_error", "redis_unavailable",
                     "the registry is unavailable: cannot reach Redis; retry when Redis is back");
@@ -269,7 +299,8 @@ static int serve__stale_ok(reg_t *reg, const route_def_t *d, int reg_rc)
     static __thread long long warned_at;
     struct timespec ts;
 
-    if (reg_rc == -ENOENT || (d->flags & ROUTE_REG_LIVE) || !reg || !reg_doc(reg))
+    if (reg_rc == -ENOENT || reg_rc == -EINVAL || (d->flags & ROUTE_REG_LIVE) || !reg ||
+        !reg_doc(reg))
         return 0;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     if (ts.tv_sec - warned_at >= 10) {

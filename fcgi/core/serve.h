@@ -16,6 +16,9 @@ typedef struct serve_cfg {
     const char *redis_url;    /* borrowed, outlives every thread */
     const char *prefix;
     const char *seed_json;    /* borrowed: -c's document as JSON, heals a lost registry; or NULL */
+    /* CGI: the config file (AIPROXY_CONFIG) to seed from, read only when
+     * Redis holds no registry: the common request does not parse it. */
+    const char *seed_path;
     admit_t *admit;           /* the worker's admission control; NULL = none */
     const route_def_t *routes; /* the route table (fcgi/routes.h); static */
     /* Route on PATH_INFO when the server sets one, not on REQUEST_URI: the

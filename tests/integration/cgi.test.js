@@ -5,8 +5,9 @@
 // config and log outside the docroot). The representative suite (models,
 // completion, tool loop, per-chunk streaming, errors, auth) runs in CGI mode
 // in webservers.test.js (h.CGI_WEBSERVERS); here is what is CGI's own: one
-// Redis connection per request, the command line a CGI server may make from
-// a query string is not read, and what the account sees when something it
+// Redis connection per request, the config file read only to seed an empty
+// Redis, the command line a CGI server may make from a query string is not
+// read, and what the account sees when something it
 // relies on is missing (Redis, a runnable program, a loadable config): an
 // error in OpenAI's shape, never Apache's HTML page.
 const { describe, test, before, after } = require('node:test');
@@ -93,10 +94,13 @@ describe('a shared host: .htaccess and CGI only', () => {
     assert.equal((await models()).status, 200);
   });
 
-  test('a config that does not load: 500 "misconfigured" in OpenAI\'s shape, the reason in the log', async () => {
+  test('the config is read only to seed an empty Redis; one that does not load then is a 500 "misconfigured"', async () => {
     fs.writeFileSync(wrapper, original.replace(/^export AIPROXY_CONFIG=.*$/m,
                                                "export AIPROXY_CONFIG='/nonexistent/aiproxy.yaml'"));
     try {
+      // Redis holds the registry: the request does not touch the file
+      assert.equal((await models()).status, 200);
+      await stack.redis('FLUSHALL');
       const r = await models();
       const e = h.assertOpenAIError(assert, r, 500, {});
       assert.equal(e.code, 'misconfigured');
@@ -106,7 +110,10 @@ describe('a shared host: .htaccess and CGI only', () => {
     } finally {
       fs.writeFileSync(wrapper, original);
     }
-    assert.equal((await models()).status, 200);
+    // the next request seeds the empty Redis from the config
+    const ok = await models();
+    assert.equal(ok.status, 200, ok.text);
+    assert.deepEqual(ok.json.data.map((m) => m.id), ['helper']);
   });
 
   test('the command line a query string makes is not read (GET /aiproxy.cgi?-c/etc/passwd)', async () => {
