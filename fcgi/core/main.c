@@ -143,10 +143,10 @@ out:
  * (GET /aiproxy.cgi?-c/etc/passwd), so everything comes from the
  * environment the web server (SetEnv/PassEnv) or a wrapper script passes:
  * AIPROXY_CONFIG seeds a registry Redis does not hold (read only then),
- * REDIS_URL,
- * AIPROXY_REDIS_PREFIX, AIPROXY_MAX_BODY, AIPROXY_LOG_LEVEL (default warn:
- * the web server's error log gets no line per request). Whatever fails is
- * answered in OpenAI's shape; the detail goes to stderr, the error log. */
+ * REDIS_URL, AIPROXY_REDIS_PREFIX, AIPROXY_MAX_BODY, AIPROXY_LOG_LEVEL
+ * (default warn: the web server's error log gets no line per request).
+ * Whatever fails is answered in OpenAI's shape; the detail goes to stderr,
+ * the error log. Returns the process's exit code. */
 static int main__cgi(void)
 {
     const char *config = getenv("AIPROXY_CONFIG"), *env = getenv("AIPROXY_MAX_BODY");

@@ -102,7 +102,8 @@ static int serve__params(http_req_t *req)
 }
 
 /* Method, path (REQUEST_URI without the query; SCRIPT_NAME+PATH_INFO when a
- * server sends no REQUEST_URI) and query. */
+ * server sends no REQUEST_URI; PATH_INFO alone, when set, with `path_info`:
+ * CGI, where the script's own URL is the deployment's base) and query. */
 static int serve__target(http_req_t *req, int path_info)
 {
     const char *uri = http_param(req, "REQUEST_URI"), *q;
