@@ -7,9 +7,10 @@
 // in webservers.test.js (h.CGI_WEBSERVERS); here is what is CGI's own: one
 // Redis connection per request, the config file read only to seed an empty
 // Redis, the command line a CGI server may make from a query string is not
-// read, and what the account sees when something it
-// relies on is missing (Redis, a runnable program, a loadable config): an
-// error in OpenAI's shape, never Apache's HTML page.
+// read, mod_fcgid from a sub-directory routed on PATH_INFO, and what the
+// account sees when something it relies on is missing (Redis, a runnable
+// program, a loadable config): an error in OpenAI's shape, never Apache's
+// HTML page.
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
@@ -124,6 +125,36 @@ describe('a shared host: .htaccess and CGI only', () => {
     assert.match(r.out, /^Status: 200 OK\r\n/, r.out + r.err);
     assert.match(r.out, /"id":"helper"/);
     assert.doesNotMatch(r.err, /ERROR: (Address|Leak)Sanitizer|runtime error:/, r.err);
+  });
+
+  // The usual account layout: the gateway in a sub-directory of the docroot
+  // (https://host/~me/ai/v1), under mod_fcgid. REQUEST_URI then carries the
+  // directory: the responder must route on PATH_INFO (AIPROXY_PATH_INFO=1).
+  test('mod_fcgid from the .htaccess of a sub-directory: AIPROXY_PATH_INFO=1 routes below its URL', async () => {
+    const htdocs = path.join(stack.dir, 'htdocs');
+    const fcgiWrapper = (extra) => original
+      .replace(/^exec "([^"]+)" *$/m, (all, bin) => `${extra}exec "${bin}" -c "$AIPROXY_CONFIG" -w 0 -t 1`);
+    for (const [dir, extra] of [['ai', 'export AIPROXY_PATH_INFO=1\n'], ['plain', '']]) {
+      const d = path.join(htdocs, dir);
+      fs.mkdirSync(d);
+      fs.chmodSync(d, 0o755);
+      fs.copyFileSync(path.join(h.REPO_ROOT, 'conf', 'apache', 'htaccess-fcgid'), path.join(d, '.htaccess'));
+      fs.writeFileSync(path.join(d, 'aiproxy.fcgi'), fcgiWrapper(extra));
+      fs.chmodSync(path.join(d, 'aiproxy.fcgi'), 0o755);
+    }
+    assert.match(fs.readFileSync(path.join(htdocs, 'ai', 'aiproxy.fcgi'), 'utf8'), /-w 0 -t 1/);
+    const r = await h.request(`${stack.url}/ai/v1/models`, { headers: AUTH });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.data.map((m) => m.id), ['helper']);
+    up.enqueue({ json: h.completion({ content: 'from a sub-directory' }) });
+    const c = await h.request(`${stack.url}/ai/v1/chat/completions`, { method: 'POST', headers: AUTH,
+      body: { model: 'helper', messages: [{ role: 'user', content: 'hi' }] } });
+    assert.equal(c.status, 200, c.text);
+    assert.equal(c.json.choices[0].message.content, 'from a sub-directory');
+    // without it the prefix is part of the path: no route
+    const plain = await h.request(`${stack.url}/plain/v1/models`, { headers: AUTH });
+    const e = h.assertOpenAIError(assert, plain, 404, {});
+    assert.match(e.message, /\/plain\/v1\/models/);
   });
 
   test('Redis unreachable: 503 redis_unavailable in OpenAI\'s shape, not an HTML 500', async () => {
