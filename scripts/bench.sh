@@ -3,11 +3,12 @@
 # Runs tests/bench/bench.js against the binaries in BUILD_DIR/bin (make bench
 # builds them optimised, without sanitizers): pass-through, tool round trip,
 # streaming TTFT, registry propagation, auth cost, 1,000 held streams, the
-# cost of tool events on a two-round streamed tool loop (on vs off). Each
+# cost of tool events on a two-round streamed tool loop (on vs off), and the
+# cost of plain CGI (Apache mod_cgid vs mod_proxy_fcgi). Each
 # figure is printed beside a baseline measured in the same run; the table is
 # also written to BUILD_DIR/bench.json. Exits non-zero only if something
 # errored (never on slowness). Every process it starts is stopped.
-# Environment: BENCH_ONLY (comma list: pass,tools,ttft,prop,auth,hold,events),
+# Environment: BENCH_ONLY (comma list: pass,tools,ttft,prop,auth,hold,events,cgi),
 # BENCH_QUICK=1 (shorter runs), BENCH_WORKERS / BENCH_THREADS (responders of
 # the pass-through stacks, default 2 / 16), BENCH_NGINX_WORKERS (default 1),
 # BENCH_HOLD (held streams, default 1000).

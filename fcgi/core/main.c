@@ -4,6 +4,7 @@
 #include "fcgi/openai/openai.h"
 #include "fcgi/routes.h"
 #include "fcgi/core/complete.h"
+#include "fcgi/core/cgi.h"
 #include "fcgi/core/pool.h"
 #include "shared/cfg.h"
 #include "shared/log.h"
@@ -142,6 +143,57 @@ out:
     return rc;
 }
 
+/* Plain CGI (cgi.h): one request, then exit. The command line is not read:
+ * a CGI server turns a query string without '=' into arguments
+ * (GET /aiproxy.cgi?-c/etc/passwd), so everything comes from the
+ * environment the web server (SetEnv/PassEnv) or a wrapper script passes:
+ * AIPROXY_CONFIG seeds a registry Redis does not hold (read only then),
+ * REDIS_URL, AIPROXY_REDIS_PREFIX, AIPROXY_MAX_BODY, AIPROXY_LOG_LEVEL
+ * (default warn: the web server's error log gets no line per request).
+ * Whatever fails is answered in OpenAI's shape; the detail goes to stderr,
+ * the error log. Returns the process's exit code. */
+static int main__cgi(void)
+{
+    const char *config = getenv("AIPROXY_CONFIG"), *env = getenv("AIPROXY_MAX_BODY");
+    long max_body = CAP_BODY_DEFAULT;
+    serve_cfg_t sc;
+    int rc = 1;
+
+    log_init("aiproxy-fcgi", LOG_LVL_WARN);
+    if (env && *env && main__int(env, 1, CAP_BODY_SETTING, &max_body) != 0) {
+        log_error("AIPROXY_MAX_BODY=%s: want a byte count 1..%ld", env, CAP_BODY_SETTING);
+        return cgi_send_error(500, "misconfigured", "the gateway is misconfigured "
+                              "(AIPROXY_MAX_BODY); the web server's error log says how") ? 1 : 0;
+    }
+    env = getenv("AIPROXY_STREAM_KEEPALIVE_MS");
+    if (env && *env) {
+        long ka;
+        if (main__int(env, 0, COMPLETE_KEEPALIVE_MAX_MS, &ka) != 0) {
+            log_error("AIPROXY_STREAM_KEEPALIVE_MS=%s: want 0..%d ms", env,
+                      COMPLETE_KEEPALIVE_MAX_MS);
+            return cgi_send_error(500, "misconfigured", "the gateway is misconfigured "
+                                  "(AIPROXY_STREAM_KEEPALIVE_MS); the web server's error log "
+                                  "says how") ? 1 : 0;
+        }
+        complete_set_keepalive_ms(ka);
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+        return cgi_send_error(500, NULL, "the gateway cannot start its HTTP client") ? 1 : 0;
+    models_set_created((long long)time(NULL));
+    memset(&sc, 0, sizeof(sc));
+    sc.max_body = (size_t)max_body;
+    sc.redis_url = rconn_url();
+    sc.prefix = rconn_prefix();
+    /* parsed only when Redis holds no registry (serve.c): most requests
+     * never read it */
+    sc.seed_path = config && *config ? config : NULL;
+    sc.routes = routes_table;
+    sc.path_info = 1;
+    rc = cgi_run(&sc);
+    curl_global_cleanup();
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -170,6 +222,8 @@ int main(int argc, char **argv)
     pool_cfg_t pc;
     char err[1024];
 
+    if (cgi_detect())
+        return main__cgi();
     while ((c = getopt_long(argc, argv, "c:s:w:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
@@ -297,7 +351,8 @@ int main(int argc, char **argv)
         socklen_t len = sizeof(acc);
         if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) != 0 || !acc) {
             fprintf(stderr, "aiproxy-fcgi: no --socket given and fd 0 is not a listening "
-                            "socket (run it from a web server, or pass -s ADDR)\n");
+                            "socket (run it from a web server, as FastCGI or as CGI, or pass "
+                            "-s ADDR)\n");
             goto out;
         }
     }
@@ -323,6 +378,8 @@ int main(int argc, char **argv)
     pc.serve.prefix = rconn_prefix();
     pc.serve.seed_json = seed_json;
     pc.serve.routes = routes_table;
+    env = getenv("AIPROXY_PATH_INFO");
+    pc.serve.path_info = env && strcmp(env, "1") == 0;
     log_info("listening on %s: %ld worker%s x %ld threads, body cap %ld bytes",
              sock ? sock : "inherited fd 0", workers, workers == 1 ? "" : "s", threads, max_body);
     rc = workers == 0 ? pool_worker_run(&pc) : pool_master_run(&pc);

@@ -7,6 +7,7 @@
 #include "fcgi/core/http.h"
 #include "fcgi/core/route.h"
 #include "shared/buf.h"
+#include "shared/cfg.h"
 #include "shared/log.h"
 
 #include <errno.h>
@@ -20,6 +21,7 @@
 struct serve_thread {
     const serve_cfg_t *cfg;
     FCGX_Request fcgx;
+    int own_fcgx;           /* fcgx was initialised on a listen socket */
     arena_t *arena;
     svc_t svc;              /* lent to each handler; owned here */
 };
@@ -32,14 +34,20 @@ serve_thread_t *serve_thread_new(const serve_cfg_t *cfg, int listen_fd)
     if (!t)
         goto out;
     t->cfg = cfg;
-    if (FCGX_InitRequest(&t->fcgx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
-        goto out;
+    if (listen_fd >= 0) {
+        if (FCGX_InitRequest(&t->fcgx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
+            goto out;
+        t->own_fcgx = 1;
+    }
     t->arena = arena_new(CAP_ARENA_BLOCK);
     t->svc.agent = agent_new(cfg->redis_url, cfg->prefix);
     if (!t->arena || !t->svc.agent)
         goto out;
     t->svc.mcpc = agent_broker(t->svc.agent);
-    if (reg_open(&t->svc.reg, cfg->redis_url, cfg->prefix, err, sizeof(err)) != 0) {
+    if (listen_fd < 0) {
+        /* CGI: the one request opens and reads the registry (serve__refresh),
+         * once; a snapshot to outlive Redis outages has no later request */
+    } else if (reg_open(&t->svc.reg, cfg->redis_url, cfg->prefix, err, sizeof(err)) != 0) {
         log_warn("responder thread: %s (retrying per request)", err);
         t->svc.reg = NULL;
     } else {
@@ -58,7 +66,8 @@ void serve_thread_free(serve_thread_t *t)
 {
     if (!t)
         return;
-    FCGX_Free(&t->fcgx, 1);
+    if (t->own_fcgx)
+        FCGX_Free(&t->fcgx, 1);
     arena_free(t->arena);
     agent_free(t->svc.agent);
     reg_close(t->svc.reg);
@@ -93,16 +102,20 @@ static int serve__params(http_req_t *req)
 }
 
 /* Method, path (REQUEST_URI without the query; SCRIPT_NAME+PATH_INFO when a
- * server sends no REQUEST_URI) and query. */
-static int serve__target(http_req_t *req)
+ * server sends no REQUEST_URI; PATH_INFO alone, when set, with `path_info`:
+ * CGI, where the script's own URL is the deployment's base) and query. */
+static int serve__target(http_req_t *req, int path_info)
 {
     const char *uri = http_param(req, "REQUEST_URI"), *q;
+    const char *cgi_pi = path_info ? http_param(req, "PATH_INFO") : NULL;
 
     req->method = http_param(req, "REQUEST_METHOD");
     if (!req->method)
         req->method = "GET";
     req->query = http_param(req, "QUERY_STRING");
-    if (uri && *uri) {
+    if (cgi_pi && *cgi_pi) {
+        req->path = cgi_pi;   /* what follows the script's URL */
+    } else if (uri && *uri) {
         q = strchr(uri, '?');
         req->path = q ? arena_strndup(req->arena, uri, (size_t)(q - uri)) : uri;
         if (!req->query && q)
@@ -198,10 +211,31 @@ static int serve__body(http_req_t *req, size_t max)
     return 0;
 }
 
+/* CGI: Redis holds no registry; seed it from the config file now. Returns
+ * reg_refresh's result, or -EINVAL when the file does not load (the reason
+ * is logged: the answer names only the setting). */
+static int serve__seed_from_file(serve_thread_t *t)
+{
+    json_object *doc = NULL;
+    char err[1024];
+    int rc;
+
+    if (cfg_load_file(t->cfg->seed_path, &doc, err, sizeof(err)) != 0) {
+        log_error("AIPROXY_CONFIG: %s", err);
+        return -EINVAL;
+    }
+    reg_set_seed(t->svc.reg, json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN));
+    rc = reg_refresh(t->svc.reg);
+    reg_set_seed(t->svc.reg, NULL);
+    json_object_put(doc);
+    return rc;
+}
+
 /* Makes the thread's registry current; re-opens a lost connection. */
 static int serve__refresh(serve_thread_t *t)
 {
     char err[256];
+    int rc;
 
     if (!t->svc.reg &&
         reg_open(&t->svc.reg, t->cfg->redis_url, t->cfg->prefix, err, sizeof(err)) != 0) {
@@ -210,7 +244,10 @@ static int serve__refresh(serve_thread_t *t)
     }
     /* started with -c: a registry lost with Redis is written back from it */
     reg_set_seed(t->svc.reg, t->cfg->seed_json);
-    return reg_refresh(t->svc.reg);
+    rc = reg_refresh(t->svc.reg);
+    if (rc == -ENOENT && t->cfg->seed_path && !t->cfg->seed_json)
+        rc = serve__seed_from_file(t);
+    return rc;
 }
 
 /* An error the core answers for route `d` (NULL: no route matched), in the
@@ -237,7 +274,12 @@ static int serve__redis_down(http_req_t *req, reg_t *reg, const route_def_t *d, 
 
     if (reg_rc == -ENOENT) {
         aip_err_set(&e, 503, "api_error", "registry_missing",
-                    "Redis holds no registry: start aiproxy-fcgi with -c CONFIG to seed it");
+                    "Redis holds no registry: start aiproxy-fcgi with -c CONFIG (as CGI: set "
+                    "AIPROXY_CONFIG) to seed it");
+    } else if (reg_rc == -EINVAL) {
+        aip_err_set(&e, 500, "api_error", "misconfigured",
+                    "the gateway's configuration does not load (AIPROXY_CONFIG); the web "
+                    "server's error log says why");
     } else {
         aip_err_set(&e, 503, "api_error", "redis_unavailable",
                     "the registry is unavailable: cannot reach Redis; retry when Redis is back");
@@ -258,7 +300,8 @@ static int serve__stale_ok(reg_t *reg, const route_def_t *d, int reg_rc)
     static __thread long long warned_at;
     struct timespec ts;
 
-    if (reg_rc == -ENOENT || (d->flags & ROUTE_REG_LIVE) || !reg || !reg_doc(reg))
+    if (reg_rc == -ENOENT || reg_rc == -EINVAL || (d->flags & ROUTE_REG_LIVE) || !reg ||
+        !reg_doc(reg))
         return 0;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     if (ts.tv_sec - warned_at >= 10) {
@@ -451,7 +494,8 @@ static double serve__ms_since(const struct timespec *t0)
     return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-void serve_handle(serve_thread_t *t)
+/* One request on `fcgx`, answered; the caller finishes it. */
+static void serve__answer(serve_thread_t *t, FCGX_Request *fcgx)
 {
     http_req_t req;
     struct timespec t0;
@@ -459,18 +503,19 @@ void serve_handle(serve_thread_t *t)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(&req, 0, sizeof(req));
     req.arena = t->arena;
-    req.fcgx = &t->fcgx;
+    req.fcgx = fcgx;
     req.method = "-";
     req.path = "-";
     req.query = "";
     req.body = "";
-    if (serve__params(&req) != 0 || serve__target(&req) != 0)
+    if (serve__params(&req) != 0 || serve__target(&req, t->cfg->path_info) != 0)
         http_send_error(&req, 500, NULL, NULL, NULL, "out of memory reading the request");
     else
         serve__dispatch(t, &req, t->cfg->max_body);
     if (!req.headers_sent && !req.client_gone)
         http_send_error(&req, 500, NULL, NULL, NULL, "the request got no answer");
-    if (req.body_skipped && req.fcgx) {
+    /* a CGI process ends with its request: nothing to keep usable */
+    if (req.body_skipped && fcgx->ipcFd >= 0) {
         if (req.client_gone)
             req.fcgx->keepConnection = 0;
         else
@@ -478,6 +523,17 @@ void serve_handle(serve_thread_t *t)
     }
     log_info("%s %s %d %.1fms%s", req.method, req.path, req.client_gone ? 499 : req.status,
              serve__ms_since(&t0), req.client_gone ? " (client gone)" : "");
+}
+
+void serve_handle(serve_thread_t *t)
+{
+    serve__answer(t, &t->fcgx);
     FCGX_Finish_r(&t->fcgx);
+    arena_reset(t->arena);
+}
+
+void serve_handle_req(serve_thread_t *t, FCGX_Request *r)
+{
+    serve__answer(t, r);
     arena_reset(t->arena);
 }

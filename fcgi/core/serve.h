@@ -16,15 +16,25 @@ typedef struct serve_cfg {
     const char *redis_url;    /* borrowed, outlives every thread */
     const char *prefix;
     const char *seed_json;    /* borrowed: -c's document as JSON, heals a lost registry; or NULL */
+    /* CGI: the config file (AIPROXY_CONFIG) to seed from, read only when
+     * Redis holds no registry: the common request does not parse it. */
+    const char *seed_path;
     admit_t *admit;           /* the worker's admission control; NULL = none */
     const route_def_t *routes; /* the route table (fcgi/routes.h); static */
+    /* Route on PATH_INFO when the server sets one, not on REQUEST_URI: the
+     * script's own URL (SCRIPT_NAME) is then the deployment's base, and
+     * .../aiproxy.cgi/v1/models routes as /v1/models. Always on in CGI mode;
+     * AIPROXY_PATH_INFO=1 for a FastCGI program under a URL prefix (mod_fcgid
+     * from .htaccess in a sub-directory). */
+    int path_info;
 } serve_cfg_t;
 
 typedef struct serve_thread serve_thread_t;
 
 /* A thread's state (FCGX_Request on `listen_fd`, arena, agent; the registry
  * connection is opened now and re-tried per request while Redis is down).
- * NULL on ENOMEM. */
+ * `listen_fd` < 0: no FCGX_Request of its own (CGI mode: the request comes
+ * to serve_handle_req). NULL on ENOMEM. */
 serve_thread_t *serve_thread_new(const serve_cfg_t *cfg, int listen_fd);
 void serve_thread_free(serve_thread_t *t);
 
@@ -35,5 +45,10 @@ int serve_accept(serve_thread_t *t);
 
 /* Answers the accepted request, finishes it and resets the arena. */
 void serve_handle(serve_thread_t *t);
+
+/* Answers `r`, a request the caller built and owns (CGI mode: streams over
+ * stdin/stdout), and resets the arena. The caller flushes and closes r's
+ * streams; nothing is drained or kept alive. */
+void serve_handle_req(serve_thread_t *t, FCGX_Request *r);
 
 #endif

@@ -437,6 +437,35 @@ assistants:
   }
 }
 
+// Figure 8: what plain CGI costs a request (issue 14). The same Apache, the
+// same upstream, one connection: mod_proxy_fcgi to a running responder pool
+// versus mod_cgid starting aiproxy.cgi for every request (exec, one Redis
+// connection, the registry read once, the config parsed, exit).
+async function figCgi(up) {
+  log(`CGI cost: wrk -c1 3s x3, Apache mod_proxy_fcgi vs Apache mod_cgid (a process per request)`);
+  const fcgi = await startStack({ config: CONFIG(up.url), webserver: 'apache', workers: 1, threads: 4, broker: false });
+  const cgi = await startStack({ config: CONFIG(up.url), webserver: 'apache-cgi', redisUrl: fcgi.redisUrl,
+                                 broker: false, prefix: 'aiproxy-cgi:' });
+  try {
+    const url = (s) => `${s.baseURL}/chat/completions`;
+    await wrk(url(fcgi), { conns: 1, secs: 1 });     // warm both paths
+    await wrk(url(cgi), { conns: 1, secs: 1 });
+    const a = [];
+    const b = [];
+    for (let i = 0; i < 3; i++) {                     // interleaved: both see the same machine
+      a.push(await wrk(url(fcgi), { conns: 1, secs: 3 }));
+      b.push(await wrk(url(cgi), { conns: 1, secs: 3 }));
+    }
+    const pf = combine(a);
+    const pc = combine(b);
+    results.cgi = { proxy_fcgi: pf, cgi: pc, added_p50_us: pc.p50_us - pf.p50_us,
+                    added_p99_us: pc.p99_us - pf.p99_us };
+  } finally {
+    await stopStack(cgi);
+    await stopStack(fcgi);
+  }
+}
+
 async function stopStack(s) {
   const i = stacks.indexOf(s);
   if (i >= 0) stacks.splice(i, 1);
@@ -506,6 +535,13 @@ function table() {
     row('', 'p99 (base: events off)', us(ev.off.p99_us), us(ev.on.p99_us), sgn(ev.on.p99_us - ev.off.p99_us), '');
     row('', 'bytes per answer', String(ev.off.bytes), String(ev.on.bytes), `+${ev.added_bytes}`, '');
   }
+  const c = results.cgi;
+  if (c) {
+    row('8 CGI cost, Apache, 1 connection', 'p50 (base: mod_proxy_fcgi)', us(c.proxy_fcgi.p50_us), us(c.cgi.p50_us),
+        sgn(c.added_p50_us), '< +5 ms');
+    row('', 'p99 (base: mod_proxy_fcgi)', us(c.proxy_fcgi.p99_us), us(c.cgi.p99_us), sgn(c.added_p99_us), '');
+    row('', 'requests/s', c.proxy_fcgi.rps.toFixed(0), c.cgi.rps.toFixed(0), `x${(c.cgi.rps / c.proxy_fcgi.rps).toFixed(2)}`, '');
+  }
   const head = ['figure', 'measure', 'baseline', 'aiproxy', 'diff/ratio', 'goal'];
   const all = [head, ...rows];
   const w = head.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
@@ -530,6 +566,7 @@ async function main() {
       ['auth', () => figAuth(up, main)],
       ['hold', () => figHold()],
       ['events', () => figEvents()],
+      ['cgi', () => figCgi(up)],
     ];
     for (const [name, fn] of steps) {
       if (!want(name)) continue;

@@ -81,7 +81,9 @@ class Stack {
     this.fcgiSock = path.join(this.dir, 'fcgi.sock');
     this.configPath = path.join(this.dir, 'config.yaml');
     this.stopped = false;
-    this.webserver = opts.webserver || 'nginx';
+    // AIPROXY_TEST_WEBSERVER puts a whole file behind another kind, e.g.
+    // apache-cgi: tests that name none run in CGI mode (one process a request)
+    this.webserver = opts.webserver || process.env.AIPROXY_TEST_WEBSERVER || 'nginx';
     this.web = null;          // frontendSpec(): {name, cmd, args, logs, spawnsResponders}
     // As root, Apache serves from an unprivileged user (it refuses to run as
     // root): that user must reach the sockets in this private directory.
@@ -240,7 +242,8 @@ class Stack {
     const out = [];
     const walk = (pid) => {
       for (const k of kids.get(pid) || []) {
-        if (k.comm.startsWith('aiproxy-fcgi')) out.push(k.pid);
+        // CGI: aiproxy.cgi is the symlink's name (what comm shows)
+        if (k.comm.startsWith('aiproxy-fcgi') || k.comm.startsWith('aiproxy.cgi')) out.push(k.pid);
         else walk(k.pid);   // apache's worker children, lighttpd's shells
       }
     };
@@ -350,8 +353,9 @@ class Stack {
 // Resolves a started Stack; on failure everything started is stopped and the
 // error carries the logs.
 async function startStack(opts = {}) {
-  if (opts.webserver && !WEBSERVERS.includes(opts.webserver)) {
-    throw new Error(`startStack: unknown webserver '${opts.webserver}' (one of ${WEBSERVERS.join(', ')})`);
+  const kind = opts.webserver || process.env.AIPROXY_TEST_WEBSERVER;
+  if (kind && !WEBSERVERS.includes(kind)) {
+    throw new Error(`startStack: unknown webserver '${kind}' (one of ${WEBSERVERS.join(', ')})`);
   }
   const s = new Stack(opts);
   try {

@@ -7,6 +7,15 @@
 //   apache-fcgid   conf/apache/aiproxy-fcgid.conf.in      Apache spawns the responders
 //   lighttpd       conf/lighttpd/aiproxy.conf.in          -> responder pool socket
 //   lighttpd-spawn conf/lighttpd/aiproxy.conf.in          lighttpd spawns the responders
+//   apache-cgi     conf/apache/aiproxy-cgi.conf.in        plain CGI (mod_cgid, ScriptAliasMatch)
+//   apache-htaccess conf/apache/aiproxy-htaccess.conf.in  a shared host: the account's
+//                  .htaccess (conf/apache/htaccess-cgi) runs aiproxy.cgi as CGI
+//   apache-htaccess-fcgid  the same host, .htaccess (conf/apache/htaccess-fcgid):
+//                  mod_fcgid runs aiproxy.fcgi
+//   lighttpd-cgi   conf/lighttpd/aiproxy-cgi.conf.in      plain CGI (mod_cgi)
+// In the CGI kinds each request is a process of its own (spawnsResponders,
+// cgi: true); the .htaccess kinds start it through the wrapper script
+// (conf/apache/aiproxy-wrapper.sh.in), whose log is aiproxy.log.
 //
 // frontendSpec(kind, opts) renders the config into opts.runDir and returns
 // {name, cmd, args, logs: [log names], spawnsResponders}; the stack starts it.
@@ -16,7 +25,8 @@ const { execFileSync } = require('node:child_process');
 const { REPO_ROOT } = require('./util');
 const { renderNginxConf, parseSize, clientMaxBody } = require('./nginx');
 
-const WEBSERVERS = ['nginx', 'apache', 'apache-fcgid', 'lighttpd', 'lighttpd-spawn'];
+const CGI_WEBSERVERS = ['apache-cgi', 'apache-htaccess', 'apache-htaccess-fcgid', 'lighttpd-cgi'];
+const WEBSERVERS = ['nginx', 'apache', 'apache-fcgid', 'lighttpd', 'lighttpd-spawn', ...CGI_WEBSERVERS];
 const APACHE_MODULES = '/usr/lib/apache2/modules';
 
 function firstExisting(paths, fallback) {
@@ -82,6 +92,63 @@ function responderEnvNames(env, extra) {
   return [...new Set([...base, ...Object.keys(extra || {})])].filter((n) => env[n] !== undefined);
 }
 
+const shQuote = (s) => `'${String(s).replace(/'/g, "'\\''")}'`;
+const confQuote = (s) => `"${String(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+
+// The environment a CGI program gets from the web server (or the wrapper):
+// the responders' plus AIPROXY_CONFIG, the config it seeds Redis from.
+function cgiEnv(o) {
+  const env = { ...o.env, AIPROXY_CONFIG: o.configPath };
+  return { env, names: [...responderEnvNames(env, o.extraEnv), 'AIPROXY_CONFIG'] };
+}
+
+// A directory the web server's unprivileged user may enter, holding
+// aiproxy.cgi: a symlink to the binary (the name a CGI server runs).
+function cgiDir(o, sub) {
+  const dir = path.join(o.runDir, sub);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.chmodSync(dir, 0o755);
+  const link = path.join(dir, 'aiproxy.cgi');
+  try { fs.unlinkSync(link); } catch (_) { /* none */ }
+  fs.symlinkSync(path.join(o.binDir, 'aiproxy-fcgi'), link);
+  return dir;
+}
+
+function apacheUserLines() {
+  if (!isRoot()) return '';
+  const u = apacheUser();
+  if (!u) throw new Error('apache as root needs an unprivileged user (www-data or nobody)');
+  return `User ${u}\nGroup ${apacheGroup(u)}`;
+}
+
+// An account's docroot on a "shared host" (conf/apache/aiproxy-htaccess.conf.in):
+// .htaccess, the wrapper script, the error documents; config and log outside.
+function htaccessDocroot(o, fcgid) {
+  const docroot = path.join(o.runDir, 'htdocs');
+  const errs = path.join(docroot, '.aiproxy-error');
+  fs.mkdirSync(errs, { recursive: true });
+  fs.chmodSync(docroot, 0o755);
+  fs.chmodSync(errs, 0o755);
+  for (const f of fs.readdirSync(ERRORS_SRC)) fs.copyFileSync(path.join(ERRORS_SRC, f), path.join(errs, f));
+  fs.copyFileSync(path.join(REPO_ROOT, 'conf', 'apache', 'htaccess-errors'), path.join(errs, '.htaccess'));
+  fs.copyFileSync(path.join(REPO_ROOT, 'conf', 'apache', fcgid ? 'htaccess-fcgid' : 'htaccess-cgi'),
+                  path.join(docroot, '.htaccess'));
+  const { env, names } = cgiEnv(o);
+  const lines = names.filter((n) => env[n] !== undefined && env[n] !== '')
+    .map((n) => `export ${n}=${shQuote(env[n])}`).join('\n');
+  const log = path.join(o.runDir, 'aiproxy.log');
+  fs.writeFileSync(log, '');
+  fs.chmodSync(log, 0o666);   // the web server's user appends to it
+  const wrapper = path.join(docroot, fcgid ? 'aiproxy.fcgi' : 'aiproxy.cgi');
+  fs.writeFileSync(wrapper, renderTemplate(path.join(REPO_ROOT, 'conf', 'apache', 'aiproxy-wrapper.sh.in'), {
+    ENV_LINES: lines, LOG_FILE: log, FCGI_BIN: path.join(o.binDir, 'aiproxy-fcgi'),
+    // mod_fcgid sends one request at a time to each process: one thread, no master
+    ARGS: fcgid ? '-c "$AIPROXY_CONFIG" -w 0 -t 1' : '',
+  }));
+  fs.chmodSync(wrapper, 0o755);
+  return docroot;
+}
+
 // opts: {runDir, port, fcgiSocket, configPath, binDir, workers, threads,
 //        maxBody, env (the responders' environment), extraEnv (test's env)}.
 function frontendSpec(kind, o) {
@@ -129,6 +196,53 @@ function frontendSpec(kind, o) {
     return { name: 'apache', cmd: apacheBin(), spawnsResponders: fcgid, logs: ['apache', 'apache-error'],
       args: ['-d', o.runDir, '-f', confPath, '-DFOREGROUND'] };
   }
+  if (kind === 'apache-cgi' || kind === 'apache-htaccess' || kind === 'apache-htaccess-fcgid') {
+    const vars = {
+      RUN_DIR: o.runDir, LISTEN: listen, USER_LINES: apacheUserLines(), MODULES_DIR: APACHE_MODULES,
+      CLIENT_MAX_BODY: String(bodyLimitBytes(o.maxBody) * 2 + 1024 * 1024),
+    };
+    let tpl;
+    let logs = ['apache', 'apache-error'];
+    if (kind === 'apache-cgi') {
+      const { env, names } = cgiEnv(o);
+      const dir = cgiDir(o, 'cgi-bin');
+      Object.assign(vars, {
+        ERRORS_DIR: errorsDir(o.runDir), CGI_DIR: dir, CGI_BIN: path.join(dir, 'aiproxy.cgi'),
+        CGI_ENV: names.filter((n) => env[n] !== undefined && env[n] !== '')
+          .map((n) => `SetEnv ${n} ${confQuote(env[n])}`).join('\n'),
+      });
+      tpl = 'aiproxy-cgi.conf.in';
+    } else {
+      const fcgid = kind === 'apache-htaccess-fcgid';
+      vars.DOCROOT = htaccessDocroot(o, fcgid);
+      // what the host sets for mod_fcgid server-wide (the account cannot):
+      // stream at once, and wait long enough for LLM calls
+      vars.FCGID_HOST = 'FcgidOutputBufferSize 0\nFcgidIOTimeout 600\nFcgidBusyTimeout 900\n' +
+        `FcgidMaxRequestLen ${vars.CLIENT_MAX_BODY}\nFcgidMaxProcesses ${Math.max(2, o.workers * o.threads)}\n` +
+        `FcgidMaxProcessesPerClass ${Math.max(2, o.workers * o.threads)}`;
+      tpl = 'aiproxy-htaccess.conf.in';
+      logs = [...logs, 'aiproxy'];
+    }
+    const confPath = path.join(o.runDir, 'apache.conf');
+    fs.writeFileSync(confPath, renderTemplate(path.join(REPO_ROOT, 'conf', 'apache', tpl), vars));
+    return { name: 'apache', cmd: apacheBin(), spawnsResponders: true, cgi: true, logs,
+      args: ['-d', o.runDir, '-f', confPath, '-DFOREGROUND'] };
+  }
+  if (kind === 'lighttpd-cgi') {
+    const { env, names } = cgiEnv(o);
+    const dir = cgiDir(o, 'cgi-bin');
+    const conf = renderTemplate(path.join(REPO_ROOT, 'conf', 'lighttpd', 'aiproxy-cgi.conf.in'), {
+      RUN_DIR: o.runDir, BIND: '127.0.0.1', PORT: String(o.port),
+      MAX_REQUEST_KB: String(Math.ceil(bodyLimitBytes(o.maxBody) / 1024)),
+      ERRORS_DIR: errorsDir(o.runDir), CGI_DIR: dir,
+      CGI_ENV: names.filter((n) => env[n] !== undefined && env[n] !== '')
+        .map((n) => `    ${confQuote(n)} => ${confQuote(env[n])},`).join('\n'),
+    });
+    const confPath = path.join(o.runDir, 'lighttpd.conf');
+    fs.writeFileSync(confPath, conf);
+    return { name: 'lighttpd', cmd: lighttpdBin(), spawnsResponders: true, cgi: true,
+      logs: ['lighttpd', 'lighttpd-error'], args: ['-D', '-f', confPath] };
+  }
   if (kind === 'lighttpd' || kind === 'lighttpd-spawn') {
     const spawn = kind === 'lighttpd-spawn';
     const q = (s) => `"${String(s).replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
@@ -159,4 +273,4 @@ function frontendSpec(kind, o) {
   throw new Error(`startStack: unknown webserver '${kind}' (one of ${WEBSERVERS.join(', ')})`);
 }
 
-module.exports = { WEBSERVERS, frontendSpec, renderTemplate, parseSize };
+module.exports = { WEBSERVERS, CGI_WEBSERVERS, frontendSpec, renderTemplate, parseSize };
