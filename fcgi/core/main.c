@@ -1,4 +1,5 @@
 /* aiproxy-fcgi — the FastCGI responder (docs/responder.md). */
+#include "agent/autostart.h"
 #include "fcgi/auth/auth.h"
 #include "fcgi/openai/openai.h"
 #include "fcgi/routes.h"
@@ -240,6 +241,11 @@ int main(int argc, char **argv)
     pc.log_path = logpath;
     if (pc.log_path && log_reopen(pc.log_path) != 0) {
         fprintf(stderr, "aiproxy-fcgi: cannot open log file %s\n", pc.log_path);
+        goto out;
+    }
+    if (autostart_setup(doc ? json_object_object_get(doc, "broker") : NULL, config, err,
+                        sizeof(err)) != 0) {
+        fprintf(stderr, "aiproxy-fcgi: %s\n", err);
         goto out;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
