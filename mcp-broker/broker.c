@@ -602,9 +602,9 @@ static void broker__idle_check(broker_t *b)
     }
     if (!b->superfluous && (b->idle_ms == 0 || now - b->last_active < b->idle_ms))
         return;
-    b->unsubscribing = 1;
     b->calls_at_unsub = b->calls_seen;
-    redisAsyncCommand(b->sub, NULL, NULL, "UNSUBSCRIBE %s", b->ch_calls);
+    /* refused while the connection is not subscribed yet: next beat */
+    b->unsubscribing = redisAsyncCommand(b->sub, NULL, NULL, "UNSUBSCRIBE %s", b->ch_calls) == REDIS_OK;
 }
 
 /* Redis confirmed the UNSUBSCRIBE: every call published before it has been
