@@ -1,4 +1,4 @@
-/* autostart — the MCP broker on demand (docs/shared-hosting.md, "The MCP
+/* autostart — the MCP broker on demand (docs/broker-on-demand.md, "The MCP
  * broker on demand"): a responder that finds no broker listening on the
  * calls channel starts one itself, detached from the request, guarded by a
  * lock in Redis so that one starts however many requests notice at once.

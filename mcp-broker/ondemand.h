@@ -1,5 +1,5 @@
 /* ondemand — the broker's side of being started on demand by a responder
- * (agent/autostart.h, docs/shared-hosting.md "The MCP broker on demand").
+ * (agent/autostart.h, docs/broker-on-demand.md).
  *
  * A responder that started us holds <prefix>broker:autostart with a random
  * token and hands the token down (AIPROXY_BROKER_TOKEN). Once up, the broker

@@ -54,7 +54,7 @@ int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, ch
                         size_t errlen);
 int cfg_check_settings(json_object *settings, char *err, size_t errlen);
 
-/* The top-level `broker:` section (docs/shared-hosting.md, "The MCP broker on
+/* The top-level `broker:` section (docs/broker-on-demand.md, "The MCP broker on
  * demand"): {autostart, command, args, log, idle_exit_s, start_timeout},
  * normalised like the others (autostart false, command "" = the mcp-broker
  * next to the responder, args [], log "" = the default place, idle_exit_s 0 =
