@@ -76,6 +76,17 @@ async function stopBrokers(stack, signal = 'SIGTERM') {
   return pids;
 }
 
+// After a test, passed or not: the responders first (no request can start a
+// broker after that), then every broker still there, by pid.
+async function cleanUp(stack, up) {
+  try {
+    await stack.stop();
+  } finally {
+    await stopBrokers(stack, 'SIGKILL');
+    await up.close();
+  }
+}
+
 function brokerLog(stack) {
   try { return fs.readFileSync(path.join(stack.dir, 'mcp-broker.log'), 'utf8'); } catch (_) { return ''; }
 }
@@ -94,7 +105,7 @@ test('without broker.autostart: 503 at once, and no broker is started', async (t
   const up = await fakeUpstream();
   scriptModel(up);
   const stack = await startStack({ config: config(''), upstream: up, broker: false });
-  t.after(async () => { await stopBrokers(stack, 'SIGKILL'); await stack.stop(); await up.close(); });
+  t.after(() => cleanUp(stack, up));
 
   const t0 = performance.now();
   const e = await ask(stack, '1').then(() => null, (x) => x);
@@ -116,12 +127,16 @@ test('broker.autostart: 50 concurrent requests start exactly one broker; a kille
   // the web server spreads them
   const stack = await startStack({ config: config('broker: {autostart: true}'), upstream: up, broker: false,
                                    workers: 2, threads: 40 });
-  t.after(async () => { await stopBrokers(stack, 'SIGKILL'); await stack.stop(); await up.close(); });
+  t.after(() => cleanUp(stack, up));
   assert.deepEqual(brokersOf(stack), []);
 
   await t.test('50 concurrent tool-using requests all succeed', async () => {
-    const rs = await Promise.all(Array.from({ length: 50 }, (_, i) => ask(stack, String(i))));
-    rs.forEach((r, i) => assert.equal(r.choices[0].message.content, String(i + 1)));
+    // all settled before asserting: none may still be starting a broker after
+    const rs = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => ask(stack, String(i))));
+    rs.forEach((r, i) => {
+      assert.equal(r.status, 'fulfilled', `request ${i}: ${r.reason}`);
+      assert.equal(r.value.choices[0].message.content, String(i + 1));
+    });
   });
 
   let first;
@@ -173,7 +188,7 @@ test('broker.idle_exit_s: a broker started on demand leaves when idle, never mid
   scriptModel(up);
   const stack = await startStack({ config: config('broker: {autostart: true, idle_exit_s: 1}'), upstream: up,
                                    broker: false });
-  t.after(async () => { await stopBrokers(stack, 'SIGKILL'); await stack.stop(); await up.close(); });
+  t.after(() => cleanUp(stack, up));
 
   const r = await ask(stack, '1');
   assert.equal(r.choices[0].message.content, '2');
