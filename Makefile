@@ -10,6 +10,9 @@
 #   make run        start Redis, the broker, the responders and nginx on 127.0.0.1:8000
 #   make test       unit tests + integration tests (real Redis, nginx, MCP servers)
 #   make bench      benchmarks, each figure beside a baseline measured in the same run
+#   make docker-check  the container image without a container engine: its
+#                   package list installs on Debian 12, the broker runs npx and
+#                   uvx MCP servers (scripts/docker-check.sh; not in make test)
 #
 # Each source folder builds as a static library of all its .c files except
 # main.c (and probe.c), so unit tests link the same objects the daemons do.
@@ -70,7 +73,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c tests/unit/*/test_*.c)
 UNIT_SUPPORT := $(call objs,$(wildcard tests/unit/support/*.c))
 UNIT_BINS := $(patsubst %.c,$(BIN)/%,$(notdir $(UNIT_SRC)))
 
-.PHONY: all deps run test unit integration bench clean asan install unit-bins tsan checksrc
+.PHONY: all deps run test unit integration bench clean asan install unit-bins tsan checksrc docker-check
 PREFIX  ?= /usr/local
 DESTDIR ?=
 all: $(BINS)
@@ -151,6 +154,9 @@ unit: deps
 
 bench: deps all
 	@scripts/bench.sh build
+
+docker-check: all
+	@scripts/docker-check.sh build/bin
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/doc/aiproxy $(DESTDIR)$(PREFIX)/share/aiproxy/conf

@@ -15,6 +15,7 @@
  * deadline) is cancelled at the broker. Local waits use CLOCK_MONOTONIC; only
  * the deadline on the wire is wall-clock unix ms, for the broker. */
 #include "agent/mcpc.h"
+#include "agent/autostart.h"
 #include "shared/buf.h"
 #include "shared/log.h"
 #include "shared/jtext.h"
@@ -242,6 +243,7 @@ static int mcpc__publish(mcpc_t *c, char **texts, size_t n, aip_err_t *e)
 {
     unsigned char *heard = calloc(n ? n : 1, 1);
     int64_t until = mcpc__now() + c->broker_wait_ms;
+    autostart_wait_t aw = {0};
     int pause = MCPC_REPUBLISH_MS, reconnected = 0, rc;
 
     if (!heard)
@@ -260,14 +262,17 @@ static int mcpc__publish(mcpc_t *c, char **texts, size_t n, aip_err_t *e)
         if (rc != -EAGAIN)
             break;
         now = mcpc__now();
+        autostart_nudge(&aw, c->cmd, c->url, c->prefix, now, &until);  /* broker on demand */
         if (now >= until)
             break;
         poll(NULL, 0, (int)(until - now < pause ? until - now : pause));
         pause = pause * 2 > MCPC_REPUBLISH_MAX_MS ? MCPC_REPUBLISH_MAX_MS : pause * 2;
     }
     if (rc == -EAGAIN)
-        rc = aip_err_set(e, 503, "api_error", "mcp_broker_unavailable",
-                         "mcp-broker is not running; start it and retry");
+        rc = aip_err_set(e, 503, "api_error", "mcp_broker_unavailable", "%s",
+                         aw.extended ? "mcp-broker is not running and none started on demand in "
+                                       "time (the responder log says why); retry"
+                                     : "mcp-broker is not running; start it and retry");
     free(heard);
     return rc;
 }

@@ -7,6 +7,7 @@
  * answer PUBLISHed on the request's reply channel. */
 #include "mcp-broker/broker.h"
 #include "mcp-broker/lease.h"
+#include "mcp-broker/ondemand.h"
 #include "mcp-broker/redisuv.h"
 #include "mcp-broker/regasync.h"
 #include "mcp-broker/server.h"
@@ -53,12 +54,22 @@ struct broker {
     int beat_closed, retry_closed;
     void (*done)(void *);
     void *done_ud;
+    /* started on demand / idle exit (ondemand.h) */
+    char k_ondemand[192], od_token[72], od_record[256];   /* "": not on demand */
+    uint64_t idle_ms, last_active;           /* idle_ms 0: never idle out */
+    unsigned long calls_seen, calls_at_unsub;
+    int unsubscribing, superfluous, idle_fired;
+    void (*idle)(void *);
+    void *idle_ud;
 };
 
 /* --- Redis plumbing ---------------------------------------------------------- */
 
 static void broker__maybe_done(broker_t *b);
 static void broker__connect(broker_t *b);
+static void broker__claim(broker_t *b);
+static void broker__idle_check(broker_t *b);
+static void broker__on_unsubscribed(broker_t *b);
 
 /* Lets go of *pp. A connected context is closed after what is queued (its
  * disconnect callback clears *pp); one that never connected is freed at once,
@@ -425,6 +436,8 @@ static void broker__on_call(broker_t *b, const char *text, size_t len)
     broker_pending_t *p;
     int rc;
 
+    b->calls_seen++;
+    b->last_active = uv_now(b->loop);
     if (wire_req_decode(text, len, &req, err, sizeof(err)) != 0) {
         log_warn("ignored a malformed request on %s: %s", b->ch_calls, err);
         return;
@@ -480,6 +493,11 @@ static void broker__on_sub(redisAsyncContext *c, void *r, void *priv)
         b->fails = 0;              /* connected: the next loss reconnects at once */
         return;
     }
+    if (kind->type == REDIS_REPLY_STRING && strcmp(kind->str, "unsubscribe") == 0 &&
+        ch->type == REDIS_REPLY_STRING && strcmp(ch->str, b->ch_calls) == 0) {
+        broker__on_unsubscribed(b);
+        return;
+    }
     if (kind->type != REDIS_REPLY_STRING || strcmp(kind->str, "message") != 0 ||
         ch->type != REDIS_REPLY_STRING || msg->type != REDIS_REPLY_STRING)
         return;
@@ -501,8 +519,10 @@ static void broker__connect(broker_t *b)
         broker__schedule(b);
         return;
     }
+    b->unsubscribing = 0;
     redisAsyncCommand(b->sub, broker__on_sub, NULL, "SUBSCRIBE %s %s", b->ch_calls, b->ch_reg);
     redisAsyncCommand(b->cmd, NULL, NULL, "SET %s 1 PX %d", b->k_alive, LEASE_ALIVE_MS);
+    broker__claim(b);
     /* a registry change may have been missed while away (and a Redis that
      * came back empty gets its registry back here, when we have a seed) */
     broker__reg_changed(b);
@@ -522,6 +542,110 @@ static void broker__on_beat(uv_timer_t *t)
     for (server_t *s = b->servers; s; s = server_next(s))
         if (server_owned(s))
             broker__acquire(b, s, NULL); /* renews, or learns it was lost */
+    broker__claim(b);
+    broker__idle_check(b);
+}
+
+/* --- on demand: the autostart record, idle exit (ondemand.h) ----------------- */
+
+static void broker__on_claim(redisAsyncContext *c, void *r, void *priv)
+{
+    broker_t *b = c->data;
+    redisReply *rep = r;
+
+    (void)priv;
+    if (!rep || b->stopping || b->superfluous)
+        return;
+    if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0) {
+        log_warn("another mcp-broker started on demand holds %s: this one is not needed and "
+                 "stops once idle", b->k_ondemand);
+        b->superfluous = 1;
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        log_error("cannot claim %s: %s", b->k_ondemand, rep->str);
+    }
+}
+
+/* Claims, or keeps alive, the autostart record (only when started on demand). */
+static void broker__claim(broker_t *b)
+{
+    char ttl[16];
+
+    if (!b->od_record[0] || !b->cmd || b->stopping || b->superfluous)
+        return;
+    snprintf(ttl, sizeof ttl, "%d", ONDEMAND_RECORD_MS);
+    redisAsyncCommand(b->cmd, broker__on_claim, NULL, "EVAL %s 1 %s %s %s %s", ondemand_claim_lua,
+                      b->k_ondemand, b->od_token, b->od_record, ttl);
+}
+
+/* Work in hand: a call or start in flight, or requests waiting for the registry. */
+static int broker__busy(const broker_t *b)
+{
+    if (b->npending > 0)
+        return 1;
+    for (const server_t *s = b->servers; s; s = server_next(s))
+        if (server_busy(s))
+            return 1;
+    return 0;
+}
+
+/* Each beat: idle (or one too many) for long enough → stop listening for
+ * calls; broker__on_unsubscribed decides once Redis has confirmed. */
+static void broker__idle_check(broker_t *b)
+{
+    uint64_t now = uv_now(b->loop);
+
+    if (!b->idle || b->idle_fired || b->unsubscribing || b->stopping || !b->sub)
+        return;
+    if (broker__busy(b)) {
+        b->last_active = now;
+        return;
+    }
+    if (!b->superfluous && (b->idle_ms == 0 || now - b->last_active < b->idle_ms))
+        return;
+    b->calls_at_unsub = b->calls_seen;
+    /* refused while the connection is not subscribed yet: next beat */
+    b->unsubscribing = redisAsyncCommand(b->sub, NULL, NULL, "UNSUBSCRIBE %s", b->ch_calls) == REDIS_OK;
+}
+
+/* Redis confirmed the UNSUBSCRIBE: every call published before it has been
+ * delivered. One that came meanwhile (or work still in hand) means back to
+ * work; else the broker is done, and says so to its host. */
+static void broker__on_unsubscribed(broker_t *b)
+{
+    if (!b->unsubscribing || b->stopping)
+        return;
+    b->unsubscribing = 0;
+    if (b->calls_seen != b->calls_at_unsub || broker__busy(b)) {
+        b->last_active = uv_now(b->loop);
+        redisAsyncCommand(b->sub, broker__on_sub, NULL, "SUBSCRIBE %s", b->ch_calls);
+        return;
+    }
+    b->idle_fired = 1;
+    if (b->superfluous)
+        log_info("not needed (another broker started on demand runs): stopping");
+    else
+        log_info("idle for %llu s: stopping (a responder starts a broker again on demand)",
+                 (unsigned long long)(b->idle_ms / 1000));
+    b->idle(b->idle_ud);
+}
+
+void broker_set_ondemand(broker_t *b, const char *token, int idle_exit_s, void (*idle)(void *ud),
+                         void *ud)
+{
+    b->idle = idle;
+    b->idle_ud = ud;
+    b->idle_ms = (uint64_t)(idle_exit_s > 0 ? idle_exit_s : 0) * 1000;
+    b->last_active = uv_now(b->loop);
+    b->od_record[0] = '\0';
+    if (token && *token && snprintf(b->od_token, sizeof b->od_token, "%s", token) < (int)sizeof b->od_token &&
+        ondemand_record(b->od_record, sizeof b->od_record, b->id, token) != 0)
+        b->od_record[0] = '\0';
+    if (b->od_record[0]) {
+        log_info("started on demand: holding %s as %s", b->k_ondemand, b->od_record);
+        broker__claim(b);
+    }
+    if (b->idle_ms)
+        log_info("exits after %d s without a call", idle_exit_s);
 }
 
 /* --- lifecycle --------------------------------------------------------------- */
@@ -555,6 +679,7 @@ broker_t *broker_new(uv_loop_t *loop, const char *url, const char *prefix, char 
     snprintf(b->ch_calls, sizeof(b->ch_calls), "%smcp:calls", prefix);
     snprintf(b->ch_reg, sizeof(b->ch_reg), "%sreg:changed", prefix);
     snprintf(b->k_alive, sizeof(b->k_alive), "%sbroker:%s", prefix, b->id);
+    snprintf(b->k_ondemand, sizeof(b->k_ondemand), "%s%s", prefix, ONDEMAND_KEY);
     uv_timer_init(loop, &b->beat);
     b->beat.data = b;
     uv_timer_init(loop, &b->retry);
@@ -629,6 +754,9 @@ static void broker__release_all(broker_t *b)
             redisAsyncCommand(b->cmd, NULL, NULL, "EVAL %s 1 %s %s", lease_release_lua, key, b->id);
         }
     redisAsyncCommand(b->cmd, NULL, NULL, "DEL %s", b->k_alive);
+    if (b->od_record[0])
+        redisAsyncCommand(b->cmd, NULL, NULL, "EVAL %s 1 %s %s", ondemand_release_lua,
+                          b->k_ondemand, b->od_record);
 }
 
 void broker_stop(broker_t *b, void (*done)(void *ud), void *ud)

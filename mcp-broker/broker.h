@@ -28,6 +28,15 @@ void broker_stop(broker_t *b, void (*done)(void *ud), void *ud);
  * empty: see reg_set_seed. NULL (the default) turns that off. */
 void broker_set_seed(broker_t *b, const char *json);
 
+/* A broker started on demand (ondemand.h): with `token` (the responder's,
+ * borrowed for this call; NULL or "" for a broker started otherwise) it
+ * claims and keeps <prefix>broker:autostart; with idle_exit_s > 0 (or when
+ * it finds itself one too many) it stops listening once idle that long and
+ * calls idle(ud) on the loop, once: the host then stops it (broker_stop).
+ * Without this call the broker never exits on its own. */
+void broker_set_ondemand(broker_t *b, const char *token, int idle_exit_s, void (*idle)(void *ud),
+                         void *ud);
+
 void broker_free(broker_t *b);
 
 #endif

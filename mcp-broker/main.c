@@ -1,13 +1,16 @@
 /* mcp-broker — holds the MCP sessions for every responder (docs/broker-protocol.md).
  *
- *   mcp-broker [-c config.yaml] [--reseed] [--log FILE]
+ *   mcp-broker [-c config.yaml] [--reseed] [--log FILE] [--idle-exit SECONDS]
  *
  * With -c the registry is seeded from the file the way the responder does it
  * (only when Redis holds none, or always with --reseed), and written back from
  * it whenever Redis turns out to have lost it (restarted empty). SIGTERM/SIGINT stop it
  * cleanly (sessions closed, children reaped, leases released, exit 0); SIGHUP
- * reopens the --log file. */
+ * reopens the --log file. --idle-exit N (or AIPROXY_BROKER_IDLE_EXIT_S for a
+ * broker a responder started on demand, with AIPROXY_BROKER_TOKEN): a clean
+ * stop after N seconds without a call (ondemand.h). */
 #include "mcp-broker/broker.h"
+#include "mcp-broker/ondemand.h"
 #include "shared/cfg.h"
 #include "shared/log.h"
 #include "shared/rconn.h"
@@ -36,7 +39,7 @@ typedef struct app {
 
 static void app_usage(void)
 {
-    fprintf(stderr, "usage: mcp-broker [-c config.yaml] [--reseed] [--log FILE]\n");
+    fprintf(stderr, "usage: mcp-broker [-c config.yaml] [--reseed] [--log FILE] [--idle-exit SECONDS]\n");
 }
 
 /* Seeds the registry from `config` (always with reseed, else only when Redis
@@ -101,6 +104,14 @@ static void app_on_deadline(uv_timer_t *t)
     _exit(1);
 }
 
+/* The clean stop, bounded by APP_STOP_DEADLINE_MS. */
+static void app_stop(app_t *a)
+{
+    a->stopping = 1;
+    uv_timer_start(&a->deadline, app_on_deadline, APP_STOP_DEADLINE_MS, 0);
+    broker_stop(a->broker, app_stopped, a);
+}
+
 static void app_on_signal(uv_signal_t *h, int sig)
 {
     app_t *a = h->data;
@@ -114,17 +125,39 @@ static void app_on_signal(uv_signal_t *h, int sig)
         log_warn("signal %d while stopping: exiting now", sig);
         _exit(1);
     }
-    a->stopping = 1;
     log_info("received signal %d: stopping", sig);
-    uv_timer_start(&a->deadline, app_on_deadline, APP_STOP_DEADLINE_MS, 0);
-    broker_stop(a->broker, app_stopped, a);
+    app_stop(a);
+}
+
+/* Idle (or one broker too many): the broker has stopped listening already. */
+static void app_on_idle(void *ud)
+{
+    app_t *a = ud;
+
+    if (!a->stopping)
+        app_stop(a);
+}
+
+/* The token a responder handed down (hex, as agent/autostart.c makes it);
+ * anything else is ignored with a warning. */
+static const char *app_token(void)
+{
+    const char *t = getenv(ONDEMAND_TOKEN_ENV);
+
+    if (!t || !*t)
+        return NULL;
+    if (strlen(t) > 64 || strspn(t, "0123456789abcdef") != strlen(t)) {
+        log_warn("%s is not a token of ours: ignored", ONDEMAND_TOKEN_ENV);
+        return NULL;
+    }
+    return t;
 }
 
 int main(int argc, char **argv)
 {
     app_t a;
-    const char *config = NULL;
-    int reseed = 0, rc = 1;
+    const char *config = NULL, *idle_s = NULL, *token;
+    int reseed = 0, rc = 1, idle = 0;
     char err[1024];
     char *seed_json = NULL;
 
@@ -136,6 +169,13 @@ int main(int argc, char **argv)
             reseed = 1;
         } else if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) {
             a.log_path = argv[++i];
+        } else if (strcmp(argv[i], "--idle-exit") == 0 && i + 1 < argc) {
+            idle_s = argv[++i];
+            if (ondemand_parse_idle(idle_s, &idle) != 0) {
+                fprintf(stderr, "mcp-broker: --idle-exit %s: want 0..%d seconds\n", idle_s,
+                        ONDEMAND_IDLE_MAX_S);
+                return 2;
+            }
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             app_usage();
             return 0;
@@ -150,6 +190,13 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    token = app_token();
+    if (!idle_s && token && getenv(ONDEMAND_IDLE_ENV) &&
+        ondemand_parse_idle(getenv(ONDEMAND_IDLE_ENV), &idle) != 0) {
+        log_error("%s=%s: want 0..%d seconds", ONDEMAND_IDLE_ENV, getenv(ONDEMAND_IDLE_ENV),
+                  ONDEMAND_IDLE_MAX_S);
+        goto out;
+    }
     if (config && app_seed(config, reseed, &seed_json) != 0)
         goto out;
 
@@ -160,6 +207,7 @@ int main(int argc, char **argv)
         goto out;
     }
     broker_set_seed(a.broker, seed_json);
+    broker_set_ondemand(a.broker, token, idle, app_on_idle, &a);
     uv_timer_init(a.loop, &a.deadline);
     uv_signal_init(a.loop, &a.sig_term);
     uv_signal_init(a.loop, &a.sig_int);

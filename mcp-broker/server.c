@@ -411,3 +411,8 @@ void server_retire(server_t *s)
     else
         uv_close((uv_handle_t *)&s->timer, server__timer_closed);
 }
+
+int server_busy(const server_t *s)
+{
+    return s->calls != NULL || s->waiters != NULL;
+}

@@ -58,6 +58,10 @@ void server_handle(server_t *s, const wire_req_t *req);
  * broker's). */
 void server_cancel(server_t *s, const char *id);
 
+/* 1 while a call or a "start" waits on this server (its host must not
+ * idle out), else 0. */
+int server_busy(const server_t *s);
+
 /* Writes the catalog key again (Redis came back without it). */
 void server_republish(server_t *s);
 

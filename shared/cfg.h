@@ -56,6 +56,17 @@ int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, ch
                         size_t errlen);
 int cfg_check_settings(json_object *settings, char *err, size_t errlen);
 
+/* The top-level `broker:` section (docs/broker-on-demand.md, "The MCP broker on
+ * demand"): {autostart, command, args, log, idle_exit_s, start_timeout},
+ * normalised like the others (autostart false, command "" = the mcp-broker
+ * next to the responder, args [], log "" = the default place, idle_exit_s 0 =
+ * never, start_timeout 10 s). A process setting of the responders, never
+ * stored in the registry: cfg_load_yaml keeps it in the document as "broker"
+ * only when the file has one, and reg_seed ignores it. 0 or -EINVAL. */
+#define CFG_BROKER_IDLE_MAX_S 604800
+#define CFG_BROKER_START_TIMEOUT_S 10
+int cfg_check_broker(json_object *broker, char *err, size_t errlen);
+
 /* Object names: 1 when `name` matches [A-Za-z0-9][A-Za-z0-9._-]{0,63} (so
  * never "." or ".."), the one rule for assistants, backends and MCP servers in
  * config files and in the admin API. */

@@ -792,3 +792,27 @@ out:
     json_object_put(kept);
     return rc;
 }
+
+int cfg_check_broker(json_object *broker, char *err, size_t errlen)
+{
+    static const char *const fields[] = {"autostart", "command", "args", "log", "idle_exit_s",
+                                         "start_timeout", NULL};
+    ck_t c;
+    int rc;
+
+    if ((rc = ck__init(&c, broker, "broker", err, errlen)) < 0 ||
+        (rc = ck__unknown(&c, fields, "autostart, command, args, log, idle_exit_s, "
+                                      "start_timeout")) < 0 ||
+        (rc = ck__bool(&c, "autostart", 0)) < 0 ||
+        (rc = ck__str(&c, "command", "", "")) < 0 ||
+        (rc = ck__strlist(&c, "args")) < 0 ||
+        (rc = ck__str(&c, "log", "", "")) < 0 ||
+        (rc = ck__num(&c, "idle_exit_s", 0, 0, CFG_BROKER_IDLE_MAX_S, 1, 1, 0,
+                      "0 (never) .. 604800 seconds")) < 0 ||
+        (rc = ck__num(&c, "start_timeout", 1, 0, 60, 1, 1, CFG_BROKER_START_TIMEOUT_S,
+                      "1 .. 60 seconds")) < 0)
+        goto out;
+    ck__reorder(broker, fields);
+out:
+    return rc;
+}

@@ -562,11 +562,29 @@ static int cfg__settings(cfg_ld_t *ld, json_object *root, json_object *doc)
     return rc;
 }
 
+/* The responders' `broker:` section, kept as doc["broker"] when present (a
+ * process setting: reg_seed leaves it out of the registry). */
+static int cfg__broker(cfg_ld_t *ld, json_object *root, json_object *doc)
+{
+    json_object *broker = NULL;
+    char cerr[768];
+
+    if (!json_object_object_get_ex(root, "broker", &broker))
+        return 0;
+    if (!broker) /* `broker:` with nothing under it */
+        return 0;
+    if (cfg_check_broker(broker, cerr, sizeof cerr) < 0)
+        return cfg__located(ld, json_object_is_type(broker, json_type_object) ? "broker" : "",
+                            cerr);
+    json_object_object_add(doc, "broker", json_object_get(broker));
+    return 0;
+}
+
 int cfg_load_yaml(const char *text, size_t len, const char *name, json_object **doc, char *err,
                   size_t errlen)
 {
     static const char *const top[] = {"mcp_servers", "backends", "assistants", "proxy_api_keys",
-                                      "apiman", NULL};
+                                      "apiman", "broker", NULL};
     cfg_ld_t ld;
     json_object *root = NULL, *d = NULL;
     int rc, parser_ok = 0;
@@ -602,7 +620,7 @@ int cfg_load_yaml(const char *text, size_t len, const char *name, json_object **
             if (!*t) {
                 rc = cfg__fail(&ld, cfg__line_of(&ld, key), key,
                                "unknown top-level key (allowed: mcp_servers, backends, assistants, "
-                               "proxy_api_keys, apiman)");
+                               "proxy_api_keys, apiman, broker)");
                 goto out;
             }
         }
@@ -615,6 +633,8 @@ int cfg_load_yaml(const char *text, size_t len, const char *name, json_object **
                  (rc = cfg__section(&ld, root, "assistants", CFG_ASSISTANTS, d)) < 0))
         goto out;
     if ((rc = cfg__settings(&ld, root ? root : d, d)) < 0)
+        goto out;
+    if (root && (rc = cfg__broker(&ld, root, d)) < 0)
         goto out;
     *doc = d;
     d = NULL;

@@ -1,5 +1,6 @@
 /* aiproxy-fcgi — the FastCGI responder (docs/responder.md). */
 #include "fcgi/admin/admin_tools.h"
+#include "agent/autostart.h"
 #include "fcgi/auth/auth.h"
 #include "fcgi/openai/openai.h"
 #include "fcgi/routes.h"
@@ -157,6 +158,7 @@ static int main__cgi(void)
     const char *config = getenv("AIPROXY_CONFIG"), *env = getenv("AIPROXY_MAX_BODY");
     long max_body = CAP_BODY_DEFAULT;
     serve_cfg_t sc;
+    char err[512];
     int rc = 1;
 
     log_init("aiproxy-fcgi", LOG_LVL_WARN);
@@ -176,6 +178,14 @@ static int main__cgi(void)
                                   "says how") ? 1 : 0;
         }
         complete_set_keepalive_ms(ka);
+    }
+    /* the broker on demand: in CGI mode from the environment only
+     * (AIPROXY_BROKER_AUTOSTART=1 ...), since the config is rarely read;
+     * the broker it starts gets -c AIPROXY_CONFIG */
+    if (autostart_setup(NULL, config && *config ? config : NULL, err, sizeof err) != 0) {
+        log_error("%s", err);
+        return cgi_send_error(500, "misconfigured", "the gateway is misconfigured (the "
+                              "broker on demand); the web server's error log says how") ? 1 : 0;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
         return cgi_send_error(500, NULL, "the gateway cannot start its HTTP client") ? 1 : 0;
@@ -316,6 +326,11 @@ int main(int argc, char **argv)
     pc.log_path = logpath;
     if (pc.log_path && log_reopen(pc.log_path) != 0) {
         fprintf(stderr, "aiproxy-fcgi: cannot open log file %s\n", pc.log_path);
+        goto out;
+    }
+    if (autostart_setup(doc ? json_object_object_get(doc, "broker") : NULL, config, err,
+                        sizeof(err)) != 0) {
+        fprintf(stderr, "aiproxy-fcgi: %s\n", err);
         goto out;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {

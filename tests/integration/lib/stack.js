@@ -153,7 +153,8 @@ class Stack {
       const h = this.procs.broker;
       if (h && !isRunning(h)) throw new Error(`mcp-broker exited (${JSON.stringify(h.exitInfo)}):\n${this.tail('broker')}`);
       const keys = await this.redis('KEYS', `${this.prefix}broker:*`);
-      return Array.isArray(keys) && keys.length > 0;
+      // broker:autostart is the on-demand lock (issue 14), not a broker
+      return Array.isArray(keys) && keys.some((k) => k !== `${this.prefix}broker:autostart`);
     }, { timeoutMs, what: 'mcp-broker to announce itself in Redis' });
   }
 

@@ -702,6 +702,43 @@ static void test_deep_nesting(void **state)
     load_err(y, "nested too deeply");
 }
 
+/* The responders' `broker:` section (issue 14): normalised, validated with
+ * its line, kept out of the registry (reg_seed reads the three maps and
+ * settings only), absent when the file has none. */
+static void test_broker_section(void **state)
+{
+    json_object *doc, *b;
+
+    (void)state;
+    doc = load_ok("backends: {}\n");
+    assert_null(json_object_object_get(doc, "broker"));
+    json_object_put(doc);
+    doc = load_ok("broker: {autostart: true}\n");
+    b = json_object_object_get(doc, "broker");
+    assert_non_null(b);
+    assert_string_equal(json_object_to_json_string_ext(b, JSON_C_TO_STRING_PLAIN),
+                        "{\"autostart\":true,\"command\":\"\",\"args\":[],\"log\":\"\","
+                        "\"idle_exit_s\":0,\"start_timeout\":10}");
+    assert_null(json_object_object_get(json_object_object_get(doc, "settings"), "broker"));
+    json_object_put(doc);
+    setenv("CFGT_AUTOSTART", "false", 1);
+    doc = load_ok("broker:\n  autostart: ${CFGT_AUTOSTART:-true}\n  command: /opt/b\n"
+                  "  args: [-c, /etc/a.yaml]\n  idle_exit_s: 600\n");
+    b = json_object_object_get(doc, "broker");
+    assert_false(json_object_get_boolean(json_object_object_get(b, "autostart")));
+    assert_int_equal(json_object_get_int(json_object_object_get(b, "idle_exit_s")), 600);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(
+                            json_object_object_get(b, "args"), 1)), "/etc/a.yaml");
+    json_object_put(doc);
+    unsetenv("CFGT_AUTOSTART");
+    load_err("backends: {}\nbroker:\n  autostart: yes please\n",
+             "t.yaml:3: broker.autostart: must be true or false");
+    load_err("broker:\n  idle_exit_s: -1\n", "t.yaml:2: broker.idle_exit_s: out of range");
+    load_err("broker:\n  start_timeout: 0\n", "broker.start_timeout: out of range");
+    load_err("broker:\n  autostrat: true\n", "t.yaml:2: broker.autostrat: unknown field");
+    load_err("broker: [1]\n", "broker: must be an object");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -724,6 +761,7 @@ int main(void)
         cmocka_unit_test(test_example_config),
         cmocka_unit_test(test_truncations_never_crash),
         cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_broker_section),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
