@@ -219,3 +219,33 @@ test('broker.idle_exit_s: a broker started on demand leaves when idle, never mid
     assertCleanLog(stack);
   });
 });
+
+// A shared host: the responder is a CGI program (Apache mod_cgid), which
+// reads its settings from the environment the web server passes (SetEnv), not
+// from the config file; one request with no broker starts one, the next uses it.
+test('CGI mode (Apache mod_cgid): AIPROXY_BROKER_AUTOSTART=1 from the environment starts one broker', async (t) => {
+  const up = await fakeUpstream();
+  scriptModel(up);
+  // the CGI program runs as the web server's user: its broker log must be
+  // somewhere that user may write
+  const logDir = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'aiproxy-cgi-broker-'));
+  fs.chmodSync(logDir, 0o777);
+  const logFile = path.join(logDir, 'mcp-broker.log');
+  const stack = await startStack({ config: config(''), upstream: up, broker: false, webserver: 'apache-cgi',
+                                   env: { AIPROXY_BROKER_AUTOSTART: '1', AIPROXY_BROKER_LOG: logFile } });
+  t.after(async () => {
+    try { await cleanUp(stack, up); } finally { fs.rmSync(logDir, { recursive: true, force: true }); }
+  });
+  const r = await ask(stack, '1');
+  assert.equal(r.choices[0].message.content, '2');
+  const bs = brokersOf(stack);
+  assert.equal(bs.length, 1, `brokers: ${JSON.stringify(bs.map((b) => b.pid))}`);
+  await waitFor(async () => (await lockRecord(stack))?.pid === bs[0].pid,
+                { timeoutMs: 5000, what: 'the broker to hold the lock' });
+  const r2 = await ask(stack, '5');
+  assert.equal(r2.choices[0].message.content, '6');
+  assert.deepEqual(brokersOf(stack).map((b) => b.pid), [bs[0].pid], 'the second request used the same broker');
+  const log = fs.readFileSync(logFile, 'utf8');
+  assert.match(log, /started on demand/);
+  for (const pat of SANITIZER_PATTERNS) assert.ok(!log.includes(pat), `mcp-broker.log: ${pat}\n${log}`);
+});
