@@ -329,18 +329,26 @@ proxy_api_keys:
   // connection sits idle, kept alive, on its thread; then the pool exits 0.
   // Threads of `pid` blocked in read(2) (x86_64 syscall 0): how a test sees
   // that a responder thread is waiting for a request body.
-  const threadsInRead = (pid) => {
-    let n = 0;
+  // The threads of `pid` blocked in read(2), as "tid:fd" strings. Kept
+  // connections of the web server (fastcgi_keep_conn) have such a thread for
+  // as long as they live, so the test counts the readers that are new.
+  const readers = (pid) => {
+    const out = new Set();
     for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
-      try { if (fs.readFileSync(`/proc/${pid}/task/${t}/syscall`, 'utf8').split(' ')[0] === '0') n++; } catch (_) { /* gone */ }
+      try {
+        const sc = fs.readFileSync(`/proc/${pid}/task/${t}/syscall`, 'utf8').split(' ');
+        if (sc[0] === '0') out.add(`${t}:${parseInt(sc[1], 16)}`);
+      } catch (_) { /* gone */ }
     }
-    return n;
+    return out;
   };
 
   test('SIGTERM drains: a request reading its body is answered, an idle kept connection does not hold the exit',
     { skip: process.arch !== 'x64' && 'reads /proc/*/syscall numbers of x86_64' }, async () => {
       up.handle(() => ({ json: h.completion({ content: 'drained' }) }));
       const [worker] = stack.responderPids();
+      const before = readers(worker);
+      const threadsInRead = (pid) => [...readers(pid)].filter((r) => !before.has(r)).length;
       const base = { SCRIPT_NAME: '', QUERY_STRING: '', SERVER_PROTOCOL: 'HTTP/1.1' };
       const idle = fcgiOpen(stack.fcgiSock, { ...base, REQUEST_METHOD: 'GET', REQUEST_URI: '/health', PATH_INFO: '/health' });
       idle.endStdin();
