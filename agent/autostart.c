@@ -141,7 +141,9 @@ int autostart_setup(json_object *broker, const char *config_path, char *err, siz
     if ((env = getenv("AIPROXY_BROKER_LOG")) != NULL && *env &&
         autostart__copy(c->log, sizeof c->log, env, "log", err, errlen))
         goto out;
-    if (config_path && *config_path && !realpath(config_path, conf_abs)) {
+    /* off, nothing is started: a config path that does not resolve (a CGI
+     * AIPROXY_CONFIG read only to seed) is no error here */
+    if (c->enabled && config_path && *config_path && !realpath(config_path, conf_abs)) {
         snprintf(err, errlen, "%s: %s", config_path, strerror(errno));
         goto out;
     }

@@ -100,7 +100,8 @@ describe('a shared host: .htaccess and CGI only', () => {
                                                "export AIPROXY_CONFIG='/nonexistent/aiproxy.yaml'"));
     try {
       // Redis holds the registry: the request does not touch the file
-      assert.equal((await models()).status, 200);
+      const held = await models();
+      assert.equal(held.status, 200, held.text);
       await stack.redis('FLUSHALL');
       const r = await models();
       const e = h.assertOpenAIError(assert, r, 500, {});

@@ -329,7 +329,7 @@ proxy_api_keys:
   // connection sits idle, kept alive, on its thread; then the pool exits 0.
   // Threads of `pid` blocked in read(2) (x86_64 syscall 0): how a test sees
   // that a responder thread is waiting for a request body.
-  // The threads of `pid` blocked in read(2), as "tid:fd" strings. Kept
+  // The threads of `pid` blocked in read(2), as "tid:socket:[inode]" strings. Kept
   // connections of the web server (fastcgi_keep_conn) have such a thread for
   // as long as they live, so the test counts the readers that are new.
   const readers = (pid) => {
@@ -337,7 +337,10 @@ proxy_api_keys:
     for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
       try {
         const sc = fs.readFileSync(`/proc/${pid}/task/${t}/syscall`, 'utf8').split(' ');
-        if (sc[0] === '0') out.add(`${t}:${parseInt(sc[1], 16)}`);
+        if (sc[0] !== '0') continue;
+        // the socket's inode, not the fd: a closed connection's fd number is
+        // soon another's, often on the same thread
+        out.add(`${t}:${fs.readlinkSync(`/proc/${pid}/fd/${parseInt(sc[1], 16)}`)}`);
       } catch (_) { /* gone */ }
     }
     return out;
@@ -347,14 +350,16 @@ proxy_api_keys:
     { skip: process.arch !== 'x64' && 'reads /proc/*/syscall numbers of x86_64' }, async () => {
       up.handle(() => ({ json: h.completion({ content: 'drained' }) }));
       const [worker] = stack.responderPids();
-      const before = readers(worker);
-      const threadsInRead = (pid) => [...readers(pid)].filter((r) => !before.has(r)).length;
       const base = { SCRIPT_NAME: '', QUERY_STRING: '', SERVER_PROTOCOL: 'HTTP/1.1' };
       const idle = fcgiOpen(stack.fcgiSock, { ...base, REQUEST_METHOD: 'GET', REQUEST_URI: '/health', PATH_INFO: '/health' });
       idle.endStdin();
       assert.equal((await idle.stdout).status, 200);   // answered; the connection stays open (keep-alive)
       // its thread waits on it for the next request
-      await h.waitFor(() => threadsInRead(worker) >= 1, { what: 'the kept connection\'s thread to wait on it' });
+      // from here, a thread newly blocked in read(2) is the one reading the
+      // busy request's body (the kept connections of earlier requests, the
+      // web server's or the idle one above, are in the snapshot or in poll)
+      const before = readers(worker);
+      const newReaders = () => [...readers(worker)].filter((r) => !before.has(r)).length;
       const body = JSON.stringify({ model: 'helper', messages: [{ role: 'user', content: 'x' }] });
       const busy = fcgiOpen(stack.fcgiSock, {
         ...base, REQUEST_METHOD: 'POST', REQUEST_URI: '/v1/chat/completions', PATH_INFO: '/v1/chat/completions',
@@ -363,7 +368,7 @@ proxy_api_keys:
       });
       try {
         await busy.write(body.slice(0, 10));   // the params and part of the body are in the socket
-        await h.waitFor(() => threadsInRead(worker) >= 2, { what: 'a thread to wait for the rest of the body' });
+        await h.waitFor(() => newReaders() >= 1, { what: 'a thread to wait for the rest of the body' });
         const fcgi = stack.procs.fcgi;
         fcgi.child.kill('SIGTERM');
         await h.waitFor(() => /worker \d+ draining/.test(stack.logs('fcgi')), { what: 'the worker to start draining' });
