@@ -95,6 +95,14 @@ char *mcpc_flatten(json_object *result)
     return NULL;
 }
 
+json_object *mcpc_parts(json_object *result, size_t image_cap, int *nomem)
+{
+    (void)result;
+    (void)image_cap;
+    *nomem = 0;
+    return NULL;
+}
+
 /* In-memory mcpc_kv_* (agent/mixed.c keeps mixed turns' rounds there). */
 #define KVN 8
 static struct { char *key, *val; int ttl; } g_kv[KVN];
