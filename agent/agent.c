@@ -66,8 +66,6 @@ void agent_res_clear(agent_res_t *res)
     res->usage = NULL;
 }
 
-/* Milliseconds a call on these servers may take: the largest configured
- * server timeout (seconds), 60 s when none says. */
 /* tool_images: the assistant's, else its backend's, else by kind (Anthropic
  * takes images in tool results; OpenAI-compatible servers vary, so off). The
  * byte cap per image for tr_hooks_t, 0 for text only. */
@@ -84,6 +82,8 @@ static size_t ag__image_cap(const agent_req_t *req)
     return kind && strcmp(kind, "anthropic") == 0 ? CAP_MCPC_IMAGE : 0;
 }
 
+/* Milliseconds a call on these servers may take: the largest configured
+ * server timeout (seconds), 60 s when none says. */
 static int ag__timeout_ms(const agent_req_t *req, json_object *names)
 {
     size_t n = names ? json_object_array_length(names) : 0;

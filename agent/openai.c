@@ -39,8 +39,9 @@ static int oa__split_tool(json_object *m, json_object *out, json_object *imgs)
     size_t nimg = 0;
     int rc = -ENOMEM;
 
-    buf_init(&text, CAP_MCPC_TEXT + 4096);
-    buf_init(&line, 512);
+    /* a client's own tool messages may be this form too: the body's cap */
+    buf_init(&text, CAP_UP_REQ_BODY);
+    buf_init(&line, CAP_UP_REQ_BODY);
     for (size_t i = 0; i < json_object_array_length(c); i++) {
         json_object *part = json_object_array_get_idx(c, i);
         const char *t = jget_str(part, "type");

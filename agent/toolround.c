@@ -159,9 +159,7 @@ static json_object *tr__content(const mcpc_call_t *mc, const char *text, size_t 
 static int tr__append(json_object *req, be_turn_t *turn, mcpc_call_t *mc, char **texts,
                       size_t n, size_t image_cap)
 {
-    json_object *content;
-
-    json_object *msgs = jget(req, "messages"), *m = NULL;
+    json_object *msgs = jget(req, "messages"), *m = NULL, *content;
     int rc = -ENOMEM;
 
     if (!(m = json_object_new_object()))
