@@ -66,6 +66,22 @@ void agent_res_clear(agent_res_t *res)
     res->usage = NULL;
 }
 
+/* tool_images: the assistant's, else its backend's, else by kind (Anthropic
+ * takes images in tool results; OpenAI-compatible servers vary, so off). The
+ * byte cap per image for tr_hooks_t, 0 for text only. */
+static size_t ag__image_cap(const agent_req_t *req)
+{
+    json_object *v = jget(req->assistant, "tool_images");
+    const char *kind;
+
+    if (!v || !json_object_is_type(v, json_type_boolean))
+        v = jget(req->backend, "tool_images");
+    if (v && json_object_is_type(v, json_type_boolean))
+        return json_object_get_boolean(v) ? CAP_MCPC_IMAGE : 0;
+    kind = jget_str(req->backend, "kind");
+    return kind && strcmp(kind, "anthropic") == 0 ? CAP_MCPC_IMAGE : 0;
+}
+
 /* Milliseconds a call on these servers may take: the largest configured
  * server timeout (seconds), 60 s when none says. */
 static int ag__timeout_ms(const agent_req_t *req, json_object *names)
@@ -195,7 +211,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     be_turn_t turn;
     up_call_t call;
     ag_sep_t sep = {0};
-    tr_hooks_t trh = { req->alive, req->on_event, req->ud };   /* tool events */
+    tr_hooks_t trh = { req->alive, req->on_event, req->ud, ag__image_cap(req) };
 
     memset(res, 0, sizeof(*res));
     res->status = 500;

@@ -555,6 +555,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
             }
             if (rep.ok) {
                 calls[i].text = mcpc_flatten(rep.result);
+                calls[i].result = json_object_get(rep.result);
                 calls[i].is_error = calls[i].text && strncmp(calls[i].text, "[tool error]", 12) == 0;
             } else {
                 calls[i].text = mcpc__errtext("%s", rep.error);
@@ -607,6 +608,8 @@ void mcpc_calls_clear(mcpc_call_t *calls, size_t n)
         free(calls[i].text);
         calls[i].text = NULL;
         calls[i].is_error = 0;
+        json_object_put(calls[i].result);
+        calls[i].result = NULL;
     }
 }
 
@@ -721,37 +724,97 @@ out:
     return rc;
 }
 
+#define MCPC_JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* The size in bytes of base64 text of length n (what a placeholder names). */
+static size_t mcpc__b64_bytes(const char *s, size_t n)
+{
+    while (n > 0 && (s[n - 1] == '=' || s[n - 1] == '\n' || s[n - 1] == '\r'))
+        n--;
+    return n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
+}
+
+/* An embedded resource: its text, or a placeholder for a blob. */
+static int mcpc__resource(buf_t *b, json_object *blk)
+{
+    json_object *res = jget(blk, "resource"), *t, *blob;
+    const char *mime = jget_str(res, "mimeType"), *uri = jget_str(res, "uri");
+
+    if ((t = jget_typed(res, "text", json_type_string)))
+        return buf_append(b, json_object_get_string(t), (size_t)json_object_get_string_len(t));
+    if ((blob = jget_typed(res, "blob", json_type_string)))
+        return buf_printf(b, "[binary %s resource %s omitted, %zu bytes]",
+                          mime ? mime : "application/octet-stream", uri ? uri : "(no uri)",
+                          mcpc__b64_bytes(json_object_get_string(blob),
+                                          (size_t)json_object_get_string_len(blob)));
+    return buf_puts(b, json_object_to_json_string_ext(blk, MCPC_JSON_FLAGS));
+}
+
+/* A resource_link as one readable line: name, uri, mime, description. */
+static int mcpc__link(buf_t *b, json_object *blk)
+{
+    const char *name = jget_str(blk, "name"), *uri = jget_str(blk, "uri");
+    const char *mime = jget_str(blk, "mimeType"), *desc = jget_str(blk, "description");
+    int rc = buf_printf(b, "[resource link] %s%s%s", name ? name : "", name ? ": " : "",
+                        uri ? uri : "(no uri)");
+
+    if (rc == 0 && mime)
+        rc = buf_printf(b, " (%s)", mime);
+    if (rc == 0 && desc && *desc)
+        rc = buf_printf(b, " - %s", desc);
+    return rc;
+}
+
+/* One content block as text (the rules of mcpc_flatten). */
+static int mcpc__block(buf_t *b, json_object *blk)
+{
+    const char *type = jget_str(blk, "type") ? jget_str(blk, "type") : "";
+    json_object *t;
+
+    if (strcmp(type, "text") == 0 && (t = jget_typed(blk, "text", json_type_string)))
+        return buf_append(b, json_object_get_string(t), (size_t)json_object_get_string_len(t));
+    if (strcmp(type, "image") == 0 || strcmp(type, "audio") == 0) {
+        const char *mime = jget_str(blk, "mimeType");
+        return buf_printf(b, "[binary %s content omitted]", mime ? mime : "application/octet-stream");
+    }
+    if (strcmp(type, "resource_link") == 0)
+        return mcpc__link(b, blk);
+    if (strcmp(type, "resource") == 0 && json_object_is_type(jget(blk, "resource"), json_type_object))
+        return mcpc__resource(b, blk);
+    return buf_puts(b, json_object_to_json_string_ext(blk, MCPC_JSON_FLAGS));
+}
+
+static json_object *mcpc__content(json_object *result)
+{
+    json_object *content = jget(result, "content");
+
+    return content && json_object_is_type(content, json_type_array) &&
+                   json_object_array_length(content) > 0
+               ? content : NULL;
+}
+
+static int mcpc__is_error(json_object *result)
+{
+    json_object *v = jget(result, "isError");
+
+    return v && json_object_get_boolean(v);
+}
+
 char *mcpc_flatten(json_object *result)
 {
-    json_object *content = NULL, *v = NULL;
+    json_object *content = mcpc__content(result), *v = NULL;
+    int is_error = mcpc__is_error(result);
     buf_t b;
-    int first = 1, is_error = 0;
 
     buf_init(&b, CAP_MCPC_TEXT);
-    if (result && json_object_object_get_ex(result, "isError", &v) && json_object_get_boolean(v))
-        is_error = 1;
     if (is_error && buf_puts(&b, "[tool error] ") != 0)
         goto fail;
-    if (result && json_object_object_get_ex(result, "content", &content) &&
-        json_object_is_type(content, json_type_array) && json_object_array_length(content) > 0) {
+    if (content) {
         size_t n = json_object_array_length(content);
         for (size_t i = 0; i < n; i++) {
-            json_object *blk = json_object_array_get_idx(content, i), *t = NULL;
-            const char *type = jget_str(blk, "type") ? jget_str(blk, "type") : "";
-            int rc;
-            if (!first && buf_puts(&b, "\n") != 0)
-                goto fail;
-            first = 0;
-            if (strcmp(type, "text") == 0 && (t = jget_typed(blk, "text", json_type_string))) {
-                rc = buf_append(&b, json_object_get_string(t), (size_t)json_object_get_string_len(t));
-            } else if (strcmp(type, "image") == 0 || strcmp(type, "audio") == 0) {
-                const char *mime = jget_str(blk, "mimeType");
-                if (!mime)
-                    mime = "application/octet-stream";
-                rc = buf_printf(&b, "[binary %s content omitted]", mime);
-            } else {
-                rc = buf_puts(&b, json_object_to_json_string_ext(blk, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-            }
+            int rc = i ? buf_puts(&b, "\n") : 0;
+            if (rc == 0)
+                rc = mcpc__block(&b, json_object_array_get_idx(content, i));
             if (rc == -ENOSPC) {
                 buf_reset(&b);
                 buf_printf(&b, "%s[result truncated: larger than %u bytes]", is_error ? "[tool error] " : "", CAP_MCPC_TEXT);
@@ -761,13 +824,123 @@ char *mcpc_flatten(json_object *result)
                 goto fail;
         }
     } else if (result && json_object_object_get_ex(result, "structuredContent", &v)) {
-        if (buf_puts(&b, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)) != 0)
+        if (buf_puts(&b, json_object_to_json_string_ext(v, MCPC_JSON_FLAGS)) != 0)
             goto fail;
     }
     return buf_detach(&b);
 fail:
     buf_free(&b);
     return NULL;
+}
+
+/* The data: URL of an image block, or NULL when it is not one we send: no
+ * base64 data, a mime type that is not image/<x> (or could break the URL), or
+ * data past `cap`. */
+static const char *mcpc__image_data(json_object *blk, size_t cap, const char **mime)
+{
+    json_object *d = jget_typed(blk, "data", json_type_string);
+    const char *type = jget_str(blk, "type");
+
+    *mime = jget_str(blk, "mimeType");
+    if (!type || strcmp(type, "image") != 0 || !d || !*mime || strncmp(*mime, "image/", 6) != 0 ||
+        strpbrk(*mime, ";, \"\\") || strlen(*mime) > 100 ||
+        (size_t)json_object_get_string_len(d) > cap || json_object_get_string_len(d) == 0)
+        return NULL;
+    return json_object_get_string(d);
+}
+
+/* Moves the text gathered in `run` into a text part of `parts`. */
+static int mcpc__flush(buf_t *run, json_object *parts)
+{
+    json_object *p;
+
+    if (!run->len)
+        return 0;
+    if (!(p = json_object_new_object()))
+        return -ENOMEM;
+    json_object_object_add(p, "type", json_object_new_string("text"));
+    json_object_object_add(p, "text", json_object_new_string_len(run->data, (int)run->len));
+    buf_reset(run);
+    return json_object_array_add(parts, p) ? (json_object_put(p), -ENOMEM) : 0;
+}
+
+static int mcpc__image_part(json_object *parts, const char *mime, const char *data)
+{
+    json_object *p = NULL, *iu = NULL;
+    buf_t url;
+    int rc = -ENOMEM;
+
+    buf_init(&url, strlen(mime) + strlen(data) + 32);
+    if (buf_printf(&url, "data:%s;base64,", mime) || buf_puts(&url, data) ||
+        !(p = json_object_new_object()) || !(iu = json_object_new_object()))
+        goto out;
+    json_object_object_add(iu, "url", json_object_new_string_len(url.data, (int)url.len));
+    json_object_object_add(p, "type", json_object_new_string("image_url"));
+    json_object_object_add(p, "image_url", iu);
+    iu = NULL;
+    if (json_object_array_add(parts, p))
+        goto out;
+    p = NULL;
+    rc = 0;
+out:
+    json_object_put(iu);
+    json_object_put(p);
+    buf_free(&url);
+    return rc;
+}
+
+json_object *mcpc_parts(json_object *result, size_t image_cap, int *nomem)
+{
+    json_object *content = mcpc__content(result), *parts = NULL;
+    size_t n = content ? json_object_array_length(content) : 0, images = 0;
+    const char *mime, *data;
+    buf_t run;
+    int rc = 0;
+
+    *nomem = 0;
+    buf_init(&run, CAP_MCPC_TEXT);
+    for (size_t i = 0; image_cap && i < n; i++)
+        images += mcpc__image_data(json_object_array_get_idx(content, i), image_cap, &mime) != NULL;
+    if (!images)
+        goto out;
+    if (!(parts = json_object_new_array()))
+        goto nomem;
+    if (mcpc__is_error(result) && buf_puts(&run, "[tool error] "))
+        goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        json_object *blk = json_object_array_get_idx(content, i), *d;
+        if ((data = mcpc__image_data(blk, image_cap, &mime))) {
+            if (mcpc__flush(&run, parts) || mcpc__image_part(parts, mime, data))
+                goto nomem;
+            continue;
+        }
+        rc = run.len ? buf_puts(&run, "\n") : 0;
+        d = jget_typed(blk, "data", json_type_string);
+        if (rc == 0 && d && mime && jget_str(blk, "type") && strcmp(jget_str(blk, "type"), "image") == 0 &&
+            (size_t)json_object_get_string_len(d) > image_cap)
+            rc = buf_printf(&run, "[image %s omitted: %zu bytes, over the %zu-byte image cap]", mime,
+                            mcpc__b64_bytes(json_object_get_string(d),
+                                            (size_t)json_object_get_string_len(d)), image_cap);
+        else if (rc == 0)
+            rc = mcpc__block(&run, blk);
+        if (rc == -ENOSPC) {    /* the flattened text says it best */
+            json_object_put(parts);
+            parts = NULL;
+            goto out;
+        }
+        if (rc)
+            goto nomem;
+    }
+    if (mcpc__flush(&run, parts))
+        goto nomem;
+    goto out;
+nomem:
+    *nomem = 1;
+    json_object_put(parts);
+    parts = NULL;
+out:
+    buf_free(&run);
+    return parts;
 }
 
 /* One command on the command connection, a second try on a new connection

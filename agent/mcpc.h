@@ -39,6 +39,9 @@ typedef struct mcpc_call {
     const char *args_json;   /* in: the arguments object as JSON text */
     char *text;              /* out: result flattened to text (malloc'd) */
     int is_error;            /* out: text starts with "[tool error]" */
+    json_object *result;     /* out: the tools/call result as the server sent
+                                it (a reference, for mcpc_parts), or NULL when
+                                the text was made here (failure, timeout) */
 } mcpc_call_t;
 
 /* A progress report for one running call (MCP notifications/progress,
@@ -77,13 +80,26 @@ typedef struct mcpc_hooks {
 int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
                    const mcpc_hooks_t *hooks, aip_err_t *e);
 
-/* Frees the out-fields of n calls. */
+/* Frees the out-fields of n calls (text, result). */
 void mcpc_calls_clear(mcpc_call_t *calls, size_t n);
 
-/* Flattens an MCP tools/call result to the text the model sees: text blocks
- * joined by "\n"; image/audio as "[binary <mime> content omitted]"; other
- * blocks as JSON; isError prefixed "[tool error] ". malloc'd; NULL on ENOMEM. */
+/* Flattens an MCP tools/call result to the text the model sees (the rules
+ * are in docs/agent.md, "Tool results the model sees"): text blocks joined by
+ * "\n"; image/audio as "[binary <mime> content omitted]"; resource_link as a
+ * "[resource link] ..." line; embedded text resources as their text, blobs as
+ * a placeholder with mime and size; other blocks as JSON; structuredContent
+ * as JSON when content is empty; isError prefixed "[tool error] ". Past
+ * CAP_MCPC_TEXT the text says it was truncated. malloc'd; NULL on ENOMEM. */
 char *mcpc_flatten(json_object *result);
+
+/* The same result as OpenAI content parts for a vision upstream: a new array
+ * of {type:"text"} parts (the blocks mcpc_flatten renders, consecutive ones
+ * joined) and {type:"image_url", image_url:{url:"data:<mime>;base64,..."}}
+ * parts, in the server's order. An image whose base64 passes image_cap bytes
+ * is a text placeholder with its mime and size. Returns NULL when there is no
+ * image to carry (image_cap 0, none in the result, or all over the cap: the
+ * text of mcpc_flatten says it all) or on ENOMEM (*nomem set). Caller owns. */
+json_object *mcpc_parts(json_object *result, size_t image_cap, int *nomem);
 
 /* Small key-value storage on the broker client's command connection, for
  * agent state that must outlive one request (agent/mixed.c). `key` is

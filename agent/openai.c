@@ -11,11 +11,149 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* 1 when a message is a tool result carrying image_url parts (the canonical
+ * "tool result with images", docs/agent.md). */
+static int oa__tool_has_images(json_object *m)
+{
+    json_object *c = jget(m, "content");
+    const char *role = jget_str(m, "role");
+
+    if (!role || strcmp(role, "tool") != 0 || !c || !json_object_is_type(c, json_type_array))
+        return 0;
+    for (size_t i = 0; i < json_object_array_length(c); i++) {
+        const char *t = jget_str(json_object_array_get_idx(c, i), "type");
+        if (t && strcmp(t, "image_url") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A tool message with images as OpenAI takes it: the text parts joined, each
+ * image a marker; its image parts go to `imgs` after a text part naming the
+ * call. 0 or -ENOMEM. */
+static int oa__split_tool(json_object *m, json_object *out, json_object *imgs)
+{
+    json_object *c = jget(m, "content"), *tm = NULL, *p = NULL;
+    const char *id = jget_str(m, "tool_call_id");
+    buf_t text, line;
+    size_t nimg = 0;
+    int rc = -ENOMEM;
+
+    /* a client's own tool messages may be this form too: the body's cap */
+    buf_init(&text, CAP_UP_REQ_BODY);
+    buf_init(&line, CAP_UP_REQ_BODY);
+    for (size_t i = 0; i < json_object_array_length(c); i++) {
+        json_object *part = json_object_array_get_idx(c, i);
+        const char *t = jget_str(part, "type");
+        if (text.len && buf_puts(&text, "\n"))
+            goto out;
+        if (t && strcmp(t, "image_url") == 0) {
+            if (!nimg++) {
+                if (buf_printf(&line, "The images returned by tool call %s:", id ? id : "") ||
+                    !(p = json_object_new_object()))
+                    goto out;
+                json_object_object_add(p, "type", json_object_new_string("text"));
+                json_object_object_add(p, "text", json_object_new_string(buf_str(&line)));
+                if (json_object_array_add(imgs, p))
+                    goto out;
+                p = NULL;
+            }
+            if (buf_printf(&text, "[image %zu: in the next user message]", nimg) ||
+                json_object_array_add(imgs, json_object_get(part)))
+                goto out;
+        } else if (jget_str(part, "text") && buf_puts(&text, jget_str(part, "text"))) {
+            goto out;
+        }
+    }
+    if (!(tm = json_object_new_object()))
+        goto out;
+    json_object_object_add(tm, "role", json_object_new_string("tool"));
+    json_object_object_add(tm, "tool_call_id", json_object_get(jget(m, "tool_call_id")));
+    json_object_object_add(tm, "content", json_object_new_string_len(text.data ? text.data : "",
+                                                                     (int)text.len));
+    if (json_object_array_add(out, tm))
+        goto out;
+    tm = NULL;
+    rc = 0;
+out:
+    json_object_put(p);
+    json_object_put(tm);
+    buf_free(&text);
+    buf_free(&line);
+    return rc;
+}
+
+/* Ends a run of tool messages: their images as one user message. */
+static int oa__flush_images(json_object *out, json_object **imgs)
+{
+    json_object *u;
+
+    if (!*imgs || !json_object_array_length(*imgs))
+        return 0;
+    if (!(u = json_object_new_object()))
+        return -ENOMEM;
+    json_object_object_add(u, "role", json_object_new_string("user"));
+    json_object_object_add(u, "content", *imgs);
+    *imgs = json_object_new_array();
+    if (json_object_array_add(out, u)) {
+        json_object_put(u);
+        return -ENOMEM;
+    }
+    return *imgs ? 0 : -ENOMEM;
+}
+
+/* Chat completions' tool messages carry text only: a copy of `req` where
+ * every tool result with images is text, and after each run of tool messages
+ * a user message holds their images (data URLs), each call's led by a text
+ * part naming its tool_call_id. *out is NULL when there is nothing to change.
+ * 0 or -ENOMEM. */
+static int oa__tool_images(json_object *req, json_object **out)
+{
+    json_object *msgs = jget(req, "messages"), *nm = NULL, *copy = NULL, *imgs = NULL;
+    size_t n = msgs && json_object_is_type(msgs, json_type_array) ? json_object_array_length(msgs) : 0;
+    int rc = 0, any = 0;
+
+    *out = NULL;
+    for (size_t i = 0; i < n && !any; i++)
+        any = oa__tool_has_images(json_object_array_get_idx(msgs, i));
+    if (!any)
+        goto out;
+    rc = -ENOMEM;
+    if (!(copy = json_object_new_object()) || !(nm = json_object_new_array()) ||
+        !(imgs = json_object_new_array()))
+        goto out;
+    json_object_object_foreach(req, k, v) {
+        if (strcmp(k, "messages") != 0)
+            json_object_object_add(copy, k, json_object_get(v));
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_object *m = json_object_array_get_idx(msgs, i);
+        const char *role = jget_str(m, "role");
+        if ((!role || strcmp(role, "tool") != 0) && oa__flush_images(nm, &imgs))
+            goto out;
+        if (oa__tool_has_images(m) ? oa__split_tool(m, nm, imgs)
+                                   : json_object_array_add(nm, json_object_get(m)))
+            goto out;
+    }
+    if (oa__flush_images(nm, &imgs))
+        goto out;
+    json_object_object_add(copy, "messages", nm);
+    nm = NULL;
+    *out = copy;
+    copy = NULL;
+    rc = 0;
+out:
+    json_object_put(imgs);
+    json_object_put(nm);
+    json_object_put(copy);
+    return rc;
+}
+
 static int oa__build(json_object *backend, json_object *req, int stream, buf_t *url,
                      struct curl_slist **headers, buf_t *body, char *err, size_t errlen)
 {
     const char *base = jget_str(backend, "base_url"), *key = jget_str(backend, "api_key"), *s;
-    json_object *dh = jget(backend, "default_headers");
+    json_object *dh = jget(backend, "default_headers"), *split = NULL;
     struct curl_slist *h = NULL, *nh;
     size_t blen;
     buf_t line;
@@ -33,7 +171,10 @@ static int oa__build(json_object *backend, json_object *req, int stream, buf_t *
     rc = -ENOMEM;
     if (buf_append(url, base, blen) < 0 || buf_puts(url, "/chat/completions") < 0)
         goto out;
-    s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (oa__tool_images(req, &split) < 0)
+        goto out;
+    s = json_object_to_json_string_ext(split ? split : req,
+                                       JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
     if (!s || buf_puts(body, s) < 0)
         goto out;
     /* "Expect:" stops curl from waiting for 100-continue on big bodies. */
@@ -66,6 +207,7 @@ out:
     if (rc == -ENOMEM)
         snprintf(err, errlen, "out of memory building the upstream request");
     buf_free(&line);
+    json_object_put(split);
     curl_slist_free_all(h);
     return rc;
 }

@@ -144,10 +144,22 @@ out:
     return why;
 }
 
-static int tr__append(json_object *req, be_turn_t *turn, mcpc_call_t *mc, char **texts,
-                      size_t n)
+/* A tool message's content: the result's parts when it carries images the
+ * upstream may see, else its text. NULL on ENOMEM. */
+static json_object *tr__content(const mcpc_call_t *mc, const char *text, size_t image_cap)
 {
-    json_object *msgs = jget(req, "messages"), *m = NULL;
+    json_object *parts = NULL;
+    int nomem = 0;
+
+    if (mc->result && image_cap && (parts = mcpc_parts(mc->result, image_cap, &nomem)))
+        return parts;
+    return nomem ? NULL : json_object_new_string(text);
+}
+
+static int tr__append(json_object *req, be_turn_t *turn, mcpc_call_t *mc, char **texts,
+                      size_t n, size_t image_cap)
+{
+    json_object *msgs = jget(req, "messages"), *m = NULL, *content;
     int rc = -ENOMEM;
 
     if (!(m = json_object_new_object()))
@@ -167,7 +179,9 @@ static int tr__append(json_object *req, be_turn_t *turn, mcpc_call_t *mc, char *
             goto out;
         json_object_object_add(m, "role", json_object_new_string("tool"));
         json_object_object_add(m, "tool_call_id", json_object_get(jget(c, "id")));
-        json_object_object_add(m, "content", json_object_new_string(text));
+        if (!(content = tr__content(&mc[i], text, texts[i] ? 0 : image_cap)))
+            goto out;
+        json_object_object_add(m, "content", content);
         if (json_object_array_add(msgs, m) != 0)
             goto out;
         m = NULL;
@@ -312,10 +326,12 @@ int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn,
             goto out;
         for (size_t j = 0; j < k; j++) {
             mc[idx[j]].text = batch[j].text;
+            mc[idx[j]].result = batch[j].result;
             batch[j].text = NULL;
+            batch[j].result = NULL;
         }
     }
-    if (tr__append(req, turn, mc, texts, n) < 0)
+    if (tr__append(req, turn, mc, texts, n, hooks ? hooks->image_cap : 0) < 0)
         goto nomem;
     rc = tr__repeat(hist, turn->tool_calls) ? TR_REPEATED : 0;
     goto out;

@@ -41,11 +41,18 @@ typedef struct tr_hooks {
     /* AGENT_EV_TOOL_START / _PROGRESS / _DONE; non-zero: client gone */
     int (*on_event)(void *ud, const struct agent_event *ev);
     void *ud;
+    /* Not a hook: how results reach the model. 0: as text (images are
+     * placeholders); else a result with images becomes a tool message whose
+     * content is OpenAI parts (text and image_url data URLs, mcpc_parts),
+     * each image up to this many bytes of base64 (the assistant's
+     * tool_images; docs/agent.md, "Tool results the model sees"). */
+    size_t image_cap;
 } tr_hooks_t;
 
 /* Runs turn->tool_calls (every name ours or unknown) concurrently with one
  * mcpc_call_many, then appends to req.messages the assistant message with
- * the calls and one tool message per call, in order. Unknown names and
+ * the calls and one tool message per call, in order (content a string, or
+ * parts when hooks->image_cap lets images through). Unknown names and
  * invalid JSON arguments become "[tool error] ..." results, nothing called.
  * Calls lacking an id get one ("call_<round>_<i>"). Events (hooks->on_event):
  * TOOL_START for every call in order before any goes out (server and tool

@@ -108,6 +108,11 @@
 #define CAP_TOOL_GLOB 256
 /* One tool result flattened to text for the model. */
 #define CAP_MCPC_TEXT (8u << 20)
+/* One image of a tool result sent to a vision upstream (tool_images), as
+ * base64 text: Anthropic refuses images over 5 MB; OpenAI takes 20 MB, and
+ * every image goes up again with each later round. A larger one reaches the
+ * model as a placeholder naming its type and size. */
+#define CAP_MCPC_IMAGE (5u << 20)
 /* A "[tool error] ..." text made by the responder itself. */
 #define CAP_MCPC_ERRTEXT 4096
 

@@ -177,6 +177,20 @@ static int ck__bool(ck_t *c, const char *f, int def)
     return 0;
 }
 
+/* true, false, or absent/null (kept as null: "inherit"). */
+static int ck__optbool(ck_t *c, const char *f)
+{
+    json_object *v = NULL;
+
+    if (!json_object_object_get_ex(c->obj, f, &v) || !v) {
+        json_object_object_add(c->obj, f, NULL);
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_boolean))
+        return ck__fail(c, f, "must be true, false or null (the backend's)%s", NULL);
+    return 0;
+}
+
 /* A list of strings; absent/null gives []. */
 static int ck__strlist(ck_t *c, const char *f)
 {
@@ -350,20 +364,23 @@ static int ck__inherit_env(ck_t *c)
 int cfg_check_backend(const char *name, json_object *obj, char *err, size_t errlen)
 {
     static const char *const fields[] = {"kind", "base_url", "api_key", "default_headers",
-                                         "timeout", NULL};
+                                         "timeout", "tool_images", NULL};
     ck_t c;
     const char *kind = NULL, *def;
-    int rc;
+    int rc, images;
 
     if ((rc = ck__name(name, "backend", err, errlen)) < 0 ||
         (rc = ck__init(&c, obj, "backend", err, errlen)) < 0 ||
-        (rc = ck__unknown(&c, fields, "kind, base_url, api_key, default_headers, timeout")) < 0 ||
+        (rc = ck__unknown(&c, fields, "kind, base_url, api_key, default_headers, timeout, "
+                                      "tool_images")) < 0 ||
         (rc = ck__required_str(&c, "kind", " (openai or anthropic)", &kind)) < 0)
         goto out;
     if (strcmp(kind, "openai") == 0) {
         def = "https://api.openai.com/v1";
+        images = 0;   /* OpenAI-compatible servers vary: many take no images */
     } else if (strcmp(kind, "anthropic") == 0) {
         def = "https://api.anthropic.com/v1";
+        images = 1;
     } else {
         rc = ck__fail(&c, "kind", "unknown backend kind '%s' (allowed: openai, anthropic)", kind);
         goto out;
@@ -372,7 +389,8 @@ int cfg_check_backend(const char *name, json_object *obj, char *err, size_t errl
         (rc = ck__http_url(&c, "base_url")) < 0 ||
         (rc = ck__str(&c, "api_key", "", " (\"\" for none)")) < 0 ||
         (rc = ck__strmap(&c, "default_headers", 0)) < 0 ||
-        (rc = ck__num(&c, "timeout", 0, 1, 86400, 0, 1, 300, "in seconds, > 0")) < 0)
+        (rc = ck__num(&c, "timeout", 0, 1, 86400, 0, 1, 300, "in seconds, > 0")) < 0 ||
+        (rc = ck__bool(&c, "tool_images", images)) < 0)
         goto out;
     ck__reorder(obj, fields);
 out:
@@ -546,7 +564,7 @@ int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, ch
                                          "system_prompt", "mcp_servers", "tools", "max_tools",
                                          "max_tool_iterations", "temperature", "top_p",
                                          "max_tokens", "extra_body", "tool_events",
-                                         "stream_keepalive_ms", NULL};
+                                         "stream_keepalive_ms", "tool_images", NULL};
     ck_t c;
     json_object *v = NULL, *map = NULL;
     const char *own = NULL, *backend = NULL;
@@ -557,7 +575,7 @@ int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, ch
         (rc = ck__unknown(&c, fields, "name, backend, model, description, system_prompt, "
                                       "mcp_servers, tools, max_tools, max_tool_iterations, "
                                       "temperature, top_p, max_tokens, extra_body, tool_events, "
-                                      "stream_keepalive_ms")) < 0)
+                                      "stream_keepalive_ms, tool_images")) < 0)
         goto out;
     if (name && (!json_object_object_get_ex(obj, "name", &v) || !v))
         json_object_object_add(obj, "name", json_object_new_string(name));
@@ -594,7 +612,9 @@ int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, ch
         (rc = ck__bool(&c, "tool_events", 0)) < 0 ||
         /* null: the responders' AIPROXY_STREAM_KEEPALIVE_MS; 0: none */
         (rc = ck__num(&c, "stream_keepalive_ms", 0, 0, 600000, 1, 0, 0,
-                      "from 0 (off) to 600000 ms")) < 0)
+                      "from 0 (off) to 600000 ms")) < 0 ||
+        /* null: the backend's tool_images */
+        (rc = ck__optbool(&c, "tool_images")) < 0)
         goto out;
     ck__reorder(obj, fields);
 out:

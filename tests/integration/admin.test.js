@@ -195,6 +195,27 @@ describe('admin API across two stacks on one Redis', () => {
     assert.equal((await admin(s2, 'DELETE', '/admin/assistants/keyed')).status, 200);
   });
 
+  // Issue 15: tool_images on backends (default by kind) and assistants (null: the backend's).
+  test('tool_images: defaults by kind, set and checked like other fields', async () => {
+    assert.equal((await admin(s1, 'GET', '/admin/backends/fake')).json.tool_images, false);
+    let r = await admin(s1, 'PUT', '/admin/backends/vision', { kind: 'anthropic', base_url: 'http://127.0.0.1:1' });
+    assert.equal(r.status, 201, r.text);
+    assert.equal((await admin(s1, 'GET', '/admin/backends/vision')).json.tool_images, true);
+    r = await admin(s1, 'PUT', '/admin/assistants/seer', { backend: 'vision', model: 'm', tool_images: false });
+    assert.equal(r.status, 201, r.text);
+    assert.equal((await admin(s1, 'GET', '/admin/assistants/seer')).json.tool_images, false);
+    r = await admin(s1, 'PUT', '/admin/assistants/seer', { backend: 'vision', model: 'm' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal((await admin(s1, 'GET', '/admin/assistants/seer')).json.tool_images, null);
+    for (const [p, body] of [['/admin/backends/vision', { kind: 'openai', tool_images: 'yes' }],
+                             ['/admin/assistants/seer', { backend: 'vision', model: 'm', tool_images: 1 }]]) {
+      const e = h.assertOpenAIError(assert, await admin(s1, 'PUT', p, body), 422, { type: 'invalid_request_error' });
+      assert.equal(e.param, 'tool_images', e.message);
+    }
+    assert.equal((await admin(s1, 'DELETE', '/admin/assistants/seer')).status, 200);
+    assert.equal((await admin(s1, 'DELETE', '/admin/backends/vision')).status, 200);
+  });
+
   test('validation: 422 naming the field, 400 for a body that is not a JSON object', async () => {
     const cases = [
       ['/admin/assistants/x', { backend: 'fake', model: 'm', colour: 'red' }, 'colour'],

@@ -74,6 +74,10 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         json_object_object_get_ex(a, "b", &y);
         snprintf(out, sizeof(out), "%d", json_object_get_int(x) + json_object_get_int(y));
         calls[i].text = strdup(strcmp(calls[i].tool, "add") == 0 ? out : "echoed");
+        /* the raw result, for mcpc_parts (echo's has an image) */
+        calls[i].result = json_tokener_parse(strcmp(calls[i].tool, "add") == 0
+            ? "{\"content\":[{\"type\":\"text\",\"text\":\"5\"}]}"
+            : "{\"content\":[{\"type\":\"image\",\"data\":\"AAAA\",\"mimeType\":\"image/png\"}]}");
         json_object_put(a);
         if (hooks && hooks->on_done && hooks->on_done(hooks->ud, i, 7) != 0)
             return aip_err_client_gone(e), -ECONNABORTED;
@@ -86,6 +90,8 @@ void mcpc_calls_clear(mcpc_call_t *calls, size_t n)
     for (size_t i = 0; i < n; i++) {
         free(calls[i].text);
         calls[i].text = NULL;
+        json_object_put(calls[i].result);
+        calls[i].result = NULL;
     }
 }
 
@@ -93,6 +99,19 @@ char *mcpc_flatten(json_object *result)
 {
     (void)result;
     return NULL;
+}
+
+/* The cap the loop last asked for; parts only for a result with an image. */
+static size_t g_image_cap;
+
+json_object *mcpc_parts(json_object *result, size_t image_cap, int *nomem)
+{
+    *nomem = 0;
+    g_image_cap = image_cap;
+    if (!image_cap || !strstr(json_object_to_json_string(result), "\"image\""))
+        return NULL;
+    return json_tokener_parse("[{\"type\":\"text\",\"text\":\"pic:\"},{\"type\":\"image_url\","
+                              "\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}}]");
 }
 
 /* In-memory mcpc_kv_* (agent/mixed.c keeps mixed turns' rounds there). */
@@ -192,6 +211,7 @@ static void script(int n, const char **replies)
     S.next = 0;
     pthread_mutex_unlock(&S.mu);
     g_batches = g_calls = g_broker_down = 0;
+    g_image_cap = 0;
 }
 
 /* The i-th request body the upstream received, parsed (caller puts). */
@@ -285,16 +305,19 @@ static int on_delta(void *ud, const char *text, size_t len)
     return buf_append(&((run_t *)ud)->deltas, text, len) < 0;
 }
 
+/* More fields for the assistant and the backend run() makes (",..." or ""). */
+static const char *g_as_extra = "", *g_be_extra = "";
+
 static void run(run_t *r, const char *servers, int max_rounds, int stream)
 {
-    char as[256], be[256];
+    char as[512], be[512];
     json_object *ja, *jb, *body, *all;
     agent_t *ag = agent_new("redis://127.0.0.1:1/0", "t:");
     agent_req_t rq;
     snprintf(as, sizeof(as), "{\"model\":\"m\",\"backend\":\"b\",\"mcp_servers\":%s,"
-             "\"max_tool_iterations\":%d}", servers, max_rounds);
+             "\"max_tool_iterations\":%d%s}", servers, max_rounds, g_as_extra);
     snprintf(be, sizeof(be), "{\"kind\":\"openai\",\"base_url\":\"http://127.0.0.1:%d\","
-             "\"api_key\":\"k\",\"timeout\":10}", S.port);
+             "\"api_key\":\"k\",\"timeout\":10%s}", S.port, g_be_extra);
     ja = json_tokener_parse(as);
     jb = json_tokener_parse(be);
     body = json_tokener_parse("{\"messages\":[{\"role\":\"user\",\"content\":\"add 2 and 3\"}]}");
@@ -421,6 +444,47 @@ static void unknown_tool_and_bad_arguments_become_tool_errors(void **state)
     assert_string_equal(path_s(q1, "messages", 4, "tool_call_id"), "w");
     json_object_put(q1);
     done(&r);
+}
+
+/* tool_images (issue 15): the assistant's switch, else the backend's, else
+ * off for an openai-kind backend. On: the tool message carries the result's
+ * parts, and the openai dialect moves the image to a user message; off: the
+ * text (with its placeholder). */
+static void tool_images_follow_the_switch(void **state)
+{
+    static const struct { const char *as, *be; int images; } cases[] = {
+        { "", "", 0 },
+        { ",\"tool_images\":true", "", 1 },
+        { "", ",\"tool_images\":true", 1 },
+        { ",\"tool_images\":false", ",\"tool_images\":true", 0 },
+        { ",\"tool_images\":null", ",\"tool_images\":true", 1 },
+    };
+    (void)state;
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        const char *rep[] = { CALL("c1", "calc__echo", "{}"), ANSWER("a picture") };
+        run_t r;
+        json_object *q1;
+        g_as_extra = cases[k].as;
+        g_be_extra = cases[k].be;
+        g_image_cap = 0;
+        script(2, rep);
+        run(&r, "[\"calc\"]", 8, 0);
+        g_as_extra = g_be_extra = "";
+        assert_int_equal(r.rc, 0);
+        q1 = req_n(1);
+        if (cases[k].images) {
+            assert_true(g_image_cap > 0);
+            assert_string_equal(path_s(q1, "messages", 2, "content"),
+                                "pic:\n[image 1: in the next user message]");
+            assert_string_equal(path_s(q1, "messages", 3, "role"), "user");
+            assert_non_null(strstr(json_object_to_json_string(q1), "data:image\\/png;base64,AAAA"));
+        } else {
+            assert_string_equal(path_s(q1, "messages", 2, "content"), "echoed");
+            assert_int_equal(json_object_array_length(json_object_object_get(q1, "messages")), 3);
+        }
+        json_object_put(q1);
+        done(&r);
+    }
 }
 
 static void round_cap_withdraws_tools(void **state)
@@ -802,6 +866,7 @@ int main(void)
         cmocka_unit_test(one_round_then_answer),
         cmocka_unit_test(hostile_usage_counts_saturate),
         cmocka_unit_test(unknown_tool_and_bad_arguments_become_tool_errors),
+        cmocka_unit_test(tool_images_follow_the_switch),
         cmocka_unit_test(round_cap_withdraws_tools),
         cmocka_unit_test(same_call_three_times_stops_offering_tools),
         cmocka_unit_test(broken_server_and_missing_broker),

@@ -281,6 +281,34 @@ static void test_build_images(void **state)
     built_free(&b);
 }
 
+/* The canonical tool result with images (docs/agent.md, "Tool results the
+ * model sees"): a tool message whose content holds image_url parts becomes a
+ * tool_result whose content holds image blocks, in order. */
+static void test_build_tool_result_images(void **state)
+{
+    built_t b;
+    (void)state;
+    build(&b, BACKEND,
+          "{\"model\":\"m\",\"messages\":["
+          "{\"role\":\"user\",\"content\":\"show me\"},"
+          "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+          "{\"id\":\"toolu_1\",\"type\":\"function\",\"function\":{\"name\":\"ev__get-tiny-image\",\"arguments\":\"{}\"}}]},"
+          "{\"role\":\"tool\",\"tool_call_id\":\"toolu_1\",\"content\":["
+          "{\"type\":\"text\",\"text\":\"Here:\"},"
+          "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,iVBORw0KGgo=\"}},"
+          "{\"type\":\"text\",\"text\":\"done\"}]}]}", 0);
+    assert_int_equal(b.rc, 0);
+    assert_json(field(b.json, "messages"),
+                "[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"show me\"}]},"
+                "{\"role\":\"assistant\",\"content\":["
+                "{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"ev__get-tiny-image\",\"input\":{}}]},"
+                "{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"toolu_1\",\"content\":["
+                "{\"type\":\"text\",\"text\":\"Here:\"},"
+                "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/png\",\"data\":\"iVBORw0KGgo=\"}},"
+                "{\"type\":\"text\",\"text\":\"done\"}]}]}]");
+    built_free(&b);
+}
+
 static void test_build_tools_and_choice(void **state)
 {
     static const struct { const char *choice; const char *want; } cases[] = {
@@ -891,6 +919,7 @@ int main(void)
         cmocka_unit_test(test_build_withdrawn_tools_redeclared),
         cmocka_unit_test(test_build_empty_messages_add_no_turn),
         cmocka_unit_test(test_build_images),
+        cmocka_unit_test(test_build_tool_result_images),
         cmocka_unit_test(test_build_tools_and_choice),
         cmocka_unit_test(test_build_no_tools_drops_choice),
         cmocka_unit_test(test_build_max_tokens),

@@ -90,6 +90,78 @@ static void build_without_key_sends_no_authorization(void **state)
     buf_free(&body);
 }
 
+/* Chat completions' tool messages carry text only: a tool result with
+ * images (the canonical form, docs/agent.md) goes up as text with markers,
+ * and after the run of tool messages one user message holds each call's
+ * images behind a text part naming its tool_call_id. Requests without one go
+ * as they are. */
+static void build_moves_tool_images_to_a_user_message(void **state)
+{
+    json_object *be = J("{\"base_url\":\"http://h/v1\",\"api_key\":\"\"}");
+    json_object *req = J(
+        "{\"model\":\"m\",\"stream\":true,\"messages\":["
+        "{\"role\":\"user\",\"content\":\"show\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+        "{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"a\",\"arguments\":\"{}\"}},"
+        "{\"id\":\"c2\",\"type\":\"function\",\"function\":{\"name\":\"b\",\"arguments\":\"{}\"}},"
+        "{\"id\":\"c3\",\"type\":\"function\",\"function\":{\"name\":\"c\",\"arguments\":\"{}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":["
+        "{\"type\":\"text\",\"text\":\"Here:\"},"
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}},"
+        "{\"type\":\"text\",\"text\":\"end\"}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c2\",\"content\":\"plain\"},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c3\",\"content\":["
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/gif;base64,BBBB\"}}]}]}");
+    json_object *want = J(
+        "{\"model\":\"m\",\"stream\":true,\"messages\":["
+        "{\"role\":\"user\",\"content\":\"show\"},"
+        "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":["
+        "{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"a\",\"arguments\":\"{}\"}},"
+        "{\"id\":\"c2\",\"type\":\"function\",\"function\":{\"name\":\"b\",\"arguments\":\"{}\"}},"
+        "{\"id\":\"c3\",\"type\":\"function\",\"function\":{\"name\":\"c\",\"arguments\":\"{}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"Here:\\n[image 1: in the next user message]\\nend\"},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c2\",\"content\":\"plain\"},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c3\",\"content\":\"[image 1: in the next user message]\"},"
+        "{\"role\":\"user\",\"content\":["
+        "{\"type\":\"text\",\"text\":\"The images returned by tool call c1:\"},"
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/png;base64,AAAA\"}},"
+        "{\"type\":\"text\",\"text\":\"The images returned by tool call c3:\"},"
+        "{\"type\":\"image_url\",\"image_url\":{\"url\":\"data:image/gif;base64,BBBB\"}}]}]}");
+    json_object *plain = J("{\"model\":\"m\",\"messages\":[{\"role\":\"tool\",\"tool_call_id\":\"x\","
+                           "\"content\":[{\"type\":\"text\",\"text\":\"t\"}]}]}");
+    struct curl_slist *h = NULL;
+    buf_t url, body;
+    char err[128];
+    json_object *back;
+    (void)state;
+    buf_init(&url, 1000);
+    buf_init(&body, 100000);
+    assert_int_equal(be_openai.build(be, req, 1, &url, &h, &body, err, sizeof(err)), 0);
+    back = J(buf_str(&body));
+    if (!json_object_equal(back, want))
+        fail_msg("got %s", buf_str(&body));
+    json_object_put(back);
+    /* the canonical request itself is not changed (later rounds build again) */
+    assert_string_equal(json_object_get_string(json_object_object_get(
+                            json_object_array_get_idx(json_object_object_get(req, "messages"), 3),
+                            "role")), "tool");
+    assert_int_equal(json_object_array_length(json_object_object_get(req, "messages")), 5);
+    curl_slist_free_all(h);
+    h = NULL;
+    buf_reset(&body);
+    assert_int_equal(be_openai.build(be, plain, 0, &url, &h, &body, err, sizeof(err)), 0);
+    back = J(buf_str(&body));
+    assert_true(json_object_equal(back, plain));
+    json_object_put(back);
+    curl_slist_free_all(h);
+    json_object_put(be);
+    json_object_put(req);
+    json_object_put(want);
+    json_object_put(plain);
+    buf_free(&url);
+    buf_free(&body);
+}
+
 static void parse_whole_answer(void **state)
 {
     const char *body =
@@ -371,6 +443,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(build_makes_url_headers_and_body),
         cmocka_unit_test(build_without_key_sends_no_authorization),
+        cmocka_unit_test(build_moves_tool_images_to_a_user_message),
         cmocka_unit_test(parse_whole_answer),
         cmocka_unit_test(parse_refuses_garbage),
         cmocka_unit_test(stream_whole_and_byte_by_byte),

@@ -251,6 +251,10 @@ static void test_defaults(void **state)
     assert_int_equal(json_object_object_length(at(b, "default_headers", NULL, NULL)), 0);
     assert_null(at(b, "_src", NULL, NULL));
     assert_string_equal(str_at(d, "backends", "an", "base_url"), "https://api.anthropic.com/v1");
+    /* images in tool results: Anthropic takes them; OpenAI-compatible servers vary */
+    assert_false(json_object_get_boolean(at(b, "tool_images", NULL, NULL)));
+    assert_true(json_object_is_type(at(d, "backends", "an", "tool_images"), json_type_boolean));
+    assert_true(json_object_get_boolean(at(d, "backends", "an", "tool_images")));
     m = at(d, "mcp_servers", "s", NULL);
     assert_string_equal(str_at(m, "transport", NULL, NULL), "stdio");
     assert_int_equal(json_object_array_length(at(m, "args", NULL, NULL)), 0);
@@ -275,6 +279,9 @@ static void test_defaults(void **state)
     /* null: the responders' AIPROXY_STREAM_KEEPALIVE_MS applies */
     assert_true(json_object_object_get_ex(a, "stream_keepalive_ms", NULL));
     assert_null(at(a, "stream_keepalive_ms", NULL, NULL));
+    /* null: the backend's tool_images */
+    assert_true(json_object_object_get_ex(a, "tool_images", NULL));
+    assert_null(at(a, "tool_images", NULL, NULL));
     assert_string_equal(str_at(a, "system_prompt", NULL, NULL), "");
     assert_int_equal(json_object_array_length(at(a, "mcp_servers", NULL, NULL)), 0);
     assert_int_equal(json_object_object_length(at(a, "extra_body", NULL, NULL)), 0);
@@ -412,6 +419,9 @@ static void test_errors(void **state)
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, max_tokens: 0}\n", "max_tokens: out of range");
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, tool_events: 1}\n",
              "assistants[0].tool_events: must be true or false");
+    load_err(BK "    tool_images: yes please\n", "t.yaml:4: backends.b.tool_images: must be true or false");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, tool_images: 1}\n",
+             "assistants[0].tool_images: must be true, false or null");
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, stream_keepalive_ms: -1}\n",
              "stream_keepalive_ms: out of range: must be from 0 (off) to 600000 ms");
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, stream_keepalive_ms: 600001}\n",
