@@ -42,6 +42,7 @@ typedef struct http__req {
     int resumes;
     int optional;           /* the server-to-client GET stream */
     int got_events;
+    int held;               /* waits for notifications/initialized */
     struct http__req *next;
 } http__req_t;
 
@@ -263,8 +264,32 @@ static void http__get_later(mcp_http_t *t, http__req_t *from, long delay_ms)
     http__schedule(t);
 }
 
+/* 1 while the POST of notifications/initialized runs: the MCP lifecycle
+ * puts it before any other request, and POSTs run side by side, so a
+ * message sent meanwhile waits for its answer (the server has it then). */
+static int http__initializing(const mcp_http_t *t)
+{
+    for (const http__req_t *r = t->reqs; r; r = r->next)
+        if (r->kind == HTTP_POST && !r->held && strcmp(r->method, "notifications/initialized") == 0)
+            return 1;
+    return 0;
+}
+
+/* Hands the held messages to the timer, which starts them. */
+static void http__release(mcp_http_t *t)
+{
+    for (http__req_t *r = t->reqs; r; r = r->next)
+        if (r->held) {
+            r->held = 0;
+            r->due = 0;
+        }
+    http__schedule(t);
+}
+
 static void http__post_done(mcp_http_t *t, http__req_t *r, CURLcode res, long status)
 {
+    if (strcmp(r->method, "notifications/initialized") == 0)
+        http__release(t);
     http__adopt_session(t, r);
     if (res == CURLE_OK && status == 404 && t->session_id[0] && strcmp(r->method, "initialize") != 0) {
         http__finish(t, "session expired (404)");
@@ -454,6 +479,11 @@ static int http__send(mcp_transport_t *base, const char *json, size_t len)
     if (!r)
         return -ENOMEM;
     httpwire_request_id(json, len, r->want_id, sizeof(r->want_id), r->method, sizeof(r->method));
+    if (strcmp(r->method, "notifications/initialized") != 0 && http__initializing(t)) {
+        r->held = 1;
+        r->due = UINT64_MAX;   /* the timer starts it once released */
+        return 0;
+    }
     if (http__start(r) < 0) {
         http__unlink(t, r);
         http__req_free(r);

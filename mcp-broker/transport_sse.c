@@ -22,6 +22,7 @@ typedef struct sse__post {
     struct mcp_sse *t;
     char want_id[128];
     char method[64];
+    int held;                    /* waits for notifications/initialized */
     struct sse__post *next;
 } sse__post_t;
 
@@ -107,6 +108,43 @@ static int sse__ignore(void *ud, const char *event, const char *data, size_t len
     return 0;
 }
 
+static void sse__post_done(void *ud, CURL *easy, CURLcode res, long status);
+
+/* 1 while the POST of notifications/initialized runs: the MCP lifecycle
+ * puts it before any other request, and POSTs run side by side, so a
+ * message sent meanwhile waits for its answer (the server has it then). */
+static int sse__initializing(const mcp_sse_t *t)
+{
+    for (const sse__post_t *p = t->posts; p; p = p->next)
+        if (!p->held && strcmp(p->method, "notifications/initialized") == 0)
+            return 1;
+    return 0;
+}
+
+/* Sends the messages held by sse__initializing; one that cannot start is
+ * answered with an error when it is a request. */
+static void sse__release(mcp_sse_t *t)
+{
+    sse__post_t *p, *next;
+
+    for (p = t->posts; p; p = next) {
+        next = p->next;
+        if (!p->held)
+            continue;
+        p->held = 0;
+        if (curlmux_add(t->mux, p->w.easy, sse__post_done, p) < 0) {
+            sse__post_unlink(t, p);
+            if (p->want_id[0] && t->base.cbs.on_message) {
+                char *json = httpwire_error_response(p->want_id, "cannot start a request");
+                if (json)
+                    t->base.cbs.on_message(t->base.cbs.ud, json, strlen(json));
+                free(json);
+            }
+            sse__post_free(p);
+        }
+    }
+}
+
 static void sse__post_done(void *ud, CURL *easy, CURLcode res, long status)
 {
     sse__post_t *p = ud;
@@ -114,6 +152,8 @@ static void sse__post_done(void *ud, CURL *easy, CURLcode res, long status)
 
     (void)easy;
     sse__post_unlink(t, p);
+    if (!t->finishing && strcmp(p->method, "notifications/initialized") == 0)
+        sse__release(t);
     if (!t->finishing && (res != CURLE_OK || status < 200 || status >= 300)) {
         char msg[768];
 
@@ -179,7 +219,7 @@ static void sse__finish(mcp_sse_t *t, const char *reason)
         for (p = t->posts; p; p = next) {
             next = p->next;
             p->w.abort = 1;
-            if (curlmux_remove(t->mux, p->w.easy) == 0) {
+            if (p->held || curlmux_remove(t->mux, p->w.easy) == 0) {
                 sse__post_unlink(t, p);
                 sse__post_free(p);
             }
@@ -209,7 +249,8 @@ static int sse__send(mcp_transport_t *base, const char *json, size_t len)
         goto out;
     httpwire_request_id(json, len, p->want_id, sizeof(p->want_id), p->method, sizeof(p->method));
     rc = -EIO;
-    if (curlmux_add(t->mux, p->w.easy, sse__post_done, p) < 0)
+    p->held = sse__initializing(t);
+    if (!p->held && curlmux_add(t->mux, p->w.easy, sse__post_done, p) < 0)
         goto out;
     p->next = t->posts;
     t->posts = p;
