@@ -34,7 +34,7 @@ struct tn_map {
     tn_entry_t *v;
     size_t n, cap;
     size_t *mine;            /* positions of the MCP tools, in the order added */
-    size_t nmine;
+    size_t nmine, capmine;
     tn_index_t by_name, by_base;
     int sealed;
 };
@@ -323,9 +323,13 @@ int tn_add(tn_map_t *m, const char *server, const char *tool, void *ud)
     }
     if (tn__grow(m, &m->by_base) < 0)
         return -ENOMEM;
-    if (!(mine = realloc(m->mine, (m->nmine + 1) * sizeof(*mine))))
-        return -ENOMEM;
-    m->mine = mine;
+    if (m->nmine == m->capmine) {
+        size_t ncap = m->capmine ? m->capmine * 2 : 16;
+        if (!(mine = realloc(m->mine, ncap * sizeof(*mine))))
+            return -ENOMEM;
+        m->mine = mine;
+        m->capmine = ncap;
+    }
     if (!(e = tn__push(m)))
         return -ENOMEM;
     memcpy(e->base, base, sizeof(base));
