@@ -59,6 +59,7 @@ typedef struct mcp_http {
     int get_state;               /* optional GET: 0 not yet, 1 open/opening, 2 refused */
     int get_reopens;
     int server_pushes;           /* initialize said the server may notify us */
+    int initializing;            /* the notifications/initialized POST runs */
     char close_reason[256];
 } mcp_http_t;
 
@@ -264,20 +265,11 @@ static void http__get_later(mcp_http_t *t, http__req_t *from, long delay_ms)
     http__schedule(t);
 }
 
-/* 1 while the POST of notifications/initialized runs: the MCP lifecycle
- * puts it before any other request, and POSTs run side by side, so a
- * message sent meanwhile waits for its answer (the server has it then). */
-static int http__initializing(const mcp_http_t *t)
-{
-    for (const http__req_t *r = t->reqs; r; r = r->next)
-        if (r->kind == HTTP_POST && !r->held && strcmp(r->method, "notifications/initialized") == 0)
-            return 1;
-    return 0;
-}
-
-/* Hands the held messages to the timer, which starts them. */
+/* Hands the messages held while notifications/initialized was on its way
+ * (http__send) to the timer, which starts them. */
 static void http__release(mcp_http_t *t)
 {
+    t->initializing = 0;
     for (http__req_t *r = t->reqs; r; r = r->next)
         if (r->held) {
             r->held = 0;
@@ -479,7 +471,10 @@ static int http__send(mcp_transport_t *base, const char *json, size_t len)
     if (!r)
         return -ENOMEM;
     httpwire_request_id(json, len, r->want_id, sizeof(r->want_id), r->method, sizeof(r->method));
-    if (strcmp(r->method, "notifications/initialized") != 0 && http__initializing(t)) {
+    /* the MCP lifecycle puts notifications/initialized before any other
+     * request, and POSTs run side by side: what is sent while its POST runs
+     * waits for the answer (the server has it then) */
+    if (t->initializing) {
         r->held = 1;
         r->due = UINT64_MAX;   /* the timer starts it once released */
         return 0;
@@ -489,6 +484,8 @@ static int http__send(mcp_transport_t *base, const char *json, size_t len)
         http__req_free(r);
         return -EIO;
     }
+    if (strcmp(r->method, "notifications/initialized") == 0)
+        t->initializing = 1;
     return 0;
 }
 

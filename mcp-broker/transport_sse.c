@@ -35,6 +35,7 @@ typedef struct mcp_sse {
     sse__post_t *posts;
     uv_timer_t timer;            /* closed last: its close callback fires on_closed */
     int finishing;
+    int initializing;            /* the notifications/initialized POST runs */
     char close_reason[256];
 } mcp_sse_t;
 
@@ -110,23 +111,25 @@ static int sse__ignore(void *ud, const char *event, const char *data, size_t len
 
 static void sse__post_done(void *ud, CURL *easy, CURLcode res, long status);
 
-/* 1 while the POST of notifications/initialized runs: the MCP lifecycle
- * puts it before any other request, and POSTs run side by side, so a
- * message sent meanwhile waits for its answer (the server has it then). */
-static int sse__initializing(const mcp_sse_t *t)
+/* Answers request `id` (none: nothing to answer) with a JSON-RPC error. */
+static void sse__fail_request(mcp_sse_t *t, const char *id, const char *msg)
 {
-    for (const sse__post_t *p = t->posts; p; p = p->next)
-        if (!p->held && strcmp(p->method, "notifications/initialized") == 0)
-            return 1;
-    return 0;
+    char *json;
+
+    if (!id[0] || !t->base.cbs.on_message)
+        return;
+    if ((json = httpwire_error_response(id, msg)))
+        t->base.cbs.on_message(t->base.cbs.ud, json, strlen(json));
+    free(json);
 }
 
-/* Sends the messages held by sse__initializing; one that cannot start is
- * answered with an error when it is a request. */
+/* Sends the messages held while notifications/initialized was on its way
+ * (sse__send). */
 static void sse__release(mcp_sse_t *t)
 {
     sse__post_t *p, *next;
 
+    t->initializing = 0;
     for (p = t->posts; p; p = next) {
         next = p->next;
         if (!p->held)
@@ -134,12 +137,7 @@ static void sse__release(mcp_sse_t *t)
         p->held = 0;
         if (curlmux_add(t->mux, p->w.easy, sse__post_done, p) < 0) {
             sse__post_unlink(t, p);
-            if (p->want_id[0] && t->base.cbs.on_message) {
-                char *json = httpwire_error_response(p->want_id, "cannot start a request");
-                if (json)
-                    t->base.cbs.on_message(t->base.cbs.ud, json, strlen(json));
-                free(json);
-            }
+            sse__fail_request(t, p->want_id, "cannot start a request");
             sse__post_free(p);
         }
     }
@@ -164,12 +162,7 @@ static void sse__post_done(void *ud, CURL *easy, CURLcode res, long status)
             snprintf(msg, sizeof(msg), "MCP server %s answered %s with HTTP %ld: %.300s", t->base.name,
                      p->method, status, buf_str(&p->w.resp));
         log_warn("mcp %s: %s", t->base.name, msg);
-        if (p->want_id[0] && t->base.cbs.on_message) {
-            char *json = httpwire_error_response(p->want_id, msg);
-            if (json)
-                t->base.cbs.on_message(t->base.cbs.ud, json, strlen(json));
-            free(json);
-        }
+        sse__fail_request(t, p->want_id, msg);
     }
     sse__post_free(p);
     if (t->finishing)
@@ -249,9 +242,14 @@ static int sse__send(mcp_transport_t *base, const char *json, size_t len)
         goto out;
     httpwire_request_id(json, len, p->want_id, sizeof(p->want_id), p->method, sizeof(p->method));
     rc = -EIO;
-    p->held = sse__initializing(t);
+    /* the MCP lifecycle puts notifications/initialized before any other
+     * request, and POSTs run side by side: what is sent while its POST runs
+     * waits for the answer (the server has it then) */
+    p->held = t->initializing;
     if (!p->held && curlmux_add(t->mux, p->w.easy, sse__post_done, p) < 0)
         goto out;
+    if (strcmp(p->method, "notifications/initialized") == 0)
+        t->initializing = 1;
     p->next = t->posts;
     t->posts = p;
     p = NULL;
