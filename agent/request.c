@@ -137,6 +137,7 @@ static int rq__tools(const char *aname, json_object *assistant, json_object *bod
     }
     if (!(tools = json_object_new_array()))
         goto out;
+    /* every name first: an offered name depends on which others collide */
     for (size_t c = 0; c < ncats; c++) {
         size_t nt;
         if (!cats[c].tools || !json_object_is_type(cats[c].tools, json_type_array))
@@ -144,40 +145,54 @@ static int rq__tools(const char *aname, json_object *assistant, json_object *bod
         nt = json_object_array_length(cats[c].tools);
         for (size_t i = 0; i < nt; i++) {
             json_object *mt = json_object_array_get_idx(cats[c].tools, i), *v;
-            const char *tname, *offered;
+            const char *tname;
             v = jget(mt, "name");
             tname = v ? json_object_get_string(v) : "";
-            if (!tsel_allowed(assistant, cats[c].server, tname))
-                continue;   /* not on the assistant's allow-list, or denied */
-            if ((rc = tn_add(map, cats[c].server, tname, &offered)) == -EINVAL)
-                continue;   /* a nameless tool cannot be called: skip it */
+            if (tsel_why_tool(assistant, cats[c].server, mt) != TSEL_OFFERED)
+                continue;   /* not on the assistant's allow-list, denied, or a task */
+            rc = tn_add(map, cats[c].server, tname, mt);
+            if (rc == -EINVAL || rc == -EEXIST)
+                continue;   /* nameless: cannot be called; listed twice: offered once */
             if (rc < 0)
                 goto out;
-            rc = -ENOMEM;
-            if (!(t = json_object_new_object()) || !(fn = json_object_new_object()))
-                goto out;
-            if (rq__set(fn, "name", json_object_new_string(offered)) < 0)
-                goto out;
-            if ((v = jget(mt, "description")) &&
-                rq__set(fn, "description", json_object_get(v)) < 0)
-                goto out;
-            v = jget(mt, "inputSchema");
-            if (v && json_object_is_type(v, json_type_object)) {
-                if (rq__set(fn, "parameters", json_object_get(v)) < 0)
-                    goto out;
-            } else if (rq__set(fn, "parameters",
-                               json_tokener_parse("{\"type\":\"object\",\"properties\":{}}")) <
-                       0) {
-                goto out;
-            }
-            if (rq__set(t, "type", json_object_new_string("function")) < 0)
-                goto out;
-            rc = rq__set(t, "function", fn);
-            fn = NULL;
-            if (rc < 0 || (rc = -ENOMEM, json_object_array_add(tools, t) != 0))
-                goto out;
-            t = NULL;
         }
+    }
+    if ((rc = tn_seal(map)) < 0)
+        goto out;
+    rc = -ENOMEM;
+    for (size_t k = 0; k < tn_ours(map); k++) {
+        json_object *mt, *v;
+        const char *offered;
+        void *ud;
+        tn_get(map, k, &offered, NULL, NULL, &ud);
+        mt = ud;
+        if (!(t = json_object_new_object()) || !(fn = json_object_new_object()))
+            goto out;
+        if (rq__set(fn, "name", json_object_new_string(offered)) < 0)
+            goto out;
+        /* the title is for people; the model gets it only when there is no
+         * description (docs/agent.md) */
+        v = jget(mt, "description");
+        if ((!v || !*json_object_get_string(v)) && (v = jget(mt, "title")) &&
+            !json_object_is_type(v, json_type_string))
+            v = NULL;
+        if (v && rq__set(fn, "description", json_object_get(v)) < 0)
+            goto out;
+        v = jget(mt, "inputSchema");
+        if (v && json_object_is_type(v, json_type_object)) {
+            if (rq__set(fn, "parameters", json_object_get(v)) < 0)
+                goto out;
+        } else if (rq__set(fn, "parameters",
+                           json_tokener_parse("{\"type\":\"object\",\"properties\":{}}")) < 0) {
+            goto out;
+        }
+        if (rq__set(t, "type", json_object_new_string("function")) < 0)
+            goto out;
+        rc = rq__set(t, "function", fn);
+        fn = NULL;
+        if (rc < 0 || (rc = -ENOMEM, json_object_array_add(tools, t) != 0))
+            goto out;
+        t = NULL;
     }
     for (size_t i = 0; i < nclient; i++) {
         json_object *ct = json_object_array_get_idx(client, i);

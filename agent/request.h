@@ -10,7 +10,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
-/* One MCP server's tool catalog: an array of {name, description, inputSchema}
+/* One MCP server's tool catalog: an array of {name, description, inputSchema, ...}
  * (as mcpc_tools gives it). Borrowed. */
 typedef struct rq_catalog {
     const char *server;

@@ -275,6 +275,26 @@ static void session__flush_queued(mcp_session_t *s)
     }
 }
 
+/* The catalog keeps what a client may act on besides name, description and
+ * inputSchema (MCP 2025-06-18 and later), each only when of its type:
+ * `title`, `annotations` (readOnlyHint, destructiveHint, ...),
+ * `outputSchema`, `execution` (taskSupport: a "required" tool is not offered,
+ * shared/toolsel.h) and `_meta`. `icons` are left out: data URLs can be
+ * large, and nothing here shows them. */
+static void session__keep(json_object *o, json_object *t)
+{
+    static const struct { const char *key; json_type type; } keep[] = {
+        {"title", json_type_string},    {"annotations", json_type_object},
+        {"outputSchema", json_type_object}, {"execution", json_type_object},
+        {"_meta", json_type_object},
+    };
+    json_object *v;
+
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+        if ((v = jget_typed(t, keep[i].key, keep[i].type)))
+            json_object_object_add(o, keep[i].key, json_object_get(v));
+}
+
 static void session__tools_page(mcp_session_t *s, json_object *result)
 {
     json_object *tools = jget_arr(result, "tools");
@@ -290,6 +310,7 @@ static void session__tools_page(mcp_session_t *s, json_object *result)
                 continue;
             o = json_object_new_object();
             json_object_object_add(o, "name", json_object_get(v));
+            session__keep(o, t);
             if ((v = jget_typed(t, "description", json_type_string)))
                 json_object_object_add(o, "description", json_object_get(v));
             else

@@ -26,7 +26,8 @@ typedef struct mcp_progress {
 
 typedef struct mcp_session_cbs {
     /* The catalog: after initialization and after each list_changed refresh.
-     * `tools` is an array of {name, description, inputSchema}, borrowed for
+     * `tools` is an array of {name, description, inputSchema, and title,
+     * outputSchema, annotations, execution, _meta when given}, borrowed for
      * the call. */
     void (*on_tools)(void *ud, json_object *tools);
     /* The session is gone (failed to start, the server died, or after

@@ -42,6 +42,7 @@ typedef struct http__req {
     int resumes;
     int optional;           /* the server-to-client GET stream */
     int got_events;
+    int held;               /* waits for notifications/initialized */
     struct http__req *next;
 } http__req_t;
 
@@ -58,6 +59,7 @@ typedef struct mcp_http {
     int get_state;               /* optional GET: 0 not yet, 1 open/opening, 2 refused */
     int get_reopens;
     int server_pushes;           /* initialize said the server may notify us */
+    int initializing;            /* the notifications/initialized POST runs */
     char close_reason[256];
 } mcp_http_t;
 
@@ -263,8 +265,23 @@ static void http__get_later(mcp_http_t *t, http__req_t *from, long delay_ms)
     http__schedule(t);
 }
 
+/* Hands the messages held while notifications/initialized was on its way
+ * (http__send) to the timer, which starts them. */
+static void http__release(mcp_http_t *t)
+{
+    t->initializing = 0;
+    for (http__req_t *r = t->reqs; r; r = r->next)
+        if (r->held) {
+            r->held = 0;
+            r->due = 0;
+        }
+    http__schedule(t);
+}
+
 static void http__post_done(mcp_http_t *t, http__req_t *r, CURLcode res, long status)
 {
+    if (strcmp(r->method, "notifications/initialized") == 0)
+        http__release(t);
     http__adopt_session(t, r);
     if (res == CURLE_OK && status == 404 && t->session_id[0] && strcmp(r->method, "initialize") != 0) {
         http__finish(t, "session expired (404)");
@@ -454,11 +471,21 @@ static int http__send(mcp_transport_t *base, const char *json, size_t len)
     if (!r)
         return -ENOMEM;
     httpwire_request_id(json, len, r->want_id, sizeof(r->want_id), r->method, sizeof(r->method));
+    /* the MCP lifecycle puts notifications/initialized before any other
+     * request, and POSTs run side by side: what is sent while its POST runs
+     * waits for the answer (the server has it then) */
+    if (t->initializing) {
+        r->held = 1;
+        r->due = UINT64_MAX;   /* the timer starts it once released */
+        return 0;
+    }
     if (http__start(r) < 0) {
         http__unlink(t, r);
         http__req_free(r);
         return -EIO;
     }
+    if (strcmp(r->method, "notifications/initialized") == 0)
+        t->initializing = 1;
     return 0;
 }
 

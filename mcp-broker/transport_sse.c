@@ -22,6 +22,7 @@ typedef struct sse__post {
     struct mcp_sse *t;
     char want_id[128];
     char method[64];
+    int held;                    /* waits for notifications/initialized */
     struct sse__post *next;
 } sse__post_t;
 
@@ -34,6 +35,7 @@ typedef struct mcp_sse {
     sse__post_t *posts;
     uv_timer_t timer;            /* closed last: its close callback fires on_closed */
     int finishing;
+    int initializing;            /* the notifications/initialized POST runs */
     char close_reason[256];
 } mcp_sse_t;
 
@@ -107,6 +109,40 @@ static int sse__ignore(void *ud, const char *event, const char *data, size_t len
     return 0;
 }
 
+static void sse__post_done(void *ud, CURL *easy, CURLcode res, long status);
+
+/* Answers request `id` (none: nothing to answer) with a JSON-RPC error. */
+static void sse__fail_request(mcp_sse_t *t, const char *id, const char *msg)
+{
+    char *json;
+
+    if (!id[0] || !t->base.cbs.on_message)
+        return;
+    if ((json = httpwire_error_response(id, msg)))
+        t->base.cbs.on_message(t->base.cbs.ud, json, strlen(json));
+    free(json);
+}
+
+/* Sends the messages held while notifications/initialized was on its way
+ * (sse__send). */
+static void sse__release(mcp_sse_t *t)
+{
+    sse__post_t *p, *next;
+
+    t->initializing = 0;
+    for (p = t->posts; p; p = next) {
+        next = p->next;
+        if (!p->held)
+            continue;
+        p->held = 0;
+        if (curlmux_add(t->mux, p->w.easy, sse__post_done, p) < 0) {
+            sse__post_unlink(t, p);
+            sse__fail_request(t, p->want_id, "cannot start a request");
+            sse__post_free(p);
+        }
+    }
+}
+
 static void sse__post_done(void *ud, CURL *easy, CURLcode res, long status)
 {
     sse__post_t *p = ud;
@@ -114,6 +150,8 @@ static void sse__post_done(void *ud, CURL *easy, CURLcode res, long status)
 
     (void)easy;
     sse__post_unlink(t, p);
+    if (!t->finishing && strcmp(p->method, "notifications/initialized") == 0)
+        sse__release(t);
     if (!t->finishing && (res != CURLE_OK || status < 200 || status >= 300)) {
         char msg[768];
 
@@ -124,12 +162,7 @@ static void sse__post_done(void *ud, CURL *easy, CURLcode res, long status)
             snprintf(msg, sizeof(msg), "MCP server %s answered %s with HTTP %ld: %.300s", t->base.name,
                      p->method, status, buf_str(&p->w.resp));
         log_warn("mcp %s: %s", t->base.name, msg);
-        if (p->want_id[0] && t->base.cbs.on_message) {
-            char *json = httpwire_error_response(p->want_id, msg);
-            if (json)
-                t->base.cbs.on_message(t->base.cbs.ud, json, strlen(json));
-            free(json);
-        }
+        sse__fail_request(t, p->want_id, msg);
     }
     sse__post_free(p);
     if (t->finishing)
@@ -179,7 +212,7 @@ static void sse__finish(mcp_sse_t *t, const char *reason)
         for (p = t->posts; p; p = next) {
             next = p->next;
             p->w.abort = 1;
-            if (curlmux_remove(t->mux, p->w.easy) == 0) {
+            if (p->held || curlmux_remove(t->mux, p->w.easy) == 0) {
                 sse__post_unlink(t, p);
                 sse__post_free(p);
             }
@@ -209,8 +242,14 @@ static int sse__send(mcp_transport_t *base, const char *json, size_t len)
         goto out;
     httpwire_request_id(json, len, p->want_id, sizeof(p->want_id), p->method, sizeof(p->method));
     rc = -EIO;
-    if (curlmux_add(t->mux, p->w.easy, sse__post_done, p) < 0)
+    /* the MCP lifecycle puts notifications/initialized before any other
+     * request, and POSTs run side by side: what is sent while its POST runs
+     * waits for the answer (the server has it then) */
+    p->held = t->initializing;
+    if (!p->held && curlmux_add(t->mux, p->w.easy, sse__post_done, p) < 0)
         goto out;
+    if (strcmp(p->method, "notifications/initialized") == 0)
+        t->initializing = 1;
     p->next = t->posts;
     t->posts = p;
     p = NULL;

@@ -95,6 +95,29 @@ out:
     return why;
 }
 
+const char *tsel_unofferable(json_object *tool)
+{
+    json_object *ex = NULL, *ts = NULL;
+
+    if (json_object_object_get_ex(tool, "execution", &ex) &&
+        json_object_object_get_ex(ex, "taskSupport", &ts) &&
+        json_object_is_type(ts, json_type_string) &&
+        strcmp(json_object_get_string(ts), "required") == 0)
+        return "execution.taskSupport is \"required\": the tool runs only as an MCP task, "
+               "which aiproxy does not run";
+    return NULL;
+}
+
+int tsel_why_tool(json_object *assistant, const char *server, json_object *tool)
+{
+    json_object *name = NULL;
+
+    if (tsel_unofferable(tool))
+        return TSEL_TASK_REQUIRED;
+    json_object_object_get_ex(tool, "name", &name);
+    return tsel_why(assistant, server, name ? json_object_get_string(name) : "");
+}
+
 int tsel_uses_mcp(json_object *assistant)
 {
     json_object *v = NULL;
@@ -119,12 +142,12 @@ size_t tsel_tally_add(tsel_tally_t *t, json_object *assistant, const char *serve
     int w;
 
     for (size_t i = 0; i < n; i++) {
-        json_object *name = NULL;
+        json_object *name = NULL, *tool = json_object_array_get_idx(tools, i);
         const char *s;
-        json_object_object_get_ex(json_object_array_get_idx(tools, i), "name", &name);
+        json_object_object_get_ex(tool, "name", &name);
         /* as the request builder reads it; nameless tools are not offered */
         s = name ? json_object_get_string(name) : NULL;
-        if (s && *s && tsel_allowed(assistant, server, s))
+        if (s && *s && tsel_why_tool(assistant, server, tool) == TSEL_OFFERED)
             k++;
     }
     t->total += k;

@@ -38,9 +38,20 @@ int tsel_allowed(json_object *assistant, const char *server, const char *tool);
 
 /* tsel_allowed with the reason: TSEL_OFFERED, TSEL_DENIED (a tools.deny
  * glob matched: deny wins), TSEL_NOT_ALLOWED (tools.allow is a list and no
- * glob of it matched, or memory ran out building a long name). */
-enum { TSEL_OFFERED = 0, TSEL_NOT_ALLOWED = 1, TSEL_DENIED = 2 };
+ * glob of it matched, or memory ran out building a long name);
+ * TSEL_TASK_REQUIRED only from tsel_why_tool. */
+enum { TSEL_OFFERED = 0, TSEL_NOT_ALLOWED = 1, TSEL_DENIED = 2, TSEL_TASK_REQUIRED = 3 };
 int tsel_why(json_object *assistant, const char *server, const char *tool);
+
+/* Why no assistant offers catalog entry `tool` (borrowed: {name,
+ * execution?, ...} as the broker keeps it), or NULL when one may. Today one
+ * reason: `execution.taskSupport` is "required" (MCP tasks, which aiproxy
+ * does not run: a plain tools/call of it fails with -32601 every time). */
+const char *tsel_unofferable(json_object *tool);
+
+/* tsel_why for catalog entry `tool`: TSEL_TASK_REQUIRED when
+ * tsel_unofferable says so, else tsel_why with its name. */
+int tsel_why_tool(json_object *assistant, const char *server, json_object *tool);
 
 /* 1 when the assistant offers MCP tools at all: it lists MCP servers and its
  * max_tool_iterations is not 0 (with 0 the agent lists no catalog). */
@@ -56,7 +67,7 @@ void tsel_tally_init(tsel_tally_t *t);
 
 /* Adds the tools of `server`'s catalog `tools` (an array of {name, ...},
  * borrowed; anything else counts nothing) that `assistant` offers: named
- * ones its allow/deny lists let through. Returns how many were added. */
+ * ones its allow/deny lists let through, unless tsel_unofferable. Returns how many were added. */
 size_t tsel_tally_add(tsel_tally_t *t, json_object *assistant, const char *server,
                       json_object *tools);
 

@@ -331,6 +331,7 @@ static int admin__tools(http_req_t *req, svc_t *svc, const admin_route_t *r)
     }
     json_object_object_add(out, "object", json_object_new_string("list"));
     json_object_object_add(out, "server", json_object_new_string(r->name));
+    admin_tools_mark(tools);
     json_object_object_add(out, "data", tools);
     tools = NULL;
     rc = admin__send_owned(req, 200, out);

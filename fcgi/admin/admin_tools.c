@@ -73,51 +73,60 @@ int admin_tools_check(mcpc_t *c, json_object *servers, const char *name, json_ob
     return rc;
 }
 
-/* One entry of the listing's data. NULL on ENOMEM. */
-static json_object *admin_tools__entry(const char *offered, const char *server, const char *tool,
-                                       const char *filtered_by)
+/* One entry of the listing's data, not offered yet (admin_tools_list marks
+ * the offered ones once every name is known). NULL on ENOMEM. */
+static json_object *admin_tools__entry(const char *server, const char *tool,
+                                       const char *filtered_by, const char *reason)
 {
     json_object *o = json_object_new_object();
 
     if (!o)
         return NULL;
-    json_object_object_add(o, "name", offered ? json_object_new_string(offered) : NULL);
+    json_object_object_add(o, "name", NULL);
     json_object_object_add(o, "server", json_object_new_string(server));
     json_object_object_add(o, "tool", json_object_new_string(tool));
-    json_object_object_add(o, "offered", json_object_new_boolean(offered != NULL));
+    json_object_object_add(o, "offered", json_object_new_boolean(0));
     if (filtered_by)
         json_object_object_add(o, "filtered_by", json_object_new_string(filtered_by));
+    if (reason)
+        json_object_object_add(o, "reason", json_object_new_string(reason));
     return o;
 }
 
-/* Adds the entries of one server's catalog; its offered count to *count. */
+/* Adds the entries of one server's catalog; the tools the assistant offers
+ * go into map, each with its entry. */
 static int admin_tools__server(json_object *data, tn_map_t *map, json_object *assistant,
-                               int uses, const char *server, json_object *tools, size_t *count)
+                               int uses, const char *server, json_object *tools)
 {
     size_t n = json_object_is_type(tools, json_type_array) ? json_object_array_length(tools) : 0;
 
     for (size_t i = 0; i < n; i++) {
-        json_object *v = jget(json_object_array_get_idx(tools, i), "name"), *e;
-        const char *tool = v ? json_object_get_string(v) : NULL, *offered = NULL;
-        const char *why = NULL;
-        int w;
+        json_object *t = json_object_array_get_idx(tools, i), *v = jget(t, "name"), *e;
+        const char *tool = v ? json_object_get_string(v) : NULL;
+        const char *why = NULL, *reason = NULL;
+        int w, rc = 0;
         if (!tool || !*tool)
             continue;   /* never offered: the request builder skips nameless tools */
-        w = tsel_why(assistant, server, tool);
-        if (!uses)
+        w = tsel_why_tool(assistant, server, t);
+        if (!uses) {
             why = "max_tool_iterations";
-        else if (w == TSEL_DENIED)
+        } else if (w == TSEL_TASK_REQUIRED) {
+            why = "execution.taskSupport";
+            reason = tsel_unofferable(t);
+        } else if (w == TSEL_DENIED) {
             why = "tools.deny";
-        else if (w == TSEL_NOT_ALLOWED)
+        } else if (w == TSEL_NOT_ALLOWED) {
             why = "tools.allow";
-        else if (tn_add(map, server, tool, &offered) < 0)
-            return -ENOMEM;
-        if (!(e = admin_tools__entry(offered, server, tool, why)) ||
+        }
+        if (!(e = admin_tools__entry(server, tool, why, reason)) ||
             json_object_array_add(data, e) != 0) {
             json_object_put(e);
             return -ENOMEM;
         }
-        *count += offered != NULL;
+        if (!why && (rc = tn_add(map, server, tool, e)) == -EEXIST)
+            json_object_object_add(e, "filtered_by", json_object_new_string("duplicate"));
+        else if (rc < 0)
+            return -ENOMEM;
     }
     return 0;
 }
@@ -150,10 +159,19 @@ json_object *admin_tools_list(mcpc_t *c, json_object *servers, const char *name,
             json_object_object_add(u, "error", json_object_new_string(e.msg));
             continue;
         }
-        rc = admin_tools__server(data, map, assistant, uses, server, tools, &count);
+        rc = admin_tools__server(data, map, assistant, uses, server, tools);
         json_object_put(tools);
         if (rc < 0)
             goto fail;
+    }
+    if (tn_seal(map) < 0)
+        goto fail;
+    for (count = 0; count < tn_ours(map); count++) {
+        const char *offered;
+        void *e;
+        tn_get(map, count, &offered, NULL, NULL, &e);
+        json_object_object_add(e, "name", json_object_new_string(offered));
+        json_object_object_add(e, "offered", json_object_new_boolean(1));
     }
     json_object_object_add(out, "object", json_object_new_string("list"));
     json_object_object_add(out, "assistant", json_object_new_string(name));
@@ -170,6 +188,18 @@ fail:
     json_object_put(data);
     json_object_put(out);
     return NULL;
+}
+
+void admin_tools_mark(json_object *tools)
+{
+    size_t n = json_object_is_type(tools, json_type_array) ? json_object_array_length(tools) : 0;
+
+    for (size_t i = 0; i < n; i++) {
+        json_object *t = json_object_array_get_idx(tools, i);
+        const char *why = tsel_unofferable(t);
+        if (why && json_object_is_type(t, json_type_object))
+            json_object_object_add(t, "not_offered", json_object_new_string(why));
+    }
 }
 
 int admin_tools_check_doc(json_object *doc, const char *file, const char *redis_url,

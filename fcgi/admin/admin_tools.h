@@ -50,9 +50,16 @@ int admin_tools_check_doc(json_object *doc, const char *file, const char *redis_
  * `name` is the model-facing name of an offered tool (null when not
  * offered; a client tool of the same name renames ours per request),
  * filtered_by says why one is not ("tools.allow", "tools.deny",
- * "max_tool_iterations"). Catalogs are learned as admin_tools_check does with
+ * "max_tool_iterations", "execution.taskSupport" with `reason`, "duplicate":
+ * the same tool listed again). Names are those of agent/toolname.h with no
+ * client tools. Catalogs are learned as admin_tools_check does with
  * ask_broker. NULL on ENOMEM. */
 json_object *admin_tools_list(mcpc_t *c, json_object *servers, const char *name,
                               json_object *assistant, int budget_ms);
+
+/* Marks, in one MCP server's catalog `tools` (the array GET
+ * /admin/mcp/{name}/tools shows; modified in place), each tool no assistant
+ * can be offered with `not_offered`: the reason (tsel_unofferable). */
+void admin_tools_mark(json_object *tools);
 
 #endif

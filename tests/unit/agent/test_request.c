@@ -183,16 +183,16 @@ static void tools_merge_ours_and_the_clients(void **state)
               "\"function\":{\"name\":\"calc__add\",\"parameters\":{}}}]}",
               cats, 1, 0, &map);
     assert_int_equal(json_object_array_length(get(r, "tools")), 3);
-    /* ours first, renamed because the client owns calc__add */
+    /* ours first, with a hash suffix because the client owns calc__add */
     assert_string_equal(jget(r, "tools.0.type"), "function");
-    assert_string_equal(jget(r, "tools.0.function.name"), "calc__add_2");
+    assert_string_equal(jget(r, "tools.0.function.name"), "calc__add_237879");
     assert_string_equal(jget(r, "tools.0.function.description"), "Adds");
     assert_string_equal(jget(r, "tools.0.function.parameters.type"), "object");
     assert_string_equal(jget(r, "tools.1.function.name"), "calc__echo");
     assert_string_equal(jget(r, "tools.1.function.parameters.type"), "object");
     assert_string_equal(jget(r, "tools.2.function.name"), "calc__add");
     assert_string_equal(jget(r, "tool_choice"), "auto");
-    assert_int_equal(tn_lookup(map, "calc__add_2", &sv, &tl), 0);
+    assert_int_equal(tn_lookup(map, "calc__add_237879", &sv, &tl), 0);
     assert_string_equal(tl, "add");
     assert_int_equal(tn_lookup(map, "calc__add", &sv, &tl), -ENOENT);
     rq_drop_tools(r);
@@ -283,6 +283,35 @@ static void allow_and_deny_filter_the_offered_tools(void **state)
     json_object_put(calc);
 }
 
+/* Issue 15 item 2: a task-only tool is not offered (nor counted), a tool
+ * with a title and no description gets the title, a tool listed twice is
+ * offered once. */
+static void tasks_titles_and_repeats(void **state)
+{
+    json_object *cat = J("[{\"name\":\"research\",\"description\":\"d\","
+                         "\"execution\":{\"taskSupport\":\"required\"}},"
+                         "{\"name\":\"maybe\",\"execution\":{\"taskSupport\":\"optional\"}},"
+                         "{\"name\":\"titled\",\"title\":\"A Title\",\"description\":\"\"},"
+                         "{\"name\":\"both\",\"title\":\"T\",\"description\":\"D\"},"
+                         "{\"name\":\"maybe\"}]"), *r;
+    rq_catalog_t cats[] = { { "ev", cat } };
+    tn_map_t *map;
+    const char *sv, *tl;
+    (void)state;
+    r = build("{\"model\":\"m\",\"max_tools\":4}", "{\"messages\":[]}", cats, 1, 0, &map);
+    assert_non_null(r);
+    assert_int_equal(json_object_array_length(get(r, "tools")), 3);
+    assert_string_equal(jget(r, "tools.0.function.name"), "ev__maybe");
+    assert_null(get(r, "tools.0.function.description"));
+    assert_string_equal(jget(r, "tools.1.function.name"), "ev__titled");
+    assert_string_equal(jget(r, "tools.1.function.description"), "A Title");
+    assert_string_equal(jget(r, "tools.2.function.description"), "D");
+    assert_int_equal(tn_lookup(map, "ev__research", &sv, &tl), -ENOENT);
+    tn_free(map);
+    json_object_put(r);
+    json_object_put(cat);
+}
+
 static void tool_cap_refuses_the_assistant_or_the_client(void **state)
 {
     json_object *big = catalog(129), *small = catalog(120), *out = NULL, *r;
@@ -364,6 +393,7 @@ int main(void)
         cmocka_unit_test(bad_inputs_are_refused),
         cmocka_unit_test(allow_and_deny_filter_the_offered_tools),
         cmocka_unit_test(tool_cap_refuses_the_assistant_or_the_client),
+        cmocka_unit_test(tasks_titles_and_repeats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

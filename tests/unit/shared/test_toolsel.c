@@ -121,6 +121,28 @@ static void cap_from_assistant_env_or_default(void **state)
     json_object_put(c);
 }
 
+/* Issue 15 item 2: a tool whose execution.taskSupport is "required" runs
+ * only as an MCP task: never offered, never counted, with a reason. */
+static void task_only_tools_are_not_offered(void **state)
+{
+    json_object *a = J("{}"), *cat = J("[{\"name\":\"research\",\"execution\":{\"taskSupport\":"
+                                      "\"required\"}},{\"name\":\"opt\",\"execution\":"
+                                      "{\"taskSupport\":\"optional\"}},{\"name\":\"plain\"},"
+                                      "{\"name\":\"odd\",\"execution\":\"required\"}]");
+    tsel_tally_t t;
+    (void)state;
+    assert_non_null(tsel_unofferable(json_object_array_get_idx(cat, 0)));
+    assert_non_null(strstr(tsel_unofferable(json_object_array_get_idx(cat, 0)), "task"));
+    assert_null(tsel_unofferable(json_object_array_get_idx(cat, 1)));
+    assert_null(tsel_unofferable(json_object_array_get_idx(cat, 3)));
+    assert_int_equal(tsel_why_tool(a, "ev", json_object_array_get_idx(cat, 0)), TSEL_TASK_REQUIRED);
+    assert_int_equal(tsel_why_tool(a, "ev", json_object_array_get_idx(cat, 1)), TSEL_OFFERED);
+    tsel_tally_init(&t);
+    assert_int_equal(tsel_tally_add(&t, a, "ev", cat), 3);
+    json_object_put(a);
+    json_object_put(cat);
+}
+
 static void tally_counts_offered_named_tools(void **state)
 {
     json_object *a = J("{\"tools\":{\"deny\":[\"big__t1*\"]}}"), *big = catalog(129),
@@ -192,6 +214,7 @@ int main(void)
         cmocka_unit_test(long_tool_names_match_whole),
         cmocka_unit_test(cap_from_assistant_env_or_default),
         cmocka_unit_test(tally_counts_offered_named_tools),
+        cmocka_unit_test(task_only_tools_are_not_offered),
         cmocka_unit_test(tally_detail_is_capped),
         cmocka_unit_test(uses_mcp_needs_servers_and_rounds),
     };
