@@ -59,6 +59,7 @@ struct oauth {
     char url[OAUTHWIRE_URL_MAX];
     char grant[32];
     char *client_id, *client_secret, *jwt_key, *scope, *resource, *cimd_url, *redirect;
+    char *seed_refresh;                 /* auth.refresh_token, seeded by an operator */
     char jwt_alg[16];
     oauth_tokens_t tok;                 /* loop thread only */
     int busy;
@@ -144,9 +145,9 @@ int oauth_new(const char *name, const char *url, json_object *server, oauth_t **
         }
     }
     /* an operator-seeded refresh token (see docs/mcp-auth.md) */
-    g = jget_str(auth, "refresh_token");
-    if (g)
-        snprintf(o->tok.refresh, sizeof(o->tok.refresh), "%s", g);
+    o->seed_refresh = oauth__dup(auth, "refresh_token");
+    if (o->seed_refresh)
+        snprintf(o->tok.refresh, sizeof(o->tok.refresh), "%s", o->seed_refresh);
     *out = o;
     o = NULL;
     rc = 0;
@@ -166,6 +167,7 @@ void oauth_free(oauth_t *o)
     free(o->resource);
     free(o->cimd_url);
     free(o->redirect);
+    free(o->seed_refresh);
     free(o);
 }
 
@@ -876,6 +878,11 @@ static void oauth__work(uv_work_t *w)
         goto out;
     if (j->tok.refresh[0] && j->status != 403) {
         j->rc = oauth__refresh(j, &m);
+        if (j->rc < 0 && o->seed_refresh && strcmp(o->seed_refresh, j->tok.refresh) != 0) {
+            /* the cached one was revoked; an operator may have seeded a new one */
+            snprintf(j->tok.refresh, sizeof(j->tok.refresh), "%s", o->seed_refresh);
+            j->rc = oauth__refresh(j, &m);
+        }
         if (j->rc == 0)
             goto save;
         log_info("mcp %s: refreshing the OAuth token failed (%s); asking for a new one", o->name, j->err);
