@@ -153,6 +153,12 @@ proxy_api_keys: [sk-test-client]
     assert.equal(r.json.auth.client_id, CLIENT_ID);
     const all = await h.request(`${stack.url}/admin/config`, { headers: { authorization: `Bearer ${ADMIN}` } });
     assert.doesNotMatch(all.text, new RegExp(`${SECRET}|at-1|rt-1`));
+    // the export keeps the reference, so the saved file still reads the secret from the environment
+    const yaml = await h.request(`${stack.url}/admin/config?format=yaml`,
+                                 { headers: { authorization: `Bearer ${ADMIN}` } });
+    assert.equal(yaml.status, 200, yaml.text);
+    assert.doesNotMatch(yaml.text, new RegExp(SECRET));
+    assert.match(yaml.text, /client_secret: "?\$\{OAUTH_SECRET\}"?/, yaml.text);
   });
 
   await t.test('a second broker reuses the cached token: no second token request', async () => {
