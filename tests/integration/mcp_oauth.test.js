@@ -6,7 +6,8 @@
 // (<prefix>oauth:<server>), and the tool call succeeds. The admin API shows
 // neither the secret nor the token. A second broker reuses the cached token
 // (no second token request); once the token expires, the broker refreshes it
-// with the refresh token.
+// with the refresh token. The legacy SSE transport authorizes its stream the
+// same way, and a refresh token seeded through the admin API is used.
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
@@ -23,8 +24,8 @@ const hasBroker = fs.existsSync(path.join(h.binDir(), 'mcp-broker'));
 // The MCP server and its authorization server on one port. `expiresIn` (s)
 // is what the token endpoint grants; tokens expire by the AS's own clock.
 async function protectedServer() {
-  const st = { tokens: new Map(), refresh: new Map(), tokenRequests: [], mcpRequests: [], n: 0,
-               expiresIn: 3600 };
+  const st = { tokens: new Map(), refresh: new Map([['rt-seed', true]]), tokenRequests: [],
+               mcpRequests: [], n: 0, expiresIn: 3600, streams: new Map() };
   const srv = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c) => { body += c; });
@@ -35,8 +36,9 @@ async function protectedServer() {
         res.end(JSON.stringify(obj));
       };
       const url = req.url.split('?')[0];
-      if (req.method === 'GET' && url === '/.well-known/oauth-protected-resource/mcp') {
-        return json(200, { resource: `${base}/mcp`, authorization_servers: [`${base}/as`],
+      const prm = /^\/\.well-known\/oauth-protected-resource\/(mcp|sse)$/.exec(url);
+      if (req.method === 'GET' && prm) {
+        return json(200, { resource: `${base}/${prm[1]}`, authorization_servers: [`${base}/as`],
                            scopes_supported: ['mcp:tools'] });
       }
       if (req.method === 'GET' && url === '/.well-known/oauth-authorization-server/as') {
@@ -50,7 +52,9 @@ async function protectedServer() {
         const basic = (req.headers.authorization || '').replace(/^Basic /, '');
         const [id, secret] = Buffer.from(basic, 'base64').toString().split(':');
         if (id !== CLIENT_ID || secret !== SECRET) return json(401, { error: 'invalid_client' });
-        if (form.resource !== `${base}/mcp`) return json(400, { error: 'invalid_target' });
+        if (form.resource !== `${base}/mcp` && form.resource !== `${base}/sse`) {
+          return json(400, { error: 'invalid_target' });
+        }
         if (form.grant_type === 'refresh_token' && !st.refresh.has(form.refresh_token)) {
           return json(400, { error: 'invalid_grant' });
         }
@@ -64,18 +68,31 @@ async function protectedServer() {
         return json(200, { access_token: token, token_type: 'Bearer', expires_in: st.expiresIn,
                            refresh_token: refresh, scope: 'mcp:tools' });
       }
-      if (url === '/mcp') {
+      if (url === '/mcp' || url === '/sse' || url === '/messages') {
         const auth = (req.headers.authorization || '').replace(/^Bearer /, '');
         const until = st.tokens.get(auth);
-        st.mcpRequests.push({ method: req.method, token: auth });
+        const which = url === '/mcp' ? 'mcp' : 'sse';
+        st.mcpRequests.push({ method: req.method, url, token: auth });
         if (!until || until <= Date.now()) {
           return json(401, { error: 'invalid_token' }, {
-            'www-authenticate': `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"` });
+            'www-authenticate': `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/${which}"` });
+        }
+        if (url === '/sse' && req.method === 'GET') {     // legacy HTTP+SSE (2024-11-05)
+          const id = String(st.streams.size + 1);
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write(`event: endpoint\ndata: /messages?s=${id}\n\n`);
+          st.streams.set(id, res);
+          return undefined;
         }
         if (req.method !== 'POST') { res.writeHead(405); return res.end(); }
         const msg = JSON.parse(body);
-        if (msg.id === undefined) { res.writeHead(202); return res.end(); }
-        const reply = (result) => json(200, { jsonrpc: '2.0', id: msg.id, result });
+        const stream = url === '/messages' ? st.streams.get(new URL(req.url, base).searchParams.get('s')) : null;
+        if (msg.id === undefined || stream) { res.writeHead(202); res.end(); }
+        if (msg.id === undefined) return undefined;
+        const reply = (result) => {
+          if (stream) return stream.write(`event: message\ndata: ${JSON.stringify({ jsonrpc: '2.0', id: msg.id, result })}\n\n`);
+          return json(200, { jsonrpc: '2.0', id: msg.id, result });
+        };
         if (msg.method === 'initialize') {
           return reply({ protocolVersion: '2025-06-18', capabilities: { tools: {} },
                          serverInfo: { name: 'protected', version: '1' } });
@@ -87,7 +104,7 @@ async function protectedServer() {
         if (msg.method === 'tools/call') {
           return reply({ content: [{ type: 'text', text: `called with ${auth}` }] });
         }
-        return json(200, { jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: 'no' } });
+        return reply({});
       }
       res.writeHead(404);
       res.end();
@@ -176,21 +193,58 @@ proxy_api_keys: [sk-test-client]
               JSON.stringify(ps.mcpRequests.slice(before)));
   });
 
+  const admin = (p, opts = {}) => h.request(`${stack.url}/admin/mcp/${p}`, {
+    ...opts, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json' } });
+
+  await t.test('the legacy SSE transport authorizes its stream', async () => {
+    const put = await admin('sse1', { method: 'PUT', body: JSON.stringify({
+      transport: 'sse', url: ps.url.replace(/\/mcp$/, '/sse'),
+      auth: { client_id: CLIENT_ID, client_secret: SECRET } }) });
+    assert.ok(put.status === 200 || put.status === 201, put.text);
+    const r = await admin('sse1/tools');
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.data.map((x) => x.name), ['whoami']);
+    const last = ps.tokenRequests.at(-1);
+    assert.equal(last.grant_type, 'client_credentials');
+    assert.equal(last.resource, ps.url.replace(/\/mcp$/, '/sse'));
+    assert.ok(await stack.redis('GET', `${stack.prefix}oauth:sse1`));
+  });
+
+  await t.test('a refresh token seeded through the admin API is used, and not shown', async () => {
+    const put = await admin('seeded', { method: 'PUT', body: JSON.stringify({
+      transport: 'http', url: ps.url,
+      auth: { grant: 'refresh_token', client_id: CLIENT_ID, client_secret: SECRET, refresh_token: 'rt-seed' } }) });
+    assert.ok(put.status === 200 || put.status === 201, put.text);
+    const r = await admin('seeded/tools');
+    assert.equal(r.status, 200, r.text);
+    const last = ps.tokenRequests.at(-1);
+    assert.equal(last.grant_type, 'refresh_token');
+    assert.equal(last.refresh_token, 'rt-seed');
+    const shown = await admin('seeded');
+    assert.equal(shown.status, 200, shown.text);
+    assert.doesNotMatch(shown.text, new RegExp(`rt-seed|${SECRET}`));
+    await admin('seeded', { method: 'DELETE' });
+    await admin('sse1', { method: 'DELETE' });
+  });
+
   await t.test('an expired token is refreshed with the refresh token', async () => {
     // the next token lives 2 s; expire the current one at the AS now
     ps.expiresIn = 2;
     ps.tokens.set('at-1', 0);
+    const n = ps.n;
     scriptToolTurn(up);
     let r = await ask(stack);
-    assert.equal(r.choices[0].message.content, 'called with at-2');
+    assert.equal(r.choices[0].message.content, `called with at-${n + 1}`);
     assert.equal(ps.tokenRequests.at(-1).grant_type, 'refresh_token');
     assert.equal(ps.tokenRequests.at(-1).refresh_token, 'rt-1');
-    // at-2 expires by its own clock; the broker refreshes before using it again
-    await h.waitFor(() => ps.tokens.get('at-2') <= Date.now(), { timeoutMs: 10000, what: 'at-2 to expire' });
+    // this one expires by its own clock; the broker refreshes before using it again
+    await h.waitFor(() => ps.tokens.get(`at-${n + 1}`) <= Date.now(),
+                    { timeoutMs: 10000, what: 'the refreshed token to expire' });
     scriptToolTurn(up);
     r = await ask(stack);
-    assert.equal(r.choices[0].message.content, 'called with at-3');
+    assert.equal(r.choices[0].message.content, `called with at-${n + 2}`);
     assert.equal(ps.tokenRequests.at(-1).grant_type, 'refresh_token');
-    assert.equal(JSON.parse(await stack.redis('GET', key)).access_token, 'at-3');
+    assert.equal(ps.tokenRequests.at(-1).refresh_token, `rt-${n + 1}`);
+    assert.equal(JSON.parse(await stack.redis('GET', key)).access_token, `at-${n + 2}`);
   });
 });
