@@ -33,12 +33,12 @@ enum { HTTP_POST, HTTP_GET, HTTP_DELETE };
 #define HTTP_AUTH_TRIES      3     /* times one message is re-sent after a new token */
 
 /* A message waiting for an OAuth flow to finish (oauth.h). */
-typedef struct http__held {
+typedef struct http__authq {
     char *body;
     size_t len;
     int auth_tries;
-    struct http__held *next;
-} http__held_t;
+    struct http__authq *next;
+} http__authq_t;
 
 typedef struct http__req {
     httpwire_req_t w;
@@ -70,7 +70,7 @@ typedef struct mcp_http {
     int get_reopens;
     int server_pushes;           /* initialize said the server may notify us */
     oauth_t *oauth;              /* the server's `auth` block, NULL without one */
-    http__held_t *held;          /* messages waiting for a token, in order */
+    http__authq_t *authq;        /* messages waiting for a token, in order */
     char close_reason[256];
 } mcp_http_t;
 
@@ -291,10 +291,10 @@ static void http__get_later(mcp_http_t *t, http__req_t *from, long delay_ms)
 
 static void http__on_auth(void *ud, int rc, const char *err);
 
-static void http__held_free(http__held_t *h)
+static void http__authq_free(http__authq_t *h)
 {
     while (h) {
-        http__held_t *next = h->next;
+        http__authq_t *next = h->next;
         free(h->body);
         free(h);
         h = next;
@@ -303,10 +303,10 @@ static void http__held_free(http__held_t *h)
 
 /* Queues a message until the running (or a new) OAuth flow ends. Returns 0,
  * or a negative errno when no flow can run (-EPERM: step-up limit). */
-static int http__hold(mcp_http_t *t, const char *body, size_t len, int auth_tries, int status,
+static int http__auth_wait(mcp_http_t *t, const char *body, size_t len, int auth_tries, int status,
                       const char *www_auth)
 {
-    http__held_t *h = calloc(1, sizeof(*h)), **pp;
+    http__authq_t *h = calloc(1, sizeof(*h)), **pp;
     int rc = -ENOMEM;
 
     if (!h || !(h->body = malloc(len + 1)))
@@ -320,24 +320,24 @@ static int http__hold(mcp_http_t *t, const char *body, size_t len, int auth_trie
         if (rc < 0)
             goto out;
     }
-    for (pp = &t->held; *pp; pp = &(*pp)->next)
+    for (pp = &t->authq; *pp; pp = &(*pp)->next)
         ;
     *pp = h;
     h = NULL;
     rc = 0;
 out:
-    http__held_free(h);
+    http__authq_free(h);
     return rc;
 }
 
-/* oauth_done_cb: re-sends the held messages with the new token, or fails
- * each held request with the reason. */
+/* oauth_done_cb: re-sends the queued messages with the new token, or fails
+ * each queued request with the reason. */
 static void http__on_auth(void *ud, int rc, const char *err)
 {
     mcp_http_t *t = ud;
-    http__held_t *h = t->held, *cur;
+    http__authq_t *h = t->authq, *cur;
 
-    t->held = NULL;
+    t->authq = NULL;
     for (cur = h; cur && !t->finishing; cur = cur->next) {
         char id[128] = "", method[64] = "";
 
@@ -347,7 +347,7 @@ static void http__on_auth(void *ud, int rc, const char *err)
         http__deliver_error(t, id, "MCP server %s: OAuth authorization failed: %s", t->base.name,
                             rc < 0 ? err : "cannot send");
     }
-    http__held_free(h);
+    http__authq_free(h);
     if (t->finishing)
         http__finish(t, NULL);
     else
@@ -359,7 +359,7 @@ static void http__post_done(mcp_http_t *t, http__req_t *r, CURLcode res, long st
     http__adopt_session(t, r);
     if (res == CURLE_OK && t->oauth && r->auth_tries < HTTP_AUTH_TRIES &&
         (status == 401 || (status == 403 && strstr(r->w.www_auth, "insufficient_scope"))) &&
-        http__hold(t, r->w.body ? r->w.body : "", r->w.body ? strlen(r->w.body) : 0,
+        http__auth_wait(t, r->w.body ? r->w.body : "", r->w.body ? strlen(r->w.body) : 0,
                    r->auth_tries + 1, (int)status, r->w.www_auth) == 0)
         return;   /* re-sent once a token is in */
     if (res == CURLE_OK && status == 404 && t->session_id[0] && strcmp(r->method, "initialize") != 0) {
@@ -484,8 +484,8 @@ static void http__finish(mcp_http_t *t, const char *reason)
             }
         }
     }
-    http__held_free(t->held);
-    t->held = NULL;
+    http__authq_free(t->authq);
+    t->authq = NULL;
     if (!t->reqs && !oauth_busy(t->oauth) && !uv_is_closing((uv_handle_t *)&t->timer)) {
         uv_timer_stop(&t->timer);
         uv_close((uv_handle_t *)&t->timer, http__timer_closed);
@@ -550,7 +550,7 @@ static int http__post(mcp_http_t *t, const char *json, size_t len, int auth_trie
     if (t->finishing)
         return -ENOTCONN;
     if (t->oauth && (oauth_busy(t->oauth) || (oauth_token(t->oauth) && oauth_stale(t->oauth))) &&
-        http__hold(t, json, len, auth_tries, 0, "") == 0)
+        http__auth_wait(t, json, len, auth_tries, 0, "") == 0)
         return 0;
     r = http__req_new(t, HTTP_POST, json, len, NULL);
     if (!r)
@@ -599,7 +599,7 @@ static void http__free(mcp_transport_t *base)
     mcp_http_t *t = (mcp_http_t *)base;
 
     httpwire_conf_free(&t->conf);
-    http__held_free(t->held);
+    http__authq_free(t->authq);
     oauth_free(t->oauth);
     free(t);
 }
