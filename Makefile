@@ -43,7 +43,7 @@ CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -Wformat=2 -Wno-format-nonliteral -I. $(SANFLAGS) -MMD -MP
 LDFLAGS += $(SANFLAGS)
-LDLIBS  += -lfcgi -lcurl -ljson-c -lyaml -lhiredis -luv -lpthread -lm
+LDLIBS  += -lfcgi -lcurl -lcrypto -ljson-c -lyaml -lhiredis -luv -lpthread -lm
 
 OBJ := $(BUILD)/obj
 BIN := $(BUILD)/bin

@@ -128,10 +128,32 @@ static size_t httpwire__write(char *ptr, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
+/* Copies the value of header line `ptr` (n bytes) after its k-byte name and
+ * colon into dst (trimmed) when it fits. */
+static void httpwire__hval(const char *ptr, size_t n, size_t k, char *dst, size_t cap)
+{
+    const char *v = ptr + k;
+    size_t vl = n - k;
+
+    while (vl && (*v == ' ' || *v == '\t')) {
+        v++;
+        vl--;
+    }
+    while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n' || v[vl - 1] == ' '))
+        vl--;
+    if (vl < cap) {
+        memcpy(dst, v, vl);
+        dst[vl] = '\0';
+    }
+}
+
 static size_t httpwire__header(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     httpwire_req_t *r = ud;
     size_t n = size * nmemb, k = sizeof("mcp-session-id:") - 1;
+
+    if (n > 17 && strncasecmp(ptr, "www-authenticate:", 17) == 0)
+        httpwire__hval(ptr, n, 17, r->www_auth, sizeof(r->www_auth));
 
     if (n > k && strncasecmp(ptr, "mcp-session-id:", k) == 0) {
         const char *v = ptr + k;

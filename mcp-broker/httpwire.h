@@ -44,6 +44,7 @@ typedef struct httpwire_req {
     sse_parser_t *sse;
     buf_t resp;                 /* JSON body, or the start of an error body */
     char session_id[256];       /* Mcp-Session-Id of the response, "" if none */
+    char www_auth[1024];        /* WWW-Authenticate of the response, "" if none (or too long) */
     char last_event_id[256];    /* of the SSE response */
     long retry_ms;              /* SSE retry: of the response, -1 if none */
     httpwire_msg_cb cb;

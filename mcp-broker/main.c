@@ -10,6 +10,7 @@
  * broker a responder started on demand, with AIPROXY_BROKER_TOKEN): a clean
  * stop after N seconds without a call (ondemand.h). */
 #include "mcp-broker/broker.h"
+#include "mcp-broker/oauth.h"
 #include "mcp-broker/ondemand.h"
 #include "shared/cfg.h"
 #include "shared/log.h"
@@ -201,6 +202,7 @@ int main(int argc, char **argv)
         goto out;
 
     a.loop = uv_default_loop();
+    oauth_cache_enable(1);   /* OAuth tokens shared by every broker through Redis */
     a.broker = broker_new(a.loop, rconn_url(), rconn_prefix(), err, sizeof(err));
     if (!a.broker) {
         log_error("%s", err);

@@ -6,13 +6,25 @@
  *
  *   mcp-probe [--transport http|sse|stdio] [--header 'Name: value']...
  *             [--timeout SECONDS] [--call TOOL [--args JSON]]
+ *             [--auth GRANT] [--auth-client-id ID] [--auth-client-secret S]
+ *             [--auth-key-file PEM [--auth-alg ES256|RS256]] [--auth-scope S]
+ *             [--auth-client-metadata-url URL] [--auth-context-env VAR]
  *             URL | COMMAND [ARG...] [-- ARG...]
+ *
+ * Any --auth* option gives the server an `auth` block (docs/mcp-auth.md):
+ * GRANT is client_credentials or authorization_code (headless: only against
+ * an authorization server that approves without a user, as the conformance
+ * suite's does). --auth-context-env names an environment variable holding
+ * JSON {client_id, client_secret, private_key_pem, signing_algorithm} (the
+ * conformance runner's MCP_CONFORMANCE_CONTEXT); its credentials imply
+ * client_credentials unless --auth says otherwise. The probe caches no token.
  *
  * Exit 0 when the session came up (and the call, if any, got an answer, even
  * one with isError: the JSON says so); 1 otherwise, with {"ok":false,...}. */
 #include "mcp-broker/curlmux.h"
 #include "mcp-broker/session.h"
 
+#include "shared/jget.h"
 #include "shared/log.h"
 
 #include <errno.h>
@@ -38,6 +50,9 @@ static void probe__usage(void)
     fprintf(stderr,
             "usage: mcp-probe [--transport http|sse|stdio] [--header 'Name: value']...\n"
             "                 [--timeout SECONDS] [--call TOOL [--args JSON]]\n"
+            "                 [--auth GRANT] [--auth-client-id ID] [--auth-client-secret S]\n"
+            "                 [--auth-key-file PEM [--auth-alg ES256|RS256]] [--auth-scope S]\n"
+            "                 [--auth-client-metadata-url URL] [--auth-context-env VAR]\n"
             "                 URL | COMMAND [ARG...] [-- ARG...]\n");
 }
 
@@ -104,9 +119,115 @@ static void probe__on_guard(uv_timer_t *h)
 
 /* Builds the registry-style server entry from the command line. Returns 0
  * or -EINVAL with err. */
+/* Reads a whole (small) file into a malloc'd string, or NULL. */
+static char *probe__slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *s = NULL;
+    size_t n;
+
+    if (!f)
+        return NULL;
+    s = calloc(1, 65536);
+    if (s) {
+        n = fread(s, 1, 65535, f);
+        s[n] = '\0';
+    }
+    fclose(f);
+    return s;
+}
+
+/* The auth block from --auth-context-env VAR's JSON, over which explicit
+ * flags win. Returns 0 or -EINVAL. */
+static int probe__auth_context(json_object *auth, const char *var, char *err, size_t errlen)
+{
+    const char *v = getenv(var);
+    json_object *ctx, *f;
+    int rc = 0;
+
+    if (!v || !*v)
+        return 0;   /* a scenario without credentials */
+    ctx = json_tokener_parse(v);
+    if (!ctx || !json_object_is_type(ctx, json_type_object)) {
+        snprintf(err, errlen, "--auth-context-env: $%.64s is not a JSON object", var);
+        rc = -EINVAL;
+        goto out;
+    }
+    if (json_object_object_get_ex(ctx, "client_id", &f) && !jget(auth, "client_id"))
+        json_object_object_add(auth, "client_id", json_object_get(f));
+    if (json_object_object_get_ex(ctx, "client_secret", &f) && !jget(auth, "client_secret"))
+        json_object_object_add(auth, "client_secret", json_object_get(f));
+    if (json_object_object_get_ex(ctx, "private_key_pem", &f) && !jget(auth, "private_key_jwt")) {
+        json_object *jwt = json_object_new_object();
+        json_object_object_add(jwt, "key", json_object_get(f));
+        if (json_object_object_get_ex(ctx, "signing_algorithm", &f))
+            json_object_object_add(jwt, "alg", json_object_get(f));
+        json_object_object_add(auth, "private_key_jwt", jwt);
+    }
+    if (!jget(auth, "grant") && (jget(auth, "client_secret") || jget(auth, "private_key_jwt")))
+        json_object_object_add(auth, "grant", json_object_new_string("client_credentials"));
+out:
+    json_object_put(ctx);
+    return rc;
+}
+
+/* --auth* options into the auth object. Returns 1 if argv[*i] was one (and
+ * consumed its value), 0 if not, -EINVAL on a bad one. */
+static int probe__auth_opt(int argc, char **argv, int *i, json_object *auth, const char **ctxvar,
+                           char *err, size_t errlen)
+{
+    static const struct { const char *opt, *field; } plain[] = {
+        {"--auth", "grant"}, {"--auth-client-id", "client_id"},
+        {"--auth-client-secret", "client_secret"}, {"--auth-scope", "scope"},
+        {"--auth-client-metadata-url", "client_metadata_url"},
+    };
+    const char *a = argv[*i];
+
+    if (strncmp(a, "--auth", 6) != 0)
+        return 0;
+    if (*i + 1 >= argc) {
+        snprintf(err, errlen, "%.64s: needs a value", a);
+        return -EINVAL;
+    }
+    for (size_t k = 0; k < sizeof(plain) / sizeof(plain[0]); k++) {
+        if (strcmp(a, plain[k].opt) == 0) {
+            json_object_object_add(auth, plain[k].field, json_object_new_string(argv[++*i]));
+            return 1;
+        }
+    }
+    if (strcmp(a, "--auth-context-env") == 0) {
+        *ctxvar = argv[++*i];
+        return 1;
+    }
+    if (strcmp(a, "--auth-key-file") == 0 || strcmp(a, "--auth-alg") == 0) {
+        json_object *jwt = jget(auth, "private_key_jwt");
+        if (!jwt) {
+            jwt = json_object_new_object();
+            json_object_object_add(auth, "private_key_jwt", jwt);
+        }
+        if (strcmp(a, "--auth-alg") == 0) {
+            json_object_object_add(jwt, "alg", json_object_new_string(argv[++*i]));
+        } else {
+            char *pem = probe__slurp(argv[++*i]);
+            if (!pem) {
+                snprintf(err, errlen, "--auth-key-file: cannot read '%.200s'", argv[*i]);
+                return -EINVAL;
+            }
+            json_object_object_add(jwt, "key", json_object_new_string(pem));
+            free(pem);
+        }
+        return 1;
+    }
+    snprintf(err, errlen, "unknown option '%.100s'", a);
+    return -EINVAL;
+}
+
 static int probe__server(int argc, char **argv, probe_t *p, json_object *server, char *err,
                          size_t errlen)
 {
+    json_object *auth = json_object_new_object();
+    const char *ctxvar = NULL;
+    int ar, any_auth = 0;
     json_object *headers = json_object_new_object(), *args = json_object_new_array();
     const char *transport = NULL, *target = NULL;
     int i, dashdash = 0, rc = -EINVAL;
@@ -115,7 +236,11 @@ static int probe__server(int argc, char **argv, probe_t *p, json_object *server,
         const char *a = argv[i];
         int has_val = i + 1 < argc;
 
-        if (!dashdash && strcmp(a, "--") == 0) {
+        if (!dashdash && (ar = probe__auth_opt(argc, argv, &i, auth, &ctxvar, err, errlen)) != 0) {
+            if (ar < 0)
+                goto out;
+            any_auth = 1;
+        } else if (!dashdash && strcmp(a, "--") == 0) {
             dashdash = 1;
         } else if (!dashdash && strcmp(a, "--transport") == 0 && has_val) {
             transport = argv[++i];
@@ -178,9 +303,16 @@ static int probe__server(int argc, char **argv, probe_t *p, json_object *server,
         json_object_object_add(server, "url", json_object_new_string(target));
         json_object_object_add(server, "headers", headers);
         headers = NULL;
+        if (ctxvar && probe__auth_context(auth, ctxvar, err, errlen) < 0)
+            goto out;
+        if (any_auth) {
+            json_object_object_add(server, "auth", auth);
+            auth = NULL;
+        }
     }
     rc = 0;
 out:
+    json_object_put(auth);
     json_object_put(headers);
     json_object_put(args);
     return rc;

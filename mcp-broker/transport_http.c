@@ -12,6 +12,7 @@
  * Close: abort what runs, DELETE the session, then on_closed. */
 #include "mcp-broker/curlmux.h"
 #include "mcp-broker/httpwire.h"
+#include "mcp-broker/oauth.h"
 #include "mcp-broker/transport_impl.h"
 #include "shared/caps.h"
 #include "shared/jget.h"
@@ -29,6 +30,15 @@
 enum { HTTP_POST, HTTP_GET, HTTP_DELETE };
 
 #define HTTP_DEFAULT_RETRY   1000  /* ms, when the server sent no retry: */
+#define HTTP_AUTH_TRIES      3     /* times one message is re-sent after a new token */
+
+/* A message waiting for an OAuth flow to finish (oauth.h). */
+typedef struct http__authq {
+    char *body;
+    size_t len;
+    int auth_tries;
+    struct http__authq *next;
+} http__authq_t;
 
 typedef struct http__req {
     httpwire_req_t w;
@@ -43,6 +53,7 @@ typedef struct http__req {
     int optional;           /* the server-to-client GET stream */
     int got_events;
     int held;               /* waits for notifications/initialized */
+    int auth_tries;         /* times this message was re-sent after a new token */
     struct http__req *next;
 } http__req_t;
 
@@ -60,11 +71,14 @@ typedef struct mcp_http {
     int get_reopens;
     int server_pushes;           /* initialize said the server may notify us */
     int initializing;            /* the notifications/initialized POST runs */
+    oauth_t *oauth;              /* the server's `auth` block, NULL without one */
+    http__authq_t *authq;        /* messages waiting for a token, in order */
     char close_reason[256];
 } mcp_http_t;
 
 static void http__schedule(mcp_http_t *t);
 static void http__finish(mcp_http_t *t, const char *reason);
+static int http__post(mcp_http_t *t, const char *json, size_t len, int auth_tries);
 
 static void http__deliver_error(mcp_http_t *t, const char *id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -195,8 +209,8 @@ static void http__req_free(http__req_t *r)
 static http__req_t *http__req_new(mcp_http_t *t, int kind, const char *body, size_t len,
                                   const char *last_event_id)
 {
-    const char *extra[8];
-    char sid[300], proto[64], leid[300];
+    const char *extra[10];
+    char sid[300], proto[64], leid[300], *authz = NULL;
     size_t n = 0;
     http__req_t *r = calloc(1, sizeof(*r));
     const char *method = kind == HTTP_POST ? "POST" : kind == HTTP_GET ? "GET" : "DELETE";
@@ -223,12 +237,24 @@ static http__req_t *http__req_new(mcp_http_t *t, int kind, const char *body, siz
         snprintf(leid, sizeof(leid), "Last-Event-ID: %s", last_event_id);
         extra[n++] = leid;
     }
+    if (oauth_token(t->oauth)) {
+        size_t l = strlen(oauth_token(t->oauth)) + sizeof("Authorization: Bearer ");
+        authz = malloc(l);
+        if (!authz) {
+            http__req_free(r);
+            return NULL;
+        }
+        snprintf(authz, l, "Authorization: Bearer %s", oauth_token(t->oauth));
+        extra[n++] = authz;
+    }
     extra[n] = NULL;
     if (httpwire_req_init(&r->w, method, t->conf.url, t->conf.headers, extra, body, len,
                           http__on_msg, r) < 0) {
+        free(authz);
         http__req_free(r);
         return NULL;
     }
+    free(authz);
     r->next = t->reqs;
     t->reqs = r;
     return r;
@@ -278,11 +304,81 @@ static void http__release(mcp_http_t *t)
     http__schedule(t);
 }
 
+static void http__on_auth(void *ud, int rc, const char *err);
+
+static void http__authq_free(http__authq_t *h)
+{
+    while (h) {
+        http__authq_t *next = h->next;
+        free(h->body);
+        free(h);
+        h = next;
+    }
+}
+
+/* Queues a message until the running (or a new) OAuth flow ends. Returns 0,
+ * or a negative errno when no flow can run (-EPERM: step-up limit). */
+static int http__auth_wait(mcp_http_t *t, const char *body, size_t len, int auth_tries, int status,
+                      const char *www_auth)
+{
+    http__authq_t *h = calloc(1, sizeof(*h)), **pp;
+    int rc = -ENOMEM;
+
+    if (!h || !(h->body = malloc(len + 1)))
+        goto out;
+    memcpy(h->body, body, len);
+    h->body[len] = '\0';
+    h->len = len;
+    h->auth_tries = auth_tries;
+    if (!oauth_busy(t->oauth)) {
+        rc = oauth_start(t->oauth, t->base.loop, status, www_auth, http__on_auth, t);
+        if (rc < 0)
+            goto out;
+    }
+    for (pp = &t->authq; *pp; pp = &(*pp)->next)
+        ;
+    *pp = h;
+    h = NULL;
+    rc = 0;
+out:
+    http__authq_free(h);
+    return rc;
+}
+
+/* oauth_done_cb: re-sends the queued messages with the new token, or fails
+ * each queued request with the reason. */
+static void http__on_auth(void *ud, int rc, const char *err)
+{
+    mcp_http_t *t = ud;
+    http__authq_t *h = t->authq, *cur;
+
+    t->authq = NULL;
+    for (cur = h; cur && !t->finishing; cur = cur->next) {
+        char id[128] = "", method[64] = "";
+
+        if (rc == 0 && http__post(t, cur->body, cur->len, cur->auth_tries) == 0)
+            continue;
+        httpwire_request_id(cur->body, cur->len, id, sizeof(id), method, sizeof(method));
+        http__deliver_error(t, id, "MCP server %s: OAuth authorization failed: %s", t->base.name,
+                            rc < 0 ? err : "cannot send");
+    }
+    http__authq_free(h);
+    if (t->finishing)
+        http__finish(t, NULL);
+    else
+        http__schedule(t);
+}
+
 static void http__post_done(mcp_http_t *t, http__req_t *r, CURLcode res, long status)
 {
     if (strcmp(r->method, "notifications/initialized") == 0)
         http__release(t);
     http__adopt_session(t, r);
+    if (res == CURLE_OK && t->oauth && r->auth_tries < HTTP_AUTH_TRIES &&
+        (status == 401 || (status == 403 && strstr(r->w.www_auth, "insufficient_scope"))) &&
+        http__auth_wait(t, r->w.body ? r->w.body : "", r->w.body ? strlen(r->w.body) : 0,
+                   r->auth_tries + 1, (int)status, r->w.www_auth) == 0)
+        return;   /* re-sent once a token is in */
     if (res == CURLE_OK && status == 404 && t->session_id[0] && strcmp(r->method, "initialize") != 0) {
         http__finish(t, "session expired (404)");
         return;
@@ -405,7 +501,9 @@ static void http__finish(mcp_http_t *t, const char *reason)
             }
         }
     }
-    if (!t->reqs && !uv_is_closing((uv_handle_t *)&t->timer)) {
+    http__authq_free(t->authq);
+    t->authq = NULL;
+    if (!t->reqs && !oauth_busy(t->oauth) && !uv_is_closing((uv_handle_t *)&t->timer)) {
         uv_timer_stop(&t->timer);
         uv_close((uv_handle_t *)&t->timer, http__timer_closed);
     }
@@ -418,7 +516,7 @@ static void http__on_timer(uv_timer_t *h)
     http__req_t *r;
     int again = 1;
 
-    if (!t->ready_sent && !t->finishing) {
+    if (!t->ready_sent && !t->finishing && !oauth_busy(t->oauth)) {
         t->ready_sent = 1;
         if (t->base.cbs.on_ready)
             t->base.cbs.on_ready(t->base.cbs.ud);
@@ -454,22 +552,27 @@ static void http__schedule(mcp_http_t *t)
     for (r = t->reqs; r; r = r->next)
         if (!r->started && r->due < first)
             first = r->due;
-    if (!t->ready_sent)
+    if (!t->ready_sent && !oauth_busy(t->oauth))
         first = now;
     if (first != UINT64_MAX)
         uv_timer_start(&t->timer, http__on_timer, first > now ? first - now : 0, 0);
 }
 
-static int http__send(mcp_transport_t *base, const char *json, size_t len)
+/* POSTs one message; with OAuth, waits for a running flow first, and starts
+ * a refresh when the token is about to expire. */
+static int http__post(mcp_http_t *t, const char *json, size_t len, int auth_tries)
 {
-    mcp_http_t *t = (mcp_http_t *)base;
     http__req_t *r;
 
     if (t->finishing)
         return -ENOTCONN;
+    if (t->oauth && (oauth_busy(t->oauth) || (oauth_token(t->oauth) && oauth_stale(t->oauth))) &&
+        http__auth_wait(t, json, len, auth_tries, 0, "") == 0)
+        return 0;
     r = http__req_new(t, HTTP_POST, json, len, NULL);
     if (!r)
         return -ENOMEM;
+    r->auth_tries = auth_tries;
     httpwire_request_id(json, len, r->want_id, sizeof(r->want_id), r->method, sizeof(r->method));
     /* the MCP lifecycle puts notifications/initialized before any other
      * request, and POSTs run side by side: what is sent while its POST runs
@@ -487,6 +590,11 @@ static int http__send(mcp_transport_t *base, const char *json, size_t len)
     if (strcmp(r->method, "notifications/initialized") == 0)
         t->initializing = 1;
     return 0;
+}
+
+static int http__send(mcp_transport_t *base, const char *json, size_t len)
+{
+    return http__post((mcp_http_t *)base, json, len, 0);
 }
 
 static void http__set_proto(mcp_transport_t *base, const char *version)
@@ -518,6 +626,8 @@ static void http__free(mcp_transport_t *base)
     mcp_http_t *t = (mcp_http_t *)base;
 
     httpwire_conf_free(&t->conf);
+    http__authq_free(t->authq);
+    oauth_free(t->oauth);
     free(t);
 }
 
@@ -546,14 +656,20 @@ mcp_transport_t *mcp_http_new(uv_loop_t *loop, const char *name, json_object *se
         snprintf(err, errlen, "MCP server '%s': cannot set up the HTTP client", name);
         goto out;
     }
+    if (oauth_new(name, t->conf.url, server, &t->oauth, err, errlen) < 0)
+        goto out;
     uv_timer_init(loop, &t->timer);
     t->timer.data = t;
+    /* a token cached by any broker (or a seeded refresh token): on_ready waits for it */
+    if (t->oauth && oauth_start(t->oauth, loop, 0, "", http__on_auth, t) < 0)
+        log_warn("mcp %s: cannot start loading the OAuth token", name);
     http__schedule(t);   /* on_ready from the loop, not from inside this call */
     out = &t->base;
     t = NULL;
 out:
     if (t) {
         httpwire_conf_free(&t->conf);
+        oauth_free(t->oauth);
         free(t);
     }
     return out;

@@ -5,9 +5,13 @@
  * which we resolve against the stream's URL with curl's URL API. Each POST
  * is answered 202; a POSTed request the server refuses gets a JSON-RPC error
  * response synthesised for its id, so the caller is not left waiting. The
- * stream ending ends the transport (the session layer reconnects). */
+ * stream ending ends the transport (the session layer reconnects).
+ * With an `auth` block (oauth.h) the stream waits for a cached token, and a
+ * 401 on the stream runs the OAuth flow and opens it again (a POST refused
+ * later is failed like any refused POST: the session starts over). */
 #include "mcp-broker/curlmux.h"
 #include "mcp-broker/httpwire.h"
+#include "mcp-broker/oauth.h"
 #include "mcp-broker/transport_impl.h"
 
 #include "shared/log.h"
@@ -36,8 +40,28 @@ typedef struct mcp_sse {
     uv_timer_t timer;            /* closed last: its close callback fires on_closed */
     int finishing;
     int initializing;            /* the notifications/initialized POST runs */
+    oauth_t *oauth;              /* NULL without an auth block */
+    int auth_tries;              /* stream 401s since the last endpoint event */
     char close_reason[256];
 } mcp_sse_t;
+
+#define SSE_AUTH_TRIES 3
+
+/* "Authorization: Bearer …" for the current token (malloc'd), or NULL. */
+static char *sse__authz(mcp_sse_t *t)
+{
+    const char *tok = oauth_token(t->oauth);
+    size_t l;
+    char *s;
+
+    if (!tok)
+        return NULL;
+    l = strlen(tok) + sizeof("Authorization: Bearer ");
+    s = malloc(l);
+    if (s)
+        snprintf(s, l, "Authorization: Bearer %s", tok);
+    return s;
+}
 
 static void sse__finish(mcp_sse_t *t, const char *reason);
 
@@ -78,6 +102,7 @@ static int sse__on_event(void *ud, const char *event, const char *data, size_t l
             return 1;
         }
         t->post_url = u;
+        t->auth_tries = 0;
         if (t->base.cbs.on_ready)
             t->base.cbs.on_ready(t->base.cbs.ud);
     } else if (strcmp(event, "message") == 0) {
@@ -169,12 +194,20 @@ static void sse__post_done(void *ud, CURL *easy, CURLcode res, long status)
         sse__finish(t, NULL);
 }
 
+static void sse__on_auth(void *ud, int rc, const char *err);
+
 static void sse__stream_done(void *ud, CURL *easy, CURLcode res, long status)
 {
     mcp_sse_t *t = ud;
     char reason[300];
 
     (void)easy;
+    if (res == CURLE_OK && status == 401 && t->oauth && !t->finishing && !t->post_url &&
+        t->auth_tries++ < SSE_AUTH_TRIES &&
+        oauth_start(t->oauth, t->base.loop, 401, t->stream.www_auth, sse__on_auth, t) == 0) {
+        httpwire_req_free(&t->stream);   /* opened again with the token */
+        return;
+    }
     if (res != CURLE_OK)
         snprintf(reason, sizeof(reason), "SSE stream failed: %s", curl_easy_strerror(res));
     else if (status < 200 || status >= 300)
@@ -218,18 +251,21 @@ static void sse__finish(mcp_sse_t *t, const char *reason)
             }
         }
     }
-    if (!t->posts && !t->stream.easy && !uv_is_closing((uv_handle_t *)&t->timer))
+    if (!t->posts && !t->stream.easy && !oauth_busy(t->oauth) &&
+        !uv_is_closing((uv_handle_t *)&t->timer))
         uv_close((uv_handle_t *)&t->timer, sse__timer_closed);
 }
 
 static int sse__send(mcp_transport_t *base, const char *json, size_t len)
 {
     mcp_sse_t *t = (mcp_sse_t *)base;
-    static const char *const extra[] = {"Content-Type: application/json",
-                                        "Accept: application/json, text/event-stream", NULL};
+    const char *extra[] = {"Content-Type: application/json",
+                           "Accept: application/json, text/event-stream", NULL, NULL};
     sse__post_t *p = NULL;
+    char *authz = sse__authz(t);
     int rc = -ENOTCONN;
 
+    extra[2] = authz;
     if (t->finishing || !t->post_url)
         goto out;
     rc = -ENOMEM;
@@ -255,6 +291,7 @@ static int sse__send(mcp_transport_t *base, const char *json, size_t len)
     p = NULL;
     rc = 0;
 out:
+    free(authz);
     if (p)
         sse__post_free(p);
     return rc;
@@ -270,6 +307,7 @@ static void sse__free(mcp_transport_t *base)
     mcp_sse_t *t = (mcp_sse_t *)base;
 
     httpwire_conf_free(&t->conf);
+    oauth_free(t->oauth);
     free(t->post_url);
     free(t);
 }
@@ -281,10 +319,48 @@ static const struct mcp_transport_ops sse__ops = {
     .free = sse__free,
 };
 
+/* Opens the GET stream (with the current token, if any). 0 or -EIO. */
+static int sse__open(mcp_sse_t *t)
+{
+    const char *extra[] = {"Accept: text/event-stream", "Cache-Control: no-cache", NULL, NULL};
+    char *authz = sse__authz(t);
+    int rc = -EIO;
+
+    extra[2] = authz;
+    if (httpwire_req_init(&t->stream, "GET", t->conf.url, t->conf.headers, extra, NULL, 0,
+                          sse__on_event, t) < 0 ||
+        curlmux_add(t->mux, t->stream.easy, sse__stream_done, t) < 0) {
+        httpwire_req_free(&t->stream);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(authz);
+    return rc;
+}
+
+/* oauth_done_cb: (re)opens the stream with the token, or ends. */
+static void sse__on_auth(void *ud, int rc, const char *err)
+{
+    mcp_sse_t *t = ud;
+    char reason[600];
+
+    if (t->finishing) {
+        sse__finish(t, NULL);
+        return;
+    }
+    if (rc < 0) {
+        snprintf(reason, sizeof(reason), "OAuth authorization failed: %.500s", err);
+        sse__finish(t, reason);
+        return;
+    }
+    if (sse__open(t) < 0)
+        sse__finish(t, "cannot open the SSE stream");
+}
+
 mcp_transport_t *mcp_sse_new(uv_loop_t *loop, const char *name, json_object *server,
                              const mcp_transport_cbs_t *cbs, char *err, size_t errlen)
 {
-    static const char *const extra[] = {"Accept: text/event-stream", "Cache-Control: no-cache", NULL};
     mcp_sse_t *t = calloc(1, sizeof(*t));
     mcp_transport_t *out = NULL;
 
@@ -293,12 +369,13 @@ mcp_transport_t *mcp_sse_new(uv_loop_t *loop, const char *name, json_object *ser
         goto out;
     }
     mcp_transport__init(&t->base, &sse__ops, loop, name, cbs);
-    if (httpwire_conf_read(&t->conf, name, server, err, errlen) < 0)
+    if (httpwire_conf_read(&t->conf, name, server, err, errlen) < 0 ||
+        oauth_new(name, t->conf.url, server, &t->oauth, err, errlen) < 0)
         goto out;
     t->mux = curlmux_get(loop);
-    if (!t->mux || httpwire_req_init(&t->stream, "GET", t->conf.url, t->conf.headers, extra, NULL, 0,
-                                     sse__on_event, t) < 0 ||
-        curlmux_add(t->mux, t->stream.easy, sse__stream_done, t) < 0) {
+    /* with OAuth, the stream opens once a cached token (if any) is loaded */
+    if (!t->mux || (t->oauth ? oauth_start(t->oauth, loop, 0, "", sse__on_auth, t) < 0
+                             : sse__open(t) < 0)) {
         snprintf(err, errlen, "MCP server '%s': cannot set up the HTTP client", name);
         goto out;
     }
@@ -310,6 +387,7 @@ out:
     if (t) {
         httpwire_req_free(&t->stream);
         httpwire_conf_free(&t->conf);
+        oauth_free(t->oauth);
         free(t);
     }
     return out;

@@ -18,7 +18,7 @@ for a in "$@"; do
     esac
 done
 
-pkgs=(build-essential pkg-config libfcgi-dev libfcgi-bin libjson-c-dev libcurl4-openssl-dev
+pkgs=(build-essential pkg-config libfcgi-dev libfcgi-bin libjson-c-dev libcurl4-openssl-dev libssl-dev
       libyaml-dev libhiredis-dev libuv1-dev libcmocka-dev redis-server apache2 libapache2-mod-fcgid
       lighttpd curl
       wrk procps

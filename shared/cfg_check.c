@@ -397,11 +397,62 @@ out:
     return rc;
 }
 
+/* An MCP server's OAuth block (docs/mcp-auth.md). Absent stays absent: most
+ * servers have none. Errors name the field as auth.FIELD. */
+static int ck__auth(ck_t *parent)
+{
+    static const char *const fields[] = {"grant", "client_id", "client_secret", "private_key_jwt",
+                                         "scope", "resource", "client_metadata_url",
+                                         "redirect_uri", "refresh_token", NULL};
+    static const char *const jwt_fields[] = {"key", "alg", NULL};
+    json_object *a = NULL, *j = NULL;
+    ck_t c, cj;
+    const char *g, *alg;
+    char sub[512], subj[480];
+    int rc;
+
+    if (!json_object_object_get_ex(parent->obj, "auth", &a) || !a)
+        return 0;
+    rc = ck__init(&c, a, "auth", sub, sizeof sub);
+    if (rc == 0)
+        rc = ck__unknown(&c, fields, "grant, client_id, client_secret, private_key_jwt, scope, "
+                                     "resource, client_metadata_url, redirect_uri, refresh_token");
+    for (size_t i = 1; rc == 0 && fields[i]; i++)
+        if (strcmp(fields[i], "private_key_jwt") != 0)
+            rc = ck__str(&c, fields[i], NULL, "");
+    if (rc == 0 && (rc = ck__str(&c, "grant", "client_credentials", "")) == 0) {
+        g = jget_str(a, "grant");
+        if (strcmp(g, "client_credentials") && strcmp(g, "refresh_token") &&
+            strcmp(g, "authorization_code"))
+            rc = ck__fail(&c, "grant", "must be client_credentials or refresh_token "
+                                       "(authorization_code needs a browser: mcp-probe only; got '%s')", g);
+    }
+    if (rc == 0 && json_object_object_get_ex(a, "private_key_jwt", &j) && j) {
+        rc = ck__init(&cj, j, "private_key_jwt", subj, sizeof subj);
+        if (rc == 0)
+            rc = ck__unknown(&cj, jwt_fields, "key, alg");
+        if (rc == 0)
+            rc = ck__required_str(&cj, "key", " (a PEM private key, e.g. ${MCP_KEY})", &alg);
+        if (rc == 0 && (rc = ck__str(&cj, "alg", "ES256", "")) == 0) {
+            alg = jget_str(j, "alg");
+            if (strcmp(alg, "ES256") && strcmp(alg, "RS256"))
+                rc = ck__fail(&cj, "alg", "must be ES256 or RS256 (got '%s')", alg);
+        }
+        if (rc < 0)
+            snprintf(sub, sizeof sub, "private_key_jwt.%s", subj);
+    }
+    if (rc == 0 && !jget_str(a, "client_id") && jget_str(a, "client_secret"))
+        rc = ck__fail(&c, "client_secret", "given without client_id%s", NULL);
+    if (rc < 0)
+        snprintf(parent->err, parent->errlen, "auth.%s", sub);
+    return rc;
+}
+
 int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t errlen)
 {
     static const char *const fields[] = {"transport", "command", "args", "env", "inherit_env",
                                          "cwd", "url", "headers", "description", "timeout",
-                                         "max_timeout", NULL};
+                                         "max_timeout", "auth", NULL};
     ck_t c;
     json_object *v = NULL;
     const char *t;
@@ -410,7 +461,7 @@ int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t e
     if ((rc = ck__name(name, "MCP server", err, errlen)) < 0 ||
         (rc = ck__init(&c, obj, "MCP server", err, errlen)) < 0 ||
         (rc = ck__unknown(&c, fields, "transport, command, args, env, inherit_env, cwd, "
-                                      "url, headers, description, timeout, max_timeout")) < 0 ||
+                                      "url, headers, description, timeout, max_timeout, auth")) < 0 ||
         (rc = ck__str(&c, "command", NULL, "")) < 0)
         goto out;
     if (!json_object_object_get_ex(obj, "transport", &v) || !v) {
@@ -454,12 +505,17 @@ int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t e
                           NULL);
             goto out;
         }
+        if (jget(obj, "auth")) {
+            rc = ck__fail(&c, "auth", "OAuth is for the http and sse transports (stdio servers "
+                                      "take credentials through env)%s", NULL);
+            goto out;
+        }
     } else {
         if (!jget_str(obj, "url") || !*jget_str(obj, "url")) {
             rc = ck__fail(&c, "url", "required for the %s transport (an http:// or https:// URL)", t);
             goto out;
         }
-        if ((rc = ck__http_url(&c, "url")) < 0)
+        if ((rc = ck__http_url(&c, "url")) < 0 || (rc = ck__auth(&c)) < 0)
             goto out;
     }
     ck__reorder(obj, fields);

@@ -121,6 +121,22 @@ static void admin_doc__hide_map(json_object *owner, const char *field)
     }
 }
 
+/* The secrets of an MCP server's OAuth block (docs/mcp-auth.md). */
+static const char *const admin_doc__auth_secrets[] = { "client_secret", "refresh_token" };
+
+static void admin_doc__hide_auth(json_object *obj)
+{
+    json_object *auth = jget_obj(obj, "auth"), *jwt = jget_obj(auth, "private_key_jwt");
+    char path[64];
+
+    for (size_t i = 0; auth && i < sizeof(admin_doc__auth_secrets) / sizeof(admin_doc__auth_secrets[0]); i++) {
+        snprintf(path, sizeof(path), "auth.%s", admin_doc__auth_secrets[i]);
+        admin_doc__hide(obj, auth, admin_doc__auth_secrets[i], 0, path, NULL);
+    }
+    if (jwt)
+        admin_doc__hide(obj, jwt, "key", 0, "auth.private_key_jwt.key", NULL);
+}
+
 static void admin_doc__finish(json_object *obj, enum admin_redact_mode mode)
 {
     if (mode == ADMIN_REDACT_JSON)
@@ -138,6 +154,7 @@ static void admin_doc__redact_in_place(const char *kind, json_object *obj,
     } else if (strcmp(kind, "mcp_servers") == 0) {
         admin_doc__hide_map(obj, "headers");
         admin_doc__hide_map(obj, "env");
+        admin_doc__hide_auth(obj);
     } else if (strcmp(kind, "settings") == 0) {
         json_object *keys, *am, *src, *refs = NULL;
         /* cfg keeps the list as written in _src.proxy_api_keys (literal keys
@@ -265,6 +282,14 @@ void admin_doc_keep_secrets(const char *kind, json_object *obj, json_object *old
     } else if (strcmp(kind, "mcp_servers") == 0) {
         admin_doc__keep_map(obj, old, red, "headers");
         admin_doc__keep_map(obj, old, red, "env");
+        json_object *na = jget_obj(obj, "auth"), *oa = jget_obj(old, "auth"), *ra = jget_obj(red, "auth");
+        char path[64];
+        for (size_t i = 0; i < sizeof(admin_doc__auth_secrets) / sizeof(admin_doc__auth_secrets[0]); i++) {
+            snprintf(path, sizeof(path), "auth.%s", admin_doc__auth_secrets[i]);
+            admin_doc__keep(obj, na, old, oa, ra, admin_doc__auth_secrets[i], path);
+        }
+        admin_doc__keep(obj, jget_obj(na, "private_key_jwt"), old, jget_obj(oa, "private_key_jwt"),
+                        jget_obj(ra, "private_key_jwt"), "key", "auth.private_key_jwt.key");
     }
     json_object_put(red);
 }

@@ -37,6 +37,37 @@ function runScenario(name, args, cwd) {
   });
 }
 
+// OAuth (docs/mcp-auth.md). The runner passes a scenario's credentials in
+// MCP_CONFORMANCE_CONTEXT; the authorization_code ones run headless (the
+// suite's authorization server approves without a user). auth/scope-retry-limit
+// ends with the probe failing, as it should: the runner judges the attempts.
+const CTX = '--auth-context-env MCP_CONFORMANCE_CONTEXT';
+const CODE = `--auth authorization_code ${CTX}`;
+SCENARIOS.push(
+  { name: 'auth/client-credentials-basic', args: CTX },
+  { name: 'auth/client-credentials-jwt', args: CTX },
+  { name: 'auth/resource-mismatch', args: CODE },
+  { name: 'auth/pre-registration', args: CODE },
+  { name: 'auth/metadata-default', args: CODE },
+  { name: 'auth/metadata-var1', args: CODE },
+  { name: 'auth/metadata-var2', args: CODE },
+  { name: 'auth/metadata-var3', args: CODE },
+  { name: 'auth/token-endpoint-auth-basic', args: CODE },
+  { name: 'auth/token-endpoint-auth-post', args: CODE },
+  { name: 'auth/token-endpoint-auth-none', args: CODE },
+  { name: 'auth/scope-from-www-authenticate', args: CODE },
+  { name: 'auth/scope-from-scopes-supported', args: CODE },
+  { name: 'auth/scope-omitted-when-undefined', args: CODE },
+  { name: 'auth/scope-step-up', args: `${CODE} --call test-tool` },
+  { name: 'auth/scope-retry-limit', args: `${CODE} --call test-tool` },
+  { name: 'auth/basic-cimd',
+    args: `${CODE} --auth-client-metadata-url https://conformance-test.local/client-metadata.json` },
+  { name: 'auth/offline-access-scope', args: CODE },
+  { name: 'auth/offline-access-not-supported', args: CODE },
+  { name: 'auth/2025-03-26-oauth-metadata-backcompat', args: CODE },
+  { name: 'auth/2025-03-26-oauth-endpoint-fallback', args: CODE },
+);
+
 test('MCP conformance client scenarios pass against mcp-probe', { timeout: 400000 }, async (t) => {
   for (const f of [NODE22, RUNNER, PROBE]) assert.ok(fs.existsSync(f), `${f} missing`);
   const cwd = h.mkTmpDir('conformance');
