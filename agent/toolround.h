@@ -41,6 +41,9 @@ typedef struct tr_hooks {
     /* AGENT_EV_TOOL_START / _PROGRESS / _DONE; non-zero: client gone */
     int (*on_event)(void *ud, const struct agent_event *ev);
     void *ud;
+    /* sampling/createMessage from the MCP servers of the round's calls is
+     * served with this (agent/sampling.h); NULL refuses it */
+    const struct smp_ctx *sampling;
 } tr_hooks_t;
 
 /* Runs turn->tool_calls (every name ours or unknown) concurrently with one
