@@ -73,6 +73,7 @@ struct mcp_session {
     sreq_t *sreqs;               /* server requests handed on, unanswered */
     int64_t next_sid;
     json_object *roots;          /* owned: the configured roots/list answer's array */
+    int elicit_defaults;         /* elicitation: defaults (accept with the schema's defaults) */
     json_object *tools_acc;      /* tools/list pages gathered so far */
     int pages;
     int relist;                  /* list_changed arrived while listing */
@@ -497,6 +498,39 @@ static void session__roots(mcp_session_t *s, const jsonrpc_msg_t *m)
     json_object_put(res);
 }
 
+/* elicitation/create: nobody is at hand to ask (a gateway runs tools
+ * unattended), so the answer never waits. With "elicitation: defaults" a
+ * form whose every required field has a default is accepted with all the
+ * defaults the schema gives (SEP-1034); anything else is declined. NULL on
+ * ENOMEM. */
+static json_object *session__elicit(const mcp_session_t *s, json_object *params)
+{
+    json_object *res = json_object_new_object(), *content = NULL;
+    json_object *schema = jget_obj(params, "requestedSchema"), *props = jget_obj(schema, "properties");
+    json_object *req = jget_arr(schema, "required");
+    const char *mode = jget_str(params, "mode");
+    int accept = s->elicit_defaults && props && (!mode || strcmp(mode, "form") == 0);
+
+    if (!res)
+        return NULL;
+    for (size_t i = 0; accept && req && i < json_object_array_length(req); i++) {
+        const char *name = json_object_get_string(json_object_array_get_idx(req, i));
+        if (!name || !json_object_object_get_ex(jget_obj(props, name), "default", NULL))
+            accept = 0;
+    }
+    if (accept && (content = json_object_new_object())) {
+        json_object_object_foreach(props, name, prop) {
+            json_object *d = NULL;
+            if (json_object_is_type(prop, json_type_object) && json_object_object_get_ex(prop, "default", &d) && d)
+                json_object_object_add(content, name, json_object_get(d));
+        }
+    }
+    json_object_object_add(res, "action", json_object_new_string(content ? "accept" : "decline"));
+    if (content)
+        json_object_object_add(res, "content", content);
+    return res;
+}
+
 static void session__server_request(mcp_session_t *s, const jsonrpc_msg_t *m)
 {
     char msg[300];
@@ -516,11 +550,8 @@ static void session__server_request(mcp_session_t *s, const jsonrpc_msg_t *m)
         return;
     }
     if (strcmp(m->method, "elicitation/create") == 0) {
-        /* nobody to ask: a gateway runs tools without a person at hand, so
-         * the answer is the one that never hangs the server */
-        json_object *res = json_object_new_object();
+        json_object *res = session__elicit(s, m->params);
         if (res) {
-            json_object_object_add(res, "action", json_object_new_string("decline"));
             session__send(s, jsonrpc_result(m->id, res));
             json_object_put(res);
         }
@@ -665,7 +696,8 @@ static void session__on_message(void *ud, const char *json, size_t len)
 
 /* What we can answer: sampling (through the calling assistant's backend,
  * when the owner can serve it) and roots (the configured list, maybe
- * empty). Elicitation is not declared: nobody is there to ask. */
+ * empty). Elicitation only with "elicitation: defaults": otherwise nobody
+ * is there to answer, and a request that comes anyway is declined. */
 static json_object *session__capabilities(const mcp_session_t *s)
 {
     json_object *caps = json_object_new_object(), *roots = json_object_new_object();
@@ -676,6 +708,8 @@ static json_object *session__capabilities(const mcp_session_t *s)
         roots = NULL;
         if (s->cbs.on_sampling)
             json_object_object_add(caps, "sampling", json_object_new_object());
+        if (s->elicit_defaults)  /* {} is form mode, in every revision */
+            json_object_object_add(caps, "elicitation", json_object_new_object());
     }
     json_object_put(roots);
     return caps;
@@ -830,6 +864,7 @@ mcp_session_t *mcp_session_new(uv_loop_t *loop, const char *name, json_object *s
         s->timeout_ms = (int64_t)(json_object_get_double(v) * 1000);
     if ((v = jget_arr(server, "roots")))
         s->roots = session__roots_of(v);
+    s->elicit_defaults = jget_str(server, "elicitation") && strcmp(jget_str(server, "elicitation"), "defaults") == 0;
     s->max_ms = SESSION_MAX_TIMEOUT_MS;
     if (json_object_object_get_ex(server, "max_timeout", &v) && json_object_get_double(v) > 0)
         s->max_ms = (int64_t)(json_object_get_double(v) * 1000);

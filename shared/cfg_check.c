@@ -427,7 +427,7 @@ int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t e
 {
     static const char *const fields[] = {"transport", "command", "args", "env", "inherit_env",
                                          "cwd", "url", "headers", "description", "timeout",
-                                         "max_timeout", "roots", NULL};
+                                         "max_timeout", "roots", "elicitation", NULL};
     ck_t c;
     json_object *v = NULL;
     const char *t;
@@ -436,7 +436,8 @@ int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t e
     if ((rc = ck__name(name, "MCP server", err, errlen)) < 0 ||
         (rc = ck__init(&c, obj, "MCP server", err, errlen)) < 0 ||
         (rc = ck__unknown(&c, fields, "transport, command, args, env, inherit_env, cwd, "
-                                      "url, headers, description, timeout, max_timeout, roots")) < 0 ||
+                                      "url, headers, description, timeout, max_timeout, roots, "
+                                      "elicitation")) < 0 ||
         (rc = ck__str(&c, "command", NULL, "")) < 0)
         goto out;
     if (!json_object_object_get_ex(obj, "transport", &v) || !v) {
@@ -460,8 +461,14 @@ int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t e
         (rc = ck__inherit_env(&c)) < 0 || (rc = ck__str(&c, "cwd", NULL, "")) < 0 || (rc = ck__str(&c, "url", NULL, "")) < 0 ||
         (rc = ck__strmap(&c, "headers", 0)) < 0 || (rc = ck__str(&c, "description", "", "")) < 0 ||
         (rc = ck__num(&c, "timeout", 0, 1, 86400, 0, 1, 60, "in seconds, > 0")) < 0 ||
-        (rc = ck__roots(&c)) < 0)
+        (rc = ck__roots(&c)) < 0 || (rc = ck__str(&c, "elicitation", "decline", "")) < 0)
         goto out;
+    t = jget_str(obj, "elicitation");
+    if (strcmp(t, "decline") != 0 && strcmp(t, "defaults") != 0) {
+        rc = ck__fail(&c, "elicitation", "must be decline or defaults (got '%s')", t);
+        goto out;
+    }
+    t = jget_str(obj, "transport");
     /* the ceiling a call that keeps reporting progress may reach (docs/config.md);
      * only an explicit one must be at least the timeout: the default never
      * shortens a call, the broker takes the larger of the two */
