@@ -9,11 +9,15 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const path = require('node:path');
 const h = require('./lib');
-const { NODE22, EVERYTHING } = require('./lib/everything');
+const fs = require('node:fs');
+const { NODE22, EVERYTHING, startEverything } = require('./lib/everything');
+const { stopProc } = require('./lib/procs');
 
 const SRVREQ = path.join(__dirname, 'lib', 'srvreq-mcp.js');
 
 test('MCP server requests through the gateway', { timeout: 180000 }, async (t) => {
+  const dir = h.mkTmpDir('sampling');
+  const shttp = await startEverything('streamableHttp', dir);
   const up = await h.fakeUpstream();
   const stack = await h.startStack({
     upstream: up,
@@ -24,12 +28,19 @@ mcp_servers:
   ev: {transport: stdio, command: ${NODE22}, args: [${EVERYTHING}, stdio], timeout: 30,
        roots: [{uri: "file:///srv/project", name: project}]}
   sr: {transport: stdio, command: ${NODE22}, args: [${SRVREQ}], timeout: 30}
+  evh: {transport: streamable-http, url: "http://127.0.0.1:${shttp.port}/mcp", timeout: 30}
 assistants:
   - {name: samp, backend: fake, model: model-a, max_tokens: 1000, mcp_servers: [ev, sr]}
+  - {name: samph, backend: fake, model: model-h, mcp_servers: [evh]}
   - {name: nosamp, backend: fake, model: model-b, allow_sampling: false, mcp_servers: [ev]}
 `,
   });
-  t.after(async () => { await stack.stop(); await up.close(); });
+  t.after(async () => {
+    await stack.stop();
+    await up.close();
+    await stopProc(shttp.proc);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
 
   // one tool call by the model, then the final answer quotes the tool result
   async function viaTool(assistant, name, args, between) {
@@ -67,6 +78,20 @@ assistants:
     assert.match(toolText, /SAMPLED-ANSWER-7/, toolText);
     assert.match(toolText, /"model": "model-a"/, toolText);
     assert.match(toolText, /"stopReason": "endTurn"/, toolText);
+  });
+
+  await t.test('the same over streamable HTTP', async () => {
+    let sampled = null;
+    const { toolText } = await viaTool('samph', 'evh__trigger-sampling-request',
+      { prompt: 'over http', maxTokens: 7 }, [(rec) => {
+        sampled = rec.body;
+        return { json: h.completion({ content: 'HTTP-SAMPLED' }) };
+      }]);
+    assert.ok(sampled, 'the upstream never saw the sampling request');
+    assert.equal(sampled.model, 'model-h');
+    assert.equal(sampled.max_tokens, 7);
+    assert.match(sampled.messages[1].content, /over http/);
+    assert.match(toolText, /HTTP-SAMPLED/, toolText);
   });
 
   await t.test('allow_sampling: false refuses with a clear error and calls no LLM for it', async () => {
