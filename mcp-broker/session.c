@@ -879,6 +879,8 @@ mcp_session_t *mcp_session_new(uv_loop_t *loop, const char *name, json_object *s
     res = s;
     s = NULL;
 out:
+    if (s)
+        json_object_put(s->roots);
     free(s);
     return res;
 }

@@ -263,6 +263,8 @@ static void test_defaults(void **state)
     assert_int_equal(json_object_get_int(at(m, "max_timeout", NULL, NULL)), 3600);
     /* no roots unless configured: roots/list answers [] */
     assert_int_equal(json_object_array_length(at(m, "roots", NULL, NULL)), 0);
+    /* elicitation is declined unless the server says defaults */
+    assert_string_equal(str_at(m, "elicitation", NULL, NULL), "decline");
     assert_null(at(d, "mcp_servers", "h", "command"));
     a = at(d, "assistants", "a", NULL);
     assert_string_equal(str_at(a, "name", NULL, NULL), "a");
@@ -396,6 +398,8 @@ static void test_errors(void **state)
              "roots[0].name: must be a string");
     load_err("mcp_servers:\n  s: {command: x, roots: [{uri: \"file:///a\", path: p}]}\n",
              "roots[0]: unknown field 'path' (allowed: uri, name)");
+    load_err("mcp_servers:\n  s: {command: x, elicitation: ask}\n",
+             "mcp_servers.s.elicitation: must be decline or defaults (got 'ask')");
     load_err(BK "assistants:\n  - {name: a, backend: b, model: m, allow_sampling: no-way}\n",
              "allow_sampling: must be true or false");
     {
