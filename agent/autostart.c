@@ -141,9 +141,15 @@ int autostart_setup(json_object *broker, const char *config_path, char *err, siz
     if ((env = getenv("AIPROXY_BROKER_LOG")) != NULL && *env &&
         autostart__copy(c->log, sizeof c->log, env, "log", err, errlen))
         goto out;
+    /* off, nothing is started: a config path that does not resolve (a CGI
+     * AIPROXY_CONFIG read only to seed) is no error here, and one that does
+     * still gives the defaults (-c, the log beside it) */
     if (config_path && *config_path && !realpath(config_path, conf_abs)) {
-        snprintf(err, errlen, "%s: %s", config_path, strerror(errno));
-        goto out;
+        if (c->enabled) {
+            snprintf(err, errlen, "%s: %s", config_path, strerror(errno));
+            goto out;
+        }
+        conf_abs[0] = '\0';   /* realpath leaves it undefined on failure */
     }
     if (!custom) {
         /* the mcp-broker installed beside this program, on the same config */
