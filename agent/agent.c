@@ -9,6 +9,7 @@
 #include "agent/mcpc.h"
 #include "agent/mixed.h"
 #include "agent/request.h"
+#include "agent/sampling.h"
 #include "agent/toolname.h"
 #include "agent/toolround.h"
 #include "agent/upstream.h"
@@ -211,7 +212,9 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     be_turn_t turn;
     up_call_t call;
     ag_sep_t sep = {0};
-    tr_hooks_t trh = { req->alive, req->on_event, req->ud, ag__image_cap(req) };
+    smp_ctx_t smp = { ag->up, NULL, NULL, req->backend, req->assistant, req->assistant_name,
+                      req->alive, req->ud };                    /* sampling by the backend */
+    tr_hooks_t trh = { req->alive, req->on_event, req->ud, ag__image_cap(req), &smp };
 
     memset(res, 0, sizeof(*res));
     res->status = 500;
@@ -257,6 +260,8 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     memset(&call, 0, sizeof(call));
     call.be = be;
     call.backend_name = json_object_get_string(jget(req->assistant, "backend"));
+    smp.be = be;
+    smp.backend_name = call.backend_name;
     call.backend = req->backend;
     call.req = upreq;
     call.stream = req->stream;

@@ -410,6 +410,39 @@ static int mcpc__progress(const mcpc_hooks_t *h, const wire_reply_t *rep, size_t
     return h->on_progress ? h->on_progress(h->ud, &p) : 0;
 }
 
+/* A sampling request for call i: the hook answers (or refuses) and the
+ * answer goes back to the broker as op "sampled". Returns 0, -ECONNABORTED
+ * when the hook said the client left, or a publish failure with *e. */
+static int mcpc__sampling(mcpc_t *c, const mcpc_hooks_t *h, const wire_reply_t *rep, size_t i,
+                          const mcpc_call_t *call, int64_t left_ms, int64_t deadline_unix,
+                          aip_err_t *e)
+{
+    json_object *result = NULL;
+    char why[300] = "", *t;
+    int rc = -ENOTSUP;
+
+    if (h->on_sampling)
+        rc = h->on_sampling(h->ud, i, rep->params, (long long)left_ms, &result, why, sizeof why);
+    else
+        snprintf(why, sizeof why, "sampling/createMessage refused: not served for this request");
+    if (rc == 0 && !result)
+        rc = -EIO;
+    if (rc < 0 && !why[0])
+        snprintf(why, sizeof why, "sampling/createMessage failed");
+    t = wire_req_sampled(rep->id, c->reply, call->server ? call->server : "", deadline_unix,
+                         rep->sid, rc == 0 ? result : NULL, rc == 0 ? NULL : why);
+    json_object_put(result);
+    if (rc == -ECONNABORTED) {
+        free(t);
+        return rc;
+    }
+    if (!t)
+        return aip_err_oom(e);
+    rc = mcpc__publish(c, &t, 1, e);
+    free(t);
+    return rc;
+}
+
 int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
                    const mcpc_hooks_t *hooks, aip_err_t *e)
 {
@@ -544,6 +577,17 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
              * (the ordering rule: nothing of a call after its result) */
             if (!texts[i] || calls[i].text || strcmp(ids[i], rep.id) != 0)
                 continue;
+            if (rep.is_sampling) {
+                int r = mcpc__sampling(c, h, &rep, i, &calls[i], due[i] - mcpc__now(), deadline_unix, e);
+                if (r < 0) {
+                    wire_reply_clear(&rep);
+                    if (r == -ECONNABORTED)
+                        aip_err_client_gone(e);
+                    rc = r;
+                    goto out;
+                }
+                break;
+            }
             if (rep.is_progress) {
                 if (mcpc__progress(h, &rep, i, mcpc__now(), timeout_ms, cap, due, heard) != 0) {
                     wire_reply_clear(&rep);
@@ -645,7 +689,7 @@ static int mcpc__start(mcpc_t *c, const char *server, int timeout_ms, json_objec
         }
         if (got == 0)
             continue;
-        if (strcmp(rep.id, id) != 0 || rep.is_progress) {
+        if (strcmp(rep.id, id) != 0 || rep.is_progress || rep.is_sampling) {
             wire_reply_clear(&rep);
             continue;
         }

@@ -65,6 +65,16 @@ typedef struct mcpc_hooks {
      * the calls went out. Non-zero: the client has gone. */
     int (*on_done)(void *ud, size_t index, long long ms);
     void *ud;
+    /* The MCP server running call `index` asks for an LLM completion (MCP
+     * sampling/createMessage, relayed by the broker; `params` borrowed).
+     * `left_ms`: how long the call may still run (its deadline keeps
+     * running while this does). Return 0 with *result a new object {role,
+     * content:{type:"text",text}, model, stopReason} (mcpc sends and frees
+     * it), or a negative code with a reason in err that the server receives
+     * as the refusal; -ECONNABORTED also means the client has gone. NULL:
+     * every such request is refused. */
+    int (*on_sampling)(void *ud, size_t index, json_object *params, long long left_ms,
+                       json_object **result, char *err, size_t errlen);
 } mcpc_hooks_t;
 
 /* Runs n calls concurrently and waits for all, each bounded by timeout_ms;

@@ -1,5 +1,6 @@
 #include "agent/toolround.h"
 #include "agent/agent.h"   /* agent_event_t, the events a round emits */
+#include "agent/sampling.h"
 #include "shared/jtext.h"
 #include "shared/jget.h"
 
@@ -223,6 +224,21 @@ static int tr__emit(const tr_evctx_t *x, const agent_event_t *ev)
     return x->h && x->h->on_event ? x->h->on_event(x->h->ud, ev) : 0;
 }
 
+/* A tool's MCP server asks for a completion: the assistant's own backend
+ * answers (agent/sampling.c), or it is refused. */
+static int tr__sampling(void *ud, size_t index, json_object *params, long long left_ms,
+                        json_object **result, char *err, size_t errlen)
+{
+    const tr_evctx_t *x = ud;
+
+    (void)index;
+    if (!x->h || !x->h->sampling) {
+        snprintf(err, errlen, "sampling/createMessage refused: not served for this request");
+        return -ENOTSUP;
+    }
+    return smp_answer(x->h->sampling, params, left_ms, result, err, errlen);
+}
+
 static int tr__alive(void *ud)
 {
     const tr_evctx_t *x = ud;
@@ -316,7 +332,7 @@ int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn,
         goto out;
     }
     if (k) {
-        mcpc_hooks_t mh = { .alive = tr__alive, .ud = &x };
+        mcpc_hooks_t mh = { .alive = tr__alive, .ud = &x, .on_sampling = tr__sampling };
         if (hooks && hooks->on_event) {
             mh.on_progress = tr__progress;
             mh.on_done = tr__done;

@@ -47,6 +47,9 @@ typedef struct tr_hooks {
      * each image up to this many bytes of base64 (the assistant's
      * tool_images; docs/agent.md, "Tool results the model sees"). */
     size_t image_cap;
+    /* sampling/createMessage from the MCP servers of the round's calls is
+     * served with this (agent/sampling.h); NULL refuses it */
+    const struct smp_ctx *sampling;
 } tr_hooks_t;
 
 /* Runs turn->tool_calls (every name ours or unknown) concurrently with one

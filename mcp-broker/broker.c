@@ -443,10 +443,12 @@ static void broker__on_call(broker_t *b, const char *text, size_t len)
         return;
     }
     s = server_find(b->servers, req.server);
-    if (req.op == WIRE_OP_CANCEL) {
+    if (req.op == WIRE_OP_CANCEL || req.op == WIRE_OP_SAMPLED) {
         /* only the broker running the call has it; nothing to answer */
-        if (s && server_owned(s))
+        if (s && server_owned(s) && req.op == WIRE_OP_CANCEL)
             server_cancel(s, req.id);
+        else if (s && server_owned(s))
+            server_sampled(s, &req);
         wire_req_clear(&req);
         return;
     }

@@ -70,5 +70,6 @@ char *jsonrpc_error(json_object *id, int code, const char *message);
 #define JSONRPC_INVALID_REQUEST  (-32600)
 #define JSONRPC_METHOD_NOT_FOUND (-32601)
 #define JSONRPC_INVALID_PARAMS   (-32602)
+#define JSONRPC_INTERNAL_ERROR   (-32603)
 
 #endif

@@ -9,6 +9,7 @@
  *             [--auth GRANT] [--auth-client-id ID] [--auth-client-secret S]
  *             [--auth-key-file PEM [--auth-alg ES256|RS256]] [--auth-scope S]
  *             [--auth-client-metadata-url URL] [--auth-context-env VAR]
+ *             [--elicitation decline|defaults] [--sampling-text TEXT]
  *             URL | COMMAND [ARG...] [-- ARG...]
  *
  * Any --auth* option gives the server an `auth` block (docs/mcp-auth.md):
@@ -18,6 +19,10 @@
  * JSON {client_id, client_secret, private_key_pem, signing_algorithm} (the
  * conformance runner's MCP_CONFORMANCE_CONTEXT); its credentials imply
  * client_credentials unless --auth says otherwise. The probe caches no token.
+ * --elicitation is the server setting of that name (docs/config.md). With
+ * --sampling-text the probe declares sampling and answers every
+ * sampling/createMessage during its call with TEXT (a canned answer: there is
+ * no assistant here); without it, sampling is neither declared nor served.
  *
  * Exit 0 when the session came up (and the call, if any, got an answer, even
  * one with isError: the JSON says so); 1 otherwise, with {"ok":false,...}. */
@@ -36,6 +41,7 @@
 typedef struct probe {
     mcp_session_t *s;
     const char *call;          /* tool to call, or NULL */
+    const char *sampling_text; /* canned sampling answer, or NULL */
     json_object *args;         /* its arguments (owned) */
     long timeout_s;
     uv_timer_t guard;          /* bounds the whole run */
@@ -53,6 +59,7 @@ static void probe__usage(void)
             "                 [--auth GRANT] [--auth-client-id ID] [--auth-client-secret S]\n"
             "                 [--auth-key-file PEM [--auth-alg ES256|RS256]] [--auth-scope S]\n"
             "                 [--auth-client-metadata-url URL] [--auth-context-env VAR]\n"
+            "                 [--elicitation decline|defaults] [--sampling-text TEXT]\n"
             "                 URL | COMMAND [ARG...] [-- ARG...]\n");
 }
 
@@ -74,6 +81,36 @@ static void probe__on_call(void *ud, int ok, json_object *result, const char *er
     else
         snprintf(p->error, sizeof(p->error), "tools/call %s: %s", p->call, error ? error : "failed");
     mcp_session_close(p->s);
+}
+
+/* --sampling-text: the canned answer, at once, for the (only) call. */
+static int probe__on_sampling(void *ud, void *const *calls, size_t n, int64_t sid,
+                              json_object *params, void **chosen, char *err, size_t errlen)
+{
+    probe_t *p = ud;
+    json_object *res = json_object_new_object(), *content = json_object_new_object();
+    int rc = -ENOMEM;
+
+    (void)n;
+    (void)params;
+    if (!res || !content) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    json_object_object_add(content, "type", json_object_new_string("text"));
+    json_object_object_add(content, "text", json_object_new_string(p->sampling_text));
+    json_object_object_add(res, "role", json_object_new_string("assistant"));
+    json_object_object_add(res, "content", content);
+    content = NULL;
+    json_object_object_add(res, "model", json_object_new_string("mcp-probe"));
+    json_object_object_add(res, "stopReason", json_object_new_string("endTurn"));
+    *chosen = calls[0];
+    mcp_session_answer(p->s, calls[0], sid, res, NULL);
+    rc = 0;
+out:
+    json_object_put(content);
+    json_object_put(res);
+    return rc;
 }
 
 static void probe__on_tools(void *ud, json_object *tools)
@@ -242,6 +279,10 @@ static int probe__server(int argc, char **argv, probe_t *p, json_object *server,
             any_auth = 1;
         } else if (!dashdash && strcmp(a, "--") == 0) {
             dashdash = 1;
+        } else if (!dashdash && strcmp(a, "--elicitation") == 0 && has_val) {
+            json_object_object_add(server, "elicitation", json_object_new_string(argv[++i]));
+        } else if (!dashdash && strcmp(a, "--sampling-text") == 0 && has_val) {
+            p->sampling_text = argv[++i];
         } else if (!dashdash && strcmp(a, "--transport") == 0 && has_val) {
             transport = argv[++i];
         } else if (!dashdash && strcmp(a, "--call") == 0 && has_val) {
@@ -360,6 +401,8 @@ int main(int argc, char **argv)
         probe__usage();
         goto out;
     }
+    if (p.sampling_text)
+        cbs.on_sampling = probe__on_sampling;
     p.s = mcp_session_new(&loop, "probe", server, &cbs, err, sizeof(err));
     if (!p.s) {
         snprintf(p.error, sizeof(p.error), "%s", err);

@@ -258,10 +258,40 @@ static void server__on_progress(void *ud, void *call_ud, const mcp_progress_t *p
     free(t);
 }
 
+/* A sampling request goes to the responder that owns the call: on the
+ * call's reply channel, where it waits. With several calls in flight, they
+ * must all be one responder request's (one reply channel): the broker cannot
+ * tell which call a request on a shared session belongs to, and must not
+ * hand one assistant's request to another. */
+static int server__on_sampling(void *ud, void *const *calls, size_t n, int64_t sid,
+                               json_object *params, void **chosen, char *err, size_t errlen)
+{
+    server_t *s = ud;
+    server_call_t *c = calls[0];
+    char *t;
+
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(((server_call_t *)calls[i])->reply, c->reply) != 0) {
+            snprintf(err, errlen, "sampling/createMessage refused: calls from several clients are "
+                     "in flight on this session, and the request does not say whose it is");
+            return -EBUSY;
+        }
+    t = wire_reply_sampling(c->id, sid, params);
+    if (!t) {
+        snprintf(err, errlen, "sampling/createMessage refused: out of memory");
+        return -ENOMEM;
+    }
+    server__publish(s, c->reply, t);
+    free(t);
+    *chosen = c;
+    return 0;
+}
+
 static void server__start(server_t *s)
 {
     mcp_session_cbs_t cbs = {.on_tools = server__on_tools, .on_closed = server__on_closed,
-                             .on_progress = server__on_progress, .ud = s};
+                             .on_progress = server__on_progress, .ud = s,
+                             .on_sampling = server__on_sampling};
     char err[512];
 
     s->wanted = 1;
@@ -305,6 +335,17 @@ void server_cancel(server_t *s, const char *id)
     log_info("MCP server '%s': call %s abandoned by the responder: cancelled", s->name, id);
     server__unlink_call(s, c);
     free(c);
+}
+
+void server_sampled(server_t *s, const wire_req_t *req)
+{
+    server_call_t *c = s->calls;
+
+    while (c && strcmp(c->id, req->id) != 0)
+        c = c->next;
+    if (!c || !s->sess || mcp_session_answer(s->sess, c, req->sid, req->result, req->error) != 0)
+        log_debug("MCP server '%s': answer to sampling request %lld of call %s dropped (the call ended)",
+                  s->name, (long long)req->sid, req->id);
 }
 
 void server_republish(server_t *s)

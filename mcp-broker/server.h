@@ -58,6 +58,11 @@ void server_handle(server_t *s, const wire_req_t *req);
  * broker's). */
 void server_cancel(server_t *s, const char *id);
 
+/* A responder answered a sampling request of call `req->id` (op
+ * "sampled"): the answer goes to the MCP server. Unknown calls and requests
+ * are ignored (the call ended, and the request was refused then). */
+void server_sampled(server_t *s, const wire_req_t *req);
+
 /* 1 while a call or a "start" waits on this server (its host must not
  * idle out), else 0. */
 int server_busy(const server_t *s);

@@ -50,6 +50,15 @@ typedef struct pend {
     void *ud;
 } pend_t;
 
+/* A server request (sampling/createMessage) handed to the owner of a call,
+ * waiting for mcp_session_answer. */
+typedef struct sreq {
+    struct sreq *next;
+    int64_t sid;                 /* our number for it (the server's id may be a string) */
+    json_object *rpc_id;         /* owned: the server's JSON-RPC id */
+    void *call_ud;               /* the call it was handed to */
+} sreq_t;
+
 struct mcp_session {
     uv_loop_t *loop;
     char name[128];
@@ -61,6 +70,10 @@ struct mcp_session {
     int64_t timeout_ms;          /* the server's default call timeout */
     int64_t max_ms;              /* max_timeout: the progress ceiling */
     pend_t *pends;
+    sreq_t *sreqs;               /* server requests handed on, unanswered */
+    int64_t next_sid;
+    json_object *roots;          /* owned: the configured roots/list answer's array */
+    int elicit_defaults;         /* elicitation: defaults (accept with the schema's defaults) */
     json_object *tools_acc;      /* tools/list pages gathered so far */
     int pages;
     int relist;                  /* list_changed arrived while listing */
@@ -111,6 +124,39 @@ static void pend_free(pend_t *p)
     free(p);
 }
 
+static void sreq_free(sreq_t *r)
+{
+    json_object_put(r->rpc_id);
+    free(r);
+}
+
+static int session__call_alive(const mcp_session_t *s, void *call_ud)
+{
+    for (const pend_t *p = s->pends; p; p = p->next)
+        if (p->kind == P_CALL && p->ud == call_ud)
+            return 1;
+    return 0;
+}
+
+/* Server requests whose call is over (answered, timed out, cancelled) get a
+ * JSON-RPC error now: the owner will not answer them, and the server must
+ * not wait. All of them when `all`. */
+static void session__sreqs_orphaned(mcp_session_t *s, int all)
+{
+    for (sreq_t **pp = &s->sreqs; *pp;) {
+        sreq_t *r = *pp;
+        if (!all && session__call_alive(s, r->call_ud)) {
+            pp = &r->next;
+            continue;
+        }
+        *pp = r->next;
+        if (s->state != ST_CLOSING)
+            session__send(s, jsonrpc_error(r->rpc_id, JSONRPC_INTERNAL_ERROR,
+                                           "sampling request abandoned: the tool call it belongs to has ended"));
+        sreq_free(r);
+    }
+}
+
 static void session__maybe_closed(mcp_session_t *s)
 {
     if (s->transport_closed && s->tick_closed && !s->closed_fired) {
@@ -153,6 +199,7 @@ static void session__shutdown(mcp_session_t *s, const char *why)
     if (!s->reason[0])
         snprintf(s->reason, sizeof(s->reason), "%s", why);
     snprintf(msg, sizeof(msg), "MCP server '%s' %s", s->name, s->reason);
+    session__sreqs_orphaned(s, 1);   /* nothing is sent now: only freed */
     session__fail_all(s, msg);
     mcp_transport_close(s->t);
 }
@@ -410,6 +457,101 @@ static void session__response(mcp_session_t *s, const jsonrpc_msg_t *m)
     pend_free(p);
 }
 
+/* sampling/createMessage: handed to the owner of the call in flight (the
+ * server asks on behalf of the tool it is running). Which call: the only one
+ * in flight, or, with several, the newest, when all belong to one owner
+ * (cbs.on_sampling decides; it sees them all). Outside a call, or when the
+ * owner cannot take it, the server gets an error at once. */
+static void session__sampling(mcp_session_t *s, const jsonrpc_msg_t *m)
+{
+    void *calls[CAP_MCP_SAMPLING_CALLS];
+    size_t n = 0;
+    sreq_t *r = NULL;
+    char err[300] = "";
+    int rc;
+
+    for (pend_t *p = s->pends; p && n < CAP_MCP_SAMPLING_CALLS; p = p->next)
+        if (p->kind == P_CALL && p->id > 0)
+            calls[n++] = p->ud;     /* newest first: session__add puts them at the head */
+    if (n == 0 || !s->cbs.on_sampling) {
+        session__send(s, jsonrpc_error(m->id, JSONRPC_INVALID_REQUEST,
+                                       n == 0 ? "sampling/createMessage refused: aiproxy serves sampling only "
+                                                "during a tool call, for the assistant that made it"
+                                              : "sampling/createMessage refused: this client does not serve sampling"));
+        return;
+    }
+    if (!m->params || !json_object_is_type(m->params, json_type_object)) {
+        session__send(s, jsonrpc_error(m->id, JSONRPC_INVALID_PARAMS, "sampling/createMessage: params must be an object"));
+        return;
+    }
+    r = calloc(1, sizeof(*r));
+    if (!r) {
+        session__send(s, jsonrpc_error(m->id, JSONRPC_INTERNAL_ERROR, "out of memory"));
+        return;
+    }
+    r->sid = ++s->next_sid;
+    r->rpc_id = json_object_get(m->id);
+    r->next = s->sreqs;
+    s->sreqs = r;
+    /* listed before the hook runs: it may answer at once (mcp-probe) */
+    rc = s->cbs.on_sampling(s->cbs.ud, calls, n, r->sid, m->params, &r->call_ud, err, sizeof(err));
+    if (rc < 0) {
+        for (sreq_t **pp = &s->sreqs; *pp; pp = &(*pp)->next)
+            if (*pp == r) {
+                *pp = r->next;
+                session__send(s, jsonrpc_error(r->rpc_id, JSONRPC_INVALID_REQUEST,
+                                               err[0] ? err : "sampling/createMessage refused"));
+                sreq_free(r);
+                break;
+            }
+    }
+}
+
+/* roots/list: the roots configured for the server ("roots", default none). */
+static void session__roots(mcp_session_t *s, const jsonrpc_msg_t *m)
+{
+    json_object *res = json_object_new_object();
+
+    if (!res)
+        return;
+    json_object_object_add(res, "roots", s->roots ? json_object_get(s->roots) : json_object_new_array());
+    session__send(s, jsonrpc_result(m->id, res));
+    json_object_put(res);
+}
+
+/* elicitation/create: nobody is at hand to ask (a gateway runs tools
+ * unattended), so the answer never waits. With "elicitation: defaults" a
+ * form whose every required field has a default is accepted with all the
+ * defaults the schema gives (SEP-1034); anything else is declined. NULL on
+ * ENOMEM. */
+static json_object *session__elicit(const mcp_session_t *s, json_object *params)
+{
+    json_object *res = json_object_new_object(), *content = NULL;
+    json_object *schema = jget_obj(params, "requestedSchema"), *props = jget_obj(schema, "properties");
+    json_object *req = jget_arr(schema, "required");
+    const char *mode = jget_str(params, "mode");
+    int accept = s->elicit_defaults && props && (!mode || strcmp(mode, "form") == 0);
+
+    if (!res)
+        return NULL;
+    for (size_t i = 0; accept && req && i < json_object_array_length(req); i++) {
+        const char *name = json_object_get_string(json_object_array_get_idx(req, i));
+        if (!name || !json_object_object_get_ex(jget_obj(props, name), "default", NULL))
+            accept = 0;
+    }
+    if (accept && (content = json_object_new_object())) {
+        json_object_object_foreach(props, name, prop) {
+            json_object *d = NULL;
+            if (json_object_is_type(prop, json_type_object) && json_object_object_get_ex(prop, "default", &d) && d)
+                json_object_object_add(content, name, json_object_get(d));
+        }
+    }
+    json_object_object_add(res, "action", json_object_new_string(content ? "accept" : "decline"));
+    if (content)
+        json_object_object_add(res, "content", content);
+    return res;
+}
+
 static void session__server_request(mcp_session_t *s, const jsonrpc_msg_t *m)
 {
     char msg[300];
@@ -420,9 +562,24 @@ static void session__server_request(mcp_session_t *s, const jsonrpc_msg_t *m)
         json_object_put(empty);
         return;
     }
-    /* sampling/createMessage, elicitation/create, roots/list, …: we offer
-     * none of these capabilities, and silence would hang the server. */
-    snprintf(msg, sizeof(msg), "Method not found: %s (aiproxy supports no client capabilities)", m->method);
+    if (strcmp(m->method, "sampling/createMessage") == 0) {
+        session__sampling(s, m);
+        return;
+    }
+    if (strcmp(m->method, "roots/list") == 0) {
+        session__roots(s, m);
+        return;
+    }
+    if (strcmp(m->method, "elicitation/create") == 0) {
+        json_object *res = session__elicit(s, m->params);
+        if (res) {
+            session__send(s, jsonrpc_result(m->id, res));
+            json_object_put(res);
+        }
+        return;
+    }
+    snprintf(msg, sizeof(msg), "Method not found: %s (aiproxy serves ping, sampling/createMessage, "
+             "roots/list and elicitation/create)", m->method);
     session__send(s, jsonrpc_error(m->id, JSONRPC_METHOD_NOT_FOUND, msg));
 }
 
@@ -558,6 +715,27 @@ static void session__on_message(void *ud, const char *json, size_t len)
     json_object_put(o);
 }
 
+/* What we can answer: sampling (through the calling assistant's backend,
+ * when the owner can serve it) and roots (the configured list, maybe
+ * empty). Elicitation only with "elicitation: defaults": otherwise nobody
+ * is there to answer, and a request that comes anyway is declined. */
+static json_object *session__capabilities(const mcp_session_t *s)
+{
+    json_object *caps = json_object_new_object(), *roots = json_object_new_object();
+
+    if (caps && roots) {
+        json_object_object_add(roots, "listChanged", json_object_new_boolean(0));
+        json_object_object_add(caps, "roots", roots);
+        roots = NULL;
+        if (s->cbs.on_sampling)
+            json_object_object_add(caps, "sampling", json_object_new_object());
+        if (s->elicit_defaults)  /* {} is form mode, in every revision */
+            json_object_object_add(caps, "elicitation", json_object_new_object());
+    }
+    json_object_put(roots);
+    return caps;
+}
+
 static void session__on_ready(void *ud)
 {
     mcp_session_t *s = ud;
@@ -579,7 +757,7 @@ static void session__on_ready(void *ud)
     json_object_object_add(ci, "name", json_object_new_string("aiproxy"));
     json_object_object_add(ci, "version", json_object_new_string("0.1.0"));
     json_object_object_add(params, "protocolVersion", json_object_new_string(SESSION_PROTOCOL));
-    json_object_object_add(params, "capabilities", json_object_new_object());
+    json_object_object_add(params, "capabilities", session__capabilities(s));
     json_object_object_add(params, "clientInfo", ci);
     if (session__request(s, p, "initialize", params) < 0)
         session__shutdown(s, "cannot send initialize");
@@ -609,6 +787,8 @@ static void session__on_tick(uv_timer_t *t)
     for (pend_t *p = s->pends; p; p = p->next)
         if (p->held && now - p->relayed_at >= SESSION_RELAY_MS)
             session__relay(s, p, now);
+    if (s->sreqs)
+        session__sreqs_orphaned(s, 0);
     while (*pp && s->state != ST_CLOSING) {
         pend_t *p = *pp;
         if (p->deadline > now) {
@@ -645,6 +825,47 @@ static void session__on_tick(uv_timer_t *t)
     }
 }
 
+/* The configured roots ([{uri, name?}], checked by cfg_check) as the
+ * roots/list answer: entries without a string uri are skipped. NULL on
+ * ENOMEM (answered as no roots). */
+static json_object *session__roots_of(json_object *cfg)
+{
+    json_object *out = json_object_new_array();
+    size_t n = json_object_array_length(cfg);
+
+    for (size_t i = 0; out && i < n; i++) {
+        json_object *e = json_object_array_get_idx(cfg, i), *r, *v;
+        if (!(v = jget_typed(e, "uri", json_type_string)) || !(r = json_object_new_object()))
+            continue;
+        json_object_object_add(r, "uri", json_object_get(v));
+        if ((v = jget_typed(e, "name", json_type_string)))
+            json_object_object_add(r, "name", json_object_get(v));
+        json_object_array_add(out, r);
+    }
+    return out;
+}
+
+int mcp_session_answer(mcp_session_t *s, void *call_ud, int64_t sid, json_object *result,
+                       const char *error)
+{
+    for (sreq_t **pp = &s->sreqs; *pp; pp = &(*pp)->next) {
+        sreq_t *r = *pp;
+        if (r->sid != sid || r->call_ud != call_ud)
+            continue;
+        *pp = r->next;
+        if (s->state != ST_CLOSING) {
+            if (result)
+                session__send(s, jsonrpc_result(r->rpc_id, result));
+            else
+                session__send(s, jsonrpc_error(r->rpc_id, JSONRPC_INTERNAL_ERROR,
+                                               error ? error : "sampling failed"));
+        }
+        sreq_free(r);
+        return 0;
+    }
+    return -ENOENT;
+}
+
 mcp_session_t *mcp_session_new(uv_loop_t *loop, const char *name, json_object *server,
                                const mcp_session_cbs_t *cbs, char *err, size_t errlen)
 {
@@ -662,6 +883,9 @@ mcp_session_t *mcp_session_new(uv_loop_t *loop, const char *name, json_object *s
     s->timeout_ms = 300000;
     if (json_object_object_get_ex(server, "timeout", &v) && json_object_get_double(v) > 0)
         s->timeout_ms = (int64_t)(json_object_get_double(v) * 1000);
+    if ((v = jget_arr(server, "roots")))
+        s->roots = session__roots_of(v);
+    s->elicit_defaults = jget_str(server, "elicitation") && strcmp(jget_str(server, "elicitation"), "defaults") == 0;
     s->max_ms = SESSION_MAX_TIMEOUT_MS;
     if (json_object_object_get_ex(server, "max_timeout", &v) && json_object_get_double(v) > 0)
         s->max_ms = (int64_t)(json_object_get_double(v) * 1000);
@@ -676,6 +900,8 @@ mcp_session_t *mcp_session_new(uv_loop_t *loop, const char *name, json_object *s
     res = s;
     s = NULL;
 out:
+    if (s)
+        json_object_put(s->roots);
     free(s);
     return res;
 }
@@ -745,5 +971,11 @@ void mcp_session_free(mcp_session_t *s)
         return;
     mcp_transport_free(s->t);
     json_object_put(s->tools_acc);
+    json_object_put(s->roots);
+    while (s->sreqs) {
+        sreq_t *r = s->sreqs;
+        s->sreqs = r->next;
+        sreq_free(r);
+    }
     free(s);
 }

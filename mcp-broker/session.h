@@ -1,8 +1,9 @@
 /* session — one MCP client session over a transport (MCP rev 2025-06-18):
  * initialize → notifications/initialized → tools/list (paginated) → ready;
  * then tools/call with many calls in flight matched by JSON-RPC id, ping both
- * ways, tools/list_changed → catalog refresh, unsupported server requests →
- * -32601, a call past its deadline → timed out + notifications/cancelled.
+ * ways, tools/list_changed → catalog refresh, server requests: sampling
+ * handed to the call's owner (on_sampling), roots/list from the "roots"
+ * setting, elicitation declined, others -32601, a call past its deadline → timed out + notifications/cancelled.
  *
  * Used by the broker (one per configured server) and by mcp-probe. All
  * callbacks run on the loop thread. No restart logic here: the owner decides
@@ -42,6 +43,15 @@ typedef struct mcp_session_cbs {
      * never after the call's cb. It must not cancel the call. May be NULL. */
     void (*on_progress)(void *ud, void *call_ud, const mcp_progress_t *p);
     void *ud;
+    /* The server sent sampling/createMessage while calls are in flight;
+     * `calls` are their call_ud (n >= 1, newest first), `params` is borrowed.
+     * Pick the call it belongs to (*chosen) and return 0: answer it later,
+     * or at once, with mcp_session_answer(…, *chosen, sid, …); a call that
+     * ends first has it refused for you. Or return a negative code with a
+     * reason in err: the server gets it as a JSON-RPC error at once. NULL:
+     * the "sampling" capability is not declared, and requests are refused. */
+    int (*on_sampling)(void *ud, void *const *calls, size_t n, int64_t sid, json_object *params,
+                       void **chosen, char *err, size_t errlen);
 } mcp_session_cbs_t;
 
 /* Starts a session for the registry entry `server` (its "transport" picks the
@@ -70,6 +80,13 @@ int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int6
  * sent already), and cb never fires. Returns 0, or -ENOENT when no call in
  * flight has that ud (it was answered already: its cb has fired). */
 int mcp_session_cancel(mcp_session_t *s, void *ud, const char *reason);
+
+/* Answers server request `sid` handed to call `call_ud` by on_sampling: the
+ * createMessage result (borrowed object) or, when result is NULL, a JSON-RPC
+ * error with `error`. 0, or -ENOENT when no such request waits (the call
+ * ended: it was refused already). */
+int mcp_session_answer(mcp_session_t *s, void *call_ud, int64_t sid, json_object *result,
+                       const char *error);
 
 /* 1 once initialized and the catalog is listed. */
 int mcp_session_ready(const mcp_session_t *s);

@@ -4,9 +4,9 @@
  * body (one message or a batch), or an SSE stream carrying the response and
  * maybe requests/notifications first. A stream that ends before the response
  * is resumed with a GET carrying Last-Event-ID after the server's `retry:`
- * delay (SEP-1699). After notifications/initialized, when the server announced
- * notifications (listChanged, logging), an optional GET stream
- * carries server-initiated messages (405: the server offers none).
+ * delay (SEP-1699). With notifications/initialized an optional GET stream
+ * opens for server-initiated messages (we declare client capabilities, so
+ * the server may send requests at any time; 405: it offers none).
  * A 404 once we hold a session id means the server forgot us: the transport
  * closes with "session expired (404)" and the session layer starts over.
  * Close: abort what runs, DELETE the session, then on_closed. */
@@ -69,7 +69,6 @@ typedef struct mcp_http {
     int finishing;               /* shutting down: no new requests */
     int get_state;               /* optional GET: 0 not yet, 1 open/opening, 2 refused */
     int get_reopens;
-    int server_pushes;           /* initialize said the server may notify us */
     int initializing;            /* the notifications/initialized POST runs */
     oauth_t *oauth;              /* the server's `auth` block, NULL without one */
     http__authq_t *authq;        /* messages waiting for a token, in order */
@@ -111,31 +110,6 @@ static void http__adopt_session(mcp_http_t *t, http__req_t *r)
         memcpy(t->session_id, r->w.session_id, sizeof(t->session_id));
 }
 
-/* Whether an initialize result announces notifications we act on
- * (`listChanged` of tools, resources or prompts, or logging). Only then is
- * the optional server-to-client GET stream worth holding open: a server with
- * nothing to push gains nothing from it, and some servers take any GET as the
- * resumption of a POST stream, answering a pending call there. */
-static int http__caps_push(const char *json, size_t len)
-{
-    static const char *const lists[] = { "tools", "resources", "prompts" };
-    json_object *msg = json_tokener_parse(json), *caps = jget_obj(jget(msg, "result"), "capabilities");
-    json_object *c, *lc;
-    int push = 0;
-
-    (void)len;
-    if (caps) {
-        for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
-            if (json_object_object_get_ex(caps, lists[i], &c) &&
-                json_object_object_get_ex(c, "listChanged", &lc) && json_object_get_boolean(lc))
-                push = 1;
-        if (json_object_object_get_ex(caps, "logging", NULL))
-            push = 1;
-    }
-    json_object_put(msg);
-    return push;
-}
-
 static void http__deliver(http__req_t *r, const char *json, size_t len)
 {
     mcp_http_t *t = r->t;
@@ -144,11 +118,8 @@ static void http__deliver(http__req_t *r, const char *json, size_t len)
         return;
     if (r->kind == HTTP_POST)
         http__adopt_session(t, r);
-    if (r->want_id[0] && !r->answered && httpwire_is_response_to(json, len, r->want_id)) {
+    if (r->want_id[0] && !r->answered && httpwire_is_response_to(json, len, r->want_id))
         r->answered = 1;
-        if (r->kind == HTTP_POST && strcmp(r->method, "initialize") == 0)
-            t->server_pushes = http__caps_push(json, len);
-    }
     if (t->base.cbs.on_message)
         t->base.cbs.on_message(t->base.cbs.ud, json, len);
 }
@@ -291,8 +262,12 @@ static void http__get_later(mcp_http_t *t, http__req_t *from, long delay_ms)
     http__schedule(t);
 }
 
-/* Hands the messages held while notifications/initialized was on its way
- * (http__send) to the timer, which starts them. */
+/* notifications/initialized has reached the server: the GET stream opens
+ * (we declare client capabilities, sampling and roots, so the server may
+ * send a request at any time, and one tied to no POST travels only there),
+ * then the messages held meanwhile (http__send) go to the timer, which
+ * starts them: the stream is there before the first call, and the server
+ * sees initialized before any other request. */
 static void http__release(mcp_http_t *t)
 {
     t->initializing = 0;
@@ -301,6 +276,10 @@ static void http__release(mcp_http_t *t)
             r->held = 0;
             r->due = 0;
         }
+    if (t->get_state == 0) {
+        t->get_state = 1;
+        http__get_later(t, NULL, 0);    /* newest first in the list: it starts first */
+    }
     http__schedule(t);
 }
 
@@ -392,11 +371,6 @@ static void http__post_done(mcp_http_t *t, http__req_t *r, CURLcode res, long st
                 http__deliver_error(t, r->want_id, "MCP server %s ended the answer to %s without a response",
                                     t->base.name, r->method);
         }
-        if (strcmp(r->method, "notifications/initialized") == 0 && t->get_state == 0 &&
-            t->server_pushes && !t->finishing) {
-            t->get_state = 1;
-            http__get_later(t, NULL, 0);
-        }
         return;
     }
     if (res != CURLE_OK && r->w.is_sse && r->w.last_event_id[0] && r->want_id[0] && !r->answered) {
@@ -427,8 +401,11 @@ static void http__get_done(mcp_http_t *t, http__req_t *r, CURLcode res, long sta
         return;
     }
     if (!ok || status < 200 || status >= 300) {
-        if (r->optional && !pending)
+        if (r->optional && !pending && t->get_state != 2) {
             t->get_state = 2;   /* 405 or other refusal: no server stream */
+            log_info("mcp %s: the server offers no GET stream (HTTP %ld): requests it sends outside "
+                     "a call's own stream cannot reach us", t->base.name, status);
+        }
         if (pending)
             http__deliver_error(t, r->want_id, "MCP server %s: resuming the stream failed: %s (HTTP %ld)",
                                 t->base.name, res != CURLE_OK ? curl_easy_strerror(res) : "refused",

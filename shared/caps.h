@@ -140,6 +140,11 @@
 #define CAP_MCPHTTP_GET_REOPENS 3
 /* tools/list pages before a cursor that never ends is called a loop. */
 #define CAP_MCP_LIST_PAGES 100
+/* Calls in flight a sampling request is matched against (the newest ones):
+ * the owner must be one; more than this many at once on one server is rare. */
+#define CAP_MCP_SAMPLING_CALLS 64
+/* Roots configured for one MCP server (roots/list answers them all). */
+#define CAP_MCP_ROOTS 64
 /* getpwnam_r's scratch buffer for a child's user: /etc/passwd lines are short. */
 #define CAP_PASSWD_BUF 4096
 

@@ -448,11 +448,55 @@ static int ck__auth(ck_t *parent)
     return rc;
 }
 
+/* roots: [{uri, name?}], what roots/list answers the server (MCP roots);
+ * absent/null gives []. A uri must be a file:// URI (the spec's only kind). */
+static int ck__roots(ck_t *c)
+{
+    json_object *v = NULL;
+    char path[64];
+    size_t n;
+
+    if (!json_object_object_get_ex(c->obj, "roots", &v) || !v) {
+        json_object_object_add(c->obj, "roots", json_object_new_array());
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_array))
+        return ck__fail(c, "roots", "must be a list of {uri, name}%s", NULL);
+    n = json_object_array_length(v);
+    if (n > CAP_MCP_ROOTS)
+        return ck__fail(c, "roots", "at most " CFG__STR(CAP_MCP_ROOTS) " roots%s", NULL);
+    for (size_t i = 0; i < n; i++) {
+        json_object *e = json_object_array_get_idx(v, i), *f = NULL;
+        const char *u;
+        if (!json_object_is_type(e, json_type_object)) {
+            snprintf(path, sizeof path, "roots[%zu]", i);
+            return ck__fail(c, path, "must be a mapping {uri, name}%s", NULL);
+        }
+        json_object_object_foreach(e, key, val) {
+            (void)val;
+            if (strcmp(key, "uri") != 0 && strcmp(key, "name") != 0) {
+                snprintf(path, sizeof path, "roots[%zu]", i);
+                return ck__fail(c, path, "unknown field '%s' (allowed: uri, name)", key);
+            }
+        }
+        u = jget_str(e, "uri");
+        if (!u || strncmp(u, "file://", 7) != 0) {
+            snprintf(path, sizeof path, "roots[%zu].uri", i);
+            return ck__fail(c, path, "must be a file:// URI%s", NULL);
+        }
+        if (json_object_object_get_ex(e, "name", &f) && f && !json_object_is_type(f, json_type_string)) {
+            snprintf(path, sizeof path, "roots[%zu].name", i);
+            return ck__fail(c, path, "must be a string%s", NULL);
+        }
+    }
+    return 0;
+}
+
 int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t errlen)
 {
     static const char *const fields[] = {"transport", "command", "args", "env", "inherit_env",
                                          "cwd", "url", "headers", "description", "timeout",
-                                         "max_timeout", "auth", NULL};
+                                         "max_timeout", "auth", "roots", "elicitation", NULL};
     ck_t c;
     json_object *v = NULL;
     const char *t;
@@ -461,7 +505,8 @@ int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t e
     if ((rc = ck__name(name, "MCP server", err, errlen)) < 0 ||
         (rc = ck__init(&c, obj, "MCP server", err, errlen)) < 0 ||
         (rc = ck__unknown(&c, fields, "transport, command, args, env, inherit_env, cwd, "
-                                      "url, headers, description, timeout, max_timeout, auth")) < 0 ||
+                                      "url, headers, description, timeout, max_timeout, auth, "
+                                      "roots, elicitation")) < 0 ||
         (rc = ck__str(&c, "command", NULL, "")) < 0)
         goto out;
     if (!json_object_object_get_ex(obj, "transport", &v) || !v) {
@@ -484,8 +529,15 @@ int cfg_check_mcp_server(const char *name, json_object *obj, char *err, size_t e
     if ((rc = ck__strlist(&c, "args")) < 0 || (rc = ck__strmap(&c, "env", 1)) < 0 ||
         (rc = ck__inherit_env(&c)) < 0 || (rc = ck__str(&c, "cwd", NULL, "")) < 0 || (rc = ck__str(&c, "url", NULL, "")) < 0 ||
         (rc = ck__strmap(&c, "headers", 0)) < 0 || (rc = ck__str(&c, "description", "", "")) < 0 ||
-        (rc = ck__num(&c, "timeout", 0, 1, 86400, 0, 1, 60, "in seconds, > 0")) < 0)
+        (rc = ck__num(&c, "timeout", 0, 1, 86400, 0, 1, 60, "in seconds, > 0")) < 0 ||
+        (rc = ck__roots(&c)) < 0 || (rc = ck__str(&c, "elicitation", "decline", "")) < 0)
         goto out;
+    t = jget_str(obj, "elicitation");
+    if (strcmp(t, "decline") != 0 && strcmp(t, "defaults") != 0) {
+        rc = ck__fail(&c, "elicitation", "must be decline or defaults (got '%s')", t);
+        goto out;
+    }
+    t = jget_str(obj, "transport");
     /* the ceiling a call that keeps reporting progress may reach (docs/config.md);
      * only an explicit one must be at least the timeout: the default never
      * shortens a call, the broker takes the larger of the two */
@@ -620,7 +672,8 @@ int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, ch
                                          "system_prompt", "mcp_servers", "tools", "max_tools",
                                          "max_tool_iterations", "temperature", "top_p",
                                          "max_tokens", "extra_body", "tool_events",
-                                         "stream_keepalive_ms", "tool_images", NULL};
+                                         "stream_keepalive_ms", "tool_images", "allow_sampling",
+                                         NULL};
     ck_t c;
     json_object *v = NULL, *map = NULL;
     const char *own = NULL, *backend = NULL;
@@ -631,7 +684,7 @@ int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, ch
         (rc = ck__unknown(&c, fields, "name, backend, model, description, system_prompt, "
                                       "mcp_servers, tools, max_tools, max_tool_iterations, "
                                       "temperature, top_p, max_tokens, extra_body, tool_events, "
-                                      "stream_keepalive_ms, tool_images")) < 0)
+                                      "stream_keepalive_ms, tool_images, allow_sampling")) < 0)
         goto out;
     if (name && (!json_object_object_get_ex(obj, "name", &v) || !v))
         json_object_object_add(obj, "name", json_object_new_string(name));
@@ -666,6 +719,7 @@ int cfg_check_assistant(const char *name, json_object *obj, json_object *doc, ch
         (rc = ck__num(&c, "max_tokens", 0, 1, 10000000, 1, 0, 0, "greater than 0")) < 0 ||
         (rc = ck__object(&c, "extra_body")) < 0 ||
         (rc = ck__bool(&c, "tool_events", 0)) < 0 ||
+        (rc = ck__bool(&c, "allow_sampling", 1)) < 0 ||
         /* null: the responders' AIPROXY_STREAM_KEEPALIVE_MS; 0: none */
         (rc = ck__num(&c, "stream_keepalive_ms", 0, 0, 600000, 1, 0, 0,
                       "from 0 (off) to 600000 ms")) < 0 ||

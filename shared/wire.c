@@ -94,6 +94,59 @@ out:
     return o;
 }
 
+/* The members of op "sampled" (see wire.h) into out. 0 or -EINVAL. */
+static int wire__decode_sampled(json_object *o, wire_req_t *out, char *err, size_t errlen)
+{
+    json_object *v = NULL;
+
+    if (!json_object_object_get_ex(o, "sid", &v) || !json_object_is_type(v, json_type_int) ||
+        json_object_get_int64(v) < 1) {
+        snprintf(err, errlen, "sid: must be an integer >= 1");
+        return -EINVAL;
+    }
+    out->sid = json_object_get_int64(v);
+    out->result = jget_obj(o, "result");
+    out->error = jget_str(o, "error");
+    if (!out->result == !out->error) {
+        snprintf(err, errlen, "sampled: needs an object \"result\" or a string \"error\", not both");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+char *wire_req_sampled(const char *id, const char *reply, const char *server, int64_t deadline,
+                       int64_t sid, json_object *result, const char *error)
+{
+    json_object *o = NULL;
+    char *res = NULL;
+
+    if (!wire_id_valid(id) || !reply || !*reply || !server || !*server || sid < 1 ||
+        !result == !error || (result && !json_object_is_type(result, json_type_object)))
+        goto out;
+    o = json_object_new_object();
+    if (!o)
+        goto out;
+    json_object_object_add(o, "v", json_object_new_int(WIRE_VERSION));
+    if (wire__add_str(o, "op", "sampled") || wire__add_str(o, "id", id) ||
+        wire__add_str(o, "reply", reply) || wire__add_str(o, "server", server))
+        goto out;
+    json_object_object_add(o, "deadline", json_object_new_int64(deadline));
+    json_object_object_add(o, "sid", json_object_new_int64(sid));
+    if (result) {
+        json_object_object_add(o, "result", json_object_get(result));
+    } else {
+        char cut[CAP_WIRE_PROGRESS_TEXT + 1];
+        utf8_clean(error, strlen(error), cut, sizeof cut);
+        if (wire__add_str(o, "error", cut))
+            goto out;
+    }
+    res = jtext_take(o);
+    o = NULL;
+out:
+    json_object_put(o);
+    return res;
+}
+
 int wire_req_decode(const char *s, size_t n, wire_req_t *out, char *err, size_t errlen)
 {
     json_object *o = NULL, *v = NULL;
@@ -116,8 +169,10 @@ int wire_req_decode(const char *s, size_t n, wire_req_t *out, char *err, size_t 
         out->op = WIRE_OP_START;
     else if (op && strcmp(op, "cancel") == 0)
         out->op = WIRE_OP_CANCEL;
+    else if (op && strcmp(op, "sampled") == 0)
+        out->op = WIRE_OP_SAMPLED;
     else {
-        snprintf(err, errlen, "op: must be \"call\", \"start\" or \"cancel\"");
+        snprintf(err, errlen, "op: must be \"call\", \"start\", \"cancel\" or \"sampled\"");
         goto out;
     }
     id = jget_str(o, "id");
@@ -162,6 +217,8 @@ int wire_req_decode(const char *s, size_t n, wire_req_t *out, char *err, size_t 
         }
         out->args = v;
     }
+    if (out->op == WIRE_OP_SAMPLED && wire__decode_sampled(o, out, err, errlen) != 0)
+        goto out;
     out->root = o;
     o = NULL;
     rc = 0;
@@ -254,6 +311,29 @@ out:
     return res;
 }
 
+char *wire_reply_sampling(const char *id, int64_t sid, json_object *params)
+{
+    json_object *o = NULL, *m = NULL;
+    char *res = NULL;
+
+    if (!wire_id_valid(id) || sid < 1 || !params || !json_object_is_type(params, json_type_object))
+        goto out;
+    o = json_object_new_object();
+    m = json_object_new_object();
+    if (!o || !m || wire__add_str(o, "id", id))
+        goto out;
+    json_object_object_add(m, "sid", json_object_new_int64(sid));
+    json_object_object_add(m, "params", json_object_get(params));
+    json_object_object_add(o, "sampling", m);
+    m = NULL;
+    res = jtext_take(o);
+    o = NULL;
+out:
+    json_object_put(m);
+    json_object_put(o);
+    return res;
+}
+
 /* The "progress" member of a reply (see wire.h) into out. 0 or -EINVAL. */
 static int wire__decode_progress(json_object *o, json_object *p, wire_reply_t *out, char *err,
                                  size_t errlen)
@@ -309,6 +389,19 @@ int wire_reply_decode(const char *s, size_t n, wire_reply_t *out, char *err, siz
         goto out;
     }
     memcpy(out->id, id, WIRE_ID_LEN + 1);
+    if ((v = jget_obj(o, "sampling"))) {
+        json_object *sid = jget_typed(v, "sid", json_type_int);
+        if (!sid || json_object_get_int64(sid) < 1 || !(out->params = jget_obj(v, "params"))) {
+            snprintf(err, errlen, "sampling: needs an integer \"sid\" >= 1 and an object \"params\"");
+            goto out;
+        }
+        out->sid = json_object_get_int64(sid);
+        out->is_sampling = 1;
+        out->root = o;
+        o = NULL;
+        rc = 0;
+        goto out;
+    }
     if ((v = jget_obj(o, "progress"))) {
         if (wire__decode_progress(o, v, out, err, errlen) != 0)
             goto out;

@@ -17,7 +17,15 @@
  * them drops them as malformed):
  *   {"id":"…","progress":{"progress":n,"total":n?,"message":"…"?},"left_ms":n}
  *   left_ms: the broker's deadline for the call is now that far away (it
- *   extended it); relative, so no two clocks are compared. */
+ *   extended it); relative, so no two clocks are compared.
+ * and, during a call, any number of sampling requests (MCP
+ * sampling/createMessage from the server, forwarded to the call's owner; no
+ * "ok" either, so an older responder drops them and the broker's own bound
+ * answers the server):
+ *   {"id":"…","sampling":{"sid":n,"params":{createMessage params}}}
+ * which the responder answers on <prefix>mcp:calls with op "sampled":
+ *   {"v":1,"op":"sampled","id":"<the call's id>","reply","server","deadline",
+ *    "sid":n,"result":{role,content,model,stopReason}} or ..."error":"why"} */
 #ifndef AIPROXY_WIRE_H
 #define AIPROXY_WIRE_H
 
@@ -31,7 +39,7 @@
 #define WIRE_ID_LEN 32               /* hex characters of a request id */
 #define WIRE_MAX_MSG CAP_WIRE_MSG        /* a message larger than this is refused */
 
-enum wire_op { WIRE_OP_CALL = 1, WIRE_OP_START = 2, WIRE_OP_CANCEL = 3 };
+enum wire_op { WIRE_OP_CALL = 1, WIRE_OP_START = 2, WIRE_OP_CANCEL = 3, WIRE_OP_SAMPLED = 4 };
 
 typedef struct wire_req {
     enum wire_op op;
@@ -42,6 +50,9 @@ typedef struct wire_req {
     json_object *args;       /* borrowed from root; an object (never NULL for call), else NULL */
     int64_t deadline;        /* unix ms */
     json_object *root;       /* owned: the parsed message */
+    int64_t sid;             /* sampled: the server request it answers (>= 1) */
+    json_object *result;     /* sampled: borrowed, the answer (an object), or NULL with */
+    const char *error;       /* sampled: borrowed, why there is none */
 } wire_req_t;
 
 typedef struct wire_reply {
@@ -56,6 +67,9 @@ typedef struct wire_reply {
     json_object *tools;      /* borrowed: start catalog (ok) */
     const char *error;       /* borrowed: reason (!ok) */
     json_object *root;       /* owned */
+    int is_sampling;         /* a sampling request for the call: only sid and params */
+    int64_t sid;             /* sampling: its number, echoed in op "sampled" */
+    json_object *params;     /* sampling: borrowed createMessage params (an object) */
 } wire_reply_t;
 
 /* A request as JSON text (malloc'd, NULL on ENOMEM or a bad argument: id not
@@ -63,6 +77,13 @@ typedef struct wire_reply {
  * {}); tool and args are ignored for start and cancel. */
 char *wire_req_encode(enum wire_op op, const char *id, const char *reply, const char *server,
                       const char *tool, json_object *args, int64_t deadline);
+
+/* The responder's answer to sampling request `sid` of call `id` (op
+ * "sampled"): exactly one of `result` (borrowed object) and `error` (cut to
+ * CAP_WIRE_PROGRESS_TEXT bytes). malloc'd JSON text; NULL on ENOMEM or a bad
+ * argument (id, empty reply/server, sid < 1, neither or both answers). */
+char *wire_req_sampled(const char *id, const char *reply, const char *server, int64_t deadline,
+                       int64_t sid, json_object *result, const char *error);
 
 /* Parses and validates a request. Returns 0 and fills *out (release with
  * wire_req_clear), or -EINVAL with err naming the bad field
@@ -83,9 +104,16 @@ char *wire_reply_error(const char *id, const char *error);
 char *wire_reply_progress(const char *id, double progress, double total, const char *message,
                           int64_t left_ms);
 
+/* A sampling request for call `id` (see the top of this file): `params`
+ * borrowed (an object). malloc'd JSON text; NULL on ENOMEM or a bad
+ * argument (id, sid < 1, params not an object). */
+char *wire_reply_sampling(const char *id, int64_t sid, json_object *params);
+
 /* Parses and validates a reply (ok replies need "result" or "tools"; error
  * replies a string "error"; a progress report, is_progress set, needs a
- * numeric "progress.progress" and a "left_ms" >= 0). 0 or -EINVAL with err;
+ * numeric "progress.progress" and a "left_ms" >= 0; a sampling request,
+ * is_sampling set, an integer "sampling.sid" >= 1 and an object
+ * "sampling.params"). 0 or -EINVAL with err;
  * release with wire_reply_clear. */
 int wire_reply_decode(const char *s, size_t n, wire_reply_t *out, char *err, size_t errlen);
 void wire_reply_clear(wire_reply_t *r);

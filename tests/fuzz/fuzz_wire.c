@@ -18,11 +18,38 @@ static int same_json(json_object *a, json_object *b)
     return strcmp(json_object_to_json_string(a), json_object_to_json_string(b)) == 0;
 }
 
+/* op "sampled": encoded again, the answer comes back the same (an error
+ * the encoder need not cut or clean too). */
+static void sampled_round_trip(const wire_req_t *r)
+{
+    wire_req_t back;
+    char err[128];
+    char *text = wire_req_sampled(r->id, r->reply, r->server, r->deadline, r->sid, r->result, r->error);
+    size_t elen = r->error ? strlen(r->error) : 0;
+
+    if (!text || wire_req_decode(text, strlen(text), &back, err, sizeof err) != 0 ||
+        back.op != WIRE_OP_SAMPLED)
+        abort();
+    if (strcmp(back.id, r->id) != 0 || back.sid != r->sid || !back.result != !r->result ||
+        (r->result && !same_json(back.result, r->result)) ||
+        (r->error && elen <= CAP_WIRE_PROGRESS_TEXT && utf8_valid(r->error, elen) &&
+         strcmp(back.error, r->error) != 0))
+        abort();
+    wire_req_clear(&back);
+    free(text);
+}
+
 static void req_round_trip(const wire_req_t *r)
 {
     wire_req_t back;
     char err[128];
-    char *text = wire_req_encode(r->op, r->id, r->reply, r->server, r->tool, r->args, r->deadline);
+    char *text;
+
+    if (r->op == WIRE_OP_SAMPLED) {
+        sampled_round_trip(r);
+        return;
+    }
+    text = wire_req_encode(r->op, r->id, r->reply, r->server, r->tool, r->args, r->deadline);
 
     if (!text || wire_req_decode(text, strlen(text), &back, err, sizeof err) != 0)
         abort();
@@ -64,6 +91,16 @@ static void reply_round_trip(const wire_reply_t *r)
 
     if (r->is_progress) {
         progress_round_trip(r);
+        return;
+    }
+    if (r->is_sampling) {
+        text = wire_reply_sampling(r->id, r->sid, r->params);
+        if (!text || wire_reply_decode(text, strlen(text), &back, err, sizeof err) != 0 ||
+            !back.is_sampling || back.sid != r->sid || strcmp(back.id, r->id) != 0 ||
+            !same_json(back.params, r->params))
+            abort();
+        wire_reply_clear(&back);
+        free(text);
         return;
     }
     text = !r->ok     ? wire_reply_error(r->id, r->error)

@@ -130,7 +130,7 @@ test('broker over stdio with the demo server', async (t) => {
                   { timeoutMs: 5000, what: 'the catalog to be rewritten' });
   });
 
-  await t.test('server requests are answered: ping with {}, the rest with -32601', async () => {
+  await t.test('server requests are answered at once: ping, roots/list, sampling (refused: no messages), elicitation (declined)', async () => {
     scriptToolTurn(up, [{ name: 'demo__ask', args: { method: 'ping' } },
                         { name: 'demo__ask', args: { method: 'roots/list' } },
                         { name: 'demo__ask', args: { method: 'sampling/createMessage' } },
@@ -138,10 +138,13 @@ test('broker over stdio with the demo server', async (t) => {
     const r = await ask(stack);
     const text = r.choices[0].message.content;
     assert.ok(!text.includes("[tool error]"), text);
-    const [ping, ...rest] = text.split(' | ').map((x) => JSON.parse(x));
+    const [ping, roots, sampling, elicit] = text.split(' | ').map((x) => JSON.parse(x));
     assert.deepEqual(ping, { result: {} });
-    assert.equal(rest.length, 3);
-    for (const x of rest) assert.equal(x.error.code, -32601, JSON.stringify(x));
+    assert.deepEqual(roots, { result: { roots: [] } });
+    // handed to the assistant, whose backend is not asked: the params have no messages
+    assert.equal(sampling.error.code, -32603, JSON.stringify(sampling));
+    assert.match(sampling.error.message, /sampling/, JSON.stringify(sampling));
+    assert.deepEqual(elicit, { result: { action: 'decline' } });
   });
 
   await t.test('a tool that never answers: timed out, and the server is told', async () => {

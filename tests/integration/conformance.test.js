@@ -7,6 +7,9 @@
 //   tools_call  — calling add_numbers with arguments
 //   sse-retry   — a tools/call SSE stream closed early: the client must wait
 //                 the `retry:` delay and resume with GET + Last-Event-ID
+//   elicitation-sep1034-client-defaults — the server's elicitation/create,
+//                 sent on the GET stream (tied to no POST), accepted with the
+//                 schema's defaults (the server setting elicitation: defaults)
 const test = require('node:test');
 const assert = require('node:assert');
 const path = require('node:path');
@@ -25,6 +28,8 @@ const SCENARIOS = [
   { name: 'initialize', args: '' },
   { name: 'tools_call', args: `--call add_numbers --args '{"a":5,"b":3}'` },
   { name: 'sse-retry', args: '--call test_reconnection' },
+  { name: 'elicitation-sep1034-client-defaults',
+    args: '--call test_client_elicitation_defaults --elicitation defaults' },
 ];
 
 function runScenario(name, args, cwd) {

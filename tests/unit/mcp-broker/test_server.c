@@ -21,6 +21,7 @@
 #include "shared/wire.h"
 
 #define ID1 "0123456789abcdef0123456789abcdef"
+#define ID2 "fedcba9876543210fedcba9876543210"
 
 typedef struct fake_host {
     int publishes, set_keys, gone;
@@ -28,6 +29,9 @@ typedef struct fake_host {
     char key[256], value[2048];
     int progress, finals, late;  /* progress reports, final answers, reports after one */
     int64_t last_left_ms;
+    int sampling;                /* sampling requests relayed */
+    int64_t sid;
+    char sampling_id[WIRE_ID_LEN + 1], sampling_channel[256];
 } fake_host_t;
 
 static void fake_publish(void *data, const char *channel, const char *text)
@@ -39,6 +43,14 @@ static void fake_publish(void *data, const char *channel, const char *text)
     h->publishes++;
     snprintf(h->channel, sizeof(h->channel), "%s", channel);
     if (wire_reply_decode(text, strlen(text), &r, err, sizeof(err)) == 0) {
+        if (r.is_sampling) {
+            h->sampling++;
+            h->sid = r.sid;
+            memcpy(h->sampling_id, r.id, sizeof(h->sampling_id));
+            snprintf(h->sampling_channel, sizeof(h->sampling_channel), "%s", channel);
+            wire_reply_clear(&r);
+            return;
+        }
         if (r.is_progress) {
             h->progress++;
             h->late += h->finals > 0;
@@ -151,6 +163,78 @@ static int64_t call_progress(fake_host_t *h, server_t *s, uv_loop_t *loop, const
 }
 
 static void retire(fake_host_t *h, server_t *s, uv_loop_t *loop);
+
+/* Sends call `id` of tool `tool` with args (JSON text) answered on `reply`. */
+static void send_call(server_t *s, const char *id, const char *reply, const char *tool, const char *args)
+{
+    json_object *a = json_tokener_parse(args);
+    char err[128];
+    char *t = wire_req_encode(WIRE_OP_CALL, id, reply, "d", tool, a, unix_ms() + 20000);
+    wire_req_t req;
+
+    assert_non_null(t);
+    assert_int_equal(wire_req_decode(t, strlen(t), &req, err, sizeof(err)), 0);
+    server_handle(s, &req);
+    wire_req_clear(&req);
+    free(t);
+    json_object_put(a);
+}
+
+/* A server's sampling/createMessage during a call goes to the call's owner
+ * on its reply channel, and the owner's answer (op "sampled") goes back to
+ * the server: the demo's ask tool returns it. */
+static void test_sampling_handed_to_the_call(void **state)
+{
+    fake_host_t h = {0};
+    uv_loop_t loop;
+    char *cfg = demo_cfg(""), err[128], *t;
+    json_object *res = json_tokener_parse("{\"role\":\"assistant\",\"content\":{\"type\":\"text\","
+                                          "\"text\":\"from the owner\"},\"model\":\"m\"}");
+    wire_req_t req;
+    server_t *s;
+
+    (void)state;
+    uv_loop_init(&loop);
+    s = new_server(&h, &loop, "d", cfg);
+    send_call(s, ID1, "p:reply:1", "ask", "{\"method\":\"sampling/createMessage\"}");
+    run_until(&loop, &h.sampling, 1);
+    assert_string_equal(h.sampling_id, ID1);
+    assert_string_equal(h.sampling_channel, "p:reply:1");
+    t = wire_req_sampled(ID1, "p:reply:1", "d", unix_ms() + 20000, h.sid, res, NULL);
+    assert_non_null(t);
+    assert_int_equal(wire_req_decode(t, strlen(t), &req, err, sizeof(err)), 0);
+    server_sampled(s, &req);
+    wire_req_clear(&req);
+    free(t);
+    run_until(&loop, &h.finals, 1);
+    assert_non_null(strstr(h.text, "from the owner"));
+    json_object_put(res);
+    retire(&h, s, &loop);
+    free(cfg);
+}
+
+/* With calls of two clients in flight on the session, the broker cannot
+ * tell whose the request is: refused at once, handed to neither. */
+static void test_sampling_refused_between_clients(void **state)
+{
+    fake_host_t h = {0};
+    uv_loop_t loop;
+    char *cfg = demo_cfg("");
+    server_t *s;
+
+    (void)state;
+    uv_loop_init(&loop);
+    s = new_server(&h, &loop, "d", cfg);
+    send_call(s, ID2, "p:reply:2", "sleep", "{\"ms\":1000}");
+    send_call(s, ID1, "p:reply:1", "ask", "{\"method\":\"sampling/createMessage\"}");
+    run_until(&loop, &h.finals, 1);
+    assert_int_equal(h.sampling, 0);
+    assert_string_equal(h.channel, "p:reply:1");
+    assert_non_null(strstr(h.text, "calls from several clients are in flight"));
+    run_until(&loop, &h.finals, 2);
+    retire(&h, s, &loop);
+    free(cfg);
+}
 
 /* A call with a 1 s deadline that reports progress every 250 ms for 2.5 s
  * gets its result: each report gave it its 1 s again, and was relayed on
@@ -351,6 +435,8 @@ int main(void)
         cmocka_unit_test(test_silent_call_times_out),
         cmocka_unit_test(test_progress_ceiling),
         cmocka_unit_test(test_progress_coalesced),
+        cmocka_unit_test(test_sampling_handed_to_the_call),
+        cmocka_unit_test(test_sampling_refused_between_clients),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -265,6 +265,10 @@ static void test_defaults(void **state)
     assert_string_equal(str_at(m, "description", NULL, NULL), "");
     assert_int_equal(json_object_get_int(at(m, "timeout", NULL, NULL)), 60);
     assert_int_equal(json_object_get_int(at(m, "max_timeout", NULL, NULL)), 3600);
+    /* no roots unless configured: roots/list answers [] */
+    assert_int_equal(json_object_array_length(at(m, "roots", NULL, NULL)), 0);
+    /* elicitation is declined unless the server says defaults */
+    assert_string_equal(str_at(m, "elicitation", NULL, NULL), "decline");
     assert_null(at(d, "mcp_servers", "h", "command"));
     a = at(d, "assistants", "a", NULL);
     assert_string_equal(str_at(a, "name", NULL, NULL), "a");
@@ -272,6 +276,8 @@ static void test_defaults(void **state)
     /* tool events are off unless the assistant (or the request) asks */
     assert_true(json_object_is_type(at(a, "tool_events", NULL, NULL), json_type_boolean));
     assert_false(json_object_get_boolean(at(a, "tool_events", NULL, NULL)));
+    /* an assistant serves its MCP servers' sampling requests unless it says not */
+    assert_true(json_object_get_boolean(at(a, "allow_sampling", NULL, NULL)));
     assert_true(json_object_object_get_ex(a, "temperature", NULL));
     assert_null(at(a, "temperature", NULL, NULL));
     assert_null(at(a, "top_p", NULL, NULL));
@@ -388,6 +394,25 @@ static void test_errors(void **state)
                                   "  f: {command: x, timeout: 1, max_timeout: 2.5}\n");
         assert_int_equal(json_object_get_int(at(ok, "mcp_servers", "s", "max_timeout")), 3600);
         assert_true(json_object_get_double(at(ok, "mcp_servers", "f", "max_timeout")) == 2.5);
+        json_object_put(ok);
+    }
+    /* roots: a list of {uri: file://…, name?} */
+    load_err("mcp_servers:\n  s: {command: x, roots: /srv}\n", "mcp_servers.s.roots: must be a list of {uri, name}");
+    load_err("mcp_servers:\n  s: {command: x, roots: [/srv]}\n", "roots[0]: must be a mapping {uri, name}");
+    load_err("mcp_servers:\n  s: {command: x, roots: [{uri: \"http://x/\"}]}\n", "roots[0].uri: must be a file:// URI");
+    load_err("mcp_servers:\n  s: {command: x, roots: [{name: n}]}\n", "roots[0].uri: must be a file:// URI");
+    load_err("mcp_servers:\n  s: {command: x, roots: [{uri: \"file:///a\", name: [n]}]}\n",
+             "roots[0].name: must be a string");
+    load_err("mcp_servers:\n  s: {command: x, roots: [{uri: \"file:///a\", path: p}]}\n",
+             "roots[0]: unknown field 'path' (allowed: uri, name)");
+    load_err("mcp_servers:\n  s: {command: x, elicitation: ask}\n",
+             "mcp_servers.s.elicitation: must be decline or defaults (got 'ask')");
+    load_err(BK "assistants:\n  - {name: a, backend: b, model: m, allow_sampling: no-way}\n",
+             "allow_sampling: must be true or false");
+    {
+        json_object *ok = load_ok("mcp_servers:\n  s: {command: x, roots: [{uri: \"file:///srv/p\", name: p}]}\n");
+        assert_string_equal(str_at(json_object_array_get_idx(at(ok, "mcp_servers", "s", "roots"), 0), "uri",
+                                   NULL, NULL), "file:///srv/p");
         json_object_put(ok);
     }
     load_err("mcp_servers:\n  bad/name: {command: x}\n", "not a valid MCP server name");

@@ -299,6 +299,77 @@ static void malformed_progress_refused(void **state)
     }
 }
 
+/* A server's sampling/createMessage crosses to the responder on the call's
+ * reply channel (sid + params) and the answer comes back as op "sampled". */
+static void sampling_round_trips(void **state)
+{
+    json_object *params = json_tokener_parse("{\"messages\":[],\"maxTokens\":5}");
+    json_object *res = json_tokener_parse("{\"role\":\"assistant\",\"model\":\"m\"}");
+    char *t = wire_reply_sampling(ID, 7, params);
+    wire_reply_t rep;
+    wire_req_t r;
+    char err[160];
+    (void)state;
+    assert_non_null(t);
+    assert_int_equal(wire_reply_decode(t, strlen(t), &rep, err, sizeof(err)), 0);
+    assert_true(rep.is_sampling);
+    assert_false(rep.is_progress);
+    assert_int_equal(rep.sid, 7);
+    assert_int_equal(json_object_get_int(json_object_object_get(rep.params, "maxTokens")), 5);
+    wire_reply_clear(&rep);
+    free(t);
+    t = wire_req_sampled(ID, "r", "demo", 9, 7, res, NULL);
+    assert_non_null(t);
+    assert_int_equal(wire_req_decode(t, strlen(t), &r, err, sizeof(err)), 0);
+    assert_int_equal(r.op, WIRE_OP_SAMPLED);
+    assert_int_equal(r.sid, 7);
+    assert_string_equal(json_object_get_string(json_object_object_get(r.result, "model")), "m");
+    assert_null(r.error);
+    wire_req_clear(&r);
+    free(t);
+    t = wire_req_sampled(ID, "r", "demo", 9, 8, NULL, "sampling is not allowed");
+    assert_non_null(t);
+    assert_int_equal(wire_req_decode(t, strlen(t), &r, err, sizeof(err)), 0);
+    assert_null(r.result);
+    assert_string_equal(r.error, "sampling is not allowed");
+    wire_req_clear(&r);
+    free(t);
+    /* bad arguments: no sid, both or neither answer, params not an object */
+    assert_null(wire_req_sampled(ID, "r", "demo", 9, 0, res, NULL));
+    assert_null(wire_req_sampled(ID, "r", "demo", 9, 1, res, "x"));
+    assert_null(wire_req_sampled(ID, "r", "demo", 9, 1, NULL, NULL));
+    assert_null(wire_reply_sampling(ID, 0, params));
+    assert_null(wire_reply_sampling(ID, 1, NULL));
+    json_object_put(params);
+    json_object_put(res);
+}
+
+static void malformed_sampling_refused(void **state)
+{
+    static const char *const bad_replies[] = {
+        "{\"id\":\"" ID "\",\"sampling\":{\"params\":{}}}",
+        "{\"id\":\"" ID "\",\"sampling\":{\"sid\":0,\"params\":{}}}",
+        "{\"id\":\"" ID "\",\"sampling\":{\"sid\":1,\"params\":[]}}",
+        "{\"id\":\"" ID "\",\"sampling\":{\"sid\":\"1\",\"params\":{}}}",
+    };
+    static const char *const bad_reqs[] = {
+        "{\"v\":1,\"op\":\"sampled\",\"id\":\"" ID "\",\"reply\":\"r\",\"server\":\"s\",\"deadline\":9,\"result\":{}}",
+        "{\"v\":1,\"op\":\"sampled\",\"id\":\"" ID "\",\"reply\":\"r\",\"server\":\"s\",\"deadline\":9,\"sid\":1}",
+        "{\"v\":1,\"op\":\"sampled\",\"id\":\"" ID "\",\"reply\":\"r\",\"server\":\"s\",\"deadline\":9,\"sid\":1,\"result\":{},\"error\":\"x\"}",
+        "{\"v\":1,\"op\":\"sampled\",\"id\":\"" ID "\",\"reply\":\"r\",\"server\":\"s\",\"deadline\":9,\"sid\":1,\"result\":\"text\"}",
+    };
+    wire_reply_t rep;
+    wire_req_t r;
+    char err[160];
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad_replies) / sizeof(bad_replies[0]); i++) {
+        assert_int_equal(wire_reply_decode(bad_replies[i], strlen(bad_replies[i]), &rep, err, sizeof(err)), -EINVAL);
+        assert_non_null(strstr(err, "sampling"));
+    }
+    for (size_t i = 0; i < sizeof(bad_reqs) / sizeof(bad_reqs[0]); i++)
+        assert_int_equal(wire_req_decode(bad_reqs[i], strlen(bad_reqs[i]), &r, err, sizeof(err)), -EINVAL);
+}
+
 static void id_validation(void **state)
 {
     (void)state;
@@ -324,6 +395,8 @@ int main(void)
         cmocka_unit_test(malformed_replies_refused),
         cmocka_unit_test(progress_round_trips),
         cmocka_unit_test(malformed_progress_refused),
+        cmocka_unit_test(sampling_round_trips),
+        cmocka_unit_test(malformed_sampling_refused),
         cmocka_unit_test(id_validation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
