@@ -220,7 +220,7 @@ static void front__exec_pool(const struct front_paths *p, const char *bin, int r
     fd = open("/dev/null", O_RDONLY);
     if (fd < 0 || dup2(fd, 0) < 0)
         _exit(127);
-    fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW, 0600);
     if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
         _exit(127);
     if (ready > 2 && ready != 3) {
@@ -301,7 +301,7 @@ static int front__pool(const struct front_paths *p, const char *bin)
     fd = front__connect(p->sock);
     if (fd >= 0 || (fd != -ENOENT && fd != -ECONNREFUSED))
         return fd;
-    sfd = open(p->start, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    sfd = open(p->start, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (sfd < 0) {
         fd = -errno;
         goto out;
@@ -599,7 +599,7 @@ int main(void)
     if ((pool && strcmp(pool, "0") == 0) || front__paths(&p) != 0)
         goto fallback;
     /* held shared until exit: an idle pool cannot leave under this request */
-    lfd = open(p.lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    lfd = open(p.lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (lfd < 0 || flock(lfd, LOCK_SH) != 0)
         goto fallback;
     sock = front__pool(&p, bin);

@@ -103,7 +103,7 @@ static int pool__idle_over(const pool_cfg_t *cfg, struct pool__thread *ths, atom
         if (ths[i].started && atomic_load(&ths[i].state) == POOL__BUSY)
             return 0;
     if (cfg->idle_lock) {
-        fd = open(cfg->idle_lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        fd = open(cfg->idle_lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0) {
             log_warn("idle exit: cannot open %s: %s; staying", cfg->idle_lock, strerror(errno));
             atomic_store(last, pool__now_s());

@@ -6,7 +6,8 @@
 // start exactly one responder pool and all succeed; a pool that cannot start
 // (or AIPROXY_CGI_POOL=0) leaves the request to plain CGI; an unused pool
 // leaves (AIPROXY_IDLE_EXIT_S), never under a request, and the next request
-// starts a new one. The pool is nobody's child: the stack ends it by its pid
+// starts a new one; a pool that dies under a request leaves its client a 502
+// in OpenAI's shape. The pool is nobody's child: the stack ends it by its pid
 // file, and these tests find it by pid.
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -90,6 +91,38 @@ describe('the CGI front: concurrent first requests', () => {
     // and not one of them fell back to plain CGI
     assert.doesNotMatch(stack.logs('apache-error'), /serving as plain CGI/);
     assert.equal((poolLog(stack).match(/POST \/v1\/chat\/completions 200/g) || []).length, 20);
+  });
+});
+
+describe('the CGI front: a pool that dies under a request', () => {
+  let up;
+  let stack;
+  before(async () => {
+    up = await h.fakeUpstream();
+    stack = await h.startStack({ config: CONFIG, upstream: up, webserver: 'apache-cgi-front', broker: false });
+  });
+  after(async () => {
+    if (stack) await stack.stop();
+    if (up) await up.close();
+  });
+
+  test("the client gets a 502 in OpenAI's shape, and the next request starts a new pool", async () => {
+    const [pool] = pools(stack);
+    assert.ok(pool, 'the health check started a pool');
+    up.enqueue({ hang: true });
+    const seen = up.requests.length;
+    const pending = h.request(`${stack.baseURL}/chat/completions`, { method: 'POST',
+      headers: { authorization: `Bearer ${KEY}` }, body: { model: 'helper', messages: USER } });
+    await up.waitRequests(seen + 1);   // the pool holds the request, waiting on the upstream
+    process.kill(pool, 'SIGKILL');
+    const r = await pending;
+    const e = h.assertOpenAIError(assert, r, 502, { type: 'server_error' });
+    assert.match(e.message, /responder pool dropped the request/);
+    up.enqueue({ json: h.completion({ content: 'a new pool' }) });
+    assert.equal(await completion(stack), 'a new pool');
+    const now = pools(stack);
+    assert.equal(now.length, 1);
+    assert.notEqual(now[0], pool);
   });
 });
 
