@@ -99,7 +99,7 @@ $(BIN)/aiproxy-fcgi: $(OBJ)/fcgi/core/main.o $(LIB_FCGI) $(LIB_AGENT) $(LIB_SHAR
 # The CGI front (fcgi/cgi-front, docs/shared-hosting.md): libc only, and
 # static in the optimised build, so a request pays no dynamic loader. The
 # sanitizer builds link it dynamically (ASan cannot be static).
-CGI_FRONT_OBJ := $(OBJ)/fcgi/cgi-front/main.o $(OBJ)/fcgi/cgi-front/fcgirec.o
+CGI_FRONT_OBJ := $(call objs,$(wildcard fcgi/cgi-front/*.c))
 ifeq ($(SAN),0)
 CGI_FRONT_LDFLAGS := -static
 endif

@@ -1,12 +1,15 @@
-/* Unit tests of the CGI front's FastCGI records (fcgi/cgi-front/fcgirec.h):
- * the bytes a responder (libfcgi) expects, checked byte for byte, and the
- * name-value pairs decoded back the way the FastCGI spec (section 3.4) does. */
+/* Unit tests of the CGI front (fcgi/cgi-front): its FastCGI records
+ * (fcgirec.h), the bytes a responder (libfcgi) expects, checked byte for
+ * byte, and the name-value pairs decoded back the way the FastCGI spec
+ * (section 3.4) does; what of the CGI environment a pool started from it
+ * keeps, and the paths beside its socket (poolstart.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
 #include "fcgi/cgi-front/fcgirec.h"
+#include "fcgi/cgi-front/poolstart.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -110,12 +113,63 @@ static void test_pair_cap(void **st)
     assert_int_equal(fcgirec_env_pair(buf, &len, sizeof(buf), "C="), -ENOSPC);
 }
 
+/* The pool must not keep the request: no header (a client's Authorization,
+ * httpoxy's HTTP_PROXY), no CGI variable (GATEWAY_INTERFACE would make it a
+ * one-shot CGI program); the deployment's settings stay. */
+static void test_request_vars(void **st)
+{
+    (void)st;
+    static const char *const request[] = {
+        "HTTP_AUTHORIZATION=Bearer sk-client", "HTTP_PROXY=http://evil:1", "GATEWAY_INTERFACE=CGI/1.1",
+        "PATH_INFO=/v1/models", "QUERY_STRING=a=b", "CONTENT_LENGTH=12", "CONTENT_TYPE=application/json",
+        "REQUEST_METHOD=POST", "REQUEST_URI=/v1/models", "REMOTE_ADDR=127.0.0.1", "SCRIPT_NAME=/aiproxy.cgi",
+        "SCRIPT_FILENAME=/srv/aiproxy.cgi", "SERVER_PROTOCOL=HTTP/1.1", "REDIRECT_HTTP_AUTHORIZATION=x",
+        "REDIRECT_STATUS=200", "DOCUMENT_ROOT=/srv", "SSL_CLIENT_S_DN=x", "HTTPS=on", "AUTH_TYPE=Basic",
+        "PATH_TRANSLATED=/srv/v1", "CONTEXT_PREFIX=/", NULL,
+    };
+    static const char *const deployment[] = {
+        "REDIS_URL=unix:///run/redis.sock", "AIPROXY_CONFIG=/etc/aiproxy.yaml", "OPENAI_API_KEY=sk-up",
+        "PATH=/usr/bin:/bin", "AIPROXY_IDLE_EXIT_S=60", "HTTPS_PROXY=http://proxy:3128", "LANG=C.UTF-8",
+        "ADMIN_API_KEY=k", NULL,
+    };
+    int i;
+
+    for (i = 0; request[i]; i++)
+        assert_true(poolstart_is_request_var(request[i]));
+    for (i = 0; deployment[i]; i++)
+        assert_false(poolstart_is_request_var(deployment[i]));
+}
+
+static void test_paths(void **st)
+{
+    (void)st;
+    poolstart_paths_t p;
+    char longp[200];
+
+    setenv("AIPROXY_CGI_SOCKET", "/srv/acct/run/pool.sock", 1);
+    assert_int_equal(poolstart_paths(&p), 0);
+    assert_string_equal(p.sock, "/srv/acct/run/pool.sock");
+    assert_string_equal(p.lock, "/srv/acct/run/pool.sock.lock");
+    assert_string_equal(p.start, "/srv/acct/run/pool.sock.start");
+    assert_string_equal(p.pid, "/srv/acct/run/pool.sock.pid");
+    assert_string_equal(p.log, "/srv/acct/run/pool.sock.log");
+    /* a unix socket path is at most 107 bytes: refused, not cut */
+    memset(longp, 'a', sizeof(longp) - 1);
+    longp[0] = '/';
+    longp[sizeof(longp) - 1] = '\0';
+    setenv("AIPROXY_CGI_SOCKET", longp, 1);
+    assert_int_equal(poolstart_paths(&p), -ENAMETOOLONG);
+    unsetenv("AIPROXY_CGI_SOCKET");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_header_and_begin),
         cmocka_unit_test(test_pairs),
         cmocka_unit_test(test_pair_cap),
+        cmocka_unit_test(test_request_vars),
+        cmocka_unit_test(test_paths),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
