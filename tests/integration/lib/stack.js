@@ -338,17 +338,28 @@ class Stack {
   }
 
   // The live pids in the web server's pid files (the CGI front's pool: a
-  // detached aiproxy-fcgi, nobody's child), checked by name.
+  // detached aiproxy-fcgi, nobody's child), checked by name, and any other
+  // aiproxy-fcgi whose command line names web.detachedMatch (its socket): a
+  // pool started beside the recorded one is found too.
   detachedPids() {
-    const out = [];
+    const out = new Set();
     for (const f of (this.web && this.web.pidFiles) || []) {
       let pid;
       try { pid = Number(fs.readFileSync(f, 'utf8').trim()); } catch (_) { continue; }
       let cmd = '';
       try { cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch (_) { continue; }
-      if (pid > 0 && cmd.includes('aiproxy-fcgi')) out.push(pid);
+      if (pid > 0 && cmd.includes('aiproxy-fcgi')) out.add(pid);
     }
-    return out;
+    const match = this.web && this.web.detachedMatch;
+    if (match) {
+      for (const d of fs.readdirSync('/proc')) {
+        if (!/^\d+$/.test(d)) continue;
+        let cmd;
+        try { cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0'); } catch (_) { continue; }
+        if (path.basename(cmd[0] || '') === 'aiproxy-fcgi' && cmd.includes(match)) out.add(Number(d));
+      }
+    }
+    return [...out];
   }
 
   // SIGTERM to each of them, a bounded wait, then SIGKILL (a problem).

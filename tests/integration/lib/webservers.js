@@ -224,6 +224,7 @@ function frontendSpec(kind, o) {
     let tpl;
     let logs = ['apache', 'apache-error'];
     let pidFiles = [];
+    let detachedMatch = null;
     if (kind === 'apache-cgi' || kind === 'apache-cgi-front') {
       const front = kind === 'apache-cgi-front';
       const { env, names } = cgiEnv(o);
@@ -233,6 +234,7 @@ function frontendSpec(kind, o) {
         names.push('AIPROXY_CGI_SOCKET');
         logs = [...logs, 'cgi-pool/pool'];
         pidFiles = [`${pool}.pid`];
+        detachedMatch = `unix:${pool}`;
       }
       const dir = cgiDir(o, 'cgi-bin', front ? 'aiproxy-cgi' : 'aiproxy-fcgi');
       Object.assign(vars, {
@@ -254,7 +256,7 @@ function frontendSpec(kind, o) {
     }
     const confPath = path.join(o.runDir, 'apache.conf');
     fs.writeFileSync(confPath, renderTemplate(path.join(REPO_ROOT, 'conf', 'apache', tpl), vars));
-    return { name: 'apache', cmd: apacheBin(), spawnsResponders: true, cgi: true, logs, pidFiles,
+    return { name: 'apache', cmd: apacheBin(), spawnsResponders: true, cgi: true, logs, pidFiles, detachedMatch,
       args: ['-d', o.runDir, '-f', confPath, '-DFOREGROUND'] };
   }
   if (kind === 'lighttpd-cgi') {
