@@ -4,6 +4,7 @@
 #include "fcgi/cgi-front/fcgirec.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,7 +153,7 @@ int relay_run(int sock)
 {
     struct relay__state *r = calloc(1, sizeof(*r));
     const char *cl = getenv("CONTENT_LENGTH");
-    int rc = 1;
+    int rc = 1, fl;
 
     if (!r) {
         relay_error(500, "Internal Server Error", "server_error", "the CGI front is out of memory");
@@ -169,6 +170,11 @@ int relay_run(int sock)
     }
     r->stdin_open = 1;
     if (relay__send_params(sock) != 0)
+        goto lost;
+    /* from here the body and the answer flow both ways at once: never block
+     * on a write while the pool waits for us to read */
+    fl = fcntl(sock, F_GETFL);
+    if (fl < 0 || fcntl(sock, F_SETFL, fl | O_NONBLOCK) != 0)
         goto lost;
     if (r->body_left == 0)
         relay__fill_stdin(r);   /* no body: stdin may never see EOF, do not wait on it */
@@ -203,7 +209,7 @@ int relay_run(int sock)
         if (!(pf[0].revents & (POLLIN | POLLHUP | POLLERR)))
             continue;
         n = read(sock, r->in + r->ilen, sizeof(r->in) - r->ilen);
-        if (n < 0 && errno == EINTR)
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (n <= 0)
             goto lost;
@@ -223,8 +229,8 @@ int relay_run(int sock)
 lost:
     if (!r->answered)
         relay_error(502, "Bad Gateway", "server_error",
-                     "the aiproxy responder pool dropped the request; retry, and see the "
-                     "pool's log (AIPROXY_CGI_SOCKET.log) if it persists");
+                    "the aiproxy responder pool dropped the request; retry, and see the "
+                    "pool's log (AIPROXY_CGI_SOCKET.log) if it persists");
 out:
     free(r);
     return rc;

@@ -94,6 +94,37 @@ describe('the CGI front: concurrent first requests', () => {
   });
 });
 
+describe('the CGI front: bodies larger than the socket buffers', () => {
+  let up;
+  let stack;
+  before(async () => {
+    up = await h.fakeUpstream();
+    stack = await h.startStack({ config: CONFIG, upstream: up, webserver: 'apache-cgi-front', broker: false,
+                                 env: { AIPROXY_MAX_BODY: String(2 << 20) } });
+  });
+  after(async () => {
+    if (stack) await stack.stop();
+    if (up) await up.close();
+  });
+
+  test('a 1.5 MiB body reaches the upstream whole; a 6 MiB one gets the pool\'s 413, not a hang or a 502', async () => {
+    const text = 'x'.repeat(1536 * 1024);
+    up.enqueue({ json: h.completion({ content: 'got it' }) });
+    const seen = up.requests.length;
+    const res = await stack.openai({ apiKey: KEY }).chat.completions.create({ model: 'helper',
+      messages: [{ role: 'user', content: text }] });
+    assert.equal(res.choices[0].message.content, 'got it');
+    assert.equal(up.requests[seen].body.messages.at(-1).content, text);
+    // answered from the headers, before the body is read: the front must
+    // still deliver it while the rest of the body has nowhere to go
+    const r = await h.request(`${stack.baseURL}/chat/completions`, { method: 'POST',
+      headers: { authorization: `Bearer ${KEY}` },
+      body: { model: 'helper', messages: [{ role: 'user', content: 'y'.repeat(6 << 20) }] } });
+    h.assertOpenAIError(assert, r, 413, { type: 'invalid_request_error' });
+    assert.equal(up.requests.length, seen + 1, 'the oversized request never reached the upstream');
+  });
+});
+
 describe('the CGI front: a pool that dies under a request', () => {
   let up;
   let stack;
