@@ -142,8 +142,13 @@ int autostart_setup(json_object *broker, const char *config_path, char *err, siz
         autostart__copy(c->log, sizeof c->log, env, "log", err, errlen))
         goto out;
     if (config_path && *config_path && !realpath(config_path, conf_abs)) {
-        snprintf(err, errlen, "%s: %s", config_path, strerror(errno));
-        goto out;
+        /* only the broker it would start needs the file: a CGI process reads
+         * it only to seed an empty Redis, and must not fail without it */
+        if (c->enabled) {
+            snprintf(err, errlen, "%s: %s", config_path, strerror(errno));
+            goto out;
+        }
+        conf_abs[0] = '\0';
     }
     if (!custom) {
         /* the mcp-broker installed beside this program, on the same config */
