@@ -63,7 +63,7 @@ LIB_AGENT  := $(LIB)/libaiproxy-agent.a
 LIB_FCGI   := $(LIB)/libaiproxy-fcgi.a
 LIB_BROKER := $(LIB)/libaiproxy-broker.a
 
-BINS := $(BIN)/aiproxy-fcgi $(BIN)/mcp-broker $(BIN)/mcp-demo
+BINS := $(BIN)/aiproxy-fcgi $(BIN)/aiproxy-cgi $(BIN)/mcp-broker $(BIN)/mcp-demo
 ifneq ($(wildcard mcp-broker/probe.c),)
 BINS += $(BIN)/mcp-probe
 endif
@@ -95,6 +95,17 @@ $(LIB_BROKER): $(BROKER_OBJ)
 $(BIN)/aiproxy-fcgi: $(OBJ)/fcgi/core/main.o $(LIB_FCGI) $(LIB_AGENT) $(LIB_SHARED)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The CGI front (fcgi/cgi-front, docs/shared-hosting.md): libc only, and
+# static in the optimised build, so a request pays no dynamic loader. The
+# sanitizer builds link it dynamically (ASan cannot be static).
+CGI_FRONT_OBJ := $(call objs,$(wildcard fcgi/cgi-front/*.c))
+ifeq ($(SAN),0)
+CGI_FRONT_LDFLAGS := -static
+endif
+$(BIN)/aiproxy-cgi: $(CGI_FRONT_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $(CGI_FRONT_LDFLAGS) -o $@ $^
 
 $(BIN)/mcp-broker: $(OBJ)/mcp-broker/main.o $(LIB_BROKER) $(LIB_SHARED)
 	@mkdir -p $(@D)

@@ -4,7 +4,8 @@
 # builds them optimised, without sanitizers): pass-through, tool round trip,
 # streaming TTFT, registry propagation, auth cost, 1,000 held streams, the
 # cost of tool events on a two-round streamed tool loop (on vs off), and the
-# cost of plain CGI (Apache mod_cgid vs mod_proxy_fcgi). Each
+# cost of CGI (Apache mod_cgid running aiproxy-fcgi as plain CGI, and running
+# the CGI front aiproxy-cgi, vs mod_proxy_fcgi). Each
 # figure is printed beside a baseline measured in the same run; the table is
 # also written to BUILD_DIR/bench.json. Exits non-zero only if something
 # errored (never on slowness). Every process it starts is stopped.
@@ -20,7 +21,7 @@ BUILD=${1:?usage: scripts/bench.sh BUILD_DIR}
 case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 
 missing=()
-for b in aiproxy-fcgi mcp-broker mcp-demo bench-upstream bench-streams bench-tools; do
+for b in aiproxy-fcgi aiproxy-cgi mcp-broker mcp-demo bench-upstream bench-streams bench-tools; do
     [ -x "$BUILD/bin/$b" ] || missing+=("$BUILD/bin/$b")
 done
 for t in wrk node nginx redis-server; do

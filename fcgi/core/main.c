@@ -58,7 +58,11 @@ static void main__usage(FILE *f)
             "                     env AIPROXY_QUEUE_WAIT_MS)\n"
             "Environment: AIPROXY_STREAM_KEEPALIVE_MS (0..600000, default 5000, 0 = off):\n"
             "  a stream idle that long gets a keep-alive (assistants may set their own\n"
-            "  stream_keepalive_ms).\n");
+            "  stream_keepalive_ms).\n"
+            "  AIPROXY_IDLE_EXIT_S (0..604800, default 0 = never; needs -w 0): exit after\n"
+            "  that many seconds without a request; with a unix -s socket, only once\n"
+            "  SOCKET.lock can be locked (aiproxy-cgi holds it shared per request), and\n"
+            "  the socket is removed first.\n");
 }
 
 static int main__int(const char *s, long lo, long hi, long *out)
@@ -222,6 +226,8 @@ int main(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     const char *config = NULL, *sock = NULL, *pidfile = NULL, *logpath = NULL, *env;
+    char idle_lock[1024];
+    long idle_exit = 0;
     int reseed = 0, check = 0, c, rc = 1, fd = 0, curl_ok = 0;
     long workers = 1, threads = 16, max_body = CAP_BODY_DEFAULT, sock_mode = -1;
     const char *reserve_s = getenv("AIPROXY_RESERVE_THREADS");
@@ -321,6 +327,17 @@ int main(int argc, char **argv)
         }
         complete_set_keepalive_ms(ka);
     }
+    env = getenv("AIPROXY_IDLE_EXIT_S");
+    if (env && *env && main__int(env, 0, 604800, &idle_exit) != 0) {
+        fprintf(stderr, "aiproxy-fcgi: AIPROXY_IDLE_EXIT_S=%s: want 0..604800 seconds "
+                "(0 = never)\n", env);
+        goto out;
+    }
+    if (idle_exit > 0 && workers != 0) {
+        fprintf(stderr, "aiproxy-fcgi: AIPROXY_IDLE_EXIT_S needs -w 0 (one process: a master "
+                "would replace the worker that left)\n");
+        goto out;
+    }
     log_init("aiproxy-fcgi", LOG_LVL_INFO);
     memset(&pc, 0, sizeof(pc));
     pc.log_path = logpath;
@@ -395,6 +412,15 @@ int main(int argc, char **argv)
     pc.serve.routes = routes_table;
     env = getenv("AIPROXY_PATH_INFO");
     pc.serve.path_info = env && strcmp(env, "1") == 0;
+    pc.idle_exit_s = (int)idle_exit;
+    if (idle_exit > 0 && sock && (strncmp(sock, "unix:", 5) == 0 || sock[0] == '/')) {
+        const char *path = sock[0] == '/' ? sock : sock + 5;
+        int n = snprintf(idle_lock, sizeof(idle_lock), "%s.lock", path);
+        if (n > 0 && (size_t)n < sizeof(idle_lock)) {
+            pc.idle_lock = idle_lock;
+            pc.idle_unlink = path;
+        }
+    }
     log_info("listening on %s: %ld worker%s x %ld threads, body cap %ld bytes",
              sock ? sock : "inherited fd 0", workers, workers == 1 ? "" : "s", threads, max_body);
     rc = workers == 0 ? pool_worker_run(&pc) : pool_master_run(&pc);

@@ -14,6 +14,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,6 +36,7 @@ struct pool__thread {
     atomic_int done;        /* the thread left its loop */
     const pool_cfg_t *cfg;
     atomic_int *stop;
+    atomic_llong *last;     /* CLOCK_MONOTONIC seconds of the worker's last request */
 };
 
 static void pool__wake(int sig)
@@ -77,6 +80,47 @@ static int pool__seal(struct pool__thread *ths, int n)
     return ok;
 }
 
+static long long pool__now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec;
+}
+
+/* The idle exit's test, once a second from the worker's main thread: no
+ * thread busy, the last request cfg->idle_exit_s ago or more, and the idle
+ * lock free. Returns 1 to leave, with *lock_fd held until the process exits
+ * (clients wait on it, then find no socket); else 0. */
+static int pool__idle_over(const pool_cfg_t *cfg, struct pool__thread *ths, atomic_llong *last,
+                           int *lock_fd)
+{
+    int i, fd;
+
+    if (cfg->idle_exit_s <= 0 || pool__now_s() - atomic_load(last) < cfg->idle_exit_s)
+        return 0;
+    for (i = 0; i < cfg->threads; i++)
+        if (ths[i].started && atomic_load(&ths[i].state) == POOL__BUSY)
+            return 0;
+    if (cfg->idle_lock) {
+        fd = open(cfg->idle_lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            log_warn("idle exit: cannot open %s: %s; staying", cfg->idle_lock, strerror(errno));
+            atomic_store(last, pool__now_s());
+            return 0;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            close(fd);   /* a client is between connect and its answer */
+            return 0;
+        }
+        *lock_fd = fd;
+    }
+    if (cfg->idle_unlink)
+        unlink(cfg->idle_unlink);
+    log_info("worker %d: no request for %d s, leaving", (int)getpid(), cfg->idle_exit_s);
+    return 1;
+}
+
 static void *pool__thread_main(void *arg)
 {
     struct pool__thread *th = arg;
@@ -111,6 +155,7 @@ static void *pool__thread_main(void *arg)
         pthread_sigmask(SIG_BLOCK, &usr1, NULL);
         serve_handle(st);
         pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+        atomic_store(th->last, pool__now_s());
         atomic_store(&th->state, POOL__IDLE);
     }
 out:
@@ -141,6 +186,8 @@ int pool_worker_run(const pool_cfg_t *cfg_in)
     const pool_cfg_t *cfg = &local;
     struct pool__thread *ths = calloc((size_t)cfg->threads, sizeof(*ths));
     atomic_int stop = 0;
+    atomic_llong last = pool__now_s();
+    int idle_fd = -1;
     pthread_attr_t attr;
     struct sigaction sa;
     sigset_t set;
@@ -163,6 +210,7 @@ int pool_worker_run(const pool_cfg_t *cfg_in)
     for (i = 0; i < cfg->threads; i++) {
         ths[i].cfg = cfg;
         ths[i].stop = &stop;
+        ths[i].last = &last;
         if (pthread_create(&ths[i].tid, &attr, pool__thread_main, &ths[i]) != 0) {
             log_error("cannot start responder thread %d of %d", i + 1, cfg->threads);
             break;
@@ -182,6 +230,8 @@ int pool_worker_run(const pool_cfg_t *cfg_in)
         if (sig == SIGHUP)
             pool__reopen(cfg);
         if (sig == SIGTERM || sig == SIGINT)
+            break;
+        if (pool__idle_over(cfg, ths, &last, &idle_fd))
             break;
     }
     log_info("worker %d draining", (int)getpid());
@@ -234,6 +284,8 @@ int pool_worker_run(const pool_cfg_t *cfg_in)
 out:
     free(ths);
     admit_free(local.serve.admit);
+    if (idle_fd >= 0)
+        close(idle_fd);
     return rc;
 }
 

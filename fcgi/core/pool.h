@@ -18,10 +18,18 @@ typedef struct pool_cfg {
     int reserve;            /* threads per worker kept for short routes (admit.h) */
     int queue_wait_ms;      /* a long request waits this long for a thread, then 503 */
     serve_cfg_t serve;      /* serve.admit is set by pool_worker_run */
+    int idle_exit_s;        /* > 0: a worker with no request for that long leaves (workers 0) */
+    const char *idle_lock;  /* NULL, or a file flocked exclusively before leaving: a
+                             * client holding it shared (aiproxy-cgi) is mid-request */
+    const char *idle_unlink; /* NULL, or the unix socket removed, under that lock, first */
 } pool_cfg_t;
 
 /* Serves in the calling process with cfg->threads threads until SIGTERM or
- * SIGINT, then drains. Returns 0, or 1 when no thread could start. */
+ * SIGINT, then drains. With cfg->idle_exit_s, also leaves (the same drain)
+ * once no request ran for that long and cfg->idle_lock, if any, can be
+ * taken exclusively at once; cfg->idle_unlink is removed then, so clients
+ * find no socket rather than one nobody accepts on. Returns 0, or 1 when no
+ * thread could start. */
 int pool_worker_run(const pool_cfg_t *cfg);
 
 /* Forks cfg->workers workers running pool_worker_run and supervises them

@@ -442,25 +442,35 @@ assistants:
 // versus mod_cgid starting aiproxy.cgi for every request (exec, one Redis
 // connection, the registry read once, the config parsed, exit).
 async function figCgi(up) {
-  log(`CGI cost: wrk -c1 3s x3, Apache mod_proxy_fcgi vs Apache mod_cgid (a process per request)`);
+  log(`CGI cost: wrk -c1 3s x3, Apache mod_proxy_fcgi vs mod_cgid running aiproxy-fcgi (plain CGI) ` +
+      `vs mod_cgid running aiproxy-cgi (the CGI front, to its pool)`);
   const fcgi = await startStack({ config: CONFIG(up.url), webserver: 'apache', workers: 1, threads: 4, broker: false });
   const cgi = await startStack({ config: CONFIG(up.url), webserver: 'apache-cgi', redisUrl: fcgi.redisUrl,
                                  broker: false, prefix: 'aiproxy-cgi:' });
+  const front = await startStack({ config: CONFIG(up.url), webserver: 'apache-cgi-front', redisUrl: fcgi.redisUrl,
+                                   broker: false, prefix: 'aiproxy-front:' });
   try {
     const url = (s) => `${s.baseURL}/chat/completions`;
-    await wrk(url(fcgi), { conns: 1, secs: 1 });     // warm both paths
+    await wrk(url(fcgi), { conns: 1, secs: 1 });     // warm all paths (the front's pool is up)
     await wrk(url(cgi), { conns: 1, secs: 1 });
+    await wrk(url(front), { conns: 1, secs: 1 });
     const a = [];
     const b = [];
-    for (let i = 0; i < 3; i++) {                     // interleaved: both see the same machine
+    const c = [];
+    for (let i = 0; i < 3; i++) {                     // interleaved: all see the same machine
       a.push(await wrk(url(fcgi), { conns: 1, secs: 3 }));
       b.push(await wrk(url(cgi), { conns: 1, secs: 3 }));
+      c.push(await wrk(url(front), { conns: 1, secs: 3 }));
     }
     const pf = combine(a);
     const pc = combine(b);
+    const pt = combine(c);
     results.cgi = { proxy_fcgi: pf, cgi: pc, added_p50_us: pc.p50_us - pf.p50_us,
-                    added_p99_us: pc.p99_us - pf.p99_us };
+                    added_p99_us: pc.p99_us - pf.p99_us,
+                    front: pt, front_added_p50_us: pt.p50_us - pf.p50_us,
+                    front_added_p99_us: pt.p99_us - pf.p99_us };
   } finally {
+    await stopStack(front);
     await stopStack(cgi);
     await stopStack(fcgi);
   }
@@ -541,6 +551,12 @@ function table() {
         sgn(c.added_p50_us), '< +5 ms');
     row('', 'p99 (base: mod_proxy_fcgi)', us(c.proxy_fcgi.p99_us), us(c.cgi.p99_us), sgn(c.added_p99_us), '');
     row('', 'requests/s', c.proxy_fcgi.rps.toFixed(0), c.cgi.rps.toFixed(0), `x${(c.cgi.rps / c.proxy_fcgi.rps).toFixed(2)}`, '');
+    if (c.front) {
+      row('8b CGI front (aiproxy-cgi), 1 conn', 'p50 (base: mod_proxy_fcgi)', us(c.proxy_fcgi.p50_us), us(c.front.p50_us),
+          sgn(c.front_added_p50_us), '< +5 ms');
+      row('', 'p99 (base: mod_proxy_fcgi)', us(c.proxy_fcgi.p99_us), us(c.front.p99_us), sgn(c.front_added_p99_us), '');
+      row('', 'requests/s', c.proxy_fcgi.rps.toFixed(0), c.front.rps.toFixed(0), `x${(c.front.rps / c.proxy_fcgi.rps).toFixed(2)}`, '');
+    }
   }
   const head = ['figure', 'measure', 'baseline', 'aiproxy', 'diff/ratio', 'goal'];
   const all = [head, ...rows];

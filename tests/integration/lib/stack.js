@@ -317,22 +317,60 @@ class Stack {
     // Responders a web server spawned may outlive it by a moment (draining,
     // then LeakSanitizer at exit): wait for them before reading the logs.
     const spawned = this.web && this.web.spawnsResponders ? this.responderPids() : [];
-    for (const n of [this.web ? this.web.name : 'nginx', 'fcgi', 'broker', 'redis']) {
-      await stopProc(this.procs[n], { timeoutMs: 10000 });
-    }
     const gone = (pid) => {
       try { return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] === 'Z'; } catch (_) { return true; }
     };
+    await stopProc(this.procs[this.web ? this.web.name : 'nginx'], { timeoutMs: 10000 });
+    await this.stopDetached(gone);
+    for (const n of ['fcgi', 'broker', 'redis']) {
+      await stopProc(this.procs[n], { timeoutMs: 10000 });
+    }
     await waitFor(() => spawned.every(gone), { timeoutMs: 10000, what: 'the spawned responders to exit' })
       .catch(() => {
         for (const pid of spawned) { try { process.kill(pid, 'SIGKILL'); } catch (_) { /* gone */ } }
-        this.strayResponders = spawned.filter((p) => !gone(p));
+        this.strayResponders = [...(this.strayResponders || []), ...spawned.filter((p) => !gone(p))];
       });
     const found = this.problems();
     if (found.length) {
       throw new Error(`aiproxy stack in ${this.dir} reported problems:\n${found.join('\n\n')}`);
     }
     if (!process.env.AIPROXY_KEEP_TMP) fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  // The live pids in the web server's pid files (the CGI front's pool: a
+  // detached aiproxy-fcgi, nobody's child), checked by name, and any other
+  // aiproxy-fcgi whose command line names web.detachedMatch (its socket): a
+  // pool started beside the recorded one is found too.
+  detachedPids() {
+    const out = new Set();
+    for (const f of (this.web && this.web.pidFiles) || []) {
+      let pid;
+      try { pid = Number(fs.readFileSync(f, 'utf8').trim()); } catch (_) { continue; }
+      let cmd = '';
+      try { cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch (_) { continue; }
+      if (pid > 0 && cmd.includes('aiproxy-fcgi')) out.add(pid);
+    }
+    const match = this.web && this.web.detachedMatch;
+    if (match) {
+      for (const d of fs.readdirSync('/proc')) {
+        if (!/^\d+$/.test(d)) continue;
+        let cmd;
+        try { cmd = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0'); } catch (_) { continue; }
+        if (path.basename(cmd[0] || '') === 'aiproxy-fcgi' && cmd.includes(match)) out.add(Number(d));
+      }
+    }
+    return [...out];
+  }
+
+  // SIGTERM to each of them, a bounded wait, then SIGKILL (a problem).
+  async stopDetached(gone) {
+    const pids = this.detachedPids().filter((p) => !gone(p));
+    for (const pid of pids) { try { process.kill(pid, 'SIGTERM'); } catch (_) { /* gone */ } }
+    await waitFor(() => pids.every(gone), { timeoutMs: 10000, what: 'the detached responders to exit' })
+      .catch(() => {
+        for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch (_) { /* gone */ } }
+        this.strayResponders = [...(this.strayResponders || []), ...pids.filter((p) => !gone(p))];
+      });
   }
 
   // The official client pointed at this stack. No retries: tests see each

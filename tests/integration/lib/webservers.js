@@ -13,6 +13,11 @@
 //   apache-htaccess-fcgid  the same host, .htaccess (conf/apache/htaccess-fcgid):
 //                  mod_fcgid runs aiproxy.fcgi
 //   lighttpd-cgi   conf/lighttpd/aiproxy-cgi.conf.in      plain CGI (mod_cgi)
+//   apache-cgi-front  the apache-cgi config with aiproxy.cgi -> aiproxy-cgi, the CGI
+//                  front: it hands each request to a responder pool it starts on
+//                  demand (socket <runDir>/cgi-pool/pool, AIPROXY_CGI_SOCKET; log
+//                  cgi-pool/pool.log; the pool's pid in cgi-pool/pool.pid, which
+//                  stop() ends: the pool is nobody's child)
 // In the CGI kinds each request is a process of its own (spawnsResponders,
 // cgi: true); the .htaccess kinds start it through the wrapper script
 // (conf/apache/aiproxy-wrapper.sh.in), whose log is aiproxy.log.
@@ -25,7 +30,7 @@ const { execFileSync } = require('node:child_process');
 const { REPO_ROOT } = require('./util');
 const { renderNginxConf, parseSize, clientMaxBody } = require('./nginx');
 
-const CGI_WEBSERVERS = ['apache-cgi', 'apache-htaccess', 'apache-htaccess-fcgid', 'lighttpd-cgi'];
+const CGI_WEBSERVERS = ['apache-cgi', 'apache-cgi-front', 'apache-htaccess', 'apache-htaccess-fcgid', 'lighttpd-cgi'];
 const WEBSERVERS = ['nginx', 'apache', 'apache-fcgid', 'lighttpd', 'lighttpd-spawn', ...CGI_WEBSERVERS];
 const APACHE_MODULES = '/usr/lib/apache2/modules';
 
@@ -104,13 +109,27 @@ function cgiEnv(o) {
 
 // A directory the web server's unprivileged user may enter, holding
 // aiproxy.cgi: a symlink to the binary (the name a CGI server runs).
-function cgiDir(o, sub) {
+function cgiDir(o, sub, program = 'aiproxy-fcgi') {
   const dir = path.join(o.runDir, sub);
   fs.mkdirSync(dir, { recursive: true });
   fs.chmodSync(dir, 0o755);
   const link = path.join(dir, 'aiproxy.cgi');
   try { fs.unlinkSync(link); } catch (_) { /* none */ }
-  fs.symlinkSync(path.join(o.binDir, 'aiproxy-fcgi'), link);
+  fs.symlinkSync(path.join(o.binDir, program), link);
+  return dir;
+}
+
+// The CGI front's pool directory: private to the user the CGI programs run
+// as (www-data when Apache started as root), who creates the socket there.
+function cgiPoolDir(o) {
+  const dir = path.join(o.runDir, 'cgi-pool');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (isRoot()) {
+    const u = apacheUser();
+    const uid = Number(execFileSync('id', ['-u', u], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', u], { encoding: 'utf8' }).trim());
+    fs.chownSync(dir, uid, gid);
+  }
   return dir;
 }
 
@@ -196,16 +215,28 @@ function frontendSpec(kind, o) {
     return { name: 'apache', cmd: apacheBin(), spawnsResponders: fcgid, logs: ['apache', 'apache-error'],
       args: ['-d', o.runDir, '-f', confPath, '-DFOREGROUND'] };
   }
-  if (kind === 'apache-cgi' || kind === 'apache-htaccess' || kind === 'apache-htaccess-fcgid') {
+  if (kind === 'apache-cgi' || kind === 'apache-cgi-front' || kind === 'apache-htaccess' ||
+      kind === 'apache-htaccess-fcgid') {
     const vars = {
       RUN_DIR: o.runDir, LISTEN: listen, USER_LINES: apacheUserLines(), MODULES_DIR: APACHE_MODULES,
       CLIENT_MAX_BODY: String(bodyLimitBytes(o.maxBody) * 2 + 1024 * 1024),
     };
     let tpl;
     let logs = ['apache', 'apache-error'];
-    if (kind === 'apache-cgi') {
+    let pidFiles = [];
+    let detachedMatch = null;
+    if (kind === 'apache-cgi' || kind === 'apache-cgi-front') {
+      const front = kind === 'apache-cgi-front';
       const { env, names } = cgiEnv(o);
-      const dir = cgiDir(o, 'cgi-bin');
+      if (front) {
+        const pool = path.join(cgiPoolDir(o), 'pool');
+        env.AIPROXY_CGI_SOCKET = pool;
+        names.push('AIPROXY_CGI_SOCKET');
+        logs = [...logs, 'cgi-pool/pool'];
+        pidFiles = [`${pool}.pid`];
+        detachedMatch = `unix:${pool}`;
+      }
+      const dir = cgiDir(o, 'cgi-bin', front ? 'aiproxy-cgi' : 'aiproxy-fcgi');
       Object.assign(vars, {
         ERRORS_DIR: errorsDir(o.runDir), CGI_DIR: dir, CGI_BIN: path.join(dir, 'aiproxy.cgi'),
         CGI_ENV: names.filter((n) => env[n] !== undefined && env[n] !== '')
@@ -225,7 +256,7 @@ function frontendSpec(kind, o) {
     }
     const confPath = path.join(o.runDir, 'apache.conf');
     fs.writeFileSync(confPath, renderTemplate(path.join(REPO_ROOT, 'conf', 'apache', tpl), vars));
-    return { name: 'apache', cmd: apacheBin(), spawnsResponders: true, cgi: true, logs,
+    return { name: 'apache', cmd: apacheBin(), spawnsResponders: true, cgi: true, logs, pidFiles, detachedMatch,
       args: ['-d', o.runDir, '-f', confPath, '-DFOREGROUND'] };
   }
   if (kind === 'lighttpd-cgi') {

@@ -358,6 +358,15 @@ static void nudge_starts_one_for_many(void **state)
     assert_string_equal(autostart_cfg()->args[0], "-c");
     assert_string_equal(autostart_cfg()->args[1], "/");
     assert_string_equal(autostart_cfg()->log, "//mcp-broker.log");
+    /* a config that cannot be resolved matters only when the broker would
+     * be started with it: CGI mode passes AIPROXY_CONFIG, read only to seed
+     * an empty Redis (cgi.test.js) */
+    assert_int_equal(autostart_setup(NULL, "/nonexistent/aiproxy.yaml", err, sizeof err), 0);
+    assert_false(autostart_cfg()->enabled);
+    setenv("AIPROXY_BROKER_AUTOSTART", "1", 1);
+    assert_int_equal(autostart_setup(NULL, "/nonexistent/aiproxy.yaml", err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "/nonexistent/aiproxy.yaml"));
+    unsetenv("AIPROXY_BROKER_AUTOSTART");
     del_key(c);
     redisFree(c);
     json_object_put(b);
