@@ -156,7 +156,15 @@ render() {
 
 case "$WEBSERVER" in
 nginx)
+    # libfcgi pins a responder thread to each idle kept connection, and each
+    # nginx worker keeps its own cache of them: keep workers x keepalive at
+    # half the threads at most, so idle connections never hold every thread
+    # (with -t 2 and 2 nginx workers, one cached connection each did)
     nginx_workers=$(nproc)
+    if [ $(( WORKERS * THREADS )) -lt $(( 2 * nginx_workers )) ]; then
+        nginx_workers=$(( WORKERS * THREADS / 2 ))
+        [ "$nginx_workers" -ge 1 ] || nginx_workers=1
+    fi
     keepalive=$(( WORKERS * THREADS / (2 * nginx_workers) ))
     [ "$keepalive" -ge 1 ] || keepalive=1
     user_line=""

@@ -33,7 +33,7 @@ proxy_api_keys: [sk-test-client]
     AIPROXY_LISTEN: `127.0.0.1:${port}`,
     AIPROXY_BIN_DIR: h.binDir(),
     AIPROXY_WORKERS: '1',
-    AIPROXY_THREADS: '2',
+    AIPROXY_THREADS: '4',
     AIPROXY_WEBSERVER: 'nginx',
     ADMIN_API_KEY: ADMIN,
   };
@@ -68,6 +68,12 @@ proxy_api_keys: [sk-test-client]
   assert.deepEqual(await models(), ['from-file']);
   const put = await h.request(`${url}/admin/assistants/added-by-admin`, {
     method: 'PUT', headers: { authorization: `Bearer ${ADMIN}` }, body: { backend: 'fake', model: 'm2' },
+  }).catch((e) => {
+    // what the stack was doing: its logs (run.sh's and every daemon's)
+    const logs = [log, ...fs.readdirSync(path.join(dir, 'run')).filter((f) => f.endsWith('.log'))
+      .map((f) => path.join(dir, 'run', f))];
+    const tail = (f) => { try { return fs.readFileSync(f, 'utf8').split('\n').slice(-40).join('\n'); } catch (_) { return ''; } };
+    throw new Error(`${e.message}\n${logs.map((f) => `--- ${f}\n${tail(f)}`).join('\n')}`);
   });
   assert.equal(put.status, 201, put.text);
   const del = await h.request(`${url}/admin/assistants/from-file`, {
