@@ -73,6 +73,37 @@ int mcp_accepts(const char *accept, const char *type)
     return 0;
 }
 
+int mcp_origin_ok(const char *origin, const char *allowed)
+{
+    static const char *const local[] = { "localhost", "127.0.0.1", "[::1]", NULL };
+    const char *host = strstr(origin, "://"), *p = allowed;
+    size_t hl, ol = strlen(origin);
+
+    while (p && *p) {
+        const char *end = strchr(p, ',');
+        size_t len;
+        while (*p == ' ')
+            p++;
+        len = end ? (size_t)(end - p) : strlen(p);
+        while (len && p[len - 1] == ' ')
+            len--;
+        if ((len == 1 && *p == '*') || (len == ol && len && strncasecmp(p, origin, len) == 0))
+            return 1;
+        p = end ? end + 1 : NULL;
+    }
+    if (!host)
+        return 0;
+    host += 3;
+    hl = host[0] == '[' ? (strchr(host, ']') ? (size_t)(strchr(host, ']') - host) + 1 : 0)
+                        : strcspn(host, ":/");
+    if (!hl || (host[hl] && host[hl] != ':' && host[hl] != '/'))
+        return 0;
+    for (size_t i = 0; local[i]; i++)
+        if (strlen(local[i]) == hl && strncasecmp(host, local[i], hl) == 0)
+            return 1;
+    return 0;
+}
+
 int mcp_session_ttl(void)
 {
     const char *s = getenv("AIPROXY_MCP_SESSION_TTL");
@@ -684,6 +715,10 @@ int mcp_handle(http_req_t *req, const route_t *r, svc_t *svc)
         if (!svc->reg || !(x.ajson = reg_get(svc->reg, "assistants", name)))
             return mcp__transport(&x, 404, MCP__INVALID, "no such assistant");
     }
+    if (http_header(req, "Origin") &&
+        !mcp_origin_ok(http_header(req, "Origin"), getenv("AIPROXY_MCP_ORIGINS")))
+        return mcp__transport(&x, 403, MCP__INVALID,
+                              "Forbidden: Origin not allowed (AIPROXY_MCP_ORIGINS)");
     if (!x.mcpc)
         return mcp__transport(&x, 503, MCP__INTERNAL, "the broker client is unavailable");
     if (strcmp(req->method, "POST") == 0)

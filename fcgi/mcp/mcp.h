@@ -34,4 +34,11 @@ int mcp_version_ok(const char *v);
  * `type` ("application/json"), counting * / * and type/ *. Pure. */
 int mcp_accepts(const char *accept, const char *type);
 
+/* 1 when a request that carries Origin `origin` may be served (DNS
+ * rebinding: the transport says 403 otherwise): its host is localhost,
+ * 127.0.0.1 or [::1] (any scheme, any port), or it equals an entry of the
+ * comma-separated `allowed` list (AIPROXY_MCP_ORIGINS; case-insensitive,
+ * "*" allows every origin). Pure. */
+int mcp_origin_ok(const char *origin, const char *allowed);
+
 #endif
