@@ -182,3 +182,26 @@ test('a session initialised on stack A is served on stack B (one Redis)', { time
   assert.equal(r.headers.get('mcp-session-id'), sid);
   assert.match(r.json.result.content[0].text, /across stacks/);
 });
+
+// Apache (mod_proxy_fcgi) and lighttpd pass /mcp as nginx does: the SSE
+// answer of a call with a progress token reaches the client event by event
+// (the first progress arrives while the 3 s tool still runs), not buffered
+// to the end.
+for (const webserver of ['apache', 'lighttpd']) {
+  test(`/mcp through ${webserver}: the SDK client lists, calls, and gets progress as it happens`, { timeout: 120000 }, async (t) => {
+    const stack = await h.startStack({ config: CONFIG, webserver });
+    t.after(() => stack.stop());
+    const { client } = await connect(`${stack.url}/mcp/helper`);
+    t.after(() => client.close());
+    const names = (await client.listTools()).tools.map((x) => x.name).sort();
+    assert.deepEqual(names, ['demo__add', 'demo__echo', 'demo__progress']);
+    let first = 0;
+    const r = await client.callTool({ name: 'demo__progress', arguments: { seconds: 3, every_ms: 500 } }, undefined, {
+      onprogress: () => { if (!first) first = Date.now(); }, timeout: 60000,
+    });
+    const end = Date.now();
+    assert.match(r.content[0].text, /progressed/);
+    assert.ok(first > 0, 'no progress reached the client');
+    assert.ok(end - first >= 1000, `the first progress came ${end - first} ms before the result: buffered`);
+  });
+}
