@@ -5,15 +5,20 @@
 #include "agent/toolname.h"
 #include "fcgi/auth/auth.h"
 #include "shared/jget.h"
+#include "shared/rconn.h"
 #include "shared/rid.h"
 #include "shared/toolsel.h"
 
 #include <errno.h>
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define MCP__SID_LEN 32              /* hex digits of a session id */
 #define MCP__PAGE 100                /* tools per tools/list page */
@@ -697,6 +702,186 @@ static int mcp__delete(mcp__ctx_t *x)
     return http_send(x->req, 204, NULL, NULL, "", 0);
 }
 
+
+/* ---- the GET stream: notifications/tools/list_changed ---- */
+
+#define MCP__TICK_MS 500           /* how often the stream looks at the client and Redis */
+#define MCP__CATALOG_MS 2000       /* how often the catalogs and the session are checked */
+#define MCP__KEEPALIVE_MS 15000    /* an idle stream gets ": keep-alive" */
+#define MCP__CATALOG_CAP (8u << 20)
+
+static long long mcp__now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* FNV-1a over the catalogs of the servers in scope (and their names), so
+ * that a changed catalog, a server added or removed changes the sum. */
+static uint64_t mcp__catalog_sum(mcp__ctx_t *x)
+{
+    uint64_t h = 1469598103934665603ull;
+    json_object *names = NULL, *all = NULL;
+    size_t n = 0;
+
+    if (x->ajson)
+        names = jget_arr(x->ajson, "mcp_servers");
+    else
+        all = reg_all(x->svc->reg, "mcp_servers");
+    if (names)
+        n = json_object_array_length(names);
+    else if (all && json_object_is_type(all, json_type_object))
+        n = (size_t)json_object_object_length(all);
+    {
+        struct lh_entry *ent = all && !names && json_object_is_type(all, json_type_object)
+                                   ? json_object_get_object(all)->head : NULL;
+        for (size_t i = 0; i < n; i++) {
+            const char *server;
+            char key[320], *val = NULL;
+            size_t len = 0;
+            aip_err_t e;
+            if (names) {
+                server = json_object_get_string(json_object_array_get_idx(names, i));
+            } else {
+                if (!ent)
+                    break;
+                server = (const char *)lh_entry_k(ent);
+                ent = ent->next;
+            }
+            if (!server)
+                continue;
+            for (const char *p = server; *p; p++)
+                h = (h ^ (unsigned char)*p) * 1099511628211ull;
+            snprintf(key, sizeof(key), "mcp:catalog:%s", server);
+            if (mcpc_kv_get(x->mcpc, key, MCP__CATALOG_CAP, &val, &len, &e) == 1) {
+                for (size_t k = 0; k < len; k++)
+                    h = (h ^ (unsigned char)val[k]) * 1099511628211ull;
+                free(val);
+            }
+            h = (h ^ 0xff) * 1099511628211ull;
+        }
+    }
+    return h;
+}
+
+static int mcp__list_changed(mcp__ctx_t *x)
+{
+    static const char ev[] = "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":"
+                             "\"notifications/tools/list_changed\"}\n\n";
+
+    return http_write(x->req, ev, sizeof(ev) - 1, 1);
+}
+
+/* Drains what the subscription has: 1 when reg:changed was published, 0
+ * when nothing, negative when the connection failed. */
+static int mcp__sub_read(redisContext *sub)
+{
+    struct pollfd pfd = { sub->fd, POLLIN, 0 };
+    redisReply *rep = NULL;
+    int changed = 0;
+
+    if (poll(&pfd, 1, MCP__TICK_MS) < 0)
+        return 0;
+    if (pfd.revents & (POLLERR | POLLHUP | POLLNVAL))
+        return -EIO;
+    if ((pfd.revents & POLLIN) && redisBufferRead(sub) != REDIS_OK)
+        return -EIO;
+    while (redisGetReplyFromReader(sub, (void **)&rep) == REDIS_OK && rep) {
+        if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 3 &&
+            rep->element[0]->type == REDIS_REPLY_STRING &&
+            strcmp(rep->element[0]->str, "message") == 0)
+            changed = 1;
+        freeReplyObject(rep);
+        rep = NULL;
+    }
+    return changed;
+}
+
+static int mcp__get(mcp__ctx_t *x)
+{
+    const char *sid = http_header(x->req, "Mcp-Session-Id");
+    char err[256], chan[192], hdrs[MCP__HDR_MAX + 64];
+    redisContext *sub = NULL;
+    redisReply *rep;
+    long long last_write, last_cat, last_sess, now;
+    uint64_t sum;
+    aip_err_t e;
+    int rc;
+
+    if (!mcp_accepts(http_header(x->req, "Accept"), "text/event-stream"))
+        return mcp__transport(x, 406, MCP__INVALID, "Accept must admit text/event-stream");
+    if (!sid)
+        return mcp__transport(x, 400, MCP__INVALID, "Bad Request: Mcp-Session-Id header is required");
+    aip_err_clear(&e);
+    rc = mcp__sess_load(x, sid, &e);
+    if (rc < 0)
+        return mcp__transport(x, 503, MCP__INTERNAL, "sessions are unavailable");
+    if (rc == 0)
+        return mcp__transport(x, 404, MCP__INVALID, "Session not found");
+    mcp__set_hdrs(x);
+    if (!x->svc->reg || !(sub = rconn_connect(mcpc_url(x->mcpc), 2000, err, sizeof(err))))
+        return mcp__transport(x, 503, MCP__INTERNAL, "Redis is unavailable for the stream");
+    snprintf(chan, sizeof(chan), "%sreg:changed", reg_prefix(x->svc->reg));
+    rep = redisCommand(sub, "SUBSCRIBE %s", chan);
+    if (!rep) {
+        redisFree(sub);
+        return mcp__transport(x, 503, MCP__INTERNAL, "Redis is unavailable for the stream");
+    }
+    freeReplyObject(rep);
+    snprintf(hdrs, sizeof(hdrs), "%sCache-Control: no-cache\r\nX-Accel-Buffering: no\r\n", x->hdrs);
+    if ((rc = http_send_headers(x->req, 200, "text/event-stream", hdrs)) < 0 ||
+        (rc = http_write(x->req, ": stream open\n\n", 16, 1)) < 0)
+        goto out;
+    sum = mcp__catalog_sum(x);
+    last_write = last_cat = last_sess = mcp__now_ms();
+    for (;;) {
+        int changed = mcp__sub_read(sub);
+        if (changed < 0) {
+            rc = 0;   /* Redis went: the client reconnects the stream */
+            break;
+        }
+        if (!http_client_alive(x->req)) {
+            rc = -EPIPE;
+            break;
+        }
+        now = mcp__now_ms();
+        if (changed) {
+            reg_refresh(x->svc->reg);
+            if (x->assistant)
+                x->ajson = reg_get(x->svc->reg, "assistants", x->assistant);
+            sum = mcp__catalog_sum(x);
+            last_cat = now;
+        } else if (now - last_cat >= MCP__CATALOG_MS) {
+            uint64_t s2 = mcp__catalog_sum(x);
+            changed = s2 != sum;
+            sum = s2;
+            last_cat = now;
+        }
+        if (changed) {
+            if ((rc = mcp__list_changed(x)) < 0)
+                break;
+            last_write = now;
+        } else if (now - last_write >= MCP__KEEPALIVE_MS) {
+            if ((rc = http_write(x->req, ": keep-alive\n\n", 14, 1)) < 0)
+                break;
+            last_write = now;
+        }
+        if (now - last_sess >= MCP__CATALOG_MS) {
+            /* the open stream keeps its session; a DELETE ends both */
+            if (mcp__sess_load(x, sid, &e) <= 0) {
+                rc = 0;
+                break;
+            }
+            last_sess = now;
+        }
+    }
+out:
+    redisFree(sub);
+    return rc;
+}
+
 int mcp_handle(http_req_t *req, const route_t *r, svc_t *svc)
 {
     mcp__ctx_t x;
@@ -725,8 +910,7 @@ int mcp_handle(http_req_t *req, const route_t *r, svc_t *svc)
         return mcp__post(&x);
     if (strcmp(req->method, "DELETE") == 0)
         return mcp__delete(&x);
-    /* GET: no server-initiated stream (yet): 405, as the transport allows. */
-    return http_send(req, 405, NULL, "Allow: POST, DELETE\r\n", "", 0);
+    return mcp__get(&x);
 }
 
 static int mcp__authorize(http_req_t *req, svc_t *svc)

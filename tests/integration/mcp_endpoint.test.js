@@ -12,8 +12,10 @@ const h = require('./lib');
 const { NODE22, EVERYTHING } = require('./lib/everything');
 const { Client } = require('@modelcontextprotocol/sdk/client/index.js');
 const { StreamableHTTPClientTransport } = require('@modelcontextprotocol/sdk/client/streamableHttp.js');
+const { ToolListChangedNotificationSchema } = require('@modelcontextprotocol/sdk/types.js');
 
 const KEY = 'sk-mcp-test';
+const ADMIN = 'adm-mcp-test';
 const CONFIG = `
 backends:
   fake: {kind: openai, base_url: http://127.0.0.1:9/v1, api_key: sk-x}
@@ -60,7 +62,7 @@ async function initialize(url) {
 }
 
 test('the MCP SDK client through nginx: tools of mcp-demo and server-everything, get-sum, progress, errors', { timeout: 180000 }, async (t) => {
-  const stack = await h.startStack({ config: CONFIG });
+  const stack = await h.startStack({ config: CONFIG, env: { ADMIN_API_KEY: ADMIN } });
   t.after(() => stack.stop());
   const mcpUrl = `${stack.url}/mcp`;
 
@@ -116,6 +118,31 @@ test('the MCP SDK client through nginx: tools of mcp-demo and server-everything,
     }
   });
 
+  await t.test('the GET stream carries notifications/tools/list_changed after an admin edit adds a server', async () => {
+    const { client, transport } = await connect(mcpUrl);
+    try {
+      let resolve;
+      const changed = new Promise((res) => { resolve = res; });
+      client.setNotificationHandler(ToolListChangedNotificationSchema, () => resolve(true));
+      // the SDK opens the GET stream once initialized is through: wait until the responder holds it
+      const before = (await client.listTools()).tools.length;
+      assert.ok(before > 0);
+      let n = 0;
+      await h.waitFor(async () => {
+        n += 1;
+        const r = await h.request(`${stack.url}/admin/mcp/extra`, {
+          method: 'PUT', headers: { authorization: `Bearer ${ADMIN}` },
+          body: { transport: 'http', url: `http://127.0.0.1:9/mcp${n}` },
+        });
+        assert.ok(r.status === 200 || r.status === 201, JSON.stringify(r.json));
+        return Promise.race([changed, new Promise((res) => setTimeout(() => res(false), 2000))]);
+      }, { timeoutMs: 30000, what: 'notifications/tools/list_changed' });
+    } finally {
+      await transport.terminateSession();
+      await client.close();
+    }
+  });
+
   await t.test('auth: no key is a 401 with WWW-Authenticate', async () => {
     const r = await fetch(mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.equal(r.status, 401);
@@ -154,9 +181,14 @@ test('the MCP SDK client through nginx: tools of mcp-demo and server-everything,
     // a session of /mcp is not one of /mcp/helper
     r = await post(`${mcpUrl}/helper`, { jsonrpc: '2.0', id: 8, method: 'ping' }, { 'mcp-session-id': sid });
     assert.equal(r.status, 404);
-    const g = await fetch(mcpUrl, { headers: { authorization: `Bearer ${KEY}`, accept: 'text/event-stream', 'mcp-session-id': sid } });
-    assert.equal(g.status, 405);
+    let g = await fetch(mcpUrl, { headers: { authorization: `Bearer ${KEY}`, accept: 'application/json', 'mcp-session-id': sid } });
+    assert.equal(g.status, 406);
     await g.text();
+    g = await fetch(mcpUrl, { headers: { authorization: `Bearer ${KEY}`, accept: 'text/event-stream', 'mcp-session-id': 'a'.repeat(32) } });
+    assert.equal(g.status, 404);
+    await g.text();
+    r = await post(mcpUrl, '{}', { origin: 'http://evil.example.com' });
+    assert.equal(r.status, 403);
     const d = await fetch(mcpUrl, { method: 'DELETE', headers: { authorization: `Bearer ${KEY}`, 'mcp-session-id': sid } });
     assert.equal(d.status, 204);
     await d.text();
@@ -173,11 +205,16 @@ test('a session initialised on stack A is served on stack B (one Redis)', { time
   const b = await h.startStack({ config: CONFIG, redisUrl: a.redisUrl, broker: false });
   t.after(() => b.stop());
   const { client, transport } = await connect(`${a.url}/mcp/helper`);
-  t.after(() => client.close());
   const sid = transport.sessionId;
-  const r = await post(`${b.url}/mcp/helper`, {
-    jsonrpc: '2.0', id: 11, method: 'tools/call', params: { name: 'demo__echo', arguments: { text: 'across stacks' } },
-  }, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' });
+  let r;
+  try {
+    r = await post(`${b.url}/mcp/helper`, {
+      jsonrpc: '2.0', id: 11, method: 'tools/call', params: { name: 'demo__echo', arguments: { text: 'across stacks' } },
+    }, { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' });
+  } finally {
+    await transport.terminateSession();
+    await client.close();
+  }
   assert.equal(r.status, 200, r.text);
   assert.equal(r.headers.get('mcp-session-id'), sid);
   assert.match(r.json.result.content[0].text, /across stacks/);
@@ -191,15 +228,19 @@ for (const webserver of ['apache', 'lighttpd']) {
   test(`/mcp through ${webserver}: the SDK client lists, calls, and gets progress as it happens`, { timeout: 120000 }, async (t) => {
     const stack = await h.startStack({ config: CONFIG, webserver });
     t.after(() => stack.stop());
-    const { client } = await connect(`${stack.url}/mcp/helper`);
-    t.after(() => client.close());
-    const names = (await client.listTools()).tools.map((x) => x.name).sort();
-    assert.deepEqual(names, ['demo__add', 'demo__echo', 'demo__progress']);
-    let first = 0;
-    const r = await client.callTool({ name: 'demo__progress', arguments: { seconds: 3, every_ms: 500 } }, undefined, {
-      onprogress: () => { if (!first) first = Date.now(); }, timeout: 60000,
-    });
-    const end = Date.now();
+    const { client, transport } = await connect(`${stack.url}/mcp/helper`);
+    let first = 0, end = 0, r;
+    try {
+      const names = (await client.listTools()).tools.map((x) => x.name).sort();
+      assert.deepEqual(names, ['demo__add', 'demo__echo', 'demo__progress']);
+      r = await client.callTool({ name: 'demo__progress', arguments: { seconds: 3, every_ms: 500 } }, undefined, {
+        onprogress: () => { if (!first) first = Date.now(); }, timeout: 60000,
+      });
+      end = Date.now();
+    } finally {
+      await transport.terminateSession();   // ends the GET stream too
+      await client.close();
+    }
     assert.match(r.content[0].text, /progressed/);
     assert.ok(first > 0, 'no progress reached the client');
     assert.ok(end - first >= 1000, `the first progress came ${end - first} ms before the result: buffered`);
