@@ -30,7 +30,7 @@
 /* JSON-RPC error codes. */
 enum {
     MCP__PARSE = -32700, MCP__INVALID = -32600, MCP__NO_METHOD = -32601,
-    MCP__PARAMS = -32602, MCP__INTERNAL = -32603,
+    MCP__PARAMS = -32602, MCP__INTERNAL = -32603, MCP__CANCELLED = -32800,
 };
 
 static const char *const mcp__versions[] = { "2025-11-25", "2025-06-18", "2025-03-26", NULL };
@@ -136,7 +136,12 @@ typedef struct mcp__ctx {
     json_object *id;            /* the request's id (borrowed) */
     json_object *token;         /* tools/call's progressToken, or NULL */
     int sse;                    /* the answer is an SSE stream (headers out) */
+    char cancel_key[256];       /* tools/call: the key a notifications/cancelled sets */
+    long long cancel_next;      /* when to look at it next (monotonic ms) */
+    int cancelled;              /* the client cancelled the call */
 } mcp__ctx_t;
+
+static long long mcp__now_ms(void);
 
 /* Sends a JSON-RPC message `msg` (consumed) as the answer: an SSE event when
  * the stream is open, else a whole JSON body with `status`. */
@@ -428,11 +433,53 @@ out:
 
 /* ---- tools/call ---- */
 
+#define MCP__CANCEL_POLL_MS 250
+#define MCP__CANCEL_TTL_S 600
+
+/* The key notifications/cancelled sets for request `id` of session `sid`
+ * (any responder may get the notification; the call's own polls it). */
+static int mcp__cancel_key(const char *sid, json_object *id, char *key, size_t len)
+{
+    const char *t = json_object_to_json_string_ext(id, JSON_C_TO_STRING_PLAIN);
+    int n = snprintf(key, len, "mcp:cancel:%s:%s", sid, t ? t : "");
+
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
 static int mcp__alive(void *ud)
 {
     mcp__ctx_t *x = ud;
+    long long now;
 
-    return x->req->client_gone ? 0 : http_client_alive(x->req);
+    if (x->req->client_gone || !http_client_alive(x->req))
+        return 0;
+    now = mcp__now_ms();
+    if (x->cancel_key[0] && now >= x->cancel_next) {
+        char *val = NULL;
+        size_t len;
+        aip_err_t e;
+        x->cancel_next = now + MCP__CANCEL_POLL_MS;
+        if (mcpc_kv_get(x->mcpc, x->cancel_key, 64, &val, &len, &e) == 1) {
+            free(val);
+            x->cancelled = 1;
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* notifications/cancelled: marks the request for the responder running it. */
+static void mcp__cancel(mcp__ctx_t *x, json_object *params)
+{
+    json_object *rid = jget(params, "requestId");
+    char key[256];
+    aip_err_t e;
+
+    if (!rid || (!json_object_is_type(rid, json_type_string) &&
+                 !json_object_is_type(rid, json_type_int)))
+        return;
+    if (mcp__cancel_key(x->sid, rid, key, sizeof(key)) == 0)
+        mcpc_kv_set(x->mcpc, key, "1", 1, MCP__CANCEL_TTL_S, &e);
 }
 
 static int mcp__progress(void *ud, const mcpc_progress_t *p)
@@ -499,8 +546,17 @@ static int mcp__tools_call(mcp__ctx_t *x, json_object *params)
     hooks.alive = mcp__alive;
     hooks.on_progress = mcp__progress;
     hooks.ud = x;
+    if (mcp__cancel_key(x->sid, x->id, x->cancel_key, sizeof(x->cancel_key)) < 0)
+        x->cancel_key[0] = '\0';
     aip_err_clear(&e);
     rc = mcpc_call_many(x->mcpc, &call, 1, mcp__server_ms(x, server), &hooks, &e);
+    if (rc == -ECONNABORTED && x->cancelled) {
+        /* cancelled at the MCP server by mcpc; no result follows. A JSON
+         * answer still needs a body: the error a cancelled request gets. */
+        mcpc_calls_clear(&call, 1);
+        rc = x->sse ? 0 : mcp__error(x, 200, MCP__CANCELLED, "Request cancelled");
+        goto out;
+    }
     if (rc == -ECONNABORTED) {
         mcpc_calls_clear(&call, 1);
         rc = -EPIPE;
@@ -664,6 +720,8 @@ static int mcp__post(mcp__ctx_t *x)
         goto out;
     }
     if (!x->id) {   /* a notification: initialized, cancelled, ... */
+        if (strcmp(method, "notifications/cancelled") == 0)
+            mcp__cancel(x, params);
         rc = http_send(req, 202, NULL, x->hdrs, "", 0);
         goto out;
     }

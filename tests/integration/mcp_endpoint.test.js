@@ -143,6 +143,24 @@ test('the MCP SDK client through nginx: tools of mcp-demo and server-everything,
     }
   });
 
+  await t.test('notifications/cancelled stops a running tools/call (sent on another request)', async () => {
+    const sid = await initialize(mcpUrl);
+    const hdr = { 'mcp-session-id': sid, 'mcp-protocol-version': '2025-06-18' };
+    const t0 = Date.now();
+    const call = post(mcpUrl, { jsonrpc: '2.0', id: 'slow-1', method: 'tools/call',
+                                params: { name: 'demo__sleep', arguments: { ms: 60000 } } }, hdr);
+    // cancel until the call has ended (a cancel that came before the call
+    // started is kept for it: the call sees it at its first poll)
+    const c = await post(mcpUrl, { jsonrpc: '2.0', method: 'notifications/cancelled',
+                                   params: { requestId: 'slow-1', reason: 'test' } }, hdr);
+    assert.equal(c.status, 202);
+    const r = await call;
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.id, 'slow-1');
+    assert.equal(r.json.error.code, -32800, r.text);
+    assert.ok(Date.now() - t0 < 50000, 'the call ran to its end');
+  });
+
   await t.test('auth: no key is a 401 with WWW-Authenticate', async () => {
     const r = await fetch(mcpUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     assert.equal(r.status, 401);
