@@ -70,7 +70,7 @@ static void test_session_ttl(void **state)
 
 /* POSTs `body` to /mcp with `params` and returns the status; the JSON-RPC
  * error code of the answer in *code (0 when none). */
-static int post(char **params, const char *body, int *code)
+static int call(const char *method, char **params, const char *body, int *code)
 {
     route_t r;
     http_req_t req;
@@ -86,13 +86,13 @@ static int post(char **params, const char *body, int *code)
     req.capture = &out;
     req.arena = arena_new(1024);
     req.params = params;
-    req.method = "POST";
+    req.method = method;
     req.path = "/mcp";
     req.query = "";
     req.body = body;
     req.body_len = strlen(body);
     svc.mcpc = mcpc_new("unix:///nonexistent/redis.sock", "t:");
-    assert_int_equal(route_find(routes_table, "POST", "/mcp", &r), 0);
+    assert_int_equal(route_find(routes_table, method, "/mcp", &r), 0);
     assert_ptr_equal(r.def->handler, mcp_handle);
     assert_true(r.def->needs_auth);
     mcp_handle(&req, &r, &svc);
@@ -109,6 +109,11 @@ static int post(char **params, const char *body, int *code)
     arena_free(req.arena);
     buf_free(&out);
     return status;
+}
+
+static int post(char **params, const char *body, int *code)
+{
+    return call("POST", params, body, code);
 }
 
 static void test_transport_errors(void **state)
@@ -137,6 +142,16 @@ static void test_transport_errors(void **state)
     assert_int_equal(code, -32600);   /* no Mcp-Session-Id */
     assert_int_equal(post(json, "{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}", &code), 400);
     assert_int_equal(post(evil, "{}", &code), 403);
+    /* HEAD matches the GET route: it must not open a stream */
+    assert_int_equal(call("HEAD", json, "", &code), 405);
+    /* GET and DELETE without a session */
+    assert_int_equal(call("DELETE", json, "", &code), 400);
+    {
+        char *sse[] = { "HTTP_ACCEPT=text/event-stream", NULL };
+        char *js[] = { "HTTP_ACCEPT=application/json", NULL };
+        assert_int_equal(call("GET", js, "", &code), 406);
+        assert_int_equal(call("GET", sse, "", &code), 400);
+    }
 }
 
 int main(void)
