@@ -1068,3 +1068,8 @@ int mcpc_kv_get(mcpc_t *c, const char *key, size_t cap, char **val, size_t *len,
     freeReplyObject(r);
     return rc;
 }
+
+const char *mcpc_url(const mcpc_t *c)
+{
+    return c->url;
+}

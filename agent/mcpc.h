@@ -127,4 +127,8 @@ int mcpc_kv_set(mcpc_t *c, const char *key, const char *val, size_t len, int ttl
 int mcpc_kv_get(mcpc_t *c, const char *key, size_t cap, char **val, size_t *len,
                 aip_err_t *e);
 
+/* The Redis URL the client was made with (borrowed), for a caller that
+ * needs a connection of its own (a SUBSCRIBE, fcgi/mcp's GET stream). */
+const char *mcpc_url(const mcpc_t *c);
+
 #endif

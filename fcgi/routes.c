@@ -9,6 +9,7 @@
 #include "fcgi/anthropic/messages.h"
 #include "fcgi/core/complete.h"
 #include "fcgi/core/health.h"
+#include "fcgi/mcp/mcp.h"
 #include "fcgi/openai/openai.h"
 
 /* Handlers that take less than the table gives, adapted to its signature. */
@@ -28,6 +29,7 @@ static int routes__admin(http_req_t *req, const route_t *r, svc_t *svc)
 }
 
 #define ROUTES__CORE (ROUTE_NO_BODY | ROUTE_REG_ANY)
+#define ROUTES__MCP (ROUTE_GET | ROUTE_POST | ROUTE_DELETE)
 
 const route_def_t routes_table[] = {
     /* methods     path                    auth surface            flags          handler */
@@ -43,6 +45,11 @@ const route_def_t routes_table[] = {
       "chat completion through an assistant (stream or not)" },
     { ROUTE_POST, "/v1/messages",         1, &messages_surface, ROUTE_LONG,    complete_handle,
       "the same, in Anthropic's Messages API format" },
+    /* MCP streamable HTTP (issue 17, docs/mcp-endpoint.md) */
+    { ROUTES__MCP, "/mcp",                1, &mcp_surface,      ROUTE_LONG,    mcp_handle,
+      "MCP server (streamable HTTP): every MCP server's tools" },
+    { ROUTES__MCP, "/mcp/{assistant}",    1, &mcp_surface,      ROUTE_LONG,    mcp_handle,
+      "MCP server: the tools one assistant offers" },
     { ROUTE_ANY,  "/admin/...",           1, &admin_surface,    ROUTE_REG_LIVE, routes__admin,
       "registry administration (ADMIN_API_KEY)" },
     { 0, NULL, 0, NULL, 0, NULL, NULL },

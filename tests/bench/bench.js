@@ -476,6 +476,75 @@ async function figCgi(up) {
   }
 }
 
+// /mcp tools/call of demo's echo through nginx -> responder -> Redis -> broker
+// -> mcp-demo, against the same call on a direct stdio session to mcp-demo
+// (newline-delimited JSON-RPC), interleaved one by one on one connection each.
+async function figMcp(stack) {
+  const n = QUICK ? 300 : 1000;
+  log(`/mcp tools/call: ${n} echo calls through nginx + responder + Redis + broker, interleaved with as many on a direct stdio session`);
+  const demo = spawn(path.join(BIN, 'mcp-demo'), [], { stdio: ['pipe', 'pipe', 'ignore'] });
+  let buf = '';
+  const waiting = new Map();
+  demo.stdout.setEncoding('utf8');
+  demo.stdout.on('data', (d) => {
+    buf += d;
+    for (let i; (i = buf.indexOf('\n')) >= 0;) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      let m;
+      try { m = JSON.parse(line); } catch { continue; }
+      const w = waiting.get(m.id);
+      if (w) { waiting.delete(m.id); w(m); }
+    }
+  });
+  let nextId = 1;
+  const direct = (method, params) => new Promise((resolve) => {
+    const id = nextId++;
+    waiting.set(id, resolve);
+    demo.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
+  });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const url = `${stack.url}/mcp`;
+  const hdr = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+  try {
+    await direct('initialize', { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } });
+    demo.stdin.write(`${JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' })}\n`);
+    const init = await new Promise((resolve, reject) => {
+      const r = http.request(url, { method: 'POST', agent, headers: hdr }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.headers['mcp-session-id']));
+      });
+      r.on('error', reject);
+      r.end(JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize',
+                             params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }));
+    });
+    if (!init) throw new Error('/mcp initialize gave no Mcp-Session-Id');
+    const sh = { ...hdr, 'mcp-session-id': init, 'mcp-protocol-version': '2025-06-18' };
+    const call = async (i) => {
+      const r = await req(agent, url, { method: 'POST', headers: sh, body: JSON.stringify({
+        jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'demo__echo', arguments: { text: `x${i}` } } }) });
+      if (r.status !== 200 || !r.body.includes(`x${i}`)) throw new Error(`/mcp tools/call: ${r.status} ${r.body.slice(0, 300)}`);
+    };
+    for (let i = 0; i < 20; i++) { await call(i); await direct('tools/call', { name: 'echo', arguments: { text: 'w' } }); }
+    const dt = [], mt = [];
+    for (let i = 0; i < n; i++) {
+      let t0 = process.hrtime.bigint();
+      await direct('tools/call', { name: 'echo', arguments: { text: `x${i}` } });
+      dt.push(Number(process.hrtime.bigint() - t0) / 1000);
+      t0 = process.hrtime.bigint();
+      await call(i);
+      mt.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+    const d50 = pctOf(dt, 0.5), d99 = pctOf(dt, 0.99), m50 = pctOf(mt, 0.5), m99 = pctOf(mt, 0.99);
+    results.mcp = { calls: n, direct_p50_us: d50, direct_p99_us: d99, mcp_p50_us: m50, mcp_p99_us: m99,
+                    added_p50_us: m50 - d50, added_p99_us: m99 - d99 };
+  } finally {
+    agent.destroy();
+    demo.stdin.end();
+    demo.kill('SIGTERM');
+  }
+}
+
 async function stopStack(s) {
   const i = stacks.indexOf(s);
   if (i >= 0) stacks.splice(i, 1);
@@ -558,6 +627,12 @@ function table() {
       row('', 'requests/s', c.proxy_fcgi.rps.toFixed(0), c.front.rps.toFixed(0), `x${(c.front.rps / c.proxy_fcgi.rps).toFixed(2)}`, '');
     }
   }
+  const mc = results.mcp;
+  if (mc) {
+    row(`9 /mcp tools/call echo (${mc.calls}x, 1 conn)`, 'p50 (base: direct stdio session)', us(mc.direct_p50_us), us(mc.mcp_p50_us),
+        sgn(mc.added_p50_us), '');
+    row('', 'p99 (base: direct stdio session)', us(mc.direct_p99_us), us(mc.mcp_p99_us), sgn(mc.added_p99_us), '');
+  }
   const head = ['figure', 'measure', 'baseline', 'aiproxy', 'diff/ratio', 'goal'];
   const all = [head, ...rows];
   const w = head.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
@@ -569,7 +644,7 @@ async function main() {
   const up = await startUpstream();
   let main = null;
   try {
-    if (want('pass') || want('tools') || want('ttft') || want('prop') || want('auth')) {
+    if (want('pass') || want('tools') || want('ttft') || want('prop') || want('auth') || want('mcp')) {
       main = await startStack({ config: CONFIG(up.url), workers: PASS_WORKERS, threads: PASS_THREADS,
                                 env: { ADMIN_API_KEY: 'bench-admin' } });
       main.upUrl = up.url;
@@ -583,6 +658,7 @@ async function main() {
       ['hold', () => figHold()],
       ['events', () => figEvents()],
       ['cgi', () => figCgi(up)],
+      ['mcp', () => figMcp(main)],
     ];
     for (const [name, fn] of steps) {
       if (!want(name)) continue;
