@@ -10,6 +10,7 @@
 #include "fcgi/core/complete.h"
 #include "fcgi/core/health.h"
 #include "fcgi/openai/openai.h"
+#include "fcgi/responses/responses.h"
 
 /* Handlers that take less than the table gives, adapted to its signature. */
 static int routes__models(http_req_t *req, const route_t *r, svc_t *svc)
@@ -43,6 +44,9 @@ const route_def_t routes_table[] = {
       "chat completion through an assistant (stream or not)" },
     { ROUTE_POST, "/v1/messages",         1, &messages_surface, ROUTE_LONG,    complete_handle,
       "the same, in Anthropic's Messages API format" },
+    /* issue 16: the Responses API */
+    { ROUTE_POST, "/v1/responses",        1, &responses_surface, ROUTE_LONG,   complete_handle,
+      "a response through an assistant, in the OpenAI Responses API format" },
     { ROUTE_ANY,  "/admin/...",           1, &admin_surface,    ROUTE_REG_LIVE, routes__admin,
       "registry administration (ADMIN_API_KEY)" },
     { 0, NULL, 0, NULL, 0, NULL, NULL },
