@@ -11,6 +11,7 @@
 #include "fcgi/core/health.h"
 #include "fcgi/openai/openai.h"
 #include "fcgi/responses/responses.h"
+#include "fcgi/responses/respstore.h"
 
 /* Handlers that take less than the table gives, adapted to its signature. */
 static int routes__models(http_req_t *req, const route_t *r, svc_t *svc)
@@ -47,6 +48,8 @@ const route_def_t routes_table[] = {
     /* issue 16: the Responses API */
     { ROUTE_POST, "/v1/responses",        1, &responses_surface, ROUTE_LONG,   complete_handle,
       "a response through an assistant, in the OpenAI Responses API format" },
+    { ROUTE_GET | ROUTE_DELETE, "/v1/responses/{id}", 1, &responses_surface, 0,
+      respstore_handle, "a stored response; DELETE it; .../input_items: its input" },
     { ROUTE_ANY,  "/admin/...",           1, &admin_surface,    ROUTE_REG_LIVE, routes__admin,
       "registry administration (ADMIN_API_KEY)" },
     { 0, NULL, 0, NULL, 0, NULL, NULL },

@@ -2,6 +2,7 @@
 #include "fcgi/responses/responses.h"
 #include "fcgi/responses/respout.h"
 #include "fcgi/responses/respreq.h"
+#include "fcgi/responses/respstore.h"
 
 #include "fcgi/auth/auth.h"
 #include "fcgi/core/complete.h"
@@ -15,6 +16,8 @@ struct resp__run {
     respreq_t rq;
     respout_t ro;
     svc_t *svc;
+    char owner[RESPSTORE_OWNER_MAX];
+    size_t lead;             /* body messages before the conversation: prompt, instructions */
 };
 
 static int resp__parse(void *run, const char *body, size_t len, complete_req_t *out,
@@ -54,7 +57,10 @@ static int resp__own_prompt(struct resp__run *r, svc_t *svc)
         if (json_object_array_add(all, json_object_get(json_object_array_get_idx(msgs, i))) != 0)
             goto oom_all;
     /* json-c 0.16 has no array insert: the body gets the new array */
-    return json_object_object_add(r->rq.body, "messages", all) == 0 ? 0 : -ENOMEM;
+    if (json_object_object_add(r->rq.body, "messages", all) != 0)
+        goto oom_all;
+    r->lead++;
+    return 0;
 oom:
     json_object_put(m);
 oom_all:
@@ -69,12 +75,46 @@ static int resp__prepare(void *run, http_req_t *req, svc_t *svc, complete_req_t 
     struct resp__run *r = run;
     int rc;
 
-    (void)req;
+    json_object *prev = NULL;
+
     r->svc = svc;
-    if ((rc = respreq_translate(&r->rq, NULL, err)) != 0)
+    respstore_owner(req, r->owner);
+    if (r->rq.previous &&
+        (rc = respstore_get(svc->reg, r->owner, r->rq.previous, "previous_response_id", &prev,
+                            err)) != 0)
+        return -EINVAL;   /* err: the 404 (or 503) to answer */
+    rc = respreq_translate(&r->rq, jget_arr(prev, "messages"), err);
+    json_object_put(prev);
+    if (rc != 0)
         return rc;
+    r->lead = (size_t)r->rq.has_instructions;
     cr->body = r->rq.body;
     return resp__own_prompt(r, svc);
+}
+
+/* store: true keeps the response, its input items and the conversation so
+ * far (the body's messages after prompt and instructions, then the answer)
+ * for previous_response_id. Best effort: a failure is logged, the answer
+ * still goes out. */
+static void resp__store(struct resp__run *r, const agent_res_t *res)
+{
+    json_object *msgs = jget_arr(r->rq.body, "messages"), *conv = json_object_new_array(),
+                *items = respstore_input_items(jget(r->rq.in, "input"));
+    size_t i, n = msgs ? json_object_array_length(msgs) : 0;
+
+    if (!r->rq.store || res->status != 200 || !r->ro.final)
+        goto out;
+    if (!conv || !items)
+        goto out;
+    for (i = r->lead; i < n; i++)
+        if (json_object_array_add(conv, json_object_get(json_object_array_get_idx(msgs, i))) != 0)
+            goto out;
+    if (res->message && json_object_array_add(conv, json_object_get(res->message)) != 0)
+        goto out;
+    respstore_put(r->svc->reg, r->owner, r->ro.final, items, conv);
+out:
+    json_object_put(items);
+    json_object_put(conv);
 }
 
 static void resp__clear(void *run)
@@ -115,17 +155,26 @@ static int resp__stream_end(void *run, const agent_res_t *res)
 {
     struct resp__run *r = run;
 
+    int rc;
+
     if (res->status != 200)
         return respout_fail(&r->ro, res);
-    return respout_finish(&r->ro, res);
+    rc = respout_finish(&r->ro, res);
+    resp__store(r, res);
+    return rc;
 }
 
 static json_object *resp__answer(void *run, const complete_req_t *cr, const agent_res_t *res,
                                  long long created)
 {
+    struct resp__run *r = run;
+    json_object *o;
+
     (void)cr;
     (void)created;
-    return respout_response(&((struct resp__run *)run)->ro, res);
+    if ((o = respout_response(&r->ro, res)))
+        resp__store(r, res);
+    return o;
 }
 
 /* aiproxy's own tool events (opt-in) have no carrier here: the loop is

@@ -39,6 +39,8 @@ void respout_clear(respout_t *o)
 {
     json_object_put(o->output);
     o->output = NULL;
+    json_object_put(o->final);
+    o->final = NULL;
     buf_free(&o->text);
 }
 
@@ -395,13 +397,18 @@ static int ro__final_items(respout_t *o, json_object *message)
 
 json_object *respout_response(respout_t *o, const agent_res_t *res)
 {
+    json_object *r;
+
     if (!o->stream && res->status == 200 && ro__final_items(o, res->message) < 0)
         return NULL;
-    return ro__response(o, res->status != 200 ? "failed"
+    r = ro__response(o, res->status != 200 ? "failed"
                            : (!strcmp(res->finish_reason, "length") ||
                               !strcmp(res->finish_reason, "content_filter")) ? "incomplete"
                                                                               : "completed",
-                        res);
+                     res);
+    json_object_put(o->final);
+    o->final = json_object_get(r);
+    return r;
 }
 
 /* Headers, response.created and response.in_progress into b, once. */

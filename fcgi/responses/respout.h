@@ -34,6 +34,7 @@ typedef struct respout {
     json_object *output;      /* the items so far (owned) */
     int msg_idx;              /* streamed: output index of the open message, -1 none */
     buf_t text;               /* streamed: the open message's text */
+    json_object *final;       /* the last response object built (owned), for storing */
 } respout_t;
 
 /* Prepares *o (sends nothing). `in` and `model` borrowed. 0 or -ENOMEM. */
@@ -57,8 +58,8 @@ int respout_tool_event(respout_t *o, const agent_event_t *ev);
 /* The finished response object for the agent's result (borrowed): status
  * completed, incomplete (finish_reason length) or failed (res->status !=
  * 200, with error); output = the items, then (when not streamed) the
- * message and function_call items of res->message. New object; NULL on
- * ENOMEM. */
+ * message and function_call items of res->message. New object (o->final
+ * keeps a reference too); NULL on ENOMEM. */
 json_object *respout_response(respout_t *o, const agent_res_t *res);
 
 /* The stream: start (headers, response.created, response.in_progress;

@@ -193,3 +193,56 @@ describe('POST /v1/responses (streamed)', () => {
     await assert.rejects((async () => { for await (const _ of s); })(), (e) => e instanceof OpenAI.APIError && /slow down/.test(e.message));
   });
 });
+
+describe('stored responses (store: true by default)', () => {
+  test('retrieve, inputItems.list and delete; then 404 in OpenAI shape', async () => {
+    up.enqueue({ json: h.completion({ content: 'Stored answer.' }) });
+    const r = await client.responses.create({ model: 'tooly', input: 'keep this' });
+    assert.equal(r.store, true);
+    const got = await client.responses.retrieve(r.id);
+    assert.deepEqual(got, r);
+    const items = await client.responses.inputItems.list(r.id);
+    assert.equal(items.data.length, 1);
+    assert.equal(items.data[0].type, 'message');
+    assert.equal(items.data[0].role, 'user');
+    assert.deepEqual(items.data[0].content, [{ type: 'input_text', text: 'keep this' }]);
+    assert.match(items.data[0].id, /^msg_/);
+    const ttl = Number(await stack.redis('TTL', `${stack.prefix}resp:${r.id}`));
+    assert.ok(ttl > 29 * 24 * 3600 && ttl <= 30 * 24 * 3600, `ttl ${ttl}`);
+    const del = await client.responses.delete(r.id);
+    assert.deepEqual(del, { id: r.id, object: 'response', deleted: true });
+    await assert.rejects(client.responses.retrieve(r.id),
+      (e) => e instanceof OpenAI.NotFoundError && e.type === 'invalid_request_error');
+  });
+
+  test('store: false keeps nothing; another key cannot read a stored response', async () => {
+    up.enqueue({ json: h.completion({ content: 'Not kept.' }) });
+    const r = await client.responses.create({ model: 'tooly', input: 'forget this', store: false });
+    await assert.rejects(client.responses.retrieve(r.id), (e) => e instanceof OpenAI.NotFoundError);
+    up.enqueue({ json: h.completion({ content: 'Mine.' }) });
+    const mine = await client.responses.create({ model: 'tooly', input: 'mine' });
+    const other = new OpenAI({ apiKey: 'sk-someone-else', baseURL: stack.baseURL, maxRetries: 0 });
+    await assert.rejects(other.responses.retrieve(mine.id), (e) => e instanceof OpenAI.NotFoundError);
+    await assert.rejects(other.responses.create({ model: 'tooly', input: 'go on', previous_response_id: mine.id }),
+      (e) => e instanceof OpenAI.NotFoundError && e.param === 'previous_response_id');
+  });
+
+  test('previous_response_id continues a conversation on another stack sharing the Redis', async () => {
+    const stack2 = await h.startStack({ config: CONFIG, upstream: up, redisUrl: stack.redisUrl });
+    try {
+      const client2 = stack2.openai();
+      up.enqueue({ json: h.completion({ content: 'Nice to meet you, Ada.' }) });
+      const r1 = await client.responses.create({ model: 'tooly', input: 'My name is Ada.', instructions: 'Be kind.' });
+      up.enqueue({ json: h.completion({ content: 'Your name is Ada.' }) });
+      const r2 = await client2.responses.create({ model: 'tooly', input: 'What is my name?', previous_response_id: r1.id });
+      assert.equal(r2.previous_response_id, r1.id);
+      assert.equal(r2.output_text, 'Your name is Ada.');
+      // the first turn's instructions are not carried over, its conversation is
+      assert.deepEqual(lastBody().messages.map((m) => [m.role, m.content]), [
+        ['system', 'You are tooly.'],
+        ['user', 'My name is Ada.'], ['assistant', 'Nice to meet you, Ada.'], ['user', 'What is my name?']]);
+    } finally {
+      await stack2.stop();
+    }
+  });
+});
