@@ -26,6 +26,10 @@ assistants:
     model: up-model
     system_prompt: You are tooly.
     mcp_servers: [demo]
+  - name: slow
+    backend: fake
+    model: up-model
+    stream_keepalive_ms: 200
 `;
 
 let up, stack, client;
@@ -185,6 +189,21 @@ describe('POST /v1/responses (streamed)', () => {
       'response.function_call_arguments.done', 'response.output_item.done', 'response.completed']);
     assert.equal(fin.output[0].type, 'function_call');
     assert.deepEqual(JSON.parse(fin.output[0].arguments), { city: 'Oslo' });
+  });
+
+  test('keep-alives while the upstream thinks: SSE comments after response.created, then the answer', async () => {
+    up.enqueue({ sse: h.textChunks(['late']), firstDelayMs: 1500 });
+    const res = await h.request(`${stack.baseURL}/responses`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-any' },
+      body: JSON.stringify({ model: 'slow', input: 'hi', stream: true }),
+    });
+    assert.equal(res.status, 200);
+    const text = res.text;
+    const firstKeep = text.indexOf('\n: keep-alive\n\n');
+    assert.ok(firstKeep > text.indexOf('event: response.created'), text.slice(0, 400));
+    assert.ok((text.match(/\n: keep-alive\n\n/g) || []).length >= 2, 'keep-alives were sent');
+    assert.ok(text.indexOf('event: response.output_text.delta') > firstKeep);
+    assert.match(text, /event: response\.completed\n/);
   });
 
   test('an upstream failure after the stream started is the error event the SDK raises', async () => {
