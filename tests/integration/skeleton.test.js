@@ -232,7 +232,8 @@ describe('skeleton: models, completions and every error case', () => {
     assert.equal(idx.status, 200, idx.text);
     assert.deepEqual(idx.json.endpoints.map((e) => `${e.method} ${e.path}`), [
       'GET /', 'GET /health', 'GET /v1/models', 'GET /v1/models/{id}',
-      'POST /v1/chat/completions', 'POST /v1/messages', '* /admin/...',
+      'POST /v1/chat/completions', 'POST /v1/messages',
+      'POST /v1/responses', 'GET, DELETE /v1/responses/{id}', '* /admin/...',
     ]);
     for (const e of idx.json.endpoints) assert.ok(e.description, `no description for ${e.path}`);
     for (const [method, path, allow] of [['GET', '/v1/messages', 'POST'],
