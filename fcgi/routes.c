@@ -11,6 +11,8 @@
 #include "fcgi/core/health.h"
 #include "fcgi/mcp/mcp.h"
 #include "fcgi/openai/openai.h"
+#include "fcgi/responses/responses.h"
+#include "fcgi/responses/respstore.h"
 
 /* Handlers that take less than the table gives, adapted to its signature. */
 static int routes__models(http_req_t *req, const route_t *r, svc_t *svc)
@@ -45,6 +47,11 @@ const route_def_t routes_table[] = {
       "chat completion through an assistant (stream or not)" },
     { ROUTE_POST, "/v1/messages",         1, &messages_surface, ROUTE_LONG,    complete_handle,
       "the same, in Anthropic's Messages API format" },
+    /* issue 16: the Responses API */
+    { ROUTE_POST, "/v1/responses",        1, &responses_surface, ROUTE_LONG,   complete_handle,
+      "a response through an assistant, in the OpenAI Responses API format" },
+    { ROUTE_GET | ROUTE_DELETE, "/v1/responses/{id}", 1, &responses_surface, 0,
+      respstore_handle, "a stored response; DELETE it; .../input_items: its input" },
     /* MCP streamable HTTP (issue 17, docs/mcp-endpoint.md) */
     { ROUTES__MCP, "/mcp",                1, &mcp_surface,      ROUTE_LONG,    mcp_handle,
       "MCP server (streamable HTTP): every MCP server's tools" },

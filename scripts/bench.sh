@@ -10,7 +10,7 @@
 # figure is printed beside a baseline measured in the same run; the table is
 # also written to BUILD_DIR/bench.json. Exits non-zero only if something
 # errored (never on slowness). Every process it starts is stopped.
-# Environment: BENCH_ONLY (comma list: pass,tools,ttft,prop,auth,hold,events,cgi,mcp),
+# Environment: BENCH_ONLY (comma list: pass,responses,tools,ttft,prop,auth,hold,events,cgi,mcp),
 # BENCH_QUICK=1 (shorter runs), BENCH_WORKERS / BENCH_THREADS (responders of
 # the pass-through stacks, default 2 / 16), BENCH_NGINX_WORKERS (default 1),
 # BENCH_HOLD (held streams, default 1000).

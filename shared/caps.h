@@ -164,4 +164,10 @@
 #define CAP_SSE_EVENT_NAME 256
 #define CAP_SSE_ID 1024
 
+/* POST /v1/responses: one stream event (response.completed carries the whole
+ * response: the answer plus every mcp_call's output), and the default byte
+ * cap of one stored response (responses.store_max_bytes). */
+#define CAP_RESP_EVENT (48u << 20)
+#define CAP_RESP_STORE_DEFAULT (4L << 20)
+
 #endif

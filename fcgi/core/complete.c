@@ -133,6 +133,8 @@ static int complete__on_event(void *ud, const agent_event_t *ev)
     struct complete__ctx *c = ud;
     int rc;
 
+    if (c->cs->on_event && c->cs->on_event(c->run, ev) != 0)
+        return 1;
     if (ev->kind == AGENT_EV_READY)
         return complete__ready(c);
     rc = toolev_event(&c->tev, ev);
@@ -216,6 +218,12 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
     if (rc != 0) {
         if (rc != -EINVAL)
             aip_err_set(&err, 500, "api_error", NULL, "out of memory reading the request");
+        rc = complete__send_err(req, s, &err);
+        goto out;
+    }
+    if (cs->prepare && (rc = cs->prepare(run, req, svc, &cr, &err)) != 0) {
+        if (rc != -EINVAL)
+            aip_err_oom(&err);
         rc = complete__send_err(req, s, &err);
         goto out;
     }

@@ -63,6 +63,16 @@ typedef struct complete_surface {
      * API skips (flushed; nothing before start). Both 0 or -EPIPE. */
     int (*start)(void *run);
     int (*keepalive)(void *run);
+    /* Optional, NULL for none (added for /v1/responses). `prepare`: after a
+     * successful parse, before the assistant is looked up, with the thread's
+     * services (kept in run for the other hooks): a surface with state of its
+     * own (stored conversations) reads it here. 0; -EINVAL with *err the
+     * error to answer (any status); -ENOMEM. `on_event`: every agent event
+     * (tool events whether the request opted into aiproxy's or not), before
+     * toolev sees it; 0, or non-zero when the client has gone. */
+    int (*prepare)(void *run, http_req_t *req, svc_t *svc, complete_req_t *cr,
+                   aip_err_t *err);
+    int (*on_event)(void *run, const agent_event_t *ev);
 } complete_surface_t;
 
 /* Keep-alive interval of streams, in ms, when the assistant sets none

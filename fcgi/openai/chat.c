@@ -103,7 +103,7 @@ static int chat__keepalive(void *run)
 static const complete_surface_t chat__completion = {
     "chat", sizeof(struct chat__run), chat__parse, chat__clear, chat__begin, chat__delta,
     chat__flush, chat__started, chat__stream_end, chat__answer, chat__tool_event,
-    chat__start, chat__keepalive,
+    chat__start, chat__keepalive, NULL, NULL,
 };
 
 /* The /v1 credential check, in the table's signature. */

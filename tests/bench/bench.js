@@ -7,7 +7,8 @@
 // with their ratio or difference: the machine is small and shared, so a figure
 // alone says little. Nothing here fails on slowness; the process exits 1 only
 // if something errored (a request that failed, a process that died).
-// Figures (names for --only): pass, tools, ttft, prop, auth, hold, events.
+// Figures (names for --only): pass, tools, ttft, prop, auth, hold, events,
+// responses.
 // Every process started is stopped before exit (the harness also kills its
 // children on exit).
 const fs = require('node:fs');
@@ -128,8 +129,8 @@ const wrkLua = path.join(tmp, 'post.lua');
 fs.writeFileSync(wrkLua, WRK_LUA);
 
 // wrk -c32 POSTing a chat completion to url; resolves {rps, p50_us, p99_us, ...}.
-async function wrk(url, { model = 'bench', key = '', conns = 32, secs = WRK_SECS } = {}) {
-  const body = JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }] });
+async function wrk(url, { model = 'bench', key = '', conns = 32, secs = WRK_SECS, body: raw } = {}) {
+  const body = raw ? JSON.stringify(raw) : JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }] });
   const r = await run('wrk', [`-t${conns > 1 ? 2 : 1}`, `-c${conns}`, `-d${secs}s`, '--timeout', '10s', '-s', wrkLua, url],
                       { env: { BENCH_BODY: body, BENCH_KEY: key } });
   const j = lastJson(r.stdout, 'BENCHJSON ');
@@ -169,6 +170,34 @@ async function figPass(up, stack) {
     added_p50_us: proxied.p50_us - direct.p50_us,
     added_p99_us: proxied.p99_us - direct.p99_us,
   };
+}
+
+// Issue 16: the Responses surface's pass-through cost beside chat
+// completions on the same stack, interleaved (x3 each, wrk -c32 and -c1);
+// store: false, so the figure is the translation and rendering, not Redis.
+async function figResponses(stack) {
+  log(`responses: wrk -c32 ${WRK_SECS}s and -c1 3s x3, POST /v1/chat/completions vs POST /v1/responses`);
+  const chat = `${stack.baseURL}/chat/completions`, resp = `${stack.baseURL}/responses`;
+  const rbody = { model: 'bench', input: 'hello', store: false };
+  await wrk(chat, { secs: 1 });
+  await wrk(resp, { secs: 1, body: rbody });
+  const runs = { chat: [], resp: [], chat1: [], resp1: [] };
+  for (let i = 0; i < 3; i++) {
+    runs.chat.push(await wrk(chat));
+    runs.resp.push(await wrk(resp, { body: rbody }));
+    runs.chat1.push(await wrk(chat, { conns: 1, secs: 3 }));
+    runs.resp1.push(await wrk(resp, { conns: 1, secs: 3, body: rbody }));
+  }
+  const med = (a, k) => a.map((x) => x[k]).sort((x, y) => x - y)[1];
+  results.responses = {
+    chat_rps: med(runs.chat, 'rps'), responses_rps: med(runs.resp, 'rps'),
+    chat_p50_us: med(runs.chat, 'p50_us'), responses_p50_us: med(runs.resp, 'p50_us'),
+    chat1_p50_us: med(runs.chat1, 'p50_us'), responses1_p50_us: med(runs.resp1, 'p50_us'),
+  };
+  const r = results.responses;
+  r.rps_ratio = r.responses_rps / r.chat_rps;
+  r.added_p50_us = r.responses_p50_us - r.chat_p50_us;
+  r.added1_p50_us = r.responses1_p50_us - r.chat1_p50_us;
 }
 
 async function figTools(stack) {
@@ -569,6 +598,13 @@ function table() {
     row('1b same, 1 connection', 'p50 latency', us(o.direct.p50_us), us(o.proxied.p50_us), sgn(o.added_p50_us), '');
     row('', 'p99 latency', us(o.direct.p99_us), us(o.proxied.p99_us), sgn(o.added_p99_us), '');
   }
+  const rs = results.responses;
+  if (rs) {
+    row('1c Responses vs chat (-c32)', 'requests/s', rs.chat_rps.toFixed(0), rs.responses_rps.toFixed(0),
+        `x${rs.rps_ratio.toFixed(2)}`, 'within 10 %');
+    row('', 'p50 latency', us(rs.chat_p50_us), us(rs.responses_p50_us), sgn(rs.added_p50_us), '');
+    row('1d same, 1 connection', 'p50 latency', us(rs.chat1_p50_us), us(rs.responses1_p50_us), sgn(rs.added1_p50_us), '');
+  }
   const t = results.tools;
   if (t) {
     row('2 tool round trip (echo)', 'p50', us(t.direct_p50_us), us(t.broker_p50_us), sgn(t.added_p50_us), '< +150 µs');
@@ -644,13 +680,15 @@ async function main() {
   const up = await startUpstream();
   let main = null;
   try {
-    if (want('pass') || want('tools') || want('ttft') || want('prop') || want('auth') || want('mcp')) {
+    if (want('pass') || want('tools') || want('ttft') || want('prop') || want('auth') || want('mcp') ||
+        want('responses')) {
       main = await startStack({ config: CONFIG(up.url), workers: PASS_WORKERS, threads: PASS_THREADS,
                                 env: { ADMIN_API_KEY: 'bench-admin' } });
       main.upUrl = up.url;
     }
     const steps = [
       ['pass', () => figPass(up, main)],
+      ['responses', () => figResponses(main)],
       ['tools', () => figTools(main)],
       ['ttft', () => figTtft(up, main)],
       ['prop', () => figProp(main)],
