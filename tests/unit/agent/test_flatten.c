@@ -2,7 +2,7 @@
  * MCP tools/call result (text joined by newlines, binary blocks named not
  * dumped, resource links as a line, embedded text resources as their text,
  * blobs named with their size, unknown blocks as JSON, isError prefixed), and
- * the OpenAI parts a vision upstream gets (images as data URLs, under a cap). */
+ * the OpenAI parts sent to a vision upstream (images as data URLs, under a cap). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
