@@ -64,7 +64,6 @@ static int complete__on_delta(void *ud, const char *text, size_t len)
     struct complete__ctx *c = ud;
 
     c->start_due = 0;   /* the delta starts the stream if need be */
-    complete_pace_touch(&c->pace, complete__now_ms());
     return c->cs->delta(c->run, text, len) != 0;
 }
 
@@ -73,7 +72,6 @@ static int complete__on_flush(void *ud)
 {
     struct complete__ctx *c = ud;
 
-    complete_pace_touch(&c->pace, complete__now_ms());
     return c->cs->flush(c->run) != 0;
 }
 
@@ -95,23 +93,22 @@ static int complete__start_due(struct complete__ctx *c)
     if (!c->start_due)
         return 0;
     c->start_due = 0;
-    complete_pace_touch(&c->pace, complete__now_ms());
     return c->cs->start(c->run) != 0;
 }
 
 /* A keep-alive when the started stream was idle for its interval. Called
  * from the alive polls (about every 100 ms while the upstream or the tools
- * are waited on), so a write never waits on it. Non-zero: the client is gone. */
+ * are waited on), so a write never waits on it. The clock is the request's
+ * own last write (http_req_t.last_write_ms): whatever wrote it (content,
+ * the start, tool events, a surface's own items, the keep-alive itself), it
+ * counts. Non-zero: the client is gone. */
 static int complete__keepalive(struct complete__ctx *c)
 {
-    long long now;
-
     if (!c->stream || c->pace.interval_ms <= 0 || !c->cs->started(c->run))
         return 0;
-    now = complete__now_ms();
-    if (!complete_pace_due(&c->pace, now))
+    complete_pace_touch(&c->pace, c->req->last_write_ms);
+    if (!complete_pace_due(&c->pace, complete__now_ms()))
         return 0;
-    complete_pace_touch(&c->pace, now);
     return c->cs->keepalive(c->run) != 0;
 }
 
@@ -131,16 +128,12 @@ static int complete__alive(void *ud)
 static int complete__on_event(void *ud, const agent_event_t *ev)
 {
     struct complete__ctx *c = ud;
-    int rc;
 
     if (c->cs->on_event && c->cs->on_event(c->run, ev) != 0)
         return 1;
     if (ev->kind == AGENT_EV_READY)
         return complete__ready(c);
-    rc = toolev_event(&c->tev, ev);
-    if (c->tev.on && c->stream)   /* a streamed event is a write: no keep-alive right after */
-        complete_pace_touch(&c->pace, complete__now_ms());
-    return rc;
+    return toolev_event(&c->tev, ev);
 }
 
 /* `e` in the route's surface's shape (OpenAI's when it has no renderer). */

@@ -18,6 +18,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <poll.h>
 #include <strings.h>
@@ -141,8 +142,14 @@ const char *http_error_type(int status)
 /* Writes bytes to the client; the one place output happens. */
 static int http__out(http_req_t *req, const char *p, size_t n, int flush)
 {
+    struct timespec ts;
+
     if (req->client_gone)
         return -EPIPE;
+    if (n > 0 || flush) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        req->last_write_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    }
     if (!req->fcgx) {
         if (req->capture && buf_append(req->capture, p, n) != 0)
             goto gone;

@@ -30,6 +30,8 @@ typedef struct http_req {
     char **params;           /* arena copy of the FastCGI params, "NAME=value", NULL-ended */
     int status;              /* the status that went out (0 until then), for the access log */
     buf_t *capture;          /* tests: when fcgx is NULL, the response bytes go here */
+    long long last_write_ms; /* CLOCK_MONOTONIC ms of the last byte or flush written
+                                (0: none yet): a stream's keep-alive clock */
 } http_req_t;
 
 /* A FastCGI param by name ("REQUEST_METHOD", "HTTP_AUTHORIZATION"), from
