@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define AG_DEFAULT_ROUNDS    8
 
@@ -197,6 +198,14 @@ static int ag__message(agent_res_t *res, const buf_t *content, json_object *call
     return 0;
 }
 
+static long long ag__now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
 {
     json_object *names, *upreq = NULL, *v, *restored = NULL;
@@ -272,16 +281,23 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     call.ud = &sep;
     for (;;) {
         int r;
+        long long t0;
         be_turn_clear(&turn);
         be_turn_init(&turn, CAP_AG_TURN_CONTENT);
-        if ((rc = up_turn(ag->up, &call, &turn, &res->err)) < 0)
-            goto out;
+        t0 = ag__now_us();
+        r = up_turn(ag->up, &call, &turn, &res->err);
+        res->upstream_us += ag__now_us() - t0;
+        res->upstream_turns++;
         if (turn.has_usage) {
             has_usage = 1;
             /* counts come from the upstream: a hostile one must not overflow */
             prompt = sat_add_i64(prompt, turn.prompt_tokens);
             completion = sat_add_i64(completion, turn.completion_tokens);
+            res->prompt_tokens = prompt;
+            res->completion_tokens = completion;
         }
+        if ((rc = r) < 0)
+            goto out;
         sep.had_text |= sep.turn_text;
         sep.turn_text = 0;
         if ((content.len && turn.content.len &&

@@ -81,6 +81,12 @@ typedef struct agent_res {
                                     summed over every turn (owned; NULL if the
                                     upstream reported none) */
     int tool_rounds;             /* how many tool rounds ran */
+    /* Always set, success or not (accounting: a failed request may have
+     * spent tokens): the tokens the upstream reported over every turn that
+     * reported any, the turns made and the time spent in them. */
+    long long prompt_tokens, completion_tokens;
+    int upstream_turns;
+    long long upstream_us;
     /* on failure: the error value, made where the failure happened (upstream,
      * broker, MCP, request checks); the surface renders it in its shape */
     aip_err_t err;

@@ -61,3 +61,11 @@ const route_def_t routes_table[] = {
       "registry administration (ADMIN_API_KEY)" },
     { 0, NULL, 0, NULL, 0, NULL, NULL },
 };
+
+const route_hook_fn routes_end[] = {
+    NULL,
+};
+
+const route_hook_fn routes_after[] = {
+    NULL,
+};

@@ -11,4 +11,10 @@
  * (serve_cfg_t.routes). */
 extern const route_def_t routes_table[];
 
+/* What runs when every request is answered (route_hook_fn), in order:
+ * routes_end before the request is finished, routes_after once it is.
+ * NULL-ended. main hands them to the core (serve_cfg_t.end, .after). */
+extern const route_hook_fn routes_end[];
+extern const route_hook_fn routes_after[];
+
 #endif

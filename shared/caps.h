@@ -29,6 +29,12 @@
 #define CAP_RESP_ID 48
 /* The Allow header's method list ("GET, POST, PUT, PATCH, DELETE" fits). */
 #define CAP_ROUTE_ALLOW 64
+/* MCP servers whose tool calls one request tallies apart (fcgi/core/reqinfo.h):
+ * an assistant with more still counts every call in the totals. */
+#define CAP_REQINFO_SERVERS 16
+/* The header lines every answer of a request carries besides its own
+ * (rate-limit headers, X-Request-Id): http_add_header refuses past this. */
+#define CAP_RESP_HEADERS 2048
 /* Responder threads per worker (--threads, --reserve): past this is a typo. */
 #define CAP_THREADS 4096
 

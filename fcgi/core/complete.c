@@ -64,6 +64,8 @@ static int complete__on_delta(void *ud, const char *text, size_t len)
     struct complete__ctx *c = ud;
 
     c->start_due = 0;   /* the delta starts the stream if need be */
+    if (!c->req->info.ttft_us && len > 0)
+        c->req->info.ttft_us = reqinfo_now_us() - c->req->info.t0_us;
     return c->cs->delta(c->run, text, len) != 0;
 }
 
@@ -133,6 +135,8 @@ static int complete__on_event(void *ud, const agent_event_t *ev)
         return 1;
     if (ev->kind == AGENT_EV_READY)
         return complete__ready(c);
+    if (ev->kind == AGENT_EV_TOOL_DONE)
+        reqinfo_tool(&c->req->info, c->req->arena, ev->server, ev->is_error, ev->ms * 1000);
     return toolev_event(&c->tev, ev);
 }
 
@@ -161,6 +165,8 @@ static int complete__answer(struct complete__ctx *c, const route_surface_t *s,
     }
     /* after READY a stream's error is a stream event, even when the start
      * was still due (the upstream failed before the first poll) */
+    if (res->status != 200)
+        req->info.failed = 1;
     if (res->status != 200 && (!cr->stream || (!c->ready && !c->cs->started(c->run))))
         return complete__send_err(req, s, &res->err);
     if (cr->stream) {
@@ -228,8 +234,12 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
         rc = complete__send_err(req, s, aip_err_param(&err, "model"));
         goto out;
     }
-    if (json_object_object_get_ex(assistant, "backend", &bname))
+    req->info.assistant = arena_strdup(req->arena, cr.model);
+    req->info.stream = cr.stream;
+    if (json_object_object_get_ex(assistant, "backend", &bname)) {
         backend = reg_get(svc->reg, "backends", json_object_get_string(bname));
+        req->info.backend = arena_strdup(req->arena, json_object_get_string(bname));
+    }
     if (!backend) {
         aip_err_set(&err, 500, "api_error", "backend_not_found",
                     "assistant '%s' names backend '%s', which the registry does not "
@@ -264,6 +274,11 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
     ctx.tev.run = run;
     areq.ud = &ctx;
     agent_run(svc->agent, &areq, &res);
+    req->info.prompt_tokens = res.prompt_tokens;
+    req->info.completion_tokens = res.completion_tokens;
+    req->info.upstream_turns = res.upstream_turns;
+    req->info.upstream_us = res.upstream_us;
+    req->info.tool_rounds = res.tool_rounds;
     rc = complete__answer(&ctx, s, &cr, &res, id, created);
 out:
     toolev_clear(&ctx.tev);

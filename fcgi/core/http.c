@@ -155,6 +155,7 @@ static int http__out(http_req_t *req, const char *p, size_t n, int flush)
             goto gone;
         return 0;
     }
+    req->info.bytes_out += n;
     while (n > 0) {
         int chunk = n > (1u << 30) ? (1 << 30) : (int)n;
         if (FCGX_PutStr(p, chunk, req->fcgx->out) != chunk)
@@ -168,6 +169,47 @@ static int http__out(http_req_t *req, const char *p, size_t n, int flush)
 gone:
     req->client_gone = 1;
     return -EPIPE;
+}
+
+/* The answer's own extra header lines, then the request's (resp_headers). */
+static int http__extra(http_req_t *req, const char *extra_headers)
+{
+    int rc = 0;
+
+    if (extra_headers)
+        rc = http__out(req, extra_headers, strlen(extra_headers), 0);
+    if (rc == 0 && req->resp_headers)
+        rc = http__out(req, req->resp_headers, strlen(req->resp_headers), 0);
+    return rc;
+}
+
+int http_add_header(http_req_t *req, const char *name, const char *fmt, ...)
+{
+    char line[CAP_RESP_HEADERS];
+    size_t old = req->resp_headers ? strlen(req->resp_headers) : 0;
+    va_list ap;
+    char *all;
+    int n, m;
+
+    if (req->headers_sent)
+        return -EALREADY;
+    n = snprintf(line, sizeof(line), "%s: ", name);
+    if (n < 0 || (size_t)n >= sizeof(line))
+        return -ENOSPC;
+    va_start(ap, fmt);
+    m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    va_end(ap);
+    if (m < 0 || (size_t)(n + m) + 2 >= sizeof(line) || old + (size_t)(n + m) + 2 >= CAP_RESP_HEADERS)
+        return -ENOSPC;
+    if (strpbrk(line, "\r\n"))
+        return -EINVAL;
+    if (!(all = arena_alloc(req->arena, old + (size_t)(n + m) + 3)))
+        return -ENOMEM;
+    memcpy(all, req->resp_headers ? req->resp_headers : "", old);
+    memcpy(all + old, line, (size_t)(n + m));
+    memcpy(all + old + (size_t)(n + m), "\r\n", 3);
+    req->resp_headers = all;
+    return 0;
 }
 
 int http_send_headers(http_req_t *req, int status, const char *content_type,
@@ -188,8 +230,8 @@ int http_send_headers(http_req_t *req, int status, const char *content_type,
     req->headers_sent = 1;
     req->status = status;
     rc = http__out(req, head, (size_t)n, 0);
-    if (rc == 0 && extra_headers)
-        rc = http__out(req, extra_headers, strlen(extra_headers), 0);
+    if (rc == 0)
+        rc = http__extra(req, extra_headers);
     if (rc == 0)
         rc = http__out(req, "\r\n", 2, 0);
     return rc;
@@ -235,8 +277,8 @@ int http_send(http_req_t *req, int status, const char *content_type,
         if (rc == 0)
             rc = http__out(req, "\r\n", 2, 0);
     }
-    if (rc == 0 && extra_headers)
-        rc = http__out(req, extra_headers, strlen(extra_headers), 0);
+    if (rc == 0)
+        rc = http__extra(req, extra_headers);
     if (rc == 0)
         rc = http__out(req, "\r\n", 2, 0);
     if (rc == 0 && len > 0 && !http__head(req))

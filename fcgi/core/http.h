@@ -10,6 +10,7 @@
 #include "shared/arena.h"
 #include "shared/buf.h"
 #include "shared/err.h"
+#include "fcgi/core/reqinfo.h"
 
 #include <fcgiapp.h>
 #include <json-c/json.h>
@@ -32,6 +33,11 @@ typedef struct http_req {
     buf_t *capture;          /* tests: when fcgx is NULL, the response bytes go here */
     long long last_write_ms; /* CLOCK_MONOTONIC ms of the last byte or flush written
                                 (0: none yet): a stream's keep-alive clock */
+    /* Header lines ("Name: value\r\n"...) that every answer of this request
+     * carries besides its own: rate-limit headers, the request id. Arena or
+     * static; NULL when none. Add with http_add_header before answering. */
+    const char *resp_headers;
+    reqinfo_t info;          /* what the request was and did (reqinfo.h) */
 } http_req_t;
 
 /* A FastCGI param by name ("REQUEST_METHOD", "HTTP_AUTHORIZATION"), from
@@ -48,6 +54,13 @@ const char *http_query_param(http_req_t *req, const char *name);
 /* The same, with the decoded length in *len (when not NULL and the parameter
  * is there): longer than strlen when the value held a %00. */
 const char *http_query_param_n(http_req_t *req, const char *name, size_t *len);
+
+/* Appends one header line "name: value" to req->resp_headers (arena
+ * memory), for every answer of the request. Returns 0; -EALREADY when the
+ * headers went out; -EINVAL when name or value holds CR or LF (a header
+ * must not split); -ENOSPC past CAP_RESP_HEADERS; -ENOMEM. */
+int http_add_header(http_req_t *req, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Sends a whole response. `extra_headers` is NULL or lines each ending in
  * "\r\n". Returns 0, or -EPIPE when the client is gone (req->client_gone set). */

@@ -202,6 +202,8 @@ static int main__cgi(void)
      * never read it */
     sc.seed_path = config && *config ? config : NULL;
     sc.routes = routes_table;
+    sc.end = routes_end;
+    sc.after = routes_after;
     sc.path_info = 1;
     rc = cgi_run(&sc);
     curl_global_cleanup();
@@ -410,6 +412,8 @@ int main(int argc, char **argv)
     pc.serve.prefix = rconn_prefix();
     pc.serve.seed_json = seed_json;
     pc.serve.routes = routes_table;
+    pc.serve.end = routes_end;
+    pc.serve.after = routes_after;
     env = getenv("AIPROXY_PATH_INFO");
     pc.serve.path_info = env && strcmp(env, "1") == 0;
     pc.idle_exit_s = (int)idle_exit;

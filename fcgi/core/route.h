@@ -81,6 +81,16 @@ typedef struct route_def {
     const char *what;               /* one line for the GET / index */
 } route_def_t;
 
+/* Runs once a request is answered, at one of two moments (serve_cfg_t):
+ * `end`, when the answer is written but before the request is finished
+ * (the client cannot yet send its next request on the strength of this
+ * answer: what the next one must see, like a released concurrency slot or
+ * charged tokens, belongs here; keep it to one Redis round trip), and
+ * `after`, once it is finished (metrics, logs: off the critical path).
+ * `req` and its arena are valid; nothing can be sent. NULL-ended arrays of
+ * these are fcgi/routes.c's routes_end and routes_after. */
+typedef void (*route_hook_fn)(const http_req_t *req, svc_t *svc);
+
 #define ROUTE_ALLOW_MAX CAP_ROUTE_ALLOW
 
 /* A match (or why there is none). */

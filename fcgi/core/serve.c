@@ -458,6 +458,7 @@ static void serve__dispatch(serve_thread_t *t, http_req_t *req, size_t max_body)
         return;
     }
     d = r.def;
+    req->info.route = d->path;
     r.reg_rc = serve__refresh(t);
     if (!serve__registry_ok(t->svc.reg, d, r.reg_rc)) {
         serve__skip_body(req);
@@ -486,54 +487,63 @@ out:
         admit_leave(t->cfg->admit);
 }
 
-static double serve__ms_since(const struct timespec *t0)
+/* One request on `fcgx`, answered; the caller finishes it and then runs
+ * serve__after. */
+static void serve__answer(serve_thread_t *t, FCGX_Request *fcgx, http_req_t *req)
 {
-    struct timespec t1;
-
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+    memset(req, 0, sizeof(*req));
+    req->info.t0_us = reqinfo_now_us();
+    req->arena = t->arena;
+    req->fcgx = fcgx;
+    req->method = "-";
+    req->path = "-";
+    req->query = "";
+    req->body = "";
+    if (serve__params(req) != 0 || serve__target(req, t->cfg->path_info) != 0)
+        http_send_error(req, 500, NULL, NULL, NULL, "out of memory reading the request");
+    else
+        serve__dispatch(t, req, t->cfg->max_body);
+    if (!req->headers_sent && !req->client_gone)
+        http_send_error(req, 500, NULL, NULL, NULL, "the request got no answer");
+    if (req->status >= 400)
+        req->info.failed = 1;
+    for (const route_hook_fn *f = t->cfg->end; f && *f; f++)
+        (*f)(req, &t->svc);
+    /* a CGI process ends with its request: nothing to keep usable */
+    if (req->body_skipped && fcgx->ipcFd >= 0) {
+        if (req->client_gone)
+            req->fcgx->keepConnection = 0;
+        else
+            serve__drain(req, t->cfg->max_body);
+    }
 }
 
-/* One request on `fcgx`, answered; the caller finishes it. */
-static void serve__answer(serve_thread_t *t, FCGX_Request *fcgx)
+/* The request is finished (the client has its answer): the access log and
+ * the after-hooks, off the answer's critical path. */
+static void serve__after(serve_thread_t *t, const http_req_t *req)
 {
-    http_req_t req;
-    struct timespec t0;
-
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    memset(&req, 0, sizeof(req));
-    req.arena = t->arena;
-    req.fcgx = fcgx;
-    req.method = "-";
-    req.path = "-";
-    req.query = "";
-    req.body = "";
-    if (serve__params(&req) != 0 || serve__target(&req, t->cfg->path_info) != 0)
-        http_send_error(&req, 500, NULL, NULL, NULL, "out of memory reading the request");
-    else
-        serve__dispatch(t, &req, t->cfg->max_body);
-    if (!req.headers_sent && !req.client_gone)
-        http_send_error(&req, 500, NULL, NULL, NULL, "the request got no answer");
-    /* a CGI process ends with its request: nothing to keep usable */
-    if (req.body_skipped && fcgx->ipcFd >= 0) {
-        if (req.client_gone)
-            req.fcgx->keepConnection = 0;
-        else
-            serve__drain(&req, t->cfg->max_body);
-    }
-    log_info("%s %s %d %.1fms%s", req.method, req.path, req.client_gone ? 499 : req.status,
-             serve__ms_since(&t0), req.client_gone ? " (client gone)" : "");
+    log_info("%s %s %d %.1fms%s", req->method, req->path, req->client_gone ? 499 : req->status,
+             (double)(reqinfo_now_us() - req->info.t0_us) / 1e3,
+             req->client_gone ? " (client gone)" : "");
+    for (const route_hook_fn *f = t->cfg->after; f && *f; f++)
+        (*f)(req, &t->svc);
 }
 
 void serve_handle(serve_thread_t *t)
 {
-    serve__answer(t, &t->fcgx);
+    http_req_t req;
+
+    serve__answer(t, &t->fcgx, &req);
     FCGX_Finish_r(&t->fcgx);
+    serve__after(t, &req);
     arena_reset(t->arena);
 }
 
 void serve_handle_req(serve_thread_t *t, FCGX_Request *r)
 {
-    serve__answer(t, r);
+    http_req_t req;
+
+    serve__answer(t, r, &req);
+    serve__after(t, &req);
     arena_reset(t->arena);
 }

@@ -21,6 +21,10 @@ typedef struct serve_cfg {
     const char *seed_path;
     admit_t *admit;           /* the worker's admission control; NULL = none */
     const route_def_t *routes; /* the route table (fcgi/routes.h); static */
+    /* Hooks run when each request is answered (route_hook_fn): `end` before
+     * it is finished, `after` once it is. NULL-ended, static; NULL: none. */
+    const route_hook_fn *end;
+    const route_hook_fn *after;
     /* Route on PATH_INFO when the server sets one, not on REQUEST_URI: the
      * script's own URL (SCRIPT_NAME) is then the deployment's base, and
      * .../aiproxy.cgi/v1/models routes as /v1/models. Always on in CGI mode;
