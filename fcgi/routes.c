@@ -62,6 +62,10 @@ const route_def_t routes_table[] = {
     { 0, NULL, 0, NULL, 0, NULL, NULL },
 };
 
+const route_gate_fn routes_gate[] = {
+    NULL,
+};
+
 const route_hook_fn routes_end[] = {
     NULL,
 };

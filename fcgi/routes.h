@@ -15,6 +15,9 @@ extern const route_def_t routes_table[];
  * routes_end before the request is finished, routes_after once it is.
  * NULL-ended. main hands them to the core (serve_cfg_t.end, .after). */
 extern const route_hook_fn routes_end[];
+/* Run after the credential check of every route that needs one
+ * (route_gate_fn): limits. NULL-ended; serve_cfg_t.gate. */
+extern const route_gate_fn routes_gate[];
 extern const route_hook_fn routes_after[];
 
 #endif

@@ -202,6 +202,7 @@ static int main__cgi(void)
      * never read it */
     sc.seed_path = config && *config ? config : NULL;
     sc.routes = routes_table;
+    sc.gate = routes_gate;
     sc.end = routes_end;
     sc.after = routes_after;
     sc.path_info = 1;
@@ -412,6 +413,7 @@ int main(int argc, char **argv)
     pc.serve.prefix = rconn_prefix();
     pc.serve.seed_json = seed_json;
     pc.serve.routes = routes_table;
+    pc.serve.gate = routes_gate;
     pc.serve.end = routes_end;
     pc.serve.after = routes_after;
     env = getenv("AIPROXY_PATH_INFO");

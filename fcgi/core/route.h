@@ -91,6 +91,14 @@ typedef struct route_def {
  * these are fcgi/routes.c's routes_end and routes_after. */
 typedef void (*route_hook_fn)(const http_req_t *req, svc_t *svc);
 
+/* Runs after the credential check of a route with needs_auth, before
+ * admission and the body: 0 lets the request go on; non-zero refuses it
+ * with *e (e.g. 429), which the core sends in the route's surface's shape
+ * with the request's resp_headers (Retry-After: add it with
+ * http_add_header). NULL-ended array: serve_cfg_t.gate (fcgi/routes.c:
+ * routes_gate). */
+typedef int (*route_gate_fn)(http_req_t *req, const struct route *r, svc_t *svc, aip_err_t *e);
+
 #define ROUTE_ALLOW_MAX CAP_ROUTE_ALLOW
 
 /* A match (or why there is none). */

@@ -424,6 +424,25 @@ static int serve__read_body(http_req_t *req, const route_def_t *d, size_t max_bo
     return rc;
 }
 
+/* The gates after the credential check (limits): the first that refuses
+ * answers in the route's shape, before admission and the body. */
+static int serve__gate(serve_thread_t *t, http_req_t *req, const route_t *r)
+{
+    aip_err_t e;
+
+    for (const route_gate_fn *g = t->cfg->gate; g && *g; g++) {
+        aip_err_clear(&e);
+        if ((*g)(req, r, &t->svc, &e) != 0) {
+            serve__skip_body(req);
+            if (!aip_err_is_set(&e))
+                aip_err_set(&e, 500, "api_error", NULL, "the request was refused");
+            serve__send_error(req, r->def, &e, NULL);
+            return -EACCES;
+        }
+    }
+    return 0;
+}
+
 /* No route: 404, or 405 with every method the path takes in Allow. */
 static void serve__no_route(http_req_t *req, const route_t *r)
 {
@@ -469,6 +488,8 @@ static void serve__dispatch(serve_thread_t *t, http_req_t *req, size_t max_body)
         serve__skip_body(req);
         return;
     }
+    if (d->needs_auth && serve__gate(t, req, &r) != 0)
+        return;
     if (d->flags & ROUTE_LONG) {
         if (admit_enter(t->cfg->admit) != 0) {
             serve__skip_body(req);

@@ -23,6 +23,7 @@ typedef struct serve_cfg {
     const route_def_t *routes; /* the route table (fcgi/routes.h); static */
     /* Hooks run when each request is answered (route_hook_fn): `end` before
      * it is finished, `after` once it is. NULL-ended, static; NULL: none. */
+    const route_gate_fn *gate;   /* after the credential check (route_gate_fn) */
     const route_hook_fn *end;
     const route_hook_fn *after;
     /* Route on PATH_INFO when the server sets one, not on REQUEST_URI: the
