@@ -206,6 +206,29 @@ static long long ag__now_us(void)
     return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* A turn event to the caller (TURN_START, or TURN_DONE with `turn`'s
+ * usage). Non-zero: the client is gone. */
+static int ag__turn_event(const agent_req_t *req, agent_ev_kind_t kind, const agent_res_t *res,
+                          const be_turn_t *turn, int status, long long us)
+{
+    agent_event_t ev;
+    json_object *m = jget(req->assistant, "model");
+
+    if (!req->on_event)
+        return 0;
+    memset(&ev, 0, sizeof(ev));
+    ev.kind = kind;
+    ev.round = res->upstream_turns;
+    ev.status = status;
+    ev.us = us;
+    ev.model = m ? json_object_get_string(m) : NULL;
+    if (turn && turn->has_usage) {
+        ev.prompt_tokens = turn->prompt_tokens;
+        ev.completion_tokens = turn->completion_tokens;
+    }
+    return req->on_event(req->ud, &ev);
+}
+
 int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
 {
     json_object *names, *upreq = NULL, *v, *restored = NULL;
@@ -284,9 +307,16 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
         long long t0;
         be_turn_clear(&turn);
         be_turn_init(&turn, CAP_AG_TURN_CONTENT);
+        if (ag__turn_event(req, AGENT_EV_TURN_START, res, NULL, 0, 0) != 0) {
+            aip_err_client_gone(&res->err);
+            rc = -ECONNABORTED;
+            goto out;
+        }
         t0 = ag__now_us();
         r = up_turn(ag->up, &call, &turn, &res->err);
         res->upstream_us += ag__now_us() - t0;
+        (void)ag__turn_event(req, AGENT_EV_TURN_DONE, res, &turn, r < 0 ? res->err.status : 200,
+                             ag__now_us() - t0);
         res->upstream_turns++;
         if (turn.has_usage) {
             has_usage = 1;

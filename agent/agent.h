@@ -21,7 +21,9 @@ typedef enum agent_ev_kind {
                                 the upstream or the tools */
     AGENT_EV_TOOL_START,     /* an MCP call of a tool round goes out */
     AGENT_EV_TOOL_PROGRESS,  /* the MCP server reported progress on it */
-    AGENT_EV_TOOL_DONE       /* it has its result (or tool error / timeout) */
+    AGENT_EV_TOOL_DONE,      /* it has its result (or tool error / timeout) */
+    AGENT_EV_TURN_START,     /* an upstream turn (one LLM call) goes out */
+    AGENT_EV_TURN_DONE       /* it ended: status, us, tokens */
 } agent_ev_kind_t;
 
 /* One event. Everything is borrowed for the callback's time. */
@@ -38,6 +40,14 @@ typedef struct agent_event {
     int is_error;            /* DONE */
     long long ms;            /* DONE: how long the call took */
     const char *result;      /* DONE: the whole result text (callers truncate) */
+    /* Turn events: `round` is the turn's number from 0; TURN_DONE also has
+     * the upstream's answer status (200, or the status the turn failed
+     * with), the time the turn took, the tokens the upstream reported for
+     * it (0 when none), and `model`, the model the request named upstream. */
+    int status;
+    long long us;
+    long long prompt_tokens, completion_tokens;
+    const char *model;
 } agent_event_t;
 
 typedef struct agent_req {

@@ -135,6 +135,8 @@ static int complete__on_event(void *ud, const agent_event_t *ev)
         return 1;
     if (ev->kind == AGENT_EV_READY)
         return complete__ready(c);
+    if (ev->kind == AGENT_EV_TURN_START || ev->kind == AGENT_EV_TURN_DONE)
+        return 0;
     if (ev->kind == AGENT_EV_TOOL_DONE)
         reqinfo_tool(&c->req->info, c->req->arena, ev->server, ev->is_error, ev->ms * 1000);
     return toolev_event(&c->tev, ev);

@@ -282,7 +282,8 @@ static int on_event(void *ud, const agent_event_t *ev)
     char line[512];
 
     (void)ud;
-    if (ev->kind == AGENT_EV_READY)
+    if (ev->kind == AGENT_EV_READY || ev->kind == AGENT_EV_TURN_START ||
+        ev->kind == AGENT_EV_TURN_DONE)
         return 0;
     if (ev->kind == AGENT_EV_TOOL_START)
         snprintf(line, sizeof(line), "%s %d %s %s %s %s %s\n", kinds[ev->kind], ev->round,
