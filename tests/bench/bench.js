@@ -149,6 +149,41 @@ assistants:
   - {name: prop, backend: bench, model: bench-model, description: v0}
 ${extra}`;
 
+// The design's floor (issue 20): nginx -> bench-floor (a libfcgi responder
+// making the same hops and nothing else, -w/-t as the pass-through stack;
+// `json`: it also parses and re-serialises request and answer) -> the stub.
+// Resolves {url, stop()}.
+async function startFloor(up, { json = false } = {}) {
+  const dir = mkTmpDir('floor');
+  const sock = path.join(dir, 'fcgi.sock');
+  const port = await freePort();
+  const fl = startProc('bench-floor', path.join(BIN, 'bench-floor'),
+                       ['-s', sock, '-u', up.url, '-w', String(PASS_WORKERS), '-t', String(PASS_THREADS),
+                        ...(json ? ['--json'] : [])], { env: process.env, cwd: dir, logPath: path.join(dir, 'floor.log') });
+  started.push(fl);
+  await waitFor(() => fs.existsSync(sock), { timeoutMs: 10000, what: 'bench-floor to listen' });
+  const conf = renderNginxConf({ runDir: dir, listen: `127.0.0.1:${port}`, fcgiSocket: sock,
+                                 nginxWorkers: NGINX_WORKERS,
+                                 keepalive: Math.max(1, Math.floor((PASS_WORKERS * PASS_THREADS) / (2 * NGINX_WORKERS))) });
+  const confPath = path.join(dir, 'nginx.conf');
+  fs.writeFileSync(confPath, conf);
+  const ng = startProc('floor-nginx', '/usr/sbin/nginx', ['-p', dir, '-e', path.join(dir, 'nginx-error.log'),
+                                                          '-c', confPath, '-g', 'daemon off;'],
+                       { env: process.env, cwd: dir, logPath: path.join(dir, 'nginx.log') });
+  started.push(ng);
+  const url = `http://127.0.0.1:${port}/v1`;
+  await waitFor(async () => {
+    try { await wrk(`${url}/chat/completions`, { conns: 1, secs: 1 }); return true; } catch (_) { return false; }
+  }, { timeoutMs: 15000, intervalMs: 200, what: 'the floor stack to answer' });
+  return {
+    url,
+    async stop() {
+      await stopProc(ng, { timeoutMs: 5000 });
+      await stopProc(fl, { timeoutMs: 5000 });
+    },
+  };
+}
+
 // ---- figures ---------------------------------------------------------------
 
 async function figPass(up, stack) {
@@ -160,7 +195,18 @@ async function figPass(up, stack) {
   // one connection: the latency a request adds when nothing queues
   const direct1 = await wrk(`${up.url}/chat/completions`, { conns: 1, secs: 3 });
   const proxied1 = await wrk(`${stack.baseURL}/chat/completions`, { conns: 1, secs: 3 });
+  // the design's floor, plain and with the JSON round trip, in the same run
+  const floor = {};
+  for (const json of [false, true]) {
+    const f = await startFloor(up, { json });
+    try {
+      await wrk(`${f.url}/chat/completions`, { secs: 1 });
+      floor[json ? 'json' : 'plain'] = { c32: await wrk(`${f.url}/chat/completions`),
+                                         c1: await wrk(`${f.url}/chat/completions`, { conns: 1, secs: 3 }) };
+    } finally { await f.stop(); }
+  }
   results.pass = {
+    floor,
     one_connection: { direct: direct1, proxied: proxied1,
                       added_p50_us: proxied1.p50_us - direct1.p50_us,
                       added_p99_us: proxied1.p99_us - direct1.p99_us },
@@ -212,6 +258,11 @@ async function figTools(stack) {
   }
   results.tools = { ...j, added_p50_us: j.broker_p50_us - j.direct_p50_us,
                     added_p99_us: j.broker_p99_us - j.direct_p99_us };
+  // what Redis pub/sub itself costs between two processes (the protocol's floor)
+  const pp = await run(path.join(BIN, 'bench-pingpong'), [stack.redisUrl, QUICK ? '1000' : '4000']);
+  const pj = lastJson(pp.stdout, 'BENCHJSON ');
+  if (pp.code !== 0 || !pj) problems.push(`bench-pingpong failed (${pp.code}): ${pp.stdout}${pp.stderr}`);
+  else results.tools.pingpong = pj;
 }
 
 async function streams(port, model, extra = []) {
@@ -594,6 +645,14 @@ function table() {
         `x${p.rps_ratio.toFixed(2)}`, '>= 10000');
     row('', 'p50 latency', us(p.direct.p50_us), us(p.proxied.p50_us), sgn(p.added_p50_us), '');
     row('', 'p99 latency', us(p.direct.p99_us), us(p.proxied.p99_us), sgn(p.added_p99_us), '< +1 ms');
+    for (const [k, what] of [['plain', '1e design floor (nginx, libfcgi, curl)'], ['json', '1f floor + json-c round trip']]) {
+      const f = p.floor && p.floor[k];
+      if (!f) continue;
+      row(what, 'requests/s (base: floor)', f.c32.rps.toFixed(0), p.proxied.rps.toFixed(0),
+          `x${(p.proxied.rps / f.c32.rps).toFixed(2)}`, '');
+      row('', 'p50, 1 conn (base: floor)', us(f.c1.p50_us), us(p.one_connection.proxied.p50_us),
+          sgn(p.one_connection.proxied.p50_us - f.c1.p50_us), '');
+    }
     const o = p.one_connection;
     row('1b same, 1 connection', 'p50 latency', us(o.direct.p50_us), us(o.proxied.p50_us), sgn(o.added_p50_us), '');
     row('', 'p99 latency', us(o.direct.p99_us), us(o.proxied.p99_us), sgn(o.added_p99_us), '');
@@ -609,6 +668,10 @@ function table() {
   if (t) {
     row('2 tool round trip (echo)', 'p50', us(t.direct_p50_us), us(t.broker_p50_us), sgn(t.added_p50_us), '< +150 µs');
     row('', 'p99', us(t.direct_p99_us), us(t.broker_p99_us), sgn(t.added_p99_us), '');
+    if (t.pingpong) {
+      row('2b same vs bare Redis pub/sub ping-pong', 'p50 (base: ping-pong)', us(t.pingpong.p50_us), us(t.broker_p50_us),
+          sgn(t.broker_p50_us - t.pingpong.p50_us), '');
+    }
   }
   const s = results.ttft;
   if (s) {
