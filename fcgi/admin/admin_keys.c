@@ -170,7 +170,7 @@ static json_object *admin_keys__view(const char *id, const redisReply *h, int wi
     json_object_object_add(o, "expires_at", admin_keys__time_or_null(admin_keys__field(h, "expires_at")));
     json_object_object_add(o, "revoked_at", admin_keys__time_or_null(admin_keys__field(h, "revoked_at")));
     json_object_object_add(o, "revoked", json_object_new_boolean(
-                                             admin_keys__time_or_null(admin_keys__field(h, "revoked_at")) != NULL));
+                                             json_object_object_get(o, "revoked_at") != NULL));
     if (with_effective && keypol_merge(plan_policy, pol, &eff) == 0)
         json_object_object_add(o, "effective_policy", eff ? eff : json_object_new_object());
     json_object_object_add(o, "policy", pol);

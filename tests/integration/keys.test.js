@@ -8,6 +8,7 @@
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const h = require('./lib');
+const Anthropic = require('@anthropic-ai/sdk');
 
 const ADMIN = 'admin-key-keys-test-0123';
 const STATIC = 'sk-static-client-key-77';
@@ -137,6 +138,124 @@ describe('managed API keys and plans', () => {
   test('static keys still work and see every assistant', async () => {
     assert.deepEqual(await modelIds(s1, STATIC), ['helper', 'helper-2', 'secret-bot']);
     assert.equal((await chat(s1, STATIC, 'secret-bot')).choices[0].message.content, 'hi');
+  });
+
+  test('PATCH policy: assistants outside the globs are absent from /v1/models and 404 everywhere', async () => {
+    const k = await newKey(s1, { name: 'narrow' });
+    assert.deepEqual(await modelIds(s1, k.key), ['helper', 'helper-2', 'secret-bot']);
+    const p = await admin(s1, 'PATCH', `/admin/keys/${k.id}`, { policy: { assistants: ['helper*'] } });
+    assert.equal(p.status, 200, p.text);
+    assert.deepEqual(p.json.policy, { assistants: ['helper*'] });
+    assert.deepEqual(p.json.effective_policy, { assistants: ['helper*'] });
+    for (const s of [s1, s2]) {
+      assert.deepEqual(await modelIds(s, k.key), ['helper', 'helper-2']);
+      const hidden = await v1(s, '/v1/models/secret-bot', k.key);
+      const missing = await v1(s, '/v1/models/no-such-bot', k.key);
+      h.assertOpenAIError(assert, hidden, 404, {});
+      assert.equal(hidden.json.error.code, missing.json.error.code);
+      assert.equal((await v1(s, '/v1/models/helper-2', k.key)).status, 200);
+    }
+    await assert.rejects(chat(s1, k.key, 'secret-bot'),
+                         (e) => e.status === 404 && e.code === 'model_not_found' && /does not exist/.test(e.message));
+    assert.equal((await chat(s1, k.key, 'helper-2')).choices[0].message.content, 'hi');
+    const ac = new Anthropic({ apiKey: k.key, baseURL: s1.url, maxRetries: 0 });
+    await assert.rejects(ac.messages.create({ model: 'secret-bot', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+                         (e) => e.status === 404 && e.error?.error?.type === 'not_found_error');
+    const ok = await ac.messages.create({ model: 'helper', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(ok.content[0].text, 'hi');
+    // the static key still sees it
+    assert.equal((await v1(s1, '/v1/models/secret-bot', STATIC)).status, 200);
+  });
+
+  test('tools: the policy narrows what the model is offered and what /mcp lists and calls', async () => {
+    const k = await newKey(s1, { name: 'tools', policy: { tools: { allow: ['demo__*'], deny: ['demo__uppercase'] } } });
+    const n = up.requests.length;
+    await chat(s1, k.key, 'helper');
+    const offered = up.requests[n].body.tools.map((t) => t.function.name).sort();
+    assert.deepEqual(offered, ['demo__add', 'demo__echo']);
+    const n2 = up.requests.length;
+    await chat(s1, STATIC, 'helper');
+    assert.ok(up.requests[n2].body.tools.some((t) => t.function.name === 'demo__uppercase'));
+
+    const mcp = async (p, body, sid) => {
+      const r = await fetch(`${s1.url}${p}`, {
+        method: 'POST', body: JSON.stringify(body),
+        headers: { authorization: `Bearer ${k.key}`, 'content-type': 'application/json',
+                   accept: 'application/json, text/event-stream', ...(sid ? { 'mcp-session-id': sid } : {}) } });
+      const text = await r.text();
+      let json = null;
+      try { json = JSON.parse(text); } catch { /* SSE or empty */ }
+      return { status: r.status, headers: r.headers, text, json };
+    };
+    const init = await mcp('/mcp', { jsonrpc: '2.0', id: 1, method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'keys', version: '1' } } });
+    assert.equal(init.status, 200, init.text);
+    const sid = init.headers.get('mcp-session-id');
+    const list = await mcp('/mcp', { jsonrpc: '2.0', id: 2, method: 'tools/list' }, sid);
+    assert.equal(list.status, 200, list.text);
+    assert.deepEqual(list.json.result.tools.map((t) => t.name).sort(), ['demo__add', 'demo__echo']);
+    const call = await mcp('/mcp', { jsonrpc: '2.0', id: 3, method: 'tools/call',
+                                     params: { name: 'demo__uppercase', arguments: { text: 'x' } } }, sid);
+    assert.match(call.text, /Unknown tool/);
+    // /mcp/{assistant} outside the key's assistants: 404 as a missing one
+    await admin(s1, 'PATCH', `/admin/keys/${k.id}`, { policy: { assistants: ['helper-2'] } });
+    const hidden = await mcp('/mcp/helper', { jsonrpc: '2.0', id: 1, method: 'ping' });
+    const missing = await mcp('/mcp/nobody', { jsonrpc: '2.0', id: 1, method: 'ping' });
+    assert.equal(hidden.status, 404, hidden.text);
+    assert.equal(hidden.text, missing.text);
+  });
+
+  test('plans: a key inherits its plan; a PUT to the plan changes what the key sees on its next request; DELETE refused while used', async () => {
+    let r = await admin(s1, 'PUT', '/admin/plans/bronze', { assistants: ['helper'], rpm: 60 });
+    assert.equal(r.status, 201, r.text);
+    assert.deepEqual(r.json.policy, { assistants: ['helper'], rpm: 60 });
+    const k = await newKey(s1, { name: 'planned', plan: 'bronze', policy: { rpm: 5, budget: { tokens_per_day: 100 } } });
+    assert.equal(k.plan, 'bronze');
+    assert.deepEqual(await modelIds(s2, k.key), ['helper']);
+    const g = await admin(s1, 'GET', `/admin/keys/${k.id}`);
+    assert.deepEqual(g.json.effective_policy, { assistants: ['helper'], rpm: 5, budget: { tokens_per_day: 100 } });
+    r = await admin(s2, 'PUT', '/admin/plans/bronze', { assistants: ['helper', 'secret-bot'] });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(await modelIds(s1, k.key), ['helper', 'secret-bot']);
+    assert.ok((await admin(s1, 'GET', '/admin/plans')).json.data.some((p) => p.name === 'bronze'));
+    assert.deepEqual((await admin(s1, 'GET', '/admin/plans/bronze')).json.policy, { assistants: ['helper', 'secret-bot'] });
+    assert.ok((await admin(s1, 'GET', '/admin/keys?plan=bronze')).json.data.every((x) => x.plan === 'bronze'));
+    const d = await admin(s1, 'DELETE', '/admin/plans/bronze');
+    h.assertOpenAIError(assert, d, 409, {});
+    assert.match(d.json.error.message, /1 key/);
+    // a plan named but missing is empty
+    r = await admin(s1, 'PATCH', `/admin/keys/${k.id}`, { plan: 'no-such-plan', policy: {} });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(await modelIds(s1, k.key), ['helper', 'helper-2', 'secret-bot']);
+    assert.equal((await admin(s1, 'DELETE', '/admin/plans/bronze')).status, 200);
+    h.assertOpenAIError(assert, await admin(s1, 'GET', '/admin/plans/bronze'), 404, {});
+    h.assertOpenAIError(assert, await admin(s1, 'PUT', '/admin/plans/bad', { rpm: 0 }), 400, {});
+    h.assertOpenAIError(assert, await admin(s1, 'PUT', '/admin/plans/bad', { colour: 1 }), 400, {});
+  });
+
+  test('rotate: the old secret works during the grace period, the new one at once; grace 0 ends the old at once', async () => {
+    const k = await newKey(s1, { name: 'rotating' });
+    let r = await admin(s1, 'POST', `/admin/keys/${k.id}/rotate`, { grace_seconds: 600 });
+    assert.equal(r.status, 200, r.text);
+    const k2 = r.json.key;
+    assert.notEqual(k2, k.key);
+    assert.equal(r.json.display, k2.slice(0, 12));
+    for (const key of [k.key, k2]) {
+      assert.equal((await v1(s1, '/v1/models', key)).status, 200);
+      assert.equal((await v1(s2, '/v1/models', key)).status, 200);
+    }
+    const ttl = await s1.redis('PTTL', `${s1.prefix}key:h:${require('node:crypto').createHash('sha256').update(k.key).digest('hex')}`);
+    assert.ok(ttl > 0 && ttl <= 600000, String(ttl));
+    r = await admin(s1, 'POST', `/admin/keys/${k.id}/rotate`, { grace_seconds: 0 });
+    assert.equal(r.status, 200, r.text);
+    const k3 = r.json.key;
+    h.assertOpenAIError(assert, await v1(s1, '/v1/models', k2), 401, {});
+    assert.equal((await v1(s1, '/v1/models', k.key)).status, 200, 'the first secret is still in its grace period');
+    assert.equal((await v1(s2, '/v1/models', k3)).status, 200);
+    // revoking ends every secret, those in grace too
+    assert.equal((await admin(s1, 'DELETE', `/admin/keys/${k.id}`)).status, 200);
+    for (const key of [k.key, k2, k3]) h.assertOpenAIError(assert, await v1(s2, '/v1/models', key), 401, {});
+    h.assertOpenAIError(assert, await admin(s1, 'POST', `/admin/keys/${k.id}/rotate`, { grace_seconds: -1 }), 400, {});
   });
 
   test('bad input: clear 4xx each', async () => {
