@@ -305,3 +305,63 @@ describe('managed API keys and plans', () => {
     assert.equal((await v1(s1, '/v1/models', STATIC)).status, 200);
   });
 });
+
+describe('Apiman callers mapped to a plan (trusted_header)', () => {
+  let up; let stack;
+  before(async () => {
+    up = await h.fakeUpstream();
+    up.handle(() => ({ json: h.completion({ content: 'hi' }) }));
+    stack = await h.startStack({ upstream: up, broker: false, env: { ADMIN_API_KEY: ADMIN }, config: `
+backends:
+  fake: {kind: openai, base_url: \${UPSTREAM_URL}}
+assistants:
+  - {name: helper, backend: fake, model: m}
+  - {name: premium, backend: fake, model: m}
+  - {name: internal, backend: fake, model: m}
+apiman:
+  mode: trusted_header
+  header: X-Apiman-Gateway
+  secret: ${APIMAN_SECRET}
+  plan: basic
+  plan_header: X-Apiman-Plan
+  client_header: X-Apiman-Client
+` });
+  });
+  after(async () => {
+    if (stack) await stack.stop();
+    if (up) await up.close();
+  });
+
+  const models = async (headers) => {
+    const r = await h.request(`${stack.url}/v1/models`, { headers: { 'x-apiman-gateway': APIMAN_SECRET, ...headers } });
+    assert.equal(r.status, 200, r.text);
+    return r.json.data.map((m) => m.id).sort();
+  };
+
+  test('apiman.plan for every caller, the plan header over it, a missing plan empty', async () => {
+    // no plan stored yet: empty, everything visible
+    assert.deepEqual(await models({}), ['helper', 'internal', 'premium']);
+    assert.equal((await admin(stack, 'PUT', '/admin/plans/basic', { assistants: ['helper'] })).status, 201);
+    assert.equal((await admin(stack, 'PUT', '/admin/plans/gold', { assistants: ['helper', 'premium'] })).status, 201);
+    assert.deepEqual(await models({ 'x-apiman-client': 'acme' }), ['helper']);
+    assert.deepEqual(await models({ 'x-apiman-plan': 'gold', 'x-apiman-client': 'acme' }), ['helper', 'premium']);
+    // a header value that is not a plan name falls back to apiman.plan
+    assert.deepEqual(await models({ 'x-apiman-plan': '../gold' }), ['helper']);
+    const r = await h.request(`${stack.url}/v1/chat/completions`, {
+      method: 'POST', headers: { 'x-apiman-gateway': APIMAN_SECRET, 'x-apiman-plan': 'gold' },
+      body: { model: 'internal', messages: [{ role: 'user', content: 'hi' }] } });
+    h.assertOpenAIError(assert, r, 404, {});
+    assert.equal(r.json.error.code, 'model_not_found');
+    // without the gateway's secret the headers mean nothing
+    const bad = await h.request(`${stack.url}/v1/models`, { headers: { 'x-apiman-plan': 'gold' } });
+    h.assertOpenAIError(assert, bad, 401, {});
+  });
+
+  test('GET /admin/config shows the Apiman plan settings, never the secret', async () => {
+    const c = await admin(stack, 'GET', '/admin/config');
+    assert.equal(c.status, 200, c.text);
+    assert.equal(c.json.settings.apiman.plan, 'basic');
+    assert.equal(c.json.settings.apiman.plan_header, 'X-Apiman-Plan');
+    assert.ok(!c.text.includes(APIMAN_SECRET));
+  });
+});
