@@ -6,6 +6,8 @@
  * secret leaves <prefix>key:r:<sha256> = id (90 days) for the message. */
 #include "fcgi/admin/admin_keys.h"
 
+#include "fcgi/admin/admin_keydoc.h"
+
 #include "shared/caps.h"
 #include "shared/cfg.h"
 #include "shared/jtext.h"
@@ -19,8 +21,6 @@
 #include <string.h>
 #include <time.h>
 
-/* A key's name and owner: labels for people, not identifiers. */
-#define ADMIN_KEYS_LABEL_MAX 256
 /* Rotation grace period ceiling: a week. */
 #define ADMIN_KEYS_GRACE_MAX (7 * 86400)
 #define ADMIN_KEYS_GRACE_DEFAULT 3600
@@ -123,60 +123,6 @@ static int admin_keys__not_found(http_req_t *req, const char *id)
                            "No API key with id '%.64s' (GET /admin/keys lists them).", id);
 }
 
-/* A reply string field of a HGETALL array as a new JSON value. */
-static const char *admin_keys__field(const redisReply *h, const char *name)
-{
-    for (size_t i = 0; h && h->type == REDIS_REPLY_ARRAY && i + 1 < h->elements; i += 2)
-        if (h->element[i]->type == REDIS_REPLY_STRING && strcmp(h->element[i]->str, name) == 0 &&
-            h->element[i + 1]->type == REDIS_REPLY_STRING)
-            return h->element[i + 1]->str;
-    return NULL;
-}
-
-static json_object *admin_keys__str_or_null(const char *s)
-{
-    return s && *s ? json_object_new_string(s) : NULL;
-}
-
-static json_object *admin_keys__time_or_null(const char *s)
-{
-    long long t = s ? strtoll(s, NULL, 10) : 0;
-    return t > 0 ? json_object_new_int64(t) : NULL;
-}
-
-/* The key's public view from its HGETALL reply: never the secret or its
- * hash. `plan_policy` (borrowed, may be NULL): with_effective adds the
- * merged policy. NULL on ENOMEM. */
-static json_object *admin_keys__view(const char *id, const redisReply *h, int with_effective,
-                                     json_object *plan_policy)
-{
-    json_object *o = json_object_new_object(), *pol = NULL, *eff = NULL;
-    const char *ps = admin_keys__field(h, "policy");
-    if (!o)
-        return NULL;
-    if (ps && *ps)
-        pol = json_tokener_parse(ps);
-    if (!json_object_is_type(pol, json_type_object)) {
-        json_object_put(pol);
-        pol = json_object_new_object();
-    }
-    json_object_object_add(o, "id", json_object_new_string(id));
-    json_object_object_add(o, "object", json_object_new_string("api_key"));
-    json_object_object_add(o, "name", admin_keys__str_or_null(admin_keys__field(h, "name")));
-    json_object_object_add(o, "owner", admin_keys__str_or_null(admin_keys__field(h, "owner")));
-    json_object_object_add(o, "plan", admin_keys__str_or_null(admin_keys__field(h, "plan")));
-    json_object_object_add(o, "display", admin_keys__str_or_null(admin_keys__field(h, "display")));
-    json_object_object_add(o, "created_at", admin_keys__time_or_null(admin_keys__field(h, "created_at")));
-    json_object_object_add(o, "expires_at", admin_keys__time_or_null(admin_keys__field(h, "expires_at")));
-    json_object_object_add(o, "revoked_at", admin_keys__time_or_null(admin_keys__field(h, "revoked_at")));
-    json_object_object_add(o, "revoked", json_object_new_boolean(
-                                             json_object_object_get(o, "revoked_at") != NULL));
-    if (with_effective && keypol_merge(plan_policy, pol, &eff) == 0)
-        json_object_object_add(o, "effective_policy", eff ? eff : json_object_new_object());
-    json_object_object_add(o, "policy", pol);
-    return o;
-}
-
 /* The plan's policy (new, or NULL when none) for GET's effective_policy. */
 static json_object *admin_keys__plan_policy(redisContext *c, const char *prefix, const char *plan)
 {
@@ -218,8 +164,8 @@ static int admin_keys__get(http_req_t *req, redisContext *c, const char *prefix,
         return admin_keys__redis_down(req, c, NULL);
     if (!h)
         return admin_keys__not_found(req, id);
-    pp = admin_keys__plan_policy(c, prefix, admin_keys__field(h, "plan"));
-    view = admin_keys__view(id, h, 1, pp);
+    pp = admin_keys__plan_policy(c, prefix, admin_keydoc_field(h, "plan"));
+    view = admin_keydoc_view(id, h, 1, pp);
     json_object_put(pp);
     freeReplyObject(h);
     return admin_keys__send(req, 200, view);
@@ -250,9 +196,9 @@ static int admin_keys__list(http_req_t *req, redisContext *c, const char *prefix
             goto out;
         }
         if (h->type == REDIS_REPLY_ARRAY && h->elements > 0 &&
-            (!owner || ((v = admin_keys__field(h, "owner")) && strcmp(v, owner) == 0)) &&
-            (!plan || ((v = admin_keys__field(h, "plan")) && strcmp(v, plan) == 0)))
-            json_object_array_add(data, admin_keys__view(ids->element[i]->str, h, 0, NULL));
+            (!owner || ((v = admin_keydoc_field(h, "owner")) && strcmp(v, owner) == 0)) &&
+            (!plan || ((v = admin_keydoc_field(h, "plan")) && strcmp(v, plan) == 0)))
+            json_object_array_add(data, admin_keydoc_view(ids->element[i]->str, h, 0, NULL));
         freeReplyObject(h);
         h = NULL;
     }
@@ -271,104 +217,6 @@ out:
     if (ids)
         freeReplyObject(ids);
     return rc;
-}
-
-/* The fields a POST or PATCH body sets, checked, as HSET field/value pairs
- * into argv from argv[*n] (strings in `a`). `create`: name is required.
- * 0, or -EINVAL with err and *param. */
-static int admin_keys__fields(json_object *body, int create, arena_t *a, const char **argv,
-                              int *n, char *err, size_t errlen, const char **param)
-{
-    static const char *const known[] = { "name", "owner", "plan", "expires_at", "policy", NULL };
-    json_object *v;
-    char num[32];
-    int first = *n;
-
-    if (!json_object_is_type(body, json_type_object)) {
-        snprintf(err, errlen, "the request body must be a JSON object");
-        return -EINVAL;
-    }
-    json_object_object_foreach(body, k, val) {
-        int ok = 0;
-        (void)val;
-        for (size_t i = 0; known[i]; i++)
-            ok |= strcmp(k, known[i]) == 0;
-        if (!ok) {
-            *param = arena_strdup(a, k);
-            snprintf(err, errlen, "%.64s: unknown field (known: name, owner, plan, expires_at, "
-                     "policy)", k);
-            return -EINVAL;
-        }
-    }
-    for (size_t i = 0; i < 2; i++) {   /* name, owner: labels */
-        const char *f = known[i];
-        int len;
-        if (!json_object_object_get_ex(body, f, &v)) {
-            if (create && i == 0) {
-                *param = "name";
-                snprintf(err, errlen, "name: required (a label for people, 1 to %d bytes)",
-                         ADMIN_KEYS_LABEL_MAX);
-                return -EINVAL;
-            }
-            continue;
-        }
-        len = json_object_is_type(v, json_type_string) ? json_object_get_string_len(v)
-              : (!v && i == 1) ? 0 : -1;
-        if (len < (i == 0 ? 1 : 0) || len > ADMIN_KEYS_LABEL_MAX ||
-            (v && strlen(json_object_get_string(v)) != (size_t)len)) {
-            *param = f;
-            snprintf(err, errlen, "%s: must be a string of %d to %d bytes with no NUL%s", f,
-                     i == 0 ? 1 : 0, ADMIN_KEYS_LABEL_MAX, i == 1 ? ", or null" : "");
-            return -EINVAL;
-        }
-        argv[(*n)++] = f;
-        argv[(*n)++] = arena_strdup(a, v ? json_object_get_string(v) : "");
-    }
-    if (json_object_object_get_ex(body, "plan", &v)) {
-        const char *s = v ? json_object_get_string(v) : "";
-        if (v && (!json_object_is_type(v, json_type_string) || (*s && !cfg_name_valid(s)))) {
-            *param = "plan";
-            snprintf(err, errlen, "plan: must be a plan name ([A-Za-z0-9][A-Za-z0-9._-]{0,63}) "
-                     "or null");
-            return -EINVAL;
-        }
-        argv[(*n)++] = "plan";
-        argv[(*n)++] = arena_strdup(a, s);
-    }
-    if (json_object_object_get_ex(body, "expires_at", &v)) {
-        long long t;
-        if (keypol_time(v, &t) < 0 || (t > 0 && t <= (long long)time(NULL))) {
-            *param = "expires_at";
-            snprintf(err, errlen, "expires_at: must be a future time, as unix seconds or RFC "
-                     "3339 (\"2027-01-31T12:00:00Z\"), or null for never");
-            return -EINVAL;
-        }
-        snprintf(num, sizeof num, "%lld", t);
-        argv[(*n)++] = "expires_at";
-        argv[(*n)++] = arena_strdup(a, num);
-    }
-    if (json_object_object_get_ex(body, "policy", &v)) {
-        char perr[256];
-        if (v && keypol_check(v, perr, sizeof perr) < 0) {
-            const char *colon = strchr(perr, ':');
-            char p[96];
-            snprintf(p, sizeof p, "policy.%.*s", colon ? (int)(colon - perr) : 0, perr);
-            *param = strcmp(p, "policy.policy") == 0 ? "policy" : arena_strdup(a, p);
-            snprintf(err, errlen, "policy.%s", perr);
-            if (strncmp(perr, "policy:", 7) == 0)
-                snprintf(err, errlen, "%s", perr);
-            return -EINVAL;
-        }
-        argv[(*n)++] = "policy";
-        argv[(*n)++] = arena_strdup(a, v ? json_object_to_json_string_ext(
-                                               v, JSON_C_TO_STRING_PLAIN) : "{}");
-    }
-    for (int i = first; i < *n; i++)
-        if (!argv[i]) {
-            snprintf(err, errlen, "out of memory");
-            return -ENOMEM;
-        }
-    return 0;
 }
 
 /* The body as a JSON value; 400 sent (and -EINVAL) when it is not one. */
@@ -400,7 +248,7 @@ static int admin_keys__create(http_req_t *req, redisContext *c, const char *pref
 
     if (admin_keys__body(req, 0, &body) < 0)
         return 0;
-    if ((rc = admin_keys__fields(body, 1, req->arena, argv, &n, err, sizeof err, &param)) < 0) {
+    if ((rc = admin_keydoc_fields(body, 1, req->arena, argv, &n, err, sizeof err, &param)) < 0) {
         rc = http_send_error(req, rc == -ENOMEM ? 500 : 400, "invalid_request_error",
                              "invalid_value", param, "%s", err);
         goto out;
@@ -442,8 +290,8 @@ static int admin_keys__create(http_req_t *req, redisContext *c, const char *pref
         rc = admin_keys__redis_down(req, c, NULL);
         goto out;
     }
-    log_info("admin: created API key %s ('%s')", id, admin_keys__field(h, "name"));
-    view = admin_keys__view(id, h, 0, NULL);
+    log_info("admin: created API key %s ('%s')", id, admin_keydoc_field(h, "name"));
+    view = admin_keydoc_view(id, h, 0, NULL);
     if (view)
         json_object_object_add(view, "key", json_object_new_string(secret));
     rc = admin_keys__send(req, 201, view);
@@ -482,7 +330,7 @@ static int admin_keys__patch(http_req_t *req, redisContext *c, const char *prefi
 
     if (admin_keys__body(req, 0, &body) < 0)
         return 0;
-    if ((rc = admin_keys__fields(body, 0, req->arena, argv, &n, err, sizeof err, &param)) < 0) {
+    if ((rc = admin_keydoc_fields(body, 0, req->arena, argv, &n, err, sizeof err, &param)) < 0) {
         rc = http_send_error(req, rc == -ENOMEM ? 500 : 400, "invalid_request_error",
                              "invalid_value", param, "%s", err);
         goto out;
@@ -585,7 +433,7 @@ static int admin_keys__rotate(http_req_t *req, redisContext *c, const char *pref
         goto out;
     }
     log_info("admin: rotated API key %s (old secret valid %llds)", id, grace);
-    view = admin_keys__view(id, h, 0, NULL);
+    view = admin_keydoc_view(id, h, 0, NULL);
     if (view) {
         json_object_object_add(view, "key", json_object_new_string(secret));
         json_object_object_add(view, "grace_seconds", json_object_new_int64(grace));
