@@ -82,6 +82,8 @@ describe('managed API keys and plans', () => {
     const r = await chat(s1, k.key);
     assert.equal(r.choices[0].message.content, 'hi');
     assert.equal((await chat(s2, k.key)).choices[0].message.content, 'hi');
+    const rr = await s1.openai({ apiKey: k.key }).responses.create({ model: 'helper', input: 'hello', store: false });
+    assert.equal(rr.output_text, 'hi');
 
     const hash = (await s1.redis('HGET', `${s1.prefix}key:${k.id}`, 'hash'));
     assert.match(hash, /^[0-9a-f]{64}$/);
