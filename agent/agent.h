@@ -56,6 +56,10 @@ typedef struct agent_req {
     json_object *backend;     /* borrowed registry entry of the assistant's backend */
     json_object *mcp_servers; /* borrowed: the registry's whole name->server map */
     json_object *body;        /* borrowed: the client's request, already validated */
+    /* Borrowed, NULL for none: the caller's own tool policy (a managed key's
+     * {"tools": {"allow", "deny"}}, shared/keypol.h), narrowing the MCP tools
+     * offered on top of the assistant's own lists. */
+    json_object *tool_policy;
     int stream;               /* stream from the upstream and call on_delta per piece */
     /* Streaming only: each content piece as the upstream produces it. Return 0
      * to go on, non-zero when the client is gone: the agent then aborts the

@@ -8,6 +8,7 @@
 
 #include "agent/mcpc.h"
 #include "fcgi/admin/admin_doc.h"
+#include "fcgi/admin/admin_keys.h"
 #include "fcgi/admin/admin_route.h"
 #include "fcgi/admin/admin_tools.h"
 #include "fcgi/auth/auth.h"
@@ -357,6 +358,10 @@ int admin_handle(http_req_t *req, svc_t *svc)
     admin_route_t r;
     if (admin__gate(req, &rc) != 0)
         goto out;
+    if (admin_keys_owns(req->path)) {   /* issue 18: keys and plans (docs/keys.md) */
+        rc = admin_keys_handle(req, svc);
+        goto out;
+    }
     int prc = admin_route_parse(req->path, &r);
     if (prc == -EINVAL) {
         rc = http_send_error(req, 422, "invalid_request_error", "invalid_value", "name",

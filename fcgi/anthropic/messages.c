@@ -24,7 +24,9 @@ int messages_auth(http_req_t *req, svc_t *svc)
 
     if (rc == 0)
         return 0;
-    msgout_send_error(req, rc == -EINVAL ? 400 : 401, NULL, "%s", why);
+    if (rc == -EAGAIN)
+        http_add_header(req, "Retry-After", "1");
+    msgout_send_error(req, rc == -EINVAL ? 400 : rc == -EAGAIN ? 503 : 401, NULL, "%s", why);
     return -EACCES;
 }
 

@@ -3,6 +3,8 @@
  * they differ. */
 #include "fcgi/core/complete.h"
 #include "fcgi/core/toolev.h"
+#include "fcgi/auth/principal.h"
+#include "shared/keypol.h"
 
 #include "shared/jget.h"
 #include "shared/log.h"
@@ -229,6 +231,10 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
         goto out;
     }
     assistant = reg_get(svc->reg, "assistants", cr.model);
+    /* a key's policy hides assistants outside its globs: exactly as missing */
+    if (assistant && req->info.auth &&
+        !keypol_assistant_ok(((auth_principal_t *)req->info.auth)->policy, cr.model))
+        assistant = NULL;
     if (!assistant) {
         aip_err_set(&err, 404, "invalid_request_error", "model_not_found",
                     "The model '%s' does not exist: no assistant has that name. "
@@ -266,6 +272,7 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
     areq.backend = backend;
     areq.mcp_servers = reg_all(svc->reg, "mcp_servers");
     areq.body = cr.body;
+    areq.tool_policy = req->info.auth ? ((auth_principal_t *)req->info.auth)->policy : NULL;
     areq.stream = cr.stream;
     areq.on_delta = cr.stream ? complete__on_delta : NULL;
     areq.on_flush = cr.stream ? complete__on_flush : NULL;

@@ -4,6 +4,8 @@
 #include "agent/mcpc.h"
 #include "agent/toolname.h"
 #include "fcgi/auth/auth.h"
+#include "fcgi/auth/principal.h"
+#include "shared/keypol.h"
 #include "shared/jget.h"
 #include "shared/rconn.h"
 #include "shared/rid.h"
@@ -142,6 +144,12 @@ typedef struct mcp__ctx {
 } mcp__ctx_t;
 
 static long long mcp__now_ms(void);
+
+/* The caller's key policy (docs/keys.md), NULL when none. */
+static json_object *mcp__policy(const mcp__ctx_t *x)
+{
+    return x->req->info.auth ? ((const auth_principal_t *)x->req->info.auth)->policy : NULL;
+}
 
 /* Sends a JSON-RPC message `msg` (consumed) as the answer: an SSE event when
  * the stream is open, else a whole JSON body with `status`. */
@@ -319,6 +327,8 @@ static int mcp__cat_server(mcp__ctx_t *x, mcp__cat_t *c, const char *server)
             continue;
         if (x->ajson && tsel_why_tool(x->ajson, server, t) != TSEL_OFFERED)
             continue;
+        if (!keypol_tool_ok(mcp__policy(x), server, name))
+            continue;   /* the caller's key may not use it: as unknown */
         rc = tn_add(c->map, server, name, t);
         if (rc < 0 && rc != -EEXIST)
             return rc;
@@ -955,7 +965,8 @@ int mcp_handle(http_req_t *req, const route_t *r, svc_t *svc)
         memcpy(name, r->arg, r->arg_len);
         name[r->arg_len] = '\0';
         x.assistant = name;
-        if (!svc->reg || !(x.ajson = reg_get(svc->reg, "assistants", name)))
+        if (!svc->reg || !(x.ajson = reg_get(svc->reg, "assistants", name)) ||
+            !keypol_assistant_ok(mcp__policy(&x), name))
             return mcp__transport(&x, 404, MCP__INVALID, "no such assistant");
     }
     if (http_header(req, "Origin") &&
