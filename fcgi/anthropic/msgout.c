@@ -169,7 +169,7 @@ int msgout_send_error(http_req_t *req, int status, const char *type, const char 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    o = msgout_error_json(status, type, msg);
+    o = msgout_error_json(status, type, http_err_msg(req, msg));
     if (!o)
         return http_send(req, 500, "application/json", NULL, fallback, sizeof(fallback) - 1);
     rc = http_send_json(req, status, o, NULL);

@@ -209,7 +209,7 @@ static int mcp__error(mcp__ctx_t *x, int status, int code, const char *fmt, ...)
         return mcp__send(x, 500, NULL);
     }
     json_object_object_add(err, "code", json_object_new_int(code));
-    json_object_object_add(err, "message", json_object_new_string(msg));
+    json_object_object_add(err, "message", json_object_new_string(http_err_msg(x->req, msg)));
     json_object_object_add(o, "error", err);
     return mcp__send(x, status, o);
 }
