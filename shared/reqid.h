@@ -17,6 +17,9 @@
 #define REQID_MAX CAP_REQUEST_ID       /* characters, NUL not counted */
 #define REQID_PREFIX "req_"
 #define REQID_RANDOM 24                /* random characters after the prefix */
+/* The key of an MCP tools/call's params._meta that carries the id to the MCP
+ * server (MCP allows a reverse-DNS prefix on _meta keys). */
+#define REQID_MCP_META "io.aiproxy/request_id"
 
 /* 1 when s (NUL-terminated) is an id we pass on: 1..REQID_MAX characters,
  * each of [A-Za-z0-9._:@/+=-]; 0 otherwise (NULL, empty, too long, any other

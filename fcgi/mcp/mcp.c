@@ -542,6 +542,7 @@ static int mcp__tools_call(mcp__ctx_t *x, json_object *params)
     memset(&hooks, 0, sizeof(hooks));
     call.server = server;
     call.tool = tool;
+    call.request_id = x->req->info.id[0] ? x->req->info.id : NULL;
     call.args_json = args ? json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN) : "{}";
     hooks.alive = mcp__alive;
     hooks.on_progress = mcp__progress;
