@@ -440,7 +440,7 @@ int msgout_stream_fail(msgout_stream_t *s, int status, const char *type, const c
     buf_init(&b, CAP_SSE_OUT_EVENT);
     if ((rc = msgout__start(s, &b)) != 0)
         goto out;
-    e = msgout_error_json(status, type, msg ? msg : "unknown error");
+    e = msgout_error_json(status, type, http_err_msg(s->req, msg ? msg : "unknown error"));
     if (e)
         json_object_object_del(e, "type");   /* msgout__event sets it */
     if ((rc = msgout__event(&b, "error", e)) != 0)

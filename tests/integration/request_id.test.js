@@ -183,6 +183,19 @@ describe('request ids', () => {
     const errEv = s.events.find((e) => e.json && e.json.error);
     if (errEv) assertEndsWithId(errEv.json.error.message, mine);
     else assertEndsWithId(JSON.parse(s.text).error.message, mine);
+    // errors after a stream started: the in-stream error events of each surface
+    for (const [path, body] of [
+      ['/chat/completions', { model: 'plain', stream: true, messages: [{ role: 'user', content: 'x' }] }],
+      ['/messages', { model: 'plain', stream: true, max_tokens: 5, messages: [{ role: 'user', content: 'x' }] }],
+      ['/responses', { model: 'plain', stream: true, input: 'x', store: false }],
+    ]) {
+      up.enqueue({ sse: h.textChunks(['one ', 'two ', 'three']), closeAfter: 1 });
+      const mid = await h.sseRequest(`${stack.baseURL}${path}`, body, { headers: H });
+      assert.equal(mid.status, 200, path);
+      const ev = mid.events.find((e) => e.json && (e.json.error || (e.json.response && e.json.response.error)));
+      assert.ok(ev, `${path}: no error event in ${mid.text}`);
+      assertEndsWithId((ev.json.error || ev.json.response.error).message, mine);
+    }
     // the core's answers: unknown route (404), wrong method (405), no key (401)
     r = await h.request(`${stack.url}/no/such/route`, { headers: { 'X-Request-Id': mine } });
     assert.equal(r.status, 404);
