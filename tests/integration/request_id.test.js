@@ -196,6 +196,12 @@ describe('request ids', () => {
       assert.ok(ev, `${path}: no error event in ${mid.text}`);
       assertEndsWithId((ev.json.error || ev.json.response.error).message, mine);
     }
+    // /mcp: a JSON-RPC error's message
+    r = await h.request(`${stack.url}/mcp`, {
+      method: 'POST', headers: { ...H, accept: 'application/json, text/event-stream' },
+      body: { jsonrpc: '2.0', id: 1, method: 'no/such/method' } });
+    assert.equal(r.headers['x-request-id'], mine);
+    assertEndsWithId(r.json.error.message, mine);
     // the core's answers: unknown route (404), wrong method (405), no key (401)
     r = await h.request(`${stack.url}/no/such/route`, { headers: { 'X-Request-Id': mine } });
     assert.equal(r.status, 404);
