@@ -10,6 +10,7 @@
 #include "fcgi/core/http.h"
 #include "shared/arena.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static void test__req(http_req_t *req, arena_t *a)
@@ -39,7 +40,7 @@ static void fields_say_what_the_request_did(void **state)
     (void)state;
     assert_non_null(a);
     test__req(&req, a);
-    strcpy(req.info.id, "req_abc");
+    snprintf(req.info.id, sizeof(req.info.id), "%s", "req_abc");
     req.info.t0_us = 1000;
     req.info.route = "/v1/chat/completions";
     req.info.assistant = "helper";
@@ -115,7 +116,7 @@ static void error_messages_end_with_the_id(void **state)
     (void)state;
     test__req(&req, a);
     assert_string_equal(http_err_msg(&req, "no id yet"), "no id yet");
-    strcpy(req.info.id, "req_XYZ");
+    snprintf(req.info.id, sizeof(req.info.id), "%s", "req_XYZ");
     assert_string_equal(http_err_msg(&req, "bad model"), "bad model (request id req_XYZ)");
     assert_string_equal(http_err_msg(&req, NULL), " (request id req_XYZ)");
     assert_string_equal(http_err_msg(NULL, "x"), "x");
