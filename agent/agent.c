@@ -246,8 +246,9 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     up_call_t call;
     ag_sep_t sep = {0};
     smp_ctx_t smp = { ag->up, NULL, NULL, req->backend, req->assistant, req->assistant_name,
-                      req->alive, req->ud };                    /* sampling by the backend */
-    tr_hooks_t trh = { req->alive, req->on_event, req->ud, ag__image_cap(req), &smp };
+                      req->alive, req->ud, req->request_id };   /* sampling by the backend */
+    tr_hooks_t trh = { req->alive, req->on_event, req->ud, ag__image_cap(req), &smp,
+                       req->request_id };
 
     memset(res, 0, sizeof(*res));
     res->status = 500;
@@ -303,6 +304,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     call.on_flush = req->on_flush ? ag__sep_flush : NULL;
     call.alive = req->alive ? ag__sep_alive : NULL;
     call.ud = &sep;
+    call.request_id = req->request_id;
     for (;;) {
         int r;
         long long t0;

@@ -78,6 +78,9 @@ typedef struct agent_req {
      * Non-zero: the client is gone (as alive() returning 0). */
     int (*on_event)(void *ud, const agent_event_t *ev);
     void *ud;
+    /* The request id (shared/reqid.h) or NULL: sent to the upstream as
+     * X-Request-Id and with each tool call to the broker ("rid"). */
+    const char *request_id;
 } agent_req_t;
 
 typedef struct agent_res {

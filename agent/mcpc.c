@@ -495,8 +495,10 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
             }
         }
         rid_hex(ids[i], WIRE_ID_LEN);
-        texts[i] = wire_req_encode(WIRE_OP_CALL, ids[i], c->reply, calls[i].server ? calls[i].server : "",
-                                   calls[i].tool ? calls[i].tool : "", args, deadline_unix);
+        texts[i] = wire_req_encode_rid(WIRE_OP_CALL, ids[i], c->reply,
+                                       calls[i].server ? calls[i].server : "",
+                                       calls[i].tool ? calls[i].tool : "", args, deadline_unix,
+                                       calls[i].request_id);
         json_object_put(args);
         if (!texts[i]) {
             calls[i].text = mcpc__errtext("cannot send the call to tool '%s': bad server or tool name",

@@ -37,6 +37,7 @@ typedef struct mcpc_call {
     const char *server;      /* in */
     const char *tool;        /* in: the tool's MCP name */
     const char *args_json;   /* in: the arguments object as JSON text */
+    const char *request_id;  /* in: NULL, or the request's id, sent as "rid" */
     char *text;              /* out: result flattened to text (malloc'd) */
     int is_error;            /* out: text starts with "[tool error]" */
     json_object *result;     /* out: the tools/call result as the server sent

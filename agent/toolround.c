@@ -324,6 +324,7 @@ int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn,
         batch[k].server = server;
         batch[k].tool = tool;
         batch[k].args_json = tr__args(c);
+        batch[k].request_id = hooks ? hooks->request_id : NULL;
         idx[k++] = i;
     }
     if (tr__announce(&x, turn->tool_calls, texts, n) < 0) {

@@ -2,6 +2,7 @@
 #include "mcp-broker/server.h"
 #include "mcp-broker/session.h"
 #include "shared/log.h"
+#include "shared/reqid.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -40,6 +41,9 @@ typedef struct server_call {
     server_t *s;
     char id[WIRE_ID_LEN + 1];
     char reply[520];
+    char rid[REQID_MAX + 1];     /* the client request's id ("rid"), "" when none */
+    char tool[128];              /* for the log lines */
+    uint64_t t0;                 /* uv_now when it came */
 } server_call_t;
 
 /* Wall-clock unix ms: the catalog's "updated" timestamp, read by other hosts
@@ -312,10 +316,31 @@ static void server__unlink_call(server_t *s, server_call_t *c)
         }
 }
 
+/* The log lines about one call name its request: rid= (text) or
+ * "request_id" (JSON), as the responder's lines do. */
+static void server__call_log(const server_call_t *c, enum log_level level, const char *what,
+                             const char *detail)
+{
+    if (!log_enabled(level))
+        return;
+    log_set_request(c->rid[0] ? c->rid : NULL);
+    log_msg(level, "MCP server '%s': call %s (tool '%s') %s%s%s", c->s->name, c->id, c->tool,
+            what, detail ? ": " : "", detail ? detail : "");
+    log_set_request(NULL);
+}
+
 static void server__call_done(void *ud, int ok, json_object *result, const char *error)
 {
     server_call_t *c = ud;
     char *t = ok ? wire_reply_result(c->id, result) : wire_reply_error(c->id, error);
+    char what[64];
+    json_object *is_err = NULL;
+
+    snprintf(what, sizeof(what), "%s after %llu ms",
+             !ok ? "failed" : json_object_object_get_ex(result, "isError", &is_err) &&
+                              json_object_get_boolean(is_err) ? "ended with a tool error" : "done",
+             (unsigned long long)(uv_now(c->s->loop) - c->t0));
+    server__call_log(c, ok ? LOG_LVL_INFO : LOG_LVL_WARN, what, ok ? NULL : error);
 
     server__unlink_call(c->s, c);
     server__publish(c->s, c->reply, t);
@@ -332,7 +357,7 @@ void server_cancel(server_t *s, const char *id)
     if (!c || !s->sess || mcp_session_cancel(s->sess, c, "the client went away") != 0)
         return;
     /* cancelled: its callback will not fire, nobody waits for an answer */
-    log_info("MCP server '%s': call %s abandoned by the responder: cancelled", s->name, id);
+    server__call_log(c, LOG_LVL_INFO, "abandoned by the responder: cancelled", NULL);
     server__unlink_call(s, c);
     free(c);
 }
@@ -399,9 +424,16 @@ void server_handle(server_t *s, const wire_req_t *req)
         c->s = s;
         memcpy(c->id, req->id, sizeof(c->id));
         snprintf(c->reply, sizeof(c->reply), "%s", req->reply);
-        rc = mcp_session_call(s->sess, req->tool, req->args, req->deadline, server__call_done, c);
+        snprintf(c->tool, sizeof(c->tool), "%s", req->tool);
+        if (req->rid)
+            snprintf(c->rid, sizeof(c->rid), "%s", req->rid);
+        c->t0 = uv_now(s->loop);
+        server__call_log(c, LOG_LVL_INFO, "started", NULL);
+        rc = mcp_session_call_rid(s->sess, req->tool, req->args, req->deadline, req->rid,
+                                  server__call_done, c);
         if (rc < 0) {
             snprintf(msg, sizeof(msg), "MCP server '%s' is restarting; try again", s->name);
+            server__call_log(c, LOG_LVL_WARN, "failed", msg);
             server__reply_error(s, req->reply, req->id, msg);
             free(c);
         } else {

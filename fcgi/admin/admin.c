@@ -58,9 +58,9 @@ static int admin__gate(http_req_t *req, int *sent_rc)
         return -EACCES;
     }
     json_object_object_add(e, "message",
-                           json_object_new_string(tok.p ? "Invalid admin API key."
+                           json_object_new_string(http_err_msg(req, tok.p ? "Invalid admin API key."
                                                         : "Missing admin API key: send "
-                                                          "'Authorization: Bearer <ADMIN_API_KEY>'."));
+                                                          "'Authorization: Bearer <ADMIN_API_KEY>'.")));
     json_object_object_add(e, "type", json_object_new_string("authentication_error"));
     json_object_object_add(e, "param", NULL);
     json_object_object_add(e, "code", json_object_new_string("invalid_api_key"));

@@ -42,7 +42,7 @@ static int messages__send_error(http_req_t *req, const aip_err_t *e, const char 
     int rc;
 
     snprintf(msg, sizeof(msg), "%s%s%s", e->param, e->param[0] ? ": " : "", e->msg);
-    if (!(o = msgout_error_json(e->status, type, msg)))
+    if (!(o = msgout_error_json(e->status, type, http_err_msg(req, msg))))
         return msgout_send_error(req, 500, NULL, "out of memory");
     rc = http_send_json(req, e->status, o, headers);
     json_object_put(o);

@@ -62,7 +62,7 @@ static int auth__reject(http_req_t *req, const char *msg)
     json_object *e = json_object_new_object();
     int rc = -EACCES;
     if (err && e) {
-        json_object_object_add(e, "message", json_object_new_string(msg));
+        json_object_object_add(e, "message", json_object_new_string(http_err_msg(req, msg)));
         json_object_object_add(e, "type", json_object_new_string("authentication_error"));
         json_object_object_add(e, "param", NULL);
         json_object_object_add(e, "code", json_object_new_string("invalid_api_key"));

@@ -268,6 +268,7 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
     ctx.pace.interval_ms = cr.stream ? complete_keepalive_ms(assistant) : 0;
     memset(&areq, 0, sizeof(areq));
     areq.assistant_name = cr.model;
+    areq.request_id = req->info.id[0] ? req->info.id : NULL;
     areq.assistant = assistant;
     areq.backend = backend;
     areq.mcp_servers = reg_all(svc->reg, "mcp_servers");

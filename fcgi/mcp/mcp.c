@@ -217,7 +217,7 @@ static int mcp__error(mcp__ctx_t *x, int status, int code, const char *fmt, ...)
         return mcp__send(x, 500, NULL);
     }
     json_object_object_add(err, "code", json_object_new_int(code));
-    json_object_object_add(err, "message", json_object_new_string(msg));
+    json_object_object_add(err, "message", json_object_new_string(http_err_msg(x->req, msg)));
     json_object_object_add(o, "error", err);
     return mcp__send(x, status, o);
 }
@@ -552,6 +552,7 @@ static int mcp__tools_call(mcp__ctx_t *x, json_object *params)
     memset(&hooks, 0, sizeof(hooks));
     call.server = server;
     call.tool = tool;
+    call.request_id = x->req->info.id[0] ? x->req->info.id : NULL;
     call.args_json = args ? json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN) : "{}";
     hooks.alive = mcp__alive;
     hooks.on_progress = mcp__progress;
