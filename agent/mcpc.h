@@ -39,6 +39,8 @@ typedef struct mcpc_call {
     const char *args_json;   /* in: the arguments object as JSON text */
     char *text;              /* out: result flattened to text (malloc'd) */
     int is_error;            /* out: text starts with "[tool error]" */
+    int outcome;             /* out: AGENT_TOOL_* (agent/agent.h): ok, tool error,
+                                timeout, or server down (the broker's error) */
     json_object *result;     /* out: the tools/call result as the server sent
                                 it (a reference, for mcpc_parts), or NULL when
                                 the text was made here (failure, timeout) */

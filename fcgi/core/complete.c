@@ -3,6 +3,7 @@
  * they differ. */
 #include "fcgi/core/complete.h"
 #include "fcgi/core/toolev.h"
+#include "fcgi/metrics/metrics.h"
 
 #include "shared/jget.h"
 #include "shared/log.h"
@@ -135,6 +136,7 @@ static int complete__on_event(void *ud, const agent_event_t *ev)
         return 1;
     if (ev->kind == AGENT_EV_READY)
         return complete__ready(c);
+    metrics_event(&c->req->info, ev);
     if (ev->kind == AGENT_EV_TURN_START || ev->kind == AGENT_EV_TURN_DONE)
         return 0;
     if (ev->kind == AGENT_EV_TOOL_DONE)
