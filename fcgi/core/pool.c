@@ -362,6 +362,7 @@ int pool_master_run(const pool_cfg_t *cfg)
                 if (pids[i] != pid)
                     continue;
                 pids[i] = 0;
+                metrics_worker_gone(i);
                 if (!stopping)
                     log_warn("worker %d %s %d; replacing it", (int)pid,
                              WIFSIGNALED(status) ? "killed by signal" : "exited with",

@@ -2,7 +2,7 @@
 #include "fcgi/metrics/metrics.h"
 
 #include "fcgi/metrics/mstore.h"
-#include "fcgi/metrics/mtext.h"
+#include "shared/mtext.h"
 #include "shared/reg.h"
 
 #include <stdio.h>
@@ -92,6 +92,11 @@ int metrics_enabled(void)
 void metrics_worker(int slot)
 {
     mstore_worker(slot);
+}
+
+void metrics_worker_gone(int slot)
+{
+    mstore_worker_gone(slot);
 }
 
 void metrics_threads(int d)

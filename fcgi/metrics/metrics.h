@@ -28,6 +28,9 @@ int metrics_enabled(void);
 /* In a new worker process: it is worker slot `slot` (0 for -w 0). */
 void metrics_worker(int slot);
 
+/* In the master: slot's worker was reaped; its gauges drop to 0. */
+void metrics_worker_gone(int slot);
+
 /* Gauges of this worker: responder threads started (+n at start), busy
  * (+1 from accept, -1 at finish), completions admitted (admit.c). */
 void metrics_threads(int d);

@@ -2,7 +2,7 @@
  * on its own, not by API keys: a scraper holds no key of the gateway. */
 #include "fcgi/metrics/metrics.h"
 
-#include "fcgi/metrics/mtext.h"
+#include "shared/mtext.h"
 #include "shared/reg.h"
 
 #include <errno.h>

@@ -49,15 +49,20 @@ int mstore_on(void)
     return mstore__seg != NULL;
 }
 
+void mstore_worker_gone(int slot)
+{
+    if (!mstore__seg || slot < 0 || slot >= MSTORE_WORKERS)
+        return;
+    for (int g = 0; g < MSTORE_GAUGES; g++)
+        __atomic_store_n(&mstore__seg->gauge[slot][g], 0, __ATOMIC_RELAXED);
+}
+
 void mstore_worker(int slot)
 {
     if (slot < 0 || slot >= MSTORE_WORKERS)
         slot = 0;
     mstore__me = slot;
-    if (!mstore__seg)
-        return;
-    for (int g = 0; g < MSTORE_GAUGES; g++)
-        __atomic_store_n(&mstore__seg->gauge[slot][g], 0, __ATOMIC_RELAXED);
+    mstore_worker_gone(slot);
 }
 
 /* FNV-1a over the family and the key. */

@@ -38,6 +38,10 @@ int mstore_on(void);
  * gauges start at 0 (what a dead predecessor left is dropped). */
 void mstore_worker(int slot);
 
+/* The master reaped slot's worker: its gauges go to 0 (the process cannot
+ * take back what it held). Counters stay. */
+void mstore_worker_gone(int slot);
+
 /* The value row of the series (fam, vals[0..n-1]), interned on first use.
  * `vals` are label values (NUL-terminated, no '\x1f'); NULL entries count as
  * "". Returns the row (MSTORE_VALS counters), the family's overflow row when

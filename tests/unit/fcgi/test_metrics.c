@@ -3,7 +3,7 @@
  * overflow into "other"), and a request's figures rendered. */
 #include "fcgi/metrics/metrics.h"
 #include "fcgi/metrics/mstore.h"
-#include "fcgi/metrics/mtext.h"
+#include "shared/mtext.h"
 
 #include <errno.h>
 #include <setjmp.h>

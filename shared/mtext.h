@@ -1,5 +1,6 @@
 /* mtext — the Prometheus text exposition format 0.0.4, written into a
- * capped buffer. No I/O, no state: unit tests drive it (test_metrics.c).
+ * capped buffer, for the responder's GET /metrics and the broker's listener.
+ * No I/O, no state: unit tests drive it (tests/unit/fcgi/test_metrics.c).
  *
  * A family is its "# HELP" and "# TYPE" lines, then all its samples,
  * contiguous; label values are escaped (\\ \" \n), HELP text too (\\ \n).

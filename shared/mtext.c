@@ -1,5 +1,5 @@
 /* mtext — Prometheus text format 0.0.4 (see mtext.h). */
-#include "fcgi/metrics/mtext.h"
+#include "shared/mtext.h"
 
 #include <inttypes.h>
 #include <math.h>
