@@ -238,6 +238,35 @@ describe('GET /metrics across a 2-worker pool', () => {
     assert.ok(total(m, 'aiproxy_broker_restarts_total', { server: 'demo' }) >= 0);
     assert.equal((await h.request(`http://127.0.0.1:${brokerPort}/other`)).status, 404);
   });
+
+  // conf/grafana-aiproxy.json and docs/observability.md against what the
+  // responder and the broker really expose
+  test('the Grafana dashboard and the docs name only metrics that exist, and all of them', async () => {
+    const fs = require('node:fs');
+    const path = require('node:path');
+    const fams = [...(await scrape(stack)).typed,
+      ...parse((await h.request(`http://127.0.0.1:${brokerPort}/metrics`)).text).typed];
+    const names = new Set();
+    for (const f of fams) {
+      names.add(f.name);
+      if (f.type === 'HISTOGRAM') for (const x of ['_bucket', '_sum', '_count']) names.add(f.name + x);
+    }
+    const dash = JSON.parse(fs.readFileSync(path.join(h.REPO_ROOT, 'conf', 'grafana-aiproxy.json'), 'utf8'));
+    const exprs = dash.panels.flatMap((p) => p.targets.map((t) => t.expr));
+    assert.ok(exprs.length >= 10);
+    const used = new Set();
+    for (const e of exprs) {
+      for (const m of e.match(/\baiproxy_[a-z_]+/g) || []) {
+        assert.ok(names.has(m), `the dashboard uses ${m}, which nothing exposes`);
+        used.add(m);
+      }
+    }
+    for (const want of ['aiproxy_requests_total', 'aiproxy_ttft_seconds_bucket', 'aiproxy_tokens_total',
+      'aiproxy_tool_calls_total', 'aiproxy_pool_threads_busy', 'aiproxy_broker_sessions',
+      'aiproxy_broker_restarts_total']) assert.ok(used.has(want), `the dashboard shows ${want}`);
+    const doc = fs.readFileSync(path.join(h.REPO_ROOT, 'docs', 'observability.md'), 'utf8');
+    for (const f of fams) assert.ok(doc.includes(`\`${f.name}\``), `docs/observability.md documents ${f.name}`);
+  });
 });
 
 describe('GET /metrics settings', () => {
