@@ -4,6 +4,7 @@
 #include "fcgi/metrics/mstore.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -103,16 +104,16 @@ static uint64_t *mstore__overflow(unsigned fam)
     return mstore__seg->ov[fam];
 }
 
-/* Waits (bounded) for a claimed row's key; 1 when it is READY. A writer that
- * died between claim and publish leaves the row CLAIMED: it is skipped. */
+/* Waits (bounded) for a claimed row's key; 1 when it is READY. The writer
+ * is a few stores from publishing, unless it was preempted (yield to it) or
+ * died between claim and publish (the row stays CLAIMED for good). */
 static int mstore__ready(struct mstore__slot *s)
 {
-    for (int spin = 0; spin < 1000; spin++) {
-        uint32_t st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
-        if (st == MSTORE__READY)
+    for (int spin = 0; spin < 10000; spin++) {
+        if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == MSTORE__READY)
             return 1;
-        if (st == MSTORE__EMPTY)
-            return 0;
+        if (spin >= 100)
+            sched_yield();
     }
     return 0;
 }
@@ -145,8 +146,10 @@ uint64_t *mstore_row(unsigned fam, const char *const *vals, int n)
             }
             st = want;   /* another process claimed it: look at what it wrote */
         }
+        /* a row still being written may hold this very key: probing on could
+         * intern it twice (a duplicate series), so count it as dropped */
         if (st == MSTORE__CLAIMED && !mstore__ready(s))
-            continue;
+            break;
         if (s->hash == h && s->fam == fam && strcmp(s->key, key) == 0)
             return mstore__seg->val[i];
     }
