@@ -157,13 +157,21 @@ void metrics_event(const reqinfo_t *ri, const agent_event_t *ev)
             metrics__count(F_UPSTREAM_ERR, ri->backend, st, NULL, 1);
         }
     } else if (ev->kind == AGENT_EV_TOOL_DONE) {
-        int o = ev->outcome >= AGENT_TOOL_OK && ev->outcome <= AGENT_TOOL_DOWN
-                    ? ev->outcome : (ev->is_error ? AGENT_TOOL_ERROR : AGENT_TOOL_OK);
         /* a name the model made up that no server has stays out of the labels */
-        metrics__observe(F_TOOL_DUR, ev->server, ev->ms * 1000);
-        metrics__count(F_TOOL_CALLS, ev->server, ev->server ? ev->tool : NULL,
-                       metrics__outcomes[o], 1);
+        metrics_tool(ev->server, ev->server ? ev->tool : NULL,
+                     ev->outcome == AGENT_TOOL_OK && ev->is_error ? AGENT_TOOL_ERROR : ev->outcome,
+                     ev->ms * 1000);
     }
+}
+
+void metrics_tool(const char *server, const char *tool, int outcome, long long us)
+{
+    if (!mstore_on())
+        return;
+    if (outcome < AGENT_TOOL_OK || outcome > AGENT_TOOL_DOWN)
+        outcome = AGENT_TOOL_ERROR;
+    metrics__observe(F_TOOL_DUR, server, us);
+    metrics__count(F_TOOL_CALLS, server, server ? tool : NULL, metrics__outcomes[outcome], 1);
 }
 
 /* The thread's registry connection: round trips, errors and reloads since

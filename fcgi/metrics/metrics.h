@@ -41,6 +41,10 @@ void metrics_in_flight(int d);
  * turn's time and failure; TOOL_DONE: the tool call's time and outcome). */
 void metrics_event(const reqinfo_t *ri, const agent_event_t *ev);
 
+/* One tool call outside the agent loop (the /mcp endpoint's tools/call):
+ * `outcome` an agent_tool_outcome_t, `us` its time. */
+void metrics_tool(const char *server, const char *tool, int outcome, long long us);
+
 /* routes_after hook: the request's count, duration, TTFT, tool rounds,
  * tokens, refusals, and the thread's Redis round trips since the last. */
 void metrics_after(const http_req_t *req, svc_t *svc);

@@ -267,6 +267,28 @@ describe('GET /metrics across a 2-worker pool', () => {
     const doc = fs.readFileSync(path.join(h.REPO_ROOT, 'docs', 'observability.md'), 'utf8');
     for (const f of fams) assert.ok(doc.includes(`\`${f.name}\``), `docs/observability.md documents ${f.name}`);
   });
+
+  test('a tools/call on the /mcp endpoint counts as a tool call too', async () => {
+    const { Client } = require('@modelcontextprotocol/sdk/client/index.js');
+    const { StreamableHTTPClientTransport } = require('@modelcontextprotocol/sdk/client/streamableHttp.js');
+    const m0 = await scrape(stack);
+    const client = new Client({ name: 'metrics-test', version: '1.0.0' });
+    const transport = new StreamableHTTPClientTransport(new URL(`${stack.url}/mcp`), {
+      requestInit: { headers: { Authorization: `Bearer ${KEY}` } } });
+    await client.connect(transport);
+    try {
+      const r = await client.callTool({ name: 'demo__echo', arguments: { text: 'counted' } });
+      assert.match(r.content[0].text, /counted/);
+    } finally {
+      await transport.terminateSession();
+      await client.close();
+    }
+    const m1 = await scrape(stack);
+    const match = { server: 'demo', tool: 'echo', outcome: 'ok' };
+    assert.equal(total(m1, 'aiproxy_tool_calls_total', match) - total(m0, 'aiproxy_tool_calls_total', match), 1);
+    assert.equal(total(m1, 'aiproxy_requests_total', { route: '/mcp', status: '2xx' }) -
+                 total(m0, 'aiproxy_requests_total', { route: '/mcp', status: '2xx' }) >= 2, true);
+  });
 });
 
 describe('GET /metrics settings', () => {
