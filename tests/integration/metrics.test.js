@@ -291,6 +291,69 @@ describe('GET /metrics across a 2-worker pool', () => {
   });
 });
 
+// How tool calls end, as the responder and the broker count them.
+const OUTCOMES = `
+backends:
+  fake:
+    kind: openai
+    base_url: \${UPSTREAM_URL}
+mcp_servers:
+  demo:
+    command: \${MCP_DEMO}
+    args: [--test-tools]
+    timeout: 1
+assistants:
+  - name: tooly
+    backend: fake
+    model: up-model
+    mcp_servers: [demo]
+`;
+
+describe('tool call outcomes', () => {
+  let up, stack, brokerPort;
+  before(async () => {
+    up = await h.fakeUpstream();
+    brokerPort = await h.freePort();
+    stack = await h.startStack({ config: OUTCOMES, upstream: up,
+                                 env: { AIPROXY_BROKER_METRICS: `127.0.0.1:${brokerPort}` } });
+  });
+  after(async () => { await stack?.stop(); await up?.close(); });
+
+  // one tool round with `calls`, then an answer
+  async function round(calls) {
+    up.enqueue({ json: h.completion({ tool_calls: calls.map((c, i) => ({ id: `c${i}`, ...c })) }) });
+    up.enqueue({ json: h.completion({ content: 'done' }) });
+    const r = await stack.openai().chat.completions.create({ model: 'tooly', messages: [{ role: 'user', content: 'go' }] });
+    assert.equal(r.choices[0].message.content, 'done');
+  }
+  const broker = async () => parse((await h.request(`http://127.0.0.1:${brokerPort}/metrics`)).text);
+
+  test('ok, tool_error, timeout and server_down, and the restart that follows a crash', async () => {
+    const m0 = await scrape(stack);
+    await round([{ name: 'demo__echo', arguments: { text: 'a' } },
+                 { name: 'demo__add', arguments: { a: 'x' } },      // the tool says it failed
+                 { name: 'demo__nope', arguments: {} }]);           // no such tool: never sent
+    await round([{ name: 'demo__hang', arguments: {} }]);           // past the 1 s timeout
+    await round([{ name: 'demo__crash', arguments: {} }]);          // the session dies under it
+    const m1 = await scrape(stack);
+    const d = (match) => total(m1, 'aiproxy_tool_calls_total', match) - total(m0, 'aiproxy_tool_calls_total', match);
+    assert.equal(d({ server: 'demo', tool: 'echo', outcome: 'ok' }), 1);
+    assert.equal(d({ server: 'demo', tool: 'add', outcome: 'tool_error' }), 1);
+    assert.equal(d({ server: '', tool: '', outcome: 'tool_error' }), 1, 'a made-up name is no label');
+    assert.equal(d({ server: 'demo', tool: 'hang', outcome: 'timeout' }), 1);
+    assert.equal(d({ server: 'demo', tool: 'crash', outcome: 'server_down' }), 1);
+    assert.equal(d({}), 5);
+    const b = await broker();
+    assert.equal(total(b, 'aiproxy_broker_calls_total', { server: 'demo', outcome: 'ok' }), 1);
+    assert.equal(total(b, 'aiproxy_broker_calls_total', { server: 'demo', outcome: 'tool_error' }), 1);
+    assert.equal(total(b, 'aiproxy_broker_calls_total', { server: 'demo', outcome: 'server_down' }), 1);
+    assert.equal(total(b, 'aiproxy_broker_calls_total', { server: 'demo' }), 4, 'the hang: timeout or cancelled');
+    await h.waitFor(async () => total(await broker(), 'aiproxy_broker_restarts_total', { server: 'demo' }) >= 1 &&
+                                total(await broker(), 'aiproxy_broker_sessions', { server: 'demo', state: 'ready' }) === 1,
+                    { timeoutMs: 15000, what: 'the crashed session to be restarted and counted' });
+  });
+});
+
 describe('GET /metrics settings', () => {
   let up;
   before(async () => { up = await h.fakeUpstream(); });
