@@ -74,19 +74,18 @@ static const metrics__fam_t metrics__fams[F__N] = {
         "Registry documents read from Redis (the version had moved).", 0, { NULL }, NULL, 0, 1 },
 };
 
-static int metrics__off;    /* AIPROXY_METRICS=0 */
-
 int metrics_init(void)
+{
+    return metrics_enabled() ? mstore_init() : 0;
+}
+
+/* Read each time (no setenv runs after start): CGI mode never calls
+ * metrics_init, and still honours the setting. */
+int metrics_enabled(void)
 {
     const char *on = getenv("AIPROXY_METRICS");
 
-    metrics__off = on && strcmp(on, "0") == 0;
-    return metrics__off ? 0 : mstore_init();
-}
-
-int metrics_enabled(void)
-{
-    return !metrics__off;
+    return !(on && strcmp(on, "0") == 0);
 }
 
 void metrics_worker(int slot)

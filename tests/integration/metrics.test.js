@@ -376,6 +376,25 @@ describe('GET /metrics settings', () => {
     } finally { await stack.stop(); }
   });
 
+  test('CGI mode (one process per request, no master): what it can, without a crash', async () => {
+    const { execFileSync } = require('node:child_process');
+    const path = require('node:path');
+    const stack = await h.startStack({ config: CONFIG, upstream: up, broker: false });
+    try {
+      const cgi = (extra = {}) => execFileSync(path.join(h.binDir(), 'aiproxy-fcgi'), [], {
+        input: '', encoding: 'utf8', timeout: 20000,
+        env: { ...stack.env(), GATEWAY_INTERFACE: 'CGI/1.1', REQUEST_METHOD: 'GET', REQUEST_URI: '/metrics',
+               REMOTE_ADDR: '127.0.0.1', ...extra } });
+      const out = cgi();
+      assert.match(out, /^Status: 200/);
+      const m = parse(out.slice(out.indexOf('\r\n\r\n') + 4));
+      assert.equal(total(m, 'aiproxy_redis_up'), 1);
+      assert.ok(total(m, 'aiproxy_registry_version') >= 1);
+      assert.match(cgi({ REMOTE_ADDR: '10.9.9.9' }), /^Status: 403/);
+      assert.match(cgi({ AIPROXY_METRICS: '0' }), /^Status: 404/);
+    } finally { await stack.stop(); }
+  });
+
   test('AIPROXY_METRICS=0: no route, nothing counted', async () => {
     const stack = await h.startStack({ config: CONFIG, upstream: up, broker: false,
                                        env: { AIPROXY_METRICS: '0' } });
