@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 static void test_family_and_escaping(void **state)
@@ -110,6 +112,37 @@ static void test_store_interns_and_overflows(void **state)
     assert_int_equal(mstore_gauge_sum(1), 0);
 }
 
+/* Two forked workers intern the same series and add into it: the parent,
+ * like a scrape in any worker, sees both, and each child's gauge slot. */
+static void test_shared_across_fork(void **state)
+{
+    const char *v[1] = { "forked" };
+    pid_t kids[2];
+    int status;
+
+    (void)state;
+    assert_int_equal(mstore_init(), 0);
+    for (int k = 0; k < 2; k++) {
+        kids[k] = fork();
+        assert_true(kids[k] >= 0);
+        if (kids[k] == 0) {
+            mstore_worker(10 + k);
+            for (int i = 0; i < 1000; i++)
+                mstore_add(mstore_row(22, v, 1), 0, 1);
+            mstore_gauge_add(2, 5);
+            _exit(0);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(waitpid(kids[k], &status, 0), kids[k]);
+        assert_int_equal(status, 0);
+    }
+    assert_int_equal(mstore_get(mstore_row(22, v, 1), 0), 2000);
+    assert_int_equal(mstore_gauge_sum(2), 10);
+    mstore_worker_gone(10);                  /* the master reaped one */
+    assert_int_equal(mstore_gauge_sum(2), 5);
+}
+
 static void test_request_rendered(void **state)
 {
     http_req_t req;
@@ -180,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_cap_is_an_error),
         cmocka_unit_test(test_numbers),
         cmocka_unit_test(test_store_interns_and_overflows),
+        cmocka_unit_test(test_shared_across_fork),
         cmocka_unit_test(test_request_rendered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
