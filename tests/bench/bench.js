@@ -615,15 +615,16 @@ async function figObs(up) {
     const rounds = async (opts, n) => {
       const got = { on: [], off: [] };
       for (let r = 0; r < n; r++) {
-        got.off.push(await wrk(`${off.baseURL}/chat/completions`, opts));
-        got.on.push(await wrk(`${on.baseURL}/chat/completions`, opts));
+        // the order alternates, so a drift of the machine falls on both
+        const order = r % 2 ? [['on', on], ['off', off]] : [['off', off], ['on', on]];
+        for (const [name, s] of order) got[name].push(await wrk(`${s.baseURL}/chat/completions`, opts));
       }
       return { on: combine(got.on), off: combine(got.off) };
     };
     const many = await rounds({ secs: QUICK ? 1 : 2 }, 3);
-    const one = await rounds({ conns: 1, secs: 1 }, 3);
+    const one = await rounds({ conns: 1, secs: 1 }, 6);
     results.obs = {
-      rounds: 3, many, one, trace_posts: sink.posts,
+      rounds: 3, one_rounds: 6, many, one, trace_posts: sink.posts,
       rps_ratio: many.on.rps / many.off.rps,
       added_p50_us: many.on.p50_us - many.off.p50_us,
       one_rps_ratio: one.on.rps / one.off.rps,
@@ -736,7 +737,7 @@ function table() {
     row(`10 observability on (${ob.rounds} rounds, -c32)`, 'requests/s (base: all off)', ob.many.off.rps.toFixed(0),
         ob.many.on.rps.toFixed(0), `x${ob.rps_ratio.toFixed(3)}`, '>= x0.97');
     row('', 'p50 (base: all off)', us(ob.many.off.p50_us), us(ob.many.on.p50_us), sgn(ob.added_p50_us), '');
-    row('10b same, 1 connection', 'p50 (base: all off)', us(ob.one.off.p50_us), us(ob.one.on.p50_us),
+    row(`10b same, 1 connection (${ob.one_rounds} rounds)`, 'p50 (base: all off)', us(ob.one.off.p50_us), us(ob.one.on.p50_us),
         sgn(ob.one_added_p50_us), '< +20 µs');
     row('', 'requests/s (base: all off)', ob.one.off.rps.toFixed(0), ob.one.on.rps.toFixed(0),
         `x${ob.one_rps_ratio.toFixed(3)}`, '');
