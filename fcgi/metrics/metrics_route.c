@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define METRICS__MAX_TEXT (8u << 20)   /* a scrape's text: 4096 series fit many times */
+#define METRICS__MAX_TEXT (32u << 20)  /* a scrape's text: 4096 series, every one a histogram
+                                       * of 18 lines of ~300 bytes, fit */
 
 /* Compares without an early exit, so the time says nothing of the token. */
 static int metrics__same(const char *a, const char *b)

@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -110,6 +111,36 @@ static void test_store_interns_and_overflows(void **state)
     assert_int_equal(mstore_gauge_sum(1), 3);
     mstore_worker(3);                        /* a new worker in the slot starts at 0 */
     assert_int_equal(mstore_gauge_sum(1), 0);
+}
+
+static void test__count(void *ud, const char *key, const uint64_t *row)
+{
+    int *n = ud;
+
+    (void)row;
+    n[key ? 0 : 1]++;
+}
+
+/* Past the table's capacity every observation still lands: in the
+ * family's "other" row, counted as dropped. */
+static void test_table_full(void **state)
+{
+    char name[32];
+    const char *v[1] = { name };
+    uint64_t before;
+    int n[2] = { 0, 0 };
+
+    (void)state;
+    assert_int_equal(mstore_init(), 0);
+    before = mstore_dropped();
+    for (int i = 0; i < MSTORE_SERIES + 100; i++) {
+        snprintf(name, sizeof name, "s%d", i);
+        mstore_add(mstore_row(23, v, 1), 0, 1);
+    }
+    assert_true(mstore_dropped() >= before + 100);
+    mstore_each(23, test__count, n);
+    assert_true(n[0] <= MSTORE_SERIES);
+    assert_int_equal(n[1], 1);           /* the overflow row, once */
 }
 
 /* Two forked workers intern the same series and add into it: the parent,
@@ -215,6 +246,7 @@ int main(void)
         cmocka_unit_test(test_store_interns_and_overflows),
         cmocka_unit_test(test_shared_across_fork),
         cmocka_unit_test(test_request_rendered),
+        cmocka_unit_test(test_table_full),     /* last: it fills the shared table */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
