@@ -244,7 +244,9 @@ static void metrics__series(void *ud, const char *key, const uint64_t *row)
     const char *vals[3] = { "other", "other", "other" };
     uint64_t counts[MSTORE_VALS];
 
-    if (o->rc)
+    /* a family without labels has one series: an overflow row beside it
+     * would repeat it (its count is in aiproxy_metrics_series_dropped_total) */
+    if (o->rc || (!key && f->n == 0))
         return;
     if (key) {
         snprintf(copy, sizeof copy, "%s", key);
