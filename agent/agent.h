@@ -26,6 +26,15 @@ typedef enum agent_ev_kind {
     AGENT_EV_TURN_DONE       /* it ended: status, us, tokens */
 } agent_ev_kind_t;
 
+/* How a tool call ended (agent_event_t.outcome, mcpc_call_t.outcome): for
+ * metrics; the model sees the text either way. */
+typedef enum agent_tool_outcome {
+    AGENT_TOOL_OK = 0,
+    AGENT_TOOL_ERROR,        /* the tool said it failed, or the call was not valid */
+    AGENT_TOOL_TIMEOUT,      /* no answer in time (here or at the broker) */
+    AGENT_TOOL_DOWN          /* the broker could not reach the MCP server */
+} agent_tool_outcome_t;
+
 /* One event. Everything is borrowed for the callback's time. */
 typedef struct agent_event {
     agent_ev_kind_t kind;
@@ -38,6 +47,7 @@ typedef struct agent_event {
     double progress, total;  /* PROGRESS: total < 0 when the server gave none */
     const char *message;     /* PROGRESS: NULL when the server gave none */
     int is_error;            /* DONE */
+    int outcome;             /* DONE: an agent_tool_outcome_t */
     long long ms;            /* DONE: how long the call took */
     const char *result;      /* DONE: the whole result text (callers truncate) */
     /* Turn events: `round` is the turn's number from 0; TURN_DONE also has

@@ -265,6 +265,7 @@ static int tr__done(void *ud, size_t index, long long ms)
 
     tr__ev_call(x, x->idx[index], AGENT_EV_TOOL_DONE, &ev);
     ev.is_error = x->batch[index].is_error;
+    ev.outcome = x->batch[index].outcome;
     ev.ms = ms;
     ev.result = x->batch[index].text;
     return tr__emit(x, &ev);
@@ -286,6 +287,7 @@ static int tr__announce(const tr_evctx_t *x, json_object *calls, char **texts, s
             continue;
         tr__ev_call(x, i, AGENT_EV_TOOL_DONE, &ev);
         ev.is_error = 1;
+        ev.outcome = AGENT_TOOL_ERROR;
         ev.result = texts[i];
         if (tr__emit(x, &ev) != 0)
             return -ECONNABORTED;

@@ -5,6 +5,7 @@
 #include "fcgi/core/toolev.h"
 #include "fcgi/auth/principal.h"
 #include "shared/keypol.h"
+#include "fcgi/metrics/metrics.h"
 
 #include "shared/jget.h"
 #include "shared/log.h"
@@ -137,6 +138,7 @@ static int complete__on_event(void *ud, const agent_event_t *ev)
         return 1;
     if (ev->kind == AGENT_EV_READY)
         return complete__ready(c);
+    metrics_event(&c->req->info, ev);
     if (ev->kind == AGENT_EV_TURN_START || ev->kind == AGENT_EV_TURN_DONE)
         return 0;
     if (ev->kind == AGENT_EV_TOOL_DONE)

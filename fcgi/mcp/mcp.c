@@ -6,6 +6,7 @@
 #include "fcgi/auth/auth.h"
 #include "fcgi/auth/principal.h"
 #include "shared/keypol.h"
+#include "fcgi/metrics/metrics.h"
 #include "shared/jget.h"
 #include "shared/rconn.h"
 #include "shared/rid.h"
@@ -523,6 +524,7 @@ static int mcp__tools_call(mcp__ctx_t *x, json_object *params)
     const char *name = jget_str(params, "name"), *server, *tool;
     json_object *args = jget(params, "arguments"), *result;
     mcp__cat_t c = { NULL, NULL };
+    long long t0;
     mcpc_call_t call;
     mcpc_hooks_t hooks;
     aip_err_t e;
@@ -560,7 +562,10 @@ static int mcp__tools_call(mcp__ctx_t *x, json_object *params)
     if (mcp__cancel_key(x->sid, x->id, x->cancel_key, sizeof(x->cancel_key)) < 0)
         x->cancel_key[0] = '\0';
     aip_err_clear(&e);
+    t0 = reqinfo_now_us();
     rc = mcpc_call_many(x->mcpc, &call, 1, mcp__server_ms(x, server), &hooks, &e);
+    if (rc == 0)
+        metrics_tool(server, tool, call.outcome, reqinfo_now_us() - t0);
     if (rc == -ECONNABORTED && x->cancelled) {
         /* cancelled at the MCP server by mcpc; no result follows. A JSON
          * answer still needs a body: the error a cancelled request gets. */

@@ -8,7 +8,7 @@
 // alone says little. Nothing here fails on slowness; the process exits 1 only
 // if something errored (a request that failed, a process that died).
 // Figures (names for --only): pass, tools, ttft, prop, auth, hold, events,
-// responses.
+// responses, cgi, mcp, obs.
 // Every process started is stopped before exit (the harness also kills its
 // children on exit).
 const fs = require('node:fs');
@@ -625,6 +625,69 @@ async function figMcp(stack) {
   }
 }
 
+// Issue 19: what metrics, the JSON access log and tracing cost together on
+// pass-through: a stack with all three on (AIPROXY_METRICS=1,
+// AIPROXY_LOG_FORMAT=json, OTEL_EXPORTER_OTLP_ENDPOINT at a sink here that
+// answers 200 to POST /v1/traces) against one with all off, same responders,
+// interleaved rounds at 32 and 1 connections. A setting the build does not
+// know yet is ignored: the figure measures whatever is on.
+async function startTraceSink() {
+  const sink = { posts: 0 };
+  sink.server = http.createServer((rq, rs) => {
+    rq.resume();
+    rq.on('end', () => {
+      if (rq.method === 'POST' && rq.url === '/v1/traces') sink.posts++;
+      rs.writeHead(rq.method === 'POST' && rq.url === '/v1/traces' ? 200 : 404,
+                   { 'content-type': 'application/json' });
+      rs.end('{}');
+    });
+  });
+  await new Promise((r) => sink.server.listen(0, '127.0.0.1', r));
+  sink.url = `http://127.0.0.1:${sink.server.address().port}`;
+  return sink;
+}
+
+async function figObs(up) {
+  log('cost of observability: metrics + JSON log + tracing on vs all off, 3 interleaved rounds, -c32 and -c1');
+  const sink = await startTraceSink();
+  const common = { config: CONFIG(up.url), workers: PASS_WORKERS, threads: PASS_THREADS, broker: false };
+  const on = await startStack({ ...common, env: { AIPROXY_METRICS: '1', AIPROXY_LOG_FORMAT: 'json',
+                                                  OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } });
+  const off = await startStack({ ...common, env: { AIPROXY_METRICS: '0', AIPROXY_LOG_FORMAT: null,
+                                                   OTEL_EXPORTER_OTLP_ENDPOINT: null } });
+  try {
+    // metrics really are on in one and off in the other
+    const mOn = await req(undefined, `${on.url}/metrics`);
+    const mOff = await req(undefined, `${off.url}/metrics`);
+    if (mOn.status !== 200 || mOff.status !== 404)
+      problems.push(`obs: /metrics answered ${mOn.status} (on) and ${mOff.status} (off)`);
+    await wrk(`${on.baseURL}/chat/completions`, { secs: 1 });
+    await wrk(`${off.baseURL}/chat/completions`, { secs: 1 });
+    const rounds = async (opts, n) => {
+      const got = { on: [], off: [] };
+      for (let r = 0; r < n; r++) {
+        // the order alternates, so a drift of the machine falls on both
+        const order = r % 2 ? [['on', on], ['off', off]] : [['off', off], ['on', on]];
+        for (const [name, s] of order) got[name].push(await wrk(`${s.baseURL}/chat/completions`, opts));
+      }
+      return { on: combine(got.on), off: combine(got.off) };
+    };
+    const many = await rounds({ secs: QUICK ? 1 : 2 }, 3);
+    const one = await rounds({ conns: 1, secs: 1 }, 6);
+    results.obs = {
+      rounds: 3, one_rounds: 6, many, one, trace_posts: sink.posts,
+      rps_ratio: many.on.rps / many.off.rps,
+      added_p50_us: many.on.p50_us - many.off.p50_us,
+      one_rps_ratio: one.on.rps / one.off.rps,
+      one_added_p50_us: one.on.p50_us - one.off.p50_us,
+    };
+  } finally {
+    await stopStack(on);
+    await stopStack(off);
+    await new Promise((r) => sink.server.close(r));
+  }
+}
+
 async function stopStack(s) {
   const i = stacks.indexOf(s);
   if (i >= 0) stacks.splice(i, 1);
@@ -732,6 +795,16 @@ function table() {
         sgn(mc.added_p50_us), '');
     row('', 'p99 (base: direct stdio session)', us(mc.direct_p99_us), us(mc.mcp_p99_us), sgn(mc.added_p99_us), '');
   }
+  const ob = results.obs;
+  if (ob) {
+    row(`10 observability on (${ob.rounds} rounds, -c32)`, 'requests/s (base: all off)', ob.many.off.rps.toFixed(0),
+        ob.many.on.rps.toFixed(0), `x${ob.rps_ratio.toFixed(3)}`, '>= x0.97');
+    row('', 'p50 (base: all off)', us(ob.many.off.p50_us), us(ob.many.on.p50_us), sgn(ob.added_p50_us), '');
+    row(`10b same, 1 connection (${ob.one_rounds} rounds)`, 'p50 (base: all off)', us(ob.one.off.p50_us), us(ob.one.on.p50_us),
+        sgn(ob.one_added_p50_us), '< +20 µs');
+    row('', 'requests/s (base: all off)', ob.one.off.rps.toFixed(0), ob.one.on.rps.toFixed(0),
+        `x${ob.one_rps_ratio.toFixed(3)}`, '');
+  }
   const head = ['figure', 'measure', 'baseline', 'aiproxy', 'diff/ratio', 'goal'];
   const all = [head, ...rows];
   const w = head.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
@@ -760,6 +833,7 @@ async function main() {
       ['events', () => figEvents()],
       ['cgi', () => figCgi(up)],
       ['mcp', () => figMcp(main)],
+      ['obs', () => figObs(up)],
     ];
     for (const [name, fn] of steps) {
       if (!want(name)) continue;
