@@ -220,16 +220,25 @@ static int mcpc__publish_once(mcpc_t *c, char **texts, unsigned char *heard, siz
         }
         if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
             heard[i] = 1;
+        } else if (rconn_reply_lost(r)) {
+            /* not a master any more (failover) or loading: like a lost
+             * connection, so the caller reconnects to the master once */
+            aip_err_set(e, 503, "api_error", "redis_unavailable",
+                        "Redis is not a usable master right now (a failover, or loading); retry");
+            rc = -ECONNRESET;
         } else if (r->type == REDIS_REPLY_ERROR) {
-            if (rc != -EIO)
+            if (rc != -EIO && rc != -ECONNRESET)
                 aip_err_set(e, 503, "api_error", "redis_unavailable", "Redis refused PUBLISH: %s",
                             r->str);
-            rc = -EIO;
+            if (rc != -ECONNRESET)
+                rc = -EIO;
         } else if (rc == 0) {
             rc = -EAGAIN;
         }
         freeReplyObject(r);
     }
+    if (rc == -ECONNRESET)
+        mcpc__drop(c);
     return rc;
 }
 

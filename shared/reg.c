@@ -119,6 +119,16 @@ static int reg__io_fail(reg_t *r, const char *what)
     return -EIO;
 }
 
+/* A reply saying the connection no longer reaches a usable master (READONLY
+ * after a failover, LOADING, MASTERDOWN): dropped like a lost connection, so
+ * the next attempt reconnects and, with Sentinel, finds the new master. */
+static int reg__lost(reg_t *r, const char *what, const redisReply *rep)
+{
+    reg__seterr(r, "Redis %s failed: %s (reconnecting)", what, rep->str);
+    reg__drop(r);
+    return -EIO;
+}
+
 int reg_open(reg_t **out, const char *url, const char *prefix, char *err, size_t errlen)
 {
     reg_t *r = NULL;
@@ -182,6 +192,11 @@ static int reg__get_version(reg_t *r, long long *v)
             REDIS_OK ||
         redisGetReply(r->c, &vp) != REDIS_OK)
         return reg__io_fail(r, "GET version");
+    if (rconn_reply_lost(vp)) {
+        rc = reg__lost(r, "GET version", vp);
+        freeReplyObject(vp);
+        return rc;
+    }
     rc = reg_parse_version(vp, &r->k, v, r->err, sizeof r->err);
     freeReplyObject(vp);
     return rc;
@@ -320,7 +335,7 @@ static int reg__reload(reg_t *r)
     json_object *doc = NULL;
     long long version = 0;
     void *vp;
-    int rc = 0, i, argc;
+    int rc = 0, i, argc, lost = 0;
     const char *argv[2];
 
     redisAppendCommand(r->c, "MULTI");
@@ -334,11 +349,21 @@ static int reg__reload(reg_t *r)
             rc = reg__io_fail(r, "registry read");
             goto out;
         }
+        if (rconn_reply_lost(vp) && !lost) {              /* read the rest, then drop */
+            lost = 1;
+            reg__seterr(r, "Redis registry read failed: %s (reconnecting)%s",
+                        ((redisReply *)vp)->str, NULL);
+        }
         if (i < REG_SNAPSHOT_CMDS + 1) {
             freeReplyObject(vp);
             continue;
         }
         rep = vp;
+    }
+    if (lost) {
+        reg__drop(r);
+        rc = -EIO;
+        goto out;
     }
     rc = reg_parse_snapshot(rep, &r->k, &doc, &version, r->err, sizeof r->err);
     if (rc < 0)
@@ -511,6 +536,16 @@ static redisReply *reg__eval(reg_t *r, int argc, const char **argv, const size_t
         if ((*rc = reg__connect(r)) < 0)
             return NULL;
         rep = redisCommandArgv(r->c, argc, argv, lens);
+        if (rep && rconn_reply_lost(rep)) {
+            /* refused before the script ran (a replica, a loading server):
+             * nothing was written, so the other master may take it */
+            *rc = reg__lost(r, "registry write", rep);
+            freeReplyObject(rep);
+            rep = NULL;
+            if (!had_conn)
+                return NULL;
+            continue;
+        }
         if (rep)
             break;
         *rc = reg__io_fail(r, "registry write");

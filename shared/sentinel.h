@@ -1,0 +1,42 @@
+/* sentinel — finding the Redis master through Redis Sentinel (hiredis 0.14 has
+ * no Sentinel code of its own), for rconn's redis+sentinel:// URLs.
+ *
+ * The protocol of redis-doc's "Sentinel clients" guide: ask each Sentinel in
+ * turn `SENTINEL get-master-addr-by-name <name>` with a short timeout, the one
+ * that answered last time first; connect to the address given and check with
+ * ROLE that it is a master (rconn does that step). Done again on every connect,
+ * so a failover is followed by whoever reconnects. docs/redis.md. */
+#ifndef AIPROXY_SENTINEL_H
+#define AIPROXY_SENTINEL_H
+
+#include "shared/rconn.h"
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+
+/* Each Sentinel gets at most this long to accept and to answer. */
+#define SENTINEL_TIMEOUT_MS 300
+
+/* Reads a reply to SENTINEL get-master-addr-by-name. No I/O. 0 with host (cap
+ * hostcap) and *port filled; -ENOENT when the Sentinel knows no such master (a
+ * null reply); -EIO for an error reply (err has its text); -EPROTO for any
+ * other shape. err says why on failure. */
+int sentinel_parse_master(const redisReply *r, char *host, size_t hostcap, int *port, char *err,
+                          size_t errlen);
+
+/* Reads a reply to ROLE. No I/O. 1 when it says "master", 0 for another role
+ * ("slave", "sentinel") or an error reply (a loading server), -EPROTO for any
+ * other shape. */
+int sentinel_parse_role(const redisReply *r);
+
+/* Asks the Sentinels of `a` (a redis+sentinel:// address) where its master is:
+ * each in turn, starting with the one that answered last in this process,
+ * each bounded by SENTINEL_TIMEOUT_MS (or timeout_ms when shorter), with AUTH
+ * when a->sentinel_password is set. Thread-safe. 0 with host and *port;
+ * -EHOSTUNREACH when no Sentinel gave an answer, -ENOENT when those that did
+ * know no master of that name; err says which and why, with the URL shown
+ * without passwords. */
+int sentinel_ask(const rconn_addr_t *a, int timeout_ms, char *host, size_t hostcap, int *port,
+                 char *err, size_t errlen);
+
+#endif
