@@ -53,6 +53,7 @@ struct mcpc {
     char reply[320];
     int broker_wait_ms;      /* how long a call may wait for a broker to listen */
     redisContext *cmd, *sub;
+    unsigned epoch;          /* rconn_epoch() when they were opened */
 };
 
 /* For local waits: immune to wall-clock steps. */
@@ -155,9 +156,10 @@ static int mcpc__connect(mcpc_t *c, aip_err_t *e)
     char why[512] = "";
     int rc = -ECONNREFUSED;
 
-    if (mcpc__usable(c->cmd) && mcpc__usable(c->sub))
+    if (mcpc__usable(c->cmd) && mcpc__usable(c->sub) && c->epoch == rconn_epoch())
         return 0;
-    mcpc__drop(c);
+    mcpc__drop(c);          /* lost, or Sentinel moved the master */
+    c->epoch = rconn_epoch();
     c->cmd = rconn_connect(c->url, MCPC_CONNECT_MS, why, sizeof(why));
     if (!c->cmd)
         goto out;

@@ -47,6 +47,7 @@ struct broker {
     uv_timer_t beat;            /* liveness key + lease renewal */
     uv_timer_t retry;           /* reconnects */
     int fails;                  /* reconnect attempts since the last success */
+    unsigned epoch;             /* rconn_epoch() at the last connect (Sentinel) */
     server_t *servers;
     regasync_t *reg;            /* the registry, read on cmd */
     broker_pending_t *pending;  /* requests waiting for a registry read, oldest first */
@@ -541,6 +542,7 @@ static void broker__connect(broker_t *b)
         return;
     /* a Sentinel URL: where the master is now, asked on every reconnect
      * (blocking; a plain URL is copied as is) */
+    b->epoch = rconn_epoch();
     if (rconn_resolve(&b->addr, BROKER_RESOLVE_MS, &at, err, sizeof err) < 0) {
         log_error("%s (retrying)", err);
         broker__schedule(b);
@@ -573,6 +575,12 @@ static void broker__on_beat(uv_timer_t *t)
 
     if (b->stopping || !b->cmd)
         return;
+    if (b->epoch != rconn_epoch()) {
+        /* Sentinel moved the master: closing cmd closes both and reconnects */
+        log_warn("Redis master moved (Sentinel): reconnecting");
+        broker__close(&b->cmd);
+        return;
+    }
     redisAsyncCommand(b->cmd, broker__on_alive, NULL, "SET %s 1 PX %d", b->k_alive, LEASE_ALIVE_MS);
     for (server_t *s = b->servers; s; s = server_next(s))
         if (server_owned(s))

@@ -329,6 +329,11 @@ void rconn_redacted(const rconn_addr_t *a, char *out, size_t n)
     }
 }
 
+unsigned rconn_epoch(void)
+{
+    return sentinel_epoch();
+}
+
 int rconn_reply_lost(const redisReply *r)
 {
     static const char *const codes[] = {"READONLY", "LOADING", "MASTERDOWN"};
@@ -442,8 +447,10 @@ static redisContext *rconn__sentinel_open(const rconn_addr_t *a, int timeout_ms,
             *rc = -ECONNREFUSED;
             return NULL;
         }
-        if (rconn__is_master(c))
+        if (rconn__is_master(c)) {
+            sentinel_watch(a, m->host, m->port);
             return c;
+        }
         redisFree(c);
         c = NULL;
         if (tries >= RCONN_ROLE_TRIES) {

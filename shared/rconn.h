@@ -55,6 +55,15 @@ void rconn_redacted(const rconn_addr_t *a, char *out, size_t n);
 int rconn_resolve(const rconn_addr_t *a, int timeout_ms, rconn_addr_t *out, char *err,
                   size_t errlen);
 
+/* A number that moves each time a Sentinel announces that the master moved
+ * (+switch-master, heard by a thread rconn_connect starts on its first
+ * Sentinel connection in a process); always 0 without a Sentinel URL. A
+ * holder of a long-lived connection keeps the value it saw before connecting
+ * and, when it differs, drops the connection and reconnects: a master demoted
+ * in a switchover keeps accepting writes (then lost) until Sentinel
+ * reconfigures it, seconds later. Thread-safe, no I/O. */
+unsigned rconn_epoch(void);
+
 /* 1 when `r` is an error reply saying this connection no longer reaches a
  * usable master — READONLY (a replica: the old master after a failover),
  * LOADING, MASTERDOWN, also inside a script's error text — so the caller drops

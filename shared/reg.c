@@ -28,6 +28,7 @@ struct reg {
     json_object *doc;        /* current snapshot, NULL until the first refresh */
     long long version;
     long long retry_at_ms;   /* after a failed connect, no new attempt before this */
+    unsigned epoch;          /* rconn_epoch() when c was opened: the master it reached */
     const char *seed;        /* borrowed JSON text of the document to heal with, or NULL */
     char err[512];
 };
@@ -95,11 +96,14 @@ static int reg__connect(reg_t *r)
     char err[512];
     long long now;
 
+    if (r->c && r->epoch != rconn_epoch())
+        reg__drop(r);                /* Sentinel moved the master: go to the new one */
     if (r->c)
         return 0;
     now = reg__now_ms();
     if (now < r->retry_at_ms)
         return -ECONNREFUSED;        /* r->err still says why */
+    r->epoch = rconn_epoch();
     r->c = rconn_connect(r->url, REG_TIMEOUT_MS, err, sizeof err);
     if (!r->c) {
         snprintf(r->err, sizeof r->err, "%s", err);

@@ -39,4 +39,27 @@ int sentinel_parse_role(const redisReply *r);
 int sentinel_ask(const rconn_addr_t *a, int timeout_ms, char *host, size_t hostcap, int *port,
                  char *err, size_t errlen);
 
+/* Reads a message on a Sentinel's +switch-master channel (["message",
+ * "+switch-master", "<name> <old-ip> <old-port> <new-ip> <new-port>"]). No
+ * I/O. 1 when it moves the master named `master`, with its new host (cap
+ * hostcap) and *port; 0 for anything else. */
+int sentinel_parse_switch(const redisReply *r, const char *master, char *host, size_t hostcap,
+                          int *port);
+
+/* Starts, once per process (again in a forked child), a thread that follows
+ * the master of `a` (a Sentinel address; last seen at host:port): subscribed
+ * to +switch-master on one Sentinel at a time, asking again where the master
+ * is after each lost link. Each move bumps sentinel_epoch(). No-op for a plain
+ * address or when already running. The thread runs until the process exits;
+ * it blocks every signal. Thread-safe. */
+void sentinel_watch(const rconn_addr_t *a, const char *host, int port);
+
+/* A number that changes each time the watcher sees the master move (0 until
+ * then, and forever without a Sentinel URL). Thread-safe, no I/O. Holders of
+ * long-lived connections compare it with the value they saw when they
+ * connected and reconnect when it moved: an old master that Sentinel demoted
+ * keeps taking writes (lost when it resyncs) until Sentinel reconfigures it,
+ * seconds later. */
+unsigned sentinel_epoch(void);
+
 #endif

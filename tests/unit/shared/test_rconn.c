@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,16 +357,57 @@ static void test_sentinel_unreachable_vs_unknown(void **state)
     assert_string_equal(m.password, "pw");
 }
 
-/* A fake Sentinel on a loopback port, one connection at a time: to SENTINEL it
- * answers `master_reply` (with "%d" its own port), to ROLE that it is a
- * replica, to anything else +OK. Enough to drive rconn's resolution without a
- * real Sentinel (the integration test has real ones). */
+/* A fake Sentinel on a loopback port, a thread per connection: to SENTINEL
+ * it answers `master_reply` (with "%d" its own port), to ROLE `role_reply`,
+ * to SUBSCRIBE the confirmation then each of `events` (RESP texts), to
+ * anything else +OK. Enough to drive rconn's resolution and the watcher
+ * without a real Sentinel (the integration test has real ones). */
+#define FAKE_CONNS 16
 typedef struct fake {
     int lfd, port;
-    const char *master_reply;
-    int sentinel_asks, role_asks;
-    pthread_t th;
+    const char *master_reply, *role_reply, *events;
+    atomic_int sentinel_asks, role_asks, nconns;
+    int fds[FAKE_CONNS];
+    pthread_t th, conns[FAKE_CONNS];
 } fake_t;
+
+typedef struct fake_conn {
+    fake_t *f;
+    int fd;
+} fake_conn_t;
+
+static const char FAKE_REPLICA[] = "*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:1\r\n$9\r\nconnected\r\n:0\r\n";
+static const char FAKE_MASTER[] = "*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n";
+
+static void *fake_conn(void *arg)
+{
+    fake_conn_t *fc = arg;
+    fake_t *f = fc->f;
+    char in[1024], out[1024];
+    ssize_t n;
+
+    while ((n = read(fc->fd, in, sizeof in - 1)) > 0) {
+        in[n] = '\0';
+        if (strstr(in, "SUBSCRIBE")) {
+            snprintf(out, sizeof out, "*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n%s",
+                     f->events ? f->events : "");
+        } else if (strstr(in, "SENTINEL")) {
+            f->sentinel_asks++;
+            snprintf(out, sizeof out, f->master_reply, f->port);
+        } else if (strstr(in, "ROLE")) {
+            f->role_asks++;
+            snprintf(out, sizeof out, "%s", f->role_reply);
+        } else if (strstr(in, "PING")) {
+            snprintf(out, sizeof out, "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+        } else {
+            snprintf(out, sizeof out, "+OK\r\n");
+        }
+        if (write(fc->fd, out, strlen(out)) < 0)
+            break;
+    }
+    free(fc);
+    return NULL;
+}
 
 static void *fake_run(void *arg)
 {
@@ -373,35 +415,35 @@ static void *fake_run(void *arg)
     int fd;
 
     while ((fd = accept(f->lfd, NULL, NULL)) >= 0) {
-        char in[1024], out[256];
-        ssize_t n;
-        while ((n = read(fd, in, sizeof in - 1)) > 0) {
-            in[n] = '\0';
-            if (strstr(in, "SENTINEL")) {
-                f->sentinel_asks++;
-                snprintf(out, sizeof out, f->master_reply, f->port);
-            } else if (strstr(in, "ROLE")) {
-                f->role_asks++;
-                snprintf(out, sizeof out, "*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:1\r\n"
-                                          "$9\r\nconnected\r\n:0\r\n");
-            } else {
-                snprintf(out, sizeof out, "+OK\r\n");
-            }
-            if (write(fd, out, strlen(out)) < 0)
-                break;
+        fake_conn_t *fc = malloc(sizeof *fc);
+        int i = f->nconns;
+        if (!fc || i == FAKE_CONNS) {
+            free(fc);
+            close(fd);
+            continue;
         }
-        close(fd);
+        fc->f = f;
+        fc->fd = f->fds[i] = fd;
+        if (pthread_create(&f->conns[i], NULL, fake_conn, fc) != 0) {
+            free(fc);
+            close(fd);
+            continue;
+        }
+        f->nconns = i + 1;
     }
     return NULL;
 }
 
-static void fake_start(fake_t *f, const char *master_reply)
+static void fake_start(fake_t *f, const char *master_reply, const char *role_reply,
+                       const char *events)
 {
     struct sockaddr_in sa;
     socklen_t len = sizeof sa;
 
     memset(f, 0, sizeof *f);
     f->master_reply = master_reply;
+    f->role_reply = role_reply;
+    f->events = events;
     f->lfd = socket(AF_INET, SOCK_STREAM, 0);
     assert_true(f->lfd >= 0);
     memset(&sa, 0, sizeof sa);
@@ -414,10 +456,19 @@ static void fake_start(fake_t *f, const char *master_reply)
     assert_int_equal(pthread_create(&f->th, NULL, fake_run, f), 0);
 }
 
+/* Ends the accept and every connection (the watcher's included: it then
+ * finds no Sentinel and keeps trying, harmlessly, until the program exits). */
 static void fake_stop(fake_t *f)
 {
-    shutdown(f->lfd, SHUT_RDWR);      /* ends the accept */
+    int i;
+
+    shutdown(f->lfd, SHUT_RDWR);
     pthread_join(f->th, NULL);
+    for (i = 0; i < f->nconns; i++) {
+        shutdown(f->fds[i], SHUT_RDWR);
+        pthread_join(f->conns[i], NULL);
+        close(f->fds[i]);
+    }
     close(f->lfd);
 }
 
@@ -426,7 +477,7 @@ static void test_sentinel_unknown_master(void **state)
     fake_t f;
     char url[128], err[512] = "";
     (void)state;
-    fake_start(&f, "*-1\r\n");
+    fake_start(&f, "*-1\r\n", FAKE_MASTER, NULL);
     /* the first Sentinel is down, the second answers: "master unknown", not "unreachable" */
     snprintf(url, sizeof url, "redis+sentinel://127.0.0.1:1,127.0.0.1:%d/nosuch", f.port);
     assert_null(rconn_connect(url, 500, err, sizeof err));
@@ -442,7 +493,7 @@ static void test_sentinel_master_not_master(void **state)
     char url[128], err[512] = "";
     rconn_addr_t a, m;
     (void)state;
-    fake_start(&f, "*2\r\n$9\r\n127.0.0.1\r\n$5\r\n%05d\r\n");
+    fake_start(&f, "*2\r\n$9\r\n127.0.0.1\r\n$5\r\n%05d\r\n", FAKE_REPLICA, NULL);
     snprintf(url, sizeof url, "redis+sentinel://127.0.0.1:%d/mym", f.port);
     assert_null(rconn_connect(url, 500, err, sizeof err));
     assert_non_null(strstr(err, "is not a master after 3 tries"));
@@ -452,6 +503,68 @@ static void test_sentinel_master_not_master(void **state)
     fake_stop(&f);
     assert_int_equal(f.sentinel_asks, 6);      /* asked again before each ROLE */
     assert_int_equal(f.role_asks, 6);
+}
+
+/* A "message" on +switch-master, as a Sentinel sends it (RESP). */
+static void switch_msg(char *out, size_t n, const char *text)
+{
+    snprintf(out, n, "*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$%zu\r\n%s\r\n", strlen(text), text);
+}
+
+static void test_switch_message(void **state)
+{
+    char resp[256], host[64] = "";
+    int port = 0;
+    redisReply *r;
+    (void)state;
+    switch_msg(resp, sizeof resp, "mym 127.0.0.1 6379 10.0.0.2 6380");
+    r = reply(resp);
+    assert_int_equal(sentinel_parse_switch(r, "mym", host, sizeof host, &port), 1);
+    assert_string_equal(host, "10.0.0.2");
+    assert_int_equal(port, 6380);
+    assert_int_equal(sentinel_parse_switch(r, "other", host, sizeof host, &port), 0);
+    freeReplyObject(r);
+    switch_msg(resp, sizeof resp, "mym 127.0.0.1 6379 10.0.0.2");      /* cut short */
+    r = reply(resp);
+    assert_int_equal(sentinel_parse_switch(r, "mym", host, sizeof host, &port), 0);
+    freeReplyObject(r);
+    switch_msg(resp, sizeof resp, "mym 127.0.0.1 6379 10.0.0.2 0");
+    r = reply(resp);
+    assert_int_equal(sentinel_parse_switch(r, "mym", host, sizeof host, &port), 0);
+    freeReplyObject(r);
+    r = reply("*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n");
+    assert_int_equal(sentinel_parse_switch(r, "mym", host, sizeof host, &port), 0);
+    freeReplyObject(r);
+    r = reply("*3\r\n$7\r\nmessage\r\n$6\r\n+sdown\r\n$32\r\nmym 127.0.0.1 6379 10.0.0.2 6380\r\n");
+    assert_int_equal(sentinel_parse_switch(r, "mym", host, sizeof host, &port), 0);
+    freeReplyObject(r);
+    assert_int_equal(sentinel_parse_switch(NULL, "mym", host, sizeof host, &port), 0);
+}
+
+/* The watcher: a Sentinel connection opens it; a +switch-master for another
+ * name is ignored, one for ours moves rconn_epoch(). Runs once per process
+ * (the watcher is per process). */
+static void test_watcher_moves_epoch(void **state)
+{
+    fake_t f;
+    char url[128], err[512] = "", events[512], m1[200], m2[200];
+    redisContext *c;
+    int i;
+    (void)state;
+    switch_msg(m1, sizeof m1, "other 127.0.0.1 1 127.0.0.1 2");
+    switch_msg(m2, sizeof m2, "mym 127.0.0.1 1 127.0.0.1 7777");
+    snprintf(events, sizeof events, "%s%s", m1, m2);
+    fake_start(&f, "*2\r\n$9\r\n127.0.0.1\r\n$5\r\n%05d\r\n", FAKE_MASTER, events);
+    assert_int_equal(rconn_epoch(), 0);
+    snprintf(url, sizeof url, "redis+sentinel://127.0.0.1:%d/mym", f.port);
+    c = rconn_connect(url, 500, err, sizeof err);
+    if (!c)
+        fail_msg("%s", err);
+    redisFree(c);
+    for (i = 0; i < 500 && rconn_epoch() == 0; i++)     /* bounded: 5 s */
+        usleep(10000);
+    assert_int_equal(rconn_epoch(), 1);
+    fake_stop(&f);
 }
 
 int main(void)
@@ -472,6 +585,8 @@ int main(void)
         cmocka_unit_test(test_sentinel_unreachable_vs_unknown),
         cmocka_unit_test(test_sentinel_unknown_master),
         cmocka_unit_test(test_sentinel_master_not_master),
+        cmocka_unit_test(test_switch_message),
+        cmocka_unit_test(test_watcher_moves_epoch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
