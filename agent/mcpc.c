@@ -561,6 +561,15 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         if (now >= next_check) {
             long long nb = mcpc__brokers(c);
             next_check = now + MCPC_PRESENCE_MS;
+            if (nb == 0 && c->epoch != rconn_epoch()) {
+                /* the broker followed a switchover; our reply channel is on
+                 * the old master, where its answer will not come */
+                rc = aip_err_set(e, 503, "api_error", "redis_unavailable",
+                                 "the Redis master moved (Sentinel failover) during the tool "
+                                 "call; retry");
+                mcpc__drop(c);
+                goto out;
+            }
             if (nb == 0) {
                 rc = aip_err_set(e, 503, "api_error", "mcp_broker_unavailable",
                                  "mcp-broker is not running (it stopped during the tool "
