@@ -13,6 +13,7 @@
 
 #include <hiredis/hiredis.h>
 #include <stddef.h>
+#include <sys/time.h>
 
 /* Each Sentinel gets at most this long to accept and to answer. */
 #define SENTINEL_TIMEOUT_MS 300
@@ -39,6 +40,16 @@ int sentinel_parse_role(const redisReply *r);
 int sentinel_ask(const rconn_addr_t *a, int timeout_ms, char *host, size_t hostcap, int *port,
                  char *err, size_t errlen);
 
+/* One Sentinel, s (one of a's): connect, AUTH, ask, each bounded by tv. 0
+ * with host and *port, or a code of sentinel_parse_master, or -EHOSTUNREACH
+ * (no answer), with why naming the Sentinel. For sentinel_ask and the watcher. */
+int sentinel_ask_one(const rconn_addr_t *a, const rconn_hostport_t *s, struct timeval tv,
+                     char *host, size_t hostcap, int *port, char *why, size_t whylen);
+
+/* The index of the Sentinel that answered last in this process (the first
+ * one sentinel_ask tries). */
+int sentinel_front(void);
+
 /* Reads a message on a Sentinel's +switch-master channel (["message",
  * "+switch-master", "<name> <old-ip> <old-port> <new-ip> <new-port>"]). No
  * I/O. 1 when it moves the master named `master`, with its new host (cap
@@ -51,7 +62,10 @@ int sentinel_parse_switch(const redisReply *r, const char *master, char *host, s
  * to +switch-master on one Sentinel at a time, asking again where the master
  * is after each lost link. Each move bumps sentinel_epoch(). No-op for a plain
  * address or when already running. The thread runs until the process exits;
- * it blocks every signal. Thread-safe. */
+ * it blocks every signal. Around a fork() it is stopped and joined (so the
+ * process forks single-threaded when it was otherwise: the responder's master
+ * forks its workers after seeding), and started again in the parent.
+ * Thread-safe. In sentinel_watch.c. */
 void sentinel_watch(const rconn_addr_t *a, const char *host, int port);
 
 /* A number that changes each time the watcher sees the master move (0 until

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "shared/rconn.h"
@@ -542,14 +543,15 @@ static void test_switch_message(void **state)
 }
 
 /* The watcher: a Sentinel connection opens it; a +switch-master for another
- * name is ignored, one for ours moves rconn_epoch(). Runs once per process
- * (the watcher is per process). */
+ * name is ignored, one for ours moves rconn_epoch(); it survives a fork of
+ * the process. Runs once per process (the watcher is per process). */
 static void test_watcher_moves_epoch(void **state)
 {
     fake_t f;
     char url[128], err[512] = "", events[512], m1[200], m2[200];
     redisContext *c;
-    int i;
+    pid_t pid;
+    int i, status;
     (void)state;
     switch_msg(m1, sizeof m1, "other 127.0.0.1 1 127.0.0.1 2");
     switch_msg(m2, sizeof m2, "mym 127.0.0.1 1 127.0.0.1 7777");
@@ -564,6 +566,17 @@ static void test_watcher_moves_epoch(void **state)
     for (i = 0; i < 500 && rconn_epoch() == 0; i++)     /* bounded: 5 s */
         usleep(10000);
     assert_int_equal(rconn_epoch(), 1);
+    /* a fork stops the thread (the child starts single-threaded) and the
+     * parent's is started again: its new link hears the switch again */
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    for (i = 0; i < 500 && rconn_epoch() == 1; i++)
+        usleep(10000);
+    assert_true(rconn_epoch() > 1);
     fake_stop(&f);
 }
 
