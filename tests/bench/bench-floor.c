@@ -165,9 +165,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "-u") && i + 1 < argc)
             snprintf(floor_url, sizeof(floor_url), "%s", argv[++i]);
         else if (!strcmp(argv[i], "-w") && i + 1 < argc)
-            workers = atoi(argv[++i]);
+            workers = (int)strtol(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "-t") && i + 1 < argc)
-            threads = atoi(argv[++i]);
+            threads = (int)strtol(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--json"))
             floor_json = 1;
     }

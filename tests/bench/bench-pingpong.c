@@ -80,7 +80,7 @@ static void pp__echo(const char *url)
 int main(int argc, char **argv)
 {
     const char *url = argc > 1 ? argv[1] : rconn_url();
-    long n = argc > 2 ? atol(argv[2]) : 5000;
+    long n = argc > 2 ? strtol(argv[2], NULL, 10) : 5000;
     char err[256], msg[64];
     redisContext *sub, *pub;
     long long *lat;
