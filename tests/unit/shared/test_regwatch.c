@@ -68,7 +68,7 @@ static long long gets_done(void)
     long long n = 0;
     const char *p;
     if (r && r->type == REDIS_REPLY_STRING && (p = strstr(r->str, "cmdstat_get:calls=")))
-        n = atoll(p + strlen("cmdstat_get:calls="));
+        n = strtoll(p + strlen("cmdstat_get:calls="), NULL, 10);
     freeReplyObject(r);
     if (c)
         redisFree(c);
