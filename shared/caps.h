@@ -176,4 +176,18 @@
 #define CAP_RESP_EVENT (48u << 20)
 #define CAP_RESP_STORE_DEFAULT (4L << 20)
 
+/* --- traces (shared/otel) --------------------------------------------------- */
+
+/* Attributes of one span, and the bytes of its name, status message and
+ * string values together: GenAI spans carry about a dozen short ones. */
+#define CAP_OTEL_ATTRS 24
+#define CAP_OTEL_SPAN_TEXT 1536
+/* Finished spans waiting for the exporter, per process: a collector that is
+ * down costs at most this many spans of memory (about 5 MiB), then drops. */
+#define CAP_OTEL_QUEUE 2048
+/* Spans per OTLP POST (the exporter also sends every second). */
+#define CAP_OTEL_BATCH 256
+/* OTEL_EXPORTER_OTLP_HEADERS and the endpoint URL. */
+#define CAP_OTEL_SETTING 4096
+
 #endif

@@ -1,0 +1,506 @@
+/* otel_export — the exporter half of otel.h: configuration from the OTEL_*
+ * environment, the sampler, the bounded queue of finished spans and the
+ * thread that POSTs them in batches (OTLP/HTTP JSON, libcurl).
+ *
+ * The request path only takes the queue's mutex to push a pointer (never a
+ * wait on the network): a full queue, or an exporter that is not running,
+ * drops the span and counts it. The thread sends a batch when CAP_OTEL_BATCH
+ * spans wait or a second after the first of them came; a failed POST is
+ * retried only on 429/502/503/504 (Retry-After honoured, else backoff),
+ * a few times, and the batch is then dropped and counted. */
+#include "shared/otel.h"
+
+#include "shared/log.h"
+#include "shared/pct.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define OTEL__MAX_HEADERS 16
+#define OTEL__TRIES 4
+#define OTEL__POST_MS 10000L
+
+enum otel__root { OTEL__ON = 0, OTEL__OFF, OTEL__RATIO };
+
+static struct {
+    int on;
+    char url[CAP_OTEL_SETTING];
+    char service[256];
+    char *headers[OTEL__MAX_HEADERS];   /* "Name: value", malloc'd at init */
+    size_t nheaders;
+    enum otel__root root;
+    int parentbased;
+    uint64_t threshold;                 /* ratio: sample when the id's low 56 bits are below */
+} otel__cfg;
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    otel_span_t *q[CAP_OTEL_QUEUE];
+    size_t head, count;
+    long long first_ms;                 /* CLOCK_MONOTONIC ms the oldest waiting span came */
+    pid_t pid;                          /* the process the thread runs in; 0: none */
+    pthread_t thr;
+    int stopping;
+    long long stop_by_ms;               /* stopping: give up sending then */
+} otel__q = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, {0}, 0, 0, 0, 0, 0, 0, 0 };
+
+static atomic_ullong otel__dropped, otel__exported;
+static atomic_llong otel__abort_at;     /* a POST in flight gives up at this ms (0: never) */
+
+static long long otel__mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* --- configuration -------------------------------------------------------- */
+
+static const char *otel__env(const char *name)
+{
+    const char *v = getenv(name);
+
+    return v && *v ? v : NULL;
+}
+
+/* Trims spaces at both ends of s[0..*n), in place: returns the start. */
+static const char *otel__trim(const char *s, size_t *n)
+{
+    while (*n && (*s == ' ' || *s == '\t')) {
+        s++;
+        (*n)--;
+    }
+    while (*n && (s[*n - 1] == ' ' || s[*n - 1] == '\t'))
+        (*n)--;
+    return s;
+}
+
+/* OTEL_EXPORTER_OTLP_HEADERS: "k=v,k=v", values percent-encoded (W3C
+ * baggage format). The values are secrets: an error names the key only. */
+static int otel__headers(const char *env, const char *text, char *err, size_t errlen)
+{
+    const char *p = text;
+
+    while (*p) {
+        const char *comma = strchr(p, ','), *eq, *k, *v;
+        size_t len = comma ? (size_t)(comma - p) : strlen(p), kl, vl;
+        char val[CAP_OTEL_SETTING], *line;
+        long dl;
+
+        kl = len;
+        if (otel__trim(p, &kl) && kl == 0)
+            goto next;   /* an empty entry: "a=b,,c=d" */
+        if (!(eq = memchr(p, '=', len))) {
+            snprintf(err, errlen, "%s: an entry is not key=value", env);
+            return -EINVAL;
+        }
+        kl = (size_t)(eq - p);
+        k = otel__trim(p, &kl);
+        vl = len - (size_t)(eq + 1 - p);
+        v = otel__trim(eq + 1, &vl);
+        dl = pct_decode(v, vl, val, sizeof(val), PCT_STRICT);
+        if (kl == 0 || strcspn(k, ":\r\n \t") < kl || dl < 0 || strpbrk(val, "\r\n")) {
+            snprintf(err, errlen, "%s: entry '%.*s' is not a valid header", env,
+                     (int)(kl < 64 ? kl : 64), k);
+            return -EINVAL;
+        }
+        if (otel__cfg.nheaders >= OTEL__MAX_HEADERS) {
+            snprintf(err, errlen, "%s: more than %d headers", env, OTEL__MAX_HEADERS);
+            return -EINVAL;
+        }
+        if (!(line = malloc(kl + (size_t)dl + 3)))
+            return -ENOMEM;
+        memcpy(line, k, kl);
+        memcpy(line + kl, ": ", 2);
+        memcpy(line + kl + 2, val, (size_t)dl + 1);
+        otel__cfg.headers[otel__cfg.nheaders++] = line;
+next:
+        p = comma ? comma + 1 : p + len;
+    }
+    return 0;
+}
+
+static int otel__sampler(char *err, size_t errlen)
+{
+    const char *s = otel__env("OTEL_TRACES_SAMPLER"), *arg = otel__env("OTEL_TRACES_SAMPLER_ARG");
+    double ratio = 1.0;
+    char *end;
+
+    otel__cfg.parentbased = 1;
+    otel__cfg.root = OTEL__ON;
+    if (!s)
+        return 0;
+    if (strncmp(s, "parentbased_", 12) == 0)
+        s += 12;
+    else
+        otel__cfg.parentbased = 0;
+    if (strcmp(s, "always_on") == 0)
+        otel__cfg.root = OTEL__ON;
+    else if (strcmp(s, "always_off") == 0)
+        otel__cfg.root = OTEL__OFF;
+    else if (strcmp(s, "traceidratio") == 0)
+        otel__cfg.root = OTEL__RATIO;
+    else {
+        snprintf(err, errlen, "OTEL_TRACES_SAMPLER=%s: want always_on, always_off, traceidratio "
+                 "or parentbased_ one of them", getenv("OTEL_TRACES_SAMPLER"));
+        return -EINVAL;
+    }
+    if (otel__cfg.root == OTEL__RATIO && arg) {
+        errno = 0;
+        ratio = strtod(arg, &end);
+        if (errno || end == arg || *end || !(ratio >= 0.0 && ratio <= 1.0)) {
+            snprintf(err, errlen, "OTEL_TRACES_SAMPLER_ARG=%s: want a ratio 0..1", arg);
+            return -EINVAL;
+        }
+    }
+    otel__cfg.threshold = ratio >= 1.0 ? UINT64_MAX : (uint64_t)(ratio * 72057594037927936.0);
+    return 0;
+}
+
+static int otel__endpoint(char *err, size_t errlen)
+{
+    const char *t = otel__env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+    const char *b = otel__env("OTEL_EXPORTER_OTLP_ENDPOINT");
+    int n;
+
+    if (t) {
+        n = snprintf(otel__cfg.url, sizeof(otel__cfg.url), "%s", t);
+    } else if (b) {
+        size_t l = strlen(b);
+        while (l && b[l - 1] == '/')
+            l--;
+        n = snprintf(otel__cfg.url, sizeof(otel__cfg.url), "%.*s/v1/traces", (int)l, b);
+    } else {
+        return 0;
+    }
+    if (n < 0 || (size_t)n >= sizeof(otel__cfg.url) ||
+        (strncmp(otel__cfg.url, "http://", 7) != 0 && strncmp(otel__cfg.url, "https://", 8) != 0) ||
+        strpbrk(otel__cfg.url, " \r\n")) {
+        snprintf(err, errlen, "%s: want an http:// or https:// URL",
+                 t ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT");
+        otel__cfg.url[0] = '\0';
+        return -EINVAL;
+    }
+    return 1;
+}
+
+int otel_init(const char *service, char *err, size_t errlen)
+{
+    const char *exp = otel__env("OTEL_TRACES_EXPORTER"), *proto, *h, *off;
+    int rc;
+
+    otel__cfg.on = 0;
+    while (otel__cfg.nheaders)
+        free(otel__cfg.headers[--otel__cfg.nheaders]);
+    off = otel__env("OTEL_SDK_DISABLED");
+    if ((off && strcmp(off, "true") == 0) || (exp && strcmp(exp, "none") == 0))
+        return 0;
+    if (exp && strcmp(exp, "otlp") != 0) {
+        snprintf(err, errlen, "OTEL_TRACES_EXPORTER=%s: want otlp or none", exp);
+        return -EINVAL;
+    }
+    proto = otel__env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
+    if (!proto)
+        proto = otel__env("OTEL_EXPORTER_OTLP_PROTOCOL");
+    if (proto && strcmp(proto, "http/json") != 0 && strcmp(proto, "http/protobuf") != 0) {
+        snprintf(err, errlen, "OTEL_EXPORTER_OTLP_PROTOCOL=%s: only http/json is spoken "
+                 "(an OTLP/HTTP collector takes it on the same port)", proto);
+        return -EINVAL;
+    }
+    if ((rc = otel__endpoint(err, errlen)) <= 0)
+        return rc;
+    if ((rc = otel__sampler(err, errlen)) < 0)
+        return rc;
+    h = otel__env("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+    if (h && (rc = otel__headers("OTEL_EXPORTER_OTLP_TRACES_HEADERS", h, err, errlen)) < 0)
+        return rc;
+    h = h ? NULL : otel__env("OTEL_EXPORTER_OTLP_HEADERS");
+    if (h && (rc = otel__headers("OTEL_EXPORTER_OTLP_HEADERS", h, err, errlen)) < 0)
+        return rc;
+    snprintf(otel__cfg.service, sizeof(otel__cfg.service), "%s",
+             otel__env("OTEL_SERVICE_NAME") ? otel__env("OTEL_SERVICE_NAME") : service);
+    otel__cfg.on = 1;
+    return 1;
+}
+
+int otel_enabled(void)
+{
+    return otel__cfg.on;
+}
+
+int otel_sample(const otel_ctx_t *parent, const uint8_t trace_id[16])
+{
+    uint64_t low = 0;
+
+    if (!otel__cfg.on)
+        return 0;
+    if (parent && otel__cfg.parentbased)
+        return parent->flags & 1;
+    if (otel__cfg.root != OTEL__RATIO)
+        return otel__cfg.root == OTEL__ON;
+    for (int i = 9; i < 16; i++)   /* the low 56 bits: the random part (W3C level 2) */
+        low = low << 8 | trace_id[i];
+    return otel__cfg.threshold == UINT64_MAX || low < otel__cfg.threshold;
+}
+
+/* --- the queue ------------------------------------------------------------ */
+
+void otel_span_end(otel_span_t *sp)
+{
+    otel_span_t *copy;
+    size_t at;
+
+    if (!otel__cfg.on)
+        return;
+    if (!sp->end_ns)
+        sp->end_ns = otel_now_ns();
+    pthread_mutex_lock(&otel__q.mu);
+    if (otel__q.pid != getpid() || otel__q.stopping || otel__q.count >= CAP_OTEL_QUEUE ||
+        !(copy = malloc(sizeof(*copy)))) {
+        pthread_mutex_unlock(&otel__q.mu);
+        atomic_fetch_add(&otel__dropped, 1);
+        return;
+    }
+    memcpy(copy, sp, offsetof(otel_span_t, text));
+    memcpy(copy->text, sp->text, sp->text_len);
+    copy->text_len = sp->text_len;
+    at = (otel__q.head + otel__q.count) % CAP_OTEL_QUEUE;
+    otel__q.q[at] = copy;
+    if (otel__q.count++ == 0)
+        otel__q.first_ms = otel__mono_ms();
+    if (otel__q.count == CAP_OTEL_BATCH)
+        pthread_cond_signal(&otel__q.cv);
+    pthread_mutex_unlock(&otel__q.mu);
+}
+
+unsigned long long otel_dropped(void)
+{
+    return atomic_load(&otel__dropped);
+}
+
+unsigned long long otel_exported(void)
+{
+    return atomic_load(&otel__exported);
+}
+
+/* --- the exporter thread --------------------------------------------------- */
+
+static size_t otel__discard(char *p, size_t size, size_t n, void *ud)
+{
+    (void)p;
+    (void)ud;
+    return size * n;
+}
+
+/* Aborts a POST once the stop's bound has passed. */
+static int otel__xfer(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+    long long at = atomic_load(&otel__abort_at);
+
+    (void)ud, (void)a, (void)b, (void)c, (void)d;
+    return at && otel__mono_ms() > at;
+}
+
+/* Sleeps ms, or less when a stop comes whose bound is nearer. Returns 1 when
+ * the wait would pass the stop's bound (give up), else 0. */
+static int otel__backoff(long long ms)
+{
+    long long until = otel__mono_ms() + ms;
+    struct timespec ts;
+    int over = 0;
+
+    pthread_mutex_lock(&otel__q.mu);
+    for (;;) {
+        long long now = otel__mono_ms();
+        if (otel__q.stopping && until > otel__q.stop_by_ms) {
+            over = 1;
+            break;
+        }
+        if (now >= until)
+            break;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += (until - now) / 1000;
+        ts.tv_nsec += (long)((until - now) % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&otel__q.cv, &otel__q.mu, &ts);
+    }
+    pthread_mutex_unlock(&otel__q.mu);
+    return over;
+}
+
+/* POSTs one body, with the retries of the spec. 0 when the collector took
+ * it, -EIO when it was refused or could not be delivered. */
+static int otel__post(CURL *h, struct curl_slist *hdrs, const char *body)
+{
+    long status = 0, delay = 500;
+    curl_off_t retry_after = 0;
+
+    for (int t = 0; t < OTEL__TRIES; t++) {
+        CURLcode cc;
+        curl_easy_setopt(h, CURLOPT_URL, otel__cfg.url);
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, OTEL__POST_MS);
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 3000L);
+        curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, otel__discard);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, otel__xfer);
+        cc = curl_easy_perform(h);
+        if (cc != CURLE_OK)
+            return -EIO;    /* unreachable or timed out: the next batch tries again */
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+        if (status >= 200 && status < 300)
+            return 0;
+        if (status != 429 && status != 502 && status != 503 && status != 504)
+            break;
+        if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
+            delay = retry_after > 30 ? 30000 : (long)retry_after * 1000;
+        if (t + 1 < OTEL__TRIES && otel__backoff(delay + (long)(otel__mono_ms() % 250)))
+            break;
+        delay *= 2;
+    }
+    log_debug("traces: the collector answered %ld: %s", status, "a batch of spans dropped");
+    return -EIO;
+}
+
+/* Takes up to CAP_OTEL_BATCH spans when a batch is due (full, a second old,
+ * or stopping), waiting for it. Returns how many; 0 when stopping and empty
+ * (or past the stop's bound). Called with the mutex held. */
+static size_t otel__take(otel_span_t **batch)
+{
+    size_t n = 0;
+
+    for (;;) {
+        long long now = otel__mono_ms();
+        struct timespec ts;
+        if (otel__q.stopping && (otel__q.count == 0 || now > otel__q.stop_by_ms))
+            return 0;
+        if (otel__q.count >= CAP_OTEL_BATCH || otel__q.stopping ||
+            (otel__q.count && now - otel__q.first_ms >= 1000))
+            break;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&otel__q.cv, &otel__q.mu, &ts);
+    }
+    while (n < CAP_OTEL_BATCH && otel__q.count) {
+        batch[n++] = otel__q.q[otel__q.head];
+        otel__q.head = (otel__q.head + 1) % CAP_OTEL_QUEUE;
+        otel__q.count--;
+    }
+    otel__q.first_ms = otel__mono_ms();
+    return n;
+}
+
+static void *otel__main(void *arg)
+{
+    static otel_span_t *batch[CAP_OTEL_BATCH];
+    struct curl_slist *hdrs = NULL, *n;
+    CURL *h = curl_easy_init();
+    size_t k;
+
+    (void)arg;
+    n = curl_slist_append(NULL, "Content-Type: application/json");
+    for (size_t i = 0; n && i < otel__cfg.nheaders; i++) {
+        hdrs = n;
+        n = curl_slist_append(hdrs, otel__cfg.headers[i]);
+    }
+    hdrs = n ? n : hdrs;
+    pthread_mutex_lock(&otel__q.mu);
+    while ((k = otel__take(batch)) > 0) {
+        char *body;
+        pthread_mutex_unlock(&otel__q.mu);
+        body = otel_encode((const otel_span_t *const *)batch, k, otel__cfg.service);
+        if (body && h && hdrs && otel__post(h, hdrs, body) == 0)
+            atomic_fetch_add(&otel__exported, k);
+        else
+            atomic_fetch_add(&otel__dropped, k);
+        free(body);
+        for (size_t i = 0; i < k; i++)
+            free(batch[i]);
+        pthread_mutex_lock(&otel__q.mu);
+    }
+    /* stopping: what is left is dropped */
+    atomic_fetch_add(&otel__dropped, otel__q.count);
+    while (otel__q.count) {
+        free(otel__q.q[otel__q.head]);
+        otel__q.head = (otel__q.head + 1) % CAP_OTEL_QUEUE;
+        otel__q.count--;
+    }
+    pthread_mutex_unlock(&otel__q.mu);
+    curl_slist_free_all(hdrs);
+    if (h)
+        curl_easy_cleanup(h);
+    return NULL;
+}
+
+int otel_start(void)
+{
+    int rc = 0;
+
+    if (!otel__cfg.on)
+        return -ENOTSUP;
+    pthread_mutex_lock(&otel__q.mu);
+    if (otel__q.pid == getpid()) {
+        rc = -EALREADY;
+        goto out;
+    }
+    /* a forked child: its parent's queue is not its own */
+    otel__q.head = otel__q.count = 0;
+    otel__q.stopping = 0;
+    atomic_store(&otel__abort_at, 0);
+    rc = -pthread_create(&otel__q.thr, NULL, otel__main, NULL);
+    if (rc == 0)
+        otel__q.pid = getpid();
+out:
+    pthread_mutex_unlock(&otel__q.mu);
+    return rc;
+}
+
+void otel_stop(int bound_ms)
+{
+    struct timespec ts;
+    long long by = otel__mono_ms() + (bound_ms > 0 ? bound_ms : 0);
+
+    pthread_mutex_lock(&otel__q.mu);
+    if (otel__q.pid != getpid() || otel__q.stopping) {
+        pthread_mutex_unlock(&otel__q.mu);
+        return;
+    }
+    otel__q.stopping = 1;
+    otel__q.stop_by_ms = by;
+    atomic_store(&otel__abort_at, by);
+    pthread_cond_broadcast(&otel__q.cv);
+    pthread_mutex_unlock(&otel__q.mu);
+    /* the thread keeps to the bound (the POST in flight aborts at it); a
+     * little more for it to see that and leave */
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (bound_ms + 500) / 1000;
+    ts.tv_nsec += (long)((bound_ms + 500) % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    if (pthread_timedjoin_np(otel__q.thr, NULL, &ts) != 0)
+        pthread_detach(otel__q.thr);
+    pthread_mutex_lock(&otel__q.mu);
+    otel__q.pid = 0;
+    pthread_mutex_unlock(&otel__q.mu);
+}
