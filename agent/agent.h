@@ -48,7 +48,16 @@ typedef struct agent_event {
     long long us;
     long long prompt_tokens, completion_tokens;
     const char *model;
+    /* TURN_START and TOOL_START only (else NULL): a buffer of
+     * AGENT_TRACEPARENT_SIZE bytes holding "", which the callee may fill
+     * with the W3C traceparent this turn's upstream request (a header) or
+     * this tool call (through the broker to the MCP server) carries. */
+    char *traceparent;
+    /* TURN_DONE: the upstream's finish reason ("" when unknown). */
+    const char *finish_reason;
 } agent_event_t;
+
+#define AGENT_TRACEPARENT_SIZE 64
 
 typedef struct agent_req {
     const char  *assistant_name;
@@ -74,6 +83,8 @@ typedef struct agent_req {
      * Non-zero: the client is gone (as alive() returning 0). */
     int (*on_event)(void *ud, const agent_event_t *ev);
     void *ud;
+    /* The client's tracestate, sent upstream beside a traceparent (NULL: none). */
+    const char *tracestate;
 } agent_req_t;
 
 typedef struct agent_res {

@@ -37,6 +37,9 @@ typedef struct mcpc_call {
     const char *server;      /* in */
     const char *tool;        /* in: the tool's MCP name */
     const char *args_json;   /* in: the arguments object as JSON text */
+    const char *traceparent; /* in: W3C trace context for the call, sent to the
+                                broker ("tp") and on to the MCP server; NULL or
+                                "" for none */
     char *text;              /* out: result flattened to text (malloc'd) */
     int is_error;            /* out: text starts with "[tool error]" */
     json_object *result;     /* out: the tools/call result as the server sent

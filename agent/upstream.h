@@ -26,6 +26,9 @@ typedef struct up_call {
     int (*on_flush)(void *ud);  /* after each read that delivered pieces; may be NULL */
     int (*alive)(void *ud);     /* may be NULL */
     void *ud;
+    /* W3C trace context sent with the turn as the traceparent and
+     * tracestate headers; NULL or "" sends none */
+    const char *traceparent, *tracestate;
 } up_call_t;
 
 /* Runs one turn into *turn (initialised by the caller). Returns 0; or

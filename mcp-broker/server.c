@@ -2,6 +2,7 @@
 #include "mcp-broker/server.h"
 #include "mcp-broker/session.h"
 #include "shared/log.h"
+#include "shared/otel.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -40,6 +41,7 @@ typedef struct server_call {
     server_t *s;
     char id[WIRE_ID_LEN + 1];
     char reply[520];
+    otel_span_t *span;           /* its "tools/call <tool>" span when traced, else NULL */
 } server_call_t;
 
 /* Wall-clock unix ms: the catalog's "updated" timestamp, read by other hosts
@@ -312,11 +314,64 @@ static void server__unlink_call(server_t *s, server_call_t *c)
         }
 }
 
+/* The call's span, when it has one, ends with `error_type` (NULL: fine). */
+static void server__span_end(server_call_t *c, const char *error_type)
+{
+    if (!c->span)
+        return;
+    if (error_type) {
+        otel_span_str(c->span, "error.type", error_type);
+        otel_span_status(c->span, OTEL_STATUS_ERROR, NULL);
+    }
+    otel_span_end(c->span);
+    free(c->span);
+    c->span = NULL;
+}
+
+/* A span for call `c` of `req` when the responder sent its traceparent and
+ * tracing is on, child of the responder's execute_tool span; its own
+ * traceparent goes into *meta for the MCP server (params._meta). */
+static void server__span_start(server_t *s, server_call_t *c, const wire_req_t *req,
+                               json_object **meta)
+{
+    otel_ctx_t parent;
+    char name[300], tp[OTEL_TP_LEN + 1];
+
+    if (!otel_enabled() || !req->tp || otel_tp_parse(req->tp, &parent) != 0)
+        return;
+    if (!otel_sample(&parent, parent.trace_id)) {
+        /* not recorded: the MCP server still learns the trace (not sampled) */
+        if ((*meta = json_object_new_object()))
+            json_object_object_add(*meta, "traceparent", json_object_new_string(req->tp));
+        return;
+    }
+    if (!(c->span = malloc(sizeof(*c->span))))
+        return;
+    snprintf(name, sizeof(name), "tools/call %s", req->tool);
+    otel_span_start(c->span, &parent, name, OTEL_KIND_CLIENT);
+    otel_span_str(c->span, "mcp.method.name", "tools/call");
+    otel_span_str(c->span, "gen_ai.tool.name", req->tool);
+    otel_span_str(c->span, "gen_ai.operation.name", "execute_tool");
+    otel_span_str(c->span, "aiproxy.mcp.server", s->name);
+    otel_span_str(c->span, "aiproxy.broker.call_id", req->id);
+    if (s->sess && *mcp_session_protocol(s->sess))
+        otel_span_str(c->span, "mcp.protocol.version", mcp_session_protocol(s->sess));
+    otel_tp_format(&c->span->ctx, tp);
+    if ((*meta = json_object_new_object()))
+        json_object_object_add(*meta, "traceparent", json_object_new_string(tp));
+}
+
 static void server__call_done(void *ud, int ok, json_object *result, const char *error)
 {
     server_call_t *c = ud;
     char *t = ok ? wire_reply_result(c->id, result) : wire_reply_error(c->id, error);
+    json_object *ie = NULL;
 
+    if (c->span)
+        server__span_end(c, !ok ? "mcp_error"
+                            : json_object_object_get_ex(result, "isError", &ie) &&
+                                      json_object_get_boolean(ie)
+                                  ? "tool_error" : NULL);
     server__unlink_call(c->s, c);
     server__publish(c->s, c->reply, t);
     free(t);
@@ -334,6 +389,7 @@ void server_cancel(server_t *s, const char *id)
     /* cancelled: its callback will not fire, nobody waits for an answer */
     log_info("MCP server '%s': call %s abandoned by the responder: cancelled", s->name, id);
     server__unlink_call(s, c);
+    server__span_end(c, "cancelled");
     free(c);
 }
 
@@ -391,6 +447,7 @@ void server_handle(server_t *s, const wire_req_t *req)
     }
     {
         server_call_t *c = calloc(1, sizeof(*c));
+        json_object *meta = NULL;
         int rc;
         if (!c) {
             server__reply_error(s, req->reply, req->id, "mcp-broker: out of memory");
@@ -399,10 +456,14 @@ void server_handle(server_t *s, const wire_req_t *req)
         c->s = s;
         memcpy(c->id, req->id, sizeof(c->id));
         snprintf(c->reply, sizeof(c->reply), "%s", req->reply);
-        rc = mcp_session_call(s->sess, req->tool, req->args, req->deadline, server__call_done, c);
+        server__span_start(s, c, req, &meta);
+        rc = mcp_session_call_meta(s->sess, req->tool, req->args, meta, req->deadline,
+                                   server__call_done, c);
+        json_object_put(meta);
         if (rc < 0) {
             snprintf(msg, sizeof(msg), "MCP server '%s' is restarting; try again", s->name);
             server__reply_error(s, req->reply, req->id, msg);
+            server__span_end(c, "server_restarting");
             free(c);
         } else {
             c->next = s->calls;

@@ -46,6 +46,7 @@ typedef struct pend {
     int held;                    /* P_CALL: a report waits to be handed on (coalesced) */
     double held_progress, held_total;
     char *held_msg;              /* owned, NULL when none */
+    json_object *meta;           /* P_CALL, owned: more members of params._meta, or NULL */
     mcp_session_call_cb cb;
     void *ud;
 } pend_t;
@@ -121,6 +122,7 @@ static void pend_free(pend_t *p)
     free(p->held_msg);
     free(p->tool);
     json_object_put(p->args);
+    json_object_put(p->meta);
     free(p);
 }
 
@@ -282,6 +284,12 @@ static void session__send_call(mcp_session_t *s, pend_t *p)
     p->id = ++s->next_id;
     if (params && meta) {
         json_object_object_add(meta, "progressToken", json_object_new_int64(p->id));
+        if (p->meta) {
+            json_object_object_foreach(p->meta, k, v) {
+                if (strcmp(k, "progressToken") != 0)
+                    json_object_object_add(meta, k, json_object_get(v));
+            }
+        }
         json_object_object_add(params, "_meta", meta);
         meta = NULL;
         json_object_object_add(params, "name", json_object_new_string(p->tool));
@@ -909,6 +917,13 @@ out:
 int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int64_t deadline_ms,
                      mcp_session_call_cb cb, void *ud)
 {
+    return mcp_session_call_meta(s, tool, args, NULL, deadline_ms, cb, ud);
+}
+
+int mcp_session_call_meta(mcp_session_t *s, const char *tool, json_object *args,
+                          json_object *meta, int64_t deadline_ms, mcp_session_call_cb cb,
+                          void *ud)
+{
     pend_t *p;
     int64_t now = session__now();
 
@@ -923,6 +938,7 @@ int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int6
     p->ceiling = now + (s->max_ms > p->budget ? s->max_ms : p->budget);
     p->tool = strdup(tool);
     p->args = args ? json_object_get(args) : NULL;
+    p->meta = meta ? json_object_get(meta) : NULL;
     p->cb = cb;
     p->ud = ud;
     if (!p->tool) {

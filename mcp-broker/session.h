@@ -75,6 +75,13 @@ typedef void (*mcp_session_call_cb)(void *ud, int ok, json_object *result, const
 int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int64_t deadline_ms,
                      mcp_session_call_cb cb, void *ud);
 
+/* mcp_session_call, with the members of `meta` (an object, borrowed; NULL:
+ * none) added to the call's params._meta beside progressToken (which they
+ * cannot replace): e.g. {"traceparent": "00-…"} (docs/observability.md). */
+int mcp_session_call_meta(mcp_session_t *s, const char *tool, json_object *args,
+                          json_object *meta, int64_t deadline_ms, mcp_session_call_cb cb,
+                          void *ud);
+
 /* Abandons the call made with user data `ud`: the server gets
  * notifications/cancelled with its requestId and `reason` (when the call was
  * sent already), and cb never fires. Returns 0, or -ENOENT when no call in

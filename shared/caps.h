@@ -187,6 +187,11 @@
 #define CAP_OTEL_QUEUE 2048
 /* Spans per OTLP POST (the exporter also sends every second). */
 #define CAP_OTEL_BATCH 256
+/* Tool spans of one request (each ~2 KiB of the request's arena); calls
+ * past it get none, and their broker spans join the request's. */
+#define CAP_TRACE_TOOLS 64
+/* A tracestate header passed on (W3C: 32 members, 512 characters). */
+#define CAP_TRACESTATE 512
 /* OTEL_EXPORTER_OTLP_HEADERS and the endpoint URL. */
 #define CAP_OTEL_SETTING 4096
 

@@ -53,6 +53,8 @@ typedef struct wire_req {
     int64_t sid;             /* sampled: the server request it answers (>= 1) */
     json_object *result;     /* sampled: borrowed, the answer (an object), or NULL with */
     const char *error;       /* sampled: borrowed, why there is none */
+    const char *tp;          /* call: borrowed, the W3C traceparent of the tool call
+                                ("tp", optional; NULL when absent) */
 } wire_req_t;
 
 typedef struct wire_reply {
@@ -77,6 +79,12 @@ typedef struct wire_reply {
  * {}); tool and args are ignored for start and cancel. */
 char *wire_req_encode(enum wire_op op, const char *id, const char *reply, const char *server,
                       const char *tool, json_object *args, int64_t deadline);
+
+/* Adds the string member "key":"value" to an encoded request `text` (which
+ * it frees) and returns the new text: the optional fields of a call, such as
+ * "tp" (its traceparent, docs/broker-protocol.md). A value that would need
+ * escaping, or ENOMEM, returns `text` as it was (the field is optional). */
+char *wire_req_with(char *text, const char *key, const char *value);
 
 /* The responder's answer to sampling request `sid` of call `id` (op
  * "sampled"): exactly one of `result` (borrowed object) and `error` (cut to

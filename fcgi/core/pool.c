@@ -7,6 +7,7 @@
 
 #include "fcgi/core/admit.h"
 #include "shared/log.h"
+#include "shared/otel.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -20,6 +21,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* How long a leaving worker tries to deliver the spans it still holds. */
+#define POOL_OTEL_FLUSH_MS 2000
 
 /* A thread's state, as the drain sees it. BUSY is set the moment
  * FCGX_Accept_r hands over a request, and only from IDLE: the drain SEALs
@@ -205,6 +209,7 @@ int pool_worker_run(const pool_cfg_t *cfg_in)
     sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     pool__block(&set);
+    (void)otel_start();   /* this process's span exporter, when tracing is on */
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, cfg->stack_size);
     for (i = 0; i < cfg->threads; i++) {
@@ -279,9 +284,11 @@ int pool_worker_run(const pool_cfg_t *cfg_in)
         }
     }
     log_info("worker %d drained", (int)getpid());
+    otel_stop(POOL_OTEL_FLUSH_MS);
     if (leftover)
         _exit(0);   /* sealed threads idle in a read: nothing in flight to lose */
 out:
+    otel_stop(POOL_OTEL_FLUSH_MS);
     free(ths);
     admit_free(local.serve.admit);
     if (idle_fd >= 0)
