@@ -1,6 +1,7 @@
 /* mcp-demo — a small MCP server over stdio (newline-delimited JSON-RPC), for
  * the example config and the tests. Tools: add(a,b), echo(text),
  * uppercase(text); with --test-tools also sleep(ms), crash(), hang(), notify(),
+ * tracectx() (answers the call's _meta.traceparent, for the trace tests),
  * progress(seconds, every_ms, silent): sleeps, sending notifications/progress
  * every every_ms when the call carries _meta.progressToken (none when silent);
  * with MCP_DEMO_EXTRA_TOOLS=N also extra_0 .. extra_{N-1}.
@@ -143,6 +144,7 @@ static json_object *demo_tools(void)
         {"notify", "Send notifications/tools/list_changed", "{}", "[]", 1},
         {"ask", "Send the client a request (method) and answer with its reply",
          "{\"method\":{\"type\":\"string\"}}", "[\"method\"]", 1},
+        {"tracectx", "Answer with the call's _meta.traceparent (\"none\" when absent)", "{}", "[]", 1},
     };
     json_object *a = json_object_new_array();
 
@@ -374,6 +376,13 @@ static void demo_call(json_object *id, json_object *params)
             return;
         }
         pthread_detach(th);
+    } else if (demo_test_tools && strcmp(name, "tracectx") == 0) {
+        json_object *meta = NULL, *tp = NULL;
+        json_object_object_get_ex(params, "_meta", &meta);
+        if (!meta || !json_object_object_get_ex(meta, "traceparent", &tp) ||
+            !json_object_is_type(tp, json_type_string))
+            tp = NULL;
+        demo_result(id, demo_text(tp ? json_object_get_string(tp) : "none", 0));
     } else if (demo_test_tools && strcmp(name, "crash") == 0) {
         fprintf(stderr, "mcp-demo: crash() called, exiting with status 3\n");
         _exit(3);
