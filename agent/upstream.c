@@ -328,7 +328,7 @@ static CURLcode up__perform(up_t *u, up_xfer_t *x)
     return cc;
 }
 
-/* The call's trace context as headers (docs/observability.md, "Traces").
+/* The call's trace context as headers (docs/traces.md).
  * 0, or -ENOMEM. */
 static int up__trace_headers(const up_call_t *call, struct curl_slist **headers)
 {

@@ -72,6 +72,6 @@ const route_hook_fn routes_end[] = {
 };
 
 const route_hook_fn routes_after[] = {
-    trace_after,      /* the request's span (docs/observability.md, "Traces") */
+    trace_after,      /* the request's span (docs/traces.md) */
     NULL,
 };

@@ -193,7 +193,7 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
-    /* traces (docs/observability.md): the tool calls' spans, from a thread
+    /* traces (docs/traces.md): the tool calls' spans, from a thread
      * of their own beside the loop */
     switch (otel_init("mcp-broker", err, sizeof(err))) {
     case 0:

@@ -337,10 +337,11 @@ static void server__span_start(server_t *s, server_call_t *c, const wire_req_t *
     otel_ctx_t parent;
     char name[300], tp[OTEL_TP_LEN + 1];
 
-    if (!otel_enabled() || !req->tp || otel_tp_parse(req->tp, &parent) != 0)
+    if (!req->tp || otel_tp_parse(req->tp, &parent) != 0)
         return;
     if (!otel_sample(&parent, parent.trace_id)) {
-        /* not recorded: the MCP server still learns the trace (not sampled) */
+        /* not recorded here (not sampled, or tracing off in the broker): the
+         * MCP server still gets the context as the responder sent it */
         if ((*meta = json_object_new_object()))
             json_object_object_add(*meta, "traceparent", json_object_new_string(req->tp));
         return;
@@ -466,6 +467,11 @@ void server_handle(server_t *s, const wire_req_t *req)
             server__span_end(c, "server_restarting");
             free(c);
         } else {
+            int64_t rpc = c->span ? mcp_session_call_rpc_id(s->sess, c) : 0;
+            if (rpc > 0) {
+                snprintf(msg, sizeof(msg), "%lld", (long long)rpc);
+                otel_span_str(c->span, "jsonrpc.request.id", msg);
+            }
             c->next = s->calls;
             s->calls = c;
         }

@@ -995,3 +995,11 @@ void mcp_session_free(mcp_session_t *s)
     }
     free(s);
 }
+
+int64_t mcp_session_call_rpc_id(const mcp_session_t *s, const void *ud)
+{
+    for (const pend_t *p = s->pends; p; p = p->next)
+        if (p->kind == P_CALL && p->ud == ud)
+            return p->id;
+    return 0;
+}

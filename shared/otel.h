@@ -1,4 +1,4 @@
-/* otel — OpenTelemetry traces (docs/observability.md, "Traces"): W3C trace
+/* otel — OpenTelemetry traces (docs/traces.md): W3C trace
  * context (traceparent), span records, a sampler, and an exporter that
  * batches finished spans off the request path and POSTs them as OTLP/HTTP
  * JSON to a collector.

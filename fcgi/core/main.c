@@ -347,7 +347,7 @@ int main(int argc, char **argv)
         goto out;
     }
     log_init("aiproxy-fcgi", LOG_LVL_INFO);
-    /* traces (docs/observability.md): read here, exported by each worker */
+    /* traces (docs/traces.md): read here, exported by each worker */
     c = otel_init("aiproxy-fcgi", err, sizeof(err));
     if (c < 0) {
         fprintf(stderr, "aiproxy-fcgi: %s\n", err);

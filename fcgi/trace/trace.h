@@ -1,8 +1,8 @@
-/* trace — the responder's OpenTelemetry spans (docs/observability.md,
- * "Traces"): one SERVER span per request, one CLIENT span "chat <model>" per
- * upstream turn and one INTERNAL span "execute_tool <tool>" per tool call,
- * named and attributed after the GenAI semantic conventions, in the trace
- * of the client's traceparent when it sent one. Exported by shared/otel.
+/* trace — the responder's OpenTelemetry spans (docs/traces.md): one SERVER
+ * span per request, one CLIENT span "chat <model>" per upstream turn and one
+ * INTERNAL span "execute_tool <tool>" per tool call, named and attributed
+ * after the GenAI semantic conventions, in the trace of the client's
+ * traceparent when it sent one. Exported by shared/otel.
  *
  * A responder thread serves one request at a time: the request's trace
  * state lives in its arena, found through the thread. When tracing is off

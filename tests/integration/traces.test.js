@@ -6,7 +6,7 @@
 // the broker's "tools/call" span under each, with the GenAI attributes; the
 // upstream and the MCP server get the trace context. Also: a collector that
 // is down costs nothing, and tracing off sends no trace context anywhere.
-// docs/observability.md, "Traces".
+// docs/traces.md.
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
@@ -184,6 +184,7 @@ describe('traces on', () => {
       assert.equal(b.kind, 3);
       assert.equal(b.attrs['mcp.method.name'], 'tools/call');
       assert.equal(b.attrs['gen_ai.tool.name'], tool);
+      assert.match(b.attrs['jsonrpc.request.id'], /^[0-9]+$/);
       assert.equal(b.parentSpanId, tools.find((t) => t.name === `execute_tool ${tool}`).spanId);
     }
     // the MCP server got the broker span's context in params._meta
