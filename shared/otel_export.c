@@ -276,8 +276,10 @@ void otel_span_end(otel_span_t *sp)
     copy->text_len = sp->text_len;
     at = (otel__q.head + otel__q.count) % CAP_OTEL_QUEUE;
     otel__q.q[at] = copy;
-    if (otel__q.count++ == 0)
+    if (otel__q.count++ == 0) {
         otel__q.first_ms = otel__mono_ms();
+        pthread_cond_signal(&otel__q.cv);   /* its second starts */
+    }
     if (otel__q.count == CAP_OTEL_BATCH)
         pthread_cond_signal(&otel__q.cv);
     pthread_mutex_unlock(&otel__q.mu);
@@ -385,15 +387,21 @@ static size_t otel__take(otel_span_t **batch)
     size_t n = 0;
 
     for (;;) {
-        long long now = otel__mono_ms();
+        long long now = otel__mono_ms(), left;
         struct timespec ts;
         if (otel__q.stopping && (otel__q.count == 0 || now > otel__q.stop_by_ms))
             return 0;
         if (otel__q.count >= CAP_OTEL_BATCH || otel__q.stopping ||
             (otel__q.count && now - otel__q.first_ms >= 1000))
             break;
+        if (otel__q.count == 0) {   /* idle: no wake-up until a span comes */
+            pthread_cond_wait(&otel__q.cv, &otel__q.mu);
+            continue;
+        }
+        left = otel__q.first_ms + 1000 - now;
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 200 * 1000000L;
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (long)(left % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000L;

@@ -92,6 +92,20 @@ static void trace__server(http_req_t *req, trace__req_t *t, json_object *backend
     curl_url_cleanup(u);
 }
 
+/* A tracestate worth passing on: non-empty, within the W3C size, printable
+ * ASCII only (it becomes a header line upstream). */
+static int trace__tracestate_ok(const char *ts)
+{
+    size_t n = 0;
+
+    if (!ts || !*ts)
+        return 0;
+    for (; ts[n]; n++)
+        if ((unsigned char)ts[n] < 0x20 || (unsigned char)ts[n] > 0x7e || n >= CAP_TRACESTATE)
+            return 0;
+    return 1;
+}
+
 const char *trace_begin(http_req_t *req, json_object *backend)
 {
     trace__req_t *t;
@@ -136,7 +150,7 @@ const char *trace_begin(http_req_t *req, json_object *backend)
     trace__t0 = req->info.t0_us;
     trace__cur = t;
     ts = http_header(req, "tracestate");
-    return ts && *ts && strlen(ts) <= CAP_TRACESTATE ? ts : NULL;
+    return trace__tracestate_ok(ts) ? ts : NULL;
 }
 
 /* A child context of the request for something not recorded: the same

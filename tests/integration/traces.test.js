@@ -282,6 +282,35 @@ describe('collector down', () => {
   });
 });
 
+describe('collector hangs', () => {
+  test('a POST the collector never answers does not hold up the stop', async () => {
+    const up4 = await h.fakeUpstream();
+    const held = [];
+    const srv = http.createServer((req) => { held.push(req); });   // never answers
+    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+    const s4 = await h.startStack({
+      config: CONFIG, upstream: up4,
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${srv.address().port}` },
+    });
+    try {
+      up4.enqueue({ json: h.completion({ content: 'hi' }) });
+      const res = await h.request(`${s4.baseURL}/chat/completions`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: 'Bearer sk-any' },
+        body: JSON.stringify({ model: 'tooly', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.equal(res.status, 200, res.text);
+      // the responder's exporter is stuck in its POST
+      await h.waitFor(() => held.length > 0, { what: 'a POST at the hanging collector', timeoutMs: 20000 });
+    } finally {
+      await s4.stop();   // throws when a process needed SIGKILL (10 s)
+      await up4.close();
+      for (const r of held) r.socket.destroy();
+      await new Promise((r) => srv.close(r));
+    }
+  });
+});
+
 describe('traces off', () => {
   test('no trace context goes to the upstream or the MCP server, the client\'s neither', async () => {
     const up3 = await h.fakeUpstream();
