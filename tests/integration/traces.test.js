@@ -275,6 +275,8 @@ describe('collector down', () => {
         assert.equal(res.status, 200, res.text);
         assert.equal(res.json.choices[0].message.content, 'three');
       }
+      assert.match(s2.logs('fcgi'), /traces: on/);
+      assert.match(s2.logs('broker'), /traces: on/);
     } finally {
       await s2.stop();   // throws when a process needed SIGKILL
       await up2.close();
