@@ -4,7 +4,8 @@
  * Request, PUBLISHed on <prefix>mcp:calls:
  *   {"v":1,"op":"call"|"start"|"cancel","id":"<32 hex>","reply":"<channel>",
  *    "server":"…","tool":"…","args":{…},"deadline":<unix ms>}
- *   ("tool" and "args" only for "call"). "cancel" names an earlier call by
+ *   ("tool" and "args" only for "call"; a call may also carry "tp", its W3C
+ *   traceparent, docs/traces.md). "cancel" names an earlier call by
  *   its id (same reply, server and deadline): the responder gave up on it, the
  *   broker tells the MCP server and sends no reply. A broker that predates
  *   "cancel" logs it as malformed and ignores it.

@@ -23,7 +23,7 @@ mcp_servers:
   demo:
     transport: stdio
     command: \${MCP_DEMO}
-    args: [--test-tools]
+    args: [--trace-tool]
 assistants:
   - name: tooly
     backend: fake
