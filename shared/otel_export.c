@@ -1,6 +1,6 @@
-/* otel_export — the exporter half of otel.h: configuration from the OTEL_*
- * environment, the sampler, the bounded queue of finished spans and the
- * thread that POSTs them in batches (OTLP/HTTP JSON, libcurl).
+/* otel_export — the exporter of otel.h: the bounded queue of finished spans
+ * and the thread that POSTs them in batches (OTLP/HTTP JSON, libcurl) to the
+ * collector otel_env.c read from the environment.
  *
  * The request path only takes the queue's mutex to push a pointer (never a
  * wait on the network): a full queue, or an exporter that is not running,
@@ -9,9 +9,9 @@
  * retried only on 429/502/503/504 (Retry-After honoured, else backoff),
  * a few times, and the batch is then dropped and counted. */
 #include "shared/otel.h"
+#include "shared/otel_cfg.h"
 
 #include "shared/log.h"
-#include "shared/pct.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -24,22 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define OTEL__MAX_HEADERS 16
-#define OTEL__TRIES 4
-#define OTEL__POST_MS 10000L
-
-enum otel__root { OTEL__ON = 0, OTEL__OFF, OTEL__RATIO };
-
-static struct {
-    int on;
-    char url[CAP_OTEL_SETTING];
-    char service[256];
-    char *headers[OTEL__MAX_HEADERS];   /* "Name: value", malloc'd at init */
-    size_t nheaders;
-    enum otel__root root;
-    int parentbased;
-    uint64_t threshold;                 /* ratio: sample when the id's low 56 bits are below */
-} otel__cfg;
+#define OTEL__TRIES 4                   /* a batch's POSTs at most (429/502/503/504) */
+#define OTEL__POST_MS 10000L            /* one POST's time limit */
 
 static struct {
     pthread_mutex_t mu;
@@ -64,195 +50,6 @@ static long long otel__mono_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* --- configuration -------------------------------------------------------- */
-
-static const char *otel__env(const char *name)
-{
-    const char *v = getenv(name);
-
-    return v && *v ? v : NULL;
-}
-
-/* Trims spaces at both ends of s[0..*n), in place: returns the start. */
-static const char *otel__trim(const char *s, size_t *n)
-{
-    while (*n && (*s == ' ' || *s == '\t')) {
-        s++;
-        (*n)--;
-    }
-    while (*n && (s[*n - 1] == ' ' || s[*n - 1] == '\t'))
-        (*n)--;
-    return s;
-}
-
-/* OTEL_EXPORTER_OTLP_HEADERS: "k=v,k=v", values percent-encoded (W3C
- * baggage format). The values are secrets: an error names the key only. */
-static int otel__headers(const char *env, const char *text, char *err, size_t errlen)
-{
-    const char *p = text;
-
-    while (*p) {
-        const char *comma = strchr(p, ','), *eq, *k, *v;
-        size_t len = comma ? (size_t)(comma - p) : strlen(p), kl, vl;
-        char val[CAP_OTEL_SETTING], *line;
-        long dl;
-
-        kl = len;
-        if (otel__trim(p, &kl) && kl == 0)
-            goto next;   /* an empty entry: "a=b,,c=d" */
-        if (!(eq = memchr(p, '=', len))) {
-            snprintf(err, errlen, "%s: an entry is not key=value", env);
-            return -EINVAL;
-        }
-        kl = (size_t)(eq - p);
-        k = otel__trim(p, &kl);
-        vl = len - (size_t)(eq + 1 - p);
-        v = otel__trim(eq + 1, &vl);
-        dl = pct_decode(v, vl, val, sizeof(val), PCT_STRICT);
-        if (kl == 0 || strcspn(k, ":\r\n \t") < kl || dl < 0 || strpbrk(val, "\r\n")) {
-            snprintf(err, errlen, "%s: entry '%.*s' is not a valid header", env,
-                     (int)(kl < 64 ? kl : 64), k);
-            return -EINVAL;
-        }
-        if (otel__cfg.nheaders >= OTEL__MAX_HEADERS) {
-            snprintf(err, errlen, "%s: more than %d headers", env, OTEL__MAX_HEADERS);
-            return -EINVAL;
-        }
-        if (!(line = malloc(kl + (size_t)dl + 3)))
-            return -ENOMEM;
-        memcpy(line, k, kl);
-        memcpy(line + kl, ": ", 2);
-        memcpy(line + kl + 2, val, (size_t)dl + 1);
-        otel__cfg.headers[otel__cfg.nheaders++] = line;
-next:
-        p = comma ? comma + 1 : p + len;
-    }
-    return 0;
-}
-
-static int otel__sampler(char *err, size_t errlen)
-{
-    const char *s = otel__env("OTEL_TRACES_SAMPLER"), *arg = otel__env("OTEL_TRACES_SAMPLER_ARG");
-    double ratio = 1.0;
-    char *end;
-
-    otel__cfg.parentbased = 1;
-    otel__cfg.root = OTEL__ON;
-    if (!s)
-        return 0;
-    if (strncmp(s, "parentbased_", 12) == 0)
-        s += 12;
-    else
-        otel__cfg.parentbased = 0;
-    if (strcmp(s, "always_on") == 0)
-        otel__cfg.root = OTEL__ON;
-    else if (strcmp(s, "always_off") == 0)
-        otel__cfg.root = OTEL__OFF;
-    else if (strcmp(s, "traceidratio") == 0)
-        otel__cfg.root = OTEL__RATIO;
-    else {
-        snprintf(err, errlen, "OTEL_TRACES_SAMPLER=%s: want always_on, always_off, traceidratio "
-                 "or parentbased_ one of them", getenv("OTEL_TRACES_SAMPLER"));
-        return -EINVAL;
-    }
-    if (otel__cfg.root == OTEL__RATIO && arg) {
-        errno = 0;
-        ratio = strtod(arg, &end);
-        if (errno || end == arg || *end || !(ratio >= 0.0 && ratio <= 1.0)) {
-            snprintf(err, errlen, "OTEL_TRACES_SAMPLER_ARG=%s: want a ratio 0..1", arg);
-            return -EINVAL;
-        }
-    }
-    otel__cfg.threshold = ratio >= 1.0 ? UINT64_MAX : (uint64_t)(ratio * 72057594037927936.0);
-    return 0;
-}
-
-static int otel__endpoint(char *err, size_t errlen)
-{
-    const char *t = otel__env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
-    const char *b = otel__env("OTEL_EXPORTER_OTLP_ENDPOINT");
-    int n;
-
-    if (t) {
-        n = snprintf(otel__cfg.url, sizeof(otel__cfg.url), "%s", t);
-    } else if (b) {
-        size_t l = strlen(b);
-        while (l && b[l - 1] == '/')
-            l--;
-        n = snprintf(otel__cfg.url, sizeof(otel__cfg.url), "%.*s/v1/traces", (int)l, b);
-    } else {
-        return 0;
-    }
-    if (n < 0 || (size_t)n >= sizeof(otel__cfg.url) ||
-        (strncmp(otel__cfg.url, "http://", 7) != 0 && strncmp(otel__cfg.url, "https://", 8) != 0) ||
-        strpbrk(otel__cfg.url, " \r\n")) {
-        snprintf(err, errlen, "%s: want an http:// or https:// URL",
-                 t ? "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" : "OTEL_EXPORTER_OTLP_ENDPOINT");
-        otel__cfg.url[0] = '\0';
-        return -EINVAL;
-    }
-    return 1;
-}
-
-int otel_init(const char *service, char *err, size_t errlen)
-{
-    const char *exp = otel__env("OTEL_TRACES_EXPORTER"), *proto, *h, *off;
-    int rc;
-
-    otel__cfg.on = 0;
-    while (otel__cfg.nheaders)
-        free(otel__cfg.headers[--otel__cfg.nheaders]);
-    off = otel__env("OTEL_SDK_DISABLED");
-    if ((off && strcmp(off, "true") == 0) || (exp && strcmp(exp, "none") == 0))
-        return 0;
-    if (exp && strcmp(exp, "otlp") != 0) {
-        snprintf(err, errlen, "OTEL_TRACES_EXPORTER=%s: want otlp or none", exp);
-        return -EINVAL;
-    }
-    proto = otel__env("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL");
-    if (!proto)
-        proto = otel__env("OTEL_EXPORTER_OTLP_PROTOCOL");
-    if (proto && strcmp(proto, "http/json") != 0 && strcmp(proto, "http/protobuf") != 0) {
-        snprintf(err, errlen, "OTEL_EXPORTER_OTLP_PROTOCOL=%s: only http/json is spoken "
-                 "(an OTLP/HTTP collector takes it on the same port)", proto);
-        return -EINVAL;
-    }
-    if ((rc = otel__endpoint(err, errlen)) <= 0)
-        return rc;
-    if ((rc = otel__sampler(err, errlen)) < 0)
-        return rc;
-    h = otel__env("OTEL_EXPORTER_OTLP_TRACES_HEADERS");
-    if (h && (rc = otel__headers("OTEL_EXPORTER_OTLP_TRACES_HEADERS", h, err, errlen)) < 0)
-        return rc;
-    h = h ? NULL : otel__env("OTEL_EXPORTER_OTLP_HEADERS");
-    if (h && (rc = otel__headers("OTEL_EXPORTER_OTLP_HEADERS", h, err, errlen)) < 0)
-        return rc;
-    snprintf(otel__cfg.service, sizeof(otel__cfg.service), "%s",
-             otel__env("OTEL_SERVICE_NAME") ? otel__env("OTEL_SERVICE_NAME") : service);
-    otel__cfg.on = 1;
-    return 1;
-}
-
-int otel_enabled(void)
-{
-    return otel__cfg.on;
-}
-
-int otel_sample(const otel_ctx_t *parent, const uint8_t trace_id[16])
-{
-    uint64_t low = 0;
-
-    if (!otel__cfg.on)
-        return 0;
-    if (parent && otel__cfg.parentbased)
-        return parent->flags & 1;
-    if (otel__cfg.root != OTEL__RATIO)
-        return otel__cfg.root == OTEL__ON;
-    for (int i = 9; i < 16; i++)   /* the low 56 bits: the random part (W3C level 2) */
-        low = low << 8 | trace_id[i];
-    return otel__cfg.threshold == UINT64_MAX || low < otel__cfg.threshold;
-}
-
 /* --- the queue ------------------------------------------------------------ */
 
 void otel_span_end(otel_span_t *sp)
@@ -260,7 +57,7 @@ void otel_span_end(otel_span_t *sp)
     otel_span_t *copy;
     size_t at;
 
-    if (!otel__cfg.on)
+    if (!otel_cfg.on)
         return;
     if (!sp->end_ns)
         sp->end_ns = otel_now_ns();
@@ -352,7 +149,7 @@ static int otel__post(CURL *h, struct curl_slist *hdrs, const char *body)
 
     for (int t = 0; t < OTEL__TRIES; t++) {
         CURLcode cc;
-        curl_easy_setopt(h, CURLOPT_URL, otel__cfg.url);
+        curl_easy_setopt(h, CURLOPT_URL, otel_cfg.url);
         curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -426,16 +223,16 @@ static void *otel__main(void *arg)
 
     (void)arg;
     n = curl_slist_append(NULL, "Content-Type: application/json");
-    for (size_t i = 0; n && i < otel__cfg.nheaders; i++) {
+    for (size_t i = 0; n && i < otel_cfg.nheaders; i++) {
         hdrs = n;
-        n = curl_slist_append(hdrs, otel__cfg.headers[i]);
+        n = curl_slist_append(hdrs, otel_cfg.headers[i]);
     }
     hdrs = n ? n : hdrs;
     pthread_mutex_lock(&otel__q.mu);
     while ((k = otel__take(batch)) > 0) {
         char *body;
         pthread_mutex_unlock(&otel__q.mu);
-        body = otel_encode((const otel_span_t *const *)batch, k, otel__cfg.service);
+        body = otel_encode((const otel_span_t *const *)batch, k, otel_cfg.service);
         if (body && h && hdrs && otel__post(h, hdrs, body) == 0)
             atomic_fetch_add(&otel__exported, k);
         else
@@ -463,7 +260,7 @@ int otel_start(void)
 {
     int rc = 0;
 
-    if (!otel__cfg.on)
+    if (!otel_cfg.on)
         return -ENOTSUP;
     pthread_mutex_lock(&otel__q.mu);
     if (otel__q.pid == getpid()) {
