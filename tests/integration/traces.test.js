@@ -241,6 +241,29 @@ describe('traces on', () => {
     assert.deepEqual(inTrace(otlp.spans, unsampled), []);
   });
 
+  test('a streamed completion gets the same spans, with gen_ai.request.stream and the streamed usage', async () => {
+    const trace = '11112222333344445555666677778888';
+    const first = up.requests.length;
+    up.enqueue({ sse: h.textChunks(['It is ', '5.'],
+                                   { usage: { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 } }) });
+    const r = await h.sseRequest(`${stack.baseURL}/chat/completions`,
+      { model: 'tooly', stream: true, messages: [{ role: 'user', content: 'hi' }] },
+      { headers: { traceparent: `00-${trace}-${CLIENT_SPAN}-01` } });
+    assert.equal(r.status, 200);
+    assert.equal(h.contentOf(r), 'It is 5.');
+    const spans = await h.waitFor(() => {
+      const t = inTrace(otlp.spans, trace);
+      return t.length >= 2 && t;
+    }, { what: 'the streamed request\'s spans', timeoutMs: 20000 });
+    const chat = spans.find((x) => x.kind === 3);
+    const root = spans.find((x) => x.kind === 2);
+    assert.equal(chat.parentSpanId, root.spanId);
+    assert.equal(chat.attrs['gen_ai.request.stream'], true);
+    assert.equal(chat.attrs['gen_ai.usage.input_tokens'], 3);
+    assert.equal(chat.attrs['gen_ai.usage.output_tokens'], 2);
+    assert.equal(up.requests[first].headers.traceparent, `00-${trace}-${chat.spanId}-01`);
+  });
+
   test('routes without the agent get their request span too; an ill-formed traceparent starts a new trace', async () => {
     const res = await h.request(`${stack.baseURL}/models`, {
       headers: { Authorization: 'Bearer sk-any', traceparent: `00-${TRACE.toUpperCase()}-${CLIENT_SPAN}-01` },
