@@ -61,16 +61,21 @@ void otel_span_end(otel_span_t *sp)
         return;
     if (!sp->end_ns)
         sp->end_ns = otel_now_ns();
-    pthread_mutex_lock(&otel__q.mu);
-    if (otel__q.pid != getpid() || otel__q.stopping || otel__q.count >= CAP_OTEL_QUEUE ||
-        !(copy = malloc(sizeof(*copy)))) {
-        pthread_mutex_unlock(&otel__q.mu);
+    /* the copy is made outside the lock: only the push is inside */
+    if (!(copy = malloc(sizeof(*copy)))) {
         atomic_fetch_add(&otel__dropped, 1);
         return;
     }
     memcpy(copy, sp, offsetof(otel_span_t, text));
     memcpy(copy->text, sp->text, sp->text_len);
     copy->text_len = sp->text_len;
+    pthread_mutex_lock(&otel__q.mu);
+    if (otel__q.pid != getpid() || otel__q.stopping || otel__q.count >= CAP_OTEL_QUEUE) {
+        pthread_mutex_unlock(&otel__q.mu);
+        free(copy);
+        atomic_fetch_add(&otel__dropped, 1);
+        return;
+    }
     at = (otel__q.head + otel__q.count) % CAP_OTEL_QUEUE;
     otel__q.q[at] = copy;
     if (otel__q.count++ == 0) {
@@ -214,20 +219,32 @@ static size_t otel__take(otel_span_t **batch)
     return n;
 }
 
+/* The POST's headers: ours and the collector's. NULL on ENOMEM. */
+static struct curl_slist *otel__header_list(void)
+{
+    /* no "Expect: 100-continue" wait on batches past 1 KiB */
+    static const char *const ours[] = { "Expect:", "Content-Type: application/json" };
+    struct curl_slist *l = NULL, *n;
+
+    for (size_t i = 0; i < 2 + otel_cfg.nheaders; i++) {
+        if (!(n = curl_slist_append(l, i < 2 ? ours[i] : otel_cfg.headers[i - 2]))) {
+            curl_slist_free_all(l);
+            return NULL;
+        }
+        l = n;
+    }
+    return l;
+}
+
 static void *otel__main(void *arg)
 {
     static otel_span_t *batch[CAP_OTEL_BATCH];
-    struct curl_slist *hdrs = NULL, *n;
+    struct curl_slist *hdrs;
     CURL *h = curl_easy_init();
     size_t k;
 
     (void)arg;
-    n = curl_slist_append(NULL, "Content-Type: application/json");
-    for (size_t i = 0; n && i < otel_cfg.nheaders; i++) {
-        hdrs = n;
-        n = curl_slist_append(hdrs, otel_cfg.headers[i]);
-    }
-    hdrs = n ? n : hdrs;
+    hdrs = otel__header_list();
     pthread_mutex_lock(&otel__q.mu);
     while ((k = otel__take(batch)) > 0) {
         char *body;

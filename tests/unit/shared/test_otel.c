@@ -8,11 +8,15 @@
 #include <cmocka.h>
 
 #include "shared/otel.h"
+#include "tests/unit/support/tsrv.h"
 
 #include <errno.h>
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <time.h>
 
 #define TP "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -287,6 +291,104 @@ static void span_end_without_exporter_drops_and_counts(void **state)
     clear_env();
 }
 
+/* The collector: answers `first` to the first POST, 200 to the others, and
+ * keeps the last request's text. */
+typedef struct collector {
+    int first;
+    atomic_int posts;
+    char last[8192];
+} collector_t;
+
+static void collector_handle(void *ud, int fd, const char *req, const char *body)
+{
+    collector_t *c = ud;
+    int n = atomic_fetch_add(&c->posts, 1);
+    char line[160];
+
+    (void)body;
+    snprintf(c->last, sizeof c->last, "%s", req);
+    snprintf(line, sizeof line, "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n"
+             "Content-Length: 2\r\nConnection: close\r\n\r\n{}", n == 0 ? c->first : 200);
+    tsrv_say(fd, line);
+}
+
+/* Polls cond for at most 10 s. */
+static int wait_until(int (*cond)(void *), void *ud)
+{
+    struct timespec ts = { 0, 20 * 1000 * 1000 };
+
+    for (int i = 0; i < 500; i++) {
+        if (cond(ud))
+            return 1;
+        nanosleep(&ts, NULL);
+    }
+    return cond(ud);
+}
+
+static unsigned long long exported_at_start, dropped_at_start;
+
+static int exported_one(void *ud)
+{
+    (void)ud;
+    return otel_exported() == exported_at_start + 1;
+}
+
+static int dropped_one(void *ud)
+{
+    (void)ud;
+    return otel_dropped() == dropped_at_start + 1;
+}
+
+/* One exporter run against a collector answering `first` to the first POST. */
+static void export_once(collector_t *c, int (*cond)(void *))
+{
+    tsrv_t *srv = tsrv_start(collector_handle, c);
+    char url[128], err[256];
+    otel_span_t sp;
+
+    assert_non_null(srv);
+    clear_env();
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", tsrv_port(srv));
+    setenv("OTEL_EXPORTER_OTLP_ENDPOINT", url, 1);
+    setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-collector-key=k%3Dv", 1);
+    setenv("OTEL_SERVICE_NAME", "unit", 1);
+    assert_int_equal(otel_init("svc", err, sizeof err), 1);
+    exported_at_start = otel_exported();
+    dropped_at_start = otel_dropped();
+    assert_int_equal(otel_start(), 0);
+    otel_span_start(&sp, NULL, "exported span", OTEL_KIND_INTERNAL);
+    otel_span_end(&sp);
+    assert_true(wait_until(cond, NULL));
+    otel_stop(2000);
+    tsrv_stop(srv);
+    clear_env();
+}
+
+static void exporter_retries_503_then_delivers(void **state)
+{
+    static collector_t c = { .first = 503 };
+
+    (void)state;
+    export_once(&c, exported_one);
+    assert_int_equal(atomic_load(&c.posts), 2);
+    assert_non_null(strstr(c.last, "POST /v1/traces HTTP/1.1"));
+    assert_non_null(strstr(c.last, "Content-Type: application/json"));
+    assert_non_null(strstr(c.last, "x-collector-key: k=v"));
+    assert_non_null(strstr(c.last, "\"exported span\""));
+    assert_non_null(strstr(c.last, "\"unit\""));
+    assert_int_equal(otel_dropped(), dropped_at_start);
+}
+
+static void exporter_does_not_retry_400(void **state)
+{
+    static collector_t c = { .first = 400 };
+
+    (void)state;
+    export_once(&c, dropped_one);
+    assert_int_equal(atomic_load(&c.posts), 1);
+    assert_int_equal(otel_exported(), exported_at_start);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +400,8 @@ int main(void)
         cmocka_unit_test(encode_is_otlp_json),
         cmocka_unit_test(config_from_the_environment),
         cmocka_unit_test(span_end_without_exporter_drops_and_counts),
+        cmocka_unit_test(exporter_retries_503_then_delivers),
+        cmocka_unit_test(exporter_does_not_retry_400),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
