@@ -149,7 +149,8 @@ const char *trace_begin(http_req_t *req, json_object *backend)
     trace__owner = req;
     trace__t0 = req->info.t0_us;
     trace__cur = t;
-    ts = http_header(req, "tracestate");
+    /* W3C: a tracestate goes with the traceparent it came with, or not at all */
+    ts = has_client ? http_header(req, "tracestate") : NULL;
     return trace__tracestate_ok(ts) ? ts : NULL;
 }
 
