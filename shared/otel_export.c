@@ -322,6 +322,8 @@ void otel_stop(int bound_ms)
     }
     if (pthread_timedjoin_np(otel__q.thr, NULL, &ts) != 0)
         pthread_detach(otel__q.thr);
+    log_info("traces: %llu spans exported, %llu dropped by this process", otel_exported(),
+             otel_dropped());
     pthread_mutex_lock(&otel__q.mu);
     otel__q.pid = 0;
     pthread_mutex_unlock(&otel__q.mu);
