@@ -14,6 +14,7 @@
 #include "fcgi/openai/openai.h"
 #include "fcgi/responses/responses.h"
 #include "fcgi/responses/respstore.h"
+#include "fcgi/trace/trace.h"
 
 /* Handlers that take less than the table gives, adapted to its signature. */
 static int routes__models(http_req_t *req, const route_t *r, svc_t *svc)
@@ -75,5 +76,6 @@ const route_hook_fn routes_end[] = {
 
 const route_hook_fn routes_after[] = {
     metrics_after,
+    trace_after,      /* the request's span (docs/traces.md) */
     NULL,
 };
