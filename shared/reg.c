@@ -471,7 +471,10 @@ int reg_refresh(reg_t *r)
     if (!r->watch)
         return reg_refresh_now(r);
     gen = regwatch_gen(r->watch);
-    if (r->fresh && r->doc && gen == r->seen_gen && !regwatch_pending(r->watch))
+    /* a connection another module found broken (r->c->err: hiredis fails
+     * every later command at once) takes the slow path, which re-opens it */
+    if (r->fresh && r->doc && r->c && !r->c->err && gen == r->seen_gen &&
+        !regwatch_pending(r->watch))
         return 0;              /* nothing moved: no round trip */
     rc = reg_refresh_now(r);
     r->fresh = rc == 0;

@@ -163,11 +163,45 @@ static void test_follows_a_restart(void **state)
     regwatch_stop(watch);
 }
 
+/* Another module's command failed on the thread's connection (killed
+ * under it): the next refresh re-opens it though nothing moved. */
+static void test_broken_connection_reopened(void **state)
+{
+    reg_t *w = open_reg("w3:"), *rd = open_reg("w3:");
+    regwatch_t *watch = regwatch_start(tredis_url(), "w3:");
+    json_object *d = doc();
+    char err[256];
+    redisContext *admin;
+    redisReply *rep;
+    int seeded;
+    (void)state;
+    reg_set_watch(rd, watch);
+    assert_int_equal(reg_seed(w, d, 0, &seeded), 0);
+    wait_subscribed(watch);
+    refresh_until(rd, 1);
+    admin = rconn_connect(tredis_url(), 2000, err, sizeof err);
+    assert_non_null(admin);
+    freeReplyObject(redisCommand(admin, "CLIENT KILL TYPE normal SKIPME yes"));
+    rep = redisCommand(reg_redis(rd), "PING");   /* the other module's command fails */
+    assert_null(rep);
+    assert_int_equal(reg_refresh(rd), 0);
+    rep = redisCommand(reg_redis(rd), "PING");
+    assert_non_null(rep);
+    assert_string_equal(rep->str, "PONG");
+    freeReplyObject(rep);
+    redisFree(admin);
+    json_object_put(d);
+    reg_close(rd);
+    reg_close(w);
+    regwatch_stop(watch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sees_edits_without_polling_redis),
         cmocka_unit_test(test_follows_a_restart),
+        cmocka_unit_test(test_broken_connection_reopened),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
