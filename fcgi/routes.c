@@ -9,6 +9,7 @@
 #include "fcgi/anthropic/messages.h"
 #include "fcgi/core/complete.h"
 #include "fcgi/core/health.h"
+#include "fcgi/limit/limit.h"
 #include "fcgi/mcp/mcp.h"
 #include "fcgi/openai/openai.h"
 #include "fcgi/responses/responses.h"
@@ -63,10 +64,12 @@ const route_def_t routes_table[] = {
 };
 
 const route_gate_fn routes_gate[] = {
+    limit_gate,        /* issue 18: rpm, tpm, in flight, budgets */
     NULL,
 };
 
 const route_hook_fn routes_end[] = {
+    limit_end,         /* issue 18: charges tokens, frees the slot */
     NULL,
 };
 
