@@ -3,6 +3,7 @@
  * 429's words. The Lua scripts run against a real Redis in
  * tests/integration/limits.test.js. */
 #include "fcgi/limit/limit_wire.h"
+#include "shared/cfg.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -229,6 +230,36 @@ static void test_refusal(void **state)
     assert_non_null(strstr(e.msg, "2500 of 2000 tokens used this month"));
 }
 
+/* settings.limits: booleans with their defaults filled in, nothing else. */
+static void test_settings(void **state)
+{
+    static const char *const bad[] = {
+        "{\"limits\":{\"fail_open_rate\":1}}",
+        "{\"limits\":{\"fail_open_budget\":\"yes\"}}",
+        "{\"limits\":{\"fail_open\":true}}",
+        "{\"limits\":[true]}",
+    };
+    char err[256];
+    json_object *s;
+
+    (void)state;
+    s = json_tokener_parse("{\"limits\":{\"fail_open_budget\":true}}");
+    assert_int_equal(cfg_check_settings(s, err, sizeof err), 0);
+    assert_string_equal(json_object_to_json_string_ext(json_object_object_get(s, "limits"),
+                                                       JSON_C_TO_STRING_PLAIN),
+                        "{\"fail_open_rate\":true,\"fail_open_budget\":true}");
+    json_object_put(s);
+    s = json_tokener_parse("{}");
+    assert_int_equal(cfg_check_settings(s, err, sizeof err), 0);   /* absent: the defaults */
+    json_object_put(s);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        s = json_tokener_parse(bad[i]);
+        assert_int_equal(cfg_check_settings(s, err, sizeof err), -EINVAL);
+        assert_non_null(strstr(err, "limits"));
+        json_object_put(s);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -238,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_headers),
         cmocka_unit_test(test_refusal),
+        cmocka_unit_test(test_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
