@@ -69,10 +69,11 @@ const route_gate_fn routes_gate[] = {
 };
 
 const route_hook_fn routes_end[] = {
-    limit_end,         /* issue 18: charges tokens, frees the slot */
+    limit_end,         /* issue 18: charges tokens, frees the slot; stays LAST (limit.c) */
     NULL,
 };
 
 const route_hook_fn routes_after[] = {
+    limit_after,       /* issue 18: reads limit_end's reply; stays FIRST (limit.c) */
     NULL,
 };

@@ -1,8 +1,15 @@
-/* limit — the gate and the end hook (limit.h). What the gate took is kept
- * for the end hook in a per-thread record: a responder thread serves one
- * request at a time, and routes_end runs for every request the thread
- * answers, so the record is always consumed by the request that made it
- * (it is matched by the request and its start time, to be sure). */
+/* limit — the gate and the end hooks (limit.h). What the gate took is kept
+ * for the end hooks in a per-thread record: a responder thread serves one
+ * request at a time, and routes_end and routes_after run for every request
+ * the thread answers, so the record is always consumed by the request that
+ * made it (it is matched by the request and its start time, to be sure).
+ *
+ * The end script is written to Redis in routes_end, before the request is
+ * finished, so Redis has it before the client can send its next request;
+ * its reply is read in routes_after, off the answer's critical path. Until
+ * then the registry connection holds a reply nobody else may read: limit_end
+ * is the last of routes_end and limit_after the first of routes_after, and
+ * no other code of this thread touches the connection in between. */
 #include "fcgi/limit/limit.h"
 
 #include "fcgi/auth/principal.h"
@@ -32,6 +39,8 @@ typedef struct limit__rec {
     limit_pol_t pol;
     char base[256];            /* "<prefix>lim:<id>:" */
     char member[48];           /* its in-flight slot; "" none */
+    long long tokens;          /* charged by the end script */
+    redisContext *pending;     /* the end script's reply is to be read on it */
 } limit__rec_t;
 
 static __thread limit__rec_t limit__cur;
@@ -121,6 +130,8 @@ static int limit__failed(reg_t *reg, const limit_pol_t *pol, const char *why, ht
     return 0;
 }
 
+static void limit__settle(svc_t *svc);
+
 int limit_gate(http_req_t *req, const route_t *r, svc_t *svc, aip_err_t *e)
 {
     const auth_principal_t *p = req->info.auth;
@@ -134,6 +145,7 @@ int limit_gate(http_req_t *req, const route_t *r, svc_t *svc, aip_err_t *e)
     int rc = 0;
 
     (void)r;
+    limit__settle(svc);
     memset(rec, 0, sizeof(*rec));
     if (!p || !p->id || !limit_pol_from(p->policy, &rec->pol))
         return 0;
@@ -171,31 +183,69 @@ out:
     return rc ? -EACCES : 0;
 }
 
-void limit_end(const http_req_t *req, svc_t *svc)
+/* Reads the end script's reply, if one is pending (limit_after; and the
+ * gate, should a request ever have skipped it), running the script with
+ * EVAL when Redis did not know it. */
+static void limit__settle(svc_t *svc)
 {
     limit__rec_t *rec = &limit__cur;
-    long long tokens;
+    redisContext *c = rec->pending;
+    redisReply *rep = NULL;
     limit_cmd_t cmd;
-    redisContext *c;
-    redisReply *rep;
 
-    if (rec->req != req || rec->t0_us != req->info.t0_us)
-        goto out;
-    tokens = req->info.prompt_tokens + req->info.completion_tokens;
-    if (!rec->member[0] && (tokens <= 0 || !(rec->pol.tpm || rec->pol.day || rec->pol.month)))
-        goto out;
-    c = svc->reg ? reg_redis(svc->reg) : NULL;
-    if (!c) {
-        limit__warn("tokens not charged, in-flight slot not freed", "Redis unreachable");
-        goto out;
+    if (!c)
+        return;
+    rec->pending = NULL;
+    if (c != (svc->reg ? reg_redis(svc->reg) : NULL) || redisGetReply(c, (void **)&rep) != REDIS_OK)
+        rep = NULL;
+    if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(rep);
+        limit_cmd_end(&cmd, "", rec->base, &rec->pol, rec->member, rec->tokens);
+        rep = limit__eval(c, &cmd, limit_lua_end);
     }
-    limit_cmd_end(&cmd, limit__sha_end, rec->base, &rec->pol, rec->member, tokens);
-    rep = limit__eval(c, &cmd, limit_lua_end);
     if (!rep || rep->type == REDIS_REPLY_ERROR)
         limit__warn("tokens not charged, in-flight slot not freed",
                     rep ? rep->str : c->errstr[0] ? c->errstr : "no reply");
     if (rep)
         freeReplyObject(rep);
-out:
+}
+
+void limit_end(const http_req_t *req, svc_t *svc)
+{
+    limit__rec_t *rec = &limit__cur;
+    limit_cmd_t cmd;
+    redisContext *c;
+    int done = 0;
+
+    if (rec->req != req || rec->t0_us != req->info.t0_us)
+        goto clear;
+    rec->tokens = req->info.prompt_tokens + req->info.completion_tokens;
+    if (!rec->member[0] &&
+        (rec->tokens <= 0 || !(rec->pol.tpm || rec->pol.day || rec->pol.month)))
+        goto clear;
+    c = svc->reg ? reg_redis(svc->reg) : NULL;
+    if (!c) {
+        limit__warn("tokens not charged, in-flight slot not freed", "Redis unreachable");
+        goto clear;
+    }
+    limit_cmd_end(&cmd, limit__sha_end, rec->base, &rec->pol, rec->member, rec->tokens);
+    if (redisAppendCommandArgv(c, cmd.argc, cmd.argv, NULL) != REDIS_OK)
+        goto failed;
+    while (!done)
+        if (redisBufferWrite(c, &done) != REDIS_OK)
+            goto failed;
+    rec->pending = c;
+    return;
+failed:
+    limit__warn("tokens not charged, in-flight slot not freed",
+                c->errstr[0] ? c->errstr : "write failed");
+clear:
     memset(rec, 0, sizeof(*rec));
+}
+
+void limit_after(const http_req_t *req, svc_t *svc)
+{
+    (void)req;
+    limit__settle(svc);
+    memset(&limit__cur, 0, sizeof(limit__cur));
 }

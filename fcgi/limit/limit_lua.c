@@ -1,40 +1,43 @@
 /* limit_lua — the limiter's Lua scripts (limit_lua.h). Times are µs from
  * Redis's TIME (exact in a double); the rpm GCRA keeps its theoretical
- * arrival time as an integer string, the tpm bucket its level and the time
- * of that level in a hash. The day and month of the budget keys are UTC,
- * computed here from TIME (days-to-civil), so every host names the same key. */
+ * arrival time as an integer string, the tpm bucket "level time" (tokens,
+ * µs) in a string. The day and month of the budget keys are UTC, computed
+ * here from TIME (days-to-civil), so every host names the same key; only
+ * when a budget is set (each call is on a request's critical path). */
 #include "fcgi/limit/limit_lua.h"
 
-/* Shared head: the base key, the clock, the budget keys and their resets. */
+/* Shared head: the base key, the clock, and two functions: the budget keys
+ * and their resets, and the tpm bucket's level now (what was charged, less
+ * what has flowed out since). */
 #define LIMIT__HEAD \
     "local b = KEYS[1]\n" \
     "local t = redis.call('TIME')\n" \
     "local sec = tonumber(t[1])\n" \
     "local now = sec * 1000000 + tonumber(t[2])\n" \
     "local W = 60000000\n" \
-    "local z = math.floor(sec / 86400) + 719468\n" \
-    "local era = math.floor(z / 146097)\n" \
-    "local doe = z - era * 146097\n" \
-    "local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)" \
+    "local function days()\n" \
+    "  local z = math.floor(sec / 86400) + 719468\n" \
+    "  local era = math.floor(z / 146097)\n" \
+    "  local doe = z - era * 146097\n" \
+    "  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)" \
     " - math.floor(doe / 146096)) / 365)\n" \
-    "local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))\n" \
-    "local mp = math.floor((5 * doy + 2) / 153)\n" \
-    "local d = doy - math.floor((153 * mp + 2) / 5) + 1\n" \
-    "local m = mp < 10 and mp + 3 or mp - 9\n" \
-    "local y = yoe + era * 400\n" \
-    "if m <= 2 then y = y + 1 end\n" \
-    "local dk = b .. string.format('d:%04d%02d%02d', y, m, d)\n" \
-    "local mk = b .. string.format('m:%04d%02d', y, m)\n" \
-    "local dim = ({31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31})[m]\n" \
-    "if m == 2 and y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0) then dim = 29 end\n" \
-    "local dleft = 86400 - sec % 86400\n" \
-    "local mleft = (dim - d) * 86400 + dleft\n" \
-    /* the tpm bucket's level now: what was charged, less what leaked since */ \
-    "local function level(k, tpm)\n" \
-    "  local h = redis.call('HMGET', k, 'lvl', 'ts')\n" \
-    "  local lvl = tonumber(h[1] or 0) or 0\n" \
-    "  local ts = tonumber(h[2] or now) or now\n" \
-    "  lvl = lvl - (now - ts) * tpm / W\n" \
+    "  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))\n" \
+    "  local mp = math.floor((5 * doy + 2) / 153)\n" \
+    "  local d = doy - math.floor((153 * mp + 2) / 5) + 1\n" \
+    "  local m = mp < 10 and mp + 3 or mp - 9\n" \
+    "  local y = yoe + era * 400\n" \
+    "  if m <= 2 then y = y + 1 end\n" \
+    "  local dim = ({31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31})[m]\n" \
+    "  if m == 2 and y % 4 == 0 and (y % 100 ~= 0 or y % 400 == 0) then dim = 29 end\n" \
+    "  local dleft = 86400 - sec % 86400\n" \
+    "  return b .. string.format('d:%04d%02d%02d', y, m, d), b .. string.format('m:%04d%02d', y, m),\n" \
+    "         dleft, (dim - d) * 86400 + dleft\n" \
+    "end\n" \
+    "local function level(tpm)\n" \
+    "  local s = redis.call('GET', b .. 'tpm')\n" \
+    "  if not s then return 0 end\n" \
+    "  local lvl, ts = string.match(s, '^(%S+) (%S+)$')\n" \
+    "  lvl = (tonumber(lvl) or 0) - (now - (tonumber(ts) or now)) * tpm / W\n" \
     "  if lvl < 0 then lvl = 0 end\n" \
     "  return lvl\n" \
     "end\n"
@@ -42,15 +45,17 @@
 const char limit_lua_gate[] = LIMIT__HEAD
     "local rpm, tpm, conc = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local dayl, monl = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-    "local member, lease = ARGV[6], tonumber(ARGV[7])\n"
     "local v, retry, dused, mused, infl = 0, 0, 0, 0, 0\n"
-    "if dayl > 0 then\n"
-    "  dused = tonumber(redis.call('GET', dk) or 0) or 0\n"
-    "  if dused >= dayl then v = 4; retry = dleft * 1000 end\n"
-    "end\n"
-    "if monl > 0 then\n"
-    "  mused = tonumber(redis.call('GET', mk) or 0) or 0\n"
-    "  if v == 0 and mused >= monl then v = 5; retry = mleft * 1000 end\n"
+    "if dayl > 0 or monl > 0 then\n"
+    "  local dk, mk, dleft, mleft = days()\n"
+    "  if dayl > 0 then\n"
+    "    dused = tonumber(redis.call('GET', dk) or 0) or 0\n"
+    "    if dused >= dayl then v = 4; retry = dleft * 1000 end\n"
+    "  end\n"
+    "  if monl > 0 then\n"
+    "    mused = tonumber(redis.call('GET', mk) or 0) or 0\n"
+    "    if v == 0 and mused >= monl then v = 5; retry = mleft * 1000 end\n"
+    "  end\n"
     "end\n"
     /* rpm: GCRA, burst rpm, one more every T */
     "local rrem, rreset, T, tau, tat, ntat = 0, 0, 0, 0, 0, nil\n"
@@ -66,7 +71,7 @@ const char limit_lua_gate[] = LIMIT__HEAD
     /* tpm: refused while not one whole token is left */
     "local trem, treset = 0, 0\n"
     "if tpm > 0 then\n"
-    "  local lvl = level(b .. 'tpm', tpm)\n"
+    "  local lvl = level(tpm)\n"
     "  trem = math.floor(tpm - lvl)\n"
     "  if trem < 0 then trem = 0 end\n"
     "  treset = math.ceil(lvl * W / tpm / 1000)\n"
@@ -74,7 +79,7 @@ const char limit_lua_gate[] = LIMIT__HEAD
     "end\n"
     "local ck = b .. 'conc'\n"
     "if conc > 0 then\n"
-    "  redis.call('ZREMRANGEBYSCORE', ck, '-inf', now / 1000)\n"
+    "  redis.call('ZREMRANGEBYSCORE', ck, '-inf', math.floor(now / 1000))\n"
     "  infl = redis.call('ZCARD', ck)\n"
     "  if infl >= conc and v == 0 then v = 3; retry = 1000 end\n"
     "end\n"
@@ -84,8 +89,9 @@ const char limit_lua_gate[] = LIMIT__HEAD
     "    redis.call('SET', b .. 'rpm', string.format('%.0f', ntat), 'PX',"
     " math.ceil((ntat - now) / 1000) + 1000)\n"
     "  end\n"
-    "  if conc > 0 and member ~= '' then\n"
-    "    redis.call('ZADD', ck, math.floor(now / 1000) + lease, member)\n"
+    "  if conc > 0 and ARGV[6] ~= '' then\n"
+    "    local lease = tonumber(ARGV[7])\n"
+    "    redis.call('ZADD', ck, math.floor(now / 1000) + lease, ARGV[6])\n"
     "    redis.call('PEXPIRE', ck, lease)\n"
     "    infl = infl + 1\n"
     "  end\n"
@@ -99,16 +105,18 @@ const char limit_lua_gate[] = LIMIT__HEAD
 
 const char limit_lua_end[] = LIMIT__HEAD
     "local tpm, dayl, monl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "local member, tok = ARGV[4], tonumber(ARGV[5])\n"
+    "local tok = tonumber(ARGV[5])\n"
     "if tok > 0 then\n"
     "  if tpm > 0 then\n"
-    "    local k = b .. 'tpm'\n"
-    "    local lvl = level(k, tpm) + tok\n"
-    "    redis.call('HSET', k, 'lvl', string.format('%.3f', lvl), 'ts', string.format('%.0f', now))\n"
-    "    redis.call('PEXPIRE', k, math.ceil(lvl * W / tpm / 1000) + 1000)\n"
+    "    local lvl = level(tpm) + tok\n"
+    "    redis.call('SET', b .. 'tpm', string.format('%.3f %.0f', lvl, now), 'PX',"
+    " math.ceil(lvl * W / tpm / 1000) + 1000)\n"
     "  end\n"
-    "  if dayl > 0 then redis.call('INCRBY', dk, tok); redis.call('EXPIRE', dk, 172800) end\n"
-    "  if monl > 0 then redis.call('INCRBY', mk, tok); redis.call('EXPIRE', mk, 3456000) end\n"
+    "  if dayl > 0 or monl > 0 then\n"
+    "    local dk, mk = days()\n"
+    "    if dayl > 0 then redis.call('INCRBY', dk, tok); redis.call('EXPIRE', dk, 172800) end\n"
+    "    if monl > 0 then redis.call('INCRBY', mk, tok); redis.call('EXPIRE', mk, 3456000) end\n"
+    "  end\n"
     "end\n"
-    "if member ~= '' then redis.call('ZREM', b .. 'conc', member) end\n"
+    "if ARGV[4] ~= '' then redis.call('ZREM', b .. 'conc', ARGV[4]) end\n"
     "return 1\n";
