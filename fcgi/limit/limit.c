@@ -130,8 +130,6 @@ static int limit__failed(reg_t *reg, const limit_pol_t *pol, const char *why, ht
     return 0;
 }
 
-static void limit__settle(svc_t *svc);
-
 int limit_gate(http_req_t *req, const route_t *r, svc_t *svc, aip_err_t *e)
 {
     const auth_principal_t *p = req->info.auth;
@@ -145,7 +143,6 @@ int limit_gate(http_req_t *req, const route_t *r, svc_t *svc, aip_err_t *e)
     int rc = 0;
 
     (void)r;
-    limit__settle(svc);
     memset(rec, 0, sizeof(*rec));
     if (!p || !p->id || !limit_pol_from(p->policy, &rec->pol))
         return 0;
@@ -183,9 +180,10 @@ out:
     return rc ? -EACCES : 0;
 }
 
-/* Reads the end script's reply, if one is pending (limit_after; and the
- * gate, should a request ever have skipped it), running the script with
- * EVAL when Redis did not know it. */
+/* Reads the end script's reply, if one is pending, running the script with
+ * EVAL when Redis did not know it. Only from limit_after: the next request's
+ * reg_refresh may reconnect, and a reply is never read on another
+ * connection than the one it was asked on. */
 static void limit__settle(svc_t *svc)
 {
     limit__rec_t *rec = &limit__cur;
