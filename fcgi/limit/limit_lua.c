@@ -6,15 +6,19 @@
  * when a budget is set (each call is on a request's critical path). */
 #include "fcgi/limit/limit_lua.h"
 
-/* Shared head: the base key, the clock, and two functions: the budget keys
- * and their resets, and the tpm bucket's level now (what was charged, less
- * what has flowed out since). */
+/* Shared head: the base key, the clock (Redis's TIME; a unit test may give
+ * its own µs as the ARGV after the documented ones), and two functions: the
+ * budget keys and their resets, and the tpm bucket's level now (what was
+ * charged, less what has flowed out since). */
 #define LIMIT__HEAD \
     "local b = KEYS[1]\n" \
-    "local t = redis.call('TIME')\n" \
-    "local sec = tonumber(t[1])\n" \
-    "local now = sec * 1000000 + tonumber(t[2])\n" \
     "local W = 60000000\n" \
+    "local now, sec\n" \
+    "local function clock(test)\n" \
+    "  if test and test ~= '' then now = tonumber(test)\n" \
+    "  else local t = redis.call('TIME'); now = tonumber(t[1]) * 1000000 + tonumber(t[2]) end\n" \
+    "  sec = math.floor(now / 1000000)\n" \
+    "end\n" \
     "local function days()\n" \
     "  local z = math.floor(sec / 86400) + 719468\n" \
     "  local era = math.floor(z / 146097)\n" \
@@ -43,6 +47,7 @@
     "end\n"
 
 const char limit_lua_gate[] = LIMIT__HEAD
+    "clock(ARGV[8])\n"
     "local rpm, tpm, conc = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local dayl, monl = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
     "local v, retry, dused, mused, infl = 0, 0, 0, 0, 0\n"
@@ -104,6 +109,7 @@ const char limit_lua_gate[] = LIMIT__HEAD
     "return {v, rrem, rreset, trem, treset, retry, dused, mused, infl}\n";
 
 const char limit_lua_end[] = LIMIT__HEAD
+    "clock(ARGV[6])\n"
     "local tpm, dayl, monl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local tok = tonumber(ARGV[5])\n"
     "if tok > 0 then\n"

@@ -13,7 +13,10 @@
  *   (limit_wire.h: limit_parse_gate).
  * end: KEYS[1] as above; ARGV = tpm, tokens_per_day, tokens_per_month, the
  *   member ("" none) and the request's tokens. Charges the tokens to the tpm
- *   bucket and the budgets that are set, and frees the slot. Returns 1. */
+ *   bucket and the budgets that are set, and frees the slot. Returns 1.
+ * Both take one more ARGV, for tests only (tests/unit/fcgi/test_limit_lua.c):
+ * a clock in µs used instead of TIME, so GCRA steps and UTC day and month
+ * boundaries can be checked against a real Redis. */
 #ifndef AIPROXY_LIMIT_LUA_H
 #define AIPROXY_LIMIT_LUA_H
 
