@@ -15,6 +15,7 @@
  * deadline) is cancelled at the broker. Local waits use CLOCK_MONOTONIC; only
  * the deadline on the wire is wall-clock unix ms, for the broker. */
 #include "agent/mcpc.h"
+#include "agent/agent.h"
 #include "agent/autostart.h"
 #include "shared/buf.h"
 #include "shared/log.h"
@@ -53,6 +54,7 @@ struct mcpc {
     char reply[320];
     int broker_wait_ms;      /* how long a call may wait for a broker to listen */
     redisContext *cmd, *sub;
+    unsigned epoch;          /* rconn_epoch() when they were opened */
 };
 
 /* For local waits: immune to wall-clock steps. */
@@ -155,9 +157,10 @@ static int mcpc__connect(mcpc_t *c, aip_err_t *e)
     char why[512] = "";
     int rc = -ECONNREFUSED;
 
-    if (mcpc__usable(c->cmd) && mcpc__usable(c->sub))
+    if (mcpc__usable(c->cmd) && mcpc__usable(c->sub) && c->epoch == rconn_epoch())
         return 0;
-    mcpc__drop(c);
+    mcpc__drop(c);          /* lost, or Sentinel moved the master */
+    c->epoch = rconn_epoch();
     c->cmd = rconn_connect(c->url, MCPC_CONNECT_MS, why, sizeof(why));
     if (!c->cmd)
         goto out;
@@ -220,16 +223,25 @@ static int mcpc__publish_once(mcpc_t *c, char **texts, unsigned char *heard, siz
         }
         if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
             heard[i] = 1;
+        } else if (rconn_reply_lost(r)) {
+            /* not a master any more (failover) or loading: like a lost
+             * connection, so the caller reconnects to the master once */
+            aip_err_set(e, 503, "api_error", "redis_unavailable",
+                        "Redis is not a usable master right now (a failover, or loading); retry");
+            rc = -ECONNRESET;
         } else if (r->type == REDIS_REPLY_ERROR) {
-            if (rc != -EIO)
+            if (rc != -EIO && rc != -ECONNRESET)
                 aip_err_set(e, 503, "api_error", "redis_unavailable", "Redis refused PUBLISH: %s",
                             r->str);
-            rc = -EIO;
+            if (rc != -ECONNRESET)
+                rc = -EIO;
         } else if (rc == 0) {
             rc = -EAGAIN;
         }
         freeReplyObject(r);
     }
+    if (rc == -ECONNRESET)
+        mcpc__drop(c);
     return rc;
 }
 
@@ -479,6 +491,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         json_object *args = NULL;
         calls[i].text = NULL;
         calls[i].is_error = 0;
+        calls[i].outcome = AGENT_TOOL_ERROR;   /* until an answer says otherwise */
         due[i] = start + timeout_ms;
         if (calls[i].args_json && *calls[i].args_json) {
             char why[160];
@@ -495,8 +508,10 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
             }
         }
         rid_hex(ids[i], WIRE_ID_LEN);
-        texts[i] = wire_req_encode(WIRE_OP_CALL, ids[i], c->reply, calls[i].server ? calls[i].server : "",
-                                   calls[i].tool ? calls[i].tool : "", args, deadline_unix);
+        texts[i] = wire_req_encode_rid(WIRE_OP_CALL, ids[i], c->reply,
+                                       calls[i].server ? calls[i].server : "",
+                                       calls[i].tool ? calls[i].tool : "", args, deadline_unix,
+                                       calls[i].request_id);
         json_object_put(args);
         if (!texts[i]) {
             calls[i].text = mcpc__errtext("cannot send the call to tool '%s': bad server or tool name",
@@ -534,6 +549,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
             mcpc__cancel(c, &calls[i], &ids[i], &texts[i], 1, deadline_unix);
             calls[i].text = mcpc__timeout_text(&calls[i], due[i] - start, heard[i] ? now - heard[i] : -1);
             calls[i].is_error = 1;
+            calls[i].outcome = AGENT_TOOL_TIMEOUT;
             if (!calls[i].text) {
                 rc = aip_err_oom(e);
                 goto out;
@@ -550,6 +566,15 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         if (now >= next_check) {
             long long nb = mcpc__brokers(c);
             next_check = now + MCPC_PRESENCE_MS;
+            if (nb == 0 && c->epoch != rconn_epoch()) {
+                /* the broker followed a switchover; our reply channel is on
+                 * the old master, where its answer will not come */
+                rc = aip_err_set(e, 503, "api_error", "redis_unavailable",
+                                 "the Redis master moved (Sentinel failover) during the tool "
+                                 "call; retry");
+                mcpc__drop(c);
+                goto out;
+            }
             if (nb == 0) {
                 rc = aip_err_set(e, 503, "api_error", "mcp_broker_unavailable",
                                  "mcp-broker is not running (it stopped during the tool "
@@ -601,9 +626,13 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
                 calls[i].text = mcpc_flatten(rep.result);
                 calls[i].result = json_object_get(rep.result);
                 calls[i].is_error = calls[i].text && strncmp(calls[i].text, "[tool error]", 12) == 0;
+                calls[i].outcome = calls[i].is_error ? AGENT_TOOL_ERROR : AGENT_TOOL_OK;
             } else {
                 calls[i].text = mcpc__errtext("%s", rep.error);
                 calls[i].is_error = 1;
+                /* the broker's error: its own deadline, or the server unreachable */
+                calls[i].outcome = rep.error && strstr(rep.error, "timed out") ? AGENT_TOOL_TIMEOUT
+                                                                               : AGENT_TOOL_DOWN;
             }
             if (!calls[i].text) {
                 wire_reply_clear(&rep);
@@ -627,6 +656,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         if (!calls[i].text) {
             calls[i].text = mcpc__timeout_text(&calls[i], timeout_ms, -1);
             calls[i].is_error = 1;
+            calls[i].outcome = AGENT_TOOL_TIMEOUT;
             if (!calls[i].text) {
                 rc = aip_err_oom(e);
                 goto out;

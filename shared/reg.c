@@ -28,8 +28,10 @@ struct reg {
     json_object *doc;        /* current snapshot, NULL until the first refresh */
     long long version;
     long long retry_at_ms;   /* after a failed connect, no new attempt before this */
+    unsigned epoch;          /* rconn_epoch() when c was opened: the master it reached */
     const char *seed;        /* borrowed JSON text of the document to heal with, or NULL */
     char err[512];
+    reg_stats_t st;          /* for metrics (reg_stats) */
 };
 
 /* Seed: write everything unless a registry exists (ARGV[1] = "1" forces). */
@@ -95,14 +97,18 @@ static int reg__connect(reg_t *r)
     char err[512];
     long long now;
 
+    if (r->c && r->epoch != rconn_epoch())
+        reg__drop(r);                /* Sentinel moved the master: go to the new one */
     if (r->c)
         return 0;
     now = reg__now_ms();
     if (now < r->retry_at_ms)
         return -ECONNREFUSED;        /* r->err still says why */
+    r->epoch = rconn_epoch();
     r->c = rconn_connect(r->url, REG_TIMEOUT_MS, err, sizeof err);
     if (!r->c) {
         snprintf(r->err, sizeof r->err, "%s", err);
+        r->st.errors++;
         r->retry_at_ms = reg__now_ms() + REG_RETRY_MS;
         return -ECONNREFUSED;
     }
@@ -115,6 +121,17 @@ static int reg__connect(reg_t *r)
 static int reg__io_fail(reg_t *r, const char *what)
 {
     reg__seterr(r, "Redis %s failed: %s", what, r->c && r->c->errstr[0] ? r->c->errstr : "no reply");
+    r->st.errors++;
+    reg__drop(r);
+    return -EIO;
+}
+
+/* A reply saying the connection no longer reaches a usable master (READONLY
+ * after a failover, LOADING, MASTERDOWN): dropped like a lost connection, so
+ * the next attempt reconnects and, with Sentinel, finds the new master. */
+static int reg__lost(reg_t *r, const char *what, const redisReply *rep)
+{
+    reg__seterr(r, "Redis %s failed: %s (reconnecting)", what, rep->str);
     reg__drop(r);
     return -EIO;
 }
@@ -178,10 +195,16 @@ static int reg__get_version(reg_t *r, long long *v)
     void *vp = NULL;
     int rc;
 
+    r->st.round_trips++;
     if (redisAppendFormattedCommand(r->c, r->get_version_cmd, (size_t)r->get_version_len) !=
             REDIS_OK ||
         redisGetReply(r->c, &vp) != REDIS_OK)
         return reg__io_fail(r, "GET version");
+    if (rconn_reply_lost(vp)) {
+        rc = reg__lost(r, "GET version", vp);
+        freeReplyObject(vp);
+        return rc;
+    }
     rc = reg_parse_version(vp, &r->k, v, r->err, sizeof r->err);
     freeReplyObject(vp);
     return rc;
@@ -320,9 +343,10 @@ static int reg__reload(reg_t *r)
     json_object *doc = NULL;
     long long version = 0;
     void *vp;
-    int rc = 0, i, argc;
+    int rc = 0, i, argc, lost = 0;
     const char *argv[2];
 
+    r->st.round_trips++;
     redisAppendCommand(r->c, "MULTI");
     for (i = 0; i < REG_SNAPSHOT_CMDS; i++) {
         reg_snapshot_cmd(&r->k, i, &argc, argv);
@@ -334,11 +358,21 @@ static int reg__reload(reg_t *r)
             rc = reg__io_fail(r, "registry read");
             goto out;
         }
+        if (rconn_reply_lost(vp) && !lost) {              /* read the rest, then drop */
+            lost = 1;
+            reg__seterr(r, "Redis registry read failed: %s (reconnecting)%s",
+                        ((redisReply *)vp)->str, NULL);
+        }
         if (i < REG_SNAPSHOT_CMDS + 1) {
             freeReplyObject(vp);
             continue;
         }
         rep = vp;
+    }
+    if (lost) {
+        reg__drop(r);
+        rc = -EIO;
+        goto out;
     }
     rc = reg_parse_snapshot(rep, &r->k, &doc, &version, r->err, sizeof r->err);
     if (rc < 0)
@@ -346,6 +380,7 @@ static int reg__reload(reg_t *r)
     json_object_put(r->doc);
     r->doc = doc;
     r->version = version;
+    r->st.reloads++;
 out:
     if (rep)
         freeReplyObject(rep);
@@ -510,7 +545,18 @@ static redisReply *reg__eval(reg_t *r, int argc, const char **argv, const size_t
         int had_conn = r->c != NULL;
         if ((*rc = reg__connect(r)) < 0)
             return NULL;
+        r->st.round_trips++;
         rep = redisCommandArgv(r->c, argc, argv, lens);
+        if (rep && rconn_reply_lost(rep)) {
+            /* refused before the script ran (a replica, a loading server):
+             * nothing was written, so the other master may take it */
+            *rc = reg__lost(r, "registry write", rep);
+            freeReplyObject(rep);
+            rep = NULL;
+            if (!had_conn)
+                return NULL;
+            continue;
+        }
         if (rep)
             break;
         *rc = reg__io_fail(r, "registry write");
@@ -735,4 +781,9 @@ out:
         freeReplyObject(rep);
     reg_seed_cmd_clear(&cmd);
     return rc;
+}
+
+void reg_stats(const reg_t *r, reg_stats_t *out)
+{
+    *out = r->st;
 }

@@ -123,15 +123,15 @@ async function figLimits(ctx) {
 // The figure's rows for bench.js's table: row(figure, what, base, ours, delta, goal).
 function limitsRows(l, row, us, sgn) {
   if (!l) return;
-  row(`10 limits, managed key rpm+tpm (${l.rounds} rounds)`, 'p50 (base: static key)', us(l.many.static.p50_us),
+  row(`11 limits, managed key rpm+tpm (${l.rounds} rounds)`, 'p50 (base: static key)', us(l.many.static.p50_us),
       us(l.many.managed.p50_us), sgn(l.added_p50_us), '');
   row('', 'requests/s', l.many.static.rps.toFixed(0), l.many.managed.rps.toFixed(0), `x${l.rps_ratio.toFixed(2)}`, '');
-  row('10b same, 1 connection', 'p50 (base: static key)', us(l.single.static.p50_us), us(l.single.managed.p50_us),
+  row('11b same, 1 connection', 'p50 (base: static key)', us(l.single.static.p50_us), us(l.single.managed.p50_us),
       sgn(l.added1_p50_us), '< +50 µs');
   row('', 'p50 (base: managed key, no limits)', us(l.single.plain.p50_us), us(l.single.managed.p50_us),
       sgn(l.limiter1_p50_us), '(the limiter alone)');
   const a = l.accuracy;
-  row(`10c rpm ${a.rpm}, 32 conns, 2 stacks`, `allowed of ${a.requests} (base: limit + refill)`,
+  row(`11c rpm ${a.rpm}, 32 conns, 2 stacks`, `allowed of ${a.requests} (base: limit + refill)`,
       `${a.rpm} + ${a.refill_during_run}`, String(a.allowed), `${a.allowed - a.rpm - a.refill_during_run >= 0 ? '+' : ''}${a.allowed - a.rpm - a.refill_during_run}`,
       'limit + refill (±1)');
 }
