@@ -8,6 +8,7 @@
 #include "shared/reg.h"
 #include "shared/log.h"
 #include "shared/rconn.h"
+#include "shared/regwatch.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -32,6 +33,9 @@ struct reg {
     const char *seed;        /* borrowed JSON text of the document to heal with, or NULL */
     char err[512];
     reg_stats_t st;          /* for metrics (reg_stats) */
+    regwatch_t *watch;       /* borrowed: the process's change watcher, or NULL */
+    unsigned long seen_gen;  /* its generation at the last good refresh */
+    int fresh;               /* the last refresh succeeded: seen_gen can be trusted */
 };
 
 /* Seed: write everything unless a registry exists (ARGV[1] = "1" forces). */
@@ -453,7 +457,29 @@ void reg_set_seed(reg_t *r, const char *json)
     r->seed = json;
 }
 
+void reg_set_watch(reg_t *r, regwatch_t *w)
+{
+    r->watch = w;
+    r->fresh = 0;
+}
+
 int reg_refresh(reg_t *r)
+{
+    unsigned long gen;
+    int rc;
+
+    if (!r->watch)
+        return reg_refresh_now(r);
+    gen = regwatch_gen(r->watch);
+    if (r->fresh && r->doc && gen == r->seen_gen && !regwatch_pending(r->watch))
+        return 0;              /* nothing moved: no round trip */
+    rc = reg_refresh_now(r);
+    r->fresh = rc == 0;
+    r->seen_gen = gen;         /* read before the refresh: a later move re-reads */
+    return rc;
+}
+
+int reg_refresh_now(reg_t *r)
 {
     int rc = reg__refresh_once(r);
 
@@ -571,6 +597,8 @@ static redisReply *reg__eval(reg_t *r, int argc, const char **argv, const size_t
         return NULL;
     }
     *rc = 0;
+    if (r->watch)
+        regwatch_bump(r->watch);   /* our other threads re-read at once */
     return rep;
 }
 
