@@ -243,7 +243,16 @@ clear:
 
 void limit_after(const http_req_t *req, svc_t *svc)
 {
+    redisContext *c;
+
     (void)req;
     limit__settle(svc);
     memset(&limit__cur, 0, sizeof(limit__cur));
+    /* A connection that failed under a script (timeout, Redis restarted) is
+     * unusable until re-opened, and with the registry watcher nothing else
+     * may touch it for a long time: one refresh re-opens it now, while no
+     * request is waiting. */
+    c = svc->reg ? reg_redis(svc->reg) : NULL;
+    if (c && c->err)
+        (void)reg_refresh_now(svc->reg);
 }
