@@ -9,6 +9,7 @@
 #include "fcgi/anthropic/messages.h"
 #include "fcgi/core/complete.h"
 #include "fcgi/core/health.h"
+#include "fcgi/limit/limit.h"
 #include "fcgi/mcp/mcp.h"
 #include "fcgi/metrics/metrics.h"
 #include "fcgi/openai/openai.h"
@@ -67,14 +68,17 @@ const route_def_t routes_table[] = {
 };
 
 const route_gate_fn routes_gate[] = {
+    limit_gate,        /* issue 18: rpm, tpm, in flight, budgets */
     NULL,
 };
 
 const route_hook_fn routes_end[] = {
+    limit_end,         /* issue 18: charges tokens, frees the slot; stays LAST (limit.c) */
     NULL,
 };
 
 const route_hook_fn routes_after[] = {
+    limit_after,       /* issue 18: reads limit_end's reply; stays FIRST (limit.c) */
     metrics_after,
     trace_after,      /* the request's span (docs/traces.md) */
     NULL,

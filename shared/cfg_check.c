@@ -913,16 +913,39 @@ static int ck__hash_key_refs(json_object *settings)
     return 0;
 }
 
+/* limits: {fail_open_rate: true, fail_open_budget: false} (docs/keys.md,
+ * "Limits"): what the limiter does when Redis cannot count. */
+static int ck__limits(json_object *settings, char *err, size_t errlen)
+{
+    static const char *const fields[] = {"fail_open_rate", "fail_open_budget", NULL};
+    json_object *l = NULL;
+    ck_t c;
+    char sub[512];
+    int rc;
+
+    if (!json_object_object_get_ex(settings, "limits", &l) || !l)
+        return 0;
+    if ((rc = ck__init(&c, l, "limits", sub, sizeof sub)) == 0 &&
+        (rc = ck__unknown(&c, fields, "fail_open_rate, fail_open_budget")) == 0 &&
+        (rc = ck__bool(&c, "fail_open_rate", 1)) == 0 &&
+        (rc = ck__bool(&c, "fail_open_budget", 0)) == 0)
+        ck__reorder(l, fields);
+    if (rc < 0)
+        snprintf(err, errlen, "%s%s", strncmp(sub, "limits", 6) ? "limits." : "", sub);
+    return rc;
+}
+
 int cfg_check_settings(json_object *settings, char *err, size_t errlen)
 {
-    static const char *const fields[] = {"proxy_api_keys", "apiman", NULL};
+    static const char *const fields[] = {"proxy_api_keys", "apiman",
+                                         "limits", NULL};
     ck_t c;
     json_object *keys = NULL, *kept = NULL;
     size_t i, n;
     int rc;
 
     if ((rc = ck__init(&c, settings, "settings", err, errlen)) < 0 ||
-        (rc = ck__unknown(&c, fields, "proxy_api_keys, apiman")) < 0 ||
+        (rc = ck__unknown(&c, fields, "proxy_api_keys, apiman, limits")) < 0 ||
         (rc = ck__strlist(&c, "proxy_api_keys")) < 0)
         goto out;
     /* Entries empty after expansion are dropped: `- ${EXTRA_KEY:-}` is optional.
@@ -949,6 +972,8 @@ int cfg_check_settings(json_object *settings, char *err, size_t errlen)
     json_object_object_add(settings, "proxy_api_keys", kept);
     kept = NULL;
     if ((rc = ck__hash_key_refs(settings)) < 0 || (rc = ck__apiman(settings, err, errlen)) < 0)
+        goto out;
+    if ((rc = ck__limits(settings, err, errlen)) < 0)
         goto out;
     ck__reorder(settings, fields);
 out:

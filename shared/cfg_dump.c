@@ -238,6 +238,20 @@ static int dump__settings(buf_t *b, json_object *doc)
     return dump__fields(b, apiman, 2, dump__src(apiman), NULL);
 }
 
+/* settings.limits (issue 18), when set: `limits:` at the top level. */
+static int dump__limits(buf_t *b, json_object *doc)
+{
+    json_object *s = NULL, *l = NULL;
+    int rc;
+
+    json_object_object_get_ex(doc, "settings", &s);
+    if (!s || !json_object_object_get_ex(s, "limits", &l) || !json_object_is_type(l, json_type_object))
+        return 0;
+    if ((rc = buf_puts(b, "\nlimits:\n")) < 0)
+        return rc;
+    return dump__fields(b, l, 2, NULL, NULL);
+}
+
 char *cfg_dump_yaml(json_object *doc)
 {
     buf_t b;
@@ -246,7 +260,8 @@ char *cfg_dump_yaml(json_object *doc)
     buf_init(&b, CAP_CFG_DUMP);
     if (buf_puts(&b, "# aiproxy configuration (exported from the registry; see docs/config.md)\n\n") < 0 ||
         dump__named_map(&b, doc, "backends") < 0 || dump__named_map(&b, doc, "mcp_servers") < 0 ||
-        dump__assistants(&b, doc) < 0 || dump__settings(&b, doc) < 0)
+        dump__assistants(&b, doc) < 0 || dump__settings(&b, doc) < 0 ||
+        dump__limits(&b, doc) < 0)
         goto out;
     out = buf_detach(&b);
 out:

@@ -1,0 +1,38 @@
+/* limit — a principal's limits enforced fleet-wide in Redis (docs/keys.md,
+ * "Limits"): requests per minute, tokens per minute, requests in flight and
+ * daily/monthly token budgets of the effective policy (fcgi/auth/principal.h),
+ * counted by Lua scripts (limit_lua.h) on the thread's registry connection so
+ * every host of the fleet shares one count. Two hooks of the route table
+ * (fcgi/routes.c), one Redis round trip each (the end's reply is read
+ * after the request is finished), and none for a principal without limits. Keys: "<prefix>lim:<principal id>:rpm|tpm|conc|d:<YYYYMMDD>|
+ * m:<YYYYMM>". Settings: `limits: {fail_open_rate, fail_open_budget}`. */
+#ifndef AIPROXY_LIMIT_H
+#define AIPROXY_LIMIT_H
+
+#include "fcgi/core/route.h"
+
+/* routes_gate: checks and takes the request's share of every limit of
+ * req->info.auth's policy (one request from rpm, an in-flight slot), adds the
+ * x-ratelimit-* headers to every answer of the request, and refuses with a
+ * 429 in *e (Retry-After and the rest added as headers) when a limit is
+ * reached. When Redis is unreachable or fails: passes (fail open) or refuses
+ * with a 503, by the `limits` settings (rate limits open, budgets closed by
+ * default), logged at warn at most every 30 s. Returns 0 or -EACCES. */
+int limit_gate(http_req_t *req, const route_t *r, svc_t *svc, aip_err_t *e);
+
+/* routes_end, the last of them: for a request that passed limit_gate with
+ * limits, sends the script that charges its tokens (req->info prompt +
+ * completion) to tpm and the budgets and frees its in-flight slot, so Redis
+ * has it before the client can send its next request; limit_after reads
+ * its reply. A request refused by the gate, or of a principal without
+ * limits, costs nothing. Never fails the request (a lost slot heals when
+ * its lease ends). */
+void limit_end(const http_req_t *req, svc_t *svc);
+
+/* routes_after, the first of them: reads limit_end's reply off the answer's
+ * critical path (the registry connection is in step again after it), and
+ * logs a failure at warn (rate-limited). A registry connection left broken
+ * by the request is re-opened here (reg_refresh_now). */
+void limit_after(const http_req_t *req, svc_t *svc);
+
+#endif
