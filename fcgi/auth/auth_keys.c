@@ -1,20 +1,30 @@
 /* auth_keys — see auth_keys.h. */
 #include "fcgi/auth/auth_keys.h"
 
+#include "fcgi/limit/limit.h"
+#include "fcgi/limit/limit_lua.h"
+
 #include "shared/keypol.h"
 #include "shared/log.h"
 #include "shared/rscript.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-/* ARGV: prefix, sha256 hex of the secret. Nil when no key has it; {"revoked"}
- * when a revoked key had it (the tombstone key:r:<hash> admin_keys leaves);
- * else {id, name, owner, plan, policy, expires_at, revoked_at, plan policy}. */
-static const char auth_keys__lua[] =
+/* ARGV: prefix, sha256 hex of the secret, the request's in-flight id and
+ * the slot's lease (fcgi/limit/limit.h). Nil when no key has it;
+ * {"revoked"} when a revoked key had it (the tombstone key:r:<hash>
+ * admin_keys leaves); else {id, name, owner, plan, policy, expires_at,
+ * revoked_at, plan policy}, and, when the key is live and its effective
+ * policy (the plan's fields under the key's own, budget field by field, as
+ * keypol_merge) sets a limit, a 9th element: the limiter's gate run on them
+ * (limit_gate of limit_lua_gate_fn, which the whole script is prefixed
+ * with), so a limited key costs this one round trip before the answer. */
+static const char auth_keys__lookup[] =
     "local p = ARGV[1]\n"
     "local id = redis.call('GET', p .. 'key:h:' .. ARGV[2])\n"
     "if not id then\n"
@@ -26,8 +36,41 @@ static const char auth_keys__lua[] =
     "if not h[1] then return false end\n"
     "local plan = false\n"
     "if h[3] and h[3] ~= '' then plan = redis.call('GET', p .. 'plan:' .. h[3]) end\n"
-    "return {id, h[1], h[2] or '', h[3] or '', h[4] or '', h[5] or '0', h[6] or '0',\n"
-    "        plan or ''}\n";
+    "local res = {id, h[1], h[2] or '', h[3] or '', h[4] or '', h[5] or '0', h[6] or '0',\n"
+    "             plan or ''}\n"
+    "local function obj(t)\n"
+    "  if not t or t == '' then return {} end\n"
+    "  local ok, o = pcall(cjson.decode, t)\n"
+    "  if ok and type(o) == 'table' then return o end\n"
+    "  return {}\n"
+    "end\n"
+    "local function num(v) if type(v) == 'number' and v > 0 then return math.floor(v) end return 0 end\n"
+    "local own, pl = obj(h[4]), obj(plan)\n"
+    "local function pick(f) if own[f] ~= nil then return num(own[f]) end return num(pl[f]) end\n"
+    "local ob = type(own.budget) == 'table' and own.budget or {}\n"
+    "local pb = type(pl.budget) == 'table' and pl.budget or {}\n"
+    "local function bpick(f) if ob[f] ~= nil then return num(ob[f]) end return num(pb[f]) end\n"
+    "local rpm, tpm, conc = pick('rpm'), pick('tpm'), pick('max_concurrent')\n"
+    "local day, mon = bpick('tokens_per_day'), bpick('tokens_per_month')\n"
+    "if rpm + tpm + conc + day + mon == 0 then return res end\n"
+    "local rev, exp = tonumber(h[6] or '0') or 0, tonumber(h[5] or '0') or 0\n"
+    "if rev > 0 then return res end\n"
+    "if exp > 0 and exp <= tonumber(redis.call('TIME')[1]) then return res end\n"
+    /* a failing gate must not fail the lookup: without a 9th element the
+     * limiter runs its own gate and applies its fail-open/closed rules */
+    "local ok, g = pcall(limit_gate, {p .. 'lim:' .. id .. ':'}, {tostring(rpm), tostring(tpm),\n"
+    "                    tostring(conc), tostring(day), tostring(mon),\n"
+    "                    conc > 0 and ARGV[3] or '', ARGV[4], ''})\n"
+    "if ok then res[9] = g end\n"
+    "return res\n";
+
+static char auth_keys__lua[sizeof(auth_keys__lookup) + 8192];
+static pthread_once_t auth_keys__once = PTHREAD_ONCE_INIT;
+
+static void auth_keys__build(void)
+{
+    snprintf(auth_keys__lua, sizeof(auth_keys__lua), "%s%s", limit_lua_gate_fn, auth_keys__lookup);
+}
 
 /* The reply's element i as an arena string ("" for anything else). */
 static const char *auth_keys__str(const redisReply *rep, size_t i, arena_t *a)
@@ -65,8 +108,8 @@ int auth_keys_lookup(redisContext *c, const char *prefix, const char *secret, si
                      arena_t *a, auth_principal_t **out, char *why, size_t whylen)
 {
     static _Thread_local rscript_t script = { auth_keys__lua, "" };
-    char hash[KEYPOL_HASH_LEN + 1];
-    const char *argv[2] = { prefix, hash };
+    char hash[KEYPOL_HASH_LEN + 1], member[LIMIT_MEMBER_LEN], lease[24];
+    const char *argv[4] = { prefix, hash, member, lease };
     redisReply *rep = NULL;
     json_object *own = NULL, *plan = NULL, *eff = NULL;
     auth_principal_t *p;
@@ -74,8 +117,11 @@ int auth_keys_lookup(redisContext *c, const char *prefix, const char *secret, si
     int rc = -EIO;
 
     *out = NULL;
+    pthread_once(&auth_keys__once, auth_keys__build);
     keypol_hash(secret, len, hash);
-    rep = c ? rscript_run(c, &script, 0, 2, argv, NULL) : NULL;
+    limit_member(member);
+    snprintf(lease, sizeof(lease), "%lld", limit_lease_ms());
+    rep = c ? rscript_run(c, &script, 0, 4, argv, NULL) : NULL;
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         log_warn("auth: managed key lookup failed: %s",
                  rep ? rep->str : c ? c->errstr : "no Redis connection");
@@ -118,6 +164,7 @@ int auth_keys_lookup(redisContext *c, const char *prefix, const char *secret, si
     if (keypol_merge(plan, own, &eff) < 0 || (eff && arena_own_json(a, eff) < 0))
         goto out;
     p->policy = eff;
+    p->pregate = rep->elements > 8 ? limit_pregate(a, rep->element[8], member) : NULL;
     *out = p;
     rc = 0;
 out:

@@ -31,6 +31,10 @@ typedef struct auth_principal {
      *     "rpm": n, "tpm": n, "max_concurrent": n,
      *     "budget": {"tokens_per_day": n, "tokens_per_month": n} }  (all optional) */
     json_object *policy;
+    /* The limiter's gate, when it ran in the lookup's own round trip
+     * (fcgi/limit/limit.h, limit_pregate): what limit_gate then uses
+     * instead of a round trip of its own. NULL: it did not run. */
+    void *pregate;
 } auth_principal_t;
 
 #endif

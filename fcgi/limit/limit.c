@@ -72,6 +72,35 @@ static void limit__init(void)
         limit__seed = (unsigned long long)reqinfo_now_us() ^ ((unsigned long long)getpid() << 32);
 }
 
+typedef struct limit__pre {
+    limit_verdict_t v;
+    char member[LIMIT_MEMBER_LEN];
+} limit__pre_t;
+
+void limit_member(char out[LIMIT_MEMBER_LEN])
+{
+    pthread_once(&limit__once, limit__init);
+    snprintf(out, LIMIT_MEMBER_LEN, "%016llx-%llx", limit__seed,
+             __atomic_add_fetch(&limit__seq, 1, __ATOMIC_RELAXED));
+}
+
+long long limit_lease_ms(void)
+{
+    return LIMIT__LEASE_MS;
+}
+
+void *limit_pregate(arena_t *a, const redisReply *rep, const char *member)
+{
+    limit__pre_t *pre;
+    limit_verdict_t v;
+
+    if (limit_parse_gate(rep, &v) < 0 || !(pre = arena_alloc(a, sizeof(*pre))))
+        return NULL;
+    pre->v = v;
+    snprintf(pre->member, sizeof(pre->member), "%s", member ? member : "");
+    return pre;
+}
+
 /* EVALSHA, and EVAL when Redis does not know the script yet (restarted,
  * SCRIPT FLUSH): one round trip on the hot path. NULL when Redis is gone. */
 static redisReply *limit__eval(redisContext *c, limit_cmd_t *cmd, const char *script)
@@ -149,6 +178,14 @@ int limit_gate(http_req_t *req, const route_t *r, svc_t *svc, aip_err_t *e)
     pthread_once(&limit__once, limit__init);
     if (limit_base(rec->base, sizeof(rec->base), reg_prefix(svc->reg), p->id) < 0)
         return 0;
+    if (p->pregate) {
+        /* the lookup's round trip ran the gate already */
+        const limit__pre_t *pre = p->pregate;
+        v = pre->v;
+        if (rec->pol.conc)
+            snprintf(rec->member, sizeof(rec->member), "%s", pre->member);
+        goto verdict;
+    }
     if (rec->pol.conc)
         snprintf(rec->member, sizeof(rec->member), "%016llx-%llx", limit__seed,
                  __atomic_add_fetch(&limit__seq, 1, __ATOMIC_RELAXED));
@@ -165,6 +202,7 @@ int limit_gate(http_req_t *req, const route_t *r, svc_t *svc, aip_err_t *e)
                            req, e);
         goto out;
     }
+verdict:
     n = limit_headers(&rec->pol, &v, hdr, LIMIT_HDR_MAX);
     for (size_t i = 0; i < n; i++)
         http_add_header(req, hdr[i].name, "%s", hdr[i].value);

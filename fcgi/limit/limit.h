@@ -11,6 +11,23 @@
 
 #include "fcgi/core/route.h"
 
+#include <hiredis/hiredis.h>
+
+/* The lookup of a managed key (fcgi/auth/auth_keys.c) runs the gate in its
+ * own round trip, so a limited key costs one round trip before the answer,
+ * not two: its script calls limit_lua_gate_fn (limit_lua.h) with the limits
+ * of the policy it read, the request's in-flight id from limit_member and
+ * the lease of limit_lease_ms, and hands the gate's part of the reply to
+ * limit_pregate. limit_gate then uses that answer. */
+#define LIMIT_MEMBER_LEN 48
+void limit_member(char out[LIMIT_MEMBER_LEN]);
+long long limit_lease_ms(void);
+
+/* The gate's answer `rep` (borrowed: the script's array of 9 integers) for
+ * in-flight id `member`, as an arena record for auth_principal_t.pregate;
+ * NULL when `rep` is not such an answer (limit_gate then runs the gate). */
+void *limit_pregate(arena_t *a, const redisReply *rep, const char *member);
+
 /* routes_gate: checks and takes the request's share of every limit of
  * req->info.auth's policy (one request from rpm, an in-flight slot), adds the
  * x-ratelimit-* headers to every answer of the request, and refuses with a

@@ -46,67 +46,73 @@
     "  return lvl\n" \
     "end\n"
 
-const char limit_lua_gate[] = LIMIT__HEAD
-    "clock(ARGV[8])\n"
-    "local rpm, tpm, conc = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
-    "local dayl, monl = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
-    "local v, retry, dused, mused, infl = 0, 0, 0, 0, 0\n"
-    "if dayl > 0 or monl > 0 then\n"
-    "  local dk, mk, dleft, mleft = days()\n"
-    "  if dayl > 0 then\n"
-    "    dused = tonumber(redis.call('GET', dk) or 0) or 0\n"
-    "    if dused >= dayl then v = 4; retry = dleft * 1000 end\n"
-    "  end\n"
-    "  if monl > 0 then\n"
-    "    mused = tonumber(redis.call('GET', mk) or 0) or 0\n"
-    "    if v == 0 and mused >= monl then v = 5; retry = mleft * 1000 end\n"
-    "  end\n"
-    "end\n"
-    /* rpm: GCRA, burst rpm, one more every T */
-    "local rrem, rreset, T, tau, tat, ntat = 0, 0, 0, 0, 0, nil\n"
-    "if rpm > 0 then\n"
-    "  T = math.ceil(W / rpm)\n"
-    "  tau = T * rpm\n"
-    "  tat = tonumber(redis.call('GET', b .. 'rpm') or 0) or 0\n"
-    "  if tat < now then tat = now end\n"
-    "  if tat + T - now > tau then\n"
-    "    if v == 0 then v = 1; retry = math.ceil((tat + T - now - tau) / 1000) end\n"
-    "  else ntat = tat + T end\n"
-    "end\n"
-    /* tpm: refused while not one whole token is left */
-    "local trem, treset = 0, 0\n"
-    "if tpm > 0 then\n"
-    "  local lvl = level(tpm)\n"
-    "  trem = math.floor(tpm - lvl)\n"
-    "  if trem < 0 then trem = 0 end\n"
-    "  treset = math.ceil(lvl * W / tpm / 1000)\n"
-    "  if trem < 1 and v == 0 then v = 2; retry = math.ceil((lvl - tpm + 1) * W / tpm / 1000) end\n"
-    "end\n"
-    "local ck = b .. 'conc'\n"
-    "if conc > 0 then\n"
-    "  redis.call('ZREMRANGEBYSCORE', ck, '-inf', math.floor(now / 1000))\n"
-    "  infl = redis.call('ZCARD', ck)\n"
-    "  if infl >= conc and v == 0 then v = 3; retry = 1000 end\n"
-    "end\n"
-    "if v == 0 then\n"
-    "  if ntat then\n"
-    "    tat = ntat\n"
-    "    redis.call('SET', b .. 'rpm', string.format('%.0f', ntat), 'PX',"
-    " math.ceil((ntat - now) / 1000) + 1000)\n"
-    "  end\n"
-    "  if conc > 0 and ARGV[6] ~= '' then\n"
-    "    local lease = tonumber(ARGV[7])\n"
-    "    redis.call('ZADD', ck, math.floor(now / 1000) + lease, ARGV[6])\n"
-    "    redis.call('PEXPIRE', ck, lease)\n"
-    "    infl = infl + 1\n"
-    "  end\n"
-    "end\n"
-    "if rpm > 0 then\n"
-    "  rrem = math.floor((tau - (tat - now)) / T)\n"
-    "  if rrem < 0 then rrem = 0 end\n"
-    "  rreset = math.ceil((tat - now) / 1000)\n"
-    "end\n"
-    "return {v, rrem, rreset, trem, treset, retry, dused, mused, infl}\n";
+#define LIMIT__GATE_BODY \
+    "clock(ARGV[8])\n" \
+    "local rpm, tpm, conc = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n" \
+    "local dayl, monl = tonumber(ARGV[4]), tonumber(ARGV[5])\n" \
+    "local v, retry, dused, mused, infl = 0, 0, 0, 0, 0\n" \
+    "if dayl > 0 or monl > 0 then\n" \
+    "  local dk, mk, dleft, mleft = days()\n" \
+    "  if dayl > 0 then\n" \
+    "    dused = tonumber(redis.call('GET', dk) or 0) or 0\n" \
+    "    if dused >= dayl then v = 4; retry = dleft * 1000 end\n" \
+    "  end\n" \
+    "  if monl > 0 then\n" \
+    "    mused = tonumber(redis.call('GET', mk) or 0) or 0\n" \
+    "    if v == 0 and mused >= monl then v = 5; retry = mleft * 1000 end\n" \
+    "  end\n" \
+    "end\n" \
+    /* rpm: GCRA, burst rpm, one more every T */ \
+    "local rrem, rreset, T, tau, tat, ntat = 0, 0, 0, 0, 0, nil\n" \
+    "if rpm > 0 then\n" \
+    "  T = math.ceil(W / rpm)\n" \
+    "  tau = T * rpm\n" \
+    "  tat = tonumber(redis.call('GET', b .. 'rpm') or 0) or 0\n" \
+    "  if tat < now then tat = now end\n" \
+    "  if tat + T - now > tau then\n" \
+    "    if v == 0 then v = 1; retry = math.ceil((tat + T - now - tau) / 1000) end\n" \
+    "  else ntat = tat + T end\n" \
+    "end\n" \
+    /* tpm: refused while not one whole token is left */ \
+    "local trem, treset = 0, 0\n" \
+    "if tpm > 0 then\n" \
+    "  local lvl = level(tpm)\n" \
+    "  trem = math.floor(tpm - lvl)\n" \
+    "  if trem < 0 then trem = 0 end\n" \
+    "  treset = math.ceil(lvl * W / tpm / 1000)\n" \
+    "  if trem < 1 and v == 0 then v = 2; retry = math.ceil((lvl - tpm + 1) * W / tpm / 1000) end\n" \
+    "end\n" \
+    "local ck = b .. 'conc'\n" \
+    "if conc > 0 then\n" \
+    "  redis.call('ZREMRANGEBYSCORE', ck, '-inf', math.floor(now / 1000))\n" \
+    "  infl = redis.call('ZCARD', ck)\n" \
+    "  if infl >= conc and v == 0 then v = 3; retry = 1000 end\n" \
+    "end\n" \
+    "if v == 0 then\n" \
+    "  if ntat then\n" \
+    "    tat = ntat\n" \
+    "    redis.call('SET', b .. 'rpm', string.format('%.0f', ntat), 'PX'," \
+    " math.ceil((ntat - now) / 1000) + 1000)\n" \
+    "  end\n" \
+    "  if conc > 0 and ARGV[6] ~= '' then\n" \
+    "    local lease = tonumber(ARGV[7])\n" \
+    "    redis.call('ZADD', ck, math.floor(now / 1000) + lease, ARGV[6])\n" \
+    "    redis.call('PEXPIRE', ck, lease)\n" \
+    "    infl = infl + 1\n" \
+    "  end\n" \
+    "end\n" \
+    "if rpm > 0 then\n" \
+    "  rrem = math.floor((tau - (tat - now)) / T)\n" \
+    "  if rrem < 0 then rrem = 0 end\n" \
+    "  rreset = math.ceil((tat - now) / 1000)\n" \
+    "end\n" \
+    "return {v, rrem, rreset, trem, treset, retry, dused, mused, infl}\n"
+
+const char limit_lua_gate[] = LIMIT__HEAD LIMIT__GATE_BODY;
+
+const char limit_lua_gate_fn[] = "local function limit_gate(KEYS, ARGV)\n" LIMIT__HEAD LIMIT__GATE_BODY
+    "end\n";
+
 
 const char limit_lua_end[] = LIMIT__HEAD
     "clock(ARGV[6])\n"

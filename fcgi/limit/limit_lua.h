@@ -23,4 +23,9 @@
 extern const char limit_lua_gate[];
 extern const char limit_lua_end[];
 
+/* The gate as a Lua function, `local function limit_gate(KEYS, ARGV)`, with
+ * the same KEYS, ARGV and answer, for a script that runs it after work of
+ * its own in the same round trip (the managed-key lookup, fcgi/auth). */
+extern const char limit_lua_gate_fn[];
+
 #endif
