@@ -8,7 +8,7 @@
 // alone says little. Nothing here fails on slowness; the process exits 1 only
 // if something errored (a request that failed, a process that died).
 // Figures (names for --only): pass, tools, ttft, prop, auth, hold, events,
-// responses, cgi, mcp, obs, trace.
+// responses, cgi, mcp, obs, trace, fleet (tests/bench/fleet.js).
 // Every process started is stopped before exit (the harness also kills its
 // children on exit).
 const fs = require('node:fs');
@@ -20,6 +20,7 @@ const { startProc, stopProc, isRunning } = require('../integration/lib/procs');
 const { renderNginxConf } = require('../integration/lib/nginx');
 const { binDir, freePort, waitFor, mkTmpDir } = require('../integration/lib/util');
 const pool = require('./pool');
+const { figFleet, fleetRows } = require('./fleet');
 const { fakeUpstream, toolCallChunks, textChunks } = require('../integration/lib/fake-upstream');
 const { sseRequest, chunksOf } = require('../integration/lib/sse-client');
 
@@ -850,6 +851,7 @@ function table() {
         `x${tr.rps_ratio.toFixed(3)}`, '>= x0.97');
     row('', 'p50, 1 connection', us(tr.off1.p50_us), us(tr.on1.p50_us), sgn(tr.added_p50_us_1conn), '< +20 µs');
   }
+  fleetRows(results.fleet, row, us);
   const head = ['figure', 'measure', 'baseline', 'aiproxy', 'diff/ratio', 'goal'];
   const all = [head, ...rows];
   const w = head.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
@@ -880,6 +882,7 @@ async function main() {
       ['mcp', () => figMcp(main)],
       ['obs', () => figObs(up)],
       ['trace', () => figTrace(up)],
+      ['fleet', () => figFleet({ startStack, stopStack, startUpstream, streams, req, log, problems, results, QUICK })],
     ];
     for (const [name, fn] of steps) {
       if (!want(name)) continue;
