@@ -297,7 +297,7 @@ function fleetRows(f, row, us) {
     return `hosts ${h}, brokers ${b || 0}`;
   };
   row(`12 fleet: ${f.hosts} hosts vs 1 (same load per host)`, 'tool requests/s',
-      b.tool.rps.toFixed(1), g.tool.rps.toFixed(1), `x${f.tool_rps_ratio.toFixed(2)}`, `ideal x${f.hosts}`);
+      b.tool.rps.toFixed(1), g.tool.rps.toFixed(1), `x${f.tool_rps_ratio.toFixed(2)}`, '(one machine: shared cores)');
   row('', 'tool request p50 / p99', `${us(b.tool.p50_us)} / ${us(b.tool.p99_us)}`,
       `${us(g.tool.p50_us)} / ${us(g.tool.p99_us)}`, `x${f.tool_p50_ratio.toFixed(2)}`, '');
   row('', 'streams/s (TTFT p50)', `${b.streams.rps.toFixed(1)} (${us(b.streams.ttft_p50_us)})`,
