@@ -5,7 +5,11 @@
  * the trace tests; a flag of its own, so the test tools' list stays as it was),
  * progress(seconds, every_ms, silent): sleeps, sending notifications/progress
  * every every_ms when the call carries _meta.progressToken (none when silent);
- * with MCP_DEMO_EXTRA_TOOLS=N also extra_0 .. extra_{N-1}.
+ * with MCP_DEMO_EXTRA_TOOLS=N also extra_0 .. extra_{N-1}. With
+ * MCP_DEMO_CALL_LOG=FILE every tools/call appends "NAME ARG\n" to FILE (ARG:
+ * the text argument, else empty), one write(2) with O_APPEND, so several
+ * mcp-demo processes can share the file (make bench's fleet figure counts
+ * executions with it: a duplicate line is a call that ran twice).
  *
  * ask(method) sends the client a request and answers with the client's reply
  * (tests that clients answer server requests, if only with an error).
@@ -15,6 +19,7 @@
  * tools/list is paginated two tools a page, to exercise clients' cursors. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -295,6 +300,27 @@ static void demo_log_rid(const char *name, json_object *params)
                 json_object_get_string(rid));
 }
 
+/* MCP_DEMO_CALL_LOG: one line per execution, written whole or not at all. */
+static void demo_record(const char *name, json_object *args)
+{
+    const char *path = getenv("MCP_DEMO_CALL_LOG"), *t;
+    char line[256];
+    int fd, n;
+
+    if (!path || !*path)
+        return;
+    t = demo_str(args, "text");
+    n = snprintf(line, sizeof(line), "%.64s %.160s\n", name, t ? t : "");
+    if (n <= 0 || (size_t)n >= sizeof(line))
+        return;
+    fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    if (write(fd, line, (size_t)n) != n)
+        fprintf(stderr, "mcp-demo: call log %s: short write\n", path);
+    close(fd);
+}
+
 static void demo_call(json_object *id, json_object *params)
 {
     json_object *jn = NULL, *args = NULL;
@@ -308,6 +334,7 @@ static void demo_call(json_object *id, json_object *params)
     name = json_object_get_string(jn);
     json_object_object_get_ex(params, "arguments", &args);
     demo_log_rid(name, params);
+    demo_record(name, args);
     if (strcmp(name, "add") == 0) {
         double a, b;
         if (demo_num(args, "a", &a) || demo_num(args, "b", &b)) {

@@ -8,15 +8,16 @@
 # the CGI front aiproxy-cgi, vs mod_proxy_fcgi), and /mcp tools/call of echo
 # through nginx versus the same call on a direct stdio session, the cost
 # of observability (metrics + JSON log + tracing on vs all off), the cost
-# of traces on the pass-through (OTLP export on vs off), and the limiter (a
-# managed key with rpm+tpm vs a static key; rpm accuracy over two stacks).
-# Each figure is printed beside a baseline measured in the same run; the
-# table is also written to BUILD_DIR/bench.json. Exits non-zero only if
+# of traces on the pass-through (OTLP export on vs off), the limiter (a
+# managed key with rpm+tpm vs a static key; rpm accuracy over two stacks),
+# and a simulated fleet (N hosts, two brokers, one killed midway, vs one
+# host). Each figure is printed beside a baseline measured in the same run;
+# the table is also written to BUILD_DIR/bench.json. Exits non-zero only if
 # something errored (never on slowness). Every process it starts is stopped.
-# Environment: BENCH_ONLY (comma list: pass,responses,tools,ttft,prop,auth,hold,events,cgi,mcp,obs,trace,limits),
+# Environment: BENCH_ONLY (comma list: pass,responses,tools,ttft,prop,auth,hold,events,cgi,mcp,obs,trace,limits,fleet),
 # BENCH_QUICK=1 (shorter runs), BENCH_WORKERS / BENCH_THREADS (responders of
 # the pass-through stacks, default 2 / 16), BENCH_NGINX_WORKERS (default 1),
-# BENCH_HOLD (held streams, default 1000).
+# BENCH_HOLD (held streams, default 1000), BENCH_FLEET_HOSTS (fleet hosts, default 4).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"

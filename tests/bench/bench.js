@@ -8,7 +8,7 @@
 // alone says little. Nothing here fails on slowness; the process exits 1 only
 // if something errored (a request that failed, a process that died).
 // Figures (names for --only): pass, tools, ttft, prop, auth, hold, events,
-// responses, cgi, mcp, obs, trace, limits.
+// responses, cgi, mcp, obs, trace, limits, fleet (tests/bench/fleet.js).
 // Every process started is stopped before exit (the harness also kills its
 // children on exit).
 const fs = require('node:fs');
@@ -21,6 +21,7 @@ const { renderNginxConf } = require('../integration/lib/nginx');
 const { binDir, freePort, waitFor, mkTmpDir } = require('../integration/lib/util');
 const pool = require('./pool');
 const { figLimits, limitsRows } = require('./limits');
+const { figFleet, fleetRows } = require('./fleet');
 const { fakeUpstream, toolCallChunks, textChunks } = require('../integration/lib/fake-upstream');
 const { sseRequest, chunksOf } = require('../integration/lib/sse-client');
 
@@ -852,6 +853,7 @@ function table() {
     row('', 'p50, 1 connection', us(tr.off1.p50_us), us(tr.on1.p50_us), sgn(tr.added_p50_us_1conn), '< +20 µs');
   }
   limitsRows(results.limits, row, us, sgn);
+  fleetRows(results.fleet, row, us);
   const head = ['figure', 'measure', 'baseline', 'aiproxy', 'diff/ratio', 'goal'];
   const all = [head, ...rows];
   const w = head.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
@@ -884,6 +886,7 @@ async function main() {
       ['trace', () => figTrace(up)],
       ['limits', () => figLimits({ up, CONFIG, startStack, stopStack, wrk, combine, results, problems, log,
                                    WRK_SECS, PASS_WORKERS, PASS_THREADS })],
+      ['fleet', () => figFleet({ startStack, stopStack, startUpstream, streams, req, log, problems, results, QUICK })],
     ];
     for (const [name, fn] of steps) {
       if (!want(name)) continue;
