@@ -13,6 +13,7 @@
 #include "fcgi/openai/openai.h"
 #include "fcgi/responses/responses.h"
 #include "fcgi/responses/respstore.h"
+#include "fcgi/usage/usage.h"
 
 /* Handlers that take less than the table gives, adapted to its signature. */
 static int routes__models(http_req_t *req, const route_t *r, svc_t *svc)
@@ -71,5 +72,6 @@ const route_hook_fn routes_end[] = {
 };
 
 const route_hook_fn routes_after[] = {
+    usage_after,      /* issue 18: usage per principal and assistant (fcgi/usage) */
     NULL,
 };

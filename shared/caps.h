@@ -176,4 +176,11 @@
 #define CAP_RESP_EVENT (48u << 20)
 #define CAP_RESP_STORE_DEFAULT (4L << 20)
 
+/* GET /admin/usage: the hour or day buckets one query may read (each is one
+ * HGETALL in one pipeline): 92 days of hours. */
+#define CAP_USAGE_BUCKETS (24 * 92)
+/* GET /admin/usage: the rows one answer may hold, and its CSV text. */
+#define CAP_USAGE_ROWS 100000
+#define CAP_USAGE_CSV (64u << 20)
+
 #endif

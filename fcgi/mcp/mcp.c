@@ -549,7 +549,11 @@ static int mcp__tools_call(mcp__ctx_t *x, json_object *params)
     if (mcp__cancel_key(x->sid, x->id, x->cancel_key, sizeof(x->cancel_key)) < 0)
         x->cancel_key[0] = '\0';
     aip_err_clear(&e);
+    long long t0 = reqinfo_now_us();
     rc = mcpc_call_many(x->mcpc, &call, 1, mcp__server_ms(x, server), &hooks, &e);
+    /* usage accounting (fcgi/usage): the call counts whatever its outcome */
+    reqinfo_tool(&x->req->info, x->req->arena, server, rc < 0 || call.is_error,
+                 reqinfo_now_us() - t0);
     if (rc == -ECONNABORTED && x->cancelled) {
         /* cancelled at the MCP server by mcpc; no result follows. A JSON
          * answer still needs a body: the error a cancelled request gets. */
@@ -957,6 +961,7 @@ int mcp_handle(http_req_t *req, const route_t *r, svc_t *svc)
         x.assistant = name;
         if (!svc->reg || !(x.ajson = reg_get(svc->reg, "assistants", name)))
             return mcp__transport(&x, 404, MCP__INVALID, "no such assistant");
+        req->info.assistant = arena_strdup(req->arena, name);
     }
     if (http_header(req, "Origin") &&
         !mcp_origin_ok(http_header(req, "Origin"), getenv("AIPROXY_MCP_ORIGINS")))
