@@ -509,7 +509,7 @@ out:
 
 static int cfg__settings(cfg_ld_t *ld, json_object *root, json_object *doc)
 {
-    json_object *settings = NULL, *keys = NULL, *apiman = NULL, *srcs = NULL;
+    json_object *settings = NULL, *keys = NULL, *apiman = NULL, *srcs = NULL, *use = NULL;
     char path[64], cerr[768];
     size_t i, n;
     int rc = 0;
@@ -557,6 +557,9 @@ static int cfg__settings(cfg_ld_t *ld, json_object *root, json_object *doc)
         if (json_object_is_type(apiman, json_type_object))
             cfg__attach_src(ld, "apiman", apiman, NULL);
     }
+    /* issue 18: usage accounting's retention (docs/usage.md) */
+    if (json_object_object_get_ex(root, "usage", &use) && use)
+        json_object_object_add(settings, "usage", json_object_get(use));
     if (cfg_check_settings(settings, cerr, sizeof cerr) < 0)
         rc = cfg__located(ld, "", cerr);
     return rc;
@@ -584,7 +587,7 @@ int cfg_load_yaml(const char *text, size_t len, const char *name, json_object **
                   size_t errlen)
 {
     static const char *const top[] = {"mcp_servers", "backends", "assistants", "proxy_api_keys",
-                                      "apiman", "broker", NULL};
+                                      "apiman", "broker", "usage", NULL};
     cfg_ld_t ld;
     json_object *root = NULL, *d = NULL;
     int rc, parser_ok = 0;
@@ -620,7 +623,7 @@ int cfg_load_yaml(const char *text, size_t len, const char *name, json_object **
             if (!*t) {
                 rc = cfg__fail(&ld, cfg__line_of(&ld, key), key,
                                "unknown top-level key (allowed: mcp_servers, backends, assistants, "
-                               "proxy_api_keys, apiman, broker)");
+                               "proxy_api_keys, apiman, broker, usage)");
                 goto out;
             }
         }
