@@ -15,6 +15,8 @@ typedef struct usage_agg usage_agg_t;
  * ENOMEM. */
 usage_agg_t *usage_agg_new(const usage_query_t *q);
 
+/* Frees g and everything it holds (NULL is fine); rendered answers are the
+ * caller's and stay valid. */
 void usage_agg_free(usage_agg_t *g);
 
 /* Adds one counter of the bucket starting at `bucket_t`: `field` is

@@ -56,9 +56,9 @@ void usage_id_clean(const char *s, char *out);
 int usage_field(char *out, size_t len, const char *principal, const char *assistant,
                 const char *metric);
 
-/* Splits a field in place of borrowed pointers: the principal and assistant
- * (copied into p and a, USAGE_ID_MAX + 1 bytes each) and *metric pointing
- * into `field`. 0, or -EINVAL when it is not a usage field. */
+/* Splits a field: the principal and assistant are copied into p and a
+ * (USAGE_ID_MAX + 1 bytes each), *metric points into `field` (borrowed). 0,
+ * or -EINVAL when it is not a usage field. */
 int usage_field_split(const char *field, char *p, char *a, const char **metric);
 
 /* The query's raw parameters (NULL when absent), as the request gave them. */

@@ -288,6 +288,13 @@ test('usage per key and assistant equals what the upstream reported', { timeout:
     }
   });
 
+  await t.test('the retention is a registry setting', async () => {
+    const r = await h.request(`${stack.url}/admin/config`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    assert.deepEqual(r.json.settings.usage, { retention_hours: 72, retention_days: 30 });
+    const y = await h.request(`${stack.url}/admin/config?format=yaml`, { headers: { authorization: `Bearer ${ADMIN}` } });
+    assert.match(y.text, /\nusage:\n {2}retention_hours: 72\n {2}retention_days: 30\n/);
+  });
+
   // every hash the accounting wrote has an expiry (the retention)
   await t.test('buckets expire by the retention', async () => {
     const keys = await stack.redis('KEYS', `${stack.prefix}use:*`);
@@ -297,5 +304,21 @@ test('usage per key and assistant equals what the upstream reported', { timeout:
       assert.ok(ttl > 0, `${k} has no expiry (${ttl})`);
       assert.ok(ttl <= (k.includes(':h:') ? 73 * 3600 : 31 * 86400), `${k}: ${ttl}`);
     }
+  });
+
+  await t.test('Redis down: the answer goes out, the record is dropped with a warning', async () => {
+    await stack.killRedis();
+    up.enqueue(answer);
+    const r = await oa(KEY_A).chat.completions.create({ model: 'plain', messages: USER });
+    assert.equal(r.choices[0].message.content, 'It is.');
+    await h.waitFor(() => /usage: a usage record was dropped/.test(stack.logs('fcgi')),
+                    { timeoutMs: 10000, what: 'the drop warning' });
+    await stack.startRedis();
+    await h.waitFor(async () => {
+      up.enqueue(answer);
+      await oa(KEY_A).chat.completions.create({ model: 'plain', messages: USER }).catch(() => null);
+      const u = await usage(stack);
+      return u.status === 200 && u.json.totals.requests > 0;
+    }, { timeoutMs: 20000, intervalMs: 200, what: 'counting to resume on the new Redis' });
   });
 });
