@@ -75,9 +75,10 @@ const toolRound = (calls) => (rec) => {
   return { json: h.completion({ tool_calls: list, usage }) };
 };
 
-// Runs one client request as (key, assistant), counting it.
-async function as(key, assistant, fn, { error = false } = {}) {
-  current = { key: pid(key), assistant };
+// Runs one client request as (key, assistant), counting it; `principal`
+// when the key is not a static one.
+async function as(key, assistant, fn, { error = false, principal } = {}) {
+  current = { key: principal || pid(key), assistant };
   slot().requests++;
   if (error) slot().errors++;
   return fn();
@@ -286,6 +287,28 @@ test('usage per key and assistant equals what the upstream reported', { timeout:
     } finally {
       await two.stop();
     }
+  });
+
+  await t.test('a managed key is counted as its id', async (st) => {
+    const made = await h.request(`${stack.url}/admin/keys`, {
+      method: 'POST', headers: { authorization: `Bearer ${ADMIN}` }, body: { name: 'usage test' },
+    });
+    if (made.status === 404) {
+      st.skip('no managed keys on this branch (POST /admin/keys is 404)');
+      return;
+    }
+    assert.equal(made.status, 201, made.text);
+    const { key, id } = made.json;
+    assert.match(id, /^key_[0-9a-f]{16}$/);
+    up.enqueue(toolRound(1));
+    up.enqueue(answer);
+    await as(key, 'tooly', () => oa(key).chat.completions.create({ model: 'tooly', messages: USER }),
+             { principal: id });
+    await h.waitFor(async () => (await usage(stack, `key=${id}`)).json.totals.requests === 1,
+                    { timeoutMs: 20000, what: 'the managed key\'s request' });
+    const r = await usage(stack, `key=${id}&group_by=key,assistant`);
+    assert.deepEqual(byPair(r.json.rows), { [`${id}|tooly`]: expected[`${id}|tooly`] });
+    assert.deepEqual(r.json.rows[0].tool_calls, { demo: 1 });
   });
 
   await t.test('the retention is a registry setting', async () => {
