@@ -106,8 +106,8 @@ static int ag__timeout_ms(const agent_req_t *req, json_object *names)
 }
 
 /* Fetches every server's catalog; a failure leaves mcpc's error in res. */
-static int ag__catalogs(agent_t *ag, json_object *names, int timeout_ms, rq_catalog_t *cats,
-                        agent_res_t *res)
+static int ag__catalogs(agent_t *ag, json_object *names, int timeout_ms, json_object *policy,
+                        rq_catalog_t *cats, agent_res_t *res)
 {
     size_t n = json_object_array_length(names);
 
@@ -115,6 +115,7 @@ static int ag__catalogs(agent_t *ag, json_object *names, int timeout_ms, rq_cata
         const char *name = json_object_get_string(json_object_array_get_idx(names, i));
         int rc;
         cats[i].server = name;
+        cats[i].policy = policy;
         rc = mcpc_tools(ag->mcpc, name, timeout_ms, &cats[i].tools, &res->err);
         if (rc < 0)
             return rc;
@@ -245,8 +246,9 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     up_call_t call;
     ag_sep_t sep = {0};
     smp_ctx_t smp = { ag->up, NULL, NULL, req->backend, req->assistant, req->assistant_name,
-                      req->alive, req->ud };                    /* sampling by the backend */
-    tr_hooks_t trh = { req->alive, req->on_event, req->ud, ag__image_cap(req), &smp };
+                      req->alive, req->ud, req->request_id };   /* sampling by the backend */
+    tr_hooks_t trh = { req->alive, req->on_event, req->ud, ag__image_cap(req), &smp,
+                       req->request_id };
 
     memset(res, 0, sizeof(*res));
     res->status = 500;
@@ -270,7 +272,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
         (ncats = json_object_array_length(names)) > 0) {
         if (!(cats = calloc(ncats, sizeof(*cats))))
             goto nomem;
-        if ((rc = ag__catalogs(ag, names, timeout_ms, cats, res)) < 0)
+        if ((rc = ag__catalogs(ag, names, timeout_ms, req->tool_policy, cats, res)) < 0)
             goto out;
     }
     /* a follow-up to a mixed turn: its stored MCP round goes back in */
@@ -302,6 +304,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     call.on_flush = req->on_flush ? ag__sep_flush : NULL;
     call.alive = req->alive ? ag__sep_alive : NULL;
     call.ud = &sep;
+    call.request_id = req->request_id;
     for (;;) {
         int r;
         long long t0;

@@ -26,6 +26,15 @@ typedef enum agent_ev_kind {
     AGENT_EV_TURN_DONE       /* it ended: status, us, tokens */
 } agent_ev_kind_t;
 
+/* How a tool call ended (agent_event_t.outcome, mcpc_call_t.outcome): for
+ * metrics; the model sees the text either way. */
+typedef enum agent_tool_outcome {
+    AGENT_TOOL_OK = 0,
+    AGENT_TOOL_ERROR,        /* the tool said it failed, or the call was not valid */
+    AGENT_TOOL_TIMEOUT,      /* no answer in time (here or at the broker) */
+    AGENT_TOOL_DOWN          /* the broker could not reach the MCP server */
+} agent_tool_outcome_t;
+
 /* One event. Everything is borrowed for the callback's time. */
 typedef struct agent_event {
     agent_ev_kind_t kind;
@@ -38,6 +47,7 @@ typedef struct agent_event {
     double progress, total;  /* PROGRESS: total < 0 when the server gave none */
     const char *message;     /* PROGRESS: NULL when the server gave none */
     int is_error;            /* DONE */
+    int outcome;             /* DONE: an agent_tool_outcome_t */
     long long ms;            /* DONE: how long the call took */
     const char *result;      /* DONE: the whole result text (callers truncate) */
     /* Turn events: `round` is the turn's number from 0; TURN_DONE also has
@@ -56,6 +66,10 @@ typedef struct agent_req {
     json_object *backend;     /* borrowed registry entry of the assistant's backend */
     json_object *mcp_servers; /* borrowed: the registry's whole name->server map */
     json_object *body;        /* borrowed: the client's request, already validated */
+    /* Borrowed, NULL for none: the caller's own tool policy (a managed key's
+     * {"tools": {"allow", "deny"}}, shared/keypol.h), narrowing the MCP tools
+     * offered on top of the assistant's own lists. */
+    json_object *tool_policy;
     int stream;               /* stream from the upstream and call on_delta per piece */
     /* Streaming only: each content piece as the upstream produces it. Return 0
      * to go on, non-zero when the client is gone: the agent then aborts the
@@ -74,6 +88,9 @@ typedef struct agent_req {
      * Non-zero: the client is gone (as alive() returning 0). */
     int (*on_event)(void *ud, const agent_event_t *ev);
     void *ud;
+    /* The request id (shared/reqid.h) or NULL: sent to the upstream as
+     * X-Request-Id and with each tool call to the broker ("rid"). */
+    const char *request_id;
 } agent_req_t;
 
 typedef struct agent_res {

@@ -15,6 +15,7 @@
  * deadline) is cancelled at the broker. Local waits use CLOCK_MONOTONIC; only
  * the deadline on the wire is wall-clock unix ms, for the broker. */
 #include "agent/mcpc.h"
+#include "agent/agent.h"
 #include "agent/autostart.h"
 #include "shared/buf.h"
 #include "shared/log.h"
@@ -479,6 +480,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         json_object *args = NULL;
         calls[i].text = NULL;
         calls[i].is_error = 0;
+        calls[i].outcome = AGENT_TOOL_ERROR;   /* until an answer says otherwise */
         due[i] = start + timeout_ms;
         if (calls[i].args_json && *calls[i].args_json) {
             char why[160];
@@ -495,8 +497,10 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
             }
         }
         rid_hex(ids[i], WIRE_ID_LEN);
-        texts[i] = wire_req_encode(WIRE_OP_CALL, ids[i], c->reply, calls[i].server ? calls[i].server : "",
-                                   calls[i].tool ? calls[i].tool : "", args, deadline_unix);
+        texts[i] = wire_req_encode_rid(WIRE_OP_CALL, ids[i], c->reply,
+                                       calls[i].server ? calls[i].server : "",
+                                       calls[i].tool ? calls[i].tool : "", args, deadline_unix,
+                                       calls[i].request_id);
         json_object_put(args);
         if (!texts[i]) {
             calls[i].text = mcpc__errtext("cannot send the call to tool '%s': bad server or tool name",
@@ -534,6 +538,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
             mcpc__cancel(c, &calls[i], &ids[i], &texts[i], 1, deadline_unix);
             calls[i].text = mcpc__timeout_text(&calls[i], due[i] - start, heard[i] ? now - heard[i] : -1);
             calls[i].is_error = 1;
+            calls[i].outcome = AGENT_TOOL_TIMEOUT;
             if (!calls[i].text) {
                 rc = aip_err_oom(e);
                 goto out;
@@ -601,9 +606,13 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
                 calls[i].text = mcpc_flatten(rep.result);
                 calls[i].result = json_object_get(rep.result);
                 calls[i].is_error = calls[i].text && strncmp(calls[i].text, "[tool error]", 12) == 0;
+                calls[i].outcome = calls[i].is_error ? AGENT_TOOL_ERROR : AGENT_TOOL_OK;
             } else {
                 calls[i].text = mcpc__errtext("%s", rep.error);
                 calls[i].is_error = 1;
+                /* the broker's error: its own deadline, or the server unreachable */
+                calls[i].outcome = rep.error && strstr(rep.error, "timed out") ? AGENT_TOOL_TIMEOUT
+                                                                               : AGENT_TOOL_DOWN;
             }
             if (!calls[i].text) {
                 wire_reply_clear(&rep);
@@ -627,6 +636,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         if (!calls[i].text) {
             calls[i].text = mcpc__timeout_text(&calls[i], timeout_ms, -1);
             calls[i].is_error = 1;
+            calls[i].outcome = AGENT_TOOL_TIMEOUT;
             if (!calls[i].text) {
                 rc = aip_err_oom(e);
                 goto out;

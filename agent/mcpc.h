@@ -37,8 +37,11 @@ typedef struct mcpc_call {
     const char *server;      /* in */
     const char *tool;        /* in: the tool's MCP name */
     const char *args_json;   /* in: the arguments object as JSON text */
+    const char *request_id;  /* in: NULL, or the request's id, sent as "rid" */
     char *text;              /* out: result flattened to text (malloc'd) */
     int is_error;            /* out: text starts with "[tool error]" */
+    int outcome;             /* out: AGENT_TOOL_* (agent/agent.h): ok, tool error,
+                                timeout, or server down (the broker's error) */
     json_object *result;     /* out: the tools/call result as the server sent
                                 it (a reference, for mcpc_parts), or NULL when
                                 the text was made here (failure, timeout) */

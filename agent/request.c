@@ -150,6 +150,8 @@ static int rq__tools(const char *aname, json_object *assistant, json_object *bod
             tname = v ? json_object_get_string(v) : "";
             if (tsel_why_tool(assistant, cats[c].server, mt) != TSEL_OFFERED)
                 continue;   /* not on the assistant's allow-list, denied, or a task */
+            if (cats[c].policy && tsel_why(cats[c].policy, cats[c].server, tname) != TSEL_OFFERED)
+                continue;   /* the caller's key may not use it */
             rc = tn_add(map, cats[c].server, tname, mt);
             if (rc == -EINVAL || rc == -EEXIST)
                 continue;   /* nameless: cannot be called; listed twice: offered once */

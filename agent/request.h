@@ -15,6 +15,10 @@
 typedef struct rq_catalog {
     const char *server;
     json_object *tools;
+    /* borrowed, NULL none: a second allow/deny over this catalog (the
+     * caller's key policy, agent_req_t.tool_policy), applied after the
+     * assistant's own */
+    json_object *policy;
 } rq_catalog_t;
 
 /* Builds the first turn's request into *out (caller owns):

@@ -184,6 +184,7 @@ int smp_answer(const smp_ctx_t *x, json_object *params, long long left_ms, json_
     call.req = req;
     call.alive = x->alive;
     call.ud = x->ud;
+    call.request_id = x->request_id;
     if ((rc = up_turn(x->up, &call, &turn, &e)) < 0) {
         snprintf(err, errlen, "sampling/createMessage: the assistant's backend failed: %s", e.msg);
         goto out;

@@ -22,6 +22,7 @@ typedef struct smp_ctx {
     const char *assistant_name;
     int (*alive)(void *ud);      /* may be NULL */
     void *ud;
+    const char *request_id;      /* NULL, or the upstream's X-Request-Id */
 } smp_ctx_t;
 
 /* The canonical (OpenAI chat) request for createMessage `params` on

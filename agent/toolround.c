@@ -265,6 +265,7 @@ static int tr__done(void *ud, size_t index, long long ms)
 
     tr__ev_call(x, x->idx[index], AGENT_EV_TOOL_DONE, &ev);
     ev.is_error = x->batch[index].is_error;
+    ev.outcome = x->batch[index].outcome;
     ev.ms = ms;
     ev.result = x->batch[index].text;
     return tr__emit(x, &ev);
@@ -286,6 +287,7 @@ static int tr__announce(const tr_evctx_t *x, json_object *calls, char **texts, s
             continue;
         tr__ev_call(x, i, AGENT_EV_TOOL_DONE, &ev);
         ev.is_error = 1;
+        ev.outcome = AGENT_TOOL_ERROR;
         ev.result = texts[i];
         if (tr__emit(x, &ev) != 0)
             return -ECONNABORTED;
@@ -324,6 +326,7 @@ int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn,
         batch[k].server = server;
         batch[k].tool = tool;
         batch[k].args_json = tr__args(c);
+        batch[k].request_id = hooks ? hooks->request_id : NULL;
         idx[k++] = i;
     }
     if (tr__announce(&x, turn->tool_calls, texts, n) < 0) {

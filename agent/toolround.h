@@ -50,6 +50,8 @@ typedef struct tr_hooks {
     /* sampling/createMessage from the MCP servers of the round's calls is
      * served with this (agent/sampling.h); NULL refuses it */
     const struct smp_ctx *sampling;
+    /* Not a hook: the request id each call carries to the broker, or NULL. */
+    const char *request_id;
 } tr_hooks_t;
 
 /* Runs turn->tool_calls (every name ours or unknown) concurrently with one

@@ -3,6 +3,7 @@
 #include "shared/caps.h"
 
 #include "shared/log.h"
+#include "shared/reqid.h"
 #include "shared/sse.h"
 #include "shared/url.h"
 #include "shared/utf8.h"
@@ -353,6 +354,16 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, aip_err_t *e)
                  "cannot build the request for backend '%s': %s",
                  call->backend_name ? call->backend_name : "?", err);
         goto out;
+    }
+    if (call->request_id && reqid_valid(call->request_id)) {
+        char h[REQID_MAX + 16];
+        struct curl_slist *more;
+        snprintf(h, sizeof(h), "X-Request-Id: %s", call->request_id);
+        if (!(more = curl_slist_append(headers, h))) {
+            aip_err_oom(e);
+            goto out;
+        }
+        headers = more;
     }
     if (call->stream) {
         sink.content = up__sink;

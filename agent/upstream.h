@@ -26,6 +26,7 @@ typedef struct up_call {
     int (*on_flush)(void *ud);  /* after each read that delivered pieces; may be NULL */
     int (*alive)(void *ud);     /* may be NULL */
     void *ud;
+    const char *request_id;     /* NULL, or sent as X-Request-Id (shared/reqid.h) */
 } up_call_t;
 
 /* Runs one turn into *turn (initialised by the caller). Returns 0; or

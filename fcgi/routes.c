@@ -10,6 +10,7 @@
 #include "fcgi/core/complete.h"
 #include "fcgi/core/health.h"
 #include "fcgi/mcp/mcp.h"
+#include "fcgi/metrics/metrics.h"
 #include "fcgi/openai/openai.h"
 #include "fcgi/responses/responses.h"
 #include "fcgi/responses/respstore.h"
@@ -40,6 +41,8 @@ const route_def_t routes_table[] = {
       "this index of endpoints" },
     { ROUTE_GET,  "/health",              0, NULL,              ROUTES__CORE,  health_handle,
       "liveness and Redis reachability" },
+    { ROUTE_GET,  "/metrics",             0, NULL,              ROUTES__CORE,  metrics_handle,
+      "Prometheus metrics of the host's responders (loopback or AIPROXY_METRICS_TOKEN)" },
     { ROUTE_GET,  "/v1/models",           1, &openai_surface,   0,             routes__models,
       "the assistants, as OpenAI models" },
     { ROUTE_GET,  "/v1/models/{id}",      1, &openai_surface,   0,             routes__model,
@@ -72,6 +75,7 @@ const route_hook_fn routes_end[] = {
 };
 
 const route_hook_fn routes_after[] = {
+    metrics_after,
     usage_after,      /* issue 18: usage per principal and assistant (fcgi/usage) */
     NULL,
 };

@@ -793,3 +793,8 @@ void broker_free(broker_t *b)
     regasync_free(b->reg);
     free(b);
 }
+
+server_t *broker_servers(broker_t *b)
+{
+    return b->servers;
+}

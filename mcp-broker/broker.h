@@ -39,4 +39,9 @@ void broker_set_ondemand(broker_t *b, const char *token, int idle_exit_s, void (
 
 void broker_free(broker_t *b);
 
+struct server;
+/* The MCP servers this broker has been asked about (a list: server_next),
+ * borrowed until the next turn of the loop; for the metrics listener. */
+struct server *broker_servers(broker_t *b);
+
 #endif

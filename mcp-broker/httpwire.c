@@ -2,6 +2,7 @@
  * transports. See httpwire.h. */
 #include "mcp-broker/httpwire.h"
 #include "shared/caps.h"
+#include "shared/reqid.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -295,6 +296,30 @@ out:
     if (tok)
         json_tokener_free(tok);
     return is_req;
+}
+
+int httpwire_body_rid(const char *json, size_t len, char *out, size_t cap)
+{
+    json_tokener *tok;
+    json_object *o = NULL, *params, *meta, *v;
+    const char *rid;
+    int found = 0;
+
+    if (!json || !memmem(json, len, REQID_MCP_META, sizeof(REQID_MCP_META) - 1))
+        return 0;
+    if (!(tok = json_tokener_new()))
+        return 0;
+    o = json_tokener_parse_ex(tok, json, (int)len);
+    if (o && json_object_object_get_ex(o, "params", &params) &&
+        json_object_object_get_ex(params, "_meta", &meta) &&
+        json_object_object_get_ex(meta, REQID_MCP_META, &v) &&
+        json_object_is_type(v, json_type_string) && reqid_valid(rid = json_object_get_string(v))) {
+        int n = snprintf(out, cap, "X-Request-Id: %s", rid);
+        found = n > 0 && (size_t)n < cap;
+    }
+    json_object_put(o);
+    json_tokener_free(tok);
+    return found;
 }
 
 int httpwire_is_response_to(const char *json, size_t len, const char *id)

@@ -75,6 +75,12 @@ char *httpwire_error_response(const char *id, const char *message);
 int httpwire_request_id(const char *json, size_t len, char *idbuf, size_t idlen, char *method,
                         size_t methodlen);
 
+/* If `json` is a message whose params._meta carries a request id
+ * (REQID_MCP_META, shared/reqid.h) that reqid_valid accepts, writes the
+ * header line "X-Request-Id: <id>" into out[cap] and returns 1; else 0. A
+ * message without the key's text is not parsed. */
+int httpwire_body_rid(const char *json, size_t len, char *out, size_t cap);
+
 /* 1 when `json` is a response (result or error, no method) whose id, as JSON
  * text, equals `id`. */
 int httpwire_is_response_to(const char *json, size_t len, const char *id);

@@ -1,6 +1,7 @@
 /* mcp-broker — holds the MCP sessions for every responder (docs/broker-protocol.md).
  *
  *   mcp-broker [-c config.yaml] [--reseed] [--log FILE] [--idle-exit SECONDS]
+ *              [--metrics HOST:PORT]
  *
  * With -c the registry is seeded from the file the way the responder does it
  * (only when Redis holds none, or always with --reseed), and written back from
@@ -8,7 +9,10 @@
  * cleanly (sessions closed, children reaped, leases released, exit 0); SIGHUP
  * reopens the --log file. --idle-exit N (or AIPROXY_BROKER_IDLE_EXIT_S for a
  * broker a responder started on demand, with AIPROXY_BROKER_TOKEN): a clean
- * stop after N seconds without a call (ondemand.h). */
+ * stop after N seconds without a call (ondemand.h). --metrics (or
+ * AIPROXY_BROKER_METRICS): Prometheus metrics on GET http://HOST:PORT/metrics
+ * (bmetrics.h). */
+#include "mcp-broker/bmetrics.h"
 #include "mcp-broker/broker.h"
 #include "mcp-broker/oauth.h"
 #include "mcp-broker/ondemand.h"
@@ -27,6 +31,7 @@
 typedef struct app {
     uv_loop_t *loop;
     broker_t *broker;
+    bmetrics_t *metrics;      /* NULL without --metrics */
     uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t deadline;      /* bounds a clean shutdown */
     int stopping;
@@ -40,7 +45,8 @@ typedef struct app {
 
 static void app_usage(void)
 {
-    fprintf(stderr, "usage: mcp-broker [-c config.yaml] [--reseed] [--log FILE] [--idle-exit SECONDS]\n");
+    fprintf(stderr, "usage: mcp-broker [-c config.yaml] [--reseed] [--log FILE] [--idle-exit SECONDS]\n"
+                    "                  [--metrics HOST:PORT]\n");
 }
 
 /* Seeds the registry from `config` (always with reseed, else only when Redis
@@ -110,6 +116,8 @@ static void app_stop(app_t *a)
 {
     a->stopping = 1;
     uv_timer_start(&a->deadline, app_on_deadline, APP_STOP_DEADLINE_MS, 0);
+    bmetrics_stop(a->metrics);
+    a->metrics = NULL;
     broker_stop(a->broker, app_stopped, a);
 }
 
@@ -157,7 +165,7 @@ static const char *app_token(void)
 int main(int argc, char **argv)
 {
     app_t a;
-    const char *config = NULL, *idle_s = NULL, *token;
+    const char *config = NULL, *idle_s = NULL, *token, *metrics = getenv("AIPROXY_BROKER_METRICS");
     int reseed = 0, rc = 1, idle = 0;
     char err[1024];
     char *seed_json = NULL;
@@ -166,6 +174,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
             config = argv[++i];
+        } else if (strcmp(argv[i], "--metrics") == 0 && i + 1 < argc) {
+            metrics = argv[++i];
         } else if (strcmp(argv[i], "--reseed") == 0) {
             reseed = 1;
         } else if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) {
@@ -209,6 +219,10 @@ int main(int argc, char **argv)
         goto out;
     }
     broker_set_seed(a.broker, seed_json);
+    if (metrics && *metrics && !(a.metrics = bmetrics_start(a.loop, a.broker, metrics, err, sizeof(err)))) {
+        log_error("%s", err);
+        goto out;
+    }
     broker_set_ondemand(a.broker, token, idle, app_on_idle, &a);
     uv_timer_init(a.loop, &a.deadline);
     uv_signal_init(a.loop, &a.sig_term);

@@ -2,6 +2,7 @@
 #include "mcp-broker/server.h"
 #include "mcp-broker/session.h"
 #include "shared/log.h"
+#include "shared/reqid.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -27,7 +28,14 @@ struct server {
     struct server_call *calls;   /* in flight on the session, for cancels */
     json_object *tools;          /* the last catalog */
     char error[512];             /* why the last start failed, "" when fine */
+    unsigned long long starts;   /* metrics (server_stats) */
+    unsigned long long calls_n[SERVER_OUT__N];
+    unsigned long long dur[SERVER_DUR_BUCKETS + 1];
+    double dur_sum;
 };
+
+static const double server__bounds[SERVER_DUR_BUCKETS] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300 };
 
 typedef struct server_waiter {
     struct server_waiter *next;
@@ -40,6 +48,10 @@ typedef struct server_call {
     server_t *s;
     char id[WIRE_ID_LEN + 1];
     char reply[520];
+    char rid[REQID_MAX + 1];     /* the client request's id ("rid"), "" when none */
+    char tool[128];              /* for the log lines */
+    uint64_t t0;                 /* uv_now when it came */
+    uint64_t t0_ns;              /* uv_hrtime() when it went out, for metrics */
 } server_call_t;
 
 /* Wall-clock unix ms: the catalog's "updated" timestamp, read by other hosts
@@ -295,6 +307,7 @@ static void server__start(server_t *s)
     char err[512];
 
     s->wanted = 1;
+    s->starts++;
     s->sess = mcp_session_new(s->loop, s->name, s->cfg, &cbs, err, sizeof(err));
     if (s->sess)
         return;
@@ -312,10 +325,53 @@ static void server__unlink_call(server_t *s, server_call_t *c)
         }
 }
 
+/* The log lines about one call name its request: rid= (text) or
+ * "request_id" (JSON), as the responder's lines do. */
+static void server__call_log(const server_call_t *c, enum log_level level, const char *what,
+                             const char *detail)
+{
+    if (!log_enabled(level))
+        return;
+    log_set_request(c->rid[0] ? c->rid : NULL);
+    log_msg(level, "MCP server '%s': call %s (tool '%s') %s%s%s", c->s->name, c->id, c->tool,
+            what, detail ? ": " : "", detail ? detail : "");
+    log_set_request(NULL);
+}
+
+/* A call that ended: counted by outcome, and its time. */
+static void server__count(server_t *s, int outcome, const server_call_t *c)
+{
+    double secs;
+    int i = 0;
+
+    s->calls_n[outcome]++;
+    if (!c)
+        return;
+    secs = (double)(uv_hrtime() - c->t0_ns) / 1e9;
+    while (i < SERVER_DUR_BUCKETS && secs > server__bounds[i])
+        i++;
+    s->dur[i]++;
+    s->dur_sum += secs;
+}
+
 static void server__call_done(void *ud, int ok, json_object *result, const char *error)
 {
     server_call_t *c = ud;
     char *t = ok ? wire_reply_result(c->id, result) : wire_reply_error(c->id, error);
+    char what[64];
+    json_object *is_err = NULL;
+
+    snprintf(what, sizeof(what), "%s after %llu ms",
+             !ok ? "failed" : json_object_object_get_ex(result, "isError", &is_err) &&
+                              json_object_get_boolean(is_err) ? "ended with a tool error" : "done",
+             (unsigned long long)(uv_now(c->s->loop) - c->t0));
+    server__call_log(c, ok ? LOG_LVL_INFO : LOG_LVL_WARN, what, ok ? NULL : error);
+    if (ok)
+        server__count(c->s, json_object_object_get_ex(result, "isError", &is_err) &&
+                            json_object_get_boolean(is_err) ? SERVER_OUT_TOOL_ERROR : SERVER_OUT_OK, c);
+    else
+        server__count(c->s, error && strstr(error, "timed out") ? SERVER_OUT_TIMEOUT
+                                                                : SERVER_OUT_SERVER_DOWN, c);
 
     server__unlink_call(c->s, c);
     server__publish(c->s, c->reply, t);
@@ -332,7 +388,8 @@ void server_cancel(server_t *s, const char *id)
     if (!c || !s->sess || mcp_session_cancel(s->sess, c, "the client went away") != 0)
         return;
     /* cancelled: its callback will not fire, nobody waits for an answer */
-    log_info("MCP server '%s': call %s abandoned by the responder: cancelled", s->name, id);
+    server__call_log(c, LOG_LVL_INFO, "abandoned by the responder: cancelled", NULL);
+    server__count(s, SERVER_OUT_CANCELLED, c);
     server__unlink_call(s, c);
     free(c);
 }
@@ -367,6 +424,8 @@ void server_handle(server_t *s, const wire_req_t *req)
     if (!s->sess) {
         snprintf(msg, sizeof(msg), "%s; retrying in the background",
                  s->error[0] ? s->error : "not started yet");
+        if (req->op == WIRE_OP_CALL)
+            s->calls_n[SERVER_OUT_SERVER_DOWN]++;
         server__reply_error(s, req->reply, req->id, msg);
         return;
     }
@@ -397,11 +456,20 @@ void server_handle(server_t *s, const wire_req_t *req)
             return;
         }
         c->s = s;
+        c->t0_ns = uv_hrtime();
         memcpy(c->id, req->id, sizeof(c->id));
         snprintf(c->reply, sizeof(c->reply), "%s", req->reply);
-        rc = mcp_session_call(s->sess, req->tool, req->args, req->deadline, server__call_done, c);
+        snprintf(c->tool, sizeof(c->tool), "%s", req->tool);
+        if (req->rid)
+            snprintf(c->rid, sizeof(c->rid), "%s", req->rid);
+        c->t0 = uv_now(s->loop);
+        server__call_log(c, LOG_LVL_INFO, "started", NULL);
+        rc = mcp_session_call_rid(s->sess, req->tool, req->args, req->deadline, req->rid,
+                                  server__call_done, c);
         if (rc < 0) {
             snprintf(msg, sizeof(msg), "MCP server '%s' is restarting; try again", s->name);
+            server__call_log(c, LOG_LVL_WARN, "failed", msg);
+            s->calls_n[SERVER_OUT_SERVER_DOWN]++;
             server__reply_error(s, req->reply, req->id, msg);
             free(c);
         } else {
@@ -456,4 +524,19 @@ void server_retire(server_t *s)
 int server_busy(const server_t *s)
 {
     return s->calls != NULL || s->waiters != NULL;
+}
+
+void server_stats(const server_t *s, server_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->state = s->sess ? (mcp_session_ready(s->sess) ? "ready" : "starting")
+               : s->in_backoff ? "backoff" : "idle";
+    out->restarts = s->starts > 1 ? s->starts - 1 : 0;
+    memcpy(out->calls, s->calls_n, sizeof(out->calls));
+    out->bounds = server__bounds;
+    memcpy(out->dur, s->dur, sizeof(out->dur));
+    out->dur_sum = s->dur_sum;
+    for (const server_call_t *c = s->calls; c; c = c->next)
+        out->in_flight++;
+    out->owned = s->owned;
 }

@@ -67,6 +67,26 @@ void server_sampled(server_t *s, const wire_req_t *req);
  * idle out), else 0. */
 int server_busy(const server_t *s);
 
+/* How calls ended, for metrics (server_stats_t.calls). */
+enum { SERVER_OUT_OK, SERVER_OUT_TOOL_ERROR, SERVER_OUT_TIMEOUT, SERVER_OUT_SERVER_DOWN,
+       SERVER_OUT_CANCELLED, SERVER_OUT__N };
+#define SERVER_DUR_BUCKETS 15
+
+/* What the server has done since server_new, for the broker's metrics
+ * listener (bmetrics.h). `state` is static text: "ready", "starting",
+ * "backoff" (failed; waiting to retry) or "idle" (never asked for). */
+typedef struct server_stats {
+    const char *state;
+    unsigned long long restarts;               /* session starts after the first */
+    unsigned long long calls[SERVER_OUT__N];   /* tool calls by how they ended */
+    const double *bounds;                      /* SERVER_DUR_BUCKETS upper bounds, seconds */
+    unsigned long long dur[SERVER_DUR_BUCKETS + 1]; /* answered calls by duration bucket */
+    double dur_sum;                            /* seconds */
+    int in_flight;                             /* calls running on the session now */
+    int owned;                                 /* this broker holds the server's lease */
+} server_stats_t;
+void server_stats(const server_t *s, server_stats_t *out);
+
 /* Writes the catalog key again (Redis came back without it). */
 void server_republish(server_t *s);
 

@@ -12,6 +12,7 @@
 #include "shared/log.h"
 #include "shared/caps.h"
 #include "shared/jget.h"
+#include "shared/reqid.h"
 
 #include <errno.h>
 #include <math.h>
@@ -48,6 +49,7 @@ typedef struct pend {
     char *held_msg;              /* owned, NULL when none */
     mcp_session_call_cb cb;
     void *ud;
+    char rid[REQID_MAX + 1];     /* P_CALL: the request id for _meta, "" when none */
 } pend_t;
 
 /* A server request (sampling/createMessage) handed to the owner of a call,
@@ -282,6 +284,8 @@ static void session__send_call(mcp_session_t *s, pend_t *p)
     p->id = ++s->next_id;
     if (params && meta) {
         json_object_object_add(meta, "progressToken", json_object_new_int64(p->id));
+        if (p->rid[0])
+            json_object_object_add(meta, REQID_MCP_META, json_object_new_string(p->rid));
         json_object_object_add(params, "_meta", meta);
         meta = NULL;
         json_object_object_add(params, "name", json_object_new_string(p->tool));
@@ -909,6 +913,12 @@ out:
 int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int64_t deadline_ms,
                      mcp_session_call_cb cb, void *ud)
 {
+    return mcp_session_call_rid(s, tool, args, deadline_ms, NULL, cb, ud);
+}
+
+int mcp_session_call_rid(mcp_session_t *s, const char *tool, json_object *args,
+                         int64_t deadline_ms, const char *rid, mcp_session_call_cb cb, void *ud)
+{
     pend_t *p;
     int64_t now = session__now();
 
@@ -925,6 +935,8 @@ int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int6
     p->args = args ? json_object_get(args) : NULL;
     p->cb = cb;
     p->ud = ud;
+    if (rid && reqid_valid(rid))
+        memcpy(p->rid, rid, strlen(rid) + 1);
     if (!p->tool) {
         session__unlink(s, p);
         pend_free(p);

@@ -75,6 +75,13 @@ typedef void (*mcp_session_call_cb)(void *ud, int ok, json_object *result, const
 int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int64_t deadline_ms,
                      mcp_session_call_cb cb, void *ud);
 
+/* mcp_session_call carrying request id `rid` (NULL or not reqid_valid:
+ * none) in the call's params._meta[REQID_MCP_META], "io.aiproxy/request_id"
+ * (shared/reqid.h); the HTTP transports send it as the POST's X-Request-Id
+ * too (httpwire_body_rid). */
+int mcp_session_call_rid(mcp_session_t *s, const char *tool, json_object *args,
+                         int64_t deadline_ms, const char *rid, mcp_session_call_cb cb, void *ud);
+
 /* Abandons the call made with user data `ud`: the server gets
  * notifications/cancelled with its requestId and `reason` (when the call was
  * sent already), and cb never fires. Returns 0, or -ENOENT when no call in

@@ -15,6 +15,7 @@
 #include "mcp-broker/oauth.h"
 #include "mcp-broker/transport_impl.h"
 #include "shared/caps.h"
+#include "shared/reqid.h"
 #include "shared/jget.h"
 
 #include "shared/log.h"
@@ -180,8 +181,8 @@ static void http__req_free(http__req_t *r)
 static http__req_t *http__req_new(mcp_http_t *t, int kind, const char *body, size_t len,
                                   const char *last_event_id)
 {
-    const char *extra[10];
-    char sid[300], proto[64], leid[300], *authz = NULL;
+    const char *extra[11];
+    char sid[300], proto[64], leid[300], rid[REQID_MAX + 32], *authz = NULL;
     size_t n = 0;
     http__req_t *r = calloc(1, sizeof(*r));
     const char *method = kind == HTTP_POST ? "POST" : kind == HTTP_GET ? "GET" : "DELETE";
@@ -193,6 +194,8 @@ static http__req_t *http__req_new(mcp_http_t *t, int kind, const char *body, siz
     if (kind == HTTP_POST) {
         extra[n++] = "Accept: application/json, text/event-stream";
         extra[n++] = "Content-Type: application/json";
+        if (httpwire_body_rid(body, len, rid, sizeof(rid)))
+            extra[n++] = rid;
     } else if (kind == HTTP_GET) {
         extra[n++] = "Accept: text/event-stream";
     }

@@ -15,6 +15,7 @@
 #include "mcp-broker/transport_impl.h"
 
 #include "shared/log.h"
+#include "shared/reqid.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -260,12 +261,15 @@ static int sse__send(mcp_transport_t *base, const char *json, size_t len)
 {
     mcp_sse_t *t = (mcp_sse_t *)base;
     const char *extra[] = {"Content-Type: application/json",
-                           "Accept: application/json, text/event-stream", NULL, NULL};
+                           "Accept: application/json, text/event-stream", NULL, NULL, NULL};
+    char rid[REQID_MAX + 32];
     sse__post_t *p = NULL;
     char *authz = sse__authz(t);
     int rc = -ENOTCONN;
 
     extra[2] = authz;
+    if (httpwire_body_rid(json, len, rid, sizeof(rid)))
+        extra[authz ? 3 : 2] = rid;
     if (t->finishing || !t->post_url)
         goto out;
     rc = -ENOMEM;

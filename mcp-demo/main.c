@@ -278,6 +278,19 @@ static const char *demo_str(json_object *args, const char *k)
     return json_object_get_string(v);
 }
 
+/* A call that names the client's request (aiproxy's _meta key) says so on
+ * stderr, which the broker logs: one grep follows a request into here. */
+static void demo_log_rid(const char *name, json_object *params)
+{
+    json_object *meta = NULL, *rid = NULL;
+
+    if (json_object_object_get_ex(params, "_meta", &meta) &&
+        json_object_object_get_ex(meta, "io.aiproxy/request_id", &rid) &&
+        json_object_is_type(rid, json_type_string))
+        fprintf(stderr, "mcp-demo: tools/call %.64s request_id=%.128s\n", name,
+                json_object_get_string(rid));
+}
+
 static void demo_call(json_object *id, json_object *params)
 {
     json_object *jn = NULL, *args = NULL;
@@ -290,6 +303,7 @@ static void demo_call(json_object *id, json_object *params)
     }
     name = json_object_get_string(jn);
     json_object_object_get_ex(params, "arguments", &args);
+    demo_log_rid(name, params);
     if (strcmp(name, "add") == 0) {
         double a, b;
         if (demo_num(args, "a", &a) || demo_num(args, "b", &b)) {

@@ -32,9 +32,15 @@
 /* MCP servers whose tool calls one request tallies apart (fcgi/core/reqinfo.h):
  * an assistant with more still counts every call in the totals. */
 #define CAP_REQINFO_SERVERS 16
+/* Metric series (label combinations) the responder's shared segment holds
+ * (fcgi/metrics/mstore.h); past it values go to an "other" series. */
+#define CAP_METRICS_SERIES 4096
 /* The header lines every answer of a request carries besides its own
  * (rate-limit headers, X-Request-Id): http_add_header refuses past this. */
 #define CAP_RESP_HEADERS 2048
+/* A request id (X-Request-Id, shared/reqid.h): a client's longer one is
+ * replaced, and every log line and header that carries it stays short. */
+#define CAP_REQUEST_ID 128
 /* Responder threads per worker (--threads, --reserve): past this is a typo. */
 #define CAP_THREADS 4096
 

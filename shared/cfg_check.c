@@ -752,11 +752,42 @@ static int ck__probe_api_ok(const char *s)
     return parts == 3 && seg > 0;
 }
 
+/* Issue 18 (docs/keys.md "Apiman callers"): apiman.plan is a plan name;
+ * plan_header and client_header are header names, and only mean something
+ * in trusted_header mode (in gateway_probe mode the client would set them). */
+static int ck__apiman_plan(ck_t *c, json_object *a, const char *mode)
+{
+    int rc;
+    const char *s;
+    if ((rc = ck__str(c, "plan", NULL, " (a plan name)")) < 0 ||
+        (rc = ck__str(c, "plan_header", NULL, " (a header name)")) < 0 ||
+        (rc = ck__str(c, "client_header", NULL, " (a header name)")) < 0)
+        return rc;
+    s = jget_str(a, "plan");
+    if (s && *s && !cfg_name_valid(s))
+        return ck__fail(c, "plan", "must be a plan name ([A-Za-z0-9][A-Za-z0-9._-]{0,63})%s",
+                        NULL);
+    for (int i = 0; i < 2; i++) {
+        const char *f = i ? "client_header" : "plan_header";
+        s = jget_str(a, f);
+        if (!s || !*s)
+            continue;
+        if (strcmp(mode, "trusted_header") != 0)
+            return ck__fail(c, f, "only for mode trusted_header (in gateway_probe mode the "
+                                  "client would choose it)%s", NULL);
+        if (strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+            strlen(s))
+            return ck__fail(c, f, "must be a header name (letters, digits, '-', '_')%s", NULL);
+    }
+    return 0;
+}
+
 static int ck__apiman(json_object *settings, char *err, size_t errlen)
 {
     static const char *const fields[] = {"mode", "enabled", "gateway_url", "probe_api",
                                          "probe_path", "api_key_header", "timeout", "cache_ttl",
-                                         "header", "secret", NULL};
+                                         "header", "secret", "plan", "plan_header",
+                                         "client_header", NULL};
     json_object *a = NULL;
     ck_t c;
     const char *mode = NULL, *s;
@@ -770,7 +801,8 @@ static int ck__apiman(json_object *settings, char *err, size_t errlen)
     rc = ck__init(&c, a, "apiman", sub, sizeof sub);
     if (rc == 0)
         rc = ck__unknown(&c, fields, "mode, enabled, gateway_url, probe_api, probe_path, "
-                                     "api_key_header, timeout, cache_ttl, header, secret");
+                                     "api_key_header, timeout, cache_ttl, header, secret, "
+                                     "plan, plan_header, client_header");
     if (rc == 0)
         rc = ck__required_str(&c, "mode", " (gateway_probe or trusted_header)", &mode);
     if (rc == 0 && strcmp(mode, "gateway_probe") && strcmp(mode, "trusted_header"))
@@ -784,7 +816,8 @@ static int ck__apiman(json_object *settings, char *err, size_t errlen)
                     (rc = ck__num(&c, "cache_ttl", 0, 0, 86400 * 30, 0, 1, 60,
                                   "in seconds, >= 0")) < 0 ||
                     (rc = ck__str(&c, "header", NULL, "")) < 0 ||
-                    (rc = ck__str(&c, "secret", NULL, "")) < 0))
+                    (rc = ck__str(&c, "secret", NULL, "")) < 0 ||
+                    (rc = ck__apiman_plan(&c, a, mode)) < 0))
         goto out;
     if (rc == 0 && json_object_get_boolean(json_object_object_get(a, "enabled"))) {
         if (strcmp(mode, "gateway_probe") == 0) {

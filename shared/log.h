@@ -1,6 +1,10 @@
 /* log — one line per event on stderr (or a file), safe from any thread.
  *
- * Lines look like `2026-11-25T04:50:00.123Z aiproxy-fcgi[123] warn: text`.
+ * Lines look like `2026-11-25T04:50:00.123Z aiproxy-fcgi[123] warn: text`,
+ * with ` rid=<request id>` at the end while the thread serves a request
+ * (log_set_request). With AIPROXY_LOG_FORMAT=json every line is one JSON
+ * object instead: {"time","level","msg","component","pid"} and "request_id"
+ * when known (docs/observability.md, "Request ids and logs").
  * The level comes from log_init or AIPROXY_LOG_LEVEL (error|warn|info|debug).
  * Never log a secret: callers pass redacted values. */
 #ifndef AIPROXY_LOG_H
@@ -9,7 +13,8 @@
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* Sets the program name shown on every line and the level; AIPROXY_LOG_LEVEL
- * in the environment overrides `level`. Call once, before threads start. */
+ * in the environment overrides `level`, AIPROXY_LOG_FORMAT (text|json) sets
+ * the format (text when unset or unknown). Call once, before threads start. */
 void log_init(const char *prog, enum log_level level);
 
 /* Sends further lines to `path` (appending), or back to stderr when NULL.
@@ -21,6 +26,23 @@ int log_reopen(const char *path);
 
 /* True when lines of this level are written (to skip costly formatting). */
 int log_enabled(enum log_level level);
+
+/* 1 when lines are JSON (AIPROXY_LOG_FORMAT=json), else 0. */
+int log_json(void);
+
+/* The request the calling thread serves from now on: its id goes on every
+ * line the thread logs (text: " rid=<id>"; JSON: "request_id") until
+ * log_set_request(NULL). `rid` is borrowed: it must stay valid until then.
+ * Only ids that are safe as they are (shared/reqid.h) belong here. */
+void log_set_request(const char *rid);
+
+/* One JSON log line with the usual members ("time", "level", "msg",
+ * "component", "pid") followed by the members of `fields`, the text of a
+ * JSON object the caller built (e.g. json-c's, with every string valid
+ * UTF-8), which must not repeat those names; no "request_id" is added (put
+ * it in fields). In text mode, or when `fields` is not an object's text,
+ * writes msg as log_msg would. Lines of any length are written whole. */
+void log_fields(enum log_level level, const char *msg, const char *fields);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -30,6 +30,7 @@ struct reg {
     long long retry_at_ms;   /* after a failed connect, no new attempt before this */
     const char *seed;        /* borrowed JSON text of the document to heal with, or NULL */
     char err[512];
+    reg_stats_t st;          /* for metrics (reg_stats) */
 };
 
 /* Seed: write everything unless a registry exists (ARGV[1] = "1" forces). */
@@ -103,6 +104,7 @@ static int reg__connect(reg_t *r)
     r->c = rconn_connect(r->url, REG_TIMEOUT_MS, err, sizeof err);
     if (!r->c) {
         snprintf(r->err, sizeof r->err, "%s", err);
+        r->st.errors++;
         r->retry_at_ms = reg__now_ms() + REG_RETRY_MS;
         return -ECONNREFUSED;
     }
@@ -115,6 +117,7 @@ static int reg__connect(reg_t *r)
 static int reg__io_fail(reg_t *r, const char *what)
 {
     reg__seterr(r, "Redis %s failed: %s", what, r->c && r->c->errstr[0] ? r->c->errstr : "no reply");
+    r->st.errors++;
     reg__drop(r);
     return -EIO;
 }
@@ -178,6 +181,7 @@ static int reg__get_version(reg_t *r, long long *v)
     void *vp = NULL;
     int rc;
 
+    r->st.round_trips++;
     if (redisAppendFormattedCommand(r->c, r->get_version_cmd, (size_t)r->get_version_len) !=
             REDIS_OK ||
         redisGetReply(r->c, &vp) != REDIS_OK)
@@ -323,6 +327,7 @@ static int reg__reload(reg_t *r)
     int rc = 0, i, argc;
     const char *argv[2];
 
+    r->st.round_trips++;
     redisAppendCommand(r->c, "MULTI");
     for (i = 0; i < REG_SNAPSHOT_CMDS; i++) {
         reg_snapshot_cmd(&r->k, i, &argc, argv);
@@ -346,6 +351,7 @@ static int reg__reload(reg_t *r)
     json_object_put(r->doc);
     r->doc = doc;
     r->version = version;
+    r->st.reloads++;
 out:
     if (rep)
         freeReplyObject(rep);
@@ -510,6 +516,7 @@ static redisReply *reg__eval(reg_t *r, int argc, const char **argv, const size_t
         int had_conn = r->c != NULL;
         if ((*rc = reg__connect(r)) < 0)
             return NULL;
+        r->st.round_trips++;
         rep = redisCommandArgv(r->c, argc, argv, lens);
         if (rep)
             break;
@@ -735,4 +742,9 @@ out:
         freeReplyObject(rep);
     reg_seed_cmd_clear(&cmd);
     return rc;
+}
+
+void reg_stats(const reg_t *r, reg_stats_t *out)
+{
+    *out = r->st;
 }

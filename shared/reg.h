@@ -79,6 +79,14 @@ const char *reg_prefix(const reg_t *r);
 /* Why the last call failed. */
 const char *reg_errstr(const reg_t *r);
 
+/* What `r` has done since reg_open, for metrics: commands sent and answered
+ * (a pipelined MULTI..EXEC counts once), failures (connect or I/O), and
+ * whole documents read because the version moved. */
+typedef struct reg_stats {
+    unsigned long long round_trips, errors, reloads;
+} reg_stats_t;
+void reg_stats(const reg_t *r, reg_stats_t *out);
+
 /* --- The registry protocol without I/O ---------------------------------------
  * What reg_refresh and reg_seed send and how they read the answers, for a
  * caller with its own connection (the broker reads the registry on its async

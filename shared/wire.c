@@ -2,6 +2,7 @@
 #include "shared/wire.h"
 #include "shared/jtext.h"
 #include "shared/jget.h"
+#include "shared/reqid.h"
 #include "shared/utf8.h"
 
 #include <errno.h>
@@ -36,6 +37,12 @@ static int wire__add_str(json_object *o, const char *k, const char *v)
 char *wire_req_encode(enum wire_op op, const char *id, const char *reply, const char *server,
                       const char *tool, json_object *args, int64_t deadline)
 {
+    return wire_req_encode_rid(op, id, reply, server, tool, args, deadline, NULL);
+}
+
+char *wire_req_encode_rid(enum wire_op op, const char *id, const char *reply, const char *server,
+                          const char *tool, json_object *args, int64_t deadline, const char *rid)
+{
     json_object *o = NULL;
     char *res = NULL;
 
@@ -59,6 +66,8 @@ char *wire_req_encode(enum wire_op op, const char *id, const char *reply, const 
         json_object_object_add(o, "args", args ? json_object_get(args) : json_object_new_object());
     }
     json_object_object_add(o, "deadline", json_object_new_int64(deadline));
+    if (rid && reqid_valid(rid) && wire__add_str(o, "rid", rid))
+        goto out;
     res = jtext_take(o);
     o = NULL;
 out:
@@ -197,6 +206,10 @@ int wire_req_decode(const char *s, size_t n, wire_req_t *out, char *err, size_t 
         goto out;
     }
     out->deadline = json_object_get_int64(v);
+    /* optional: a request id we could not log or pass on as it is, is none */
+    out->rid = jget_str(o, "rid");
+    if (out->rid && !reqid_valid(out->rid))
+        out->rid = NULL;
     if (out->op == WIRE_OP_CALL) {
         out->tool = jget_str(o, "tool");
         if (!out->tool || !*out->tool) {

@@ -4,7 +4,8 @@
  * Request, PUBLISHed on <prefix>mcp:calls:
  *   {"v":1,"op":"call"|"start"|"cancel","id":"<32 hex>","reply":"<channel>",
  *    "server":"…","tool":"…","args":{…},"deadline":<unix ms>}
- *   ("tool" and "args" only for "call"). "cancel" names an earlier call by
+ *   ("tool" and "args" only for "call"), and optionally "rid":"<request id>"
+ *   (shared/reqid.h; the client's request, for logs and the MCP server). "cancel" names an earlier call by
  *   its id (same reply, server and deadline): the responder gave up on it, the
  *   broker tells the MCP server and sends no reply. A broker that predates
  *   "cancel" logs it as malformed and ignores it.
@@ -53,6 +54,8 @@ typedef struct wire_req {
     int64_t sid;             /* sampled: the server request it answers (>= 1) */
     json_object *result;     /* sampled: borrowed, the answer (an object), or NULL with */
     const char *error;       /* sampled: borrowed, why there is none */
+    const char *rid;         /* borrowed: the request id ("rid"), NULL when none or
+                              * not a valid one (shared/reqid.h) */
 } wire_req_t;
 
 typedef struct wire_reply {
@@ -77,6 +80,11 @@ typedef struct wire_reply {
  * {}); tool and args are ignored for start and cancel. */
 char *wire_req_encode(enum wire_op op, const char *id, const char *reply, const char *server,
                       const char *tool, json_object *args, int64_t deadline);
+
+/* wire_req_encode with the request id `rid` ("rid"; NULL, or one that is
+ * not reqid_valid, sends none). */
+char *wire_req_encode_rid(enum wire_op op, const char *id, const char *reply, const char *server,
+                          const char *tool, json_object *args, int64_t deadline, const char *rid);
 
 /* The responder's answer to sampling request `sid` of call `id` (op
  * "sampled"): exactly one of `result` (borrowed object) and `error` (cut to

@@ -8,6 +8,7 @@
 
 #include "agent/mcpc.h"
 #include "fcgi/admin/admin_doc.h"
+#include "fcgi/admin/admin_keys.h"
 #include "fcgi/admin/admin_route.h"
 #include "fcgi/admin/admin_tools.h"
 #include "fcgi/auth/auth.h"
@@ -58,9 +59,9 @@ static int admin__gate(http_req_t *req, int *sent_rc)
         return -EACCES;
     }
     json_object_object_add(e, "message",
-                           json_object_new_string(tok.p ? "Invalid admin API key."
+                           json_object_new_string(http_err_msg(req, tok.p ? "Invalid admin API key."
                                                         : "Missing admin API key: send "
-                                                          "'Authorization: Bearer <ADMIN_API_KEY>'."));
+                                                          "'Authorization: Bearer <ADMIN_API_KEY>'.")));
     json_object_object_add(e, "type", json_object_new_string("authentication_error"));
     json_object_object_add(e, "param", NULL);
     json_object_object_add(e, "code", json_object_new_string("invalid_api_key"));
@@ -358,6 +359,10 @@ int admin_handle(http_req_t *req, svc_t *svc)
     admin_route_t r;
     if (admin__gate(req, &rc) != 0)
         goto out;
+    if (admin_keys_owns(req->path)) {   /* issue 18: keys and plans (docs/keys.md) */
+        rc = admin_keys_handle(req, svc);
+        goto out;
+    }
     int prc = admin_route_parse(req->path, &r);
     if (prc == -EINVAL) {
         rc = http_send_error(req, 422, "invalid_request_error", "invalid_value", "name",

@@ -24,7 +24,9 @@ int messages_auth(http_req_t *req, svc_t *svc)
 
     if (rc == 0)
         return 0;
-    msgout_send_error(req, rc == -EINVAL ? 400 : 401, NULL, "%s", why);
+    if (rc == -EAGAIN)
+        http_add_header(req, "Retry-After", "1");
+    msgout_send_error(req, rc == -EINVAL ? 400 : rc == -EAGAIN ? 503 : 401, NULL, "%s", why);
     return -EACCES;
 }
 
@@ -40,7 +42,7 @@ static int messages__send_error(http_req_t *req, const aip_err_t *e, const char 
     int rc;
 
     snprintf(msg, sizeof(msg), "%s%s%s", e->param, e->param[0] ? ": " : "", e->msg);
-    if (!(o = msgout_error_json(e->status, type, msg)))
+    if (!(o = msgout_error_json(e->status, type, http_err_msg(req, msg))))
         return msgout_send_error(req, 500, NULL, "out of memory");
     rc = http_send_json(req, e->status, o, headers);
     json_object_put(o);

@@ -169,7 +169,7 @@ int msgout_send_error(http_req_t *req, int status, const char *type, const char 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    o = msgout_error_json(status, type, msg);
+    o = msgout_error_json(status, type, http_err_msg(req, msg));
     if (!o)
         return http_send(req, 500, "application/json", NULL, fallback, sizeof(fallback) - 1);
     rc = http_send_json(req, status, o, NULL);
@@ -440,7 +440,7 @@ int msgout_stream_fail(msgout_stream_t *s, int status, const char *type, const c
     buf_init(&b, CAP_SSE_OUT_EVENT);
     if ((rc = msgout__start(s, &b)) != 0)
         goto out;
-    e = msgout_error_json(status, type, msg ? msg : "unknown error");
+    e = msgout_error_json(status, type, http_err_msg(s->req, msg ? msg : "unknown error"));
     if (e)
         json_object_object_del(e, "type");   /* msgout__event sets it */
     if ((rc = msgout__event(&b, "error", e)) != 0)

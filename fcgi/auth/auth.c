@@ -6,24 +6,28 @@
 #include "fcgi/auth/auth_apiman.h"
 #include "fcgi/auth/auth_conf.h"
 #include "fcgi/auth/auth_cred.h"
+#include "fcgi/auth/auth_keys.h"
 #include "shared/cfg.h"
+#include "shared/keypol.h"
 #include "shared/log.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-/* The static provider: any candidate whose hash equals any configured key.
+/* The static provider: any candidate whose hash equals any configured key;
+ * returns 1 + the index of the first such candidate, or 0.
  * The registry holds "sha256:<hex>" (cfg_check_settings); a raw entry left by
  * an older registry is still compared as it is until the next seed rewrites
  * it. Every key is compared (no early exit) with auth_cred_equal, so timing
  * tells neither which one matched nor where a guess differs. */
 static int auth__static(const auth_conf_t *conf, const auth_cred_t *cands, size_t n)
 {
-    int ok = 0;
+    int ok = 0, which = 0;
     size_t nk = conf->keys ? json_object_array_length(conf->keys) : 0;
     for (size_t i = 0; i < n; i++) {
         char h[CFG_KEY_HASH_LEN + 1];
+        int hit = 0;
         cfg_key_hash(cands[i].p, cands[i].len, h);
         for (size_t k = 0; k < nk; k++) {
             json_object *key = json_object_array_get_idx(conf->keys, k);
@@ -32,13 +36,16 @@ static int auth__static(const auth_conf_t *conf, const auth_cred_t *cands, size_
                 continue;
             ks = json_object_get_string(key);
             if (cfg_key_is_hash(ks))
-                ok |= auth_cred_equal(h, CFG_KEY_HASH_LEN, ks, CFG_KEY_HASH_LEN);
+                hit |= auth_cred_equal(h, CFG_KEY_HASH_LEN, ks, CFG_KEY_HASH_LEN);
             else
-                ok |= auth_cred_equal(cands[i].p, cands[i].len, ks,
-                                      (size_t)json_object_get_string_len(key));
+                hit |= auth_cred_equal(cands[i].p, cands[i].len, ks,
+                                       (size_t)json_object_get_string_len(key));
         }
+        if (hit && !ok)
+            which = (int)i + 1;
+        ok |= hit;
     }
-    return ok;
+    return which;
 }
 
 static int auth__trusted(http_req_t *req, const auth_conf_t *conf)
@@ -55,7 +62,7 @@ static int auth__reject(http_req_t *req, const char *msg)
     json_object *e = json_object_new_object();
     int rc = -EACCES;
     if (err && e) {
-        json_object_object_add(e, "message", json_object_new_string(msg));
+        json_object_object_add(e, "message", json_object_new_string(http_err_msg(req, msg)));
         json_object_object_add(e, "type", json_object_new_string("authentication_error"));
         json_object_object_add(e, "param", NULL);
         json_object_object_add(e, "code", json_object_new_string("invalid_api_key"));
@@ -74,16 +81,93 @@ static int auth__reject(http_req_t *req, const char *msg)
     return rc;
 }
 
+/* Hangs principal p (NULL: memory ran out) on req: req->info.auth and its
+ * id as req->info.principal. */
+static int auth__principal(http_req_t *req, auth_principal_t *p)
+{
+    if (!p)
+        return -ENOMEM;
+    req->info.auth = p;
+    req->info.principal = p->id;
+    return 0;
+}
+
+/* A new principal of `kind` with id "<tag><first `hexn` hex of the SHA-256
+ * of s[0..len)>", in the request's arena; NULL on ENOMEM. */
+static auth_principal_t *auth__new(http_req_t *req, auth_kind_t kind, const char *tag,
+                                   const char *s, size_t len, size_t hexn)
+{
+    auth_principal_t *p = arena_alloc(req->arena, sizeof(*p));
+    char h[KEYPOL_HASH_LEN + 1], id[128];
+    if (!p)
+        return NULL;
+    keypol_hash(s, len, h);
+    snprintf(id, sizeof(id), "%s%.*s", tag, (int)hexn, h);
+    p->kind = kind;
+    p->id = arena_strdup(req->arena, id);
+    return p->id ? p : NULL;
+}
+
+/* The trusted_header caller's id: "apiman:" + the client header's value
+ * kept to [A-Za-z0-9._-] (at most 64 of them), or "apiman". */
+static auth_principal_t *auth__trusted_principal(http_req_t *req, const auth_conf_t *conf)
+{
+    auth_principal_t *p = arena_alloc(req->arena, sizeof(*p));
+    const char *v = conf->client_header ? http_header(req, conf->client_header) : NULL;
+    char id[7 + 64 + 1] = "apiman";
+    size_t o = 6;
+    if (!p)
+        return NULL;
+    for (; v && *v && o < sizeof(id) - 1; v++) {
+        char c = *v;
+        if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+            c == '.' || c == '_' || c == '-') {
+            if (o == 6)
+                id[o++] = ':';
+            id[o++] = c;
+        }
+    }
+    id[o] = '\0';
+    p->kind = AUTH_KIND_APIMAN;
+    p->id = arena_strdup(req->arena, id);
+    return p->id ? p : NULL;
+}
+
+/* An Apiman caller's plan: the plan header's (trusted_header only: in probe
+ * mode the client would choose it), else apiman.plan; its policy read from
+ * Redis. 0, -EIO (Redis cannot answer), -ENOMEM. */
+static int auth__apiman_plan(http_req_t *req, reg_t *reg, const auth_conf_t *conf,
+                             auth_principal_t *p)
+{
+    const char *plan = conf->plan;
+    if (conf->apiman == AUTH_APIMAN_TRUSTED && conf->plan_header) {
+        const char *v = http_header(req, conf->plan_header);
+        if (v && *v && cfg_name_valid(v))
+            plan = v;
+        else if (v && *v)
+            log_warn("auth: %s '%.64s' is not a plan name; using %s", conf->plan_header, v,
+                     conf->plan ? conf->plan : "none");
+    }
+    if (!plan)
+        return 0;
+    if (!(p->plan = arena_strdup(req->arena, plan)))
+        return -ENOMEM;
+    return auth_keys_plan(reg_redis(reg), reg_prefix(reg), plan, req->arena, &p->policy);
+}
+
 int auth_verify(http_req_t *req, reg_t *reg, char *why, size_t whylen)
 {
-    int rc = 0;
+    int rc = 0, which, io = 0, refused = 0;
     auth_conf_t conf;
     char err[256];
     auth_cred_t cands[AUTH_CRED_MAX];
     size_t n = 0, apikey_len = 0;
     const char *apikey;
+    auth_principal_t *p = NULL;
     int rc_conf = auth_conf_from_settings(reg ? reg_settings(reg) : NULL, &conf, err,
                                           sizeof(err));
+    req->info.auth = NULL;
+    req->info.principal = NULL;
     if (rc_conf != 0)
         log_warn("auth: apiman settings unusable (%s); only static keys can pass", err);
     else if (auth_conf_open(&conf))
@@ -99,23 +183,63 @@ int auth_verify(http_req_t *req, reg_t *reg, char *why, size_t whylen)
     }
     n = auth_cred_extract(http_header(req, "Authorization"), http_header(req, "X-API-Key"),
                           apikey, cands);
-    if (conf.nkeys > 0 && auth__static(&conf, cands, n))
+    if (conf.nkeys > 0 && (which = auth__static(&conf, cands, n)) > 0) {
+        rc = auth__principal(req, auth__new(req, AUTH_KIND_STATIC, "static:",
+                                            cands[which - 1].p, cands[which - 1].len, 8));
         goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int krc;
+        if (!keypol_is_secret(cands[i].p, cands[i].len))
+            continue;
+        krc = auth_keys_lookup(reg ? reg_redis(reg) : NULL, reg ? reg_prefix(reg) : "",
+                               cands[i].p, cands[i].len, req->arena, &p, why, whylen);
+        if (krc == 0) {
+            rc = auth__principal(req, p);
+            goto out;
+        }
+        if (krc == -EACCES)
+            refused = 1;   /* why says revoked or expired */
+        else if (krc != -ENOENT)
+            io = 1;
+    }
     if (conf.apiman == AUTH_APIMAN_TRUSTED && auth__trusted(req, &conf))
-        goto out;
+        p = auth__trusted_principal(req, &conf);
     if (conf.apiman == AUTH_APIMAN_PROBE) {
         redisContext *rctx = reg_redis(reg);
         const char *prefix = reg_prefix(reg);
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n && !p; i++)
             if (auth_apiman_check(&conf, cands[i].p, cands[i].len, rctx, prefix))
-                goto out;
+                p = auth__new(req, AUTH_KIND_APIMAN, "apiman:", cands[i].p, cands[i].len, 16);
     }
-    snprintf(why, whylen, "%s", n == 0
-             ? "Missing API key: send it as 'Authorization: Bearer <key>', an X-API-Key header "
-               "or the apikey query parameter."
-             : "Invalid API key: none of the credentials sent was accepted.");
+    if (p) {
+        int prc = auth__apiman_plan(req, reg, &conf, p);
+        if (prc == -EIO) {
+            snprintf(why, whylen, "The caller's plan cannot be read (Redis is unreachable); "
+                     "retry shortly.");
+            rc = -EAGAIN;
+        } else {
+            rc = prc < 0 ? prc : auth__principal(req, p);
+        }
+        goto out;
+    }
+    if (io) {
+        snprintf(why, whylen, "The API key cannot be checked right now (the key store is "
+                 "unreachable); retry shortly.");
+        rc = -EAGAIN;
+        goto out;
+    }
+    if (!refused)
+        snprintf(why, whylen, "%s", n == 0
+                 ? "Missing API key: send it as 'Authorization: Bearer <key>', an X-API-Key "
+                   "header or the apikey query parameter."
+                 : "Invalid API key: none of the credentials sent was accepted.");
     rc = -EACCES;
 out:
+    if (rc == -ENOMEM) {
+        snprintf(why, whylen, "out of memory checking the API key");
+        rc = -EAGAIN;
+    }
     return rc;
 }
 
@@ -126,7 +250,11 @@ int auth_check(http_req_t *req, reg_t *reg)
 
     if (rc == 0)
         return 0;
-    if (rc == -EINVAL)
+    if (rc == -EAGAIN) {
+        http_add_header(req, "Retry-After", "1");
+        http_send_error(req, 503, "api_error", "key_store_unavailable", NULL, "%s", why);
+    }
+    else if (rc == -EINVAL)
         http_send_error(req, 400, NULL, NULL, "apikey", "%s", why);
     else
         auth__reject(req, why);

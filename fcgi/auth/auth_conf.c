@@ -58,6 +58,9 @@ static int auth_conf__apiman(json_object *am, auth_conf_t *c, char *err, size_t 
         rc = 0;   /* configured but switched off: no apiman provider */
         goto out;
     }
+    c->plan = auth_conf__str(am, "plan");
+    c->plan_header = auth_conf__str(am, "plan_header");
+    c->client_header = auth_conf__str(am, "client_header");
     if (!mode) {
         snprintf(err, errlen, "apiman.mode: required (gateway_probe or trusted_header)");
         goto out;

@@ -8,6 +8,7 @@
  *             api_key_header (default X-API-Key), timeout (s, default 5),
  *             cache_ttl (s, default 60),             -> gateway_probe
  *             header, secret }                       -> trusted_header
+ *             plan, plan_header, client_header         (docs/keys.md)
  * Order: static first, then apiman. */
 #ifndef AIPROXY_AUTH_CONF_H
 #define AIPROXY_AUTH_CONF_H
@@ -29,6 +30,12 @@ typedef struct auth_conf {
     long cache_ttl;              /* seconds; 0 disables the cache */
     const char *header;
     const char *secret;
+    /* issue 18 (docs/keys.md "Apiman callers"): the plan every Apiman caller
+     * gets, and (trusted_header only) the headers naming its plan and its
+     * id; NULL when unset */
+    const char *plan;
+    const char *plan_header;
+    const char *client_header;
 } auth_conf_t;
 
 /* Fills *conf from `settings` (may be NULL: no provider). Returns 0, or

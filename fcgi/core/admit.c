@@ -1,5 +1,6 @@
 /* admit — a counted slot pool under a mutex, with a bounded wait. */
 #include "fcgi/core/admit.h"
+#include "fcgi/metrics/metrics.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -94,6 +95,8 @@ out:
     if (rc == 0)
         a->busy++;
     pthread_mutex_unlock(&a->mu);
+    if (rc == 0)
+        metrics_in_flight(1);
     return rc;
 }
 
@@ -106,4 +109,5 @@ void admit_leave(admit_t *a)
         a->busy--;
     pthread_cond_signal(&a->freed);
     pthread_mutex_unlock(&a->mu);
+    metrics_in_flight(-1);
 }

@@ -3,6 +3,9 @@
  * they differ. */
 #include "fcgi/core/complete.h"
 #include "fcgi/core/toolev.h"
+#include "fcgi/auth/principal.h"
+#include "shared/keypol.h"
+#include "fcgi/metrics/metrics.h"
 
 #include "shared/jget.h"
 #include "shared/log.h"
@@ -135,6 +138,7 @@ static int complete__on_event(void *ud, const agent_event_t *ev)
         return 1;
     if (ev->kind == AGENT_EV_READY)
         return complete__ready(c);
+    metrics_event(&c->req->info, ev);
     if (ev->kind == AGENT_EV_TURN_START || ev->kind == AGENT_EV_TURN_DONE)
         return 0;
     if (ev->kind == AGENT_EV_TOOL_DONE)
@@ -229,6 +233,10 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
         goto out;
     }
     assistant = reg_get(svc->reg, "assistants", cr.model);
+    /* a key's policy hides assistants outside its globs: exactly as missing */
+    if (assistant && req->info.auth &&
+        !keypol_assistant_ok(((auth_principal_t *)req->info.auth)->policy, cr.model))
+        assistant = NULL;
     if (!assistant) {
         aip_err_set(&err, 404, "invalid_request_error", "model_not_found",
                     "The model '%s' does not exist: no assistant has that name. "
@@ -262,10 +270,12 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
     ctx.pace.interval_ms = cr.stream ? complete_keepalive_ms(assistant) : 0;
     memset(&areq, 0, sizeof(areq));
     areq.assistant_name = cr.model;
+    areq.request_id = req->info.id[0] ? req->info.id : NULL;
     areq.assistant = assistant;
     areq.backend = backend;
     areq.mcp_servers = reg_all(svc->reg, "mcp_servers");
     areq.body = cr.body;
+    areq.tool_policy = req->info.auth ? ((auth_principal_t *)req->info.auth)->policy : NULL;
     areq.stream = cr.stream;
     areq.on_delta = cr.stream ? complete__on_delta : NULL;
     areq.on_flush = cr.stream ? complete__on_flush : NULL;

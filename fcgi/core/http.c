@@ -322,6 +322,27 @@ out:
     return res;
 }
 
+const char *http_err_msg(http_req_t *req, const char *msg)
+{
+    static const char pre[] = " (request id ", post[] = ")";
+    size_t n, k;
+    char *out;
+
+    if (!msg)
+        msg = "";
+    if (!req || !req->info.id[0] || !req->arena)
+        return msg;
+    n = strlen(msg);
+    k = strlen(req->info.id);
+    if (!(out = arena_alloc(req->arena, n + sizeof(pre) - 1 + k + sizeof(post))))
+        return msg;
+    memcpy(out, msg, n);
+    memcpy(out + n, pre, sizeof(pre) - 1);
+    memcpy(out + n + sizeof(pre) - 1, req->info.id, k);
+    memcpy(out + n + sizeof(pre) - 1 + k, post, sizeof(post));
+    return out;
+}
+
 int http_send_err(http_req_t *req, const aip_err_t *e)
 {
     return http_send_error(req, e->status ? e->status : 500, e->type, e->code, e->param, "%s",
@@ -339,7 +360,7 @@ int http_send_error(http_req_t *req, int status, const char *type, const char *c
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    obj = http_error_json(status, type, code, param, msg);
+    obj = http_error_json(status, type, code, param, http_err_msg(req, msg));
     if (!obj) {
         static const char oom[] =
             "{\"error\":{\"message\":\"out of memory\",\"type\":\"api_error\","

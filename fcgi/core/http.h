@@ -96,6 +96,12 @@ int http_send_err(http_req_t *req, const aip_err_t *e);
 json_object *http_error_json(int status, const char *type, const char *code,
                              const char *param, const char *message);
 
+/* The message a client is told, `msg` followed by " (request id <id>)" when
+ * the request has an id (req->info.id): the one place an error message
+ * gets it, called by each surface's error renderer. Arena memory, or `msg`
+ * itself when there is no id or no memory. */
+const char *http_err_msg(http_req_t *req, const char *msg);
+
 /* The reason phrase of a status ("Not Found"); "Unknown" for others. */
 const char *http_reason(int status);
 

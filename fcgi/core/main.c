@@ -4,6 +4,7 @@
 #include "fcgi/auth/auth.h"
 #include "fcgi/openai/openai.h"
 #include "fcgi/routes.h"
+#include "fcgi/metrics/metrics.h"
 #include "fcgi/core/complete.h"
 #include "fcgi/core/cgi.h"
 #include "fcgi/core/pool.h"
@@ -427,6 +428,9 @@ int main(int argc, char **argv)
             pc.idle_unlink = path;
         }
     }
+    /* before the fork: every worker adds into the same host-wide segment */
+    if (metrics_init() != 0)
+        log_warn("metrics: cannot map the shared segment; GET /metrics shows no counts");
     log_info("listening on %s: %ld worker%s x %ld threads, body cap %ld bytes",
              sock ? sock : "inherited fd 0", workers, workers == 1 ? "" : "s", threads, max_body);
     rc = workers == 0 ? pool_worker_run(&pc) : pool_master_run(&pc);

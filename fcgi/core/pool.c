@@ -6,6 +6,7 @@
 #include "fcgi/core/pool.h"
 
 #include "fcgi/core/admit.h"
+#include "fcgi/metrics/metrics.h"
 #include "shared/log.h"
 
 #include <errno.h>
@@ -148,6 +149,7 @@ static void *pool__thread_main(void *arg)
             continue;
         }
         pool__mark_busy(th);
+        metrics_busy(1);
         /* SIGUSR1 only wakes an idle accept: a request in flight must not
          * see its body read or its answer's write fail with EINTR. One that
          * arrives meanwhile is taken at the unblock, and the drain signals
@@ -156,6 +158,7 @@ static void *pool__thread_main(void *arg)
         serve_handle(st);
         pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
         atomic_store(th->last, pool__now_s());
+        metrics_busy(-1);
         atomic_store(&th->state, POOL__IDLE);
     }
 out:
@@ -221,6 +224,7 @@ int pool_worker_run(const pool_cfg_t *cfg_in)
     pthread_attr_destroy(&attr);
     if (started == 0)
         goto out;
+    metrics_threads(started);
     log_info("worker %d serving with %d threads (%d kept for short requests; a completion "
              "waits up to %d ms for a thread, then 503)", (int)getpid(), started,
              cfg->reserve < started ? cfg->reserve : started - 1, cfg->queue_wait_ms);
@@ -292,7 +296,7 @@ out:
 /* The child keeps the master's signal mask (TERM, INT, HUP, CHLD blocked):
  * pool_worker_run waits for them with sigtimedwait, and a SIGHUP sent before
  * it gets there stays pending instead of killing the new worker. */
-static pid_t pool__spawn(const pool_cfg_t *cfg)
+static pid_t pool__spawn(const pool_cfg_t *cfg, int slot)
 {
     pid_t master = getpid();
     pid_t pid = fork();
@@ -303,6 +307,7 @@ static pid_t pool__spawn(const pool_cfg_t *cfg)
          * a subreaper such as systemd --user or a container's init). */
         if (getppid() != master)
             _exit(0);
+        metrics_worker(slot);   /* its gauges start afresh; counters go on */
         exit(pool_worker_run(cfg));
     }
     return pid;
@@ -332,7 +337,7 @@ int pool_master_run(const pool_cfg_t *cfg)
             if (pids[i] > 0 || time(NULL) - born[i] < 1)
                 continue;
             born[i] = time(NULL);
-            pids[i] = pool__spawn(cfg);
+            pids[i] = pool__spawn(cfg, i);
             if (pids[i] < 0) {
                 log_error("fork: %s", strerror(errno));
                 pids[i] = 0;
@@ -357,6 +362,7 @@ int pool_master_run(const pool_cfg_t *cfg)
                 if (pids[i] != pid)
                     continue;
                 pids[i] = 0;
+                metrics_worker_gone(i);
                 if (!stopping)
                     log_warn("worker %d %s %d; replacing it", (int)pid,
                              WIFSIGNALED(status) ? "killed by signal" : "exited with",

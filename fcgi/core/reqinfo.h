@@ -23,6 +23,8 @@ typedef struct reqinfo_tool {
 
 typedef struct reqinfo {
     long long t0_us;          /* CLOCK_MONOTONIC µs when the request was accepted */
+    char id[CAP_REQUEST_ID + 1];  /* the request id (shared/reqid.h): the client's
+                               * X-Request-Id when valid, else made; "" before */
     const char *route;        /* the matched route's pattern ("/v1/chat/completions",
                                * "/mcp/{assistant}"); NULL when no route matched */
     /* Who, for logs and accounting: "key_<id>" (a managed key), "static:<8 hex

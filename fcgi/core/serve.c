@@ -4,11 +4,13 @@
 
 #include "agent/agent.h"
 
+#include "fcgi/core/accesslog.h"
 #include "fcgi/core/http.h"
 #include "fcgi/core/route.h"
 #include "shared/buf.h"
 #include "shared/cfg.h"
 #include "shared/log.h"
+#include "shared/reqid.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -260,7 +262,7 @@ static int serve__send_error(http_req_t *req, const route_def_t *d, const aip_er
 
     if (d && d->surface && d->surface->send_error)
         return d->surface->send_error(req, e, headers);
-    o = http_error_json(e->status, e->type, e->code, e->param, e->msg);
+    o = http_error_json(e->status, e->type, e->code, e->param, http_err_msg(req, e->msg));
     if (!o)
         return http_send_err(req, e);
     rc = http_send_json(req, e->status, o, headers);
@@ -508,10 +510,22 @@ out:
         admit_leave(t->cfg->admit);
 }
 
+/* The request's id, before anything can answer: the client's X-Request-Id
+ * when it is one we may echo, else a new one; on every answer (the header),
+ * and on every line the thread logs until serve__after is done. */
+static void serve__request_id(http_req_t *req)
+{
+    (void)reqid_take(req->params ? http_header(req, "X-Request-Id") : NULL, req->info.id);
+    (void)http_add_header(req, "X-Request-Id", "%s", req->info.id);
+    log_set_request(req->info.id);
+}
+
 /* One request on `fcgx`, answered; the caller finishes it and then runs
  * serve__after. */
 static void serve__answer(serve_thread_t *t, FCGX_Request *fcgx, http_req_t *req)
 {
+    int rc;
+
     memset(req, 0, sizeof(*req));
     req->info.t0_us = reqinfo_now_us();
     req->arena = t->arena;
@@ -520,7 +534,9 @@ static void serve__answer(serve_thread_t *t, FCGX_Request *fcgx, http_req_t *req
     req->path = "-";
     req->query = "";
     req->body = "";
-    if (serve__params(req) != 0 || serve__target(req, t->cfg->path_info) != 0)
+    rc = serve__params(req);
+    serve__request_id(req);
+    if (rc != 0 || serve__target(req, t->cfg->path_info) != 0)
         http_send_error(req, 500, NULL, NULL, NULL, "out of memory reading the request");
     else
         serve__dispatch(t, req, t->cfg->max_body);
@@ -543,11 +559,10 @@ static void serve__answer(serve_thread_t *t, FCGX_Request *fcgx, http_req_t *req
  * the after-hooks, off the answer's critical path. */
 static void serve__after(serve_thread_t *t, const http_req_t *req)
 {
-    log_info("%s %s %d %.1fms%s", req->method, req->path, req->client_gone ? 499 : req->status,
-             (double)(reqinfo_now_us() - req->info.t0_us) / 1e3,
-             req->client_gone ? " (client gone)" : "");
+    accesslog_write(req);
     for (const route_hook_fn *f = t->cfg->after; f && *f; f++)
         (*f)(req, &t->svc);
+    log_set_request(NULL);   /* req->info.id dies with the request */
 }
 
 void serve_handle(serve_thread_t *t)

@@ -197,7 +197,7 @@ int stream_fail(stream_t *s, const aip_err_t *e)
     if (rc != 0)
         goto out;
     o = http_error_json(e->status, e->type[0] ? e->type : NULL, e->code, e->param,
-                        e->msg[0] ? e->msg : "unknown error");
+                        http_err_msg(s->req, e->msg[0] ? e->msg : "unknown error"));
     if (!o) {
         rc = -ENOMEM;
         goto out;

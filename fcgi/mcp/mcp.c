@@ -4,6 +4,9 @@
 #include "agent/mcpc.h"
 #include "agent/toolname.h"
 #include "fcgi/auth/auth.h"
+#include "fcgi/auth/principal.h"
+#include "shared/keypol.h"
+#include "fcgi/metrics/metrics.h"
 #include "shared/jget.h"
 #include "shared/rconn.h"
 #include "shared/rid.h"
@@ -143,6 +146,12 @@ typedef struct mcp__ctx {
 
 static long long mcp__now_ms(void);
 
+/* The caller's key policy (docs/keys.md), NULL when none. */
+static json_object *mcp__policy(const mcp__ctx_t *x)
+{
+    return x->req->info.auth ? ((const auth_principal_t *)x->req->info.auth)->policy : NULL;
+}
+
 /* Sends a JSON-RPC message `msg` (consumed) as the answer: an SSE event when
  * the stream is open, else a whole JSON body with `status`. */
 static int mcp__send(mcp__ctx_t *x, int status, json_object *msg)
@@ -209,7 +218,7 @@ static int mcp__error(mcp__ctx_t *x, int status, int code, const char *fmt, ...)
         return mcp__send(x, 500, NULL);
     }
     json_object_object_add(err, "code", json_object_new_int(code));
-    json_object_object_add(err, "message", json_object_new_string(msg));
+    json_object_object_add(err, "message", json_object_new_string(http_err_msg(x->req, msg)));
     json_object_object_add(o, "error", err);
     return mcp__send(x, status, o);
 }
@@ -319,6 +328,8 @@ static int mcp__cat_server(mcp__ctx_t *x, mcp__cat_t *c, const char *server)
             continue;
         if (x->ajson && tsel_why_tool(x->ajson, server, t) != TSEL_OFFERED)
             continue;
+        if (!keypol_tool_ok(mcp__policy(x), server, name))
+            continue;   /* the caller's key may not use it: as unknown */
         rc = tn_add(c->map, server, name, t);
         if (rc < 0 && rc != -EEXIST)
             return rc;
@@ -513,6 +524,7 @@ static int mcp__tools_call(mcp__ctx_t *x, json_object *params)
     const char *name = jget_str(params, "name"), *server, *tool;
     json_object *args = jget(params, "arguments"), *result;
     mcp__cat_t c = { NULL, NULL };
+    long long t0;
     mcpc_call_t call;
     mcpc_hooks_t hooks;
     aip_err_t e;
@@ -542,6 +554,7 @@ static int mcp__tools_call(mcp__ctx_t *x, json_object *params)
     memset(&hooks, 0, sizeof(hooks));
     call.server = server;
     call.tool = tool;
+    call.request_id = x->req->info.id[0] ? x->req->info.id : NULL;
     call.args_json = args ? json_object_to_json_string_ext(args, JSON_C_TO_STRING_PLAIN) : "{}";
     hooks.alive = mcp__alive;
     hooks.on_progress = mcp__progress;
@@ -549,8 +562,10 @@ static int mcp__tools_call(mcp__ctx_t *x, json_object *params)
     if (mcp__cancel_key(x->sid, x->id, x->cancel_key, sizeof(x->cancel_key)) < 0)
         x->cancel_key[0] = '\0';
     aip_err_clear(&e);
-    long long t0 = reqinfo_now_us();
+    t0 = reqinfo_now_us();
     rc = mcpc_call_many(x->mcpc, &call, 1, mcp__server_ms(x, server), &hooks, &e);
+    if (rc == 0)
+        metrics_tool(server, tool, call.outcome, reqinfo_now_us() - t0);
     /* usage accounting (fcgi/usage): the call counts whatever its outcome */
     reqinfo_tool(&x->req->info, x->req->arena, server, rc < 0 || call.is_error,
                  reqinfo_now_us() - t0);
@@ -959,7 +974,8 @@ int mcp_handle(http_req_t *req, const route_t *r, svc_t *svc)
         memcpy(name, r->arg, r->arg_len);
         name[r->arg_len] = '\0';
         x.assistant = name;
-        if (!svc->reg || !(x.ajson = reg_get(svc->reg, "assistants", name)))
+        if (!svc->reg || !(x.ajson = reg_get(svc->reg, "assistants", name)) ||
+            !keypol_assistant_ok(mcp__policy(&x), name))
             return mcp__transport(&x, 404, MCP__INVALID, "no such assistant");
         req->info.assistant = arena_strdup(req->arena, name);
     }

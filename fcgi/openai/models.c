@@ -2,12 +2,21 @@
 #include "fcgi/openai/openai.h"
 #include "fcgi/openai/oai.h"
 
+#include "fcgi/auth/principal.h"
+#include "shared/keypol.h"
+
 #include <string.h>
 
 /* Written once by main before any thread starts, read-only afterwards: the
  * registry has no creation time, and a stable stamp per process is what
  * clients that sort or cache models need. */
 static long long models__created;
+
+/* The caller's policy (a managed key's or a plan's), NULL when none. */
+static json_object *models__policy(const http_req_t *req)
+{
+    return req->info.auth ? ((const auth_principal_t *)req->info.auth)->policy : NULL;
+}
 
 void models_set_created(long long created)
 {
@@ -27,7 +36,10 @@ int models_list(http_req_t *req, reg_t *reg)
     }
     if (all && json_object_is_type(all, json_type_object)) {
         json_object_object_foreach(all, name, a) {
-            json_object *m = oai_model(name, a, models__created);
+            json_object *m;
+            if (!keypol_assistant_ok(models__policy(req), name))
+                continue;   /* outside the key's assistants: absent */
+            m = oai_model(name, a, models__created);
             if (m)
                 json_object_array_add(data, m);
         }
@@ -68,6 +80,8 @@ int models_get(http_req_t *req, reg_t *reg, const char *id, size_t len)
     }
     name[o] = '\0';
     a = strlen(name) == o ? reg_get(reg, "assistants", name) : NULL;
+    if (a && !keypol_assistant_ok(models__policy(req), name))
+        a = NULL;   /* hidden from this key: exactly as missing */
     if (!a)
         return http_send_error(req, 404, "invalid_request_error", "model_not_found", "model",
                                "The model '%s' does not exist: no assistant has that name. "

@@ -345,7 +345,7 @@ static json_object *ro__response(respout_t *o, const char *status, const agent_r
         if (!(e = json_object_new_object()) || ro__set(r, "error", e) < 0 ||
             ro__set(e, "code", json_object_new_string(res->err.code[0] ? res->err.code
                                                                        : "server_error")) < 0 ||
-            ro__set(e, "message", json_object_new_string(res->err.msg)) < 0)
+            ro__set(e, "message", json_object_new_string(http_err_msg(o->req, res->err.msg))) < 0)
             goto fail;
     } else if (ro__null(r, "error") < 0) {
         goto fail;
@@ -645,14 +645,14 @@ int respout_fail(respout_t *o, const agent_res_t *res)
     /* OpenAI's error event {type, code, message, param}, with the error
      * object beside it that the openai SDKs raise as APIError (as on chat) */
     if (!e || !err ||
-        ro__set(err, "message", json_object_new_string(res->err.msg)) < 0 ||
+        ro__set(err, "message", json_object_new_string(http_err_msg(o->req, res->err.msg))) < 0 ||
         ro__set(err, "type", json_object_new_string(res->err.type)) < 0 ||
         (res->err.param[0] ? ro__set(err, "param", json_object_new_string(res->err.param))
                            : ro__null(err, "param")) < 0 ||
         (res->err.code[0] ? ro__set(err, "code", json_object_new_string(res->err.code))
                           : ro__null(err, "code")) < 0 ||
         json_object_object_add(e, "code", json_object_get(jget(err, "code"))) != 0 ||
-        ro__set(e, "message", json_object_new_string(res->err.msg)) < 0 ||
+        ro__set(e, "message", json_object_new_string(http_err_msg(o->req, res->err.msg))) < 0 ||
         json_object_object_add(e, "param", json_object_get(jget(err, "param"))) != 0)
         goto out;
     if (ro__set(e, "error", err) < 0) {

@@ -8,7 +8,7 @@
 // alone says little. Nothing here fails on slowness; the process exits 1 only
 // if something errored (a request that failed, a process that died).
 // Figures (names for --only): pass, tools, ttft, prop, auth, hold, events,
-// responses.
+// responses, cgi, mcp, obs.
 // Every process started is stopped before exit (the harness also kills its
 // children on exit).
 const fs = require('node:fs');
@@ -149,6 +149,41 @@ assistants:
   - {name: prop, backend: bench, model: bench-model, description: v0}
 ${extra}`;
 
+// The design's floor (issue 20): nginx -> bench-floor (a libfcgi responder
+// making the same hops and nothing else, -w/-t as the pass-through stack;
+// `json`: it also parses and re-serialises request and answer) -> the stub.
+// Resolves {url, stop()}.
+async function startFloor(up, { json = false } = {}) {
+  const dir = mkTmpDir('floor');
+  const sock = path.join(dir, 'fcgi.sock');
+  const port = await freePort();
+  const fl = startProc('bench-floor', path.join(BIN, 'bench-floor'),
+                       ['-s', sock, '-u', up.url, '-w', String(PASS_WORKERS), '-t', String(PASS_THREADS),
+                        ...(json ? ['--json'] : [])], { env: process.env, cwd: dir, logPath: path.join(dir, 'floor.log') });
+  started.push(fl);
+  await waitFor(() => fs.existsSync(sock), { timeoutMs: 10000, what: 'bench-floor to listen' });
+  const conf = renderNginxConf({ runDir: dir, listen: `127.0.0.1:${port}`, fcgiSocket: sock,
+                                 nginxWorkers: NGINX_WORKERS,
+                                 keepalive: Math.max(1, Math.floor((PASS_WORKERS * PASS_THREADS) / (2 * NGINX_WORKERS))) });
+  const confPath = path.join(dir, 'nginx.conf');
+  fs.writeFileSync(confPath, conf);
+  const ng = startProc('floor-nginx', '/usr/sbin/nginx', ['-p', dir, '-e', path.join(dir, 'nginx-error.log'),
+                                                          '-c', confPath, '-g', 'daemon off;'],
+                       { env: process.env, cwd: dir, logPath: path.join(dir, 'nginx.log') });
+  started.push(ng);
+  const url = `http://127.0.0.1:${port}/v1`;
+  await waitFor(async () => {
+    try { await wrk(`${url}/chat/completions`, { conns: 1, secs: 1 }); return true; } catch (_) { return false; }
+  }, { timeoutMs: 15000, intervalMs: 200, what: 'the floor stack to answer' });
+  return {
+    url,
+    async stop() {
+      await stopProc(ng, { timeoutMs: 5000 });
+      await stopProc(fl, { timeoutMs: 5000 });
+    },
+  };
+}
+
 // ---- figures ---------------------------------------------------------------
 
 async function figPass(up, stack) {
@@ -160,7 +195,18 @@ async function figPass(up, stack) {
   // one connection: the latency a request adds when nothing queues
   const direct1 = await wrk(`${up.url}/chat/completions`, { conns: 1, secs: 3 });
   const proxied1 = await wrk(`${stack.baseURL}/chat/completions`, { conns: 1, secs: 3 });
+  // the design's floor, plain and with the JSON round trip, in the same run
+  const floor = {};
+  for (const json of [false, true]) {
+    const f = await startFloor(up, { json });
+    try {
+      await wrk(`${f.url}/chat/completions`, { secs: 1 });
+      floor[json ? 'json' : 'plain'] = { c32: await wrk(`${f.url}/chat/completions`),
+                                         c1: await wrk(`${f.url}/chat/completions`, { conns: 1, secs: 3 }) };
+    } finally { await f.stop(); }
+  }
   results.pass = {
+    floor,
     one_connection: { direct: direct1, proxied: proxied1,
                       added_p50_us: proxied1.p50_us - direct1.p50_us,
                       added_p99_us: proxied1.p99_us - direct1.p99_us },
@@ -212,6 +258,11 @@ async function figTools(stack) {
   }
   results.tools = { ...j, added_p50_us: j.broker_p50_us - j.direct_p50_us,
                     added_p99_us: j.broker_p99_us - j.direct_p99_us };
+  // what Redis pub/sub itself costs between two processes (the protocol's floor)
+  const pp = await run(path.join(BIN, 'bench-pingpong'), [stack.redisUrl, QUICK ? '1000' : '4000']);
+  const pj = lastJson(pp.stdout, 'BENCHJSON ');
+  if (pp.code !== 0 || !pj) problems.push(`bench-pingpong failed (${pp.code}): ${pp.stdout}${pp.stderr}`);
+  else results.tools.pingpong = pj;
 }
 
 async function streams(port, model, extra = []) {
@@ -574,6 +625,69 @@ async function figMcp(stack) {
   }
 }
 
+// Issue 19: what metrics, the JSON access log and tracing cost together on
+// pass-through: a stack with all three on (AIPROXY_METRICS=1,
+// AIPROXY_LOG_FORMAT=json, OTEL_EXPORTER_OTLP_ENDPOINT at a sink here that
+// answers 200 to POST /v1/traces) against one with all off, same responders,
+// interleaved rounds at 32 and 1 connections. A setting the build does not
+// know yet is ignored: the figure measures whatever is on.
+async function startTraceSink() {
+  const sink = { posts: 0 };
+  sink.server = http.createServer((rq, rs) => {
+    rq.resume();
+    rq.on('end', () => {
+      if (rq.method === 'POST' && rq.url === '/v1/traces') sink.posts++;
+      rs.writeHead(rq.method === 'POST' && rq.url === '/v1/traces' ? 200 : 404,
+                   { 'content-type': 'application/json' });
+      rs.end('{}');
+    });
+  });
+  await new Promise((r) => sink.server.listen(0, '127.0.0.1', r));
+  sink.url = `http://127.0.0.1:${sink.server.address().port}`;
+  return sink;
+}
+
+async function figObs(up) {
+  log('cost of observability: metrics + JSON log + tracing on vs all off, 3 interleaved rounds, -c32 and -c1');
+  const sink = await startTraceSink();
+  const common = { config: CONFIG(up.url), workers: PASS_WORKERS, threads: PASS_THREADS, broker: false };
+  const on = await startStack({ ...common, env: { AIPROXY_METRICS: '1', AIPROXY_LOG_FORMAT: 'json',
+                                                  OTEL_EXPORTER_OTLP_ENDPOINT: sink.url } });
+  const off = await startStack({ ...common, env: { AIPROXY_METRICS: '0', AIPROXY_LOG_FORMAT: null,
+                                                   OTEL_EXPORTER_OTLP_ENDPOINT: null } });
+  try {
+    // metrics really are on in one and off in the other
+    const mOn = await req(undefined, `${on.url}/metrics`);
+    const mOff = await req(undefined, `${off.url}/metrics`);
+    if (mOn.status !== 200 || mOff.status !== 404)
+      problems.push(`obs: /metrics answered ${mOn.status} (on) and ${mOff.status} (off)`);
+    await wrk(`${on.baseURL}/chat/completions`, { secs: 1 });
+    await wrk(`${off.baseURL}/chat/completions`, { secs: 1 });
+    const rounds = async (opts, n) => {
+      const got = { on: [], off: [] };
+      for (let r = 0; r < n; r++) {
+        // the order alternates, so a drift of the machine falls on both
+        const order = r % 2 ? [['on', on], ['off', off]] : [['off', off], ['on', on]];
+        for (const [name, s] of order) got[name].push(await wrk(`${s.baseURL}/chat/completions`, opts));
+      }
+      return { on: combine(got.on), off: combine(got.off) };
+    };
+    const many = await rounds({ secs: QUICK ? 1 : 2 }, 3);
+    const one = await rounds({ conns: 1, secs: 1 }, 6);
+    results.obs = {
+      rounds: 3, one_rounds: 6, many, one, trace_posts: sink.posts,
+      rps_ratio: many.on.rps / many.off.rps,
+      added_p50_us: many.on.p50_us - many.off.p50_us,
+      one_rps_ratio: one.on.rps / one.off.rps,
+      one_added_p50_us: one.on.p50_us - one.off.p50_us,
+    };
+  } finally {
+    await stopStack(on);
+    await stopStack(off);
+    await new Promise((r) => sink.server.close(r));
+  }
+}
+
 async function stopStack(s) {
   const i = stacks.indexOf(s);
   if (i >= 0) stacks.splice(i, 1);
@@ -594,6 +708,14 @@ function table() {
         `x${p.rps_ratio.toFixed(2)}`, '>= 10000');
     row('', 'p50 latency', us(p.direct.p50_us), us(p.proxied.p50_us), sgn(p.added_p50_us), '');
     row('', 'p99 latency', us(p.direct.p99_us), us(p.proxied.p99_us), sgn(p.added_p99_us), '< +1 ms');
+    for (const [k, what] of [['plain', '1e design floor (nginx, libfcgi, curl)'], ['json', '1f floor + json-c round trip']]) {
+      const f = p.floor && p.floor[k];
+      if (!f) continue;
+      row(what, 'requests/s (base: floor)', f.c32.rps.toFixed(0), p.proxied.rps.toFixed(0),
+          `x${(p.proxied.rps / f.c32.rps).toFixed(2)}`, '');
+      row('', 'p50, 1 conn (base: floor)', us(f.c1.p50_us), us(p.one_connection.proxied.p50_us),
+          sgn(p.one_connection.proxied.p50_us - f.c1.p50_us), '');
+    }
     const o = p.one_connection;
     row('1b same, 1 connection', 'p50 latency', us(o.direct.p50_us), us(o.proxied.p50_us), sgn(o.added_p50_us), '');
     row('', 'p99 latency', us(o.direct.p99_us), us(o.proxied.p99_us), sgn(o.added_p99_us), '');
@@ -609,6 +731,10 @@ function table() {
   if (t) {
     row('2 tool round trip (echo)', 'p50', us(t.direct_p50_us), us(t.broker_p50_us), sgn(t.added_p50_us), '< +150 µs');
     row('', 'p99', us(t.direct_p99_us), us(t.broker_p99_us), sgn(t.added_p99_us), '');
+    if (t.pingpong) {
+      row('2b same vs bare Redis pub/sub ping-pong', 'p50 (base: ping-pong)', us(t.pingpong.p50_us), us(t.broker_p50_us),
+          sgn(t.broker_p50_us - t.pingpong.p50_us), '');
+    }
   }
   const s = results.ttft;
   if (s) {
@@ -669,6 +795,16 @@ function table() {
         sgn(mc.added_p50_us), '');
     row('', 'p99 (base: direct stdio session)', us(mc.direct_p99_us), us(mc.mcp_p99_us), sgn(mc.added_p99_us), '');
   }
+  const ob = results.obs;
+  if (ob) {
+    row(`10 observability on (${ob.rounds} rounds, -c32)`, 'requests/s (base: all off)', ob.many.off.rps.toFixed(0),
+        ob.many.on.rps.toFixed(0), `x${ob.rps_ratio.toFixed(3)}`, '>= x0.97');
+    row('', 'p50 (base: all off)', us(ob.many.off.p50_us), us(ob.many.on.p50_us), sgn(ob.added_p50_us), '');
+    row(`10b same, 1 connection (${ob.one_rounds} rounds)`, 'p50 (base: all off)', us(ob.one.off.p50_us), us(ob.one.on.p50_us),
+        sgn(ob.one_added_p50_us), '< +20 µs');
+    row('', 'requests/s (base: all off)', ob.one.off.rps.toFixed(0), ob.one.on.rps.toFixed(0),
+        `x${ob.one_rps_ratio.toFixed(3)}`, '');
+  }
   const head = ['figure', 'measure', 'baseline', 'aiproxy', 'diff/ratio', 'goal'];
   const all = [head, ...rows];
   const w = head.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
@@ -697,6 +833,7 @@ async function main() {
       ['events', () => figEvents()],
       ['cgi', () => figCgi(up)],
       ['mcp', () => figMcp(main)],
+      ['obs', () => figObs(up)],
     ];
     for (const [name, fn] of steps) {
       if (!want(name)) continue;

@@ -231,7 +231,7 @@ describe('skeleton: models, completions and every error case', () => {
     const idx = await h.request(`${stack.url}/`);
     assert.equal(idx.status, 200, idx.text);
     assert.deepEqual(idx.json.endpoints.map((e) => `${e.method} ${e.path}`), [
-      'GET /', 'GET /health', 'GET /v1/models', 'GET /v1/models/{id}',
+      'GET /', 'GET /health', 'GET /metrics', 'GET /v1/models', 'GET /v1/models/{id}',
       'POST /v1/chat/completions', 'POST /v1/messages',
       'POST /v1/responses', 'GET, DELETE /v1/responses/{id}',
       'GET, POST, DELETE /mcp', 'GET, POST, DELETE /mcp/{assistant}',

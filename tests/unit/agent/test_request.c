@@ -173,7 +173,7 @@ static void tools_merge_ours_and_the_clients(void **state)
     json_object *cat = J("[{\"name\":\"add\",\"description\":\"Adds\","
                          "\"inputSchema\":{\"type\":\"object\",\"properties\":{\"a\":{}}}},"
                          "{\"name\":\"echo\"},{\"description\":\"nameless\"}]");
-    rq_catalog_t cats[] = { { "calc", cat } };
+    rq_catalog_t cats[] = { { "calc", cat, NULL } };
     tn_map_t *map;
     json_object *r;
     const char *sv, *tl;
@@ -263,7 +263,7 @@ static json_object *catalog(int n)
 static void allow_and_deny_filter_the_offered_tools(void **state)
 {
     json_object *demo = catalog(3), *calc = J("[{\"name\":\"add\"},{\"name\":\"sub\"}]"), *r;
-    rq_catalog_t cats[] = { { "demo", demo }, { "calc", calc } };
+    rq_catalog_t cats[] = { { "demo", demo, NULL }, { "calc", calc, NULL } };
     tn_map_t *map;
     const char *sv, *tl;
     (void)state;
@@ -283,6 +283,30 @@ static void allow_and_deny_filter_the_offered_tools(void **state)
     json_object_put(calc);
 }
 
+/* Issue 18: a key's tool policy narrows what the assistant offers, never
+ * widens it (demo__t1 stays denied by the assistant). */
+static void a_key_policy_narrows_the_offered_tools(void **state)
+{
+    json_object *demo = catalog(3), *calc = J("[{\"name\":\"add\"},{\"name\":\"sub\"}]"), *r;
+    json_object *pol = J("{\"tools\":{\"allow\":[\"demo__*\",\"calc__*\"],"
+                         "\"deny\":[\"demo__t2\",\"calc__add\"]}}");
+    rq_catalog_t cats[] = { { "demo", demo, pol }, { "calc", calc, pol } };
+    tn_map_t *map;
+    const char *sv, *tl;
+    (void)state;
+    r = build("{\"model\":\"m\",\"tools\":{\"deny\":[\"demo__t1\"]}}",
+              "{\"messages\":[]}", cats, 2, 0, &map);
+    assert_int_equal(json_object_array_length(get(r, "tools")), 2);
+    assert_string_equal(jget(r, "tools.0.function.name"), "demo__t0");
+    assert_string_equal(jget(r, "tools.1.function.name"), "calc__sub");
+    assert_int_equal(tn_lookup(map, "calc__add", &sv, &tl), -ENOENT);
+    tn_free(map);
+    json_object_put(r);
+    json_object_put(demo);
+    json_object_put(calc);
+    json_object_put(pol);
+}
+
 /* Issue 15 item 2: a task-only tool is not offered (nor counted), a tool
  * with a title and no description gets the title, a tool listed twice is
  * offered once. */
@@ -294,7 +318,7 @@ static void tasks_titles_and_repeats(void **state)
                          "{\"name\":\"titled\",\"title\":\"A Title\",\"description\":\"\"},"
                          "{\"name\":\"both\",\"title\":\"T\",\"description\":\"D\"},"
                          "{\"name\":\"maybe\"}]"), *r;
-    rq_catalog_t cats[] = { { "ev", cat } };
+    rq_catalog_t cats[] = { { "ev", cat, NULL } };
     tn_map_t *map;
     const char *sv, *tl;
     (void)state;
@@ -318,7 +342,7 @@ static void tool_cap_refuses_the_assistant_or_the_client(void **state)
     json_object *a = J("{\"model\":\"m\"}"), *a5 = J("{\"model\":\"m\",\"max_tools\":5}"),
                 *allow = J("{\"model\":\"m\",\"tools\":{\"allow\":[\"big__t1*\"]}}"),
                 *b = J("{\"messages\":[]}"), *b10;
-    rq_catalog_t cbig[] = { { "big", big } }, csmall[] = { { "small", small } };
+    rq_catalog_t cbig[] = { { "big", big, NULL } }, csmall[] = { { "small", small, NULL } };
     tn_map_t *map = tn_new();
     aip_err_t err;
     char body[4096];
@@ -392,6 +416,7 @@ int main(void)
         cmocka_unit_test(tool_choice_dropped_without_tools),
         cmocka_unit_test(bad_inputs_are_refused),
         cmocka_unit_test(allow_and_deny_filter_the_offered_tools),
+        cmocka_unit_test(a_key_policy_narrows_the_offered_tools),
         cmocka_unit_test(tool_cap_refuses_the_assistant_or_the_client),
         cmocka_unit_test(tasks_titles_and_repeats),
     };

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mcp-broker/bmetrics.h"
 #include "mcp-broker/server.h"
 #include "shared/wire.h"
 
@@ -422,6 +423,48 @@ static void test_list_links(void **state)
     close_loop(&loop);
 }
 
+/* What the metrics listener reads (server_stats) and renders: a server
+ * that cannot start is in backoff with its call counted as server_down; an
+ * idle one whose lease is held counts in leases_held. */
+static void test_stats_rendered(void **state)
+{
+    fake_host_t h = {0};
+    uv_loop_t loop;
+    server_t *a, *b;
+    server_stats_t st;
+    wire_req_t req;
+    buf_t out;
+
+    (void)state;
+    uv_loop_init(&loop);
+    a = new_server(&h, &loop, "a", "{\"transport\":\"bogus\"}");
+    b = new_server(&h, &loop, "b\"q", "{\"transport\":\"bogus\"}");
+    server_set_next(b, a);
+    server_set_owned(b, 1);
+    server_stats(b, &st);
+    assert_string_equal(st.state, "idle");
+    make_req(&req, WIRE_OP_CALL, "a");
+    server_handle(a, &req);
+    wire_req_clear(&req);
+    server_stats(a, &st);
+    assert_string_equal(st.state, "backoff");
+    assert_int_equal(st.calls[SERVER_OUT_SERVER_DOWN], 1);
+    assert_int_equal(st.restarts, 0);
+    buf_init(&out, 1 << 20);
+    assert_int_equal(bmetrics_render(&out, b), 0);
+    assert_non_null(strstr(buf_str(&out), "aiproxy_broker_sessions{server=\"a\",state=\"backoff\"} 1\n"));
+    assert_non_null(strstr(buf_str(&out), "aiproxy_broker_sessions{server=\"b\\\"q\",state=\"idle\"} 1\n"));
+    assert_non_null(strstr(buf_str(&out),
+                           "aiproxy_broker_calls_total{server=\"a\",outcome=\"server_down\"} 1\n"));
+    assert_non_null(strstr(buf_str(&out), "aiproxy_broker_call_duration_seconds_count{server=\"a\"} 0\n"));
+    assert_non_null(strstr(buf_str(&out), "aiproxy_broker_leases_held 1\n"));
+    buf_free(&out);
+    server_retire(a);
+    server_retire(b);
+    run_until(&loop, &h.gone, 2);
+    close_loop(&loop);
+}
+
 int main(void)
 {
     /* as the daemon does: a write to a child that has exited is an error
@@ -431,6 +474,7 @@ int main(void)
         cmocka_unit_test(test_cannot_start),
         cmocka_unit_test(test_dies_before_ready),
         cmocka_unit_test(test_list_links),
+        cmocka_unit_test(test_stats_rendered),
         cmocka_unit_test(test_progress_extends_deadline),
         cmocka_unit_test(test_silent_call_times_out),
         cmocka_unit_test(test_progress_ceiling),

@@ -488,6 +488,14 @@ static void test_errors(void **state)
     load_err("apiman: {mode: trusted_header, secret: s}\n", "apiman.header: required");
     load_err("apiman: {mode: trusted_header, header: h, secret: s, extra: 1}\n", "apiman.extra: unknown field");
     load_err("apiman: {mode: trusted_header, header: h, secret: s, enabled: maybe}\n", "apiman.enabled: must be true or false");
+    /* issue 18: the Apiman plan settings (docs/keys.md) */
+    load_err("apiman: {mode: trusted_header, header: h, secret: s, plan: ../x}\n", "apiman.plan: must be a plan name");
+    load_err("apiman: {mode: trusted_header, header: h, secret: s, plan: 3}\n", "apiman.plan: must be a string");
+    load_err("apiman: {mode: trusted_header, header: h, secret: s, plan_header: 'X: y'}\n", "apiman.plan_header: must be a header name");
+    load_err("apiman:\n  mode: gateway_probe\n  gateway_url: http://g\n  probe_api: o/a/v\n  plan_header: X-Plan\n",
+             "apiman.plan_header: only for mode trusted_header");
+    load_err("apiman:\n  mode: gateway_probe\n  gateway_url: http://g\n  probe_api: o/a/v\n  client_header: X-C\n",
+             "apiman.client_header: only for mode trusted_header");
     load_err("backends:\n  b: &x {kind: openai}\n  c: *x\n", "aliases");
     load_err("a: b\n---\nc: d\n", "more than one YAML document");
     load_err("backends:\n  b: {kind: openai\n", "t.yaml:3:1: YAML syntax error");
@@ -504,6 +512,15 @@ static void test_apiman_ok(void **state)
     assert_int_equal(json_object_get_int(at(d, "settings", "apiman", "timeout")), 5);
     assert_int_equal(json_object_get_int(at(d, "settings", "apiman", "cache_ttl")), 60);
     assert_true(json_object_get_boolean(at(d, "settings", "apiman", "enabled")));
+    json_object_put(d);
+    d = load_ok("apiman: {mode: trusted_header, header: h, secret: s, plan: basic, "
+                "plan_header: X-Apiman-Plan, client_header: X-Apiman-Client}\n");
+    assert_string_equal(str_at(d, "settings", "apiman", "plan"), "basic");
+    assert_string_equal(str_at(d, "settings", "apiman", "plan_header"), "X-Apiman-Plan");
+    json_object_put(d);
+    d = load_ok("apiman:\n  mode: gateway_probe\n  gateway_url: https://gw\n  probe_api: org/api/1.0\n"
+                "  plan: basic\n");
+    assert_string_equal(str_at(d, "settings", "apiman", "plan"), "basic");
     json_object_put(d);
     /* off: requirements of the mode are not enforced */
     d = load_ok("apiman: {mode: trusted_header, enabled: false}\n");

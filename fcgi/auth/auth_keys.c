@@ -1,0 +1,156 @@
+/* auth_keys — see auth_keys.h. */
+#include "fcgi/auth/auth_keys.h"
+
+#include "shared/keypol.h"
+#include "shared/log.h"
+#include "shared/rscript.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ARGV: prefix, sha256 hex of the secret. Nil when no key has it; {"revoked"}
+ * when a revoked key had it (the tombstone key:r:<hash> admin_keys leaves);
+ * else {id, name, owner, plan, policy, expires_at, revoked_at, plan policy}. */
+static const char auth_keys__lua[] =
+    "local p = ARGV[1]\n"
+    "local id = redis.call('GET', p .. 'key:h:' .. ARGV[2])\n"
+    "if not id then\n"
+    "  if redis.call('EXISTS', p .. 'key:r:' .. ARGV[2]) == 1 then return {'revoked'} end\n"
+    "  return false\n"
+    "end\n"
+    "local h = redis.call('HMGET', p .. 'key:' .. id, 'name', 'owner', 'plan', 'policy',\n"
+    "                     'expires_at', 'revoked_at')\n"
+    "if not h[1] then return false end\n"
+    "local plan = false\n"
+    "if h[3] and h[3] ~= '' then plan = redis.call('GET', p .. 'plan:' .. h[3]) end\n"
+    "return {id, h[1], h[2] or '', h[3] or '', h[4] or '', h[5] or '0', h[6] or '0',\n"
+    "        plan or ''}\n";
+
+/* The reply's element i as an arena string ("" for anything else). */
+static const char *auth_keys__str(const redisReply *rep, size_t i, arena_t *a)
+{
+    const redisReply *e = i < rep->elements ? rep->element[i] : NULL;
+    if (!e || e->type != REDIS_REPLY_STRING)
+        return "";
+    return arena_strndup(a, e->str, e->len);
+}
+
+/* The reply's element i as a number (0 for anything else). */
+static long long auth_keys__num(const redisReply *rep, size_t i)
+{
+    const redisReply *e = i < rep->elements ? rep->element[i] : NULL;
+    char buf[32];
+    if (!e || e->type != REDIS_REPLY_STRING || e->len == 0 || e->len >= sizeof(buf))
+        return 0;
+    memcpy(buf, e->str, e->len);
+    buf[e->len] = '\0';
+    return strtoll(buf, NULL, 10);
+}
+
+/* JSON text of an object into a new object, NULL for "" or anything else. */
+static json_object *auth_keys__json(const char *s)
+{
+    json_object *o = s && *s ? json_tokener_parse(s) : NULL;
+    if (o && !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        o = NULL;
+    }
+    return o;
+}
+
+int auth_keys_lookup(redisContext *c, const char *prefix, const char *secret, size_t len,
+                     arena_t *a, auth_principal_t **out, char *why, size_t whylen)
+{
+    static _Thread_local rscript_t script = { auth_keys__lua, "" };
+    char hash[KEYPOL_HASH_LEN + 1];
+    const char *argv[2] = { prefix, hash };
+    redisReply *rep = NULL;
+    json_object *own = NULL, *plan = NULL, *eff = NULL;
+    auth_principal_t *p;
+    long long exp, rev, now = (long long)time(NULL);
+    int rc = -EIO;
+
+    *out = NULL;
+    keypol_hash(secret, len, hash);
+    rep = c ? rscript_run(c, &script, 0, 2, argv, NULL) : NULL;
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        log_warn("auth: managed key lookup failed: %s",
+                 rep ? rep->str : c ? c->errstr : "no Redis connection");
+        goto out;
+    }
+    rc = -ENOENT;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements == 1) {
+        rc = -EACCES;
+        snprintf(why, whylen, "This API key was revoked: ask for a new one.");
+        goto out;
+    }
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements < 8)
+        goto out;
+    rc = -ENOMEM;
+    if (!(p = arena_alloc(a, sizeof(*p))))
+        goto out;
+    p->kind = AUTH_KIND_MANAGED;
+    p->id = auth_keys__str(rep, 0, a);
+    p->name = auth_keys__str(rep, 1, a);
+    p->owner = auth_keys__str(rep, 2, a);
+    p->plan = auth_keys__str(rep, 3, a);
+    if (!p->id || !p->name || !p->owner || !p->plan)
+        goto out;
+    if (!*p->plan)
+        p->plan = NULL;
+    exp = auth_keys__num(rep, 5);
+    rev = auth_keys__num(rep, 6);
+    rc = -EACCES;
+    if (rev > 0) {
+        snprintf(why, whylen, "This API key was revoked: ask for a new one.");
+        goto out;
+    }
+    if (exp > 0 && exp <= now) {
+        snprintf(why, whylen, "This API key expired: ask for a new one.");
+        goto out;
+    }
+    own = auth_keys__json(auth_keys__str(rep, 4, a));
+    plan = auth_keys__json(auth_keys__str(rep, 7, a));
+    rc = -ENOMEM;
+    if (keypol_merge(plan, own, &eff) < 0 || (eff && arena_own_json(a, eff) < 0))
+        goto out;
+    p->policy = eff;
+    *out = p;
+    rc = 0;
+out:
+    json_object_put(own);
+    json_object_put(plan);
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
+}
+
+int auth_keys_plan(redisContext *c, const char *prefix, const char *name, arena_t *a,
+                   json_object **policy)
+{
+    redisReply *rep = NULL;
+    int rc = -EIO;
+
+    *policy = NULL;
+    rep = c ? redisCommand(c, "GET %s" "plan:%s", prefix, name) : NULL;
+    if (!rep || rep->type == REDIS_REPLY_ERROR) {
+        log_warn("auth: plan lookup failed: %s",
+                 rep ? rep->str : c ? c->errstr : "no Redis connection");
+        goto out;
+    }
+    rc = 0;
+    if (rep->type == REDIS_REPLY_STRING) {
+        *policy = auth_keys__json(rep->str);
+        if (*policy && arena_own_json(a, *policy) < 0) {
+            *policy = NULL;
+            rc = -ENOMEM;
+        }
+    }
+out:
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
+}

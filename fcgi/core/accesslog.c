@@ -1,0 +1,84 @@
+/* accesslog — the access line, text or JSON (accesslog.h). */
+#include "fcgi/core/accesslog.h"
+
+#include "shared/jtext.h"
+#include "shared/log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define ACCESSLOG_PATH_MAX 1024   /* bytes of the path a JSON line keeps */
+
+/* A string member, null when s is NULL; what a client sent stays valid UTF-8. */
+static void accesslog__str(json_object *o, const char *k, const char *s, size_t max)
+{
+    size_t n;
+
+    if (!s) {
+        json_object_object_add(o, k, NULL);
+        return;
+    }
+    n = strlen(s);
+    json_object_object_add(o, k, jtext_new_echo(s, n > max ? max : n));
+}
+
+/* µs as ms with three decimals, as a JSON number written that way (json-c
+ * would print a double with 17 digits). */
+static json_object *accesslog__ms(long long us)
+{
+    char t[32];
+
+    if (us < 0)
+        us = 0;
+    snprintf(t, sizeof(t), "%lld.%03lld", us / 1000, us % 1000);
+    return json_object_new_double_s((double)us / 1e3, t);
+}
+
+json_object *accesslog_fields(const http_req_t *req, long long now_us)
+{
+    const reqinfo_t *ri = &req->info;
+    json_object *o = json_object_new_object();
+
+    if (!o)
+        return NULL;
+    accesslog__str(o, "request_id", ri->id[0] ? ri->id : NULL, sizeof(ri->id));
+    accesslog__str(o, "method", req->method, 32);
+    accesslog__str(o, "route", ri->route, ACCESSLOG_PATH_MAX);
+    accesslog__str(o, "path", req->path, ACCESSLOG_PATH_MAX);
+    accesslog__str(o, "assistant", ri->assistant, ACCESSLOG_PATH_MAX);
+    accesslog__str(o, "key", ri->principal, ACCESSLOG_PATH_MAX);
+    /* the status that went out; 499 when the client left before any did */
+    json_object_object_add(o, "status", json_object_new_int(req->status ? req->status : 499));
+    json_object_object_add(o, "client_gone", json_object_new_boolean(req->client_gone));
+    json_object_object_add(o, "total_ms", accesslog__ms(now_us - ri->t0_us));
+    json_object_object_add(o, "upstream_ms", accesslog__ms(ri->upstream_us));
+    json_object_object_add(o, "tools_ms", accesslog__ms(ri->tools_us));
+    json_object_object_add(o, "ttft_ms", ri->ttft_us > 0 ? accesslog__ms(ri->ttft_us) : NULL);
+    json_object_object_add(o, "prompt_tokens", json_object_new_int64(ri->prompt_tokens));
+    json_object_object_add(o, "completion_tokens", json_object_new_int64(ri->completion_tokens));
+    json_object_object_add(o, "tool_calls", json_object_new_int64(ri->tool_calls));
+    json_object_object_add(o, "tool_rounds", json_object_new_int(ri->tool_rounds));
+    json_object_object_add(o, "bytes_out", json_object_new_int64((int64_t)ri->bytes_out));
+    return o;
+}
+
+void accesslog_write(const http_req_t *req)
+{
+    json_object *o;
+
+    if (!log_enabled(LOG_LVL_INFO))
+        return;
+    if (!log_json()) {
+        log_info("%s %s %d %.1fms%s", req->method, req->path, req->client_gone ? 499 : req->status,
+                 (double)(reqinfo_now_us() - req->info.t0_us) / 1e3,
+                 req->client_gone ? " (client gone)" : "");
+        return;
+    }
+    o = accesslog_fields(req, reqinfo_now_us());
+    if (!o)
+        return;
+    log_fields(LOG_LVL_INFO, "access",
+               json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+}
