@@ -54,6 +54,7 @@ struct mcpc {
     char reply[320];
     int broker_wait_ms;      /* how long a call may wait for a broker to listen */
     redisContext *cmd, *sub;
+    unsigned epoch;          /* rconn_epoch() when they were opened */
 };
 
 /* For local waits: immune to wall-clock steps. */
@@ -156,9 +157,10 @@ static int mcpc__connect(mcpc_t *c, aip_err_t *e)
     char why[512] = "";
     int rc = -ECONNREFUSED;
 
-    if (mcpc__usable(c->cmd) && mcpc__usable(c->sub))
+    if (mcpc__usable(c->cmd) && mcpc__usable(c->sub) && c->epoch == rconn_epoch())
         return 0;
-    mcpc__drop(c);
+    mcpc__drop(c);          /* lost, or Sentinel moved the master */
+    c->epoch = rconn_epoch();
     c->cmd = rconn_connect(c->url, MCPC_CONNECT_MS, why, sizeof(why));
     if (!c->cmd)
         goto out;
@@ -221,16 +223,25 @@ static int mcpc__publish_once(mcpc_t *c, char **texts, unsigned char *heard, siz
         }
         if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
             heard[i] = 1;
+        } else if (rconn_reply_lost(r)) {
+            /* not a master any more (failover) or loading: like a lost
+             * connection, so the caller reconnects to the master once */
+            aip_err_set(e, 503, "api_error", "redis_unavailable",
+                        "Redis is not a usable master right now (a failover, or loading); retry");
+            rc = -ECONNRESET;
         } else if (r->type == REDIS_REPLY_ERROR) {
-            if (rc != -EIO)
+            if (rc != -EIO && rc != -ECONNRESET)
                 aip_err_set(e, 503, "api_error", "redis_unavailable", "Redis refused PUBLISH: %s",
                             r->str);
-            rc = -EIO;
+            if (rc != -ECONNRESET)
+                rc = -EIO;
         } else if (rc == 0) {
             rc = -EAGAIN;
         }
         freeReplyObject(r);
     }
+    if (rc == -ECONNRESET)
+        mcpc__drop(c);
     return rc;
 }
 
@@ -555,6 +566,15 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         if (now >= next_check) {
             long long nb = mcpc__brokers(c);
             next_check = now + MCPC_PRESENCE_MS;
+            if (nb == 0 && c->epoch != rconn_epoch()) {
+                /* the broker followed a switchover; our reply channel is on
+                 * the old master, where its answer will not come */
+                rc = aip_err_set(e, 503, "api_error", "redis_unavailable",
+                                 "the Redis master moved (Sentinel failover) during the tool "
+                                 "call; retry");
+                mcpc__drop(c);
+                goto out;
+            }
             if (nb == 0) {
                 rc = aip_err_set(e, 503, "api_error", "mcp_broker_unavailable",
                                  "mcp-broker is not running (it stopped during the tool "

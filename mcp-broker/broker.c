@@ -30,6 +30,9 @@
  * beat); only repeated failures back off: 50 ms, 100 ms, … up to the cap. */
 #define BROKER_RECONNECT_FIRST_MS 50
 #define BROKER_RECONNECT_MAX_MS   1000
+/* With a Sentinel URL, the master found is checked (ROLE) on a connection
+ * bounded by this; the whole resolution blocks the loop (docs/redis.md). */
+#define BROKER_RESOLVE_MS 1000
 
 typedef struct broker_pending broker_pending_t;
 
@@ -44,6 +47,7 @@ struct broker {
     uv_timer_t beat;            /* liveness key + lease renewal */
     uv_timer_t retry;           /* reconnects */
     int fails;                  /* reconnect attempts since the last success */
+    unsigned epoch;             /* rconn_epoch() at the last connect (Sentinel) */
     server_t *servers;
     regasync_t *reg;            /* the registry, read on cmd */
     broker_pending_t *pending;  /* requests waiting for a registry read, oldest first */
@@ -146,10 +150,29 @@ static void broker__on_connect(const redisAsyncContext *c, int status)
     }
 }
 
-static redisAsyncContext *broker__open(broker_t *b)
+/* A reply saying cmd no longer reaches a usable master (READONLY after a
+ * failover, LOADING, MASTERDOWN): closing cmd closes both connections and
+ * reconnects (broker__on_disconnect), which re-resolves the master. */
+static void broker__check_lost(broker_t *b, const redisReply *rep)
 {
-    redisAsyncContext *c = b->addr.path[0] ? redisAsyncConnectUnix(b->addr.path)
-                                           : redisAsyncConnect(b->addr.host, b->addr.port);
+    if (!rconn_reply_lost(rep) || b->stopping)
+        return;
+    log_error("Redis at %s: %s (reconnecting)", b->url, rep->str);
+    broker__close(&b->cmd);
+}
+
+static void broker__on_alive(redisAsyncContext *c, void *r, void *priv)
+{
+    (void)priv;
+    if (r)
+        broker__check_lost(c->data, r);
+}
+
+/* An async connection to the plain address a (the master, resolved). */
+static redisAsyncContext *broker__open(broker_t *b, const rconn_addr_t *a)
+{
+    redisAsyncContext *c = a->path[0] ? redisAsyncConnectUnix(a->path)
+                                      : redisAsyncConnect(a->host, a->port);
     if (!c)
         return NULL;
     if (c->err) {
@@ -165,14 +188,14 @@ static redisAsyncContext *broker__open(broker_t *b)
     }
     redisAsyncSetConnectCallback(c, broker__on_connect);
     redisAsyncSetDisconnectCallback(c, broker__on_disconnect);
-    if (b->addr.password[0]) {
-        if (b->addr.user[0])
-            redisAsyncCommand(c, NULL, NULL, "AUTH %s %s", b->addr.user, b->addr.password);
+    if (a->password[0]) {
+        if (a->user[0])
+            redisAsyncCommand(c, NULL, NULL, "AUTH %s %s", a->user, a->password);
         else
-            redisAsyncCommand(c, NULL, NULL, "AUTH %s", b->addr.password);
+            redisAsyncCommand(c, NULL, NULL, "AUTH %s", a->password);
     }
-    if (b->addr.db)
-        redisAsyncCommand(c, NULL, NULL, "SELECT %d", b->addr.db);
+    if (a->db)
+        redisAsyncCommand(c, NULL, NULL, "SELECT %d", a->db);
     return c;
 }
 
@@ -252,6 +275,7 @@ static void broker__on_acquire(redisAsyncContext *c, void *r, void *priv)
     s = server_find(a->b->servers, a->server);
     if (rep->type == REDIS_REPLY_ERROR) {
         log_error("lease script failed: %s", rep->str);
+        broker__check_lost(a->b, rep);
         goto out;
     }
     if (rep->type != REDIS_REPLY_INTEGER || rep->integer != 1 || !s) {
@@ -511,10 +535,21 @@ static void broker__on_sub(redisAsyncContext *c, void *r, void *priv)
 
 static void broker__connect(broker_t *b)
 {
+    rconn_addr_t at;
+    char err[512];
+
     if (b->sub || b->cmd || b->stopping)
         return;
-    b->cmd = broker__open(b);
-    b->sub = broker__open(b);
+    /* a Sentinel URL: where the master is now, asked on every reconnect
+     * (blocking; a plain URL is copied as is) */
+    b->epoch = rconn_epoch();
+    if (rconn_resolve(&b->addr, BROKER_RESOLVE_MS, &at, err, sizeof err) < 0) {
+        log_error("%s (retrying)", err);
+        broker__schedule(b);
+        return;
+    }
+    b->cmd = broker__open(b, &at);
+    b->sub = broker__open(b, &at);
     if (!b->cmd || !b->sub) {
         broker__close(&b->cmd);       /* just opened: freed at once */
         broker__close(&b->sub);
@@ -523,7 +558,7 @@ static void broker__connect(broker_t *b)
     }
     b->unsubscribing = 0;
     redisAsyncCommand(b->sub, broker__on_sub, NULL, "SUBSCRIBE %s %s", b->ch_calls, b->ch_reg);
-    redisAsyncCommand(b->cmd, NULL, NULL, "SET %s 1 PX %d", b->k_alive, LEASE_ALIVE_MS);
+    redisAsyncCommand(b->cmd, broker__on_alive, NULL, "SET %s 1 PX %d", b->k_alive, LEASE_ALIVE_MS);
     broker__claim(b);
     /* a registry change may have been missed while away (and a Redis that
      * came back empty gets its registry back here, when we have a seed) */
@@ -540,7 +575,13 @@ static void broker__on_beat(uv_timer_t *t)
 
     if (b->stopping || !b->cmd)
         return;
-    redisAsyncCommand(b->cmd, NULL, NULL, "SET %s 1 PX %d", b->k_alive, LEASE_ALIVE_MS);
+    if (b->epoch != rconn_epoch()) {
+        /* Sentinel moved the master: closing cmd closes both and reconnects */
+        log_warn("Redis master moved (Sentinel): reconnecting");
+        broker__close(&b->cmd);
+        return;
+    }
+    redisAsyncCommand(b->cmd, broker__on_alive, NULL, "SET %s 1 PX %d", b->k_alive, LEASE_ALIVE_MS);
     for (server_t *s = b->servers; s; s = server_next(s))
         if (server_owned(s))
             broker__acquire(b, s, NULL); /* renews, or learns it was lost */

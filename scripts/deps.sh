@@ -19,7 +19,7 @@ for a in "$@"; do
 done
 
 pkgs=(build-essential pkg-config libfcgi-dev libfcgi-bin libjson-c-dev libcurl4-openssl-dev libssl-dev
-      libyaml-dev libhiredis-dev libuv1-dev libcmocka-dev redis-server apache2 libapache2-mod-fcgid
+      libyaml-dev libhiredis-dev libuv1-dev libcmocka-dev redis-server redis-sentinel apache2 libapache2-mod-fcgid
       lighttpd curl
       wrk procps
       clang libclang-rt-14-dev)   # the fuzz targets (make fuzz; make test replays their corpus)

@@ -128,6 +128,12 @@
 /* A "[tool error] ..." text made by the responder itself. */
 #define CAP_MCPC_ERRTEXT 4096
 
+/* --- Redis (shared/rconn) ----------------------------------------------------- */
+
+/* Sentinels listed in one redis+sentinel:// URL (docs/redis.md); three or five
+ * is the usual quorum, more is a typo or an attack on the start-up time. */
+#define CAP_REDIS_SENTINELS 8
+
 /* --- the broker protocol and MCP servers (shared/wire, mcp-broker/) --------- */
 
 /* One wire message (a call or its reply) on Redis pub/sub. */

@@ -8,6 +8,7 @@
 #include "shared/reg.h"
 #include "shared/log.h"
 #include "shared/rconn.h"
+#include "shared/regwatch.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -28,9 +29,13 @@ struct reg {
     json_object *doc;        /* current snapshot, NULL until the first refresh */
     long long version;
     long long retry_at_ms;   /* after a failed connect, no new attempt before this */
+    unsigned epoch;          /* rconn_epoch() when c was opened: the master it reached */
     const char *seed;        /* borrowed JSON text of the document to heal with, or NULL */
     char err[512];
     reg_stats_t st;          /* for metrics (reg_stats) */
+    regwatch_t *watch;       /* borrowed: the process's change watcher, or NULL */
+    unsigned long seen_gen;  /* its generation at the last good refresh */
+    int fresh;               /* the last refresh succeeded: seen_gen can be trusted */
 };
 
 /* Seed: write everything unless a registry exists (ARGV[1] = "1" forces). */
@@ -96,11 +101,14 @@ static int reg__connect(reg_t *r)
     char err[512];
     long long now;
 
+    if (r->c && r->epoch != rconn_epoch())
+        reg__drop(r);                /* Sentinel moved the master: go to the new one */
     if (r->c)
         return 0;
     now = reg__now_ms();
     if (now < r->retry_at_ms)
         return -ECONNREFUSED;        /* r->err still says why */
+    r->epoch = rconn_epoch();
     r->c = rconn_connect(r->url, REG_TIMEOUT_MS, err, sizeof err);
     if (!r->c) {
         snprintf(r->err, sizeof r->err, "%s", err);
@@ -118,6 +126,16 @@ static int reg__io_fail(reg_t *r, const char *what)
 {
     reg__seterr(r, "Redis %s failed: %s", what, r->c && r->c->errstr[0] ? r->c->errstr : "no reply");
     r->st.errors++;
+    reg__drop(r);
+    return -EIO;
+}
+
+/* A reply saying the connection no longer reaches a usable master (READONLY
+ * after a failover, LOADING, MASTERDOWN): dropped like a lost connection, so
+ * the next attempt reconnects and, with Sentinel, finds the new master. */
+static int reg__lost(reg_t *r, const char *what, const redisReply *rep)
+{
+    reg__seterr(r, "Redis %s failed: %s (reconnecting)", what, rep->str);
     reg__drop(r);
     return -EIO;
 }
@@ -186,6 +204,11 @@ static int reg__get_version(reg_t *r, long long *v)
             REDIS_OK ||
         redisGetReply(r->c, &vp) != REDIS_OK)
         return reg__io_fail(r, "GET version");
+    if (rconn_reply_lost(vp)) {
+        rc = reg__lost(r, "GET version", vp);
+        freeReplyObject(vp);
+        return rc;
+    }
     rc = reg_parse_version(vp, &r->k, v, r->err, sizeof r->err);
     freeReplyObject(vp);
     return rc;
@@ -324,7 +347,7 @@ static int reg__reload(reg_t *r)
     json_object *doc = NULL;
     long long version = 0;
     void *vp;
-    int rc = 0, i, argc;
+    int rc = 0, i, argc, lost = 0;
     const char *argv[2];
 
     r->st.round_trips++;
@@ -339,11 +362,21 @@ static int reg__reload(reg_t *r)
             rc = reg__io_fail(r, "registry read");
             goto out;
         }
+        if (rconn_reply_lost(vp) && !lost) {              /* read the rest, then drop */
+            lost = 1;
+            reg__seterr(r, "Redis registry read failed: %s (reconnecting)%s",
+                        ((redisReply *)vp)->str, NULL);
+        }
         if (i < REG_SNAPSHOT_CMDS + 1) {
             freeReplyObject(vp);
             continue;
         }
         rep = vp;
+    }
+    if (lost) {
+        reg__drop(r);
+        rc = -EIO;
+        goto out;
     }
     rc = reg_parse_snapshot(rep, &r->k, &doc, &version, r->err, sizeof r->err);
     if (rc < 0)
@@ -424,7 +457,29 @@ void reg_set_seed(reg_t *r, const char *json)
     r->seed = json;
 }
 
+void reg_set_watch(reg_t *r, regwatch_t *w)
+{
+    r->watch = w;
+    r->fresh = 0;
+}
+
 int reg_refresh(reg_t *r)
+{
+    unsigned long gen;
+    int rc;
+
+    if (!r->watch)
+        return reg_refresh_now(r);
+    gen = regwatch_gen(r->watch);
+    if (r->fresh && r->doc && gen == r->seen_gen && !regwatch_pending(r->watch))
+        return 0;              /* nothing moved: no round trip */
+    rc = reg_refresh_now(r);
+    r->fresh = rc == 0;
+    r->seen_gen = gen;         /* read before the refresh: a later move re-reads */
+    return rc;
+}
+
+int reg_refresh_now(reg_t *r)
 {
     int rc = reg__refresh_once(r);
 
@@ -518,6 +573,16 @@ static redisReply *reg__eval(reg_t *r, int argc, const char **argv, const size_t
             return NULL;
         r->st.round_trips++;
         rep = redisCommandArgv(r->c, argc, argv, lens);
+        if (rep && rconn_reply_lost(rep)) {
+            /* refused before the script ran (a replica, a loading server):
+             * nothing was written, so the other master may take it */
+            *rc = reg__lost(r, "registry write", rep);
+            freeReplyObject(rep);
+            rep = NULL;
+            if (!had_conn)
+                return NULL;
+            continue;
+        }
         if (rep)
             break;
         *rc = reg__io_fail(r, "registry write");
@@ -532,6 +597,8 @@ static redisReply *reg__eval(reg_t *r, int argc, const char **argv, const size_t
         return NULL;
     }
     *rc = 0;
+    if (r->watch)
+        regwatch_bump(r->watch);   /* our other threads re-read at once */
     return rep;
 }
 

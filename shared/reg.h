@@ -53,6 +53,17 @@ void reg_set_seed(reg_t *r, const char *json);
  * calls fail fast while Redis is down). */
 int reg_refresh(reg_t *r);
 
+/* With a watcher (regwatch.h, one per process), reg_refresh makes no
+ * round trip while the watcher's generation has not moved since the last
+ * good refresh and no change message waits unread; otherwise (and always
+ * without one) it is reg_refresh_now. `w` is borrowed (NULL: none). */
+struct regwatch;
+void reg_set_watch(reg_t *r, struct regwatch *w);
+
+/* reg_refresh ignoring the watcher: one GET of the version, always (the
+ * admin API, which must never act on a stale snapshot, and CGI). */
+int reg_refresh_now(reg_t *r);
+
 /* Lookups in the current snapshot. Borrowed: valid until the next
  * reg_refresh. NULL when absent. `kind` is "assistants", "backends",
  * "mcp_servers". */

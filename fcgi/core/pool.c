@@ -4,6 +4,7 @@
  * FCGX_ShutdownPending is not used: it makes every later read fail, which
  * would break requests still reading their body. */
 #include "fcgi/core/pool.h"
+#include "shared/regwatch.h"
 
 #include "fcgi/core/admit.h"
 #include "fcgi/metrics/metrics.h"
@@ -208,6 +209,10 @@ int pool_worker_run(const pool_cfg_t *cfg_in)
     sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     pool__block(&set);
+    /* the worker's registry watcher (started with the signals blocked, like
+     * every thread here): its threads refresh without a round trip per
+     * request (NULL: they GET the version per request instead) */
+    local.serve.watch = regwatch_start(cfg->serve.redis_url, cfg->serve.prefix);
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, cfg->stack_size);
     for (i = 0; i < cfg->threads; i++) {
@@ -287,6 +292,7 @@ int pool_worker_run(const pool_cfg_t *cfg_in)
         _exit(0);   /* sealed threads idle in a read: nothing in flight to lose */
 out:
     free(ths);
+    regwatch_stop(local.serve.watch);
     admit_free(local.serve.admit);
     if (idle_fd >= 0)
         close(idle_fd);

@@ -53,6 +53,7 @@ serve_thread_t *serve_thread_new(const serve_cfg_t *cfg, int listen_fd)
         log_warn("responder thread: %s (retrying per request)", err);
         t->svc.reg = NULL;
     } else {
+        reg_set_watch(t->svc.reg, cfg->watch);
         /* every thread holds a snapshot from the start, so that during a
          * Redis outage all of them can serve the last known registry */
         (void)reg_refresh(t->svc.reg);
@@ -234,19 +235,22 @@ static int serve__seed_from_file(serve_thread_t *t)
 }
 
 /* Makes the thread's registry current; re-opens a lost connection. */
-static int serve__refresh(serve_thread_t *t)
+static int serve__refresh(serve_thread_t *t, int live)
 {
     char err[256];
     int rc;
 
-    if (!t->svc.reg &&
-        reg_open(&t->svc.reg, t->cfg->redis_url, t->cfg->prefix, err, sizeof(err)) != 0) {
-        t->svc.reg = NULL;
-        return -ECONNREFUSED;
+    if (!t->svc.reg) {
+        if (reg_open(&t->svc.reg, t->cfg->redis_url, t->cfg->prefix, err, sizeof(err)) != 0) {
+            t->svc.reg = NULL;
+            return -ECONNREFUSED;
+        }
+        reg_set_watch(t->svc.reg, t->cfg->watch);
     }
     /* started with -c: a registry lost with Redis is written back from it */
     reg_set_seed(t->svc.reg, t->cfg->seed_json);
-    rc = reg_refresh(t->svc.reg);
+    /* a live route (admin) reads the version itself: never a stale snapshot */
+    rc = live ? reg_refresh_now(t->svc.reg) : reg_refresh(t->svc.reg);
     if (rc == -ENOENT && t->cfg->seed_path && !t->cfg->seed_json)
         rc = serve__seed_from_file(t);
     return rc;
@@ -480,7 +484,7 @@ static void serve__dispatch(serve_thread_t *t, http_req_t *req, size_t max_body)
     }
     d = r.def;
     req->info.route = d->path;
-    r.reg_rc = serve__refresh(t);
+    r.reg_rc = serve__refresh(t, (d->flags & ROUTE_REG_LIVE) != 0);
     if (!serve__registry_ok(t->svc.reg, d, r.reg_rc)) {
         serve__skip_body(req);
         serve__redis_down(req, t->svc.reg, d, r.reg_rc);

@@ -21,6 +21,9 @@ typedef struct serve_cfg {
     const char *seed_path;
     admit_t *admit;           /* the worker's admission control; NULL = none */
     const route_def_t *routes; /* the route table (fcgi/routes.h); static */
+    /* The worker's registry watcher (shared/regwatch.h), borrowed; NULL:
+     * every request GETs the registry version (CGI, tests). */
+    struct regwatch *watch;
     /* Hooks run when each request is answered (route_hook_fn): `end` before
      * it is finished, `after` once it is. NULL-ended, static; NULL: none. */
     const route_gate_fn *gate;   /* after the credential check (route_gate_fn) */

@@ -885,6 +885,7 @@ static int mcp__get(mcp__ctx_t *x)
     long long last_write, last_cat, last_sess, now;
     uint64_t sum;
     aip_err_t e;
+    unsigned epoch;
     int rc;
 
     if (!mcp_accepts(http_header(x->req, "Accept"), "text/event-stream"))
@@ -898,6 +899,7 @@ static int mcp__get(mcp__ctx_t *x)
     if (rc == 0)
         return mcp__transport(x, 404, MCP__INVALID, "Session not found");
     mcp__set_hdrs(x);
+    epoch = rconn_epoch();
     if (!x->svc->reg || !(sub = rconn_connect(mcpc_url(x->mcpc), 2000, err, sizeof(err))))
         return mcp__transport(x, 503, MCP__INTERNAL, "Redis is unavailable for the stream");
     snprintf(chan, sizeof(chan), "%sreg:changed", reg_prefix(x->svc->reg));
@@ -915,8 +917,8 @@ static int mcp__get(mcp__ctx_t *x)
     last_write = last_cat = last_sess = mcp__now_ms();
     for (;;) {
         int changed = mcp__sub_read(sub);
-        if (changed < 0) {
-            rc = 0;   /* Redis went: the client reconnects the stream */
+        if (changed < 0 || rconn_epoch() != epoch) {
+            rc = 0;   /* Redis went (or Sentinel moved it): the client reconnects the stream */
             break;
         }
         if (!http_client_alive(x->req)) {

@@ -145,7 +145,13 @@ test('Redis faults heal without restarting a daemon', async (t) => {
     await stack.waitHealthy();
     const keys = await stack.redis('KEYS', `${stack.prefix}reg:*`);
     await stack.redis('DEL', ...keys);
-    const v1 = await h.request(`${stack.url}/v1/models`, { headers: { authorization: 'Bearer sk-test-client' } });
+    // deleted behind the API's back (no change message): the worker's
+    // watcher notices on its next tick (REGWATCH_TICK_MS), not at once
+    let v1;
+    await h.waitFor(async () => {
+      v1 = await h.request(`${stack.url}/v1/models`, { headers: { authorization: 'Bearer sk-test-client' } });
+      return v1.status === 503;
+    }, { timeoutMs: 10000, intervalMs: 100, what: '/v1/models to see the registry gone' });
     h.assertOpenAIError(assert, v1, 503, { messageMatch: /no registry/ });
     const put = await admin(stack, 'PUT', '/admin/backends/fresh', { kind: 'openai', base_url: up.baseURL, api_key: 'k' });
     assert.equal(put.status, 201, put.text);

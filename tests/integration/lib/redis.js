@@ -39,20 +39,30 @@ function parse(buf, i) {
   }
 }
 
+function encode(args) {
+  let out = `*${args.length}\r\n`;
+  for (const a of args) { const s = String(a); out += `$${Buffer.byteLength(s)}\r\n${s}\r\n`; }
+  return out;
+}
+
+// `sock` is a unix socket path, or {host, port[, password]} (TCP; with a
+// password the command is preceded by AUTH, whose reply is skipped).
 function redisCommand(sock, ...args) {
   return new Promise((resolve, reject) => {
-    const c = net.createConnection(sock);
+    const password = typeof sock === 'object' ? sock.password : undefined;
+    const c = net.createConnection(typeof sock === 'object' ? { host: sock.host || '127.0.0.1', port: sock.port } : sock);
     let buf = Buffer.alloc(0);
     const t = setTimeout(() => { c.destroy(); reject(new Error(`redis ${args[0]}: timeout`)); }, 5000);
     c.on('connect', () => {
-      let out = `*${args.length}\r\n`;
-      for (const a of args) { const s = String(a); out += `$${Buffer.byteLength(s)}\r\n${s}\r\n`; }
-      c.write(out);
+      c.write((password ? encode(['AUTH', password]) : '') + encode(args));
     });
     c.on('data', (d) => {
       buf = Buffer.concat([buf, d]);
       let r;
-      try { r = parse(buf, 0); } catch (e) { clearTimeout(t); c.destroy(); reject(e); return; }
+      try {
+        r = parse(buf, 0);
+        if (r && password) r = parse(buf, r.end);
+      } catch (e) { clearTimeout(t); c.destroy(); reject(e); return; }
       if (!r) return;
       clearTimeout(t);
       c.destroy();

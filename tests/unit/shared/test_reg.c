@@ -8,13 +8,16 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -392,6 +395,103 @@ static void test_empty_registry_put_creates(void **state)
     reg_close(r);
 }
 
+/* A fake Redis on a loopback port whose first connection is no master any
+ * more: it answers every command with `bad` (READONLY, LOADING); later
+ * connections answer EVAL with a script success and GET with nil. */
+typedef struct fakered {
+    int lfd, port, conns;
+    const char *bad;
+    pthread_t th;
+} fakered_t;
+
+static void *fakered_run(void *arg)
+{
+    fakered_t *f = arg;
+    int fd;
+
+    while ((fd = accept(f->lfd, NULL, NULL)) >= 0) {
+        int first = f->conns++ == 0;
+        char in[8192];
+        ssize_t n;
+        while ((n = read(fd, in, sizeof in - 1)) > 0) {
+            const char *out = NULL;
+            in[n] = '\0';
+            if (strstr(in, "EVAL"))
+                out = first ? f->bad : "*2\r\n:1\r\n:7\r\n";
+            else if (strstr(in, "GET"))
+                out = first ? f->bad : "$-1\r\n";
+            if (out && write(fd, out, strlen(out)) < 0)
+                break;
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+static void fakered_start(fakered_t *f, const char *bad, char *url, size_t n)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+
+    memset(f, 0, sizeof *f);
+    f->bad = bad;
+    f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(f->lfd >= 0);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(f->lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(f->lfd, 4), 0);
+    assert_int_equal(getsockname(f->lfd, (struct sockaddr *)&sa, &len), 0);
+    f->port = ntohs(sa.sin_port);
+    snprintf(url, n, "redis://127.0.0.1:%d/0", f->port);
+    assert_int_equal(pthread_create(&f->th, NULL, fakered_run, f), 0);
+}
+
+static void fakered_stop(fakered_t *f)
+{
+    shutdown(f->lfd, SHUT_RDWR);
+    pthread_join(f->th, NULL);
+    close(f->lfd);
+}
+
+/* A write refused with READONLY (the old master after a failover) is retried
+ * once on a new connection: the script never ran, so nothing is doubled. */
+static void test_readonly_write_reconnects(void **state)
+{
+    fakered_t f;
+    reg_t *r = NULL;
+    json_object *d = cfg("m1");
+    json_object *a = json_object_object_get(json_object_object_get(d, "assistants"), "a");
+    char url[64], err[512] = "";
+    (void)state;
+    fakered_start(&f, "-READONLY You can't write against a read only replica.\r\n", url, sizeof url);
+    if (reg_open(&r, url, "t:ro:", err, sizeof err) != 0)
+        fail_msg("reg_open: %s", err);
+    assert_int_equal(reg_put(r, "assistants", "a", a, 0), 0);
+    reg_close(r);
+    fakered_stop(&f);
+    assert_int_equal(f.conns, 2);
+    json_object_put(d);
+}
+
+/* LOADING on the version read: dropped like a lost connection, and the same
+ * refresh reconnects and reads (here: no registry). */
+static void test_loading_read_reconnects(void **state)
+{
+    fakered_t f;
+    reg_t *r = NULL;
+    char url[64], err[512] = "";
+    (void)state;
+    fakered_start(&f, "-LOADING Redis is loading the dataset in memory\r\n", url, sizeof url);
+    if (reg_open(&r, url, "t:ld:", err, sizeof err) != 0)
+        fail_msg("reg_open: %s", err);
+    assert_int_equal(reg_refresh(r), -ENOENT);
+    reg_close(r);
+    fakered_stop(&f);
+    assert_int_equal(f.conns, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -403,6 +503,8 @@ int main(void)
         cmocka_unit_test(test_reconnect_after_restart),
         cmocka_unit_test(test_heal_from_seed),
         cmocka_unit_test(test_empty_registry_put_creates),
+        cmocka_unit_test(test_readonly_write_reconnects),
+        cmocka_unit_test(test_loading_read_reconnects),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
