@@ -130,7 +130,19 @@ void usage_after(const http_req_t *req, svc_t *svc)
     if (!usage__counts(ri, &is_mcp))
         return;
     memset(&pp, 0, sizeof(pp));
-    pp.c = svc->reg ? reg_redis(svc->reg) : NULL;
+    if (!svc->reg) {
+        usage__drop("Redis has never been reached");
+        return;
+    }
+    pp.c = reg_redis(svc->reg);
+    if (!pp.c || pp.c->err) {
+        /* With the registry watcher nothing else may touch the connection
+         * while the registry stays put: let reg drop a broken one and
+         * reconnect (at most one attempt per REG_RETRY_MS while Redis is
+         * down), here, off the answer's path. */
+        reg_refresh_now(svc->reg);
+        pp.c = reg_redis(svc->reg);
+    }
     if (!pp.c || pp.c->err) {
         usage__drop("Redis is unreachable");
         return;
@@ -149,9 +161,10 @@ void usage_after(const http_req_t *req, svc_t *svc)
             break;
         freeReplyObject(rep);
     }
-    if (got < pp.n)
+    if (got < pp.n) {
         usage__drop(pp.c->errstr[0] ? pp.c->errstr : "Redis did not answer");
-    else
+        reg_refresh_now(svc->reg);   /* reg drops the broken connection */
+    } else
         log_debug("usage: %d commands in one round trip, %lld us", pp.n,
                   reqinfo_now_us() - t0);
 }

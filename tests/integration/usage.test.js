@@ -343,5 +343,14 @@ test('usage per key and assistant equals what the upstream reported', { timeout:
       const u = await usage(stack);
       return u.status === 200 && u.json.totals.requests > 0;
     }, { timeoutMs: 20000, intervalMs: 200, what: 'counting to resume on the new Redis' });
+    // every connection killed while the registry stays put: counting heals too
+    const before = (await usage(stack)).json.totals.requests;
+    await stack.redis('CLIENT', 'KILL', 'TYPE', 'normal');
+    await h.waitFor(async () => {
+      up.enqueue(answer);
+      await oa(KEY_A).chat.completions.create({ model: 'plain', messages: USER }).catch(() => null);
+      const u = await usage(stack);
+      return u.status === 200 && u.json.totals.requests > before;
+    }, { timeoutMs: 20000, intervalMs: 200, what: 'counting to resume after CLIENT KILL' });
   });
 });
