@@ -210,7 +210,7 @@ static long long ag__now_us(void)
 /* A turn event to the caller (TURN_START, or TURN_DONE with `turn`'s
  * usage). Non-zero: the client is gone. */
 static int ag__turn_event(const agent_req_t *req, agent_ev_kind_t kind, const agent_res_t *res,
-                          const be_turn_t *turn, int status, long long us)
+                          const be_turn_t *turn, int status, long long us, char *tp)
 {
     agent_event_t ev;
     json_object *m = jget(req->assistant, "model");
@@ -223,6 +223,8 @@ static int ag__turn_event(const agent_req_t *req, agent_ev_kind_t kind, const ag
     ev.status = status;
     ev.us = us;
     ev.model = m ? json_object_get_string(m) : NULL;
+    ev.traceparent = tp;
+    ev.finish_reason = turn ? turn->finish_reason : NULL;
     if (turn && turn->has_usage) {
         ev.prompt_tokens = turn->prompt_tokens;
         ev.completion_tokens = turn->completion_tokens;
@@ -245,6 +247,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     be_turn_t turn;
     up_call_t call;
     ag_sep_t sep = {0};
+    char tp[AGENT_TRACEPARENT_SIZE] = "";
     smp_ctx_t smp = { ag->up, NULL, NULL, req->backend, req->assistant, req->assistant_name,
                       req->alive, req->ud, req->request_id };   /* sampling by the backend */
     tr_hooks_t trh = { req->alive, req->on_event, req->ud, ag__image_cap(req), &smp,
@@ -305,12 +308,15 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     call.alive = req->alive ? ag__sep_alive : NULL;
     call.ud = &sep;
     call.request_id = req->request_id;
+    call.traceparent = tp;
+    call.tracestate = req->tracestate;
     for (;;) {
         int r;
         long long t0;
         be_turn_clear(&turn);
         be_turn_init(&turn, CAP_AG_TURN_CONTENT);
-        if (ag__turn_event(req, AGENT_EV_TURN_START, res, NULL, 0, 0) != 0) {
+        tp[0] = '\0';
+        if (ag__turn_event(req, AGENT_EV_TURN_START, res, NULL, 0, 0, tp) != 0) {
             aip_err_client_gone(&res->err);
             rc = -ECONNABORTED;
             goto out;
@@ -319,7 +325,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
         r = up_turn(ag->up, &call, &turn, &res->err);
         res->upstream_us += ag__now_us() - t0;
         (void)ag__turn_event(req, AGENT_EV_TURN_DONE, res, &turn, r < 0 ? res->err.status : 200,
-                             ag__now_us() - t0);
+                             ag__now_us() - t0, NULL);
         res->upstream_turns++;
         if (turn.has_usage) {
             has_usage = 1;

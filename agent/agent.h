@@ -58,7 +58,16 @@ typedef struct agent_event {
     long long us;
     long long prompt_tokens, completion_tokens;
     const char *model;
+    /* TURN_START and TOOL_START only (else NULL): a buffer of
+     * AGENT_TRACEPARENT_SIZE bytes holding "", which the callee may fill
+     * with the W3C traceparent this turn's upstream request (a header) or
+     * this tool call (through the broker to the MCP server) carries. */
+    char *traceparent;
+    /* TURN_DONE: the upstream's finish reason ("" when unknown). */
+    const char *finish_reason;
 } agent_event_t;
+
+#define AGENT_TRACEPARENT_SIZE 64
 
 typedef struct agent_req {
     const char  *assistant_name;
@@ -91,6 +100,8 @@ typedef struct agent_req {
     /* The request id (shared/reqid.h) or NULL: sent to the upstream as
      * X-Request-Id and with each tool call to the broker ("rid"). */
     const char *request_id;
+    /* The client's tracestate, sent upstream beside a traceparent (NULL: none). */
+    const char *tracestate;
 } agent_req_t;
 
 typedef struct agent_res {

@@ -513,6 +513,8 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
                                        calls[i].tool ? calls[i].tool : "", args, deadline_unix,
                                        calls[i].request_id);
         json_object_put(args);
+        if (texts[i] && calls[i].traceparent && *calls[i].traceparent)
+            texts[i] = wire_req_with(texts[i], "tp", calls[i].traceparent);
         if (!texts[i]) {
             calls[i].text = mcpc__errtext("cannot send the call to tool '%s': bad server or tool name",
                                           calls[i].tool ? calls[i].tool : "");

@@ -38,6 +38,9 @@ typedef struct mcpc_call {
     const char *tool;        /* in: the tool's MCP name */
     const char *args_json;   /* in: the arguments object as JSON text */
     const char *request_id;  /* in: NULL, or the request's id, sent as "rid" */
+    const char *traceparent; /* in: W3C trace context for the call, sent to the
+                                broker ("tp") and on to the MCP server; NULL or
+                                "" for none */
     char *text;              /* out: result flattened to text (malloc'd) */
     int is_error;            /* out: text starts with "[tool error]" */
     int outcome;             /* out: AGENT_TOOL_* (agent/agent.h): ok, tool error,

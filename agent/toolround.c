@@ -271,14 +271,17 @@ static int tr__done(void *ud, size_t index, long long ms)
     return tr__emit(x, &ev);
 }
 
-/* TOOL_START for every call, then TOOL_DONE for those answered here. */
-static int tr__announce(const tr_evctx_t *x, json_object *calls, char **texts, size_t n)
+/* TOOL_START for every call (the caller may give each a traceparent in
+ * tps[i]), then TOOL_DONE for those answered here. */
+static int tr__announce(const tr_evctx_t *x, json_object *calls, char **texts, size_t n,
+                        char (*tps)[AGENT_TRACEPARENT_SIZE])
 {
     agent_event_t ev;
 
     for (size_t i = 0; i < n; i++) {
         tr__ev_call(x, i, AGENT_EV_TOOL_START, &ev);
         ev.args_json = tr__args(json_object_array_get_idx(calls, i));
+        ev.traceparent = tps[i];
         if (tr__emit(x, &ev) != 0)
             return -ECONNABORTED;
     }
@@ -303,10 +306,11 @@ int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn,
     size_t *idx = calloc(m, sizeof(*idx));
     char **texts = calloc(m, sizeof(*texts));
     const char **servers = calloc(m, sizeof(*servers)), **tools = calloc(m, sizeof(*tools));
+    char (*tps)[AGENT_TRACEPARENT_SIZE] = calloc(m, sizeof(*tps));
     tr_evctx_t x = { hooks, turn->tool_calls, round, servers, tools, idx, batch };
     int rc = -ENOMEM, nomem;
 
-    if (!mc || !batch || !idx || !texts || !servers || !tools)
+    if (!mc || !batch || !idx || !texts || !servers || !tools || !tps)
         goto nomem;
     for (size_t i = 0; i < n; i++) {
         json_object *c = json_object_array_get_idx(turn->tool_calls, i), *id = jget(c, "id");
@@ -329,11 +333,13 @@ int tr_run(mcpc_t *mcpc, const tn_map_t *map, json_object *req, be_turn_t *turn,
         batch[k].request_id = hooks ? hooks->request_id : NULL;
         idx[k++] = i;
     }
-    if (tr__announce(&x, turn->tool_calls, texts, n) < 0) {
+    if (tr__announce(&x, turn->tool_calls, texts, n, tps) < 0) {
         aip_err_client_gone(e);
         rc = -ECONNABORTED;
         goto out;
     }
+    for (size_t j = 0; j < k; j++)
+        batch[j].traceparent = tps[idx[j]];
     if (k) {
         mcpc_hooks_t mh = { .alive = tr__alive, .ud = &x, .on_sampling = tr__sampling };
         if (hooks && hooks->on_event) {
@@ -365,6 +371,7 @@ out:
         free(texts[i]);
     free(servers);
     free(tools);
+    free(tps);
     free(texts);
     free(idx);
     free(batch);

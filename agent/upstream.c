@@ -329,6 +329,29 @@ static CURLcode up__perform(up_t *u, up_xfer_t *x)
     return cc;
 }
 
+/* The call's trace context as headers (docs/traces.md).
+ * 0, or -ENOMEM. */
+static int up__trace_headers(const up_call_t *call, struct curl_slist **headers)
+{
+    char line[CAP_TRACESTATE + 16];
+    struct curl_slist *n;
+
+    if (call->traceparent && *call->traceparent) {
+        snprintf(line, sizeof(line), "traceparent: %s", call->traceparent);
+        if (!(n = curl_slist_append(*headers, line)))
+            return -ENOMEM;
+        *headers = n;
+        if (call->tracestate && *call->tracestate &&
+            strlen(call->tracestate) <= CAP_TRACESTATE) {
+            snprintf(line, sizeof(line), "tracestate: %s", call->tracestate);
+            if (!(n = curl_slist_append(*headers, line)))
+                return -ENOMEM;
+            *headers = n;
+        }
+    }
+    return 0;
+}
+
 int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, aip_err_t *e)
 {
     struct curl_slist *headers = NULL;
@@ -364,6 +387,10 @@ int up_turn(up_t *u, const up_call_t *call, be_turn_t *turn, aip_err_t *e)
             goto out;
         }
         headers = more;
+    }
+    if (up__trace_headers(call, &headers) < 0) {
+        aip_err_oom(e);
+        goto out;
     }
     if (call->stream) {
         sink.content = up__sink;

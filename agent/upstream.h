@@ -27,6 +27,9 @@ typedef struct up_call {
     int (*alive)(void *ud);     /* may be NULL */
     void *ud;
     const char *request_id;     /* NULL, or sent as X-Request-Id (shared/reqid.h) */
+    /* W3C trace context sent with the turn as the traceparent and
+     * tracestate headers; NULL or "" sends none */
+    const char *traceparent, *tracestate;
 } up_call_t;
 
 /* Runs one turn into *turn (initialised by the caller). Returns 0; or

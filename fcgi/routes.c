@@ -14,6 +14,7 @@
 #include "fcgi/openai/openai.h"
 #include "fcgi/responses/responses.h"
 #include "fcgi/responses/respstore.h"
+#include "fcgi/trace/trace.h"
 #include "fcgi/usage/usage.h"
 
 /* Handlers that take less than the table gives, adapted to its signature. */
@@ -76,6 +77,7 @@ const route_hook_fn routes_end[] = {
 
 const route_hook_fn routes_after[] = {
     metrics_after,
+    trace_after,      /* the request's span (docs/traces.md) */
     usage_after,      /* issue 18: usage per principal and assistant (fcgi/usage) */
     NULL,
 };

@@ -3,6 +3,7 @@
 #include "mcp-broker/httpwire.h"
 #include "shared/caps.h"
 #include "shared/reqid.h"
+#include "shared/otel.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -341,4 +342,27 @@ out:
     if (tok)
         json_tokener_free(tok);
     return yes;
+}
+
+int httpwire_traceparent(const char *json, size_t len, char *out)
+{
+    static const char key[] = "\"_meta\":{";
+    static const char tpk[] = "\"traceparent\":\"";
+    const char *m = json ? memmem(json, len, key, sizeof(key) - 1) : NULL, *t, *end;
+    otel_ctx_t c;
+
+    if (!m)
+        return 0;
+    /* within _meta's own members: up to its first closing brace (its values
+     * are scalars: progressToken, traceparent and the like) */
+    end = memchr(m, '}', len - (size_t)(m - json));
+    t = end ? memmem(m, (size_t)(end - m), tpk, sizeof(tpk) - 1) : NULL;
+    if (!t || (size_t)(end - t) < sizeof(tpk) - 1 + OTEL_TP_LEN + 1)
+        return 0;
+    t += sizeof(tpk) - 1;
+    if (t[OTEL_TP_LEN] != '"')
+        return 0;
+    memcpy(out, t, OTEL_TP_LEN);
+    out[OTEL_TP_LEN] = '\0';
+    return otel_tp_parse(out, &c) == 0;
 }

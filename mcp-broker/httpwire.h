@@ -69,6 +69,13 @@ void httpwire_req_free(httpwire_req_t *req);
  * "\"a\""), code -32000 and the message. malloc'd; NULL on ENOMEM. */
 char *httpwire_error_response(const char *id, const char *message);
 
+/* The W3C traceparent a message carries in params._meta (the broker puts it
+ * there for a traced tools/call, before every other member but
+ * progressToken), for the `traceparent` HTTP header: copies it into out
+ * (OTEL_TP_LEN + 1 bytes) and returns 1, or 0 when there is none or it is
+ * not well-formed. Pure. */
+int httpwire_traceparent(const char *json, size_t len, char *out);
+
 /* If `json` is a request (has "method" and "id"), copies its id as JSON text
  * into idbuf and returns 1; 0 otherwise. method (may be NULL) gets the method
  * name, "" if none. */

@@ -18,9 +18,11 @@
 #include "mcp-broker/ondemand.h"
 #include "shared/cfg.h"
 #include "shared/log.h"
+#include "shared/otel.h"
 #include "shared/rconn.h"
 #include "shared/reg.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -201,6 +203,20 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* traces (docs/traces.md): the tool calls' spans, from a thread
+     * of their own beside the loop */
+    switch (otel_init("mcp-broker", err, sizeof(err))) {
+    case 0:
+        break;
+    case 1:
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+        if (otel_start() == 0)
+            log_info("traces: on, exported with OTLP/HTTP JSON (OTEL_EXPORTER_OTLP_*)");
+        break;
+    default:
+        log_error("%s", err);
+        return 1;
+    }
     token = app_token();
     if (!idle_s && token && getenv(ONDEMAND_IDLE_ENV) &&
         ondemand_parse_idle(getenv(ONDEMAND_IDLE_ENV), &idle) != 0) {
@@ -236,6 +252,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     broker_free(a.broker);
+    otel_stop(2000);
     if (a.loop)
         uv_loop_close(a.loop);
     free(seed_json);

@@ -3,6 +3,7 @@
 #include "mcp-broker/session.h"
 #include "shared/log.h"
 #include "shared/reqid.h"
+#include "shared/otel.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -52,6 +53,7 @@ typedef struct server_call {
     char tool[128];              /* for the log lines */
     uint64_t t0;                 /* uv_now when it came */
     uint64_t t0_ns;              /* uv_hrtime() when it went out, for metrics */
+    otel_span_t *span;           /* its "tools/call <tool>" span when traced, else NULL */
 } server_call_t;
 
 /* Wall-clock unix ms: the catalog's "updated" timestamp, read by other hosts
@@ -354,6 +356,54 @@ static void server__count(server_t *s, int outcome, const server_call_t *c)
     s->dur_sum += secs;
 }
 
+/* The call's span, when it has one, ends with `error_type` (NULL: fine). */
+static void server__span_end(server_call_t *c, const char *error_type)
+{
+    if (!c->span)
+        return;
+    if (error_type) {
+        otel_span_str(c->span, "error.type", error_type);
+        otel_span_status(c->span, OTEL_STATUS_ERROR, NULL);
+    }
+    otel_span_end(c->span);
+    free(c->span);
+    c->span = NULL;
+}
+
+/* A span for call `c` of `req` when the responder sent its traceparent and
+ * tracing is on, child of the responder's execute_tool span; its own
+ * traceparent goes into *meta for the MCP server (params._meta). */
+static void server__span_start(server_t *s, server_call_t *c, const wire_req_t *req,
+                               json_object **meta)
+{
+    otel_ctx_t parent;
+    char name[300], tp[OTEL_TP_LEN + 1];
+
+    if (!req->tp || otel_tp_parse(req->tp, &parent) != 0)
+        return;
+    if (!otel_sample(&parent, parent.trace_id)) {
+        /* not recorded here (not sampled, or tracing off in the broker): the
+         * MCP server still gets the context as the responder sent it */
+        if ((*meta = json_object_new_object()))
+            json_object_object_add(*meta, "traceparent", json_object_new_string(req->tp));
+        return;
+    }
+    if (!(c->span = malloc(sizeof(*c->span))))
+        return;
+    snprintf(name, sizeof(name), "tools/call %s", req->tool);
+    otel_span_start(c->span, &parent, name, OTEL_KIND_CLIENT);
+    otel_span_str(c->span, "mcp.method.name", "tools/call");
+    otel_span_str(c->span, "gen_ai.tool.name", req->tool);
+    otel_span_str(c->span, "gen_ai.operation.name", "execute_tool");
+    otel_span_str(c->span, "aiproxy.mcp.server", s->name);
+    otel_span_str(c->span, "aiproxy.broker.call_id", req->id);
+    if (s->sess && *mcp_session_protocol(s->sess))
+        otel_span_str(c->span, "mcp.protocol.version", mcp_session_protocol(s->sess));
+    otel_tp_format(&c->span->ctx, tp);
+    if ((*meta = json_object_new_object()))
+        json_object_object_add(*meta, "traceparent", json_object_new_string(tp));
+}
+
 static void server__call_done(void *ud, int ok, json_object *result, const char *error)
 {
     server_call_t *c = ud;
@@ -372,7 +422,11 @@ static void server__call_done(void *ud, int ok, json_object *result, const char 
     else
         server__count(c->s, error && strstr(error, "timed out") ? SERVER_OUT_TIMEOUT
                                                                 : SERVER_OUT_SERVER_DOWN, c);
-
+    if (c->span)
+        server__span_end(c, !ok ? "mcp_error"
+                            : json_object_object_get_ex(result, "isError", &is_err) &&
+                                      json_object_get_boolean(is_err)
+                                  ? "tool_error" : NULL);
     server__unlink_call(c->s, c);
     server__publish(c->s, c->reply, t);
     free(t);
@@ -391,6 +445,7 @@ void server_cancel(server_t *s, const char *id)
     server__call_log(c, LOG_LVL_INFO, "abandoned by the responder: cancelled", NULL);
     server__count(s, SERVER_OUT_CANCELLED, c);
     server__unlink_call(s, c);
+    server__span_end(c, "cancelled");
     free(c);
 }
 
@@ -450,6 +505,7 @@ void server_handle(server_t *s, const wire_req_t *req)
     }
     {
         server_call_t *c = calloc(1, sizeof(*c));
+        json_object *meta = NULL;
         int rc;
         if (!c) {
             server__reply_error(s, req->reply, req->id, "mcp-broker: out of memory");
@@ -464,15 +520,23 @@ void server_handle(server_t *s, const wire_req_t *req)
             snprintf(c->rid, sizeof(c->rid), "%s", req->rid);
         c->t0 = uv_now(s->loop);
         server__call_log(c, LOG_LVL_INFO, "started", NULL);
-        rc = mcp_session_call_rid(s->sess, req->tool, req->args, req->deadline, req->rid,
-                                  server__call_done, c);
+        server__span_start(s, c, req, &meta);
+        rc = mcp_session_call_full(s->sess, req->tool, req->args, meta, req->deadline, req->rid,
+                                   server__call_done, c);
+        json_object_put(meta);
         if (rc < 0) {
             snprintf(msg, sizeof(msg), "MCP server '%s' is restarting; try again", s->name);
             server__call_log(c, LOG_LVL_WARN, "failed", msg);
             s->calls_n[SERVER_OUT_SERVER_DOWN]++;
             server__reply_error(s, req->reply, req->id, msg);
+            server__span_end(c, "server_restarting");
             free(c);
         } else {
+            int64_t rpc = c->span ? mcp_session_call_rpc_id(s->sess, c) : 0;
+            if (rpc > 0) {
+                snprintf(msg, sizeof(msg), "%lld", (long long)rpc);
+                otel_span_str(c->span, "jsonrpc.request.id", msg);
+            }
             c->next = s->calls;
             s->calls = c;
         }

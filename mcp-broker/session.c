@@ -47,6 +47,7 @@ typedef struct pend {
     int held;                    /* P_CALL: a report waits to be handed on (coalesced) */
     double held_progress, held_total;
     char *held_msg;              /* owned, NULL when none */
+    json_object *meta;           /* P_CALL, owned: more members of params._meta, or NULL */
     mcp_session_call_cb cb;
     void *ud;
     char rid[REQID_MAX + 1];     /* P_CALL: the request id for _meta, "" when none */
@@ -123,6 +124,7 @@ static void pend_free(pend_t *p)
     free(p->held_msg);
     free(p->tool);
     json_object_put(p->args);
+    json_object_put(p->meta);
     free(p);
 }
 
@@ -286,6 +288,12 @@ static void session__send_call(mcp_session_t *s, pend_t *p)
         json_object_object_add(meta, "progressToken", json_object_new_int64(p->id));
         if (p->rid[0])
             json_object_object_add(meta, REQID_MCP_META, json_object_new_string(p->rid));
+        if (p->meta) {
+            json_object_object_foreach(p->meta, k, v) {
+                if (strcmp(k, "progressToken") != 0)
+                    json_object_object_add(meta, k, json_object_get(v));
+            }
+        }
         json_object_object_add(params, "_meta", meta);
         meta = NULL;
         json_object_object_add(params, "name", json_object_new_string(p->tool));
@@ -913,11 +921,25 @@ out:
 int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int64_t deadline_ms,
                      mcp_session_call_cb cb, void *ud)
 {
-    return mcp_session_call_rid(s, tool, args, deadline_ms, NULL, cb, ud);
+    return mcp_session_call_full(s, tool, args, NULL, deadline_ms, NULL, cb, ud);
 }
 
 int mcp_session_call_rid(mcp_session_t *s, const char *tool, json_object *args,
                          int64_t deadline_ms, const char *rid, mcp_session_call_cb cb, void *ud)
+{
+    return mcp_session_call_full(s, tool, args, NULL, deadline_ms, rid, cb, ud);
+}
+
+int mcp_session_call_meta(mcp_session_t *s, const char *tool, json_object *args,
+                          json_object *meta, int64_t deadline_ms, mcp_session_call_cb cb,
+                          void *ud)
+{
+    return mcp_session_call_full(s, tool, args, meta, deadline_ms, NULL, cb, ud);
+}
+
+int mcp_session_call_full(mcp_session_t *s, const char *tool, json_object *args,
+                          json_object *meta, int64_t deadline_ms, const char *rid,
+                          mcp_session_call_cb cb, void *ud)
 {
     pend_t *p;
     int64_t now = session__now();
@@ -933,6 +955,7 @@ int mcp_session_call_rid(mcp_session_t *s, const char *tool, json_object *args,
     p->ceiling = now + (s->max_ms > p->budget ? s->max_ms : p->budget);
     p->tool = strdup(tool);
     p->args = args ? json_object_get(args) : NULL;
+    p->meta = meta ? json_object_get(meta) : NULL;
     p->cb = cb;
     p->ud = ud;
     if (rid && reqid_valid(rid))
@@ -990,4 +1013,12 @@ void mcp_session_free(mcp_session_t *s)
         sreq_free(r);
     }
     free(s);
+}
+
+int64_t mcp_session_call_rpc_id(const mcp_session_t *s, const void *ud)
+{
+    for (const pend_t *p = s->pends; p; p = p->next)
+        if (p->kind == P_CALL && p->ud == ud)
+            return p->id;
+    return 0;
 }

@@ -81,6 +81,22 @@ int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int6
  * too (httpwire_body_rid). */
 int mcp_session_call_rid(mcp_session_t *s, const char *tool, json_object *args,
                          int64_t deadline_ms, const char *rid, mcp_session_call_cb cb, void *ud);
+/* mcp_session_call, with the members of `meta` (an object, borrowed; NULL:
+ * none) added to the call's params._meta beside progressToken (which they
+ * cannot replace): e.g. {"traceparent": "00-…"} (docs/traces.md). */
+int mcp_session_call_meta(mcp_session_t *s, const char *tool, json_object *args,
+                          json_object *meta, int64_t deadline_ms, mcp_session_call_cb cb,
+                          void *ud);
+
+/* Both: `meta`'s members and the request id `rid` in params._meta (as the
+ * two above). */
+int mcp_session_call_full(mcp_session_t *s, const char *tool, json_object *args,
+                          json_object *meta, int64_t deadline_ms, const char *rid,
+                          mcp_session_call_cb cb, void *ud);
+
+/* The JSON-RPC id the call made with user data `ud` went out with; 0 while
+ * it is queued (the session is not ready) or when no call has that ud. */
+int64_t mcp_session_call_rpc_id(const mcp_session_t *s, const void *ud);
 
 /* Abandons the call made with user data `ud`: the server gets
  * notifications/cancelled with its requestId and `reason` (when the call was

@@ -19,6 +19,7 @@
 #include "shared/jget.h"
 
 #include "shared/log.h"
+#include "shared/otel.h"
 
 #include <errno.h>
 #include <json-c/json.h>
@@ -182,7 +183,7 @@ static http__req_t *http__req_new(mcp_http_t *t, int kind, const char *body, siz
                                   const char *last_event_id)
 {
     const char *extra[11];
-    char sid[300], proto[64], leid[300], rid[REQID_MAX + 32], *authz = NULL;
+    char sid[300], proto[64], leid[300], rid[REQID_MAX + 32], *authz = NULL, tph[OTEL_TP_LEN + 16];
     size_t n = 0;
     http__req_t *r = calloc(1, sizeof(*r));
     const char *method = kind == HTTP_POST ? "POST" : kind == HTTP_GET ? "GET" : "DELETE";
@@ -207,6 +208,10 @@ static http__req_t *http__req_new(mcp_http_t *t, int kind, const char *body, siz
         snprintf(proto, sizeof(proto), "MCP-Protocol-Version: %s", t->proto);
         extra[n++] = proto;
     }
+    /* a traced tools/call: its trace context as the header too (W3C) */
+    memcpy(tph, "traceparent: ", 13);
+    if (kind == HTTP_POST && httpwire_traceparent(body, len, tph + 13))
+        extra[n++] = tph;
     if (last_event_id && *last_event_id) {
         snprintf(leid, sizeof(leid), "Last-Event-ID: %s", last_event_id);
         extra[n++] = leid;

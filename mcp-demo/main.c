@@ -1,6 +1,8 @@
 /* mcp-demo — a small MCP server over stdio (newline-delimited JSON-RPC), for
  * the example config and the tests. Tools: add(a,b), echo(text),
  * uppercase(text); with --test-tools also sleep(ms), crash(), hang(), notify(),
+ * with --trace-tool also tracectx() (answers the call's _meta.traceparent, for
+ * the trace tests; a flag of its own, so the test tools' list stays as it was),
  * progress(seconds, every_ms, silent): sleeps, sending notifications/progress
  * every every_ms when the call carries _meta.progressToken (none when silent);
  * with MCP_DEMO_EXTRA_TOOLS=N also extra_0 .. extra_{N-1}.
@@ -25,6 +27,7 @@
 
 static pthread_mutex_t demo_out_lock = PTHREAD_MUTEX_INITIALIZER; /* one writer at a time on stdout */
 static int demo_test_tools;                                        /* set once in main */
+static int demo_trace_tool;                                        /* tracectx, set once in main */
 
 /* ask(): requests we sent the client, by our id "srv-N", and the tools/call
  * id each one answers. Main thread only. */
@@ -143,12 +146,13 @@ static json_object *demo_tools(void)
         {"notify", "Send notifications/tools/list_changed", "{}", "[]", 1},
         {"ask", "Send the client a request (method) and answer with its reply",
          "{\"method\":{\"type\":\"string\"}}", "[\"method\"]", 1},
+        {"tracectx", "Answer with the call's _meta.traceparent (\"none\" when absent)", "{}", "[]", 2},
     };
     json_object *a = json_object_new_array();
 
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         json_object *o;
-        if (t[i].test && !demo_test_tools)
+        if ((t[i].test == 1 && !demo_test_tools) || (t[i].test == 2 && !demo_trace_tool))
             continue;
         o = json_object_new_object();
         json_object_object_add(o, "name", json_object_new_string(t[i].name));
@@ -388,6 +392,13 @@ static void demo_call(json_object *id, json_object *params)
             return;
         }
         pthread_detach(th);
+    } else if (demo_trace_tool && strcmp(name, "tracectx") == 0) {
+        json_object *meta = NULL, *tp = NULL;
+        json_object_object_get_ex(params, "_meta", &meta);
+        if (!meta || !json_object_object_get_ex(meta, "traceparent", &tp) ||
+            !json_object_is_type(tp, json_type_string))
+            tp = NULL;
+        demo_result(id, demo_text(tp ? json_object_get_string(tp) : "none", 0));
     } else if (demo_test_tools && strcmp(name, "crash") == 0) {
         fprintf(stderr, "mcp-demo: crash() called, exiting with status 3\n");
         _exit(3);
@@ -507,8 +518,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--test-tools") == 0) {
             demo_test_tools = 1;
+        } else if (strcmp(argv[i], "--trace-tool") == 0) {
+            demo_trace_tool = 1;
         } else {
-            fprintf(stderr, "usage: mcp-demo [--test-tools]\n");
+            fprintf(stderr, "usage: mcp-demo [--test-tools] [--trace-tool]\n");
             return 2;
         }
     }

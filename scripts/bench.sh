@@ -7,11 +7,12 @@
 # cost of CGI (Apache mod_cgid running aiproxy-fcgi as plain CGI, and running
 # the CGI front aiproxy-cgi, vs mod_proxy_fcgi), and /mcp tools/call of echo
 # through nginx versus the same call on a direct stdio session, and the cost
-# of observability (metrics + JSON log + tracing on vs all off). Each
+# of observability (metrics + JSON log + tracing on vs all off), and the cost
+# of traces on the pass-through (OTLP export on vs off). Each
 # figure is printed beside a baseline measured in the same run; the table is
 # also written to BUILD_DIR/bench.json. Exits non-zero only if something
 # errored (never on slowness). Every process it starts is stopped.
-# Environment: BENCH_ONLY (comma list: pass,responses,tools,ttft,prop,auth,hold,events,cgi,mcp,obs),
+# Environment: BENCH_ONLY (comma list: pass,responses,tools,ttft,prop,auth,hold,events,cgi,mcp,obs,trace),
 # BENCH_QUICK=1 (shorter runs), BENCH_WORKERS / BENCH_THREADS (responders of
 # the pass-through stacks, default 2 / 16), BENCH_NGINX_WORKERS (default 1),
 # BENCH_HOLD (held streams, default 1000).

@@ -188,6 +188,25 @@
 #define CAP_RESP_EVENT (48u << 20)
 #define CAP_RESP_STORE_DEFAULT (4L << 20)
 
+/* --- traces (shared/otel) --------------------------------------------------- */
+
+/* Attributes of one span, and the bytes of its name, status message and
+ * string values together: GenAI spans carry about a dozen short ones. */
+#define CAP_OTEL_ATTRS 24
+#define CAP_OTEL_SPAN_TEXT 1536
+/* Finished spans waiting for the exporter, per process: a collector that is
+ * down costs at most this many spans of memory (about 5 MiB), then drops. */
+#define CAP_OTEL_QUEUE 2048
+/* Spans per OTLP POST (the exporter also sends every second). */
+#define CAP_OTEL_BATCH 256
+/* Tool spans of one request (each ~2 KiB of the request's arena); calls
+ * past it get none, and their broker spans join the request's. */
+#define CAP_TRACE_TOOLS 64
+/* A tracestate header passed on (W3C: 32 members, 512 characters). */
+#define CAP_TRACESTATE 512
+/* OTEL_EXPORTER_OTLP_HEADERS and the endpoint URL. */
+#define CAP_OTEL_SETTING 4096
+
 /* GET /admin/usage: the hour or day buckets one query may read (each is one
  * HGETALL in one pipeline): 92 days of hours. */
 #define CAP_USAGE_BUCKETS (24 * 92)

@@ -232,6 +232,7 @@ int wire_req_decode(const char *s, size_t n, wire_req_t *out, char *err, size_t 
     }
     if (out->op == WIRE_OP_SAMPLED && wire__decode_sampled(o, out, err, errlen) != 0)
         goto out;
+    out->tp = jget_str(o, "tp");   /* optional; the broker checks its shape */
     out->root = o;
     o = NULL;
     rc = 0;
@@ -458,4 +459,28 @@ void wire_reply_clear(wire_reply_t *r)
 {
     json_object_put(r->root);
     memset(r, 0, sizeof(*r));
+}
+
+char *wire_req_with(char *text, const char *key, const char *value)
+{
+    size_t tl = text ? strlen(text) : 0, kl, vl;
+    char *res;
+
+    if (!text || !key || !value || tl < 2 || text[tl - 1] != '}')
+        return text;
+    kl = strlen(key);
+    vl = strlen(value);
+    for (const char *p = key; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\')
+            return text;
+    for (const char *p = value; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\')
+            return text;
+    if (!(res = malloc(tl + kl + vl + 7)))
+        return text;
+    /* text is "{...}" (at least one member: v, op, id...) */
+    memcpy(res, text, tl - 1);
+    snprintf(res + tl - 1, kl + vl + 8, ",\"%s\":\"%s\"}", key, value);
+    free(text);
+    return res;
 }

@@ -4,8 +4,9 @@
  * Request, PUBLISHed on <prefix>mcp:calls:
  *   {"v":1,"op":"call"|"start"|"cancel","id":"<32 hex>","reply":"<channel>",
  *    "server":"…","tool":"…","args":{…},"deadline":<unix ms>}
- *   ("tool" and "args" only for "call"), and optionally "rid":"<request id>"
- *   (shared/reqid.h; the client's request, for logs and the MCP server). "cancel" names an earlier call by
+ *   ("tool" and "args" only for "call"; a call may also carry "rid", the
+ *   client request's id (shared/reqid.h, for logs and the MCP server), and
+ *   "tp", its W3C traceparent, docs/traces.md). "cancel" names an earlier call by
  *   its id (same reply, server and deadline): the responder gave up on it, the
  *   broker tells the MCP server and sends no reply. A broker that predates
  *   "cancel" logs it as malformed and ignores it.
@@ -56,6 +57,8 @@ typedef struct wire_req {
     const char *error;       /* sampled: borrowed, why there is none */
     const char *rid;         /* borrowed: the request id ("rid"), NULL when none or
                               * not a valid one (shared/reqid.h) */
+    const char *tp;          /* call: borrowed, the W3C traceparent of the tool call
+                                ("tp", optional; NULL when absent) */
 } wire_req_t;
 
 typedef struct wire_reply {
@@ -85,6 +88,11 @@ char *wire_req_encode(enum wire_op op, const char *id, const char *reply, const 
  * not reqid_valid, sends none). */
 char *wire_req_encode_rid(enum wire_op op, const char *id, const char *reply, const char *server,
                           const char *tool, json_object *args, int64_t deadline, const char *rid);
+/* Adds the string member "key":"value" to an encoded request `text` (which
+ * it frees) and returns the new text: the optional fields of a call, such as
+ * "tp" (its traceparent, docs/broker-protocol.md). A value that would need
+ * escaping, or ENOMEM, returns `text` as it was (the field is optional). */
+char *wire_req_with(char *text, const char *key, const char *value);
 
 /* The responder's answer to sampling request `sid` of call `id` (op
  * "sampled"): exactly one of `result` (borrowed object) and `error` (cut to

@@ -6,6 +6,7 @@
 #include "fcgi/auth/principal.h"
 #include "shared/keypol.h"
 #include "fcgi/metrics/metrics.h"
+#include "fcgi/trace/trace.h"
 
 #include "shared/jget.h"
 #include "shared/log.h"
@@ -134,6 +135,7 @@ static int complete__on_event(void *ud, const agent_event_t *ev)
 {
     struct complete__ctx *c = ud;
 
+    trace_event(c->req, ev);
     if (c->cs->on_event && c->cs->on_event(c->run, ev) != 0)
         return 1;
     if (ev->kind == AGENT_EV_READY)
@@ -285,6 +287,7 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
     ctx.tev.emit = cs->tool_event;
     ctx.tev.run = run;
     areq.ud = &ctx;
+    areq.tracestate = trace_begin(req, backend);
     agent_run(svc->agent, &areq, &res);
     req->info.prompt_tokens = res.prompt_tokens;
     req->info.completion_tokens = res.completion_tokens;

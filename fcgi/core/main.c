@@ -10,6 +10,7 @@
 #include "fcgi/core/pool.h"
 #include "shared/cfg.h"
 #include "shared/log.h"
+#include "shared/otel.h"
 #include "shared/rconn.h"
 #include "shared/reg.h"
 #include "shared/caps.h"
@@ -167,6 +168,8 @@ static int main__cgi(void)
     int rc = 1;
 
     log_init("aiproxy-fcgi", LOG_LVL_WARN);
+    if (otel_init("aiproxy-fcgi", err, sizeof err) < 0)
+        log_error("%s: traces off", err);   /* the request is served all the same */
     if (env && *env && main__int(env, 1, CAP_BODY_SETTING, &max_body) != 0) {
         log_error("AIPROXY_MAX_BODY=%s: want a byte count 1..%ld", env, CAP_BODY_SETTING);
         return cgi_send_error(500, "misconfigured", "the gateway is misconfigured "
@@ -207,7 +210,9 @@ static int main__cgi(void)
     sc.end = routes_end;
     sc.after = routes_after;
     sc.path_info = 1;
+    (void)otel_start();
     rc = cgi_run(&sc);
+    otel_stop(1000);
     curl_global_cleanup();
     return rc;
 }
@@ -343,6 +348,14 @@ int main(int argc, char **argv)
         goto out;
     }
     log_init("aiproxy-fcgi", LOG_LVL_INFO);
+    /* traces (docs/traces.md): read here, exported by each worker */
+    c = otel_init("aiproxy-fcgi", err, sizeof(err));
+    if (c < 0) {
+        fprintf(stderr, "aiproxy-fcgi: %s\n", err);
+        goto out;
+    }
+    if (c > 0)
+        log_info("traces: on, exported with OTLP/HTTP JSON (OTEL_EXPORTER_OTLP_*)");
     memset(&pc, 0, sizeof(pc));
     pc.log_path = logpath;
     if (pc.log_path && log_reopen(pc.log_path) != 0) {

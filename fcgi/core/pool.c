@@ -9,6 +9,7 @@
 #include "fcgi/core/admit.h"
 #include "fcgi/metrics/metrics.h"
 #include "shared/log.h"
+#include "shared/otel.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -22,6 +23,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* How long a leaving worker tries to deliver the spans it still holds. */
+#define POOL_OTEL_FLUSH_MS 2000
 
 /* A thread's state, as the drain sees it. BUSY is set the moment
  * FCGX_Accept_r hands over a request, and only from IDLE: the drain SEALs
@@ -213,6 +217,7 @@ int pool_worker_run(const pool_cfg_t *cfg_in)
      * every thread here): its threads refresh without a round trip per
      * request (NULL: they GET the version per request instead) */
     local.serve.watch = regwatch_start(cfg->serve.redis_url, cfg->serve.prefix);
+    (void)otel_start();   /* this process's span exporter, when tracing is on */
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, cfg->stack_size);
     for (i = 0; i < cfg->threads; i++) {
@@ -288,9 +293,11 @@ int pool_worker_run(const pool_cfg_t *cfg_in)
         }
     }
     log_info("worker %d drained", (int)getpid());
+    otel_stop(POOL_OTEL_FLUSH_MS);
     if (leftover)
         _exit(0);   /* sealed threads idle in a read: nothing in flight to lose */
 out:
+    otel_stop(POOL_OTEL_FLUSH_MS);
     free(ths);
     regwatch_stop(local.serve.watch);
     admit_free(local.serve.admit);

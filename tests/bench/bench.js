@@ -8,7 +8,7 @@
 // alone says little. Nothing here fails on slowness; the process exits 1 only
 // if something errored (a request that failed, a process that died).
 // Figures (names for --only): pass, tools, ttft, prop, auth, hold, events,
-// responses, cgi, mcp, obs.
+// responses, cgi, mcp, obs, trace.
 // Every process started is stopped before exit (the harness also kills its
 // children on exit).
 const fs = require('node:fs');
@@ -688,6 +688,45 @@ async function figObs(up) {
   }
 }
 
+// Issue 19 item 5: what tracing costs the pass-through. Two stacks of the
+// same config, one exporting spans (OTLP/HTTP) to a local receiver that only
+// counts them, one with tracing off; wrk -c32 then -c1, alternated, each
+// figure the median of the rounds.
+async function figTrace(up) {
+  const rounds = QUICK ? 1 : 3;
+  let posts = 0;
+  const srv = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => { posts++; res.writeHead(200, { 'Content-Type': 'application/json' }); res.end('{}'); });
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  log(`traces: pass-through with tracing off vs on (every request sampled), ${rounds} round(s) of wrk -c32 and -c1`);
+  const opts = { config: CONFIG(up.url), workers: PASS_WORKERS, threads: PASS_THREADS };
+  const off = await startStack(opts);
+  const on = await startStack({ ...opts, env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${srv.address().port}` } });
+  try {
+    const got = { off32: [], on32: [], off1: [], on1: [] };
+    await wrk(`${off.baseURL}/chat/completions`, { secs: 1 });
+    await wrk(`${on.baseURL}/chat/completions`, { secs: 1 });
+    for (let i = 0; i < rounds; i++) {
+      for (const [k, s] of i % 2 ? [['on', on], ['off', off]] : [['off', off], ['on', on]])
+        got[`${k}32`].push(await wrk(`${s.baseURL}/chat/completions`));
+      for (const [k, s] of i % 2 ? [['on', on], ['off', off]] : [['off', off], ['on', on]])
+        got[`${k}1`].push(await wrk(`${s.baseURL}/chat/completions`, { conns: 1, secs: 3 }));
+    }
+    const med = (v, f) => pctOf(v.map((r) => r[f]), 0.5);
+    const fig = (k) => ({ rps: med(got[k], 'rps'), p50_us: med(got[k], 'p50_us'), p99_us: med(got[k], 'p99_us') });
+    const r = { off: fig('off32'), on: fig('on32'), off1: fig('off1'), on1: fig('on1') };
+    await waitFor(() => posts > 0, { timeoutMs: 10000, what: 'spans at the OTLP receiver' });
+    results.trace = { rounds, ...r, otlp_posts: posts, rps_ratio: r.on.rps / r.off.rps,
+                      added_p50_us_1conn: r.on1.p50_us - r.off1.p50_us };
+  } finally {
+    await stopStack(on);
+    await stopStack(off);
+    await new Promise((r) => srv.close(r));
+  }
+}
+
 async function stopStack(s) {
   const i = stacks.indexOf(s);
   if (i >= 0) stacks.splice(i, 1);
@@ -805,6 +844,12 @@ function table() {
     row('', 'requests/s (base: all off)', ob.one.off.rps.toFixed(0), ob.one.on.rps.toFixed(0),
         `x${ob.one_rps_ratio.toFixed(3)}`, '');
   }
+  const tr = results.trace;
+  if (tr) {
+    row('11 pass-through, traces on (base: off)', 'requests/s', tr.off.rps.toFixed(0), tr.on.rps.toFixed(0),
+        `x${tr.rps_ratio.toFixed(3)}`, '>= x0.97');
+    row('', 'p50, 1 connection', us(tr.off1.p50_us), us(tr.on1.p50_us), sgn(tr.added_p50_us_1conn), '< +20 µs');
+  }
   const head = ['figure', 'measure', 'baseline', 'aiproxy', 'diff/ratio', 'goal'];
   const all = [head, ...rows];
   const w = head.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
@@ -834,6 +879,7 @@ async function main() {
       ['cgi', () => figCgi(up)],
       ['mcp', () => figMcp(main)],
       ['obs', () => figObs(up)],
+      ['trace', () => figTrace(up)],
     ];
     for (const [name, fn] of steps) {
       if (!want(name)) continue;

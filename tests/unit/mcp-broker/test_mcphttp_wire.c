@@ -111,6 +111,27 @@ static void error_response(void **state)
     free(s);
 }
 
+/* The traceparent header comes from params._meta only, well-formed. */
+static void traceparent_from_meta(void **state)
+{
+    static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    char out[64], m[512];
+
+    (void)state;
+    snprintf(m, sizeof m, "{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"tools/call\",\"params\":"
+             "{\"_meta\":{\"progressToken\":4,\"traceparent\":\"%s\"},\"name\":\"t\"}}", tp);
+    assert_int_equal(httpwire_traceparent(m, strlen(m), out), 1);
+    assert_string_equal(out, tp);
+    /* in the arguments, not _meta: no header */
+    snprintf(m, sizeof m, "{\"params\":{\"_meta\":{\"progressToken\":4},\"name\":\"t\","
+             "\"arguments\":{\"traceparent\":\"%s\"}}}", tp);
+    assert_int_equal(httpwire_traceparent(m, strlen(m), out), 0);
+    /* ill-formed */
+    snprintf(m, sizeof m, "{\"params\":{\"_meta\":{\"traceparent\":\"00-%032d-00f067aa0ba902b7-01\"}}}", 0);
+    assert_int_equal(httpwire_traceparent(m, strlen(m), out), 0);
+    assert_int_equal(httpwire_traceparent("{}", 2, out), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -118,6 +139,7 @@ int main(void)
         cmocka_unit_test(conf_bad),
         cmocka_unit_test(request_ids),
         cmocka_unit_test(error_response),
+        cmocka_unit_test(traceparent_from_meta),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

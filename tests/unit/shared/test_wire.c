@@ -380,6 +380,32 @@ static void id_validation(void **state)
     assert_false(wire_id_valid("0123456789abcdef0123456789abcde"));
 }
 
+/* "tp", the call's traceparent: added after encoding, read back; a value
+ * that would need escaping is not added; absent, tp is NULL. */
+static void traceparent_rides_along(void **state)
+{
+    static const char tp[] = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    char *t = wire_req_encode(WIRE_OP_CALL, ID, "r", "demo", "add", NULL, 5), *same;
+    wire_req_t r;
+    char err[128];
+
+    (void)state;
+    assert_non_null(t);
+    assert_int_equal(wire_req_decode(t, strlen(t), &r, err, sizeof(err)), 0);
+    assert_null(r.tp);
+    wire_req_clear(&r);
+    same = t;
+    t = wire_req_with(t, "tp", "bad\"value");
+    assert_ptr_equal(t, same);
+    t = wire_req_with(t, "tp", tp);
+    assert_non_null(t);
+    assert_int_equal(wire_req_decode(t, strlen(t), &r, err, sizeof(err)), 0);
+    assert_string_equal(r.tp, tp);
+    assert_string_equal(r.tool, "add");
+    wire_req_clear(&r);
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +424,7 @@ int main(void)
         cmocka_unit_test(sampling_round_trips),
         cmocka_unit_test(malformed_sampling_refused),
         cmocka_unit_test(id_validation),
+        cmocka_unit_test(traceparent_rides_along),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
