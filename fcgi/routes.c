@@ -16,6 +16,7 @@
 #include "fcgi/responses/responses.h"
 #include "fcgi/responses/respstore.h"
 #include "fcgi/trace/trace.h"
+#include "fcgi/usage/usage.h"
 
 /* Handlers that take less than the table gives, adapted to its signature. */
 static int routes__models(http_req_t *req, const route_t *r, svc_t *svc)
@@ -81,5 +82,6 @@ const route_hook_fn routes_after[] = {
     limit_after,       /* issue 18: reads limit_end's reply; stays FIRST (limit.c) */
     metrics_after,
     trace_after,      /* the request's span (docs/traces.md) */
+    usage_after,      /* issue 18: usage per principal and assistant (fcgi/usage) */
     NULL,
 };

@@ -207,4 +207,11 @@
 /* OTEL_EXPORTER_OTLP_HEADERS and the endpoint URL. */
 #define CAP_OTEL_SETTING 4096
 
+/* GET /admin/usage: the hour or day buckets one query may read (each is one
+ * HGETALL in one pipeline): 92 days of hours. */
+#define CAP_USAGE_BUCKETS (24 * 92)
+/* GET /admin/usage: the rows one answer may hold, and its CSV text. */
+#define CAP_USAGE_ROWS 100000
+#define CAP_USAGE_CSV (64u << 20)
+
 #endif

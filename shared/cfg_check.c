@@ -935,17 +935,40 @@ static int ck__limits(json_object *settings, char *err, size_t errlen)
     return rc;
 }
 
+/* usage: {retention_hours, retention_days} (issue 18, docs/usage.md): how long
+ * the hourly and the daily usage buckets are kept. Defaults filled in. */
+static int ck__usage(json_object *settings, char *err, size_t errlen)
+{
+    static const char *const fields[] = {"retention_hours", "retention_days", NULL};
+    json_object *u = NULL;
+    ck_t c;
+    char sub[512];
+    int rc;
+
+    if (!json_object_object_get_ex(settings, "usage", &u) || !u)
+        return 0;   /* absent: the defaults, and the registry stays as written */
+    if ((rc = ck__init(&c, u, "usage", sub, sizeof sub)) == 0 &&
+        (rc = ck__unknown(&c, fields, "retention_hours, retention_days")) == 0 &&
+        (rc = ck__num(&c, "retention_hours", 1, 0, 24 * 366, 1, 1, 48,
+                      "in hours, 1 to 8784")) == 0 &&
+        (rc = ck__num(&c, "retention_days", 1, 0, 3660, 1, 1, 90, "in days, 1 to 3660")) == 0)
+        ck__reorder(u, fields);
+    if (rc < 0)
+        snprintf(err, errlen, "usage.%s", sub);
+    return rc;
+}
+
 int cfg_check_settings(json_object *settings, char *err, size_t errlen)
 {
     static const char *const fields[] = {"proxy_api_keys", "apiman",
-                                         "limits", NULL};
+                                         "limits", "usage", NULL};
     ck_t c;
     json_object *keys = NULL, *kept = NULL;
     size_t i, n;
     int rc;
 
     if ((rc = ck__init(&c, settings, "settings", err, errlen)) < 0 ||
-        (rc = ck__unknown(&c, fields, "proxy_api_keys, apiman, limits")) < 0 ||
+        (rc = ck__unknown(&c, fields, "proxy_api_keys, apiman, limits, usage")) < 0 ||
         (rc = ck__strlist(&c, "proxy_api_keys")) < 0)
         goto out;
     /* Entries empty after expansion are dropped: `- ${EXTRA_KEY:-}` is optional.
@@ -971,7 +994,8 @@ int cfg_check_settings(json_object *settings, char *err, size_t errlen)
     }
     json_object_object_add(settings, "proxy_api_keys", kept);
     kept = NULL;
-    if ((rc = ck__hash_key_refs(settings)) < 0 || (rc = ck__apiman(settings, err, errlen)) < 0)
+    if ((rc = ck__hash_key_refs(settings)) < 0 || (rc = ck__apiman(settings, err, errlen)) < 0 ||
+        (rc = ck__usage(settings, err, errlen)) < 0)
         goto out;
     if ((rc = ck__limits(settings, err, errlen)) < 0)
         goto out;

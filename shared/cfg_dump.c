@@ -208,7 +208,7 @@ static int dump__assistants(buf_t *b, json_object *doc)
 
 static int dump__settings(buf_t *b, json_object *doc)
 {
-    json_object *s = NULL, *keys = NULL, *apiman = NULL, *src, *refs = NULL;
+    json_object *s = NULL, *keys = NULL, *apiman = NULL, *src, *refs = NULL, *use = NULL;
     size_t i, n;
     int rc;
 
@@ -229,6 +229,10 @@ static int dump__settings(buf_t *b, json_object *doc)
             (rc = buf_puts(b, "\n")) < 0)
             return rc;
     }
+    if (s && json_object_object_get_ex(s, "usage", &use) && use &&
+        json_object_is_type(use, json_type_object) &&
+        ((rc = buf_puts(b, "\nusage:\n")) < 0 || (rc = dump__fields(b, use, 2, NULL, NULL)) < 0))
+        return rc;
     if (s)
         json_object_object_get_ex(s, "apiman", &apiman);
     if (!apiman || !json_object_is_type(apiman, json_type_object))

@@ -510,6 +510,7 @@ out:
 static int cfg__settings(cfg_ld_t *ld, json_object *root, json_object *doc)
 {
     json_object *settings = NULL, *keys = NULL, *apiman = NULL, *srcs = NULL, *limits = NULL;
+    json_object *use = NULL;
     char path[64], cerr[768];
     size_t i, n;
     int rc = 0;
@@ -559,6 +560,9 @@ static int cfg__settings(cfg_ld_t *ld, json_object *root, json_object *doc)
     }
     if (json_object_object_get_ex(root, "limits", &limits) && limits)
         json_object_object_add(settings, "limits", json_object_get(limits));
+    /* issue 18: usage accounting's retention (docs/usage.md) */
+    if (json_object_object_get_ex(root, "usage", &use) && use)
+        json_object_object_add(settings, "usage", json_object_get(use));
     if (cfg_check_settings(settings, cerr, sizeof cerr) < 0)
         rc = cfg__located(ld, "", cerr);
     return rc;
@@ -586,7 +590,7 @@ int cfg_load_yaml(const char *text, size_t len, const char *name, json_object **
                   size_t errlen)
 {
     static const char *const top[] = {"mcp_servers", "backends", "assistants", "proxy_api_keys",
-                                      "apiman", "broker", "limits", NULL};
+                                      "apiman", "broker", "limits", "usage", NULL};
     cfg_ld_t ld;
     json_object *root = NULL, *d = NULL;
     int rc, parser_ok = 0;
@@ -622,7 +626,7 @@ int cfg_load_yaml(const char *text, size_t len, const char *name, json_object **
             if (!*t) {
                 rc = cfg__fail(&ld, cfg__line_of(&ld, key), key,
                                "unknown top-level key (allowed: mcp_servers, backends, assistants, "
-                               "proxy_api_keys, apiman, broker, limits)");
+                               "proxy_api_keys, apiman, broker, limits, usage)");
                 goto out;
             }
         }

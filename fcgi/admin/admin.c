@@ -13,6 +13,7 @@
 #include "fcgi/admin/admin_tools.h"
 #include "fcgi/auth/auth.h"
 #include "fcgi/auth/auth_cred.h"
+#include "fcgi/usage/usage.h"
 #include "shared/cfg.h"
 #include "shared/log.h"
 
@@ -384,6 +385,8 @@ int admin_handle(http_req_t *req, svc_t *svc)
         rc = admin__tools(req, svc, &r);
     } else if (r.target == ADMIN_T_ASSISTANT_TOOLS) {
         rc = admin__assistant_tools(req, svc, &r);
+    } else if (r.target == ADMIN_T_USAGE) {
+        rc = usage_admin(req, svc);
     } else if (strcmp(req->method, "PUT") == 0) {
         rc = admin__put(req, svc, &r);
     } else if (strcmp(req->method, "DELETE") == 0) {

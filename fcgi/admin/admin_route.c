@@ -37,6 +37,11 @@ int admin_route_parse(const char *path, admin_route_t *out)
         out->allow = "GET";
         return 0;
     }
+    if (strcmp(rest, "usage") == 0) {
+        out->target = ADMIN_T_USAGE;
+        out->allow = "GET";
+        return 0;
+    }
     for (size_t i = 0; i < sizeof(admin_route__kinds) / sizeof(admin_route__kinds[0]); i++) {
         size_t sl = strlen(admin_route__kinds[i].seg);
         if (strncmp(rest, admin_route__kinds[i].seg, sl) != 0)

@@ -15,6 +15,7 @@ typedef enum admin_target {
     ADMIN_T_ITEM,       /* /admin/{kind}/{name}           GET PUT DELETE */
     ADMIN_T_TOOLS,      /* /admin/mcp/{name}/tools        GET */
     ADMIN_T_ASSISTANT_TOOLS, /* /admin/assistants/{name}/tools GET */
+    ADMIN_T_USAGE,      /* /admin/usage                  GET (fcgi/usage) */
 } admin_target_t;
 
 typedef struct admin_route {

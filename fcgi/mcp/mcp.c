@@ -566,6 +566,9 @@ static int mcp__tools_call(mcp__ctx_t *x, json_object *params)
     rc = mcpc_call_many(x->mcpc, &call, 1, mcp__server_ms(x, server), &hooks, &e);
     if (rc == 0)
         metrics_tool(server, tool, call.outcome, reqinfo_now_us() - t0);
+    /* usage accounting (fcgi/usage): the call counts whatever its outcome */
+    reqinfo_tool(&x->req->info, x->req->arena, server, rc < 0 || call.is_error,
+                 reqinfo_now_us() - t0);
     if (rc == -ECONNABORTED && x->cancelled) {
         /* cancelled at the MCP server by mcpc; no result follows. A JSON
          * answer still needs a body: the error a cancelled request gets. */
@@ -976,6 +979,7 @@ int mcp_handle(http_req_t *req, const route_t *r, svc_t *svc)
         if (!svc->reg || !(x.ajson = reg_get(svc->reg, "assistants", name)) ||
             !keypol_assistant_ok(mcp__policy(&x), name))
             return mcp__transport(&x, 404, MCP__INVALID, "no such assistant");
+        req->info.assistant = arena_strdup(req->arena, name);
     }
     if (http_header(req, "Origin") &&
         !mcp_origin_ok(http_header(req, "Origin"), getenv("AIPROXY_MCP_ORIGINS")))
