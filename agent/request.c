@@ -77,6 +77,27 @@ out:
     return rc;
 }
 
+/* The tools of catalog `cat` its key's policy lets through (a new array;
+ * the caller puts it), or NULL when the catalog has no key policy (or memory
+ * ran out: the whole catalog then counts, as it did before policies). */
+static json_object *rq__key_offers(const rq_catalog_t *cat)
+{
+    json_object *out;
+    size_t n;
+
+    if (!cat->policy || !json_object_is_type(cat->tools, json_type_array) ||
+        !(out = json_object_new_array()))
+        return NULL;
+    n = json_object_array_length(cat->tools);
+    for (size_t i = 0; i < n; i++) {
+        json_object *t = json_object_array_get_idx(cat->tools, i), *nm = NULL;
+        if (json_object_object_get_ex(t, "name", &nm) &&
+            tsel_why(cat->policy, cat->server, json_object_get_string(nm)) == TSEL_OFFERED)
+            json_object_array_add(out, json_object_get(t));
+    }
+    return out;
+}
+
 /* The tool cap (shared/toolsel.h): the assistant's own tools past it are
  * its operator's to fix (502 too_many_tools: a catalog grew, or the cap was
  * lowered, since the assistant was checked); the client's tools that do not
@@ -89,8 +110,11 @@ static int rq__cap(const char *name, json_object *assistant, const rq_catalog_t 
     char msg[AIP_ERR_MSG_MAX];
 
     tsel_tally_init(&tally);
-    for (size_t c = 0; c < ncats; c++)
-        tsel_tally_add(&tally, assistant, cats[c].server, cats[c].tools);
+    for (size_t c = 0; c < ncats; c++) {
+        json_object *offered = rq__key_offers(&cats[c]);
+        tsel_tally_add(&tally, assistant, cats[c].server, offered ? offered : cats[c].tools);
+        json_object_put(offered);
+    }
     if (tally.total > (size_t)cap) {
         tsel_over_msg(&tally, name, 0, cap, msg, sizeof(msg));
         aip_err_set(e, 502, "api_error", "too_many_tools", "%s", msg);

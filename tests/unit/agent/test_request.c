@@ -307,6 +307,35 @@ static void a_key_policy_narrows_the_offered_tools(void **state)
     json_object_put(pol);
 }
 
+/* The cap counts what the key is offered: an assistant of 5 tools with
+ * max_tools 3 is refused for a key that sees them all, served for a key
+ * narrowed to 2. */
+static void the_cap_counts_what_the_key_is_offered(void **state)
+{
+    json_object *demo = catalog(5), *r;
+    json_object *pol = J("{\"tools\":{\"allow\":[\"demo__t0\",\"demo__t1\"]}}");
+    rq_catalog_t all[] = { { "demo", demo, NULL } }, narrowed[] = { { "demo", demo, pol } };
+    json_object *a = J("{\"model\":\"m\",\"max_tools\":3}"), *b = J("{\"messages\":[]}");
+    tn_map_t *map = tn_new();
+    aip_err_t err;
+    (void)state;
+    r = NULL;
+    assert_int_equal(rq_build("a1", a, b, all, 1, map, 0, &r, &err), -E2BIG);
+    assert_null(r);
+    assert_int_equal(err.status, 502);
+    tn_free(map);
+    json_object_put(a);
+    json_object_put(b);
+    map = NULL;
+    r = build("{\"model\":\"m\",\"max_tools\":3}", "{\"messages\":[]}", narrowed, 1, 0, &map);
+    assert_non_null(r);
+    assert_int_equal(json_object_array_length(get(r, "tools")), 2);
+    tn_free(map);
+    json_object_put(r);
+    json_object_put(demo);
+    json_object_put(pol);
+}
+
 /* Issue 15 item 2: a task-only tool is not offered (nor counted), a tool
  * with a title and no description gets the title, a tool listed twice is
  * offered once. */
@@ -417,6 +446,7 @@ int main(void)
         cmocka_unit_test(bad_inputs_are_refused),
         cmocka_unit_test(allow_and_deny_filter_the_offered_tools),
         cmocka_unit_test(a_key_policy_narrows_the_offered_tools),
+        cmocka_unit_test(the_cap_counts_what_the_key_is_offered),
         cmocka_unit_test(tool_cap_refuses_the_assistant_or_the_client),
         cmocka_unit_test(tasks_titles_and_repeats),
     };
