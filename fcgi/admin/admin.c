@@ -27,7 +27,7 @@
 #define ADMIN_WRITE_TRIES 5
 #define ADMIN_TOOLS_TIMEOUT_MS 30000
 
-static int admin__send_owned(http_req_t *req, int status, json_object *obj)
+int admin_send_owned(http_req_t *req, int status, json_object *obj)
 {
     int rc;
     if (!obj)
@@ -35,6 +35,14 @@ static int admin__send_owned(http_req_t *req, int status, json_object *obj)
     rc = http_send_json(req, status, obj, NULL);
     json_object_put(obj);
     return rc;
+}
+
+int admin_store_down(http_req_t *req, const char *what, redisContext *c, const redisReply *rep)
+{
+    log_warn("admin: %s: %s", what, rep && rep->type == REDIS_REPLY_ERROR ? rep->str
+                                    : c && c->errstr[0] ? c->errstr : "no Redis connection");
+    return http_send_error(req, 503, "api_error", "registry_unavailable", NULL,
+                           "The key store (Redis) did not answer; try again.");
 }
 
 /* 0 when the request may use the admin API; otherwise answers (*sent_rc is
@@ -118,7 +126,7 @@ static int admin__list(http_req_t *req, svc_t *svc, const admin_route_t *r)
         json_object_object_foreach(all, k, v)
             json_object_object_add(out, k, admin_doc_redact_one(r->kind, v, ADMIN_REDACT_JSON));
     }
-    return admin__send_owned(req, 200, out);
+    return admin_send_owned(req, 200, out);
 }
 
 static int admin__not_found(http_req_t *req, const admin_route_t *r)
@@ -131,7 +139,7 @@ static int admin__not_found(http_req_t *req, const admin_route_t *r)
 static int admin__get(http_req_t *req, svc_t *svc, const admin_route_t *r)
 {
     json_object *obj = reg_get(svc->reg, r->kind, r->name);
-    return obj ? admin__send_owned(req, 200, admin_doc_redact_one(r->kind, obj, ADMIN_REDACT_JSON))
+    return obj ? admin_send_owned(req, 200, admin_doc_redact_one(r->kind, obj, ADMIN_REDACT_JSON))
                : admin__not_found(req, r);
 }
 
@@ -196,7 +204,7 @@ static int admin__assistant_tools(http_req_t *req, svc_t *svc, const admin_route
         return admin__not_found(req, r);
     if (!svc->mcpc)
         return http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
-    return admin__send_owned(req, 200,
+    return admin_send_owned(req, 200,
                              admin_tools_list(svc->mcpc, reg_all(svc->reg, "mcp_servers"),
                                               r->name, a, ADMIN_TOOLS_BUDGET_MS));
 }
@@ -256,7 +264,7 @@ static int admin__put(http_req_t *req, svc_t *svc, const admin_route_t *r)
     log_info("admin: %s %s '%s'", existed ? "replaced" : "created", r->kind, r->name);
     reg_refresh(svc->reg);
     json_object *stored = reg_get(svc->reg, r->kind, r->name);
-    rc = admin__send_owned(req, existed ? 200 : 201,
+    rc = admin_send_owned(req, existed ? 200 : 201,
                            admin_doc_redact_one(r->kind, stored ? stored : obj,
                                                 ADMIN_REDACT_JSON));
 out:
@@ -304,7 +312,7 @@ static int admin__delete(http_req_t *req, svc_t *svc, const admin_route_t *r)
             json_object_object_add(out, "object", json_object_new_string(r->kind));
             json_object_object_add(out, "deleted", json_object_new_boolean(1));
         }
-        rc = admin__send_owned(req, 200, out);
+        rc = admin_send_owned(req, 200, out);
         out = NULL;
     }
 out:
@@ -336,7 +344,7 @@ static int admin__tools(http_req_t *req, svc_t *svc, const admin_route_t *r)
     admin_tools_mark(tools);
     json_object_object_add(out, "data", tools);
     tools = NULL;
-    rc = admin__send_owned(req, 200, out);
+    rc = admin_send_owned(req, 200, out);
     out = NULL;
 out:
     json_object_put(tools);

@@ -6,7 +6,10 @@
  * secret leaves <prefix>key:r:<sha256> = id (90 days) for the message. */
 #include "fcgi/admin/admin_keys.h"
 
+#include "fcgi/admin/admin.h"
+
 #include "fcgi/admin/admin_keydoc.h"
+#include "fcgi/auth/auth_keys.h"
 
 #include "shared/caps.h"
 #include "shared/cfg.h"
@@ -99,43 +102,16 @@ int admin_keys_owns(const char *path)
     return 0;
 }
 
-static int admin_keys__send(http_req_t *req, int status, json_object *obj)
-{
-    int rc;
-    if (!obj)
-        return http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
-    rc = http_send_json(req, status, obj, NULL);
-    json_object_put(obj);
-    return rc;
-}
-
+/* The key store did not answer: 503 (admin_store_down). */
 static int admin_keys__redis_down(http_req_t *req, redisContext *c, const redisReply *rep)
 {
-    log_warn("admin: key store: %s", rep && rep->type == REDIS_REPLY_ERROR ? rep->str
-                                     : c && c->errstr[0] ? c->errstr : "no Redis connection");
-    return http_send_error(req, 503, "api_error", "registry_unavailable", NULL,
-                           "The key store (Redis) did not answer; try again.");
+    return admin_store_down(req, "key store", c, rep);
 }
 
 static int admin_keys__not_found(http_req_t *req, const char *id)
 {
     return http_send_error(req, 404, "invalid_request_error", "not_found", "id",
                            "No API key with id '%.64s' (GET /admin/keys lists them).", id);
-}
-
-/* The plan's policy (new, or NULL when none) for GET's effective_policy. */
-static json_object *admin_keys__plan_policy(redisContext *c, const char *prefix, const char *plan)
-{
-    redisReply *rep;
-    json_object *o = NULL;
-    if (!plan || !*plan)
-        return NULL;
-    rep = redisCommand(c, "GET %splan:%s", prefix, plan);
-    if (rep && rep->type == REDIS_REPLY_STRING)
-        o = json_tokener_parse(rep->str);
-    if (rep)
-        freeReplyObject(rep);
-    return o;
 }
 
 /* HGETALL of key `id` into *out (NULL when none). 0 or -EIO. */
@@ -159,16 +135,18 @@ static int admin_keys__load(redisContext *c, const char *prefix, const char *id,
 static int admin_keys__get(http_req_t *req, redisContext *c, const char *prefix, const char *id)
 {
     redisReply *h = NULL;
-    json_object *pp, *view;
+    json_object *pp = NULL, *view;
+    const char *plan;
     if (admin_keys__load(c, prefix, id, &h) < 0)
         return admin_keys__redis_down(req, c, NULL);
     if (!h)
         return admin_keys__not_found(req, id);
-    pp = admin_keys__plan_policy(c, prefix, admin_keydoc_field(h, "plan"));
+    plan = admin_keydoc_field(h, "plan");
+    if (plan && *plan)   /* the same read as a request's (arena-owned; absent: none) */
+        (void)auth_keys_plan(c, prefix, plan, req->arena, &pp);
     view = admin_keydoc_view(id, h, 1, pp);
-    json_object_put(pp);
     freeReplyObject(h);
-    return admin_keys__send(req, 200, view);
+    return admin_send_owned(req, 200, view);
 }
 
 /* GET /admin/keys[?owner=&plan=]: every key, pipelined HGETALLs. */
@@ -209,7 +187,7 @@ static int admin_keys__list(http_req_t *req, redisContext *c, const char *prefix
     json_object_object_add(out, "object", json_object_new_string("list"));
     json_object_object_add(out, "data", data);
     data = NULL;
-    rc = admin_keys__send(req, 200, out);
+    rc = admin_send_owned(req, 200, out);
     out = NULL;
 out:
     json_object_put(data);
@@ -294,7 +272,7 @@ static int admin_keys__create(http_req_t *req, redisContext *c, const char *pref
     view = admin_keydoc_view(id, h, 0, NULL);
     if (view)
         json_object_object_add(view, "key", json_object_new_string(secret));
-    rc = admin_keys__send(req, 201, view);
+    rc = admin_send_owned(req, 201, view);
 out:
     memset(secret, 0, sizeof secret);
     if (h)
@@ -438,7 +416,7 @@ static int admin_keys__rotate(http_req_t *req, redisContext *c, const char *pref
         json_object_object_add(view, "key", json_object_new_string(secret));
         json_object_object_add(view, "grace_seconds", json_object_new_int64(grace));
     }
-    rc = admin_keys__send(req, 200, view);
+    rc = admin_send_owned(req, 200, view);
 out:
     memset(secret, 0, sizeof secret);
     if (h)

@@ -2,6 +2,7 @@
  * policy keys inherit, <prefix>plan:<name> = the policy's JSON text, its
  * name in the set <prefix>plans. A key reads its plan on every request, so
  * a PUT here changes what every key of the plan sees on its next one. */
+#include "fcgi/admin/admin.h"
 #include "fcgi/admin/admin_keys.h"
 
 #include "shared/caps.h"
@@ -37,12 +38,10 @@ static const char admin_plans__del_lua[] =
     "redis.call('SREM', p .. 'plans', n)\n"
     "return 1\n";
 
+/* The plan store did not answer: 503 (admin_store_down). */
 static int admin_plans__down(http_req_t *req, redisContext *c, const redisReply *rep)
 {
-    log_warn("admin: plans: %s", rep && rep->type == REDIS_REPLY_ERROR ? rep->str
-                                 : c && c->errstr[0] ? c->errstr : "no Redis connection");
-    return http_send_error(req, 503, "api_error", "registry_unavailable", NULL,
-                           "The key store (Redis) did not answer; try again.");
+    return admin_store_down(req, "plans", c, rep);
 }
 
 /* {"object":"plan","name","policy"} from the stored text (NULL: "{}"). */
@@ -61,16 +60,6 @@ static json_object *admin_plans__view(const char *name, const char *text)
     json_object_object_add(o, "name", json_object_new_string(name));
     json_object_object_add(o, "policy", pol);
     return o;
-}
-
-static int admin_plans__send(http_req_t *req, int status, json_object *o)
-{
-    int rc;
-    if (!o)
-        return http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
-    rc = http_send_json(req, status, o, NULL);
-    json_object_put(o);
-    return rc;
 }
 
 static int admin_plans__list(http_req_t *req, redisContext *c, const char *prefix)
@@ -102,7 +91,7 @@ static int admin_plans__list(http_req_t *req, redisContext *c, const char *prefi
     json_object_object_add(out, "object", json_object_new_string("list"));
     json_object_object_add(out, "data", data);
     data = NULL;
-    rc = admin_plans__send(req, 200, out);
+    rc = admin_send_owned(req, 200, out);
     out = NULL;
 out:
     json_object_put(data);
@@ -123,7 +112,7 @@ static int admin_plans__get(http_req_t *req, redisContext *c, const char *prefix
         rc = http_send_error(req, 404, "invalid_request_error", "not_found", "name",
                              "No plan named '%s' (GET /admin/plans lists them).", name);
     else
-        rc = admin_plans__send(req, 200, admin_plans__view(name, r->str));
+        rc = admin_send_owned(req, 200, admin_plans__view(name, r->str));
     if (r)
         freeReplyObject(r);
     return rc;
@@ -160,7 +149,7 @@ static int admin_plans__put(http_req_t *req, redisContext *c, const char *prefix
         goto out;
     }
     log_info("admin: %s plan '%s'", r->integer ? "created" : "replaced", name);
-    rc = admin_plans__send(req, r->integer ? 201 : 200, admin_plans__view(name, argv[2]));
+    rc = admin_send_owned(req, r->integer ? 201 : 200, admin_plans__view(name, argv[2]));
 out:
     if (r)
         freeReplyObject(r);
@@ -195,7 +184,7 @@ static int admin_plans__delete(http_req_t *req, redisContext *c, const char *pre
             json_object_object_add(o, "object", json_object_new_string("plan"));
             json_object_object_add(o, "deleted", json_object_new_boolean(1));
         }
-        rc = admin_plans__send(req, 200, o);
+        rc = admin_send_owned(req, 200, o);
     }
     if (r)
         freeReplyObject(r);
