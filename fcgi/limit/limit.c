@@ -17,6 +17,7 @@
 #include "fcgi/limit/limit_wire.h"
 #include "shared/jget.h"
 #include "shared/log.h"
+#include "shared/rscript.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -101,21 +102,24 @@ void *limit_pregate(arena_t *a, const redisReply *rep, const char *member)
     return pre;
 }
 
-/* EVALSHA, and EVAL when Redis does not know the script yet (restarted,
- * SCRIPT FLUSH): one round trip on the hot path. NULL when Redis is gone. */
-static redisReply *limit__eval(redisContext *c, limit_cmd_t *cmd, const char *script)
-{
-    redisReply *rep = cmd->argv[1][0] ? redisCommandArgv(c, cmd->argc, cmd->argv, NULL) : NULL;
+/* The scripts for rscript_run (EVALSHA, EVAL on NOSCRIPT: shared/rscript.h),
+ * one per thread as rscript wants, each given the sha limit__init computed,
+ * so the first call makes no SCRIPT LOAD and limit_end can pipeline its
+ * EVALSHA without a reply. */
+static _Thread_local rscript_t limit__gate_rs = { limit_lua_gate, "" };
+static _Thread_local rscript_t limit__end_rs = { limit_lua_end, "" };
 
-    if (!cmd->argv[1][0] || (rep && rep->type == REDIS_REPLY_ERROR &&
-                             strncmp(rep->str, "NOSCRIPT", 8) == 0)) {
-        if (rep)
-            freeReplyObject(rep);
-        cmd->argv[0] = "EVAL";
-        cmd->argv[1] = script;
-        rep = redisCommandArgv(c, cmd->argc, cmd->argv, NULL);
-    }
-    return rep;
+static rscript_t *limit__rs(rscript_t *s, const char *sha)
+{
+    if (!s->sha[0])
+        memcpy(s->sha, sha, sizeof(s->sha));
+    return s;
+}
+
+/* Runs a built command (argv: EVALSHA sha 1 base ARGV...) through rscript. */
+static redisReply *limit__run(redisContext *c, rscript_t *s, limit_cmd_t *cmd)
+{
+    return rscript_run(c, s, 1, cmd->argc - 3, cmd->argv + 3, NULL);
 }
 
 /* A warning at most every LIMIT__WARN_EVERY_US, counting the ones skipped:
@@ -195,7 +199,7 @@ int limit_gate(http_req_t *req, const route_t *r, svc_t *svc, aip_err_t *e)
         goto out;
     }
     limit_cmd_gate(&cmd, limit__sha_gate, rec->base, &rec->pol, rec->member, LIMIT__LEASE_MS);
-    rep = limit__eval(c, &cmd, limit_lua_gate);
+    rep = limit__run(c, limit__rs(&limit__gate_rs, limit__sha_gate), &cmd);
     if (limit_parse_gate(rep, &v) < 0) {
         rc = limit__failed(svc->reg, &rec->pol, !rep ? (c->errstr[0] ? c->errstr : "no reply")
                            : rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply",
@@ -236,8 +240,8 @@ static void limit__settle(svc_t *svc)
         rep = NULL;
     if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(rep);
-        limit_cmd_end(&cmd, "", rec->base, &rec->pol, rec->member, rec->tokens);
-        rep = limit__eval(c, &cmd, limit_lua_end);
+        limit_cmd_end(&cmd, limit__sha_end, rec->base, &rec->pol, rec->member, rec->tokens);
+        rep = limit__run(c, limit__rs(&limit__end_rs, limit__sha_end), &cmd);
     }
     if (!rep || rep->type == REDIS_REPLY_ERROR)
         limit__warn("tokens not charged, in-flight slot not freed",
@@ -281,16 +285,9 @@ clear:
 
 void limit_after(const http_req_t *req, svc_t *svc)
 {
-    redisContext *c;
-
     (void)req;
     limit__settle(svc);
     memset(&limit__cur, 0, sizeof(limit__cur));
-    /* A connection that failed under a script (timeout, Redis restarted) is
-     * unusable until re-opened, and with the registry watcher nothing else
-     * may touch it for a long time: one refresh re-opens it now, while no
-     * request is waiting. */
-    c = svc->reg ? reg_redis(svc->reg) : NULL;
-    if (c && c->err)
-        (void)reg_refresh_now(svc->reg);
+    /* a connection a script left broken is re-opened by the next request's
+     * reg_refresh (shared/reg.c), like any other */
 }

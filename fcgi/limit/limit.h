@@ -49,7 +49,7 @@ void limit_end(const http_req_t *req, svc_t *svc);
 /* routes_after, the first of them: reads limit_end's reply off the answer's
  * critical path (the registry connection is in step again after it), and
  * logs a failure at warn (rate-limited). A registry connection left broken
- * by the request is re-opened here (reg_refresh_now). */
+ * by the request is re-opened by the next reg_refresh (shared/reg.c). */
 void limit_after(const http_req_t *req, svc_t *svc);
 
 #endif

@@ -162,8 +162,8 @@ void usage_after(const http_req_t *req, svc_t *svc)
         freeReplyObject(rep);
     }
     if (got < pp.n) {
+        /* the next request's reg_refresh re-opens the broken connection */
         usage__drop(pp.c->errstr[0] ? pp.c->errstr : "Redis did not answer");
-        reg_refresh_now(svc->reg);   /* reg drops the broken connection */
     } else
         log_debug("usage: %d commands in one round trip, %lld us", pp.n,
                   reqinfo_now_us() - t0);
