@@ -924,19 +924,6 @@ int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int6
     return mcp_session_call_full(s, tool, args, NULL, deadline_ms, NULL, cb, ud);
 }
 
-int mcp_session_call_rid(mcp_session_t *s, const char *tool, json_object *args,
-                         int64_t deadline_ms, const char *rid, mcp_session_call_cb cb, void *ud)
-{
-    return mcp_session_call_full(s, tool, args, NULL, deadline_ms, rid, cb, ud);
-}
-
-int mcp_session_call_meta(mcp_session_t *s, const char *tool, json_object *args,
-                          json_object *meta, int64_t deadline_ms, mcp_session_call_cb cb,
-                          void *ud)
-{
-    return mcp_session_call_full(s, tool, args, meta, deadline_ms, NULL, cb, ud);
-}
-
 int mcp_session_call_full(mcp_session_t *s, const char *tool, json_object *args,
                           json_object *meta, int64_t deadline_ms, const char *rid,
                           mcp_session_call_cb cb, void *ud)

@@ -75,21 +75,13 @@ typedef void (*mcp_session_call_cb)(void *ud, int ok, json_object *result, const
 int mcp_session_call(mcp_session_t *s, const char *tool, json_object *args, int64_t deadline_ms,
                      mcp_session_call_cb cb, void *ud);
 
-/* mcp_session_call carrying request id `rid` (NULL or not reqid_valid:
- * none) in the call's params._meta[REQID_MCP_META], "io.aiproxy/request_id"
- * (shared/reqid.h); the HTTP transports send it as the POST's X-Request-Id
- * too (httpwire_body_rid). */
-int mcp_session_call_rid(mcp_session_t *s, const char *tool, json_object *args,
-                         int64_t deadline_ms, const char *rid, mcp_session_call_cb cb, void *ud);
-/* mcp_session_call, with the members of `meta` (an object, borrowed; NULL:
- * none) added to the call's params._meta beside progressToken (which they
- * cannot replace): e.g. {"traceparent": "00-…"} (docs/traces.md). */
-int mcp_session_call_meta(mcp_session_t *s, const char *tool, json_object *args,
-                          json_object *meta, int64_t deadline_ms, mcp_session_call_cb cb,
-                          void *ud);
-
-/* Both: `meta`'s members and the request id `rid` in params._meta (as the
- * two above). */
+/* mcp_session_call with more in the call's params._meta, beside
+ * progressToken (which they cannot replace): the members of `meta` (an
+ * object, borrowed; NULL: none), e.g. {"traceparent": "00-…"}
+ * (docs/traces.md), and the request id `rid` (NULL or not reqid_valid:
+ * none) as REQID_MCP_META, "io.aiproxy/request_id" (shared/reqid.h), which
+ * the HTTP transports also send as the POST's X-Request-Id
+ * (httpwire_body_rid). */
 int mcp_session_call_full(mcp_session_t *s, const char *tool, json_object *args,
                           json_object *meta, int64_t deadline_ms, const char *rid,
                           mcp_session_call_cb cb, void *ud);
