@@ -68,8 +68,25 @@ const route_def_t routes_table[] = {
     { 0, NULL, 0, NULL, 0, NULL, NULL },
 };
 
+/* Issue 20: a Redis connection a check borrowed (reg_redis) and did not give
+ * back goes back to the process's pool before the handler runs (its
+ * upstream call must not hold one) and when the request is done. */
+static int routes__reg_gate(http_req_t *req, const route_t *r, svc_t *svc, aip_err_t *e)
+{
+    (void)req, (void)r, (void)e;
+    reg_release(svc->reg);
+    return 0;
+}
+
+static void routes__reg_after(const http_req_t *req, svc_t *svc)
+{
+    (void)req;
+    reg_release(svc->reg);
+}
+
 const route_gate_fn routes_gate[] = {
     limit_gate,        /* issue 18: rpm, tpm, in flight, budgets */
+    routes__reg_gate,  /* issue 20: nothing borrowed reaches the handler; stays LAST */
     NULL,
 };
 
@@ -83,5 +100,6 @@ const route_hook_fn routes_after[] = {
     metrics_after,
     trace_after,      /* the request's span (docs/traces.md) */
     usage_after,      /* issue 18: usage per principal and assistant (fcgi/usage) */
+    routes__reg_after, /* issue 20: what a hook kept borrowed goes back; stays LAST */
     NULL,
 };

@@ -9,6 +9,7 @@
 #include "shared/log.h"
 #include "shared/rconn.h"
 #include "shared/regwatch.h"
+#include "shared/rpool.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,20 +17,16 @@
 #include <string.h>
 #include <time.h>
 
-#define REG_TIMEOUT_MS 2000
-#define REG_RETRY_MS 500
-
 struct reg {
-    redisContext *c;
-    char url[1024];
+    redisContext *c;         /* borrowed from pool while a command runs or a caller holds it */
+    rpool_t *pool;           /* where connections come from (owned when own_pool) */
+    int own_pool;
     char prefix[128];
     reg_keys_t k;
     char *get_version_cmd;   /* "GET <version key>" pre-formatted: the hot path */
     int get_version_len;
     json_object *doc;        /* current snapshot, NULL until the first refresh */
     long long version;
-    long long retry_at_ms;   /* after a failed connect, no new attempt before this */
-    unsigned epoch;          /* rconn_epoch() when c was opened: the master it reached */
     const char *seed;        /* borrowed JSON text of the document to heal with, or NULL */
     char err[512];
     reg_stats_t st;          /* for metrics (reg_stats) */
@@ -77,47 +74,37 @@ static void reg__seterr(reg_t *r, const char *fmt, const char *a, const char *b)
     snprintf(r->err, sizeof r->err, fmt, a ? a : "", b ? b : "");
 }
 
+/* Gives the connection back broken: the pool closes it. */
 static void reg__drop(reg_t *r)
 {
-    if (r->c)
-        redisFree(r->c);
+    rpool_put(r->pool, r->c, 1);
     r->c = NULL;
 }
 
-static long long reg__now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Opens the connection when there is none. While Redis is down, a failed
- * attempt is not repeated for REG_RETRY_MS: callers serving from the last
- * snapshot then fail fast instead of each paying a connect (up to
- * REG_TIMEOUT_MS against a host that drops packets). */
+/* Borrows a connection from the pool unless r holds one already. While
+ * Redis is down the pool fails borrows fast (rpool.h), so callers serving
+ * from the last snapshot do not each pay a connect. */
 static int reg__connect(reg_t *r)
 {
     char err[512];
-    long long now;
 
-    if (r->c && r->epoch != rconn_epoch())
-        reg__drop(r);                /* Sentinel moved the master: go to the new one */
     if (r->c)
         return 0;
-    now = reg__now_ms();
-    if (now < r->retry_at_ms)
-        return -ECONNREFUSED;        /* r->err still says why */
-    r->epoch = rconn_epoch();
-    r->c = rconn_connect(r->url, REG_TIMEOUT_MS, err, sizeof err);
+    r->c = rpool_get(r->pool, err, sizeof err);
     if (!r->c) {
         snprintf(r->err, sizeof r->err, "%s", err);
         r->st.errors++;
-        r->retry_at_ms = reg__now_ms() + REG_RETRY_MS;
         return -ECONNREFUSED;
     }
-    r->retry_at_ms = 0;
     return 0;
+}
+
+void reg_release(reg_t *r)
+{
+    if (!r || !r->c)
+        return;
+    rpool_put(r->pool, r->c, 0);
+    r->c = NULL;
 }
 
 /* A command failed at the connection level: forget the connection so the
@@ -140,7 +127,9 @@ static int reg__lost(reg_t *r, const char *what, const redisReply *rep)
     return -EIO;
 }
 
-int reg_open(reg_t **out, const char *url, const char *prefix, char *err, size_t errlen)
+/* reg_open and reg_open_pool: `pool` NULL makes a private pool of one. */
+static int reg__open(reg_t **out, const char *url, const char *prefix, rpool_t *pool,
+                     char *err, size_t errlen)
 {
     reg_t *r = NULL;
     int rc = 0;
@@ -156,24 +145,31 @@ int reg_open(reg_t **out, const char *url, const char *prefix, char *err, size_t
         prefix = rconn_prefix();
     if (!url)
         url = rconn_url();
-    if (strlen(url) >= sizeof r->url || strlen(prefix) >= sizeof r->prefix) {
+    if (strlen(url) >= 1024 || strlen(prefix) >= sizeof r->prefix) {
         snprintf(err, errlen, "Redis URL or key prefix too long");
         rc = -EINVAL;
         goto out;
     }
-    snprintf(r->url, sizeof r->url, "%s", url);
     snprintf(r->prefix, sizeof r->prefix, "%s", prefix);
     reg_keys_init(&r->k, prefix);
     r->get_version_len = redisFormatCommand(&r->get_version_cmd, "GET %s", r->k.version);
-    if (r->get_version_len < 0) {
+    r->pool = pool;
+    if (!r->pool) {
+        r->pool = rpool_new(url, 1, 0, NULL);
+        r->own_pool = 1;
+    }
+    if (r->get_version_len < 0 || !r->pool) {
         snprintf(err, errlen, "out of memory");
         rc = -ENOMEM;
         goto out;
     }
-    if (reg__connect(r) < 0) {
-        snprintf(err, errlen, "%s", r->err);
-        rc = -ECONNREFUSED;
-        goto out;
+    if (r->own_pool) {
+        if (reg__connect(r) < 0) {
+            snprintf(err, errlen, "%s", r->err);
+            rc = -ECONNREFUSED;
+            goto out;
+        }
+        reg_release(r);
     }
     *out = r;
     r = NULL;
@@ -182,11 +178,29 @@ out:
     return rc;
 }
 
+int reg_open(reg_t **out, const char *url, const char *prefix, char *err, size_t errlen)
+{
+    return reg__open(out, url, prefix, NULL, err, errlen);
+}
+
+int reg_open_pool(reg_t **out, const char *url, const char *prefix, rpool_t *pool, char *err,
+                  size_t errlen)
+{
+    if (!pool) {
+        snprintf(err, errlen, "out of memory");
+        *out = NULL;
+        return -ENOMEM;
+    }
+    return reg__open(out, url, prefix, pool, err, errlen);
+}
+
 void reg_close(reg_t *r)
 {
     if (!r)
         return;
-    reg__drop(r);
+    reg_release(r);
+    if (r->own_pool)
+        rpool_free(r->pool);
     free(r->get_version_cmd);
     json_object_put(r->doc);
     free(r);
@@ -400,12 +414,11 @@ static int reg__refresh_once(reg_t *r)
     /* A second attempt only when a connection we already had turned out to
      * be dead (Redis restarted): reconnecting is then the transparent fix. */
     for (attempt = 0; attempt < 2; attempt++) {
-        int had_conn = r->c != NULL;
         if ((rc = reg__connect(r)) < 0)
             return rc;
         rc = reg__get_version(r, &v);
-        if (rc == -EIO && !r->c && had_conn)
-            continue;
+        if (rc == -EIO && !r->c)
+            continue;          /* dropped: one more try on another connection */
         break;
     }
     if (rc < 0)
@@ -471,9 +484,7 @@ int reg_refresh(reg_t *r)
     if (!r->watch)
         return reg_refresh_now(r);
     gen = regwatch_gen(r->watch);
-    /* a connection another module found broken (r->c->err: hiredis fails
-     * every later command at once) takes the slow path, which re-opens it */
-    if (r->fresh && r->doc && r->c && !r->c->err && gen == r->seen_gen &&
+    if (r->fresh && r->doc && gen == r->seen_gen &&
         !regwatch_pending(r->watch))
         return 0;              /* nothing moved: no round trip */
     rc = reg_refresh_now(r);
@@ -484,7 +495,7 @@ int reg_refresh(reg_t *r)
 
 int reg_refresh_now(reg_t *r)
 {
-    int rc = reg__refresh_once(r);
+    int held = r->c != NULL, rc = reg__refresh_once(r);
 
     if (rc == -ENOENT && r->seed) {
         rc = reg__heal(r);
@@ -495,6 +506,8 @@ int reg_refresh_now(reg_t *r)
     }
     if (rc == -ENOENT)
         reg__set_empty(r);
+    if (!held)
+        reg_release(r);         /* back to the pool at once */
     return rc;
 }
 
@@ -531,7 +544,17 @@ long long reg_version(reg_t *r)
 
 redisContext *reg_redis(reg_t *r)
 {
-    return r->c;
+    if (!r)
+        return NULL;
+    if (r->c && r->c->err)
+        reg__drop(r);           /* broken while held: a new one */
+    return reg__connect(r) == 0 ? r->c : NULL;
+}
+
+void reg_release_broken(reg_t *r)
+{
+    if (r && r->c)
+        reg__drop(r);
 }
 
 const char *reg_prefix(const reg_t *r)
@@ -571,7 +594,7 @@ static redisReply *reg__eval(reg_t *r, int argc, const char **argv, const size_t
     int attempt;
 
     for (attempt = 0; attempt < 2; attempt++) {
-        int had_conn = r->c != NULL;
+        int had_conn = attempt == 0;   /* one more try on another connection */
         if ((*rc = reg__connect(r)) < 0)
             return NULL;
         r->st.round_trips++;
@@ -639,7 +662,7 @@ static int reg__write(reg_t *r, const char *kind, const char *name, const char *
     char expect[32];
     char *tail = NULL;
     redisReply *rep = NULL;
-    int rc = 0, i;
+    int rc = 0, i, held;
 
     if (!key && !is_settings) {
         reg__seterr(r, "unknown registry kind '%s' (assistants, backends, mcp_servers, settings)",
@@ -667,7 +690,10 @@ static int reg__write(reg_t *r, const char *kind, const char *name, const char *
     argv[10] = tail;
     for (i = 0; i < 11; i++)
         lens[i] = strlen(argv[i]);
+    held = r->c != NULL;
     rep = reg__eval(r, 11, argv, lens, &rc);
+    if (!held)
+        reg_release(r);
     if (!rep)
         goto out;
     if (rep->element[0]->integer == -1) {
@@ -795,7 +821,7 @@ int reg_seed(reg_t *r, json_object *doc, int reseed, int *seeded)
 {
     reg_seed_cmd_t cmd;
     redisReply *rep = NULL;
-    int rc;
+    int rc, held;
 
     *seeded = 0;
     rc = reg_seed_cmd_build(&cmd, &r->k, doc, reseed);
@@ -803,7 +829,10 @@ int reg_seed(reg_t *r, json_object *doc, int reseed, int *seeded)
         snprintf(r->err, sizeof r->err, "out of memory seeding the registry");
         goto out;
     }
+    held = r->c != NULL;
     rep = reg__eval(r, cmd.argc, cmd.argv, cmd.lens, &rc);
+    if (!held)
+        reg_release(r);
     if (!rep)
         goto out;
     *seeded = rep->element[0]->integer == 1;

@@ -1,6 +1,8 @@
 /* reg — the live registry in Redis: assistants, backends, MCP servers, settings.
  *
- * One reg_t per thread (it owns a blocking Redis connection). Readers call
+ * One reg_t per thread. Its Redis connections are borrowed from a pool
+ * (shared/rpool.h: the process's, or a private one of one connection) for
+ * each command and given back at once. Readers call
  * reg_refresh() before each request: one GET of the version key; when it moved,
  * the whole document is re-read in one MULTI/EXEC so a reader never sees half
  * an edit. Writers (seed, admin API) change the document atomically, bump the
@@ -26,9 +28,17 @@ typedef struct reg_keys {
 /* Fills k for `prefix`. 0, or -EINVAL when the prefix is 128 bytes or more. */
 int reg_keys_init(reg_keys_t *k, const char *prefix);
 
-/* Connects to `url` (see rconn.h) using key prefix `prefix`. Does not read the
+/* Connects to `url` (see rconn.h) using key prefix `prefix`, on a private
+ * pool of one connection (kept open until reg_close). Does not read the
  * registry yet. Returns 0 and *out, or -ECONNREFUSED with err naming the URL. */
 int reg_open(reg_t **out, const char *url, const char *prefix, char *err, size_t errlen);
+
+/* reg_open on `pool` (borrowed, shared with other threads and modules: the
+ * process's rpool_for(url)); connects nothing until the first command.
+ * 0 and *out, or -ENOMEM (pool NULL included) / -EINVAL with err. */
+struct rpool;
+int reg_open_pool(reg_t **out, const char *url, const char *prefix, struct rpool *pool,
+                  char *err, size_t errlen);
 
 void reg_close(reg_t *r);
 
@@ -82,9 +92,24 @@ int reg_put(reg_t *r, const char *kind, const char *name, json_object *obj,
             long long expect_version);
 int reg_del(reg_t *r, const char *kind, const char *name, long long expect_version);
 
-/* The thread's Redis connection, for other modules' keys (auth cache). Valid
- * until reg_close; may be NULL while disconnected. */
+/* A Redis connection for other modules' keys (auth, limits, usage, admin),
+ * borrowed from r's pool and held by r until reg_release: call reg_release
+ * as soon as the command (or short pipeline) is answered, never hold it
+ * across an upstream call, a tool wait or idleness (other threads wait for
+ * it). Calling again before reg_release gives the same connection. NULL when
+ * Redis cannot be reached or every pooled connection stayed busy past the
+ * pool's bound (answer 503 redis_unavailable); reg_errstr says which. r NULL
+ * gives NULL. Every reply of what was sent must be read before reg_release. */
 redisContext *reg_redis(reg_t *r);
+
+/* Gives the connection reg_redis lent back to the pool (a no-op when r holds
+ * none, or r is NULL). A connection left with an error or unread replies is
+ * closed by the pool instead of reused. */
+void reg_release(reg_t *r);
+
+/* reg_release for a connection the caller knows is unusable (a reply lost,
+ * READONLY after a failover): the pool closes it. */
+void reg_release_broken(reg_t *r);
 const char *reg_prefix(const reg_t *r);
 
 /* Why the last call failed. */

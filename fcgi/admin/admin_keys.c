@@ -441,7 +441,7 @@ static int admin_keys__405(http_req_t *req, const char *allow)
     return rc;
 }
 
-int admin_keys_handle(http_req_t *req, svc_t *svc)
+static int admin_keys__route(http_req_t *req, svc_t *svc)
 {
     const char *m = req->method, *rest;
     redisContext *c = svc->reg ? reg_redis(svc->reg) : NULL;
@@ -487,4 +487,14 @@ int admin_keys_handle(http_req_t *req, svc_t *svc)
     if (strcmp(m, "DELETE") == 0)
         return admin_keys__revoke(req, c, prefix, id);
     return admin_keys__get(req, c, prefix, id);
+}
+
+/* The Redis connection the handler borrowed (reg_redis) goes back to the
+ * pool when the answer is written. */
+int admin_keys_handle(http_req_t *req, svc_t *svc)
+{
+    int rc = admin_keys__route(req, svc);
+
+    reg_release(svc->reg);
+    return rc;
 }

@@ -191,7 +191,7 @@ static int admin_plans__delete(http_req_t *req, redisContext *c, const char *pre
     return rc;
 }
 
-int admin_plans_handle(http_req_t *req, svc_t *svc, const char *name)
+static int admin_plans__route(http_req_t *req, svc_t *svc, const char *name)
 {
     const char *m = req->method;
     redisContext *c = svc->reg ? reg_redis(svc->reg) : NULL;
@@ -222,4 +222,14 @@ int admin_plans_handle(http_req_t *req, svc_t *svc, const char *name)
     if (strcmp(m, "DELETE") == 0)
         return admin_plans__delete(req, c, prefix, name);
     return admin_plans__get(req, c, prefix, name);
+}
+
+/* The Redis connection the handler borrowed (reg_redis) goes back to the
+ * pool when the answer is written. */
+int admin_plans_handle(http_req_t *req, svc_t *svc, const char *name)
+{
+    int rc = admin_plans__route(req, svc, name);
+
+    reg_release(svc->reg);
+    return rc;
 }

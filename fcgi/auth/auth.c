@@ -152,7 +152,11 @@ static int auth__apiman_plan(http_req_t *req, reg_t *reg, const auth_conf_t *con
         return 0;
     if (!(p->plan = arena_strdup(req->arena, plan)))
         return -ENOMEM;
-    return auth_keys_plan(reg_redis(reg), reg_prefix(reg), plan, req->arena, &p->policy);
+    {
+        int rc = auth_keys_plan(reg_redis(reg), reg_prefix(reg), plan, req->arena, &p->policy);
+        reg_release(reg);
+        return rc;
+    }
 }
 
 int auth_verify(http_req_t *req, reg_t *reg, char *why, size_t whylen)
@@ -192,8 +196,9 @@ int auth_verify(http_req_t *req, reg_t *reg, char *why, size_t whylen)
         int krc;
         if (!keypol_is_secret(cands[i].p, cands[i].len))
             continue;
-        krc = auth_keys_lookup(reg ? reg_redis(reg) : NULL, reg ? reg_prefix(reg) : "",
+        krc = auth_keys_lookup(reg_redis(reg), reg ? reg_prefix(reg) : "",
                                cands[i].p, cands[i].len, req->arena, &p, why, whylen);
+        reg_release(reg);
         if (krc == 0) {
             rc = auth__principal(req, p);
             goto out;
@@ -206,10 +211,8 @@ int auth_verify(http_req_t *req, reg_t *reg, char *why, size_t whylen)
     if (conf.apiman == AUTH_APIMAN_TRUSTED && auth__trusted(req, &conf))
         p = auth__trusted_principal(req, &conf);
     if (conf.apiman == AUTH_APIMAN_PROBE) {
-        redisContext *rctx = reg_redis(reg);
-        const char *prefix = reg_prefix(reg);
         for (size_t i = 0; i < n && !p; i++)
-            if (auth_apiman_check(&conf, cands[i].p, cands[i].len, rctx, prefix))
+            if (auth_apiman_check(&conf, cands[i].p, cands[i].len, reg))
                 p = auth__new(req, AUTH_KIND_APIMAN, "apiman:", cands[i].p, cands[i].len, 16);
     }
     if (p) {

@@ -130,9 +130,9 @@ out:
     return verdict;
 }
 
-int auth_apiman_check(const auth_conf_t *conf, const char *key, size_t len, redisContext *rc,
-                      const char *prefix)
+int auth_apiman_check(const auth_conf_t *conf, const char *key, size_t len, reg_t *reg)
 {
+    const char *prefix = reg ? reg_prefix(reg) : "";
     int ok = 0;
     char ckey[CAP_APIMAN_CKEY];
     for (size_t i = 0; i < len; i++) {
@@ -142,15 +142,18 @@ int auth_apiman_check(const auth_conf_t *conf, const char *key, size_t len, redi
     }
     int have_ckey = auth_apiman_cache_key(prefix, key, len, ckey, sizeof(ckey)) == 0;
     if (have_ckey && conf->cache_ttl > 0) {
-        int cached = auth_apiman__cache_get(rc, ckey);
+        int cached = auth_apiman__cache_get(reg_redis(reg), ckey);
+        reg_release(reg);     /* not held across the probe */
         if (cached >= 0) {
             ok = cached;
             goto out;
         }
     }
     int v = auth_apiman__probe(conf, key, len);
-    if (v >= 0 && have_ckey)
-        auth_apiman__cache_set(rc, ckey, v, conf->cache_ttl);
+    if (v >= 0 && have_ckey) {
+        auth_apiman__cache_set(reg_redis(reg), ckey, v, conf->cache_ttl);
+        reg_release(reg);
+    }
     ok = v == 1;
 out:
     return ok;

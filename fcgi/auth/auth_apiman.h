@@ -9,6 +9,7 @@
 #define AIPROXY_AUTH_APIMAN_H
 
 #include "fcgi/auth/auth_conf.h"
+#include "shared/reg.h"
 
 #include <hiredis/hiredis.h>
 #include <stddef.h>
@@ -26,7 +27,6 @@ int auth_apiman_cache_key(const char *prefix, const char *key, size_t len, char 
  * with control characters). `rc` may be NULL (no cache: Redis down); a Redis
  * error is ignored and the probe runs uncached. Blocks at most
  * conf->timeout_ms on the gateway plus the Redis command timeouts. */
-int auth_apiman_check(const auth_conf_t *conf, const char *key, size_t len, redisContext *rc,
-                      const char *prefix);
+int auth_apiman_check(const auth_conf_t *conf, const char *key, size_t len, reg_t *reg);
 
 #endif

@@ -11,6 +11,7 @@
 #include "shared/cfg.h"
 #include "shared/log.h"
 #include "shared/reqid.h"
+#include "shared/rpool.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -49,7 +50,8 @@ serve_thread_t *serve_thread_new(const serve_cfg_t *cfg, int listen_fd)
     if (listen_fd < 0) {
         /* CGI: the one request opens and reads the registry (serve__refresh),
          * once; a snapshot to outlive Redis outages has no later request */
-    } else if (reg_open(&t->svc.reg, cfg->redis_url, cfg->prefix, err, sizeof(err)) != 0) {
+    } else if (reg_open_pool(&t->svc.reg, cfg->redis_url, cfg->prefix,
+                                rpool_for(cfg->redis_url), err, sizeof(err)) != 0) {
         log_warn("responder thread: %s (retrying per request)", err);
         t->svc.reg = NULL;
     } else {
@@ -241,7 +243,8 @@ static int serve__refresh(serve_thread_t *t, int live)
     int rc;
 
     if (!t->svc.reg) {
-        if (reg_open(&t->svc.reg, t->cfg->redis_url, t->cfg->prefix, err, sizeof(err)) != 0) {
+        if (reg_open_pool(&t->svc.reg, t->cfg->redis_url, t->cfg->prefix,
+                          rpool_for(t->cfg->redis_url), err, sizeof(err)) != 0) {
             t->svc.reg = NULL;
             return -ECONNREFUSED;
         }

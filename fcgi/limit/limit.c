@@ -193,7 +193,7 @@ int limit_gate(http_req_t *req, const route_t *r, svc_t *svc, aip_err_t *e)
     if (rec->pol.conc)
         snprintf(rec->member, sizeof(rec->member), "%016llx-%llx", limit__seed,
                  __atomic_add_fetch(&limit__seq, 1, __ATOMIC_RELAXED));
-    c = svc->reg ? reg_redis(svc->reg) : NULL;
+    c = reg_redis(svc->reg);   /* borrowed for the script, given back at out */
     if (!c) {
         rc = limit__failed(svc->reg, &rec->pol, "Redis unreachable", req, e);
         goto out;
@@ -219,6 +219,7 @@ verdict:
 out:
     if (rep)
         freeReplyObject(rep);
+    reg_release(svc->reg);
     return rc ? -EACCES : 0;
 }
 
@@ -236,7 +237,9 @@ static void limit__settle(svc_t *svc)
     if (!c)
         return;
     rec->pending = NULL;
-    if (c != (svc->reg ? reg_redis(svc->reg) : NULL) || redisGetReply(c, (void **)&rep) != REDIS_OK)
+    /* limit_end left the connection borrowed (held by reg) with the reply
+     * pending: read it on that one, then give it back */
+    if (c != reg_redis(svc->reg) || redisGetReply(c, (void **)&rep) != REDIS_OK)
         rep = NULL;
     if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(rep);
@@ -248,6 +251,7 @@ static void limit__settle(svc_t *svc)
                     rep ? rep->str : c->errstr[0] ? c->errstr : "no reply");
     if (rep)
         freeReplyObject(rep);
+    reg_release(svc->reg);
 }
 
 void limit_end(const http_req_t *req, svc_t *svc)
@@ -263,7 +267,9 @@ void limit_end(const http_req_t *req, svc_t *svc)
     if (!rec->member[0] &&
         (rec->tokens <= 0 || !(rec->pol.tpm || rec->pol.day || rec->pol.month)))
         goto clear;
-    c = svc->reg ? reg_redis(svc->reg) : NULL;
+    /* borrowed and held across FCGX_Finish_r: limit_after reads the reply
+     * on it and gives it back */
+    c = reg_redis(svc->reg);
     if (!c) {
         limit__warn("tokens not charged, in-flight slot not freed", "Redis unreachable");
         goto clear;
@@ -279,6 +285,7 @@ void limit_end(const http_req_t *req, svc_t *svc)
 failed:
     limit__warn("tokens not charged, in-flight slot not freed",
                 c->errstr[0] ? c->errstr : "write failed");
+    reg_release_broken(svc->reg);
 clear:
     memset(rec, 0, sizeof(*rec));
 }
@@ -288,6 +295,7 @@ void limit_after(const http_req_t *req, svc_t *svc)
     (void)req;
     limit__settle(svc);
     memset(&limit__cur, 0, sizeof(limit__cur));
-    /* a connection a script left broken is re-opened by the next request's
-     * reg_refresh (shared/reg.c), like any other */
+    /* whatever this request still held goes back (a connection a script
+     * left broken is closed by the pool and re-opened by a later borrow) */
+    reg_release(svc->reg);
 }

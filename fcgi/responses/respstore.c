@@ -89,6 +89,7 @@ int respstore_put(reg_t *reg, const char *owner, json_object *response,
     }
     ret = 0;
 out:
+    reg_release(reg);           /* the borrowed connection goes back at once */
     if (rep)
         freeReplyObject(rep);
     json_object_put(rec);
@@ -115,11 +116,14 @@ int respstore_get(reg_t *reg, const char *owner, const char *id, const char *par
     int ret;
 
     *out = NULL;
-    if (strncmp(id, "resp_", 5) != 0 || rs__key(reg, id, key, sizeof(key)) < 0 || !rc)
+    if (strncmp(id, "resp_", 5) != 0 || rs__key(reg, id, key, sizeof(key)) < 0 || !rc) {
+        reg_release(reg);
         return !rc ? aip_err_set(err, 503, "api_error", "redis_unavailable",
                                  "The response store (Redis) is unreachable: retry later.")
                    : rs__not_found(err, id, param);
+    }
     rep = redisCommand(rc, "GET %s", key);
+    reg_release(reg);
     if (!rep || rep->type == REDIS_REPLY_ERROR) {
         ret = aip_err_set(err, 503, "api_error", "redis_unavailable",
                           "The response store (Redis) failed: retry later.");
@@ -256,6 +260,7 @@ int respstore_handle(http_req_t *req, const route_t *r, svc_t *svc)
     } else if (strcmp(req->method, "DELETE") == 0) {
         rep = rs__key(svc->reg, id, key, sizeof(key)) == 0
                   ? redisCommand(reg_redis(svc->reg), "DEL %s", key) : NULL;
+        reg_release(svc->reg);
         if (!rep || rep->type == REDIS_REPLY_ERROR) {
             if (rep)
                 freeReplyObject(rep);

@@ -134,16 +134,10 @@ void usage_after(const http_req_t *req, svc_t *svc)
         usage__drop("Redis has never been reached");
         return;
     }
+    /* borrowed from the process's pool (a broken one was closed there and
+     * is re-opened here, off the answer's path), given back below */
     pp.c = reg_redis(svc->reg);
-    if (!pp.c || pp.c->err) {
-        /* With the registry watcher nothing else may touch the connection
-         * while the registry stays put: let reg drop a broken one and
-         * reconnect (at most one attempt per REG_RETRY_MS while Redis is
-         * down), here, off the answer's path. */
-        reg_refresh_now(svc->reg);
-        pp.c = reg_redis(svc->reg);
-    }
-    if (!pp.c || pp.c->err) {
+    if (!pp.c) {
         usage__drop("Redis is unreachable");
         return;
     }
@@ -162,11 +156,13 @@ void usage_after(const http_req_t *req, svc_t *svc)
         freeReplyObject(rep);
     }
     if (got < pp.n) {
-        /* the next request's reg_refresh re-opens the broken connection */
+        /* the pool closes the broken connection at reg_release_broken */
         usage__drop(pp.c->errstr[0] ? pp.c->errstr : "Redis did not answer");
+        reg_release_broken(svc->reg);
     } else
         log_debug("usage: %d commands in one round trip, %lld us", pp.n,
                   reqinfo_now_us() - t0);
+    reg_release(svc->reg);
 }
 
 /* The note an answer carries when its range starts before the retention. */
@@ -241,7 +237,7 @@ int usage_admin(http_req_t *req, svc_t *svc)
                              err);
         goto out;
     }
-    if (!c || c->err) {
+    if (!c) {
         rc = http_send_error(req, 503, "api_error", "redis_unavailable", NULL,
                              "Usage is kept in Redis, which is unreachable: retry later.");
         goto out;
@@ -251,6 +247,7 @@ int usage_admin(http_req_t *req, svc_t *svc)
         goto out;
     }
     rc = usage__read(c, svc, &q, g);
+    reg_release(svc->reg);      /* not held while the answer is written */
     if (rc == -ENOSPC) {
         rc = http_send_error(req, 400, "invalid_request_error", "too_many_rows", "group_by",
                              "The answer would hold more than %d rows: narrow the range or "
@@ -275,6 +272,7 @@ int usage_admin(http_req_t *req, svc_t *svc)
     rc = doc ? http_send_json(req, 200, doc, NULL)
              : http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
 out:
+    reg_release(svc->reg);
     free(csv);
     json_object_put(doc);
     usage_agg_free(g);
