@@ -1,15 +1,17 @@
 /* mcpc — the responder's side of the broker protocol (see mcpc.h and
  * docs/broker-protocol.md).
  *
- * Hot path of a tool round: one pipelined batch of PUBLISHes on the command
- * connection (their receiver counts tell at once whether a broker listens),
- * then answers read from the already-subscribed reply connection with poll()
- * in slices of at most 100 ms, so the client's departure (alive) and the
- * deadlines are noticed without extra round trips.
+ * Hot path of a tool round: one pipelined batch of PUBLISHes on a command
+ * connection borrowed from the process's pool (shared/rpool.h; their
+ * receiver counts tell at once whether a broker listens), then answers
+ * handed over by the process's reply subscriber (agent/mcphub.h), waited
+ * for in slices of at most 100 ms, so the client's departure (alive) and the
+ * deadlines are noticed without extra round trips. No Redis connection is
+ * held while a call runs.
  *
  * Faults heal here rather than in the caller: a connection Redis closed (a
- * restart, CLIENT KILL) is noticed before use and re-opened, a command that
- * still fails on a connection we had is retried once on a new one, and a call
+ * restart, CLIENT KILL) is noticed by the pool before use and re-opened, a
+ * command that still fails is retried once on another connection, and a call
  * that reached no broker is published again for a short while (the broker
  * re-subscribes within moments of a reset). A call given up on (client gone,
  * deadline) is cancelled at the broker. Local waits use CLOCK_MONOTONIC; only
@@ -17,11 +19,13 @@
 #include "agent/mcpc.h"
 #include "agent/agent.h"
 #include "agent/autostart.h"
+#include "agent/mcphub.h"
 #include "shared/buf.h"
 #include "shared/log.h"
 #include "shared/jtext.h"
 #include "shared/rconn.h"
 #include "shared/rid.h"
+#include "shared/rpool.h"
 #include "shared/wire.h"
 #include "shared/caps.h"
 #include "shared/jget.h"
@@ -51,10 +55,11 @@ struct mcpc {
     char url[1024];
     char prefix[128];
     char ch_calls[192];
-    char reply[320];
+    char reply[320];         /* the process's reply channel (mcphub) */
     int broker_wait_ms;      /* how long a call may wait for a broker to listen */
-    redisContext *cmd, *sub;
-    unsigned epoch;          /* rconn_epoch() when they were opened */
+    rpool_t *pool;           /* the process's command connections (borrowed) */
+    mcphub_waiter_t *w;      /* this client's place at the process's subscriber */
+    unsigned epoch;          /* rconn_epoch() when the last round began */
 };
 
 /* For local waits: immune to wall-clock steps. */
@@ -95,97 +100,64 @@ static int mcpc__broker_wait(void)
 mcpc_t *mcpc_new(const char *url, const char *prefix)
 {
     mcpc_t *c = calloc(1, sizeof(*c));
-    char host[128] = "localhost";
+    mcphub_t *hub;
 
     if (!c)
         return NULL;
     snprintf(c->url, sizeof(c->url), "%s", url ? url : rconn_url());
     snprintf(c->prefix, sizeof(c->prefix), "%s", prefix ? prefix : rconn_prefix());
     snprintf(c->ch_calls, sizeof(c->ch_calls), "%smcp:calls", c->prefix);
-    gethostname(host, sizeof(host) - 1);
-    host[sizeof(host) - 1] = 0;
-    snprintf(c->reply, sizeof(c->reply), "%smcp:reply:%s:%d:%d", c->prefix, host, (int)getpid(), (int)gettid());
     c->broker_wait_ms = mcpc__broker_wait();
+    c->pool = rpool_for(c->url);
+    hub = mcphub_for(c->url, c->prefix);
+    if (!c->pool || !hub || !(c->w = mcphub_waiter_new(hub))) {
+        free(c);
+        return NULL;
+    }
+    snprintf(c->reply, sizeof(c->reply), "%s", mcphub_channel(hub));
     return c;
-}
-
-static void mcpc__drop(mcpc_t *c)
-{
-    if (c->cmd)
-        redisFree(c->cmd);
-    if (c->sub)
-        redisFree(c->sub);
-    c->cmd = c->sub = NULL;
 }
 
 void mcpc_free(mcpc_t *c)
 {
     if (!c)
         return;
-    mcpc__drop(c);
+    mcphub_waiter_free(c->w);
     free(c);
 }
 
-/* 0 when Redis has closed `rc`'s connection (restart, CLIENT KILL, timeout),
- * seen without a round trip: the close is already readable on the socket.
- * Whatever else is readable (replies on the subscribed connection) is moved
- * into the context's reader, where mcpc__next finds it. */
-static int mcpc__usable(redisContext *rc)
+/* A command connection from the pool, or NULL with *e the 503
+ * redis_unavailable error (e reaches /v1 clients: the Redis address and the
+ * driver's text go to the log only). Give it back with mcpc__put. */
+static redisContext *mcpc__get(mcpc_t *c, aip_err_t *e)
 {
-    struct pollfd pfd;
-
-    if (!rc || rc->err)
-        return 0;
-    pfd.fd = rc->fd;
-    pfd.events = POLLIN | POLLRDHUP;
-    pfd.revents = 0;
-    if (poll(&pfd, 1, 0) <= 0)
-        return 1;
-    if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL | POLLRDHUP))
-        return 0;
-    if ((pfd.revents & POLLIN) && redisBufferRead(rc) != REDIS_OK)
-        return 0;
-    return 1;
-}
-
-/* Both connections up, the reply channel subscribed. 0, or -ECONNREFUSED
- * with *e the 503 redis_unavailable error. e reaches /v1 clients: it says what failed in words; the Redis address
- * (a socket path, a host) and the driver's text go to the log only. */
-static int mcpc__connect(mcpc_t *c, aip_err_t *e)
-{
-    redisReply *r = NULL;
     char why[512] = "";
-    int rc = -ECONNREFUSED;
+    redisContext *rc = rpool_get(c->pool, why, sizeof why);
 
-    if (mcpc__usable(c->cmd) && mcpc__usable(c->sub) && c->epoch == rconn_epoch())
-        return 0;
-    mcpc__drop(c);          /* lost, or Sentinel moved the master */
-    c->epoch = rconn_epoch();
-    c->cmd = rconn_connect(c->url, MCPC_CONNECT_MS, why, sizeof(why));
-    if (!c->cmd)
-        goto out;
-    c->sub = rconn_connect(c->url, MCPC_CONNECT_MS, why, sizeof(why));
-    if (!c->sub)
-        goto out;
-    r = redisCommand(c->sub, "SUBSCRIBE %s", c->reply);
-    if (!r || r->type != REDIS_REPLY_ARRAY) {
-        snprintf(why, sizeof(why), "cannot subscribe to %s: %s", c->reply,
-                 r ? (r->str ? r->str : "bad reply") : c->sub->errstr);
-        goto out;
-    }
-    rc = 0;
-out:
-    if (rc) {
+    if (!rc) {
         log_warn("mcpc: %s", why);
         aip_err_set(e, 503, "api_error", "redis_unavailable",
                     "cannot reach Redis for the MCP servers (the responder log names the "
                     "cause); retry when Redis is back");
     }
-    if (r)
-        freeReplyObject(r);
-    if (rc)
-        mcpc__drop(c);
     return rc;
+}
+
+static void mcpc__put(mcpc_t *c, redisContext *rc, int broken)
+{
+    rpool_put(c->pool, rc, broken);
+}
+
+/* The reply subscriber up (the process's, shared by its threads). 0, or
+ * -ECONNREFUSED with *e the 503 redis_unavailable error. */
+static int mcpc__connect(mcpc_t *c, aip_err_t *e)
+{
+    c->epoch = rconn_epoch();
+    if (mcphub_ready(c->w, MCPC_CONNECT_MS) == 0)
+        return 0;
+    return aip_err_set(e, 503, "api_error", "redis_unavailable",
+                       "cannot reach Redis for the MCP servers (the responder log names the "
+                       "cause); retry when Redis is back");
 }
 
 /* One pipeline of PUBLISHes for the texts[i] not yet `heard` (a broker
@@ -198,14 +170,17 @@ static int mcpc__publish_once(mcpc_t *c, char **texts, unsigned char *heard, siz
 {
     int rc = 0;
     size_t sent = 0, i;
+    redisContext *cmd = mcpc__get(c, e);
 
+    if (!cmd)
+        return -ECONNREFUSED;
     for (i = 0; i < n; i++) {
         if (!texts[i] || heard[i])
             continue;
-        if (redisAppendCommand(c->cmd, "PUBLISH %s %b", c->ch_calls, texts[i], strlen(texts[i])) != REDIS_OK) {
+        if (redisAppendCommand(cmd, "PUBLISH %s %b", c->ch_calls, texts[i], strlen(texts[i])) != REDIS_OK) {
             aip_err_set(e, 503, "api_error", "redis_unavailable",
                         "Redis connection lost while publishing tool calls");
-            mcpc__drop(c);
+            mcpc__put(c, cmd, 1);
             return -ECONNRESET;
         }
         sent++;
@@ -215,10 +190,11 @@ static int mcpc__publish_once(mcpc_t *c, char **texts, unsigned char *heard, siz
         if (!texts[i] || heard[i])
             continue;
         sent--;
-        if (redisGetReply(c->cmd, (void **)&r) != REDIS_OK || !r) {
+        if (redisGetReply(cmd, (void **)&r) != REDIS_OK || !r) {
             aip_err_set(e, 503, "api_error", "redis_unavailable",
-                        "Redis connection lost while publishing tool calls: %s", c->cmd->errstr);
-            mcpc__drop(c);
+                        "Redis connection lost while publishing tool calls");
+            log_warn("mcpc: PUBLISH: %s", cmd->errstr);
+            mcpc__put(c, cmd, 1);
             return -ECONNRESET;
         }
         if (r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
@@ -240,8 +216,7 @@ static int mcpc__publish_once(mcpc_t *c, char **texts, unsigned char *heard, siz
         }
         freeReplyObject(r);
     }
-    if (rc == -ECONNRESET)
-        mcpc__drop(c);
+    mcpc__put(c, cmd, rc == -ECONNRESET);
     return rc;
 }
 
@@ -264,17 +239,19 @@ static int mcpc__publish(mcpc_t *c, char **texts, size_t n, aip_err_t *e)
         int64_t now;
         rc = mcpc__publish_once(c, texts, heard, n, e);
         if (rc == -ECONNRESET && !reconnected) {
-            /* the connection died under us: one new one, then the same ids
+            /* the connection died under us: another one, then the same ids
              * again (a request lost with the old one never reached Redis) */
             reconnected = 1;
-            rc = mcpc__connect(c, e);
-            if (rc == 0)
-                continue;
+            continue;
         }
         if (rc != -EAGAIN)
             break;
         now = mcpc__now();
-        autostart_nudge(&aw, c->cmd, c->url, c->prefix, now, &until);  /* broker on demand */
+        {
+            redisContext *cmd = rpool_get(c->pool, NULL, 0);
+            autostart_nudge(&aw, cmd, c->url, c->prefix, now, &until);  /* broker on demand */
+            rpool_put(c->pool, cmd, 0);
+        }
         if (now >= until)
             break;
         poll(NULL, 0, (int)(until - now < pause ? until - now : pause));
@@ -296,8 +273,9 @@ static void mcpc__cancel(mcpc_t *c, mcpc_call_t *calls, char (*ids)[WIRE_ID_LEN 
                          size_t n, int64_t deadline_unix)
 {
     size_t sent = 0;
+    redisContext *cmd = rpool_get(c->pool, NULL, 0);
 
-    if (!c->cmd || c->cmd->err)
+    if (!cmd)
         return;
     for (size_t i = 0; i < n; i++) {
         char *t;
@@ -307,57 +285,27 @@ static void mcpc__cancel(mcpc_t *c, mcpc_call_t *calls, char (*ids)[WIRE_ID_LEN 
                             NULL, NULL, deadline_unix);
         if (!t)
             continue;
-        if (redisAppendCommand(c->cmd, "PUBLISH %s %b", c->ch_calls, t, strlen(t)) == REDIS_OK)
+        if (redisAppendCommand(cmd, "PUBLISH %s %b", c->ch_calls, t, strlen(t)) == REDIS_OK)
             sent++;
         free(t);
     }
     while (sent-- > 0) {
         redisReply *r = NULL;
-        if (redisGetReply(c->cmd, (void **)&r) != REDIS_OK || !r) {
-            mcpc__drop(c);
+        if (redisGetReply(cmd, (void **)&r) != REDIS_OK || !r) {
+            rpool_put(c->pool, cmd, 1);
             return;
         }
         freeReplyObject(r);
     }
+    rpool_put(c->pool, cmd, 0);
 }
 
-/* Reads one reply-channel message, waiting at most wait_ms. Returns 1 with
- * *out (decoded; caller clears), 0 when nothing came, -ECONNREFUSED. */
+/* Reads one reply for this client's calls, waiting at most wait_ms.
+ * Returns 1 with *out (decoded; caller clears), 0 when nothing came,
+ * -ECONNREFUSED when the subscription was lost meanwhile. */
 static int mcpc__next(mcpc_t *c, int wait_ms, wire_reply_t *out)
 {
-    for (;;) {
-        redisReply *r = NULL;
-        struct pollfd pfd;
-        int rc;
-
-        if (redisGetReplyFromReader(c->sub, (void **)&r) != REDIS_OK)
-            return -ECONNREFUSED;
-        if (r) {
-            int got = 0;
-            if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[2]->type == REDIS_REPLY_STRING &&
-                r->element[0]->type == REDIS_REPLY_STRING && strcmp(r->element[0]->str, "message") == 0) {
-                char err[128];
-                got = wire_reply_decode(r->element[2]->str, r->element[2]->len, out, err, sizeof(err)) == 0;
-            }
-            freeReplyObject(r);
-            if (got)
-                return 1;
-            continue; /* not for us or malformed: ignored */
-        }
-        pfd.fd = c->sub->fd;
-        pfd.events = POLLIN;
-        pfd.revents = 0;
-        rc = poll(&pfd, 1, wait_ms);
-        if (rc < 0 && errno == EINTR)
-            return 0;
-        if (rc < 0)
-            return -ECONNREFUSED;
-        if (rc == 0)
-            return 0;
-        if (redisBufferRead(c->sub) != REDIS_OK)
-            return -ECONNREFUSED;
-        wait_ms = 0;
-    }
+    return mcphub_next(c->w, wait_ms, out);
 }
 
 /* "[tool error] " + the formatted text, malloc'd; NULL on ENOMEM. */
@@ -380,11 +328,13 @@ static char *mcpc__errtext(const char *fmt, ...)
  * an error at once instead of a wait until the deadline. */
 static long long mcpc__brokers(mcpc_t *c)
 {
-    redisReply *r = redisCommand(c->cmd, "PUBSUB NUMSUB %s", c->ch_calls);
+    redisContext *cmd = rpool_get(c->pool, NULL, 0);
+    redisReply *r = cmd ? redisCommand(cmd, "PUBSUB NUMSUB %s", c->ch_calls) : NULL;
     long long n = -ECONNREFUSED;
 
     if (r && r->type == REDIS_REPLY_ARRAY && r->elements == 2 && r->element[1]->type == REDIS_REPLY_INTEGER)
         n = r->element[1]->integer;
+    rpool_put(c->pool, cmd, rpool_reply_broken(r));
     if (r)
         freeReplyObject(r);
     return n;
@@ -521,6 +471,10 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
             calls[i].is_error = 1;
             continue;
         }
+        if (mcphub_expect(c->w, ids[i]) != 0) {   /* before it is published */
+            rc = aip_err_oom(e);
+            goto out;
+        }
         left++;
     }
     rc = mcpc__publish(c, texts, n, e);
@@ -574,7 +528,6 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
                 rc = aip_err_set(e, 503, "api_error", "redis_unavailable",
                                  "the Redis master moved (Sentinel failover) during the tool "
                                  "call; retry");
-                mcpc__drop(c);
                 goto out;
             }
             if (nb == 0) {
@@ -586,7 +539,6 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
             if (nb < 0) {
                 rc = aip_err_set(e, 503, "api_error", "redis_unavailable",
                                  "Redis connection lost while waiting for tool results");
-                mcpc__drop(c);
                 goto out;
             }
         }
@@ -594,7 +546,6 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
         if (got < 0) {
             rc = aip_err_set(e, 503, "api_error", "redis_unavailable",
                              "Redis connection lost while waiting for tool results");
-            mcpc__drop(c);
             goto out;
         }
         if (got == 0)
@@ -665,6 +616,7 @@ int mcpc_call_many(mcpc_t *c, mcpc_call_t *calls, size_t n, int timeout_ms,
             }
         }
 out:
+    mcphub_forget(c->w);       /* a late reply for these ids is dropped by the hub */
     if (rc == -ECONNABORTED && published)
         mcpc__cancel(c, calls, ids, texts, n, deadline_unix);    /* the client left */
     if (rc)
@@ -698,11 +650,18 @@ static int mcpc__start(mcpc_t *c, const char *server, int timeout_ms, json_objec
     int64_t deadline = mcpc__now() + timeout_ms;
     int rc;
 
+    rc = mcpc__connect(c, e);      /* the reply subscriber, before asking */
+    if (rc)
+        return rc;
     rid_hex(id, WIRE_ID_LEN);
     text = wire_req_encode(WIRE_OP_START, id, c->reply, server, NULL, NULL, mcpc__unix_ms() + timeout_ms);
     if (!text) {
         aip_err_set(e, 502, "api_error", "mcp_error", "bad MCP server name '%s'", server);
         rc = -EINVAL;
+        goto out;
+    }
+    if (mcphub_expect(c->w, id) != 0) {
+        rc = aip_err_oom(e);
         goto out;
     }
     rc = mcpc__publish(c, &text, 1, e);
@@ -716,7 +675,6 @@ static int mcpc__start(mcpc_t *c, const char *server, int timeout_ms, json_objec
         if (got < 0) {
             rc = aip_err_set(e, 503, "api_error", "redis_unavailable",
                              "Redis connection lost while waiting for MCP server '%s'", server);
-            mcpc__drop(c);
             goto out;
         }
         if (got == 0)
@@ -740,6 +698,7 @@ static int mcpc__start(mcpc_t *c, const char *server, int timeout_ms, json_objec
                 "MCP server '%s' did not list its tools in time: it did not start within %d ms",
                 server, timeout_ms);
 out:
+    mcphub_forget(c->w);
     free(text);
     return rc;
 }
@@ -761,14 +720,15 @@ int mcpc_tools_ex(mcpc_t *c, const char *server, int timeout_ms, int ask_broker,
     aip_err_clear(e);
     if (timeout_ms <= 0)
         timeout_ms = 30000;
-    /* a second try on a new connection when the one we had died in use */
+    /* a second try on another connection when the one we had died in use */
     for (int attempt = 0; attempt < 2 && !r; attempt++) {
-        rc = mcpc__connect(c, e);
-        if (rc)
+        redisContext *cmd = mcpc__get(c, e);
+        if (!cmd) {
+            rc = -ECONNREFUSED;
             goto out;
-        r = redisCommand(c->cmd, "GET %smcp:catalog:%s", c->prefix, server);
-        if (!r)
-            mcpc__drop(c);
+        }
+        r = redisCommand(cmd, "GET %smcp:catalog:%s", c->prefix, server);
+        mcpc__put(c, cmd, rpool_reply_broken(r));
     }
     if (!r) {
         rc = aip_err_set(e, 503, "api_error", "redis_unavailable",
@@ -1027,11 +987,11 @@ static redisReply *mcpc__command(mcpc_t *c, int argc, const char **argv, const s
     redisReply *r = NULL;
 
     for (int attempt = 0; attempt < 2 && !r; attempt++) {
-        if (mcpc__connect(c, e) != 0)
+        redisContext *cmd = mcpc__get(c, e);
+        if (!cmd)
             return NULL;
-        r = redisCommandArgv(c->cmd, argc, argv, lens);
-        if (!r)
-            mcpc__drop(c);
+        r = redisCommandArgv(cmd, argc, argv, lens);
+        mcpc__put(c, cmd, rpool_reply_broken(r));
     }
     if (!r)
         aip_err_set(e, 503, "api_error", "redis_unavailable",

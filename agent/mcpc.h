@@ -2,8 +2,10 @@
  * tool catalogs and tool calls on MCP servers, through Redis pub/sub to the
  * mcp-broker daemon that holds the sessions.
  *
- * One mcpc_t per responder thread; it owns its Redis connections (one to
- * publish and read keys, one subscribed to this thread's reply channel). */
+ * One mcpc_t per responder thread. It owns no Redis connection: commands
+ * borrow one of the process's pool (shared/rpool.h) for each publish or
+ * read, and replies come through the process's one subscriber
+ * (agent/mcphub.h) on the reply channel <prefix>mcp:reply:<host>:<pid>. */
 #ifndef AIPROXY_MCPC_H
 #define AIPROXY_MCPC_H
 
@@ -117,7 +119,7 @@ char *mcpc_flatten(json_object *result);
  * text of mcpc_flatten says it all) or on ENOMEM (*nomem set). Caller owns. */
 json_object *mcpc_parts(json_object *result, size_t image_cap, int *nomem);
 
-/* Small key-value storage on the broker client's command connection, for
+/* Small key-value storage on the process's command connections, for
  * agent state that must outlive one request (agent/mixed.c). `key` is
  * relative: the client's prefix is put in front. */
 

@@ -3,6 +3,7 @@
 
 #include "shared/log.h"
 #include "shared/rconn.h"
+#include "shared/rpool.h"
 #include "shared/reg.h"
 
 #include <errno.h>
@@ -69,8 +70,12 @@ static redisContext *regwatch__subscribe(regwatch_t *w)
     redisContext *c = rconn_connect(w->url, REGWATCH_CONNECT_MS, err, sizeof(err));
     redisReply *r;
 
+    char name[64];
+
     if (!c)
         return NULL;
+    rpool_name("watch", name, sizeof name);   /* countable per process (CLIENT LIST) */
+    (void)rpool_setname(c, name);
     r = redisCommand(c, "SUBSCRIBE %s", w->k.changed);
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(r);

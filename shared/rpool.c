@@ -33,7 +33,7 @@ struct rpool {
     char name[128];
     int size, wait_ms;
     long long retry_at_ms;   /* after a failed connect: borrows fail fast until then */
-    char lasterr[256];
+    char lasterr[512];
     unsigned long long failed;
     rpool_slot_t slots[];
 };

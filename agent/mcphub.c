@@ -1,0 +1,441 @@
+/* mcphub — the process's reply subscriber (see mcphub.h).
+ *
+ * One mutex guards the id table, every waiter's queue and the hub's state;
+ * it is held only to move pointers (decoding runs in the hub's thread before
+ * it takes the lock). Each waiter sleeps on its own condition variable, so
+ * a reply wakes exactly the thread it is for. Waits use CLOCK_MONOTONIC. */
+#include "agent/mcphub.h"
+#include "shared/log.h"
+#include "shared/rconn.h"
+#include "shared/rpool.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MCPHUB_BUCKETS 256
+#define MCPHUB_SLICE_MS 100      /* the thread looks at the Sentinel epoch this often */
+#define MCPHUB_RETRY_MS 200      /* between attempts while Redis is away */
+#define MCPHUB_CONNECT_MS 2000
+
+typedef struct mcphub_entry {
+    char id[WIRE_ID_LEN + 1];
+    mcphub_waiter_t *w;
+    struct mcphub_entry *next;    /* in its bucket */
+    struct mcphub_entry *wnext;   /* in its waiter's list */
+} mcphub_entry_t;
+
+typedef struct mcphub_msg {
+    wire_reply_t rep;
+    struct mcphub_msg *next;
+} mcphub_msg_t;
+
+struct mcphub_waiter {
+    mcphub_t *h;
+    pthread_cond_t cv;
+    mcphub_entry_t *ids;
+    mcphub_msg_t *head, **tail;
+    unsigned long session;        /* the subscription mcphub_ready saw */
+    struct mcphub_waiter *prev, *next;
+};
+
+struct mcphub {
+    pthread_mutex_t mu;
+    pthread_cond_t ready_cv;
+    char url[1024];
+    char prefix[128];
+    char channel[320];
+    int started, subscribed;
+    unsigned long session;        /* moves at each new subscription */
+    mcphub_entry_t *buckets[MCPHUB_BUCKETS];
+    mcphub_waiter_t *waiters;
+    struct mcphub *next_hub;      /* the process's list */
+};
+
+static void mcphub__deadline(struct timespec *ts, int ms)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+static int mcphub__past(const struct timespec *ts)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > ts->tv_sec || (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec);
+}
+
+static void mcphub__cond_init(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+static unsigned mcphub__hash(const char *id)
+{
+    unsigned x = 2166136261u;
+
+    for (; *id; id++)
+        x = (x ^ (unsigned char)*id) * 16777619u;
+    return x % MCPHUB_BUCKETS;
+}
+
+/* --- the hub's thread --------------------------------------------------------- */
+
+/* A connection subscribed to h->channel, or NULL (logged once per outage). */
+static redisContext *mcphub__subscribe(mcphub_t *h, unsigned *epoch, int *quiet)
+{
+    char why[512] = "", name[64];
+    redisContext *c;
+    redisReply *r = NULL;
+
+    *epoch = rconn_epoch();
+    c = rconn_connect(h->url, MCPHUB_CONNECT_MS, why, sizeof why);
+    if (!c)
+        goto fail;
+    rpool_name("sub", name, sizeof name);
+    if (rpool_setname(c, name) != 0)
+        goto fail;
+    r = redisCommand(c, "SUBSCRIBE %s", h->channel);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        snprintf(why, sizeof why, "cannot subscribe to the reply channel: %s",
+                 r ? (r->str ? r->str : "bad reply") : c->errstr);
+        goto fail;
+    }
+    freeReplyObject(r);
+    *quiet = 0;
+    return c;
+fail:
+    if (!*quiet)
+        log_warn("mcphub: %s (retrying every %d ms)", why[0] ? why : "connection lost",
+                 MCPHUB_RETRY_MS);
+    *quiet = 1;
+    if (r)
+        freeReplyObject(r);
+    if (c)
+        redisFree(c);
+    return NULL;
+}
+
+/* Hands one pub/sub message to the waiter of its id (or drops it). */
+static void mcphub__deliver(mcphub_t *h, redisReply *r)
+{
+    mcphub_msg_t *m;
+    mcphub_entry_t *e;
+    char err[128];
+
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
+        r->element[2]->type != REDIS_REPLY_STRING)
+        return;                   /* (un)subscribe confirmations */
+    if (!(m = calloc(1, sizeof *m)))
+        return;
+    if (wire_reply_decode(r->element[2]->str, r->element[2]->len, &m->rep, err, sizeof err) != 0) {
+        free(m);
+        return;                   /* malformed: ignored, as before */
+    }
+    pthread_mutex_lock(&h->mu);
+    for (e = h->buckets[mcphub__hash(m->rep.id)]; e; e = e->next)
+        if (strcmp(e->id, m->rep.id) == 0)
+            break;
+    if (e) {
+        *e->w->tail = m;
+        e->w->tail = &m->next;
+        pthread_cond_signal(&e->w->cv);
+        m = NULL;
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (m) {                      /* nobody waits for it (answered, timed out) */
+        wire_reply_clear(&m->rep);
+        free(m);
+    }
+}
+
+static void mcphub__set_subscribed(mcphub_t *h, int on)
+{
+    pthread_mutex_lock(&h->mu);
+    h->subscribed = on;
+    if (on)
+        h->session++;
+    pthread_cond_broadcast(&h->ready_cv);
+    for (mcphub_waiter_t *w = h->waiters; w && !on; w = w->next)
+        pthread_cond_signal(&w->cv);     /* their wait now fails */
+    pthread_mutex_unlock(&h->mu);
+}
+
+static void *mcphub__main(void *arg)
+{
+    mcphub_t *h = arg;
+    redisContext *c = NULL;
+    unsigned epoch = 0;
+    int quiet = 0;
+
+    for (;;) {
+        struct pollfd pfd;
+        redisReply *r;
+        int lost = 0;
+
+        if (!c) {
+            if (!(c = mcphub__subscribe(h, &epoch, &quiet))) {
+                poll(NULL, 0, MCPHUB_RETRY_MS);
+                continue;
+            }
+            mcphub__set_subscribed(h, 1);
+        }
+        pfd.fd = c->fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        if (poll(&pfd, 1, MCPHUB_SLICE_MS) > 0 && redisBufferRead(c) != REDIS_OK)
+            lost = 1;
+        while (!lost) {
+            r = NULL;
+            if (redisGetReplyFromReader(c, (void **)&r) != REDIS_OK) {
+                lost = 1;
+                break;
+            }
+            if (!r)
+                break;
+            mcphub__deliver(h, r);
+            freeReplyObject(r);
+        }
+        if (epoch != rconn_epoch())
+            lost = 1;             /* Sentinel moved the master: subscribe on the new one */
+        if (lost) {
+            log_warn("mcphub: reply channel connection lost%s%s; re-subscribing",
+                     c->errstr[0] ? ": " : "", c->errstr);
+            mcphub__set_subscribed(h, 0);
+            redisFree(c);
+            c = NULL;
+        }
+    }
+    return NULL;
+}
+
+/* --- the process's hubs -------------------------------------------------------- */
+
+static pthread_mutex_t mcphub__mu = PTHREAD_MUTEX_INITIALIZER;
+static mcphub_t *mcphub__list;
+static pid_t mcphub__pid;
+
+mcphub_t *mcphub_for(const char *url, const char *prefix)
+{
+    char host[128] = "localhost";
+    mcphub_t *h;
+
+    pthread_mutex_lock(&mcphub__mu);
+    if (mcphub__pid != getpid()) {
+        mcphub__list = NULL;      /* a forked child: the parent's thread is not here */
+        mcphub__pid = getpid();
+    }
+    for (h = mcphub__list; h; h = h->next_hub)
+        if (strcmp(h->url, url) == 0 && strcmp(h->prefix, prefix) == 0)
+            goto out;
+    if (!(h = calloc(1, sizeof *h)))
+        goto out;
+    pthread_mutex_init(&h->mu, NULL);
+    mcphub__cond_init(&h->ready_cv);
+    snprintf(h->url, sizeof h->url, "%s", url);
+    snprintf(h->prefix, sizeof h->prefix, "%s", prefix);
+    gethostname(host, sizeof host - 1);
+    host[sizeof host - 1] = 0;
+    snprintf(h->channel, sizeof h->channel, "%smcp:reply:%s:%d", h->prefix, host, (int)getpid());
+    h->next_hub = mcphub__list;
+    mcphub__list = h;
+out:
+    pthread_mutex_unlock(&mcphub__mu);
+    return h;
+}
+
+const char *mcphub_channel(const mcphub_t *h)
+{
+    return h->channel;
+}
+
+mcphub_waiter_t *mcphub_waiter_new(mcphub_t *h)
+{
+    mcphub_waiter_t *w = calloc(1, sizeof *w);
+
+    if (!w)
+        return NULL;
+    w->h = h;
+    w->tail = &w->head;
+    mcphub__cond_init(&w->cv);
+    pthread_mutex_lock(&h->mu);
+    w->next = h->waiters;
+    if (h->waiters)
+        h->waiters->prev = w;
+    h->waiters = w;
+    pthread_mutex_unlock(&h->mu);
+    return w;
+}
+
+void mcphub_waiter_free(mcphub_waiter_t *w)
+{
+    mcphub_t *h;
+
+    if (!w)
+        return;
+    h = w->h;
+    mcphub_forget(w);
+    pthread_mutex_lock(&h->mu);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        h->waiters = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    pthread_mutex_unlock(&h->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+}
+
+/* Starts the hub's thread (lock held). 0 or -EAGAIN. */
+static int mcphub__start(mcphub_t *h)
+{
+    pthread_attr_t attr;
+    pthread_t tid;
+    sigset_t all, old;
+    int rc;
+
+    if (h->started)
+        return 0;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    sigfillset(&all);                 /* signals stay with the process's own threads */
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    rc = pthread_create(&tid, &attr, mcphub__main, h);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        log_error("mcphub: cannot start the reply thread: %s", strerror(rc));
+        return -EAGAIN;
+    }
+    h->started = 1;
+    return 0;
+}
+
+int mcphub_ready(mcphub_waiter_t *w, int wait_ms)
+{
+    mcphub_t *h = w->h;
+    struct timespec until;
+    int rc = 0;
+
+    mcphub__deadline(&until, wait_ms);
+    pthread_mutex_lock(&h->mu);
+    if (mcphub__start(h) != 0)
+        rc = -ECONNREFUSED;
+    while (rc == 0 && !h->subscribed) {
+        if (mcphub__past(&until)) {
+            rc = -ECONNREFUSED;
+            break;
+        }
+        pthread_cond_timedwait(&h->ready_cv, &h->mu, &until);
+    }
+    w->session = h->session;
+    pthread_mutex_unlock(&h->mu);
+    return rc;
+}
+
+int mcphub_expect(mcphub_waiter_t *w, const char *id)
+{
+    mcphub_t *h = w->h;
+    mcphub_entry_t *e = calloc(1, sizeof *e);
+    unsigned b;
+
+    if (!e)
+        return -ENOMEM;
+    snprintf(e->id, sizeof e->id, "%s", id);
+    e->w = w;
+    b = mcphub__hash(e->id);
+    pthread_mutex_lock(&h->mu);
+    e->next = h->buckets[b];
+    h->buckets[b] = e;
+    e->wnext = w->ids;
+    w->ids = e;
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+
+void mcphub_forget(mcphub_waiter_t *w)
+{
+    mcphub_t *h = w->h;
+    mcphub_entry_t *e, *ids;
+    mcphub_msg_t *m;
+
+    pthread_mutex_lock(&h->mu);
+    ids = w->ids;
+    w->ids = NULL;
+    for (e = ids; e; e = e->wnext) {
+        mcphub_entry_t **pp = &h->buckets[mcphub__hash(e->id)];
+        while (*pp && *pp != e)
+            pp = &(*pp)->next;
+        if (*pp)
+            *pp = e->next;
+    }
+    m = w->head;
+    w->head = NULL;
+    w->tail = &w->head;
+    pthread_mutex_unlock(&h->mu);
+    while (ids) {
+        e = ids->wnext;
+        free(ids);
+        ids = e;
+    }
+    while (m) {
+        mcphub_msg_t *next = m->next;
+        wire_reply_clear(&m->rep);
+        free(m);
+        m = next;
+    }
+}
+
+int mcphub_next(mcphub_waiter_t *w, int wait_ms, wire_reply_t *out)
+{
+    mcphub_t *h = w->h;
+    struct timespec until;
+    mcphub_msg_t *m = NULL;
+    int rc = 0;
+
+    mcphub__deadline(&until, wait_ms > 0 ? wait_ms : 0);
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        if ((m = w->head)) {
+            w->head = m->next;
+            if (!w->head)
+                w->tail = &w->head;
+            rc = 1;
+            break;
+        }
+        if (!h->subscribed || h->session != w->session) {
+            rc = -ECONNREFUSED;
+            break;
+        }
+        if (mcphub__past(&until))
+            break;
+        pthread_cond_timedwait(&w->cv, &h->mu, &until);
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (m) {
+        *out = m->rep;
+        free(m);
+    }
+    return rc;
+}
