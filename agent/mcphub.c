@@ -232,6 +232,7 @@ static void *mcphub__main(void *arg)
 
 static pthread_mutex_t mcphub__mu = PTHREAD_MUTEX_INITIALIZER;
 static mcphub_t *mcphub__list;
+static mcphub_t *mcphub__stale;   /* a parent's, after fork */
 static pid_t mcphub__pid;
 
 mcphub_t *mcphub_for(const char *url, const char *prefix)
@@ -241,7 +242,16 @@ mcphub_t *mcphub_for(const char *url, const char *prefix)
 
     pthread_mutex_lock(&mcphub__mu);
     if (mcphub__pid != getpid()) {
-        mcphub__list = NULL;      /* a forked child: the parent's thread is not here */
+        /* a forked child: the parent's hubs (and their thread) are not
+         * here; kept reachable, never used */
+        if (mcphub__list) {
+            mcphub_t *last = mcphub__list;
+            while (last->next_hub)
+                last = last->next_hub;
+            last->next_hub = mcphub__stale;
+            mcphub__stale = mcphub__list;
+        }
+        mcphub__list = NULL;
         mcphub__pid = getpid();
     }
     for (h = mcphub__list; h; h = h->next_hub)

@@ -272,6 +272,25 @@ void rpool_put(rpool_t *p, redisContext *c, int broken)
         redisFree(drop);
 }
 
+void rpool_close_idle(rpool_t *p)
+{
+    redisContext *drop[RPOOL_MAX_SIZE];
+    int n = 0;
+
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->size; i++)
+        if (p->slots[i].state == RPOOL__IDLE) {
+            drop[n++] = p->slots[i].c;
+            p->slots[i].c = NULL;
+            p->slots[i].state = RPOOL__FREE;
+        }
+    pthread_mutex_unlock(&p->mu);
+    while (n > 0)
+        redisFree(drop[--n]);
+}
+
 void rpool_stats(rpool_t *p, rpool_stats_t *out)
 {
     memset(out, 0, sizeof *out);
@@ -307,10 +326,15 @@ rpool_t *rpool_for(const char *url)
         url = rconn_url();
     pthread_mutex_lock(&rpool__mu);
     if (rpool__pid != getpid()) {
-        /* a forked child: the parent's pools (and sockets) are not ours; they
-         * are left as they are (closing them here would not reach the parent
-         * anyway, but a child never writes on them) */
-        rpool__list = NULL;
+        /* a forked child: the parent's pools are not ours. Freeing them
+         * closes the child's copies of the parent's sockets only (no thread
+         * of the parent runs here, so none is borrowed). */
+        while (rpool__list) {
+            e = rpool__list;
+            rpool__list = e->next;
+            rpool_free(e->pool);
+            free(e);
+        }
         rpool__pid = getpid();
     }
     for (e = rpool__list; e; e = e->next)

@@ -62,6 +62,11 @@ redisContext *rpool_get(rpool_t *p, char *err, size_t errlen);
  * (its slot is re-opened by a later borrow). Wakes one waiting borrower. */
 void rpool_put(rpool_t *p, redisContext *c, int broken);
 
+/* Closes the idle connections (borrowed ones stay): for a process that used
+ * Redis for a while and will not again soon (the master after its start-up
+ * checks, before it forks workers). Later borrows open them again. */
+void rpool_close_idle(rpool_t *p);
+
 /* What a reply says about the connection it came on: 1 when it is lost (NULL:
  * no reply, or rconn_reply_lost), for rpool_put's `broken`. */
 int rpool_reply_broken(const redisReply *r);

@@ -3,6 +3,7 @@
 
 #include "agent/toolname.h"
 #include "shared/jget.h"
+#include "shared/rpool.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -234,6 +235,10 @@ int admin_tools_check_doc(json_object *doc, const char *file, const char *redis_
             fprintf(notes, "note: %s (checked when a request is built)\n", msg);
     }
 out:
+    /* at start-up, in the master: it keeps no Redis connection open while
+     * its workers serve (they have their own pools) */
+    if (c)
+        rpool_close_idle(rpool_for(redis_url));
     mcpc_free(c);
     return rc;
 }
