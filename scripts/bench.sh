@@ -14,10 +14,12 @@
 # host). Each figure is printed beside a baseline measured in the same run;
 # the table is also written to BUILD_DIR/bench.json. Exits non-zero only if
 # something errored (never on slowness). Every process it starts is stopped.
-# Environment: BENCH_ONLY (comma list: pass,responses,tools,ttft,prop,auth,hold,events,cgi,mcp,obs,trace,limits,fleet),
+# Environment: BENCH_ONLY (comma list: pass,responses,tools,ttft,prop,auth,hold,events,cgi,mcp,obs,trace,limits,fleet,conns),
 # BENCH_QUICK=1 (shorter runs), BENCH_WORKERS / BENCH_THREADS (responders of
 # the pass-through stacks, default 2 / 16), BENCH_NGINX_WORKERS (default 1),
-# BENCH_HOLD (held streams, default 1000), BENCH_FLEET_HOSTS (fleet hosts, default 4).
+# BENCH_HOLD (held streams, default 1000), BENCH_FLEET_HOSTS (fleet hosts, default 4),
+# BENCH_CONNS (held tool streams of figure 14, default 1000), BENCH_CONNS_BASE_BIN
+# (a bin dir to measure figure 14 on first, as its baseline).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"

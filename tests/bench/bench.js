@@ -8,7 +8,8 @@
 // alone says little. Nothing here fails on slowness; the process exits 1 only
 // if something errored (a request that failed, a process that died).
 // Figures (names for --only): pass, tools, ttft, prop, auth, hold, events,
-// responses, cgi, mcp, obs, trace, limits, fleet (tests/bench/fleet.js).
+// responses, cgi, mcp, obs, trace, limits, fleet (tests/bench/fleet.js),
+// conns (tests/bench/conns.js).
 // Every process started is stopped before exit (the harness also kills its
 // children on exit).
 const fs = require('node:fs');
@@ -22,6 +23,7 @@ const { binDir, freePort, waitFor, mkTmpDir } = require('../integration/lib/util
 const pool = require('./pool');
 const { figLimits, limitsRows } = require('./limits');
 const { figFleet, fleetRows } = require('./fleet');
+const { figConns, connsRows } = require('./conns');
 const { fakeUpstream, toolCallChunks, textChunks } = require('../integration/lib/fake-upstream');
 const { sseRequest, chunksOf } = require('../integration/lib/sse-client');
 
@@ -854,6 +856,7 @@ function table() {
   }
   limitsRows(results.limits, row, us, sgn);
   fleetRows(results.fleet, row, us);
+  connsRows(results.conns, row);
   const head = ['figure', 'measure', 'baseline', 'aiproxy', 'diff/ratio', 'goal'];
   const all = [head, ...rows];
   const w = head.map((_, i) => Math.max(...all.map((r) => String(r[i]).length)));
@@ -887,6 +890,7 @@ async function main() {
       ['limits', () => figLimits({ up, CONFIG, startStack, stopStack, wrk, combine, results, problems, log,
                                    WRK_SECS, PASS_WORKERS, PASS_THREADS })],
       ['fleet', () => figFleet({ startStack, stopStack, startUpstream, streams, req, log, problems, results, QUICK })],
+      ['conns', () => figConns({ startStack, stopStack, log, problems, results })],
     ];
     for (const [name, fn] of steps) {
       if (!want(name)) continue;
