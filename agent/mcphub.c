@@ -1,9 +1,22 @@
 /* mcphub — the process's reply subscriber (see mcphub.h).
  *
  * One mutex guards the id table, every waiter's queue and the hub's state;
- * it is held only to move pointers (decoding runs in the hub's thread before
- * it takes the lock). Each waiter sleeps on its own condition variable, so
- * a reply wakes exactly the thread it is for. Waits use CLOCK_MONOTONIC. */
+ * it is held only to move pointers (decoding runs before it is taken). Each
+ * waiter sleeps on its own condition variable, so a reply wakes exactly the
+ * thread it is for. Waits use CLOCK_MONOTONIC.
+ *
+ * Who reads the socket (leader/follower, so the common reply costs no
+ * thread hop): while some thread is in a round of calls (between
+ * mcphub_ready and mcphub_forget), one of the threads waiting in
+ * mcphub_next holds the reader role: it polls the subscribed socket itself,
+ * keeps its own replies and queues the others' (waking them), and hands the
+ * role to another waiting thread when it leaves. With no round in progress
+ * the hub's own thread looks every MCPHUB_SLICE_MS (a poll that does not
+ * wait): it drains late replies and notices a lost connection, without ever
+ * holding the role while a round could want it and without a wake-up per
+ * call (on two shared cores, each extra thread wake-up showed in the tool
+ * round trip). The hub's thread alone opens, re-subscribes and closes the
+ * connection. */
 #include "agent/mcphub.h"
 #include "shared/log.h"
 #include "shared/rconn.h"
@@ -43,6 +56,8 @@ struct mcphub_waiter {
     mcphub_entry_t *ids;
     mcphub_msg_t *head, **tail;
     unsigned long session;        /* the subscription mcphub_ready saw */
+    int active;                   /* in a round: between mcphub_ready and mcphub_forget */
+    int waiting;                  /* inside mcphub_next */
     struct mcphub_waiter *prev, *next;
 };
 
@@ -54,6 +69,11 @@ struct mcphub {
     char channel[320];
     int started, subscribed;
     unsigned long session;        /* moves at each new subscription */
+    pthread_cond_t hub_cv;        /* the hub's thread: the role came free, or c broke */
+    redisContext *c;              /* the subscribed connection (the hub's thread opens/closes) */
+    int broken;                   /* c failed (or the Sentinel epoch moved): to be re-made */
+    int reader;                   /* 0 nobody, 1 the hub's thread, 2 a waiter polls c */
+    int nactive;                  /* waiters in a round */
     mcphub_entry_t *buckets[MCPHUB_BUCKETS];
     mcphub_waiter_t *waiters;
     struct mcphub *next_hub;      /* the process's list */
@@ -168,62 +188,101 @@ static void mcphub__deliver(mcphub_t *h, redisReply *r)
     }
 }
 
-static void mcphub__set_subscribed(mcphub_t *h, int on)
+/* Reads what c has (a poll said so): every reply to its waiter. 1 when the
+ * connection is lost. Lock not held. */
+static int mcphub__read(mcphub_t *h, redisContext *c)
 {
-    pthread_mutex_lock(&h->mu);
-    h->subscribed = on;
-    if (on)
-        h->session++;
-    pthread_cond_broadcast(&h->ready_cv);
-    for (mcphub_waiter_t *w = h->waiters; w && !on; w = w->next)
-        pthread_cond_signal(&w->cv);     /* their wait now fails */
+    if (redisBufferRead(c) != REDIS_OK)
+        return 1;
+    for (;;) {
+        redisReply *r = NULL;
+        if (redisGetReplyFromReader(c, (void **)&r) != REDIS_OK)
+            return 1;
+        if (!r)
+            return 0;
+        mcphub__deliver(h, r);
+        freeReplyObject(r);
+    }
+}
+
+/* The reader role is free (lock held): a waiting thread (not `not`) takes
+ * it, else the hub's thread does (which also re-makes a broken connection). */
+static void mcphub__pass(mcphub_t *h, const mcphub_waiter_t *not)
+{
+    if (h->broken) {
+        pthread_cond_signal(&h->hub_cv);   /* to be re-made first */
+        return;
+    }
+    for (mcphub_waiter_t *w = h->waiters; w; w = w->next)
+        if (w->waiting && w != not) {
+            pthread_cond_signal(&w->cv);
+            return;
+        }
+    pthread_cond_signal(&h->hub_cv);
+}
+
+/* The hub's thread reads what waits, without waiting (lock held on entry
+ * and return; role taken by the caller). */
+static void mcphub__hub_read(mcphub_t *h)
+{
+    redisContext *c = h->c;
+    struct pollfd pfd = { c->fd, POLLIN, 0 };
+    int lost = 0;
+
     pthread_mutex_unlock(&h->mu);
+    if (poll(&pfd, 1, 0) > 0)
+        lost = mcphub__read(h, c);
+    pthread_mutex_lock(&h->mu);
+    h->reader = 0;
+    if (lost)
+        h->broken = 1;
+    mcphub__pass(h, NULL);
 }
 
 static void *mcphub__main(void *arg)
 {
     mcphub_t *h = arg;
-    redisContext *c = NULL;
     unsigned epoch = 0;
     int quiet = 0;
 
+    pthread_mutex_lock(&h->mu);
     for (;;) {
-        struct pollfd pfd;
-        redisReply *r;
-        int lost = 0;
-
-        if (!c) {
-            if (!(c = mcphub__subscribe(h, &epoch, &quiet))) {
+        struct timespec until;
+        if (!h->c) {
+            redisContext *c;
+            pthread_mutex_unlock(&h->mu);
+            if (!(c = mcphub__subscribe(h, &epoch, &quiet)))
                 poll(NULL, 0, MCPHUB_RETRY_MS);
-                continue;
+            pthread_mutex_lock(&h->mu);
+            if (c) {
+                h->c = c;
+                h->broken = 0;
+                h->subscribed = 1;
+                h->session++;
+                pthread_cond_broadcast(&h->ready_cv);
             }
-            mcphub__set_subscribed(h, 1);
-        }
-        pfd.fd = c->fd;
-        pfd.events = POLLIN;
-        pfd.revents = 0;
-        if (poll(&pfd, 1, MCPHUB_SLICE_MS) > 0 && redisBufferRead(c) != REDIS_OK)
-            lost = 1;
-        while (!lost) {
-            r = NULL;
-            if (redisGetReplyFromReader(c, (void **)&r) != REDIS_OK) {
-                lost = 1;
-                break;
-            }
-            if (!r)
-                break;
-            mcphub__deliver(h, r);
-            freeReplyObject(r);
+            continue;
         }
         if (epoch != rconn_epoch())
-            lost = 1;             /* Sentinel moved the master: subscribe on the new one */
-        if (lost) {
+            h->broken = 1;        /* Sentinel moved the master: subscribe on the new one */
+        if (h->broken && h->reader == 0) {
             log_warn("mcphub: reply channel connection lost%s%s; re-subscribing",
-                     c->errstr[0] ? ": " : "", c->errstr);
-            mcphub__set_subscribed(h, 0);
-            redisFree(c);
-            c = NULL;
+                     h->c->errstr[0] ? ": " : "", h->c->errstr);
+            redisFree(h->c);
+            h->c = NULL;
+            h->subscribed = 0;
+            for (mcphub_waiter_t *w = h->waiters; w; w = w->next)
+                pthread_cond_signal(&w->cv);     /* their wait now fails */
+            continue;
         }
+        if (!h->broken && h->reader == 0 && h->nactive == 0) {
+            h->reader = 1;
+            mcphub__hub_read(h);
+            if (h->broken)
+                continue;
+        }
+        mcphub__deadline(&until, MCPHUB_SLICE_MS);
+        pthread_cond_timedwait(&h->hub_cv, &h->mu, &until);
     }
     return NULL;
 }
@@ -261,6 +320,7 @@ mcphub_t *mcphub_for(const char *url, const char *prefix)
         goto out;
     pthread_mutex_init(&h->mu, NULL);
     mcphub__cond_init(&h->ready_cv);
+    mcphub__cond_init(&h->hub_cv);
     snprintf(h->url, sizeof h->url, "%s", url);
     snprintf(h->prefix, sizeof h->prefix, "%s", prefix);
     gethostname(host, sizeof host - 1);
@@ -352,7 +412,25 @@ int mcphub_ready(mcphub_waiter_t *w, int wait_ms)
     pthread_mutex_lock(&h->mu);
     if (mcphub__start(h) != 0)
         rc = -ECONNREFUSED;
-    while (rc == 0 && !h->subscribed) {
+    while (rc == 0) {
+        if (h->subscribed && !h->broken && h->reader == 0 && h->c) {
+            /* a look without waiting: a hang-up Redis sent while nobody read
+             * (restart, CLIENT KILL) is seen before the round relies on it */
+            redisContext *c = h->c;
+            struct pollfd pfd = { c->fd, POLLIN, 0 };
+            int lost = 0;
+            h->reader = 2;
+            pthread_mutex_unlock(&h->mu);
+            if (poll(&pfd, 1, 0) > 0)
+                lost = mcphub__read(h, c);
+            pthread_mutex_lock(&h->mu);
+            h->reader = 0;
+            if (lost)
+                h->broken = 1;
+            mcphub__pass(h, w);
+        }
+        if (h->subscribed && !h->broken)
+            break;
         if (mcphub__past(&until)) {
             rc = -ECONNREFUSED;
             break;
@@ -360,6 +438,10 @@ int mcphub_ready(mcphub_waiter_t *w, int wait_ms)
         pthread_cond_timedwait(&h->ready_cv, &h->mu, &until);
     }
     w->session = h->session;
+    if (rc == 0 && !w->active) {
+        w->active = 1;            /* from now on the hub's thread leaves the socket to us */
+        h->nactive++;
+    }
     pthread_mutex_unlock(&h->mu);
     return rc;
 }
@@ -403,6 +485,10 @@ void mcphub_forget(mcphub_waiter_t *w)
     m = w->head;
     w->head = NULL;
     w->tail = &w->head;
+    if (w->active) {
+        w->active = 0;            /* the hub's thread looks again at its next tick */
+        h->nactive--;
+    }
     pthread_mutex_unlock(&h->mu);
     while (ids) {
         e = ids->wnext;
@@ -426,6 +512,7 @@ int mcphub_next(mcphub_waiter_t *w, int wait_ms, wire_reply_t *out)
 
     mcphub__deadline(&until, wait_ms > 0 ? wait_ms : 0);
     pthread_mutex_lock(&h->mu);
+    w->waiting = 1;
     for (;;) {
         if ((m = w->head)) {
             w->head = m->next;
@@ -440,8 +527,35 @@ int mcphub_next(mcphub_waiter_t *w, int wait_ms, wire_reply_t *out)
         }
         if (mcphub__past(&until))
             break;
+        if (h->reader == 0 && h->c && !h->broken && w->active) {
+            /* read the socket ourselves: our reply then costs no hop */
+            redisContext *c = h->c;
+            struct pollfd pfd = { c->fd, POLLIN, 0 };
+            struct timespec now;
+            long long left;
+            int n, lost = 0;
+            h->reader = 2;
+            pthread_mutex_unlock(&h->mu);
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            left = (until.tv_sec - now.tv_sec) * 1000LL + (until.tv_nsec - now.tv_nsec) / 1000000;
+            n = poll(&pfd, 1, left > 0 ? (int)left : 0);
+            if (n > 0)
+                lost = mcphub__read(h, c);
+            else if (n < 0 && errno != EINTR)
+                lost = 1;
+            pthread_mutex_lock(&h->mu);
+            h->reader = 0;
+            if (lost) {
+                h->broken = 1;
+                pthread_cond_signal(&h->hub_cv);   /* it re-makes the connection */
+            } else {
+                mcphub__pass(h, w);
+            }
+            continue;
+        }
         pthread_cond_timedwait(&w->cv, &h->mu, &until);
     }
+    w->waiting = 0;
     pthread_mutex_unlock(&h->mu);
     if (m) {
         *out = m->rep;
