@@ -206,11 +206,13 @@ static int mcphub__read(mcphub_t *h, redisContext *c)
 }
 
 /* The reader role is free (lock held): a waiting thread (not `not`) takes
- * it, else the hub's thread does (which also re-makes a broken connection). */
+ * it. With none waiting, nobody is woken: the next thread to wait takes it,
+ * and the hub's thread looks at its next tick (no wake-up per call). A
+ * broken connection wakes the hub's thread, which re-makes it. */
 static void mcphub__pass(mcphub_t *h, const mcphub_waiter_t *not)
 {
     if (h->broken) {
-        pthread_cond_signal(&h->hub_cv);   /* to be re-made first */
+        pthread_cond_signal(&h->hub_cv);
         return;
     }
     for (mcphub_waiter_t *w = h->waiters; w; w = w->next)
@@ -218,7 +220,6 @@ static void mcphub__pass(mcphub_t *h, const mcphub_waiter_t *not)
             pthread_cond_signal(&w->cv);
             return;
         }
-    pthread_cond_signal(&h->hub_cv);
 }
 
 /* The hub's thread reads what waits, without waiting (lock held on entry
