@@ -19,8 +19,9 @@ typedef struct svc {
      * reached by this thread. */
     reg_t *reg;
     struct agent *agent;   /* the thread's agent loop (its curl handles) */
-    /* The thread's broker client (two Redis connections), owned by the
-     * agent, for other users on the same thread (admin's tool listing). */
+    /* The thread's broker client (it borrows the process's Redis
+     * connections), owned by the agent, for other users on the same thread
+     * (admin's tool listing). */
     struct mcpc *mcpc;
 } svc_t;
 
