@@ -3,8 +3,9 @@
  * Every responder thread's tool calls name the same reply channel,
  * `<prefix>mcp:reply:<host>:<pid>` (docs/broker-protocol.md), which one
  * connection per process (CLIENT SETNAME aiproxy-rsp:<pid>:sub) SUBSCRIBEs
- * to. A thread of the hub reads it, decodes each reply and hands it to the
- * waiter that expects its call id; a reply nobody expects is dropped. So a
+ * to. One of the threads waiting for replies reads it (the hub's own thread
+ * between rounds; mcphub.c), decodes each reply and hands it to the waiter
+ * that expects its call id; a reply nobody expects is dropped. So a
  * process holds one subscribed connection however many threads wait for
  * tools.
  *
