@@ -19,4 +19,12 @@
  * Returns 0, -EEXIST when ac is attached already, -ENOMEM or a uv error. */
 int redisuv_attach(redisAsyncContext *ac, uv_loop_t *loop);
 
+/* Writes at once what is queued on `ac` (normally written at the end of the
+ * loop iteration that queued it). A no-op when nothing is queued, when `ac`
+ * is not attached, or while `ac` runs one of its own reply callbacks or is
+ * disconnecting (there the end of the iteration writes it). A failed write
+ * closes `ac` before this returns: its disconnect callback has run, and the
+ * caller must not use `ac` again without checking its own pointer to it. */
+void redisuv_flush(redisAsyncContext *ac);
+
 #endif
