@@ -209,6 +209,9 @@ static void broker__publish(broker_t *b, const char *channel, const char *text)
         return;
     }
     redisAsyncCommand(b->cmd, NULL, NULL, "PUBLISH %s %b", channel, text, strlen(text));
+    /* an answer is what a responder waits for: written now, not after
+     * whatever else this loop iteration does (may clear b->cmd) */
+    redisuv_flush(b->cmd);
 }
 
 static void broker__reply_error(broker_t *b, const char *reply, const char *id, const char *error)
