@@ -31,6 +31,7 @@ typedef struct redisuv {
 } redisuv_t;
 
 static void redisuv__update(redisuv_t *p);
+static void redisuv__add_write(void *d);
 
 static void redisuv__on_poll(uv_poll_t *h, int status, int events)
 {
@@ -96,6 +97,16 @@ void redisuv_flush(redisAsyncContext *ac)
     p->flushing = 1;
     redisAsyncHandleWrite(ac); /* may free ac (a failed write): p outlives it */
     p->flushing = 0;
+}
+
+int redisuv_send_noreply(redisAsyncContext *ac, const char *cmd, size_t len)
+{
+    if (!ac || !ac->ev.data || (ac->c.flags & (REDIS_DISCONNECTING | REDIS_FREEING)))
+        return -ENOTCONN;
+    if (redisAppendFormattedCommand(&ac->c, cmd, len) != REDIS_OK)
+        return -ENOMEM;
+    redisuv__add_write(ac->ev.data);
+    return 0;
 }
 
 static void redisuv__add_read(void *d)

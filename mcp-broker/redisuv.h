@@ -27,4 +27,12 @@ int redisuv_attach(redisAsyncContext *ac, uv_loop_t *loop);
  * caller must not use `ac` again without checking its own pointer to it. */
 void redisuv_flush(redisAsyncContext *ac);
 
+/* Queues `len` bytes of one RESP command (from redisFormatCommand; copied)
+ * on `ac` with no reply callback: only for a connection that sent CLIENT
+ * REPLY OFF the same way, so Redis sends nothing back (hiredis treats a
+ * reply nobody waits for as an error, or aborts). Written like any command
+ * (at the end of the iteration, or now with redisuv_flush). Returns 0,
+ * -ENOTCONN (not attached, closing) or -ENOMEM. */
+int redisuv_send_noreply(redisAsyncContext *ac, const char *cmd, size_t len);
+
 #endif

@@ -77,6 +77,15 @@ static void server__publish(server_t *s, const char *channel, const char *text)
     s->ops.publish(s->ops.data, channel, text);
 }
 
+/* A call's final answer: on the host's answer path when it has one. */
+static void server__answer(server_t *s, const char *channel, const char *text)
+{
+    if (!text || !s->ops.answer)
+        server__publish(s, channel, text);
+    else
+        s->ops.answer(s->ops.data, channel, text);
+}
+
 static void server__reply_error(server_t *s, const char *reply, const char *id, const char *error)
 {
     char *t = wire_reply_error(id, error);
@@ -438,7 +447,7 @@ static void server__call_done(void *ud, int ok, json_object *result, const char 
     /* the answer first: the log line, the counts and the span are
      * nobody's wait */
     server__unlink_call(c->s, c);
-    server__publish(c->s, c->reply, t);
+    server__answer(c->s, c->reply, t);
     free(t);
     server__log_started(c);
     server__call_log(c, ok ? LOG_LVL_INFO : LOG_LVL_WARN, what, ok ? NULL : error);

@@ -3,7 +3,8 @@
  * and in a reply callback (during the I/O phase) is written without waiting
  * for anything else to wake the loop; redisuv_flush writes at once outside
  * a reply callback and leaves it to the loop inside one; a context freed
- * with a write pending closes cleanly. */
+ * with a write pending closes cleanly; commands sent without a reply
+ * callback after CLIENT REPLY OFF are carried out and get no reply. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,9 +13,12 @@
 
 #include <hiredis/hiredis.h>
 #include <hiredis/sds.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "mcp-broker/redisuv.h"
+#include "shared/rconn.h"
 #include "tests/unit/support/tredis.h"
 
 static int group_setup(void **state)
@@ -175,6 +179,51 @@ static void test_freed_with_a_write_pending(void **state)
     assert_int_equal(f.replies, 1);
 }
 
+/* The value of `key` read on a blocking connection ("" when none). */
+static void get_key(const char *key, char *out, size_t n)
+{
+    char err[256];
+    redisContext *c = rconn_connect(tredis_url(), 2000, err, sizeof(err));
+    redisReply *r;
+
+    assert_non_null(c);
+    r = redisCommand(c, "GET %s", key);
+    assert_non_null(r);
+    snprintf(out, n, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+static void test_noreply_after_reply_off(void **state)
+{
+    static const char off[] = "*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n";
+    fix_t f;
+    char *cmd = NULL, got[64] = "";
+    int len;
+
+    (void)state;
+    fix_open(&f);
+    assert_int_equal(redisuv_send_noreply(f.ac, off, sizeof(off) - 1), 0);
+    for (int i = 0; i < 3; i++) {
+        len = redisFormatCommand(&cmd, "SET redisuv:k v%d", i);
+        assert_true(len > 0);
+        assert_int_equal(redisuv_send_noreply(f.ac, cmd, (size_t)len), 0);
+        redisFreeCommand(cmd);
+    }
+    redisuv_flush(f.ac);
+    assert_int_equal(sdslen(f.ac->c.obuf), 0);
+    /* Redis carries them out in order; no reply comes (hiredis would abort
+     * on one nobody waits for) */
+    for (int i = 0; i < 1000 && strcmp(got, "v2") != 0; i++) {
+        uv_run(&f.loop, UV_RUN_NOWAIT);
+        get_key("redisuv:k", got, sizeof(got));
+    }
+    assert_string_equal(got, "v2");
+    assert_int_equal(f.replies, 1);
+    assert_int_equal(redisuv_send_noreply(NULL, off, sizeof(off) - 1), -ENOTCONN);
+    fix_close(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -183,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_queued_in_a_reply_callback),
         cmocka_unit_test(test_flush_writes_at_once),
         cmocka_unit_test(test_freed_with_a_write_pending),
+        cmocka_unit_test(test_noreply_after_reply_off),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
