@@ -436,9 +436,16 @@ static void server__log_started(server_call_t *c)
 static void server__call_done(void *ud, int ok, json_object *result, const char *error)
 {
     server_call_t *c = ud;
-    char *t = ok ? wire_reply_result(c->id, result) : wire_reply_error(c->id, error);
+    size_t rawlen = 0;
+    const char *raw = ok && c->s->sess ? mcp_session_raw_result(c->s->sess, &rawlen) : NULL;
+    /* the result as the server wrote it when it can be cut out (no json-c
+     * round trip); else re-serialised */
+    char *t = raw ? wire_reply_result_raw(c->id, raw, rawlen) : NULL;
     char what[64];
     json_object *is_err = NULL;
+
+    if (!t)
+        t = ok ? wire_reply_result(c->id, result) : wire_reply_error(c->id, error);
 
     snprintf(what, sizeof(what), "%s after %llu ms",
              !ok ? "failed" : json_object_object_get_ex(result, "isError", &is_err) &&
