@@ -33,6 +33,8 @@
 /* With a Sentinel URL, the master found is checked (ROLE) on a connection
  * bounded by this; the whole resolution blocks the loop (docs/redis.md). */
 #define BROKER_RESOLVE_MS 1000
+/* CLIENT SETNAME of the connection that PUBLISHes calls' answers */
+#define BROKER_ANS_NAME "mcp-broker-answers"
 
 typedef struct broker_pending broker_pending_t;
 
@@ -43,7 +45,10 @@ struct broker {
     char id[WIRE_ID_LEN + 1];
     char ch_calls[192], ch_reg[192], k_alive[192];
     rconn_addr_t addr;
+    rconn_addr_t at;            /* the master's address found at the last connect */
+    int ans_lost;               /* answer connections closed since the last connect */
     redisAsyncContext *sub, *cmd;
+    redisAsyncContext *ans;     /* answers only, CLIENT REPLY OFF; NULL: they go on cmd */
     uv_timer_t beat;            /* liveness key + lease renewal */
     uv_timer_t retry;           /* reconnects */
     int fails;                  /* reconnect attempts since the last success */
@@ -70,6 +75,7 @@ struct broker {
 /* --- Redis plumbing ---------------------------------------------------------- */
 
 static void broker__maybe_done(broker_t *b);
+static void broker__publish(broker_t *b, const char *channel, const char *text);
 static void broker__connect(broker_t *b);
 static void broker__claim(broker_t *b);
 static void broker__idle_check(broker_t *b);
@@ -117,6 +123,16 @@ static void broker__on_disconnect(const redisAsyncContext *c, int status)
 {
     broker_t *b = c->data;
 
+    if (c == b->ans) {
+        /* optional: answers go on cmd until the next (re)connect opens it again */
+        b->ans = NULL;
+        if (b->stopping)
+            broker__maybe_done(b);
+        else if (status != REDIS_OK && b->ans_lost++ == 0)
+            log_warn("the answer connection to Redis at %s closed: %s (answers go on the command "
+                     "connection)", b->url, c->errstr);
+        return;
+    }
     if (c == b->sub)
         b->sub = NULL;
     if (c == b->cmd)
@@ -130,6 +146,7 @@ static void broker__on_disconnect(const redisAsyncContext *c, int status)
     /* one connection without the other is of no use */
     broker__close(&b->sub);
     broker__close(&b->cmd);
+    broker__close(&b->ans);
     broker__schedule(b);
 }
 
@@ -137,6 +154,11 @@ static void broker__on_connect(const redisAsyncContext *c, int status)
 {
     broker_t *b = c->data;
 
+    if (status != REDIS_OK && c == b->ans) {
+        b->ans = NULL;              /* optional (see broker__on_disconnect) */
+        broker__maybe_done(b);
+        return;
+    }
     if (status != REDIS_OK) {
         log_error("cannot reach Redis at %s: %s", b->url, c->errstr);
         if (c == b->sub)
@@ -202,6 +224,27 @@ static redisAsyncContext *broker__open(broker_t *b, const rconn_addr_t *a)
 /* Answers and catalogs: no-ops when Redis is disconnected (an answer lost
  * that way surfaces to the responder as its own timeout, never as a wrong
  * answer). */
+/* A call's final answer, on the answer connection when there is one: Redis
+ * does not reply to its PUBLISH, so the broker is not woken once more per
+ * call to read the ":1" nobody needs, and Redis writes one reply fewer
+ * before the message. Otherwise as broker__publish. */
+static void broker__answer(broker_t *b, const char *channel, const char *text)
+{
+    char *cmd = NULL;
+    int len;
+
+    if (b->ans && text && (b->ans->c.flags & REDIS_CONNECTED) &&
+        (len = redisFormatCommand(&cmd, "PUBLISH %s %b", channel, text, strlen(text))) > 0) {
+        int rc = redisuv_send_noreply(b->ans, cmd, (size_t)len);
+        redisFreeCommand(cmd);
+        if (rc == 0) {
+            redisuv_flush(b->ans);      /* may clear b->ans */
+            return;
+        }
+    }
+    broker__publish(b, channel, text);
+}
+
 static void broker__publish(broker_t *b, const char *channel, const char *text)
 {
     if (!b->cmd || !text) {
@@ -209,6 +252,9 @@ static void broker__publish(broker_t *b, const char *channel, const char *text)
         return;
     }
     redisAsyncCommand(b->cmd, NULL, NULL, "PUBLISH %s %b", channel, text, strlen(text));
+    /* an answer is what a responder waits for: written now, not after
+     * whatever else this loop iteration does (may clear b->cmd) */
+    redisuv_flush(b->cmd);
 }
 
 static void broker__reply_error(broker_t *b, const char *reply, const char *id, const char *error)
@@ -235,6 +281,11 @@ static void broker__del_key(broker_t *b, const char *key)
 static void broker__op_publish(void *data, const char *channel, const char *text)
 {
     broker__publish(data, channel, text);
+}
+
+static void broker__op_answer(void *data, const char *channel, const char *text)
+{
+    broker__answer(data, channel, text);
 }
 
 static void broker__op_set_key(void *data, const char *key, const char *text)
@@ -335,7 +386,7 @@ struct broker_pending {
 };
 
 static const server_ops_t broker__server_ops_proto = {broker__op_publish, broker__op_set_key,
-                                                      broker__server_gone, NULL};
+                                                      broker__server_gone, NULL, broker__op_answer};
 
 /* A request for server s: run at once when we hold its lease, else the lease
  * script decides. req is moved in. */
@@ -533,6 +584,21 @@ static void broker__on_sub(redisAsyncContext *c, void *r, void *priv)
         broker__reg_changed(b);
 }
 
+/* The answer connection: AUTH/SELECT as the others, its name (CLIENT
+ * LIST shows BROKER_ANS_NAME), then CLIENT REPLY OFF sent without a reply
+ * callback (none comes). A Redis that refuses it (before 3.2) answers with
+ * an error nobody waits for: hiredis closes the connection and answers go
+ * on cmd. */
+static void broker__open_ans(broker_t *b, const rconn_addr_t *at)
+{
+    static const char off[] = "*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n";
+
+    b->ans = broker__open(b, at);
+    if (b->ans && (redisAsyncCommand(b->ans, NULL, NULL, "CLIENT SETNAME %s", BROKER_ANS_NAME) != REDIS_OK ||
+                   redisuv_send_noreply(b->ans, off, sizeof(off) - 1) != 0))
+        broker__close(&b->ans);
+}
+
 static void broker__connect(broker_t *b)
 {
     rconn_addr_t at;
@@ -556,6 +622,10 @@ static void broker__connect(broker_t *b)
         broker__schedule(b);
         return;
     }
+    b->at = at;
+    b->ans_lost = 0;
+    if (!b->ans)
+        broker__open_ans(b, &at);
     b->unsubscribing = 0;
     redisAsyncCommand(b->sub, broker__on_sub, NULL, "SUBSCRIBE %s %s", b->ch_calls, b->ch_reg);
     redisAsyncCommand(b->cmd, broker__on_alive, NULL, "SET %s 1 PX %d", b->k_alive, LEASE_ALIVE_MS);
@@ -567,6 +637,19 @@ static void broker__connect(broker_t *b)
     for (server_t *s = b->servers; s; s = server_next(s))
         if (server_owned(s))
             server_republish(s);
+}
+
+/* Each beat: a PING on the answer connection (unanswered, but Redis's idle
+ * `timeout` counts it), or a new one when it closed (a CLIENT KILL, an idle
+ * timeout) while cmd and sub stayed up. */
+static void broker__keep_ans(broker_t *b)
+{
+    static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+
+    if (!b->ans)
+        broker__open_ans(b, &b->at);
+    else if (b->ans->c.flags & REDIS_CONNECTED)
+        redisuv_send_noreply(b->ans, ping, sizeof(ping) - 1);
 }
 
 static void broker__on_beat(uv_timer_t *t)
@@ -582,6 +665,7 @@ static void broker__on_beat(uv_timer_t *t)
         return;
     }
     redisAsyncCommand(b->cmd, broker__on_alive, NULL, "SET %s 1 PX %d", b->k_alive, LEASE_ALIVE_MS);
+    broker__keep_ans(b);
     for (server_t *s = b->servers; s; s = server_next(s))
         if (server_owned(s))
             broker__acquire(b, s, NULL); /* renews, or learns it was lost */
@@ -767,10 +851,12 @@ static void broker__maybe_done(broker_t *b)
         return;
     if (b->servers || b->retiring > 0)
         return;
-    if (b->cmd || b->sub) {
+    if (b->cmd || b->sub || b->ans) {
         broker__close(&b->cmd); /* sends what is queued first */
         broker__close(&b->sub);
-        if (b->cmd || b->sub)
+        redisuv_flush(b->ans);  /* no replies to wait for: its queue is only written */
+        broker__close(&b->ans);
+        if (b->cmd || b->sub || b->ans)
             return;             /* their disconnect callbacks bring us back */
     }
     if (!uv_is_closing((uv_handle_t *)&b->beat)) {

@@ -135,6 +135,94 @@ static json_object *jsonrpc__base(void)
     return o;
 }
 
+/* Skips blanks from i; the index of the next other byte (or len). */
+static size_t jsonrpc__ws(const char *t, size_t len, size_t i)
+{
+    while (i < len && (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* Skips the string whose opening quote is at i; the index after its closing
+ * quote, or 0 when it is cut. */
+static size_t jsonrpc__str(const char *t, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (t[i] == '\\')
+            i++;
+        else if (t[i] == '"')
+            return i + 1;
+    }
+    return 0;
+}
+
+/* Skips the value starting at i (blanks skipped already); the index after
+ * it, or 0 when it is cut or unbalanced. Nesting is counted, not checked
+ * bracket by bracket: the text has parsed already. */
+static size_t jsonrpc__value(const char *t, size_t len, size_t i)
+{
+    size_t depth = 0;
+
+    if (i >= len)
+        return 0;
+    if (t[i] != '{' && t[i] != '[') {
+        if (t[i] == '"')
+            return jsonrpc__str(t, len, i);
+        while (i < len && !strchr(",}] \t\n\r", t[i]))
+            i++;
+        return i;
+    }
+    for (; i < len; i++) {
+        if (t[i] == '"') {
+            if (!(i = jsonrpc__str(t, len, i)))
+                return 0;
+            i--;
+        } else if (t[i] == '{' || t[i] == '[') {
+            depth++;
+        } else if ((t[i] == '}' || t[i] == ']') && --depth == 0) {
+            return i + 1;
+        }
+    }
+    return 0;
+}
+
+int jsonrpc_member_raw(const char *json, size_t len, const char *key, const char **val,
+                       size_t *vlen)
+{
+    size_t klen = strlen(key), i = jsonrpc__ws(json, len, 0), k, end;
+    int rc = -ENOENT;
+
+    if (i >= len || json[i] != '{')
+        return -EINVAL;
+    i = jsonrpc__ws(json, len, i + 1);
+    if (i < len && json[i] == '}')
+        return -ENOENT;
+    while (i < len) {
+        if (json[i] != '"' || !(k = jsonrpc__str(json, len, i)))
+            return -EINVAL;
+        /* a key written with escapes never matches: MCP keys are plain */
+        int match = k - i - 2 == klen && memcmp(json + i + 1, key, klen) == 0;
+        i = jsonrpc__ws(json, len, k);
+        if (i >= len || json[i] != ':')
+            return -EINVAL;
+        i = jsonrpc__ws(json, len, i + 1);
+        if (!(end = jsonrpc__value(json, len, i)) || end == i)
+            return -EINVAL;
+        if (match) {
+            *val = json + i;
+            *vlen = end - i;
+            rc = 0;
+        }
+        i = jsonrpc__ws(json, len, end);
+        if (i < len && json[i] == '}')
+            return rc;
+        if (i >= len || json[i] != ',')
+            return -EINVAL;
+        i = jsonrpc__ws(json, len, i + 1);
+    }
+    return -EINVAL;
+}
+
 char *jsonrpc_request(int64_t id, const char *method, json_object *params)
 {
     json_object *o = jsonrpc__base();

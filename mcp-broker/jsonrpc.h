@@ -59,6 +59,15 @@ typedef struct jsonrpc_msg {
  * or error", …). */
 int jsonrpc_classify(json_object *o, jsonrpc_msg_t *m, char *err, size_t errlen);
 
+/* The text of member `key` of the JSON object `json` (len bytes; a message
+ * as the peer wrote it): *val points into json, *vlen bytes, exactly as
+ * written. The last one when the key repeats (json-c keeps the last, so
+ * this is the value a parse of the same text holds). Only the structure is
+ * checked (strings, nesting), not the values: use it on text that parsed.
+ * Returns 0, -ENOENT (no such member), or -EINVAL (not an object, cut). */
+int jsonrpc_member_raw(const char *json, size_t len, const char *key, const char **val,
+                       size_t *vlen);
+
 /* Builders: malloc'd JSON text, NULL on ENOMEM. `params`/`result` borrowed
  * (NULL omits params / gives {} as result). `id` borrowed (echoed as is). */
 char *jsonrpc_request(int64_t id, const char *method, json_object *params);

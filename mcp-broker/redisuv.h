@@ -19,4 +19,20 @@
  * Returns 0, -EEXIST when ac is attached already, -ENOMEM or a uv error. */
 int redisuv_attach(redisAsyncContext *ac, uv_loop_t *loop);
 
+/* Writes at once what is queued on `ac` (normally written at the end of the
+ * loop iteration that queued it). A no-op when nothing is queued, when `ac`
+ * is not attached, or while `ac` runs one of its own reply callbacks or is
+ * disconnecting (there the end of the iteration writes it). A failed write
+ * closes `ac` before this returns: its disconnect callback has run, and the
+ * caller must not use `ac` again without checking its own pointer to it. */
+void redisuv_flush(redisAsyncContext *ac);
+
+/* Queues `len` bytes of one RESP command (from redisFormatCommand; copied)
+ * on `ac` with no reply callback: only for a connection that sent CLIENT
+ * REPLY OFF the same way, so Redis sends nothing back (hiredis treats a
+ * reply nobody waits for as an error, or aborts). Written like any command
+ * (at the end of the iteration, or now with redisuv_flush). Returns 0,
+ * -ENOTCONN (not attached, closing) or -ENOMEM. */
+int redisuv_send_noreply(redisAsyncContext *ac, const char *cmd, size_t len);
+
 #endif

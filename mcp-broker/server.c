@@ -54,6 +54,7 @@ typedef struct server_call {
     uint64_t t0;                 /* uv_now when it came */
     uint64_t t0_ns;              /* uv_hrtime() when it went out, for metrics */
     otel_span_t *span;           /* its "tools/call <tool>" span when traced, else NULL */
+    int logged;                  /* its "started" line is written */
 } server_call_t;
 
 /* Wall-clock unix ms: the catalog's "updated" timestamp, read by other hosts
@@ -74,6 +75,15 @@ static void server__publish(server_t *s, const char *channel, const char *text)
         return;
     }
     s->ops.publish(s->ops.data, channel, text);
+}
+
+/* A call's final answer: on the host's answer path when it has one. */
+static void server__answer(server_t *s, const char *channel, const char *text)
+{
+    if (!text || !s->ops.answer)
+        server__publish(s, channel, text);
+    else
+        s->ops.answer(s->ops.data, channel, text);
 }
 
 static void server__reply_error(server_t *s, const char *reply, const char *id, const char *error)
@@ -327,6 +337,15 @@ static void server__unlink_call(server_t *s, server_call_t *c)
         }
 }
 
+/* Whether c is still in flight (not ended and freed meanwhile). */
+static int server__has_call(const server_t *s, const server_call_t *c)
+{
+    for (const server_call_t *x = s->calls; x; x = x->next)
+        if (x == c)
+            return 1;
+    return 0;
+}
+
 /* The log lines about one call name its request: rid= (text) or
  * "request_id" (JSON), as the responder's lines do. */
 static void server__call_log(const server_call_t *c, enum log_level level, const char *what,
@@ -404,17 +423,40 @@ static void server__span_start(server_t *s, server_call_t *c, const wire_req_t *
         json_object_object_add(*meta, "traceparent", json_object_new_string(tp));
 }
 
+/* The "started" line, once: after the call went out (see server_handle), or
+ * before its end when that came first. */
+static void server__log_started(server_call_t *c)
+{
+    if (c->logged)
+        return;
+    c->logged = 1;
+    server__call_log(c, LOG_LVL_INFO, "started", NULL);
+}
+
 static void server__call_done(void *ud, int ok, json_object *result, const char *error)
 {
     server_call_t *c = ud;
-    char *t = ok ? wire_reply_result(c->id, result) : wire_reply_error(c->id, error);
+    size_t rawlen = 0;
+    const char *raw = ok && c->s->sess ? mcp_session_raw_result(c->s->sess, &rawlen) : NULL;
+    /* the result as the server wrote it when it can be cut out (no json-c
+     * round trip); else re-serialised */
+    char *t = raw ? wire_reply_result_raw(c->id, raw, rawlen) : NULL;
     char what[64];
     json_object *is_err = NULL;
+
+    if (!t)
+        t = ok ? wire_reply_result(c->id, result) : wire_reply_error(c->id, error);
 
     snprintf(what, sizeof(what), "%s after %llu ms",
              !ok ? "failed" : json_object_object_get_ex(result, "isError", &is_err) &&
                               json_object_get_boolean(is_err) ? "ended with a tool error" : "done",
              (unsigned long long)(uv_now(c->s->loop) - c->t0));
+    /* the answer first: the log line, the counts and the span are
+     * nobody's wait */
+    server__unlink_call(c->s, c);
+    server__answer(c->s, c->reply, t);
+    free(t);
+    server__log_started(c);
     server__call_log(c, ok ? LOG_LVL_INFO : LOG_LVL_WARN, what, ok ? NULL : error);
     if (ok)
         server__count(c->s, json_object_object_get_ex(result, "isError", &is_err) &&
@@ -427,9 +469,6 @@ static void server__call_done(void *ud, int ok, json_object *result, const char 
                             : json_object_object_get_ex(result, "isError", &is_err) &&
                                       json_object_get_boolean(is_err)
                                   ? "tool_error" : NULL);
-    server__unlink_call(c->s, c);
-    server__publish(c->s, c->reply, t);
-    free(t);
     free(c);
 }
 
@@ -519,26 +558,32 @@ void server_handle(server_t *s, const wire_req_t *req)
         if (req->rid)
             snprintf(c->rid, sizeof(c->rid), "%s", req->rid);
         c->t0 = uv_now(s->loop);
-        server__call_log(c, LOG_LVL_INFO, "started", NULL);
         server__span_start(s, c, req, &meta);
+        /* in the list before it goes out: a send that fails ends the call
+         * (server__call_done, which unlinks and frees it) before this returns */
+        c->next = s->calls;
+        s->calls = c;
         rc = mcp_session_call_full(s->sess, req->tool, req->args, meta, req->deadline, req->rid,
                                    server__call_done, c);
         json_object_put(meta);
         if (rc < 0) {
+            server__unlink_call(s, c);
             snprintf(msg, sizeof(msg), "MCP server '%s' is restarting; try again", s->name);
+            server__reply_error(s, req->reply, req->id, msg);
+            server__log_started(c);
             server__call_log(c, LOG_LVL_WARN, "failed", msg);
             s->calls_n[SERVER_OUT_SERVER_DOWN]++;
-            server__reply_error(s, req->reply, req->id, msg);
             server__span_end(c, "server_restarting");
             free(c);
-        } else {
+        } else if (server__has_call(s, c)) {
+            /* on its way to the server (its answer is read by this loop
+             * later): the log line and the span's id are nobody's wait */
             int64_t rpc = c->span ? mcp_session_call_rpc_id(s->sess, c) : 0;
+            server__log_started(c);
             if (rpc > 0) {
                 snprintf(msg, sizeof(msg), "%lld", (long long)rpc);
                 otel_span_str(c->span, "jsonrpc.request.id", msg);
             }
-            c->next = s->calls;
-            s->calls = c;
         }
     }
 }

@@ -26,6 +26,11 @@ typedef struct server_ops {
     /* A retired server has freed itself (the host's shutdown waits for all). */
     void (*gone)(void *data);
     void *data;
+    /* PUBLISHes a call's final answer, same terms as publish (NULL: publish
+     * does it). May take another connection than publish, so a progress
+     * report published just before may arrive after it (the responder
+     * drops it). */
+    void (*answer)(void *data, const char *channel, const char *text);
 } server_ops_t;
 
 /* A server for registry entry `cfg` (copied) on `loop`, its catalog under

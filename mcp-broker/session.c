@@ -83,6 +83,8 @@ struct mcp_session {
     int transport_closed, tick_closed, closed_fired;
     char protocol[32];
     char reason[512];
+    const char *line;            /* the message being dispatched, when it is one object */
+    size_t line_len;
 };
 
 /* Every wait in here runs on CLOCK_MONOTONIC: a wall-clock step (NTP, an
@@ -722,7 +724,10 @@ static void session__on_message(void *ud, const char *json, size_t len)
         for (size_t i = 0; i < n && s->state != ST_CLOSING; i++)
             session__dispatch(s, json_object_array_get_idx(o, i));
     } else {
+        s->line = json;
+        s->line_len = len;
         session__dispatch(s, o);
+        s->line = NULL;
     }
     json_object_put(o);
 }
@@ -1000,6 +1005,15 @@ void mcp_session_free(mcp_session_t *s)
         sreq_free(r);
     }
     free(s);
+}
+
+const char *mcp_session_raw_result(const mcp_session_t *s, size_t *len)
+{
+    const char *v = NULL;
+
+    if (!s->line || jsonrpc_member_raw(s->line, s->line_len, "result", &v, len) != 0 || *v != '{')
+        return NULL;
+    return v;
 }
 
 int64_t mcp_session_call_rpc_id(const mcp_session_t *s, const void *ud)

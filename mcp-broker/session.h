@@ -86,6 +86,12 @@ int mcp_session_call_full(mcp_session_t *s, const char *tool, json_object *args,
                           json_object *meta, int64_t deadline_ms, const char *rid,
                           mcp_session_call_cb cb, void *ud);
 
+/* During a call's callback with ok = 1: the text of its result exactly as
+ * the server wrote it (*len bytes, valid during the callback only), so the
+ * answer can carry it without a json-c round trip; NULL when there is none
+ * to give (the answer came in a batch, or the text could not be cut out). */
+const char *mcp_session_raw_result(const mcp_session_t *s, size_t *len);
+
 /* The JSON-RPC id the call made with user data `ud` went out with; 0 while
  * it is queued (the session is not ready) or when no call has that ud. */
 int64_t mcp_session_call_rpc_id(const mcp_session_t *s, const void *ud);

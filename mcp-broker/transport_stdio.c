@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #define STDIO_GRACE_MS   2000         /* after closing stdin, before SIGTERM, then SIGKILL */
+#define STDIO_READ_BUF   65536        /* one read of stdout or stderr (the framers copy it) */
 
 extern char **environ;
 
@@ -34,6 +35,8 @@ typedef struct stdio_t {
     int orphan;                       /* spawn failed: free on the last handle close */
     char reason[256];
     jsonrpc_framer_t fout, ferr;
+    char *rbuf;                       /* STDIO_READ_BUF bytes, reused by every read */
+    int rbuf_busy;                    /* handed to libuv, its read callback not yet run */
 } stdio_t;
 
 typedef struct stdio_write {
@@ -51,6 +54,7 @@ static void stdio__handle_closed(uv_handle_t *h)
         /* the constructor failed after creating handles: nobody owns us */
         jsonrpc_framer_free(&s->fout);
         jsonrpc_framer_free(&s->ferr);
+        free(s->rbuf);
         free(s);
         return;
     }
@@ -89,11 +93,30 @@ static void stdio__on_exit(uv_process_t *p, int64_t status, int sig)
     stdio__close_handle(s, (uv_handle_t *)&s->proc);
 }
 
+/* Every read lands in the same buffer (a malloc and free of 64 KiB per read
+ * made glibc consolidate its free lists each time): libuv reads a stream
+ * right after asking for its buffer and hands it back in the read callback,
+ * so the two streams never hold it at once; a fresh one is taken only if
+ * that ever changes. */
 static void stdio__alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
-    (void)h;
-    b->base = malloc(hint);
-    b->len = b->base ? hint : 0;
+    stdio_t *s = h->data;
+
+    (void)hint;
+    if (!s->rbuf)
+        s->rbuf = malloc(STDIO_READ_BUF);
+    b->base = s->rbuf && !s->rbuf_busy ? s->rbuf : malloc(STDIO_READ_BUF);
+    b->len = b->base ? STDIO_READ_BUF : 0;
+    if (b->base && b->base == s->rbuf)
+        s->rbuf_busy = 1;
+}
+
+static void stdio__release(stdio_t *s, const uv_buf_t *b)
+{
+    if (b->base && b->base == s->rbuf)
+        s->rbuf_busy = 0;
+    else
+        free(b->base);
 }
 
 static int stdio__on_line(void *ud, const char *line, size_t len)
@@ -129,7 +152,7 @@ static void stdio__on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
         if (!is_err && n != UV_EOF)
             log_warn("mcp server '%s': stdout: %s", s->base.name, uv_strerror((int)n));
     }
-    free(b->base);
+    stdio__release(s, b);
 }
 
 static void stdio__on_timer(uv_timer_t *t)
@@ -210,6 +233,7 @@ static void stdio_free(mcp_transport_t *t)
 
     jsonrpc_framer_free(&s->fout);
     jsonrpc_framer_free(&s->ferr);
+    free(s->rbuf);
     free(s);
 }
 

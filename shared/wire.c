@@ -273,6 +273,25 @@ char *wire_reply_result(const char *id, json_object *result)
     return wire__reply(id, 1, "result", result, NULL);
 }
 
+char *wire_reply_result_raw(const char *id, const char *raw, size_t n)
+{
+    static const char head[] = "{\"id\":\"", mid[] = "\",\"ok\":true,\"result\":";
+    size_t hl = sizeof(head) - 1, ml = sizeof(mid) - 1;
+    char *t;
+
+    if (!wire_id_valid(id) || !raw || n == 0 || raw[0] != '{' || n > WIRE_MAX_MSG)
+        return NULL;
+    t = malloc(hl + WIRE_ID_LEN + ml + n + 2);
+    if (!t)
+        return NULL;
+    memcpy(t, head, hl);
+    memcpy(t + hl, id, WIRE_ID_LEN);
+    memcpy(t + hl + WIRE_ID_LEN, mid, ml);
+    memcpy(t + hl + WIRE_ID_LEN + ml, raw, n);
+    memcpy(t + hl + WIRE_ID_LEN + ml + n, "}", 2);
+    return t;
+}
+
 char *wire_reply_tools(const char *id, json_object *tools)
 {
     if (!tools)

@@ -112,6 +112,12 @@ char *wire_reply_result(const char *id, json_object *result);
 char *wire_reply_tools(const char *id, json_object *tools);
 char *wire_reply_error(const char *id, const char *error);
 
+/* wire_reply_result with the result as text: `raw` (n bytes, borrowed) must
+ * be one JSON object, e.g. cut unchanged from the MCP server's answer that
+ * parsed, and is copied in as is (no parse, no re-serialisation). NULL on
+ * ENOMEM, an id that is not 32 hex, or raw not starting with '{'. */
+char *wire_reply_result_raw(const char *id, const char *raw, size_t n);
+
 /* A progress report for call `id` (see the top of this file): `total` < 0
  * and `message` NULL are left out; the message is cut to
  * CAP_WIRE_PROGRESS_TEXT bytes (at a character boundary, ill-formed UTF-8

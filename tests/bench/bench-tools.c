@@ -8,12 +8,20 @@
  *               [--server demo] [-n 2000] [--warmup 100]
  *
  * The broker must be running on that Redis with `--server` configured as the
- * demo. The two paths are measured interleaved (one broker call, one direct
- * call, …) so machine noise falls on both alike. Each answer is checked: the
- * text must come back unchanged, else the call counts as an error.
+ * demo. Three paths are measured interleaved (one broker call, one direct
+ * call, one bare Redis pub/sub ping-pong, …) so machine noise falls on all
+ * alike: the ping-pong (PUBLISH -> a forked echo process's subscriber ->
+ * PUBLISH back, as bench-pingpong does) is what the broker protocol's two
+ * Redis hops cost at least, the floor the broker's added time is read
+ * against (issue 20). Both MCP paths call the same tool of the same server
+ * on a warm session (the broker's is started and warmed by the catalog read
+ * and the warm-up calls). Each answer is checked: the text must come back
+ * unchanged, else the call counts as an error.
  * Prints one JSON line: {"calls","errors","broker_p50_us","broker_p99_us",
- * "direct_p50_us","direct_p99_us"}; exits 1 on any error. */
+ * "direct_p50_us","direct_p99_us","pingpong_p50_us","pingpong_p99_us"};
+ * exits 1 on any error. */
 #include "agent/mcpc.h"
+#include "shared/rconn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -213,6 +221,117 @@ out:
     return rc;
 }
 
+/* The ping-pong: our two connections and the echo process. */
+struct bt_pp {
+    redisContext *sub, *pub;
+    pid_t pid;
+    char ping[160], pong[160];
+};
+
+/* The next message on `sub` (subscribed): 0, or -1 on error. */
+static int bt__pp_next(redisContext *sub)
+{
+    void *v = NULL;
+    int rc = -1;
+
+    if (redisGetReply(sub, &v) == REDIS_OK && v) {
+        redisReply *r = v;
+        rc = r->type == REDIS_REPLY_ARRAY && r->elements == 3 ? 0 : -1;
+    }
+    freeReplyObject(v);
+    return rc;
+}
+
+static int bt__pp_subscribe(redisContext *c, const char *chan)
+{
+    redisReply *r = redisCommand(c, "SUBSCRIBE %s", chan);
+    int ok = r && r->type == REDIS_REPLY_ARRAY;
+
+    freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+/* The echo process: every message on ping is PUBLISHed back on pong;
+ * "stop" ends it. */
+static void bt__pp_echo(const char *url, const struct bt_pp *pp)
+{
+    char err[256];
+    redisContext *sub = rconn_connect(url, 2000, err, sizeof(err));
+    redisContext *pub = rconn_connect(url, 2000, err, sizeof(err));
+
+    if (!sub || !pub || bt__pp_subscribe(sub, pp->ping) != 0)
+        _exit(1);
+    redisSetTimeout(sub, (struct timeval){ 0, 0 });
+    freeReplyObject(redisCommand(pub, "PUBLISH %s ready", pp->pong));
+    for (;;) {
+        void *v = NULL;
+        redisReply *r;
+        int stop;
+        if (redisGetReply(sub, &v) != REDIS_OK || !v)
+            _exit(1);
+        r = v;
+        stop = r->type == REDIS_REPLY_ARRAY && r->elements == 3 && r->element[2]->str &&
+               strcmp(r->element[2]->str, "stop") == 0;
+        freeReplyObject(v);
+        if (stop)
+            _exit(0);
+        freeReplyObject(redisCommand(pub, "PUBLISH %s pong", pp->pong));
+    }
+}
+
+/* Connects, forks the echo process and waits until it is subscribed.
+ * Returns 0, or -1 with err set. */
+static int bt__pp_open(struct bt_pp *pp, const char *url, const char *prefix, char *err, size_t errlen)
+{
+    snprintf(pp->ping, sizeof(pp->ping), "%sbench:ping:%d", prefix, (int)getpid());
+    snprintf(pp->pong, sizeof(pp->pong), "%sbench:pong:%d", prefix, (int)getpid());
+    pp->sub = rconn_connect(url, 2000, err, errlen);
+    pp->pub = rconn_connect(url, 2000, err, errlen);
+    if (!pp->sub || !pp->pub || bt__pp_subscribe(pp->sub, pp->pong) != 0) {
+        if (!err[0])
+            snprintf(err, errlen, "cannot subscribe to %s", pp->pong);
+        return -1;
+    }
+    redisSetTimeout(pp->sub, (struct timeval){ 10, 0 });
+    pp->pid = fork();
+    if (pp->pid < 0) {
+        snprintf(err, errlen, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pp->pid == 0)
+        bt__pp_echo(url, pp);
+    if (bt__pp_next(pp->sub) != 0) {   /* "ready": the echo process is subscribed */
+        snprintf(err, errlen, "the ping-pong echo process did not answer");
+        return -1;
+    }
+    return 0;
+}
+
+/* One ping-pong: 0, or -1 when the answer did not come. */
+static int bt__pp_once(struct bt_pp *pp)
+{
+    redisReply *r = redisCommand(pp->pub, "PUBLISH %s ping", pp->ping);
+    int ok = r && r->type == REDIS_REPLY_INTEGER;
+
+    freeReplyObject(r);
+    return ok ? bt__pp_next(pp->sub) : -1;
+}
+
+static void bt__pp_close(struct bt_pp *pp)
+{
+    if (pp->pid > 0) {
+        if (pp->pub)
+            freeReplyObject(redisCommand(pp->pub, "PUBLISH %s stop", pp->ping));
+        kill(pp->pid, SIGTERM);
+        waitpid(pp->pid, NULL, 0);
+    }
+    if (pp->sub)
+        redisFree(pp->sub);
+    if (pp->pub)
+        redisFree(pp->pub);
+    memset(pp, 0, sizeof(*pp));
+}
+
 static int bt__cmp_long(const void *a, const void *b)
 {
     long x = *(const long *)a, y = *(const long *)b;
@@ -246,8 +365,9 @@ int main(int argc, char **argv)
 {
     const char *redis = NULL, *prefix = "aiproxy:", *demo = NULL, *server = "demo";
     const char *text = "hello from bench-tools", *args_json = "{\"text\":\"hello from bench-tools\"}";
-    int n = 2000, warmup = 100, errors = 0, nb = 0, nd = 0, status = 1;
-    long *tb = NULL, *td = NULL;
+    int n = 2000, warmup = 100, errors = 0, nb = 0, nd = 0, np = 0, status = 1;
+    long *tb = NULL, *td = NULL, *tp = NULL;
+    struct bt_pp pp = { .pid = 0 };
     mcpc_t *c = NULL;
     json_object *tools = NULL;
     struct bt_direct d = { .to_fd = -1, .from_fd = -1 };
@@ -276,14 +396,20 @@ int main(int argc, char **argv)
     }
     tb = calloc((size_t)n, sizeof(long));
     td = calloc((size_t)n, sizeof(long));
+    tp = calloc((size_t)n, sizeof(long));
     c = mcpc_new(redis, prefix);
-    if (!tb || !td || !c) {
+    if (!tb || !td || !tp || !c) {
         fprintf(stderr, "bench-tools: out of memory\n");
         goto out;
     }
     /* starts the server in the broker if it is not running yet */
     if (mcpc_tools(c, server, 20000, &tools, &e) < 0) {
         fprintf(stderr, "bench-tools: catalog of %s through the broker: %s\n", server, e.msg);
+        goto out;
+    }
+    /* forked before the direct session, so it holds none of its pipes */
+    if (bt__pp_open(&pp, redis, prefix, err, sizeof(err)) < 0) {
+        fprintf(stderr, "bench-tools: ping-pong: %s\n", err);
         goto out;
     }
     if (bt__direct_open(&d, demo, err, sizeof(err)) < 0) {
@@ -312,20 +438,33 @@ int main(int argc, char **argv)
         } else if (i >= warmup) {
             td[nd++] = t1 - t0;
         }
+        t0 = bt__now_us();
+        rc = bt__pp_once(&pp);
+        t1 = bt__now_us();
+        if (rc < 0) {
+            if (errors++ < 3)
+                fprintf(stderr, "bench-tools: ping-pong %d failed\n", i);
+        } else if (i >= warmup) {
+            tp[np++] = t1 - t0;
+        }
     }
     {
         long b50 = bt__pct(tb, nb, 0.5), b99 = bt__pct(tb, nb, 0.99);
         long d50 = bt__pct(td, nd, 0.5), d99 = bt__pct(td, nd, 0.99);
+        long p50 = bt__pct(tp, np, 0.5), p99 = bt__pct(tp, np, 0.99);
         printf("{\"calls\":%d,\"errors\":%d,\"broker_p50_us\":%ld,\"broker_p99_us\":%ld,"
-               "\"direct_p50_us\":%ld,\"direct_p99_us\":%ld}\n",
-               n, errors, b50, b99, d50, d99);
+               "\"direct_p50_us\":%ld,\"direct_p99_us\":%ld,\"pingpong_p50_us\":%ld,"
+               "\"pingpong_p99_us\":%ld}\n",
+               n, errors, b50, b99, d50, d99, p50, p99);
     }
     status = errors ? 1 : 0;
 out:
     bt__direct_close(&d);
+    bt__pp_close(&pp);
     json_object_put(tools);
     mcpc_free(c);
     free(tb);
     free(td);
+    free(tp);
     return status;
 }

@@ -204,6 +204,48 @@ static void builders_produce_what_classify_reads(void **state)
     json_object_put(id);
 }
 
+/* jsonrpc_member_raw on `json`: "" when not found (or the rc otherwise). */
+static int member(const char *json, const char *key, char *out, size_t n)
+{
+    const char *v = NULL;
+    size_t vlen = 0;
+    int rc = jsonrpc_member_raw(json, strlen(json), key, &v, &vlen);
+
+    out[0] = '\0';
+    if (rc == 0)
+        snprintf(out, n, "%.*s", (int)vlen, v);
+    return rc;
+}
+
+static void member_raw_cuts_the_value_as_written(void **state)
+{
+    char got[256];
+
+    (void)state;
+    assert_int_equal(member("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[{\"type\":\"text\","
+                            "\"text\":\"a } ] \\\" { [ b\"}],\"n\":123456789012345678901234567890}}",
+                            "result", got, sizeof got), 0);
+    assert_string_equal(got, "{\"content\":[{\"type\":\"text\",\"text\":\"a } ] \\\" { [ b\"}],"
+                             "\"n\":123456789012345678901234567890}");
+    /* blanks around, scalars, the last of a repeated key */
+    assert_int_equal(member(" { \"a\" : 1 , \"b\" : [ 1, {\"c\":[]} ] , \"a\":\"x\\\\\" }\n", "a", got, sizeof got), 0);
+    assert_string_equal(got, "\"x\\\\\"");
+    assert_int_equal(member("{\"a\":1,\"b\":[1,{\"c\":[]}]}", "b", got, sizeof got), 0);
+    assert_string_equal(got, "[1,{\"c\":[]}]");
+    assert_int_equal(member("{\"a\":true}", "a", got, sizeof got), 0);
+    assert_string_equal(got, "true");
+    /* a key nested deeper is not a member; none at all */
+    assert_int_equal(member("{\"x\":{\"result\":{}}}", "result", got, sizeof got), -ENOENT);
+    assert_int_equal(member("{}", "result", got, sizeof got), -ENOENT);
+    /* not an object, cut, broken */
+    assert_int_equal(member("[{\"result\":{}}]", "result", got, sizeof got), -EINVAL);
+    assert_int_equal(member("{\"result\":{\"a\":1}", "result", got, sizeof got), -EINVAL);
+    assert_int_equal(member("{\"result\":\"abc", "result", got, sizeof got), -EINVAL);
+    assert_int_equal(member("{\"result\" {}}", "result", got, sizeof got), -EINVAL);
+    assert_int_equal(member("{\"result\":}", "result", got, sizeof got), -EINVAL);
+    assert_int_equal(member("", "result", got, sizeof got), -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -213,6 +255,7 @@ int main(void)
         cmocka_unit_test(classifies_each_kind),
         cmocka_unit_test(refuses_what_is_not_jsonrpc),
         cmocka_unit_test(builders_produce_what_classify_reads),
+        cmocka_unit_test(member_raw_cuts_the_value_as_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,8 @@
  * its list links, and retirement (ops.gone once the server has freed
  * itself), and MCP progress through a real mcp-demo child: reports extend a
  * call's deadline up to max_timeout and are relayed, coalesced, before the
- * answer. A real libuv loop; no Redis. */
+ * answer (the answer through ops.answer when the host has one). A real
+ * libuv loop; no Redis. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -30,6 +31,7 @@ typedef struct fake_host {
     char key[256], value[2048];
     int progress, finals, late;  /* progress reports, final answers, reports after one */
     int64_t last_left_ms;
+    int use_answer, answers;     /* the host has ops.answer; final answers through it */
     int sampling;                /* sampling requests relayed */
     int64_t sid;
     char sampling_id[WIRE_ID_LEN + 1], sampling_channel[256];
@@ -65,6 +67,15 @@ static void fake_publish(void *data, const char *channel, const char *text)
     snprintf(h->text, sizeof(h->text), "%s", text);
 }
 
+/* ops.answer: a call's final answer (then as any publish) */
+static void fake_answer(void *data, const char *channel, const char *text)
+{
+    fake_host_t *h = data;
+
+    h->answers++;
+    fake_publish(data, channel, text);
+}
+
 static void fake_set_key(void *data, const char *key, const char *text)
 {
     fake_host_t *h = data;
@@ -83,7 +94,7 @@ static void fake_gone(void *data)
 
 static server_t *new_server(fake_host_t *h, uv_loop_t *loop, const char *name, const char *cfg_json)
 {
-    server_ops_t ops = {fake_publish, fake_set_key, fake_gone, h};
+    server_ops_t ops = {fake_publish, fake_set_key, fake_gone, h, h->use_answer ? fake_answer : NULL};
     json_object *cfg = json_tokener_parse(cfg_json);
     server_t *s;
 
@@ -242,7 +253,7 @@ static void test_sampling_refused_between_clients(void **state)
  * the call's reply channel before the answer, with the time left. */
 static void test_progress_extends_deadline(void **state)
 {
-    fake_host_t h = {0};
+    fake_host_t h = {.use_answer = 1};
     uv_loop_t loop;
     char *cfg = demo_cfg("");
     server_t *s;
@@ -251,6 +262,7 @@ static void test_progress_extends_deadline(void **state)
     uv_loop_init(&loop);
     s = new_server(&h, &loop, "d", cfg);
     call_progress(&h, s, &loop, "{\"seconds\":2.5,\"every_ms\":250}", 1000);
+    assert_int_equal(h.answers, 1);   /* the answer on ops.answer, the reports on publish */
     assert_non_null(strstr(h.text, "\"ok\":true"));
     assert_non_null(strstr(h.text, "progressed 2500 ms with 10 progress reports"));
     assert_true(h.progress >= 3);
