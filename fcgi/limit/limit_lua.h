@@ -23,9 +23,12 @@
 extern const char limit_lua_gate[];
 extern const char limit_lua_end[];
 
-/* The gate as a Lua function, `local function limit_gate(KEYS, ARGV)`, with
- * the same KEYS, ARGV and answer, for a script that runs it after work of
- * its own in the same round trip (the managed-key lookup, fcgi/auth). */
+/* The gate as a Lua function, `local function limit_gate(base, rpm, tpm,
+ * max_concurrent, tokens_per_day, tokens_per_month, member, lease_ms,
+ * now_us)`: KEYS[1] and the ARGV of the gate above as Lua values (numbers
+ * as numbers; now_us the clock its caller read from TIME), with the same
+ * answer, for a script that runs it after work of its own in the same round
+ * trip (the managed-key lookup, fcgi/auth). */
 extern const char limit_lua_gate_fn[];
 
 #endif
