@@ -96,7 +96,7 @@
     "if v == 0 then\n" \
     "  if ntat then\n" \
     "    tat = ntat\n" \
-    "    redis.call('SET', b .. 'rpm', string.format('%.0f', ntat), 'PX'," \
+    "    redis.call('SET', b .. 'rpm', string.format('%d', ntat), 'PX'," \
     " math.ceil((ntat - now) / 1000) + 1000)\n" \
     "  end\n" \
     "  if conc > 0 and member ~= '' then\n" \
@@ -110,7 +110,7 @@
     "  if rrem < 0 then rrem = 0 end\n" \
     "  rreset = math.ceil((tat - now) / 1000)\n" \
     "end\n" \
-    "return {v, rrem, rreset, trem, treset, retry, dused, mused, infl}\n"
+    "return {v, rrem, rreset, trem, treset, retry, dused, mused, infl, now}\n"
 
 const char limit_lua_gate[] =
     "local b = KEYS[1]\n"
@@ -136,7 +136,7 @@ const char limit_lua_end[] =
     "  if tpm > 0 then\n"
     LIMIT__LEVEL
     "    lvl = lvl + tok\n"
-    "    redis.call('SET', b .. 'tpm', string.format('%.3f %.0f', lvl, now), 'PX',"
+    "    redis.call('SET', b .. 'tpm', string.format('%.3f %d', lvl, now), 'PX',"
     " math.ceil(lvl * W / tpm / 1000) + 1000)\n"
     "  end\n"
     "  if dayl > 0 or monl > 0 then\n"
