@@ -23,7 +23,14 @@
  * policy (the plan's fields under the key's own, budget field by field, as
  * keypol_merge) sets a limit, a 9th element: the limiter's gate run on them
  * (limit_gate of limit_lua_gate_fn, which the whole script is prefixed
- * with), so a limited key costs this one round trip before the answer. */
+ * with), so a limited key costs this one round trip before the answer.
+ * Redis runs the body afresh on every call, so it builds no closures and
+ * decodes a policy only when its text names a limit (policies are written
+ * by json-c, which never escapes a letter: a text without `pm"`,
+ * `max_concurrent` or `budget` sets none); one TIME serves the expiry and
+ * the gate. A policy edited behind the API's back with a limit spelled in
+ * escapes is still enforced: C finds the limit, sees no 9th element and
+ * limit_gate runs the gate itself. */
 static const char auth_keys__lookup[] =
     "local p = ARGV[1]\n"
     "local id = redis.call('GET', p .. 'key:h:' .. ARGV[2])\n"
@@ -38,29 +45,45 @@ static const char auth_keys__lookup[] =
     "if h[3] and h[3] ~= '' then plan = redis.call('GET', p .. 'plan:' .. h[3]) end\n"
     "local res = {id, h[1], h[2] or '', h[3] or '', h[4] or '', h[5] or '0', h[6] or '0',\n"
     "             plan or ''}\n"
-    "local function obj(t)\n"
-    "  if not t or t == '' then return {} end\n"
-    "  local ok, o = pcall(cjson.decode, t)\n"
-    "  if ok and type(o) == 'table' then return o end\n"
-    "  return {}\n"
+    "local own, pl, any = {}, {}, false\n"
+    "for i = 1, 2 do\n"
+    "  local t = i == 1 and h[4] or plan\n"
+    "  if t and (string.find(t, 'pm\"', 1, true) or string.find(t, 'max_concurrent', 1, true)\n"
+    "            or string.find(t, 'budget', 1, true)) then\n"
+    "    local ok, o = pcall(cjson.decode, t)\n"
+    "    if ok and type(o) == 'table' then\n"
+    "      any = true\n"
+    "      if i == 1 then own = o else pl = o end\n"
+    "    end\n"
+    "  end\n"
     "end\n"
-    "local function num(v) if type(v) == 'number' and v > 0 then return math.floor(v) end return 0 end\n"
-    "local own, pl = obj(h[4]), obj(plan)\n"
-    "local function pick(f) if own[f] ~= nil then return num(own[f]) end return num(pl[f]) end\n"
+    "if not any then return res end\n"
     "local ob = type(own.budget) == 'table' and own.budget or {}\n"
     "local pb = type(pl.budget) == 'table' and pl.budget or {}\n"
-    "local function bpick(f) if ob[f] ~= nil then return num(ob[f]) end return num(pb[f]) end\n"
-    "local rpm, tpm, conc = pick('rpm'), pick('tpm'), pick('max_concurrent')\n"
-    "local day, mon = bpick('tokens_per_day'), bpick('tokens_per_month')\n"
+    /* the key's field when it has one (even an unusable one: then 0), else
+     * the plan's */
+    "local function num(x, y)\n"
+    "  if x == nil then x = y end\n"
+    "  return type(x) == 'number' and x > 0 and math.floor(x) or 0\n"
+    "end\n"
+    "local rpm, tpm, conc = num(own.rpm, pl.rpm), num(own.tpm, pl.tpm),\n"
+    "                      num(own.max_concurrent, pl.max_concurrent)\n"
+    "local day, mon = num(ob.tokens_per_day, pb.tokens_per_day),\n"
+    "                 num(ob.tokens_per_month, pb.tokens_per_month)\n"
     "if rpm + tpm + conc + day + mon == 0 then return res end\n"
-    "local rev, exp = tonumber(h[6] or '0') or 0, tonumber(h[5] or '0') or 0\n"
-    "if rev > 0 then return res end\n"
-    "if exp > 0 and exp <= tonumber(redis.call('TIME')[1]) then return res end\n"
+    /* "0" (not revoked, no expiry) is the common text: no strtod for it */
+    "local rv, ex = h[6] or '0', h[5] or '0'\n"
+    "if rv ~= '0' and (tonumber(rv) or 0) > 0 then return res end\n"
+    "local t = redis.call('TIME')\n"
+    "if ex ~= '0' then\n"
+    "  local e = tonumber(ex) or 0\n"
+    "  if e > 0 and e <= tonumber(t[1]) then return res end\n"
+    "end\n"
     /* a failing gate must not fail the lookup: without a 9th element the
      * limiter runs its own gate and applies its fail-open/closed rules */
-    "local ok, g = pcall(limit_gate, {p .. 'lim:' .. id .. ':'}, {tostring(rpm), tostring(tpm),\n"
-    "                    tostring(conc), tostring(day), tostring(mon),\n"
-    "                    conc > 0 and ARGV[3] or '', ARGV[4], ''})\n"
+    "local ok, g = pcall(limit_gate, p .. 'lim:' .. id .. ':', rpm, tpm, conc, day, mon,\n"
+    "                    conc > 0 and ARGV[3] or '', tonumber(ARGV[4]),\n"
+    "                    tonumber(t[1]) * 1000000 + tonumber(t[2]))\n"
     "if ok then res[9] = g end\n"
     "return res\n";
 

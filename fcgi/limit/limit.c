@@ -41,6 +41,7 @@ typedef struct limit__rec {
     char base[256];            /* "<prefix>lim:<id>:" */
     char member[48];           /* its in-flight slot; "" none */
     long long tokens;          /* charged by the end script */
+    long long clock_off;       /* Redis's clock at the gate less ours; 0 none */
     redisContext *pending;     /* the end script's reply is to be read on it */
 } limit__rec_t;
 
@@ -216,6 +217,8 @@ verdict:
     }
     rec->req = req;
     rec->t0_us = req->info.t0_us;
+    if (v.now_us > 0)
+        rec->clock_off = v.now_us - reqinfo_now_us();
 out:
     if (rep)
         freeReplyObject(rep);
@@ -259,6 +262,7 @@ void limit_end(const http_req_t *req, svc_t *svc)
     limit__rec_t *rec = &limit__cur;
     limit_cmd_t cmd;
     redisContext *c;
+    char clock[24];
     int done = 0;
 
     if (rec->req != req || rec->t0_us != req->info.t0_us)
@@ -275,6 +279,12 @@ void limit_end(const http_req_t *req, svc_t *svc)
         goto clear;
     }
     limit_cmd_end(&cmd, limit__sha_end, rec->base, &rec->pol, rec->member, rec->tokens);
+    if (rec->clock_off) {
+        /* the end's clock: the gate's TIME plus our monotonic time since,
+         * so the end script reads no TIME (limit_lua.h) */
+        snprintf(clock, sizeof(clock), "%lld", reqinfo_now_us() + rec->clock_off);
+        cmd.argv[cmd.argc++] = clock;
+    }
     if (redisAppendCommandArgv(c, cmd.argc, cmd.argv, NULL) != REDIS_OK)
         goto failed;
     while (!done)

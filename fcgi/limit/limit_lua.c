@@ -6,19 +6,11 @@
  * when a budget is set (each call is on a request's critical path). */
 #include "fcgi/limit/limit_lua.h"
 
-/* Shared head: the base key, the clock (Redis's TIME; a unit test may give
- * its own µs as the ARGV after the documented ones), and two functions: the
- * budget keys and their resets, and the tpm bucket's level now (what was
- * charged, less what has flowed out since). */
-#define LIMIT__HEAD \
-    "local b = KEYS[1]\n" \
-    "local W = 60000000\n" \
-    "local now, sec\n" \
-    "local function clock(test)\n" \
-    "  if test and test ~= '' then now = tonumber(test)\n" \
-    "  else local t = redis.call('TIME'); now = tonumber(t[1]) * 1000000 + tonumber(t[2]) end\n" \
-    "  sec = math.floor(now / 1000000)\n" \
-    "end\n" \
+/* The budget keys and their resets, from `sec` and `b`: a local function
+ * written only inside the branches that have a budget, so a request
+ * without one does not build it (each call is on a request's critical
+ * path, and Redis runs the script's body afresh every time). */
+#define LIMIT__DAYS \
     "local function days()\n" \
     "  local z = math.floor(sec / 86400) + 719468\n" \
     "  local era = math.floor(z / 146097)\n" \
@@ -36,22 +28,35 @@
     "  local dleft = 86400 - sec % 86400\n" \
     "  return b .. string.format('d:%04d%02d%02d', y, m, d), b .. string.format('m:%04d%02d', y, m),\n" \
     "         dleft, (dim - d) * 86400 + dleft\n" \
-    "end\n" \
-    "local function level(tpm)\n" \
-    "  local s = redis.call('GET', b .. 'tpm')\n" \
-    "  if not s then return 0 end\n" \
-    "  local lvl, ts = string.match(s, '^(%S+) (%S+)$')\n" \
-    "  lvl = (tonumber(lvl) or 0) - (now - (tonumber(ts) or now)) * tpm / W\n" \
-    "  if lvl < 0 then lvl = 0 end\n" \
-    "  return lvl\n" \
     "end\n"
 
+/* The tpm bucket's level now, into `lvl`: what was charged, less what has
+ * flowed out since (tpm > 0). */
+#define LIMIT__LEVEL \
+    "local lvl = 0\n" \
+    "local ls = redis.call('GET', b .. 'tpm')\n" \
+    "if ls then\n" \
+    "  local l, ts = string.match(ls, '^(%S+) (%S+)$')\n" \
+    "  lvl = (tonumber(l) or 0) - (now - (tonumber(ts) or now)) * tpm / W\n" \
+    "  if lvl < 0 then lvl = 0 end\n" \
+    "end\n"
+
+/* The clock into `now` (µs) and `sec`: Redis's TIME, or the µs in `test`
+ * when a caller gives them (a unit test, or the lookup that read TIME). */
+#define LIMIT__CLOCK(test) \
+    "local now\n" \
+    "if " test " and " test " ~= '' then now = tonumber(" test ")\n" \
+    "else local t = redis.call('TIME'); now = tonumber(t[1]) * 1000000 + tonumber(t[2]) end\n" \
+    "local sec = math.floor(now / 1000000)\n"
+
+/* The gate on locals b (base key), rpm, tpm, conc, dayl, monl (numbers),
+ * member, lease (ms, a number) and the clock: no table of arguments and no
+ * number turned to text and back when the lookup calls it. */
 #define LIMIT__GATE_BODY \
-    "clock(ARGV[8])\n" \
-    "local rpm, tpm, conc = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n" \
-    "local dayl, monl = tonumber(ARGV[4]), tonumber(ARGV[5])\n" \
+    "local W = 60000000\n" \
     "local v, retry, dused, mused, infl = 0, 0, 0, 0, 0\n" \
     "if dayl > 0 or monl > 0 then\n" \
+    LIMIT__DAYS \
     "  local dk, mk, dleft, mleft = days()\n" \
     "  if dayl > 0 then\n" \
     "    dused = tonumber(redis.call('GET', dk) or 0) or 0\n" \
@@ -76,7 +81,7 @@
     /* tpm: refused while not one whole token is left */ \
     "local trem, treset = 0, 0\n" \
     "if tpm > 0 then\n" \
-    "  local lvl = level(tpm)\n" \
+    LIMIT__LEVEL \
     "  trem = math.floor(tpm - lvl)\n" \
     "  if trem < 0 then trem = 0 end\n" \
     "  treset = math.ceil(lvl * W / tpm / 1000)\n" \
@@ -91,12 +96,11 @@
     "if v == 0 then\n" \
     "  if ntat then\n" \
     "    tat = ntat\n" \
-    "    redis.call('SET', b .. 'rpm', string.format('%.0f', ntat), 'PX'," \
+    "    redis.call('SET', b .. 'rpm', string.format('%d', ntat), 'PX'," \
     " math.ceil((ntat - now) / 1000) + 1000)\n" \
     "  end\n" \
-    "  if conc > 0 and ARGV[6] ~= '' then\n" \
-    "    local lease = tonumber(ARGV[7])\n" \
-    "    redis.call('ZADD', ck, math.floor(now / 1000) + lease, ARGV[6])\n" \
+    "  if conc > 0 and member ~= '' then\n" \
+    "    redis.call('ZADD', ck, math.floor(now / 1000) + lease, member)\n" \
     "    redis.call('PEXPIRE', ck, lease)\n" \
     "    infl = infl + 1\n" \
     "  end\n" \
@@ -106,25 +110,37 @@
     "  if rrem < 0 then rrem = 0 end\n" \
     "  rreset = math.ceil((tat - now) / 1000)\n" \
     "end\n" \
-    "return {v, rrem, rreset, trem, treset, retry, dused, mused, infl}\n"
+    "return {v, rrem, rreset, trem, treset, retry, dused, mused, infl, now}\n"
 
-const char limit_lua_gate[] = LIMIT__HEAD LIMIT__GATE_BODY;
+const char limit_lua_gate[] =
+    "local b = KEYS[1]\n"
+    "local rpm, tpm, conc = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local dayl, monl = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+    "local member, lease = ARGV[6], tonumber(ARGV[7])\n"
+    LIMIT__CLOCK("ARGV[8]")
+    LIMIT__GATE_BODY;
 
-const char limit_lua_gate_fn[] = "local function limit_gate(KEYS, ARGV)\n" LIMIT__HEAD LIMIT__GATE_BODY
+const char limit_lua_gate_fn[] =
+    "local function limit_gate(b, rpm, tpm, conc, dayl, monl, member, lease, clock)\n"
+    LIMIT__CLOCK("clock")
+    LIMIT__GATE_BODY
     "end\n";
 
-
-const char limit_lua_end[] = LIMIT__HEAD
-    "clock(ARGV[6])\n"
+const char limit_lua_end[] =
+    "local b = KEYS[1]\n"
+    "local W = 60000000\n"
+    LIMIT__CLOCK("ARGV[6]")
     "local tpm, dayl, monl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])\n"
     "local tok = tonumber(ARGV[5])\n"
     "if tok > 0 then\n"
     "  if tpm > 0 then\n"
-    "    local lvl = level(tpm) + tok\n"
-    "    redis.call('SET', b .. 'tpm', string.format('%.3f %.0f', lvl, now), 'PX',"
+    LIMIT__LEVEL
+    "    lvl = lvl + tok\n"
+    "    redis.call('SET', b .. 'tpm', string.format('%.3f %d', lvl, now), 'PX',"
     " math.ceil(lvl * W / tpm / 1000) + 1000)\n"
     "  end\n"
     "  if dayl > 0 or monl > 0 then\n"
+    LIMIT__DAYS
     "    local dk, mk = days()\n"
     "    if dayl > 0 then redis.call('INCRBY', dk, tok); redis.call('EXPIRE', dk, 172800) end\n"
     "    if monl > 0 then redis.call('INCRBY', mk, tok); redis.call('EXPIRE', mk, 3456000) end\n"

@@ -35,12 +35,12 @@ int limit_pol_from(json_object *policy, limit_pol_t *out)
 
 int limit_parse_gate(const redisReply *rep, limit_verdict_t *v)
 {
-    long long n[9];
+    long long n[10] = { 0 };
 
     memset(v, 0, sizeof(*v));
-    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 9)
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements < 9 || rep->elements > 10)
         return -EIO;
-    for (size_t i = 0; i < 9; i++) {
+    for (size_t i = 0; i < rep->elements; i++) {
         if (!rep->element[i] || rep->element[i]->type != REDIS_REPLY_INTEGER)
             return -EIO;
         n[i] = rep->element[i]->integer;
@@ -56,6 +56,7 @@ int limit_parse_gate(const redisReply *rep, limit_verdict_t *v)
     v->used_day = n[6];
     v->used_month = n[7];
     v->inflight = n[8];
+    v->now_us = n[9];
     return 0;
 }
 

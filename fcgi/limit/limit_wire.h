@@ -34,11 +34,12 @@ typedef struct limit_verdict {
     long long tok_remaining, tok_reset_ms;
     long long retry_ms;                /* refused: when to try again */
     long long used_day, used_month, inflight;
+    long long now_us;                  /* Redis's clock at the gate; 0 unknown */
 } limit_verdict_t;
 
 /* The gate script's reply -> *v. 0; -EIO when it is not the script's array
- * of 9 integers (an error reply included: the caller looks for NOSCRIPT
- * before). Borrowed reply. */
+ * of 9 integers, or 10 with the clock (an error reply included: the caller
+ * looks for NOSCRIPT before). Borrowed reply. */
 int limit_parse_gate(const redisReply *rep, limit_verdict_t *v);
 
 /* One script call as an argv for redisCommandArgv: "EVALSHA", sha, "1",

@@ -68,6 +68,23 @@ async function burst(urls, key, n, conns) {
   return { ...got, secs };
 }
 
+// INFO commandstats text -> {calls, usec} per request (of `requests`), the
+// whole and by command (the lookup's EVALSHA, the end's, the usage pipeline).
+function commandCost(text, requests) {
+  const out = { calls: 0, usec: 0, by: {} };
+  for (const m of String(text).matchAll(/^cmdstat_(\w+):calls=(\d+),usec=(\d+)/gm)) {
+    if (m[1] === 'info' || m[1] === 'config') continue;
+    const n = Number(m[2]) / requests;
+    const u = Number(m[3]) / requests;
+    out.by[m[1]] = { calls: +n.toFixed(2), usec: +u.toFixed(1) };
+    out.calls += n;
+    out.usec += u;
+  }
+  out.calls = +out.calls.toFixed(2);
+  out.usec = +out.usec.toFixed(1);
+  return out;
+}
+
 // ctx: {up, CONFIG, startStack, stopStack, wrk, combine, results, problems,
 // log, WRK_SECS, PASS_WORKERS, PASS_THREADS}. Fills ctx.results.limits.
 async function figLimits(ctx) {
@@ -93,8 +110,18 @@ async function figLimits(ctx) {
       }
       return Object.fromEntries(Object.entries(got).map(([name, v]) => [name, combine(v)]));
     };
+    // BENCH_LIMITS_ROUNDS: more 1-connection rounds on a noisy machine
+    const n1 = Number(process.env.BENCH_LIMITS_ROUNDS || 3);
     const many = await rounds({ secs: Math.max(1, Math.round(ctx.WRK_SECS / 3)) }, 3);
-    const single = await rounds({ conns: 1, secs: 1 }, 3);
+    const single = await rounds({ conns: 1, secs: 1 }, n1);
+    // where the time goes in Redis: per request of each key, the commands
+    // it made and their µs inside Redis (INFO commandstats), 1 connection
+    const redisCost = {};
+    for (const [name, k] of targets) {
+      await s.redis('CONFIG', 'RESETSTAT');
+      const w = await wrk(url, { conns: 1, secs: 1, key: k });
+      redisCost[name] = commandCost(await s.redis('INFO', 'commandstats'), w.requests);
+    }
 
     s2 = await startStack({ config: CONFIG(up.url, `proxy_api_keys: [${KEY}]`), env,
                             redisUrl: s.redisUrl, prefix: s.prefix,
@@ -105,7 +132,7 @@ async function figLimits(ctx) {
     if (b.other) problems.push(`limits: ${b.other} answers neither 200 nor 429`);
     const refill = Math.floor((b.secs * N) / 60);
     results.limits = {
-      rounds: 3, many, single,
+      rounds: 3, rounds1: n1, many, single, redis: redisCost,
       added_p50_us: many.managed.p50_us - many.static.p50_us,
       added1_p50_us: single.managed.p50_us - single.static.p50_us,
       limiter1_p50_us: single.managed.p50_us - single.plain.p50_us,
@@ -126,10 +153,17 @@ function limitsRows(l, row, us, sgn) {
   row(`12 limits, managed key rpm+tpm (${l.rounds} rounds)`, 'p50 (base: static key)', us(l.many.static.p50_us),
       us(l.many.managed.p50_us), sgn(l.added_p50_us), '');
   row('', 'requests/s', l.many.static.rps.toFixed(0), l.many.managed.rps.toFixed(0), `x${l.rps_ratio.toFixed(2)}`, '');
-  row('12b same, 1 connection', 'p50 (base: static key)', us(l.single.static.p50_us), us(l.single.managed.p50_us),
+  row(`12b same, 1 connection (${l.rounds1 || l.rounds} rounds)`, 'p50 (base: static key)', us(l.single.static.p50_us), us(l.single.managed.p50_us),
       sgn(l.added1_p50_us), '< +50 µs');
   row('', 'p50 (base: managed key, no limits)', us(l.single.plain.p50_us), us(l.single.managed.p50_us),
       sgn(l.limiter1_p50_us), '(the limiter alone)');
+  if (l.redis) {
+    for (const name of ['static', 'plain', 'managed']) {
+      const c = l.redis[name];
+      row(name === 'static' ? '12d Redis work per request, 1 conn' : '', `${name}: commands, µs in Redis`, '', `${c.calls} / ${c.usec} µs`,
+          Object.entries(c.by).map(([k, v]) => `${k} ${v.calls}x${(v.usec / (v.calls || 1)).toFixed(1)}`).join(' '), '');
+    }
+  }
   const a = l.accuracy;
   row(`12c rpm ${a.rpm}, 32 conns, 2 stacks`, `allowed of ${a.requests} (base: limit + refill)`,
       `${a.rpm} + ${a.refill_during_run}`, String(a.allowed), `${a.allowed - a.rpm - a.refill_during_run >= 0 ? '+' : ''}${a.allowed - a.rpm - a.refill_during_run}`,

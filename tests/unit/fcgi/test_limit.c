@@ -94,8 +94,8 @@ static void test_cmds(void **state)
 
 /* A reply as hiredis builds it, on the stack. */
 typedef struct fake_reply {
-    redisReply arr, el[9];
-    redisReply *ptrs[9];
+    redisReply arr, el[11];
+    redisReply *ptrs[11];
 } fake_reply_t;
 
 static redisReply *fake(fake_reply_t *f, const long long *n, size_t count)
@@ -114,7 +114,8 @@ static redisReply *fake(fake_reply_t *f, const long long *n, size_t count)
 
 static void test_parse(void **state)
 {
-    static const long long ok[9] = {0, 7, 18000, 4000, 12000, 0, 50, 60, 1};
+    static const long long ok[11] = {0, 7, 18000, 4000, 12000, 0, 50, 60, 1,
+                                     1800000000123456LL, 5};
     static const long long bad_verdict[9] = {9, 0, 0, 0, 0, 0, 0, 0, 0};
     fake_reply_t f;
     limit_verdict_t v;
@@ -130,6 +131,12 @@ static void test_parse(void **state)
     assert_int_equal(v.used_day, 50);
     assert_int_equal(v.used_month, 60);
     assert_int_equal(v.inflight, 1);
+    assert_int_equal(v.now_us, 0);                     /* no clock: unknown */
+    /* the 10th integer is the clock the gate read (the end is given it) */
+    assert_int_equal(limit_parse_gate(fake(&f, ok, 10), &v), 0);
+    assert_int_equal(v.inflight, 1);
+    assert_int_equal(v.now_us, 1800000000123456LL);
+    assert_int_equal(limit_parse_gate(fake(&f, ok, 11), &v), -EIO);
     assert_int_equal(limit_parse_gate(fake(&f, ok, 8), &v), -EIO);
     assert_int_equal(limit_parse_gate(fake(&f, bad_verdict, 9), &v), -EIO);
     fake(&f, ok, 9);

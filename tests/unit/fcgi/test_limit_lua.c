@@ -61,6 +61,7 @@ static limit_verdict_t gate(const char *base, const limit_pol_t *pol, const char
     if (rep->type == REDIS_REPLY_ERROR)
         fail_msg("gate: %s", rep->str);
     assert_int_equal(limit_parse_gate(rep, &v), 0);
+    assert_int_equal(v.now_us, now_us);     /* the clock it used, for the end */
     freeReplyObject(rep);
     return v;
 }
