@@ -46,6 +46,29 @@ typedef struct up_xfer {
     char err[512];
 } up_xfer_t;
 
+static size_t up__write(char *ptr, size_t size, size_t nmemb, void *ud);
+
+/* The options every transfer of the handle shares, set once: a
+ * curl_easy_reset per turn cost a re-initialisation of the whole handle and
+ * a dozen setopts (parsing the protocol list, building the Accept-Encoding
+ * value) on the pass-through path. up__configure sets only what a turn
+ * changes, and sets every one of those on every turn, so nothing of an
+ * earlier turn carries over. */
+static void up__fixed_opts(up_t *u)
+{
+    CURL *c = u->curl;
+
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, up__write);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, u->errbuf);
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+}
+
 up_t *up_new(void)
 {
     up_t *u = calloc(1, sizeof(*u));
@@ -58,6 +81,7 @@ up_t *up_new(void)
         up_free(u);
         return NULL;
     }
+    up__fixed_opts(u);
     return u;
 }
 
@@ -263,25 +287,16 @@ static int up__configure(up_t *u, up_xfer_t *x, buf_t *url, buf_t *body,
 {
     CURL *c = u->curl;
 
-    /* reset keeps the connection cache: the next turn reuses the connection */
-    curl_easy_reset(c);
+    /* the fixed options were set once (up__fixed_opts); these are the
+     * turn's, every one set on every turn */
     if (curl_easy_setopt(c, CURLOPT_URL, buf_str(url)) != CURLE_OK)
         return -EINVAL;
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, buf_str(body));
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, up__timeout(x->call->backend));
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, up__write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
     u->errbuf[0] = '\0';
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, u->errbuf);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     return 0;
 }
 
