@@ -6,6 +6,15 @@
 #include <errno.h>
 #include <string.h>
 
+/* Adds `v` under the literal `key` to an object built here, which cannot
+ * hold the key yet: json-c then neither copies the key (a strdup per field
+ * of every answer and chunk) nor looks it up first. */
+static void oai__add(json_object *o, const char *key, json_object *v)
+{
+    json_object_object_add_ex(o, key, v,
+                              JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT);
+}
+
 void oai_new_id(char out[OAI_ID_MAX])
 {
     memcpy(out, "chatcmpl-", 9);
@@ -33,10 +42,10 @@ static json_object *oai__head(const char *id, long long created, const char *mod
 
     if (!o)
         return NULL;
-    json_object_object_add(o, "id", json_object_new_string(id));
-    json_object_object_add(o, "object", json_object_new_string(object));
-    json_object_object_add(o, "created", json_object_new_int64(created));
-    json_object_object_add(o, "model", json_object_new_string(model));
+    oai__add(o, "id", json_object_new_string(id));
+    oai__add(o, "object", json_object_new_string(object));
+    oai__add(o, "created", json_object_new_int64(created));
+    oai__add(o, "model", json_object_new_string(model));
     return o;
 }
 
@@ -53,7 +62,7 @@ json_object *oai_completion(const char *id, long long created, const char *model
     if (!o || !msg || !choice || !choices)
         goto out;
     /* A copy of the message with role and content always present. */
-    json_object_object_add(msg, "role", json_object_new_string("assistant"));
+    oai__add(msg, "role", json_object_new_string("assistant"));
     if (message) {
         json_object_object_foreach(message, k, v) {
             if (strcmp(k, "role") != 0)
@@ -61,19 +70,19 @@ json_object *oai_completion(const char *id, long long created, const char *model
         }
     }
     if (!json_object_object_get_ex(msg, "content", NULL))
-        json_object_object_add(msg, "content", NULL);
-    json_object_object_add(choice, "index", json_object_new_int(0));
-    json_object_object_add(choice, "message", msg);
+        oai__add(msg, "content", NULL);
+    oai__add(choice, "index", json_object_new_int(0));
+    oai__add(choice, "message", msg);
     msg = NULL;
-    json_object_object_add(choice, "logprobs", NULL);
-    json_object_object_add(choice, "finish_reason",
+    oai__add(choice, "logprobs", NULL);
+    oai__add(choice, "finish_reason",
                            json_object_new_string(oai_finish_reason(message, finish_reason)));
     json_object_array_add(choices, choice);
     choice = NULL;
-    json_object_object_add(o, "choices", choices);
+    oai__add(o, "choices", choices);
     choices = NULL;
-    json_object_object_add(o, "usage", usage ? json_object_get(usage) : NULL);
-    json_object_object_add(o, "system_fingerprint", NULL);
+    oai__add(o, "usage", usage ? json_object_get(usage) : NULL);
+    oai__add(o, "system_fingerprint", NULL);
     res = o;
     o = NULL;
 out:
@@ -96,18 +105,18 @@ json_object *oai_chunk(const char *id, long long created, const char *model,
     choices = json_object_new_array();
     if (!o || !choice || !choices || !delta)
         goto out;
-    json_object_object_add(choice, "index", json_object_new_int(0));
-    json_object_object_add(choice, "delta", delta);
+    oai__add(choice, "index", json_object_new_int(0));
+    oai__add(choice, "delta", delta);
     delta = NULL;
-    json_object_object_add(choice, "logprobs", NULL);
-    json_object_object_add(choice, "finish_reason",
+    oai__add(choice, "logprobs", NULL);
+    oai__add(choice, "finish_reason",
                            finish_reason ? json_object_new_string(finish_reason) : NULL);
     json_object_array_add(choices, choice);
     choice = NULL;
-    json_object_object_add(o, "choices", choices);
+    oai__add(o, "choices", choices);
     choices = NULL;
     if (usage_null)
-        json_object_object_add(o, "usage", NULL);
+        oai__add(o, "usage", NULL);
     res = o;
     o = NULL;
 out:
@@ -125,15 +134,15 @@ json_object *oai_usage_chunk(const char *id, long long created, const char *mode
 
     if (!o)
         return NULL;
-    json_object_object_add(o, "choices", json_object_new_array());
+    oai__add(o, "choices", json_object_new_array());
     if (usage) {
-        json_object_object_add(o, "usage", json_object_get(usage));
+        oai__add(o, "usage", json_object_get(usage));
     } else {
         json_object *u = json_object_new_object();
-        json_object_object_add(u, "prompt_tokens", json_object_new_int(0));
-        json_object_object_add(u, "completion_tokens", json_object_new_int(0));
-        json_object_object_add(u, "total_tokens", json_object_new_int(0));
-        json_object_object_add(o, "usage", u);
+        oai__add(u, "prompt_tokens", json_object_new_int(0));
+        oai__add(u, "completion_tokens", json_object_new_int(0));
+        oai__add(u, "total_tokens", json_object_new_int(0));
+        oai__add(o, "usage", u);
     }
     return o;
 }
@@ -159,20 +168,20 @@ json_object *oai_tool_calls_delta(json_object *message)
             json_object_put(dfn);
             goto out;
         }
-        json_object_object_add(d, "index", json_object_new_int((int)i));
-        json_object_object_add(d, "id", json_object_object_get_ex(tc, "id", &v)
+        oai__add(d, "index", json_object_new_int((int)i));
+        oai__add(d, "id", json_object_object_get_ex(tc, "id", &v)
                                             ? json_object_get(v) : json_object_new_string(""));
-        json_object_object_add(d, "type", json_object_new_string("function"));
+        oai__add(d, "type", json_object_new_string("function"));
         json_object_object_get_ex(tc, "function", &fn);
-        json_object_object_add(dfn, "name", json_object_object_get_ex(fn, "name", &v)
+        oai__add(dfn, "name", json_object_object_get_ex(fn, "name", &v)
                                                 ? json_object_get(v) : json_object_new_string(""));
-        json_object_object_add(dfn, "arguments",
+        oai__add(dfn, "arguments",
                                json_object_object_get_ex(fn, "arguments", &v)
                                    ? json_object_get(v) : json_object_new_string("{}"));
-        json_object_object_add(d, "function", dfn);
+        oai__add(d, "function", dfn);
         json_object_array_add(arr, d);
     }
-    json_object_object_add(delta, "tool_calls", arr);
+    oai__add(delta, "tool_calls", arr);
     arr = NULL;
     res = delta;
     delta = NULL;
@@ -217,16 +226,16 @@ json_object *oai_model(const char *name, json_object *assistant, long long creat
 
     if (!o)
         return NULL;
-    json_object_object_add(o, "id", json_object_new_string(name));
-    json_object_object_add(o, "object", json_object_new_string("model"));
-    json_object_object_add(o, "created", json_object_new_int64(created));
-    json_object_object_add(o, "owned_by", json_object_new_string("aiproxy"));
-    json_object_object_add(o, "description",
+    oai__add(o, "id", json_object_new_string(name));
+    oai__add(o, "object", json_object_new_string("model"));
+    oai__add(o, "created", json_object_new_int64(created));
+    oai__add(o, "owned_by", json_object_new_string("aiproxy"));
+    oai__add(o, "description",
                            oai__field_copy(assistant, "description", json_type_string,
                                            json_object_new_string("")));
-    json_object_object_add(o, "backend",
+    oai__add(o, "backend",
                            oai__field_copy(assistant, "backend", json_type_string, NULL));
-    json_object_object_add(o, "mcp_servers",
+    oai__add(o, "mcp_servers",
                            oai__field_copy(assistant, "mcp_servers", json_type_array,
                                            json_object_new_array()));
     return o;
