@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The easy handle runs inside a one-handle multi so the wait can wake every
  * 100 ms to ask whether the client is still there (libcurl's progress
@@ -300,6 +301,14 @@ static int up__configure(up_t *u, up_xfer_t *x, buf_t *url, buf_t *body,
     return 0;
 }
 
+static long long up__now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int up__alive(up_xfer_t *x)
 {
     if (x->call->alive && !x->call->alive(x->call->ud)) {
@@ -309,15 +318,20 @@ static int up__alive(up_xfer_t *x)
     return 1;
 }
 
-/* Runs the configured transfer, waking every UP_POLL_MS to poll alive().
- * A client gone removes the handle mid-transfer, which closes the upstream
- * connection at once. */
+/* Runs the configured transfer, asking alive() at most every UP_POLL_MS
+ * (each ask is a poll(2) on the client's connection, and a stream wakes per
+ * chunk): a stream asks at once, after the request went out (alive() also
+ * starts the client's stream then, core/complete.c), a whole answer only
+ * when it is not there within UP_POLL_MS (the client was there a moment
+ * ago). A client gone removes the handle mid-transfer, which closes the
+ * upstream connection at once. */
 static CURLcode up__perform(up_t *u, up_xfer_t *x)
 {
     CURLcode cc = CURLE_OK;
     CURLMcode mc;
     CURLMsg *m;
     int running = 1, left;
+    long long now, next_alive = x->call->stream ? 0 : up__now_ms() + UP_POLL_MS;
 
     if (curl_multi_add_handle(u->multi, u->curl) != CURLM_OK)
         return CURLE_FAILED_INIT;
@@ -328,9 +342,16 @@ static CURLcode up__perform(up_t *u, up_xfer_t *x)
         }
         if (!running)
             break;
-        if (x->gone || !up__alive(x)) {
+        if (x->gone) {
             cc = CURLE_ABORTED_BY_CALLBACK;
             break;
+        }
+        if ((now = up__now_ms()) >= next_alive) {
+            if (!up__alive(x)) {
+                cc = CURLE_ABORTED_BY_CALLBACK;
+                break;
+            }
+            next_alive = now + UP_POLL_MS;
         }
         if (curl_multi_poll(u->multi, NULL, 0, UP_POLL_MS, NULL) != CURLM_OK) {
             cc = CURLE_FAILED_INIT;
