@@ -36,47 +36,6 @@ static int stream__chunk(stream_t *s, buf_t *b, json_object *delta, const char *
     return rc;
 }
 
-/* Appends t[0..n) as a JSON string, byte for byte as json-c writes one
- * (JSON_C_TO_STRING_NOSLASHESCAPE): '"', '\\' and the control characters
- * escaped, every other byte as it is. */
-static int stream__jstr(buf_t *b, const char *t, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t i, run = 0;
-    char esc[7];
-    int rc = buf_append(b, "\"", 1);
-
-    for (i = 0; rc == 0 && i < n; i++) {
-        unsigned char c = (unsigned char)t[i];
-        size_t k = 2;
-
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        if (i > run && (rc = buf_append(b, t + run, i - run)) != 0)
-            break;
-        run = i + 1;
-        esc[0] = '\\';
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\f': esc[1] = 'f'; break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            k = 6;
-        }
-        rc = buf_append(b, esc, k);
-    }
-    if (rc == 0 && n > run)
-        rc = buf_append(b, t + run, n - run);
-    return rc == 0 ? buf_append(b, "\"", 1) : rc;
-}
-
 /* One content chunk, the bytes oai_chunk + oai_sse_event would write for a
  * {"content": text} delta, written straight into `b`: a stream sends one
  * per upstream piece, and building and printing a json-c tree for each cost
@@ -86,16 +45,16 @@ static int stream__content(stream_t *s, buf_t *b, const char *text, size_t len)
     int rc = buf_puts(b, "data: {\"id\":");
 
     if (rc == 0)
-        rc = stream__jstr(b, s->id, strlen(s->id));
+        rc = oai_json_str(b, s->id, strlen(s->id));
     if (rc == 0)
         rc = buf_printf(b, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
                         s->created);
     if (rc == 0)
-        rc = stream__jstr(b, s->model, strlen(s->model));
+        rc = oai_json_str(b, s->model, strlen(s->model));
     if (rc == 0)
         rc = buf_puts(b, ",\"choices\":[{\"index\":0,\"delta\":{\"content\":");
     if (rc == 0)
-        rc = stream__jstr(b, text, len);
+        rc = oai_json_str(b, text, len);
     if (rc == 0)
         rc = buf_puts(b, s->include_usage
                              ? "},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"

@@ -93,6 +93,108 @@ out:
     return res;
 }
 
+int oai_json_str(buf_t *b, const char *t, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i, run = 0;
+    char esc[7];
+    int rc = buf_append(b, "\"", 1);
+
+    for (i = 0; rc == 0 && i < n; i++) {
+        unsigned char c = (unsigned char)t[i];
+        size_t k = 2;
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (i > run && (rc = buf_append(b, t + run, i - run)) != 0)
+            break;
+        run = i + 1;
+        esc[0] = '\\';
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            k = 6;
+        }
+        rc = buf_append(b, esc, k);
+    }
+    if (rc == 0 && n > run)
+        rc = buf_append(b, t + run, n - run);
+    return rc == 0 ? buf_append(b, "\"", 1) : rc;
+}
+
+/* 1 when `message` is already what oai_completion makes of it: its first
+ * member "role": "assistant", and a "content" member (the agent's messages
+ * are built that way, agent.c). */
+static int oai__message_as_is(json_object *message)
+{
+    struct lh_entry *e;
+    json_object *v;
+
+    if (!message || !json_object_is_type(message, json_type_object) ||
+        !json_object_object_get_ex(message, "content", NULL))
+        return 0;
+    e = json_object_get_object(message)->head;
+    if (!e || strcmp((const char *)lh_entry_k(e), "role") != 0)
+        return 0;
+    v = (json_object *)lh_entry_v(e);
+    return json_object_is_type(v, json_type_string) &&
+           strcmp(json_object_get_string(v), "assistant") == 0;
+}
+
+static int oai__put_json(buf_t *out, json_object *o)
+{
+    size_t len = 0;
+    const char *s;
+
+    if (!o)
+        return buf_append(out, "null", 4);
+    s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
+                                                 JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    return s ? buf_append(out, s, len) : -ENOMEM;
+}
+
+int oai_completion_text(buf_t *out, const char *id, long long created, const char *model,
+                        json_object *message, const char *finish_reason, json_object *usage)
+{
+    const char *fr = oai_finish_reason(message, finish_reason);
+    int rc;
+
+    if (!oai__message_as_is(message))
+        return -EAGAIN;
+    rc = buf_puts(out, "{\"id\":");
+    if (rc == 0)
+        rc = oai_json_str(out, id, strlen(id));
+    if (rc == 0)
+        rc = buf_printf(out, ",\"object\":\"chat.completion\",\"created\":%lld,\"model\":",
+                        created);
+    if (rc == 0)
+        rc = oai_json_str(out, model, strlen(model));
+    if (rc == 0)
+        rc = buf_puts(out, ",\"choices\":[{\"index\":0,\"message\":");
+    if (rc == 0)
+        rc = oai__put_json(out, message);
+    if (rc == 0)
+        rc = buf_puts(out, ",\"logprobs\":null,\"finish_reason\":");
+    if (rc == 0)
+        rc = oai_json_str(out, fr, strlen(fr));
+    if (rc == 0)
+        rc = buf_puts(out, "}],\"usage\":");
+    if (rc == 0)
+        rc = oai__put_json(out, usage);
+    if (rc == 0)
+        rc = buf_puts(out, ",\"system_fingerprint\":null}");
+    return rc;
+}
+
 json_object *oai_chunk(const char *id, long long created, const char *model,
                        json_object *delta, const char *finish_reason, int usage_null)
 {

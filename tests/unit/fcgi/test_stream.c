@@ -1,9 +1,12 @@
-/* The chat chunk stream over a captured request: a content chunk, written
- * straight as text (stream.c), is byte for byte what the json-c builders
- * (oai_chunk + oai_sse_event) write for the same piece, whatever bytes the
- * piece, the model name and include_usage hold. */
+/* The chat answers written straight as text: a stream's content chunk
+ * (stream.c, over a captured request) and a whole chat.completion
+ * (oai_completion_text) are byte for byte what the json-c builders
+ * (oai_chunk + oai_sse_event, oai_completion printed) write for the same
+ * piece or message, whatever bytes they, the model name, usage and
+ * include_usage hold. */
 #include "fcgi/core/stream.h"
 
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -89,12 +92,72 @@ static void test_empty_piece(void **state)
     buf_free(&out);
 }
 
+/* oai_completion_text against oai_completion printed as http_send_json does. */
+static void check_answer(const char *msg_json, const char *model, const char *fr,
+                         const char *usage_json)
+{
+    json_object *m = json_tokener_parse(msg_json);
+    json_object *u = usage_json ? json_tokener_parse(usage_json) : NULL;
+    json_object *o = oai_completion("chatcmpl-x\"y", 1700000000, model, m, fr, u);
+    const char *want;
+    buf_t got;
+
+    assert_non_null(m);
+    assert_non_null(o);
+    want = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                 JSON_C_TO_STRING_NOSLASHESCAPE);
+    buf_init(&got, 1 << 20);
+    assert_int_equal(oai_completion_text(&got, "chatcmpl-x\"y", 1700000000, model, m, fr, u), 0);
+    if (strcmp(buf_str(&got), want) != 0)
+        fail_msg("got  %s\nwant %s", buf_str(&got), want);
+    buf_free(&got);
+    json_object_put(o);
+    json_object_put(m);
+    json_object_put(u);
+}
+
+static void test_whole_answer(void **state)
+{
+    json_object *m;
+    char text[300];
+    buf_t b;
+
+    (void)state;
+    check_answer("{\"role\":\"assistant\",\"content\":\"Hello\"}", "bench", "stop",
+                 "{\"prompt_tokens\":9,\"completion_tokens\":7,\"total_tokens\":16}");
+    check_answer("{\"role\":\"assistant\",\"content\":\"a/b \\\"q\\\" \\\\ \\u0001 caf\u00e9\"}",
+                 "m/\"x\"", "", NULL);
+    check_answer("{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\","
+                 "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]}",
+                 "bench", "stop", "{\"prompt_tokens\":1}");
+    check_answer("{\"role\":\"assistant\",\"content\":\"\"}", "bench", "length", NULL);
+    /* every byte value in the content, as the agent builds it */
+    for (int c = 1; c < 256; c++)
+        text[c - 1] = (char)c;
+    m = json_object_new_object();
+    json_object_object_add(m, "role", json_object_new_string("assistant"));
+    json_object_object_add(m, "content", json_object_new_string_len(text, 255));
+    check_answer(json_object_to_json_string(m), "bench", "stop", NULL);
+    json_object_put(m);
+    /* not in the answer's form: the caller builds the object */
+    buf_init(&b, 1 << 20);
+    m = json_tokener_parse("{\"content\":\"x\",\"role\":\"assistant\"}");
+    assert_int_equal(oai_completion_text(&b, "i", 1, "m", m, "stop", NULL), -EAGAIN);
+    json_object_put(m);
+    m = json_tokener_parse("{\"role\":\"assistant\"}");
+    assert_int_equal(oai_completion_text(&b, "i", 1, "m", m, "stop", NULL), -EAGAIN);
+    json_object_put(m);
+    assert_int_equal(oai_completion_text(&b, "i", 1, "m", NULL, "stop", NULL), -EAGAIN);
+    buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_pieces),
         cmocka_unit_test(test_every_byte),
         cmocka_unit_test(test_empty_piece),
+        cmocka_unit_test(test_whole_answer),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
