@@ -42,8 +42,12 @@ static int stream__chunk(stream_t *s, buf_t *b, json_object *delta, const char *
  * a dozen allocations per piece. */
 static int stream__content(stream_t *s, buf_t *b, const char *text, size_t len)
 {
-    int rc = buf_puts(b, "data: {\"id\":");
+    int rc;
 
+    /* the frame and the piece (unescaped) in one allocation; when that
+     * passes the cap, the appends below say whether the chunk fits */
+    (void)buf_reserve(b, 224 + strlen(s->model) + len);
+    rc = buf_puts(b, "data: {\"id\":");
     if (rc == 0)
         rc = oai_json_str(b, s->id, strlen(s->id));
     if (rc == 0)

@@ -170,6 +170,9 @@ int oai_completion_text(buf_t *out, const char *id, long long created, const cha
 
     if (!oai__message_as_is(message))
         return -EAGAIN;
+    /* the frame and a short message in one allocation (a longer one grows;
+     * a failed reservation changes nothing: the appends say what fits) */
+    (void)buf_reserve(out, 480);
     rc = buf_puts(out, "{\"id\":");
     if (rc == 0)
         rc = oai_json_str(out, id, strlen(id));
