@@ -4,6 +4,7 @@
  * answers into a be_turn_t. No I/O here. */
 #include "agent/backend.h"
 #include "shared/jget.h"
+#include "shared/jtok.h"
 #include "shared/caps.h"
 
 #include <errno.h>
@@ -249,7 +250,7 @@ fail:
 
 static int oa__parse(const char *body, size_t len, be_turn_t *turn, char *err, size_t errlen)
 {
-    json_tokener *tok = json_tokener_new();
+    json_tokener *tok = jtok_get(JSON_TOKENER_DEFAULT_DEPTH, 0);
     json_object *root = NULL, *choice, *msg, *calls, *v;
     const char *text;
     int rc = -EPROTO;
@@ -308,8 +309,7 @@ static int oa__parse(const char *body, size_t len, be_turn_t *turn, char *err, s
     rc = 0;
 out:
     json_object_put(root);
-    if (tok)
-        json_tokener_free(tok);
+    jtok_put(tok, len);
     return rc;
 }
 

@@ -17,16 +17,30 @@ static const char *const rq__client_fields[] = {
 
 static const char *const rq__assistant_fields[] = { "temperature", "top_p", "max_tokens", NULL };
 
-/* Borrowed field value; NULL when absent or JSON null. */
-static int rq__set(json_object *o, const char *key, json_object *v)
+/* Sets o[key] = v (v owned; NULL: memory ran out). Every key but
+ * rq__set_copy's is a string literal or a static table's entry: json-c keeps
+ * the pointer instead of a strdup per field of every upstream request. */
+static int rq__set_as(json_object *o, const char *key, json_object *v, unsigned opts)
 {
     if (!v)
         return -ENOMEM;
-    if (json_object_object_add(o, key, v) != 0) {
+    if (json_object_object_add_ex(o, key, v, opts) != 0) {
         json_object_put(v);
         return -ENOMEM;
     }
     return 0;
+}
+
+static int rq__set(json_object *o, const char *key, json_object *v)
+{
+    return rq__set_as(o, key, v, JSON_C_OBJECT_KEY_IS_CONSTANT);
+}
+
+/* rq__set for a key that lives no longer than its source (a registry
+ * object's own keys): json-c copies it. */
+static int rq__set_copy(json_object *o, const char *key, json_object *v)
+{
+    return rq__set_as(o, key, v, 0);
 }
 
 static int rq__messages(json_object *assistant, json_object *body, json_object *req,
@@ -280,7 +294,7 @@ int rq_build(const char *name, json_object *assistant, json_object *body,
     extra = jget(assistant, "extra_body");
     if (extra && json_object_is_type(extra, json_type_object)) {
         json_object_object_foreach(extra, key, val) {
-            if ((rc = rq__set(req, key, json_object_get(val))) < 0)
+            if ((rc = rq__set_copy(req, key, json_object_get(val))) < 0)
                 goto out;
         }
     }

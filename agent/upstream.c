@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* The easy handle runs inside a one-handle multi so the wait can wake every
  * 100 ms to ask whether the client is still there (libcurl's progress
@@ -46,6 +47,29 @@ typedef struct up_xfer {
     char err[512];
 } up_xfer_t;
 
+static size_t up__write(char *ptr, size_t size, size_t nmemb, void *ud);
+
+/* The options every transfer of the handle shares, set once: a
+ * curl_easy_reset per turn cost a re-initialisation of the whole handle and
+ * a dozen setopts (parsing the protocol list, building the Accept-Encoding
+ * value) on the pass-through path. up__configure sets only what a turn
+ * changes, and sets every one of those on every turn, so nothing of an
+ * earlier turn carries over. */
+static void up__fixed_opts(up_t *u)
+{
+    CURL *c = u->curl;
+
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, up__write);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, u->errbuf);
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+}
+
 up_t *up_new(void)
 {
     up_t *u = calloc(1, sizeof(*u));
@@ -58,6 +82,7 @@ up_t *up_new(void)
         up_free(u);
         return NULL;
     }
+    up__fixed_opts(u);
     return u;
 }
 
@@ -263,26 +288,25 @@ static int up__configure(up_t *u, up_xfer_t *x, buf_t *url, buf_t *body,
 {
     CURL *c = u->curl;
 
-    /* reset keeps the connection cache: the next turn reuses the connection */
-    curl_easy_reset(c);
+    /* the fixed options were set once (up__fixed_opts); these are the
+     * turn's, every one set on every turn */
     if (curl_easy_setopt(c, CURLOPT_URL, buf_str(url)) != CURLE_OK)
         return -EINVAL;
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_POST, 1L);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, buf_str(body));
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, up__timeout(x->call->backend));
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, up__write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
     u->errbuf[0] = '\0';
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, u->errbuf);
-    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     return 0;
+}
+
+static long long up__now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int up__alive(up_xfer_t *x)
@@ -294,15 +318,20 @@ static int up__alive(up_xfer_t *x)
     return 1;
 }
 
-/* Runs the configured transfer, waking every UP_POLL_MS to poll alive().
- * A client gone removes the handle mid-transfer, which closes the upstream
- * connection at once. */
+/* Runs the configured transfer, asking alive() at most every UP_POLL_MS
+ * (each ask is a poll(2) on the client's connection, and a stream wakes per
+ * chunk): a stream asks at once, after the request went out (alive() also
+ * starts the client's stream then, core/complete.c), a whole answer only
+ * when it is not there within UP_POLL_MS (the client was there a moment
+ * ago). A client gone removes the handle mid-transfer, which closes the
+ * upstream connection at once. */
 static CURLcode up__perform(up_t *u, up_xfer_t *x)
 {
     CURLcode cc = CURLE_OK;
     CURLMcode mc;
     CURLMsg *m;
     int running = 1, left;
+    long long now, next_alive = x->call->stream ? 0 : up__now_ms() + UP_POLL_MS;
 
     if (curl_multi_add_handle(u->multi, u->curl) != CURLM_OK)
         return CURLE_FAILED_INIT;
@@ -313,9 +342,16 @@ static CURLcode up__perform(up_t *u, up_xfer_t *x)
         }
         if (!running)
             break;
-        if (x->gone || !up__alive(x)) {
+        if (x->gone) {
             cc = CURLE_ABORTED_BY_CALLBACK;
             break;
+        }
+        if ((now = up__now_ms()) >= next_alive) {
+            if (!up__alive(x)) {
+                cc = CURLE_ABORTED_BY_CALLBACK;
+                break;
+            }
+            next_alive = now + UP_POLL_MS;
         }
         if (curl_multi_poll(u->multi, NULL, 0, UP_POLL_MS, NULL) != CURLM_OK) {
             cc = CURLE_FAILED_INIT;

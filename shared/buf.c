@@ -49,6 +49,11 @@ int buf_append(buf_t *b, const void *p, size_t n)
     return 0;
 }
 
+int buf_reserve(buf_t *b, size_t n)
+{
+    return buf__grow(b, n);
+}
+
 int buf_puts(buf_t *b, const char *s)
 {
     return buf_append(b, s, strlen(s));

@@ -23,6 +23,12 @@ void buf_init(buf_t *b, size_t max);
 /* Appends n bytes. Returns 0, -ENOSPC past the cap, -ENOMEM. */
 int buf_append(buf_t *b, const void *p, size_t n);
 
+/* Makes room for n more bytes (and the NUL) now, in one allocation, so a
+ * text written piece by piece up to that size is not grown (realloc'd) at
+ * each power of two it passes. Returns 0, -ENOSPC past the cap (the buffer
+ * unchanged), -ENOMEM. */
+int buf_reserve(buf_t *b, size_t n);
+
 /* Appends a C string. Same returns as buf_append. */
 int buf_puts(buf_t *b, const char *s);
 

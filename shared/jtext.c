@@ -1,5 +1,6 @@
 #include "shared/jtext.h"
 #include "shared/buf.h"
+#include "shared/jtok.h"
 #include "shared/utf8.h"
 
 #include <errno.h>
@@ -231,13 +232,12 @@ static int jtext__parse(const char *text, size_t len, int max_depth, json_object
         text = buf_str(&rw);
         len = rw.len;
     }
-    tok = json_tokener_new_ex(max_depth);
+    tok = jtok_get(max_depth, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
     if (!tok) {
         snprintf(err, errlen, "out of memory reading %s", what);
         rc = -ENOMEM;
         goto out;
     }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
     v = json_tokener_parse_ex(tok, text, (int)len);
     jerr = json_tokener_get_error(tok);
     if (!v && jerr == json_tokener_continue) {
@@ -271,8 +271,7 @@ static int jtext__parse(const char *text, size_t len, int max_depth, json_object
     rc = 0;
 out:
     json_object_put(v);
-    if (tok)
-        json_tokener_free(tok);
+    jtok_put(tok, len);
     buf_free(&rw);
     return rc;
 }

@@ -146,7 +146,7 @@ static const complete_surface_t messages__completion = {
     "messages", sizeof(struct messages__run), messages__parse, messages__clear,
     messages__begin, messages__delta, messages__flush, messages__started,
     messages__stream_end, messages__answer, messages__tool_event, messages__start,
-    messages__keepalive, NULL, NULL,
+    messages__keepalive, NULL, NULL, NULL,
 };
 
 const route_surface_t messages_surface = { "anthropic", messages_auth, messages__send_error,

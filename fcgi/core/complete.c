@@ -8,6 +8,7 @@
 #include "fcgi/metrics/metrics.h"
 #include "fcgi/trace/trace.h"
 
+#include "shared/caps.h"
 #include "shared/jget.h"
 #include "shared/log.h"
 
@@ -182,6 +183,18 @@ static int complete__answer(struct complete__ctx *c, const route_surface_t *s,
             log_warn("%s %s: error after the stream started: %s", c->cs->name, id,
                      res->err.msg);
         return c->cs->stream_end(c->run, res);
+    }
+    if (!c->tev.on && c->cs->answer_text) {
+        /* the answer's text without its object; any failure (-EAGAIN, or
+         * memory) takes the object's way, which answers an error itself */
+        buf_t b;
+        buf_init(&b, CAP_UP_BODY * 2 + 4096);
+        if (c->cs->answer_text(c->run, cr, res, created, &b) == 0) {
+            rc = http_send(req, 200, "application/json", NULL, buf_str(&b), b.len);
+            buf_free(&b);
+            return rc;
+        }
+        buf_free(&b);
     }
     o = c->cs->answer(c->run, cr, res, created);
     if (o && toolev_attach(&c->tev, o) < 0) {

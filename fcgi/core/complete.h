@@ -73,6 +73,12 @@ typedef struct complete_surface {
     int (*prepare)(void *run, http_req_t *req, svc_t *svc, complete_req_t *cr,
                    aip_err_t *err);
     int (*on_event)(void *run, const agent_event_t *ev);
+    /* Optional: a whole answer written as JSON text into *out, the bytes
+     * `answer` would print, without building its object (the pass-through's
+     * common case; the runner uses `answer` when tool events are on). 0;
+     * -EAGAIN: use `answer`; or as buf_append. */
+    int (*answer_text)(void *run, const complete_req_t *cr, const agent_res_t *res,
+                       long long created, buf_t *out);
 } complete_surface_t;
 
 /* Keep-alive interval of streams, in ms, when the assistant sets none

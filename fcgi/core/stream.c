@@ -36,6 +36,36 @@ static int stream__chunk(stream_t *s, buf_t *b, json_object *delta, const char *
     return rc;
 }
 
+/* One content chunk, the bytes oai_chunk + oai_sse_event would write for a
+ * {"content": text} delta, written straight into `b`: a stream sends one
+ * per upstream piece, and building and printing a json-c tree for each cost
+ * a dozen allocations per piece. */
+static int stream__content(stream_t *s, buf_t *b, const char *text, size_t len)
+{
+    int rc;
+
+    /* the frame and the piece (unescaped) in one allocation; when that
+     * passes the cap, the appends below say whether the chunk fits */
+    (void)buf_reserve(b, 224 + strlen(s->model) + len);
+    rc = buf_puts(b, "data: {\"id\":");
+    if (rc == 0)
+        rc = oai_json_str(b, s->id, strlen(s->id));
+    if (rc == 0)
+        rc = buf_printf(b, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
+                        s->created);
+    if (rc == 0)
+        rc = oai_json_str(b, s->model, strlen(s->model));
+    if (rc == 0)
+        rc = buf_puts(b, ",\"choices\":[{\"index\":0,\"delta\":{\"content\":");
+    if (rc == 0)
+        rc = oai_json_str(b, text, len);
+    if (rc == 0)
+        rc = buf_puts(b, s->include_usage
+                             ? "},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"
+                             : "},\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+    return rc;
+}
+
 /* Headers plus the first chunk, once. */
 static int stream__start(stream_t *s, buf_t *b)
 {
@@ -93,24 +123,14 @@ int stream_keepalive(stream_t *s)
 int stream_delta(stream_t *s, const char *text, size_t len)
 {
     buf_t b;
-    json_object *delta;
     int rc;
 
     buf_init(&b, CAP_SSE_OUT_EVENT);
     rc = stream__start(s, &b);
     if (rc != 0)
         goto out;
-    if (len > 0) {
-        delta = json_object_new_object();
-        if (!delta) {
-            rc = -ENOMEM;
-            goto out;
-        }
-        json_object_object_add(delta, "content", json_object_new_string_len(text, (int)len));
-        rc = stream__chunk(s, &b, delta, NULL);
-        if (rc != 0)
-            goto out;
-    }
+    if (len > 0 && (rc = stream__content(s, &b, text, len)) != 0)
+        goto out;
     return stream__send(s, &b, !s->defer_flush);
 out:
     buf_free(&b);

@@ -81,6 +81,15 @@ static json_object *chat__answer(void *run, const complete_req_t *cr, const agen
                           res->usage);
 }
 
+static int chat__answer_text(void *run, const complete_req_t *cr, const agent_res_t *res,
+                             long long created, buf_t *out)
+{
+    struct chat__run *c = run;
+
+    return oai_completion_text(out, c->st.id, created, cr->model, res->message,
+                               res->finish_reason, res->usage);
+}
+
 /* A tool event as a chunk with an empty delta and one extra top-level field
  * (docs/tool-events.md): every OpenAI SDK takes it for a chunk that adds
  * nothing, where a named SSE event would reach openai-node's chunk handling
@@ -103,7 +112,7 @@ static int chat__keepalive(void *run)
 static const complete_surface_t chat__completion = {
     "chat", sizeof(struct chat__run), chat__parse, chat__clear, chat__begin, chat__delta,
     chat__flush, chat__started, chat__stream_end, chat__answer, chat__tool_event,
-    chat__start, chat__keepalive, NULL, NULL,
+    chat__start, chat__keepalive, NULL, NULL, chat__answer_text,
 };
 
 /* The /v1 credential check, in the table's signature. */

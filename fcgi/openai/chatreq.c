@@ -54,10 +54,12 @@ static int chatreq__ids(json_object *m, size_t i, aip_err_t *err)
     char param[96];
     size_t k, n;
 
+    /* each param's name is formatted only for the error it names */
     for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
-        snprintf(param, sizeof(param), "messages[%zu].%s", i, keys[k]);
-        if (json_object_object_get_ex(m, keys[k], &v) && chatreq__has_nul(v))
+        if (json_object_object_get_ex(m, keys[k], &v) && chatreq__has_nul(v)) {
+            snprintf(param, sizeof(param), "messages[%zu].%s", i, keys[k]);
             return chatreq__nul_fail(err, param);
+        }
     }
     if (!json_object_object_get_ex(m, "tool_calls", &calls) ||
         !json_object_is_type(calls, json_type_array))
@@ -65,13 +67,15 @@ static int chatreq__ids(json_object *m, size_t i, aip_err_t *err)
     n = json_object_array_length(calls);
     for (k = 0; k < n; k++) {
         json_object *c = json_object_array_get_idx(calls, k), *fn = NULL;
-        snprintf(param, sizeof(param), "messages[%zu].tool_calls[%zu].id", i, k);
-        if (json_object_object_get_ex(c, "id", &v) && chatreq__has_nul(v))
+        if (json_object_object_get_ex(c, "id", &v) && chatreq__has_nul(v)) {
+            snprintf(param, sizeof(param), "messages[%zu].tool_calls[%zu].id", i, k);
             return chatreq__nul_fail(err, param);
-        snprintf(param, sizeof(param), "messages[%zu].tool_calls[%zu].function.name", i, k);
+        }
         if (json_object_object_get_ex(c, "function", &fn) &&
-            json_object_object_get_ex(fn, "name", &v) && chatreq__has_nul(v))
+            json_object_object_get_ex(fn, "name", &v) && chatreq__has_nul(v)) {
+            snprintf(param, sizeof(param), "messages[%zu].tool_calls[%zu].function.name", i, k);
             return chatreq__nul_fail(err, param);
+        }
     }
     return 0;
 }
@@ -82,6 +86,8 @@ static int chatreq__content(json_object *content, const char *role, int idx,
     char param[64];
     size_t i, n;
 
+    if (content && json_object_is_type(content, json_type_string))
+        return 0;
     snprintf(param, sizeof(param), "messages[%d].content", idx);
     if (!content) {
         /* An assistant turn may be tool calls only. */
@@ -89,8 +95,6 @@ static int chatreq__content(json_object *content, const char *role, int idx,
             return 0;
         return chatreq__fail(err, param, "'%s' is required for a %s message", param, role);
     }
-    if (json_object_is_type(content, json_type_string))
-        return 0;
     if (!json_object_is_type(content, json_type_array))
         return chatreq__fail(err, param,
                              "'%s' must be a string or an array of content parts", param);
@@ -126,9 +130,10 @@ static int chatreq__messages(json_object *body, aip_err_t *err)
         const char *rs;
         char param[48];
 
-        snprintf(param, sizeof(param), "messages[%zu]", i);
-        if (!json_object_is_type(m, json_type_object))
+        if (!json_object_is_type(m, json_type_object)) {
+            snprintf(param, sizeof(param), "messages[%zu]", i);
             return chatreq__fail(err, param, "'%s' must be an object", param);
+        }
         snprintf(param, sizeof(param), "messages[%zu].role", i);
         if (!json_object_object_get_ex(m, "role", &role) ||
             !json_object_is_type(role, json_type_string))

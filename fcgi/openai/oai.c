@@ -6,6 +6,15 @@
 #include <errno.h>
 #include <string.h>
 
+/* Adds `v` under the literal `key` to an object built here, which cannot
+ * hold the key yet: json-c then neither copies the key (a strdup per field
+ * of every answer and chunk) nor looks it up first. */
+static void oai__add(json_object *o, const char *key, json_object *v)
+{
+    json_object_object_add_ex(o, key, v,
+                              JSON_C_OBJECT_ADD_KEY_IS_NEW | JSON_C_OBJECT_KEY_IS_CONSTANT);
+}
+
 void oai_new_id(char out[OAI_ID_MAX])
 {
     memcpy(out, "chatcmpl-", 9);
@@ -33,10 +42,10 @@ static json_object *oai__head(const char *id, long long created, const char *mod
 
     if (!o)
         return NULL;
-    json_object_object_add(o, "id", json_object_new_string(id));
-    json_object_object_add(o, "object", json_object_new_string(object));
-    json_object_object_add(o, "created", json_object_new_int64(created));
-    json_object_object_add(o, "model", json_object_new_string(model));
+    oai__add(o, "id", json_object_new_string(id));
+    oai__add(o, "object", json_object_new_string(object));
+    oai__add(o, "created", json_object_new_int64(created));
+    oai__add(o, "model", json_object_new_string(model));
     return o;
 }
 
@@ -53,7 +62,7 @@ json_object *oai_completion(const char *id, long long created, const char *model
     if (!o || !msg || !choice || !choices)
         goto out;
     /* A copy of the message with role and content always present. */
-    json_object_object_add(msg, "role", json_object_new_string("assistant"));
+    oai__add(msg, "role", json_object_new_string("assistant"));
     if (message) {
         json_object_object_foreach(message, k, v) {
             if (strcmp(k, "role") != 0)
@@ -61,19 +70,19 @@ json_object *oai_completion(const char *id, long long created, const char *model
         }
     }
     if (!json_object_object_get_ex(msg, "content", NULL))
-        json_object_object_add(msg, "content", NULL);
-    json_object_object_add(choice, "index", json_object_new_int(0));
-    json_object_object_add(choice, "message", msg);
+        oai__add(msg, "content", NULL);
+    oai__add(choice, "index", json_object_new_int(0));
+    oai__add(choice, "message", msg);
     msg = NULL;
-    json_object_object_add(choice, "logprobs", NULL);
-    json_object_object_add(choice, "finish_reason",
+    oai__add(choice, "logprobs", NULL);
+    oai__add(choice, "finish_reason",
                            json_object_new_string(oai_finish_reason(message, finish_reason)));
     json_object_array_add(choices, choice);
     choice = NULL;
-    json_object_object_add(o, "choices", choices);
+    oai__add(o, "choices", choices);
     choices = NULL;
-    json_object_object_add(o, "usage", usage ? json_object_get(usage) : NULL);
-    json_object_object_add(o, "system_fingerprint", NULL);
+    oai__add(o, "usage", usage ? json_object_get(usage) : NULL);
+    oai__add(o, "system_fingerprint", NULL);
     res = o;
     o = NULL;
 out:
@@ -82,6 +91,111 @@ out:
     json_object_put(choice);
     json_object_put(choices);
     return res;
+}
+
+int oai_json_str(buf_t *b, const char *t, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i, run = 0;
+    char esc[7];
+    int rc = buf_append(b, "\"", 1);
+
+    for (i = 0; rc == 0 && i < n; i++) {
+        unsigned char c = (unsigned char)t[i];
+        size_t k = 2;
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (i > run && (rc = buf_append(b, t + run, i - run)) != 0)
+            break;
+        run = i + 1;
+        esc[0] = '\\';
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            k = 6;
+        }
+        rc = buf_append(b, esc, k);
+    }
+    if (rc == 0 && n > run)
+        rc = buf_append(b, t + run, n - run);
+    return rc == 0 ? buf_append(b, "\"", 1) : rc;
+}
+
+/* 1 when `message` is already what oai_completion makes of it: its first
+ * member "role": "assistant", and a "content" member (the agent's messages
+ * are built that way, agent.c). */
+static int oai__message_as_is(json_object *message)
+{
+    struct lh_entry *e;
+    json_object *v;
+
+    if (!message || !json_object_is_type(message, json_type_object) ||
+        !json_object_object_get_ex(message, "content", NULL))
+        return 0;
+    e = json_object_get_object(message)->head;
+    if (!e || strcmp((const char *)lh_entry_k(e), "role") != 0)
+        return 0;
+    v = (json_object *)lh_entry_v(e);
+    return json_object_is_type(v, json_type_string) &&
+           strcmp(json_object_get_string(v), "assistant") == 0;
+}
+
+static int oai__put_json(buf_t *out, json_object *o)
+{
+    size_t len = 0;
+    const char *s;
+
+    if (!o)
+        return buf_append(out, "null", 4);
+    s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
+                                                 JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+    return s ? buf_append(out, s, len) : -ENOMEM;
+}
+
+int oai_completion_text(buf_t *out, const char *id, long long created, const char *model,
+                        json_object *message, const char *finish_reason, json_object *usage)
+{
+    const char *fr = oai_finish_reason(message, finish_reason);
+    int rc;
+
+    if (!oai__message_as_is(message))
+        return -EAGAIN;
+    /* the frame and a short message in one allocation (a longer one grows;
+     * a failed reservation changes nothing: the appends say what fits) */
+    (void)buf_reserve(out, 480);
+    rc = buf_puts(out, "{\"id\":");
+    if (rc == 0)
+        rc = oai_json_str(out, id, strlen(id));
+    if (rc == 0)
+        rc = buf_printf(out, ",\"object\":\"chat.completion\",\"created\":%lld,\"model\":",
+                        created);
+    if (rc == 0)
+        rc = oai_json_str(out, model, strlen(model));
+    if (rc == 0)
+        rc = buf_puts(out, ",\"choices\":[{\"index\":0,\"message\":");
+    if (rc == 0)
+        rc = oai__put_json(out, message);
+    if (rc == 0)
+        rc = buf_puts(out, ",\"logprobs\":null,\"finish_reason\":");
+    if (rc == 0)
+        rc = oai_json_str(out, fr, strlen(fr));
+    if (rc == 0)
+        rc = buf_puts(out, "}],\"usage\":");
+    if (rc == 0)
+        rc = oai__put_json(out, usage);
+    if (rc == 0)
+        rc = buf_puts(out, ",\"system_fingerprint\":null}");
+    return rc;
 }
 
 json_object *oai_chunk(const char *id, long long created, const char *model,
@@ -96,18 +210,18 @@ json_object *oai_chunk(const char *id, long long created, const char *model,
     choices = json_object_new_array();
     if (!o || !choice || !choices || !delta)
         goto out;
-    json_object_object_add(choice, "index", json_object_new_int(0));
-    json_object_object_add(choice, "delta", delta);
+    oai__add(choice, "index", json_object_new_int(0));
+    oai__add(choice, "delta", delta);
     delta = NULL;
-    json_object_object_add(choice, "logprobs", NULL);
-    json_object_object_add(choice, "finish_reason",
+    oai__add(choice, "logprobs", NULL);
+    oai__add(choice, "finish_reason",
                            finish_reason ? json_object_new_string(finish_reason) : NULL);
     json_object_array_add(choices, choice);
     choice = NULL;
-    json_object_object_add(o, "choices", choices);
+    oai__add(o, "choices", choices);
     choices = NULL;
     if (usage_null)
-        json_object_object_add(o, "usage", NULL);
+        oai__add(o, "usage", NULL);
     res = o;
     o = NULL;
 out:
@@ -125,15 +239,15 @@ json_object *oai_usage_chunk(const char *id, long long created, const char *mode
 
     if (!o)
         return NULL;
-    json_object_object_add(o, "choices", json_object_new_array());
+    oai__add(o, "choices", json_object_new_array());
     if (usage) {
-        json_object_object_add(o, "usage", json_object_get(usage));
+        oai__add(o, "usage", json_object_get(usage));
     } else {
         json_object *u = json_object_new_object();
-        json_object_object_add(u, "prompt_tokens", json_object_new_int(0));
-        json_object_object_add(u, "completion_tokens", json_object_new_int(0));
-        json_object_object_add(u, "total_tokens", json_object_new_int(0));
-        json_object_object_add(o, "usage", u);
+        oai__add(u, "prompt_tokens", json_object_new_int(0));
+        oai__add(u, "completion_tokens", json_object_new_int(0));
+        oai__add(u, "total_tokens", json_object_new_int(0));
+        oai__add(o, "usage", u);
     }
     return o;
 }
@@ -159,20 +273,20 @@ json_object *oai_tool_calls_delta(json_object *message)
             json_object_put(dfn);
             goto out;
         }
-        json_object_object_add(d, "index", json_object_new_int((int)i));
-        json_object_object_add(d, "id", json_object_object_get_ex(tc, "id", &v)
+        oai__add(d, "index", json_object_new_int((int)i));
+        oai__add(d, "id", json_object_object_get_ex(tc, "id", &v)
                                             ? json_object_get(v) : json_object_new_string(""));
-        json_object_object_add(d, "type", json_object_new_string("function"));
+        oai__add(d, "type", json_object_new_string("function"));
         json_object_object_get_ex(tc, "function", &fn);
-        json_object_object_add(dfn, "name", json_object_object_get_ex(fn, "name", &v)
+        oai__add(dfn, "name", json_object_object_get_ex(fn, "name", &v)
                                                 ? json_object_get(v) : json_object_new_string(""));
-        json_object_object_add(dfn, "arguments",
+        oai__add(dfn, "arguments",
                                json_object_object_get_ex(fn, "arguments", &v)
                                    ? json_object_get(v) : json_object_new_string("{}"));
-        json_object_object_add(d, "function", dfn);
+        oai__add(d, "function", dfn);
         json_object_array_add(arr, d);
     }
-    json_object_object_add(delta, "tool_calls", arr);
+    oai__add(delta, "tool_calls", arr);
     arr = NULL;
     res = delta;
     delta = NULL;
@@ -217,16 +331,16 @@ json_object *oai_model(const char *name, json_object *assistant, long long creat
 
     if (!o)
         return NULL;
-    json_object_object_add(o, "id", json_object_new_string(name));
-    json_object_object_add(o, "object", json_object_new_string("model"));
-    json_object_object_add(o, "created", json_object_new_int64(created));
-    json_object_object_add(o, "owned_by", json_object_new_string("aiproxy"));
-    json_object_object_add(o, "description",
+    oai__add(o, "id", json_object_new_string(name));
+    oai__add(o, "object", json_object_new_string("model"));
+    oai__add(o, "created", json_object_new_int64(created));
+    oai__add(o, "owned_by", json_object_new_string("aiproxy"));
+    oai__add(o, "description",
                            oai__field_copy(assistant, "description", json_type_string,
                                            json_object_new_string("")));
-    json_object_object_add(o, "backend",
+    oai__add(o, "backend",
                            oai__field_copy(assistant, "backend", json_type_string, NULL));
-    json_object_object_add(o, "mcp_servers",
+    oai__add(o, "mcp_servers",
                            oai__field_copy(assistant, "mcp_servers", json_type_array,
                                            json_object_new_array()));
     return o;

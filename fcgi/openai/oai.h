@@ -28,6 +28,20 @@ json_object *oai_completion(const char *id, long long created, const char *model
                             json_object *message, const char *finish_reason,
                             json_object *usage);
 
+/* Appends what json_object_to_json_string_ext(oai_completion(...),
+ * JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE) writes, byte for
+ * byte, without building the object: when `message` is already in its
+ * answer's form (first member "role": "assistant", a "content" member: the
+ * agent's). 0; -EAGAIN when it is not (use oai_completion); or as
+ * buf_append. */
+int oai_completion_text(buf_t *out, const char *id, long long created, const char *model,
+                        json_object *message, const char *finish_reason, json_object *usage);
+
+/* Appends t[0..n) as a JSON string, byte for byte as json-c writes one
+ * (JSON_C_TO_STRING_NOSLASHESCAPE): '"', '\\' and the control characters
+ * escaped, every other byte as it is. Returns as buf_append. */
+int oai_json_str(buf_t *b, const char *t, size_t n);
+
 /* A new chat.completion.chunk with one choice. `delta` is consumed (NULL gives
  * {}); finish_reason NULL gives null; `usage_null` adds "usage": null (set on
  * every chunk when the client asked for include_usage). NULL on ENOMEM. */

@@ -207,7 +207,7 @@ static int resp__on_event(void *run, const agent_event_t *ev)
 static const complete_surface_t resp__completion = {
     "responses", sizeof(struct resp__run), resp__parse, resp__clear, resp__begin,
     resp__delta, resp__flush, resp__started, resp__stream_end, resp__answer,
-    resp__tool_event, resp__start, resp__keepalive, resp__prepare, resp__on_event,
+    resp__tool_event, resp__start, resp__keepalive, resp__prepare, resp__on_event, NULL,
 };
 
 /* The /v1 credential check, in the table's signature. */
