@@ -13,6 +13,10 @@
 
 #define SERVER_BACKOFF_MIN_MS 1000
 #define SERVER_BACKOFF_MAX_MS 30000
+/* A call's "started" line is written once it has run this long, or just
+ * before its end line when it ends sooner: a quick call's two lines both
+ * come after its answer went out, not one of them on its way. */
+#define SERVER_LOG_STARTED_MS 5
 
 struct server {
     struct server *next;         /* the host's list */
@@ -25,6 +29,7 @@ struct server {
     struct mcp_session *sess;
     int owned, retired, restart_now, backoff_ms, in_backoff, wanted;
     uv_timer_t timer;            /* restart backoff */
+    uv_timer_t logt;             /* writes the "started" lines of calls still running */
     struct server_waiter *waiters;
     struct server_call *calls;   /* in flight on the session, for cancels */
     json_object *tools;          /* the last catalog */
@@ -118,6 +123,8 @@ server_t *server_new(const server_ops_t *ops, uv_loop_t *loop, const char *prefi
     s->backoff_ms = SERVER_BACKOFF_MIN_MS;
     uv_timer_init(loop, &s->timer);
     s->timer.data = s;
+    uv_timer_init(loop, &s->logt);
+    s->logt.data = s;
     return s;
 }
 
@@ -223,6 +230,20 @@ static void server__timer_closed(uv_handle_t *h)
     ops.gone(ops.data);
 }
 
+/* Both timers closed, the second from the first's callback: s is freed
+ * with the last. */
+static void server__logt_closed(uv_handle_t *h)
+{
+    server_t *s = h->data;
+
+    uv_close((uv_handle_t *)&s->timer, server__timer_closed);
+}
+
+static void server__close_handles(server_t *s)
+{
+    uv_close((uv_handle_t *)&s->logt, server__logt_closed);
+}
+
 static void server__on_backoff(uv_timer_t *t)
 {
     server_t *s = t->data;
@@ -258,7 +279,7 @@ static void server__on_closed(void *ud, const char *reason)
     mcp_session_free(s->sess);
     s->sess = NULL;
     if (s->retired) {
-        uv_close((uv_handle_t *)&s->timer, server__timer_closed);
+        server__close_handles(s);
         return;
     }
     if (s->restart_now) {
@@ -423,14 +444,24 @@ static void server__span_start(server_t *s, server_call_t *c, const wire_req_t *
         json_object_object_add(*meta, "traceparent", json_object_new_string(tp));
 }
 
-/* The "started" line, once: after the call went out (see server_handle), or
- * before its end when that came first. */
+/* The "started" line, once: SERVER_LOG_STARTED_MS after the call went out
+ * (server__on_logt), or before its end line when that came first. */
 static void server__log_started(server_call_t *c)
 {
     if (c->logged)
         return;
     c->logged = 1;
     server__call_log(c, LOG_LVL_INFO, "started", NULL);
+}
+
+/* The "started" lines of the calls still running (they went out at most
+ * SERVER_LOG_STARTED_MS ago). */
+static void server__on_logt(uv_timer_t *t)
+{
+    server_t *s = t->data;
+
+    for (server_call_t *c = s->calls; c; c = c->next)
+        server__log_started(c);
 }
 
 static void server__call_done(void *ud, int ok, json_object *result, const char *error)
@@ -456,6 +487,8 @@ static void server__call_done(void *ud, int ok, json_object *result, const char 
     server__unlink_call(c->s, c);
     server__answer(c->s, c->reply, t);
     free(t);
+    if (!c->s->calls)
+        uv_timer_stop(&c->s->logt);
     server__log_started(c);
     server__call_log(c, ok ? LOG_LVL_INFO : LOG_LVL_WARN, what, ok ? NULL : error);
     if (ok)
@@ -577,9 +610,11 @@ void server_handle(server_t *s, const wire_req_t *req)
             free(c);
         } else if (server__has_call(s, c)) {
             /* on its way to the server (its answer is read by this loop
-             * later): the log line and the span's id are nobody's wait */
+             * later): the span's id is nobody's wait, and the "started" line
+             * waits for SERVER_LOG_STARTED_MS or the call's end */
             int64_t rpc = c->span ? mcp_session_call_rpc_id(s->sess, c) : 0;
-            server__log_started(c);
+            if (!uv_is_active((uv_handle_t *)&s->logt))
+                uv_timer_start(&s->logt, server__on_logt, SERVER_LOG_STARTED_MS, 0);
             if (rpc > 0) {
                 snprintf(msg, sizeof(msg), "%lld", (long long)rpc);
                 otel_span_str(c->span, "jsonrpc.request.id", msg);
@@ -627,7 +662,7 @@ void server_retire(server_t *s)
     if (s->sess)
         mcp_session_close(s->sess);
     else
-        uv_close((uv_handle_t *)&s->timer, server__timer_closed);
+        server__close_handles(s);
 }
 
 int server_busy(const server_t *s)

@@ -1,5 +1,6 @@
 /* wire — encode/decode of the broker protocol messages (see wire.h). */
 #include "shared/wire.h"
+#include "shared/wire_scan.h"
 #include "shared/jtext.h"
 #include "shared/jget.h"
 #include "shared/reqid.h"
@@ -162,7 +163,8 @@ int wire_req_decode(const char *s, size_t n, wire_req_t *out, char *err, size_t 
     const char *op, *id;
     int rc = -EINVAL;
 
-    memset(out, 0, sizeof(*out));
+    if (wire_scan_call(s, n, out) == 0)
+        return 0;
     o = wire__parse(s, n, err, errlen);
     if (!o)
         goto out;
@@ -246,6 +248,7 @@ out:
 void wire_req_clear(wire_req_t *r)
 {
     json_object_put(r->root);
+    free(r->own);
     memset(r, 0, sizeof(*r));
 }
 

@@ -59,6 +59,8 @@ typedef struct wire_req {
                               * not a valid one (shared/reqid.h) */
     const char *tp;          /* call: borrowed, the W3C traceparent of the tool call
                                 ("tp", optional; NULL when absent) */
+    char *own;               /* owned: the strings above when read by wire_scan_call
+                              * (root is then the args), else NULL */
 } wire_req_t;
 
 typedef struct wire_reply {

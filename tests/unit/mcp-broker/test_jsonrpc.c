@@ -246,6 +246,32 @@ static void member_raw_cuts_the_value_as_written(void **state)
     assert_int_equal(member("", "result", got, sizeof got), -EINVAL);
 }
 
+/* The escaper writes what json-c writes for the same string, so a line
+ * built with it reads back as the string it was given. */
+static void put_str_writes_what_json_c_writes(void **state)
+{
+    static const char *const cases[] = {
+        "", "echo", "a\"b\\c", "tab\there\nnl\rcr\bbs\fff", "\x01\x1f ctl", "a/b", "caf\xc3\xa9 \xe2\x82\xac",
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        buf_t b;
+        json_object *o = json_object_new_string(cases[i]), *back;
+
+        buf_init(&b, 1024);
+        assert_int_equal(jsonrpc_put_str(&b, cases[i]), 0);
+        assert_string_equal(buf_str(&b), json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                                 JSON_C_TO_STRING_NOSLASHESCAPE));
+        back = json_tokener_parse(buf_str(&b));
+        assert_non_null(back);
+        assert_string_equal(json_object_get_string(back), cases[i]);
+        json_object_put(back);
+        json_object_put(o);
+        buf_free(&b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -256,6 +282,7 @@ int main(void)
         cmocka_unit_test(refuses_what_is_not_jsonrpc),
         cmocka_unit_test(builders_produce_what_classify_reads),
         cmocka_unit_test(member_raw_cuts_the_value_as_written),
+        cmocka_unit_test(put_str_writes_what_json_c_writes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "shared/wire.h"
+#include "shared/wire_scan.h"
 
 #include <errno.h>
 #include <math.h>
@@ -436,6 +437,75 @@ static void traceparent_rides_along(void **state)
     free(t);
 }
 
+/* The one-pass reading of a call (wire_scan_call) gives what the full
+ * parse gives, and leaves to it whatever it does not read exactly so. */
+static void scanned_call_matches_the_full_parse(void **state)
+{
+    static const char *const same[] = {
+        "{\"v\":1,\"op\":\"call\",\"id\":\"0123456789abcdef0123456789ABCDEF\",\"reply\":\"r:1\","
+        "\"server\":\"demo\",\"tool\":\"echo\",\"args\":{\"text\":\"a\\\"b \\u00e9\",\"n\":[1,-2.5e3,true,null,{}],"
+        "\"big\":123456789012345678901234567890},\"deadline\":1765156000000,"
+        "\"rid\":\"req_Fp8L5kDbAPTFBzgWToMQWVyy\",\"tp\":\"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\"}",
+        " { \"deadline\" : 5 , \"tool\":\"t\",\"server\":\"s\",\"reply\":\"x\",\"id\":\"0123456789abcdef0123456789abcdef\","
+        "\"op\":\"call\",\"v\":1,\"extra\":[\"y\",{\"z\":false}]}\n",
+        /* a repeated key: the last, as json-c */
+        "{\"v\":1,\"op\":\"call\",\"id\":\"0123456789abcdef0123456789abcdef\",\"reply\":\"r\",\"server\":\"a\","
+        "\"server\":\"b\",\"tool\":\"t\",\"args\":{},\"deadline\":7,\"rid\":\"bad rid\"}",
+    };
+    static const char *const left[] = {
+        /* escapes, other ops, wrong types, bad JSON: the full parse decides */
+        "{\"v\":1,\"op\":\"call\",\"id\":\"0123456789abcdef0123456789abcdef\",\"reply\":\"r\",\"server\":\"d\\u0065mo\",\"tool\":\"t\",\"deadline\":7}",
+        "{\"v\":1,\"op\":\"start\",\"id\":\"0123456789abcdef0123456789abcdef\",\"reply\":\"r\",\"server\":\"s\",\"deadline\":7}",
+        "{\"v\":1,\"op\":\"call\",\"id\":\"0123456789abcdef0123456789abcdef\",\"reply\":\"r\",\"server\":\"s\",\"tool\":\"t\",\"args\":[],\"deadline\":7}",
+        "{\"v\":1,\"op\":\"call\",\"id\":\"0123456789abcdef0123456789abcdef\",\"reply\":\"r\",\"server\":\"s\",\"tool\":\"t\",\"deadline\":7.0}",
+        "{\"v\":1,\"op\":\"call\",\"id\":\"0123456789abcdef0123456789abcdef\",\"reply\":\"r\",\"server\":\"s\",\"tool\":\"t\",\"deadline\":7,\"x\":01}",
+        "{\"v\":1,\"op\":\"call\",\"id\":\"0123456789abcdef0123456789abcdef\",\"reply\":\"r\",\"server\":\"s\",\"tool\":\"t\",\"deadline\":7} x",
+        "{\"v\":1,\"op\":\"call\",\"id\":\"0123456789abcdef0123456789abcdeg\",\"reply\":\"r\",\"server\":\"s\",\"tool\":\"t\",\"deadline\":7}",
+        "{\"v\":1,\"op\":\"call\",\"id\":\"0123456789abcdef0123456789abcdef\",\"reply\":\"\",\"server\":\"s\",\"tool\":\"t\",\"deadline\":7}",
+        "{\"v\":1,\"op\":\"call\",\"id\":\"0123456789abcdef0123456789abcdef\",\"reply\":\"r\",\"server\":\"s\",\"tool\":\"t\",\"args\":{\"a\":tru},\"deadline\":7}",
+        "{\"v\":2,\"op\":\"call\",\"id\":\"0123456789abcdef0123456789abcdef\",\"reply\":\"r\",\"server\":\"s\",\"tool\":\"t\",\"deadline\":7}",
+        "{\"v\":1,\"op\":\"call\",\"id\":\"0123456789abcdef0123456789abcdef\",\"reply\":\"r\",\"server\":\"s\",\"tool\":\"t\",\"deadline\":0}",
+        "{\"v\":1,\"op\":\"call\",\"id\":\"0123456789abcdef0123456789abcdef\",\"reply\":\"r\",\"server\":\"caf\xc3\xa9\",\"tool\":\"t\",\"deadline\":7}",
+        "{}", "", "[1]", "{\"v\":1,",
+    };
+    char err[256];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof same / sizeof same[0]; i++) {
+        wire_req_t fast, full;
+        json_object *slow;
+        assert_int_equal(wire_scan_call(same[i], strlen(same[i]), &fast), 0);
+        assert_int_equal(wire_req_decode(same[i], strlen(same[i]), &full, err, sizeof err), 0);
+        assert_non_null(fast.own);
+        assert_int_equal(fast.op, WIRE_OP_CALL);
+        assert_string_equal(fast.id, full.id);
+        assert_string_equal(fast.reply, full.reply);
+        assert_string_equal(fast.server, full.server);
+        assert_string_equal(fast.tool, full.tool);
+        assert_int_equal(fast.deadline, full.deadline);
+        assert_true((fast.rid == NULL) == (full.rid == NULL));
+        if (fast.rid)
+            assert_string_equal(fast.rid, full.rid);
+        assert_true((fast.tp == NULL) == (full.tp == NULL));
+        if (fast.tp)
+            assert_string_equal(fast.tp, full.tp);
+        assert_string_equal(json_object_to_json_string_ext(fast.args, JSON_C_TO_STRING_PLAIN),
+                            json_object_to_json_string_ext(full.args, JSON_C_TO_STRING_PLAIN));
+        /* wire_req_decode itself takes the fast path: compare with a tree */
+        slow = json_tokener_parse(same[i]);
+        assert_non_null(slow);
+        json_object_put(slow);
+        wire_req_clear(&fast);
+        wire_req_clear(&full);
+    }
+    for (size_t i = 0; i < sizeof left / sizeof left[0]; i++) {
+        wire_req_t fast;
+        assert_int_equal(wire_scan_call(left[i], strlen(left[i]), &fast), 1);
+        assert_null(fast.own);
+        assert_null(fast.root);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -456,6 +526,7 @@ int main(void)
         cmocka_unit_test(malformed_sampling_refused),
         cmocka_unit_test(id_validation),
         cmocka_unit_test(traceparent_rides_along),
+        cmocka_unit_test(scanned_call_matches_the_full_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
