@@ -24,6 +24,7 @@ static pthread_t usage_flush__tid;
 static usage_pend_t *usage_flush__live;      /* NULL while no flusher runs */
 static rpool_t *usage_flush__pool;
 static int usage_flush__running, usage_flush__stopping, usage_flush__kick;
+static int usage_flush__rewait;   /* the interval changed: wait anew, no flush */
 static atomic_int usage_flush__ms = USAGE_FLUSH_MS_DEFAULT;
 static atomic_ulong usage_flush__dropped;
 static atomic_llong usage_flush__warned_at;
@@ -50,10 +51,10 @@ void usage_flush_drop(unsigned long n, const char *why)
 
 void usage_flush_interval(int ms)
 {
-    if (ms > 0 && atomic_exchange(&usage_flush__ms, ms) > ms) {
-        pthread_mutex_lock(&usage_flush__mu);   /* a shorter wait starts now */
+    if (ms > 0 && atomic_exchange(&usage_flush__ms, ms) != ms) {
+        pthread_mutex_lock(&usage_flush__mu);   /* the wait starts again with it */
         if (usage_flush__running) {
-            usage_flush__kick = 1;
+            usage_flush__rewait = 1;
             pthread_cond_signal(&usage_flush__cv);
         }
         pthread_mutex_unlock(&usage_flush__mu);
@@ -199,9 +200,14 @@ static void *usage_flush__main(void *arg)
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
-        while (!usage_flush__stopping && !usage_flush__kick &&
+        while (!usage_flush__stopping && !usage_flush__kick && !usage_flush__rewait &&
                pthread_cond_timedwait(&usage_flush__cv, &usage_flush__mu, &until) != ETIMEDOUT)
             ;
+        if (usage_flush__rewait && !usage_flush__stopping && !usage_flush__kick) {
+            usage_flush__rewait = 0;
+            continue;
+        }
+        usage_flush__rewait = 0;
         last = usage_flush__stopping;
         usage_flush__kick = 0;
         pthread_mutex_unlock(&usage_flush__mu);
