@@ -162,7 +162,8 @@ static void usage_flush__once(int last)
         return;
     t0 = reqinfo_now_us();
     if (!(c = rpool_get(usage_flush__pool, err, sizeof(err)))) {
-        snprintf(why, sizeof(why), "Redis is unreachable: %s", err);
+        log_debug("usage: no Redis connection for the flush: %s", err);
+        snprintf(why, sizeof(why), "Redis is unreachable");   /* no address in a warning */
         rc = -EIO;
     } else {
         rc = usage_flush_send(c, out, why, sizeof(why));

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define USAGE_PEND__STR_MAX 255
+#define USAGE_PEND__STR_MAX 511   /* past USAGE_FIELD_MAX and a key of a 127-byte prefix */
 #define USAGE_PEND__SLOTS0 64
 
 typedef struct usage_pend__key {

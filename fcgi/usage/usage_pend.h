@@ -17,8 +17,8 @@ usage_pend_t *usage_pend_new(void);
 /* Frees t and its strings (NULL is fine). */
 void usage_pend_free(usage_pend_t *t);
 
-/* Adds v to the sum of (key, field) (both copied; key at most 255 bytes,
- * field at most 255), creating it at v; the key's EXPIREAT becomes the later
+/* Adds v to the sum of (key, field) (both copied; key at most 511 bytes,
+ * field at most 511), creating it at v; the key's EXPIREAT becomes the later
  * of what it had and expire_at. v <= 0 adds nothing. 0; -EINVAL (too long);
  * -ENOMEM (the table is as it was). */
 int usage_pend_add(usage_pend_t *t, const char *key, const char *field, long long v,

@@ -1,14 +1,17 @@
 /* Unit tests of usage's pending sums (fcgi/usage/usage_pend.h): adding the
  * same pair merges, keys keep their latest EXPIREAT, merging tables (the
- * flusher's retry after a failed write) and its cap, and what the flusher's
- * hand-off answers with no flusher running (CGI: the request writes). */
+ * flusher's retry after a failed write) and its cap, what the flusher's
+ * hand-off answers with no flusher running (CGI: the request writes), and a
+ * flusher stopped with Redis unreachable. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "fcgi/usage/usage.h"
 #include "fcgi/usage/usage_flush.h"
 #include "fcgi/usage/usage_pend.h"
+#include "fcgi/usage/usage_q.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -87,12 +90,18 @@ static void test_add_merges(void **st)
     assert_int_equal(usage_pend_add(t, "p:use:h:2026120722", "k|a|req", 2, 600), 0);
     assert_int_equal(usage_pend_count(t), 5);
     /* too long */
-    char big[300];
+    char big[600];
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     assert_int_equal(usage_pend_add(t, big, "f", 1, 1), -EINVAL);
     assert_int_equal(usage_pend_add(t, "k", big, 1, 1), -EINVAL);
     assert_int_equal(usage_pend_count(t), 5);
+    /* the longest field usage writes: two ids and a tool server's metric */
+    char longest[USAGE_FIELD_MAX];
+    memset(longest, 'y', sizeof(longest) - 1);
+    longest[sizeof(longest) - 1] = '\0';
+    assert_int_equal(usage_pend_add(t, "k", longest, 1, 1), 0);
+    assert_int_equal(usage_pend_count(t), 6);
     assert_int_equal(usage_pend_each(t, stop_at_first, NULL, NULL), 7);
     usage_pend_free(t);
     usage_pend_free(NULL);
@@ -175,6 +184,28 @@ static void test_no_flusher(void **st)
     usage_pend_free(t);
 }
 
+/* The flusher's life in a process: started, fed records, stopped. Its last
+ * flush finds no Redis (nothing listens on port 1): what it held is dropped
+ * and counted, and records after the stop are the request's to write. */
+static void test_flusher_stop_without_redis(void **st)
+{
+    (void)st;
+    unsigned long dropped = usage_drops();
+    usage_pend_t *t = usage_pend_new();
+    assert_int_equal(usage_start("redis://127.0.0.1:1"), 0);
+    assert_int_equal(usage_start("redis://127.0.0.1:1"), 0);   /* already running */
+    usage_flush_interval(600000);   /* no tick before the stop */
+    assert_int_equal(usage_pend_add(t, "h", "k|a|req", 1, 1), 0);
+    usage_pend_note_record(t);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(usage_flush_add(t), 0);
+    usage_stop();
+    assert_int_equal(usage_drops(), dropped + 3);
+    assert_int_equal(usage_flush_add(t), -ESRCH);
+    usage_stop();   /* a second stop is a no-op */
+    usage_pend_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -182,6 +213,7 @@ int main(void)
         cmocka_unit_test(test_grow),
         cmocka_unit_test(test_merge_and_cap),
         cmocka_unit_test(test_no_flusher),
+        cmocka_unit_test(test_flusher_stop_without_redis),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
