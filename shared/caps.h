@@ -213,5 +213,10 @@
 /* GET /admin/usage: the rows one answer may hold, and its CSV text. */
 #define CAP_USAGE_ROWS 100000
 #define CAP_USAGE_CSV (64u << 20)
+/* Usage counters a worker process keeps between flushes (distinct bucket key
+ * and field pairs, fcgi/usage/usage_pend.h): past half of it the flusher is
+ * woken early; a record that would pass it (Redis down a long while) is
+ * dropped and counted. ~100 bytes each. */
+#define CAP_USAGE_PENDING 20000
 
 #endif

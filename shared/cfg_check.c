@@ -935,12 +935,15 @@ static int ck__limits(json_object *settings, char *err, size_t errlen)
     return rc;
 }
 
-/* usage: {retention_hours, retention_days} (issue 18, docs/usage.md): how long
- * the hourly and the daily usage buckets are kept. Defaults filled in. */
+/* usage: {retention_hours, retention_days, flush_ms} (issue 18, docs/usage.md):
+ * how long the hourly and the daily usage buckets are kept, and how often a
+ * worker writes its pending sums (0: each request writes its own). Defaults
+ * filled in, flush_ms's only when given. */
 static int ck__usage(json_object *settings, char *err, size_t errlen)
 {
-    static const char *const fields[] = {"retention_hours", "retention_days", NULL};
-    json_object *u = NULL;
+    static const char *const fields[] = {"retention_hours", "retention_days", "flush_ms",
+                                         NULL};
+    json_object *u = NULL, *fm = NULL;
     ck_t c;
     char sub[512];
     int rc;
@@ -948,10 +951,12 @@ static int ck__usage(json_object *settings, char *err, size_t errlen)
     if (!json_object_object_get_ex(settings, "usage", &u) || !u)
         return 0;   /* absent: the defaults, and the registry stays as written */
     if ((rc = ck__init(&c, u, "usage", sub, sizeof sub)) == 0 &&
-        (rc = ck__unknown(&c, fields, "retention_hours, retention_days")) == 0 &&
+        (rc = ck__unknown(&c, fields, "retention_hours, retention_days, flush_ms")) == 0 &&
         (rc = ck__num(&c, "retention_hours", 1, 0, 24 * 366, 1, 1, 48,
                       "in hours, 1 to 8784")) == 0 &&
-        (rc = ck__num(&c, "retention_days", 1, 0, 3660, 1, 1, 90, "in days, 1 to 3660")) == 0)
+        (rc = ck__num(&c, "retention_days", 1, 0, 3660, 1, 1, 90, "in days, 1 to 3660")) == 0 &&
+        (!json_object_object_get_ex(u, "flush_ms", &fm) ||
+         (rc = ck__num(&c, "flush_ms", 0, 0, 600000, 1, 0, 0, "in ms, 0 to 600000")) == 0))
         ck__reorder(u, fields);
     if (rc < 0)
         snprintf(err, errlen, "usage.%s", sub);

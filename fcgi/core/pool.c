@@ -8,6 +8,7 @@
 
 #include "fcgi/core/admit.h"
 #include "fcgi/metrics/metrics.h"
+#include "fcgi/usage/usage.h"
 #include "shared/log.h"
 #include "shared/otel.h"
 
@@ -218,6 +219,7 @@ int pool_worker_run(const pool_cfg_t *cfg_in)
      * request (NULL: they GET the version per request instead) */
     local.serve.watch = regwatch_start(cfg->serve.redis_url, cfg->serve.prefix);
     (void)otel_start();   /* this process's span exporter, when tracing is on */
+    (void)usage_start(cfg->serve.redis_url);   /* its usage flusher (docs/usage.md) */
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, cfg->stack_size);
     for (i = 0; i < cfg->threads; i++) {
@@ -293,10 +295,12 @@ int pool_worker_run(const pool_cfg_t *cfg_in)
         }
     }
     log_info("worker %d drained", (int)getpid());
+    usage_stop();   /* writes what the drained requests counted */
     otel_stop(POOL_OTEL_FLUSH_MS);
     if (leftover)
         _exit(0);   /* sealed threads idle in a read: nothing in flight to lose */
 out:
+    usage_stop();
     otel_stop(POOL_OTEL_FLUSH_MS);
     free(ths);
     regwatch_stop(local.serve.watch);

@@ -1,17 +1,20 @@
 /* usage — see usage.h. The pure parts are usage_q.c (buckets, fields, the
- * query) and usage_agg.c (sums, JSON, CSV); this file talks to Redis. Both
- * directions are one pipeline: the record is every HINCRBY and EXPIREAT of
- * the request's two buckets, the query one HGETALL per bucket. */
+ * query), usage_agg.c (sums, JSON, CSV) and usage_pend.c (pending sums);
+ * usage_flush.c writes them. A record is the request's counters in its two
+ * buckets, kept as pending sums (usage_pend.h) and handed to the flusher or
+ * written at once; the query is one HGETALL per bucket, pipelined. */
 #include "fcgi/usage/usage.h"
 
 #include "fcgi/usage/usage_agg.h"
+#include "fcgi/usage/usage_flush.h"
+#include "fcgi/usage/usage_pend.h"
 #include "fcgi/usage/usage_q.h"
 #include "shared/jget.h"
 #include "shared/log.h"
 
 #include <errno.h>
 #include <hiredis/hiredis.h>
-#include <stdatomic.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,29 +22,6 @@
 
 #define USAGE__HOURS_DEFAULT 48
 #define USAGE__DAYS_DEFAULT 90
-#define USAGE__WARN_EVERY_S 60
-/* Commands of one record: per bucket at most 6 counters, a tool count per
- * server, and an EXPIREAT. */
-#define USAGE__CMDS (2 * (7 + REQINFO_SERVERS))
-
-static atomic_ulong usage__dropped;
-static atomic_llong usage__warned_at;
-
-unsigned long usage_drops(void)
-{
-    return atomic_load(&usage__dropped);
-}
-
-/* Counts a dropped record and warns, at most once a minute over all threads. */
-static void usage__drop(const char *why)
-{
-    unsigned long n = atomic_fetch_add(&usage__dropped, 1) + 1;
-    long long now = (long long)time(NULL), last = atomic_load(&usage__warned_at);
-    if (now - last >= USAGE__WARN_EVERY_S &&
-        atomic_compare_exchange_strong(&usage__warned_at, &last, now))
-        log_warn("usage: a usage record was dropped (%s); %lu dropped since start", why, n);
-}
-
 /* The retention setting in hours (gran hour) or days, from the registry. */
 static long long usage__retention(svc_t *svc, int gran)
 {
@@ -67,26 +47,23 @@ static int usage__counts(const reqinfo_t *ri, int *is_mcp)
     return *is_mcp && ri->tool_calls > 0;
 }
 
-typedef struct usage__pipe {
-    redisContext *c;
-    int n;
+typedef struct usage__rec {
+    usage_pend_t *t;
     const char *key;
+    long long expire_at;
     char p[USAGE_ID_MAX + 1], a[USAGE_ID_MAX + 1];
-} usage__pipe_t;
+} usage__rec_t;
 
-static int usage__incr(usage__pipe_t *pp, const char *metric, long long v)
+static int usage__incr(usage__rec_t *rr, const char *metric, long long v)
 {
     char f[USAGE_FIELD_MAX];
-    if (v <= 0 || usage_field(f, sizeof(f), pp->p, pp->a, metric) < 0)
+    if (v <= 0 || usage_field(f, sizeof(f), rr->p, rr->a, metric) < 0)
         return 0;
-    if (redisAppendCommand(pp->c, "HINCRBY %s %s %lld", pp->key, f, v) != REDIS_OK)
-        return -ENOMEM;
-    pp->n++;
-    return 0;
+    return usage_pend_add(rr->t, rr->key, f, v, rr->expire_at);
 }
 
-/* Appends one bucket's commands. 0 or -ENOMEM. */
-static int usage__bucket(usage__pipe_t *pp, const reqinfo_t *ri, int is_mcp, svc_t *svc,
+/* Adds one bucket's counters. 0 or -ENOMEM. */
+static int usage__bucket(usage__rec_t *rr, const reqinfo_t *ri, int is_mcp, svc_t *svc,
                          long long now, int gran)
 {
     char key[256], b[USAGE_BUCKET_MAX], srv[USAGE_ID_MAX + 1], m[USAGE_ID_MAX + 3];
@@ -96,73 +73,89 @@ static int usage__bucket(usage__pipe_t *pp, const reqinfo_t *ri, int is_mcp, svc
     usage_bucket_name(now, gran, b);
     snprintf(key, sizeof(key), "%suse:%s:%s", reg_prefix(svc->reg), gran == USAGE_DAY ? "d" : "h",
              b);
-    pp->key = key;
-    if ((rc = usage__incr(pp, "req", 1)) < 0 ||
-        (rc = usage__incr(pp, "err", ri->failed || (is_mcp && ri->tool_errors) ? 1 : 0)) < 0 ||
-        (rc = usage__incr(pp, "pt", ri->prompt_tokens)) < 0 ||
-        (rc = usage__incr(pp, "ct", ri->completion_tokens)) < 0 ||
-        (rc = usage__incr(pp, "uus", ri->upstream_us)) < 0 ||
-        (rc = usage__incr(pp, "tc", ri->tool_calls)) < 0)
+    rr->key = key;
+    /* the bucket lives for its own span plus the retention after it */
+    rr->expire_at = usage_bucket_start(now, gran) + w + usage__retention(svc, gran) * w;
+    if ((rc = usage__incr(rr, "req", 1)) < 0 ||
+        (rc = usage__incr(rr, "err", ri->failed || (is_mcp && ri->tool_errors) ? 1 : 0)) < 0 ||
+        (rc = usage__incr(rr, "pt", ri->prompt_tokens)) < 0 ||
+        (rc = usage__incr(rr, "ct", ri->completion_tokens)) < 0 ||
+        (rc = usage__incr(rr, "uus", ri->upstream_us)) < 0 ||
+        (rc = usage__incr(rr, "tc", ri->tool_calls)) < 0)
         return rc;
     for (size_t i = 0; i < ri->ntools; i++) {
         usage_id_clean(ri->tools[i].server, srv);
         snprintf(m, sizeof(m), "t:%s", srv);
-        if ((rc = usage__incr(pp, m, ri->tools[i].calls)) < 0)
+        if ((rc = usage__incr(rr, m, ri->tools[i].calls)) < 0)
             return rc;
     }
-    /* the bucket lives for its own span plus the retention after it */
-    if (redisAppendCommand(pp->c, "EXPIREAT %s %lld", key,
-                           usage_bucket_start(now, gran) + w + usage__retention(svc, gran) * w) !=
-        REDIS_OK)
-        return -ENOMEM;
-    pp->n++;
     return 0;
+}
+
+/* Writes the record now, on the thread's registry connection (CGI, flush_ms
+ * 0, or no flusher). */
+static void usage__write(const usage_pend_t *t, svc_t *svc)
+{
+    redisContext *c = reg_redis(svc->reg);
+    char why[256];
+    long long t0 = reqinfo_now_us();
+    int rc;
+
+    /* borrowed from the process's pool (a broken one was closed there and
+     * is re-opened here, off the answer's path), given back below */
+    if (!c) {
+        usage_flush_drop(1, "Redis is unreachable");
+        return;
+    }
+    rc = usage_flush_send(c, t, why, sizeof(why));
+    if (rc < 0) {
+        usage_flush_drop(1, why);
+        if (rc == -EIO)
+            reg_release_broken(svc->reg);   /* the pool closes it */
+    } else
+        log_debug("usage: %zu sums in one round trip, %lld us", usage_pend_count(t),
+                  reqinfo_now_us() - t0);
+    reg_release(svc->reg);
 }
 
 void usage_after(const http_req_t *req, svc_t *svc)
 {
     const reqinfo_t *ri = &req->info;
-    usage__pipe_t pp;
-    long long t0, now = (long long)time(NULL);
-    int is_mcp, got = 0;
-    void *rep = NULL;
+    usage__rec_t rr;
+    long long now = (long long)time(NULL), ms;
+    int is_mcp, rc;
 
     if (!usage__counts(ri, &is_mcp))
         return;
-    memset(&pp, 0, sizeof(pp));
     if (!svc->reg) {
-        usage__drop("Redis has never been reached");
+        usage_flush_drop(1, "Redis has never been reached");
         return;
     }
-    /* borrowed from the process's pool (a broken one was closed there and
-     * is re-opened here, off the answer's path), given back below */
-    pp.c = reg_redis(svc->reg);
-    if (!pp.c) {
-        usage__drop("Redis is unreachable");
+    memset(&rr, 0, sizeof(rr));
+    if (!(rr.t = usage_pend_new())) {
+        usage_flush_drop(1, "out of memory");
         return;
     }
-    t0 = reqinfo_now_us();
-    usage_id_clean(ri->principal, pp.p);
-    usage_id_clean(ri->assistant, pp.a);
-    if (usage__bucket(&pp, ri, is_mcp, svc, now, USAGE_HOUR) < 0 ||
-        usage__bucket(&pp, ri, is_mcp, svc, now, USAGE_DAY) < 0) {
-        /* what was appended is sent by the reads below; a record half
-         * written is still counted as dropped */
-        usage__drop("out of memory");
+    usage_id_clean(ri->principal, rr.p);
+    usage_id_clean(ri->assistant, rr.a);
+    if (usage__bucket(&rr, ri, is_mcp, svc, now, USAGE_HOUR) < 0 ||
+        usage__bucket(&rr, ri, is_mcp, svc, now, USAGE_DAY) < 0) {
+        usage_flush_drop(1, "out of memory");
+        goto out;
     }
-    for (; got < pp.n; got++) {
-        if (redisGetReply(pp.c, &rep) != REDIS_OK)
-            break;
-        freeReplyObject(rep);
-    }
-    if (got < pp.n) {
-        /* the pool closes the broken connection at reg_release_broken */
-        usage__drop(pp.c->errstr[0] ? pp.c->errstr : "Redis did not answer");
-        reg_release_broken(svc->reg);
-    } else
-        log_debug("usage: %d commands in one round trip, %lld us", pp.n,
-                  reqinfo_now_us() - t0);
-    reg_release(svc->reg);
+    usage_pend_note_record(rr.t);
+    ms = jget_int64(jget_obj(reg_settings(svc->reg), "usage"), "flush_ms",
+                    USAGE_FLUSH_MS_DEFAULT);
+    if (ms > 0)
+        usage_flush_interval(ms > INT_MAX ? INT_MAX : (int)ms);
+    rc = ms > 0 ? usage_flush_add(rr.t) : -ESRCH;
+    if (rc == -ESRCH)
+        usage__write(rr.t, svc);
+    else if (rc < 0)
+        usage_flush_drop(1, rc == -ENOSPC ? "too many usage counters waiting for Redis"
+                                          : "out of memory");
+out:
+    usage_pend_free(rr.t);
 }
 
 /* The note an answer carries when its range starts before the retention. */

@@ -6,7 +6,8 @@
 // what the fake upstream reported (summed from the answers it sent), per key
 // and per assistant, with the tool calls by server. CSV matches the JSON,
 // group_by and the filters work, bad parameters are 400s, and a second stack
-// on the same Redis adds into the same totals.
+// on the same Redis adds into the same totals. Counters are written by each
+// worker's flusher (usage.flush_ms): reads wait for them (bounded).
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
@@ -329,20 +330,26 @@ test('usage per key and assistant equals what the upstream reported', { timeout:
     }
   });
 
-  await t.test('Redis down: the answer goes out, the record is dropped with a warning', async () => {
+  await t.test('Redis down then back: the sums are kept and written', async () => {
     await stack.killRedis();
-    up.enqueue(answer);
+    // the answer goes out; its counters wait in the worker for Redis
+    up.enqueue({ json: h.completion({ content: 'It is.',
+                                      usage: { prompt_tokens: 11, completion_tokens: 4, total_tokens: 15 } }) });
     const r = await oa(KEY_A).chat.completions.create({ model: 'plain', messages: USER });
     assert.equal(r.choices[0].message.content, 'It is.');
-    await h.waitFor(() => /usage: a usage record was dropped/.test(stack.logs('fcgi')),
-                    { timeoutMs: 10000, what: 'the drop warning' });
+    await h.waitFor(() => /usage: writing 1 usage records failed \(.*\); kept for the next flush/.test(stack.logs('fcgi')),
+                    { timeoutMs: 10000, what: 'the flusher to fail and keep the sums' });
+    assert.doesNotMatch(stack.logs('fcgi'), /usage record was dropped/);
+    // the new Redis is empty: it ends up holding exactly that request
     await stack.startRedis();
+    let u;
     await h.waitFor(async () => {
-      up.enqueue(answer);
-      await oa(KEY_A).chat.completions.create({ model: 'plain', messages: USER }).catch(() => null);
-      const u = await usage(stack);
+      u = await usage(stack, `key=${encodeURIComponent(PA)}`);
       return u.status === 200 && u.json.totals.requests > 0;
-    }, { timeoutMs: 20000, intervalMs: 200, what: 'counting to resume on the new Redis' });
+    }, { timeoutMs: 20000, intervalMs: 200, what: 'the kept sums to reach the new Redis' });
+    assert.equal(u.json.totals.requests, 1);
+    assert.equal(u.json.totals.prompt_tokens, 11);
+    assert.equal(u.json.totals.completion_tokens, 4);
     // every connection killed while the registry stays put: counting heals too
     const before = (await usage(stack)).json.totals.requests;
     await stack.redis('CLIENT', 'KILL', 'TYPE', 'normal');
@@ -353,4 +360,43 @@ test('usage per key and assistant equals what the upstream reported', { timeout:
       return u.status === 200 && u.json.totals.requests > before;
     }, { timeoutMs: 20000, intervalMs: 200, what: 'counting to resume after CLIENT KILL' });
   });
+});
+
+// Sums merge in the worker: many requests of one key are written as one
+// HINCRBY per field, not one per request; with a long flush_ms nothing is
+// written until the worker stops, and a graceful stop (SIGTERM) writes it all.
+test('many requests are written merged, and a stopping worker writes what it had', { timeout: 120000 }, async (t) => {
+  const up = await h.fakeUpstream();
+  t.after(() => up.close());
+  const config = CONFIG.replace('usage: {retention_hours: 72, retention_days: 30}',
+                                'usage: {retention_hours: 72, retention_days: 30, flush_ms: 600000}');
+  const stack = await h.startStack({ config, upstream: up, broker: false, workers: 2,
+                                     env: { ADMIN_API_KEY: ADMIN } });
+  t.after(() => stack.stop());
+  const N = 60;
+  const hincrby = async () => {
+    const m = /cmdstat_hincrby:calls=(\d+)/.exec(await stack.redis('INFO', 'commandstats'));
+    return m ? Number(m[1]) : 0;
+  };
+  const before = await hincrby();
+  const oa = stack.openai({ apiKey: KEY_A });
+  for (let i = 0; i < N; i += 10) {
+    const batch = [];
+    for (let j = 0; j < 10; j++) {
+      up.enqueue({ json: h.completion({ content: 'ok', usage: { prompt_tokens: 7, completion_tokens: 3, total_tokens: 10 } }) });
+      batch.push(oa.chat.completions.create({ model: 'plain', messages: [{ role: 'user', content: 'hi' }] }));
+    }
+    await Promise.all(batch);
+  }
+  // nothing written yet: the sums wait in the workers for the next flush
+  assert.equal((await usage(stack)).json.totals.requests, 0);
+  await stack.restartResponders();   // SIGTERM: each worker drains, then flushes
+  const r = await usage(stack);
+  assert.equal(r.status, 200, r.text);
+  assert.deepEqual(byPair(r.json.rows), { [`${PA}|plain`]: { requests: N, errors: 0, prompt_tokens: 7 * N,
+                                                             completion_tokens: 3 * N, tool_calls: {} } });
+  // per worker one flush of 2 buckets x (req, pt, ct, uus): at most 16
+  // HINCRBY in all, where one per counter per request would be 8 * N
+  const calls = (await hincrby()) - before;
+  assert.ok(calls >= 8 && calls <= 16, `HINCRBY calls: ${calls}`);
 });

@@ -277,7 +277,7 @@ static void test_agg(void **st)
     usage_agg_free(g);
 }
 
-/* settings: usage: {retention_hours, retention_days}, and the admin route */
+/* settings: usage: {retention_hours, retention_days, flush_ms}, and the admin route */
 static void test_settings(void **st)
 {
     (void)st;
@@ -287,8 +287,15 @@ static void test_settings(void **st)
     json_object *u = json_object_object_get(s, "usage");
     assert_int_equal(jint(u, "retention_hours"), 48);
     assert_int_equal(jint(u, "retention_days"), 30);
+    assert_false(json_object_object_get_ex(u, "flush_ms", NULL));   /* no default written */
+    json_object_put(s);
+    s = json_tokener_parse("{\"usage\": {\"flush_ms\": 0}}");
+    assert_int_equal(cfg_check_settings(s, err, sizeof(err)), 0);
+    assert_int_equal(jint(json_object_object_get(s, "usage"), "flush_ms"), 0);
     json_object_put(s);
     static const char *const bad[] = {
+        "{\"usage\": {\"flush_ms\": -1}}", "{\"usage\": {\"flush_ms\": 600001}}",
+        "{\"usage\": {\"flush_ms\": 1.5}}",
         "{\"usage\": {\"retention_hours\": 0}}", "{\"usage\": {\"retention_days\": 1.5}}",
         "{\"usage\": {\"retention_days\": \"90\"}}", "{\"usage\": {\"keep\": 1}}",
         "{\"usage\": 48}", NULL,
