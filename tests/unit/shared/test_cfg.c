@@ -277,6 +277,43 @@ static void test_key_dollar_literal_round_trip(void **state)
     json_object_put(d);
 }
 
+/* Found by fuzz_cfg: libyaml refuses a simple key past 1024 characters, so
+ * the export writes a long key explicitly ("? key" / ":"), and a mapping in a
+ * list in block style (it was JSON text, a flow mapping: the same limit, and
+ * its ${} written expanded). */
+static void test_long_key_round_trip(void **state)
+{
+    char key[1101], *y, *ystr;
+    json_object *d;
+    (void)state;
+    setenv("CFGT_KEY", "sek-123", 1);
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    if (asprintf(&ystr, "mcp_servers:\n  s:\n    command: p\n    env: {%s}\n", key) < 0)
+        fail();
+    d = load_ok(ystr);
+    free(ystr);
+    assert_true(json_object_object_get_ex(at(d, "mcp_servers", "s", "env"), key, NULL));
+    round_trip(d);
+    y = cfg_dump_yaml(d);
+    assert_non_null(strstr(y, "    ? kkk"));
+    free(y);
+    json_object_put(d);
+    if (asprintf(&ystr, BK "assistants:\n  - name: a\n    backend: b\n    model: m\n"
+                        "    extra_body: {l: [{%s, r: \"${CFGT_KEY}\"}, [1, [2]], {}, []]}\n",
+                 key) < 0)
+        fail();
+    d = load_ok(ystr);
+    free(ystr);
+    assert_string_equal(str_at(at(d, "assistants", "a", "_src"), "extra_body.l[0].r", NULL, NULL),
+                        "${CFGT_KEY}");
+    round_trip(d);
+    y = cfg_dump_yaml(d);
+    assert_null(strstr(y, "sek-123"));
+    free(y);
+    json_object_put(d);
+}
+
 /* ---- defaults and forms ---- */
 
 static void test_defaults(void **state)
@@ -839,6 +876,7 @@ int main(void)
         cmocka_unit_test(test_env_expand),
         cmocka_unit_test(test_env_types_and_src),
         cmocka_unit_test(test_key_dollar_literal_round_trip),
+        cmocka_unit_test(test_long_key_round_trip),
         cmocka_unit_test(test_env_keeps_case),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_tool_selection_kept),
