@@ -536,7 +536,7 @@ static int cfg__settings(cfg_ld_t *ld, json_object *root, json_object *doc)
                      * only would not load back from the export, which writes
                      * the hashes (found by fuzz_cfg: `- k$$1`). The test is
                      * cfg_check_settings' own for keeping an entry as written. */
-                    if (!srcs && strstr(json_object_get_string(text), "${")) {
+                    if (!srcs && cfg_has_ref(json_object_get_string(text))) {
                         srcs = json_object_new_array();
                         json_object_object_add(settings, "_src",
                                                json_object_new_object());

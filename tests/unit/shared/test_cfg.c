@@ -238,7 +238,8 @@ static void test_env_keeps_case(void **state)
 /* Found by fuzz_cfg: a key with "$$" and no ${} (`- k$$1`, the key "k$1") is
  * a literal; it kept a settings._src.proxy_api_keys, which the check turned
  * into hashes only, and the export (writing the hashes) loaded back without
- * it. Such a list has no _src; beside a ${} it is written as its hash. */
+ * it. Such a list has no _src; beside a ${} it is written as its hash.
+ * The same for "$${X}" (the key "${X}"), which was kept unhashed in _src. */
 static void round_trip(json_object *d)
 {
     json_object *d2 = NULL;
@@ -267,6 +268,19 @@ static void test_key_dollar_literal_round_trip(void **state)
     assert_null(strstr(json_object_to_json_string(d), "k$"));
     round_trip(d);
     json_object_put(d);
+    /* "$${X}" is the key "${X}", no reference: hashed, never kept as written */
+    cfg_key_hash("${X}", 4, h);
+    d = load_ok("proxy_api_keys:\n  - $${X}\n");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(
+                            at(d, "settings", "proxy_api_keys", NULL), 0)), h);
+    assert_null(at(d, "settings", "_src", NULL));
+    assert_null(strstr(json_object_to_json_string(d), "{X}"));
+    round_trip(d);
+    json_object_put(d);
+    assert_true(cfg_has_ref("a${X}") && cfg_has_ref("$$${X}") && cfg_has_ref("$${X}${Y}"));
+    assert_false(cfg_has_ref("$${X}") || cfg_has_ref("k$$1") || cfg_has_ref("$x{") ||
+                 cfg_has_ref(""));
+    cfg_key_hash("k$1", 3, h);
     d = load_ok("proxy_api_keys:\n  - ${CFGT_UNSET:-}\n  - k$$1\n");
     refs = at(d, "settings", "_src", "proxy_api_keys");
     assert_int_equal(json_object_array_length(refs), 2);
