@@ -45,6 +45,10 @@ int cfg_load_yaml(const char *text, size_t len, const char *name, json_object **
  * -EINVAL for an unterminated "${", -ENOMEM. */
 int cfg_expand_env(const char *in, char **out, int *had_ref, char *err, size_t errlen);
 
+/* 1 when `s` holds a "${" that is a reference (not one whose "$" is the
+ * second of an escaping "$$", as in "$${X}", the text "${X}"), else 0. */
+int cfg_has_ref(const char *s);
+
 /* Validate and normalise one object in place, as config load and the admin API
  * both do. `doc` is the registry the object will join (for cross references:
  * an assistant's backend and mcp_servers must exist there); NULL skips those

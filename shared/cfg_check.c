@@ -900,10 +900,10 @@ static int ck__hash_key_refs(json_object *settings)
         const char *t = json_object_get_string(json_object_array_get_idx(refs, i));
         char *lit = NULL;
         json_object *h;
-        if (!t || !*t || strstr(t, "${") || cfg_key_is_hash(t))
+        if (!t || !*t || cfg_has_ref(t) || cfg_key_is_hash(t))
             continue;
         if (cfg_expand_env(t, &lit, NULL, err, sizeof err) < 0)
-            return -ENOMEM; /* no "${" here, so only ENOMEM can fail */
+            return -ENOMEM; /* no reference here, so only ENOMEM can fail */
         h = ck__hashed_key(lit, strlen(lit));
         free(lit);
         if (!h)

@@ -68,21 +68,45 @@ static int dump__scalar(buf_t *b, json_object *v, json_object *src, const char *
 
 static int dump__value(buf_t *b, json_object *v, int indent, json_object *src, const char *path);
 
-/* Keys go plain when they are simple words, quoted otherwise. */
-static int dump__key(buf_t *b, const char *k)
-{
-    size_t n = strlen(k);
-    if (n && strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-./") == n &&
-        ((k[0] >= 'A' && k[0] <= 'Z') || (k[0] >= 'a' && k[0] <= 'z') || k[0] == '_'))
-        return buf_puts(b, k);
-    return dump__quoted(b, k);
-}
-
 static int dump__indent(buf_t *b, int n)
 {
     int rc = 0;
     while (n-- > 0 && rc == 0)
         rc = buf_append(b, " ", 1);
+    return rc;
+}
+
+/* libyaml refuses a simple (implicit) key of more than 1024 characters
+ * ("could not find expected ':'"); past this many bytes of key text the key
+ * goes explicit: "? key\n:" (found by fuzz_cfg: a long key loaded from a
+ * flow mapping did not load back from the export). */
+#define DUMP_SIMPLE_KEY_MAX 1000
+
+/* Writes "key:" at `indent`, the key plain when it is a simple word, quoted
+ * otherwise; dump__value writes what follows the colon. */
+static int dump__key(buf_t *b, int indent, const char *k)
+{
+    size_t n = strlen(k);
+    buf_t t;
+    int rc;
+
+    buf_init(&t, CAP_CFG_DUMP);
+    if (n && strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-./") == n &&
+        ((k[0] >= 'A' && k[0] <= 'Z') || (k[0] >= 'a' && k[0] <= 'z') || k[0] == '_'))
+        rc = buf_puts(&t, k);
+    else
+        rc = dump__quoted(&t, k);
+    if (rc < 0 || (rc = dump__indent(b, indent)) < 0)
+        goto out;
+    if (t.len > DUMP_SIMPLE_KEY_MAX &&   /* "? key", then ":" on a line of its own */
+        ((rc = buf_puts(b, "? ")) < 0 || (rc = buf_puts(b, buf_str(&t))) < 0 ||
+         (rc = buf_puts(b, "\n")) < 0 || (rc = dump__indent(b, indent)) < 0))
+        goto out;
+    if (t.len <= DUMP_SIMPLE_KEY_MAX && (rc = buf_puts(b, buf_str(&t))) < 0)
+        goto out;
+    rc = buf_puts(b, ":");
+out:
+    buf_free(&t);
     return rc;
 }
 
@@ -97,8 +121,8 @@ static int dump__fields(buf_t *b, json_object *obj, int indent, json_object *src
         if (!path && strcmp(key, "_src") == 0)
             continue;
         snprintf(sub, sizeof sub, "%s%s%s", path ? path : "", path ? "." : "", key);
-        if ((rc = dump__indent(b, indent)) < 0 || (rc = dump__key(b, key)) < 0 ||
-            (rc = buf_puts(b, ":")) < 0 || (rc = dump__value(b, val, indent, src, sub)) < 0)
+        if ((rc = dump__key(b, indent, key)) < 0 ||
+            (rc = dump__value(b, val, indent, src, sub)) < 0)
             break;
     }
     return rc;
@@ -123,14 +147,12 @@ static int dump__value(buf_t *b, json_object *v, int indent, json_object *src, c
         for (i = 0; i < n; i++) {
             json_object *e = json_object_array_get_idx(v, i);
             snprintf(sub, sizeof sub, "%s[%zu]", path, i);
-            if ((rc = dump__indent(b, indent + 2)) < 0 || (rc = buf_puts(b, "- ")) < 0)
-                return rc;
-            if (json_object_is_type(e, json_type_object) || json_object_is_type(e, json_type_array))
-                rc = buf_puts(b, json_object_to_json_string_ext(
-                                     e, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-            else
-                rc = dump__scalar(b, e, src, sub);
-            if (rc < 0 || (rc = buf_puts(b, "\n")) < 0)
+            /* "-" then the element as a field's value: a mapping or a list
+             * in block style on the lines below (not JSON text: its keys
+             * would be simple keys of a flow mapping, which libyaml refuses
+             * past 1024 characters, and its ${} would be written expanded) */
+            if ((rc = dump__indent(b, indent + 2)) < 0 || (rc = buf_puts(b, "-")) < 0 ||
+                (rc = dump__value(b, e, indent + 2, src, sub)) < 0)
                 return rc;
         }
         return 0;
@@ -164,8 +186,7 @@ static int dump__named_map(buf_t *b, json_object *doc, const char *kind)
     if ((rc = buf_printf(b, "%s:\n", kind)) < 0)
         return rc;
     json_object_object_foreach(map, name, obj) {
-        if ((rc = buf_puts(b, "  ")) < 0 || (rc = dump__key(b, name)) < 0 ||
-            (rc = buf_puts(b, ":")) < 0)
+        if ((rc = dump__key(b, 2, name)) < 0)
             return rc;
         if (json_object_is_type(obj, json_type_object) && json_object_object_length(obj)) {
             if ((rc = buf_puts(b, "\n")) < 0 ||
@@ -198,8 +219,7 @@ static int dump__assistants(buf_t *b, json_object *doc)
         json_object_object_foreach(obj, key, val) {
             if (!strcmp(key, "_src") || !strcmp(key, "name"))
                 continue;
-            if ((rc = dump__indent(b, 4)) < 0 || (rc = dump__key(b, key)) < 0 ||
-                (rc = buf_puts(b, ":")) < 0 || (rc = dump__value(b, val, 4, src, key)) < 0)
+            if ((rc = dump__key(b, 4, key)) < 0 || (rc = dump__value(b, val, 4, src, key)) < 0)
                 return rc;
         }
     }

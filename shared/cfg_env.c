@@ -95,3 +95,16 @@ out:
         *had_ref = ref;
     return rc;
 }
+
+int cfg_has_ref(const char *s)
+{
+    while (*s) {
+        if (s[0] == '$' && s[1] == '$')
+            s += 2;
+        else if (s[0] == '$' && s[1] == '{')
+            return 1;
+        else
+            s++;
+    }
+    return 0;
+}

@@ -531,7 +531,12 @@ static int cfg__settings(cfg_ld_t *ld, json_object *root, json_object *doc)
                     if (e && !json_object_is_type(e, json_type_string))
                         json_object_array_put_idx(keys, i,
                                                   json_object_new_string(json_object_get_string(e)));
-                    if (!srcs) {
+                    /* Only a ${} needs its text kept: an entry with "$$" alone
+                     * is a literal, hashed like the list's, so a _src of hashes
+                     * only would not load back from the export, which writes
+                     * the hashes (found by fuzz_cfg: `- k$$1`). The test is
+                     * cfg_check_settings' own for keeping an entry as written. */
+                    if (!srcs && cfg_has_ref(json_object_get_string(text))) {
                         srcs = json_object_new_array();
                         json_object_object_add(settings, "_src",
                                                json_object_new_object());

@@ -235,6 +235,99 @@ static void test_env_keeps_case(void **state)
     json_object_put(d);
 }
 
+/* Found by fuzz_cfg: a key with "$$" and no ${} (`- k$$1`, the key "k$1") is
+ * a literal; it kept a settings._src.proxy_api_keys, which the check turned
+ * into hashes only, and the export (writing the hashes) loaded back without
+ * it. Such a list has no _src; beside a ${} it is written as its hash.
+ * The same for "$${X}" (the key "${X}"), which was kept unhashed in _src. */
+static void round_trip(json_object *d)
+{
+    json_object *d2 = NULL;
+    char *y = cfg_dump_yaml(d), err[1024] = "";
+
+    assert_non_null(y);
+    assert_int_equal(cfg_load_yaml(y, strlen(y), "dump", &d2, err, sizeof err), 0);
+    if (!json_object_equal(d, d2))
+        fail_msg("round trip differs:\n%s\n---\n%s\n---\n%s", y, json_object_to_json_string(d),
+                 json_object_to_json_string(d2));
+    json_object_put(d2);
+    free(y);
+}
+
+static void test_key_dollar_literal_round_trip(void **state)
+{
+    char h[CFG_KEY_HASH_LEN + 1];
+    json_object *d, *refs;
+    (void)state;
+    unsetenv("CFGT_UNSET");
+    cfg_key_hash("k$1", 3, h);
+    d = load_ok("proxy_api_keys:\n  - k$$1\n");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(
+                            at(d, "settings", "proxy_api_keys", NULL), 0)), h);
+    assert_null(at(d, "settings", "_src", NULL));
+    assert_null(strstr(json_object_to_json_string(d), "k$"));
+    round_trip(d);
+    json_object_put(d);
+    /* "$${X}" is the key "${X}", no reference: hashed, never kept as written */
+    cfg_key_hash("${X}", 4, h);
+    d = load_ok("proxy_api_keys:\n  - $${X}\n");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(
+                            at(d, "settings", "proxy_api_keys", NULL), 0)), h);
+    assert_null(at(d, "settings", "_src", NULL));
+    assert_null(strstr(json_object_to_json_string(d), "{X}"));
+    round_trip(d);
+    json_object_put(d);
+    assert_true(cfg_has_ref("a${X}") && cfg_has_ref("$$${X}") && cfg_has_ref("$${X}${Y}"));
+    assert_false(cfg_has_ref("$${X}") || cfg_has_ref("k$$1") || cfg_has_ref("$x{") ||
+                 cfg_has_ref(""));
+    cfg_key_hash("k$1", 3, h);
+    d = load_ok("proxy_api_keys:\n  - ${CFGT_UNSET:-}\n  - k$$1\n");
+    refs = at(d, "settings", "_src", "proxy_api_keys");
+    assert_int_equal(json_object_array_length(refs), 2);
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(refs, 0)),
+                        "${CFGT_UNSET:-}");
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(refs, 1)), h);
+    round_trip(d);
+    json_object_put(d);
+}
+
+/* Found by fuzz_cfg: libyaml refuses a simple key past 1024 characters, so
+ * the export writes a long key explicitly ("? key" / ":"), and a mapping in a
+ * list in block style (it was JSON text, a flow mapping: the same limit, and
+ * its ${} written expanded). */
+static void test_long_key_round_trip(void **state)
+{
+    char key[1101], *y, *ystr;
+    json_object *d;
+    (void)state;
+    setenv("CFGT_KEY", "sek-123", 1);
+    memset(key, 'k', sizeof key - 1);
+    key[sizeof key - 1] = '\0';
+    if (asprintf(&ystr, "mcp_servers:\n  s:\n    command: p\n    env: {%s}\n", key) < 0)
+        fail();
+    d = load_ok(ystr);
+    free(ystr);
+    assert_true(json_object_object_get_ex(at(d, "mcp_servers", "s", "env"), key, NULL));
+    round_trip(d);
+    y = cfg_dump_yaml(d);
+    assert_non_null(strstr(y, "    ? kkk"));
+    free(y);
+    json_object_put(d);
+    if (asprintf(&ystr, BK "assistants:\n  - name: a\n    backend: b\n    model: m\n"
+                        "    extra_body: {l: [{%s, r: \"${CFGT_KEY}\"}, [1, [2]], {}, []]}\n",
+                 key) < 0)
+        fail();
+    d = load_ok(ystr);
+    free(ystr);
+    assert_string_equal(str_at(at(d, "assistants", "a", "_src"), "extra_body.l[0].r", NULL, NULL),
+                        "${CFGT_KEY}");
+    round_trip(d);
+    y = cfg_dump_yaml(d);
+    assert_null(strstr(y, "sek-123"));
+    free(y);
+    json_object_put(d);
+}
+
 /* ---- defaults and forms ---- */
 
 static void test_defaults(void **state)
@@ -796,6 +889,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_env_expand),
         cmocka_unit_test(test_env_types_and_src),
+        cmocka_unit_test(test_key_dollar_literal_round_trip),
+        cmocka_unit_test(test_long_key_round_trip),
         cmocka_unit_test(test_env_keeps_case),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_tool_selection_kept),
