@@ -287,7 +287,7 @@ test('Redis Sentinel: a master killed under load, the stack follows the failover
       try {
         return /role:slave[\s\S]*master_link_status:up/.test(await redisCommand(set.node(set.mport), 'INFO', 'replication'));
       } catch (_) { return false; }
-    }, { timeoutMs: 30000, intervalMs: 200, what: 'the Sentinels to make the old master a replica of the new one' });
+    }, { timeoutMs: 60000, intervalMs: 200, what: 'the Sentinels to make the old master a replica of the new one' });
     const statuses = await underLoad(stack, async () => {
       // refused (NOGOODSLAVE) until the Sentinels have fresh news of the replica
       await h.waitFor(async () => {
