@@ -37,6 +37,19 @@ int admin_send_owned(http_req_t *req, int status, json_object *obj)
     return rc;
 }
 
+int admin_send_list(http_req_t *req, json_object *data)
+{
+    json_object *out = data ? json_object_new_object() : NULL;
+
+    if (!out) {
+        json_object_put(data);
+        return admin_send_owned(req, 200, NULL);
+    }
+    json_object_object_add(out, "object", json_object_new_string("list"));
+    json_object_object_add(out, "data", data);
+    return admin_send_owned(req, 200, out);
+}
+
 int admin_store_down(http_req_t *req, const char *what, redisContext *c, const redisReply *rep)
 {
     log_warn("admin: %s: %s", what, rep && rep->type == REDIS_REPLY_ERROR ? rep->str

@@ -24,6 +24,11 @@ int admin_authorize(http_req_t *req, svc_t *svc);
  * http_send. */
 int admin_send_owned(http_req_t *req, int status, json_object *obj);
 
+/* Sends 200 {"object":"list","data":data} and frees data (an array, owned
+ * from here on); NULL, or no memory for the envelope, answers 500 "out of
+ * memory". Returns as http_send. */
+int admin_send_list(http_req_t *req, json_object *data);
+
 /* A key or plan store (Redis) that did not answer: logs at warn `what` and
  * why (the error reply `rep`, else the connection's error) and answers 503
  * registry_unavailable. Returns as http_send. */

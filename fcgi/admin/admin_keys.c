@@ -154,7 +154,7 @@ static int admin_keys__list(http_req_t *req, redisContext *c, const char *prefix
 {
     const char *owner = http_query_param(req, "owner"), *plan = http_query_param(req, "plan");
     redisReply *ids = redisCommand(c, "SMEMBERS %skeys", prefix), *h = NULL;
-    json_object *out = NULL, *data = NULL;
+    json_object *data = NULL;
     int rc;
     size_t i;
 
@@ -165,7 +165,6 @@ static int admin_keys__list(http_req_t *req, redisContext *c, const char *prefix
     for (i = 0; i < ids->elements; i++)
         redisAppendCommand(c, "HGETALL %skey:%b", prefix, ids->element[i]->str,
                            (size_t)ids->element[i]->len);
-    out = json_object_new_object();
     data = json_object_new_array();
     for (i = 0; i < ids->elements; i++) {
         const char *v;
@@ -173,25 +172,17 @@ static int admin_keys__list(http_req_t *req, redisContext *c, const char *prefix
             rc = admin_keys__redis_down(req, c, NULL);
             goto out;
         }
-        if (h->type == REDIS_REPLY_ARRAY && h->elements > 0 &&
+        if (data && h->type == REDIS_REPLY_ARRAY && h->elements > 0 &&
             (!owner || ((v = admin_keydoc_field(h, "owner")) && strcmp(v, owner) == 0)) &&
             (!plan || ((v = admin_keydoc_field(h, "plan")) && strcmp(v, plan) == 0)))
             json_object_array_add(data, admin_keydoc_view(ids->element[i]->str, h, 0, NULL));
         freeReplyObject(h);
         h = NULL;
     }
-    if (!out || !data) {
-        rc = http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
-        goto out;
-    }
-    json_object_object_add(out, "object", json_object_new_string("list"));
-    json_object_object_add(out, "data", data);
+    rc = admin_send_list(req, data);
     data = NULL;
-    rc = admin_send_owned(req, 200, out);
-    out = NULL;
 out:
     json_object_put(data);
-    json_object_put(out);
     if (ids)
         freeReplyObject(ids);
     return rc;

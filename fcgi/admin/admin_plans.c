@@ -65,7 +65,7 @@ static json_object *admin_plans__view(const char *name, const char *text)
 static int admin_plans__list(http_req_t *req, redisContext *c, const char *prefix)
 {
     redisReply *names = redisCommand(c, "SMEMBERS %splans", prefix), *r = NULL;
-    json_object *out = json_object_new_object(), *data = json_object_new_array();
+    json_object *data = json_object_new_array();
     int rc;
 
     if (!names || names->type != REDIS_REPLY_ARRAY) {
@@ -84,18 +84,10 @@ static int admin_plans__list(http_req_t *req, redisContext *c, const char *prefi
             json_object_array_add(data, admin_plans__view(names->element[i]->str, r->str));
         freeReplyObject(r);
     }
-    if (!out || !data) {
-        rc = http_send_error(req, 500, "api_error", NULL, NULL, "out of memory");
-        goto out;
-    }
-    json_object_object_add(out, "object", json_object_new_string("list"));
-    json_object_object_add(out, "data", data);
+    rc = admin_send_list(req, data);
     data = NULL;
-    rc = admin_send_owned(req, 200, out);
-    out = NULL;
 out:
     json_object_put(data);
-    json_object_put(out);
     if (names)
         freeReplyObject(names);
     return rc;
