@@ -223,46 +223,6 @@ int jsonrpc_member_raw(const char *json, size_t len, const char *key, const char
     return -EINVAL;
 }
 
-int jsonrpc_put_str(buf_t *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    const char *run = s;
-    int rc;
-
-    if ((rc = buf_append(b, "\"", 1)) < 0)
-        return rc;
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        char esc[6] = { '\\', 0 };
-        size_t n = 2;
-
-        if (ch >= 0x20 && ch != '"' && ch != '\\')
-            continue;
-        if ((rc = buf_append(b, run, (size_t)(s - run))) < 0)
-            return rc;
-        switch (ch) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[ch >> 4];
-            esc[5] = hex[ch & 15];
-            n = 6;
-        }
-        if ((rc = buf_append(b, esc, n)) < 0)
-            return rc;
-        run = s + 1;
-    }
-    if ((rc = buf_append(b, run, (size_t)(s - run))) < 0)
-        return rc;
-    return buf_append(b, "\"", 1);
-}
-
 char *jsonrpc_request(int64_t id, const char *method, json_object *params)
 {
     json_object *o = jsonrpc__base();

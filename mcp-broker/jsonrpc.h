@@ -75,12 +75,6 @@ char *jsonrpc_notification(const char *method, json_object *params);
 char *jsonrpc_result(json_object *id, json_object *result);
 char *jsonrpc_error(json_object *id, int code, const char *message);
 
-/* Appends `s` as a JSON string (quotes, `"` `\\` and control characters
- * escaped, other bytes as they are: what json-c writes with
- * JSON_C_TO_STRING_NOSLASHESCAPE), for lines built without a json-c tree.
- * Returns buf_append's 0 or negative code. */
-int jsonrpc_put_str(buf_t *b, const char *s);
-
 #define JSONRPC_PARSE_ERROR      (-32700)
 #define JSONRPC_INVALID_REQUEST  (-32600)
 #define JSONRPC_METHOD_NOT_FOUND (-32601)

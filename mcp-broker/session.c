@@ -294,17 +294,17 @@ static char *session__call_line(const pend_t *p)
                         "\"params\":{\"_meta\":{\"progressToken\":%lld",
                     (long long)p->id, (long long)p->id);
     if (!rc && p->rid[0] && !(p->meta && json_object_object_get_ex(p->meta, REQID_MCP_META, NULL)))
-        rc = buf_puts(&b, ",\"" REQID_MCP_META "\":") || jsonrpc_put_str(&b, p->rid);
+        rc = buf_puts(&b, ",\"" REQID_MCP_META "\":") || buf_json_str(&b, p->rid, strlen(p->rid));
     if (!rc && p->meta) {
         json_object_object_foreach(p->meta, k, v) {
             if (rc || strcmp(k, "progressToken") == 0)
                 continue;
-            rc = buf_puts(&b, ",") || jsonrpc_put_str(&b, k) || buf_puts(&b, ":") ||
+            rc = buf_puts(&b, ",") || buf_json_str(&b, k, strlen(k)) || buf_puts(&b, ":") ||
                  buf_puts(&b, v ? json_object_to_json_string_ext(v, plain) : "null");
         }
     }
     if (!rc)
-        rc = buf_puts(&b, "},\"name\":") || jsonrpc_put_str(&b, p->tool) ||
+        rc = buf_puts(&b, "},\"name\":") || buf_json_str(&b, p->tool, strlen(p->tool)) ||
              buf_puts(&b, ",\"arguments\":") ||
              buf_puts(&b, p->args ? json_object_to_json_string_ext(p->args, plain) : "{}") ||
              buf_puts(&b, "}}");

@@ -130,3 +130,41 @@ const char *buf_str(const buf_t *b)
 {
     return b->data ? b->data : "";
 }
+
+int buf_json_str(buf_t *b, const char *t, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i, run = 0;
+    char esc[7];
+    int rc = buf_append(b, "\"", 1);
+
+    for (i = 0; rc == 0 && i < n; i++) {
+        unsigned char c = (unsigned char)t[i];
+        size_t k = 2;
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        if (i > run && (rc = buf_append(b, t + run, i - run)) != 0)
+            break;
+        run = i + 1;
+        esc[0] = '\\';
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\b': esc[1] = 'b'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        case '\f': esc[1] = 'f'; break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            k = 6;
+        }
+        rc = buf_append(b, esc, k);
+    }
+    if (rc == 0 && n > run)
+        rc = buf_append(b, t + run, n - run);
+    return rc == 0 ? buf_append(b, "\"", 1) : rc;
+}

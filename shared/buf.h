@@ -32,6 +32,12 @@ int buf_reserve(buf_t *b, size_t n);
 /* Appends a C string. Same returns as buf_append. */
 int buf_puts(buf_t *b, const char *s);
 
+/* Appends t[0..n) as a JSON string, byte for byte as json-c writes one
+ * (JSON_C_TO_STRING_NOSLASHESCAPE): '"', '\\' and the control characters
+ * escaped, every other byte as it is; for JSON text built without a json-c
+ * tree. Returns as buf_append. */
+int buf_json_str(buf_t *b, const char *t, size_t n);
+
 /* Appends printf-formatted text. Same returns as buf_append. */
 int buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int buf_vprintf(buf_t *b, const char *fmt, va_list ap);

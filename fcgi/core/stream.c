@@ -49,16 +49,16 @@ static int stream__content(stream_t *s, buf_t *b, const char *text, size_t len)
     (void)buf_reserve(b, 224 + strlen(s->model) + len);
     rc = buf_puts(b, "data: {\"id\":");
     if (rc == 0)
-        rc = oai_json_str(b, s->id, strlen(s->id));
+        rc = buf_json_str(b, s->id, strlen(s->id));
     if (rc == 0)
         rc = buf_printf(b, ",\"object\":\"chat.completion.chunk\",\"created\":%lld,\"model\":",
                         s->created);
     if (rc == 0)
-        rc = oai_json_str(b, s->model, strlen(s->model));
+        rc = buf_json_str(b, s->model, strlen(s->model));
     if (rc == 0)
         rc = buf_puts(b, ",\"choices\":[{\"index\":0,\"delta\":{\"content\":");
     if (rc == 0)
-        rc = oai_json_str(b, text, len);
+        rc = buf_json_str(b, text, len);
     if (rc == 0)
         rc = buf_puts(b, s->include_usage
                              ? "},\"logprobs\":null,\"finish_reason\":null}],\"usage\":null}\n\n"

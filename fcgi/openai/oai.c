@@ -93,43 +93,6 @@ out:
     return res;
 }
 
-int oai_json_str(buf_t *b, const char *t, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t i, run = 0;
-    char esc[7];
-    int rc = buf_append(b, "\"", 1);
-
-    for (i = 0; rc == 0 && i < n; i++) {
-        unsigned char c = (unsigned char)t[i];
-        size_t k = 2;
-
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        if (i > run && (rc = buf_append(b, t + run, i - run)) != 0)
-            break;
-        run = i + 1;
-        esc[0] = '\\';
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        case '\f': esc[1] = 'f'; break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            k = 6;
-        }
-        rc = buf_append(b, esc, k);
-    }
-    if (rc == 0 && n > run)
-        rc = buf_append(b, t + run, n - run);
-    return rc == 0 ? buf_append(b, "\"", 1) : rc;
-}
 
 /* 1 when `message` is already what oai_completion makes of it: its first
  * member "role": "assistant", and a "content" member (the agent's messages
@@ -175,12 +138,12 @@ int oai_completion_text(buf_t *out, const char *id, long long created, const cha
     (void)buf_reserve(out, 480);
     rc = buf_puts(out, "{\"id\":");
     if (rc == 0)
-        rc = oai_json_str(out, id, strlen(id));
+        rc = buf_json_str(out, id, strlen(id));
     if (rc == 0)
         rc = buf_printf(out, ",\"object\":\"chat.completion\",\"created\":%lld,\"model\":",
                         created);
     if (rc == 0)
-        rc = oai_json_str(out, model, strlen(model));
+        rc = buf_json_str(out, model, strlen(model));
     if (rc == 0)
         rc = buf_puts(out, ",\"choices\":[{\"index\":0,\"message\":");
     if (rc == 0)
@@ -188,7 +151,7 @@ int oai_completion_text(buf_t *out, const char *id, long long created, const cha
     if (rc == 0)
         rc = buf_puts(out, ",\"logprobs\":null,\"finish_reason\":");
     if (rc == 0)
-        rc = oai_json_str(out, fr, strlen(fr));
+        rc = buf_json_str(out, fr, strlen(fr));
     if (rc == 0)
         rc = buf_puts(out, "}],\"usage\":");
     if (rc == 0)

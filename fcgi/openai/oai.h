@@ -37,11 +37,6 @@ json_object *oai_completion(const char *id, long long created, const char *model
 int oai_completion_text(buf_t *out, const char *id, long long created, const char *model,
                         json_object *message, const char *finish_reason, json_object *usage);
 
-/* Appends t[0..n) as a JSON string, byte for byte as json-c writes one
- * (JSON_C_TO_STRING_NOSLASHESCAPE): '"', '\\' and the control characters
- * escaped, every other byte as it is. Returns as buf_append. */
-int oai_json_str(buf_t *b, const char *t, size_t n);
-
 /* A new chat.completion.chunk with one choice. `delta` is consumed (NULL gives
  * {}); finish_reason NULL gives null; `usage_null` adds "usage": null (set on
  * every chunk when the client asked for include_usage). NULL on ENOMEM. */

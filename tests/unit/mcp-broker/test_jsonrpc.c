@@ -260,7 +260,7 @@ static void put_str_writes_what_json_c_writes(void **state)
         json_object *o = json_object_new_string(cases[i]), *back;
 
         buf_init(&b, 1024);
-        assert_int_equal(jsonrpc_put_str(&b, cases[i]), 0);
+        assert_int_equal(buf_json_str(&b, cases[i], strlen(cases[i])), 0);
         assert_string_equal(buf_str(&b), json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
                                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
         back = json_tokener_parse(buf_str(&b));
