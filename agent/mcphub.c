@@ -222,22 +222,29 @@ static void mcphub__pass(mcphub_t *h, const mcphub_waiter_t *not)
         }
 }
 
-/* The hub's thread reads what waits, without waiting (lock held on entry
- * and return; role taken by the caller). */
-static void mcphub__hub_read(mcphub_t *h)
+/* Takes the reader role (`role`: 1 the hub's thread, 2 a waiter), looks at
+ * the subscribed socket for at most wait_ms (0: no wait), reads what came,
+ * marks the connection broken if it was lost, and passes the role on to a
+ * waiter other than `not` (mcphub__pass). Lock held on entry and return,
+ * released while polling and reading. */
+static void mcphub__look(mcphub_t *h, int role, int wait_ms, const mcphub_waiter_t *not)
 {
     redisContext *c = h->c;
     struct pollfd pfd = { c->fd, POLLIN, 0 };
-    int lost = 0;
+    int n, lost = 0;
 
+    h->reader = role;
     pthread_mutex_unlock(&h->mu);
-    if (poll(&pfd, 1, 0) > 0)
+    n = poll(&pfd, 1, wait_ms);
+    if (n > 0)
         lost = mcphub__read(h, c);
+    else if (n < 0 && errno != EINTR)
+        lost = 1;
     pthread_mutex_lock(&h->mu);
     h->reader = 0;
     if (lost)
         h->broken = 1;
-    mcphub__pass(h, NULL);
+    mcphub__pass(h, not);
 }
 
 static void *mcphub__main(void *arg)
@@ -277,8 +284,7 @@ static void *mcphub__main(void *arg)
             continue;
         }
         if (!h->broken && h->reader == 0 && h->nactive == 0) {
-            h->reader = 1;
-            mcphub__hub_read(h);
+            mcphub__look(h, 1, 0, NULL);
             if (h->broken)
                 continue;
         }
@@ -417,18 +423,7 @@ int mcphub_ready(mcphub_waiter_t *w, int wait_ms)
         if (h->subscribed && !h->broken && h->reader == 0 && h->c) {
             /* a look without waiting: a hang-up Redis sent while nobody read
              * (restart, CLIENT KILL) is seen before the round relies on it */
-            redisContext *c = h->c;
-            struct pollfd pfd = { c->fd, POLLIN, 0 };
-            int lost = 0;
-            h->reader = 2;
-            pthread_mutex_unlock(&h->mu);
-            if (poll(&pfd, 1, 0) > 0)
-                lost = mcphub__read(h, c);
-            pthread_mutex_lock(&h->mu);
-            h->reader = 0;
-            if (lost)
-                h->broken = 1;
-            mcphub__pass(h, w);
+            mcphub__look(h, 2, 0, w);
         }
         if (h->subscribed && !h->broken)
             break;
@@ -529,29 +524,13 @@ int mcphub_next(mcphub_waiter_t *w, int wait_ms, wire_reply_t *out)
         if (mcphub__past(&until))
             break;
         if (h->reader == 0 && h->c && !h->broken && w->active) {
-            /* read the socket ourselves: our reply then costs no hop */
-            redisContext *c = h->c;
-            struct pollfd pfd = { c->fd, POLLIN, 0 };
+            /* read the socket ourselves: our reply then costs no hop (a
+             * loss wakes the hub's thread, which re-makes the connection) */
             struct timespec now;
             long long left;
-            int n, lost = 0;
-            h->reader = 2;
-            pthread_mutex_unlock(&h->mu);
             clock_gettime(CLOCK_MONOTONIC, &now);
             left = (until.tv_sec - now.tv_sec) * 1000LL + (until.tv_nsec - now.tv_nsec) / 1000000;
-            n = poll(&pfd, 1, left > 0 ? (int)left : 0);
-            if (n > 0)
-                lost = mcphub__read(h, c);
-            else if (n < 0 && errno != EINTR)
-                lost = 1;
-            pthread_mutex_lock(&h->mu);
-            h->reader = 0;
-            if (lost) {
-                h->broken = 1;
-                pthread_cond_signal(&h->hub_cv);   /* it re-makes the connection */
-            } else {
-                mcphub__pass(h, w);
-            }
+            mcphub__look(h, 2, left > 0 ? (int)left : 0, w);
             continue;
         }
         pthread_cond_timedwait(&w->cv, &h->mu, &until);
