@@ -96,7 +96,7 @@ const route_hook_fn routes_end[] = {
 };
 
 const route_hook_fn routes_after[] = {
-    limit_after,       /* issue 18: reads limit_end's reply; stays FIRST (limit.c) */
+    limit_after,       /* issue 18: forgets the request's record; stays FIRST (limit.c) */
     metrics_after,
     trace_after,      /* the request's span (docs/traces.md) */
     usage_after,      /* issue 18: usage per principal and assistant (fcgi/usage) */

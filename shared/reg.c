@@ -33,6 +33,8 @@ struct reg {
     regwatch_t *watch;       /* borrowed: the process's change watcher, or NULL */
     unsigned long seen_gen;  /* its generation at the last good refresh */
     int fresh;               /* the last refresh succeeded: seen_gen can be trusted */
+    unsigned long trust_gen; /* reg_trust_gen: seen_gen when the last refresh found
+                                nothing moved nor pending, else 0 */
 };
 
 /* Seed: write everything unless a registry exists (ARGV[1] = "1" forces). */
@@ -238,6 +240,7 @@ int reg_keys_init(reg_keys_t *k, const char *prefix)
     snprintf(k->mcp_servers, sizeof k->mcp_servers, "%sreg:mcp_servers", prefix);
     snprintf(k->settings, sizeof k->settings, "%sreg:settings", prefix);
     snprintf(k->changed, sizeof k->changed, "%sreg:changed", prefix);
+    snprintf(k->keys_changed, sizeof k->keys_changed, "%skeys:changed", prefix);
     return 0;
 }
 
@@ -485,17 +488,27 @@ int reg_refresh(reg_t *r)
         return reg_refresh_now(r);
     gen = regwatch_gen(r->watch);
     if (r->fresh && r->doc && gen == r->seen_gen &&
-        !regwatch_pending(r->watch))
+        !regwatch_pending(r->watch)) {
+        r->trust_gen = gen;
         return 0;              /* nothing moved: no round trip */
+    }
     rc = reg_refresh_now(r);
     r->fresh = rc == 0;
     r->seen_gen = gen;         /* read before the refresh: a later move re-reads */
     return rc;
 }
 
+unsigned long reg_trust_gen(const reg_t *r)
+{
+    return r ? r->trust_gen : 0;
+}
+
 int reg_refresh_now(reg_t *r)
 {
-    int held = r->c != NULL, rc = reg__refresh_once(r);
+    int held = r->c != NULL, rc;
+
+    r->trust_gen = 0;
+    rc = reg__refresh_once(r);
 
     if (rc == -ENOENT && r->seed) {
         rc = reg__heal(r);
@@ -555,6 +568,14 @@ void reg_release_broken(reg_t *r)
 {
     if (r && r->c)
         reg__drop(r);
+}
+
+void reg_release_unread(reg_t *r, int n, rpool_check_fn check)
+{
+    if (!r || !r->c)
+        return;
+    rpool_put_unread(r->pool, r->c, n, check, 0);
+    r->c = NULL;
 }
 
 const char *reg_prefix(const reg_t *r)

@@ -13,6 +13,8 @@
 #ifndef AIPROXY_REG_H
 #define AIPROXY_REG_H
 
+#include "shared/rpool.h"
+
 #include <hiredis/hiredis.h>
 #include <json-c/json.h>
 #include <stddef.h>
@@ -23,6 +25,7 @@ typedef struct reg reg_t;
 typedef struct reg_keys {
     char version[160], assistants[160], backends[160], mcp_servers[160], settings[160];
     char changed[160];           /* the change channel */
+    char keys_changed[160];      /* managed keys and plans changed (docs/keys.md) */
 } reg_keys_t;
 
 /* Fills k for `prefix`. 0, or -EINVAL when the prefix is 128 bytes or more. */
@@ -74,6 +77,15 @@ void reg_set_watch(reg_t *r, struct regwatch *w);
  * admin API, which must never act on a stale snapshot, and CGI). */
 int reg_refresh_now(reg_t *r);
 
+/* The watcher's generation when r's last refresh (reg_refresh) found it
+ * unmoved and no change message waiting unread, else 0 (no watcher, the
+ * generation moved, a message pending, Redis trouble, or reg_refresh_now).
+ * Non-zero means: nothing published on the change channels (registry,
+ * keys: `keys_changed`) reached this process between a reading made at that
+ * generation and the request being served, so a memory tagged with it (the
+ * managed-key cache, fcgi/auth) may be trusted. */
+unsigned long reg_trust_gen(const reg_t *r);
+
 /* Lookups in the current snapshot. Borrowed: valid until the next
  * reg_refresh. NULL when absent. `kind` is "assistants", "backends",
  * "mcp_servers". */
@@ -110,6 +122,11 @@ void reg_release(reg_t *r);
 /* reg_release for a connection the caller knows is unusable (a reply lost,
  * READONLY after a failover): the pool closes it. */
 void reg_release_broken(reg_t *r);
+/* reg_release for a connection whose last `n` commands were sent and whose
+ * replies the caller will not wait for: the pool's next borrower of it reads
+ * them and shows each to `check` (rpool_put_unread). */
+void reg_release_unread(reg_t *r, int n, rpool_check_fn check);
+
 const char *reg_prefix(const reg_t *r);
 
 /* Why the last call failed. */

@@ -6,10 +6,12 @@
  *
  * The end script is written to Redis in routes_end, before the request is
  * finished, so Redis has it before the client can send its next request;
- * its reply is read in routes_after, off the answer's critical path. Until
- * then the registry connection holds a reply nobody else may read: limit_end
- * is the last of routes_end and limit_after the first of routes_after, and
- * no other code of this thread touches the connection in between. */
+ * its reply is never waited for: the connection goes back to the pool owing
+ * it (rpool_put_unread), and whoever borrows that connection next reads it,
+ * long arrived, and hands it to limit__end_check. On a machine where a
+ * Redis round trip costs ~100 µs of wake-ups, waiting for it held the
+ * thread, and so the client's next request on the same FastCGI connection,
+ * that long (issue 18's figure 12b). */
 #include "fcgi/limit/limit.h"
 
 #include "fcgi/auth/principal.h"
@@ -42,7 +44,6 @@ typedef struct limit__rec {
     char member[48];           /* its in-flight slot; "" none */
     long long tokens;          /* charged by the end script */
     long long clock_off;       /* Redis's clock at the gate less ours; 0 none */
-    redisContext *pending;     /* the end script's reply is to be read on it */
 } limit__rec_t;
 
 static __thread limit__rec_t limit__cur;
@@ -108,7 +109,6 @@ void *limit_pregate(arena_t *a, const redisReply *rep, const char *member)
  * so the first call makes no SCRIPT LOAD and limit_end can pipeline its
  * EVALSHA without a reply. */
 static _Thread_local rscript_t limit__gate_rs = { limit_lua_gate, "" };
-static _Thread_local rscript_t limit__end_rs = { limit_lua_end, "" };
 
 static rscript_t *limit__rs(rscript_t *s, const char *sha)
 {
@@ -226,35 +226,23 @@ out:
     return rc ? -EACCES : 0;
 }
 
-/* Reads the end script's reply, if one is pending, running the script with
- * EVAL when Redis did not know it. Only from limit_after: the next request's
- * reg_refresh may reconnect, and a reply is never read on another
- * connection than the one it was asked on. */
-static void limit__settle(svc_t *svc)
-{
-    limit__rec_t *rec = &limit__cur;
-    redisContext *c = rec->pending;
-    redisReply *rep = NULL;
-    limit_cmd_t cmd;
+/* 1 until an end script went out as EVAL in this process, and again after a
+ * NOSCRIPT (Redis restarted or its scripts were flushed): the end's reply is
+ * read by whoever borrows its connection next (limit__end_check), too late
+ * to re-send that one, so the next end loads the script with EVAL. */
+static int limit__end_eval = 1;
 
-    if (!c)
+/* The end script's reply, read by the next borrower of its connection
+ * (rpool_put_unread): a failure is logged (rate-limited), a NOSCRIPT makes
+ * the next end send the script itself. */
+static void limit__end_check(redisReply *rep)
+{
+    if (rep && rep->type != REDIS_REPLY_ERROR)
         return;
-    rec->pending = NULL;
-    /* limit_end left the connection borrowed (held by reg) with the reply
-     * pending: read it on that one, then give it back */
-    if (c != reg_redis(svc->reg) || redisGetReply(c, (void **)&rep) != REDIS_OK)
-        rep = NULL;
-    if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
-        freeReplyObject(rep);
-        limit_cmd_end(&cmd, limit__sha_end, rec->base, &rec->pol, rec->member, rec->tokens);
-        rep = limit__run(c, limit__rs(&limit__end_rs, limit__sha_end), &cmd);
-    }
-    if (!rep || rep->type == REDIS_REPLY_ERROR)
-        limit__warn("tokens not charged, in-flight slot not freed",
-                    rep ? rep->str : c->errstr[0] ? c->errstr : "no reply");
-    if (rep)
-        freeReplyObject(rep);
-    reg_release(svc->reg);
+    if (rep && strncmp(rep->str, "NOSCRIPT", 8) == 0)
+        __atomic_store_n(&limit__end_eval, 1, __ATOMIC_RELAXED);
+    limit__warn("tokens not charged, in-flight slot not freed",
+                rep ? rep->str : "connection lost before the reply");
 }
 
 void limit_end(const http_req_t *req, svc_t *svc)
@@ -279,6 +267,10 @@ void limit_end(const http_req_t *req, svc_t *svc)
         goto clear;
     }
     limit_cmd_end(&cmd, limit__sha_end, rec->base, &rec->pol, rec->member, rec->tokens);
+    if (__atomic_exchange_n(&limit__end_eval, 0, __ATOMIC_RELAXED)) {
+        cmd.argv[0] = "EVAL";
+        cmd.argv[1] = limit_lua_end;
+    }
     if (rec->clock_off) {
         /* the end's clock: the gate's TIME plus our monotonic time since,
          * so the end script reads no TIME (limit_lua.h) */
@@ -290,9 +282,14 @@ void limit_end(const http_req_t *req, svc_t *svc)
     while (!done)
         if (redisBufferWrite(c, &done) != REDIS_OK)
             goto failed;
-    rec->pending = c;
-    return;
+    /* sent before the answer is finished, so Redis has it before the
+     * client's next request; its reply is read by the connection's next
+     * borrower, never waited for here */
+    reg_release_unread(svc->reg, 1, limit__end_check);
+    goto clear;
 failed:
+    if (cmd.argv[0][4] == '\0')   /* "EVAL": the script did not go out */
+        __atomic_store_n(&limit__end_eval, 1, __ATOMIC_RELAXED);
     limit__warn("tokens not charged, in-flight slot not freed",
                 c->errstr[0] ? c->errstr : "write failed");
     reg_release_broken(svc->reg);
@@ -303,7 +300,6 @@ clear:
 void limit_after(const http_req_t *req, svc_t *svc)
 {
     (void)req;
-    limit__settle(svc);
     memset(&limit__cur, 0, sizeof(limit__cur));
     /* whatever this request still held goes back (a connection a script
      * left broken is closed by the pool and re-opened by a later borrow) */

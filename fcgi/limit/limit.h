@@ -3,8 +3,9 @@
  * daily/monthly token budgets of the effective policy (fcgi/auth/principal.h),
  * counted by Lua scripts (limit_lua.h) on the thread's registry connection so
  * every host of the fleet shares one count. Two hooks of the route table
- * (fcgi/routes.c), one Redis round trip each (the end's reply is read
- * after the request is finished), and none for a principal without limits. Keys: "<prefix>lim:<principal id>:rpm|tpm|conc|d:<YYYYMMDD>|
+ * (fcgi/routes.c): the gate's round trip (none when the key lookup ran it),
+ * and the end's script, sent without waiting for its reply; none for a
+ * principal without limits. Keys: "<prefix>lim:<principal id>:rpm|tpm|conc|d:<YYYYMMDD>|
  * m:<YYYYMM>". Settings: `limits: {fail_open_rate, fail_open_budget}`. */
 #ifndef AIPROXY_LIMIT_H
 #define AIPROXY_LIMIT_H
@@ -40,16 +41,14 @@ int limit_gate(http_req_t *req, const route_t *r, svc_t *svc, aip_err_t *e);
 /* routes_end, the last of them: for a request that passed limit_gate with
  * limits, sends the script that charges its tokens (req->info prompt +
  * completion) to tpm and the budgets and frees its in-flight slot, so Redis
- * has it before the client can send its next request; limit_after reads
- * its reply. A request refused by the gate, or of a principal without
+ * has it before the client can send its next request; its reply is read by
+ * the connection's next borrower (failures logged there). A request refused by the gate, or of a principal without
  * limits, costs nothing. Never fails the request (a lost slot heals when
  * its lease ends). */
 void limit_end(const http_req_t *req, svc_t *svc);
 
-/* routes_after, the first of them: reads limit_end's reply off the answer's
- * critical path (the registry connection is in step again after it), and
- * logs a failure at warn (rate-limited). A registry connection left broken
- * by the request is re-opened by the next reg_refresh (shared/reg.c). */
+/* routes_after, the first of them: forgets the request's record and gives
+ * back whatever Redis connection it still held. */
 void limit_after(const http_req_t *req, svc_t *svc);
 
 #endif
