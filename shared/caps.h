@@ -219,4 +219,10 @@
  * dropped and counted. ~100 bytes each. */
 #define CAP_USAGE_PENDING 20000
 
+/* The managed-key cache (fcgi/auth/auth_kcache.h): slots per process, and
+ * the largest entry kept (id, name, owner, plan and the effective policy's
+ * text); a larger key is looked up on every request. */
+#define CAP_KCACHE_SLOTS 512
+#define CAP_KCACHE_ENTRY 16384
+
 #endif

@@ -76,7 +76,13 @@ static redisContext *regwatch__subscribe(regwatch_t *w)
         return NULL;
     rpool_name("watch", name, sizeof name);   /* countable per process (CLIENT LIST) */
     (void)rpool_setname(c, name);
-    r = redisCommand(c, "SUBSCRIBE %s", w->k.changed);
+    /* one confirmation per channel */
+    r = redisCommand(c, "SUBSCRIBE %s %s", w->k.changed, w->k.keys_changed);
+    if (r && r->type == REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        if (redisGetReply(c, (void **)&r) != REDIS_OK)
+            r = NULL;
+    }
     if (!r || r->type != REDIS_REPLY_ARRAY) {
         freeReplyObject(r);
         redisFree(c);

@@ -1,7 +1,8 @@
 /* regwatch — registry freshness without a round trip per request (issue 20).
  *
  * One watcher per process: a thread with its own connection SUBSCRIBEd to
- * the registry's change channel (`<prefix>reg:changed`, reg.h). It moves a
+ * the registry's change channel (`<prefix>reg:changed`, reg.h) and the
+ * managed keys' (`<prefix>keys:changed`). It moves a
  * generation number whenever a change message arrives (before reading it),
  * every REGWATCH_TICK_MS (the cover for a lost message or an edit made
  * behind the API's back), and whenever its connection is lost or re-made.

@@ -317,6 +317,7 @@ static int admin_keys__patch(http_req_t *req, redisContext *c, const char *prefi
         rc = admin_keys__verdict(req, c, rep, id, "changed");
         goto out;
     }
+    auth_keys_announce(c, prefix);
     log_info("admin: changed API key %s", id);
     rc = admin_keys__get(req, c, prefix, id);
 out:
@@ -340,6 +341,7 @@ static int admin_keys__revoke(http_req_t *req, redisContext *c, const char *pref
     if (!rep || rep->type != REDIS_REPLY_INTEGER || rep->integer != 1)
         rc = admin_keys__verdict(req, c, rep, id, "revoked");
     else {
+        auth_keys_announce(c, prefix);
         log_info("admin: revoked API key %s", id);
         rc = admin_keys__get(req, c, prefix, id);
     }
@@ -397,6 +399,7 @@ static int admin_keys__rotate(http_req_t *req, redisContext *c, const char *pref
         rc = admin_keys__verdict(req, c, rep, id, "rotated");
         goto out;
     }
+    auth_keys_announce(c, prefix);
     if (admin_keys__load(c, prefix, id, &h) < 0 || !h) {
         rc = admin_keys__redis_down(req, c, NULL);
         goto out;

@@ -10,6 +10,7 @@
 #include "shared/jtext.h"
 #include "shared/keypol.h"
 #include "shared/log.h"
+#include "fcgi/auth/auth_keys.h"
 #include "shared/rscript.h"
 
 #include <errno.h>
@@ -140,6 +141,7 @@ static int admin_plans__put(http_req_t *req, redisContext *c, const char *prefix
         rc = admin_plans__down(req, c, r);
         goto out;
     }
+    auth_keys_announce(c, prefix);
     log_info("admin: %s plan '%s'", r->integer ? "created" : "replaced", name);
     rc = admin_send_owned(req, r->integer ? 201 : 200, admin_plans__view(name, argv[2]));
 out:
@@ -169,6 +171,7 @@ static int admin_plans__delete(http_req_t *req, redisContext *c, const char *pre
                              "plan (PATCH /admin/keys/{id}) or revoke them first.", name,
                              -r->integer, r->integer < -1 ? "s" : "");
     } else {
+        auth_keys_announce(c, prefix);
         log_info("admin: deleted plan '%s'", name);
         o = json_object_new_object();
         if (o) {

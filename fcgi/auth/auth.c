@@ -196,9 +196,13 @@ int auth_verify(http_req_t *req, reg_t *reg, char *why, size_t whylen)
         int krc;
         if (!keypol_is_secret(cands[i].p, cands[i].len))
             continue;
-        krc = auth_keys_lookup(reg_redis(reg), reg ? reg_prefix(reg) : "",
-                               cands[i].p, cands[i].len, req->arena, &p, why, whylen);
-        reg_release(reg);
+        /* a key seen at this registry generation costs no round trip */
+        krc = auth_keys_cached(reg_trust_gen(reg), cands[i].p, cands[i].len, req->arena, &p);
+        if (krc == -ENOENT) {
+            krc = auth_keys_lookup(reg_redis(reg), reg ? reg_prefix(reg) : "", reg_trust_gen(reg),
+                                   cands[i].p, cands[i].len, req->arena, &p, why, whylen);
+            reg_release(reg);
+        }
         if (krc == 0) {
             rc = auth__principal(req, p);
             goto out;

@@ -1,6 +1,7 @@
 /* auth_keys — see auth_keys.h. */
 #include "fcgi/auth/auth_keys.h"
 
+#include "fcgi/auth/auth_kcache.h"
 #include "fcgi/limit/limit.h"
 #include "fcgi/limit/limit_lua.h"
 
@@ -127,8 +128,20 @@ static json_object *auth_keys__json(const char *s)
     return o;
 }
 
-int auth_keys_lookup(redisContext *c, const char *prefix, const char *secret, size_t len,
-                     arena_t *a, auth_principal_t **out, char *why, size_t whylen)
+int auth_keys_cached(unsigned long gen, const char *secret, size_t len, arena_t *a,
+                     auth_principal_t **out)
+{
+    char hash[KEYPOL_HASH_LEN + 1];
+
+    *out = NULL;
+    if (!gen)
+        return -ENOENT;
+    keypol_hash(secret, len, hash);
+    return auth_kcache_get(gen, hash, a, out);
+}
+
+int auth_keys_lookup(redisContext *c, const char *prefix, unsigned long gen, const char *secret,
+                     size_t len, arena_t *a, auth_principal_t **out, char *why, size_t whylen)
 {
     static _Thread_local rscript_t script = { auth_keys__lua, "" };
     char hash[KEYPOL_HASH_LEN + 1], member[LIMIT_MEMBER_LEN], lease[24];
@@ -188,6 +201,7 @@ int auth_keys_lookup(redisContext *c, const char *prefix, const char *secret, si
         goto out;
     p->policy = eff;
     p->pregate = rep->elements > 8 ? limit_pregate(a, rep->element[8], member) : NULL;
+    auth_kcache_put(gen, hash, p, exp);
     *out = p;
     rc = 0;
 out:
@@ -223,4 +237,15 @@ out:
     if (rep)
         freeReplyObject(rep);
     return rc;
+}
+
+void auth_keys_announce(redisContext *c, const char *prefix)
+{
+    redisReply *rep = c ? redisCommand(c, "PUBLISH %skeys:changed 1", prefix) : NULL;
+
+    if (!rep || rep->type == REDIS_REPLY_ERROR)
+        log_warn("admin: cannot announce a key change (%s): other responders see it within "
+                 "a second", rep ? rep->str : c ? c->errstr : "no Redis connection");
+    if (rep)
+        freeReplyObject(rep);
 }

@@ -135,8 +135,31 @@ describe('managed API keys and plans', () => {
     const k = await newKey(s1, { name: 'short-lived', expires_at: '2099-01-01T00:00:00Z' });
     assert.equal(k.expires_at, 4070908800);
     assert.equal((await v1(s1, '/v1/models', k.key)).status, 200);
+    // an edit behind the API's back, announced as docs/keys.md says (without
+    // the PUBLISH the responders' key caches catch up within a second)
     await s1.redis('HSET', `${s1.prefix}key:${k.id}`, 'expires_at', String(Math.floor(Date.now() / 1000) - 5));
+    await s1.redis('PUBLISH', `${s1.prefix}keys:changed`, 'hand edit');
     h.assertOpenAIError(assert, await v1(s1, '/v1/models', k.key), 401, { messageMatch: /expired/ });
+  });
+
+  test('a key seen before costs no Redis round trip; a PATCH reaches both stacks on the next request', async () => {
+    const k = await newKey(s1, { name: 'cached', policy: { assistants: ['helper'] } });
+    for (const s of [s1, s2]) assert.deepEqual(await modelIds(s, k.key), ['helper']);
+    await s1.redis('CONFIG', 'RESETSTAT');
+    const t0 = Date.now();
+    const N = 60;
+    for (let i = 0; i < N; i++) assert.equal((await v1(i % 2 ? s2 : s1, '/v1/models', k.key)).status, 200);
+    const secs = Math.ceil((Date.now() - t0) / 1000);
+    const stats = String(await s1.redis('INFO', 'commandstats'));
+    const m = stats.match(/cmdstat_evalsha:calls=(\d+)/);
+    const lookups = m ? Number(m[1]) : 0;
+    // a lookup per worker process when its watcher's generation moves (a
+    // tick a second) at most: 2 stacks x 2 workers x (1 + seconds elapsed)
+    assert.ok(lookups <= 4 * (1 + secs), `${lookups} key lookups for ${N} requests in ${secs} s`);
+    assert.ok(lookups < N / 2, `${lookups} key lookups for ${N} requests`);
+    const p = await admin(s2, 'PATCH', `/admin/keys/${k.id}`, { policy: { assistants: ['helper-2'] } });
+    assert.equal(p.status, 200, p.text);
+    for (const s of [s1, s2]) assert.deepEqual(await modelIds(s, k.key), ['helper-2']);
   });
 
   test('static keys still work and see every assistant', async () => {
