@@ -179,6 +179,13 @@ static int ag__sep_alive(void *ud)
     return s->req->alive ? s->req->alive(s->req->ud) : 1;
 }
 
+static int ag__sep_watch(void *ud)
+{
+    ag_sep_t *s = ud;
+
+    return s->req->watch ? s->req->watch(s->req->ud) : -1;
+}
+
 static int ag__message(agent_res_t *res, const buf_t *content, json_object *calls)
 {
     json_object *m = json_object_new_object();
@@ -306,6 +313,7 @@ int agent_run(agent_t *ag, const agent_req_t *req, agent_res_t *res)
     call.on_delta = req->on_delta ? ag__sep_delta : NULL;
     call.on_flush = req->on_flush ? ag__sep_flush : NULL;
     call.alive = req->alive ? ag__sep_alive : NULL;
+    call.watch = req->watch ? ag__sep_watch : NULL;
     call.ud = &sep;
     call.request_id = req->request_id;
     call.traceparent = tp;

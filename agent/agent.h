@@ -93,6 +93,11 @@ typedef struct agent_req {
     /* Polled (about every 100 ms) while waiting on the upstream or on tools;
      * returns 0 when the client has gone. May be NULL. */
     int (*alive)(void *ud);
+    /* May be NULL: a file descriptor the upstream wait also watches (-1:
+     * none now; asked at every wake); when it turns readable, alive() is
+     * asked at once rather than at its next 100 ms poll (the caller's
+     * limiter verdict, read beside the upstream call). */
+    int (*watch)(void *ud);
     /* May be NULL: the loop's events (agent_event_t), streamed or not.
      * Non-zero: the client is gone (as alive() returning 0). */
     int (*on_event)(void *ud, const agent_event_t *ev);

@@ -353,9 +353,19 @@ static CURLcode up__perform(up_t *u, up_xfer_t *x)
             }
             next_alive = now + UP_POLL_MS;
         }
-        if (curl_multi_poll(u->multi, NULL, 0, UP_POLL_MS, NULL) != CURLM_OK) {
-            cc = CURLE_FAILED_INIT;
-            break;
+        {
+            struct curl_waitfd w = { x->call->watch ? x->call->watch(x->call->ud) : -1,
+                                     CURL_WAIT_POLLIN, 0 };
+            if (curl_multi_poll(u->multi, w.fd >= 0 ? &w : NULL, w.fd >= 0 ? 1 : 0, UP_POLL_MS,
+                                NULL) != CURLM_OK) {
+                cc = CURLE_FAILED_INIT;
+                break;
+            }
+            /* the watched fd: ask alive() now, not at its next poll */
+            if (w.revents && !up__alive(x)) {
+                cc = CURLE_ABORTED_BY_CALLBACK;
+                break;
+            }
         }
     }
     while ((m = curl_multi_info_read(u->multi, &left)))

@@ -25,6 +25,7 @@ typedef struct up_call {
     int (*on_delta)(void *ud, const char *text, size_t len);  /* stream only */
     int (*on_flush)(void *ud);  /* after each read that delivered pieces; may be NULL */
     int (*alive)(void *ud);     /* may be NULL */
+    int (*watch)(void *ud);     /* may be NULL: agent_req_t.watch */
     void *ud;
     const char *request_id;     /* NULL, or sent as X-Request-Id (shared/reqid.h) */
     /* W3C trace context sent with the turn as the traceparent and

@@ -578,6 +578,21 @@ void reg_release_unread(reg_t *r, int n, rpool_check_fn check)
     r->c = NULL;
 }
 
+redisContext *reg_detach(reg_t *r)
+{
+    redisContext *c = r ? r->c : NULL;
+
+    if (r)
+        r->c = NULL;
+    return c;
+}
+
+void reg_return(reg_t *r, redisContext *c, int broken)
+{
+    if (r && c)
+        rpool_put(r->pool, c, broken);
+}
+
 const char *reg_prefix(const reg_t *r)
 {
     return r->prefix;

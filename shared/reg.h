@@ -127,6 +127,15 @@ void reg_release_broken(reg_t *r);
  * them and shows each to `check` (rpool_put_unread). */
 void reg_release_unread(reg_t *r, int n, rpool_check_fn check);
 
+/* The connection reg_redis lent, no longer held by r (NULL when none): for
+ * a reply read later on this thread, after other borrows (the limiter's
+ * verdict read beside the upstream call). Give it back with reg_return. */
+redisContext *reg_detach(reg_t *r);
+
+/* Gives a reg_detach'ed connection back to r's pool (`broken`: close it).
+ * c NULL is a no-op. */
+void reg_return(reg_t *r, redisContext *c, int broken);
+
 const char *reg_prefix(const reg_t *r);
 
 /* Why the last call failed. */

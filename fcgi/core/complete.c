@@ -124,6 +124,8 @@ static int complete__alive(void *ud)
 {
     struct complete__ctx *c = ud;
 
+    if (http_settle(c->req) != 0)   /* refused: the answer went out */
+        return 0;
     if (!http_client_alive(c->req))
         return 0;
     if (complete__start_due(c) != 0)
@@ -131,10 +133,25 @@ static int complete__alive(void *ud)
     return complete__keepalive(c) == 0;
 }
 
-/* agent callback: the loop's events; tool events go to toolev. */
+/* agent callback: what the upstream wait also watches: the pending
+ * check's socket (http_req_t.settle), so a verdict is read as it comes. */
+static int complete__watch(void *ud)
+{
+    struct complete__ctx *c = ud;
+
+    return c->req->settle && c->req->settle_fd ? c->req->settle_fd(c->req) : -1;
+}
+
+/* agent callback: the loop's events; tool events go to toolev. A pending
+ * check (http_settle) is settled before anything but the first turn's
+ * start: no tool call, second turn or event goes out before it passed. */
 static int complete__on_event(void *ud, const agent_event_t *ev)
 {
     struct complete__ctx *c = ud;
+
+    if (ev->kind != AGENT_EV_READY && !(ev->kind == AGENT_EV_TURN_START && ev->round == 0) &&
+        http_settle(c->req) != 0)
+        return 1;
 
     trace_event(c->req, ev);
     if (c->cs->on_event && c->cs->on_event(c->run, ev) != 0)
@@ -168,6 +185,8 @@ static int complete__answer(struct complete__ctx *c, const route_surface_t *s,
     aip_err_t e;
     int rc;
 
+    if (req->answer_done)
+        return -EPIPE;       /* http_settle answered (a refusal) */
     if (res->client_gone || req->client_gone) {
         req->client_gone = 1;
         return -EPIPE;
@@ -241,6 +260,15 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
         rc = complete__send_err(req, s, &err);
         goto out;
     }
+    /* a pending check (http_settle: the limiter's verdict, its Redis
+     * connection held) is settled before anything that may borrow another
+     * Redis connection: a surface's prepare (a stored response), an
+     * assistant's tool catalogs and calls. Only a plain completion reads
+     * it beside its upstream call. */
+    if (cs->prepare && http_settle(req) != 0) {
+        rc = -EPIPE;
+        goto out;
+    }
     if (cs->prepare && (rc = cs->prepare(run, req, svc, &cr, &err)) != 0) {
         if (rc != -EINVAL)
             aip_err_oom(&err);
@@ -273,6 +301,11 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
         rc = complete__send_err(req, s, &err);
         goto out;
     }
+    if (json_object_is_type(jget(assistant, "mcp_servers"), json_type_array) &&
+        json_object_array_length(jget(assistant, "mcp_servers")) > 0 && http_settle(req) != 0) {
+        rc = -EPIPE;
+        goto out;
+    }
     if (toolev_decide(req, cr.body, assistant, &ctx.tev.on, &err) < 0) {
         rc = complete__send_err(req, s, &err);
         goto out;
@@ -295,6 +328,7 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
     areq.on_delta = cr.stream ? complete__on_delta : NULL;
     areq.on_flush = cr.stream ? complete__on_flush : NULL;
     areq.alive = complete__alive;
+    areq.watch = complete__watch;
     areq.on_event = complete__on_event;
     ctx.tev.stream = cr.stream;
     ctx.tev.emit = cs->tool_event;

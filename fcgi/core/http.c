@@ -144,7 +144,7 @@ static int http__out(http_req_t *req, const char *p, size_t n, int flush)
 {
     struct timespec ts;
 
-    if (req->client_gone)
+    if (req->client_gone || req->answer_done)
         return -EPIPE;
     if (n > 0 || flush) {
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -212,12 +212,28 @@ int http_add_header(http_req_t *req, const char *name, const char *fmt, ...)
     return 0;
 }
 
+int http_settle(http_req_t *req)
+{
+    int (*fn)(http_req_t *) = req->settle;
+
+    if (!fn)
+        return 0;
+    req->settle = NULL;      /* once; and the answer fn sends is not held again */
+    req->settle_fd = NULL;
+    if (fn(req) == 0)
+        return 0;
+    req->answer_done = 1;
+    return -EPIPE;
+}
+
 int http_send_headers(http_req_t *req, int status, const char *content_type,
                       const char *extra_headers)
 {
     char head[512];
     int n, rc;
 
+    if (req->settle && http_settle(req) != 0)
+        return -EPIPE;
     if (req->headers_sent) {
         log_warn("%s %s: a second response (status %d) after headers went out",
                  req->method ? req->method : "-", req->path ? req->path : "-", status);
@@ -257,6 +273,8 @@ int http_send(http_req_t *req, int status, const char *content_type,
     char cl[64];
     int n, rc;
 
+    if (req->settle && http_settle(req) != 0)
+        return -EPIPE;
     if (req->headers_sent) {
         log_warn("%s %s: a second response (status %d) after headers went out",
                  req->method ? req->method : "-", req->path ? req->path : "-", status);

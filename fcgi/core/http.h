@@ -16,7 +16,9 @@
 #include <json-c/json.h>
 #include <stddef.h>
 
-typedef struct http_req {
+typedef struct http_req http_req_t;
+
+struct http_req {
     arena_t *arena;          /* this request's memory; reset after it ends */
     FCGX_Request *fcgx;
     const char *method;      /* "GET", ... */
@@ -38,7 +40,18 @@ typedef struct http_req {
      * static; NULL when none. Add with http_add_header before answering. */
     const char *resp_headers;
     reqinfo_t info;          /* what the request was and did (reqinfo.h) */
-} http_req_t;
+    /* A check the answer still waits for (issue 18: the limiter's verdict,
+     * asked of Redis before the upstream call and read beside it,
+     * fcgi/limit/limit.h): NULL when none. http_settle runs it once, at the
+     * latest before the first byte of any answer goes out. */
+    int (*settle)(struct http_req *req);
+    /* With settle: sends what the check still has to send (the limiter
+     * writes its question only once the upstream request is out) and gives
+     * the fd that turns readable when settle can run without waiting; -1
+     * none. For the upstream wait (agent_req_t.watch). May be NULL. */
+    int (*settle_fd)(struct http_req *req);
+    int answer_done;         /* settle answered (a refusal): nothing more goes out */
+};
 
 /* A FastCGI param by name ("REQUEST_METHOD", "HTTP_AUTHORIZATION"), from
  * req->params. NULL when absent. Borrowed: arena memory. */
@@ -62,8 +75,17 @@ const char *http_query_param_n(http_req_t *req, const char *name, size_t *len);
 int http_add_header(http_req_t *req, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Runs the request's pending check (req->settle), if any, once: 0 to go
+ * on; non-zero when it answered the request itself (a refusal, after which
+ * req->answer_done makes every later write fail with -EPIPE): the caller
+ * stops, as for a client gone. http_send and http_send_headers call it
+ * first; a handler calls it before anything the check must precede that
+ * is not output (a tool call, a second upstream turn). */
+int http_settle(http_req_t *req);
+
 /* Sends a whole response. `extra_headers` is NULL or lines each ending in
- * "\r\n". Returns 0, or -EPIPE when the client is gone (req->client_gone set). */
+ * "\r\n". Returns 0, or -EPIPE when the client is gone (req->client_gone set)
+ * or the answer was given by http_settle. */
 int http_send(http_req_t *req, int status, const char *content_type,
               const char *extra_headers, const char *body, size_t len);
 

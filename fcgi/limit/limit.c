@@ -15,6 +15,7 @@
 #include "fcgi/limit/limit.h"
 
 #include "fcgi/auth/principal.h"
+#include "fcgi/core/complete.h"
 #include "fcgi/limit/limit_lua.h"
 #include "fcgi/limit/limit_wire.h"
 #include "shared/jget.h"
@@ -44,6 +45,11 @@ typedef struct limit__rec {
     char member[48];           /* its in-flight slot; "" none */
     long long tokens;          /* charged by the end script */
     long long clock_off;       /* Redis's clock at the gate less ours; 0 none */
+    char id[40];               /* the principal's id (limit__room) */
+    limit_cmd_t cmd;           /* the gate call, kept for EVAL on NOSCRIPT */
+    redisContext *spec;        /* limit__send_early: the verdict is owed on it */
+    svc_t *svc;                /* ... and the request's services and route */
+    const route_t *route;
 } limit__rec_t;
 
 static __thread limit__rec_t limit__cur;
@@ -164,66 +170,228 @@ static int limit__failed(reg_t *reg, const limit_pol_t *pol, const char *why, ht
     return 0;
 }
 
+/* --- which keys may have their verdict read beside the upstream call ------ */
+
+/* Per process: keys whose last verdict here, under a second ago, left
+ * every limit at least a tenth of its room (limit_headroom). Only they
+ * send the gate without waiting for it: a key near or over a limit waits
+ * for its verdict before its upstream call, so a refused request reaches
+ * the upstream only when the room went in the last second, at most once
+ * per thread. A direct-mapped table: a collision forgets a key, which then
+ * waits for its verdict once. */
+#define LIMIT__ROOM_SLOTS 256
+#define LIMIT__ROOM_US 1000000LL
+
+static struct {
+    char id[40];
+    long long until_us;
+} limit__room[LIMIT__ROOM_SLOTS];
+static pthread_mutex_t limit__room_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned limit__room_slot(const char *id)
+{
+    unsigned h = 2166136261u;   /* FNV-1a */
+
+    for (; *id; id++)
+        h = (h ^ (unsigned char)*id) * 16777619u;
+    return h % LIMIT__ROOM_SLOTS;
+}
+
+static int limit__room_ok(const char *id)
+{
+    unsigned i = limit__room_slot(id);
+    int ok;
+
+    pthread_mutex_lock(&limit__room_mu);
+    ok = strcmp(limit__room[i].id, id) == 0 && limit__room[i].until_us > reqinfo_now_us();
+    pthread_mutex_unlock(&limit__room_mu);
+    return ok;
+}
+
+static void limit__room_set(const char *id, int ok)
+{
+    unsigned i = limit__room_slot(id);
+
+    if (strlen(id) >= sizeof(limit__room[i].id))
+        return;
+    pthread_mutex_lock(&limit__room_mu);
+    snprintf(limit__room[i].id, sizeof(limit__room[i].id), "%s", id);
+    limit__room[i].until_us = ok ? reqinfo_now_us() + LIMIT__ROOM_US : 0;
+    pthread_mutex_unlock(&limit__room_mu);
+}
+
+/* --- the gate ---------------------------------------------------------------- */
+
+/* What a verdict means for the request: the x-ratelimit-* headers, the
+ * refusal in *e, or the record the end hooks charge. 0 or -EACCES. */
+static int limit__apply(limit__rec_t *rec, http_req_t *req, const limit_verdict_t *v,
+                        aip_err_t *e)
+{
+    limit_hdr_t hdr[LIMIT_HDR_MAX];
+    size_t n = limit_headers(&rec->pol, v, hdr, LIMIT_HDR_MAX);
+
+    for (size_t i = 0; i < n; i++)
+        http_add_header(req, hdr[i].name, "%s", hdr[i].value);
+    limit__room_set(rec->id, limit_headroom(&rec->pol, v));
+    if (v->verdict != LIMIT_OK) {
+        limit_refusal(&rec->pol, v, e);
+        return -EACCES;
+    }
+    rec->req = req;
+    rec->t0_us = req->info.t0_us;
+    if (v->now_us > 0)
+        rec->clock_off = v->now_us - reqinfo_now_us();
+    return 0;
+}
+
+/* The gate's reply on c (its command in rec->cmd): the verdict applied, or
+ * the fail-open/closed rules when Redis failed it. NOSCRIPT runs the
+ * script's text on c. 0 or -EACCES (*e set); *broken when c is lost. */
+static int limit__verdict(limit__rec_t *rec, http_req_t *req, svc_t *svc, redisContext *c,
+                          redisReply *rep, aip_err_t *e, int *broken)
+{
+    limit_verdict_t v;
+    int rc;
+
+    if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+        freeReplyObject(rep);
+        rep = limit__run(c, limit__rs(&limit__gate_rs, limit__sha_gate), &rec->cmd);
+    }
+    *broken = rpool_reply_broken(rep) || c->err;
+    if (limit_parse_gate(rep, &v) < 0) {
+        rc = limit__failed(svc->reg, &rec->pol, !rep ? (c->errstr[0] ? c->errstr : "no reply")
+                           : rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply",
+                           req, e) ? -EACCES : 0;
+        limit__room_set(rec->id, 0);
+    } else {
+        rc = limit__apply(rec, req, &v, e);
+    }
+    if (rep)
+        freeReplyObject(rep);
+    return rc;
+}
+
+/* Reads the verdict owed on rec->spec (sent by limit_gate without waiting)
+ * and gives the connection back. 0 or -EACCES (*e set). */
+static int limit__collect(limit__rec_t *rec, http_req_t *req, aip_err_t *e)
+{
+    redisContext *c = rec->spec;
+    redisReply *rep = NULL;
+    int broken = 1, rc;
+
+    rec->spec = NULL;
+    if (redisGetReply(c, (void **)&rep) != REDIS_OK)
+        rep = NULL;
+    rc = limit__verdict(rec, req, rec->svc, c, rep, e, &broken);
+    reg_return(rec->svc->reg, c, broken);
+    return rc;
+}
+
+/* http_req_t.settle of a request whose verdict is read beside its upstream
+ * call: a refusal is answered here, in the route's shape. */
+static int limit__settle(http_req_t *req)
+{
+    limit__rec_t *rec = &limit__cur;
+    const route_surface_t *s = rec->route ? rec->route->def->surface : NULL;
+    aip_err_t e;
+
+    if (!rec->spec)
+        return 0;
+    aip_err_clear(&e);
+    if (limit__collect(rec, req, &e) == 0)
+        return 0;
+    if (s && s->send_error)
+        s->send_error(req, &e, NULL);
+    else
+        http_send_err(req, &e);
+    return -EACCES;
+}
+
+/* Writes what c has queued. 0, or -EIO. */
+static int limit__push(redisContext *c)
+{
+    int done = 0;
+
+    while (!done)
+        if (redisBufferWrite(c, &done) != REDIS_OK)
+            return -EIO;
+    return 0;
+}
+
+/* http_req_t.settle_fd: the fd the verdict comes on. The gate went out at
+ * once (limit__send_early): Redis runs it while this thread reads the body
+ * and makes the upstream call. Writing it only once the upstream request
+ * was out measured worse (figure 12b): a quick upstream answers before the
+ * verdict, whose whole round trip then shows. */
+static int limit__settle_fd(http_req_t *req)
+{
+    (void)req;
+    return limit__cur.spec ? limit__cur.spec->fd : -1;
+}
+
+/* Sends the gate and leaves its verdict to be read beside the upstream
+ * call (http_req_t.settle): for a completion of a key with room
+ * (limit__room_ok). 1 when sent; 0 to run the gate the usual way. */
+static int limit__send_early(limit__rec_t *rec, http_req_t *req, const route_t *r, svc_t *svc)
+{
+    redisContext *c;
+
+    if (r->def->handler != complete_handle || !limit__room_ok(rec->id) || !(c = reg_redis(svc->reg)))
+        return 0;
+    if (redisAppendCommandArgv(c, rec->cmd.argc, rec->cmd.argv, NULL) != REDIS_OK ||
+        limit__push(c) < 0) {
+        reg_release_broken(svc->reg);
+        return 0;
+    }
+    rec->spec = reg_detach(svc->reg);
+    rec->svc = svc;
+    rec->route = r;
+    req->settle = limit__settle;
+    req->settle_fd = limit__settle_fd;
+    return 1;
+}
+
 int limit_gate(http_req_t *req, const route_t *r, svc_t *svc, aip_err_t *e)
 {
     const auth_principal_t *p = req->info.auth;
     limit__rec_t *rec = &limit__cur;
-    limit_verdict_t v;
-    limit_hdr_t hdr[LIMIT_HDR_MAX];
-    limit_cmd_t cmd;
     redisContext *c;
-    redisReply *rep = NULL;
-    size_t n;
-    int rc = 0;
+    int rc = 0, broken = 0;
 
-    (void)r;
     memset(rec, 0, sizeof(*rec));
     if (!p || !p->id || !limit_pol_from(p->policy, &rec->pol))
         return 0;
     pthread_once(&limit__once, limit__init);
     if (limit_base(rec->base, sizeof(rec->base), reg_prefix(svc->reg), p->id) < 0)
         return 0;
+    snprintf(rec->id, sizeof(rec->id), "%s", p->id);
     if (p->pregate) {
         /* the lookup's round trip ran the gate already */
         const limit__pre_t *pre = p->pregate;
-        v = pre->v;
         if (rec->pol.conc)
             snprintf(rec->member, sizeof(rec->member), "%s", pre->member);
-        goto verdict;
+        return limit__apply(rec, req, &pre->v, e) ? -EACCES : 0;
     }
     if (rec->pol.conc)
         snprintf(rec->member, sizeof(rec->member), "%016llx-%llx", limit__seed,
                  __atomic_add_fetch(&limit__seq, 1, __ATOMIC_RELAXED));
+    limit_cmd_gate(&rec->cmd, limit__sha_gate, rec->base, &rec->pol, rec->member,
+                   LIMIT__LEASE_MS);
+    if (limit__send_early(rec, req, r, svc))
+        return 0;
     c = reg_redis(svc->reg);   /* borrowed for the script, given back at out */
     if (!c) {
-        rc = limit__failed(svc->reg, &rec->pol, "Redis unreachable", req, e);
+        rc = limit__failed(svc->reg, &rec->pol, "Redis unreachable", req, e) ? -EACCES : 0;
         goto out;
     }
-    limit_cmd_gate(&cmd, limit__sha_gate, rec->base, &rec->pol, rec->member, LIMIT__LEASE_MS);
-    rep = limit__run(c, limit__rs(&limit__gate_rs, limit__sha_gate), &cmd);
-    if (limit_parse_gate(rep, &v) < 0) {
-        rc = limit__failed(svc->reg, &rec->pol, !rep ? (c->errstr[0] ? c->errstr : "no reply")
-                           : rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply",
-                           req, e);
-        goto out;
-    }
-verdict:
-    n = limit_headers(&rec->pol, &v, hdr, LIMIT_HDR_MAX);
-    for (size_t i = 0; i < n; i++)
-        http_add_header(req, hdr[i].name, "%s", hdr[i].value);
-    if (v.verdict != LIMIT_OK) {
-        rc = limit_refusal(&rec->pol, &v, e);
-        goto out;
-    }
-    rec->req = req;
-    rec->t0_us = req->info.t0_us;
-    if (v.now_us > 0)
-        rec->clock_off = v.now_us - reqinfo_now_us();
+    rc = limit__verdict(rec, req, svc, c, limit__run(c, limit__rs(&limit__gate_rs,
+                                                                  limit__sha_gate), &rec->cmd),
+                        e, &broken);
 out:
-    if (rep)
-        freeReplyObject(rep);
+    if (broken)
+        reg_release_broken(svc->reg);
     reg_release(svc->reg);
-    return rc ? -EACCES : 0;
+    return rc;
 }
 
 /* 1 until an end script went out as EVAL in this process, and again after a
@@ -253,12 +421,27 @@ void limit_end(const http_req_t *req, svc_t *svc)
     char clock[24];
     int done = 0;
 
+    if (rec->spec) {
+        /* a verdict sent early and never needed (nothing was answered: the
+         * client left first): read it now, so a passed request is charged
+         * and its slot freed; no answer goes out (headers are past) */
+        aip_err_t e;
+        aip_err_clear(&e);
+        (void)limit__collect(rec, (http_req_t *)req, &e);
+    }
     if (rec->req != req || rec->t0_us != req->info.t0_us)
         goto clear;
     rec->tokens = req->info.prompt_tokens + req->info.completion_tokens;
     if (!rec->member[0] &&
         (rec->tokens <= 0 || !(rec->pol.tpm || rec->pol.day || rec->pol.month)))
         goto clear;
+    /* Tokens only (no in-flight slot): the answer goes to the web server
+     * first and the charge right after, so Redis runs the script (a write to
+     * it wakes it at once, on this core when it can) while the answer
+     * travels. A slot to free is sent before the answer instead: the
+     * client's next request, on any host, must find it free. */
+    if (!rec->member[0] && req->fcgx)
+        (void)FCGX_FFlush(req->fcgx->out);
     /* borrowed and held across FCGX_Finish_r: limit_after reads the reply
      * on it and gives it back */
     c = reg_redis(svc->reg);
@@ -300,6 +483,8 @@ clear:
 void limit_after(const http_req_t *req, svc_t *svc)
 {
     (void)req;
+    if (limit__cur.spec)     /* not read (limit_end always reads it): close it */
+        reg_return(svc->reg, limit__cur.spec, 1);
     memset(&limit__cur, 0, sizeof(limit__cur));
     /* whatever this request still held goes back (a connection a script
      * left broken is closed by the pool and re-opened by a later borrow) */

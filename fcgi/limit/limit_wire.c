@@ -60,6 +60,21 @@ int limit_parse_gate(const redisReply *rep, limit_verdict_t *v)
     return 0;
 }
 
+/* left >= a tenth of lim (lim 0: no such limit) */
+static int limit__room(long long lim, long long left, long long floor)
+{
+    return lim <= 0 || (left >= floor && left * 10 >= lim);
+}
+
+int limit_headroom(const limit_pol_t *pol, const limit_verdict_t *v)
+{
+    return v->verdict == LIMIT_OK && limit__room(pol->rpm, v->req_remaining, 2) &&
+           limit__room(pol->tpm, v->tok_remaining, 1) &&
+           limit__room(pol->conc, pol->conc - v->inflight, 2) &&
+           limit__room(pol->day, pol->day - v->used_day, 1) &&
+           limit__room(pol->month, pol->month - v->used_month, 1);
+}
+
 static void limit__head(limit_cmd_t *c, const char *sha, const char *base)
 {
     c->argc = 0;

@@ -42,6 +42,12 @@ typedef struct limit_verdict {
  * looks for NOSCRIPT before). Borrowed reply. */
 int limit_parse_gate(const redisReply *rep, limit_verdict_t *v);
 
+/* 1 when verdict v for `pol` passed and left every limit set at least a
+ * tenth of its room (and 2 requests of rpm, 2 slots of max_concurrent): a
+ * key with room, whose next verdicts the limiter may read beside the
+ * upstream call (limit.h). Pure. */
+int limit_headroom(const limit_pol_t *pol, const limit_verdict_t *v);
+
 /* One script call as an argv for redisCommandArgv: "EVALSHA", sha, "1",
  * base, the ARGV of limit_lua.h. Strings borrow from the arguments and from
  * the struct; argv[0]/argv[1] may be swapped for "EVAL" and the script text. */

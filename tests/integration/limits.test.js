@@ -30,6 +30,7 @@ const POLICIES = {
   budget: { budget: { tokens_per_day: 100 } },
   conc: { max_concurrent: 1 },
   messages: { rpm: 1 },
+  early: { rpm: 20 },
   failRate: { rpm: 5 },
   failBudget: { rpm: 5, budget: { tokens_per_day: 1000000 } },
 };
@@ -163,6 +164,39 @@ describe('limits on two stacks sharing one Redis', () => {
     const s = await chat(a, STATIC);
     assert.equal(s.status, 200, s.text);
     assert.deepEqual(Object.keys(s.headers).filter((k) => k.startsWith('x-ratelimit') || k.startsWith('retry-after')), []);
+  });
+
+  // A key whose last verdict on a process left it room has its next
+  // verdicts read beside the upstream call (fcgi/limit/limit.c,
+  // limit__send_early): what the client sees must not change — the headers,
+  // a whole answer or stream, and a refusal in the same shape when another
+  // host spent the key meanwhile.
+  test('a key with room: its verdict read beside the upstream call answers the same, and refuses the same once spent elsewhere', async () => {
+    const r1 = await chat(a, keys.early);
+    assert.equal(r1.status, 200, r1.text);
+    assert.equal(r1.headers['x-ratelimit-remaining-requests'], '19');
+    const r2 = await chat(a, keys.early);
+    assert.equal(r2.status, 200, r2.text);
+    assert.equal(r2.json.choices[0].message.content, 'hi');
+    assert.equal(r2.headers['x-ratelimit-remaining-requests'], '18');
+    const st = await h.request(`${a.url}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${keys.early}` }, body: { ...BODY, stream: true },
+    });
+    assert.equal(st.status, 200, st.text);
+    assert.match(st.text, /"content":"hi"/);
+    assert.match(st.text, /data: \[DONE\]/);
+    assert.equal(st.headers['x-ratelimit-remaining-requests'], '17');
+    for (let i = 0; i < 17; i++) assert.equal((await chat(b, keys.early)).status, 200);
+    for (const stream of [false, true]) {
+      const r = await chat(a, keys.early, { ...BODY, stream });
+      assertLimited(r, 'rate_limit_exceeded');
+      assert.match(r.headers['content-type'], /application\/json/);
+      assert.match(r.headers['retry-after'], /^[1-9]\d*$/);
+      assert.equal(r.headers['x-ratelimit-remaining-requests'], '0');
+      assert.ok(!/data:/.test(r.text), 'a refusal is one JSON error, never a stream');
+    }
+    // the official client reads it as RateLimitError
+    await assert.rejects(openai(a, keys.early).chat.completions.create(BODY), (e) => e.status === 429);
   });
 
   test('tpm: once the upstream-reported usage spends the minute, the next request gets 429 until the bucket refills', async () => {
