@@ -442,9 +442,7 @@ void limit_end(const http_req_t *req, svc_t *svc)
      * client's next request, on any host, must find it free. */
     if (!rec->member[0] && req->fcgx)
         (void)FCGX_FFlush(req->fcgx->out);
-    /* borrowed and held across FCGX_Finish_r: limit_after reads the reply
-     * on it and gives it back */
-    c = reg_redis(svc->reg);
+    c = reg_redis(svc->reg);   /* given back owing the reply (below) */
     if (!c) {
         limit__warn("tokens not charged, in-flight slot not freed", "Redis unreachable");
         goto clear;
