@@ -570,27 +570,9 @@ void reg_release_broken(reg_t *r)
         reg__drop(r);
 }
 
-void reg_release_unread(reg_t *r, int n, rpool_check_fn check)
+const char *reg_url(const reg_t *r)
 {
-    if (!r || !r->c)
-        return;
-    rpool_put_unread(r->pool, r->c, n, check, 0);
-    r->c = NULL;
-}
-
-redisContext *reg_detach(reg_t *r)
-{
-    redisContext *c = r ? r->c : NULL;
-
-    if (r)
-        r->c = NULL;
-    return c;
-}
-
-void reg_return(reg_t *r, redisContext *c, int broken)
-{
-    if (r && c)
-        rpool_put(r->pool, c, broken);
+    return rpool_url(r->pool);
 }
 
 const char *reg_prefix(const reg_t *r)

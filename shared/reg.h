@@ -13,8 +13,6 @@
 #ifndef AIPROXY_REG_H
 #define AIPROXY_REG_H
 
-#include "shared/rpool.h"
-
 #include <hiredis/hiredis.h>
 #include <json-c/json.h>
 #include <stddef.h>
@@ -122,21 +120,10 @@ void reg_release(reg_t *r);
 /* reg_release for a connection the caller knows is unusable (a reply lost,
  * READONLY after a failover): the pool closes it. */
 void reg_release_broken(reg_t *r);
-/* reg_release for a connection whose last `n` commands were sent and whose
- * replies the caller will not wait for: the pool's next borrower of it reads
- * them and shows each to `check` (rpool_put_unread). */
-void reg_release_unread(reg_t *r, int n, rpool_check_fn check);
-
-/* The connection reg_redis lent, no longer held by r (NULL when none): for
- * a reply read later on this thread, after other borrows (the limiter's
- * verdict read beside the upstream call). Give it back with reg_return. */
-redisContext *reg_detach(reg_t *r);
-
-/* Gives a reg_detach'ed connection back to r's pool (`broken`: close it).
- * c NULL is a no-op. */
-void reg_return(reg_t *r, redisContext *c, int broken);
-
 const char *reg_prefix(const reg_t *r);
+
+/* The Redis URL r reads (its pool's). */
+const char *reg_url(const reg_t *r);
 
 /* Why the last call failed. */
 const char *reg_errstr(const reg_t *r);

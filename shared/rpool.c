@@ -24,8 +24,6 @@ typedef struct rpool_slot {
     redisContext *c;
     unsigned epoch;          /* rconn_epoch() before c was opened */
     int state;
-    int unread;              /* replies owed to a caller gone (rpool_put_unread) */
-    rpool_check_fn check;    /* what those replies are shown to */
 } rpool_slot_t;
 
 struct rpool {
@@ -99,6 +97,11 @@ void rpool_free(rpool_t *p)
     free(p);
 }
 
+const char *rpool_url(const rpool_t *p)
+{
+    return p->url;
+}
+
 void rpool_name(const char *role, char *out, size_t n)
 {
     snprintf(out, n, "aiproxy-rsp:%d:%s", (int)getpid(), role);
@@ -145,27 +148,6 @@ static int rpool__dirty(const redisContext *c)
     return c->reader && c->reader->pos < c->reader->len;
 }
 
-/* Reads the replies slot s's connection still owes (rpool_put_unread) and
- * shows each to its check. The slot is BUSY (ours), the lock not held.
- * 0, or -EIO when the connection failed (the check saw NULL). */
-static int rpool__drain(rpool_slot_t *s)
-{
-    while (s->unread > 0) {
-        redisReply *r = NULL;
-        s->unread--;
-        if (redisGetReply(s->c, (void **)&r) != REDIS_OK)
-            r = NULL;
-        if (s->check)
-            s->check(r);
-        if (!r) {
-            s->unread = 0;
-            return -EIO;
-        }
-        freeReplyObject(r);
-    }
-    return 0;
-}
-
 /* Opens slot i (marked OPENING by the caller, lock not held). */
 static redisContext *rpool__open(rpool_t *p, unsigned *epoch, char *err, size_t errlen)
 {
@@ -207,7 +189,7 @@ redisContext *rpool_get(rpool_t *p, char *err, size_t errlen)
             redisContext *c = s->c;
             s->state = RPOOL__BUSY;
             pthread_mutex_unlock(&p->mu);
-            if (rpool__drain(s) == 0 && s->epoch == rconn_epoch() && rpool__alive(c))
+            if (s->epoch == rconn_epoch() && rpool__alive(c))
                 return c;
             redisFree(c);    /* closed by Redis, or Sentinel moved the master */
             pthread_mutex_lock(&p->mu);
@@ -238,7 +220,6 @@ redisContext *rpool_get(rpool_t *p, char *err, size_t errlen)
             }
             p->retry_at_ms = 0;
             s->c = c;
-            s->unread = 0;
             s->epoch = epoch;
             s->state = RPOOL__BUSY;
             res = c;
@@ -272,11 +253,6 @@ redisContext *rpool_get(rpool_t *p, char *err, size_t errlen)
 
 void rpool_put(rpool_t *p, redisContext *c, int broken)
 {
-    rpool_put_unread(p, c, 0, NULL, broken);
-}
-
-void rpool_put_unread(rpool_t *p, redisContext *c, int n, rpool_check_fn check, int broken)
-{
     redisContext *drop = NULL;
 
     if (!c)
@@ -290,12 +266,8 @@ void rpool_put_unread(rpool_t *p, redisContext *c, int n, rpool_check_fn check, 
             drop = c;
             s->c = NULL;
             s->state = RPOOL__FREE;
-            s->unread = 0;
         } else {
             s->state = RPOOL__IDLE;
-            s->unread += n > 0 ? n : 0;
-            if (n > 0)
-                s->check = check;
         }
         break;
     }

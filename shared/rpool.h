@@ -62,20 +62,6 @@ redisContext *rpool_get(rpool_t *p, char *err, size_t errlen);
  * (its slot is re-opened by a later borrow). Wakes one waiting borrower. */
 void rpool_put(rpool_t *p, redisContext *c, int broken);
 
-/* What a connection given back with unread replies (rpool_put_unread) has
- * done with each of them when a later borrower reads it: `r` is the reply,
- * or NULL when the connection failed before it came (it is then closed). */
-typedef void (*rpool_check_fn)(redisReply *r);
-
-/* rpool_put for a connection whose last `n` commands (all sent: nothing left
- * in its output buffer) still owe their replies, which the caller does not
- * wait for (a write whose answer nobody needs now, e.g. the limiter's end
- * script after the answer went out). The borrower that next gets c first
- * reads those replies (by then long arrived: one read, no wait) and gives
- * each to `check` (may be NULL; the same function for every unread reply of
- * one connection). `broken` or an error on c closes it as rpool_put does. */
-void rpool_put_unread(rpool_t *p, redisContext *c, int n, rpool_check_fn check, int broken);
-
 /* Closes the idle connections (borrowed ones stay): for a process that used
  * Redis for a while and will not again soon (the master after its start-up
  * checks, before it forks workers). Later borrows open them again. */
@@ -92,6 +78,9 @@ typedef struct rpool_stats {
     unsigned long long failed;
 } rpool_stats_t;
 void rpool_stats(rpool_t *p, rpool_stats_t *out);
+
+/* The URL p connects to (as given to rpool_new). */
+const char *rpool_url(const rpool_t *p);
 
 /* "aiproxy-rsp:<pid>:<role>" into out: the CLIENT SETNAME of this process's
  * connection of that role ("cmd", "sub", "watch"). */

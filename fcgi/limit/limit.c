@@ -6,9 +6,9 @@
  *
  * The end script is written to Redis in routes_end, before the request is
  * finished, so Redis has it before the client can send its next request;
- * its reply is never waited for: the connection goes back to the pool owing
- * it (rpool_put_unread), and whoever borrows that connection next reads it,
- * long arrived, and hands it to limit__end_check. On a machine where a
+ * its reply is never waited for: it goes on the process's shared connection
+ * (shared/rmux.h), and whoever reads that next hands the reply to
+ * limit__end_check. On a machine where a
  * Redis round trip costs ~100 µs of wake-ups, waiting for it held the
  * thread, and so the client's next request on the same FastCGI connection,
  * that long (issue 18's figure 12b). */
@@ -20,7 +20,7 @@
 #include "fcgi/limit/limit_wire.h"
 #include "shared/jget.h"
 #include "shared/log.h"
-#include "shared/rscript.h"
+#include "shared/rmux.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
@@ -47,7 +47,9 @@ typedef struct limit__rec {
     long long clock_off;       /* Redis's clock at the gate less ours; 0 none */
     char id[40];               /* the principal's id (limit__room) */
     limit_cmd_t cmd;           /* the gate call, kept for EVAL on NOSCRIPT */
-    redisContext *spec;        /* limit__send_early: the verdict is owed on it */
+    rmux_t *mux;               /* where it went */
+    int spec;                  /* limit__send_early: its verdict is still owed... */
+    rmux_ticket_t tk;          /* ... to this ticket */
     svc_t *svc;                /* ... and the request's services and route */
     const route_t *route;
 } limit__rec_t;
@@ -110,23 +112,13 @@ void *limit_pregate(arena_t *a, const redisReply *rep, const char *member)
     return pre;
 }
 
-/* The scripts for rscript_run (EVALSHA, EVAL on NOSCRIPT: shared/rscript.h),
- * one per thread as rscript wants, each given the sha limit__init computed,
- * so the first call makes no SCRIPT LOAD and limit_end can pipeline its
- * EVALSHA without a reply. */
-static _Thread_local rscript_t limit__gate_rs = { limit_lua_gate, "" };
-
-static rscript_t *limit__rs(rscript_t *s, const char *sha)
+/* The process's shared connection for the limiter's scripts: a thread
+ * sends its gate and reads the verdict when it needs it, and sends its end
+ * script without waiting, holding no pooled connection meanwhile (under
+ * load the pool ran dry while verdicts were owed: shared/rmux.h). */
+static rmux_t *limit__mux(svc_t *svc)
 {
-    if (!s->sha[0])
-        memcpy(s->sha, sha, sizeof(s->sha));
-    return s;
-}
-
-/* Runs a built command (argv: EVALSHA sha 1 base ARGV...) through rscript. */
-static redisReply *limit__run(redisContext *c, rscript_t *s, limit_cmd_t *cmd)
-{
-    return rscript_run(c, s, 1, cmd->argc - 3, cmd->argv + 3, NULL);
+    return rmux_for(reg_url(svc->reg));
 }
 
 /* A warning at most every LIMIT__WARN_EVERY_US, counting the ones skipped:
@@ -244,24 +236,41 @@ static int limit__apply(limit__rec_t *rec, http_req_t *req, const limit_verdict_
     return 0;
 }
 
-/* The gate's reply on c (its command in rec->cmd): the verdict applied, or
- * the fail-open/closed rules when Redis failed it. NOSCRIPT runs the
- * script's text on c. 0 or -EACCES (*e set); *broken when c is lost. */
-static int limit__verdict(limit__rec_t *rec, http_req_t *req, svc_t *svc, redisContext *c,
-                          redisReply *rep, aip_err_t *e, int *broken)
+/* Sends rec->cmd (as EVAL with the script's text when `text`). 0 and
+ * rec->tk, or a negative code with why. */
+static int limit__send(limit__rec_t *rec, int text, char *why, size_t whylen)
 {
+    limit_cmd_t cmd = rec->cmd;
+
+    if (!rec->mux) {
+        snprintf(why, whylen, "out of memory");
+        return -ENOMEM;
+    }
+    if (text) {
+        cmd.argv[0] = "EVAL";
+        cmd.argv[1] = limit_lua_gate;
+    }
+    return rmux_send(rec->mux, cmd.argc, cmd.argv, &rec->tk, why, whylen);
+}
+
+/* The gate's reply `rep` (owned; NULL: Redis failed): the verdict applied,
+ * or the fail-open/closed rules. A NOSCRIPT sends the script's text and
+ * waits for that. 0 or -EACCES (*e set). */
+static int limit__verdict(limit__rec_t *rec, http_req_t *req, svc_t *svc, redisReply *rep,
+                          aip_err_t *e)
+{
+    char why[256] = "no reply";
     limit_verdict_t v;
     int rc;
 
     if (rep && rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
         freeReplyObject(rep);
-        rep = limit__run(c, limit__rs(&limit__gate_rs, limit__sha_gate), &rec->cmd);
+        rep = limit__send(rec, 1, why, sizeof why) == 0 ? rmux_wait(rec->mux, rec->tk) : NULL;
     }
-    *broken = rpool_reply_broken(rep) || c->err;
     if (limit_parse_gate(rep, &v) < 0) {
-        rc = limit__failed(svc->reg, &rec->pol, !rep ? (c->errstr[0] ? c->errstr : "no reply")
-                           : rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply",
-                           req, e) ? -EACCES : 0;
+        rc = limit__failed(svc->reg, &rec->pol,
+                           rep && rep->type == REDIS_REPLY_ERROR ? rep->str
+                           : rep ? "unexpected reply" : why, req, e) ? -EACCES : 0;
         limit__room_set(rec->id, 0);
     } else {
         rc = limit__apply(rec, req, &v, e);
@@ -271,20 +280,12 @@ static int limit__verdict(limit__rec_t *rec, http_req_t *req, svc_t *svc, redisC
     return rc;
 }
 
-/* Reads the verdict owed on rec->spec (sent by limit_gate without waiting)
- * and gives the connection back. 0 or -EACCES (*e set). */
+/* Reads the verdict owed to rec->tk (sent by limit__send_early). 0 or
+ * -EACCES (*e set). */
 static int limit__collect(limit__rec_t *rec, http_req_t *req, aip_err_t *e)
 {
-    redisContext *c = rec->spec;
-    redisReply *rep = NULL;
-    int broken = 1, rc;
-
-    rec->spec = NULL;
-    if (redisGetReply(c, (void **)&rep) != REDIS_OK)
-        rep = NULL;
-    rc = limit__verdict(rec, req, rec->svc, c, rep, e, &broken);
-    reg_return(rec->svc->reg, c, broken);
-    return rc;
+    rec->spec = 0;
+    return limit__verdict(rec, req, rec->svc, rmux_wait(rec->mux, rec->tk), e);
 }
 
 /* http_req_t.settle of a request whose verdict is read beside its upstream
@@ -307,43 +308,29 @@ static int limit__settle(http_req_t *req)
     return -EACCES;
 }
 
-/* Writes what c has queued. 0, or -EIO. */
-static int limit__push(redisContext *c)
-{
-    int done = 0;
-
-    while (!done)
-        if (redisBufferWrite(c, &done) != REDIS_OK)
-            return -EIO;
-    return 0;
-}
-
-/* http_req_t.settle_fd: the fd the verdict comes on. The gate went out at
- * once (limit__send_early): Redis runs it while this thread reads the body
- * and makes the upstream call. Writing it only once the upstream request
- * was out measured worse (figure 12b): a quick upstream answers before the
- * verdict, whose whole round trip then shows. */
+/* http_req_t.settle_fd: the socket the verdict comes on (others' replies
+ * wake it too; settle then waits the little left for its own). */
 static int limit__settle_fd(http_req_t *req)
 {
     (void)req;
-    return limit__cur.spec ? limit__cur.spec->fd : -1;
+    return limit__cur.spec ? rmux_fd(limit__cur.mux) : -1;
 }
 
 /* Sends the gate and leaves its verdict to be read beside the upstream
  * call (http_req_t.settle): for a completion of a key with room
- * (limit__room_ok). 1 when sent; 0 to run the gate the usual way. */
+ * (limit__room_ok). 1 when sent; 0 to run the gate the usual way. Sent at
+ * once, Redis runs it while this thread reads the body and makes the
+ * upstream call; writing it only once the upstream request was out
+ * measured worse (figure 12b): a quick upstream answers before the verdict,
+ * whose whole round trip then shows. */
 static int limit__send_early(limit__rec_t *rec, http_req_t *req, const route_t *r, svc_t *svc)
 {
-    redisContext *c;
+    char why[256];
 
-    if (r->def->handler != complete_handle || !limit__room_ok(rec->id) || !(c = reg_redis(svc->reg)))
+    if (r->def->handler != complete_handle || !limit__room_ok(rec->id) ||
+        limit__send(rec, 0, why, sizeof why) < 0)
         return 0;
-    if (redisAppendCommandArgv(c, rec->cmd.argc, rec->cmd.argv, NULL) != REDIS_OK ||
-        limit__push(c) < 0) {
-        reg_release_broken(svc->reg);
-        return 0;
-    }
-    rec->spec = reg_detach(svc->reg);
+    rec->spec = 1;
     rec->svc = svc;
     rec->route = r;
     req->settle = limit__settle;
@@ -355,8 +342,7 @@ int limit_gate(http_req_t *req, const route_t *r, svc_t *svc, aip_err_t *e)
 {
     const auth_principal_t *p = req->info.auth;
     limit__rec_t *rec = &limit__cur;
-    redisContext *c;
-    int rc = 0, broken = 0;
+    char why[256] = "";
 
     memset(rec, 0, sizeof(*rec));
     if (!p || !p->id || !limit_pol_from(p->policy, &rec->pol))
@@ -365,6 +351,7 @@ int limit_gate(http_req_t *req, const route_t *r, svc_t *svc, aip_err_t *e)
     if (limit_base(rec->base, sizeof(rec->base), reg_prefix(svc->reg), p->id) < 0)
         return 0;
     snprintf(rec->id, sizeof(rec->id), "%s", p->id);
+    rec->mux = limit__mux(svc);   /* the gate's and the end's */
     if (p->pregate) {
         /* the lookup's round trip ran the gate already */
         const limit__pre_t *pre = p->pregate;
@@ -379,29 +366,19 @@ int limit_gate(http_req_t *req, const route_t *r, svc_t *svc, aip_err_t *e)
                    LIMIT__LEASE_MS);
     if (limit__send_early(rec, req, r, svc))
         return 0;
-    c = reg_redis(svc->reg);   /* borrowed for the script, given back at out */
-    if (!c) {
-        rc = limit__failed(svc->reg, &rec->pol, "Redis unreachable", req, e) ? -EACCES : 0;
-        goto out;
-    }
-    rc = limit__verdict(rec, req, svc, c, limit__run(c, limit__rs(&limit__gate_rs,
-                                                                  limit__sha_gate), &rec->cmd),
-                        e, &broken);
-out:
-    if (broken)
-        reg_release_broken(svc->reg);
-    reg_release(svc->reg);
-    return rc;
+    if (limit__send(rec, 0, why, sizeof why) < 0)
+        return limit__failed(svc->reg, &rec->pol, why, req, e) ? -EACCES : 0;
+    return limit__verdict(rec, req, svc, rmux_wait(rec->mux, rec->tk), e);
 }
 
 /* 1 until an end script went out as EVAL in this process, and again after a
  * NOSCRIPT (Redis restarted or its scripts were flushed): the end's reply is
- * read by whoever borrows its connection next (limit__end_check), too late
- * to re-send that one, so the next end loads the script with EVAL. */
+ * read by whoever reads the shared connection next (limit__end_check), too
+ * late to re-send that one, so the next end loads the script with EVAL. */
 static int limit__end_eval = 1;
 
-/* The end script's reply, read by the next borrower of its connection
- * (rpool_put_unread): a failure is logged (rate-limited), a NOSCRIPT makes
+/* The end script's reply, read by the next reader of the shared connection
+ * (rmux_drop): a failure is logged (rate-limited), a NOSCRIPT makes
  * the next end send the script itself. */
 static void limit__end_check(redisReply *rep)
 {
@@ -417,9 +394,8 @@ void limit_end(const http_req_t *req, svc_t *svc)
 {
     limit__rec_t *rec = &limit__cur;
     limit_cmd_t cmd;
-    redisContext *c;
-    char clock[24];
-    int done = 0;
+    rmux_ticket_t tk;
+    char clock[24], why[256] = "";
 
     if (rec->spec) {
         /* a verdict sent early and never needed (nothing was answered: the
@@ -435,18 +411,6 @@ void limit_end(const http_req_t *req, svc_t *svc)
     if (!rec->member[0] &&
         (rec->tokens <= 0 || !(rec->pol.tpm || rec->pol.day || rec->pol.month)))
         goto clear;
-    /* Tokens only (no in-flight slot): the answer goes to the web server
-     * first and the charge right after, so Redis runs the script (a write to
-     * it wakes it at once, on this core when it can) while the answer
-     * travels. A slot to free is sent before the answer instead: the
-     * client's next request, on any host, must find it free. */
-    if (!rec->member[0] && req->fcgx)
-        (void)FCGX_FFlush(req->fcgx->out);
-    c = reg_redis(svc->reg);   /* given back owing the reply (below) */
-    if (!c) {
-        limit__warn("tokens not charged, in-flight slot not freed", "Redis unreachable");
-        goto clear;
-    }
     limit_cmd_end(&cmd, limit__sha_end, rec->base, &rec->pol, rec->member, rec->tokens);
     if (__atomic_exchange_n(&limit__end_eval, 0, __ATOMIC_RELAXED)) {
         cmd.argv[0] = "EVAL";
@@ -458,22 +422,16 @@ void limit_end(const http_req_t *req, svc_t *svc)
         snprintf(clock, sizeof(clock), "%lld", reqinfo_now_us() + rec->clock_off);
         cmd.argv[cmd.argc++] = clock;
     }
-    if (redisAppendCommandArgv(c, cmd.argc, cmd.argv, NULL) != REDIS_OK)
-        goto failed;
-    while (!done)
-        if (redisBufferWrite(c, &done) != REDIS_OK)
-            goto failed;
-    /* sent before the answer is finished, so Redis has it before the
-     * client's next request; its reply is read by the connection's next
-     * borrower, never waited for here */
-    reg_release_unread(svc->reg, 1, limit__end_check);
-    goto clear;
-failed:
-    if (cmd.argv[0][4] == '\0')   /* "EVAL": the script did not go out */
-        __atomic_store_n(&limit__end_eval, 1, __ATOMIC_RELAXED);
-    limit__warn("tokens not charged, in-flight slot not freed",
-                c->errstr[0] ? c->errstr : "write failed");
-    reg_release_broken(svc->reg);
+    /* written before the request is finished, so Redis has it before the
+     * client's next request; its reply is read by whoever reads the shared
+     * connection next (limit__end_check), never waited for here */
+    if (!rec->mux || rmux_send(rec->mux, cmd.argc, cmd.argv, &tk, why, sizeof why) < 0) {
+        if (cmd.argv[0][4] == '\0')   /* "EVAL": the script did not go out */
+            __atomic_store_n(&limit__end_eval, 1, __ATOMIC_RELAXED);
+        limit__warn("tokens not charged, in-flight slot not freed", why[0] ? why : "no memory");
+        goto clear;
+    }
+    rmux_drop(rec->mux, tk, limit__end_check);
 clear:
     memset(rec, 0, sizeof(*rec));
 }
@@ -481,8 +439,8 @@ clear:
 void limit_after(const http_req_t *req, svc_t *svc)
 {
     (void)req;
-    if (limit__cur.spec)     /* not read (limit_end always reads it): close it */
-        reg_return(svc->reg, limit__cur.spec, 1);
+    if (limit__cur.spec)     /* not read (limit_end always reads it) */
+        rmux_drop(limit__cur.mux, limit__cur.tk, NULL);
     memset(&limit__cur, 0, sizeof(limit__cur));
     /* whatever this request still held goes back (a connection a script
      * left broken is closed by the pool and re-opened by a later borrow) */

@@ -100,46 +100,6 @@ static void test_lazy_reuse_named(void **state)
     rpool_free(p);
 }
 
-static int unread_seen, unread_errors;
-
-static void unread_check(redisReply *r)
-{
-    unread_seen++;
-    if (!r || r->type == REDIS_REPLY_ERROR)
-        unread_errors++;
-}
-
-/* A connection given back owing replies is lent again only after they are
- * read, each shown to the check (errors too), and stays in step. */
-static void test_put_unread(void **state)
-{
-    rpool_t *p = rpool_new(tredis_url(), 1, 1000, "tp-u");
-    redisContext *c, *c2;
-    int done = 0;
-    (void)state;
-    assert_non_null(p);
-    c = rpool_get(p, NULL, 0);
-    assert_non_null(c);
-    assert_int_equal(redisAppendCommand(c, "SET rpool:unread 7"), REDIS_OK);
-    assert_int_equal(redisAppendCommand(c, "INCR rpool:unread:notanumber:%s", ""), REDIS_OK);
-    assert_int_equal(redisAppendCommand(c, "HSET rpool:unread x y"), REDIS_OK);   /* WRONGTYPE */
-    while (!done)
-        assert_int_equal(redisBufferWrite(c, &done), REDIS_OK);
-    unread_seen = unread_errors = 0;
-    rpool_put_unread(p, c, 3, unread_check, 0);
-    assert_int_equal(unread_seen, 0);          /* nothing read at the hand-back */
-    c2 = rpool_get(p, NULL, 0);
-    assert_ptr_equal(c2, c);                   /* the same connection, kept */
-    assert_int_equal(unread_seen, 3);
-    assert_int_equal(unread_errors, 1);
-    ping(c2);                                  /* in step: this reply is the PING's */
-    rpool_put(p, c2, 0);
-    c2 = rpool_get(p, NULL, 0);
-    assert_int_equal(unread_seen, 3);          /* drained once only */
-    rpool_put(p, c2, 0);
-    rpool_free(p);
-}
-
 static void test_bounded_wait(void **state)
 {
     rpool_t *p = rpool_new(tredis_url(), 1, 200, "tp-b");
@@ -276,7 +236,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lazy_reuse_named),
-        cmocka_unit_test(test_put_unread),
         cmocka_unit_test(test_bounded_wait),
         cmocka_unit_test(test_waiter_woken),
         cmocka_unit_test(test_killed_and_dirty_replaced),
