@@ -31,11 +31,11 @@ BUILD=$(abs "$BUILD")
 # The integration files of the TSan run: the multi-threaded responder paths
 # (concurrent chats and streams, tool calls through the broker, admin writes,
 # SIGHUP log re-open in tsan.test.js; auth caches, Redis faults, the Anthropic
-# backend, /v1/messages). Not the web-server matrix nor the MCP transport
+# backend, /v1/messages; the limiter and the key cache). Not the web-server matrix nor the MCP transport
 # suites (broker-side, single-threaded), nor hostile (its slow-client and
 # saturation scenarios measure the ASan build). Keep it well under 3 minutes.
 TSAN_TEST_FILES=${TSAN_TEST_FILES:-$(printf 'tests/integration/%s.test.js ' \
-    skeleton streaming broker admin tsan auth redis_faults honest anthropic messages)}
+    skeleton streaming broker admin tsan auth redis_faults honest anthropic messages limits keys)}
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
