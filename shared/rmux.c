@@ -25,6 +25,8 @@
 
 enum { RMUX__EMPTY, RMUX__WAIT, RMUX__READY, RMUX__DROPPED };
 
+#define RMUX_DRAIN_AT 16   /* dropped replies owed before a drop reads them itself */
+
 typedef struct rmux__slot {
     unsigned long long seq;    /* the ticket it holds */
     int state;
@@ -43,6 +45,7 @@ struct rmux {
     unsigned epoch;            /* rconn_epoch() before c was opened */
     int reading;               /* a thread reads c (lock released) */
     int broken;                /* reset wanted while someone reads */
+    int dropped;               /* DROPPED slots whose reply has not come */
     unsigned long long sent, got;
     long long retry_at_ms;     /* after a failed connect: sends fail fast until then */
     rmux__slot_t slot[RMUX_INFLIGHT];
@@ -103,6 +106,7 @@ static void rmux__reset(rmux_t *m)
             sl->check(NULL);
         sl->state = RMUX__EMPTY;
     }
+    m->dropped = 0;
     m->got = m->sent;
     m->gen++;
     m->broken = 0;
@@ -173,6 +177,7 @@ static int rmux__assign(rmux_t *m, redisReply *r)
             sl->check(r);
         freeReplyObject(r);
         sl->state = RMUX__EMPTY;
+        m->dropped--;
     } else {
         sl->r = r;
         sl->state = RMUX__READY;
@@ -338,8 +343,10 @@ void rmux_drop(rmux_t *m, rmux_ticket_t t, rmux_check_fn check)
     } else {
         sl->check = check;
         sl->state = RMUX__DROPPED;
-        /* nobody may wait for it: read what has come, without waiting */
-        if (!m->reading)
+        /* the next waiter reads it on the way to its own reply; when none
+         * came for a while, read what has come now, without waiting, so
+         * unread replies never pile up in Redis */
+        if (++m->dropped >= RMUX_DRAIN_AT && !m->reading)
             (void)rmux__read(m, 0);
     }
     pthread_mutex_unlock(&m->mu);
