@@ -6,6 +6,7 @@
 #include "fcgi/auth/auth_apiman.h"
 #include "fcgi/auth/auth_conf.h"
 #include "fcgi/auth/auth_cred.h"
+#include "fcgi/auth/auth_kcache.h"
 #include "fcgi/auth/auth_keys.h"
 #include "shared/cfg.h"
 #include "shared/keypol.h"
@@ -153,8 +154,26 @@ static int auth__apiman_plan(http_req_t *req, reg_t *reg, const auth_conf_t *con
     if (!(p->plan = arena_strdup(req->arena, plan)))
         return -ENOMEM;
     {
-        int rc = auth_keys_plan(reg_redis(reg), reg_prefix(reg), plan, req->arena, &p->policy);
+        /* remembered like a managed key (auth_kcache.h: plan edits are
+         * announced on P keys:changed too), under the hash of "plan:<name>" */
+        char tag[160], hash[KEYPOL_HASH_LEN + 1];
+        unsigned long gen = reg_trust_gen(reg);
+        auth_principal_t *memo = NULL, rec = { .kind = AUTH_KIND_APIMAN, .id = "plan" };
+        int rc;
+        snprintf(tag, sizeof tag, "plan:%s", plan);
+        keypol_hash(tag, strlen(tag), hash);
+        if ((rc = auth_kcache_get(gen, hash, req->arena, &memo)) == 0) {
+            p->policy = memo->policy;
+            return 0;
+        }
+        if (rc == -ENOMEM)
+            return rc;
+        rc = auth_keys_plan(reg_redis(reg), reg_prefix(reg), plan, req->arena, &p->policy);
         reg_release(reg);
+        if (rc == 0) {
+            rec.policy = p->policy;
+            auth_kcache_put(gen, hash, &rec, 0);
+        }
         return rc;
     }
 }
