@@ -529,7 +529,9 @@ int mcphub_next(mcphub_waiter_t *w, int wait_ms, wire_reply_t *out)
             struct timespec now;
             long long left;
             clock_gettime(CLOCK_MONOTONIC, &now);
-            left = (until.tv_sec - now.tv_sec) * 1000LL + (until.tv_nsec - now.tv_nsec) / 1000000;
+            /* rounded up: a wait of less than 1 ms left polls, not spins */
+            left = ((until.tv_sec - now.tv_sec) * 1000000000LL + (until.tv_nsec - now.tv_nsec) +
+                    999999) / 1000000;
             mcphub__look(h, 2, left > 0 ? (int)left : 0, w);
             continue;
         }

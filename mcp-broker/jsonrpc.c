@@ -1,5 +1,6 @@
 /* jsonrpc — newline framing and message classification (see jsonrpc.h). */
 #include "mcp-broker/jsonrpc.h"
+#include "shared/wire_scan.h"
 #include "shared/jtext.h"
 #include "shared/jget.h"
 
@@ -221,6 +222,36 @@ int jsonrpc_member_raw(const char *json, size_t len, const char *key, const char
         i = jsonrpc__ws(json, len, i + 1);
     }
     return -EINVAL;
+}
+
+int jsonrpc_scan_result(const char *json, size_t len, int64_t *id, const char **result,
+                        size_t *rlen, int *is_error)
+{
+    wire_member_t m[8];
+    const wire_member_t *ver, *jid, *res;
+    int64_t v = 0;
+    int n = wire_scan_members(json, len, m, 8), err;
+
+    if (n < 0 || wire_scan_get(m, n, "method") || wire_scan_get(m, n, "error"))
+        return -1;
+    ver = wire_scan_get(m, n, "jsonrpc");
+    jid = wire_scan_get(m, n, "id");
+    res = wire_scan_get(m, n, "result");
+    if (!ver || ver->vlen != 5 || memcmp(ver->val, "\"2.0\"", 5) != 0 || !jid || jid->vlen == 0 ||
+        jid->vlen > 18 || jid->val[0] < '1' || jid->val[0] > '9' || !res || res->val[0] != '{')
+        return -1;
+    for (size_t i = 0; i < jid->vlen; i++) {
+        if (jid->val[i] < '0' || jid->val[i] > '9')
+            return -1;             /* 1.0, 1e3: left to json-c's reading */
+        v = v * 10 + (jid->val[i] - '0');
+    }
+    if ((err = wire_scan_is_error(res->val, res->vlen)) < 0)
+        return -1;
+    *id = v;
+    *result = res->val;
+    *rlen = res->vlen;
+    *is_error = err;
+    return 0;
 }
 
 char *jsonrpc_request(int64_t id, const char *method, json_object *params)

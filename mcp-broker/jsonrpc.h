@@ -68,6 +68,17 @@ int jsonrpc_classify(json_object *o, jsonrpc_msg_t *m, char *err, size_t errlen)
 int jsonrpc_member_raw(const char *json, size_t len, const char *key, const char **val,
                        size_t *vlen);
 
+/* The common answer to a call read without a json-c tree: the message
+ * {"jsonrpc":"2.0","id":<positive integer>,"result":{...}} with no method
+ * or error (other members ignored). *id; *result and *rlen the result's text
+ * as written (into json); *is_error whether it says "isError": true.
+ * Returns 0, or -1 for anything else (another kind of message, a string
+ * id, escapes or non-ASCII in a top-level string, isError not a boolean, a
+ * grammar error, ...): the caller parses it the long way, which decides
+ * what it is. No allocation. */
+int jsonrpc_scan_result(const char *json, size_t len, int64_t *id, const char **result,
+                        size_t *rlen, int *is_error);
+
 /* Builders: malloc'd JSON text, NULL on ENOMEM. `params`/`result` borrowed
  * (NULL omits params / gives {} as result). `id` borrowed (echoed as is). */
 char *jsonrpc_request(int64_t id, const char *method, json_object *params);

@@ -14,6 +14,7 @@
  * (bmetrics.h). */
 #include "mcp-broker/bmetrics.h"
 #include "mcp-broker/broker.h"
+#include "mcp-broker/bsched.h"
 #include "mcp-broker/oauth.h"
 #include "mcp-broker/ondemand.h"
 #include "shared/cfg.h"
@@ -164,6 +165,21 @@ static const char *app_token(void)
     return t;
 }
 
+/* The scheduler hint (bsched.h), before any thread or MCP server starts,
+ * so that they inherit it. A bad value or a refusal is only a warning. */
+static void app_sched(void)
+{
+    unsigned us;
+    int rc;
+
+    if (bsched_parse(getenv(BSCHED_ENV), &us) != 0)
+        log_warn("%s=%s: want 0 or %u..%u µs; using %u", BSCHED_ENV, getenv(BSCHED_ENV),
+                 BSCHED_MIN_US, BSCHED_MAX_US, us);
+    if ((rc = bsched_apply(us)) != 0)
+        log_warn("cannot set the scheduler's request size to %u µs: %s (running with the "
+                 "kernel's default)", us, strerror(-rc));
+}
+
 int main(int argc, char **argv)
 {
     app_t a;
@@ -203,6 +219,7 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    app_sched();
     /* traces (docs/traces.md): the tool calls' spans, from a thread
      * of their own beside the loop */
     switch (otel_init("mcp-broker", err, sizeof(err))) {

@@ -342,8 +342,10 @@ static void server__start(server_t *s)
     s->wanted = 1;
     s->starts++;
     s->sess = mcp_session_new(s->loop, s->name, s->cfg, &cbs, err, sizeof(err));
-    if (s->sess)
+    if (s->sess) {
+        mcp_session_raw_calls(s->sess, 1);   /* results copied as written: no tree needed */
         return;
+    }
     /* could not even start (no such command, bad URL): same path as a death */
     snprintf(s->error, sizeof(s->error), "%s", err);
     server__backoff(s, err, 1);
@@ -470,17 +472,22 @@ static void server__call_done(void *ud, int ok, json_object *result, const char 
     size_t rawlen = 0;
     const char *raw = ok && c->s->sess ? mcp_session_raw_result(c->s->sess, &rawlen) : NULL;
     /* the result as the server wrote it when it can be cut out (no json-c
-     * round trip); else re-serialised */
+     * round trip); else re-serialised. result is NULL when the session read
+     * the answer without a tree (mcp_session_raw_calls): raw is then set */
     char *t = raw ? wire_reply_result_raw(c->id, raw, rawlen) : NULL;
     char what[64];
     json_object *is_err = NULL;
+    int tool_error = ok && (result ? json_object_object_get_ex(result, "isError", &is_err) &&
+                                         json_object_get_boolean(is_err)
+                                   : c->s->sess && mcp_session_raw_is_error(c->s->sess));
 
     if (!t)
-        t = ok ? wire_reply_result(c->id, result) : wire_reply_error(c->id, error);
+        t = !ok ? wire_reply_error(c->id, error)
+            : result ? wire_reply_result(c->id, result)
+                     : wire_reply_error(c->id, "out of memory in mcp-broker");
 
     snprintf(what, sizeof(what), "%s after %llu ms",
-             !ok ? "failed" : json_object_object_get_ex(result, "isError", &is_err) &&
-                              json_object_get_boolean(is_err) ? "ended with a tool error" : "done",
+             !ok ? "failed" : tool_error ? "ended with a tool error" : "done",
              (unsigned long long)(uv_now(c->s->loop) - c->t0));
     /* the answer first: the log line, the counts and the span are
      * nobody's wait */
@@ -492,16 +499,12 @@ static void server__call_done(void *ud, int ok, json_object *result, const char 
     server__log_started(c);
     server__call_log(c, ok ? LOG_LVL_INFO : LOG_LVL_WARN, what, ok ? NULL : error);
     if (ok)
-        server__count(c->s, json_object_object_get_ex(result, "isError", &is_err) &&
-                            json_object_get_boolean(is_err) ? SERVER_OUT_TOOL_ERROR : SERVER_OUT_OK, c);
+        server__count(c->s, tool_error ? SERVER_OUT_TOOL_ERROR : SERVER_OUT_OK, c);
     else
         server__count(c->s, error && strstr(error, "timed out") ? SERVER_OUT_TIMEOUT
                                                                 : SERVER_OUT_SERVER_DOWN, c);
     if (c->span)
-        server__span_end(c, !ok ? "mcp_error"
-                            : json_object_object_get_ex(result, "isError", &is_err) &&
-                                      json_object_get_boolean(is_err)
-                                  ? "tool_error" : NULL);
+        server__span_end(c, !ok ? "mcp_error" : tool_error ? "tool_error" : NULL);
     free(c);
 }
 

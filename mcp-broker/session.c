@@ -85,6 +85,10 @@ struct mcp_session {
     char reason[512];
     const char *line;            /* the message being dispatched, when it is one object */
     size_t line_len;
+    int raw_calls;               /* mcp_session_raw_calls */
+    const char *raw;             /* a call's result read without a tree, during its callback */
+    size_t raw_len;
+    int raw_is_error;
 };
 
 /* Every wait in here runs on CLOCK_MONOTONIC: a wall-clock step (NTP, an
@@ -726,6 +730,30 @@ static void session__dispatch(mcp_session_t *s, json_object *o)
     }
 }
 
+/* A call's result read without a json-c tree (jsonrpc_scan_result), as
+ * session__response would hand it over: 1 when done so, 0 when the
+ * message is left to the full parse (another kind, not a pending call). */
+static int session__fast_result(mcp_session_t *s, const char *json, size_t len)
+{
+    const char *res;
+    size_t rlen;
+    int64_t id;
+    int is_error;
+    pend_t *p;
+
+    if (jsonrpc_scan_result(json, len, &id, &res, &rlen, &is_error) != 0 ||
+        !(p = session__find(s, id)) || p->kind != P_CALL)
+        return 0;
+    session__unlink(s, p);
+    s->raw = res;
+    s->raw_len = rlen;
+    s->raw_is_error = is_error;
+    p->cb(p->ud, 1, NULL, NULL);
+    s->raw = NULL;
+    pend_free(p);
+    return 1;
+}
+
 static void session__on_message(void *ud, const char *json, size_t len)
 {
     mcp_session_t *s = ud;
@@ -734,6 +762,8 @@ static void session__on_message(void *ud, const char *json, size_t len)
     if (s->state == ST_CLOSING)
         return;
     log_debug("mcp '%s' << %.*s", s->name, (int)len, json);
+    if (s->raw_calls && session__fast_result(s, json, len))
+        return;
     /* as written: integers past 64 bits keep their text */
     o = jtext_parse_peer(json, len);
     if (!o) {
@@ -1026,10 +1056,24 @@ void mcp_session_free(mcp_session_t *s)
     free(s);
 }
 
+void mcp_session_raw_calls(mcp_session_t *s, int on)
+{
+    s->raw_calls = on;
+}
+
+int mcp_session_raw_is_error(const mcp_session_t *s)
+{
+    return s->raw ? s->raw_is_error : 0;
+}
+
 const char *mcp_session_raw_result(const mcp_session_t *s, size_t *len)
 {
     const char *v = NULL;
 
+    if (s->raw) {
+        *len = s->raw_len;
+        return s->raw;
+    }
     if (!s->line || jsonrpc_member_raw(s->line, s->line_len, "result", &v, len) != 0 || *v != '{')
         return NULL;
     return v;

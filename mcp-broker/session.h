@@ -59,7 +59,8 @@ typedef struct mcp_session_cbs {
 mcp_session_t *mcp_session_new(uv_loop_t *loop, const char *name, json_object *server,
                                const mcp_session_cbs_t *cbs, char *err, size_t errlen);
 
-/* Answer to one call: ok=1 with the tools/call result object (borrowed), or
+/* Answer to one call: ok=1 with the tools/call result object (borrowed; NULL
+ * when read without a tree, see mcp_session_raw_calls), or
  * ok=0 with a human-readable error ("timed out after 5 s", "server exited …").
  * Fires exactly once, never from inside mcp_session_call. */
 typedef void (*mcp_session_call_cb)(void *ud, int ok, json_object *result, const char *error);
@@ -91,6 +92,17 @@ int mcp_session_call_full(mcp_session_t *s, const char *tool, json_object *args,
  * answer can carry it without a json-c round trip; NULL when there is none
  * to give (the answer came in a batch, or the text could not be cut out). */
 const char *mcp_session_raw_result(const mcp_session_t *s, size_t *len);
+
+/* With on non-zero, the common answer to a call ({"jsonrpc":"2.0","id":N,
+ * "result":{...}}, jsonrpc_scan_result) is read without a json-c tree: its
+ * callback gets ok = 1 with result NULL, and mcp_session_raw_result and
+ * mcp_session_raw_is_error (valid during the callback) say what it is.
+ * Every other message is parsed as before. Off by default. */
+void mcp_session_raw_calls(mcp_session_t *s, int on);
+
+/* During a call's callback with ok = 1 and result NULL: whether the result
+ * says "isError": true. */
+int mcp_session_raw_is_error(const mcp_session_t *s);
 
 /* The JSON-RPC id the call made with user data `ud` went out with; 0 while
  * it is queued (the session is not ready) or when no call has that ud. */

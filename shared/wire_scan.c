@@ -10,10 +10,7 @@
 
 #define WS_MAX_MEMBERS 32         /* more than a call has: the full parse */
 
-typedef struct ws_member {
-    const char *key, *val;        /* the key without quotes; the value as written */
-    size_t klen, vlen;
-} ws_member_t;
+typedef wire_member_t ws_member_t;
 
 static size_t ws__blank(const char *s, size_t n, size_t i)
 {
@@ -173,8 +170,12 @@ static int ws__members(const char *s, size_t n, ws_member_t *m, int max)
     }
 }
 
-/* The last member named key (json-c keeps the last of a repeated key). */
-static const ws_member_t *ws__get(const ws_member_t *m, int count, const char *key)
+int wire_scan_members(const char *s, size_t n, wire_member_t *m, int max)
+{
+    return s ? ws__members(s, n, m, max) : -1;
+}
+
+const wire_member_t *wire_scan_get(const wire_member_t *m, int count, const char *key)
 {
     size_t klen = strlen(key);
 
@@ -182,6 +183,24 @@ static const ws_member_t *ws__get(const ws_member_t *m, int count, const char *k
         if (m[i].klen == klen && memcmp(m[i].key, key, klen) == 0)
             return &m[i];
     return NULL;
+}
+
+int wire_scan_is_error(const char *result, size_t n)
+{
+    wire_member_t m[WS_MAX_MEMBERS];
+    const wire_member_t *e;
+    int count = wire_scan_members(result, n, m, WS_MAX_MEMBERS);
+
+    if (count < 0)
+        return -1;
+    e = wire_scan_get(m, count, "isError");
+    if (!e)
+        return 0;
+    if (e->vlen == 4 && memcmp(e->val, "true", 4) == 0)
+        return 1;
+    if (e->vlen == 5 && memcmp(e->val, "false", 5) == 0)
+        return 0;
+    return -1;                    /* another type: what json-c makes of it is the parse's */
 }
 
 static int ws__is_str(const ws_member_t *v)
@@ -233,22 +252,22 @@ int wire_scan_call(const char *s, size_t n, wire_req_t *out)
     memset(out, 0, sizeof(*out));
     if (!s || n == 0 || n > WIRE_MAX_MSG || (count = ws__members(s, n, m, WS_MAX_MEMBERS)) < 0)
         return 1;
-    v = ws__get(m, count, "v");
-    op = ws__get(m, count, "op");
-    id = ws__get(m, count, "id");
-    reply = ws__get(m, count, "reply");
-    server = ws__get(m, count, "server");
-    tool = ws__get(m, count, "tool");
-    args = ws__get(m, count, "args");
-    rid = ws__get(m, count, "rid");
-    tp = ws__get(m, count, "tp");
+    v = wire_scan_get(m, count, "v");
+    op = wire_scan_get(m, count, "op");
+    id = wire_scan_get(m, count, "id");
+    reply = wire_scan_get(m, count, "reply");
+    server = wire_scan_get(m, count, "server");
+    tool = wire_scan_get(m, count, "tool");
+    args = wire_scan_get(m, count, "args");
+    rid = wire_scan_get(m, count, "rid");
+    tp = wire_scan_get(m, count, "tp");
     /* only a well-formed call: anything else gets the full parse and its
      * messages */
     if (!v || v->vlen != 1 || v->val[0] != '0' + WIRE_VERSION || !op || op->vlen != 6 ||
         memcmp(op->val, op_call, 6) != 0 || !ws__is_str(id) || id->vlen != WIRE_ID_LEN + 2 ||
         !ws__is_str(reply) || reply->vlen < 3 || reply->vlen > 514 || !ws__is_str(server) ||
         server->vlen < 3 || !ws__is_str(tool) || tool->vlen < 3 ||
-        (args && args->val[0] != '{') || (out->deadline = ws__posint(ws__get(m, count, "deadline"))) <= 0)
+        (args && args->val[0] != '{') || (out->deadline = ws__posint(wire_scan_get(m, count, "deadline"))) <= 0)
         goto slow;
     memcpy(out->id, id->val + 1, WIRE_ID_LEN);
     out->id[WIRE_ID_LEN] = '\0';

@@ -272,6 +272,52 @@ static void put_str_writes_what_json_c_writes(void **state)
     }
 }
 
+/* jsonrpc_scan_result takes the common call answer without a tree, and
+ * leaves everything else (and anything it cannot vouch for) to the parse. */
+static void scan_result_takes_only_the_plain_answer(void **state)
+{
+    static const char ok[] = " {\"jsonrpc\":\"2.0\", \"id\":42,\"result\":{\"content\":[{\"type\":"
+                             "\"text\",\"text\":\"a\\\"b \\u00e9 \xc3\xa9\"}],\"isError\":true}} ";
+    static const char *left[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-1,\"message\":\"x\"}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":\"1\",\"result\":{}}",          /* a string id */
+        "{\"jsonrpc\":\"2.0\",\"id\":0,\"result\":{}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1.0,\"result\":{}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":-3,\"result\":{}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1234567890123456789,\"result\":{}}",
+        "{\"jsonrpc\":\"1.0\",\"id\":1,\"result\":{}}",
+        "{\"id\":1,\"result\":{}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":[]}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"isError\":1}}",   /* json-c decides */
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"x\":\"\\u00e9\"}}", /* escape at its top */
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"x\":NaN}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"x\":01}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}} x",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}",
+        "[{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}]",
+        "",
+    };
+    const char *res = NULL;
+    size_t rlen = 0;
+    int64_t id = 0;
+    int is_error = -1;
+
+    (void)state;
+    assert_int_equal(jsonrpc_scan_result(ok, sizeof(ok) - 1, &id, &res, &rlen, &is_error), 0);
+    assert_int_equal(id, 42);
+    assert_int_equal(is_error, 1);
+    assert_int_equal(rlen, strlen(strstr(ok, "{\"content")) - 2);    /* "} " after it */
+    assert_memory_equal(res, strstr(ok, "{\"content"), rlen);
+    assert_int_equal(jsonrpc_scan_result("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}", 36, &id,
+                                         &res, &rlen, &is_error), 0);
+    assert_int_equal(id, 7);
+    assert_int_equal(is_error, 0);
+    assert_int_equal(rlen, 2);
+    for (size_t i = 0; i < sizeof(left) / sizeof(left[0]); i++)
+        assert_int_equal(jsonrpc_scan_result(left[i], strlen(left[i]), &id, &res, &rlen, &is_error), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +329,7 @@ int main(void)
         cmocka_unit_test(builders_produce_what_classify_reads),
         cmocka_unit_test(member_raw_cuts_the_value_as_written),
         cmocka_unit_test(put_str_writes_what_json_c_writes),
+        cmocka_unit_test(scan_result_takes_only_the_plain_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
