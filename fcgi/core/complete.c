@@ -260,15 +260,6 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
         rc = complete__send_err(req, s, &err);
         goto out;
     }
-    /* a pending check (http_settle: the limiter's verdict, its Redis
-     * connection held) is settled before anything that may borrow another
-     * Redis connection: a surface's prepare (a stored response), an
-     * assistant's tool catalogs and calls. Only a plain completion reads
-     * it beside its upstream call. */
-    if (cs->prepare && http_settle(req) != 0) {
-        rc = -EPIPE;
-        goto out;
-    }
     if (cs->prepare && (rc = cs->prepare(run, req, svc, &cr, &err)) != 0) {
         if (rc != -EINVAL)
             aip_err_oom(&err);
@@ -299,11 +290,6 @@ int complete_handle(http_req_t *req, const route_t *r, svc_t *svc)
                     "hold: fix the registry (admin API or config)", cr.model,
                     bname ? json_object_get_string(bname) : "");
         rc = complete__send_err(req, s, &err);
-        goto out;
-    }
-    if (json_object_is_type(jget(assistant, "mcp_servers"), json_type_array) &&
-        json_object_array_length(jget(assistant, "mcp_servers")) > 0 && http_settle(req) != 0) {
-        rc = -EPIPE;
         goto out;
     }
     if (toolev_decide(req, cr.body, assistant, &ctx.tev.on, &err) < 0) {

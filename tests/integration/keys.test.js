@@ -162,6 +162,35 @@ describe('managed API keys and plans', () => {
     for (const s of [s1, s2]) assert.deepEqual(await modelIds(s, k.key), ['helper-2']);
   });
 
+  // a limited key with room has its verdict read beside the first upstream
+  // turn (docs/keys.md, "Limits"); once the key is spent on the other stack,
+  // a tool the model asks for must never run: the refusal comes first
+  test('a tool-using assistant, a key spent on the other stack: 429, no tool call runs', async () => {
+    const k = await newKey(s1, { name: 'early tools', policy: { rpm: 20 } });
+    assert.equal((await v1(s1, '/v1/chat/completions', k.key, {
+      method: 'POST', body: { model: 'helper', messages: [{ role: 'user', content: 'hi' }] } })).status, 200);
+    for (let i = 0; i < 19; i++) {
+      const r = await v1(s2, '/v1/chat/completions', k.key, {
+        method: 'POST', body: { model: 'helper-2', messages: [{ role: 'user', content: 'hi' }] } });
+      assert.equal(r.status, 200, r.text);
+    }
+    const n = up.requests.length;
+    up.enqueue({ json: h.completion({ tool_calls: [{ id: 'c1', name: 'demo__echo', arguments: { text: 'ran' } }] }) });
+    const r = await v1(s1, '/v1/chat/completions', k.key, {
+      method: 'POST', body: { model: 'helper', messages: [{ role: 'user', content: 'echo ran' }] } });
+    h.assertOpenAIError(assert, r, 429, { type: 'rate_limit_error' });
+    assert.equal(r.headers['x-ratelimit-remaining-requests'], '0');
+    // at most the first turn reached the upstream (when the verdict was read
+    // beside it); no second turn, so the tool's result was never made
+    assert.ok(up.requests.length - n <= 1, `${up.requests.length - n} upstream turns`);
+    // refused before the upstream: its queued answer is left; use it up so
+    // the next test's first request gets its own
+    while (up.pending() > 0) {
+      await v1(s1, '/v1/chat/completions', STATIC, {
+        method: 'POST', body: { model: 'helper-2', messages: [{ role: 'user', content: 'drain' }] } });
+    }
+  });
+
   test('static keys still work and see every assistant', async () => {
     assert.deepEqual(await modelIds(s1, STATIC), ['helper', 'helper-2', 'secret-bot']);
     assert.equal((await chat(s1, STATIC, 'secret-bot')).choices[0].message.content, 'hi');
