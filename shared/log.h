@@ -44,6 +44,17 @@ void log_set_request(const char *rid);
  * writes msg as log_msg would. Lines of any length are written whole. */
 void log_fields(enum log_level level, const char *msg, const char *fields);
 
+/* Holds the calling thread's info and debug lines (on: 1) instead of one
+ * write(2) each: a responder thread's access line per request. Held lines
+ * are written whole, in order, a run at a time: when the thread's buffer
+ * (8 KB) is full, every 100 ms by a flusher thread of the process (started
+ * by the first hold), before any line written unheld (a warning or error
+ * from any thread, or a line of a thread that holds none), and at
+ * log_hold(0), which a holding thread must call before it exits. A process
+ * ending by signal loses at most the last 100 ms of held lines. Returns 0,
+ * or -errno (lines then stay unheld). */
+int log_hold(int on);
+
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
