@@ -44,6 +44,8 @@ static atomic_int log__nholds;               /* entries of log__holds */
 static int log__flusher_pid;                 /* the process whose flusher runs */
 static _Thread_local struct log__hold *log__mine;
 
+static void log__flush_all(void);
+
 static void log__after_fork(void)
 {
     log__pid = (int)getpid();
@@ -100,6 +102,9 @@ int log_reopen(const char *path)
         log__fd = fd;
         return 0;
     }
+    /* lines held before the rotation belong to the old file */
+    if (atomic_load_explicit(&log__nholds, memory_order_relaxed))
+        log__flush_all();
     if (dup3(fd, log__fd, O_CLOEXEC) < 0) {
         int e = errno;
         close(fd);
@@ -277,13 +282,14 @@ static void *log__flusher(void *arg)
     return NULL;
 }
 
-/* A line of `level`: into the thread's hold when it holds info lines, else
- * written now (after every held line). */
-static void log__write(enum log_level level, const char *line, size_t n)
+/* A line: into the thread's hold when it is a held line (log_held,
+ * log_fields_held) and the thread holds, else written now (after every held
+ * line). */
+static void log__write(int held, const char *line, size_t n)
 {
-    struct log__hold *h = log__mine;
+    struct log__hold *h = held ? log__mine : NULL;
 
-    if (h && level >= LOG_LVL_INFO && n <= sizeof(h->buf)) {
+    if (h && n <= sizeof(h->buf)) {
         pthread_mutex_lock(&h->mu);
         if (h->len + n > sizeof(h->buf))
             log__drain(h);
@@ -353,7 +359,22 @@ int log_hold(int on)
     return 0;
 }
 
-void log_fields(enum log_level level, const char *msg, const char *fields)
+static void log__vmsg(enum log_level level, int held, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void log__fmsg(enum log_level level, int held, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void log__fmsg(enum log_level level, int held, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    log__vmsg(level, held, fmt, ap);
+    va_end(ap);
+}
+
+static void log__fields(enum log_level level, int held, const char *msg, const char *fields)
 {
     char head[4096], *line = NULL;
     size_t n = 0, flen;
@@ -362,7 +383,7 @@ void log_fields(enum log_level level, const char *msg, const char *fields)
         return;
     flen = fields ? strlen(fields) : 0;
     if (!log__json || flen < 2 || fields[0] != '{' || fields[flen - 1] != '}') {
-        log_msg(level, "%s", msg);
+        log__fmsg(level, held, "%s", msg);
         return;
     }
     log__json_head(head, sizeof(head) - 1, &n, level, msg, strlen(msg));
@@ -378,22 +399,47 @@ void log_fields(enum log_level level, const char *msg, const char *fields)
         line[n++] = '}';
     }
     line[n++] = '\n';
-    log__write(level, line, n);
+    log__write(held, line, n);
     free(line);
+}
+
+void log_fields(enum log_level level, const char *msg, const char *fields)
+{
+    log__fields(level, 0, msg, fields);
+}
+
+void log_fields_held(enum log_level level, const char *msg, const char *fields)
+{
+    log__fields(level, 1, msg, fields);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
+    va_list ap;
+
+    va_start(ap, fmt);
+    log__vmsg(level, 0, fmt, ap);
+    va_end(ap);
+}
+
+void log_held(enum log_level level, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    log__vmsg(level, 1, fmt, ap);
+    va_end(ap);
+}
+
+static void log__vmsg(enum log_level level, int held, const char *fmt, va_list ap)
+{
     char line[4096], msg[2048];
     size_t n;
     int k;
-    va_list ap;
 
     if (!log_enabled(level))
         return;
-    va_start(ap, fmt);
     k = vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     if (k < 0)
         k = 0;
     if ((size_t)k >= sizeof(msg))
@@ -407,7 +453,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
         }
         line[n++] = '}';
         line[n++] = '\n';
-        log__write(level, line, n);
+        log__write(held, line, n);
         return;
     }
     n = log__time(line, sizeof(line));
@@ -419,5 +465,5 @@ void log_msg(enum log_level level, const char *fmt, ...)
     if (n > sizeof(line) - 2)
         n = sizeof(line) - 2;
     line[n++] = '\n';
-    log__write(level, line, n);
+    log__write(held, line, n);
 }

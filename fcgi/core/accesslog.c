@@ -144,7 +144,7 @@ void accesslog_write(const http_req_t *req)
         long long t = (reqinfo_now_us() - req->info.t0_us + 50) / 100;
         if (t < 0)
             t = 0;
-        log_info("%s %s %d %lld.%lldms%s", req->method, req->path,
+        log_held(LOG_LVL_INFO, "%s %s %d %lld.%lldms%s", req->method, req->path,
                  req->client_gone ? 499 : req->status, t / 10, t % 10,
                  req->client_gone ? " (client gone)" : "");
         return;
@@ -152,6 +152,6 @@ void accesslog_write(const http_req_t *req)
     buf_init(&b, ACCESSLOG_LINE_MAX);
     (void)buf_reserve(&b, 512);
     if (accesslog_text(req, reqinfo_now_us(), &b) == 0)
-        log_fields(LOG_LVL_INFO, "access", buf_str(&b));
+        log_fields_held(LOG_LVL_INFO, "access", buf_str(&b));
     buf_free(&b);
 }

@@ -67,8 +67,8 @@ static void held_lines_come_before_a_later_warning(void **state)
     (void)state;
     test__truncate();
     assert_int_equal(log_hold(1), 0);
-    log_info("held one");
-    log_info("held two");
+    log_held(LOG_LVL_INFO, "held one");
+    log_held(LOG_LVL_INFO, "held two");
     log_warn("a warning");
     text = test__slurp();
     a = strstr(text, "info: held one\n");
@@ -87,7 +87,7 @@ static void log_hold_off_writes_what_is_held(void **state)
     test__truncate();
     assert_int_equal(log_hold(1), 0);
     assert_int_equal(log_hold(1), 0);   /* twice: still one hold */
-    log_info("last words");
+    log_held(LOG_LVL_INFO, "last words");
     assert_int_equal(log_hold(0), 0);
     assert_non_null(strstr(test__slurp(), "info: last words\n"));
     assert_int_equal(log_hold(0), 0);   /* not holding: nothing to do */
@@ -103,7 +103,7 @@ static void a_full_buffer_goes_out_in_whole_lines(void **state)
     test__truncate();
     assert_int_equal(log_hold(1), 0);
     for (int i = 0; i < 2000; i++)
-        log_info("line %04d %s", i, "padding padding padding padding padding");
+        log_held(LOG_LVL_INFO, "line %04d %s", i, "padding padding padding padding padding");
     assert_int_equal(log_hold(0), 0);
     text = test__slurp();
     for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
@@ -132,7 +132,7 @@ static void another_threads_warning_writes_held_lines_first(void **state)
     (void)state;
     test__truncate();
     assert_int_equal(log_hold(1), 0);
-    log_info("held before");
+    log_held(LOG_LVL_INFO, "held before");
     assert_int_equal(pthread_create(&t, NULL, test__warner, NULL), 0);
     pthread_join(t, NULL);
     text = test__slurp();
@@ -154,7 +154,7 @@ static void the_flusher_writes_an_idle_threads_lines(void **state)
     (void)state;
     test__truncate();
     assert_int_equal(log_hold(1), 0);
-    log_info("idle thread's line");
+    log_held(LOG_LVL_INFO, "idle thread's line");
     for (int i = 0; i < 1000 && !found; i++) {
         found = strstr(test__slurp(), "info: idle thread's line\n") != NULL;
         if (!found)
@@ -162,6 +162,32 @@ static void the_flusher_writes_an_idle_threads_lines(void **state)
     }
     assert_true(found);
     assert_int_equal(log_hold(0), 0);
+}
+
+/* A rotation (log_reopen) writes what is held to the old file first; an
+ * info line written unheld is not held. */
+static void a_reopen_writes_held_lines_to_the_old_file(void **state)
+{
+    char other[PATH_MAX];
+    const char *text;
+
+    (void)state;
+    test__truncate();
+    snprintf(other, sizeof(other), "%s/log.new", test__dir);
+    assert_int_equal(log_hold(1), 0);
+    log_held(LOG_LVL_INFO, "before the rotation");
+    log_info("unheld info");
+    log_held(LOG_LVL_INFO, "held after unheld");
+    assert_int_equal(log_reopen(other), 0);
+    log_held(LOG_LVL_INFO, "after the rotation");
+    assert_int_equal(log_hold(0), 0);
+    text = test__slurp();
+    assert_non_null(strstr(text, "info: before the rotation\n"));
+    assert_true(strstr(text, "info: before the rotation\n") < strstr(text, "info: unheld info\n"));
+    assert_non_null(strstr(text, "info: held after unheld\n"));
+    assert_null(strstr(text, "after the rotation\n"));
+    assert_int_equal(log_reopen(test__path), 0);
+    unlink(other);
 }
 
 int main(void)
@@ -172,6 +198,7 @@ int main(void)
         cmocka_unit_test(a_full_buffer_goes_out_in_whole_lines),
         cmocka_unit_test(another_threads_warning_writes_held_lines_first),
         cmocka_unit_test(the_flusher_writes_an_idle_threads_lines),
+        cmocka_unit_test(a_reopen_writes_held_lines_to_the_old_file),
     };
     return cmocka_run_group_tests(tests, test__setup, test__teardown);
 }
