@@ -3,6 +3,7 @@
  * this dialect, so build only serialises; parse and the stream parser turn
  * answers into a be_turn_t. No I/O here. */
 #include "agent/backend.h"
+#include "agent/oa_answer.h"
 #include "shared/jget.h"
 #include "shared/jtok.h"
 #include "shared/caps.h"
@@ -250,11 +251,17 @@ fail:
 
 static int oa__parse(const char *body, size_t len, be_turn_t *turn, char *err, size_t errlen)
 {
-    json_tokener *tok = jtok_get(JSON_TOKENER_DEFAULT_DEPTH, 0);
+    json_tokener *tok;
     json_object *root = NULL, *choice, *msg, *calls, *v;
     const char *text;
     int rc = -EPROTO;
 
+    /* the common answer (text, no tool calls) without a json-c tree: it was
+     * the largest parse of a pass-through request; the rest, and anything
+     * it doubts, as before */
+    if (oa_answer_read(body, len, turn) == 0)
+        return 0;
+    tok = jtok_get(JSON_TOKENER_DEFAULT_DEPTH, 0);
     if (!tok) {
         rc = -ENOMEM;
         snprintf(err, errlen, "out of memory");

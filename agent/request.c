@@ -15,6 +15,27 @@ static const char *const rq__client_fields[] = {
     "max_completion_tokens", "reasoning_effort", "n", "tool_choice", NULL,
 };
 
+#define RQ__NCLIENT (sizeof(rq__client_fields) / sizeof(rq__client_fields[0]))
+
+/* found[i] = the body's non-null value of rq__client_fields[i], in one walk
+ * over the body's members (a chat request has two or three) rather than a
+ * hash lookup per entry of the table, most of them absent. */
+static void rq__client_values(json_object *body, json_object **found)
+{
+    if (!body || !json_object_is_type(body, json_type_object))
+        return;
+    json_object_object_foreach(body, key, val) {
+        if (!val)
+            continue;
+        for (size_t i = 0; rq__client_fields[i]; i++) {
+            if (key[0] == rq__client_fields[i][0] && strcmp(key, rq__client_fields[i]) == 0) {
+                found[i] = val;
+                break;
+            }
+        }
+    }
+}
+
 static const char *const rq__assistant_fields[] = { "temperature", "top_p", "max_tokens", NULL };
 
 /* Sets o[key] = v (v owned; NULL: memory ran out). Every key but
@@ -46,7 +67,7 @@ static int rq__set_copy(json_object *o, const char *key, json_object *v)
 static int rq__messages(json_object *assistant, json_object *body, json_object *req,
                         aip_err_t *e)
 {
-    json_object *in = jget(body, "messages"), *out = NULL, *first, *role, *sys = NULL;
+    json_object *in = jget(body, "messages"), *out = NULL, *first, *role, *sys = NULL, *sp;
     const char *prompt = NULL, *r;
     size_t n;
     int rc = -ENOMEM;
@@ -60,9 +81,8 @@ static int rq__messages(json_object *assistant, json_object *body, json_object *
     n = json_object_array_length(in);
     if (!(out = json_object_new_array_ext((int)n + 1)))
         goto out;
-    if (jget(assistant, "system_prompt") &&
-        json_object_is_type(jget(assistant, "system_prompt"), json_type_string))
-        prompt = json_object_get_string(jget(assistant, "system_prompt"));
+    if ((sp = jget(assistant, "system_prompt")) && json_object_is_type(sp, json_type_string))
+        prompt = json_object_get_string(sp);
     if (prompt && *prompt) {
         first = n ? json_object_array_get_idx(in, 0) : NULL;
         role = jget(first, "role");
@@ -257,7 +277,7 @@ int rq_build(const char *name, json_object *assistant, json_object *body,
              const rq_catalog_t *cats, size_t ncats, tn_map_t *map, int stream,
              json_object **out, aip_err_t *e)
 {
-    json_object *req = NULL, *v, *opts = NULL, *extra;
+    json_object *req = NULL, *v, *opts = NULL, *extra, *client[RQ__NCLIENT] = { 0 };
     int rc = -ENOMEM;
 
     *out = NULL;
@@ -282,8 +302,9 @@ int rq_build(const char *name, json_object *assistant, json_object *body,
         if ((v = jget(assistant, *f)) && (rc = rq__set(req, *f, json_object_get(v))) < 0)
             goto out;
     }
-    for (const char *const *f = rq__client_fields; *f; f++)
-        if ((v = jget(body, *f)) && (rc = rq__set(req, *f, json_object_get(v))) < 0)
+    rq__client_values(body, client);
+    for (size_t i = 0; rq__client_fields[i]; i++)
+        if (client[i] && (rc = rq__set(req, rq__client_fields[i], json_object_get(client[i]))) < 0)
             goto out;
     if ((rc = rq__tools(name, assistant, body, cats, ncats, map, req, e)) < 0)
         goto out;

@@ -11,9 +11,15 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 
 /* room kept for ",\"request_id\":" and an id of CAP_REQUEST_ID characters */
 #define LOG__RID_ROOM 160
+/* A held thread's buffer: ~40 access lines, then one write(2). */
+#define LOG__HOLD_BYTES 8192
+/* How long a held line may wait for its write (the flusher's period). */
+#define LOG__HOLD_MS 100
 
 static const char *log__prog = "aiproxy";
 static int log__level = LOG_LVL_INFO;
@@ -23,9 +29,31 @@ static const char *const log__names[] = { "error", "warn", "info", "debug" };
 static int log__json;
 static _Thread_local const char *log__rid;   /* the request this thread serves */
 
+/* A thread's held lines (log_hold): whole lines, written by the thread when
+ * the next would not fit, by the process's flusher every LOG__HOLD_MS, and
+ * before any line written unheld. `mu` guards buf/len against the flusher. */
+struct log__hold {
+    pthread_mutex_t mu;
+    char buf[LOG__HOLD_BYTES];
+    size_t len;
+    struct log__hold *next;
+};
+static pthread_mutex_t log__holds_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct log__hold *log__holds;         /* every holding thread's, this process */
+static atomic_int log__nholds;               /* entries of log__holds */
+static int log__flusher_pid;                 /* the process whose flusher runs */
+static _Thread_local struct log__hold *log__mine;
+
+static void log__flush_all(void);
+
 static void log__after_fork(void)
 {
     log__pid = (int)getpid();
+    /* only the forking thread lives on: the others' holds are not ours */
+    pthread_mutex_init(&log__holds_mu, NULL);
+    log__holds = NULL;
+    atomic_store(&log__nholds, 0);
+    log__mine = NULL;
 }
 
 void log_init(const char *prog, enum log_level level)
@@ -74,6 +102,9 @@ int log_reopen(const char *path)
         log__fd = fd;
         return 0;
     }
+    /* lines held before the rotation belong to the old file */
+    if (atomic_load_explicit(&log__nholds, memory_order_relaxed))
+        log__flush_all();
     if (dup3(fd, log__fd, O_CLOEXEC) < 0) {
         int e = errno;
         close(fd);
@@ -205,15 +236,145 @@ static void log__json_head(char *out, size_t cap, size_t *len, enum log_level le
     log__jstr(out, cap, len, clean, cn);
 }
 
-static void log__write(const char *line, size_t n)
+static void log__out(const char *text, size_t n)
 {
-    /* one write(2) per line keeps lines whole across threads and processes */
-    if (write(log__fd, line, n) < 0) {
+    /* one write(2) per line, or per run of whole lines, keeps lines whole
+     * across threads and processes */
+    if (write(log__fd, text, n) < 0) {
         /* nothing sensible to do: logging must never fail the caller */
     }
 }
 
-void log_fields(enum log_level level, const char *msg, const char *fields)
+/* Writes out what `h` holds; the caller holds h->mu. */
+static void log__drain(struct log__hold *h)
+{
+    if (h->len)
+        log__out(h->buf, h->len);
+    h->len = 0;
+}
+
+/* Writes out every thread's held lines: the flusher's tick, and before an
+ * unheld line, so that one is never written ahead of lines held before it
+ * (a worker's last line, "drained", comes after every access line). */
+static void log__flush_all(void)
+{
+    pthread_mutex_lock(&log__holds_mu);
+    for (struct log__hold *h = log__holds; h; h = h->next) {
+        pthread_mutex_lock(&h->mu);
+        log__drain(h);
+        pthread_mutex_unlock(&h->mu);
+    }
+    pthread_mutex_unlock(&log__holds_mu);
+}
+
+static void *log__flusher(void *arg)
+{
+    struct timespec ts = { 0, LOG__HOLD_MS * 1000L * 1000L };
+    sigset_t all;
+
+    (void)arg;
+    sigfillset(&all);   /* the process's signals are for its own threads */
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    for (;;) {
+        nanosleep(&ts, NULL);
+        log__flush_all();
+    }
+    return NULL;
+}
+
+/* A line: into the thread's hold when it is a held line (log_held,
+ * log_fields_held) and the thread holds, else written now (after every held
+ * line). */
+static void log__write(int held, const char *line, size_t n)
+{
+    struct log__hold *h = held ? log__mine : NULL;
+
+    if (h && n <= sizeof(h->buf)) {
+        pthread_mutex_lock(&h->mu);
+        if (h->len + n > sizeof(h->buf))
+            log__drain(h);
+        memcpy(h->buf + h->len, line, n);
+        h->len += n;
+        pthread_mutex_unlock(&h->mu);
+        return;
+    }
+    if (atomic_load_explicit(&log__nholds, memory_order_relaxed))
+        log__flush_all();   /* a hold being added has nothing to write yet */
+    log__out(line, n);
+}
+
+int log_hold(int on)
+{
+    struct log__hold *h = log__mine, **pp;
+    pthread_t tid;
+    pthread_attr_t attr;
+    int rc = 0;
+
+    if (!on) {
+        if (!h)
+            return 0;
+        pthread_mutex_lock(&log__holds_mu);
+        for (pp = &log__holds; *pp && *pp != h; pp = &(*pp)->next)
+            ;
+        if (*pp) {
+            *pp = h->next;
+            atomic_fetch_sub(&log__nholds, 1);
+        }
+        pthread_mutex_unlock(&log__holds_mu);
+        log__mine = NULL;
+        log__drain(h);   /* unlinked: no flusher sees it any more */
+        pthread_mutex_destroy(&h->mu);
+        free(h);
+        return 0;
+    }
+    if (h)
+        return 0;
+    if (!(h = calloc(1, sizeof(*h))))
+        return -ENOMEM;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_lock(&log__holds_mu);
+    if (!log__pid)
+        log__pid = (int)getpid();
+    if (log__flusher_pid != log__pid) {
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&attr, 64 * 1024);
+        rc = pthread_create(&tid, &attr, log__flusher, NULL);
+        pthread_attr_destroy(&attr);
+        if (rc == 0)
+            log__flusher_pid = log__pid;
+    }
+    if (rc == 0) {
+        h->next = log__holds;
+        log__holds = h;
+        log__mine = h;
+        atomic_fetch_add(&log__nholds, 1);
+    }
+    pthread_mutex_unlock(&log__holds_mu);
+    if (rc != 0) {
+        pthread_mutex_destroy(&h->mu);
+        free(h);
+        return -rc;
+    }
+    return 0;
+}
+
+static void log__vmsg(enum log_level level, int held, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void log__fmsg(enum log_level level, int held, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void log__fmsg(enum log_level level, int held, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    log__vmsg(level, held, fmt, ap);
+    va_end(ap);
+}
+
+static void log__fields(enum log_level level, int held, const char *msg, const char *fields)
 {
     char head[4096], *line = NULL;
     size_t n = 0, flen;
@@ -222,7 +383,7 @@ void log_fields(enum log_level level, const char *msg, const char *fields)
         return;
     flen = fields ? strlen(fields) : 0;
     if (!log__json || flen < 2 || fields[0] != '{' || fields[flen - 1] != '}') {
-        log_msg(level, "%s", msg);
+        log__fmsg(level, held, "%s", msg);
         return;
     }
     log__json_head(head, sizeof(head) - 1, &n, level, msg, strlen(msg));
@@ -238,22 +399,47 @@ void log_fields(enum log_level level, const char *msg, const char *fields)
         line[n++] = '}';
     }
     line[n++] = '\n';
-    log__write(line, n);
+    log__write(held, line, n);
     free(line);
+}
+
+void log_fields(enum log_level level, const char *msg, const char *fields)
+{
+    log__fields(level, 0, msg, fields);
+}
+
+void log_fields_held(enum log_level level, const char *msg, const char *fields)
+{
+    log__fields(level, 1, msg, fields);
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
+    va_list ap;
+
+    va_start(ap, fmt);
+    log__vmsg(level, 0, fmt, ap);
+    va_end(ap);
+}
+
+void log_held(enum log_level level, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    log__vmsg(level, 1, fmt, ap);
+    va_end(ap);
+}
+
+static void log__vmsg(enum log_level level, int held, const char *fmt, va_list ap)
+{
     char line[4096], msg[2048];
     size_t n;
     int k;
-    va_list ap;
 
     if (!log_enabled(level))
         return;
-    va_start(ap, fmt);
     k = vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     if (k < 0)
         k = 0;
     if ((size_t)k >= sizeof(msg))
@@ -267,7 +453,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
         }
         line[n++] = '}';
         line[n++] = '\n';
-        log__write(line, n);
+        log__write(held, line, n);
         return;
     }
     n = log__time(line, sizeof(line));
@@ -279,5 +465,5 @@ void log_msg(enum log_level level, const char *fmt, ...)
     if (n > sizeof(line) - 2)
         n = sizeof(line) - 2;
     line[n++] = '\n';
-    log__write(line, n);
+    log__write(held, line, n);
 }

@@ -44,7 +44,25 @@ void log_set_request(const char *rid);
  * writes msg as log_msg would. Lines of any length are written whole. */
 void log_fields(enum log_level level, const char *msg, const char *fields);
 
+/* Makes the calling thread hold its held lines (log_held, log_fields_held:
+ * a responder thread's access line per request) instead of one write(2)
+ * each (on: 1), or stop (0). Held lines are written whole, in order, a run
+ * at a time: when the thread's buffer (8 KB) is full, every 100 ms by a
+ * flusher thread of the process (started by the first hold), before any
+ * line written unheld (every other line, from any thread: a later warning
+ * never comes before an earlier access line), before a log_reopen (a
+ * rotated file gets the lines of its time), and at log_hold(0), which a
+ * holding thread must call before it exits. A process ending by signal
+ * loses at most the last 100 ms of held lines. Returns 0, or -errno (the
+ * lines then go out at once). */
+int log_hold(int on);
+
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* log_msg and log_fields for a held line (log_hold): written with the
+ * thread's next run when it holds, at once when it does not. */
+void log_held(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_fields_held(enum log_level level, const char *msg, const char *fields);
 
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 #define log_warn(...)  log_msg(LOG_LVL_WARN, __VA_ARGS__)

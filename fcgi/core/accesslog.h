@@ -6,6 +6,7 @@
 #define AIPROXY_ACCESSLOG_H
 
 #include "fcgi/core/http.h"
+#include "shared/buf.h"
 
 #include <json-c/json.h>
 
@@ -16,6 +17,11 @@
  * UTF-8 (the path is cut to 1024 bytes). A new object (caller owns); NULL on
  * ENOMEM. Pure: no I/O, for unit tests. */
 json_object *accesslog_fields(const http_req_t *req, long long now_us);
+
+/* The text of accesslog_fields's object, byte for byte as json-c writes it
+ * (plain, no slash escaping), appended to `out`, without building the tree.
+ * Returns 0, or buf_append's error (-ENOSPC past out's cap, -ENOMEM). Pure. */
+int accesslog_text(const http_req_t *req, long long now_us, buf_t *out);
 
 /* Logs the request's access line (info level) in the log's format. */
 void accesslog_write(const http_req_t *req);

@@ -25,6 +25,7 @@ struct serve_thread {
     const serve_cfg_t *cfg;
     FCGX_Request fcgx;
     int own_fcgx;           /* fcgx was initialised on a listen socket */
+    int held;               /* this thread's log lines are held (log_hold) */
     arena_t *arena;
     svc_t svc;              /* lent to each handler; owned here */
 };
@@ -41,6 +42,9 @@ serve_thread_t *serve_thread_new(const serve_cfg_t *cfg, int listen_fd)
         if (FCGX_InitRequest(&t->fcgx, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR) != 0)
             goto out;
         t->own_fcgx = 1;
+        /* a pool thread's access line per request goes out with others in
+         * one write(2), not one each: a syscall the floor does not make */
+        t->held = log_hold(1) == 0;
     }
     t->arena = arena_new(CAP_ARENA_BLOCK);
     t->svc.agent = agent_new(cfg->redis_url, cfg->prefix);
@@ -73,6 +77,8 @@ void serve_thread_free(serve_thread_t *t)
         return;
     if (t->own_fcgx)
         FCGX_Free(&t->fcgx, 1);
+    if (t->held)
+        (void)log_hold(0);
     arena_free(t->arena);
     agent_free(t->svc.agent);
     reg_close(t->svc.reg);

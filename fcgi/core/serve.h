@@ -42,8 +42,11 @@ typedef struct serve_thread serve_thread_t;
 /* A thread's state (FCGX_Request on `listen_fd`, arena, agent; the registry
  * connection is opened now and re-tried per request while Redis is down).
  * `listen_fd` < 0: no FCGX_Request of its own (CGI mode: the request comes
- * to serve_handle_req). NULL on ENOMEM. */
+ * to serve_handle_req). With a listen socket the calling thread's info lines
+ * (the access line) are held and written in runs (log_hold), so the thread
+ * that made `t` must be the one that frees it. NULL on ENOMEM. */
 serve_thread_t *serve_thread_new(const serve_cfg_t *cfg, int listen_fd);
+/* Frees `t` (NULL: nothing) and writes the lines its thread held. */
 void serve_thread_free(serve_thread_t *t);
 
 /* Waits for the next request (FCGX_Accept_r, which returns on a signal:

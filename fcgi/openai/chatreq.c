@@ -134,20 +134,24 @@ static int chatreq__messages(json_object *body, aip_err_t *err)
             snprintf(param, sizeof(param), "messages[%zu]", i);
             return chatreq__fail(err, param, "'%s' must be an object", param);
         }
-        snprintf(param, sizeof(param), "messages[%zu].role", i);
+        /* the param's name is formatted only for the error that names it */
         if (!json_object_object_get_ex(m, "role", &role) ||
-            !json_object_is_type(role, json_type_string))
+            !json_object_is_type(role, json_type_string)) {
+            snprintf(param, sizeof(param), "messages[%zu].role", i);
             return chatreq__fail(err, param, "'%s' is required and must be a string", param);
+        }
         rs = json_object_get_string(role);
-        if (chatreq__has_nul(role))
-            return chatreq__nul_fail(err, param);
         for (r = 0; r < sizeof(roles) / sizeof(roles[0]); r++)
             if (strcmp(rs, roles[r]) == 0)
                 break;
-        if (r == sizeof(roles) / sizeof(roles[0]))
+        if (chatreq__has_nul(role) || r == sizeof(roles) / sizeof(roles[0])) {
+            snprintf(param, sizeof(param), "messages[%zu].role", i);
+            if (chatreq__has_nul(role))
+                return chatreq__nul_fail(err, param);
             return chatreq__fail(err, param,
                                  "'%s' must be one of system, developer, user, assistant, tool",
                                  param);
+        }
         if (chatreq__content(jget(m, "content"), rs, (int)i, err) != 0 ||
             chatreq__ids(m, i, err) != 0)
             return -EINVAL;

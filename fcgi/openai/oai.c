@@ -4,6 +4,7 @@
 #include "shared/rid.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 /* Adds `v` under the literal `key` to an object built here, which cannot
@@ -113,6 +114,53 @@ static int oai__message_as_is(json_object *message)
            strcmp(json_object_get_string(v), "assistant") == 0;
 }
 
+/* 1 when every member of object `o` is a string, an integer, a boolean or
+ * null: oai__put_flat writes those as json-c does. */
+static int oai__flat(json_object *o)
+{
+    if (!json_object_is_type(o, json_type_object))
+        return 0;
+    json_object_object_foreach(o, k, v) {
+        (void)k;
+        if (v && !json_object_is_type(v, json_type_string) &&
+            !json_object_is_type(v, json_type_int) && !json_object_is_type(v, json_type_boolean))
+            return 0;
+    }
+    return 1;
+}
+
+/* A flat object (oai__flat) byte for byte as json-c writes it (plain, no
+ * slash escaping), without json-c's printbuf: the answer's message and usage
+ * are such objects. */
+static int oai__put_flat(buf_t *out, json_object *o)
+{
+    const char *sep = "{";
+    int rc = 0;
+
+    json_object_object_foreach(o, k, v) {
+        if (rc == 0)
+            rc = buf_puts(out, sep);
+        if (rc == 0)
+            rc = buf_json_str(out, k, strlen(k));
+        if (rc == 0)
+            rc = buf_append(out, ":", 1);
+        if (rc != 0)
+            break;
+        if (!v)
+            rc = buf_append(out, "null", 4);
+        else if (json_object_is_type(v, json_type_string))
+            rc = buf_json_str(out, json_object_get_string(v), (size_t)json_object_get_string_len(v));
+        else if (json_object_is_type(v, json_type_int))
+            rc = buf_printf(out, "%" PRId64, json_object_get_int64(v));
+        else
+            rc = buf_puts(out, json_object_get_boolean(v) ? "true" : "false");
+        sep = ",";
+    }
+    if (rc == 0)
+        rc = buf_puts(out, *sep == '{' ? "{}" : "}");
+    return rc;
+}
+
 static int oai__put_json(buf_t *out, json_object *o)
 {
     size_t len = 0;
@@ -120,6 +168,8 @@ static int oai__put_json(buf_t *out, json_object *o)
 
     if (!o)
         return buf_append(out, "null", 4);
+    if (oai__flat(o))
+        return oai__put_flat(out, o);
     s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN |
                                                  JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     return s ? buf_append(out, s, len) : -ENOMEM;

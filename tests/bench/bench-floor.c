@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -188,6 +189,10 @@ int main(int argc, char **argv)
     for (int i = 0; i < workers; i++) {
         if ((kids[i] = fork()) == 0) {
             signal(SIGTERM, SIG_DFL);
+            /* a master killed outright (SIGKILL) takes its workers along */
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (getppid() == 1)
+                _exit(0);
             floor__worker(threads);
         }
     }

@@ -190,36 +190,47 @@ async function startFloor(up, { json = false } = {}) {
 
 // ---- figures ---------------------------------------------------------------
 
+// Figure 1 and its floors, in best of PASS_ROUNDS interleaved rounds (each
+// round measures the upstream direct, aiproxy and both floors one after the
+// other, at 32 connections then at one): the machine is shared, so a
+// neighbour's burst costs one round of one target, not the whole figure.
+// Best = the round with the most requests/s (c32) or the lowest p50 (c1);
+// every round's figures stay in bench.json (rounds) to show the spread.
+const PASS_ROUNDS = QUICK ? 1 : Number(process.env.BENCH_PASS_ROUNDS || 2);
 async function figPass(up, stack) {
-  log(`pass-through: wrk -c32 ${WRK_SECS}s, direct then through nginx (responders -w ${PASS_WORKERS} -t ${PASS_THREADS})`);
-  await wrk(`${up.url}/chat/completions`, { secs: 1 });          // warm both paths
-  await wrk(`${stack.baseURL}/chat/completions`, { secs: 1 });
-  const direct = await wrk(`${up.url}/chat/completions`);
-  const proxied = await wrk(`${stack.baseURL}/chat/completions`);
-  // one connection: the latency a request adds when nothing queues
-  const direct1 = await wrk(`${up.url}/chat/completions`, { conns: 1, secs: 3 });
-  const proxied1 = await wrk(`${stack.baseURL}/chat/completions`, { conns: 1, secs: 3 });
-  // the design's floor, plain and with the JSON round trip, in the same run
-  const floor = {};
-  for (const json of [false, true]) {
-    const f = await startFloor(up, { json });
-    try {
-      await wrk(`${f.url}/chat/completions`, { secs: 1 });
-      floor[json ? 'json' : 'plain'] = { c32: await wrk(`${f.url}/chat/completions`),
-                                         c1: await wrk(`${f.url}/chat/completions`, { conns: 1, secs: 3 }) };
-    } finally { await f.stop(); }
+  log(`pass-through: wrk -c32 ${WRK_SECS}s and -c1 3s, best of ${PASS_ROUNDS} interleaved rounds: ` +
+      `direct, through nginx (responders -w ${PASS_WORKERS} -t ${PASS_THREADS}), the floor and the floor with JSON`);
+  const floors = {};
+  try {
+    for (const json of [false, true]) floors[json ? 'json' : 'plain'] = await startFloor(up, { json });
+    const targets = { direct: `${up.url}/chat/completions`, proxied: `${stack.baseURL}/chat/completions`,
+                      plain: `${floors.plain.url}/chat/completions`, json: `${floors.json.url}/chat/completions` };
+    for (const url of Object.values(targets)) await wrk(url, { secs: 1 });   // warm every path
+    const rounds = Object.fromEntries(Object.keys(targets).map((k) => [k, { c32: [], c1: [] }]));
+    for (let i = 0; i < PASS_ROUNDS; i++) {
+      for (const [k, url] of Object.entries(targets)) rounds[k].c32.push(await wrk(url));
+      for (const [k, url] of Object.entries(targets)) rounds[k].c1.push(await wrk(url, { conns: 1, secs: 3 }));
+    }
+    const best32 = (k) => rounds[k].c32.reduce((a, b) => (b.rps > a.rps ? b : a));
+    const best1 = (k) => rounds[k].c1.reduce((a, b) => (b.p50_us < a.p50_us ? b : a));
+    const spread = (k) => ({ rps: rounds[k].c32.map((r) => Math.round(r.rps)), c1_p50_us: rounds[k].c1.map((r) => r.p50_us) });
+    const direct = best32('direct'), proxied = best32('proxied'), direct1 = best1('direct'), proxied1 = best1('proxied');
+    results.pass = {
+      floor: { plain: { c32: best32('plain'), c1: best1('plain') }, json: { c32: best32('json'), c1: best1('json') } },
+      rounds: PASS_ROUNDS,
+      spread: Object.fromEntries(Object.keys(targets).map((k) => [k, spread(k)])),
+      one_connection: { direct: direct1, proxied: proxied1,
+                        added_p50_us: proxied1.p50_us - direct1.p50_us,
+                        added_p99_us: proxied1.p99_us - direct1.p99_us },
+      responders: `-w ${PASS_WORKERS} -t ${PASS_THREADS}`, nginx_workers: NGINX_WORKERS,
+      direct, proxied,
+      rps_ratio: proxied.rps / direct.rps,
+      added_p50_us: proxied.p50_us - direct.p50_us,
+      added_p99_us: proxied.p99_us - direct.p99_us,
+    };
+  } finally {
+    for (const f of Object.values(floors)) await f.stop();
   }
-  results.pass = {
-    floor,
-    one_connection: { direct: direct1, proxied: proxied1,
-                      added_p50_us: proxied1.p50_us - direct1.p50_us,
-                      added_p99_us: proxied1.p99_us - direct1.p99_us },
-    responders: `-w ${PASS_WORKERS} -t ${PASS_THREADS}`, nginx_workers: NGINX_WORKERS,
-    direct, proxied,
-    rps_ratio: proxied.rps / direct.rps,
-    added_p50_us: proxied.p50_us - direct.p50_us,
-    added_p99_us: proxied.p99_us - direct.p99_us,
-  };
 }
 
 // Issue 16: the Responses surface's pass-through cost beside chat
@@ -761,9 +772,16 @@ function table() {
       const f = p.floor && p.floor[k];
       if (!f) continue;
       row(what, 'requests/s (base: floor)', f.c32.rps.toFixed(0), p.proxied.rps.toFixed(0),
-          `x${(p.proxied.rps / f.c32.rps).toFixed(2)}`, '');
+          `x${(p.proxied.rps / f.c32.rps).toFixed(2)}`, k === 'json' ? '>= x0.9' : '');
       row('', 'p50, 1 conn (base: floor)', us(f.c1.p50_us), us(p.one_connection.proxied.p50_us),
-          sgn(p.one_connection.proxied.p50_us - f.c1.p50_us), '');
+          sgn(p.one_connection.proxied.p50_us - f.c1.p50_us), k === 'json' ? '<= +40 µs' : '');
+    }
+    if (p.spread && p.rounds > 1) {
+      // the spread over the rounds: a figure is only as good as it
+      const sp = (k) => `${Math.min(...p.spread[k].rps)}-${Math.max(...p.spread[k].rps)}`;
+      const sp1 = (k) => `${Math.min(...p.spread[k].c1_p50_us)}-${Math.max(...p.spread[k].c1_p50_us)}`;
+      row(`1e/1f spread (${p.rounds} rounds)`, 'requests/s: floor+json | aiproxy', sp('json'), sp('proxied'), '', '');
+      row('', 'p50 µs, 1 conn: floor+json | aiproxy', sp1('json'), sp1('proxied'), '', '');
     }
     const o = p.one_connection;
     row('1b same, 1 connection', 'p50 latency', us(o.direct.p50_us), us(o.proxied.p50_us), sgn(o.added_p50_us), '');

@@ -9,6 +9,7 @@
 #include "fcgi/core/accesslog.h"
 #include "fcgi/core/http.h"
 #include "shared/arena.h"
+#include "shared/buf.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -108,6 +109,60 @@ static void fields_of_a_request_that_got_nowhere(void **state)
     arena_free(a);
 }
 
+/* accesslog_text(req) is json-c's text of accesslog_fields(req), byte for
+ * byte: the line a JSON-format responder writes has not changed. */
+static void test__same_text(const http_req_t *req, long long now_us)
+{
+    json_object *o = accesslog_fields(req, now_us);
+    buf_t b;
+
+    assert_non_null(o);
+    buf_init(&b, 1 << 16);
+    assert_int_equal(accesslog_text(req, now_us, &b), 0);
+    assert_string_equal(buf_str(&b),
+                        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                              JSON_C_TO_STRING_NOSLASHESCAPE));
+    buf_free(&b);
+    json_object_put(o);
+}
+
+static void text_is_the_fields_as_json_c_writes_them(void **state)
+{
+    arena_t *a = arena_new(4096);
+    char longpath[1400];
+    http_req_t req;
+
+    (void)state;
+    test__req(&req, a);
+    test__same_text(&req, 0);                 /* nothing known, 499 */
+    snprintf(req.info.id, sizeof(req.info.id), "%s", "req_abc");
+    req.info.t0_us = 1000;
+    req.info.route = "/v1/chat/completions";
+    req.info.assistant = "a \"quoted\" \\ name/with\tcontrols\x01\x7f caf\xc3\xa9";
+    req.info.principal = "static:0123abcd";
+    req.info.upstream_us = 1500;
+    req.info.tools_us = 250;
+    req.info.ttft_us = 1234567;
+    req.info.prompt_tokens = 7;
+    req.info.completion_tokens = 3000000000LL;
+    req.info.tool_calls = 4000000000u;
+    req.info.tool_rounds = 1;
+    req.info.bytes_out = 999;
+    req.status = 200;
+    test__same_text(&req, 3000);
+    test__same_text(&req, 0);                 /* a negative duration counts 0 */
+    req.client_gone = 1;
+    req.path = "/x/\xff\xfe\"\n\xe2\x82";   /* not UTF-8, and a cut character */
+    test__same_text(&req, 5000);
+    /* a path past the 1024 bytes kept, cut in the middle of a character */
+    memset(longpath, 'a', sizeof(longpath));
+    memcpy(longpath + 1022, "\xe2\x82\xac", 3);
+    longpath[sizeof(longpath) - 1] = '\0';
+    req.path = longpath;
+    test__same_text(&req, 5000);
+    arena_free(a);
+}
+
 static void error_messages_end_with_the_id(void **state)
 {
     arena_t *a = arena_new(4096);
@@ -128,6 +183,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fields_say_what_the_request_did),
         cmocka_unit_test(fields_of_a_request_that_got_nowhere),
+        cmocka_unit_test(text_is_the_fields_as_json_c_writes_them),
         cmocka_unit_test(error_messages_end_with_the_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

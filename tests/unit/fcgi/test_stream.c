@@ -131,6 +131,13 @@ static void test_whole_answer(void **state)
                  "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]}",
                  "bench", "stop", "{\"prompt_tokens\":1}");
     check_answer("{\"role\":\"assistant\",\"content\":\"\"}", "bench", "length", NULL);
+    /* flat members of every kind, written without json-c; and not flat */
+    check_answer("{\"role\":\"assistant\",\"content\":\"x\",\"refusal\":null,\"k\\\"/\":true,"
+                 "\"n\":-9007199254740993,\"f\":false}",
+                 "bench", "stop", "{\"prompt_tokens\":9,\"x\":null,\"y\":\"s\",\"z\":false}");
+    check_answer("{\"role\":\"assistant\",\"content\":\"x\"}", "bench", "stop",
+                 "{\"prompt_tokens\":9,\"cost\":0.5,\"details\":{\"cached_tokens\":1}}");
+    check_answer("{\"role\":\"assistant\",\"content\":\"x\",\"score\":1.25}", "bench", "stop", "{}");
     /* every byte value in the content, as the agent builds it */
     for (int c = 1; c < 256; c++)
         text[c - 1] = (char)c;
