@@ -11,6 +11,7 @@
 #include "shared/cfg.h"
 #include "shared/keypol.h"
 #include "shared/log.h"
+#include "shared/sha256.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,25 +23,88 @@
  * an older registry is still compared as it is until the next seed rewrites
  * it. Every key is compared (no early exit) with auth_cred_equal, so timing
  * tells neither which one matched nor where a guess differs. */
-static int auth__static(const auth_conf_t *conf, const auth_cred_t *cands, size_t n)
+/* The SHA-256 of a configured plain-text static key, remembered per thread
+ * (the configured keys are few and change only with the registry): a
+ * request then hashes only its own candidate, once. Looked up by the
+ * configured key's bytes, which are not the caller's: no timing of the
+ * candidate is involved. */
+#define AUTH__KD_SLOTS 8
+#define AUTH__KD_MAX 160
+
+static __thread struct {
+    size_t len;
+    char key[AUTH__KD_MAX];
+    unsigned char d[SHA256_DIGEST_LEN];
+} auth__kd[AUTH__KD_SLOTS];
+static __thread unsigned auth__kd_next;
+
+static void auth__key_digest(const char *ks, size_t len, unsigned char d[SHA256_DIGEST_LEN])
 {
+    unsigned i;
+
+    if (len >= AUTH__KD_MAX) {
+        sha256(ks, len, d);
+        return;
+    }
+    for (i = 0; i < AUTH__KD_SLOTS; i++)
+        if (auth__kd[i].len == len && memcmp(auth__kd[i].key, ks, len) == 0) {
+            memcpy(d, auth__kd[i].d, SHA256_DIGEST_LEN);
+            return;
+        }
+    i = auth__kd_next++ % AUTH__KD_SLOTS;
+    sha256(ks, len, d);
+    memcpy(auth__kd[i].key, ks, len);
+    auth__kd[i].len = len;
+    memcpy(auth__kd[i].d, d, SHA256_DIGEST_LEN);
+}
+
+/* 1 when a and b (n bytes each) are equal, in time independent of where
+ * they differ. */
+static int auth__ct_equal(const void *a, const void *b, size_t n)
+{
+    const unsigned char *x = a, *y = b;
+    volatile unsigned char diff = 0;
+
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(x[i] ^ y[i]);
+    return diff == 0;
+}
+
+/* Which candidate (1-based) a static key accepts, 0 none; hex[i] gets the
+ * SHA-256 hex of candidate i (the principal's id is made from it). Every
+ * configured key is compared with every candidate, in constant time, by
+ * digest: the candidate hashed once, a plain-text key's digest remembered
+ * (auth__key_digest), a hashed key ("sha256:<hex>") compared as text. */
+static int auth__static(const auth_conf_t *conf, const auth_cred_t *cands, size_t n,
+                        char hex[][SHA256_HEX_LEN + 1])
+{
+    static const char digits[] = "0123456789abcdef";
     int ok = 0, which = 0;
     size_t nk = conf->keys ? json_object_array_length(conf->keys) : 0;
+    size_t pl = CFG_KEY_HASH_LEN - SHA256_HEX_LEN;   /* "sha256:" */
     for (size_t i = 0; i < n; i++) {
-        char h[CFG_KEY_HASH_LEN + 1];
+        unsigned char dc[SHA256_DIGEST_LEN], dk[SHA256_DIGEST_LEN];
         int hit = 0;
-        cfg_key_hash(cands[i].p, cands[i].len, h);
+        sha256(cands[i].p, cands[i].len, dc);
+        for (size_t b = 0; b < SHA256_DIGEST_LEN; b++) {
+            hex[i][2 * b] = digits[dc[b] >> 4];
+            hex[i][2 * b + 1] = digits[dc[b] & 15];
+        }
+        hex[i][SHA256_HEX_LEN] = '\0';
         for (size_t k = 0; k < nk; k++) {
             json_object *key = json_object_array_get_idx(conf->keys, k);
             const char *ks;
+            size_t kl;
             if (!json_object_is_type(key, json_type_string))
                 continue;
             ks = json_object_get_string(key);
-            if (cfg_key_is_hash(ks))
-                hit |= auth_cred_equal(h, CFG_KEY_HASH_LEN, ks, CFG_KEY_HASH_LEN);
-            else
-                hit |= auth_cred_equal(cands[i].p, cands[i].len, ks,
-                                       (size_t)json_object_get_string_len(key));
+            kl = (size_t)json_object_get_string_len(key);
+            if (cfg_key_is_hash(ks)) {
+                hit |= auth__ct_equal(hex[i], ks + pl, SHA256_HEX_LEN);
+            } else {
+                auth__key_digest(ks, kl, dk);
+                hit |= auth__ct_equal(dc, dk, SHA256_DIGEST_LEN) && kl == cands[i].len;
+            }
         }
         if (hit && !ok)
             which = (int)i + 1;
@@ -93,20 +157,29 @@ static int auth__principal(http_req_t *req, auth_principal_t *p)
     return 0;
 }
 
-/* A new principal of `kind` with id "<tag><first `hexn` hex of the SHA-256
- * of s[0..len)>", in the request's arena; NULL on ENOMEM. */
-static auth_principal_t *auth__new(http_req_t *req, auth_kind_t kind, const char *tag,
-                                   const char *s, size_t len, size_t hexn)
+/* A new principal of `kind` with id "<tag><first `hexn` of h>" (h: the
+ * credential's SHA-256 hex), in the request's arena; NULL on ENOMEM. */
+static auth_principal_t *auth__new_hex(http_req_t *req, auth_kind_t kind, const char *tag,
+                                       const char *h, size_t hexn)
 {
     auth_principal_t *p = arena_alloc(req->arena, sizeof(*p));
-    char h[KEYPOL_HASH_LEN + 1], id[128];
+    char id[128];
     if (!p)
         return NULL;
-    keypol_hash(s, len, h);
     snprintf(id, sizeof(id), "%s%.*s", tag, (int)hexn, h);
     p->kind = kind;
     p->id = arena_strdup(req->arena, id);
     return p->id ? p : NULL;
+}
+
+/* auth__new_hex of the credential s[0..len). */
+static auth_principal_t *auth__new(http_req_t *req, auth_kind_t kind, const char *tag,
+                                   const char *s, size_t len, size_t hexn)
+{
+    char h[KEYPOL_HASH_LEN + 1];
+
+    keypol_hash(s, len, h);
+    return auth__new_hex(req, kind, tag, h, hexn);
 }
 
 /* The trusted_header caller's id: "apiman:" + the client header's value
@@ -184,6 +257,7 @@ int auth_verify(http_req_t *req, reg_t *reg, char *why, size_t whylen)
     auth_conf_t conf;
     char err[256];
     auth_cred_t cands[AUTH_CRED_MAX];
+    char hex[AUTH_CRED_MAX][SHA256_HEX_LEN + 1];
     size_t n = 0, apikey_len = 0;
     const char *apikey;
     auth_principal_t *p = NULL;
@@ -206,9 +280,9 @@ int auth_verify(http_req_t *req, reg_t *reg, char *why, size_t whylen)
     }
     n = auth_cred_extract(http_header(req, "Authorization"), http_header(req, "X-API-Key"),
                           apikey, cands);
-    if (conf.nkeys > 0 && (which = auth__static(&conf, cands, n)) > 0) {
-        rc = auth__principal(req, auth__new(req, AUTH_KIND_STATIC, "static:",
-                                            cands[which - 1].p, cands[which - 1].len, 8));
+    if (conf.nkeys > 0 && (which = auth__static(&conf, cands, n, hex)) > 0) {
+        rc = auth__principal(req, auth__new_hex(req, AUTH_KIND_STATIC, "static:",
+                                                hex[which - 1], 8));
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
