@@ -15,10 +15,12 @@
 #include <errno.h>
 #include <hiredis/hiredis.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define USAGE__HOURS_DEFAULT 48
 #define USAGE__DAYS_DEFAULT 90
@@ -118,6 +120,39 @@ static void usage__write(const usage_pend_t *t, svc_t *svc)
     reg_release(svc->reg);
 }
 
+/* The thread's record table, emptied for this request: kept between
+ * requests (freed when the thread ends), so a request of the usual shape
+ * (the same key, assistant and buckets as the last) allocates nothing. */
+static pthread_key_t usage__tkey;
+static pthread_once_t usage__tonce = PTHREAD_ONCE_INIT;
+
+static void usage__tfree(void *t)
+{
+    usage_pend_free(t);
+}
+
+static void usage__tinit(void)
+{
+    (void)pthread_key_create(&usage__tkey, usage__tfree);
+}
+
+static usage_pend_t *usage__table(void)
+{
+    usage_pend_t *t;
+
+    pthread_once(&usage__tonce, usage__tinit);
+    t = pthread_getspecific(usage__tkey);
+    if (t && usage_pend_zero(t, 64) == 0)
+        return t;
+    usage_pend_free(t);
+    t = usage_pend_new();
+    if (pthread_setspecific(usage__tkey, t) != 0) {
+        usage_pend_free(t);
+        t = NULL;
+    }
+    return t;
+}
+
 void usage_after(const http_req_t *req, svc_t *svc)
 {
     const reqinfo_t *ri = &req->info;
@@ -132,7 +167,7 @@ void usage_after(const http_req_t *req, svc_t *svc)
         return;
     }
     memset(&rr, 0, sizeof(rr));
-    if (!(rr.t = usage_pend_new())) {
+    if (!(rr.t = usage__table())) {
         usage_flush_drop(1, "out of memory");
         return;
     }
@@ -155,7 +190,12 @@ void usage_after(const http_req_t *req, svc_t *svc)
         usage_flush_drop(1, rc == -ENOSPC ? "too many usage counters waiting for Redis"
                                           : "out of memory");
 out:
-    usage_pend_free(rr.t);
+    /* rr.t is the thread's, kept for its next request; the main thread's
+     * (CGI: one request, then exit, where no key destructor runs) is not */
+    if (gettid() == getpid()) {
+        usage_pend_free(rr.t);
+        (void)pthread_setspecific(usage__tkey, NULL);
+    }
 }
 
 /* The note an answer carries when its range starts before the retention. */

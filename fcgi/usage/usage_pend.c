@@ -151,6 +151,16 @@ int usage_pend_add(usage_pend_t *t, const char *key, const char *field, long lon
     return 0;
 }
 
+int usage_pend_zero(usage_pend_t *t, size_t max_pairs)
+{
+    if (t->npairs > max_pairs || t->nkeys > 2)
+        return -E2BIG;
+    for (size_t i = 0; i < t->nslots; i++)
+        t->slots[i].v = 0;
+    t->records = 0;
+    return 0;
+}
+
 void usage_pend_note_record(usage_pend_t *t)
 {
     t->records++;
@@ -194,7 +204,7 @@ int usage_pend_each(const usage_pend_t *t,
     int rc;
     for (size_t i = 0; fn && i < t->nslots; i++) {
         const usage_pend__pair_t *s = &t->slots[i];
-        if (s->field && (rc = fn(t->keys[s->key].name, s->field, s->v, arg)) != 0)
+        if (s->field && s->v != 0 && (rc = fn(t->keys[s->key].name, s->field, s->v, arg)) != 0)
             return rc;
     }
     for (size_t i = 0; key_fn && i < t->nkeys; i++)

@@ -24,6 +24,12 @@ void usage_pend_free(usage_pend_t *t);
 int usage_pend_add(usage_pend_t *t, const char *key, const char *field, long long v,
                    long long expire_at);
 
+/* Empties t for reuse: every sum back to 0 and no records, its keys and
+ * fields kept (so the same request shape adds without allocating; merge and
+ * each skip zero sums). 0; -E2BIG when t holds more than `max_pairs` pairs or
+ * two keys (a bucket changed): free it and make a new one instead. */
+int usage_pend_zero(usage_pend_t *t, size_t max_pairs);
+
 /* Counts one more request record in t (usage_pend_records). */
 void usage_pend_note_record(usage_pend_t *t);
 
@@ -38,7 +44,8 @@ unsigned long usage_pend_records(const usage_pend_t *t);
  * may hold part of src: the caller drops both as one). */
 int usage_pend_merge(usage_pend_t *dst, const usage_pend_t *src, size_t cap);
 
-/* Calls fn(key, field, sum, arg) for every pair, and then key_fn(key,
+/* Calls fn(key, field, sum, arg) for every pair with a sum (zero sums,
+ * left by usage_pend_zero, are skipped), and then key_fn(key,
  * expire_at, arg) once per distinct key (either fn may be NULL). Strings are
  * borrowed for the call. Stops at the first non-zero return and returns it;
  * else 0. */

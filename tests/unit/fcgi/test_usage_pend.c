@@ -108,6 +108,38 @@ static void test_add_merges(void **st)
 }
 
 /* Many distinct fields: the table grows and keeps every sum. */
+/* A table emptied for reuse adds again without new pairs, reports and
+ * merges only what was added since, and asks to be renewed when it grew. */
+static void test_zero_reuse(void **st)
+{
+    usage_pend_t *t = usage_pend_new(), *live = usage_pend_new();
+    seen_t s;
+    (void)st;
+    assert_non_null(t);
+    assert_non_null(live);
+    assert_int_equal(usage_pend_add(t, "u:h:1", "k|a|req", 1, 100), 0);
+    assert_int_equal(usage_pend_add(t, "u:h:1", "k|a|pt", 11, 100), 0);
+    usage_pend_note_record(t);
+    assert_int_equal(usage_pend_zero(t, 64), 0);
+    assert_int_equal(usage_pend_records(t), 0);
+    s = see(t);
+    assert_int_equal(s.pairs, 0);                 /* zero sums are not reported */
+    assert_int_equal(usage_pend_add(t, "u:h:1", "k|a|req", 1, 100), 0);
+    assert_int_equal(usage_pend_count(t), 2);     /* the kept fields, no new pair */
+    assert_int_equal(usage_pend_merge(live, t, 100), 0);
+    s = see(live);
+    assert_int_equal(s.pairs, 1);                 /* only req: pt stayed zero */
+    assert_int_equal(s.sum, 1);
+    /* a third key (a bucket changed) or too many pairs: renew instead */
+    assert_int_equal(usage_pend_add(t, "u:d:1", "k|a|req", 1, 100), 0);
+    assert_int_equal(usage_pend_zero(t, 64), 0);
+    assert_int_equal(usage_pend_add(t, "u:h:2", "k|a|req", 1, 100), 0);
+    assert_int_equal(usage_pend_zero(t, 64), -E2BIG);
+    assert_int_equal(usage_pend_zero(live, 0), -E2BIG);
+    usage_pend_free(t);
+    usage_pend_free(live);
+}
+
 static void test_grow(void **st)
 {
     (void)st;
@@ -210,6 +242,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_add_merges),
+        cmocka_unit_test(test_zero_reuse),
         cmocka_unit_test(test_grow),
         cmocka_unit_test(test_merge_and_cap),
         cmocka_unit_test(test_no_flusher),
