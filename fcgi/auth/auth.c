@@ -58,18 +58,6 @@ static void auth__key_digest(const char *ks, size_t len, unsigned char d[SHA256_
     memcpy(auth__kd[i].d, d, SHA256_DIGEST_LEN);
 }
 
-/* 1 when a and b (n bytes each) are equal, in time independent of where
- * they differ. */
-static int auth__ct_equal(const void *a, const void *b, size_t n)
-{
-    const unsigned char *x = a, *y = b;
-    volatile unsigned char diff = 0;
-
-    for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)(x[i] ^ y[i]);
-    return diff == 0;
-}
-
 /* Which candidate (1-based) a static key accepts, 0 none; hex[i] gets the
  * SHA-256 hex of candidate i (the principal's id is made from it). Every
  * configured key is compared with every candidate, in constant time, by
@@ -100,10 +88,10 @@ static int auth__static(const auth_conf_t *conf, const auth_cred_t *cands, size_
             ks = json_object_get_string(key);
             kl = (size_t)json_object_get_string_len(key);
             if (cfg_key_is_hash(ks)) {
-                hit |= auth__ct_equal(hex[i], ks + pl, SHA256_HEX_LEN);
+                hit |= auth_cred_same(hex[i], ks + pl, SHA256_HEX_LEN);
             } else {
                 auth__key_digest(ks, kl, dk);
-                hit |= auth__ct_equal(dc, dk, SHA256_DIGEST_LEN) && kl == cands[i].len;
+                hit |= auth_cred_same(dc, dk, SHA256_DIGEST_LEN) && kl == cands[i].len;
             }
         }
         if (hit && !ok)

@@ -92,10 +92,17 @@ int auth_cred_equal(const char *a, size_t alen, const char *b, size_t blen)
     unsigned char da[SHA256_DIGEST_LEN], db[SHA256_DIGEST_LEN];
     sha256(a ? a : "", a ? alen : 0, da);
     sha256(b ? b : "", b ? blen : 0, db);
-    volatile unsigned char diff = 0;
-    for (size_t i = 0; i < SHA256_DIGEST_LEN; i++)
-        diff |= (unsigned char)(da[i] ^ db[i]);
     /* Equal digests mean equal inputs (barring a SHA-256 collision); the
      * length check costs nothing secret since both digests are computed. */
-    return diff == 0 && alen == blen;
+    return auth_cred_same(da, db, SHA256_DIGEST_LEN) && alen == blen;
+}
+
+int auth_cred_same(const void *a, const void *b, size_t n)
+{
+    const unsigned char *x = a, *y = b;
+    volatile unsigned char diff = 0;
+
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(x[i] ^ y[i]);
+    return diff == 0;
 }

@@ -41,4 +41,8 @@ auth_cred_t auth_cred_bearer(const char *authorization);
  * taken tells neither where they differ nor how long the secret is. */
 int auth_cred_equal(const char *a, size_t alen, const char *b, size_t blen);
 
+/* 1 when a and b (n bytes each: digests, hex digests) are equal, compared
+ * without early exit, so the time taken does not tell where they differ. */
+int auth_cred_same(const void *a, const void *b, size_t n);
+
 #endif
