@@ -570,9 +570,9 @@ void reg_release_broken(reg_t *r)
         reg__drop(r);
 }
 
-const char *reg_url(const reg_t *r)
+struct rmux *reg_mux(reg_t *r)
 {
-    return rpool_url(r->pool);
+    return rpool_mux(r->pool);
 }
 
 const char *reg_prefix(const reg_t *r)

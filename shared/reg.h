@@ -122,8 +122,9 @@ void reg_release(reg_t *r);
 void reg_release_broken(reg_t *r);
 const char *reg_prefix(const reg_t *r);
 
-/* The Redis URL r reads (its pool's). */
-const char *reg_url(const reg_t *r);
+/* The pipelined connection beside r's pool (rpool_mux). NULL on ENOMEM. */
+struct rmux;
+struct rmux *reg_mux(reg_t *r);
 
 /* Why the last call failed. */
 const char *reg_errstr(const reg_t *r);

@@ -12,8 +12,8 @@
  *
  * Commands are written with write(2) of the formatted text under the lock,
  * replies read by one thread at a time outside it, so a slow reader never
- * blocks a sender. The connection is opened lazily, named
- * "aiproxy-rsp:<pid>:mux", and replaced when it fails or a Sentinel switch
+ * blocks a sender. The connection is opened lazily (the process's, from
+ * rpool_mux, named "aiproxy-rsp:<pid>:mux"), and replaced when it fails or a Sentinel switch
  * moved the master (rconn_epoch) with nothing in flight; a failure fails
  * every ticket in flight (their waiters get NULL: Redis unavailable). */
 #ifndef AIPROXY_RMUX_H
@@ -35,10 +35,6 @@ typedef struct rmux_ticket {
     unsigned long long seq;
     unsigned gen;               /* the connection it was sent on */
 } rmux_ticket_t;
-
-/* The process's shared connection to `url` (made on the first call; a
- * forked child gets its own). NULL on ENOMEM. Thread-safe. */
-rmux_t *rmux_for(const char *url);
 
 /* Sends the command argv[0..argc) (lengths by strlen). 0 and *t; -EAGAIN
  * when RMUX_INFLIGHT commands are in flight; -ECONNREFUSED when Redis
@@ -64,7 +60,10 @@ int rmux_fd(rmux_t *m);
  * flight). */
 void rmux_free(rmux_t *m);
 
-/* A private instance (for tests): as rmux_for, not shared. */
+/* A new instance for `url` (copied; NULL: rconn_url()), named `name`
+ * (copied; "": no CLIENT SETNAME), connecting nothing yet. The process's
+ * own lives beside its command pool (rpool_mux); tests make private ones.
+ * NULL on ENOMEM. */
 rmux_t *rmux_new(const char *url, const char *name);
 
 #endif

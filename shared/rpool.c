@@ -7,6 +7,7 @@
 #include "shared/rpool.h"
 #include "shared/log.h"
 #include "shared/rconn.h"
+#include "shared/rmux.h"
 
 #include <errno.h>
 #include <hiredis/sds.h>
@@ -35,6 +36,7 @@ struct rpool {
     long long retry_at_ms;   /* after a failed connect: borrows fail fast until then */
     char lasterr[512];
     unsigned long long failed;
+    rmux_t *mux;             /* rpool_mux: made on first use */
     rpool_slot_t slots[];
 };
 
@@ -92,14 +94,25 @@ void rpool_free(rpool_t *p)
     for (int i = 0; i < p->size; i++)
         if (p->slots[i].c)
             redisFree(p->slots[i].c);
+    rmux_free(p->mux);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p);
 }
 
-const char *rpool_url(const rpool_t *p)
+struct rmux *rpool_mux(rpool_t *p)
 {
-    return p->url;
+    char name[64];
+    rmux_t *m;
+
+    pthread_mutex_lock(&p->mu);
+    if (!p->mux) {
+        rpool_name("mux", name, sizeof name);
+        p->mux = rmux_new(p->url, name);
+    }
+    m = p->mux;
+    pthread_mutex_unlock(&p->mu);
+    return m;
 }
 
 void rpool_name(const char *role, char *out, size_t n)

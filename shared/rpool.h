@@ -79,8 +79,12 @@ typedef struct rpool_stats {
 } rpool_stats_t;
 void rpool_stats(rpool_t *p, rpool_stats_t *out);
 
-/* The URL p connects to (as given to rpool_new). */
-const char *rpool_url(const rpool_t *p);
+/* The pipelined connection to p's Redis that shares p's life
+ * (shared/rmux.h): made on the first call, named "aiproxy-rsp:<pid>:mux",
+ * freed with p, so a forked child that drops its parent's pools
+ * (rpool_for) drops their mux too. NULL on ENOMEM. Thread-safe. */
+struct rmux;
+struct rmux *rpool_mux(rpool_t *p);
 
 /* "aiproxy-rsp:<pid>:<role>" into out: the CLIENT SETNAME of this process's
  * connection of that role ("cmd", "sub", "watch"). */

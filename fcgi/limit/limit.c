@@ -118,7 +118,7 @@ void *limit_pregate(arena_t *a, const redisReply *rep, const char *member)
  * load the pool ran dry while verdicts were owed: shared/rmux.h). */
 static rmux_t *limit__mux(svc_t *svc)
 {
-    return rmux_for(reg_url(svc->reg));
+    return reg_mux(svc->reg);
 }
 
 /* A warning at most every LIMIT__WARN_EVERY_US, counting the ones skipped:
