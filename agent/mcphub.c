@@ -18,6 +18,7 @@
  * round trip). The hub's thread alone opens, re-subscribes and closes the
  * connection. */
 #include "agent/mcphub.h"
+#include "shared/mono.h"
 #include "shared/log.h"
 #include "shared/rconn.h"
 #include "shared/rpool.h"
@@ -81,13 +82,7 @@ struct mcphub {
 
 static void mcphub__deadline(struct timespec *ts, int ms)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
+    *ts = mono_deadline(CLOCK_MONOTONIC, ms);
 }
 
 static int mcphub__past(const struct timespec *ts)

@@ -1,4 +1,5 @@
 #include "agent/upstream.h"
+#include "shared/mono.h"
 #include "shared/jget.h"
 #include "shared/caps.h"
 
@@ -301,14 +302,6 @@ static int up__configure(up_t *u, up_xfer_t *x, buf_t *url, buf_t *body,
     return 0;
 }
 
-static long long up__now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int up__alive(up_xfer_t *x)
 {
     if (x->call->alive && !x->call->alive(x->call->ud)) {
@@ -331,7 +324,7 @@ static CURLcode up__perform(up_t *u, up_xfer_t *x)
     CURLMcode mc;
     CURLMsg *m;
     int running = 1, left;
-    long long now, next_alive = x->call->stream ? 0 : up__now_ms() + UP_POLL_MS;
+    long long now, next_alive = x->call->stream ? 0 : mono_ms() + UP_POLL_MS;
 
     if (curl_multi_add_handle(u->multi, u->curl) != CURLM_OK)
         return CURLE_FAILED_INIT;
@@ -346,7 +339,7 @@ static CURLcode up__perform(up_t *u, up_xfer_t *x)
             cc = CURLE_ABORTED_BY_CALLBACK;
             break;
         }
-        if ((now = up__now_ms()) >= next_alive) {
+        if ((now = mono_ms()) >= next_alive) {
             if (!up__alive(x)) {
                 cc = CURLE_ABORTED_BY_CALLBACK;
                 break;

@@ -8,6 +8,7 @@
  * spans wait or a second after the first of them came; a failed POST is
  * retried only on 429/502/503/504 (Retry-After honoured, else backoff),
  * a few times, and the batch is then dropped and counted. */
+#include "shared/mono.h"
 #include "shared/otel.h"
 #include "shared/otel_cfg.h"
 
@@ -132,13 +133,7 @@ static int otel__backoff(long long ms)
         }
         if (now >= until)
             break;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += (until - now) / 1000;
-        ts.tv_nsec += (long)((until - now) % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        ts = mono_deadline(CLOCK_REALTIME, until - now);
         pthread_cond_timedwait(&otel__q.cv, &otel__q.mu, &ts);
     }
     pthread_mutex_unlock(&otel__q.mu);
@@ -201,13 +196,7 @@ static size_t otel__take(otel_span_t **batch)
             continue;
         }
         left = otel__q.first_ms + 1000 - now;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (long)(left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        ts = mono_deadline(CLOCK_REALTIME, left);
         pthread_cond_timedwait(&otel__q.cv, &otel__q.mu, &ts);
     }
     while (n < CAP_OTEL_BATCH && otel__q.count) {
@@ -313,13 +302,7 @@ void otel_stop(int bound_ms)
     pthread_mutex_unlock(&otel__q.mu);
     /* the thread keeps to the bound (the POST in flight aborts at it); a
      * little more for it to see that and leave */
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (bound_ms + 500) / 1000;
-    ts.tv_nsec += (long)((bound_ms + 500) % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    ts = mono_deadline(CLOCK_REALTIME, bound_ms + 500);
     if (pthread_timedjoin_np(otel__q.thr, NULL, &ts) != 0)
         pthread_detach(otel__q.thr);
     log_info("traces: %llu spans exported, %llu dropped by this process", otel_exported(),

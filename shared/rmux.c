@@ -8,6 +8,7 @@
  * through the context. A reset bumps `gen`, so tickets of the old
  * connection fail; a reset while someone reads only shuts the socket down,
  * and the reader, seeing the failure, finishes it. */
+#include "shared/mono.h"
 #include "shared/rmux.h"
 #include "shared/log.h"
 #include "shared/rconn.h"
@@ -50,14 +51,6 @@ struct rmux {
     long long retry_at_ms;     /* after a failed connect: sends fail fast until then */
     rmux__slot_t slot[RMUX_INFLIGHT];
 };
-
-static long long rmux__now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 rmux_t *rmux_new(const char *url, const char *name)
 {
@@ -135,7 +128,7 @@ static int rmux__connect(rmux_t *m, char *err, size_t errlen)
     char why[256] = "";
     redisReply *r;
 
-    if (rmux__now_ms() < m->retry_at_ms) {
+    if (mono_ms() < m->retry_at_ms) {
         snprintf(err ? err : why, err ? errlen : sizeof why, "Redis unreachable (retrying)");
         return -ECONNREFUSED;
     }
@@ -150,7 +143,7 @@ static int rmux__connect(rmux_t *m, char *err, size_t errlen)
         freeReplyObject(r);
     }
     if (!m->c) {
-        m->retry_at_ms = rmux__now_ms() + RPOOL_RETRY_MS;
+        m->retry_at_ms = mono_ms() + RPOOL_RETRY_MS;
         if (err)
             snprintf(err, errlen, "%s", why[0] ? why : "Redis unreachable");
         return -ECONNREFUSED;
@@ -296,13 +289,13 @@ out:
 
 redisReply *rmux_wait(rmux_t *m, rmux_ticket_t t)
 {
-    long long deadline = rmux__now_ms() + RMUX_WAIT_MS;
+    long long deadline = mono_ms() + RMUX_WAIT_MS;
     redisReply *r = NULL;
 
     pthread_mutex_lock(&m->mu);
     for (;;) {
         rmux__slot_t *sl = &m->slot[t.seq % RMUX_INFLIGHT];
-        long long left = deadline - rmux__now_ms();
+        long long left = deadline - mono_ms();
         if (sl->seq == t.seq && sl->state == RMUX__READY) {
             r = sl->r;
             sl->r = NULL;
@@ -316,9 +309,8 @@ redisReply *rmux_wait(rmux_t *m, rmux_ticket_t t)
             continue;
         }
         {
-            struct timespec ts;
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += 1;              /* the reader has its own bound */
+            /* the reader has its own bound */
+            struct timespec ts = mono_deadline(CLOCK_MONOTONIC, 1000);
             pthread_cond_timedwait(&m->cv, &m->mu, &ts);
         }
     }

@@ -4,6 +4,7 @@
  * connecting outside the lock), IDLE, BUSY. The connect, the liveness poll
  * and redisFree run outside the lock, so one slow connect does not stall the
  * borrowers of the other connections. Waits use CLOCK_MONOTONIC. */
+#include "shared/mono.h"
 #include "shared/rpool.h"
 #include "shared/log.h"
 #include "shared/rconn.h"
@@ -39,14 +40,6 @@ struct rpool {
     rmux_t *mux;             /* rpool_mux: made on first use */
     rpool_slot_t slots[];
 };
-
-static long long rpool__now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int rpool__env_int(const char *name, int def, int lo, int hi)
 {
@@ -185,7 +178,7 @@ static void rpool__fail(rpool_t *p, char *err, size_t errlen, const char *why)
 
 redisContext *rpool_get(rpool_t *p, char *err, size_t errlen)
 {
-    long long deadline = rpool__now_ms() + p->wait_ms;
+    long long deadline = mono_ms() + p->wait_ms;
     redisContext *res = NULL;
 
     pthread_mutex_lock(&p->mu);
@@ -215,7 +208,7 @@ redisContext *rpool_get(rpool_t *p, char *err, size_t errlen)
             char why[512] = "";
             unsigned epoch;
             redisContext *c;
-            if (rpool__now_ms() < p->retry_at_ms) {
+            if (mono_ms() < p->retry_at_ms) {
                 rpool__fail(p, err, errlen, p->lasterr);
                 break;
             }
@@ -226,7 +219,7 @@ redisContext *rpool_get(rpool_t *p, char *err, size_t errlen)
             if (!c) {
                 s->state = RPOOL__FREE;
                 snprintf(p->lasterr, sizeof p->lasterr, "%s", why);
-                p->retry_at_ms = rpool__now_ms() + RPOOL_RETRY_MS;
+                p->retry_at_ms = mono_ms() + RPOOL_RETRY_MS;
                 rpool__fail(p, err, errlen, why);
                 pthread_cond_broadcast(&p->cv);   /* waiters fail fast too */
                 break;
@@ -240,7 +233,7 @@ redisContext *rpool_get(rpool_t *p, char *err, size_t errlen)
         }
         /* every slot lent out or opening: wait for a checkin */
         {
-            long long left = deadline - rpool__now_ms();
+            long long left = deadline - mono_ms();
             struct timespec ts;
             if (left <= 0) {
                 char why[160];
@@ -250,13 +243,7 @@ redisContext *rpool_get(rpool_t *p, char *err, size_t errlen)
                 rpool__fail(p, err, errlen, why);
                 break;
             }
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            ts.tv_sec += left / 1000;
-            ts.tv_nsec += (left % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            ts = mono_deadline(CLOCK_MONOTONIC, left);
             pthread_cond_timedwait(&p->cv, &p->mu, &ts);
         }
     }

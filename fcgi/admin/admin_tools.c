@@ -2,6 +2,7 @@
 #include "fcgi/admin/admin_tools.h"
 
 #include "agent/toolname.h"
+#include "shared/mono.h"
 #include "shared/jget.h"
 #include "shared/rpool.h"
 
@@ -10,14 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-static long long admin_tools__now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The catalog of `server` into *tools (new), waiting at most its timeout and
  * what is left until `deadline`. 0, or a negative code with *e why. */
 static int admin_tools__catalog(mcpc_t *c, json_object *servers, const char *server,
@@ -25,7 +18,7 @@ static int admin_tools__catalog(mcpc_t *c, json_object *servers, const char *ser
                                 aip_err_t *e)
 {
     json_object *t = jget(jget(servers, server), "timeout");
-    long long left = deadline - admin_tools__now_ms(), own = t ? json_object_get_int64(t) : 60;
+    long long left = deadline - mono_ms(), own = t ? json_object_get_int64(t) : 60;
 
     if (own <= 0 || own > 3600)
         own = 60;
@@ -44,7 +37,7 @@ int admin_tools_check(mcpc_t *c, json_object *servers, const char *name, json_ob
                       int ask_broker, int budget_ms, char *msg, size_t msglen)
 {
     json_object *names = jget(assistant, "mcp_servers");
-    long long deadline = admin_tools__now_ms() + budget_ms;
+    long long deadline = mono_ms() + budget_ms;
     long cap = tsel_cap(assistant);
     tsel_tally_t tally;
     size_t n;
@@ -137,7 +130,7 @@ json_object *admin_tools_list(mcpc_t *c, json_object *servers, const char *name,
 {
     json_object *names = jget(assistant, "mcp_servers"), *out = json_object_new_object();
     json_object *data = json_object_new_array(), *unav = json_object_new_array();
-    long long deadline = admin_tools__now_ms() + budget_ms;
+    long long deadline = mono_ms() + budget_ms;
     long cap = tsel_cap(assistant);
     tn_map_t *map = tn_new();
     size_t n = json_object_is_type(names, json_type_array) ? json_object_array_length(names) : 0;

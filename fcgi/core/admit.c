@@ -2,6 +2,8 @@
 #include "fcgi/core/admit.h"
 #include "fcgi/metrics/metrics.h"
 
+#include "shared/mono.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -76,13 +78,7 @@ int admit_enter(admit_t *a)
     }
     if (a->wait_ms == 0 || a->waiters >= a->max_waiters)
         goto out;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += a->wait_ms / 1000;
-    until.tv_nsec += (long)(a->wait_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    until = mono_deadline(CLOCK_MONOTONIC, a->wait_ms);
     a->waiters++;
     while (a->busy >= a->slots) {
         if (pthread_cond_timedwait(&a->freed, &a->mu, &until) == ETIMEDOUT)

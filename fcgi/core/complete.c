@@ -4,6 +4,7 @@
 #include "fcgi/core/complete.h"
 #include "fcgi/core/toolev.h"
 #include "fcgi/auth/principal.h"
+#include "shared/mono.h"
 #include "shared/keypol.h"
 #include "fcgi/metrics/metrics.h"
 #include "fcgi/trace/trace.h"
@@ -53,14 +54,6 @@ void complete_pace_touch(complete_pace_t *p, long long now_ms)
 int complete_pace_due(const complete_pace_t *p, long long now_ms)
 {
     return p->interval_ms > 0 && now_ms - p->last_ms >= p->interval_ms;
-}
-
-static long long complete__now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* agent callback: a content piece for the stream. */
@@ -114,7 +107,7 @@ static int complete__keepalive(struct complete__ctx *c)
     if (!c->stream || c->pace.interval_ms <= 0 || !c->cs->started(c->run))
         return 0;
     complete_pace_touch(&c->pace, c->req->last_write_ms);
-    if (!complete_pace_due(&c->pace, complete__now_ms()))
+    if (!complete_pace_due(&c->pace, mono_ms()))
         return 0;
     return c->cs->keepalive(c->run) != 0;
 }

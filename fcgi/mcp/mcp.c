@@ -5,6 +5,7 @@
 #include "agent/toolname.h"
 #include "fcgi/auth/auth.h"
 #include "fcgi/auth/principal.h"
+#include "shared/mono.h"
 #include "shared/keypol.h"
 #include "fcgi/metrics/metrics.h"
 #include "shared/jget.h"
@@ -144,7 +145,6 @@ typedef struct mcp__ctx {
     int cancelled;              /* the client cancelled the call */
 } mcp__ctx_t;
 
-static long long mcp__now_ms(void);
 
 /* The caller's key policy (docs/keys.md), NULL when none. */
 static json_object *mcp__policy(const mcp__ctx_t *x)
@@ -464,7 +464,7 @@ static int mcp__alive(void *ud)
 
     if (x->req->client_gone || !http_client_alive(x->req))
         return 0;
-    now = mcp__now_ms();
+    now = mono_ms();
     if (x->cancel_key[0] && now >= x->cancel_next) {
         char *val = NULL;
         size_t len;
@@ -787,14 +787,6 @@ static int mcp__delete(mcp__ctx_t *x)
 #define MCP__KEEPALIVE_MS 15000    /* an idle stream gets ": keep-alive" */
 #define MCP__CATALOG_CAP (8u << 20)
 
-static long long mcp__now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* FNV-1a over the catalogs of the servers in scope (and their names), so
  * that a changed catalog, a server added or removed changes the sum. */
 static uint64_t mcp__catalog_sum(mcp__ctx_t *x)
@@ -914,7 +906,7 @@ static int mcp__get(mcp__ctx_t *x)
         (rc = http_write(x->req, ": stream open\n\n", 16, 1)) < 0)
         goto out;
     sum = mcp__catalog_sum(x);
-    last_write = last_cat = last_sess = mcp__now_ms();
+    last_write = last_cat = last_sess = mono_ms();
     for (;;) {
         int changed = mcp__sub_read(sub);
         if (changed < 0 || rconn_epoch() != epoch) {
@@ -925,7 +917,7 @@ static int mcp__get(mcp__ctx_t *x)
             rc = -EPIPE;
             break;
         }
-        now = mcp__now_ms();
+        now = mono_ms();
         if (changed) {
             reg_refresh(x->svc->reg);
             if (x->assistant)

@@ -4,6 +4,7 @@
 #include "fcgi/usage/usage_flush.h"
 
 #include "fcgi/usage/usage.h"
+#include "shared/mono.h"
 #include "shared/caps.h"
 #include "shared/log.h"
 #include "shared/rpool.h"
@@ -194,13 +195,7 @@ static void *usage_flush__main(void *arg)
     for (;;) {
         struct timespec until;
         int ms = atomic_load(&usage_flush__ms), last;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += ms / 1000;
-        until.tv_nsec += (long)(ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        until = mono_deadline(CLOCK_MONOTONIC, ms);
         while (!usage_flush__stopping && !usage_flush__kick && !usage_flush__rewait &&
                pthread_cond_timedwait(&usage_flush__cv, &usage_flush__mu, &until) != ETIMEDOUT)
             ;
