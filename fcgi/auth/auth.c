@@ -58,27 +58,39 @@ static void auth__key_digest(const char *ks, size_t len, unsigned char d[SHA256_
     memcpy(auth__kd[i].d, d, SHA256_DIGEST_LEN);
 }
 
-/* Which candidate (1-based) a static key accepts, 0 none; hex[i] gets the
- * SHA-256 hex of candidate i (the principal's id is made from it). Every
- * configured key is compared with every candidate, in constant time, by
- * digest: the candidate hashed once, a plain-text key's digest remembered
- * (auth__key_digest), a hashed key ("sha256:<hex>") compared as text. */
-static int auth__static(const auth_conf_t *conf, const auth_cred_t *cands, size_t n,
-                        char hex[][SHA256_HEX_LEN + 1])
+/* A candidate's SHA-256, made once per request: the static keys compare
+ * it, the key cache and the managed-key lookup are keyed by its hex, and
+ * principal ids are cut from it. */
+typedef struct auth__dig {
+    unsigned char d[SHA256_DIGEST_LEN];
+    char hex[SHA256_HEX_LEN + 1];
+} auth__dig_t;
+
+static void auth__digest(const auth_cred_t *c, auth__dig_t *out)
 {
     static const char digits[] = "0123456789abcdef";
+
+    sha256(c->p, c->len, out->d);
+    for (size_t b = 0; b < SHA256_DIGEST_LEN; b++) {
+        out->hex[2 * b] = digits[out->d[b] >> 4];
+        out->hex[2 * b + 1] = digits[out->d[b] & 15];
+    }
+    out->hex[SHA256_HEX_LEN] = '\0';
+}
+
+/* Which candidate (1-based) a static key accepts, 0 none. Every configured
+ * key is compared with every candidate, in constant time, by digest: a
+ * plain-text key's digest remembered (auth__key_digest), a hashed key
+ * ("sha256:<hex>") compared as text. */
+static int auth__static(const auth_conf_t *conf, const auth_cred_t *cands, size_t n,
+                        const auth__dig_t *dig)
+{
     int ok = 0, which = 0;
     size_t nk = conf->keys ? json_object_array_length(conf->keys) : 0;
     size_t pl = CFG_KEY_HASH_LEN - SHA256_HEX_LEN;   /* "sha256:" */
     for (size_t i = 0; i < n; i++) {
-        unsigned char dc[SHA256_DIGEST_LEN], dk[SHA256_DIGEST_LEN];
+        unsigned char dk[SHA256_DIGEST_LEN];
         int hit = 0;
-        sha256(cands[i].p, cands[i].len, dc);
-        for (size_t b = 0; b < SHA256_DIGEST_LEN; b++) {
-            hex[i][2 * b] = digits[dc[b] >> 4];
-            hex[i][2 * b + 1] = digits[dc[b] & 15];
-        }
-        hex[i][SHA256_HEX_LEN] = '\0';
         for (size_t k = 0; k < nk; k++) {
             json_object *key = json_object_array_get_idx(conf->keys, k);
             const char *ks;
@@ -88,10 +100,10 @@ static int auth__static(const auth_conf_t *conf, const auth_cred_t *cands, size_
             ks = json_object_get_string(key);
             kl = (size_t)json_object_get_string_len(key);
             if (cfg_key_is_hash(ks)) {
-                hit |= auth_cred_same(hex[i], ks + pl, SHA256_HEX_LEN);
+                hit |= auth_cred_same(dig[i].hex, ks + pl, SHA256_HEX_LEN);
             } else {
                 auth__key_digest(ks, kl, dk);
-                hit |= auth_cred_same(dc, dk, SHA256_DIGEST_LEN) && kl == cands[i].len;
+                hit |= auth_cred_same(dig[i].d, dk, SHA256_DIGEST_LEN) && kl == cands[i].len;
             }
         }
         if (hit && !ok)
@@ -158,16 +170,6 @@ static auth_principal_t *auth__new_hex(http_req_t *req, auth_kind_t kind, const 
     p->kind = kind;
     p->id = arena_strdup(req->arena, id);
     return p->id ? p : NULL;
-}
-
-/* auth__new_hex of the credential s[0..len). */
-static auth_principal_t *auth__new(http_req_t *req, auth_kind_t kind, const char *tag,
-                                   const char *s, size_t len, size_t hexn)
-{
-    char h[KEYPOL_HASH_LEN + 1];
-
-    keypol_hash(s, len, h);
-    return auth__new_hex(req, kind, tag, h, hexn);
 }
 
 /* The trusted_header caller's id: "apiman:" + the client header's value
@@ -245,7 +247,7 @@ int auth_verify(http_req_t *req, reg_t *reg, char *why, size_t whylen)
     auth_conf_t conf;
     char err[256];
     auth_cred_t cands[AUTH_CRED_MAX];
-    char hex[AUTH_CRED_MAX][SHA256_HEX_LEN + 1];
+    auth__dig_t dig[AUTH_CRED_MAX];
     size_t n = 0, apikey_len = 0;
     const char *apikey;
     auth_principal_t *p = NULL;
@@ -268,9 +270,11 @@ int auth_verify(http_req_t *req, reg_t *reg, char *why, size_t whylen)
     }
     n = auth_cred_extract(http_header(req, "Authorization"), http_header(req, "X-API-Key"),
                           apikey, cands);
-    if (conf.nkeys > 0 && (which = auth__static(&conf, cands, n, hex)) > 0) {
+    for (size_t i = 0; i < n; i++)
+        auth__digest(&cands[i], &dig[i]);
+    if (conf.nkeys > 0 && (which = auth__static(&conf, cands, n, dig)) > 0) {
         rc = auth__principal(req, auth__new_hex(req, AUTH_KIND_STATIC, "static:",
-                                                hex[which - 1], 8));
+                                                dig[which - 1].hex, 8));
         goto out;
     }
     for (size_t i = 0; i < n; i++) {
@@ -278,10 +282,10 @@ int auth_verify(http_req_t *req, reg_t *reg, char *why, size_t whylen)
         if (!keypol_is_secret(cands[i].p, cands[i].len))
             continue;
         /* a key seen at this registry generation costs no round trip */
-        krc = auth_keys_cached(reg_trust_gen(reg), cands[i].p, cands[i].len, req->arena, &p);
+        krc = auth_kcache_get(reg_trust_gen(reg), dig[i].hex, req->arena, &p);
         if (krc == -ENOENT) {
             krc = auth_keys_lookup(reg_redis(reg), reg ? reg_prefix(reg) : "", reg_trust_gen(reg),
-                                   cands[i].p, cands[i].len, req->arena, &p, why, whylen);
+                                   dig[i].hex, req->arena, &p, why, whylen);
             reg_release(reg);
         }
         if (krc == 0) {
@@ -298,7 +302,7 @@ int auth_verify(http_req_t *req, reg_t *reg, char *why, size_t whylen)
     if (conf.apiman == AUTH_APIMAN_PROBE) {
         for (size_t i = 0; i < n && !p; i++)
             if (auth_apiman_check(&conf, cands[i].p, cands[i].len, reg))
-                p = auth__new(req, AUTH_KIND_APIMAN, "apiman:", cands[i].p, cands[i].len, 16);
+                p = auth__new_hex(req, AUTH_KIND_APIMAN, "apiman:", dig[i].hex, 16);
     }
     if (p) {
         int prc = auth__apiman_plan(req, reg, &conf, p);

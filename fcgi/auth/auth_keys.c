@@ -128,23 +128,11 @@ static json_object *auth_keys__json(const char *s)
     return o;
 }
 
-int auth_keys_cached(unsigned long gen, const char *secret, size_t len, arena_t *a,
-                     auth_principal_t **out)
-{
-    char hash[KEYPOL_HASH_LEN + 1];
-
-    *out = NULL;
-    if (!gen)
-        return -ENOENT;
-    keypol_hash(secret, len, hash);
-    return auth_kcache_get(gen, hash, a, out);
-}
-
-int auth_keys_lookup(redisContext *c, const char *prefix, unsigned long gen, const char *secret,
-                     size_t len, arena_t *a, auth_principal_t **out, char *why, size_t whylen)
+int auth_keys_lookup(redisContext *c, const char *prefix, unsigned long gen, const char *hash,
+                     arena_t *a, auth_principal_t **out, char *why, size_t whylen)
 {
     static _Thread_local rscript_t script = { auth_keys__lua, "" };
-    char hash[KEYPOL_HASH_LEN + 1], member[LIMIT_MEMBER_LEN], lease[24];
+    char member[LIMIT_MEMBER_LEN], lease[24];
     const char *argv[4] = { prefix, hash, member, lease };
     redisReply *rep = NULL;
     json_object *own = NULL, *plan = NULL, *eff = NULL;
@@ -154,7 +142,6 @@ int auth_keys_lookup(redisContext *c, const char *prefix, unsigned long gen, con
 
     *out = NULL;
     pthread_once(&auth_keys__once, auth_keys__build);
-    keypol_hash(secret, len, hash);
     limit_member(member);
     snprintf(lease, sizeof(lease), "%lld", limit_lease_ms());
     rep = c ? rscript_run(c, &script, 0, 4, argv, NULL) : NULL;

@@ -10,13 +10,8 @@
 #include <hiredis/hiredis.h>
 #include <stddef.h>
 
-/* The principal of secret[0..len) from the process's key cache
- * (auth_kcache.h) when it was looked up at generation `gen` (reg_trust_gen)
- * and has not expired: 0 and *out (in `a`); -ENOENT (look it up); -ENOMEM. */
-int auth_keys_cached(unsigned long gen, const char *secret, size_t len, arena_t *a,
-                     auth_principal_t **out);
-
-/* Looks up secret[0..len) (a "sk-aip-" candidate) under `prefix`: key:h:<hash>
+/* Looks up the key whose secret's SHA-256 hex is `hash` (keypol_hash of an
+ * "sk-aip-" candidate) under `prefix`: key:h:<hash>
  * -> the id -> its key:<id> hash -> its plan's policy, one Lua script (EVALSHA).
  * A live key is remembered in the key cache at generation `gen` (0: not).
  * Returns 0 with *out a new principal in `a` (kind MANAGED, id, name, owner,
@@ -24,8 +19,8 @@ int auth_keys_cached(unsigned long gen, const char *secret, size_t len, arena_t 
  * secret; -EACCES when the key is revoked or expired (why says which);
  * -EIO when Redis cannot answer (c NULL or failing: the key cannot be
  * checked); -ENOMEM. Stored policies that are not JSON count as none. */
-int auth_keys_lookup(redisContext *c, const char *prefix, unsigned long gen, const char *secret,
-                     size_t len, arena_t *a, auth_principal_t **out, char *why, size_t whylen);
+int auth_keys_lookup(redisContext *c, const char *prefix, unsigned long gen, const char *hash,
+                     arena_t *a, auth_principal_t **out, char *why, size_t whylen);
 
 /* The policy of plan `name` (GET <prefix>plan:<name>) into *policy, owned
  * by `a`; NULL when the plan does not exist or is not JSON (an empty plan).
